@@ -1,0 +1,17 @@
+// tern::Error: the one exception type that crosses the public API.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace tern {
+
+/// What failed and where (file, key, tensor, expected vs actual), as one line of text.
+/// Every recoverable failure (bad input, missing file, unsupported type) is reported as
+/// a tern::Error; the library never aborts the host program on bad input.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+}  // namespace tern

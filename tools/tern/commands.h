@@ -1,0 +1,11 @@
+// Each subcommand lives in its own file and registers itself on the CLI here.
+// A subcommand only parses flags and prints; the work is in the library.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tern::cli {
+
+void add_inspect(CLI::App& app);
+
+}  // namespace tern::cli
