@@ -12,10 +12,8 @@ namespace tern::gguf {
 
 namespace {
 
-// Sane limits: far above any real model, far below what would exhaust memory.
-constexpr uint64_t kMaxKeyLength = 1 << 16;
+// Sane limit: far above any real model, far below what would exhaust the stack.
 constexpr int kMaxArrayDepth = 8;
-constexpr uint32_t kMaxAlignment = 1 << 24;
 
 // Smallest encoded size of one element of each value type; bounds array counts by the
 // bytes left before anything is allocated.

@@ -19,6 +19,9 @@ namespace tern::gguf {
 inline constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as little-endian u32
 inline constexpr uint32_t kDefaultAlignment = 32;
 inline constexpr int kMaxDims = 4;
+// Sane limits shared by the reader and the writer: far above any real model.
+inline constexpr uint64_t kMaxKeyLength = 1 << 16;  // keys and tensor names, bytes
+inline constexpr uint32_t kMaxAlignment = 1 << 24;
 
 struct KeyValue {
   std::string_view key;
