@@ -76,4 +76,13 @@ void bf16_from_float(const float* in, void* blocks, int64_t n) {
   }
 }
 
+void f64_to_float(const void* blocks, float* out, int64_t n) {
+  const auto* src = static_cast<const uint8_t*>(blocks);
+  for (int64_t i = 0; i < n; ++i) {
+    double v;
+    std::memcpy(&v, src + 8 * i, 8);
+    out[i] = static_cast<float>(v);
+  }
+}
+
 }  // namespace tern

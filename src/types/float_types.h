@@ -51,5 +51,7 @@ void f16_to_float(const void* blocks, float* out, int64_t n);
 void f16_from_float(const float* in, void* blocks, int64_t n);
 void bf16_to_float(const void* blocks, float* out, int64_t n);
 void bf16_from_float(const float* in, void* blocks, int64_t n);
+/// F64 -> float, rounding to nearest (overflow gives inf).
+void f64_to_float(const void* blocks, float* out, int64_t n);
 
 }  // namespace tern
