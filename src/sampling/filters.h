@@ -1,0 +1,67 @@
+// The truncation and scaling stages, each a faithful reimplementation of llama.cpp's step
+// of the same name. All keep at least one candidate.
+#pragma once
+
+#include <cstdint>
+
+#include "sampling/stage.h"
+
+namespace tern::sampling {
+
+/// Keeps the k highest logits (sorted); k <= 0 keeps everything.
+class TopK : public Stage {
+ public:
+  explicit TopK(int32_t k) : k_(k) {}
+  std::string_view name() const override { return "top-k"; }
+  void apply(Candidates& cur) override;
+
+ private:
+  int32_t k_;
+};
+
+/// Locally typical sampling: with entropy H = -sum p ln p, orders tokens by |-ln p - H| and
+/// keeps the shortest prefix of that order whose mass exceeds p (strictly). p >= 1: off.
+class Typical : public Stage {
+ public:
+  explicit Typical(float p) : p_(p) {}
+  std::string_view name() const override { return "typical"; }
+  void apply(Candidates& cur) override;
+
+ private:
+  float p_;
+};
+
+/// Nucleus: keeps the smallest most-likely prefix whose cumulative p >= p. p >= 1: off.
+class TopP : public Stage {
+ public:
+  explicit TopP(float p) : p_(p) {}
+  std::string_view name() const override { return "top-p"; }
+  void apply(Candidates& cur) override;
+
+ private:
+  float p_;
+};
+
+/// Keeps tokens with p >= p * p_max, i.e. logit >= max_logit + ln p. p <= 0: off.
+class MinP : public Stage {
+ public:
+  explicit MinP(float p) : p_(p) {}
+  std::string_view name() const override { return "min-p"; }
+  void apply(Candidates& cur) override;
+
+ private:
+  float p_;
+};
+
+/// Divides logits by temp; temp <= 0 keeps only the highest logit.
+class Temperature : public Stage {
+ public:
+  explicit Temperature(float temp) : temp_(temp) {}
+  std::string_view name() const override { return "temp"; }
+  void apply(Candidates& cur) override;
+
+ private:
+  float temp_;
+};
+
+}  // namespace tern::sampling
