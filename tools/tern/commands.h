@@ -7,5 +7,6 @@
 namespace tern::cli {
 
 void add_inspect(CLI::App& app);
+void add_logits(CLI::App& app);
 
 }  // namespace tern::cli

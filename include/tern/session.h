@@ -1,0 +1,63 @@
+// tern::Session: one conversation's state over a Model: the KV cache, the current
+// position, and the logits of the last decode. Not thread-safe; one per thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "tern/model.h"
+
+namespace tern {
+
+/// Element type of the KV cache.
+enum class KvType { F32, F16 };
+
+struct SessionOptions {
+  int64_t n_ctx = 4096;   // KV cache positions; 0: the model's n_ctx_train
+  int64_t n_batch = 512;  // tokens per micro-batch when processing a prompt
+  int n_threads = 0;      // 0: one per hardware thread
+  KvType kv_type = KvType::F32;
+};
+
+/// Which positions of a decode get logits.
+enum class Outputs { Last, All, None };
+
+class Session {
+ public:
+  /// A session over `model`, which must outlive it. Allocates the KV cache
+  /// (n_layer x n_ctx x (K + V) widths). Throws tern::Error for invalid options.
+  explicit Session(const Model& model, const SessionOptions& options = {});
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+
+  /// Appends `tokens` to the cache at positions n_past().. and returns the logits of the
+  /// positions `outputs` asks for: rows of n_vocab floats, in position order. Throws
+  /// tern::Error (leaving the session unchanged) for token ids outside the vocabulary or
+  /// positions beyond n_ctx.
+  std::span<const float> decode(std::span<const int32_t> tokens, Outputs outputs = Outputs::Last);
+
+  /// The logits the last decode returned, and their row count.
+  std::span<const float> logits() const;
+  int64_t n_outputs() const;
+
+  /// Positions filled in the cache.
+  int64_t n_past() const;
+  int64_t n_ctx() const;
+  int64_t n_vocab() const;
+  /// Bytes of the KV cache.
+  size_t kv_bytes() const;
+
+  /// Empties the cache.
+  void clear();
+  /// Keeps the first n_keep positions (n_keep <= n_past()); later decodes continue there.
+  void trim(int64_t n_keep);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tern

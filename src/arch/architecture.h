@@ -1,0 +1,61 @@
+// ArchModel: one loaded architecture (its ModelSpec and weights) that builds the forward
+// graph of a micro-batch. One file per architecture; the registry maps
+// general.architecture to its loader.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "gguf/file.h"
+#include "graph/graph.h"
+#include "model/model_spec.h"
+#include "model/weights.h"
+
+namespace tern {
+
+/// What one micro-batch asks of the forward pass.
+struct BatchInputs {
+  std::span<const int32_t> tokens;      // [n_tokens], ids < n_vocab
+  int64_t pos0 = 0;                     // position of tokens[0]
+  std::vector<int32_t> output_rows;     // batch rows whose logits are wanted, ascending
+  std::span<const graph::CacheView> cache;  // per layer, rows >= pos0 + n_tokens
+};
+
+class ArchModel {
+ public:
+  virtual ~ArchModel() = default;
+  const ModelSpec& spec() const { return spec_; }
+  /// Bytes of the weights the architecture uses, in all and per layer.
+  size_t weight_bytes() const { return weight_bytes_; }
+  const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
+  /// Names of file tensors the architecture does not use.
+  const std::vector<std::string>& unused_tensors() const { return unused_tensors_; }
+
+  /// Adds the forward pass of one micro-batch to `g` (which must be for
+  /// in.tokens.size() tokens at in.pos0) and finishes it with the logits
+  /// [output_rows.size(), n_vocab] as its result.
+  virtual void build(graph::Graph& g, const BatchInputs& in) const = 0;
+
+ protected:
+  /// Records the binder's accounting once the architecture has bound its tensors.
+  void bound(const WeightBinder& binder);
+
+  ModelSpec spec_;
+
+ private:
+  size_t weight_bytes_ = 0;
+  std::vector<size_t> layer_bytes_;
+  std::vector<std::string> unused_tensors_;
+};
+
+/// Reads `file`'s spec and binds its weights with the architecture general.architecture
+/// names. Throws tern::Error for unknown architectures and invalid tensors.
+std::unique_ptr<ArchModel> load_architecture(const gguf::File& file);
+
+/// Names of the supported architectures, in registry order.
+std::vector<std::string_view> architecture_names();
+
+}  // namespace tern

@@ -1,0 +1,55 @@
+// Building blocks the architectures share: embedding, norms, attention with the KV
+// cache, gated feed-forward, and the output head. Each adds ops to a graph.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "graph/graph.h"
+#include "model/model_spec.h"
+#include "model/weights.h"
+
+namespace tern::blocks {
+
+using graph::Graph;
+using graph::TensorId;
+
+/// Token embeddings: tokens [n] -> [n, n_embd].
+TensorId embed(Graph& g, const Weight& tok_embd, std::span<const int32_t> tokens);
+
+/// x [n, width] -> rms_norm(x) * w, over groups of w's length.
+TensorId norm(Graph& g, TensorId x, const Weight& w, float eps);
+
+/// Attention projections; biases and per-head q/k norms are optional.
+struct AttentionWeights {
+  Weight wq, wk, wv, wo;  // [n_embd -> n_head*hd_k], [.. -> n_kv*hd_k], [.. -> n_kv*hd_v], [.. -> n_embd]
+  Weight bq, bk, bv;      // optional biases (qwen2)
+  Weight q_norm, k_norm;  // optional per-head RMS norms [hd_k] (qwen3, gemma3)
+  Weight rope_freqs;      // optional per-pair frequency factors [n_rot / 2] (llama3)
+};
+
+struct AttentionConfig {
+  bool neox = false;        // NeoX-style rope pairs
+  float rope_base = 10000.0f;
+  float rope_scale = 1.0f;  // linear position scaling
+  float scale = 0.0f;       // q.k scale; 0: 1 / sqrt(head_dim_k)
+  int64_t window = 0;       // sliding window (0: full causal)
+};
+
+/// Self-attention of the normalized input x [n, n_embd] at positions pos0.. over the KV
+/// cache of one layer (this batch's K and V are written into it first); -> [n, n_embd].
+TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionWeights& w,
+                   const AttentionConfig& config, const graph::CacheView& cache);
+
+enum class Glu { Silu, GeluTanh };
+
+/// Gated feed-forward: down(act(gate x) * up x); x [n, n_embd] -> [n, n_embd].
+TensorId feed_forward(Graph& g, TensorId x, const Weight& gate, const Weight& up,
+                      const Weight& down, Glu glu);
+
+/// Output head: the rows `rows` of x [n, n_embd], normalized, times `output`
+/// ([n_vocab, n_embd]) -> logits [rows.size(), n_vocab]. Finishes the graph.
+void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const Weight& norm_w,
+                 const Weight& output, float eps);
+
+}  // namespace tern::blocks

@@ -1,0 +1,52 @@
+// The architecture registry: one line per architecture (plus its loader's declaration).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "arch/architecture.h"
+#include "tern/error.h"
+
+namespace tern {
+
+std::unique_ptr<ArchModel> load_llama(const gguf::File& file);
+std::unique_ptr<ArchModel> load_qwen2(const gguf::File& file);
+std::unique_ptr<ArchModel> load_qwen3(const gguf::File& file);
+std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file);
+
+namespace {
+
+struct ArchEntry {
+  std::string_view name;  // general.architecture
+  std::unique_ptr<ArchModel> (*load)(const gguf::File& file);
+};
+
+constexpr ArchEntry kArchitectures[] = {
+    {"llama", load_llama},
+    {"qwen2", load_qwen2},
+    {"qwen3", load_qwen3},
+    {"gemma3", load_gemma3},
+};
+
+}  // namespace
+
+void ArchModel::bound(const WeightBinder& binder) {
+  weight_bytes_ = binder.total_bytes();
+  layer_bytes_ = binder.layer_bytes();
+  unused_tensors_ = binder.unused_tensors();
+}
+
+std::vector<std::string_view> architecture_names() {
+  std::vector<std::string_view> names;
+  for (const auto& entry : kArchitectures) names.push_back(entry.name);
+  return names;
+}
+
+std::unique_ptr<ArchModel> load_architecture(const gguf::File& file) {
+  std::string_view arch = file.get_string("general.architecture");
+  for (const auto& entry : kArchitectures) {
+    if (entry.name == arch) return entry.load(file);
+  }
+  throw Error(fmt::format("{}: unknown architecture '{}' (supported: {})", file.name(), arch,
+                          fmt::join(architecture_names(), ", ")));
+}
+
+}  // namespace tern

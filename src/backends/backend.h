@@ -1,0 +1,54 @@
+// Backend: a device that runs spans of a graph. CPU now; CUDA/Vulkan/HIP later behind
+// this same interface. A scheduler (later, for -ngl) gives each backend a range of
+// layers (graph nodes are tagged with their layer) and copies activations across.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "graph/graph.h"
+
+namespace tern {
+
+struct DeviceInfo {
+  std::string name;          // "cpu", "cuda:0 (NVIDIA H100)"...
+  size_t memory_bytes = 0;   // usable memory (0: unknown)
+  bool host_memory = false;  // buffers are plain host memory (weights can stay in the mmap)
+};
+
+/// Device memory with one owner. Host backends hand out plain pointers.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual size_t size() const = 0;
+  /// Host-visible address of the contents, or nullptr for device-only memory.
+  virtual void* host_data() = 0;
+  virtual void upload(const void* src, size_t offset, size_t n) = 0;
+  virtual void download(void* dst, size_t offset, size_t n) const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceInfo device() const = 0;
+  /// A zero-filled buffer of `bytes`.
+  virtual std::unique_ptr<Buffer> allocate(size_t bytes) = 0;
+  /// Whether this backend can run `node` of `graph` (op and operand types).
+  virtual bool supports(const graph::Graph& graph, const graph::Node& node) const = 0;
+  /// Runs nodes [first, last) of `graph`; activations live in `workspace`, which holds at
+  /// least graph.workspace_floats() floats.
+  virtual void run(const graph::Graph& graph, size_t first, size_t last, Buffer& workspace) = 0;
+};
+
+/// Options every backend understands.
+struct BackendOptions {
+  int n_threads = 0;  // 0: one per hardware thread
+};
+
+/// The CPU backend with scalar reference kernels.
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options);
+
+}  // namespace tern

@@ -1,0 +1,176 @@
+// The CPU backend: host buffers and the scalar reference kernels (kernels.h).
+#include <fmt/format.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/kernels.h"
+#include "tern/error.h"
+
+namespace tern {
+
+namespace {
+
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::Storage;
+using graph::Tensor;
+
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  void* host_data() override { return bytes_.data(); }
+  void upload(const void* src, size_t offset, size_t n) override {
+    std::memcpy(bytes_.data() + offset, src, n);
+  }
+  void download(void* dst, size_t offset, size_t n) const override {
+    std::memcpy(dst, bytes_.data() + offset, n);
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// Resolves a node's operands to host pointers for one run.
+class Operands {
+ public:
+  Operands(const Graph& graph, float* workspace) : graph_(graph), workspace_(workspace) {}
+
+  float* act(graph::TensorId id) const {
+    const Tensor& t = graph_.tensor(id);
+    if (t.storage != Storage::Activation) throw Error("cpu: operand is not an activation");
+    return workspace_ + t.offset;
+  }
+  // Any float-convertible operand as float rows; weights and caches are converted into
+  // `scratch` (rows [0, n_rows)).
+  const float* floats(graph::TensorId id, int64_t n_rows, std::vector<float>& scratch) const {
+    const Tensor& t = graph_.tensor(id);
+    if (t.storage == Storage::Activation) return act(id);
+    scratch.resize(static_cast<size_t>(n_rows * t.cols));
+    dequantize(t.type, bytes(t), scratch.data(), n_rows * t.cols);
+    return scratch.data();
+  }
+  const void* bytes(const Tensor& t) const {
+    if (t.storage == Storage::Activation) return workspace_ + t.offset;
+    return t.storage == Storage::Cache ? t.cache : t.data;
+  }
+
+ private:
+  const Graph& graph_;
+  float* workspace_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const BackendOptions& options)
+      : n_threads_(options.n_threads > 0 ? options.n_threads
+                                         : static_cast<int>(std::thread::hardware_concurrency())) {}
+
+  DeviceInfo device() const override { return {"cpu", 0, true}; }
+
+  std::unique_ptr<Buffer> allocate(size_t bytes) override {
+    return std::make_unique<HostBuffer>(bytes);
+  }
+
+  bool supports(const Graph& graph, const Node& node) const override {
+    // Every op; weights in every type the table converts to float.
+    for (graph::TensorId id : node.in) {
+      if (id != graph::kNone && graph.tensor(id).type != TensorType::I32 &&
+          type_traits(graph.tensor(id).type).to_float == nullptr) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void run(const Graph& graph, size_t first, size_t last, Buffer& workspace) override {
+    if (workspace.size() < graph.workspace_floats() * sizeof(float)) {
+      throw Error("cpu: workspace smaller than the graph needs");
+    }
+    Operands ops(graph, static_cast<float*>(workspace.host_data()));
+    for (size_t i = first; i < last; ++i) run_node(graph, graph.nodes()[i], ops);
+  }
+
+ private:
+  void run_node(const Graph& graph, const Node& node, const Operands& ops);
+
+  int n_threads_;
+  std::vector<float> scratch_a_;
+  std::vector<float> scratch_b_;
+};
+
+void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& ops) {
+  const Tensor& out = graph.tensor(node.out);
+  auto in = [&](int i) -> const Tensor& { return graph.tensor(node.in[static_cast<size_t>(i)]); };
+  int64_t n = out.rows * out.cols;
+  switch (node.op) {
+    case Op::GetRows:
+      cpu::get_rows(in(0).type, ops.bytes(in(0)), in(0).cols, in(0).rows, graph.ids(in(1)),
+                    ops.act(node.out));
+      break;
+    case Op::MatMul:
+      cpu::matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
+                  in(1).rows, ops.act(node.out), n_threads_);
+      break;
+    case Op::RmsNorm: {
+      bool has_w = node.in[1] != graph::kNone;
+      const float* w = has_w ? ops.floats(node.in[1], 1, scratch_a_) : nullptr;
+      cpu::rms_norm(ops.act(node.in[0]), w, has_w ? in(1).cols : out.cols, n,
+                    std::get<graph::RmsNormParams>(node.params).eps, ops.act(node.out));
+      break;
+    }
+    case Op::Rope: {
+      bool has_f = node.in[1] != graph::kNone;
+      const float* f = has_f ? ops.floats(node.in[1], in(1).rows, scratch_a_) : nullptr;
+      cpu::rope(ops.act(node.in[0]), out.rows, graph.pos0(),
+                std::get<graph::RopeParams>(node.params), f, ops.act(node.out));
+      break;
+    }
+    case Op::Attention: {
+      int64_t n_kv = graph.pos0() + out.rows;  // cache rows in use, this batch included
+      cpu::attention(ops.act(node.in[0]), ops.floats(node.in[1], n_kv, scratch_a_),
+                     ops.floats(node.in[2], n_kv, scratch_b_), out.rows, graph.pos0(),
+                     std::get<graph::AttentionParams>(node.params), ops.act(node.out),
+                     n_threads_);
+      break;
+    }
+    case Op::SwiGlu:
+      cpu::swiglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
+      break;
+    case Op::GeGlu:
+      cpu::geglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
+      break;
+    case Op::Add: {
+      const float* b = ops.floats(node.in[1], in(1).rows, scratch_a_);
+      cpu::add(ops.act(node.in[0]), b, out.cols, out.rows, in(1).rows, ops.act(node.out));
+      break;
+    }
+    case Op::Scale:
+      cpu::scale(ops.act(node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
+                 ops.act(node.out));
+      break;
+    case Op::Softcap:
+      cpu::softcap(ops.act(node.in[0]), n, std::get<graph::SoftcapParams>(node.params).cap,
+                   ops.act(node.out));
+      break;
+    case Op::Copy: {
+      auto row = std::get<graph::CopyParams>(node.params).dst_row;
+      size_t stride = *row_bytes(out.type, out.cols);
+      cpu::store(ops.act(node.in[0]), in(0).rows * in(0).cols, out.type,
+                 static_cast<uint8_t*>(out.cache) + stride * static_cast<size_t>(row));
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options) {
+  return std::make_unique<CpuBackend>(options);
+}
+
+}  // namespace tern

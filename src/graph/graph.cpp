@@ -1,0 +1,177 @@
+#include "graph/graph.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "tern/error.h"
+
+namespace tern::graph {
+
+std::string_view op_name(Op op) {
+  constexpr std::array<std::string_view, 11> kNames = {
+      "get_rows", "matmul", "rms_norm", "rope", "attention", "swiglu",
+      "geglu",    "add",    "scale",    "softcap", "copy"};
+  return kNames[static_cast<size_t>(op)];
+}
+
+namespace {
+
+[[noreturn]] void shape_error(Op op, const std::string& what) {
+  throw Error(fmt::format("graph: {}: {}", op_name(op), what));
+}
+
+}  // namespace
+
+TensorId Graph::add_tensor(const Tensor& t) {
+  tensors_.push_back(t);
+  return static_cast<TensorId>(tensors_.size() - 1);
+}
+
+TensorId Graph::activation(int64_t cols, int64_t rows) {
+  return add_tensor({TensorType::F32, cols, rows, Storage::Activation});
+}
+
+TensorId Graph::weight(TensorType type, int64_t cols, int64_t rows, const void* data) {
+  return add_tensor({type, cols, rows, Storage::Weight, data});
+}
+
+TensorId Graph::input(std::vector<int32_t> ids) {
+  auto n = static_cast<int64_t>(ids.size());
+  inputs_.push_back(std::move(ids));
+  return add_tensor({TensorType::I32, 1, n, Storage::Input, nullptr, nullptr, inputs_.size() - 1});
+}
+
+TensorId Graph::cache(TensorType type, int64_t cols, int64_t rows, void* data) {
+  return add_tensor({type, cols, rows, Storage::Cache, nullptr, data});
+}
+
+TensorId Graph::add_node(Op op, TensorId out, std::array<TensorId, 3> in, Params params) {
+  nodes_.push_back({op, out, in, layer_, params});
+  return out;
+}
+
+void Graph::check_rows_match(Op op, TensorId a, TensorId b) const {
+  const Tensor& x = tensor(a);
+  const Tensor& y = tensor(b);
+  if (x.cols != y.cols || (x.rows != y.rows && y.rows != 1)) {
+    shape_error(op, fmt::format("shapes [{}, {}] and [{}, {}] do not match", x.rows, x.cols,
+                                y.rows, y.cols));
+  }
+}
+
+TensorId Graph::get_rows(TensorId table, TensorId ids) {
+  const Tensor& t = tensor(table);
+  return add_node(Op::GetRows, activation(t.cols, tensor(ids).rows), {table, ids});
+}
+
+TensorId Graph::matmul(TensorId w, TensorId x) {
+  if (tensor(w).cols != tensor(x).cols) {
+    shape_error(Op::MatMul, fmt::format("weight rows of {} values, input rows of {}",
+                                        tensor(w).cols, tensor(x).cols));
+  }
+  return add_node(Op::MatMul, activation(tensor(w).rows, tensor(x).rows), {w, x});
+}
+
+TensorId Graph::rms_norm(TensorId x, TensorId w, float eps) {
+  const Tensor& t = tensor(x);
+  if (w != kNone && (tensor(w).rows != 1 || t.cols % tensor(w).cols != 0)) {
+    shape_error(Op::RmsNorm, fmt::format("weight of {} values for rows of {}", tensor(w).cols,
+                                         t.cols));
+  }
+  return add_node(Op::RmsNorm, activation(t.cols, t.rows), {x, w}, RmsNormParams{eps});
+}
+
+TensorId Graph::rope(TensorId x, TensorId freq_factors, const RopeParams& p) {
+  const Tensor& t = tensor(x);
+  if (t.cols != int64_t{p.n_head} * p.head_dim || p.n_rot > p.head_dim || p.n_rot % 2 != 0) {
+    shape_error(Op::Rope, fmt::format("rows of {} for {} heads of {} ({} rotating)", t.cols,
+                                      p.n_head, p.head_dim, p.n_rot));
+  }
+  if (freq_factors != kNone && tensor(freq_factors).cols * tensor(freq_factors).rows != p.n_rot / 2) {
+    shape_error(Op::Rope, "frequency factors must have n_rot / 2 values");
+  }
+  return add_node(Op::Rope, activation(t.cols, t.rows), {x, freq_factors}, p);
+}
+
+TensorId Graph::attention(TensorId q, TensorId k_cache, TensorId v_cache,
+                          const AttentionParams& p) {
+  const Tensor& t = tensor(q);
+  if (p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
+      t.cols != int64_t{p.n_head} * p.head_dim_k ||
+      tensor(k_cache).cols != int64_t{p.n_head_kv} * p.head_dim_k ||
+      tensor(v_cache).cols != int64_t{p.n_head_kv} * p.head_dim_v) {
+    shape_error(Op::Attention, "q/k/v widths do not match the head counts and sizes");
+  }
+  if (pos0_ + t.rows > tensor(k_cache).rows) shape_error(Op::Attention, "cache too short");
+  return add_node(Op::Attention, activation(int64_t{p.n_head} * p.head_dim_v, t.rows),
+                  {q, k_cache, v_cache}, p);
+}
+
+TensorId Graph::swiglu(TensorId gate, TensorId up) {
+  check_rows_match(Op::SwiGlu, gate, up);
+  return add_node(Op::SwiGlu, activation(tensor(gate).cols, tensor(gate).rows), {gate, up});
+}
+
+TensorId Graph::geglu(TensorId gate, TensorId up) {
+  check_rows_match(Op::GeGlu, gate, up);
+  return add_node(Op::GeGlu, activation(tensor(gate).cols, tensor(gate).rows), {gate, up});
+}
+
+TensorId Graph::add(TensorId a, TensorId b) {
+  check_rows_match(Op::Add, a, b);
+  return add_node(Op::Add, activation(tensor(a).cols, tensor(a).rows), {a, b});
+}
+
+TensorId Graph::scale(TensorId x, float factor) {
+  return add_node(Op::Scale, activation(tensor(x).cols, tensor(x).rows), {x}, ScaleParams{factor});
+}
+
+TensorId Graph::softcap(TensorId x, float cap) {
+  return add_node(Op::Softcap, activation(tensor(x).cols, tensor(x).rows), {x},
+                  SoftcapParams{cap});
+}
+
+void Graph::copy(TensorId x, TensorId dst, int64_t dst_row) {
+  const Tensor& d = tensor(dst);
+  if (d.storage != Storage::Cache || d.cols != tensor(x).cols ||
+      dst_row + tensor(x).rows > d.rows) {
+    shape_error(Op::Copy, "destination is not a cache tensor with room for the rows");
+  }
+  add_node(Op::Copy, dst, {x}, CopyParams{dst_row});
+}
+
+// Liveness-based placement: an activation's space is reused once its last reader has
+// run. A node's output never shares space with its own inputs.
+void Graph::finish(TensorId result) {
+  result_ = result;
+  constexpr size_t kForever = std::numeric_limits<size_t>::max();
+  std::vector<size_t> last_use(tensors_.size(), 0);
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    for (TensorId in : nodes_[i].in) {
+      if (in != kNone) last_use[static_cast<size_t>(in)] = i;
+    }
+  }
+  last_use[static_cast<size_t>(result)] = kForever;
+  struct Slot { size_t offset, size, busy_until; };
+  std::vector<Slot> slots;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Tensor& out = tensors_[static_cast<size_t>(nodes_[i].out)];
+    if (out.storage != Storage::Activation) continue;
+    size_t need = static_cast<size_t>(out.cols * out.rows);
+    Slot* best = nullptr;
+    for (Slot& s : slots) {
+      if (s.busy_until < i && s.size >= need && (best == nullptr || s.size < best->size)) best = &s;
+    }
+    if (best == nullptr) {
+      slots.push_back({workspace_floats_, need, 0});
+      workspace_floats_ += need;
+      best = &slots.back();
+    }
+    best->busy_until = std::max(last_use[static_cast<size_t>(nodes_[i].out)], i);
+    out.offset = best->offset;
+  }
+}
+
+}  // namespace tern::graph

@@ -1,0 +1,150 @@
+// graph::Graph: the ops of one forward pass over one micro-batch, in execution order.
+// Architectures build it from the small op set below; backends run spans of it. Nodes
+// carry the layer they belong to, so a scheduler can give layer ranges to backends.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "types/type_table.h"
+
+namespace tern::graph {
+
+enum class Op : uint8_t {
+  GetRows,    // out[i] = table[ids[i]] as float; table [n_rows, cols], ids [n, 1]
+  MatMul,     // out [n, w.rows] = x [n, w.cols] @ w^T; w in any type of the table
+  RmsNorm,    // out = x / rms(x) * w, over groups of w.cols values (per row or per head)
+  Rope,       // rotary position embedding of x [n, n_head * head_dim] at positions pos0 + i
+  Attention,  // softmax(q k^T * scale + mask) v over the KV cache; GQA, causal, window
+  SwiGlu,     // out = silu(gate) * up
+  GeGlu,      // out = gelu_tanh(gate) * up
+  Add,        // out = a + b; b with one row broadcasts over a's rows (biases)
+  Scale,      // out = x * factor
+  Softcap,    // out = cap * tanh(x / cap)
+  Copy,       // writes x's rows into a cache tensor at row dst_row, converting the type
+};
+
+std::string_view op_name(Op op);
+
+/// Where a tensor's bytes live.
+enum class Storage : uint8_t {
+  Activation,  // float rows in the graph's workspace at `offset` (in floats)
+  Weight,      // read-only bytes in the model (mmap), any tensor type
+  Input,       // int32 ids owned by the graph: input(tensor)
+  Cache,       // the session's KV cache rows (F32 or F16), written by Copy
+};
+
+using TensorId = int32_t;
+inline constexpr TensorId kNone = -1;
+
+/// A 2-D row-major tensor: `rows` rows of `cols` contiguous values.
+struct Tensor {
+  TensorType type = TensorType::F32;
+  int64_t cols = 0;
+  int64_t rows = 0;
+  Storage storage = Storage::Activation;
+  const void* data = nullptr;   // Weight
+  void* cache = nullptr;        // Cache
+  size_t offset = 0;            // Activation: floats into the workspace; Input: input index
+};
+
+struct RmsNormParams { float eps; };
+struct RopeParams {
+  int n_head;          // heads packed in each row
+  int head_dim;        // values per head
+  int n_rot;           // leading dims of each head that rotate (<= head_dim)
+  float freq_base;     // theta_i = pos * freq_scale * freq_base^(-2i/n_rot) / factor_i
+  float freq_scale;
+  bool neox;           // pairs (i, i + n_rot/2) instead of (2i, 2i+1)
+};
+struct AttentionParams {
+  int n_head, n_head_kv;      // query heads; kv heads (GQA: n_head % n_head_kv == 0)
+  int head_dim_k, head_dim_v;
+  float scale;                // applied to q.k
+  int64_t window;             // sliding window in positions (0: none): key k visible to
+                              // query p when p - window < k <= p
+};
+struct ScaleParams { float factor; };
+struct SoftcapParams { float cap; };
+struct CopyParams { int64_t dst_row; };
+using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams,
+                            ScaleParams, SoftcapParams, CopyParams>;
+
+struct Node {
+  Op op;
+  TensorId out;
+  std::array<TensorId, 3> in = {kNone, kNone, kNone};
+  int layer;  // -1: input embedding; 0..n_layer-1; n_layer: output head
+  Params params;
+};
+
+/// One layer's KV cache as the session owns it: K and V rows [n_ctx, n_head_kv * head_dim].
+struct CacheView {
+  void* k = nullptr;
+  void* v = nullptr;
+  TensorType type = TensorType::F32;
+  int64_t n_ctx = 0;
+  int64_t k_cols = 0;
+  int64_t v_cols = 0;
+};
+
+class Graph {
+ public:
+  /// A graph for `n_tokens` tokens at positions pos0, pos0 + 1, ...
+  Graph(int64_t pos0, int64_t n_tokens) : pos0_(pos0), n_tokens_(n_tokens) {}
+
+  int64_t pos0() const { return pos0_; }
+  int64_t n_tokens() const { return n_tokens_; }
+
+  // Leaf tensors.
+  TensorId weight(TensorType type, int64_t cols, int64_t rows, const void* data);
+  TensorId input(std::vector<int32_t> ids);
+  TensorId cache(TensorType type, int64_t cols, int64_t rows, void* data);
+
+  // Ops; each returns its (new, F32 activation) output unless noted.
+  TensorId get_rows(TensorId table, TensorId ids);
+  TensorId matmul(TensorId w, TensorId x);
+  TensorId rms_norm(TensorId x, TensorId w, float eps);
+  TensorId rope(TensorId x, TensorId freq_factors, const RopeParams& p);
+  TensorId attention(TensorId q, TensorId k_cache, TensorId v_cache, const AttentionParams& p);
+  TensorId swiglu(TensorId gate, TensorId up);
+  TensorId geglu(TensorId gate, TensorId up);
+  TensorId add(TensorId a, TensorId b);
+  TensorId scale(TensorId x, float factor);
+  TensorId softcap(TensorId x, float cap);
+  /// Writes x into `dst` (a cache tensor) from row dst_row; returns nothing to read.
+  void copy(TensorId x, TensorId dst, int64_t dst_row);
+
+  /// Subsequent nodes belong to `layer` (see Node::layer).
+  void set_layer(int layer) { layer_ = layer; }
+  /// Marks the result and assigns workspace offsets, reusing dead activations' space.
+  void finish(TensorId result);
+
+  const Tensor& tensor(TensorId id) const { return tensors_[static_cast<size_t>(id)]; }
+  std::span<const Node> nodes() const { return nodes_; }
+  std::span<const int32_t> ids(const Tensor& t) const { return inputs_[t.offset]; }
+  TensorId result() const { return result_; }
+  /// Floats of workspace the activations need (valid after finish()).
+  size_t workspace_floats() const { return workspace_floats_; }
+
+ private:
+  TensorId add_tensor(const Tensor& t);
+  TensorId activation(int64_t cols, int64_t rows);
+  TensorId add_node(Op op, TensorId out, std::array<TensorId, 3> in, Params params = {});
+  void check_rows_match(Op op, TensorId a, TensorId b) const;
+
+  int64_t pos0_;
+  int64_t n_tokens_;
+  int layer_ = -1;
+  std::vector<Tensor> tensors_;
+  std::vector<Node> nodes_;
+  std::vector<std::vector<int32_t>> inputs_;
+  TensorId result_ = kNone;
+  size_t workspace_floats_ = 0;
+};
+
+}  // namespace tern::graph

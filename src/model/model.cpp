@@ -1,0 +1,49 @@
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "model/model_impl.h"
+#include "tern/error.h"
+
+namespace tern {
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::load(const std::string& path, const ModelOptions& options) {
+  auto impl = std::make_unique<Impl>(Impl{gguf::File::open(path), nullptr});
+  impl->arch = load_architecture(impl->file);
+  const auto& unused = impl->arch->unused_tensors();
+  if (options.strict && !unused.empty()) {
+    throw Error(fmt::format("{}: {} tensors the {} architecture does not use: {}", path,
+                            unused.size(), impl->arch->spec().arch, fmt::join(unused, ", ")));
+  }
+  return Model(std::move(impl));
+}
+
+std::string_view Model::architecture() const { return impl_->arch->spec().arch; }
+int64_t Model::n_vocab() const { return impl_->arch->spec().n_vocab; }
+int64_t Model::n_ctx_train() const { return impl_->arch->spec().n_ctx_train; }
+int64_t Model::n_embd() const { return impl_->arch->spec().n_embd; }
+int64_t Model::n_layer() const { return impl_->arch->spec().n_layer; }
+size_t Model::weight_bytes() const { return impl_->arch->weight_bytes(); }
+size_t Model::file_bytes() const { return impl_->file.bytes().size(); }
+const gguf::File& Model::gguf_file() const { return impl_->file; }
+
+std::optional<std::string> Model::meta_string(std::string_view key) const {
+  const gguf::Value* v = impl_->file.find(key);
+  if (v == nullptr || v->type() != gguf::ValueType::String) return std::nullopt;
+  return std::string(v->as_string());
+}
+
+std::optional<int64_t> Model::meta_int(std::string_view key) const {
+  const gguf::Value* v = impl_->file.find(key);
+  if (v == nullptr || !v->is_integer()) return std::nullopt;
+  if (v->type() == gguf::ValueType::U64 && std::get<uint64_t>(v->storage) > INT64_MAX) {
+    return std::nullopt;
+  }
+  return v->as_int();
+}
+
+}  // namespace tern

@@ -1,0 +1,104 @@
+#include "model/model_spec.h"
+
+#include <fmt/format.h>
+
+#include "tern/error.h"
+
+namespace tern {
+
+namespace {
+
+// Far above any real model; keeps later size arithmetic away from overflow.
+constexpr int64_t kMaxDim = int64_t{1} << 24;
+
+class SpecReader {
+ public:
+  SpecReader(const gguf::File& file, std::string_view arch) : file_(file), arch_(arch) {}
+
+  std::string key(std::string_view suffix) const { return fmt::format("{}.{}", arch_, suffix); }
+
+  int64_t get(std::string_view suffix, int64_t min = 1) const {
+    std::string k = key(suffix);
+    int64_t v = file_.get_int(k);
+    check(k, v, min);
+    return v;
+  }
+  int64_t get_or(std::string_view suffix, int64_t fallback, int64_t min = 1) const {
+    return file_.find(key(suffix)) ? get(suffix, min) : fallback;
+  }
+  float get_float_or(std::string_view suffix, float fallback) const {
+    std::string k = key(suffix);
+    return file_.find(k) ? static_cast<float>(file_.get_float(k)) : fallback;
+  }
+  void check(const std::string& k, int64_t v, int64_t min) const {
+    if (v < min || v > kMaxDim) {
+      throw Error(fmt::format("{}: metadata key '{}' = {} is outside [{}, {}]", file_.name(), k, v,
+                              min, kMaxDim));
+    }
+  }
+
+ private:
+  const gguf::File& file_;
+  std::string_view arch_;
+};
+
+int64_t read_n_vocab(const gguf::File& file, const SpecReader& r) {
+  if (file.find(r.key("vocab_size"))) return r.get("vocab_size");
+  if (file.find("tokenizer.ggml.tokens")) {
+    return static_cast<int64_t>(file.get_array("tokenizer.ggml.tokens").items.size());
+  }
+  const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");
+  if (embd == nullptr) throw Error(fmt::format("{}: no vocabulary size found", file.name()));
+  return embd->ne[1];
+}
+
+float read_freq_scale(const gguf::File& file, const SpecReader& r) {
+  const gguf::Value* type = file.find(r.key("rope.scaling.type"));
+  std::string_view kind = type ? file.get_string(r.key("rope.scaling.type")) : "none";
+  if (kind == "none") return 1.0f;
+  if (kind != "linear") {
+    throw Error(fmt::format("{}: rope scaling '{}' is not supported (linear only)", file.name(),
+                            kind));
+  }
+  float factor = r.get_float_or("rope.scaling.factor", 1.0f);
+  if (!(factor > 0.0f)) {
+    throw Error(fmt::format("{}: metadata key '{}' must be positive", file.name(),
+                            r.key("rope.scaling.factor")));
+  }
+  return 1.0f / factor;
+}
+
+}  // namespace
+
+ModelSpec read_model_spec(const gguf::File& file) {
+  ModelSpec s;
+  s.arch = std::string(file.get_string("general.architecture"));
+  SpecReader r(file, s.arch);
+  s.n_vocab = read_n_vocab(file, r);
+  r.check("vocabulary size", s.n_vocab, 1);
+  s.n_ctx_train = r.get("context_length");
+  s.n_embd = r.get("embedding_length");
+  s.n_layer = r.get("block_count");
+  s.n_ff = r.get("feed_forward_length");
+  s.n_head = static_cast<int>(r.get("attention.head_count"));
+  s.n_head_kv = static_cast<int>(r.get_or("attention.head_count_kv", s.n_head));
+  if (s.n_head % s.n_head_kv != 0) {
+    throw Error(fmt::format("{}: head_count {} is not a multiple of head_count_kv {}", file.name(),
+                            s.n_head, s.n_head_kv));
+  }
+  int default_head_dim = static_cast<int>(s.n_embd / s.n_head);
+  s.head_dim_k = static_cast<int>(r.get_or("attention.key_length", default_head_dim));
+  s.head_dim_v = static_cast<int>(r.get_or("attention.value_length", default_head_dim));
+  s.n_rot = static_cast<int>(r.get_or("rope.dimension_count", s.head_dim_k));
+  if (s.n_rot > s.head_dim_k || s.n_rot % 2 != 0) {
+    throw Error(fmt::format("{}: rope.dimension_count {} must be even and at most the head size {}",
+                            file.name(), s.n_rot, s.head_dim_k));
+  }
+  s.rms_eps = r.get_float_or("attention.layer_norm_rms_epsilon", s.rms_eps);
+  s.rope_freq_base = r.get_float_or("rope.freq_base", s.rope_freq_base);
+  s.rope_freq_scale = read_freq_scale(file, r);
+  s.sliding_window = r.get_or("attention.sliding_window", 0, 0);
+  return s;
+}
+
+}  // namespace tern

@@ -1,0 +1,82 @@
+#include "model/weights.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "tern/error.h"
+
+namespace tern {
+
+graph::TensorId use(graph::Graph& g, const Weight& w) {
+  return g.weight(w.info->type, w.info->ne[0], w.info->n_rows(), w.info->data);
+}
+
+namespace {
+
+std::string shape_string(std::initializer_list<int64_t> shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+std::string shape_string(const gguf::TensorInfo& t) {
+  return fmt::format("[{}]", fmt::join(t.ne, t.ne + t.n_dims, ", "));
+}
+
+bool shape_matches(const gguf::TensorInfo& t, std::initializer_list<int64_t> shape) {
+  if (static_cast<size_t>(t.n_dims) > shape.size()) {
+    // Extra trailing dimensions are allowed only when they are 1.
+    for (int d = static_cast<int>(shape.size()); d < t.n_dims; ++d) {
+      if (t.ne[d] != 1) return false;
+    }
+  }
+  int d = 0;
+  for (int64_t expected : shape) {
+    if (t.ne[d++] != expected) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void WeightBinder::bind(Weight& slot, const std::string& name,
+                        std::initializer_list<int64_t> shape, Need need) {
+  const gguf::TensorInfo* t = file_.find_tensor(name);
+  if (t == nullptr) {
+    if (need == Need::Optional) return;
+    throw Error(fmt::format("{}: tensor '{}' is missing (expected shape {})", file_.name(), name,
+                            shape_string(shape)));
+  }
+  if (!shape_matches(*t, shape)) {
+    throw Error(fmt::format("{}: tensor '{}' has shape {}, expected {}", file_.name(), name,
+                            shape_string(*t), shape_string(shape)));
+  }
+  if (type_traits(t->type).to_float == nullptr) {
+    throw Error(fmt::format("{}: tensor '{}' has type {}, which has no float conversion",
+                            file_.name(), name, type_traits(t->type).name));
+  }
+  slot.info = t;
+  bound_.push_back(t->name);
+  total_bytes_ += t->n_bytes;
+  if (layer_ >= 0) {
+    if (layer_bytes_.size() <= static_cast<size_t>(layer_)) layer_bytes_.resize(layer_ + 1u, 0);
+    layer_bytes_[static_cast<size_t>(layer_)] += t->n_bytes;
+  }
+}
+
+void WeightBinder::bind_layer(Weight& slot, std::string_view name,
+                              std::initializer_list<int64_t> shape, Need need) {
+  bind(slot, fmt::format("blk.{}.{}", layer_, name), shape, need);
+}
+
+std::vector<std::string> WeightBinder::unused_tensors() const {
+  std::vector<std::string> unused;
+  for (const auto& t : file_.tensors()) {
+    if (std::find(bound_.begin(), bound_.end(), t.name) == bound_.end()) {
+      unused.emplace_back(t.name);
+    }
+  }
+  return unused;
+}
+
+}  // namespace tern

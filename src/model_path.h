@@ -1,0 +1,13 @@
+// Resolving a model argument: an existing file, or a name under the models folder.
+#pragma once
+
+#include <string>
+
+namespace tern {
+
+/// `name_or_path` itself when it is an existing file; otherwise $TERN_MODELS/NAME.gguf
+/// (default ~/.cache/tern/models/NAME.gguf) when that exists. Throws tern::Error naming
+/// both places when neither exists.
+std::string resolve_model_path(const std::string& name_or_path);
+
+}  // namespace tern

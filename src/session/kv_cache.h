@@ -1,0 +1,31 @@
+// KvCache: per-layer K and V rows [n_ctx, n_head_kv * head_dim] in backend buffers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "backends/backend.h"
+#include "graph/graph.h"
+#include "model/model_spec.h"
+
+namespace tern {
+
+class KvCache {
+ public:
+  /// Allocates n_layer x n_ctx rows of K and V of `type` (F32 or F16) on `backend`.
+  KvCache(Backend& backend, const ModelSpec& spec, int64_t n_ctx, TensorType type);
+
+  int64_t n_ctx() const { return n_ctx_; }
+  size_t bytes() const;
+  /// One view per layer, for graph building.
+  std::span<const graph::CacheView> views() const { return views_; }
+
+ private:
+  int64_t n_ctx_;
+  std::vector<std::unique_ptr<Buffer>> buffers_;  // K and V of each layer
+  std::vector<graph::CacheView> views_;
+};
+
+}  // namespace tern

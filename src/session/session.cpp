@@ -1,0 +1,126 @@
+#include "tern/session.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "backends/backend.h"
+#include "model/model_impl.h"
+#include "session/kv_cache.h"
+#include "tern/error.h"
+
+namespace tern {
+
+namespace {
+
+constexpr int64_t kMaxBatch = 1 << 16;
+
+int64_t context_size(const SessionOptions& options, const ModelSpec& spec) {
+  int64_t n_ctx = options.n_ctx == 0 ? spec.n_ctx_train : options.n_ctx;
+  if (n_ctx < 1 || n_ctx > (int64_t{1} << 24)) {
+    throw Error(fmt::format("context size {} is out of range", options.n_ctx));
+  }
+  return n_ctx;
+}
+
+TensorType kv_tensor_type(KvType type) {
+  return type == KvType::F16 ? TensorType::F16 : TensorType::F32;
+}
+
+}  // namespace
+
+struct Session::Impl {
+  Impl(const Model& model, const SessionOptions& options)
+      : arch(*model.impl().arch),
+        n_batch(options.n_batch),
+        backend(make_cpu_backend({options.n_threads})),
+        cache(*backend, arch.spec(), context_size(options, arch.spec()),
+              kv_tensor_type(options.kv_type)) {
+    if (n_batch < 1 || n_batch > kMaxBatch) {
+      throw Error(fmt::format("batch size {} is outside [1, {}]", n_batch, kMaxBatch));
+    }
+  }
+
+  void check(std::span<const int32_t> tokens) const {
+    int64_t end = n_past + static_cast<int64_t>(tokens.size());
+    if (end > cache.n_ctx()) {
+      throw Error(fmt::format("positions {}..{} exceed the context size {} (raise -c/--ctx-size)",
+                              n_past, end - 1, cache.n_ctx()));
+    }
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (tokens[i] < 0 || tokens[i] >= arch.spec().n_vocab) {
+        throw Error(fmt::format("token {} at index {} is outside the vocabulary [0, {})",
+                                tokens[i], i, arch.spec().n_vocab));
+      }
+    }
+  }
+
+  // Runs one micro-batch at n_past and appends the logits of `rows` (batch rows).
+  void run_batch(std::span<const int32_t> tokens, std::vector<int32_t> rows) {
+    graph::Graph g(n_past, static_cast<int64_t>(tokens.size()));
+    int64_t n_rows = static_cast<int64_t>(rows.size());
+    arch.build(g, {tokens, n_past, std::move(rows), cache.views()});
+    size_t need = g.workspace_floats() * sizeof(float);
+    if (!workspace || workspace->size() < need) workspace = backend->allocate(need);
+    backend->run(g, 0, g.nodes().size(), *workspace);
+    const graph::Tensor& out = g.tensor(g.result());
+    size_t at = logits.size();
+    logits.resize(at + static_cast<size_t>(n_rows * arch.spec().n_vocab));
+    workspace->download(logits.data() + at, out.offset * sizeof(float),
+                        static_cast<size_t>(n_rows * arch.spec().n_vocab) * sizeof(float));
+    n_past += static_cast<int64_t>(tokens.size());
+  }
+
+  const ArchModel& arch;
+  int64_t n_batch;
+  std::unique_ptr<Backend> backend;
+  KvCache cache;
+  std::unique_ptr<Buffer> workspace;
+  int64_t n_past = 0;
+  std::vector<float> logits;  // [n_outputs, n_vocab]
+};
+
+Session::Session(const Model& model, const SessionOptions& options)
+    : impl_(std::make_unique<Impl>(model, options)) {}
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+Session::~Session() = default;
+
+std::span<const float> Session::decode(std::span<const int32_t> tokens, Outputs outputs) {
+  Impl& s = *impl_;
+  s.check(tokens);
+  s.logits.clear();
+  auto n = static_cast<int64_t>(tokens.size());
+  for (int64_t b = 0; b < n; b += s.n_batch) {
+    int64_t len = std::min(s.n_batch, n - b);
+    std::vector<int32_t> rows;
+    for (int32_t r = 0; r < len; ++r) {
+      bool last = b + r == n - 1;
+      if (outputs == Outputs::All || (outputs == Outputs::Last && last)) rows.push_back(r);
+    }
+    s.run_batch(tokens.subspan(static_cast<size_t>(b), static_cast<size_t>(len)), std::move(rows));
+  }
+  return s.logits;
+}
+
+std::span<const float> Session::logits() const { return impl_->logits; }
+int64_t Session::n_outputs() const {
+  return static_cast<int64_t>(impl_->logits.size()) / impl_->arch.spec().n_vocab;
+}
+int64_t Session::n_past() const { return impl_->n_past; }
+int64_t Session::n_ctx() const { return impl_->cache.n_ctx(); }
+int64_t Session::n_vocab() const { return impl_->arch.spec().n_vocab; }
+size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
+
+void Session::clear() { impl_->n_past = 0; }
+
+void Session::trim(int64_t n_keep) {
+  if (n_keep < 0 || n_keep > impl_->n_past) {
+    throw Error(fmt::format("cannot trim the cache to {} positions: it holds {}", n_keep,
+                            impl_->n_past));
+  }
+  impl_->n_past = n_keep;
+}
+
+}  // namespace tern
