@@ -7,6 +7,8 @@
 namespace tern::cli {
 
 void add_inspect(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_detokenize(CLI::App& app);
 void add_logits(CLI::App& app);
 
 }  // namespace tern::cli

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "tern 0.1.0");
   tern::cli::add_inspect(app);
+  tern::cli::add_tokenize(app);
+  tern::cli::add_detokenize(app);
   tern::cli::add_logits(app);
   try {
     app.parse(argc, argv);
