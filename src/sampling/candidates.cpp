@@ -14,13 +14,17 @@ void Candidates::assign(std::span<const float> logits) {
   selected = -1;
 }
 
-void Candidates::sort() {
+void Candidates::sort() { sort_top(items.size()); }
+
+void Candidates::sort_top(size_t k) {
   if (sorted) return;
+  k = std::min(k, items.size());
   // Ties broken by id so the order (and hence every draw) is the same on every platform.
-  std::sort(items.begin(), items.end(), [](const TokenLogit& a, const TokenLogit& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  });
-  sorted = true;
+  std::partial_sort(items.begin(), items.begin() + k, items.end(),
+                    [](const TokenLogit& a, const TokenLogit& b) {
+                      return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+                    });
+  sorted = k == items.size();
 }
 
 void Candidates::softmax() {

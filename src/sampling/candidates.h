@@ -22,8 +22,10 @@ struct Candidates {
 
   /// One entry per token id, in id order (so items[id].id == id until reordered).
   void assign(std::span<const float> logits);
-  /// Sorts by descending logit (stable for equal logits: lower id first).
+  /// Sorts by descending logit (equal logits: lower id first).
   void sort();
+  /// Puts the k highest first, in sort() order; the rest stay unordered (O(n log k)).
+  void sort_top(size_t k);
   /// Sorts, then sets p = softmax(logit) over the current items (accumulated in double).
   void softmax();
   /// Keeps the first n items (n is clamped to [1, size]).

@@ -9,15 +9,9 @@ namespace tern::sampling {
 
 void TopK::apply(Candidates& cur) {
   const size_t k = k_ <= 0 ? cur.items.size() : std::min(size_t(k_), cur.items.size());
-  if (!cur.sorted) {
-    // Same order as Candidates::sort(), but only the first k need to be in place.
-    std::partial_sort(cur.items.begin(), cur.items.begin() + k, cur.items.end(),
-                      [](const TokenLogit& a, const TokenLogit& b) {
-                        return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-                      });
-    cur.sorted = true;
-  }
+  cur.sort_top(k);
   cur.keep_first(k);
+  cur.sorted = true;  // the k kept are in order
 }
 
 void Typical::apply(Candidates& cur) {
