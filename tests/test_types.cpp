@@ -25,7 +25,7 @@ struct Fixture {
   std::vector<uint8_t> dequant_blocks;  // input blocks
   std::vector<float> dequant_ref;       // gguf's floats for them
   std::vector<float> quant_input;
-  std::vector<uint8_t> quant_ref;       // gguf's bytes for quant_input
+  std::vector<uint8_t> quant_ref;  // gguf's bytes for quant_input
 };
 
 template <typename T>
@@ -40,7 +40,8 @@ std::vector<T> take(const std::vector<uint8_t>& bytes, size_t& pos, size_t count
 Fixture load_fixture(const std::string& name) {
   std::ifstream in(kFixtureDir + name + ".bin", std::ios::binary);
   if (!in) throw Error("missing fixture " + name + ".bin (run tests/gen_type_fixtures.py)");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   size_t pos = 0;
   const auto magic = take<char>(bytes, pos, 4);
   const auto header = take<uint32_t>(bytes, pos, 4);  // version, type, n_dequant, n_quant
@@ -74,10 +75,10 @@ int64_t first_mismatch(const std::vector<float>& got, const std::vector<float>& 
 }
 
 // Every quantized type has a dequantize fixture.
-const char* const kQuantized[] = {
-    "Q4_0",   "Q4_1",    "Q5_0",  "Q5_1",  "Q8_0",   "Q8_1",   "Q2_K",    "Q3_K",
-    "Q4_K",   "Q5_K",    "Q6_K",  "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ2_S",  "IQ3_XXS",
-    "IQ3_S",  "IQ1_S",   "IQ1_M", "IQ4_NL", "IQ4_XS", "TQ1_0",  "TQ2_0",  "MXFP4"};
+const char* const kQuantized[] = {"Q4_0",    "Q4_1",   "Q5_0",   "Q5_1",    "Q8_0",  "Q8_1",
+                                  "Q2_K",    "Q3_K",   "Q4_K",   "Q5_K",    "Q6_K",  "Q8_K",
+                                  "IQ2_XXS", "IQ2_XS", "IQ2_S",  "IQ3_XXS", "IQ3_S", "IQ1_S",
+                                  "IQ1_M",   "IQ4_NL", "IQ4_XS", "TQ1_0",   "TQ2_0", "MXFP4"};
 
 class TypeFixture : public ::testing::TestWithParam<const char*> {};
 
@@ -109,8 +110,8 @@ TEST_P(GgufQuantizer, QuantizeMatchesGgufBytes) {
   std::vector<uint8_t> got(f.quant_ref.size());
   traits.from_float(f.quant_input.data(), got.data(), static_cast<int64_t>(f.quant_input.size()));
   for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_EQ(got[i], f.quant_ref[i]) << traits.name << " byte " << i << " (block "
-                                      << i / traits.block_bytes << ")";
+    ASSERT_EQ(got[i], f.quant_ref[i])
+        << traits.name << " byte " << i << " (block " << i / traits.block_bytes << ")";
   }
 }
 
@@ -136,7 +137,8 @@ float half_by_definition(uint16_t h) {
 TEST(FloatTypes, HalfToFloatExactForAll65536) {
   for (uint32_t h = 0; h < 65536; ++h) {
     const float got = f16_to_f32(static_cast<uint16_t>(h));
-    ASSERT_TRUE(same_float(got, half_by_definition(static_cast<uint16_t>(h)))) << "half 0x" << std::hex << h;
+    ASSERT_TRUE(same_float(got, half_by_definition(static_cast<uint16_t>(h))))
+        << "half 0x" << std::hex << h;
   }
 }
 
@@ -151,7 +153,7 @@ TEST(FloatTypes, FloatToHalfRoundsToNearestEvenForAll65536) {
       continue;
     }
     ASSERT_EQ(f32_to_f16(v), bits) << std::hex << h;
-    if ((h & 0x7fff) >= 0x7bff) continue;  // no finite successor
+    if ((h & 0x7fff) >= 0x7bff) continue;                                  // no finite successor
     const float mid = (v + f16_to_f32(static_cast<uint16_t>(h + 1))) / 2;  // exact
     const uint16_t even = (h & 1) == 0 ? bits : static_cast<uint16_t>(h + 1);
     ASSERT_EQ(f32_to_f16(mid), even) << "midpoint above half 0x" << std::hex << h;
@@ -206,17 +208,17 @@ struct Geometry {
 
 // From the GGUF specification (ggml's type traits); Q8_1 is 36 (see blocks.h).
 const Geometry kSpec[] = {
-    {"F32", 0, 1, 4},          {"F16", 1, 1, 2},          {"Q4_0", 2, 32, 18},
-    {"Q4_1", 3, 32, 20},       {"Q5_0", 6, 32, 22},       {"Q5_1", 7, 32, 24},
-    {"Q8_0", 8, 32, 34},       {"Q8_1", 9, 32, 36},       {"Q2_K", 10, 256, 84},
-    {"Q3_K", 11, 256, 110},    {"Q4_K", 12, 256, 144},    {"Q5_K", 13, 256, 176},
-    {"Q6_K", 14, 256, 210},    {"Q8_K", 15, 256, 292},    {"IQ2_XXS", 16, 256, 66},
-    {"IQ2_XS", 17, 256, 74},   {"IQ3_XXS", 18, 256, 98},  {"IQ1_S", 19, 256, 50},
-    {"IQ4_NL", 20, 32, 18},    {"IQ3_S", 21, 256, 110},   {"IQ2_S", 22, 256, 82},
-    {"IQ4_XS", 23, 256, 136},  {"I8", 24, 1, 1},          {"I16", 25, 1, 2},
-    {"I32", 26, 1, 4},         {"I64", 27, 1, 8},         {"F64", 28, 1, 8},
-    {"IQ1_M", 29, 256, 56},    {"BF16", 30, 1, 2},        {"TQ1_0", 34, 256, 54},
-    {"TQ2_0", 35, 256, 66},    {"MXFP4", 39, 32, 17},
+    {"F32", 0, 1, 4},         {"F16", 1, 1, 2},         {"Q4_0", 2, 32, 18},
+    {"Q4_1", 3, 32, 20},      {"Q5_0", 6, 32, 22},      {"Q5_1", 7, 32, 24},
+    {"Q8_0", 8, 32, 34},      {"Q8_1", 9, 32, 36},      {"Q2_K", 10, 256, 84},
+    {"Q3_K", 11, 256, 110},   {"Q4_K", 12, 256, 144},   {"Q5_K", 13, 256, 176},
+    {"Q6_K", 14, 256, 210},   {"Q8_K", 15, 256, 292},   {"IQ2_XXS", 16, 256, 66},
+    {"IQ2_XS", 17, 256, 74},  {"IQ3_XXS", 18, 256, 98}, {"IQ1_S", 19, 256, 50},
+    {"IQ4_NL", 20, 32, 18},   {"IQ3_S", 21, 256, 110},  {"IQ2_S", 22, 256, 82},
+    {"IQ4_XS", 23, 256, 136}, {"I8", 24, 1, 1},         {"I16", 25, 1, 2},
+    {"I32", 26, 1, 4},        {"I64", 27, 1, 8},        {"F64", 28, 1, 8},
+    {"IQ1_M", 29, 256, 56},   {"BF16", 30, 1, 2},       {"TQ1_0", 34, 256, 54},
+    {"TQ2_0", 35, 256, 66},   {"MXFP4", 39, 32, 17},
 };
 
 TEST(TypeTable, MatchesTheSpecAndHasUniqueIdsAndNames) {

@@ -40,8 +40,8 @@ double rmse(const std::vector<float>& a, const std::vector<float>& b) {
 
 struct Bound {
   const char* name;
-  double max_rmse;       // round-trip RMSE on N(0, 1), 3% above the measured value
-  double max_requant;    // RMSE(q(q(x)) - q(x)) / RMSE(q(x) - x)
+  double max_rmse;     // round-trip RMSE on N(0, 1), 3% above the measured value
+  double max_requant;  // RMSE(q(q(x)) - q(x)) / RMSE(q(x) - x)
 };
 
 // Measured RMSE on N(0, 1), 2^18 values, std::mt19937 seed 1234 (tern's reference

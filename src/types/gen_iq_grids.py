@@ -42,6 +42,7 @@ def main():
         "",
         "namespace tern {",
         "",
+        "// clang-format off",
         "// 7 stored sign bits -> 8 sign bits; the 8th makes the count of negatives even.",
         "inline constexpr uint8_t kIqSigns[128] = {"
         + ", ".join(str(int(v)) for v in signs) + "};",
@@ -50,6 +51,8 @@ def main():
     for entry in TABLES:
         out.append(table(*entry))
         out.append("")
+    out.append("// clang-format on")
+    out.append("")
     out.append("}  // namespace tern")
     print("\n".join(out))
 

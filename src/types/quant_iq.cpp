@@ -148,7 +148,8 @@ void decode_iq4_nl(const BlockIQ4_NL& b, float* out) {
 void decode_iq4_xs(const BlockIQ4_XS& b, float* out) {
   const float d = f16_to_f32(b.d);
   for (int ib = 0; ib < 8; ++ib, out += 32) {
-    const int ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f) | (((b.scales_h >> (2 * ib)) & 3) << 4);
+    const int ls =
+        ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f) | (((b.scales_h >> (2 * ib)) & 3) << 4);
     const float dl = d * static_cast<float>(ls - 32);
     for (int j = 0; j < 16; ++j) {
       out[j] = dl * static_cast<float>(kIq4nlValues[b.qs[16 * ib + j] & 0x0f]);

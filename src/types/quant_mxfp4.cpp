@@ -46,7 +46,8 @@ void encode_mxfp4(const float* x, BlockMXFP4& b) {
   float amax = 0.0f;
   for (int j = 0; j < kBlock32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
   // Wraps mod 256 for absmax below 2^-125, as the reference's uint8 conversion does.
-  b.e = amax > 0.0f ? static_cast<uint8_t>(static_cast<int>(std::floor(std::log2(amax))) - 2 + 127) : 0;
+  b.e = amax > 0.0f ? static_cast<uint8_t>(static_cast<int>(std::floor(std::log2(amax))) - 2 + 127)
+                    : 0;
   const float d = e8m0_half(b.e);
   for (int j = 0; j < kBlock32 / 2; ++j) {
     b.qs[j] = static_cast<uint8_t>(nearest_e2m1(x[j], d) | (nearest_e2m1(x[j + 16], d) << 4));

@@ -83,7 +83,8 @@ void encode_tq2_0(const float* x, BlockTQ2_0& b) {
   b.d = f32_to_f16(d);
   for (auto& byte : b.qs) byte = 0;
   for (int v = 0; v < kSuperBlock; ++v) {
-    b.qs[32 * (v / 128) + v % 32] |= static_cast<uint8_t>((encode_trit(x[v], id) & 3) << (2 * ((v % 128) / 32)));
+    b.qs[32 * (v / 128) + v % 32] |=
+        static_cast<uint8_t>((encode_trit(x[v], id) & 3) << (2 * ((v % 128) / 32)));
   }
 }
 

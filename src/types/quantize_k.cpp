@@ -28,7 +28,8 @@ void pack_two_bits(const uint8_t* L, uint8_t* qs) {
 void pack_nibbles_k(const uint8_t* L, uint8_t* qs) {
   for (int g = 0; g < kSuperBlock / 64; ++g) {
     for (int l = 0; l < 32; ++l) {
-      qs[32 * g + l] = static_cast<uint8_t>((L[64 * g + l] & 0x0f) | ((L[64 * g + l + 32] & 0x0f) << 4));
+      qs[32 * g + l] =
+          static_cast<uint8_t>((L[64 * g + l] & 0x0f) | ((L[64 * g + l + 32] & 0x0f) << 4));
     }
   }
 }
@@ -94,12 +95,14 @@ void encode_q2_k(const float* x, BlockQ2_K& b) {
   b.dmin = 0;
   if (max_scale > 0) {
     const float iscale = 15.f / max_scale;
-    for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+    for (int j = 0; j < 16; ++j)
+      b.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
     b.d = f32_to_f16(max_scale / 15.f);
   }
   if (max_min > 0) {
     const float iscale = 15.f / max_min;
-    for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(nearest_int(iscale * mins[j]) << 4);
+    for (int j = 0; j < 16; ++j)
+      b.scales[j] |= static_cast<uint8_t>(nearest_int(iscale * mins[j]) << 4);
     b.dmin = f32_to_f16(max_min / 15.f);
   }
   for (int j = 0; j < 16; ++j) {
@@ -130,7 +133,8 @@ void encode_q3_k(const float* x, BlockQ3_K& b) {
   if (max_scale != 0.0f) {
     const float iscale = -32.f / max_scale;
     for (int j = 0; j < 16; ++j) {
-      const int l = std::clamp(static_cast<int>(static_cast<int8_t>(nearest_int(iscale * scales[j]))), -32, 31);
+      const int l = std::clamp(
+          static_cast<int>(static_cast<int8_t>(nearest_int(iscale * scales[j]))), -32, 31);
       pack_scale_q3_k(j, l + 32, b.scales);
     }
     b.d = f32_to_f16(1 / iscale);

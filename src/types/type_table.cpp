@@ -1,10 +1,10 @@
 #include "types/type_table.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
-
-#include <fmt/format.h>
 
 #include "tern/error.h"
 #include "types/block_codec.h"
