@@ -40,6 +40,10 @@ void scale_centered(const int* q, int offset, float d, float* out) {
   for (int j = 0; j < kBlock32; ++j) out[j] = static_cast<float>(q[j] - offset) * d;
 }
 
+void scale_int8(const int8_t* qs, float d, float* out) {
+  for (int j = 0; j < kBlock32; ++j) out[j] = static_cast<float>(qs[j]) * d;
+}
+
 void scale_affine(const int* q, float d, float m, float* out) {
   for (int j = 0; j < kBlock32; ++j) out[j] = static_cast<float>(q[j]) * d + m;
 }
@@ -106,15 +110,9 @@ void decode_q5_1(const BlockQ5_1& b, float* out) {
   scale_affine(q, f16_to_f32(b.d), f16_to_f32(b.m), out);
 }
 
-void decode_q8_0(const BlockQ8_0& b, float* out) {
-  const float d = f16_to_f32(b.d);
-  for (int j = 0; j < kBlock32; ++j) out[j] = static_cast<float>(b.qs[j]) * d;
-}
+void decode_q8_0(const BlockQ8_0& b, float* out) { scale_int8(b.qs, f16_to_f32(b.d), out); }
 
-void decode_q8_1(const BlockQ8_1& b, float* out) {
-  const float d = f16_to_f32(b.d);
-  for (int j = 0; j < kBlock32; ++j) out[j] = static_cast<float>(b.qs[j]) * d;
-}
+void decode_q8_1(const BlockQ8_1& b, float* out) { scale_int8(b.qs, f16_to_f32(b.d), out); }
 
 void encode_q4_0(const float* x, BlockQ4_0& b) {
   int q[kBlock32];
