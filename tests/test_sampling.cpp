@@ -286,6 +286,14 @@ TEST(MirostatV2, TruncatesBySurpriseAndUpdatesMu) {
   EXPECT_FLOAT_EQ(miro.mu(), 3.0f);
 }
 
+TEST(MirostatV2, KeepsTheMostLikelyWhenEverythingIsTooSurprising) {
+  MirostatV2 miro(0.0f, 0.1f, 3);  // mu = 0 bits: even p = 0.5 (1 bit) is cut
+  Candidates cur = make(log_probs({0.25, 0.5, 0.25}));
+  miro.apply(cur);
+  EXPECT_EQ(ids(cur), (std::vector<int32_t>{1}));
+  EXPECT_NEAR(miro.mu(), 0.0, 1e-7);  // surprise 0 after renormalising, tau 0
+}
+
 TEST(MirostatV1, KeepsTopKFromZipfEstimate) {
   // p_i proportional to 1 / (i + 1)^2 over N = 4 tokens: the estimate is s = 2 exactly, so
   // e = 1 and k = (2^mu / (1 - 1/4))^(1/2). tau 1.5 -> mu 3 -> k = sqrt(32/3) = 3.27 -> 3;
