@@ -164,6 +164,15 @@ TEST(GgufHostile, AbsurdCountsAndLengths) {
   EXPECT_REFUSED(t.bytes(), "tensor name length 70000 exceeds 65536");
 }
 
+TEST(GgufHostile, ArrayItemsAreCappedBeforeAllocating) {
+  // 2^24 one-byte items fit the file, but would cost ~40 bytes of memory each.
+  constexpr uint64_t kItems = uint64_t{1} << 24;
+  Bytes b;
+  b.header(0, 2).key("a", 9).put<uint32_t>(0).put<uint64_t>(1).put<uint8_t>(0);
+  b.key("b", 9).put<uint32_t>(0).put<uint64_t>(kItems).zeros(kItems);
+  EXPECT_REFUSED(b.bytes(), "array count 16777216 takes the metadata past 16777216 array items");
+}
+
 Bytes nested_arrays(int depth) {
   Bytes b;
   b.header(0, 1).key("deep", 9);

@@ -12,8 +12,11 @@ namespace tern::gguf {
 
 namespace {
 
-// Sane limit: far above any real model, far below what would exhaust the stack.
+// Sane limits: far above any real model, far below what would exhaust the stack or memory.
 constexpr int kMaxArrayDepth = 8;
+// Array items in all metadata together. Each costs a ~40-byte Value however few bytes it
+// takes in the file; real vocabularies need about 10^6 (tokens, scores, types, merges).
+constexpr uint64_t kMaxArrayItems = uint64_t{1} << 24;
 
 // Smallest encoded size of one element of each value type; bounds array counts by the
 // bytes left before anything is allocated.
@@ -133,6 +136,11 @@ class Parser {
     if (count > remaining() / min_encoded_size(array.element_type)) {
       fail(fmt::format("array count {} exceeds file size", count));
     }
+    if (count > kMaxArrayItems - n_array_items_) {
+      fail(fmt::format("array count {} takes the metadata past {} array items", count,
+                       kMaxArrayItems));
+    }
+    n_array_items_ += count;
     array.items.reserve(count);
     for (uint64_t i = 0; i < count; ++i) {
       array.items.push_back(read_value(array.element_type, depth + 1));
@@ -237,6 +245,7 @@ class Parser {
   size_t pos_ = 0;
   uint64_t n_tensors_ = 0;
   uint64_t n_kv_ = 0;
+  uint64_t n_array_items_ = 0;  // bounded by kMaxArrayItems
 };
 
 File File::open(const std::string& path) {
