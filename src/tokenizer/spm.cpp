@@ -51,8 +51,9 @@ class SpmSession {
   void split_characters() {
     symbols_.reserve(text_.size());
     for (size_t offset = 0; offset < text_.size();) {
-      const size_t n = std::min(utf8_sequence_length(static_cast<uint8_t>(text_[offset])),
-                                text_.size() - offset);
+      // A byte that starts no valid character is a piece of its own (it will go out as a
+      // byte token), so it cannot swallow the start of the next character.
+      const size_t n = std::max<size_t>(utf8_valid_length(text_.substr(offset)), 1);
       const auto index = static_cast<int32_t>(symbols_.size());
       symbols_.push_back({offset, n, index - 1, offset + n < text_.size() ? index + 1 : -1});
       offset += n;
