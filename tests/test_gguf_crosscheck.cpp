@@ -43,13 +43,25 @@ json load_json(const std::string& path) {
 // One value (scalar or array item) against its JSON rendering by gguf-py.
 void expect_value(const Value& v, const json& expected) {
   switch (v.type()) {
-    case ValueType::String: EXPECT_EQ(v.as_string(), expected.get<std::string>()); break;
-    case ValueType::Bool: EXPECT_EQ(v.as_bool(), expected.get<bool>()); break;
+    case ValueType::String:
+      EXPECT_EQ(v.as_string(), expected.get<std::string>());
+      break;
+    case ValueType::Bool:
+      EXPECT_EQ(v.as_bool(), expected.get<bool>());
+      break;
     case ValueType::F32:
-    case ValueType::F64: EXPECT_EQ(v.as_float(), expected.get<double>()); break;  // exact
-    case ValueType::U64: EXPECT_EQ(std::get<uint64_t>(v.storage), expected.get<uint64_t>()); break;
-    case ValueType::Array: ADD_FAILURE() << "nested array values are not in the fixtures"; break;
-    default: EXPECT_EQ(v.as_int(), expected.get<int64_t>()); break;
+    case ValueType::F64:
+      EXPECT_EQ(v.as_float(), expected.get<double>());
+      break;  // exact
+    case ValueType::U64:
+      EXPECT_EQ(std::get<uint64_t>(v.storage), expected.get<uint64_t>());
+      break;
+    case ValueType::Array:
+      ADD_FAILURE() << "nested array values are not in the fixtures";
+      break;
+    default:
+      EXPECT_EQ(v.as_int(), expected.get<int64_t>());
+      break;
   }
 }
 
@@ -113,7 +125,8 @@ json inspect_json(const std::string& path) {
   if (!pipe) return nullptr;
   std::string out;
   char buffer[1 << 16];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe.get())) > 0;) out.append(buffer, n);
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe.get())) > 0;)
+    out.append(buffer, n);
   return json::parse(out, nullptr, /*allow_exceptions=*/false);
 }
 

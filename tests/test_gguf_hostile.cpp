@@ -15,7 +15,7 @@ namespace tern::gguf {
 namespace {
 
 constexpr uint64_t kHuge = uint64_t{1} << 63;
-constexpr uint32_t kF32 = 0;   // tensor type ids
+constexpr uint32_t kF32 = 0;  // tensor type ids
 constexpr uint32_t kQ8_0 = 8;
 
 // Little-endian builder for hand-made (mostly invalid) files.
@@ -123,7 +123,8 @@ TEST(GgufHostile, EveryTruncationIsRefused) {
 TEST(GgufHostile, ErrorsNameTheFileAndTheByte) {
   Bytes b;
   b.header(0, 1).key("k", 13).put<uint32_t>(0);  // value type 13 does not exist
-  EXPECT_REFUSED(b.bytes(), "hostile.gguf: invalid GGUF at byte 37: type of key 'k': unknown value type 13");
+  EXPECT_REFUSED(b.bytes(),
+                 "hostile.gguf: invalid GGUF at byte 37: type of key 'k': unknown value type 13");
 }
 
 TEST(GgufHostile, BadMagicVersionsAndByteOrder) {
@@ -203,7 +204,8 @@ TEST(GgufHostile, BadAlignment) {
   EXPECT_EQ(parse_error(with_alignment(64).bytes()), "parsed");
   EXPECT_REFUSED(with_alignment(0).bytes(), "general.alignment 0 is not a power of two");
   EXPECT_REFUSED(with_alignment(3).bytes(), "general.alignment 3 is not a power of two");
-  EXPECT_REFUSED(with_alignment(uint64_t{1} << 31).bytes(), "2147483648 is not a power of two up to");
+  EXPECT_REFUSED(with_alignment(uint64_t{1} << 31).bytes(),
+                 "2147483648 is not a power of two up to");
   EXPECT_REFUSED(with_alignment(32, 10).bytes(), "general.alignment must be a u32");
   Bytes b;
   b.header(1, 0).tensor("t", {8}, kF32, 16).pad().zeros(64);
@@ -275,7 +277,8 @@ TEST(GgufHostile, BadShapes) {
   EXPECT_REFUSED(one({8, 0}), "tensor 'w' has an invalid shape (dimension 1 is 0)");
   EXPECT_REFUSED(one({kHuge}), "dimension 0 is 9223372036854775808");
   EXPECT_REFUSED(one({uint64_t{1} << 32, uint64_t{1} << 32}), "(dimension 1 is 4294967296)");
-  EXPECT_REFUSED(one({uint64_t{1} << 31, uint64_t{1} << 30}, 28), "tensor 'w' is too large");  // F64
+  EXPECT_REFUSED(one({uint64_t{1} << 31, uint64_t{1} << 30}, 28),
+                 "tensor 'w' is too large");  // F64
   EXPECT_REFUSED(one({uint64_t{1} << 40}), "data [0, +4398046511104) lies outside");
   EXPECT_REFUSED(one({16}, kQ8_0), "row length 16 is not a multiple of the Q8_0 block size 32");
   Bytes b;

@@ -1,9 +1,8 @@
 // gguf::Writer: read-then-write is byte-identical for the files in ../shared/ and the real
 // models; files built from scratch read back exactly; bad input is refused by name.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -96,7 +95,8 @@ TEST(GgufWriter, RoundTripsRealModelsByteForByte) {
     if (!fs::exists(path)) GTEST_SKIP() << path << " not present (scripts/pull " << name << ")";
     auto start = std::chrono::steady_clock::now();
     expect_round_trip(path);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_LT(seconds, 10.0) << name;
     std::printf("[          ] %s: round trip streamed in %.2f s\n", name, seconds);
   }
@@ -131,7 +131,8 @@ Writer sample_writer(const std::vector<uint8_t>& q8_data, std::vector<float>& f3
   w.add("i64", {int64_t{-(int64_t{1} << 62)}});
   w.add("f64", {-0.25});
   std::string temporary = "strings are copied";
-  w.add("strings", {Array{ValueType::String, {{std::string_view(temporary)}, {std::string_view()}}}});
+  w.add("strings",
+        {Array{ValueType::String, {{std::string_view(temporary)}, {std::string_view()}}}});
   temporary.assign(temporary.size(), 'x');
   Array inner{ValueType::I32, {{int32_t{1}}, {int32_t{2}}}};
   w.add("nested", {Array{ValueType::Array, {{inner}, {Array{ValueType::I32, {}}}}}});
@@ -238,28 +239,33 @@ TEST(GgufWriter, RefusesInvalidInputByName) {
   std::vector<uint8_t> data(34);
   const int64_t shape[] = {32};
   w.add_tensor("t", TensorType::Q8_0, shape, data);
-  EXPECT_NE(error_of([&] { w.add_tensor("t", TensorType::Q8_0, shape, data); })
-                .find("tensor 't' is a duplicate"),
+  EXPECT_NE(error_of([&] {
+              w.add_tensor("t", TensorType::Q8_0, shape, data);
+            }).find("tensor 't' is a duplicate"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { w.add_tensor("u", TensorType::Q8_0, shape, std::span(data).first(33)); })
-                .find("tensor 'u' has 33 data bytes, its shape and type need 34"),
+  EXPECT_NE(error_of([&] {
+              w.add_tensor("u", TensorType::Q8_0, shape, std::span(data).first(33));
+            }).find("tensor 'u' has 33 data bytes, its shape and type need 34"),
             std::string::npos);
   const int64_t odd[] = {31};
-  EXPECT_NE(error_of([&] { w.add_tensor("u", TensorType::Q8_0, odd, data); })
-                .find("row length 31 is not a multiple of the Q8_0 block size 32"),
+  EXPECT_NE(error_of([&] {
+              w.add_tensor("u", TensorType::Q8_0, odd, data);
+            }).find("row length 31 is not a multiple of the Q8_0 block size 32"),
             std::string::npos);
   const int64_t zero[] = {32, 0};
-  EXPECT_NE(error_of([&] { w.add_tensor("u", TensorType::Q8_0, zero, data); })
-                .find("invalid dimension 0"),
+  EXPECT_NE(error_of([&] {
+              w.add_tensor("u", TensorType::Q8_0, zero, data);
+            }).find("invalid dimension 0"),
             std::string::npos);
   const int64_t huge[] = {int64_t{1} << 40, int64_t{1} << 30};
-  EXPECT_NE(error_of([&] { w.add_tensor("u", TensorType::F32, huge, data); })
-                .find("invalid dimension 1073741824"),
+  EXPECT_NE(error_of([&] {
+              w.add_tensor("u", TensorType::F32, huge, data);
+            }).find("invalid dimension 1073741824"),
             std::string::npos);
   const int64_t five[] = {1, 1, 1, 1, 1};
-  EXPECT_NE(error_of([&] { w.add_tensor("u", TensorType::F32, five, data); })
-                .find("has 5 dimensions"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { w.add_tensor("u", TensorType::F32, five, data); }).find("has 5 dimensions"),
+      std::string::npos);
   EXPECT_EQ(File::parse(w.to_bytes(), "still valid").tensors().size(), 1u);
 }
 

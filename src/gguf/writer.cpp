@@ -1,9 +1,8 @@
 #include "gguf/writer.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,7 +19,9 @@ namespace {
 
 constexpr uint32_t kVersion = 3;
 
-uint64_t align_up(uint64_t n, uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
+uint64_t align_up(uint64_t n, uint64_t alignment) {
+  return (n + alignment - 1) / alignment * alignment;
+}
 
 // Buffers the many small header fields into few sink calls; passes big spans straight on.
 // Counts every byte so padding can be computed from the file position.
@@ -155,7 +156,8 @@ Writer Writer::copy_of(const File& file) {
   Writer writer;
   for (const KeyValue& kv : file.metadata()) writer.add(kv.key, kv.value);
   for (const TensorInfo& t : file.tensors()) {
-    writer.add_tensor(t.name, t.type, std::span<const int64_t>(t.ne, t.n_dims), {t.data, t.n_bytes});
+    writer.add_tensor(t.name, t.type, std::span<const int64_t>(t.ne, t.n_dims),
+                      {t.data, t.n_bytes});
   }
   return writer;
 }
@@ -175,9 +177,10 @@ Value Writer::own(const Value& value) {
 void Writer::check_alignment(const Value& value) const {
   uint32_t a = value.type() == ValueType::U32 ? std::get<uint32_t>(value.storage) : 0;
   if (a == 0 || (a & (a - 1)) != 0 || a > kMaxAlignment) {
-    throw Error(fmt::format("GGUF writer: general.alignment must be a u32 power of two up to {}, "
-                            "got {} {}",
-                            kMaxAlignment, value_type_name(value.type()), format_value(value)));
+    throw Error(
+        fmt::format("GGUF writer: general.alignment must be a u32 power of two up to {}, "
+                    "got {} {}",
+                    kMaxAlignment, value_type_name(value.type()), format_value(value)));
   }
 }
 
@@ -186,7 +189,8 @@ void Writer::add(std::string_view key, const Value& value) {
     throw Error(fmt::format("GGUF writer: metadata key length {} is not 1 to {}", key.size(),
                             kMaxKeyLength));
   }
-  if (keys_.contains(key)) throw Error(fmt::format("GGUF writer: duplicate metadata key '{}'", key));
+  if (keys_.contains(key))
+    throw Error(fmt::format("GGUF writer: duplicate metadata key '{}'", key));
   if (value.type() == ValueType::Array && !is_homogeneous(value.as_array())) {
     throw Error(fmt::format("GGUF writer: key '{}' holds an array with items of mixed types", key));
   }
@@ -203,8 +207,9 @@ void Writer::add_tensor(std::string_view name, TensorType type, std::span<const 
                         std::span<const uint8_t> data) {
   Tensor t = describe(name, type, shape);
   if (t.n_bytes != data.size()) {
-    throw Error(fmt::format("GGUF writer: tensor '{}' has {} data bytes, its shape and type need {}",
-                            name, data.size(), t.n_bytes));
+    throw Error(
+        fmt::format("GGUF writer: tensor '{}' has {} data bytes, its shape and type need {}", name,
+                    data.size(), t.n_bytes));
   }
   t.source = [data](const ByteSink& sink) { sink(data); };
   push(std::move(t));
@@ -298,7 +303,9 @@ void Writer::write_file(const std::string& path) const {
 
 std::vector<uint8_t> Writer::to_bytes() const {
   std::vector<uint8_t> out;
-  write([&out](std::span<const uint8_t> chunk) { out.insert(out.end(), chunk.begin(), chunk.end()); });
+  write([&out](std::span<const uint8_t> chunk) {
+    out.insert(out.end(), chunk.begin(), chunk.end());
+  });
   return out;
 }
 
