@@ -12,6 +12,8 @@ namespace tern::tokenizer {
 
 namespace {
 
+constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // "▁" U+2581
+
 // A piece of the text in a doubly linked list; merged-away pieces have length 0.
 struct Symbol {
   size_t offset;
@@ -113,8 +115,38 @@ class SpmSession {
 
 }  // namespace
 
-void spm_encode(const Vocab& vocab, std::string_view text, std::vector<TokenId>& out) {
-  SpmSession(vocab, text).run(out);
+SpmEncoder::SpmEncoder(const Vocab& vocab) {
+  for (const std::string& text : vocab.texts) {
+    size_t prev = 0;  // start of the previous character
+    for (size_t i = 0; i < text.size();) {
+      const size_t n = std::max<size_t>(utf8_valid_length(std::string_view(text).substr(i)), 1);
+      if (i > 0 && std::string_view(text).substr(i, n) == kSpmSpace) {
+        joins_space_.emplace(text.substr(prev, i - prev));
+      }
+      prev = i;
+      i += n;
+    }
+  }
+}
+
+bool SpmEncoder::may_join_space(std::string_view before) const {
+  return before == kSpmSpace || utf8_valid_length(before) != before.size() ||
+         joins_space_.contains(std::string(before));
+}
+
+void SpmEncoder::encode(const Vocab& vocab, std::string_view text, std::vector<TokenId>& out) const {
+  size_t word_start = 0;
+  size_t prev = 0;  // start of the previous character
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = std::max<size_t>(utf8_valid_length(text.substr(i)), 1);
+    if (i > word_start && text.substr(i, n) == kSpmSpace && !may_join_space(text.substr(prev, i - prev))) {
+      SpmSession(vocab, text.substr(word_start, i - word_start)).run(out);
+      word_start = i;
+    }
+    prev = i;
+    i += n;
+  }
+  if (word_start < text.size()) SpmSession(vocab, text.substr(word_start)).run(out);
 }
 
 }  // namespace tern::tokenizer

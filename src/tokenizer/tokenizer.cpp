@@ -7,7 +7,6 @@
 #include "gguf/file.h"
 #include "tern/error.h"
 #include "tokenizer/byte_level.h"
-#include "tokenizer/spm.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/utf8.h"
 
@@ -46,14 +45,16 @@ void spm_unescape(std::string_view text, std::string& out) {
 
 Tokenizer::Impl::Impl(const gguf::File& file)
     : vocab(tokenizer::load_vocab(file)), splitter(vocab) {
-  const bool spm = vocab.kind == tokenizer::VocabKind::Spm;
-  if (!spm) {
+  const bool is_spm = vocab.kind == tokenizer::VocabKind::Spm;
+  if (is_spm) {
+    spm.emplace(vocab);
+  } else {
     pre.emplace(vocab.pre_name);
     merges.emplace(file, vocab);
   }
-  add_bos = vocab.add_bos.value_or(spm || pre->default_add_bos());
+  add_bos = vocab.add_bos.value_or(is_spm || pre->default_add_bos());
   add_eos = vocab.add_eos.value_or(false);
-  add_space_prefix = spm && vocab.add_space_prefix.value_or(true);
+  add_space_prefix = is_spm && vocab.add_space_prefix.value_or(true);
   if (add_bos && vocab.special.bos == kNoToken) {
     throw Error(fmt::format("{}: the tokenizer adds BOS but tokenizer.ggml.bos_token_id is missing",
                             file.name()));
@@ -67,7 +68,7 @@ Tokenizer::Impl::Impl(const gguf::File& file)
 void Tokenizer::Impl::encode_fragment(std::string_view text, bool at_text_start,
                                       std::vector<TokenId>& out) const {
   if (vocab.kind == tokenizer::VocabKind::Spm) {
-    tokenizer::spm_encode(vocab, spm_escape(text, add_space_prefix && at_text_start), out);
+    spm->encode(vocab, spm_escape(text, add_space_prefix && at_text_start), out);
     return;
   }
   // The regexes need valid UTF-8: invalid bytes become U+FFFD, as llama.cpp does.

@@ -10,6 +10,7 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/special_splitter.h"
+#include "tokenizer/spm.h"
 #include "tokenizer/vocab.h"
 
 namespace tern {
@@ -28,6 +29,7 @@ struct Tokenizer::Impl {
   tokenizer::Vocab vocab;
   std::optional<tokenizer::PreTokenizer> pre;    // byte-level BPE only
   std::optional<tokenizer::BpeMerges> merges;    // byte-level BPE only
+  std::optional<tokenizer::SpmEncoder> spm;      // SentencePiece only
   tokenizer::SpecialSplitter splitter;
   bool add_bos = false;
   bool add_eos = false;
