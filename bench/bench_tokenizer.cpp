@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<tern::Tokenizer>> tokenizers;
   for (const auto& [label, source] : sources) {
     try {
-      tokenizers.push_back(
-          std::make_unique<tern::Tokenizer>(tern::Tokenizer::open(tern::resolve_model_path(source))));
+      tokenizers.push_back(std::make_unique<tern::Tokenizer>(
+          tern::Tokenizer::open(tern::resolve_model_path(source))));
     } catch (const tern::Error& e) {
       std::fprintf(stderr, "skipping %s: %s\n", label, e.what());
       continue;

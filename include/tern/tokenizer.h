@@ -26,7 +26,7 @@ enum class TokenType : uint8_t {
   Control = 3,      // BOS, EOS, chat markers: text only shown on request
   UserDefined = 4,  // always matched literally in input text, shown verbatim
   Unused = 5,
-  Byte = 6,         // <0xNN>: one raw byte (SentencePiece byte fallback)
+  Byte = 6,  // <0xNN>: one raw byte (SentencePiece byte fallback)
 };
 
 /// Ids of the special tokens; kNoToken where the file defines none.

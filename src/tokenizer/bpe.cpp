@@ -29,12 +29,13 @@ BpeMerges::BpeMerges(const gguf::File& file, const Vocab& vocab) {
     const TokenId left_id = vocab.find(left);
     const TokenId right_id = vocab.find(right);
     if (left_id == kNoToken || right_id == kNoToken) {
-      throw Error(fmt::format("{}: tokenizer.ggml.merges[{}] '{}': '{}' is not a token", file.name(),
-                              rank, merge, left_id == kNoToken ? left : right));
+      throw Error(fmt::format("{}: tokenizer.ggml.merges[{}] '{}': '{}' is not a token",
+                              file.name(), rank, merge, left_id == kNoToken ? left : right));
     }
     joined.assign(left).append(right);
     // A repeated pair keeps its first (best) rank.
-    merges_.try_emplace(key(left_id, right_id), Merge{static_cast<int32_t>(rank), vocab.find(joined)});
+    merges_.try_emplace(key(left_id, right_id),
+                        Merge{static_cast<int32_t>(rank), vocab.find(joined)});
   }
 }
 
@@ -82,8 +83,8 @@ std::vector<Symbol> split_characters(const Vocab& vocab, std::string_view word) 
   std::vector<Symbol> symbols;
   symbols.reserve(word.size());
   for (size_t offset = 0; offset < word.size();) {
-    const size_t n = std::min(utf8_sequence_length(static_cast<uint8_t>(word[offset])),
-                              word.size() - offset);
+    const size_t n =
+        std::min(utf8_sequence_length(static_cast<uint8_t>(word[offset])), word.size() - offset);
     const auto index = static_cast<int32_t>(symbols.size());
     symbols.push_back({offset, n, vocab.find(word.substr(offset, n)), index - 1,
                        offset + n < word.size() ? index + 1 : -1});
@@ -138,4 +139,3 @@ void BpeMerges::encode_word(const Vocab& vocab, std::string_view word, bool igno
 }
 
 }  // namespace tern::tokenizer
-

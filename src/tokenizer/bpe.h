@@ -35,7 +35,8 @@ class BpeMerges {
 
  private:
   static uint64_t key(TokenId left, TokenId right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+           static_cast<uint32_t>(right);
   }
   std::unordered_map<uint64_t, Merge> merges_;
 };

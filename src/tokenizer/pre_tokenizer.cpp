@@ -37,10 +37,11 @@ struct PreTokenizerSpec {
 
 // One row per regex family; `tokenizer.ggml.pre` names are matched exactly.
 const PreTokenizerSpec kSpecs[] = {
-    {{"default"},
-     {R"re([\p{P}\$\+<=>\^~\|]+)re", kGpt2, R"re(\p{N}+)re", "[0-9][0-9][0-9]"}},
+    {{"default"}, {R"re([\p{P}\$\+<=>\^~\|]+)re", kGpt2, R"re(\p{N}+)re", "[0-9][0-9][0-9]"}},
     {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"},
-     {kLlama3}, true, true},
+     {kLlama3},
+     true,
+     true},
     {{"dbrx", "smaug-bpe", "chatglm-bpe", "glm4"}, {kLlama3}},
     {{"deepseek-llm"},
      {"[\r\n]", kDeepseekLlmLetters, R"re(\s?[!-/:-~！-／：-～‘-‟　-。]+)re", R"re(\s+$)re", kCjk,
@@ -70,8 +71,8 @@ const PreTokenizerSpec& find_spec(std::string_view name) {
       known += n;
     }
   }
-  throw Error(fmt::format("tokenizer.ggml.pre '{}' is not a known pre-tokenizer (known: {})", name,
-                          known));
+  throw Error(
+      fmt::format("tokenizer.ggml.pre '{}' is not a known pre-tokenizer (known: {})", name, known));
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ struct MatchData {
 
 }  // namespace
 
-Regex::Regex(std::string_view pattern) : compiled_(std::make_unique<Compiled>()), pattern_(pattern) {
+Regex::Regex(std::string_view pattern)
+    : compiled_(std::make_unique<Compiled>()), pattern_(pattern) {
   int error = 0;
   PCRE2_SIZE error_offset = 0;
   compiled_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -72,7 +73,8 @@ std::vector<Span> Regex::split(std::string_view text, const std::vector<Span>& s
       const size_t end = ovector[1];
       if (end == begin) {  // empty match: step over one character and search again
         start = end + 1;
-        while (start < span.length && (static_cast<uint8_t>(subject[start]) & 0xC0) == 0x80) ++start;
+        while (start < span.length && (static_cast<uint8_t>(subject[start]) & 0xC0) == 0x80)
+          ++start;
         continue;
       }
       if (begin > done) out.push_back({span.offset + done, begin - done});

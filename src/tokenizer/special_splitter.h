@@ -33,7 +33,7 @@ class SpecialSplitter {
   // A byte trie over the candidates' texts, used to find which of them occur at all.
   struct Node {
     std::vector<std::pair<uint8_t, int32_t>> children;  // sorted by byte
-    int32_t candidate = -1;                              // index into candidates_
+    int32_t candidate = -1;                             // index into candidates_
   };
 
   std::vector<int32_t> occurring(std::string_view text, bool parse_special) const;

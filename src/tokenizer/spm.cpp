@@ -103,8 +103,9 @@ class SpmSession {
       return id;
     }
     if (vocab_.special.unk != kNoToken) return vocab_.special.unk;
-    throw Error(fmt::format("{}: the vocabulary cannot represent byte 0x{:02X} (no byte token, no <unk>)",
-                            vocab_.file_name, byte));
+    throw Error(
+        fmt::format("{}: the vocabulary cannot represent byte 0x{:02X} (no byte token, no <unk>)",
+                    vocab_.file_name, byte));
   }
 
   const Vocab& vocab_;
@@ -134,12 +135,14 @@ bool SpmEncoder::may_join_space(std::string_view before) const {
          joins_space_.contains(std::string(before));
 }
 
-void SpmEncoder::encode(const Vocab& vocab, std::string_view text, std::vector<TokenId>& out) const {
+void SpmEncoder::encode(const Vocab& vocab, std::string_view text,
+                        std::vector<TokenId>& out) const {
   size_t word_start = 0;
   size_t prev = 0;  // start of the previous character
   for (size_t i = 0; i < text.size();) {
     const size_t n = std::max<size_t>(utf8_valid_length(text.substr(i)), 1);
-    if (i > word_start && text.substr(i, n) == kSpmSpace && !may_join_space(text.substr(prev, i - prev))) {
+    if (i > word_start && text.substr(i, n) == kSpmSpace &&
+        !may_join_space(text.substr(prev, i - prev))) {
       SpmSession(vocab, text.substr(word_start, i - word_start)).run(out);
       word_start = i;
     }

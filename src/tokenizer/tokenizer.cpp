@@ -60,8 +60,10 @@ Tokenizer::Impl::Impl(const gguf::File& file)
                             file.name()));
   }
   if (add_eos && vocab.special.eos == kNoToken) {
-    throw Error(fmt::format("{}: tokenizer.ggml.add_eos_token is set but tokenizer.ggml.eos_token_id "
-                            "is missing", file.name()));
+    throw Error(
+        fmt::format("{}: tokenizer.ggml.add_eos_token is set but tokenizer.ggml.eos_token_id "
+                    "is missing",
+                    file.name()));
   }
 }
 
@@ -125,7 +127,8 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
-std::vector<TokenId> Tokenizer::tokenize(std::string_view text, const TokenizeOptions& options) const {
+std::vector<TokenId> Tokenizer::tokenize(std::string_view text,
+                                         const TokenizeOptions& options) const {
   const Impl& im = *impl_;
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 2);

@@ -24,12 +24,13 @@ struct Tokenizer::Impl {
 
   /// Appends the text of `token` to `out`. `at_text_start` is the detokenizing mirror of the
   /// flag above: the space prefix added there is removed here; it is updated for the next token.
-  void append_piece(TokenId token, bool render_special, bool& at_text_start, std::string& out) const;
+  void append_piece(TokenId token, bool render_special, bool& at_text_start,
+                    std::string& out) const;
 
   tokenizer::Vocab vocab;
-  std::optional<tokenizer::PreTokenizer> pre;    // byte-level BPE only
-  std::optional<tokenizer::BpeMerges> merges;    // byte-level BPE only
-  std::optional<tokenizer::SpmEncoder> spm;      // SentencePiece only
+  std::optional<tokenizer::PreTokenizer> pre;  // byte-level BPE only
+  std::optional<tokenizer::BpeMerges> merges;  // byte-level BPE only
+  std::optional<tokenizer::SpmEncoder> spm;    // SentencePiece only
   tokenizer::SpecialSplitter splitter;
   bool add_bos = false;
   bool add_eos = false;

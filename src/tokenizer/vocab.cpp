@@ -13,8 +13,8 @@ namespace {
 
 // Texts of end-of-turn markers of common chat formats, used when the file names no EOT.
 constexpr std::string_view kEndOfTurnTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-    "<|end_of_text|>", "<｜end▁of▁sentence｜>",
+    "<|eot_id|>",    "<|im_end|>", "<|end|>",         "<end_of_turn>",
+    "<|endoftext|>", "<EOT>",      "<|end_of_text|>", "<｜end▁of▁sentence｜>",
 };
 
 bool parse_byte_token(std::string_view text, uint8_t& value) {
@@ -54,10 +54,13 @@ void load_scores_and_types(const gguf::File& file, Vocab& vocab) {
   const size_t n = vocab.texts.size();
   vocab.scores.assign(n, 0.0f);
   vocab.types.assign(n, TokenType::Normal);
-  if (const auto* scores = per_token_array(file, "tokenizer.ggml.scores", gguf::ValueType::F32, n)) {
-    for (size_t i = 0; i < n; ++i) vocab.scores[i] = static_cast<float>(scores->items[i].as_float());
+  if (const auto* scores =
+          per_token_array(file, "tokenizer.ggml.scores", gguf::ValueType::F32, n)) {
+    for (size_t i = 0; i < n; ++i)
+      vocab.scores[i] = static_cast<float>(scores->items[i].as_float());
   }
-  if (const auto* types = per_token_array(file, "tokenizer.ggml.token_type", gguf::ValueType::I32, n)) {
+  if (const auto* types =
+          per_token_array(file, "tokenizer.ggml.token_type", gguf::ValueType::I32, n)) {
     for (size_t i = 0; i < n; ++i) {
       const int64_t t = types->items[i].as_int();
       if (t < 0 || t > static_cast<int64_t>(TokenType::Byte)) {
@@ -75,7 +78,8 @@ void load_scores_and_types(const gguf::File& file, Vocab& vocab) {
       throw Error(fmt::format("{}: token {} '{}' has type byte but is not of the form <0xNN>",
                               file.name(), i, vocab.texts[i]));
     }
-    if (is_byte && vocab.types[i] == TokenType::Byte) vocab.byte_tokens[value] = static_cast<TokenId>(i);
+    if (is_byte && vocab.types[i] == TokenType::Byte)
+      vocab.byte_tokens[value] = static_cast<TokenId>(i);
   }
 }
 
@@ -85,8 +89,8 @@ TokenId special_id(const gguf::File& file, std::string_view key, int32_t n_vocab
   // -1 is how some converters write "none".
   if (id == -1) return kNoToken;
   if (id < 0 || id >= n_vocab) {
-    throw Error(fmt::format("{}: {} = {} is out of range (the vocabulary has {} tokens)", file.name(),
-                            key, id, n_vocab));
+    throw Error(fmt::format("{}: {} = {} is out of range (the vocabulary has {} tokens)",
+                            file.name(), key, id, n_vocab));
   }
   return static_cast<TokenId>(id);
 }
@@ -118,7 +122,8 @@ void load_special(const gguf::File& file, Vocab& vocab) {
   }
   for (std::string_view text : kEndOfTurnTexts) {
     const TokenId id = vocab.find(text);
-    if (id != kNoToken && vocab.types[id] == TokenType::Control) vocab.end_of_generation.push_back(id);
+    if (id != kNoToken && vocab.types[id] == TokenType::Control)
+      vocab.end_of_generation.push_back(id);
   }
   vocab.add_bos = optional_flag(file, "tokenizer.ggml.add_bos_token");
   vocab.add_eos = optional_flag(file, "tokenizer.ggml.add_eos_token");
@@ -134,7 +139,8 @@ TokenId Vocab::find(std::string_view text) const {
 
 void Vocab::check(TokenId token) const {
   if (token < 0 || token >= size()) {
-    throw Error(fmt::format("token id {} is out of range (the vocabulary has {} tokens)", token, size()));
+    throw Error(
+        fmt::format("token id {} is out of range (the vocabulary has {} tokens)", token, size()));
   }
 }
 
@@ -153,10 +159,12 @@ Vocab load_vocab(const gguf::File& file) {
   } else if (vocab.model_name == "gpt2") {
     vocab.kind = VocabKind::Bpe;
   } else {
-    throw Error(fmt::format("{}: tokenizer.ggml.model '{}' is not supported (supported: llama, gpt2)",
-                            file.name(), vocab.model_name));
+    throw Error(
+        fmt::format("{}: tokenizer.ggml.model '{}' is not supported (supported: llama, gpt2)",
+                    file.name(), vocab.model_name));
   }
-  if (file.find("tokenizer.ggml.pre") != nullptr) vocab.pre_name = file.get_string("tokenizer.ggml.pre");
+  if (file.find("tokenizer.ggml.pre") != nullptr)
+    vocab.pre_name = file.get_string("tokenizer.ggml.pre");
   load_tokens(file, vocab);
   load_scores_and_types(file, vocab);
   load_special(file, vocab);

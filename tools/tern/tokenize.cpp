@@ -29,7 +29,8 @@ struct TextSource {
 void add_source_options(CLI::App* cmd, TextSource& source, const char* what) {
   cmd->add_option("-m,--model", source.model, "GGUF file, or a model name in $TERN_MODELS")
       ->required();
-  auto* prompt = cmd->add_option("-p,--prompt", source.prompt, fmt::format("{} (default: stdin)", what));
+  auto* prompt =
+      cmd->add_option("-p,--prompt", source.prompt, fmt::format("{} (default: stdin)", what));
   cmd->add_option("-f,--file", source.file, fmt::format("Read the {} from this file", what))
       ->excludes(prompt);
 }
