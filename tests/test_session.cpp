@@ -1,0 +1,137 @@
+// Session: micro-batching, incremental decoding, trim/clear, context limits and the
+// F16 KV cache, on the synthetic golden models (the F32 path itself is checked against
+// llama.cpp in test_golden.cpp).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "tern/error.h"
+#include "tern/model.h"
+#include "tern/session.h"
+
+namespace tern {
+namespace {
+
+const std::string kGolden = std::string(TERN_SHARED_DIR) + "/golden/";
+// The golden token sequence (32 ids < 512).
+const std::vector<int32_t> kTokens = {1,   436, 94,  16,  328, 189, 240, 43,  191, 330, 183,
+                                      426, 405, 361, 463, 370, 93,  439, 335, 53,  154, 87,
+                                      495, 373, 471, 146, 326, 310, 386, 63,  265, 331};
+
+float max_abs_diff(std::span<const float> a, std::span<const float> b) {
+  EXPECT_EQ(a.size(), b.size());
+  float d = 0.0f;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+std::vector<float> all_logits(const Model& model, SessionOptions options) {
+  Session session(model, options);
+  auto logits = session.decode(kTokens, Outputs::All);
+  return {logits.begin(), logits.end()};
+}
+
+// Batching must not change the math: each position's computation is the same, so the
+// results agree to float rounding of identical operations (1e-5 on logits of size ~10).
+class SessionTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(SessionTest, MicroBatchesAndSingleTokensMatchOneBatch) {
+  Model model = Model::load(kGolden + GetParam() + "/model.gguf");
+  std::vector<float> one = all_logits(model, {.n_ctx = 32, .n_batch = 512, .n_threads = 1});
+  std::vector<float> batched = all_logits(model, {.n_ctx = 32, .n_batch = 5, .n_threads = 3});
+  EXPECT_LE(max_abs_diff(one, batched), 1e-5f);
+  Session session(model, {.n_ctx = 32});
+  std::vector<float> stepwise;
+  for (int32_t t : kTokens) {
+    auto row = session.decode(std::span(&t, 1));
+    stepwise.insert(stepwise.end(), row.begin(), row.end());
+  }
+  EXPECT_LE(max_abs_diff(one, stepwise), 1e-5f);
+}
+
+TEST_P(SessionTest, TrimAndClearReplayTheSameLogits) {
+  Model model = Model::load(kGolden + GetParam() + "/model.gguf");
+  Session session(model, {.n_ctx = 40});
+  std::span<const int32_t> tokens(kTokens);
+  std::vector<float> last;
+  {
+    auto l = session.decode(tokens);
+    last.assign(l.begin(), l.end());
+  }
+  EXPECT_EQ(session.n_past(), 32);
+  session.trim(20);
+  EXPECT_EQ(session.n_past(), 20);
+  EXPECT_LE(max_abs_diff(session.decode(tokens.subspan(20)), last), 1e-5f);
+  session.clear();
+  EXPECT_EQ(session.n_past(), 0);
+  EXPECT_LE(max_abs_diff(session.decode(tokens), last), 1e-5f);
+  EXPECT_THROW(session.trim(33), Error);
+}
+
+// F16 keys/values carry a relative rounding error of 2^-11 (~5e-4); through attention and
+// a few layers that moves logits of magnitude ~10 by well under 0.05.
+TEST_P(SessionTest, F16CacheStaysCloseToF32) {
+  Model model = Model::load(kGolden + GetParam() + "/model.gguf");
+  std::vector<float> f32 = all_logits(model, {.n_ctx = 32});
+  std::vector<float> f16 = all_logits(model, {.n_ctx = 32, .kv_type = KvType::F16});
+  float d = max_abs_diff(f32, f16);
+  EXPECT_LE(d, 0.05f);
+  EXPECT_GT(d, 0.0f);  // the option really changes the cache type
+}
+
+INSTANTIATE_TEST_SUITE_P(Goldens, SessionTest,
+                         testing::Values("llama-f32", "gemma3-f32", "qwen2-q4_0"),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(Session, OutputsSelectRows) {
+  Model model = Model::load(kGolden + "llama-f32/model.gguf");
+  Session session(model, {.n_ctx = 64, .n_batch = 7});
+  EXPECT_EQ(session.decode(kTokens, Outputs::None).size(), 0u);
+  EXPECT_EQ(session.n_outputs(), 0);
+  EXPECT_EQ(session.decode(kTokens, Outputs::Last).size(), 512u);
+  EXPECT_EQ(session.n_outputs(), 1);
+  EXPECT_EQ(session.n_past(), 64);
+}
+
+TEST(Session, RefusesPositionsBeyondTheContext) {
+  Model model = Model::load(kGolden + "llama-f32/model.gguf");
+  Session session(model, {.n_ctx = 40});
+  session.decode(kTokens);
+  try {
+    session.decode(kTokens);
+    FAIL() << "decoding past n_ctx must throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("exceed the context size 40"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(session.n_past(), 32);  // unchanged by the refused decode
+}
+
+TEST(Session, RefusesTokensOutsideTheVocabulary) {
+  Model model = Model::load(kGolden + "llama-f32/model.gguf");
+  Session session(model, {.n_ctx = 8});
+  const int32_t bad[] = {1, 512};
+  EXPECT_THROW(session.decode(bad), Error);
+  const int32_t negative[] = {-1};
+  EXPECT_THROW(session.decode(negative), Error);
+  EXPECT_EQ(session.n_past(), 0);
+}
+
+TEST(Session, RefusesInvalidOptions) {
+  Model model = Model::load(kGolden + "llama-f32/model.gguf");
+  EXPECT_THROW(Session(model, {.n_ctx = -1}), Error);
+  EXPECT_THROW(Session(model, {.n_batch = 0}), Error);
+  Session full(model, {.n_ctx = 0});
+  EXPECT_EQ(full.n_ctx(), model.n_ctx_train());
+  // K and V: n_layer x n_ctx x (n_head_kv * head_dim) floats each.
+  EXPECT_EQ(full.kv_bytes(), size_t{2} * 2 * 512 * 64 * 4);
+}
+
+}  // namespace
+}  // namespace tern
