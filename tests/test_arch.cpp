@@ -1,0 +1,132 @@
+// Architecture loading: the registry, and errors that name the tensor and the expected
+// shape for files that are not what their architecture needs (built with gguf::Writer
+// from the golden llama model).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "arch/architecture.h"
+#include "gguf/file.h"
+#include "gguf/writer.h"
+#include "tern/error.h"
+#include "tern/model.h"
+
+namespace tern {
+namespace {
+
+const std::string kLlama = std::string(TERN_SHARED_DIR) + "/golden/llama-f32/model.gguf";
+
+// Tensor edits: return false to drop the tensor; may change its name/shape (same bytes).
+struct TensorEdit {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+using Edit = std::function<bool(TensorEdit&)>;
+
+// Rewrites the golden llama model with `arch` as general.architecture and `edit` applied
+// to each tensor, plus `extra` appended; returns the path of the temporary file.
+std::string rewrite(const std::string& arch, const Edit& edit, bool extra = false) {
+  gguf::File file = gguf::File::open(kLlama);
+  gguf::Writer w;
+  for (const auto& kv : file.metadata()) {
+    if (kv.key == "general.architecture") {
+      w.add(kv.key, gguf::Value{std::string_view(arch)});
+    } else if (kv.key.starts_with("llama.")) {
+      w.add(arch + std::string(kv.key.substr(5)), kv.value);
+    } else {
+      w.add(kv.key, kv.value);
+    }
+  }
+  for (const auto& t : file.tensors()) {
+    TensorEdit e{std::string(t.name), std::vector<int64_t>(t.ne, t.ne + t.n_dims)};
+    if (!edit(e)) continue;
+    w.add_tensor(e.name, t.type, e.shape, std::span(t.data, t.n_bytes));
+  }
+  const auto* norm = file.find_tensor("output_norm.weight");
+  const int64_t norm_shape[] = {norm->ne[0]};
+  if (extra) w.add_tensor("extra.weight", norm->type, norm_shape, std::span(norm->data, norm->n_bytes));
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("tern_arch_" + std::to_string(getpid()) + ".gguf")).string();
+  w.write_file(path);
+  return path;
+}
+
+std::string load_error(const std::string& path, ModelOptions options = {}) {
+  try {
+    Model::load(path, options);
+  } catch (const Error& e) {
+    std::filesystem::remove(path);
+    return e.what();
+  }
+  std::filesystem::remove(path);
+  return "";
+}
+
+const Edit kKeep = [](TensorEdit&) { return true; };
+
+TEST(Arch, RegistryListsTheFourArchitectures) {
+  EXPECT_EQ(architecture_names(),
+            (std::vector<std::string_view>{"llama", "qwen2", "qwen3", "gemma3"}));
+}
+
+TEST(Arch, UnknownArchitectureIsNamed) {
+  std::string error = load_error(rewrite("mamba9", kKeep));
+  EXPECT_NE(error.find("unknown architecture 'mamba9'"), std::string::npos) << error;
+}
+
+TEST(Arch, MissingTensorNamesItAndTheExpectedShape) {
+  std::string error = load_error(rewrite("llama", [](TensorEdit& e) {
+    return e.name != "blk.1.ffn_up.weight";
+  }));
+  EXPECT_NE(error.find("tensor 'blk.1.ffn_up.weight' is missing (expected shape [128, 256])"),
+            std::string::npos)
+      << error;
+}
+
+TEST(Arch, WrongShapeNamesExpectedAndActual) {
+  // Swap q and k shapes' names: attn_k's [128, 64] data under the name attn_q.
+  std::string error = load_error(rewrite("llama", [](TensorEdit& e) {
+    if (e.name == "blk.0.attn_q.weight") return false;
+    if (e.name == "blk.0.attn_k.weight") e.name = "blk.0.attn_q.weight";
+    return true;
+  }));
+  EXPECT_NE(error.find("tensor 'blk.0.attn_q.weight' has shape [128, 64], expected [128, 128]"),
+            std::string::npos)
+      << error;
+}
+
+TEST(Arch, QwenNeedsItsBiases) {
+  // The llama tensors under qwen2 keys lack qwen2's q/k/v biases.
+  std::string error = load_error(rewrite("qwen2", kKeep));
+  EXPECT_NE(error.find("tensor 'blk.0.attn_q.bias' is missing (expected shape [128])"),
+            std::string::npos)
+      << error;
+}
+
+TEST(Arch, StrictLoadingRefusesUnusedTensors) {
+  std::string path = rewrite("llama", kKeep, true);
+  EXPECT_NO_THROW(Model::load(path));
+  std::string error = load_error(path, {.strict = true});
+  EXPECT_NE(error.find("extra.weight"), std::string::npos) << error;
+}
+
+TEST(Arch, WeightBytesCoverEveryTensor) {
+  Model model = Model::load(kLlama);
+  gguf::File file = gguf::File::open(kLlama);
+  size_t total = 0;
+  for (const auto& t : file.tensors()) total += t.n_bytes;
+  EXPECT_EQ(model.weight_bytes(), total);
+  EXPECT_EQ(model.architecture(), "llama");
+  EXPECT_EQ(model.n_layer(), 2);
+  EXPECT_EQ(model.n_embd(), 128);
+  EXPECT_EQ(model.meta_string("general.name"), "synthetic-llama");
+  EXPECT_EQ(model.meta_int("llama.block_count"), 2);
+  EXPECT_FALSE(model.meta_int("general.name").has_value());
+}
+
+}  // namespace
+}  // namespace tern
