@@ -2,7 +2,6 @@
 // shape for files that are not what their architecture needs (built with gguf::Writer
 // from the golden llama model).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -48,9 +47,11 @@ std::string rewrite(const std::string& arch, const Edit& edit, bool extra = fals
   }
   const auto* norm = file.find_tensor("output_norm.weight");
   const int64_t norm_shape[] = {norm->ne[0]};
-  if (extra) w.add_tensor("extra.weight", norm->type, norm_shape, std::span(norm->data, norm->n_bytes));
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("tern_arch_" + std::to_string(getpid()) + ".gguf")).string();
+  if (extra)
+    w.add_tensor("extra.weight", norm->type, norm_shape, std::span(norm->data, norm->n_bytes));
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("tern_arch_" + std::to_string(getpid()) + ".gguf"))
+          .string();
   w.write_file(path);
   return path;
 }
@@ -79,9 +80,8 @@ TEST(Arch, UnknownArchitectureIsNamed) {
 }
 
 TEST(Arch, MissingTensorNamesItAndTheExpectedShape) {
-  std::string error = load_error(rewrite("llama", [](TensorEdit& e) {
-    return e.name != "blk.1.ffn_up.weight";
-  }));
+  std::string error =
+      load_error(rewrite("llama", [](TensorEdit& e) { return e.name != "blk.1.ffn_up.weight"; }));
   EXPECT_NE(error.find("tensor 'blk.1.ffn_up.weight' is missing (expected shape [128, 256])"),
             std::string::npos)
       << error;

@@ -17,9 +17,9 @@ namespace {
 std::string model_file(const std::string& name) {
   const char* dir = std::getenv("TERN_MODELS");
   const char* home = std::getenv("HOME");
-  std::filesystem::path base = dir && *dir ? std::filesystem::path(dir)
-                                           : std::filesystem::path(home ? home : ".") /
-                                                 ".cache/tern/models";
+  std::filesystem::path base =
+      dir && *dir ? std::filesystem::path(dir)
+                  : std::filesystem::path(home ? home : ".") / ".cache/tern/models";
   return (base / (name + ".gguf")).string();
 }
 
@@ -27,12 +27,14 @@ std::string model_file(const std::string& name) {
 std::string greedy_answer(const std::string& name, const std::string& prompt, int n_max) {
   Model model = Model::load(model_file(name));
   Tokenizer tokenizer(model.gguf_file());
-  std::vector<TokenId> tokens = tokenizer.tokenize(prompt, {.add_eos = false, .parse_special = true});
+  std::vector<TokenId> tokens =
+      tokenizer.tokenize(prompt, {.add_eos = false, .parse_special = true});
   Session session(model, {.n_ctx = 256, .n_batch = 64});
   std::span<const float> logits = session.decode(tokens);
   std::vector<TokenId> answer;
   for (int i = 0; i < n_max; ++i) {
-    auto next = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    auto next =
+        static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     if (next == tokenizer.special().eos || next == tokenizer.special().eot) break;
     answer.push_back(next);
     logits = session.decode(std::span(&next, 1));

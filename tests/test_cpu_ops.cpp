@@ -134,8 +134,7 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
       for (double& e : s) z += (e = std::exp(e - m));
       for (size_t a = 0; a < s.size(); ++a) {
         for (int64_t i = 0; i < hv; ++i) {
-          out[(t * p.n_head + h) * hv + i] +=
-              s[a] / z * v[(keys[a] * p.n_head_kv + g) * hv + i];
+          out[(t * p.n_head + h) * hv + i] += s[a] / z * v[(keys[a] * p.n_head_kv + g) * hv + i];
         }
       }
     }

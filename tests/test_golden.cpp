@@ -4,12 +4,12 @@
 //                     wherever the reference's top-2 margin exceeds 0.05;
 //   quantized models: mean KL <= 0.03, same argmax wherever the margin exceeds 0.5.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -97,7 +97,8 @@ void expect_matches_reference(const Golden& g, std::span<const float> logits) {
   for (size_t t = 0; t < g.tokens.size(); ++t) {
     const float* ref = g.logits.data() + t * static_cast<size_t>(g.n_vocab);
     const float* got = logits.data() + t * static_cast<size_t>(g.n_vocab);
-    for (int64_t i = 0; i < g.n_vocab; ++i) max_diff = std::max(max_diff, std::abs(ref[i] - got[i]));
+    for (int64_t i = 0; i < g.n_vocab; ++i)
+      max_diff = std::max(max_diff, std::abs(ref[i] - got[i]));
     kl_sum += kl_divergence(ref, got, g.n_vocab);
     if (top2_margin(ref, g.n_vocab) > argmax_margin_threshold(g)) {
       EXPECT_EQ(argmax(got, g.n_vocab), argmax(ref, g.n_vocab)) << "position " << t;
@@ -145,7 +146,8 @@ TEST_P(GoldenTest, GreedyContinuationMatches) {
 TEST_P(GoldenTest, CliLogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
   std::string out = (std::filesystem::temp_directory_path() /
-                     ("tern_golden_" + GetParam() + std::to_string(getpid()) + ".f32")).string();
+                     ("tern_golden_" + GetParam() + std::to_string(getpid()) + ".f32"))
+                        .string();
   std::string tokens;
   for (int32_t t : g.tokens) tokens += std::to_string(t) + " ";
   std::string cmd = std::string(TERN_CLI_PATH) + " logits -t 2 -b 7 -m " + g.dir +

@@ -18,9 +18,9 @@ namespace tern {
 
 /// What one micro-batch asks of the forward pass.
 struct BatchInputs {
-  std::span<const int32_t> tokens;      // [n_tokens], ids < n_vocab
-  int64_t pos0 = 0;                     // position of tokens[0]
-  std::vector<int32_t> output_rows;     // batch rows whose logits are wanted, ascending
+  std::span<const int32_t> tokens;          // [n_tokens], ids < n_vocab
+  int64_t pos0 = 0;                         // position of tokens[0]
+  std::vector<int32_t> output_rows;         // batch rows whose logits are wanted, ascending
   std::span<const graph::CacheView> cache;  // per layer, rows >= pos0 + n_tokens
 };
 

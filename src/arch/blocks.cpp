@@ -25,14 +25,14 @@ TensorId project(Graph& g, TensorId x, const Weight& w, const Weight& b) {
 
 TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionWeights& w,
                    const AttentionConfig& config, const graph::CacheView& cache) {
-  TensorId q = project(g, x, w.wq, w.bq);  // [n, n_head * hd_k]
-  TensorId k = project(g, x, w.wk, w.bk);  // [n, n_kv * hd_k]
-  TensorId v = project(g, x, w.wv, w.bv);  // [n, n_kv * hd_v]
+  TensorId q = project(g, x, w.wq, w.bq);                // [n, n_head * hd_k]
+  TensorId k = project(g, x, w.wk, w.bk);                // [n, n_kv * hd_k]
+  TensorId v = project(g, x, w.wv, w.bv);                // [n, n_kv * hd_v]
   if (w.q_norm) q = norm(g, q, w.q_norm, spec.rms_eps);  // per head: groups of hd_k
   if (w.k_norm) k = norm(g, k, w.k_norm, spec.rms_eps);
   TensorId factors = w.rope_freqs ? use(g, w.rope_freqs) : graph::kNone;
-  graph::RopeParams rope{spec.n_head, spec.head_dim_k, spec.n_rot, config.rope_base,
-                         config.rope_scale, config.neox};
+  graph::RopeParams rope{spec.n_head,      spec.head_dim_k,   spec.n_rot,
+                         config.rope_base, config.rope_scale, config.neox};
   q = g.rope(q, factors, rope);
   rope.n_head = spec.n_head_kv;
   k = g.rope(k, factors, rope);
@@ -41,12 +41,12 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   TensorId v_cache = g.cache(cache.type, cache.v_cols, cache.n_ctx, cache.v);
   g.copy(k, k_cache, g.pos0());
   g.copy(v, v_cache, g.pos0());
-  float scale = config.scale > 0.0f ? config.scale
-                                    : 1.0f / std::sqrt(static_cast<float>(spec.head_dim_k));
-  graph::AttentionParams params{spec.n_head, spec.n_head_kv, spec.head_dim_k, spec.head_dim_v,
-                                scale, config.window};
+  float scale =
+      config.scale > 0.0f ? config.scale : 1.0f / std::sqrt(static_cast<float>(spec.head_dim_k));
+  graph::AttentionParams params{spec.n_head,     spec.n_head_kv, spec.head_dim_k,
+                                spec.head_dim_v, scale,          config.window};
   TensorId att = g.attention(q, k_cache, v_cache, params);  // [n, n_head * hd_v]
-  return g.matmul(use(g, w.wo), att);                      // [n, n_embd]
+  return g.matmul(use(g, w.wo), att);                       // [n, n_embd]
 }
 
 TensorId feed_forward(Graph& g, TensorId x, const Weight& gate, const Weight& up,

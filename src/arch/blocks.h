@@ -22,14 +22,15 @@ TensorId norm(Graph& g, TensorId x, const Weight& w, float eps);
 
 /// Attention projections; biases and per-head q/k norms are optional.
 struct AttentionWeights {
-  Weight wq, wk, wv, wo;  // [n_embd -> n_head*hd_k], [.. -> n_kv*hd_k], [.. -> n_kv*hd_v], [.. -> n_embd]
+  Weight wq, wk, wv,
+      wo;  // [n_embd -> n_head*hd_k], [.. -> n_kv*hd_k], [.. -> n_kv*hd_v], [.. -> n_embd]
   Weight bq, bk, bv;      // optional biases (qwen2)
   Weight q_norm, k_norm;  // optional per-head RMS norms [hd_k] (qwen3, gemma3)
   Weight rope_freqs;      // optional per-pair frequency factors [n_rot / 2] (llama3)
 };
 
 struct AttentionConfig {
-  bool neox = false;        // NeoX-style rope pairs
+  bool neox = false;  // NeoX-style rope pairs
   float rope_base = 10000.0f;
   float rope_scale = 1.0f;  // linear position scaling
   float scale = 0.0f;       // q.k scale; 0: 1 / sqrt(head_dim_k)

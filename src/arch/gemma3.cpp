@@ -13,8 +13,8 @@ namespace {
 
 using graph::TensorId;
 
-constexpr int kSwaPattern = 6;             // every sixth layer attends globally
-constexpr float kSwaRopeBase = 10000.0f;   // RoPE base of the sliding-window layers
+constexpr int kSwaPattern = 6;            // every sixth layer attends globally
+constexpr float kSwaRopeBase = 10000.0f;  // RoPE base of the sliding-window layers
 
 struct Gemma3Layer {
   Weight attn_norm, wq, wk, wv, wo, q_norm, k_norm, post_attn_norm;

@@ -10,9 +10,9 @@
 namespace tern::graph {
 
 std::string_view op_name(Op op) {
-  constexpr std::array<std::string_view, 11> kNames = {
-      "get_rows", "matmul", "rms_norm", "rope", "attention", "swiglu",
-      "geglu",    "add",    "scale",    "softcap", "copy"};
+  constexpr std::array<std::string_view, 11> kNames = {"get_rows",  "matmul",  "rms_norm", "rope",
+                                                       "attention", "swiglu",  "geglu",    "add",
+                                                       "scale",     "softcap", "copy"};
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -56,8 +56,8 @@ void Graph::check_rows_match(Op op, TensorId a, TensorId b) const {
   const Tensor& x = tensor(a);
   const Tensor& y = tensor(b);
   if (x.cols != y.cols || (x.rows != y.rows && y.rows != 1)) {
-    shape_error(op, fmt::format("shapes [{}, {}] and [{}, {}] do not match", x.rows, x.cols,
-                                y.rows, y.cols));
+    shape_error(op, fmt::format("shapes [{}, {}] and [{}, {}] do not match", x.rows, x.cols, y.rows,
+                                y.cols));
   }
 }
 
@@ -77,8 +77,8 @@ TensorId Graph::matmul(TensorId w, TensorId x) {
 TensorId Graph::rms_norm(TensorId x, TensorId w, float eps) {
   const Tensor& t = tensor(x);
   if (w != kNone && (tensor(w).rows != 1 || t.cols % tensor(w).cols != 0)) {
-    shape_error(Op::RmsNorm, fmt::format("weight of {} values for rows of {}", tensor(w).cols,
-                                         t.cols));
+    shape_error(Op::RmsNorm,
+                fmt::format("weight of {} values for rows of {}", tensor(w).cols, t.cols));
   }
   return add_node(Op::RmsNorm, activation(t.cols, t.rows), {x, w}, RmsNormParams{eps});
 }
@@ -89,7 +89,8 @@ TensorId Graph::rope(TensorId x, TensorId freq_factors, const RopeParams& p) {
     shape_error(Op::Rope, fmt::format("rows of {} for {} heads of {} ({} rotating)", t.cols,
                                       p.n_head, p.head_dim, p.n_rot));
   }
-  if (freq_factors != kNone && tensor(freq_factors).cols * tensor(freq_factors).rows != p.n_rot / 2) {
+  if (freq_factors != kNone &&
+      tensor(freq_factors).cols * tensor(freq_factors).rows != p.n_rot / 2) {
     shape_error(Op::Rope, "frequency factors must have n_rot / 2 values");
   }
   return add_node(Op::Rope, activation(t.cols, t.rows), {x, freq_factors}, p);
@@ -129,8 +130,7 @@ TensorId Graph::scale(TensorId x, float factor) {
 }
 
 TensorId Graph::softcap(TensorId x, float cap) {
-  return add_node(Op::Softcap, activation(tensor(x).cols, tensor(x).rows), {x},
-                  SoftcapParams{cap});
+  return add_node(Op::Softcap, activation(tensor(x).cols, tensor(x).rows), {x}, SoftcapParams{cap});
 }
 
 void Graph::copy(TensorId x, TensorId dst, int64_t dst_row) {
@@ -154,7 +154,9 @@ void Graph::finish(TensorId result) {
     }
   }
   last_use[static_cast<size_t>(result)] = kForever;
-  struct Slot { size_t offset, size, busy_until; };
+  struct Slot {
+    size_t offset, size, busy_until;
+  };
   std::vector<Slot> slots;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Tensor& out = tensors_[static_cast<size_t>(nodes_[i].out)];

@@ -47,32 +47,40 @@ struct Tensor {
   int64_t cols = 0;
   int64_t rows = 0;
   Storage storage = Storage::Activation;
-  const void* data = nullptr;   // Weight
-  void* cache = nullptr;        // Cache
-  size_t offset = 0;            // Activation: floats into the workspace; Input: input index
+  const void* data = nullptr;  // Weight
+  void* cache = nullptr;       // Cache
+  size_t offset = 0;           // Activation: floats into the workspace; Input: input index
 };
 
-struct RmsNormParams { float eps; };
+struct RmsNormParams {
+  float eps;
+};
 struct RopeParams {
-  int n_head;          // heads packed in each row
-  int head_dim;        // values per head
-  int n_rot;           // leading dims of each head that rotate (<= head_dim)
-  float freq_base;     // theta_i = pos * freq_scale * freq_base^(-2i/n_rot) / factor_i
+  int n_head;       // heads packed in each row
+  int head_dim;     // values per head
+  int n_rot;        // leading dims of each head that rotate (<= head_dim)
+  float freq_base;  // theta_i = pos * freq_scale * freq_base^(-2i/n_rot) / factor_i
   float freq_scale;
-  bool neox;           // pairs (i, i + n_rot/2) instead of (2i, 2i+1)
+  bool neox;  // pairs (i, i + n_rot/2) instead of (2i, 2i+1)
 };
 struct AttentionParams {
-  int n_head, n_head_kv;      // query heads; kv heads (GQA: n_head % n_head_kv == 0)
+  int n_head, n_head_kv;  // query heads; kv heads (GQA: n_head % n_head_kv == 0)
   int head_dim_k, head_dim_v;
-  float scale;                // applied to q.k
-  int64_t window;             // sliding window in positions (0: none): key k visible to
-                              // query p when p - window < k <= p
+  float scale;     // applied to q.k
+  int64_t window;  // sliding window in positions (0: none): key k visible to
+                   // query p when p - window < k <= p
 };
-struct ScaleParams { float factor; };
-struct SoftcapParams { float cap; };
-struct CopyParams { int64_t dst_row; };
-using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams,
-                            ScaleParams, SoftcapParams, CopyParams>;
+struct ScaleParams {
+  float factor;
+};
+struct SoftcapParams {
+  float cap;
+};
+struct CopyParams {
+  int64_t dst_row;
+};
+using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams,
+                            SoftcapParams, CopyParams>;
 
 struct Node {
   Op op;

@@ -57,8 +57,8 @@ float read_freq_scale(const gguf::File& file, const SpecReader& r) {
   std::string_view kind = type ? file.get_string(r.key("rope.scaling.type")) : "none";
   if (kind == "none") return 1.0f;
   if (kind != "linear") {
-    throw Error(fmt::format("{}: rope scaling '{}' is not supported (linear only)", file.name(),
-                            kind));
+    throw Error(
+        fmt::format("{}: rope scaling '{}' is not supported (linear only)", file.name(), kind));
   }
   float factor = r.get_float_or("rope.scaling.factor", 1.0f);
   if (!(factor > 0.0f)) {

@@ -10,18 +10,18 @@
 namespace tern {
 
 struct ModelSpec {
-  std::string arch;          // general.architecture
+  std::string arch;  // general.architecture
   int64_t n_vocab = 0;
-  int64_t n_ctx_train = 0;   // {arch}.context_length
-  int64_t n_embd = 0;        // {arch}.embedding_length
-  int64_t n_layer = 0;       // {arch}.block_count
-  int64_t n_ff = 0;          // {arch}.feed_forward_length
-  int n_head = 0;            // {arch}.attention.head_count
-  int n_head_kv = 0;         // {arch}.attention.head_count_kv (default n_head)
-  int head_dim_k = 0;        // {arch}.attention.key_length (default n_embd / n_head)
-  int head_dim_v = 0;        // {arch}.attention.value_length (default n_embd / n_head)
-  int n_rot = 0;             // {arch}.rope.dimension_count (default head_dim_k)
-  float rms_eps = 1e-5f;     // {arch}.attention.layer_norm_rms_epsilon
+  int64_t n_ctx_train = 0;          // {arch}.context_length
+  int64_t n_embd = 0;               // {arch}.embedding_length
+  int64_t n_layer = 0;              // {arch}.block_count
+  int64_t n_ff = 0;                 // {arch}.feed_forward_length
+  int n_head = 0;                   // {arch}.attention.head_count
+  int n_head_kv = 0;                // {arch}.attention.head_count_kv (default n_head)
+  int head_dim_k = 0;               // {arch}.attention.key_length (default n_embd / n_head)
+  int head_dim_v = 0;               // {arch}.attention.value_length (default n_embd / n_head)
+  int n_rot = 0;                    // {arch}.rope.dimension_count (default head_dim_k)
+  float rms_eps = 1e-5f;            // {arch}.attention.layer_norm_rms_epsilon
   float rope_freq_base = 10000.0f;  // {arch}.rope.freq_base
   float rope_freq_scale = 1.0f;     // 1 / {arch}.rope.scaling.factor for linear scaling
   int64_t sliding_window = 0;       // {arch}.attention.sliding_window (0: none)

@@ -39,8 +39,8 @@ bool shape_matches(const gguf::TensorInfo& t, std::initializer_list<int64_t> sha
 
 }  // namespace
 
-void WeightBinder::bind(Weight& slot, const std::string& name,
-                        std::initializer_list<int64_t> shape, Need need) {
+void WeightBinder::bind(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
+                        Need need) {
   const gguf::TensorInfo* t = file_.find_tensor(name);
   if (t == nullptr) {
     if (need == Need::Optional) return;

@@ -10,8 +10,9 @@ namespace {
 
 size_t cache_bytes(TensorType type, int64_t cols, int64_t n_ctx) {
   auto row = row_bytes(type, cols);
-  if (!row) throw Error(fmt::format("KV cache rows of {} values cannot be {}", cols,
-                                    type_traits(type).name));
+  if (!row)
+    throw Error(
+        fmt::format("KV cache rows of {} values cannot be {}", cols, type_traits(type).name));
   return *row * static_cast<size_t>(n_ctx);
 }
 

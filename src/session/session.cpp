@@ -50,8 +50,8 @@ struct Session::Impl {
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (tokens[i] < 0 || tokens[i] >= arch.spec().n_vocab) {
-        throw Error(fmt::format("token {} at index {} is outside the vocabulary [0, {})",
-                                tokens[i], i, arch.spec().n_vocab));
+        throw Error(fmt::format("token {} at index {} is outside the vocabulary [0, {})", tokens[i],
+                                i, arch.spec().n_vocab));
       }
     }
   }
@@ -117,8 +117,8 @@ void Session::clear() { impl_->n_past = 0; }
 
 void Session::trim(int64_t n_keep) {
   if (n_keep < 0 || n_keep > impl_->n_past) {
-    throw Error(fmt::format("cannot trim the cache to {} positions: it holds {}", n_keep,
-                            impl_->n_past));
+    throw Error(
+        fmt::format("cannot trim the cache to {} positions: it holds {}", n_keep, impl_->n_past));
   }
   impl_->n_past = n_keep;
 }

@@ -40,8 +40,8 @@ std::vector<int32_t> parse_tokens(const std::string& text) {
     }
     int32_t id = 0;
     auto [next, ec] = std::from_chars(p, end, id);
-    if (ec != std::errc() || (next < end && *next != ' ' && *next != ',' && *next != '\t' &&
-                              *next != '\n')) {
+    if (ec != std::errc() ||
+        (next < end && *next != ' ' && *next != ',' && *next != '\t' && *next != '\n')) {
       throw Error(fmt::format("--tokens: '{}' is not a list of token ids", text));
     }
     ids.push_back(id);

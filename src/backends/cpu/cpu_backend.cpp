@@ -134,8 +134,7 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       int64_t n_kv = graph.pos0() + out.rows;  // cache rows in use, this batch included
       cpu::attention(ops.act(node.in[0]), ops.floats(node.in[1], n_kv, scratch_a_),
                      ops.floats(node.in[2], n_kv, scratch_b_), out.rows, graph.pos0(),
-                     std::get<graph::AttentionParams>(node.params), ops.act(node.out),
-                     n_threads_);
+                     std::get<graph::AttentionParams>(node.params), ops.act(node.out), n_threads_);
       break;
     }
     case Op::SwiGlu:

@@ -29,8 +29,8 @@ float dot(const float* a, const float* b, int64_t n) {
 size_t bytes_of_row(TensorType type, int64_t cols) {
   auto bytes = row_bytes(type, cols);
   if (!bytes) {
-    throw Error(fmt::format("{} rows of {} values are not whole blocks", type_traits(type).name,
-                            cols));
+    throw Error(
+        fmt::format("{} rows of {} values are not whole blocks", type_traits(type).name, cols));
   }
   return *bytes;
 }
@@ -70,8 +70,8 @@ void get_rows(TensorType type, const void* table, int64_t cols, int64_t n_rows,
   }
 }
 
-void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
-            int64_t n, float* y, int n_threads) {
+void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x, int64_t n,
+            float* y, int n_threads) {
   constexpr int64_t kRowBlock = 16;  // rows dequantized together into scratch
   size_t stride = bytes_of_row(type, cols);
   if (type_traits(type).to_float == nullptr) {
@@ -119,7 +119,7 @@ void rope(const float* x, int64_t n_tokens, int64_t pos0, const graph::RopeParam
         if (factors) theta /= factors[i];
         auto c = static_cast<float>(std::cos(theta));
         auto s = static_cast<float>(std::sin(theta));
-        int a = p.neox ? i : 2 * i;          // NeoX pairs (i, i + n_rot/2); normal (2i, 2i+1)
+        int a = p.neox ? i : 2 * i;  // NeoX pairs (i, i + n_rot/2); normal (2i, 2i+1)
         int b = p.neox ? i + half : 2 * i + 1;
         float x0 = o[a];
         float x1 = o[b];

@@ -21,8 +21,8 @@ void get_rows(TensorType type, const void* table, int64_t cols, int64_t n_rows,
 
 /// W (rows, cols) @ x (n, cols) -> y (n, rows): y[t][r] = sum_c W[r][c] * x[t][c].
 /// W is in any type the table converts; rows are dequantized a block at a time.
-void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
-            int64_t n, float* y, int n_threads);
+void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x, int64_t n,
+            float* y, int n_threads);
 
 /// For each group of `group` values of x (n_values in all): out = x / sqrt(mean(x^2) + eps)
 /// * w, where w (group values) may be null.
