@@ -1,0 +1,89 @@
+// tern quantize IN.gguf OUT.gguf TYPE: rewrites a model with a llama.cpp-style quantization
+// mix (Q4_K_M, Q8_0, F16...), multi-threaded, with a progress bar on stderr.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "commands.h"
+#include "quantize/quantize_model.h"
+#include "tern/error.h"
+
+namespace tern::cli {
+
+namespace {
+
+struct QuantizeCliOptions {
+  std::string in, out, type;
+  int n_threads = 0;
+  bool allow_requantize = false;
+};
+
+// Redraws "[#####.....]  42% blk.3.ffn_up.weight" at most every 100 ms.
+class ProgressBar {
+ public:
+  void update(const quant::QuantizeProgress& p) {
+    auto now = std::chrono::steady_clock::now();
+    bool last = p.values_done == p.values_total;
+    if (!last && now - drawn_ < std::chrono::milliseconds(100)) return;
+    drawn_ = now;
+    double frac = p.values_total > 0 ? double(p.values_done) / double(p.values_total) : 1.0;
+    auto filled = static_cast<size_t>(frac * kWidth);
+    fmt::print(stderr, "\r[{}{}] {:3.0f}% {:<40.40}", std::string(filled, '#'),
+               std::string(kWidth - filled, '.'), frac * 100, p.name);
+    if (last) fmt::print(stderr, "\n");
+  }
+
+ private:
+  static constexpr size_t kWidth = 30;
+  std::chrono::steady_clock::time_point drawn_{};
+};
+
+std::string mix_list() {
+  std::string names;
+  for (const auto& m : quant::all_mixes()) names += fmt::format("{}{}", names.empty() ? "" : ", ", m.name);
+  return names;
+}
+
+void run(const QuantizeCliOptions& o) {
+  const quant::QuantMix* mix = quant::find_mix(o.type);
+  if (mix == nullptr) {
+    throw Error(fmt::format("unknown quantization type '{}' (one of: {})", o.type, mix_list()));
+  }
+  quant::QuantizeOptions qo;
+  qo.n_threads = o.n_threads > 0 ? o.n_threads
+                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  qo.allow_requantize = o.allow_requantize;
+  ProgressBar bar;
+  if (isatty(fileno(stderr))) qo.progress = [&bar](const quant::QuantizeProgress& p) { bar.update(p); };
+  auto start = std::chrono::steady_clock::now();
+  quant::QuantizeReport r = quant::quantize_model(o.in, o.out, *mix, qo);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string types;
+  for (const auto& [type, n] : r.type_counts) {
+    types += fmt::format(" {}:{}", type_traits(type).name, n);
+  }
+  fmt::print("{} -> {} ({}): {:.2f} MiB -> {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n",
+             o.in, o.out, mix->name, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
+             8.0 * double(r.out_bytes) / double(r.n_values), seconds);
+  fmt::print("tensor types:{}\n", types);
+}
+
+}  // namespace
+
+void add_quantize(CLI::App& app) {
+  auto o = std::make_shared<QuantizeCliOptions>();
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a GGUF model with a llama.cpp mix");
+  cmd->add_option("input", o->in, "Input GGUF file")->required();
+  cmd->add_option("output", o->out, "Output GGUF file (written via a temporary file)")->required();
+  cmd->add_option("type", o->type, "Mix: " + mix_list())->required();
+  cmd->add_option("-t,--threads", o->n_threads, "Threads (default: hardware threads)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--allow-requantize", o->allow_requantize,
+                "Allow converting tensors that are already quantized (lossy twice over)");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace tern::cli
