@@ -10,5 +10,7 @@ void add_inspect(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_detokenize(CLI::App& app);
 void add_logits(CLI::App& app);
+void add_quantize(CLI::App& app);
+void add_perplexity(CLI::App& app);
 
 }  // namespace tern::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   tern::cli::add_tokenize(app);
   tern::cli::add_detokenize(app);
   tern::cli::add_logits(app);
+  tern::cli::add_quantize(app);
+  tern::cli::add_perplexity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
