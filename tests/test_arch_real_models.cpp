@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "cpu/cpu_features.h"
 #include "tern/model.h"
 #include "tern/session.h"
 #include "tern/tokenizer.h"
@@ -66,6 +67,7 @@ TEST(RealModels, Gemma3KnowsTheCapitalOfFrance) {
 // against float64 over 18 layers.
 TEST(RealModels, Gemma3MatchesIndependentReference) {
   if (!std::filesystem::exists(model_file("gemma3-270m"))) GTEST_SKIP() << "gemma3-270m absent";
+  cpu::ScopedIsa scalar(cpu::Isa::Scalar);  // float activations, as the reference (SIMD: 8-bit)
   Model model = Model::load(model_file("gemma3-270m"));
   Session session(model, {.n_ctx = 16});
   const std::vector<int32_t> tokens = {2, 818, 5279, 529, 7001, 563};

@@ -24,6 +24,22 @@ using ToFloatFn = void (*)(const void* blocks, float* out, int64_t n);
 /// Converts `n` floats (a multiple of the block size) into a type's blocks.
 using FromFloatFn = void (*)(const float* in, void* blocks, int64_t n);
 
+/// Most activation rows one DotFn call takes.
+inline constexpr int kMaxDotRows = 4;
+
+/// Dot products of one weight row (n values of its type) with n_x activation rows (n values
+/// each in the type's vec_dot_type, x_stride bytes apart): out[j] = w . x_j. Any n_x >= 1;
+/// kernels take up to kMaxDotRows rows per pass over the weight row.
+using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
+                       float* out);
+
+/// One SIMD level's kernels for a type; null where that level has none (the CPU backend
+/// then uses the scalar reference path).
+struct SimdKernels {
+  DotFn dot = nullptr;             // weight rows of this type . activations in vec_dot_type
+  FromFloatFn quantize = nullptr;  // fast from_float (the activation formats Q8_0/Q8_1/Q8_K)
+};
+
 struct TypeTraits {
   TensorType type;
   std::string_view name;  // as GGUF tools print it: "Q4_K", "F16"...
@@ -31,6 +47,10 @@ struct TypeTraits {
   size_t block_bytes;     // bytes per block
   ToFloatFn to_float;     // scalar reference; nullptr for integer types
   FromFloatFn from_float; // scalar reference quantizer; nullptr where there is none
+  // Format activations are converted to for the SIMD dot kernels (F32: kept as floats).
+  TensorType vec_dot_type = TensorType::F32;
+  SimdKernels avx2 = {};    // AVX2 + FMA + F16C
+  SimdKernels avx512 = {};  // AVX512 F/BW/VL + VNNI
 };
 
 /// The traits of a type id read from a file, or nullptr for an unknown/retired id.

@@ -1,12 +1,14 @@
-// The CPU backend: host buffers and the scalar reference kernels (kernels.h).
+// The CPU backend: host buffers, the scalar reference kernels (kernels.h) and, for
+// matrix products, the SIMD kernels of the level cpu_features.h selects (cpu/matmul.h).
 #include <fmt/format.h>
 
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "backends/backend.h"
 #include "backends/cpu/kernels.h"
+#include "cpu/cpu_features.h"
+#include "cpu/matmul.h"
 #include "tern/error.h"
 
 namespace tern {
@@ -67,8 +69,8 @@ class Operands {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& options)
-      : n_threads_(options.n_threads > 0 ? options.n_threads
-                                         : static_cast<int>(std::thread::hardware_concurrency())) {}
+      : n_threads_(options.n_threads > 0 ? options.n_threads : cpu::physical_cores()),
+        isa_(cpu::active_isa()) {}
 
   DeviceInfo device() const override { return {"cpu", 0, true}; }
 
@@ -99,6 +101,7 @@ class CpuBackend final : public Backend {
   void run_node(const Graph& graph, const Node& node, const Operands& ops);
 
   int n_threads_;
+  cpu::Isa isa_;
   std::vector<float> scratch_a_;
   std::vector<float> scratch_b_;
 };
@@ -113,8 +116,13 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
                     ops.act(node.out));
       break;
     case Op::MatMul:
-      cpu::matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
-                  in(1).rows, ops.act(node.out), n_threads_);
+      if (cpu::has_simd_matmul(in(0).type, isa_)) {
+        cpu::simd_matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
+                         in(1).rows, ops.act(node.out), n_threads_, isa_);
+      } else {
+        cpu::matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
+                    in(1).rows, ops.act(node.out), n_threads_);
+      }
       break;
     case Op::RmsNorm: {
       bool has_w = node.in[1] != graph::kNone;

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <thread>
 #include <vector>
 
+#include "cpu/thread_pool.h"
 #include "tern/error.h"
 
 namespace tern::cpu {
@@ -45,17 +45,15 @@ float gelu_tanh(float x) {
 }  // namespace
 
 void parallel_for(int64_t n, int n_threads, const std::function<void(int64_t, int64_t)>& fn) {
-  int64_t n_chunks = std::clamp<int64_t>(n_threads, 1, std::max<int64_t>(n, 1));
-  if (n_chunks == 1) {
-    fn(0, n);
-    return;
-  }
-  std::vector<std::thread> threads;
-  for (int64_t c = 1; c < n_chunks; ++c) {
-    threads.emplace_back(fn, n * c / n_chunks, n * (c + 1) / n_chunks);
-  }
-  fn(0, n / n_chunks);
-  for (auto& t : threads) t.join();
+  // A few chunks per thread: the pool hands them out one at a time, so a thread slowed by
+  // other work on the machine takes fewer.
+  constexpr int64_t kChunksPerThread = 4;
+  int64_t n_chunks = std::clamp<int64_t>(int64_t{n_threads} * kChunksPerThread, 1,
+                                         std::max<int64_t>(n, 1));
+  if (n_threads <= 1) n_chunks = 1;
+  ThreadPool::shared().run(n_chunks, n_threads, [&](int64_t c) {
+    fn(n * c / n_chunks, n * (c + 1) / n_chunks);
+  });
 }
 
 void get_rows(TensorType type, const void* table, int64_t cols, int64_t n_rows,

@@ -1,5 +1,6 @@
 // Scalar reference kernels of the CPU backend: the truth that SIMD and GPU kernels are
-// tested against. Readable first; threads split independent rows, nothing more.
+// tested against. Readable first; threads split independent rows, nothing more. The SIMD
+// paths (cpu/matmul.h, types/simd_kernels.h) sit beside them.
 // Activations are row-major float: [rows, cols].
 #pragma once
 
@@ -12,7 +13,8 @@
 
 namespace tern::cpu {
 
-/// Calls fn(begin, end) on disjoint chunks covering [0, n), on up to n_threads threads.
+/// Calls fn(begin, end) on disjoint chunks covering [0, n), on up to n_threads threads of
+/// the shared pool (cpu/thread_pool.h).
 void parallel_for(int64_t n, int n_threads, const std::function<void(int64_t, int64_t)>& fn);
 
 /// out [ids.size(), cols] = rows `ids` of `table` ([n_rows, cols] of `type`) as float.

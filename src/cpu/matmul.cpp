@@ -1,0 +1,104 @@
+#include "cpu/matmul.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "tern/error.h"
+
+namespace tern::cpu {
+
+namespace {
+
+// Weight rows per task: 16 rows of a 2048-wide Q4_K matrix are 18 KiB, so a task's rows
+// stay in L1/L2 while every activation row streams past them.
+constexpr int64_t kRowsPerTask = 16;
+// Activation rows quantized per task.
+constexpr int64_t kQuantizeRowsPerTask = 16;
+
+size_t bytes_of_row(TensorType type, int64_t cols) {
+  auto bytes = row_bytes(type, cols);
+  if (!bytes) {
+    throw Error(
+        fmt::format("{} rows of {} values are not whole blocks", type_traits(type).name, cols));
+  }
+  return *bytes;
+}
+
+}  // namespace
+
+const SimdKernels& simd_kernels(TensorType type, Isa isa) {
+  static const SimdKernels kNone;
+  const TypeTraits& traits = type_traits(type);
+  switch (isa) {
+    case Isa::Avx2:
+      return traits.avx2;
+    case Isa::Avx512:
+      return traits.avx512;
+    case Isa::Scalar:
+      break;
+  }
+  return kNone;
+}
+
+bool has_simd_matmul(TensorType type, Isa isa) {
+  TensorType act = type_traits(type).vec_dot_type;
+  return simd_kernels(type, isa).dot != nullptr &&
+         (act == TensorType::F32 || simd_kernels(act, isa).quantize != nullptr);
+}
+
+void quantize_rows(TensorType type, const float* x, int64_t n, int64_t cols, void* out,
+                   int n_threads, Isa isa) {
+  size_t stride = bytes_of_row(type, cols);
+  auto* bytes = static_cast<uint8_t*>(out);
+  if (type == TensorType::F32) {
+    std::memcpy(bytes, x, stride * static_cast<size_t>(n));
+    return;
+  }
+  FromFloatFn quantize = simd_kernels(type, isa).quantize;
+  if (quantize == nullptr) quantize = type_traits(type).from_float;
+  int64_t n_tasks = (n + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask;
+  ThreadPool::shared().run(n_tasks, n_threads, [&](int64_t task) {
+    int64_t end = std::min(n, (task + 1) * kQuantizeRowsPerTask);
+    for (int64_t r = task * kQuantizeRowsPerTask; r < end; ++r) {
+      quantize(x + r * cols, bytes + stride * static_cast<size_t>(r), cols);
+    }
+  });
+}
+
+void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                 int64_t n, float* y, int n_threads, Isa isa) {
+  DotFn dot = simd_kernels(type, isa).dot;
+  TensorType act_type = type_traits(type).vec_dot_type;
+  size_t w_stride = bytes_of_row(type, cols);
+  size_t x_stride = bytes_of_row(act_type, cols);
+  // Quantized activations: [n, cols] of act_type. F32 activations are used in place.
+  thread_local std::vector<uint8_t> quantized;
+  const void* xq = x;
+  if (act_type != TensorType::F32) {
+    quantized.resize(x_stride * static_cast<size_t>(n));
+    quantize_rows(act_type, x, n, cols, quantized.data(), n_threads, isa);
+    xq = quantized.data();
+  }
+  const auto* w_bytes = static_cast<const uint8_t*>(w);
+  const auto* x_bytes = static_cast<const uint8_t*>(xq);
+  int64_t n_tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+  ThreadPool::shared().run(n_tasks, n_threads, [&](int64_t task) {
+    int64_t r0 = task * kRowsPerTask;
+    int64_t r1 = std::min(rows, r0 + kRowsPerTask);
+    float out[kMaxDotRows];
+    for (int64_t t = 0; t < n; t += kMaxDotRows) {
+      int n_x = static_cast<int>(std::min<int64_t>(kMaxDotRows, n - t));
+      for (int64_t r = r0; r < r1; ++r) {
+        dot(cols, w_bytes + w_stride * static_cast<size_t>(r),
+            x_bytes + x_stride * static_cast<size_t>(t), x_stride, n_x, out);
+        for (int j = 0; j < n_x; ++j) y[(t + j) * rows + r] = out[j];
+      }
+    }
+  });
+}
+
+}  // namespace tern::cpu

@@ -1,0 +1,30 @@
+// Matrix products over quantized weights with the SIMD kernels of the type table:
+// activations are quantized once to the weight type's vec_dot_type, then each thread
+// takes blocks of weight rows and runs them against every activation row, up to
+// kMaxDotRows at a time (one pass over a weight row serves several tokens).
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/cpu_features.h"
+#include "types/type_table.h"
+
+namespace tern::cpu {
+
+/// The kernels `isa` has for weights of `type` (dot is null where it has none).
+const SimdKernels& simd_kernels(TensorType type, Isa isa);
+
+/// Whether simd_matmul can run weights of `type` at `isa`.
+bool has_simd_matmul(TensorType type, Isa isa);
+
+/// W (rows, cols) @ x (n, cols) -> y (n, rows), as cpu::matmul, with `isa`'s kernels.
+/// Requires has_simd_matmul(type, isa).
+void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                 int64_t n, float* y, int n_threads, Isa isa);
+
+/// x (n, cols) floats -> n rows of `type` (an activation format) with `isa`'s quantizer,
+/// row i at out + i * row_bytes(type, cols). F32 is copied.
+void quantize_rows(TensorType type, const float* x, int64_t n, int64_t cols, void* out,
+                   int n_threads, Isa isa);
+
+}  // namespace tern::cpu

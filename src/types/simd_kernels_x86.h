@@ -1,0 +1,605 @@
+// The x86 SIMD kernel bodies, expanded once per SIMD level by simd_kernels_<level>.cpp with
+// TERN_SIMD_NAMESPACE set (avx2, avx512) and that level's compiler flags. Everything here is
+// either in that namespace or in an anonymous one: no inline function or template shared
+// with baseline code is instantiated with wider instructions (the linker could pick it).
+//
+// Dot kernels: one weight row of n values (blocks of the weight type) against n_x <= 4
+// activation rows (blocks of the type's vec_dot_type, x_stride bytes apart); out[j] =
+// w . x_j. The weight is unpacked once per block and used for every activation row, which
+// is what makes prompt processing (4 rows at a time) cheaper per token than decoding.
+// Integer products are exact; each block's (or sub-block's) sum is scaled in float.
+#ifndef TERN_SIMD_NAMESPACE
+#error "define TERN_SIMD_NAMESPACE before including simd_kernels_x86.h"
+#endif
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "types/blocks.h"
+#include "types/quant_iq.h"
+#include "types/simd_kernels.h"
+
+namespace tern::TERN_SIMD_NAMESPACE {
+
+namespace {
+
+constexpr int kMaxRows = 4;  // activation rows per call (type_table.h: kMaxDotRows)
+
+float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+__m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// u (unsigned bytes) . s (signed bytes), summed per 4 bytes: 8 int32.
+__m256i dot_u8_i8(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+// a . b for signed bytes (|a| <= 128 and b > -128 keep the 16-bit pair sums exact).
+__m256i dot_i8_i8(__m256i a, __m256i b) {
+  return dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+// u . s in pairs, each 16-bit pair sum times its 16-bit scale, summed per 4 bytes.
+__m256i scaled_dot(__m256i u, __m256i s, __m256i scales16) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scales16);
+}
+
+// Scales for two 16-value groups of one 32-byte vector: lanes 0-7 a, 8-15 b.
+__m256i pair_scales(int a, int b) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)),
+                          _mm_set1_epi16(static_cast<int16_t>(a)));
+}
+
+// Byte i of the result is 0xff where bit i of `bits` is set.
+__m256i expand_bits(uint32_t bits) {
+  const __m256i shuffle = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                            0x0101010101010101, 0x0000000000000000);
+  __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuffle);
+  const __m256i bit_mask = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+  bytes = _mm256_or_si256(bytes, bit_mask);
+  return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles (the Q4_0 order).
+__m256i nibbles_32(const uint8_t* p) {
+  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i low = _mm_set1_epi8(0x0f);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+}
+
+template <typename Block>
+const Block& act(const void* x, size_t stride, int j, int64_t i) {
+  return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(x) + stride * j)[i];
+}
+
+// ---- legacy types: blocks of 32 against Q8_0 (or Q8_1 where the weight has a minimum) ----
+
+struct Q4_0 {
+  using Block = BlockQ4_0;
+  using Act = BlockQ8_0;
+  static constexpr bool kSigned = true;
+  static __m256i unpack(const Block& b) {
+    return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8));
+  }
+};
+struct Q4_1 {
+  using Block = BlockQ4_1;
+  using Act = BlockQ8_1;
+  static constexpr bool kSigned = false;
+  static __m256i unpack(const Block& b) { return nibbles_32(b.qs); }
+};
+struct Q5_0 {
+  using Block = BlockQ5_0;
+  using Act = BlockQ8_0;
+  static constexpr bool kSigned = true;
+  static __m256i unpack(const Block& b) {
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    __m256i high = _mm256_and_si256(expand_bits(qh), _mm256_set1_epi8(0x10));
+    return _mm256_sub_epi8(_mm256_or_si256(nibbles_32(b.qs), high), _mm256_set1_epi8(16));
+  }
+};
+struct Q5_1 {
+  using Block = BlockQ5_1;
+  using Act = BlockQ8_1;
+  static constexpr bool kSigned = false;
+  static __m256i unpack(const Block& b) {
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    __m256i high = _mm256_and_si256(expand_bits(qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles_32(b.qs), high);
+  }
+};
+struct Q8_0 {
+  using Block = BlockQ8_0;
+  using Act = BlockQ8_0;
+  static constexpr bool kSigned = true;
+  static __m256i unpack(const Block& b) { return load256(b.qs); }
+};
+struct IQ4_NL {
+  using Block = BlockIQ4_NL;
+  using Act = BlockQ8_0;
+  static constexpr bool kSigned = true;
+  static __m256i unpack(const Block& b) {
+    const __m256i table = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    return _mm256_shuffle_epi8(table, nibbles_32(b.qs));
+  }
+};
+
+template <typename W>
+constexpr bool kHasMin = !W::kSigned;
+
+template <typename W, int NX>
+void legacy_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  using Act = typename W::Act;
+  const auto* wb = static_cast<const typename W::Block*>(w);
+  __m256 acc[NX];
+  float mins[NX] = {};
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kBlock32; ++i) {
+    __m256i q = W::unpack(wb[i]);
+    float d = f16(wb[i].d);
+    for (int j = 0; j < NX; ++j) {
+      const Act& a = act<Act>(x, stride, j, i);
+      __m256i xq = load256(a.qs);
+      __m256i p = W::kSigned ? dot_i8_i8(q, xq) : dot_u8_i8(q, xq);
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * f16(a.d)), acc[j]);
+      if constexpr (kHasMin<W>) mins[j] += f16(wb[i].m) * f16(a.s);
+    }
+  }
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) + mins[j];
+}
+
+// ---- K-quants and IQ4_XS: super-blocks of 256 against Q8_K ----
+
+// Per super-block: the integer sum of q * x * sub-scale (8 int32 lanes) for each activation
+// row; the caller scales it by d * x.d and adds the offset/minimum term from bsums.
+template <int NX>
+struct SuperSums {
+  __m256i v[NX];
+  SuperSums() {
+    for (int j = 0; j < NX; ++j) v[j] = _mm256_setzero_si256();
+  }
+  // Adds chunk c (values 32c..32c+31, unsigned q) with per-16 scales.
+  void add(const void* x, size_t stride, int64_t i, int c, __m256i q, __m256i scales16) {
+    for (int j = 0; j < NX; ++j) {
+      __m256i xq = load256(act<BlockQ8_K>(x, stride, j, i).qs + 32 * c);
+      v[j] = _mm256_add_epi32(v[j], scaled_dot(q, xq, scales16));
+    }
+  }
+};
+
+// sum over 16-value groups g of scale[g] * bsums[g] for one Q8_K block.
+int group_sum(const int8_t* scales, const BlockQ8_K& a) {
+  __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+  __m256i prod = _mm256_madd_epi16(s, load256(a.bsums));
+  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(prod), _mm256_extracti128_si256(prod, 1));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+  return _mm_cvtsi128_si32(h);
+}
+
+// Finishes one super-block: acc += d * x.d * sums + per-row offset terms (already summed).
+template <int NX>
+void finish_super(const SuperSums<NX>& sums, const void* x, size_t stride, int64_t i, float d,
+                  __m256* acc) {
+  for (int j = 0; j < NX; ++j) {
+    float dx = d * act<BlockQ8_K>(x, stride, j, i).d;
+    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums.v[j]), _mm256_set1_ps(dx), acc[j]);
+  }
+}
+
+template <int NX>
+void store_rows(const __m256* acc, const float* extra, float* out) {
+  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) + extra[j];
+}
+
+// Q2_K: x = d * sc * q - dmin * m per 16 values, q = 2 bits.
+template <int NX>
+void q2_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  const auto* wb = static_cast<const BlockQ2_K*>(w);
+  __m256 acc[NX];
+  float extra[NX] = {};
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  const __m256i three = _mm256_set1_epi8(3);
+  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
+    const BlockQ2_K& b = wb[i];
+    int8_t sc[16], mn[16];
+    for (int g = 0; g < 16; ++g) {
+      sc[g] = static_cast<int8_t>(b.scales[g] & 0x0f);
+      mn[g] = static_cast<int8_t>(b.scales[g] >> 4);
+    }
+    SuperSums<NX> sums;
+    for (int h = 0; h < 2; ++h) {
+      __m256i qs = load256(b.qs + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        int c = 4 * h + k;
+        __m256i q = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k)), three);
+        sums.add(x, stride, i, c, q, pair_scales(sc[2 * c], sc[2 * c + 1]));
+      }
+    }
+    finish_super(sums, x, stride, i, f16(b.d), acc);
+    for (int j = 0; j < NX; ++j) {
+      const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
+      extra[j] -= f16(b.dmin) * a.d * static_cast<float>(group_sum(mn, a));
+    }
+  }
+  store_rows<NX>(acc, extra, out);
+}
+
+// Q3_K: x = d * sc * (q - 4 * !hbit), q = 2 bits; scales signed 6-bit.
+template <int NX>
+void q3_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  const auto* wb = static_cast<const BlockQ3_K*>(w);
+  __m256 acc[NX];
+  float extra[NX] = {};
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  const __m256i three = _mm256_set1_epi8(3);
+  const __m256i one = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
+    const BlockQ3_K& b = wb[i];
+    int8_t sc[16];
+    for (int g = 0; g < 16; ++g) {
+      int low = g < 8 ? b.scales[g] & 0x0f : b.scales[g - 8] >> 4;
+      int high = (b.scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+      sc[g] = static_cast<int8_t>((low | (high << 4)) - 32);
+    }
+    // u = q + 4 * hbit in 0..7, so x = d * sc * (u - 4).
+    __m256i hm = load256(b.hmask);
+    SuperSums<NX> sums;
+    for (int h = 0; h < 2; ++h) {
+      __m256i qs = load256(b.qs + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        int c = 4 * h + k;
+        __m256i q = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k)), three);
+        __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(c)), one);
+        q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 2));
+        sums.add(x, stride, i, c, q, pair_scales(sc[2 * c], sc[2 * c + 1]));
+      }
+    }
+    float d = f16(b.d);
+    finish_super(sums, x, stride, i, d, acc);
+    for (int j = 0; j < NX; ++j) {
+      const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
+      extra[j] -= 4.0f * d * a.d * static_cast<float>(group_sum(sc, a));
+    }
+  }
+  store_rows<NX>(acc, extra, out);
+}
+
+// Q4_K/Q5_K's 8 (scale, min) pairs of 6 bits packed in 12 bytes.
+void unpack_k4_scales(const uint8_t* p, int8_t* sc, int8_t* mn) {
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      sc[j] = static_cast<int8_t>(p[j] & 63);
+      mn[j] = static_cast<int8_t>(p[j + 4] & 63);
+    } else {
+      sc[j] = static_cast<int8_t>((p[j + 4] & 0x0f) | ((p[j - 4] >> 6) << 4));
+      mn[j] = static_cast<int8_t>((p[j + 4] >> 4) | ((p[j] >> 6) << 4));
+    }
+  }
+}
+
+// Q4_K (kHigh = false) and Q5_K (true): x = d * sc * q - dmin * m per 32 values.
+template <typename Block, bool kHigh, int NX>
+void q45_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  const auto* wb = static_cast<const Block*>(w);
+  __m256 acc[NX];
+  float extra[NX] = {};
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i one = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
+    const Block& b = wb[i];
+    int8_t sc[8], mn[16];
+    unpack_k4_scales(b.scales, sc, mn);
+    for (int s = 7; s >= 0; --s) mn[2 * s] = mn[2 * s + 1] = mn[s];  // per 16 values
+    SuperSums<NX> sums;
+    for (int c2 = 0; c2 < 4; ++c2) {  // 64 values: low nibbles, then high nibbles
+      __m256i qs = load256(b.qs + 32 * c2);
+      __m256i q_lo = _mm256_and_si256(qs, low);
+      __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low);
+      if constexpr (kHigh) {
+        __m256i qh = load256(b.qh);
+        __m256i h_lo = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c2)), one);
+        __m256i h_hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c2 + 1)), one);
+        q_lo = _mm256_or_si256(q_lo, _mm256_slli_epi16(h_lo, 4));
+        q_hi = _mm256_or_si256(q_hi, _mm256_slli_epi16(h_hi, 4));
+      }
+      sums.add(x, stride, i, 2 * c2, q_lo, _mm256_set1_epi16(sc[2 * c2]));
+      sums.add(x, stride, i, 2 * c2 + 1, q_hi, _mm256_set1_epi16(sc[2 * c2 + 1]));
+    }
+    finish_super(sums, x, stride, i, f16(b.d), acc);
+    for (int j = 0; j < NX; ++j) {
+      const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
+      extra[j] -= f16(b.dmin) * a.d * static_cast<float>(group_sum(mn, a));
+    }
+  }
+  store_rows<NX>(acc, extra, out);
+}
+
+// Q6_K: x = d * sc * (q - 32) per 16 values, q = 4 low bits (ql) + 2 high bits (qh).
+template <int NX>
+void q6_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  const auto* wb = static_cast<const BlockQ6_K*>(w);
+  __m256 acc[NX];
+  float extra[NX] = {};
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i three = _mm256_set1_epi8(3);
+  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
+    const BlockQ6_K& b = wb[i];
+    SuperSums<NX> sums;
+    for (int h = 0; h < 2; ++h) {
+      __m256i ql0 = load256(b.ql + 64 * h);
+      __m256i ql1 = load256(b.ql + 64 * h + 32);
+      __m256i qh = load256(b.qh + 32 * h);
+      __m256i lows[4] = {_mm256_and_si256(ql0, low), _mm256_and_si256(ql1, low),
+                         _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
+                         _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low)};
+      for (int k = 0; k < 4; ++k) {
+        int c = 4 * h + k;
+        __m256i high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), three);
+        __m256i q = _mm256_or_si256(lows[k], _mm256_slli_epi16(high, 4));
+        sums.add(x, stride, i, c, q, pair_scales(b.scales[2 * c], b.scales[2 * c + 1]));
+      }
+    }
+    float d = f16(b.d);
+    finish_super(sums, x, stride, i, d, acc);
+    for (int j = 0; j < NX; ++j) {
+      const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
+      extra[j] -= 32.0f * d * a.d * static_cast<float>(group_sum(b.scales, a));
+    }
+  }
+  store_rows<NX>(acc, extra, out);
+}
+
+// IQ4_XS: x = d * (ls - 32) * kIq4nlValues[nibble] per 32 values.
+template <int NX>
+void iq4_xs_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  const auto* wb = static_cast<const BlockIQ4_XS*>(w);
+  __m256 acc[NX];
+  float extra[NX] = {};
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  const __m256i table =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
+    const BlockIQ4_XS& b = wb[i];
+    SuperSums<NX> sums;
+    for (int c = 0; c < 8; ++c) {
+      int ls = ((b.scales_l[c / 2] >> (4 * (c % 2))) & 0x0f) | (((b.scales_h >> (2 * c)) & 3) << 4);
+      __m256i q = _mm256_shuffle_epi8(table, nibbles_32(b.qs + 16 * c));
+      // Signed values: move q's sign onto x so maddubs sees |q| (unsigned).
+      __m256i scales16 = _mm256_set1_epi16(static_cast<int16_t>(ls - 32));
+      for (int j = 0; j < NX; ++j) {
+        __m256i xq = load256(act<BlockQ8_K>(x, stride, j, i).qs + 32 * c);
+        __m256i p = scaled_dot(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q), scales16);
+        sums.v[j] = _mm256_add_epi32(sums.v[j], p);
+      }
+    }
+    finish_super(sums, x, stride, i, f16(b.d), acc);
+  }
+  store_rows<NX>(acc, extra, out);
+}
+
+// ---- float weights against float activations ----
+
+struct F32 {
+  static __m256 load8(const void* w, int64_t i) {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+  }
+  static float at(const void* w, int64_t i) { return static_cast<const float*>(w)[i]; }
+};
+struct F16 {
+  static __m256 load8(const void* w, int64_t i) {
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
+  }
+  static float at(const void* w, int64_t i) { return f16(static_cast<const uint16_t*>(w)[i]); }
+};
+struct BF16 {
+  static __m256 load8(const void* w, int64_t i) {
+    __m128i h =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float at(const void* w, int64_t i) {
+    uint32_t bits = uint32_t{static_cast<const uint16_t*>(w)[i]} << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+};
+
+template <typename W, int NX>
+void float_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  __m256 acc[NX][2];
+  for (int j = 0; j < NX; ++j) acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+  auto xrow = [&](int j) {
+    return reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + stride * j);
+  };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 w0 = W::load8(w, i);
+    __m256 w1 = W::load8(w, i + 8);
+    for (int j = 0; j < NX; ++j) {
+      acc[j][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xrow(j) + i), acc[j][0]);
+      acc[j][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xrow(j) + i + 8), acc[j][1]);
+    }
+  }
+  for (int j = 0; j < NX; ++j) {
+    float sum = hsum(_mm256_add_ps(acc[j][0], acc[j][1]));
+    for (int64_t t = i; t < n; ++t) sum += W::at(w, t) * xrow(j)[t];
+    out[j] = sum;
+  }
+}
+
+// ---- activation quantizers ----
+
+// Largest |x| over 8-float vectors.
+float max_abs(const float* in, int n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8)
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(in + i)));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+// 32 floats * inv_scale rounded to nearest (ties to even) into 32 int8 at out; returns the
+// sum of the quants as 8 int32 lanes of 16-bit pair sums.
+__m256i round_32(const float* in, float inv_scale, int8_t* out) {
+  __m256 s = _mm256_set1_ps(inv_scale);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k)
+    q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(in + 8 * k), s));
+  // packs interleave 128-bit lanes; the permute restores value order.
+  __m256i q16a = _mm256_packs_epi32(q[0], q[1]);
+  __m256i q16b = _mm256_packs_epi32(q[2], q[3]);
+  __m256i q8 = _mm256_packs_epi16(q16a, q16b);
+  q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), q8);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q8), _mm256_set1_epi16(1));
+}
+
+int hsum_i32(__m256i v) {
+  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+  return _mm_cvtsi128_si32(h);
+}
+
+template <typename Block>
+void quantize_q8_32(const float* in, void* blocks, int64_t n) {
+  auto* b = static_cast<Block*>(blocks);
+  for (int64_t i = 0; i < n / kBlock32; ++i, in += kBlock32) {
+    float d = max_abs(in, kBlock32) / 127.0f;
+    int sum = hsum_i32(round_32(in, d > 0 ? 1.0f / d : 0.0f, b[i].qs));
+    b[i].d = _cvtss_sh(d, 0);
+    if constexpr (sizeof(Block) == sizeof(BlockQ8_1)) {
+      b[i].s = _cvtss_sh(d * static_cast<float>(sum), 0);
+    }
+  }
+}
+
+template <template <int> typename Rows>
+void by_rows(int64_t n, const void* w, const void* x, size_t stride, int n_x, float* out) {
+  const auto* bytes = static_cast<const uint8_t*>(x);
+  for (; n_x >= kMaxRows; n_x -= kMaxRows, bytes += stride * kMaxRows, out += kMaxRows) {
+    Rows<kMaxRows>::run(n, w, bytes, stride, out);
+  }
+  switch (n_x) {
+    case 3:
+      Rows<3>::run(n, w, bytes, stride, out);
+      break;
+    case 2:
+      Rows<2>::run(n, w, bytes, stride, out);
+      break;
+    case 1:
+      Rows<1>::run(n, w, bytes, stride, out);
+      break;
+    default:
+      break;
+  }
+}
+
+template <typename W>
+struct Legacy {
+  template <int NX>
+  struct Rows {
+    static void run(int64_t n, const void* w, const void* x, size_t s, float* out) {
+      legacy_rows<W, NX>(n, w, x, s, out);
+    }
+  };
+};
+template <typename W>
+struct Float {
+  template <int NX>
+  struct Rows {
+    static void run(int64_t n, const void* w, const void* x, size_t s, float* out) {
+      float_rows<W, NX>(n, w, x, s, out);
+    }
+  };
+};
+#define TERN_ROWS(name, fn)                                                          \
+  template <int NX>                                                                  \
+  struct name {                                                                      \
+    static void run(int64_t n, const void* w, const void* x, size_t s, float* out) { \
+      fn(n, w, x, s, out);                                                           \
+    }                                                                                \
+  };
+TERN_ROWS(Q2K, q2_k_rows<NX>)
+TERN_ROWS(Q3K, q3_k_rows<NX>)
+TERN_ROWS(Q4K, (q45_k_rows<BlockQ4_K, false, NX>))
+TERN_ROWS(Q5K, (q45_k_rows<BlockQ5_K, true, NX>))
+TERN_ROWS(Q6K, q6_k_rows<NX>)
+TERN_ROWS(IQ4XS, iq4_xs_rows<NX>)
+#undef TERN_ROWS
+
+}  // namespace
+
+#define TERN_DOT(name, rows)                                                                 \
+  void name(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
+    by_rows<rows>(n, w, x, x_stride, n_x, out);                                              \
+  }
+TERN_DOT(dot_f32, Float<F32>::Rows)
+TERN_DOT(dot_f16, Float<F16>::Rows)
+TERN_DOT(dot_bf16, Float<BF16>::Rows)
+TERN_DOT(dot_q4_0, Legacy<Q4_0>::Rows)
+TERN_DOT(dot_q4_1, Legacy<Q4_1>::Rows)
+TERN_DOT(dot_q5_0, Legacy<Q5_0>::Rows)
+TERN_DOT(dot_q5_1, Legacy<Q5_1>::Rows)
+TERN_DOT(dot_q8_0, Legacy<Q8_0>::Rows)
+TERN_DOT(dot_iq4_nl, Legacy<IQ4_NL>::Rows)
+TERN_DOT(dot_q2_k, Q2K)
+TERN_DOT(dot_q3_k, Q3K)
+TERN_DOT(dot_q4_k, Q4K)
+TERN_DOT(dot_q5_k, Q5K)
+TERN_DOT(dot_q6_k, Q6K)
+TERN_DOT(dot_iq4_xs, IQ4XS)
+#undef TERN_DOT
+
+void quantize_q8_0(const float* in, void* blocks, int64_t n) {
+  quantize_q8_32<BlockQ8_0>(in, blocks, n);
+}
+
+void quantize_q8_1(const float* in, void* blocks, int64_t n) {
+  quantize_q8_32<BlockQ8_1>(in, blocks, n);
+}
+
+// Q8_K: d = max|x| / 127 per 256 values, plus the sum of each 16 quants.
+void quantize_q8_k(const float* in, void* blocks, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(blocks);
+  for (int64_t i = 0; i < n / kSuperBlock; ++i, in += kSuperBlock) {
+    float d = max_abs(in, kSuperBlock) / 127.0f;
+    float inv = d > 0 ? 1.0f / d : 0.0f;
+    for (int c = 0; c < 8; ++c) {
+      __m256i pairs = round_32(in + 32 * c, inv, b[i].qs + 32 * c);
+      // pairs lanes: 4 values each, in order; 4 lanes = 16 values.
+      __m128i h = _mm_hadd_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+      h = _mm_hadd_epi32(h, h);
+      b[i].bsums[2 * c] = static_cast<int16_t>(_mm_extract_epi32(h, 0));
+      b[i].bsums[2 * c + 1] = static_cast<int16_t>(_mm_extract_epi32(h, 1));
+    }
+    b[i].d = d;
+  }
+}
+
+}  // namespace tern::TERN_SIMD_NAMESPACE

@@ -1,0 +1,290 @@
+// The SIMD kernels of every type and level this CPU runs against scalar references:
+// dot products against double sums of the table's dequantized values, activation
+// quantizers against their reconstruction bound, simd_matmul's tiling against the dot
+// kernels, and the thread pool and level selection.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "cpu/cpu_features.h"
+#include "cpu/matmul.h"
+#include "cpu/thread_pool.h"
+#include "tern/error.h"
+#include "types/blocks.h"
+#include "types/float_types.h"
+#include "types/type_table.h"
+
+namespace tern::cpu {
+namespace {
+
+std::vector<float> random_values(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Every SIMD level this CPU can run (scalar has no SIMD kernels).
+std::vector<Isa> simd_levels() {
+  std::vector<Isa> levels;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (isa <= detected_isa()) levels.push_back(isa);
+  }
+  return levels;
+}
+
+// Quantized rows and their dequantized values.
+struct Rows {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+  size_t stride = 0;
+};
+
+Rows make_rows(TensorType type, int64_t n_rows, int64_t cols, uint32_t seed, FromFloatFn encode) {
+  Rows r;
+  r.stride = *row_bytes(type, cols);
+  std::vector<float> in = random_values(static_cast<size_t>(n_rows * cols), seed);
+  r.bytes.resize(r.stride * static_cast<size_t>(n_rows));
+  for (int64_t i = 0; i < n_rows; ++i) {
+    encode(in.data() + i * cols, r.bytes.data() + r.stride * static_cast<size_t>(i), cols);
+  }
+  r.values.resize(in.size());
+  dequantize(type, r.bytes.data(), r.values.data(), n_rows * cols);
+  return r;
+}
+
+// Activations in `type` from the level's quantizer (F32: the floats themselves).
+Rows make_activations(TensorType type, int64_t n_rows, int64_t cols, uint32_t seed, Isa isa) {
+  if (type == TensorType::F32)
+    return make_rows(type, n_rows, cols, seed, type_traits(type).from_float);
+  return make_rows(type, n_rows, cols, seed, simd_kernels(type, isa).quantize);
+}
+
+// Tolerance of a float dot product whose terms are exact (integer products times block
+// scales): 1e-5 of the sum of |terms|, far above float rounding over <= 8192 terms and
+// far below any wrong value, scale or index (each moves the result by a whole term).
+double tolerance(const float* w, const float* x, int64_t n) {
+  double mag = 0.0;
+  for (int64_t i = 0; i < n; ++i) mag += std::fabs(double{w[i]} * x[i]);
+  return 1e-5 * mag + 1e-6;
+}
+
+// Q8_1 activations carry s = d * sum(q) rounded to fp16; the Q4_1/Q5_1 kernels use it for the
+// minimum term m * s, which adds up to |m| |s| 2^-11 per block (|m| <= the block's max |w|).
+double q8_1_sum_tolerance(const float* w, const Rows& x, int j, int64_t cols) {
+  const auto* blocks =
+      reinterpret_cast<const BlockQ8_1*>(x.bytes.data() + x.stride * static_cast<size_t>(j));
+  double extra = 0.0;
+  for (int64_t b = 0; b < cols / kBlock32; ++b) {
+    float wmax = 0.0f;
+    for (int i = 0; i < kBlock32; ++i) wmax = std::max(wmax, std::fabs(w[b * kBlock32 + i]));
+    extra += wmax * std::fabs(f16_to_f32(blocks[b].s)) * std::ldexp(1.0, -11) * 1.01;
+  }
+  return extra;
+}
+
+double reference_dot(const float* w, const float* x, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) s += double{w[i]} * x[i];
+  return s;
+}
+
+// Every type with a dot kernel at a level: single blocks, odd block counts and large K,
+// 1 to 9 activation rows (the kernels take 4 at a time, so 5..9 cover the remainders).
+TEST(CpuKernels, DotMatchesScalarReferenceForEveryTypeAndLevel) {
+  int tested = 0;
+  for (Isa isa : simd_levels()) {
+    for (const TypeTraits& traits : all_types()) {
+      const SimdKernels& k = simd_kernels(traits.type, isa);
+      if (k.dot == nullptr) continue;
+      ASSERT_TRUE(has_simd_matmul(traits.type, isa)) << traits.name;
+      int64_t block =
+          std::max<int64_t>(traits.block_size, type_traits(traits.vec_dot_type).block_size);
+      for (int64_t cols : {block, 3 * block, int64_t{8192}, block == 1 ? int64_t{27} : block}) {
+        Rows w = make_rows(traits.type, 1, cols, 11, traits.from_float);
+        for (int n_x : {1, 2, 3, 4, 5, 9}) {
+          Rows x = make_activations(traits.vec_dot_type, n_x, cols, 12 + n_x, isa);
+          std::vector<float> out(static_cast<size_t>(n_x));
+          k.dot(cols, w.bytes.data(), x.bytes.data(), x.stride, n_x, out.data());
+          for (int j = 0; j < n_x; ++j) {
+            const float* xv = x.values.data() + j * cols;
+            double tol = tolerance(w.values.data(), xv, cols);
+            if (traits.vec_dot_type == TensorType::Q8_1) {
+              tol += q8_1_sum_tolerance(w.values.data(), x, j, cols);
+            }
+            EXPECT_NEAR(out[j], reference_dot(w.values.data(), xv, cols), tol)
+                << isa_name(isa) << " " << traits.name << " cols " << cols << " row " << j << " of "
+                << n_x;
+          }
+        }
+      }
+      ++tested;
+    }
+  }
+  if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_GE(tested, 15);  // F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL Q2_K..Q6_K IQ4_XS
+}
+
+// Extreme weights: the largest quants of every type and zero blocks still dot exactly.
+TEST(CpuKernels, DotHandlesZeroAndSaturatedBlocks) {
+  for (Isa isa : simd_levels()) {
+    for (const TypeTraits& traits : all_types()) {
+      const SimdKernels& k = simd_kernels(traits.type, isa);
+      if (k.dot == nullptr) continue;
+      const int64_t cols = 512;
+      std::vector<float> in(cols, 0.0f);
+      for (int64_t i = cols / 2; i < cols; ++i)
+        in[static_cast<size_t>(i)] = (i % 3 == 0) ? -4.0f : 4.0f;
+      Rows w;
+      w.stride = *row_bytes(traits.type, cols);
+      w.bytes.resize(w.stride);
+      traits.from_float(in.data(), w.bytes.data(), cols);
+      w.values.resize(cols);
+      dequantize(traits.type, w.bytes.data(), w.values.data(), cols);
+      Rows x = make_activations(traits.vec_dot_type, 1, cols, 5, isa);
+      float out = 0.0f;
+      k.dot(cols, w.bytes.data(), x.bytes.data(), x.stride, 1, &out);
+      double tol = tolerance(w.values.data(), x.values.data(), cols);
+      if (traits.vec_dot_type == TensorType::Q8_1) {
+        tol += q8_1_sum_tolerance(w.values.data(), x, 0, cols);
+      }
+      EXPECT_NEAR(out, reference_dot(w.values.data(), x.values.data(), cols), tol)
+          << isa_name(isa) << " " << traits.name;
+    }
+  }
+}
+
+// Activation quantizers: each value within half a step of its input (plus, for the fp16
+// scales of Q8_0/Q8_1, 127 times the scale's rounding, 2^-11 d), Q8_1's s = d * sum(q)
+// (to fp16 precision) and Q8_K's bsums the exact sums of 16 quants.
+TEST(CpuKernels, ActivationQuantizersReconstructWithinHalfAStep) {
+  for (Isa isa : simd_levels()) {
+    for (TensorType type : {TensorType::Q8_0, TensorType::Q8_1, TensorType::Q8_K}) {
+      const TypeTraits& traits = type_traits(type);
+      ASSERT_NE(simd_kernels(type, isa).quantize, nullptr) << traits.name;
+      const int64_t cols = 1024;
+      std::vector<float> in = random_values(cols, 3);
+      for (int64_t i = 0; i < 32; ++i) in[static_cast<size_t>(i)] = 0.0f;  // an all-zero block
+      std::vector<uint8_t> q(*row_bytes(type, cols));
+      simd_kernels(type, isa).quantize(in.data(), q.data(), cols);
+      std::vector<float> out(cols);
+      dequantize(type, q.data(), out.data(), cols);
+      for (int64_t b = 0; b < cols / traits.block_size; ++b) {
+        float amax = 0.0f;
+        for (int64_t i = 0; i < traits.block_size; ++i) {
+          amax = std::max(amax, std::fabs(in[static_cast<size_t>(b * traits.block_size + i)]));
+        }
+        float rounding = type == TensorType::Q8_K ? 1e-6f : 127.0f / 2048.0f;
+        float half_step = amax / 127.0f * (0.5f + rounding) + 1e-7f;
+        for (int64_t i = 0; i < traits.block_size; ++i) {
+          size_t v = static_cast<size_t>(b * traits.block_size + i);
+          ASSERT_NEAR(out[v], in[v], half_step) << isa_name(isa) << " " << traits.name << " " << v;
+        }
+      }
+      if (type == TensorType::Q8_1) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_1*>(q.data());
+        for (int64_t b = 0; b < cols / kBlock32; ++b) {
+          int sum = std::accumulate(blocks[b].qs, blocks[b].qs + kBlock32, 0);
+          float expect = f16_to_f32(blocks[b].d) * static_cast<float>(sum);
+          EXPECT_NEAR(f16_to_f32(blocks[b].s), expect, std::fabs(expect) * 2e-3 + 1e-6);
+        }
+      }
+      if (type == TensorType::Q8_K) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_K*>(q.data());
+        for (int64_t b = 0; b < cols / kSuperBlock; ++b) {
+          for (int g = 0; g < 16; ++g) {
+            int sum = std::accumulate(blocks[b].qs + 16 * g, blocks[b].qs + 16 * g + 16, 0);
+            EXPECT_EQ(blocks[b].bsums[g], sum) << isa_name(isa) << " block " << b << " group " << g;
+          }
+        }
+      }
+    }
+  }
+}
+
+// simd_matmul tiles rows (16 per task) and tokens (4 per call): odd row counts, one row,
+// and token counts around the tile, on 1 and 3 threads, against the reference dot of the
+// same quantized activations.
+TEST(CpuKernels, SimdMatmulMatchesReferenceOnOddShapes) {
+  for (Isa isa : simd_levels()) {
+    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K,
+                            TensorType::F16}) {
+      const TypeTraits& traits = type_traits(type);
+      const int64_t cols = 512;
+      for (int64_t rows : {int64_t{1}, int64_t{37}}) {
+        Rows w = make_rows(type, rows, cols, 21, traits.from_float);
+        for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{7}}) {
+          std::vector<float> x = random_values(static_cast<size_t>(n * cols), 22);
+          // The activations simd_matmul quantizes, dequantized for the reference.
+          std::vector<float> xq(x.size());
+          std::vector<uint8_t> xb(*row_bytes(traits.vec_dot_type, cols) * static_cast<size_t>(n));
+          quantize_rows(traits.vec_dot_type, x.data(), n, cols, xb.data(), 1, isa);
+          dequantize(traits.vec_dot_type, xb.data(), xq.data(), n * cols);
+          for (int threads : {1, 3}) {
+            std::vector<float> y(static_cast<size_t>(n * rows));
+            simd_matmul(type, w.bytes.data(), rows, cols, x.data(), n, y.data(), threads, isa);
+            for (int64_t t = 0; t < n; ++t) {
+              for (int64_t r = 0; r < rows; ++r) {
+                const float* wr = w.values.data() + r * cols;
+                const float* xt = xq.data() + t * cols;
+                ASSERT_NEAR(y[static_cast<size_t>(t * rows + r)], reference_dot(wr, xt, cols),
+                            tolerance(wr, xt, cols))
+                    << isa_name(isa) << " " << traits.name << " rows " << rows << " n " << n
+                    << " t " << t << " r " << r << " threads " << threads;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernels, ThreadPoolRunsEveryTaskOnce) {
+  ThreadPool& pool = ThreadPool::shared();
+  for (int threads : {1, 2, 3, 8}) {
+    for (int64_t n_tasks : {int64_t{0}, int64_t{1}, int64_t{5}, int64_t{1000}}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n_tasks));
+      for (int rep = 0; rep < 20; ++rep) {
+        pool.run(n_tasks, threads, [&](int64_t t) { hits[static_cast<size_t>(t)]++; });
+      }
+      for (auto& h : hits) ASSERT_EQ(h.load(), 20) << threads << " threads, " << n_tasks;
+    }
+  }
+}
+
+TEST(CpuKernels, ThreadPoolNestsAndRethrows) {
+  ThreadPool& pool = ThreadPool::shared();
+  std::atomic<int> inner{0};
+  pool.run(4, 2, [&](int64_t) { pool.run(3, 2, [&](int64_t) { inner++; }); });
+  EXPECT_EQ(inner.load(), 12);
+  EXPECT_THROW(pool.run(100, 2,
+                        [](int64_t t) {
+                          if (t == 37) throw std::runtime_error("task 37");
+                        }),
+               std::runtime_error);
+  // The pool still works after a throw.
+  std::atomic<int> after{0};
+  pool.run(10, 2, [&](int64_t) { after++; });
+  EXPECT_EQ(after.load(), 10);
+}
+
+TEST(CpuKernels, LevelNamesAndLimits) {
+  EXPECT_EQ(parse_isa("scalar"), Isa::Scalar);
+  EXPECT_THROW(parse_isa("avx3"), Error);
+  if (detected_isa() < Isa::Avx512) {
+    EXPECT_THROW(parse_isa("avx512"), Error);
+  }
+  EXPECT_EQ(parse_isa(isa_name(detected_isa())), detected_isa());
+  EXPECT_GE(physical_cores(), 1);
+  EXPECT_FALSE(cpu_flags().empty());
+}
+
+}  // namespace
+}  // namespace tern::cpu
