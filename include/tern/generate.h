@@ -1,0 +1,117 @@
+// Text generation over a Session: feeding a prompt, the token loop (sample, stop, stream)
+// with its timings, choosing a model's chat format, and a multi-turn conversation that
+// keeps its KV cache across turns. Used alike by `tern run`, chat and `tern summarize`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tern/chat.h"
+#include "tern/model.h"
+#include "tern/sampler.h"
+#include "tern/session.h"
+#include "tern/tokenizer.h"
+
+namespace tern {
+
+struct GenerateOptions {
+  /// Most tokens to generate; < 0: until end of generation or the context is full.
+  int32_t n_predict = -1;
+  /// Keep going past end-of-generation tokens (EOS, EOT); they are sampled out then.
+  bool ignore_eos = false;
+};
+
+/// Why generation stopped.
+enum class StopReason { EndOfGeneration, MaxTokens, ContextFull, Interrupted };
+
+/// Receives the text that became complete with each generated token (possibly empty; whole
+/// UTF-8 characters only). Return false to stop generation (e.g. on Ctrl-C).
+using TextCallback = std::function<bool(std::string_view text)>;
+
+/// What one generate() call did, with wall-clock timings in seconds.
+struct GenerateResult {
+  std::string text;             // everything streamed, end-of-generation token excluded
+  std::vector<TokenId> tokens;  // the generated tokens, end-of-generation token excluded
+  StopReason stop = StopReason::MaxTokens;
+  /// Sampled tokens not yet in the session: the end-of-generation token, or the last token
+  /// when a limit or the callback stopped generation. Feed them before continuing the text.
+  std::vector<TokenId> pending;
+  int64_t n_prompt = 0;  // prompt tokens decoded
+  double prompt_seconds = 0;
+  double generate_seconds = 0;  // sampling and decoding of the generated tokens
+
+  double prompt_tokens_per_second() const;
+  double generated_tokens_per_second() const;
+};
+
+/// The name of a stop reason ("eos", "length", "context", "interrupted"), as JSON shows it.
+std::string_view stop_reason_name(StopReason reason);
+
+/// Appends `prompt` to `session` (at n_past()), records every prompt token in `sampler`,
+/// then samples, streams and decodes tokens until a stop condition. An empty prompt
+/// continues from the session's last logits (which must exist). Throws tern::Error, before
+/// decoding anything, when the prompt does not fit in the context.
+GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
+                        std::span<const TokenId> prompt, const GenerateOptions& options,
+                        const TextCallback& on_text = {});
+
+/// Where a model's chat format came from.
+enum class ChatTemplateSource {
+  Named,         // chosen by name (--chat-template)
+  Metadata,      // recognised in the file's tokenizer.chat_template
+  Architecture,  // no usable template; general.architecture implies one format (gemma3)
+  Fallback,      // nothing to go on: ChatML
+};
+
+struct ChatTemplateChoice {
+  ChatTemplate tmpl;
+  ChatTemplateSource source = ChatTemplateSource::Fallback;
+  /// One line for the user when the choice is a guess (Fallback); empty otherwise.
+  std::string warning;
+};
+
+/// The chat format for `model`: `name` when not empty (throws tern::Error listing the known
+/// names for an unknown one), else the file's tokenizer.chat_template when recognised, else
+/// the one format its architecture implies, else ChatML with a warning.
+ChatTemplateChoice choose_chat_template(const Model& model, std::string_view name = {});
+
+/// A multi-turn chat over one session. Each turn decodes only the new tokens (the KV cache
+/// keeps the earlier turns), so a reply costs its own turn, not the whole conversation.
+class Conversation {
+ public:
+  /// `session`, `tokenizer` and `sampler` must outlive the conversation. `system` (may be
+  /// empty) becomes the first message.
+  Conversation(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
+               ChatTemplate tmpl, std::string system = {});
+
+  /// Adds a user message and generates the assistant's reply, streaming it to `on_text`.
+  /// Throws tern::Error, with the conversation unchanged, when the new turn does not fit in
+  /// the context (reset() starts over).
+  GenerateResult reply(std::string_view user_text, const GenerateOptions& options,
+                       const TextCallback& on_text = {});
+
+  /// Forgets every turn but the system message and empties the session.
+  void reset();
+
+  std::span<const ChatMessage> history() const { return history_; }
+  /// Every token in the session, in order (the prompt text of all turns and the replies).
+  std::span<const TokenId> tokens() const { return tokens_; }
+
+ private:
+  std::vector<TokenId> turn_tokens(const ChatMessage& next) const;
+
+  Session* session_;
+  const Tokenizer* tokenizer_;
+  SamplerChain* sampler_;
+  ChatTemplate tmpl_;
+  std::vector<ChatMessage> history_;  // messages in the cache (plus pending_ tokens)
+  std::vector<TokenId> tokens_;       // tokens in the session
+  std::vector<TokenId> pending_;      // from the last reply, fed with the next turn
+  size_t n_system_ = 0;               // 1 with a system message
+};
+
+}  // namespace tern

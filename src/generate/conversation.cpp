@@ -1,0 +1,60 @@
+// A chat that keeps its KV cache across turns: each turn feeds only the text that the
+// template adds after what is already in the session.
+#include "tern/generate.h"
+
+namespace tern {
+
+Conversation::Conversation(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
+                           ChatTemplate tmpl, std::string system)
+    : session_(&session), tokenizer_(&tokenizer), sampler_(&sampler), tmpl_(std::move(tmpl)) {
+  if (!system.empty()) {
+    history_.push_back({"system", std::move(system)});
+    n_system_ = 1;
+  }
+  session_->clear();
+}
+
+// Tokens of the text the template adds for `next` (and the assistant's opening). BOS only
+// when the session is empty: the tokenizer adds it, the template never writes it.
+std::vector<TokenId> Conversation::turn_tokens(const ChatMessage& next) const {
+  const std::string text = apply_chat_continuation(tmpl_, history_, next, true);
+  const bool first = tokens_.empty() && pending_.empty();
+  return tokenizer_->tokenize(text, {.add_bos = first, .add_eos = false, .parse_special = true});
+}
+
+GenerateResult Conversation::reply(std::string_view user_text, const GenerateOptions& options,
+                                   const TextCallback& on_text) {
+  ChatMessage user{"user", std::string(user_text)};
+  std::vector<TokenId> prompt = pending_;
+  const std::vector<TokenId> turn = turn_tokens(user);
+  prompt.insert(prompt.end(), turn.begin(), turn.end());
+  GenerateResult result = generate(*session_, *tokenizer_, *sampler_, prompt, options, on_text);
+
+  // The session now holds the prompt and every generated token but the pending ones.
+  tokens_.insert(tokens_.end(), prompt.begin(), prompt.end());
+  const bool ended = result.stop == StopReason::EndOfGeneration;
+  const size_t n_decoded = result.tokens.size() - (ended ? 0 : result.pending.size());
+  tokens_.insert(tokens_.end(), result.tokens.begin(),
+                 result.tokens.begin() + static_cast<std::ptrdiff_t>(n_decoded));
+  pending_ = result.pending;
+  if (!ended) {
+    // Cut short: close the turn as the template would, so the next turn's text follows.
+    const std::vector<TokenId> close =
+        tokenizer_->tokenize(chat_end_of_turn(tmpl_.format),
+                             {.add_bos = false, .add_eos = false, .parse_special = true});
+    pending_.insert(pending_.end(), close.begin(), close.end());
+  }
+  history_.push_back(std::move(user));
+  history_.push_back({"assistant", result.text});
+  return result;
+}
+
+void Conversation::reset() {
+  history_.resize(n_system_);
+  tokens_.clear();
+  pending_.clear();
+  session_->clear();
+  sampler_->reset();
+}
+
+}  // namespace tern

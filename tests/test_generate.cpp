@@ -1,0 +1,222 @@
+// The generation loop (stop conditions, streaming, pending tokens, seeds), the choice of a
+// model's chat format, and Conversation's KV-cache reuse across turns, on real models
+// (skipped when absent; scripts/pull NAME fetches them).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "tern/error.h"
+#include "tern/generate.h"
+
+namespace tern {
+namespace {
+
+std::string model_file(const std::string& name) {
+  const char* dir = std::getenv("TERN_MODELS");
+  const char* home = std::getenv("HOME");
+  std::filesystem::path base =
+      dir && *dir ? std::filesystem::path(dir)
+                  : std::filesystem::path(home ? home : ".") / ".cache/tern/models";
+  return (base / (name + ".gguf")).string();
+}
+
+constexpr std::string_view kQuestion =
+    "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
+
+// SmolLM2 loaded once for the whole file (loading is cheap, but sessions are per test).
+class SmolLm2 : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!std::filesystem::exists(model_file("smollm2-135m"))) return;
+    model_ = new Model(Model::load(model_file("smollm2-135m")));
+    tokenizer_ = new Tokenizer(model_->gguf_file());
+  }
+  static void TearDownTestSuite() {
+    delete tokenizer_;
+    delete model_;
+  }
+  void SetUp() override {
+    if (model_ == nullptr) GTEST_SKIP() << "smollm2-135m absent";
+  }
+  std::vector<TokenId> question() const {
+    return tokenizer_->tokenize(kQuestion, {.add_eos = false, .parse_special = true});
+  }
+  static SamplingParams greedy() { return {.temp = 0.0f}; }
+
+  static Model* model_;
+  static Tokenizer* tokenizer_;
+};
+Model* SmolLm2::model_ = nullptr;
+Tokenizer* SmolLm2::tokenizer_ = nullptr;
+
+TEST_F(SmolLm2, GreedyAnswerStopsAtEndOfGenerationAndStreamsEveryByte) {
+  Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  std::string streamed;
+  int calls = 0;
+  const GenerateResult r = generate(session, *tokenizer_, sampler, question(), {.n_predict = 32},
+                                    [&](std::string_view text) {
+                                      streamed += text;
+                                      ++calls;
+                                      return true;
+                                    });
+  EXPECT_NE(r.text.find("Paris"), std::string::npos) << r.text;
+  EXPECT_EQ(r.stop, StopReason::EndOfGeneration);
+  ASSERT_EQ(r.pending.size(), 1u);
+  EXPECT_TRUE(tokenizer_->is_end_of_generation(r.pending[0]));
+  EXPECT_EQ(streamed, r.text);
+  EXPECT_EQ(r.text, tokenizer_->detokenize(r.tokens));
+  EXPECT_EQ(calls, std::ssize(r.tokens));  // one call per generated token
+  // Every generated token but the stop token is in the cache.
+  EXPECT_EQ(session.n_past(), r.n_prompt + std::ssize(r.tokens));
+  EXPECT_GT(r.prompt_seconds, 0.0);
+  EXPECT_GT(r.generated_tokens_per_second(), 0.0);
+}
+
+TEST_F(SmolLm2, NPredictLimitLeavesTheLastTokenPending) {
+  Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const GenerateResult r = generate(session, *tokenizer_, sampler, question(), {.n_predict = 2});
+  EXPECT_EQ(r.tokens.size(), 2u);
+  EXPECT_EQ(r.stop, StopReason::MaxTokens);
+  EXPECT_EQ(r.pending, std::vector<TokenId>{r.tokens.back()});
+  EXPECT_EQ(session.n_past(), r.n_prompt + 1);
+}
+
+TEST_F(SmolLm2, IgnoreEosRunsToTheLimitWithoutEndTokens) {
+  Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const GenerateResult r =
+      generate(session, *tokenizer_, sampler, question(), {.n_predict = 12, .ignore_eos = true});
+  EXPECT_EQ(r.tokens.size(), 12u);  // the plain answer ends with <|im_end|> after ~8 tokens
+  for (TokenId t : r.tokens) EXPECT_FALSE(tokenizer_->is_end_of_generation(t)) << t;
+}
+
+TEST_F(SmolLm2, StopsWhenTheContextIsFull) {
+  const std::vector<TokenId> prompt = question();
+  Session session(*model_, {.n_ctx = static_cast<int64_t>(prompt.size()) + 3, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const GenerateResult r =
+      generate(session, *tokenizer_, sampler, prompt, {.n_predict = -1, .ignore_eos = true});
+  EXPECT_EQ(r.stop, StopReason::ContextFull);
+  EXPECT_EQ(r.tokens.size(), 4u);  // 3 decoded after the prompt, the 4th sampled from the last
+  EXPECT_EQ(session.n_past(), session.n_ctx());
+}
+
+TEST_F(SmolLm2, PromptLongerThanTheContextIsRefusedBeforeDecoding) {
+  Session session(*model_, {.n_ctx = 8, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  try {
+    generate(session, *tokenizer_, sampler, question(), {});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("longer than the 8 free positions"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(session.n_past(), 0);
+}
+
+TEST_F(SmolLm2, CallbackStopsGeneration) {
+  Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const GenerateResult r = generate(session, *tokenizer_, sampler, question(), {},
+                                    [](std::string_view) { return false; });
+  EXPECT_EQ(r.stop, StopReason::Interrupted);
+  EXPECT_EQ(r.tokens.size(), 1u);
+}
+
+TEST_F(SmolLm2, SameSeedSameTextOtherSeedOtherDraws) {
+  const auto sample = [&](uint32_t seed) {
+    Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+    SamplerChain sampler({.temp = 1.5f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = seed});
+    const std::vector<TokenId> prompt =
+        tokenizer_->tokenize("Once upon a time", {.add_eos = false});
+    return generate(session, *tokenizer_, sampler, prompt, {.n_predict = 10}).tokens;
+  };
+  const std::vector<TokenId> a = sample(7);
+  EXPECT_EQ(a, sample(7));
+  // At temperature 1.5 over the whole vocabulary, ten draws from another seed all agreeing
+  // has negligible probability.
+  EXPECT_NE(a, sample(8));
+}
+
+TEST_F(SmolLm2, ChatTemplateComesFromTheFile) {
+  const ChatTemplateChoice c = choose_chat_template(*model_);
+  EXPECT_EQ(c.source, ChatTemplateSource::Metadata);
+  EXPECT_EQ(c.tmpl.format, ChatFormat::ChatMl);
+  EXPECT_FALSE(c.tmpl.default_system.empty());  // SmolLM2's "You are a helpful AI assistant..."
+  EXPECT_TRUE(c.warning.empty());
+  const ChatTemplateChoice named = choose_chat_template(*model_, "llama3");
+  EXPECT_EQ(named.source, ChatTemplateSource::Named);
+  EXPECT_EQ(named.tmpl.format, ChatFormat::Llama3);
+  try {
+    choose_chat_template(*model_, "nosuch");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'nosuch' is unknown; known: chatml"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Two turns through Conversation leave in the session exactly the tokens of the whole
+// conversation rendered at once, while the second turn decodes only its own tokens; and
+// the second reply equals a fresh session's reply to the whole rendering.
+TEST_F(SmolLm2, ConversationReusesTheCacheAndMatchesAFreshRendering) {
+  Session session(*model_, {.n_ctx = 256, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const ChatTemplate tmpl = choose_chat_template(*model_).tmpl;
+  Conversation chat(session, *tokenizer_, sampler, tmpl);
+  const GenerateResult first = chat.reply("What is the capital of France?", {.n_predict = 32});
+  ASSERT_EQ(first.stop, StopReason::EndOfGeneration) << first.text;
+  const GenerateResult second = chat.reply("And of Italy?", {.n_predict = 4});
+  ASSERT_EQ(chat.history().size(), 4u);
+
+  const std::vector<ChatMessage> asked(chat.history().begin(), chat.history().end() - 1);
+  const std::vector<TokenId> whole = tokenizer_->tokenize(
+      apply_chat_template(tmpl, asked, true), {.add_eos = false, .parse_special = true});
+  ASSERT_GE(chat.tokens().size(), whole.size());
+  EXPECT_TRUE(std::equal(whole.begin(), whole.end(), chat.tokens().begin()));
+  EXPECT_LT(second.n_prompt, std::ssize(whole) / 2);  // only the new turn was decoded
+
+  Session fresh(*model_, {.n_ctx = 256, .n_threads = 2});
+  SamplerChain fresh_sampler(greedy());
+  const GenerateResult again = generate(fresh, *tokenizer_, fresh_sampler, whole, {.n_predict = 4});
+  EXPECT_EQ(again.tokens, second.tokens) << again.text << " vs " << second.text;
+}
+
+TEST_F(SmolLm2, ConversationRefusesATurnBeyondTheContextAndResets) {
+  Session session(*model_, {.n_ctx = 48, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  Conversation chat(session, *tokenizer_, sampler, ChatFormat::ChatMl, "Be brief.");
+  chat.reply("Hi", {.n_predict = 4});
+  const std::string long_text(400, 'a');
+  EXPECT_THROW(chat.reply(long_text, {.n_predict = 4}), Error);
+  EXPECT_EQ(chat.history().size(), 3u);  // unchanged by the refused turn
+  chat.reset();
+  EXPECT_EQ(chat.history().size(), 1u);  // the system message stays
+  EXPECT_EQ(session.n_past(), 0);
+  EXPECT_TRUE(chat.tokens().empty());
+}
+
+TEST(ChatChoice, Gemma3BaseModelGetsGemmaFromItsArchitecture) {
+  if (!std::filesystem::exists(model_file("gemma3-270m"))) GTEST_SKIP() << "gemma3-270m absent";
+  const Model model = Model::load(model_file("gemma3-270m"));
+  const ChatTemplateChoice c = choose_chat_template(model);
+  EXPECT_EQ(c.source, ChatTemplateSource::Architecture);
+  EXPECT_EQ(c.tmpl.format, ChatFormat::Gemma);
+  EXPECT_TRUE(c.warning.empty());
+}
+
+TEST(ChatChoice, LlamaWithoutTemplateFallsBackToChatMlWithAWarning) {
+  const Model model = Model::load(std::string(TERN_SHARED_DIR) + "/golden/llama-f32/model.gguf");
+  ASSERT_FALSE(model.meta_string("tokenizer.chat_template").has_value());
+  const ChatTemplateChoice c = choose_chat_template(model);
+  EXPECT_EQ(c.source, ChatTemplateSource::Fallback);
+  EXPECT_EQ(c.tmpl.format, ChatFormat::ChatMl);
+  EXPECT_NE(c.warning.find("no recognised chat template"), std::string::npos) << c.warning;
+}
+
+}  // namespace
+}  // namespace tern

@@ -1,0 +1,306 @@
+// tern run -m MODEL -p PROMPT: generate text with llama.cpp's flag names, streaming tokens to
+// stdout and timings to stderr (or one JSON object with --json). --chat (-cnv) is an
+// interactive conversation that keeps its KV cache across turns.
+//
+// Prompt format: a model whose file carries a recognised tokenizer.chat_template (an
+// instruct model, e.g. SmolLM2-Instruct) gets its prompt in that chat format; a model
+// without one (a base model, e.g. gemma3-270m) gets plain completion, which is what such a
+// model was trained on. --chat-template NAME forces a format, --no-chat-template forces
+// plain completion.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "commands.h"
+#include "model_path.h"
+#include "tern/error.h"
+#include "tern/generate.h"
+
+namespace tern::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  std::string file;
+  std::string system;
+  std::string chat_template;
+  bool no_chat_template = false;
+  bool chat = false;
+  bool escapes = false;
+  bool json = false;
+  int n_gpu_layers = 0;
+  int64_t seed = -1;
+  SessionOptions session{.n_ctx = 4096};
+  SamplingParams sampling;
+  GenerateOptions generate;
+};
+
+// Set by SIGINT while a chat reply streams; the reply stops, the program does not.
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void on_sigint(int) { g_interrupted = 1; }
+
+// No SA_RESTART: Ctrl-C at the input prompt interrupts the read, which ends the chat.
+void install_sigint_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_sigint;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// -e: \n \r \t \\ \' \" \xHH in the prompt, as llama.cpp's --escape.
+std::string process_escapes(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\' || i + 1 == text.size()) {
+      out += text[i];
+      continue;
+    }
+    const char c = text[++i];
+    if (c == 'n')
+      out += '\n';
+    else if (c == 'r')
+      out += '\r';
+    else if (c == 't')
+      out += '\t';
+    else if (c == '\\' || c == '\'' || c == '"')
+      out += c;
+    else if (c == 'x' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
+             hex_digit(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+      i += 2;
+    } else {
+      out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> read_prompt(const RunOptions& o, const CLI::App* cmd) {
+  std::optional<std::string> prompt;
+  if (cmd->count("--prompt") > 0) prompt = o.prompt;
+  if (!o.file.empty()) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) throw Error(fmt::format("{}: cannot read the prompt file", o.file));
+    prompt = std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (prompt && o.escapes) prompt = process_escapes(*prompt);
+  return prompt;
+}
+
+bool stream_to_stdout(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return g_interrupted == 0;
+}
+
+// Everything a run needs, loaded once.
+struct Loaded {
+  Model model;
+  Tokenizer tokenizer;
+  Session session;
+  SamplerChain sampler;
+  double load_seconds;
+};
+
+Loaded load(const RunOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  Model model = Model::load(resolve_model_path(o.model));
+  Tokenizer tokenizer(model.gguf_file());
+  Session session(model, o.session);
+  SamplerChain sampler(o.sampling);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {std::move(model), std::move(tokenizer), std::move(session), std::move(sampler), seconds};
+}
+
+nlohmann::json timings_json(const GenerateResult& r, double load_seconds) {
+  return {{"load_s", load_seconds},
+          {"prompt_tokens", r.n_prompt},
+          {"prompt_s", r.prompt_seconds},
+          {"prompt_tokens_per_s", r.prompt_tokens_per_second()},
+          {"generated_tokens", r.tokens.size()},
+          {"generate_s", r.generate_seconds},
+          {"generated_tokens_per_s", r.generated_tokens_per_second()}};
+}
+
+void print_timings(const GenerateResult& r, double load_seconds) {
+  fmt::print(stderr,
+             "tern: load {:.2f} s | prompt {} tokens, {:.2f} s ({:.1f} tokens/s) | generated {} "
+             "tokens, {:.2f} s ({:.1f} tokens/s) | stop: {}\n",
+             load_seconds, r.n_prompt, r.prompt_seconds, r.prompt_tokens_per_second(),
+             r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
+             stop_reason_name(r.stop));
+}
+
+void report(const RunOptions& o, const GenerateResult& r, double load_seconds,
+            std::optional<ChatFormat> format) {
+  if (o.json) {
+    nlohmann::json out = {{"text", r.text},
+                          {"stop", stop_reason_name(r.stop)},
+                          {"chat_template", nullptr},
+                          {"timings", timings_json(r, load_seconds)}};
+    if (format) out["chat_template"] = chat_format_name(*format);
+    fmt::print("{}\n", out.dump());
+    return;
+  }
+  std::fputs("\n", stdout);
+  print_timings(r, load_seconds);
+}
+
+// The interactive loop: one line per user turn; EOF (or Ctrl-C at the prompt) ends it.
+void chat_loop(Conversation& conversation, const GenerateOptions& options) {
+  install_sigint_handler();
+  const bool terminal = ::isatty(STDIN_FILENO) != 0;
+  for (std::string line;;) {
+    if (terminal) std::fputs("> ", stdout), std::fflush(stdout);
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    g_interrupted = 0;
+    try {
+      conversation.reply(line, options, stream_to_stdout);
+    } catch (const Error& e) {  // the context is full: forget the earlier turns, ask again
+      fmt::print(stderr, "tern: {}; starting a new conversation\n", e.what());
+      conversation.reset();
+      conversation.reply(line, options, stream_to_stdout);
+    }
+    std::fputs("\n", stdout);
+    std::fflush(stdout);
+  }
+  if (terminal) std::fputs("\n", stdout);
+}
+
+void run(RunOptions o, const CLI::App* cmd) {
+  if (o.n_gpu_layers > 0) {
+    fmt::print(stderr,
+               "tern: warning: -ngl {}: no GPU backend in this build yet; running on the CPU\n",
+               o.n_gpu_layers);
+  }
+  o.sampling.seed = o.seed < 0 ? kRandomSeed : static_cast<uint32_t>(o.seed);
+  const std::optional<std::string> prompt = read_prompt(o, cmd);
+  if (!prompt && !o.chat) throw CLI::ValidationError("run", "needs -p/--prompt or -f/--file");
+  if (!prompt && o.json) throw CLI::ValidationError("--json", "needs -p or -f (not interactive)");
+  Loaded l = load(o);
+  const ChatTemplateChoice choice = choose_chat_template(l.model, o.chat_template);
+  // A template named on the command line or shipped in the file: the model is a chat model.
+  const bool use_chat =
+      o.chat || (!o.no_chat_template && (choice.source == ChatTemplateSource::Named ||
+                                         choice.source == ChatTemplateSource::Metadata));
+  if (use_chat && !choice.warning.empty())
+    fmt::print(stderr, "tern: warning: {}\n", choice.warning);
+  const TextCallback sink = o.json ? TextCallback{} : TextCallback(stream_to_stdout);
+  if (!use_chat) {
+    const std::vector<TokenId> tokens =
+        l.tokenizer.tokenize(*prompt, {.add_eos = false, .parse_special = true});
+    report(o, generate(l.session, l.tokenizer, l.sampler, tokens, o.generate, sink), l.load_seconds,
+           std::nullopt);
+    return;
+  }
+  Conversation conversation(l.session, l.tokenizer, l.sampler, choice.tmpl, o.system);
+  if (prompt) {
+    report(o, conversation.reply(*prompt, o.generate, sink), l.load_seconds, choice.tmpl.format);
+    return;
+  }
+  chat_loop(conversation, o.generate);
+}
+
+void add_sampling_options(CLI::App* cmd, SamplingParams& s) {
+  cmd->add_option("--temp", s.temp, "Temperature; <= 0: greedy")->capture_default_str();
+  cmd->add_option("--top-k", s.top_k, "Top-k; <= 0: off")->capture_default_str();
+  cmd->add_option("--top-p", s.top_p, "Top-p; 1: off")->capture_default_str();
+  cmd->add_option("--min-p", s.min_p, "Min-p; 0: off")->capture_default_str();
+  cmd->add_option("--typical", s.typical_p, "Locally typical p; 1: off")->capture_default_str();
+  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Repetition penalty; 1: off")
+      ->capture_default_str();
+  cmd->add_option("--repeat-last-n", s.repeat_last_n, "Tokens the penalties see; -1: all")
+      ->capture_default_str();
+  cmd->add_option("--presence-penalty", s.presence_penalty, "Presence penalty")
+      ->capture_default_str();
+  cmd->add_option("--frequency-penalty", s.frequency_penalty, "Frequency penalty")
+      ->capture_default_str();
+  cmd->add_option("--mirostat", s.mirostat, "Mirostat: 0 off, 1 v1, 2 v2")
+      ->check(CLI::Range(0, 2))
+      ->capture_default_str();
+  cmd->add_option("--mirostat-lr", s.mirostat_eta, "Mirostat learning rate (eta)")
+      ->capture_default_str();
+  cmd->add_option("--mirostat-ent", s.mirostat_tau, "Mirostat target entropy (tau)")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void add_run(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, or chat (--chat)");
+  cmd->add_option("-m,--model", o->model, "GGUF file, or a model name in $TERN_MODELS")->required();
+  auto* prompt = cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
+  cmd->add_option("-f,--file", o->file, "Read the prompt from this file")->excludes(prompt);
+  cmd->add_option("-n,--n-predict", o->generate.n_predict, "Tokens to generate; -1: until EOS")
+      ->check(CLI::Range(-1, 1 << 30))
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per hardware thread")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("-c,--ctx-size", o->session.n_ctx, "Context size; 0: the model's")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--n-gpu-layers", o->n_gpu_layers, "Layers on the GPU (-ngl; no GPU backend yet)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
+      ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}));
+  add_sampling_options(cmd, o->sampling);
+  cmd->add_flag("--ignore-eos", o->generate.ignore_eos, "Never stop at end-of-generation tokens");
+  cmd->add_flag("-e,--escape", o->escapes, "Process escapes (\\n, \\t, \\xHH...) in the prompt");
+  cmd->add_flag("--json", o->json, "Print one JSON object (text, timings) instead of streaming");
+  auto* chat =
+      cmd->add_flag("--chat,--conversation", o->chat,
+                    "Chat in the model's format (-cnv); interactive unless -p/-f is given");
+  cmd->add_option("--system", o->system, "System message for the chat (-sys)");
+  const std::vector<std::string_view> names = chat_format_names();
+  const std::vector<std::string> formats(names.begin(), names.end());
+  auto* tmpl = cmd->add_option("--chat-template", o->chat_template, "Chat format by name")
+                   ->check(CLI::IsMember(formats));
+  cmd->add_flag("--no-chat-template", o->no_chat_template,
+                "Plain completion even for a model with a chat template")
+      ->excludes(tmpl)
+      ->excludes(chat);
+  cmd->callback([o, cmd] { run(*o, cmd); });
+}
+
+std::vector<std::string> expand_llama_aliases(int argc, char** argv) {
+  // CLI11 takes one-letter short options only; these llama.cpp names map to long ones.
+  constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
+      {"-ngl", "--n-gpu-layers"}, {"-cnv", "--conversation"}, {"-sys", "--system"}};
+  std::vector<std::string> args;
+  for (int i = argc - 1; i >= 1; --i) {  // reversed: the order CLI11's parse(vector) takes
+    std::string arg = argv[i];
+    for (auto [alias, name] : kAliases) {
+      if (arg == alias) arg = name;
+    }
+    args.push_back(std::move(arg));
+  }
+  return args;
+}
+
+}  // namespace tern::cli
