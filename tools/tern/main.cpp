@@ -15,10 +15,13 @@ int main(int argc, char** argv) {
   tern::cli::add_tokenize(app);
   tern::cli::add_detokenize(app);
   tern::cli::add_logits(app);
+  tern::cli::add_run(app);
+  tern::cli::add_summarize(app);
   tern::cli::add_quantize(app);
   tern::cli::add_perplexity(app);
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = tern::cli::expand_llama_aliases(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // usage errors exit with 2
   } catch (const tern::Error& e) {
