@@ -14,11 +14,19 @@ namespace tern {
 /// Element type of the KV cache.
 enum class KvType { F32, F16 };
 
+/// The backend that runs the GPU share of the layers. Auto: the best available (a real
+/// GPU, else the CPU); Cpu: the CPU only; Vulkan/Cuda: that backend or an error.
+enum class BackendKind { Auto, Cpu, Vulkan, Cuda };
+
 struct SessionOptions {
   int64_t n_ctx = 4096;   // KV cache positions; 0: the model's n_ctx_train
   int64_t n_batch = 512;  // tokens per micro-batch when processing a prompt
   int n_threads = 0;      // 0: one per hardware thread
   KvType kv_type = KvType::F32;
+  BackendKind backend = BackendKind::Auto;
+  /// Layers on the GPU backend: the last n_gpu_layers (the output head too when that is
+  /// all of them); the rest, and each layer's KV cache with it, on the CPU. -1: all.
+  int n_gpu_layers = -1;
 };
 
 /// Which positions of a decode get logits.

@@ -7,6 +7,8 @@
 
 #include "backends/backend.h"
 #include "model/model_impl.h"
+#include "scheduler/backend_registry.h"
+#include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/error.h"
 
@@ -28,15 +30,41 @@ TensorType kv_tensor_type(KvType type) {
   return type == KvType::F16 ? TensorType::F16 : TensorType::F32;
 }
 
+// The scheduler for `options`: the CPU backend plus the GPU backend asked for, the layer
+// placement, and a check that the GPU share fits before anything is allocated.
+std::unique_ptr<Scheduler> make_scheduler(const ArchModel& arch, const SessionOptions& options,
+                                          int64_t n_ctx, TensorType kv_type) {
+  const ModelSpec& spec = arch.spec();
+  std::unique_ptr<Backend> gpu;
+  if (options.n_gpu_layers != 0) gpu = make_gpu_backend(options.backend, {options.n_threads});
+  Placement placement(spec.n_layer, options.n_gpu_layers, gpu != nullptr);
+  if (gpu) {
+    size_t layers = 0;
+    for (size_t b : arch.layer_bytes()) layers += b;
+    // Activations of one micro-batch (a few rows of n_embd and n_ff) and its logits.
+    auto batch = static_cast<size_t>(std::clamp<int64_t>(options.n_batch, 1, kMaxBatch));
+    size_t scratch = batch * static_cast<size_t>(6 * spec.n_embd + 3 * spec.n_ff + spec.n_vocab) *
+                     sizeof(float);
+    GpuMemoryNeed need =
+        gpu_memory_need(placement, arch.layer_bytes(), arch.weight_bytes() - layers,
+                        KvCache::layer_bytes(spec, n_ctx, kv_type), scratch);
+    DeviceInfo info = gpu->device();
+    check_fits(info.name, info.memory_bytes, placement, need);
+  }
+  return std::make_unique<Scheduler>(make_cpu_backend({options.n_threads}), std::move(gpu),
+                                     placement);
+}
+
 }  // namespace
 
 struct Session::Impl {
   Impl(const Model& model, const SessionOptions& options)
       : arch(*model.impl().arch),
         n_batch(options.n_batch),
-        backend(make_cpu_backend({options.n_threads})),
-        cache(*backend, arch.spec(), context_size(options, arch.spec()),
-              kv_tensor_type(options.kv_type)) {
+        scheduler(make_scheduler(arch, options, context_size(options, arch.spec()),
+                                 kv_tensor_type(options.kv_type))),
+        cache([this](int layer) -> Backend& { return scheduler->backend_of_layer(layer); },
+              arch.spec(), context_size(options, arch.spec()), kv_tensor_type(options.kv_type)) {
     if (n_batch < 1 || n_batch > kMaxBatch) {
       throw Error(fmt::format("batch size {} is outside [1, {}]", n_batch, kMaxBatch));
     }
@@ -61,22 +89,17 @@ struct Session::Impl {
     graph::Graph g(n_past, static_cast<int64_t>(tokens.size()));
     int64_t n_rows = static_cast<int64_t>(rows.size());
     arch.build(g, {tokens, n_past, std::move(rows), cache.views()});
-    size_t need = g.workspace_floats() * sizeof(float);
-    if (!workspace || workspace->size() < need) workspace = backend->allocate(need);
-    backend->run(g, 0, g.nodes().size(), *workspace);
-    const graph::Tensor& out = g.tensor(g.result());
+    scheduler->run(g);
     size_t at = logits.size();
     logits.resize(at + static_cast<size_t>(n_rows * arch.spec().n_vocab));
-    workspace->download(logits.data() + at, out.offset * sizeof(float),
-                        static_cast<size_t>(n_rows * arch.spec().n_vocab) * sizeof(float));
+    scheduler->read(g, g.result(), logits.data() + at);
     n_past += static_cast<int64_t>(tokens.size());
   }
 
   const ArchModel& arch;
   int64_t n_batch;
-  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Scheduler> scheduler;
   KvCache cache;
-  std::unique_ptr<Buffer> workspace;
   int64_t n_past = 0;
   std::vector<float> logits;  // [n_outputs, n_vocab]
 };

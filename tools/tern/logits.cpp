@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <vector>
 
@@ -27,6 +28,8 @@ struct LogitsOptions {
   int n_threads = 0;
   int64_t n_ctx = 0;
   int64_t n_batch = 512;
+  BackendKind backend = BackendKind::Auto;
+  int n_gpu_layers = -1;
 };
 
 std::vector<int32_t> parse_tokens(const std::string& text) {
@@ -79,6 +82,8 @@ void run(const LogitsOptions& o) {
   so.n_ctx = o.n_ctx > 0 ? o.n_ctx : static_cast<int64_t>(tokens.size());
   so.n_batch = o.n_batch;
   so.n_threads = o.n_threads;
+  so.backend = o.backend;
+  so.n_gpu_layers = o.n_gpu_layers;
   Session session(model, so);
   std::span<const float> logits = session.decode(tokens, Outputs::All);
   if (o.top > 0) {
@@ -106,6 +111,15 @@ void add_logits(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per micro-batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  const std::map<std::string, BackendKind> backends = {{"auto", BackendKind::Auto},
+                                                       {"cpu", BackendKind::Cpu},
+                                                       {"vulkan", BackendKind::Vulkan},
+                                                       {"cuda", BackendKind::Cuda}};
+  cmd->add_option("--backend", o->backend, "auto|cpu|vulkan|cuda (auto: the best available)")
+      ->transform(CLI::CheckedTransformer(backends, CLI::ignore_case));
+  cmd->add_option("--n-gpu-layers", o->n_gpu_layers,
+                  "Layers on the GPU, the last ones (-1: all, with the output head); also -ngl")
+      ->check(CLI::Range(-1, 1 << 20));
   cmd->callback([o, cmd] {
     if (o->top == 0 && o->out.empty()) {
       throw CLI::RequiredError(cmd->get_name() + ": one of -o or --top");

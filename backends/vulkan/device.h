@@ -1,0 +1,60 @@
+// Device: the Vulkan instance, the chosen physical device (a discrete GPU first, or
+// TERN_VULKAN_DEVICE=N), its compute queue, and the features the shaders may use.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tern::vulkan {
+
+/// Throws tern::Error naming `what` when `result` is not VK_SUCCESS.
+void check(VkResult result, std::string_view what);
+
+struct PhysicalDeviceInfo {
+  uint32_t index = 0;  // in vkEnumeratePhysicalDevices order (TERN_VULKAN_DEVICE)
+  std::string name;
+  VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+  uint64_t device_local_bytes = 0;  // largest device-local heap
+};
+
+/// The usable devices (Vulkan >= 1.1 with a compute queue); empty without a driver.
+std::vector<PhysicalDeviceInfo> list_devices();
+/// The device a backend would use: TERN_VULKAN_DEVICE if set, else the first discrete,
+/// integrated, virtual, then CPU device. Throws tern::Error when there is none.
+PhysicalDeviceInfo choose_device(const std::vector<PhysicalDeviceInfo>& devices);
+
+class Device {
+ public:
+  Device();
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  VkDevice handle() const { return device_; }
+  VkPhysicalDevice physical() const { return physical_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return queue_family_; }
+  const PhysicalDeviceInfo& info() const { return info_; }
+  const VkPhysicalDeviceLimits& limits() const { return limits_; }
+  const VkPhysicalDeviceMemoryProperties& memory() const { return memory_; }
+  /// Subgroup arithmetic and 16-bit storage: the shaders' "fast" variant. Off when
+  /// TERN_VULKAN_BASIC=1 (to test the fallback on any device).
+  bool fast_shaders() const { return fast_; }
+
+ private:
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queue_family_ = 0;
+  PhysicalDeviceInfo info_;
+  VkPhysicalDeviceLimits limits_{};
+  VkPhysicalDeviceMemoryProperties memory_{};
+  bool fast_ = false;
+};
+
+}  // namespace tern::vulkan

@@ -1,0 +1,55 @@
+// Rope: the host computes each (token, pair) angle's cos and sin in double, as the CPU
+// reference does, into the per-run data; the shader only rotates.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "ops.h"
+
+namespace tern::vulkan {
+
+bool supports_rope(const OpLimits&, const graph::Graph& g, const graph::Node& node) {
+  const auto& p = std::get<graph::RopeParams>(node.params);
+  if (p.head_dim % 2 != 0 || p.n_rot % 2 != 0) return false;
+  return node.in[1] == graph::kNone ||
+         (g.tensor(node.in[1]).storage == graph::Storage::Weight &&
+          type_traits(g.tensor(node.in[1]).type).to_float != nullptr);
+}
+
+void record_rope(OpContext& c, const graph::Node& node) {
+  const auto& p = std::get<graph::RopeParams>(node.params);
+  const graph::Tensor& x = c.graph.tensor(node.in[0]);
+  const graph::Tensor& y = c.graph.tensor(node.out);
+  int half = p.n_rot / 2;
+  std::vector<float> factors;
+  if (node.in[1] != graph::kNone) {
+    const graph::Tensor& f = c.graph.tensor(node.in[1]);
+    factors.resize(static_cast<size_t>(f.rows * f.cols));
+    dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
+  }
+  // table [n_tok, half] of (cos, sin)
+  std::vector<float> table(static_cast<size_t>(x.rows * half * 2));
+  for (int64_t t = 0; t < x.rows; ++t) {
+    auto pos = static_cast<double>(c.graph.pos0() + t);
+    for (int i = 0; i < half; ++i) {
+      double theta = pos * p.freq_scale * std::pow(double{p.freq_base}, -2.0 * i / p.n_rot);
+      if (!factors.empty()) theta /= factors[static_cast<size_t>(i)];
+      size_t at = static_cast<size_t>((t * half + i) * 2);
+      table[at] = static_cast<float>(std::cos(theta));
+      table[at + 1] = static_cast<float>(std::sin(theta));
+    }
+  }
+  std::vector<uint32_t> words(table.size());
+  std::memcpy(words.data(), table.data(), table.size() * 4);
+  uint64_t at = c.append_aux(words.data(), words.size());
+  Push push;
+  push.u(x.rows).u(p.n_head).u(p.head_dim).u(p.n_rot).u(p.neox ? 1 : 0);
+  push.u(static_cast<int64_t>(at / 2)).u(static_cast<int64_t>(x.offset));
+  push.u(static_cast<int64_t>(y.offset));
+  uint64_t items = static_cast<uint64_t>(x.rows) * static_cast<uint64_t>(p.n_head) *
+                   static_cast<uint64_t>(p.head_dim / 2);
+  c.exec.dispatch("rope", {c.workspace, c.workspace, c.aux, c.workspace}, push,
+                  (items + kWorkgroup - 1) / kWorkgroup);
+}
+
+}  // namespace tern::vulkan

@@ -1,0 +1,95 @@
+#include "weights.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "tern/error.h"
+#include "types/float_types.h"
+
+namespace tern::vulkan {
+
+namespace {
+
+bool has_kernel(TensorType type) {
+  switch (type) {
+    case TensorType::F32:
+    case TensorType::F16:
+    case TensorType::Q4_0:
+    case TensorType::Q8_0:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K: return true;
+    default: return false;
+  }
+}
+
+// Converts rows of `src` (of `from`) into `to` (F32 or F16), a chunk of rows at a time.
+std::vector<uint8_t> convert(const graph::Tensor& t, TensorType to) {
+  size_t src_row = *row_bytes(t.type, t.cols);
+  size_t dst_row = *row_bytes(to, t.cols);
+  std::vector<uint8_t> out(dst_row * static_cast<size_t>(t.rows));
+  std::vector<float> row(static_cast<size_t>(t.cols));
+  for (int64_t r = 0; r < t.rows; ++r) {
+    dequantize(t.type, static_cast<const uint8_t*>(t.data) + src_row * static_cast<size_t>(r),
+               row.data(), t.cols);
+    uint8_t* dst = out.data() + dst_row * static_cast<size_t>(r);
+    if (to == TensorType::F32) {
+      std::copy_n(reinterpret_cast<const uint8_t*>(row.data()), dst_row, dst);
+    } else {
+      auto* h = reinterpret_cast<uint16_t*>(dst);
+      for (size_t i = 0; i < row.size(); ++i) h[i] = f32_to_f16(row[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<TensorType> WeightStore::device_type(TensorType type, WeightUse use) {
+  if (type_traits(type).to_float == nullptr) return std::nullopt;
+  if (use == WeightUse::F32) return TensorType::F32;
+  return has_kernel(type) ? type : TensorType::F16;
+}
+
+size_t WeightStore::device_bytes(const graph::Tensor& t, WeightUse use) {
+  auto type = device_type(t.type, use);
+  if (!type) return 0;
+  auto row = row_bytes(*type, t.cols);
+  return row ? *row * static_cast<size_t>(t.rows) : 0;
+}
+
+std::string WeightStore::kernel_suffix(TensorType type) {
+  std::string name(type_traits(type).name);
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return name;
+}
+
+const ResidentWeight& WeightStore::get(const graph::Tensor& t, WeightUse use) {
+  if (t.storage != graph::Storage::Weight) throw Error("vulkan: operand is not a weight");
+  auto type = device_type(t.type, use);
+  if (!type) throw Error(fmt::format("vulkan: no conversion for {}", type_traits(t.type).name));
+  auto key = std::make_pair(t.data, *type);
+  auto it = weights_.find(key);
+  if (it != weights_.end()) return it->second.second;
+  size_t row = *row_bytes(*type, t.cols);
+  size_t bytes = row * static_cast<size_t>(t.rows);
+  auto buffer = memory_.allocate(bytes);
+  if (*type == t.type) {
+    buffer->upload(t.data, 0, bytes);
+  } else {
+    std::vector<uint8_t> converted = convert(t, *type);
+    buffer->upload(converted.data(), 0, bytes);
+  }
+  resident_bytes_ += bytes;
+  ResidentWeight resident{buffer.get(), *type, row};
+  auto& slot = weights_[key];
+  slot = {std::move(buffer), resident};
+  return slot.second;
+}
+
+}  // namespace tern::vulkan

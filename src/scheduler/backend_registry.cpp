@@ -1,0 +1,56 @@
+#include "scheduler/backend_registry.h"
+
+#include "tern/error.h"
+
+#ifdef TERN_VULKAN
+#include "backends/vulkan/vulkan_backend.h"
+#endif
+
+namespace tern {
+
+std::string_view backend_kind_name(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::Auto: return "auto";
+    case BackendKind::Cpu: return "cpu";
+    case BackendKind::Vulkan: return "vulkan";
+    case BackendKind::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+bool backend_available(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::Auto:
+    case BackendKind::Cpu: return true;
+    case BackendKind::Vulkan:
+#ifdef TERN_VULKAN
+      return vulkan_device_count() > 0;
+#else
+      return false;
+#endif
+    case BackendKind::Cuda: return false;
+  }
+  return false;
+}
+
+std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, [[maybe_unused]] const BackendOptions& options) {
+  switch (kind) {
+    case BackendKind::Cpu: return nullptr;
+    case BackendKind::Auto:
+#ifdef TERN_VULKAN
+      if (vulkan_gpu_available()) return make_vulkan_backend(options);
+#endif
+      return nullptr;
+    case BackendKind::Vulkan:
+#ifdef TERN_VULKAN
+      return make_vulkan_backend(options);
+#else
+      throw Error("this tern was built without Vulkan (configure with -DTERN_VULKAN=ON)");
+#endif
+    case BackendKind::Cuda:
+      throw Error("this tern was built without CUDA (configure with -DTERN_CUDA=ON)");
+  }
+  return nullptr;
+}
+
+}  // namespace tern
