@@ -1,0 +1,76 @@
+// Micro-benchmarks of the hot CPU kernels: one weight matrix (4096 x 4096, the size of a
+// 7B model's attention projection; 16-64 MiB, well past the caches) times 1 activation
+// row (decode: memory bound) and 32 rows (prompt: compute bound), per type and SIMD
+// level, single-threaded. Bytes/s counts weight bytes, so decode runs read as bandwidth.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "cpu/cpu_features.h"
+#include "cpu/matmul.h"
+#include "types/type_table.h"
+
+namespace {
+
+using tern::TensorType;
+using tern::cpu::Isa;
+
+constexpr int64_t kRows = 4096;
+constexpr int64_t kCols = 4096;
+
+std::vector<float> random_values(size_t n) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+void matmul(benchmark::State& state, TensorType type, Isa isa) {
+  if (isa > tern::cpu::detected_isa() || !tern::cpu::has_simd_matmul(type, isa)) {
+    state.SkipWithError("level not available on this CPU");
+    return;
+  }
+  const int64_t n = state.range(0);
+  const tern::TypeTraits& traits = tern::type_traits(type);
+  size_t stride = *tern::row_bytes(type, kCols);
+  std::vector<uint8_t> w(stride * kRows);
+  std::vector<float> row = random_values(kCols);
+  for (int64_t r = 0; r < kRows; ++r) traits.from_float(row.data(), w.data() + stride * r, kCols);
+  std::vector<float> x = random_values(static_cast<size_t>(n * kCols));
+  std::vector<float> y(static_cast<size_t>(n * kRows));
+  for (auto _ : state) {
+    tern::cpu::simd_matmul(type, w.data(), kRows, kCols, x.data(), n, y.data(), 1, isa);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(w.size()));
+  state.counters["tok/s"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+
+void register_all() {
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K,
+                            TensorType::Q6_K, TensorType::IQ4_XS, TensorType::F16}) {
+      std::string name = std::string("matmul/") + std::string(tern::type_traits(type).name) + "/" +
+                         std::string(tern::cpu::isa_name(isa));
+      benchmark::RegisterBenchmark(name.c_str(), matmul, type, isa)
+          ->Arg(1)
+          ->Arg(32)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,193 @@
+// tern bench: prompt-processing (ppN) and generation (tgN) speed like llama-bench, plus the
+// machine's read bandwidth, the ceiling for generation (every weight is read per token).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "cpu/cpu_features.h"
+#include "cpu/memory_bandwidth.h"
+#include "tern/error.h"
+#include "tern/model.h"
+#include "tern/session.h"
+
+namespace tern::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::vector<std::string> models;
+  std::vector<int> n_prompt = {512};
+  std::vector<int> n_gen = {128};
+  std::vector<int> threads;
+  int reps = 5;
+  int n_batch = 512;
+  bool json = false;
+  bool memory_only = false;
+};
+
+struct Result {
+  std::string model;
+  size_t model_bytes = 0;
+  int threads = 0;
+  std::string test;  // "pp512", "tg128"
+  std::vector<double> tps;
+  double mean = 0, std = 0;
+  double gbps = 0;  // tg: model bytes x t/s
+};
+
+// Random token ids past the first few (special) ones; fixed seed, like llama-bench's.
+std::vector<int32_t> bench_tokens(int64_t n_vocab, int n) {
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> dist(16, static_cast<int32_t>(n_vocab - 1));
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (auto& t : tokens) t = dist(rng);
+  return tokens;
+}
+
+// Seconds for one run of the test from an empty cache: the whole prompt in micro-batches
+// (pp), or n_gen single-token decodes (tg).
+double run_once(Session& session, const std::vector<int32_t>& tokens, bool prompt) {
+  session.clear();
+  auto start = std::chrono::steady_clock::now();
+  if (prompt) {
+    session.decode(tokens, Outputs::Last);
+  } else {
+    for (int32_t t : tokens) session.decode(std::span<const int32_t>(&t, 1), Outputs::Last);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+Result run_test(const Model& model, const std::string& name, const BenchOptions& o, int threads,
+                int n, bool prompt) {
+  SessionOptions so;
+  so.n_ctx = n;
+  so.n_batch = o.n_batch;
+  so.n_threads = threads;
+  Session session(model, so);
+  std::vector<int32_t> tokens = bench_tokens(model.n_vocab(), n);
+  // Warm-up (pages the weights in, grows the workspace and the pool): a short run.
+  std::vector<int32_t> warm(tokens.begin(), tokens.begin() + std::min(n, prompt ? n : 4));
+  run_once(session, warm, prompt);
+  Result r{name, model.weight_bytes(), threads, fmt::format("{}{}", prompt ? "pp" : "tg", n)};
+  for (int i = 0; i < o.reps; ++i) r.tps.push_back(n / run_once(session, tokens, prompt));
+  double sum = 0, sq = 0;
+  for (double v : r.tps) sum += v;
+  r.mean = sum / static_cast<double>(r.tps.size());
+  for (double v : r.tps) sq += (v - r.mean) * (v - r.mean);
+  r.std = r.tps.size() > 1 ? std::sqrt(sq / static_cast<double>(r.tps.size() - 1)) : 0.0;
+  if (!prompt) r.gbps = static_cast<double>(r.model_bytes) * r.mean / 1e9;
+  return r;
+}
+
+std::string base_name(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+void print_table(const std::vector<Result>& results, const cpu::Bandwidth& bw, int bw_threads) {
+  fmt::print("| model | size | threads | test | t/s | GB/s (% of read bw) |\n");
+  fmt::print("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const Result& r : results) {
+    std::string gb = r.gbps > 0 ? fmt::format("{:.1f} ({:.0f}%)", r.gbps,
+                                              100.0 * r.gbps / std::max(bw.best_gbps, 1e-9))
+                                : "";
+    fmt::print("| {} | {:.0f} MiB | {} | {} | {:.2f} ± {:.2f} | {} |\n", r.model,
+               static_cast<double>(r.model_bytes) / (1 << 20), r.threads, r.test, r.mean, r.std,
+               gb);
+  }
+  fmt::print(
+      "\nread bandwidth ({} threads): {:.1f} GB/s best, {:.1f} GB/s median; cpu: {}; "
+      "kernels: {}; flags: {}\n",
+      bw_threads, bw.best_gbps, bw.median_gbps, cpu::cpu_model(), cpu::isa_name(cpu::active_isa()),
+      cpu::cpu_flags());
+}
+
+void print_json(const std::vector<Result>& results, const cpu::Bandwidth& bw, int bw_threads) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Result& r : results) {
+    nlohmann::json j = {{"model", r.model},
+                        {"size_bytes", r.model_bytes},
+                        {"threads", r.threads},
+                        {"test", r.test},
+                        {"tps", r.mean},
+                        {"tps_std", r.std},
+                        {"samples_tps", r.tps},
+                        {"read_gbps", bw.best_gbps},
+                        {"isa", std::string(cpu::isa_name(cpu::active_isa()))}};
+    if (r.gbps > 0) j["gbps"] = r.gbps;
+    out.push_back(j);
+  }
+  if (results.empty()) {
+    out.push_back({{"test", "memory"},
+                   {"threads", bw_threads},
+                   {"read_gbps", bw.best_gbps},
+                   {"read_gbps_median", bw.median_gbps}});
+  }
+  fmt::print("{}\n", out.dump(2));
+}
+
+void run_bench(const BenchOptions& o) {
+  if (o.models.empty() && !o.memory_only) throw Error("bench: give -m MODEL or --memory");
+  std::vector<int> threads =
+      o.threads.empty() ? std::vector<int>{cpu::physical_cores()} : o.threads;
+  int bw_threads = *std::max_element(threads.begin(), threads.end());
+  cpu::Bandwidth bw = cpu::measure_read_bandwidth(bw_threads);
+  std::vector<Result> results;
+  if (!o.memory_only) {
+    for (const std::string& path : o.models) {
+      Model model = Model::load(path);
+      for (int t : threads) {
+        for (int p : o.n_prompt) {
+          if (p > 0) results.push_back(run_test(model, base_name(path), o, t, p, true));
+        }
+        for (int n : o.n_gen) {
+          if (n > 0) results.push_back(run_test(model, base_name(path), o, t, n, false));
+        }
+      }
+    }
+  }
+  if (o.json) {
+    print_json(results, bw, bw_threads);
+  } else if (results.empty()) {
+    fmt::print("read bandwidth ({} threads): {:.1f} GB/s best, {:.1f} GB/s median\n", bw_threads,
+               bw.best_gbps, bw.median_gbps);
+  } else {
+    print_table(results, bw, bw_threads);
+  }
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (llama-bench)");
+  cmd->add_option("-m,--model", o->models, "GGUF files (repeat or separate with commas)")
+      ->delimiter(',');
+  cmd->add_option("-p,--n-prompt", o->n_prompt, "Prompt lengths for ppN tests (0: none)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--n-gen", o->n_gen, "Generated tokens for tgN tests (0: none)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-t,--threads", o->threads, "Thread counts (default: physical cores)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-r,--repetitions", o->reps, "Repetitions per test")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per micro-batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print a JSON list, one object per test");
+  cmd->add_flag("--memory", o->memory_only, "Only measure the read bandwidth");
+  cmd->callback([o] { run_bench(*o); });
+}
+
+}  // namespace tern::cli
