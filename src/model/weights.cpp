@@ -37,10 +37,20 @@ bool shape_matches(const gguf::TensorInfo& t, std::initializer_list<int64_t> sha
   return true;
 }
 
+thread_local TensorListRecorder* active_recorder = nullptr;
+
 }  // namespace
+
+TensorListRecorder::TensorListRecorder() : previous_(active_recorder) { active_recorder = this; }
+
+TensorListRecorder::~TensorListRecorder() { active_recorder = previous_; }
 
 void WeightBinder::bind(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
                         Need need) {
+  if (active_recorder != nullptr) {
+    active_recorder->tensors_.push_back({name, std::vector<int64_t>(shape), need});
+    return;
+  }
   const gguf::TensorInfo* t = file_.find_tensor(name);
   if (t == nullptr) {
     if (need == Need::Optional) return;

@@ -24,6 +24,30 @@ graph::TensorId use(graph::Graph& g, const Weight& w);
 
 enum class Need { Required, Optional };
 
+/// A tensor an architecture's visitor names, with the shape it expects (ne0 first).
+struct NamedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  Need need = Need::Required;
+};
+
+/// While one is alive on this thread, WeightBinders record every tensor they are asked to
+/// bind instead of looking it up (slots stay empty): tools that create models (tern synth)
+/// learn an architecture's tensors from the same visitor that loads it.
+class TensorListRecorder {
+ public:
+  TensorListRecorder();
+  ~TensorListRecorder();
+  TensorListRecorder(const TensorListRecorder&) = delete;
+  TensorListRecorder& operator=(const TensorListRecorder&) = delete;
+  const std::vector<NamedTensor>& tensors() const { return tensors_; }
+
+ private:
+  friend class WeightBinder;
+  std::vector<NamedTensor> tensors_;
+  TensorListRecorder* previous_;
+};
+
 /// Binds the tensors an architecture names to the file. Each must be present (unless
 /// optional) with exactly the expected shape and a type the table converts to float;
 /// otherwise tern::Error names the tensor with the expected and actual shape or type.

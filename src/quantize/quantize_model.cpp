@@ -38,12 +38,6 @@ Role role_of(std::string_view name, bool has_output) {
   return Role::Other;
 }
 
-// Matrices are quantized; vectors (norms, biases, rope factors) stay as they are.
-bool is_quantizable(const gguf::TensorInfo& t) {
-  return ends_with(t.name, ".weight") && t.n_dims >= 2 && t.ne[1] > 1 &&
-         type_traits(t.type).to_float != nullptr;
-}
-
 int meta_int_or(const gguf::File& file, const std::string& key, int fallback) {
   const gguf::Value* v = file.find(key);
   return v != nullptr && v->is_integer() ? static_cast<int>(v->as_int()) : fallback;
@@ -101,22 +95,30 @@ void write_tensor(const TensorPlan& p, const QuantizeOptions& options, QuantizeP
 
 }  // namespace
 
+bool is_quantizable(std::string_view name, int n_dims, int64_t n_rows) {
+  return ends_with(name, ".weight") && n_dims >= 2 && n_rows > 1;
+}
+
+TensorType weight_type(const QuantMix& mix, std::string_view name, int64_t n_cols,
+                       const ModelPlace& place) {
+  TensorPlace p{role_of(name, place.has_output), layer_of(name), place.n_layer, place.n_gqa};
+  return fit_rows(mix_type(mix, p), n_cols);
+}
+
 std::vector<TensorPlan> plan_quantization(const gguf::File& file, const QuantMix& mix) {
   std::string arch(file.get_string("general.architecture"));
-  TensorPlace place;
+  ModelPlace place;
   place.n_layer = meta_int_or(file, arch + ".block_count", 0);
   int n_head = meta_int_or(file, arch + ".attention.head_count", 1);
   int n_head_kv = meta_int_or(file, arch + ".attention.head_count_kv", n_head);
   place.n_gqa = n_head_kv > 0 ? n_head / n_head_kv : 1;
-  bool has_output = file.find_tensor("output.weight") != nullptr;
+  place.has_output = file.find_tensor("output.weight") != nullptr;
 
   std::vector<TensorPlan> plan;
   for (const gguf::TensorInfo& t : file.tensors()) {
     TensorPlan p{&t, t.type, false};
-    if (is_quantizable(t)) {
-      place.role = role_of(t.name, has_output);
-      place.layer = layer_of(t.name);
-      p.type = fit_rows(mix_type(mix, place), t.ne[0]);
+    if (is_quantizable(t.name, t.n_dims, t.n_rows()) && type_traits(t.type).to_float != nullptr) {
+      p.type = weight_type(mix, t.name, t.ne[0], place);
       p.convert = p.type != t.type;
     }
     plan.push_back(p);

@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <thread>
 
 #include "commands.h"
+#include "progress_bar.h"
 #include "quantize/quantize_model.h"
 #include "tern/error.h"
 
@@ -19,26 +19,6 @@ struct QuantizeCliOptions {
   std::string in, out, type;
   int n_threads = 0;
   bool allow_requantize = false;
-};
-
-// Redraws "[#####.....]  42% blk.3.ffn_up.weight" at most every 100 ms.
-class ProgressBar {
- public:
-  void update(const quant::QuantizeProgress& p) {
-    auto now = std::chrono::steady_clock::now();
-    bool last = p.values_done == p.values_total;
-    if (!last && now - drawn_ < std::chrono::milliseconds(100)) return;
-    drawn_ = now;
-    double frac = p.values_total > 0 ? double(p.values_done) / double(p.values_total) : 1.0;
-    auto filled = static_cast<size_t>(frac * kWidth);
-    fmt::print(stderr, "\r[{}{}] {:3.0f}% {:<40.40}", std::string(filled, '#'),
-               std::string(kWidth - filled, '.'), frac * 100, p.name);
-    if (last) fmt::print(stderr, "\n");
-  }
-
- private:
-  static constexpr size_t kWidth = 30;
-  std::chrono::steady_clock::time_point drawn_{};
 };
 
 std::string mix_list() {

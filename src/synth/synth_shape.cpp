@@ -1,0 +1,25 @@
+#include "synth/synth_shape.h"
+
+namespace tern::synth {
+
+const std::vector<SynthShape>& shape_presets() {
+  // Sizes as the public configs of these models give them (vocab, embd, layers, heads,
+  // kv heads, ffn, trained context, rope base, tied output).
+  static const std::vector<SynthShape> presets = {
+      {"135m", 49152, 576, 30, 9, 3, 1536, 8192, 100000.0f, true},
+      {"1b", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f, true},
+      {"3b", 128256, 3072, 28, 24, 8, 8192, 131072, 500000.0f, true},
+      {"8b", 128256, 4096, 32, 32, 8, 14336, 131072, 500000.0f, false},
+      {"70b", 128256, 8192, 80, 64, 8, 28672, 131072, 500000.0f, false},
+  };
+  return presets;
+}
+
+const SynthShape* find_shape(std::string_view name) {
+  for (const SynthShape& s : shape_presets()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace tern::synth
