@@ -17,5 +17,6 @@ void add_summarize(CLI::App& app);
 std::vector<std::string> expand_llama_aliases(int argc, char** argv);
 void add_quantize(CLI::App& app);
 void add_perplexity(CLI::App& app);
+void add_synth(CLI::App& app);
 
 }  // namespace tern::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   tern::cli::add_summarize(app);
   tern::cli::add_quantize(app);
   tern::cli::add_perplexity(app);
+  tern::cli::add_synth(app);
   try {
     std::vector<std::string> args = tern::cli::expand_llama_aliases(argc, argv);
     app.parse(args);
