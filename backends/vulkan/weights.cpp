@@ -73,7 +73,7 @@ const ResidentWeight& WeightStore::get(const graph::Tensor& t, WeightUse use) {
   if (t.storage != graph::Storage::Weight) throw Error("vulkan: operand is not a weight");
   auto type = device_type(t.type, use);
   if (!type) throw Error(fmt::format("vulkan: no conversion for {}", type_traits(t.type).name));
-  auto key = std::make_pair(t.data, *type);
+  Key key{t.data, t.type, *type, t.cols, t.rows};
   auto it = weights_.find(key);
   if (it != weights_.end()) return it->second.second;
   size_t row = *row_bytes(*type, t.cols);

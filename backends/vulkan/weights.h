@@ -2,12 +2,14 @@
 // the backend's lifetime (keyed by the weight's address in the mmap). Matmul and
 // get_rows read weights in their own type where a kernel exists (F32, F16, Q4_0, Q8_0,
 // Q4_K, Q5_K, Q6_K) and as F16 otherwise (dequantized once at upload, through the type
-// table); norms, biases and rope factors are read as F32.
+// table); norms, biases and rope factors are read as F32. Weights must not change or
+// move while the backend lives (the model outlives its sessions and their backends).
 #pragma once
 
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "graph/graph.h"
@@ -42,8 +44,9 @@ class WeightStore {
 
  private:
   Memory& memory_;
-  std::map<std::pair<const void*, TensorType>, std::pair<std::unique_ptr<DeviceBuffer>, ResidentWeight>>
-      weights_;
+  // (address, source type, device type, cols, rows) -> device copy
+  using Key = std::tuple<const void*, TensorType, TensorType, int64_t, int64_t>;
+  std::map<Key, std::pair<std::unique_ptr<DeviceBuffer>, ResidentWeight>> weights_;
   size_t resident_bytes_ = 0;
 };
 

@@ -47,8 +47,10 @@ TensorId Graph::cache(TensorType type, int64_t cols, int64_t rows, void* data) {
   return add_tensor({type, cols, rows, Storage::Cache, nullptr, data});
 }
 
-TensorId Graph::add_node(Op op, TensorId out, std::array<TensorId, 3> in, Params params) {
-  nodes_.push_back({op, out, in, layer_, params});
+TensorId Graph::add_node(Op op, TensorId out, std::initializer_list<TensorId> in, Params params) {
+  Node node{op, out, {kNone, kNone, kNone}, layer_, params};
+  std::copy(in.begin(), in.end(), node.in.begin());
+  nodes_.push_back(node);
   return out;
 }
 

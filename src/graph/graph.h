@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string_view>
 #include <variant>
@@ -142,7 +143,8 @@ class Graph {
  private:
   TensorId add_tensor(const Tensor& t);
   TensorId activation(int64_t cols, int64_t rows);
-  TensorId add_node(Op op, TensorId out, std::array<TensorId, 3> in, Params params = {});
+  // Operands not given are kNone (a braced std::array would fill them with tensor 0).
+  TensorId add_node(Op op, TensorId out, std::initializer_list<TensorId> in, Params params = {});
   void check_rows_match(Op op, TensorId a, TensorId b) const;
 
   int64_t pos0_;
