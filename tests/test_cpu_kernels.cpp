@@ -6,9 +6,11 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "cpu/cpu_features.h"
@@ -284,6 +286,34 @@ TEST(CpuKernels, LevelNamesAndLimits) {
   EXPECT_EQ(parse_isa(isa_name(detected_isa())), detected_isa());
   EXPECT_GE(physical_cores(), 1);
   EXPECT_FALSE(cpu_flags().empty());
+}
+
+// tern bench on a small golden model: one JSON object per test with the documented fields,
+// and positive speeds; --memory alone reports the read bandwidth.
+std::string run_cli(const std::string& args) {
+  std::string out;
+  FILE* pipe = popen((std::string(TERN_CLI_PATH) + " " + args + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  EXPECT_EQ(pclose(pipe), 0) << out;
+  return out;
+}
+
+TEST(CpuKernels, BenchCliReportsEveryTestAsJson) {
+  std::string model = std::string(TERN_SHARED_DIR) + "/golden/llama-q4_k_m/model.gguf";
+  std::string out = run_cli("bench -m " + model + " -p 8,16 -n 4 -r 2 -t 1,2 --json");
+  for (const char* test : {"\"pp8\"", "\"pp16\"", "\"tg4\""}) {
+    size_t at = 0, count = 0;
+    while ((at = out.find(test, at)) != std::string::npos) ++count, ++at;
+    EXPECT_EQ(count, 2u) << test << " once per thread count\n" << out;  // -t 1,2
+  }
+  for (const char* key : {"\"tps\"", "\"tps_std\"", "\"gbps\"", "\"read_gbps\""}) {
+    EXPECT_NE(out.find(key), std::string::npos) << key << "\n" << out;
+  }
+  EXPECT_EQ(out.find("\"tps\": 0"), std::string::npos) << out;
+  std::string mem = run_cli("bench --memory --json");
+  EXPECT_NE(mem.find("\"read_gbps\""), std::string::npos) << mem;
 }
 
 }  // namespace
