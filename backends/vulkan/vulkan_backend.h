@@ -1,5 +1,5 @@
 // The Vulkan backend (built with -DTERN_VULKAN=ON): every graph op as GLSL compute
-// shaders; see docs/architecture.md ("Vulkan backend") for the design.
+// shaders; see backends/vulkan/README.md for the design.
 #pragma once
 
 #include <cstddef>
