@@ -17,8 +17,15 @@ Conversation::Conversation(Session& session, const Tokenizer& tokenizer, Sampler
 // Tokens of the text the template adds for `next` (and the assistant's opening). BOS only
 // when the session is empty: the tokenizer adds it, the template never writes it.
 std::vector<TokenId> Conversation::turn_tokens(const ChatMessage& next) const {
-  const std::string text = apply_chat_continuation(tmpl_, history_, next, true);
   const bool first = tokens_.empty() && pending_.empty();
+  std::string text;
+  if (first) {  // nothing in the session yet: the whole conversation, system message included
+    std::vector<ChatMessage> messages = history_;
+    messages.push_back(next);
+    text = apply_chat_template(tmpl_, messages, true);
+  } else {
+    text = apply_chat_continuation(tmpl_, history_, next, true);
+  }
   return tokenizer_->tokenize(text, {.add_bos = first, .add_eos = false, .parse_special = true});
 }
 

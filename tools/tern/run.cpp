@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -39,7 +40,6 @@ struct RunOptions {
   bool chat = false;
   bool escapes = false;
   bool json = false;
-  int n_gpu_layers = 0;
   int64_t seed = -1;
   SessionOptions session{.n_ctx = 4096};
   SamplingParams sampling;
@@ -190,11 +190,6 @@ void chat_loop(Conversation& conversation, const GenerateOptions& options) {
 }
 
 void run(RunOptions o, const CLI::App* cmd) {
-  if (o.n_gpu_layers > 0) {
-    fmt::print(stderr,
-               "tern: warning: -ngl {}: no GPU backend in this build yet; running on the CPU\n",
-               o.n_gpu_layers);
-  }
   o.sampling.seed = o.seed < 0 ? kRandomSeed : static_cast<uint32_t>(o.seed);
   const std::optional<std::string> prompt = read_prompt(o, cmd);
   if (!prompt && !o.chat) throw CLI::ValidationError("run", "needs -p/--prompt or -f/--file");
@@ -265,8 +260,17 @@ void add_run(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--n-gpu-layers", o->n_gpu_layers, "Layers on the GPU (-ngl; no GPU backend yet)")
-      ->check(CLI::NonNegativeNumber);
+  const std::map<std::string, BackendKind> backends = {{"auto", BackendKind::Auto},
+                                                       {"cpu", BackendKind::Cpu},
+                                                       {"vulkan", BackendKind::Vulkan},
+                                                       {"cuda", BackendKind::Cuda}};
+  cmd->add_option("--backend", o->session.backend,
+                  "auto|cpu|vulkan|cuda (auto: the best available)")
+      ->transform(CLI::CheckedTransformer(backends, CLI::ignore_case));
+  cmd->add_option("--n-gpu-layers", o->session.n_gpu_layers,
+                  "Layers on the GPU, the last ones (-1: all); also -ngl")
+      ->check(CLI::Range(-1, 1 << 20))
+      ->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
       ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}));
   add_sampling_options(cmd, o->sampling);
