@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -176,7 +176,9 @@ TEST(Perplexity, CliEndToEndOnDebianText) {
   std::string q8 = (dir / "q8.gguf").string();
   quant::quantize_model(f32, q8, *quant::find_mix("Q8_0"), {});
   std::string base = (dir / "base.kl").string();
-  std::string out = run_cli("perplexity -m " + f32 + " -f " + kText + " -c 64 --chunks 3 -t 2 --kl-base " + base, dir / "a");
+  std::string out =
+      run_cli("perplexity -m " + f32 + " -f " + kText + " -c 64 --chunks 3 -t 2 --kl-base " + base,
+              dir / "a");
   EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
   EXPECT_NE(out.find("[1]"), std::string::npos) << out;
   EXPECT_NE(out.find("[3]"), std::string::npos) << out;
@@ -195,14 +197,16 @@ TEST(Perplexity, SmolLM2OnDebianText) {
   const char* env = std::getenv("TERN_MODELS");
   std::string models = env ? env : std::string(std::getenv("HOME")) + "/.cache/tern/models";
   std::string path = models + "/smollm2-135m.gguf";
-  if (!fs::exists(path) || !fs::exists(kText)) GTEST_SKIP() << path << " or " << kText << " missing";
+  if (!fs::exists(path) || !fs::exists(kText))
+    GTEST_SKIP() << path << " or " << kText << " missing";
   Model model = Model::load(path);
   Tokenizer tok(model.gguf_file());
   std::ifstream in(kText);
   std::stringstream text;
   text << in.rdbuf();
-  std::vector<int32_t> chunks = ppl::make_chunks(tok.tokenize(text.str(), {false, false, false}), 128, 2,
-                                                 tok.add_bos() ? tok.special().bos : kNoToken);
+  std::vector<int32_t> chunks =
+      ppl::make_chunks(tok.tokenize(text.str(), {false, false, false}), 128, 2,
+                       tok.add_bos() ? tok.special().bos : kNoToken);
   ppl::PerplexityOptions o;
   o.n_ctx = 128;
   o.n_threads = 2;

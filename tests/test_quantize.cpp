@@ -47,7 +47,8 @@ std::vector<float> log_probs(const std::string& path, const std::vector<int32_t>
   auto n_vocab = static_cast<size_t>(model.n_vocab());
   std::vector<float> out(logits.size());
   for (size_t r = 0; r < tokens.size(); ++r) {
-    ppl::log_softmax(logits.subspan(r * n_vocab, n_vocab), std::span(out).subspan(r * n_vocab, n_vocab));
+    ppl::log_softmax(logits.subspan(r * n_vocab, n_vocab),
+                     std::span(out).subspan(r * n_vocab, n_vocab));
   }
   return out;
 }
@@ -75,7 +76,8 @@ TEST(QuantizePlan, MatchesLlamaCppMixesOnGoldenFiles) {
     std::vector<quant::TensorPlan> plan = quant::plan_quantization(file, *quant::find_mix(mix));
     ASSERT_EQ(plan.size(), file.tensors().size());
     for (const auto& p : plan) {
-      EXPECT_EQ(type_traits(p.type).name, type_traits(p.info->type).name) << name << " " << p.info->name;
+      EXPECT_EQ(type_traits(p.type).name, type_traits(p.info->type).name)
+          << name << " " << p.info->name;
     }
   }
 }
@@ -119,10 +121,11 @@ TEST(QuantizeRoundTrip, EveryMixLoadsAndTracksTheOriginal) {
   std::vector<float> base = log_probs(original, tokens);
   // Upper bounds on mean KL (nats): the value measured with seed 1, times ~1.5.
   const std::pair<const char*, double> kBounds[] = {
-      {"F32", 1e-9},     {"F16", 1e-5},    {"BF16", 1e-4},   {"Q8_0", 5e-4},   {"Q6_K", 5e-3},
-      {"Q5_1", 2e-2},    {"Q5_0", 2.5e-2}, {"Q5_K_M", 1.6e-2}, {"Q5_K_S", 1.7e-2}, {"Q4_1", 7e-2},
-      {"Q4_0", 8e-2},    {"Q4_K_M", 6e-2}, {"Q4_K_S", 5.5e-2}, {"IQ4_NL", 7e-2}, {"IQ4_XS", 7.5e-2},
-      {"Q3_K_L", 0.15},  {"Q3_K_M", 0.16}, {"Q3_K_S", 0.24}, {"Q2_K", 0.5},
+      {"F32", 1e-9},      {"F16", 1e-5},    {"BF16", 1e-4},     {"Q8_0", 5e-4},
+      {"Q6_K", 5e-3},     {"Q5_1", 2e-2},   {"Q5_0", 2.5e-2},   {"Q5_K_M", 1.6e-2},
+      {"Q5_K_S", 1.7e-2}, {"Q4_1", 7e-2},   {"Q4_0", 8e-2},     {"Q4_K_M", 6e-2},
+      {"Q4_K_S", 5.5e-2}, {"IQ4_NL", 7e-2}, {"IQ4_XS", 7.5e-2}, {"Q3_K_L", 0.15},
+      {"Q3_K_M", 0.16},   {"Q3_K_S", 0.24}, {"Q2_K", 0.5},
   };
   for (auto [mix, bound] : kBounds) {
     std::string out = (dir / (std::string(mix) + ".gguf")).string();
@@ -152,15 +155,17 @@ TEST(QuantizeQuality, KlNoWorseThanLlamaCppOnGoldenOriginals) {
   };
   const Case cases[] = {
       {"llama-q4_k_m", "Q4_K_M", "--arch llama --gain 1.5 --emb-std 0.5 --seed 11", 0.544},
-      {"qwen2-q4_0", "Q4_0", "--arch qwen2 --tied --gain 1.5 --emb-std 0.2 --seed 12 --rope-base 1000000",
-       0.708},
+      {"qwen2-q4_0", "Q4_0",
+       "--arch qwen2 --tied --gain 1.5 --emb-std 0.2 --seed 12 --rope-base 1000000", 0.708},
   };
   for (const Case& c : cases) {
     std::string original = (dir / (std::string(c.golden) + "-f16.gguf")).string();
     std::string cmd = std::string("python3 ") + TERN_SHARED_DIR + "/tools/synth_gguf.py " + c.args +
                       " --vocab-from " + TERN_SHARED_DIR +
-                      "/testdata/tokenizer/ggml-vocab-llama-spm.gguf " + original + " >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "python3 with gguf/numpy is needed to regenerate " << original;
+                      "/testdata/tokenizer/ggml-vocab-llama-spm.gguf " + original +
+                      " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0)
+      GTEST_SKIP() << "python3 with gguf/numpy is needed to regenerate " << original;
     std::string ours = (dir / (std::string(c.golden) + "-tern.gguf")).string();
     quant::quantize_model(original, ours, *quant::find_mix(c.mix), {});
     std::vector<int32_t> tokens = golden_tokens(c.golden);
@@ -224,8 +229,8 @@ TEST(Quantize, CliQuantizesAndLogitsLoads) {
   fs::path dir = temp_dir();
   std::string out = (dir / "q.gguf").string();
   std::string cli = TERN_CLI_PATH;
-  std::string cmd = cli + " quantize " + kGolden + "llama-f32/model.gguf " + out + " q5_k_m -t 2 > " +
-                    (dir / "log").string();
+  std::string cmd = cli + " quantize " + kGolden + "llama-f32/model.gguf " + out +
+                    " q5_k_m -t 2 > " + (dir / "log").string();
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   std::ifstream log(dir / "log");
   std::stringstream text;

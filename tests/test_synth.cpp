@@ -123,7 +123,8 @@ TEST(Synth, CliPresetWithOverrides) {
   fs::path dir = temp_dir();
   std::string out = (dir / "m.gguf").string();
   std::string cli = TERN_CLI_PATH;
-  std::string cmd = cli + " synth " + out + " --shape 135m --n-layer 2 --type q4_0 -t 2 > /dev/null";
+  std::string cmd =
+      cli + " synth " + out + " --shape 135m --n-layer 2 --type q4_0 -t 2 > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   Model m = Model::load(out);
   EXPECT_EQ(m.n_embd(), 576);

@@ -22,7 +22,8 @@ void put(std::ofstream& out, std::span<const T> values) {
 
 template <typename T>
 bool get(std::ifstream& in, std::span<T> values) {
-  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size_bytes()));
+  in.read(reinterpret_cast<char*>(values.data()),
+          static_cast<std::streamsize>(values.size_bytes()));
   return static_cast<bool>(in);
 }
 
@@ -32,10 +33,12 @@ uint64_t n_rows(const KlBaseHeader& h) { return uint64_t{h.n_chunks} * h.n_score
 
 KlBaseWriter::KlBaseWriter(const std::string& path, const KlBaseHeader& header,
                            std::span<const int32_t> tokens)
-    : path_(path), out_(path, std::ios::binary), rows_left_(n_rows(header)),
+    : path_(path),
+      out_(path, std::ios::binary),
+      rows_left_(n_rows(header)),
       n_vocab_(header.n_vocab) {
-  const uint32_t head[6] = {kMagic,         kVersion,        header.n_vocab,
-                            header.n_ctx,   header.n_chunks, header.n_scored};
+  const uint32_t head[6] = {kMagic,       kVersion,        header.n_vocab,
+                            header.n_ctx, header.n_chunks, header.n_scored};
   put<uint32_t>(out_, head);
   put<int32_t>(out_, tokens);
   if (!out_) throw Error(fmt::format("{}: cannot write", path_));
@@ -65,13 +68,13 @@ KlBaseReader::KlBaseReader(const std::string& path) : path_(path), in_(path, std
   }
   header_ = {head[2], head[3], head[4], head[5]};
   uint64_t n_tokens = uint64_t{header_.n_chunks} * header_.n_ctx;
-  uint64_t expected = kHeaderBytes + n_tokens * sizeof(int32_t) +
-                      n_rows(header_) * header_.n_vocab * sizeof(float);
+  uint64_t expected =
+      kHeaderBytes + n_tokens * sizeof(int32_t) + n_rows(header_) * header_.n_vocab * sizeof(float);
   std::error_code ec;
   uint64_t size = std::filesystem::file_size(path, ec);
   if (ec || size != expected || header_.n_vocab == 0 || header_.n_scored >= header_.n_ctx) {
-    throw Error(fmt::format("{}: size {} does not match its header ({} bytes expected)", path,
-                            size, expected));
+    throw Error(fmt::format("{}: size {} does not match its header ({} bytes expected)", path, size,
+                            expected));
   }
   tokens_.resize(n_tokens);
   if (!get<int32_t>(in_, tokens_)) throw Error(fmt::format("{}: cannot read the tokens", path));

@@ -18,7 +18,8 @@ class KlChannel {
  public:
   KlChannel(const PerplexityOptions& o, const KlBaseHeader& header,
             std::span<const TokenId> chunks) {
-    if (!o.kl_base_out.empty()) writer_ = std::make_unique<KlBaseWriter>(o.kl_base_out, header, chunks);
+    if (!o.kl_base_out.empty())
+      writer_ = std::make_unique<KlBaseWriter>(o.kl_base_out, header, chunks);
     if (!o.kl_compare_in.empty()) {
       reader_ = std::make_unique<KlBaseReader>(o.kl_compare_in);
       check_same(reader_->header(), header, reader_->tokens(), chunks, o.kl_compare_in);
@@ -71,8 +72,8 @@ class KlChannel {
 
 }  // namespace
 
-std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx,
-                                 int64_t max_chunks, TokenId bos) {
+std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx, int64_t max_chunks,
+                                 TokenId bos) {
   int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
   if (max_chunks > 0) n_chunks = std::min(n_chunks, max_chunks);
   if (n_ctx < 4 || n_chunks == 0) {
@@ -92,20 +93,23 @@ PerplexityReport evaluate_perplexity(const Model& model, std::span<const TokenId
   const int64_t n_ctx = options.n_ctx;
   const auto n_vocab = static_cast<size_t>(model.n_vocab());
   if (n_ctx < 4 || chunks.empty() || static_cast<int64_t>(chunks.size()) % n_ctx != 0) {
-    throw Error(fmt::format("perplexity: {} tokens are not whole chunks of {}", chunks.size(), n_ctx));
+    throw Error(
+        fmt::format("perplexity: {} tokens are not whole chunks of {}", chunks.size(), n_ctx));
   }
   PerplexityReport report;
   report.n_ctx = n_ctx;
   report.n_chunks = static_cast<int64_t>(chunks.size()) / n_ctx;
   const int64_t first = n_ctx / 2;  // scored: predictions made at positions [first, n_ctx - 1)
   KlBaseHeader header{static_cast<uint32_t>(n_vocab), static_cast<uint32_t>(n_ctx),
-                      static_cast<uint32_t>(report.n_chunks), static_cast<uint32_t>(n_ctx - 1 - first)};
+                      static_cast<uint32_t>(report.n_chunks),
+                      static_cast<uint32_t>(n_ctx - 1 - first)};
   KlChannel kl(options, header, chunks);
 
   Session session(model, {n_ctx, options.n_batch, options.n_threads, KvType::F32});
   std::vector<float> log_probs(n_vocab);
   for (int64_t c = 0; c < report.n_chunks; ++c) {
-    std::span<const TokenId> tokens = chunks.subspan(static_cast<size_t>(c * n_ctx), static_cast<size_t>(n_ctx));
+    std::span<const TokenId> tokens =
+        chunks.subspan(static_cast<size_t>(c * n_ctx), static_cast<size_t>(n_ctx));
     session.clear();
     std::span<const float> logits = session.decode(tokens, Outputs::All);  // [n_ctx, n_vocab]
     for (int64_t j = first; j < n_ctx - 1; ++j) {

@@ -53,8 +53,8 @@ struct PerplexityReport {
 /// The first `max_chunks` (0: all) whole chunks of `tokens`, concatenated, with each
 /// chunk's first token replaced by `bos` unless it is kNoToken. Throws tern::Error when
 /// the stream holds less than one chunk.
-std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx,
-                                 int64_t max_chunks, TokenId bos);
+std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx, int64_t max_chunks,
+                                 TokenId bos);
 
 /// Evaluates `chunks` (a multiple of options.n_ctx tokens, e.g. from make_chunks or a
 /// --kl-base file) and reports the perplexity; calls `on_chunk` after each chunk.

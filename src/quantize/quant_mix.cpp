@@ -29,22 +29,52 @@ std::vector<QuantMix> build_mixes() {
       plain("Q4_1", 3, T::Q4_1, kOutputQ6),
       plain("Q5_0", 8, T::Q5_0, kOutputQ6),
       plain("Q5_1", 9, T::Q5_1, kOutputQ6),
-      {"Q2_K", 10, T::Q2_K, kOutputQ6, {When::GqaAtLeast4, T::Q4_K, 0, T::Q3_K},
-       {When::Always, T::Q3_K, 0, std::nullopt}, {When::Always, T::Q3_K, 0, std::nullopt}},
+      {"Q2_K",
+       10,
+       T::Q2_K,
+       kOutputQ6,
+       {When::GqaAtLeast4, T::Q4_K, 0, T::Q3_K},
+       {When::Always, T::Q3_K, 0, std::nullopt},
+       {When::Always, T::Q3_K, 0, std::nullopt}},
       plain("Q3_K_S", 11, T::Q3_K, kOutputQ6),
-      {"Q3_K_M", 12, T::Q3_K, kOutputQ6, {When::FirstLayers, T::Q5_K, 2, T::Q4_K},
-       {When::Always, T::Q4_K, 0, std::nullopt}, {When::FirstFrac, T::Q5_K, 16, T::Q4_K}},
-      {"Q3_K_L", 13, T::Q3_K, kOutputQ6, {When::Always, T::Q5_K, 0, std::nullopt},
-       {When::Always, T::Q5_K, 0, std::nullopt}, {When::Always, T::Q5_K, 0, std::nullopt}},
-      {"Q4_K_S", 14, T::Q4_K, kOutputQ6, {When::FirstLayers, T::Q5_K, 4, std::nullopt}, kNone,
+      {"Q3_K_M",
+       12,
+       T::Q3_K,
+       kOutputQ6,
+       {When::FirstLayers, T::Q5_K, 2, T::Q4_K},
+       {When::Always, T::Q4_K, 0, std::nullopt},
+       {When::FirstFrac, T::Q5_K, 16, T::Q4_K}},
+      {"Q3_K_L",
+       13,
+       T::Q3_K,
+       kOutputQ6,
+       {When::Always, T::Q5_K, 0, std::nullopt},
+       {When::Always, T::Q5_K, 0, std::nullopt},
+       {When::Always, T::Q5_K, 0, std::nullopt}},
+      {"Q4_K_S",
+       14,
+       T::Q4_K,
+       kOutputQ6,
+       {When::FirstLayers, T::Q5_K, 4, std::nullopt},
+       kNone,
        {When::FirstFrac, T::Q5_K, 8, std::nullopt}},
       {"Q4_K_M", 15, T::Q4_K, kOutputQ6, kMoreBitsQ6, kNone, kMoreBitsQ6},
       plain("Q5_K_S", 16, T::Q5_K, kOutputQ6),
       {"Q5_K_M", 17, T::Q5_K, kOutputQ6, kMoreBitsQ6, kNone, kMoreBitsQ6},
       plain("Q6_K", 18, T::Q6_K, kOutputQ6),
-      {"IQ4_NL", 25, T::IQ4_NL, kOutputQ6, {When::GqaAtLeast4, T::Q5_K, 0, std::nullopt}, kNone,
+      {"IQ4_NL",
+       25,
+       T::IQ4_NL,
+       kOutputQ6,
+       {When::GqaAtLeast4, T::Q5_K, 0, std::nullopt},
+       kNone,
        kNone},
-      {"IQ4_XS", 30, T::IQ4_XS, kOutputQ6, {When::GqaAtLeast4, T::Q5_K, 0, std::nullopt}, kNone,
+      {"IQ4_XS",
+       30,
+       T::IQ4_XS,
+       kOutputQ6,
+       {When::GqaAtLeast4, T::Q5_K, 0, std::nullopt},
+       kNone,
        kNone},
   };
 }
@@ -55,23 +85,34 @@ bool more_bits(int layer, int n_layer) {
 
 bool applies(const Bump& b, const TensorPlace& p) {
   switch (b.when) {
-    case When::Never: return false;
-    case When::Always: return true;
-    case When::MoreBits: return more_bits(p.layer, p.n_layer);
-    case When::FirstLayers: return p.layer < b.param;
-    case When::FirstFrac: return p.layer < p.n_layer / b.param;
-    case When::GqaAtLeast4: return p.n_gqa >= 4;
+    case When::Never:
+      return false;
+    case When::Always:
+      return true;
+    case When::MoreBits:
+      return more_bits(p.layer, p.n_layer);
+    case When::FirstLayers:
+      return p.layer < b.param;
+    case When::FirstFrac:
+      return p.layer < p.n_layer / b.param;
+    case When::GqaAtLeast4:
+      return p.n_gqa >= 4;
   }
   return false;
 }
 
 const Bump& bump_for(const QuantMix& mix, Role role) {
   switch (role) {
-    case Role::Output: return mix.output;
-    case Role::AttnV: return mix.attn_v;
-    case Role::AttnOutput: return mix.attn_output;
-    case Role::FfnDown: return mix.ffn_down;
-    case Role::Other: break;
+    case Role::Output:
+      return mix.output;
+    case Role::AttnV:
+      return mix.attn_v;
+    case Role::AttnOutput:
+      return mix.attn_output;
+    case Role::FfnDown:
+      return mix.ffn_down;
+    case Role::Other:
+      break;
   }
   return kNone;
 }

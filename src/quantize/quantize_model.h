@@ -57,9 +57,9 @@ struct QuantizeOptions {
 };
 
 struct QuantizeReport {
-  size_t in_bytes = 0;   // tensor data read
-  size_t out_bytes = 0;  // tensor data written
-  int64_t n_values = 0;  // values in all tensors
+  size_t in_bytes = 0;                                  // tensor data read
+  size_t out_bytes = 0;                                 // tensor data written
+  int64_t n_values = 0;                                 // values in all tensors
   std::vector<std::pair<TensorType, int>> type_counts;  // output tensors per type
 };
 

@@ -18,8 +18,8 @@ constexpr int32_t kUnknown = 2, kControl = 3, kUnused = 5, kByte = 6;
 
 void add_byte_vocab(gguf::Writer& w, int64_t n_vocab) {
   if (n_vocab < kByteVocabMin) {
-    throw Error(fmt::format("a byte vocabulary needs at least {} tokens, not {}", kByteVocabMin,
-                            n_vocab));
+    throw Error(
+        fmt::format("a byte vocabulary needs at least {} tokens, not {}", kByteVocabMin, n_vocab));
   }
   std::vector<std::string> texts = {"<unk>", "<s>", "</s>"};
   for (int b = 0; b < 256; ++b) texts.push_back(fmt::format("<0x{:02X}>", b));

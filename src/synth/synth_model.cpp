@@ -38,7 +38,8 @@ void gaussian_row(uint64_t seed, float std, std::span<float> out) {
     double u2 = double(splitmix64(seed) >> 11) * kScale;
     double r = std * std::sqrt(-2.0 * std::log(u1));
     out[i] = static_cast<float>(r * std::cos(2 * std::numbers::pi * u2));
-    if (i + 1 < out.size()) out[i + 1] = static_cast<float>(r * std::sin(2 * std::numbers::pi * u2));
+    if (i + 1 < out.size())
+      out[i + 1] = static_cast<float>(r * std::sin(2 * std::numbers::pi * u2));
   }
 }
 
@@ -128,7 +129,8 @@ SynthReport write_synthetic_model(const std::string& out_path, const SynthOption
   std::vector<NamedTensor> tensors = list_tensors(w);
 
   quant::ModelPlace place{static_cast<int>(opts.shape.n_layer),
-                          static_cast<int>(opts.shape.n_head / opts.shape.n_head_kv), !opts.shape.tied};
+                          static_cast<int>(opts.shape.n_head / opts.shape.n_head_kv),
+                          !opts.shape.tied};
   SynthReport report;
   quant::QuantizeProgress progress;
   // Optional tensors are left out (tied output, no rope factors) except an untied output.
@@ -147,19 +149,20 @@ SynthReport write_synthetic_model(const std::string& out_path, const SynthOption
     ++report.n_tensors;
     ++progress.n_tensors;
     quant::RowFill fill = row_fill(t, opts.seed);
-    w.add_tensor(t.name, type, t.shape,
-                 [&progress, &opts, fill, type, n_cols, n_rows, name = t.name](const gguf::ByteSink& sink) {
-                   int64_t before = progress.values_done;
-                   progress.name = name;
-                   quant::RowStreamOptions ro;
-                   ro.n_threads = opts.n_threads;
-                   ro.progress = [&](int64_t done) {
-                     progress.values_done = before + done;
-                     if (opts.progress) opts.progress(progress);
-                   };
-                   quant::stream_rows(type, n_cols, n_rows, fill, sink, ro);
-                   ++progress.tensor;
-                 });
+    w.add_tensor(
+        t.name, type, t.shape,
+        [&progress, &opts, fill, type, n_cols, n_rows, name = t.name](const gguf::ByteSink& sink) {
+          int64_t before = progress.values_done;
+          progress.name = name;
+          quant::RowStreamOptions ro;
+          ro.n_threads = opts.n_threads;
+          ro.progress = [&](int64_t done) {
+            progress.values_done = before + done;
+            if (opts.progress) opts.progress(progress);
+          };
+          quant::stream_rows(type, n_cols, n_rows, fill, sink, ro);
+          ++progress.tensor;
+        });
   }
   w.write_file(out_path);
   return report;

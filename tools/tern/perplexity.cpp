@@ -1,6 +1,8 @@
 // tern perplexity -m MODEL -f TEXT: perplexity in chunks of -c tokens with a running
 // estimate; --kl-base saves the log-probabilities, --kl-compare reports KL divergence and
 // top-1 agreement of another (quantized) model against them.
+#include "perplexity/perplexity.h"
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -9,7 +11,6 @@
 #include "commands.h"
 #include "model_path.h"
 #include "perplexity/kl_base_file.h"
-#include "perplexity/perplexity.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/tokenizer.h"
@@ -70,8 +71,8 @@ void run(PerplexityCliOptions o) {
     std::fflush(stdout);
   };
   ppl::PerplexityReport r = ppl::evaluate_perplexity(model, chunks, o.ppl, on_chunk);
-  fmt::print("Final estimate: PPL = {:.4f} +/- {:.4f} ({} tokens scored)\n", r.ppl(),
-             r.ppl_error(), r.nll.count());
+  fmt::print("Final estimate: PPL = {:.4f} +/- {:.4f} ({} tokens scored)\n", r.ppl(), r.ppl_error(),
+             r.nll.count());
   if (r.kl) print_kl(r);
 }
 
@@ -79,7 +80,8 @@ void run(PerplexityCliOptions o) {
 
 void add_perplexity(CLI::App& app) {
   auto o = std::make_shared<PerplexityCliOptions>();
-  CLI::App* cmd = app.add_subcommand("perplexity", "Perplexity over a text, KL divergence vs a base");
+  CLI::App* cmd =
+      app.add_subcommand("perplexity", "Perplexity over a text, KL divergence vs a base");
   cmd->add_option("-m,--model", o->model, "GGUF file, or a name under $TERN_MODELS")->required();
   cmd->add_option("-f,--file", o->text_file, "Text file to score");
   cmd->add_option("-c,--ctx-size", o->ppl.n_ctx, "Tokens per chunk (the second half is scored)")

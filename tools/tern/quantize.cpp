@@ -23,7 +23,8 @@ struct QuantizeCliOptions {
 
 std::string mix_list() {
   std::string names;
-  for (const auto& m : quant::all_mixes()) names += fmt::format("{}{}", names.empty() ? "" : ", ", m.name);
+  for (const auto& m : quant::all_mixes())
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", m.name);
   return names;
 }
 
@@ -33,11 +34,13 @@ void run(const QuantizeCliOptions& o) {
     throw Error(fmt::format("unknown quantization type '{}' (one of: {})", o.type, mix_list()));
   }
   quant::QuantizeOptions qo;
-  qo.n_threads = o.n_threads > 0 ? o.n_threads
-                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  qo.n_threads = o.n_threads > 0
+                     ? o.n_threads
+                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   qo.allow_requantize = o.allow_requantize;
   ProgressBar bar;
-  if (isatty(fileno(stderr))) qo.progress = [&bar](const quant::QuantizeProgress& p) { bar.update(p); };
+  if (isatty(fileno(stderr)))
+    qo.progress = [&bar](const quant::QuantizeProgress& p) { bar.update(p); };
   auto start = std::chrono::steady_clock::now();
   quant::QuantizeReport r = quant::quantize_model(o.in, o.out, *mix, qo);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -45,8 +48,8 @@ void run(const QuantizeCliOptions& o) {
   for (const auto& [type, n] : r.type_counts) {
     types += fmt::format(" {}:{}", type_traits(type).name, n);
   }
-  fmt::print("{} -> {} ({}): {:.2f} MiB -> {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n",
-             o.in, o.out, mix->name, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
+  fmt::print("{} -> {} ({}): {:.2f} MiB -> {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n", o.in,
+             o.out, mix->name, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
              8.0 * double(r.out_bytes) / double(r.n_values), seconds);
   fmt::print("tensor types:{}\n", types);
 }

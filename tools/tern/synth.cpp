@@ -24,7 +24,8 @@ struct SynthCliOptions {
 
 std::string preset_list() {
   std::string names;
-  for (const auto& s : synth::shape_presets()) names += fmt::format("{}{}", names.empty() ? "" : ", ", s.name);
+  for (const auto& s : synth::shape_presets())
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", s.name);
   return names;
 }
 
@@ -35,8 +36,8 @@ synth::SynthShape resolve_shape(const SynthCliOptions& o) {
   }
   synth::SynthShape s = *preset;
   const synth::SynthShape& c = o.custom;
-  bool custom = c.n_vocab > 0 || c.n_embd > 0 || c.n_layer > 0 || c.n_head > 0 ||
-                c.n_head_kv > 0 || c.n_ff > 0;
+  bool custom = c.n_vocab > 0 || c.n_embd > 0 || c.n_layer > 0 || c.n_head > 0 || c.n_head_kv > 0 ||
+                c.n_ff > 0;
   if (c.n_vocab > 0) s.n_vocab = c.n_vocab;
   if (c.n_embd > 0) s.n_embd = c.n_embd;
   if (c.n_layer > 0) s.n_layer = c.n_layer;
@@ -52,33 +53,45 @@ void run(SynthCliOptions o) {
   o.synth.shape = resolve_shape(o);
   o.synth.mix = quant::find_mix(o.type);
   if (o.synth.mix == nullptr) throw Error(fmt::format("unknown type '{}'", o.type));
-  if (o.synth.n_threads <= 0) o.synth.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.synth.n_threads <= 0)
+    o.synth.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ProgressBar bar;
-  if (isatty(fileno(stderr))) o.synth.progress = [&bar](const quant::QuantizeProgress& p) { bar.update(p); };
+  if (isatty(fileno(stderr)))
+    o.synth.progress = [&bar](const quant::QuantizeProgress& p) { bar.update(p); };
   auto start = std::chrono::steady_clock::now();
   synth::SynthReport r = synth::write_synthetic_model(o.out, o.synth);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("{}: {} {} ({}), {} tensors, {:.3f} B parameters, {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n",
-             o.out, o.synth.arch, o.synth.shape.name, o.synth.mix->name, r.n_tensors,
-             double(r.n_params) / 1e9, double(r.bytes) / (1 << 20),
-             8.0 * double(r.bytes) / double(r.n_params), seconds);
+  fmt::print(
+      "{}: {} {} ({}), {} tensors, {:.3f} B parameters, {:.2f} MiB, {:.3f} bits per weight, {:.1f} "
+      "s\n",
+      o.out, o.synth.arch, o.synth.shape.name, o.synth.mix->name, r.n_tensors,
+      double(r.n_params) / 1e9, double(r.bytes) / (1 << 20),
+      8.0 * double(r.bytes) / double(r.n_params), seconds);
 }
 
 }  // namespace
 
 void add_synth(CLI::App& app) {
   auto o = std::make_shared<SynthCliOptions>();
-  CLI::App* cmd = app.add_subcommand("synth", "Write a model with random weights in any shape and type");
+  CLI::App* cmd =
+      app.add_subcommand("synth", "Write a model with random weights in any shape and type");
   cmd->add_option("output", o->out, "Output GGUF file")->required();
-  cmd->add_option("--arch", o->synth.arch, "Architecture (llama, qwen2, qwen3, gemma3)")->capture_default_str();
+  cmd->add_option("--arch", o->synth.arch, "Architecture (llama, qwen2, qwen3, gemma3)")
+      ->capture_default_str();
   cmd->add_option("--shape", o->shape, "Preset: " + preset_list())->capture_default_str();
-  cmd->add_option("--type", o->type, "Quantization mix, as for tern quantize")->capture_default_str();
-  cmd->add_option("--n-vocab", o->custom.n_vocab, "Override: vocabulary size")->check(CLI::PositiveNumber);
-  cmd->add_option("--n-embd", o->custom.n_embd, "Override: embedding width")->check(CLI::PositiveNumber);
+  cmd->add_option("--type", o->type, "Quantization mix, as for tern quantize")
+      ->capture_default_str();
+  cmd->add_option("--n-vocab", o->custom.n_vocab, "Override: vocabulary size")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--n-embd", o->custom.n_embd, "Override: embedding width")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--n-layer", o->custom.n_layer, "Override: layers")->check(CLI::PositiveNumber);
-  cmd->add_option("--n-head", o->custom.n_head, "Override: attention heads")->check(CLI::PositiveNumber);
-  cmd->add_option("--n-head-kv", o->custom.n_head_kv, "Override: KV heads")->check(CLI::PositiveNumber);
-  cmd->add_option("--n-ff", o->custom.n_ff, "Override: feed-forward width")->check(CLI::PositiveNumber);
+  cmd->add_option("--n-head", o->custom.n_head, "Override: attention heads")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--n-head-kv", o->custom.n_head_kv, "Override: KV heads")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--n-ff", o->custom.n_ff, "Override: feed-forward width")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--tied", o->custom.tied, "Share token_embd.weight as the output head");
   cmd->add_option("--vocab-from", o->synth.vocab_from,
                   "Copy the tokenizer from this GGUF file (default: a built-in byte vocabulary)");
