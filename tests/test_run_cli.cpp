@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -133,6 +134,52 @@ TEST(RunCli, ChatAnswersPipedTurnsUntilEof) {
   ASSERT_NE(paris, std::string::npos) << a.out;
   EXPECT_NE(a.out.find("Rome", paris), std::string::npos) << a.out;
   EXPECT_EQ(lines(a.out), 2u) << a.out;  // one line per reply
+}
+
+// Ctrl-C during a reply ends that reply only: the chat goes on to the next line.
+TEST(RunCli, CtrlCStopsTheReplyNotTheChat) {
+  REQUIRE_MODEL("smollm2-135m");
+  int to_child[2];
+  int from_child[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(from_child), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(to_child[0], STDIN_FILENO);
+    ::dup2(from_child[1], STDOUT_FILENO);
+    ::close(STDERR_FILENO);
+    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
+    ::execl(TERN_CLI_PATH, "tern", "run", "-m", "smollm2-135m", "-cnv", "--temp", "0", "-n", "200",
+            "-t", "2", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  const auto say = [&](std::string_view line) {
+    ASSERT_EQ(::write(to_child[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  };
+  say("Tell me a long story about a dragon.\n");
+  char buffer[4096];
+  std::string out;
+  const ssize_t first = ::read(from_child[0], buffer, sizeof buffer);  // the reply has begun
+  ASSERT_GT(first, 0);
+  out.append(buffer, static_cast<size_t>(first));
+  ::kill(pid, SIGINT);
+  say("What is the capital of France? Answer briefly.\n");
+  ::close(to_child[1]);  // EOF after the second turn ends the chat
+  for (ssize_t n; (n = ::read(from_child[0], buffer, sizeof buffer)) > 0;) {
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(from_child[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const size_t end_of_story = out.find('\n');
+  ASSERT_NE(end_of_story, std::string::npos) << out;
+  EXPECT_LT(end_of_story, 200u) << out;  // cut short: 200 tokens would be ~800 characters
+  EXPECT_NE(out.find("Paris", end_of_story), std::string::npos) << out;
 }
 
 TEST(RunCli, OneShotChatAnswersOnceAndExits) {
