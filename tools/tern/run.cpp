@@ -75,21 +75,30 @@ std::string process_escapes(const std::string& text) {
       continue;
     }
     const char c = text[++i];
-    if (c == 'n')
-      out += '\n';
-    else if (c == 'r')
-      out += '\r';
-    else if (c == 't')
-      out += '\t';
-    else if (c == '\\' || c == '\'' || c == '"')
-      out += c;
-    else if (c == 'x' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
-             hex_digit(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
-      i += 2;
-    } else {
-      out += '\\';
-      out += c;
+    switch (c) {
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '\\':
+      case '\'':
+      case '"':
+        out += c;
+        break;
+      default:
+        if (c == 'x' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
+            hex_digit(text[i + 2]) >= 0) {
+          out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+          i += 2;
+        } else {  // not an escape: kept as written
+          out += '\\';
+          out += c;
+        }
     }
   }
   return out;
@@ -172,7 +181,10 @@ void chat_loop(Conversation& conversation, const GenerateOptions& options) {
   install_sigint_handler();
   const bool terminal = ::isatty(STDIN_FILENO) != 0;
   for (std::string line;;) {
-    if (terminal) std::fputs("> ", stdout), std::fflush(stdout);
+    if (terminal) {
+      std::fputs("> ", stdout);
+      std::fflush(stdout);
+    }
     if (!std::getline(std::cin, line)) break;
     if (line.empty()) continue;
     g_interrupted = 0;
