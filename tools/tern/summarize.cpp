@@ -121,21 +121,29 @@ class Progress {
  public:
   explicit Progress(size_t total) : total_(total), terminal_(::isatty(STDERR_FILENO) != 0) {}
 
+  // On a terminal: the bar with the document now being summarized.
+  void begin(const std::string& path) const {
+    if (terminal_) draw(fs::path(path).filename().string());
+  }
+
   void done(const std::string& path, const std::string& detail) {
     ++n_done_;
     if (!terminal_) {
       fmt::print(stderr, "summarize: [{}/{}] {}: {}\n", n_done_, total_, path, detail);
       return;
     }
-    constexpr size_t kWidth = 30;
-    const size_t filled = total_ ? kWidth * n_done_ / total_ : kWidth;
-    fmt::print(stderr, "\r[{}{}] {}/{} {:<40.40}", std::string(filled, '#'),
-               std::string(kWidth - filled, '.'), n_done_, total_,
-               fs::path(path).filename().string());
+    draw(n_done_ == total_ ? "done" : fs::path(path).filename().string());
     if (n_done_ == total_) fmt::print(stderr, "\n");
   }
 
  private:
+  void draw(const std::string& label) const {
+    constexpr size_t kWidth = 30;
+    const size_t filled = total_ ? kWidth * n_done_ / total_ : kWidth;
+    fmt::print(stderr, "\r[{}{}] {}/{} {:<40.40}", std::string(filled, '#'),
+               std::string(kWidth - filled, '.'), n_done_, total_, label);
+  }
+
   size_t total_;
   size_t n_done_ = 0;
   bool terminal_;
@@ -188,6 +196,7 @@ void run(SummarizeCliOptions o) {
   summarize::Summarizer summarizer(session, tokenizer, sampler, o.summarize);
   Progress progress(docs.size());
   for (const Document& doc : docs) {
+    progress.begin(doc.path);
     const nlohmann::json line = summarize_one(summarizer, doc);
     fmt::print(out, "{}\n", line.dump());
     std::fflush(out);
