@@ -173,6 +173,7 @@ void report(const RunOptions& o, const GenerateResult& r, double load_seconds,
     return;
   }
   std::fputs("\n", stdout);
+  std::fflush(stdout);  // the text ends before the timings even when both go to one pipe
   print_timings(r, load_seconds);
 }
 
