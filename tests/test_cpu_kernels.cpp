@@ -261,6 +261,21 @@ TEST(CpuKernels, ThreadPoolRunsEveryTaskOnce) {
   }
 }
 
+// Many short jobs back to back: a worker that read one job's counter late must never
+// claim a task number of the next (each task runs exactly once, none after run() returns).
+TEST(CpuKernels, ThreadPoolBackToBackJobsNeverShareTasks) {
+  ThreadPool& pool = ThreadPool::shared();
+  std::mt19937 rng(7);
+  for (int job = 0; job < 100000; ++job) {
+    auto n_tasks = static_cast<int64_t>(1 + rng() % 40);
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n_tasks));
+    pool.run(n_tasks, 2, [&](int64_t t) { hits.at(static_cast<size_t>(t))++; });
+    for (int64_t t = 0; t < n_tasks; ++t) {
+      ASSERT_EQ(hits[static_cast<size_t>(t)].load(), 1) << "job " << job << " task " << t;
+    }
+  }
+}
+
 TEST(CpuKernels, ThreadPoolNestsAndRethrows) {
   ThreadPool& pool = ThreadPool::shared();
   std::atomic<int> inner{0};
