@@ -133,6 +133,45 @@ TEST(CpuKernels, DotMatchesScalarReferenceForEveryTypeAndLevel) {
   EXPECT_GE(tested, 15);  // F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL Q2_K..Q6_K IQ4_XS
 }
 
+// The two-row tiles (dot2) of every type and level that has one: both rows, 1 to 9
+// activation rows, results written y_stride apart, against the scalar reference.
+TEST(CpuKernels, Dot2MatchesScalarReferenceForEveryTypeAndLevel) {
+  int tested = 0;
+  for (Isa isa : simd_levels()) {
+    for (const TypeTraits& traits : all_types()) {
+      const SimdKernels& k = simd_kernels(traits.type, isa);
+      if (k.dot2 == nullptr) continue;
+      for (int64_t cols : {traits.block_size, 5 * traits.block_size, int64_t{4096}}) {
+        Rows w = make_rows(traits.type, 2, cols, 31, traits.from_float);
+        for (int n_x : {1, 2, 3, 4, 5, 9}) {
+          Rows x = make_activations(traits.vec_dot_type, n_x, cols, 32 + n_x, isa);
+          constexpr int64_t kYStride = 3;  // y[j * 3 + r]; the third column stays untouched
+          std::vector<float> y(static_cast<size_t>(n_x * kYStride), -7.0f);
+          k.dot2(cols, w.bytes.data(), w.stride, x.bytes.data(), x.stride, n_x, y.data(), kYStride);
+          for (int j = 0; j < n_x; ++j) {
+            const float* xv = x.values.data() + j * cols;
+            for (int r = 0; r < 2; ++r) {
+              const float* wv = w.values.data() + r * cols;
+              double tol = tolerance(wv, xv, cols);
+              if (traits.vec_dot_type == TensorType::Q8_1) {
+                tol += q8_1_sum_tolerance(wv, x, j, cols);
+              }
+              EXPECT_NEAR(y[static_cast<size_t>(j * kYStride + r)], reference_dot(wv, xv, cols),
+                          tol)
+                  << isa_name(isa) << " " << traits.name << " cols " << cols << " row " << r
+                  << " x " << j << " of " << n_x;
+            }
+            EXPECT_EQ(y[static_cast<size_t>(j * kYStride + 2)], -7.0f);
+          }
+        }
+      }
+      ++tested;
+    }
+  }
+  if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_GE(tested, 6);  // Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL
+}
+
 // Extreme weights: the largest quants of every type and zero blocks still dot exactly.
 TEST(CpuKernels, DotHandlesZeroAndSaturatedBlocks) {
   for (Isa isa : simd_levels()) {

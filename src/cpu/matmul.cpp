@@ -86,15 +86,23 @@ void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, con
   const auto* w_bytes = static_cast<const uint8_t*>(w);
   const auto* x_bytes = static_cast<const uint8_t*>(xq);
   int64_t n_tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+  Dot2Fn dot2 = n > 1 ? simd_kernels(type, isa).dot2 : nullptr;
   ThreadPool::shared().run(n_tasks, n_threads, [&](int64_t task) {
     int64_t r0 = task * kRowsPerTask;
     int64_t r1 = std::min(rows, r0 + kRowsPerTask);
     float out[kMaxDotRows];
+    // Up to kMaxDotRows tokens (in L1) against the task's rows (in L1), two rows at a time
+    // where the type has a two-row tile.
     for (int64_t t = 0; t < n; t += kMaxDotRows) {
       int n_x = static_cast<int>(std::min<int64_t>(kMaxDotRows, n - t));
-      for (int64_t r = r0; r < r1; ++r) {
-        dot(cols, w_bytes + w_stride * static_cast<size_t>(r),
-            x_bytes + x_stride * static_cast<size_t>(t), x_stride, n_x, out);
+      const uint8_t* xt = x_bytes + x_stride * static_cast<size_t>(t);
+      int64_t r = r0;
+      for (; dot2 != nullptr && r + 2 <= r1; r += 2) {
+        dot2(cols, w_bytes + w_stride * static_cast<size_t>(r), w_stride, xt, x_stride, n_x,
+             y + t * rows + r, rows);
+      }
+      for (; r < r1; ++r) {
+        dot(cols, w_bytes + w_stride * static_cast<size_t>(r), xt, x_stride, n_x, out);
         for (int j = 0; j < n_x; ++j) y[(t + j) * rows + r] = out[j];
       }
     }

@@ -24,6 +24,12 @@
   void dot_q5_k(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out);   \
   void dot_q6_k(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out);   \
   void dot_iq4_xs(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out); \
+  void dot2_q4_0(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, float* y, int64_t y_stride); \
+  void dot2_q4_1(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, float* y, int64_t y_stride); \
+  void dot2_q5_0(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, float* y, int64_t y_stride); \
+  void dot2_q5_1(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, float* y, int64_t y_stride); \
+  void dot2_q8_0(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, float* y, int64_t y_stride); \
+  void dot2_iq4_nl(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, float* y, int64_t y_stride); \
   void quantize_q8_0(const float* in, void* blocks, int64_t n);                                   \
   void quantize_q8_1(const float* in, void* blocks, int64_t n);                                   \
   void quantize_q8_k(const float* in, void* blocks, int64_t n);

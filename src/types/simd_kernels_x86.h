@@ -165,6 +165,46 @@ void legacy_rows(int64_t n, const void* w, const void* x, size_t stride, float* 
   for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) + mins[j];
 }
 
+// Two weight rows x NX activation rows: the prompt tile. Each activation block (quants and
+// scale) is loaded once for both rows and each weight block is unpacked once for all NX;
+// 2 x NX float accumulators stay in registers (2 x 4 = 8 of AVX2's 16).
+template <typename W, int NX>
+void legacy_pair(int64_t n, const void* w, size_t w_stride, const void* x, size_t stride,
+                 float* y, int64_t y_stride) {
+  using Act = typename W::Act;
+  const typename W::Block* wb[2] = {
+      static_cast<const typename W::Block*>(w),
+      reinterpret_cast<const typename W::Block*>(static_cast<const uint8_t*>(w) + w_stride)};
+  __m256 acc[2][NX];
+  float mins[2][NX] = {};
+  for (auto& row : acc) {
+    for (auto& a : row) a = _mm256_setzero_ps();
+  }
+  for (int64_t i = 0; i < n / kBlock32; ++i) {
+    __m256i q[2];
+    __m256i q_abs[2];  // signed weights: |q|, with q's signs moved onto x per product
+    __m256 d[2];
+    for (int r = 0; r < 2; ++r) {
+      q[r] = W::unpack(wb[r][i]);
+      q_abs[r] = W::kSigned ? _mm256_sign_epi8(q[r], q[r]) : q[r];
+      d[r] = _mm256_set1_ps(f16(wb[r][i].d));
+    }
+    for (int j = 0; j < NX; ++j) {
+      const Act& a = act<Act>(x, stride, j, i);
+      __m256i xq = load256(a.qs);
+      __m256 dx = _mm256_set1_ps(f16(a.d));
+      for (int r = 0; r < 2; ++r) {
+        __m256i p = dot_u8_i8(q_abs[r], W::kSigned ? _mm256_sign_epi8(xq, q[r]) : xq);
+        acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(d[r], dx), acc[r][j]);
+        if constexpr (kHasMin<W>) mins[r][j] += f16(wb[r][i].m) * f16(a.s);
+      }
+    }
+  }
+  for (int j = 0; j < NX; ++j) {
+    for (int r = 0; r < 2; ++r) y[j * y_stride + r] = hsum(acc[r][j]) + mins[r][j];
+  }
+}
+
 // ---- K-quants and IQ4_XS: super-blocks of 256 against Q8_K ----
 
 // Per super-block: the integer sum of q * x * sub-scale (8 int32 lanes) for each activation
@@ -521,6 +561,28 @@ void by_rows(int64_t n, const void* w, const void* x, size_t stride, int n_x, fl
 }
 
 template <typename W>
+void by_pairs(int64_t n, const void* w, size_t w_stride, const void* x, size_t stride, int n_x,
+              float* y, int64_t y_stride) {
+  const auto* bytes = static_cast<const uint8_t*>(x);
+  for (; n_x >= kMaxRows; n_x -= kMaxRows, bytes += stride * kMaxRows, y += y_stride * kMaxRows) {
+    legacy_pair<W, kMaxRows>(n, w, w_stride, bytes, stride, y, y_stride);
+  }
+  switch (n_x) {
+    case 3:
+      legacy_pair<W, 3>(n, w, w_stride, bytes, stride, y, y_stride);
+      break;
+    case 2:
+      legacy_pair<W, 2>(n, w, w_stride, bytes, stride, y, y_stride);
+      break;
+    case 1:
+      legacy_pair<W, 1>(n, w, w_stride, bytes, stride, y, y_stride);
+      break;
+    default:
+      break;
+  }
+}
+
+template <typename W>
 struct Legacy {
   template <int NX>
   struct Rows {
@@ -575,6 +637,19 @@ TERN_DOT(dot_q5_k, Q5K)
 TERN_DOT(dot_q6_k, Q6K)
 TERN_DOT(dot_iq4_xs, IQ4XS)
 #undef TERN_DOT
+
+#define TERN_DOT2(name, W)                                                                     \
+  void name(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, \
+            float* y, int64_t y_stride) {                                                     \
+    by_pairs<W>(n, w, w_stride, x, x_stride, n_x, y, y_stride);                              \
+  }
+TERN_DOT2(dot2_q4_0, Q4_0)
+TERN_DOT2(dot2_q4_1, Q4_1)
+TERN_DOT2(dot2_q5_0, Q5_0)
+TERN_DOT2(dot2_q5_1, Q5_1)
+TERN_DOT2(dot2_q8_0, Q8_0)
+TERN_DOT2(dot2_iq4_nl, IQ4_NL)
+#undef TERN_DOT2
 
 void quantize_q8_0(const float* in, void* blocks, int64_t n) {
   quantize_q8_32<BlockQ8_0>(in, blocks, n);

@@ -33,11 +33,18 @@ inline constexpr int kMaxDotRows = 4;
 using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
                        float* out);
 
+/// Dot products of two weight rows (w and w + w_stride bytes) with n_x activation rows:
+/// y[j * y_stride + r] = w_r . x_j for r in {0, 1}. A register tile for prompts: each
+/// activation block is loaded once for both rows (kernels take up to kMaxDotRows per pass).
+using Dot2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x,
+                        size_t x_stride, int n_x, float* y, int64_t y_stride);
+
 /// One SIMD level's kernels for a type; null where that level has none (the CPU backend
 /// then uses the scalar reference path).
 struct SimdKernels {
   DotFn dot = nullptr;             // weight rows of this type . activations in vec_dot_type
   FromFloatFn quantize = nullptr;  // fast from_float (the activation formats Q8_0/Q8_1/Q8_K)
+  Dot2Fn dot2 = nullptr;           // two weight rows at a time, where the type has it
 };
 
 struct TypeTraits {

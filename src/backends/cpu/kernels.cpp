@@ -107,16 +107,23 @@ void rope(const float* x, int64_t n_tokens, int64_t pos0, const graph::RopeParam
   int64_t width = int64_t{p.n_head} * p.head_dim;
   int half = p.n_rot / 2;
   std::copy(x, x + n_tokens * width, out);
+  // The rotation depends on the position and the pair only: computed once per token and
+  // applied to every head. cos_sin: [half, 2].
+  std::vector<float> cos_sin(static_cast<size_t>(2 * half));
   for (int64_t t = 0; t < n_tokens; ++t) {
     auto pos = static_cast<double>(pos0 + t);
+    for (int i = 0; i < half; ++i) {
+      // theta_i = pos * freq_scale * base^(-2i / n_rot), divided by the pair's factor.
+      double theta = pos * p.freq_scale * std::pow(double{p.freq_base}, -2.0 * i / p.n_rot);
+      if (factors) theta /= factors[i];
+      cos_sin[static_cast<size_t>(2 * i)] = static_cast<float>(std::cos(theta));
+      cos_sin[static_cast<size_t>(2 * i + 1)] = static_cast<float>(std::sin(theta));
+    }
     for (int h = 0; h < p.n_head; ++h) {
       float* o = out + t * width + int64_t{h} * p.head_dim;
       for (int i = 0; i < half; ++i) {
-        // theta_i = pos * freq_scale * base^(-2i / n_rot), divided by the pair's factor.
-        double theta = pos * p.freq_scale * std::pow(double{p.freq_base}, -2.0 * i / p.n_rot);
-        if (factors) theta /= factors[i];
-        auto c = static_cast<float>(std::cos(theta));
-        auto s = static_cast<float>(std::sin(theta));
+        float c = cos_sin[static_cast<size_t>(2 * i)];
+        float s = cos_sin[static_cast<size_t>(2 * i + 1)];
         int a = p.neox ? i : 2 * i;  // NeoX pairs (i, i + n_rot/2); normal (2i, 2i+1)
         int b = p.neox ? i + half : 2 * i + 1;
         float x0 = o[a];
