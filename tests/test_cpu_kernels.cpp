@@ -300,6 +300,30 @@ TEST(CpuKernels, ThreadPoolRunsEveryTaskOnce) {
   }
 }
 
+// Grouped products (q/k/v, gate/up) give exactly what one simd_matmul per weight gives, and
+// refuse weights whose activation formats differ.
+TEST(CpuKernels, SimdMatmulsEqualSeparateProducts) {
+  for (Isa isa : simd_levels()) {
+    const int64_t cols = 256;
+    const int64_t n = 6;
+    Rows a = make_rows(TensorType::Q4_0, 37, cols, 41, type_traits(TensorType::Q4_0).from_float);
+    Rows b = make_rows(TensorType::Q8_0, 16, cols, 42, type_traits(TensorType::Q8_0).from_float);
+    std::vector<float> x = random_values(static_cast<size_t>(n * cols), 43);
+    std::vector<float> ya(static_cast<size_t>(n * 37)), yb(static_cast<size_t>(n * 16));
+    std::vector<float> ya1(ya.size()), yb1(yb.size());
+    MatmulTarget targets[] = {{TensorType::Q4_0, a.bytes.data(), 37, ya.data()},
+                              {TensorType::Q8_0, b.bytes.data(), 16, yb.data()}};
+    simd_matmuls(targets, cols, x.data(), n, 2, isa);
+    simd_matmul(TensorType::Q4_0, a.bytes.data(), 37, cols, x.data(), n, ya1.data(), 1, isa);
+    simd_matmul(TensorType::Q8_0, b.bytes.data(), 16, cols, x.data(), n, yb1.data(), 1, isa);
+    EXPECT_EQ(ya, ya1) << isa_name(isa);
+    EXPECT_EQ(yb, yb1) << isa_name(isa);
+    Rows k = make_rows(TensorType::Q4_K, 2, cols, 44, type_traits(TensorType::Q4_K).from_float);
+    MatmulTarget mixed[] = {targets[0], {TensorType::Q4_K, k.bytes.data(), 2, yb.data()}};
+    EXPECT_THROW(simd_matmuls(mixed, cols, x.data(), n, 2, isa), Error);
+  }
+}
+
 // Many short jobs back to back: a worker that read one job's counter late must never
 // claim a task number of the next (each task runs exactly once, none after run() returns).
 TEST(CpuKernels, ThreadPoolBackToBackJobsNeverShareTasks) {

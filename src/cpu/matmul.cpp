@@ -71,9 +71,14 @@ void quantize_rows(TensorType type, const float* x, int64_t n, int64_t cols, voi
 
 void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
                  int64_t n, float* y, int n_threads, Isa isa) {
-  DotFn dot = simd_kernels(type, isa).dot;
-  TensorType act_type = type_traits(type).vec_dot_type;
-  size_t w_stride = bytes_of_row(type, cols);
+  MatmulTarget target{type, w, rows, y};
+  simd_matmuls({&target, 1}, cols, x, n, n_threads, isa);
+}
+
+void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
+                  int n_threads, Isa isa) {
+  if (targets.empty()) return;
+  TensorType act_type = type_traits(targets[0].type).vec_dot_type;
   size_t x_stride = bytes_of_row(act_type, cols);
   // Quantized activations: [n, cols] of act_type. F32 activations are used in place.
   thread_local std::vector<uint8_t> quantized;
@@ -83,12 +88,28 @@ void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, con
     quantize_rows(act_type, x, n, cols, quantized.data(), n_threads, isa);
     xq = quantized.data();
   }
-  const auto* w_bytes = static_cast<const uint8_t*>(w);
   const auto* x_bytes = static_cast<const uint8_t*>(xq);
-  int64_t n_tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
-  Dot2Fn dot2 = n > 1 ? simd_kernels(type, isa).dot2 : nullptr;
-  ThreadPool::shared().run(n_tasks, n_threads, [&](int64_t task) {
-    int64_t r0 = task * kRowsPerTask;
+  // Tasks of kRowsPerTask rows, numbered target after target: first_task[i] is target i's first.
+  std::vector<int64_t> first_task(targets.size() + 1, 0);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (type_traits(targets[i].type).vec_dot_type != act_type) {
+      throw Error("simd_matmuls: targets with different activation formats");
+    }
+    first_task[i + 1] = first_task[i] + (targets[i].rows + kRowsPerTask - 1) / kRowsPerTask;
+  }
+  ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
+    size_t i = 0;
+    while (task >= first_task[i + 1]) ++i;
+    const MatmulTarget& target = targets[i];
+    const SimdKernels& kernels = simd_kernels(target.type, isa);
+    DotFn dot = kernels.dot;
+    // The two-row tile pays off with several tokens; one token streams rows singly.
+    Dot2Fn dot2 = n > 1 ? kernels.dot2 : nullptr;
+    size_t w_stride = bytes_of_row(target.type, cols);
+    const auto* w_bytes = static_cast<const uint8_t*>(target.w);
+    int64_t rows = target.rows;
+    float* y = target.y;
+    int64_t r0 = (task - first_task[i]) * kRowsPerTask;
     int64_t r1 = std::min(rows, r0 + kRowsPerTask);
     float out[kMaxDotRows];
     // Up to kMaxDotRows tokens (in L1) against the task's rows (in L1), two rows at a time

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "cpu/cpu_features.h"
 #include "types/type_table.h"
@@ -21,6 +22,21 @@ bool has_simd_matmul(TensorType type, Isa isa);
 /// Requires has_simd_matmul(type, isa).
 void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
                  int64_t n, float* y, int n_threads, Isa isa);
+
+/// One product of simd_matmuls: W (rows, cols) of `type` -> y (n, rows).
+struct MatmulTarget {
+  TensorType type;
+  const void* w;
+  int64_t rows;
+  float* y;
+};
+
+/// Several products of the same activations x (n, cols), e.g. q/k/v or gate/up: x is
+/// quantized once and every target's rows are spread over one pool job (one fork/join
+/// instead of one per product). The targets' types must share a vec_dot_type and each
+/// satisfy has_simd_matmul.
+void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
+                  int n_threads, Isa isa);
 
 /// x (n, cols) floats -> n rows of `type` (an activation format) with `isa`'s quantizer,
 /// row i at out + i * row_bytes(type, cols). F32 is copied.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "backends/backend.h"
@@ -94,17 +95,57 @@ class CpuBackend final : public Backend {
       throw Error("cpu: workspace smaller than the graph needs");
     }
     Operands ops(graph, static_cast<float*>(workspace.host_data()));
-    for (size_t i = first; i < last; ++i) run_node(graph, graph.nodes()[i], ops);
+    for (size_t i = first; i < last;) {
+      size_t n_matmuls = simd_matmul_run(graph, i, last);
+      if (n_matmuls > 0) {
+        run_matmuls(graph, graph.nodes().subspan(i, n_matmuls), ops);
+        i += n_matmuls;
+      } else {
+        run_node(graph, graph.nodes()[i], ops);
+        ++i;
+      }
+    }
   }
 
  private:
   void run_node(const Graph& graph, const Node& node, const Operands& ops);
+  size_t simd_matmul_run(const Graph& graph, size_t i, size_t last) const;
+  void run_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
 
   int n_threads_;
   cpu::Isa isa_;
   std::vector<float> scratch_a_;
   std::vector<float> scratch_b_;
+  std::vector<cpu::MatmulTarget> targets_;
 };
+
+// How many nodes from i on are SIMD matrix products of one activation tensor with weights
+// of one activation format (q/k/v, gate/up): they run as one pool job. 0 if node i is not one.
+size_t CpuBackend::simd_matmul_run(const Graph& graph, size_t i, size_t last) const {
+  auto nodes = graph.nodes();
+  auto simd = [&](const Node& node) {
+    return node.op == Op::MatMul && cpu::has_simd_matmul(graph.tensor(node.in[0]).type, isa_);
+  };
+  if (!simd(nodes[i])) return 0;
+  TensorType act = type_traits(graph.tensor(nodes[i].in[0]).type).vec_dot_type;
+  size_t end = i + 1;
+  while (end < last && simd(nodes[end]) && nodes[end].in[1] == nodes[i].in[1] &&
+         type_traits(graph.tensor(nodes[end].in[0]).type).vec_dot_type == act) {
+    ++end;
+  }
+  return end - i;
+}
+
+void CpuBackend::run_matmuls(const Graph& graph, std::span<const Node> nodes,
+                             const Operands& ops) {
+  targets_.clear();
+  for (const Node& node : nodes) {
+    const Tensor& w = graph.tensor(node.in[0]);
+    targets_.push_back({w.type, ops.bytes(w), w.rows, ops.act(node.out)});
+  }
+  const Tensor& x = graph.tensor(nodes[0].in[1]);
+  cpu::simd_matmuls(targets_, x.cols, ops.act(nodes[0].in[1]), x.rows, n_threads_, isa_);
+}
 
 void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& ops) {
   const Tensor& out = graph.tensor(node.out);
@@ -115,14 +156,9 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       cpu::get_rows(in(0).type, ops.bytes(in(0)), in(0).cols, in(0).rows, graph.ids(in(1)),
                     ops.act(node.out));
       break;
-    case Op::MatMul:
-      if (cpu::has_simd_matmul(in(0).type, isa_)) {
-        cpu::simd_matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
-                         in(1).rows, ops.act(node.out), n_threads_, isa_);
-      } else {
-        cpu::matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
-                    in(1).rows, ops.act(node.out), n_threads_);
-      }
+    case Op::MatMul:  // SIMD products run in groups (run_matmuls); this is the scalar path
+      cpu::matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
+                  in(1).rows, ops.act(node.out), n_threads_);
       break;
     case Op::RmsNorm: {
       bool has_w = node.in[1] != graph::kNone;
