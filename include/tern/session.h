@@ -21,7 +21,7 @@ enum class BackendKind { Auto, Cpu, Vulkan, Cuda };
 struct SessionOptions {
   int64_t n_ctx = 4096;   // KV cache positions; 0: the model's n_ctx_train
   int64_t n_batch = 512;  // tokens per micro-batch when processing a prompt
-  int n_threads = 0;      // 0: one per hardware thread
+  int n_threads = 0;      // 0: one per physical core
   KvType kv_type = KvType::F32;
   BackendKind backend = BackendKind::Auto;
   /// Layers on the GPU backend: the last n_gpu_layers (the output head too when that is

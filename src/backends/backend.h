@@ -45,7 +45,7 @@ class Backend {
 
 /// Options every backend understands.
 struct BackendOptions {
-  int n_threads = 0;  // 0: one per hardware thread
+  int n_threads = 0;  // 0: one per physical core
 };
 
 /// The CPU backend with scalar reference kernels.

@@ -20,7 +20,7 @@ namespace tern::ppl {
 
 struct PerplexityOptions {
   int64_t n_ctx = 512;  // tokens per chunk
-  int n_threads = 0;    // 0: one per hardware thread
+  int n_threads = 0;    // 0: one per physical core
   int64_t n_batch = 512;
   std::string kl_base_out;    // write the log-probabilities here
   std::string kl_compare_in;  // compare with a file written by kl_base_out

@@ -104,7 +104,7 @@ void add_logits(CLI::App& app) {
   auto* top = cmd->add_option("--top", o->top, "Print the top N tokens per position instead")
                   ->check(CLI::PositiveNumber);
   out->excludes(top);
-  cmd->add_option("-t,--threads", o->n_threads, "Threads (default: hardware threads)")
+  cmd->add_option("-t,--threads", o->n_threads, "Threads (default: physical cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-c,--ctx-size", o->n_ctx, "KV cache positions (default: the token count)")
       ->check(CLI::NonNegativeNumber);

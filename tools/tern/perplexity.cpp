@@ -89,7 +89,7 @@ void add_perplexity(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--chunks", o->max_chunks, "Score at most N chunks (default: all)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-t,--threads", o->ppl.n_threads, "Threads (default: hardware threads)")
+  cmd->add_option("-t,--threads", o->ppl.n_threads, "Threads (default: physical cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-b,--batch-size", o->ppl.n_batch, "Tokens per micro-batch")
       ->check(CLI::PositiveNumber)

@@ -265,7 +265,7 @@ void add_run(CLI::App& app) {
   cmd->add_option("-n,--n-predict", o->generate.n_predict, "Tokens to generate; -1: until EOS")
       ->check(CLI::Range(-1, 1 << 30))
       ->capture_default_str();
-  cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per hardware thread")
+  cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per physical core")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx-size", o->session.n_ctx, "Context size; 0: the model's")
       ->check(CLI::NonNegativeNumber)

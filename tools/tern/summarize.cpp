@@ -231,7 +231,7 @@ void add_summarize(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per hardware thread")
+  cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per physical core")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--temp", o->sampling.temp, "Temperature; <= 0: greedy")->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
