@@ -49,19 +49,67 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   return g.matmul(use(g, w.wo), att);                       // [n, n_embd]
 }
 
-TensorId feed_forward(Graph& g, TensorId x, const Weight& gate, const Weight& up,
-                      const Weight& down, Glu glu) {
-  TensorId a = g.matmul(use(g, gate), x);  // [n, n_ff]
-  TensorId b = g.matmul(use(g, up), x);    // [n, n_ff]
+TensorId feed_forward(Graph& g, TensorId x, const FeedForwardWeights& w, Glu glu) {
+  TensorId a = g.matmul(use(g, w.gate), x);  // [n, n_ff]
+  TensorId b = g.matmul(use(g, w.up), x);    // [n, n_ff]
   TensorId h = glu == Glu::Silu ? g.swiglu(a, b) : g.geglu(a, b);
-  return g.matmul(use(g, down), h);  // [n, n_embd]
+  return g.matmul(use(g, w.down), h);  // [n, n_embd]
 }
 
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const Weight& norm_w,
-                 const Weight& output, float eps) {
+void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w,
+                 float eps) {
   TensorId picked = g.get_rows(x, g.input(std::move(rows)));  // [n_out, n_embd]
-  TensorId h = norm(g, picked, norm_w, eps);
-  g.finish(g.matmul(use(g, output), h));  // [n_out, n_vocab]
+  TensorId h = norm(g, picked, w.output_norm, eps);
+  g.finish(g.matmul(use(g, w.projection()), h));  // [n_out, n_vocab]
+}
+
+void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
+                      const HeadWeights& head, std::span<const PreNormLayer> layers,
+                      const AttentionConfig& config, Glu glu) {
+  TensorId x = embed(g, head.tok_embd, in.tokens);  // [n, n_embd]
+  for (size_t il = 0; il < layers.size(); ++il) {
+    const PreNormLayer& l = layers[il];
+    g.set_layer(static_cast<int>(il));
+    TensorId h = norm(g, x, l.attn_norm, spec.rms_eps);
+    x = g.add(x, attention(g, h, spec, l.attn, config, in.cache[il]));
+    h = norm(g, x, l.ffn_norm, spec.rms_eps);
+    x = g.add(x, feed_forward(g, h, l.ffn, glu));
+  }
+  g.set_layer(static_cast<int>(layers.size()));
+  output_head(g, x, in.output_rows, head, spec.rms_eps);
+}
+
+void bind_head(WeightBinder& b, const ModelSpec& s, HeadWeights& w) {
+  b.bind(w.tok_embd, "token_embd.weight", {s.n_embd, s.n_vocab});
+  b.bind(w.output_norm, "output_norm.weight", {s.n_embd});
+  b.bind(w.output, "output.weight", {s.n_embd, s.n_vocab}, Need::Optional);
+}
+
+void bind_qkv(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+  b.bind_layer(w.wq, "attn_q.weight", {s.n_embd, int64_t{s.n_head} * s.head_dim_k});
+  b.bind_layer(w.wk, "attn_k.weight", {s.n_embd, s.k_cols()});
+  b.bind_layer(w.wv, "attn_v.weight", {s.n_embd, s.v_cols()});
+}
+
+void bind_qkv_bias(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+  b.bind_layer(w.bq, "attn_q.bias", {int64_t{s.n_head} * s.head_dim_k});
+  b.bind_layer(w.bk, "attn_k.bias", {s.k_cols()});
+  b.bind_layer(w.bv, "attn_v.bias", {s.v_cols()});
+}
+
+void bind_qk_norm(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+  b.bind_layer(w.q_norm, "attn_q_norm.weight", {s.head_dim_k});
+  b.bind_layer(w.k_norm, "attn_k_norm.weight", {s.head_dim_k});
+}
+
+void bind_attn_output(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+  b.bind_layer(w.wo, "attn_output.weight", {int64_t{s.n_head} * s.head_dim_v, s.n_embd});
+}
+
+void bind_feed_forward(WeightBinder& b, const ModelSpec& s, FeedForwardWeights& w) {
+  b.bind_layer(w.gate, "ffn_gate.weight", {s.n_embd, s.n_ff});
+  b.bind_layer(w.up, "ffn_up.weight", {s.n_embd, s.n_ff});
+  b.bind_layer(w.down, "ffn_down.weight", {s.n_ff, s.n_embd});
 }
 
 }  // namespace tern::blocks

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 
+#include "arch/architecture.h"
 #include "graph/graph.h"
 #include "model/model_spec.h"
 #include "model/weights.h"
@@ -44,13 +45,51 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
 
 enum class Glu { Silu, GeluTanh };
 
-/// Gated feed-forward: down(act(gate x) * up x); x [n, n_embd] -> [n, n_embd].
-TensorId feed_forward(Graph& g, TensorId x, const Weight& gate, const Weight& up,
-                      const Weight& down, Glu glu);
+struct FeedForwardWeights {
+  Weight gate, up, down;  // [n_embd -> n_ff], [n_embd -> n_ff], [n_ff -> n_embd]
+};
 
-/// Output head: the rows `rows` of x [n, n_embd], normalized, times `output`
+/// Gated feed-forward: down(act(gate x) * up x); x [n, n_embd] -> [n, n_embd].
+TensorId feed_forward(Graph& g, TensorId x, const FeedForwardWeights& w, Glu glu);
+
+/// The tensors outside the layers: embeddings, final norm, optional output head.
+struct HeadWeights {
+  Weight tok_embd, output_norm, output;
+  /// The output projection: output.weight, or the tied embeddings when it is absent.
+  const Weight& projection() const { return output ? output : tok_embd; }
+};
+
+/// Output head: the rows `rows` of x [n, n_embd], normalized, times the projection
 /// ([n_vocab, n_embd]) -> logits [rows.size(), n_vocab]. Finishes the graph.
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const Weight& norm_w,
-                 const Weight& output, float eps);
+void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w,
+                 float eps);
+
+/// The llama-family layer: x + attention(norm(x)), then + feed_forward(norm(x)).
+struct PreNormLayer {
+  Weight attn_norm;
+  AttentionWeights attn;
+  Weight ffn_norm;
+  FeedForwardWeights ffn;
+};
+
+/// embed -> pre-norm layers -> output head: the whole forward pass of llama, qwen2, qwen3.
+void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
+                      const HeadWeights& head, std::span<const PreNormLayer> layers,
+                      const AttentionConfig& config, Glu glu);
+
+// Binding helpers: each names its tensors once, for every architecture's visitor.
+
+/// token_embd, output_norm and the optional output.weight.
+void bind_head(WeightBinder& b, const ModelSpec& s, HeadWeights& w);
+/// attn_q, attn_k, attn_v of the current layer.
+void bind_qkv(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+/// attn_q.bias, attn_k.bias, attn_v.bias (qwen2).
+void bind_qkv_bias(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+/// attn_q_norm, attn_k_norm: per-head RMS norms (qwen3, gemma3).
+void bind_qk_norm(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+/// attn_output.
+void bind_attn_output(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+/// ffn_gate, ffn_up, ffn_down.
+void bind_feed_forward(WeightBinder& b, const ModelSpec& s, FeedForwardWeights& w);
 
 }  // namespace tern::blocks

@@ -17,8 +17,9 @@ constexpr int kSwaPattern = 6;            // every sixth layer attends globally
 constexpr float kSwaRopeBase = 10000.0f;  // RoPE base of the sliding-window layers
 
 struct Gemma3Layer {
-  Weight attn_norm, wq, wk, wv, wo, q_norm, k_norm, post_attn_norm;
-  Weight ffn_norm, gate, up, down, post_ffn_norm;
+  Weight attn_norm, post_attn_norm, ffn_norm, post_ffn_norm;
+  blocks::AttentionWeights attn;
+  blocks::FeedForwardWeights ffn;
 };
 
 class Gemma3 final : public ArchModel {
@@ -32,24 +33,20 @@ class Gemma3 final : public ArchModel {
 
   void build(graph::Graph& g, const BatchInputs& in) const override {
     const ModelSpec& s = spec_;
-    TensorId x = blocks::embed(g, tok_embd_, in.tokens);  // [n, n_embd]
+    TensorId x = blocks::embed(g, head_.tok_embd, in.tokens);  // [n, n_embd]
     x = g.scale(x, std::sqrt(static_cast<float>(s.n_embd)));
     for (int il = 0; il < s.n_layer; ++il) {
       const Gemma3Layer& l = layers_[static_cast<size_t>(il)];
       g.set_layer(il);
       TensorId h = blocks::norm(g, x, l.attn_norm, s.rms_eps);
-      blocks::AttentionWeights aw{l.wq, l.wk, l.wv, l.wo};
-      aw.q_norm = l.q_norm;
-      aw.k_norm = l.k_norm;
-      h = blocks::attention(g, h, s, aw, layer_config(il), in.cache[static_cast<size_t>(il)]);
+      h = blocks::attention(g, h, s, l.attn, layer_config(il), in.cache[static_cast<size_t>(il)]);
       x = g.add(x, blocks::norm(g, h, l.post_attn_norm, s.rms_eps));
       h = blocks::norm(g, x, l.ffn_norm, s.rms_eps);
-      h = blocks::feed_forward(g, h, l.gate, l.up, l.down, blocks::Glu::GeluTanh);
+      h = blocks::feed_forward(g, h, l.ffn, blocks::Glu::GeluTanh);
       x = g.add(x, blocks::norm(g, h, l.post_ffn_norm, s.rms_eps));
     }
     g.set_layer(static_cast<int>(s.n_layer));
-    blocks::output_head(g, x, in.output_rows, output_norm_, output_ ? output_ : tok_embd_,
-                        s.rms_eps);
+    blocks::output_head(g, x, in.output_rows, head_, s.rms_eps);
   }
 
  private:
@@ -67,31 +64,23 @@ class Gemma3 final : public ArchModel {
   // The one list of gemma3's tensors: loading, validation and size accounting.
   void visit(WeightBinder& b) {
     const ModelSpec& s = spec_;
-    int64_t q_cols = int64_t{s.n_head} * s.head_dim_k;
-    b.bind(tok_embd_, "token_embd.weight", {s.n_embd, s.n_vocab});
-    b.bind(output_norm_, "output_norm.weight", {s.n_embd});
-    b.bind(output_, "output.weight", {s.n_embd, s.n_vocab}, Need::Optional);
+    blocks::bind_head(b, s, head_);
     layers_.resize(static_cast<size_t>(s.n_layer));
     for (int il = 0; il < s.n_layer; ++il) {
       Gemma3Layer& l = layers_[static_cast<size_t>(il)];
       b.set_layer(il);
       b.bind_layer(l.attn_norm, "attn_norm.weight", {s.n_embd});
-      b.bind_layer(l.wq, "attn_q.weight", {s.n_embd, q_cols});
-      b.bind_layer(l.wk, "attn_k.weight", {s.n_embd, s.k_cols()});
-      b.bind_layer(l.wv, "attn_v.weight", {s.n_embd, s.v_cols()});
-      b.bind_layer(l.q_norm, "attn_q_norm.weight", {s.head_dim_k});
-      b.bind_layer(l.k_norm, "attn_k_norm.weight", {s.head_dim_k});
-      b.bind_layer(l.wo, "attn_output.weight", {int64_t{s.n_head} * s.head_dim_v, s.n_embd});
+      blocks::bind_qkv(b, s, l.attn);
+      blocks::bind_qk_norm(b, s, l.attn);
+      blocks::bind_attn_output(b, s, l.attn);
       b.bind_layer(l.post_attn_norm, "post_attention_norm.weight", {s.n_embd});
       b.bind_layer(l.ffn_norm, "ffn_norm.weight", {s.n_embd});
-      b.bind_layer(l.gate, "ffn_gate.weight", {s.n_embd, s.n_ff});
-      b.bind_layer(l.up, "ffn_up.weight", {s.n_embd, s.n_ff});
-      b.bind_layer(l.down, "ffn_down.weight", {s.n_ff, s.n_embd});
+      blocks::bind_feed_forward(b, s, l.ffn);
       b.bind_layer(l.post_ffn_norm, "post_ffw_norm.weight", {s.n_embd});
     }
   }
 
-  Weight tok_embd_, output_norm_, output_;
+  blocks::HeadWeights head_;
   std::vector<Gemma3Layer> layers_;
 };
 

@@ -8,13 +8,6 @@ namespace tern {
 
 namespace {
 
-using graph::TensorId;
-
-struct LlamaLayer {
-  Weight attn_norm, wq, wk, wv, wo;
-  Weight ffn_norm, gate, up, down;
-};
-
 class Llama final : public ArchModel {
  public:
   explicit Llama(const gguf::File& file) {
@@ -25,51 +18,32 @@ class Llama final : public ArchModel {
   }
 
   void build(graph::Graph& g, const BatchInputs& in) const override {
-    const ModelSpec& s = spec_;
-    blocks::AttentionConfig config{false, s.rope_freq_base, s.rope_freq_scale};
-    TensorId x = blocks::embed(g, tok_embd_, in.tokens);  // [n, n_embd]
-    for (int il = 0; il < s.n_layer; ++il) {
-      const LlamaLayer& l = layers_[static_cast<size_t>(il)];
-      g.set_layer(il);
-      TensorId h = blocks::norm(g, x, l.attn_norm, s.rms_eps);
-      blocks::AttentionWeights aw{l.wq, l.wk, l.wv, l.wo};
-      aw.rope_freqs = rope_freqs_;
-      x = g.add(x, blocks::attention(g, h, s, aw, config, in.cache[static_cast<size_t>(il)]));
-      h = blocks::norm(g, x, l.ffn_norm, s.rms_eps);
-      x = g.add(x, blocks::feed_forward(g, h, l.gate, l.up, l.down, blocks::Glu::Silu));
-    }
-    g.set_layer(static_cast<int>(s.n_layer));
-    blocks::output_head(g, x, in.output_rows, output_norm_, output_ ? output_ : tok_embd_,
-                        s.rms_eps);
+    blocks::AttentionConfig config{false, spec_.rope_freq_base, spec_.rope_freq_scale};
+    blocks::pre_norm_decoder(g, in, spec_, head_, layers_, config, blocks::Glu::Silu);
   }
 
  private:
   // The one list of llama's tensors: loading, validation and size accounting.
   void visit(WeightBinder& b) {
     const ModelSpec& s = spec_;
-    int64_t q_cols = int64_t{s.n_head} * s.head_dim_k;
-    b.bind(tok_embd_, "token_embd.weight", {s.n_embd, s.n_vocab});
-    b.bind(output_norm_, "output_norm.weight", {s.n_embd});
-    b.bind(output_, "output.weight", {s.n_embd, s.n_vocab}, Need::Optional);
-    b.bind(rope_freqs_, "rope_freqs.weight", {s.n_rot / 2}, Need::Optional);
+    blocks::bind_head(b, s, head_);
+    Weight rope_freqs;  // llama3: per-pair frequency factors shared by every layer
+    b.bind(rope_freqs, "rope_freqs.weight", {s.n_rot / 2}, Need::Optional);
     layers_.resize(static_cast<size_t>(s.n_layer));
     for (int il = 0; il < s.n_layer; ++il) {
-      LlamaLayer& l = layers_[static_cast<size_t>(il)];
+      blocks::PreNormLayer& l = layers_[static_cast<size_t>(il)];
       b.set_layer(il);
       b.bind_layer(l.attn_norm, "attn_norm.weight", {s.n_embd});
-      b.bind_layer(l.wq, "attn_q.weight", {s.n_embd, q_cols});
-      b.bind_layer(l.wk, "attn_k.weight", {s.n_embd, s.k_cols()});
-      b.bind_layer(l.wv, "attn_v.weight", {s.n_embd, s.v_cols()});
-      b.bind_layer(l.wo, "attn_output.weight", {int64_t{s.n_head} * s.head_dim_v, s.n_embd});
+      blocks::bind_qkv(b, s, l.attn);
+      blocks::bind_attn_output(b, s, l.attn);
+      l.attn.rope_freqs = rope_freqs;
       b.bind_layer(l.ffn_norm, "ffn_norm.weight", {s.n_embd});
-      b.bind_layer(l.gate, "ffn_gate.weight", {s.n_embd, s.n_ff});
-      b.bind_layer(l.up, "ffn_up.weight", {s.n_embd, s.n_ff});
-      b.bind_layer(l.down, "ffn_down.weight", {s.n_ff, s.n_embd});
+      blocks::bind_feed_forward(b, s, l.ffn);
     }
   }
 
-  Weight tok_embd_, output_norm_, output_, rope_freqs_;
-  std::vector<LlamaLayer> layers_;
+  blocks::HeadWeights head_;
+  std::vector<blocks::PreNormLayer> layers_;
 };
 
 }  // namespace

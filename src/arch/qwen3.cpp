@@ -6,13 +6,6 @@ namespace tern {
 
 namespace {
 
-using graph::TensorId;
-
-struct Qwen3Layer {
-  Weight attn_norm, wq, wk, wv, wo, q_norm, k_norm;
-  Weight ffn_norm, gate, up, down;
-};
-
 class Qwen3 final : public ArchModel {
  public:
   explicit Qwen3(const gguf::File& file) {
@@ -23,53 +16,30 @@ class Qwen3 final : public ArchModel {
   }
 
   void build(graph::Graph& g, const BatchInputs& in) const override {
-    const ModelSpec& s = spec_;
-    blocks::AttentionConfig config{true, s.rope_freq_base, s.rope_freq_scale};
-    TensorId x = blocks::embed(g, tok_embd_, in.tokens);  // [n, n_embd]
-    for (int il = 0; il < s.n_layer; ++il) {
-      const Qwen3Layer& l = layers_[static_cast<size_t>(il)];
-      g.set_layer(il);
-      TensorId h = blocks::norm(g, x, l.attn_norm, s.rms_eps);
-      blocks::AttentionWeights aw{l.wq, l.wk, l.wv, l.wo};
-      aw.q_norm = l.q_norm;
-      aw.k_norm = l.k_norm;
-      x = g.add(x, blocks::attention(g, h, s, aw, config, in.cache[static_cast<size_t>(il)]));
-      h = blocks::norm(g, x, l.ffn_norm, s.rms_eps);
-      x = g.add(x, blocks::feed_forward(g, h, l.gate, l.up, l.down, blocks::Glu::Silu));
-    }
-    g.set_layer(static_cast<int>(s.n_layer));
-    blocks::output_head(g, x, in.output_rows, output_norm_, output_ ? output_ : tok_embd_,
-                        s.rms_eps);
+    blocks::AttentionConfig config{true, spec_.rope_freq_base, spec_.rope_freq_scale};
+    blocks::pre_norm_decoder(g, in, spec_, head_, layers_, config, blocks::Glu::Silu);
   }
 
  private:
   // The one list of qwen3's tensors: loading, validation and size accounting.
   void visit(WeightBinder& b) {
     const ModelSpec& s = spec_;
-    int64_t q_cols = int64_t{s.n_head} * s.head_dim_k;
-    b.bind(tok_embd_, "token_embd.weight", {s.n_embd, s.n_vocab});
-    b.bind(output_norm_, "output_norm.weight", {s.n_embd});
-    b.bind(output_, "output.weight", {s.n_embd, s.n_vocab}, Need::Optional);
+    blocks::bind_head(b, s, head_);
     layers_.resize(static_cast<size_t>(s.n_layer));
     for (int il = 0; il < s.n_layer; ++il) {
-      Qwen3Layer& l = layers_[static_cast<size_t>(il)];
+      blocks::PreNormLayer& l = layers_[static_cast<size_t>(il)];
       b.set_layer(il);
       b.bind_layer(l.attn_norm, "attn_norm.weight", {s.n_embd});
-      b.bind_layer(l.wq, "attn_q.weight", {s.n_embd, q_cols});
-      b.bind_layer(l.wk, "attn_k.weight", {s.n_embd, s.k_cols()});
-      b.bind_layer(l.wv, "attn_v.weight", {s.n_embd, s.v_cols()});
-      b.bind_layer(l.q_norm, "attn_q_norm.weight", {s.head_dim_k});
-      b.bind_layer(l.k_norm, "attn_k_norm.weight", {s.head_dim_k});
-      b.bind_layer(l.wo, "attn_output.weight", {int64_t{s.n_head} * s.head_dim_v, s.n_embd});
+      blocks::bind_qkv(b, s, l.attn);
+      blocks::bind_qk_norm(b, s, l.attn);
+      blocks::bind_attn_output(b, s, l.attn);
       b.bind_layer(l.ffn_norm, "ffn_norm.weight", {s.n_embd});
-      b.bind_layer(l.gate, "ffn_gate.weight", {s.n_embd, s.n_ff});
-      b.bind_layer(l.up, "ffn_up.weight", {s.n_embd, s.n_ff});
-      b.bind_layer(l.down, "ffn_down.weight", {s.n_ff, s.n_embd});
+      blocks::bind_feed_forward(b, s, l.ffn);
     }
   }
 
-  Weight tok_embd_, output_norm_, output_;
-  std::vector<Qwen3Layer> layers_;
+  blocks::HeadWeights head_;
+  std::vector<blocks::PreNormLayer> layers_;
 };
 
 }  // namespace
