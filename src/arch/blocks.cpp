@@ -56,8 +56,7 @@ TensorId feed_forward(Graph& g, TensorId x, const FeedForwardWeights& w, Glu glu
   return g.matmul(use(g, w.down), h);  // [n, n_embd]
 }
 
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w,
-                 float eps) {
+void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps) {
   TensorId picked = g.get_rows(x, g.input(std::move(rows)));  // [n_out, n_embd]
   TensorId h = norm(g, picked, w.output_norm, eps);
   g.finish(g.matmul(use(g, w.projection()), h));  // [n_out, n_vocab]

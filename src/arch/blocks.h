@@ -61,8 +61,7 @@ struct HeadWeights {
 
 /// Output head: the rows `rows` of x [n, n_embd], normalized, times the projection
 /// ([n_vocab, n_embd]) -> logits [rows.size(), n_vocab]. Finishes the graph.
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w,
-                 float eps);
+void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps);
 
 /// The llama-family layer: x + attention(norm(x)), then + feed_forward(norm(x)).
 struct PreNormLayer {
