@@ -1,0 +1,54 @@
+#include "arch/pre_norm_decoder.h"
+
+namespace tern {
+
+namespace {
+
+class PreNormDecoder final : public ArchModel {
+ public:
+  PreNormDecoder(const gguf::File& file, const PreNormDecoderDesc& desc) : desc_(desc) {
+    spec_ = read_model_spec(file);
+    WeightBinder binder(file);
+    visit(binder);
+    bound(binder);
+  }
+
+  void build(graph::Graph& g, const BatchInputs& in) const override {
+    blocks::AttentionConfig config{desc_.neox, spec_.rope_freq_base, spec_.rope_freq_scale};
+    blocks::pre_norm_decoder(g, in, spec_, head_, layers_, config, blocks::Glu::Silu);
+  }
+
+ private:
+  // The one list of the model's tensors: loading, validation and size accounting.
+  void visit(WeightBinder& b) {
+    const ModelSpec& s = spec_;
+    blocks::bind_head(b, s, head_);
+    Weight rope_freqs;  // per-pair frequency factors shared by every layer
+    if (desc_.rope_freqs) b.bind(rope_freqs, "rope_freqs.weight", {s.n_rot / 2}, Need::Optional);
+    layers_.resize(static_cast<size_t>(s.n_layer));
+    for (int il = 0; il < s.n_layer; ++il) {
+      blocks::PreNormLayer& l = layers_[static_cast<size_t>(il)];
+      b.set_layer(il);
+      b.bind_layer(l.attn_norm, "attn_norm.weight", {s.n_embd});
+      blocks::bind_qkv(b, s, l.attn);
+      if (desc_.bind_attention_extras != nullptr) desc_.bind_attention_extras(b, s, l.attn);
+      blocks::bind_attn_output(b, s, l.attn);
+      l.attn.rope_freqs = rope_freqs;
+      b.bind_layer(l.ffn_norm, "ffn_norm.weight", {s.n_embd});
+      blocks::bind_feed_forward(b, s, l.ffn);
+    }
+  }
+
+  PreNormDecoderDesc desc_;
+  blocks::HeadWeights head_;
+  std::vector<blocks::PreNormLayer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<ArchModel> load_pre_norm_decoder(const gguf::File& file,
+                                                 const PreNormDecoderDesc& desc) {
+  return std::make_unique<PreNormDecoder>(file, desc);
+}
+
+}  // namespace tern

@@ -1,0 +1,24 @@
+// The llama family's model: embeddings -> pre-norm layers (attention, then gated FFN, each
+// added to the residual) -> output head. llama, qwen2 and qwen3 differ only in what this
+// description says, so each of their files is one PreNormDecoderDesc.
+#pragma once
+
+#include <memory>
+
+#include "arch/architecture.h"
+#include "arch/blocks.h"
+
+namespace tern {
+
+struct PreNormDecoderDesc {
+  bool neox = false;        // NeoX-style RoPE pairs
+  bool rope_freqs = false;  // optional llama3 rope_freqs.weight shared by every layer
+  /// Binds the extra attention tensors of the current layer (biases, q/k norms); may be null.
+  void (*bind_attention_extras)(WeightBinder&, const ModelSpec&,
+                                blocks::AttentionWeights&) = nullptr;
+};
+
+std::unique_ptr<ArchModel> load_pre_norm_decoder(const gguf::File& file,
+                                                 const PreNormDecoderDesc& desc);
+
+}  // namespace tern
