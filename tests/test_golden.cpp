@@ -17,102 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "golden_reference.h"
 #include "tern/model.h"
 #include "tern/session.h"
 
 namespace tern {
 namespace {
 
-const std::string kGolden = std::string(TERN_SHARED_DIR) + "/golden/";
-
-struct Golden {
-  std::string dir;
-  bool quantized = false;
-  int64_t n_vocab = 0;
-  std::vector<int32_t> tokens;
-  std::vector<int32_t> greedy;
-  std::vector<float> logits;  // [tokens.size(), n_vocab]
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-std::vector<int32_t> ids_of(const std::string& text) {
-  std::istringstream in(text);
-  return {std::istream_iterator<int32_t>(in), {}};
-}
-
-std::vector<float> floats_of(const std::string& bytes) {
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
-
-Golden load_golden(const std::string& name) {
-  Golden g;
-  g.dir = kGolden + name;
-  g.quantized = slurp(g.dir + "/kind").starts_with("quant");
-  g.n_vocab = std::stoll(slurp(g.dir + "/n_vocab"));
-  g.tokens = ids_of(slurp(g.dir + "/tokens.txt"));
-  g.greedy = ids_of(slurp(g.dir + "/greedy.txt"));
-  g.logits = floats_of(slurp(g.dir + "/logits.f32"));
-  return g;
-}
-
-// Largest minus second-largest value of a row.
-float top2_margin(const float* row, int64_t n) {
-  std::vector<float> v(row, row + n);
-  std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<>());
-  return v[0] - v[1];
-}
-
-int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row + n) - row; }
-
-// KL(p || q) of the softmaxes of two logit rows, in double.
-double kl_divergence(const float* p_logits, const float* q_logits, int64_t n) {
-  auto log_softmax = [n](const float* x) {
-    double max = *std::max_element(x, x + n);
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);
-    std::vector<double> out(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = x[i] - max - std::log(sum);
-    return out;
-  };
-  auto lp = log_softmax(p_logits);
-  auto lq = log_softmax(q_logits);
-  double kl = 0.0;
-  for (size_t i = 0; i < lp.size(); ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-  return kl;
-}
-
-float argmax_margin_threshold(const Golden& g) { return g.quantized ? 0.5f : 0.05f; }
-
-void expect_matches_reference(const Golden& g, std::span<const float> logits) {
-  ASSERT_EQ(logits.size(), g.logits.size());
-  double kl_sum = 0.0;
-  float max_diff = 0.0f;
-  for (size_t t = 0; t < g.tokens.size(); ++t) {
-    const float* ref = g.logits.data() + t * static_cast<size_t>(g.n_vocab);
-    const float* got = logits.data() + t * static_cast<size_t>(g.n_vocab);
-    for (int64_t i = 0; i < g.n_vocab; ++i)
-      max_diff = std::max(max_diff, std::abs(ref[i] - got[i]));
-    kl_sum += kl_divergence(ref, got, g.n_vocab);
-    if (top2_margin(ref, g.n_vocab) > argmax_margin_threshold(g)) {
-      EXPECT_EQ(argmax(got, g.n_vocab), argmax(ref, g.n_vocab)) << "position " << t;
-    }
-  }
-  double mean_kl = kl_sum / static_cast<double>(g.tokens.size());
-  if (g.quantized) {
-    EXPECT_LE(mean_kl, 0.03);
-  } else {
-    EXPECT_LE(max_diff, 0.02f);
-    EXPECT_LE(mean_kl, 1e-4);
-  }
-  std::cout << g.dir << ": max |dlogit| " << max_diff << ", mean KL " << mean_kl << "\n";
-}
+using namespace golden;  // NOLINT: the golden helpers are this test's vocabulary
 
 class GoldenTest : public testing::TestWithParam<std::string> {};
 
@@ -169,7 +81,7 @@ INSTANTIATE_TEST_SUITE_P(AllGoldens, GoldenTest,
 
 TEST(Golden, EveryGoldenModelIsCovered) {
   std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(kGolden)) {
+  for (const auto& entry : std::filesystem::directory_iterator(kGoldenDir)) {
     names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());
