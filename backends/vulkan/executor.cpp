@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "memory.h"
 #include "tern/error.h"
 
 namespace tern::vulkan {
@@ -32,34 +31,19 @@ Push& Push::f(float v) {
   return *this;
 }
 
-Executor::Executor(Device& device, Pipelines& pipelines) : device_(device), pipelines_(pipelines) {
-  VkCommandPoolCreateInfo pool{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pool.queueFamilyIndex = device.queue_family();
-  check(vkCreateCommandPool(device.handle(), &pool, nullptr, &pool_), "vkCreateCommandPool");
-  VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  alloc.commandPool = pool_;
-  alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  alloc.commandBufferCount = 1;
-  check(vkAllocateCommandBuffers(device.handle(), &alloc, &cmd_), "vkAllocateCommandBuffers");
-  VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  check(vkCreateFence(device.handle(), &fence, nullptr, &fence_), "vkCreateFence");
-}
+Executor::Executor(Device& device, Pipelines& pipelines)
+    : device_(device), pipelines_(pipelines), stream_(device) {}
 
 Executor::~Executor() {
-  for (VkDescriptorPool p : descriptor_pools_) vkDestroyDescriptorPool(device_.handle(), p, nullptr);
-  vkDestroyFence(device_.handle(), fence_, nullptr);
-  vkDestroyCommandPool(device_.handle(), pool_, nullptr);
+  for (VkDescriptorPool p : descriptor_pools_)
+    vkDestroyDescriptorPool(device_.handle(), p, nullptr);
 }
 
 void Executor::begin() {
   for (VkDescriptorPool p : descriptor_pools_) vkResetDescriptorPool(device_.handle(), p, 0);
   pool_index_ = 0;
   sets_in_pool_ = 0;
-  VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  check(vkBeginCommandBuffer(cmd_, &begin), "vkBeginCommandBuffer");
-  full_barrier(cmd_);
+  cmd_ = stream_.begin();
   recording_ = true;
 }
 
@@ -75,7 +59,8 @@ VkDescriptorSet Executor::allocate_set() {
     info.poolSizeCount = 1;
     info.pPoolSizes = &size;
     VkDescriptorPool pool = VK_NULL_HANDLE;
-    check(vkCreateDescriptorPool(device_.handle(), &info, nullptr, &pool), "vkCreateDescriptorPool");
+    check(vkCreateDescriptorPool(device_.handle(), &info, nullptr, &pool),
+          "vkCreateDescriptorPool");
     descriptor_pools_.push_back(pool);
   }
   VkDescriptorSetLayout layout = pipelines_.set_layout();
@@ -127,14 +112,7 @@ void Executor::dispatch(const std::string& shader, const Bindings& bindings, con
 void Executor::finish() {
   if (!recording_) return;
   recording_ = false;
-  full_barrier(cmd_);
-  check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
-  VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  submit.commandBufferCount = 1;
-  submit.pCommandBuffers = &cmd_;
-  check(vkQueueSubmit(device_.queue(), 1, &submit, fence_), "vkQueueSubmit");
-  check(vkWaitForFences(device_.handle(), 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
-  check(vkResetFences(device_.handle(), 1, &fence_), "vkResetFences");
+  stream_.submit_and_wait();
 }
 
 }  // namespace tern::vulkan

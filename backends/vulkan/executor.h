@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "command_stream.h"
 #include "device.h"
 #include "pipelines.h"
 
@@ -53,9 +54,8 @@ class Executor {
 
   Device& device_;
   Pipelines& pipelines_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
+  CommandStream stream_;
+  VkCommandBuffer cmd_ = VK_NULL_HANDLE;            // being recorded between begin() and finish()
   std::vector<VkDescriptorPool> descriptor_pools_;  // kept across runs, reset by begin()
   size_t pool_index_ = 0;                           // the pool sets come from now
   uint32_t sets_in_pool_ = 0;

@@ -28,9 +28,9 @@ DeviceBuffer::DeviceBuffer(Memory& memory, size_t bytes, bool staging)
   vkGetBufferMemoryRequirements(dev, buffer_, &req);
   const VkMemoryPropertyFlags host =
       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-  int type = staging ? memory.find_type(req.memoryTypeBits, host)
-                     : memory.find_type(req.memoryTypeBits,
-                                        VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | host);
+  int type = staging
+                 ? memory.find_type(req.memoryTypeBits, host)
+                 : memory.find_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | host);
   if (type < 0 && !staging) {
     type = memory.find_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
   }
@@ -78,25 +78,9 @@ void DeviceBuffer::download(void* dst, size_t offset, size_t n) const {
   }
 }
 
-Memory::Memory(Device& device) : device_(device) {
-  VkCommandPoolCreateInfo pool{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pool.queueFamilyIndex = device.queue_family();
-  check(vkCreateCommandPool(device.handle(), &pool, nullptr, &pool_), "vkCreateCommandPool");
-  VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  alloc.commandPool = pool_;
-  alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  alloc.commandBufferCount = 1;
-  check(vkAllocateCommandBuffers(device.handle(), &alloc, &cmd_), "vkAllocateCommandBuffers");
-  VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  check(vkCreateFence(device.handle(), &fence, nullptr, &fence_), "vkCreateFence");
-}
+Memory::Memory(Device& device) : device_(device), stream_(device) {}
 
-Memory::~Memory() {
-  staging_.reset();
-  vkDestroyFence(device_.handle(), fence_, nullptr);
-  vkDestroyCommandPool(device_.handle(), pool_, nullptr);
-}
+Memory::~Memory() { staging_.reset(); }
 
 std::unique_ptr<DeviceBuffer> Memory::allocate(size_t bytes, bool staging) {
   return std::make_unique<DeviceBuffer>(*this, bytes, staging);
@@ -114,19 +98,8 @@ int Memory::find_type(uint32_t bits, VkMemoryPropertyFlags wanted) const {
 
 template <typename Fn>
 void Memory::one_shot(Fn&& record) {
-  VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  check(vkBeginCommandBuffer(cmd_, &begin), "vkBeginCommandBuffer");
-  full_barrier(cmd_);  // earlier submissions' writes (compute, host) before this copy
-  record(cmd_);
-  full_barrier(cmd_);  // this copy before the host reads and later submissions
-  check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
-  VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  submit.commandBufferCount = 1;
-  submit.pCommandBuffers = &cmd_;
-  check(vkQueueSubmit(device_.queue(), 1, &submit, fence_), "vkQueueSubmit");
-  check(vkWaitForFences(device_.handle(), 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
-  check(vkResetFences(device_.handle(), 1, &fence_), "vkResetFences");
+  record(stream_.begin());
+  stream_.submit_and_wait();
 }
 
 DeviceBuffer& Memory::staging(size_t bytes) {
@@ -160,15 +133,6 @@ void Memory::copy_out(VkBuffer src, size_t offset, void* dst, size_t n) {
 
 void Memory::fill_zero(VkBuffer dst) {
   one_shot([&](VkCommandBuffer cmd) { vkCmdFillBuffer(cmd, dst, 0, VK_WHOLE_SIZE, 0); });
-}
-
-void full_barrier(VkCommandBuffer cmd) {
-  VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-  barrier.srcAccessMask = VK_ACCESS_MEMORY_WRITE_BIT;
-  barrier.dstAccessMask = VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT;
-  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
-                       VK_PIPELINE_STAGE_ALL_COMMANDS_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
-                       &barrier, 0, nullptr, 0, nullptr);
 }
 
 }  // namespace tern::vulkan

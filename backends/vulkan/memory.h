@@ -10,15 +10,12 @@
 #include <memory>
 
 #include "backends/backend.h"
+#include "command_stream.h"
 #include "device.h"
 
 namespace tern::vulkan {
 
 class Memory;
-
-/// Makes every earlier write (any stage, earlier submissions included) visible to every
-/// later access: recorded at the start and end of each command buffer.
-void full_barrier(VkCommandBuffer cmd);
 
 class DeviceBuffer final : public Buffer {
  public:
@@ -72,9 +69,7 @@ class Memory {
   DeviceBuffer& staging(size_t bytes);
 
   Device& device_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
+  CommandStream stream_;
   std::unique_ptr<DeviceBuffer> staging_;
 };
 
