@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cpu/cpu_features.h"
+#include "model_path.h"
 #include "tern/model.h"
 #include "tern/session.h"
 #include "tern/tokenizer.h"
@@ -15,18 +16,9 @@
 namespace tern {
 namespace {
 
-std::string model_file(const std::string& name) {
-  const char* dir = std::getenv("TERN_MODELS");
-  const char* home = std::getenv("HOME");
-  std::filesystem::path base =
-      dir && *dir ? std::filesystem::path(dir)
-                  : std::filesystem::path(home ? home : ".") / ".cache/tern/models";
-  return (base / (name + ".gguf")).string();
-}
-
 // Greedy continuation of `prompt` (special tokens parsed) until EOS/EOT or n_max tokens.
 std::string greedy_answer(const std::string& name, const std::string& prompt, int n_max) {
-  Model model = Model::load(model_file(name));
+  Model model = Model::load(resolve_model_path(name));
   Tokenizer tokenizer(model.gguf_file());
   std::vector<TokenId> tokens =
       tokenizer.tokenize(prompt, {.add_eos = false, .parse_special = true});
@@ -44,7 +36,6 @@ std::string greedy_answer(const std::string& name, const std::string& prompt, in
 }
 
 TEST(RealModels, SmolLm2KnowsTheCapitalOfFrance) {
-  if (!std::filesystem::exists(model_file("smollm2-135m"))) GTEST_SKIP() << "smollm2-135m absent";
   std::string answer = greedy_answer(
       "smollm2-135m",
       "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n", 16);
@@ -55,7 +46,6 @@ TEST(RealModels, SmolLm2KnowsTheCapitalOfFrance) {
 // <start_of_turn> format it echoes the question (an independent numpy forward pass gives
 // the same logits, see below). Its natural format is plain completion.
 TEST(RealModels, Gemma3KnowsTheCapitalOfFrance) {
-  if (!std::filesystem::exists(model_file("gemma3-270m"))) GTEST_SKIP() << "gemma3-270m absent";
   std::string answer =
       greedy_answer("gemma3-270m", "Question: What is the capital of France?\nAnswer:", 4);
   EXPECT_NE(answer.find("Paris"), std::string::npos) << answer;
@@ -66,9 +56,8 @@ TEST(RealModels, Gemma3KnowsTheCapitalOfFrance) {
 // Python package): top five token ids and logits. Tolerance 0.01: float32 activations
 // against float64 over 18 layers.
 TEST(RealModels, Gemma3MatchesIndependentReference) {
-  if (!std::filesystem::exists(model_file("gemma3-270m"))) GTEST_SKIP() << "gemma3-270m absent";
   cpu::ScopedIsa scalar(cpu::Isa::Scalar);  // float activations, as the reference (SIMD: 8-bit)
-  Model model = Model::load(model_file("gemma3-270m"));
+  Model model = Model::load(resolve_model_path("gemma3-270m"));
   Session session(model, {.n_ctx = 16});
   const std::vector<int32_t> tokens = {2, 818, 5279, 529, 7001, 563};
   std::span<const float> logits = session.decode(tokens);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gguf/file.h"
+#include "model_path.h"
 #include "tern/chat.h"
 #include "tern/error.h"
 
@@ -81,23 +82,11 @@ TEST(ChatTemplate, DetectsEachFamily) {
   }
 }
 
-std::string model_file(const std::string& name) {
-  const char* dir = std::getenv("TERN_MODELS");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path base =
-      dir && *dir ? std::filesystem::path(dir)
-                  : std::filesystem::path(home ? home : ".") / ".cache/tern/models";
-  return (base / (name + ".gguf")).string();
-}
-
 // The fixture is the real model's template byte for byte; gemma3-270m ships none, so it
 // falls back to ChatML like llama.cpp does (use --chat-template gemma).
 TEST(ChatTemplate, FixturesMatchTheRealModels) {
-  const std::string smollm = model_file("smollm2-135m");
-  const std::string gemma = model_file("gemma3-270m");
-  if (!std::filesystem::exists(smollm) || !std::filesystem::exists(gemma)) {
-    GTEST_SKIP() << "real models not found (scripts/pull smollm2-135m gemma3-270m)";
-  }
+  const std::string smollm = resolve_model_path("smollm2-135m");
+  const std::string gemma = resolve_model_path("gemma3-270m");
   const gguf::File smollm_file = gguf::File::open(smollm);
   EXPECT_EQ(smollm_file.get_string("tokenizer.chat_template"),
             read_file(kChatDir + "smollm2-135m.jinja"));

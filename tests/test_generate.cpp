@@ -7,20 +7,12 @@
 #include <filesystem>
 #include <string>
 
+#include "model_path.h"
 #include "tern/error.h"
 #include "tern/generate.h"
 
 namespace tern {
 namespace {
-
-std::string model_file(const std::string& name) {
-  const char* dir = std::getenv("TERN_MODELS");
-  const char* home = std::getenv("HOME");
-  std::filesystem::path base =
-      dir && *dir ? std::filesystem::path(dir)
-                  : std::filesystem::path(home ? home : ".") / ".cache/tern/models";
-  return (base / (name + ".gguf")).string();
-}
 
 constexpr std::string_view kQuestion =
     "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
@@ -29,8 +21,7 @@ constexpr std::string_view kQuestion =
 class SmolLm2 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!std::filesystem::exists(model_file("smollm2-135m"))) return;
-    model_ = new Model(Model::load(model_file("smollm2-135m")));
+    model_ = new Model(Model::load(resolve_model_path("smollm2-135m")));
     tokenizer_ = new Tokenizer(model_->gguf_file());
   }
   static void TearDownTestSuite() {
@@ -38,7 +29,7 @@ class SmolLm2 : public ::testing::Test {
     delete model_;
   }
   void SetUp() override {
-    if (model_ == nullptr) GTEST_SKIP() << "smollm2-135m absent";
+    if (model_ == nullptr) GTEST_FAIL() << "smollm2-135m did not load";
   }
   std::vector<TokenId> question() const {
     return tokenizer_->tokenize(kQuestion, {.add_eos = false, .parse_special = true});
@@ -202,8 +193,7 @@ TEST_F(SmolLm2, ConversationRefusesATurnBeyondTheContextAndResets) {
 }
 
 TEST(ChatChoice, Gemma3BaseModelGetsGemmaFromItsArchitecture) {
-  if (!std::filesystem::exists(model_file("gemma3-270m"))) GTEST_SKIP() << "gemma3-270m absent";
-  const Model model = Model::load(model_file("gemma3-270m"));
+  const Model model = Model::load(resolve_model_path("gemma3-270m"));
   const ChatTemplateChoice c = choose_chat_template(model);
   EXPECT_EQ(c.source, ChatTemplateSource::Architecture);
   EXPECT_EQ(c.tmpl.format, ChatFormat::Gemma);
