@@ -58,12 +58,6 @@ __m256i scaled_dot(__m256i u, __m256i s, __m256i scales16) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scales16);
 }
 
-// Scales for two 16-value groups of one 32-byte vector: lanes 0-7 a, 8-15 b.
-__m256i pair_scales(int a, int b) {
-  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)),
-                          _mm_set1_epi16(static_cast<int16_t>(a)));
-}
-
 // Byte i of the result is 0xff where bit i of `bits` is set.
 __m256i expand_bits(uint32_t bits) {
   const __m256i shuffle = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
@@ -224,14 +218,57 @@ struct SuperSums {
   }
 };
 
-// sum over 16-value groups g of scale[g] * bsums[g] for one Q8_K block.
-int group_sum(const int8_t* scales, const BlockQ8_K& a) {
-  __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
-  __m256i prod = _mm256_madd_epi16(s, load256(a.bsums));
-  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(prod), _mm256_extracti128_si256(prod, 1));
+__m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+int hsum_i32(__m128i h) {
   h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
   h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
   return _mm_cvtsi128_si32(h);
+}
+
+int hsum_i32(__m256i v) {
+  return hsum_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+// Sub-scales decoded in registers (never through a byte array on the stack: a scalar store
+// reloaded as a vector stalls on store forwarding). Per-16 scales: 16 signed bytes.
+struct Scales16 {
+  __m256i lo, hi;  // int16 scales of groups 0-7 (lo) or 8-15 (hi), in both 128-bit lanes
+  explicit Scales16(__m128i bytes) {
+    __m256i s = _mm256_cvtepi8_epi16(bytes);
+    lo = _mm256_permute2x128_si256(s, s, 0x00);
+    hi = _mm256_permute2x128_si256(s, s, 0x11);
+  }
+  // Chunk c (values 32c..32c+31): lanes 0-7 group 2c's scale, lanes 8-15 group 2c+1's.
+  __m256i chunk(int c) const {
+    const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    __m256i idx = _mm256_add_epi8(pick, _mm256_set1_epi8(static_cast<char>(4 * (c & 3))));
+    return _mm256_shuffle_epi8(c < 4 ? lo : hi, idx);
+  }
+};
+
+// Per-32 scales (Q4_K, Q5_K): 8 int16 in both 128-bit lanes.
+struct Scales32 {
+  __m256i s;
+  explicit Scales32(__m128i scales16) : s(_mm256_broadcastsi128_si256(scales16)) {}
+  // Chunk c's scale in every lane.
+  __m256i chunk(int c) const {
+    __m256i idx = _mm256_add_epi8(_mm256_set1_epi16(0x0100),
+                                  _mm256_set1_epi8(static_cast<char>(2 * c)));
+    return _mm256_shuffle_epi8(s, idx);
+  }
+};
+
+// sum over 16-value groups g of scale[g] * bsums[g] for one Q8_K block; scales: 16 int8.
+int group_sum(__m128i scales, const BlockQ8_K& a) {
+  return hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), load256(a.bsums)));
+}
+
+// sum over 32-value sub-blocks s of m[s] * (bsums[2s] + bsums[2s+1]); mins: 8 int16.
+int pair_group_sum(__m128i mins16, const BlockQ8_K& a) {
+  __m128i pairs = _mm_hadd_epi16(load128(a.bsums), load128(a.bsums + 8));  // |sum| <= 4064
+  return hsum_i32(_mm_madd_epi16(mins16, pairs));
 }
 
 // Finishes one super-block: acc += d * x.d * sums + per-row offset terms (already summed).
@@ -249,6 +286,12 @@ void store_rows(const __m256* acc, const float* extra, float* out) {
   for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) + extra[j];
 }
 
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
 // Q2_K: x = d * sc * q - dmin * m per 16 values, q = 2 bits.
 template <int NX>
 void q2_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
@@ -257,20 +300,19 @@ void q2_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* ou
   float extra[NX] = {};
   for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
   const __m256i three = _mm256_set1_epi8(3);
+  const __m128i nibble = _mm_set1_epi8(0x0f);
   for (int64_t i = 0; i < n / kSuperBlock; ++i) {
     const BlockQ2_K& b = wb[i];
-    int8_t sc[16], mn[16];
-    for (int g = 0; g < 16; ++g) {
-      sc[g] = static_cast<int8_t>(b.scales[g] & 0x0f);
-      mn[g] = static_cast<int8_t>(b.scales[g] >> 4);
-    }
+    __m128i packed = load128(b.scales);  // per 16 values: scale | min << 4
+    Scales16 sc(_mm_and_si128(packed, nibble));
+    __m128i mn = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
     SuperSums<NX> sums;
     for (int h = 0; h < 2; ++h) {
       __m256i qs = load256(b.qs + 32 * h);
       for (int k = 0; k < 4; ++k) {
         int c = 4 * h + k;
         __m256i q = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k)), three);
-        sums.add(x, stride, i, c, q, pair_scales(sc[2 * c], sc[2 * c + 1]));
+        sums.add(x, stride, i, c, q, sc.chunk(c));
       }
     }
     finish_super(sums, x, stride, i, f16(b.d), acc);
@@ -280,6 +322,19 @@ void q2_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* ou
     }
   }
   store_rows<NX>(acc, extra, out);
+}
+
+// Q3_K's 16 signed 6-bit scales from 12 bytes (words a, b: low nibbles; c: high 2 bits):
+// groups 0-3 low nibbles of a, 4-7 of b, 8-11 high nibbles of a, 12-15 of b; the high
+// bits of group 4t + k are bits 2t..2t+1 of byte k of c.
+__m128i q3_k_scales(const uint8_t* p) {
+  uint32_t a = load_u32(p), b = load_u32(p + 4), c = load_u32(p + 8);
+  const uint32_t low = 0x0f0f0f0f, high = 0x30303030;
+  __m128i s = _mm_setr_epi32(static_cast<int>((a & low) | ((c << 4) & high)),
+                             static_cast<int>((b & low) | ((c << 2) & high)),
+                             static_cast<int>(((a >> 4) & low) | (c & high)),
+                             static_cast<int>(((b >> 4) & low) | ((c >> 2) & high)));
+  return _mm_sub_epi8(s, _mm_set1_epi8(32));
 }
 
 // Q3_K: x = d * sc * (q - 4 * !hbit), q = 2 bits; scales signed 6-bit.
@@ -293,12 +348,8 @@ void q3_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* ou
   const __m256i one = _mm256_set1_epi8(1);
   for (int64_t i = 0; i < n / kSuperBlock; ++i) {
     const BlockQ3_K& b = wb[i];
-    int8_t sc[16];
-    for (int g = 0; g < 16; ++g) {
-      int low = g < 8 ? b.scales[g] & 0x0f : b.scales[g - 8] >> 4;
-      int high = (b.scales[8 + g % 4] >> (2 * (g / 4))) & 3;
-      sc[g] = static_cast<int8_t>((low | (high << 4)) - 32);
-    }
+    __m128i scales = q3_k_scales(b.scales);
+    Scales16 sc(scales);
     // u = q + 4 * hbit in 0..7, so x = d * sc * (u - 4).
     __m256i hm = load256(b.hmask);
     SuperSums<NX> sums;
@@ -309,30 +360,33 @@ void q3_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* ou
         __m256i q = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k)), three);
         __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(c)), one);
         q = _mm256_or_si256(q, _mm256_slli_epi16(hb, 2));
-        sums.add(x, stride, i, c, q, pair_scales(sc[2 * c], sc[2 * c + 1]));
+        sums.add(x, stride, i, c, q, sc.chunk(c));
       }
     }
     float d = f16(b.d);
     finish_super(sums, x, stride, i, d, acc);
     for (int j = 0; j < NX; ++j) {
       const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
-      extra[j] -= 4.0f * d * a.d * static_cast<float>(group_sum(sc, a));
+      extra[j] -= 4.0f * d * a.d * static_cast<float>(group_sum(scales, a));
     }
   }
   store_rows<NX>(acc, extra, out);
 }
 
-// Q4_K/Q5_K's 8 (scale, min) pairs of 6 bits packed in 12 bytes.
-void unpack_k4_scales(const uint8_t* p, int8_t* sc, int8_t* mn) {
-  for (int j = 0; j < 8; ++j) {
-    if (j < 4) {
-      sc[j] = static_cast<int8_t>(p[j] & 63);
-      mn[j] = static_cast<int8_t>(p[j + 4] & 63);
-    } else {
-      sc[j] = static_cast<int8_t>((p[j + 4] & 0x0f) | ((p[j - 4] >> 6) << 4));
-      mn[j] = static_cast<int8_t>((p[j + 4] >> 4) | ((p[j] >> 6) << 4));
-    }
-  }
+// Q4_K/Q5_K's 8 (scale, min) pairs of 6 bits in 12 bytes (words a, b, c): scales 0-3 are
+// the low 6 bits of a's bytes, mins 0-3 of b's; scales 4-7 are c's low nibbles with a's top
+// 2 bits above them, mins 4-7 c's high nibbles with b's top bits. Returns 8 int16 scales
+// and 8 int16 mins.
+struct K4Scales {
+  __m128i scales, mins;
+};
+K4Scales k4_scales(const uint8_t* p) {
+  uint32_t a = load_u32(p), b = load_u32(p + 4), c = load_u32(p + 8);
+  const uint32_t six = 0x3f3f3f3f, low = 0x0f0f0f0f, top = 0x30303030;
+  uint64_t sc = (a & six) | uint64_t{(c & low) | ((a >> 2) & top)} << 32;
+  uint64_t mn = (b & six) | uint64_t{((c >> 4) & low) | ((b >> 2) & top)} << 32;
+  return {_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc))),
+          _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn)))};
 }
 
 // Q4_K (kHigh = false) and Q5_K (true): x = d * sc * q - dmin * m per 32 values.
@@ -346,9 +400,8 @@ void q45_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* o
   const __m256i one = _mm256_set1_epi8(1);
   for (int64_t i = 0; i < n / kSuperBlock; ++i) {
     const Block& b = wb[i];
-    int8_t sc[8], mn[16];
-    unpack_k4_scales(b.scales, sc, mn);
-    for (int s = 7; s >= 0; --s) mn[2 * s] = mn[2 * s + 1] = mn[s];  // per 16 values
+    K4Scales k4 = k4_scales(b.scales);
+    Scales32 sc(k4.scales);
     SuperSums<NX> sums;
     for (int c2 = 0; c2 < 4; ++c2) {  // 64 values: low nibbles, then high nibbles
       __m256i qs = load256(b.qs + 32 * c2);
@@ -361,13 +414,13 @@ void q45_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* o
         q_lo = _mm256_or_si256(q_lo, _mm256_slli_epi16(h_lo, 4));
         q_hi = _mm256_or_si256(q_hi, _mm256_slli_epi16(h_hi, 4));
       }
-      sums.add(x, stride, i, 2 * c2, q_lo, _mm256_set1_epi16(sc[2 * c2]));
-      sums.add(x, stride, i, 2 * c2 + 1, q_hi, _mm256_set1_epi16(sc[2 * c2 + 1]));
+      sums.add(x, stride, i, 2 * c2, q_lo, sc.chunk(2 * c2));
+      sums.add(x, stride, i, 2 * c2 + 1, q_hi, sc.chunk(2 * c2 + 1));
     }
     finish_super(sums, x, stride, i, f16(b.d), acc);
     for (int j = 0; j < NX; ++j) {
       const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
-      extra[j] -= f16(b.dmin) * a.d * static_cast<float>(group_sum(mn, a));
+      extra[j] -= f16(b.dmin) * a.d * static_cast<float>(pair_group_sum(k4.mins, a));
     }
   }
   store_rows<NX>(acc, extra, out);
@@ -384,6 +437,8 @@ void q6_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* ou
   const __m256i three = _mm256_set1_epi8(3);
   for (int64_t i = 0; i < n / kSuperBlock; ++i) {
     const BlockQ6_K& b = wb[i];
+    __m128i scales = load128(b.scales);
+    Scales16 sc(scales);
     SuperSums<NX> sums;
     for (int h = 0; h < 2; ++h) {
       __m256i ql0 = load256(b.ql + 64 * h);
@@ -396,19 +451,18 @@ void q6_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* ou
         int c = 4 * h + k;
         __m256i high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), three);
         __m256i q = _mm256_or_si256(lows[k], _mm256_slli_epi16(high, 4));
-        sums.add(x, stride, i, c, q, pair_scales(b.scales[2 * c], b.scales[2 * c + 1]));
+        sums.add(x, stride, i, c, q, sc.chunk(c));
       }
     }
     float d = f16(b.d);
     finish_super(sums, x, stride, i, d, acc);
     for (int j = 0; j < NX; ++j) {
       const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
-      extra[j] -= 32.0f * d * a.d * static_cast<float>(group_sum(b.scales, a));
+      extra[j] -= 32.0f * d * a.d * static_cast<float>(group_sum(scales, a));
     }
   }
   store_rows<NX>(acc, extra, out);
 }
-
 // IQ4_XS: x = d * (ls - 32) * kIq4nlValues[nibble] per 32 values.
 template <int NX>
 void iq4_xs_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
@@ -517,13 +571,6 @@ __m256i round_32(const float* in, float inv_scale, int8_t* out) {
   q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), q8);
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q8), _mm256_set1_epi16(1));
-}
-
-int hsum_i32(__m256i v) {
-  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-  return _mm_cvtsi128_si32(h);
 }
 
 template <typename Block>
