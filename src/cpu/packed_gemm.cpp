@@ -1,0 +1,312 @@
+#include "cpu/packed_gemm.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "cpu/packed_gemm_kernels.h"
+#include "cpu/thread_pool.h"
+#include "tern/error.h"
+#include "types/blocks.h"
+#include "types/float_types.h"
+#include "types/quant_iq.h"
+#include "types/quant_k.h"
+
+namespace tern::cpu {
+
+namespace {
+
+// One 32-value block of a weight row in integer form: value j = d * sub[j / 16] * q[j] + min.
+struct UnpackedBlock {
+  int8_t q[kPackBlock];
+  float d = 0;
+  float min = 0;
+  int16_t sub[2] = {1, 1};
+};
+
+// Block b (of 32 values) of a row of the format's type.
+using UnpackFn = void (*)(const uint8_t* row, int64_t b, UnpackedBlock& out);
+
+template <typename Block>
+const Block& block_at(const uint8_t* row, int64_t i) {
+  return reinterpret_cast<const Block*>(row)[i];
+}
+
+// Legacy 4/5-bit quants: value j < 16 in the low nibble of qs[j], j + 16 in its high nibble;
+// bit j of qh (little-endian u32) is bit 4 of value j.
+void nibbles(const uint8_t* qs, int8_t* q) {
+  for (int j = 0; j < kPackBlock / 2; ++j) {
+    q[j] = static_cast<int8_t>(qs[j] & 0x0f);
+    q[j + kPackBlock / 2] = static_cast<int8_t>(qs[j] >> 4);
+  }
+}
+void fifth_bits(const uint8_t* qh, int8_t* q) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  for (int j = 0; j < kPackBlock; ++j) q[j] = static_cast<int8_t>(q[j] | (((bits >> j) & 1) << 4));
+}
+
+void unpack_q4_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ4_0>(row, b);
+  nibbles(blk.qs, out.q);
+  out.d = f16_to_f32(blk.d);
+  out.min = -8.0f * out.d;
+}
+void unpack_q4_1(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ4_1>(row, b);
+  nibbles(blk.qs, out.q);
+  out.d = f16_to_f32(blk.d);
+  out.min = f16_to_f32(blk.m);
+}
+void unpack_q5_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ5_0>(row, b);
+  nibbles(blk.qs, out.q);
+  fifth_bits(blk.qh, out.q);
+  out.d = f16_to_f32(blk.d);
+  out.min = -16.0f * out.d;
+}
+void unpack_q5_1(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ5_1>(row, b);
+  nibbles(blk.qs, out.q);
+  fifth_bits(blk.qh, out.q);
+  out.d = f16_to_f32(blk.d);
+  out.min = f16_to_f32(blk.m);
+}
+void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ8_0>(row, b);
+  std::memcpy(out.q, blk.qs, kPackBlock);
+  out.d = f16_to_f32(blk.d);
+}
+void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockIQ4_NL>(row, b);
+  nibbles(blk.qs, out.q);
+  for (auto& q : out.q) q = kIq4nlValues[q];
+  out.d = f16_to_f32(blk.d);
+}
+
+// K-quants: 32-value block b is sub-block j = b % 8 of super-block b / 8.
+constexpr int kSubBlocks = kSuperBlock / kPackBlock;
+
+// Q4_K/Q5_K: value l of sub-block j is a nibble of qs[32 * (j / 2) + l] (high for odd j);
+// Q5_K's fifth bit is bit j of qh[l].
+template <typename Block>
+void unpack_q45_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<Block>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  const uint8_t* qs = blk.qs + 32 * (j / 2);
+  int shift = 4 * (j % 2);
+  for (int l = 0; l < kPackBlock; ++l) out.q[l] = static_cast<int8_t>((qs[l] >> shift) & 0x0f);
+  if constexpr (sizeof(Block) == sizeof(BlockQ5_K)) {
+    for (int l = 0; l < kPackBlock; ++l) {
+      out.q[l] = static_cast<int8_t>(out.q[l] | (((blk.qh[l] >> j) & 1) << 4));
+    }
+  }
+  int sc, m;
+  unpack_scale_min_k4(blk.scales, j, sc, m);
+  out.d = f16_to_f32(blk.d) * static_cast<float>(sc);
+  out.min = -f16_to_f32(blk.dmin) * static_cast<float>(m);
+}
+
+// Q6_K: value l of sub-block j = 4h + k: low 4 bits in ql[64h + 32 (k % 2) + l] (high nibble
+// for k >= 2), high 2 bits in field k of qh[32h + l]; q - 32; signed scales per 16 values.
+void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ6_K>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  int h = j / 4, k = j % 4;
+  const uint8_t* ql = blk.ql + 64 * h + 32 * (k % 2);
+  const uint8_t* qh = blk.qh + 32 * h;
+  int low_shift = k < 2 ? 0 : 4;
+  for (int l = 0; l < kPackBlock; ++l) {
+    int q = ((ql[l] >> low_shift) & 0x0f) | (((qh[l] >> (2 * k)) & 3) << 4);
+    out.q[l] = static_cast<int8_t>(q - 32);
+  }
+  out.d = f16_to_f32(blk.d);
+  out.sub[0] = blk.scales[2 * j];
+  out.sub[1] = blk.scales[2 * j + 1];
+}
+
+// Q3_K: value l of sub-block j: 2 bits in field j % 4 of qs[32 * (j / 4) + l], bit j of
+// hmask[l] set = no -4 offset; signed 6-bit scales per 16 values.
+void unpack_q3_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ3_K>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  const uint8_t* qs = blk.qs + 32 * (j / 4);
+  int shift = 2 * (j % 4);
+  for (int l = 0; l < kPackBlock; ++l) {
+    int q = ((qs[l] >> shift) & 3) + 4 * ((blk.hmask[l] >> j) & 1) - 4;
+    out.q[l] = static_cast<int8_t>(q);
+  }
+  out.d = f16_to_f32(blk.d);
+  out.sub[0] = static_cast<int16_t>(unpack_scale_q3_k(blk.scales, 2 * j));
+  out.sub[1] = static_cast<int16_t>(unpack_scale_q3_k(blk.scales, 2 * j + 1));
+}
+
+// IQ4_XS: sub-block j's values are kIq4nlValues of the nibbles of qs[16 j ..], scale ls - 32.
+void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockIQ4_XS>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  nibbles(blk.qs + 16 * j, out.q);
+  for (auto& q : out.q) q = kIq4nlValues[q];
+  int ls = ((blk.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f) | (((blk.scales_h >> (2 * j)) & 3) << 4);
+  out.d = f16_to_f32(blk.d) * static_cast<float>(ls - 32);
+}
+
+struct PackedFormat {
+  TensorType type;
+  UnpackFn unpack;
+  int max_abs_q;  // largest |q| the unpacker can produce
+  bool is_signed;
+  bool has_min;
+  bool has_sub;
+};
+
+// The packable types. Q2_K (per-16 minimums) and the IQ grids go through the row kernels.
+constexpr PackedFormat kFormats[] = {
+    {TensorType::Q4_0, unpack_q4_0, 15, false, true, false},
+    {TensorType::Q4_1, unpack_q4_1, 15, false, true, false},
+    {TensorType::Q5_0, unpack_q5_0, 31, false, true, false},
+    {TensorType::Q5_1, unpack_q5_1, 31, false, true, false},
+    {TensorType::Q8_0, unpack_q8_0, 128, true, false, false},
+    {TensorType::IQ4_NL, unpack_iq4_nl, 127, true, false, false},
+    {TensorType::Q3_K, unpack_q3_k, 4, true, false, true},
+    {TensorType::Q4_K, unpack_q45_k<BlockQ4_K>, 15, false, true, false},
+    {TensorType::Q5_K, unpack_q45_k<BlockQ5_K>, 31, false, true, false},
+    {TensorType::Q6_K, unpack_q6_k, 32, true, false, true},
+    {TensorType::IQ4_XS, unpack_iq4_xs, 127, true, false, false},
+};
+
+const PackedFormat* format_of(TensorType type) {
+  for (const auto& f : kFormats) {
+    if (f.type == type) return &f;
+  }
+  return nullptr;
+}
+
+// Steps of 16-bit pair sums (each at most 2 * max|q| * 127) that fit in int16, capped by the
+// 8 steps of a block and, with sub-scales, by the 4 steps of one sub-scale.
+TileShape shape_of(const PackedFormat& f) {
+  int steps = 8;
+  while (steps > 1 && steps * 2 * f.max_abs_q * 127 > 32767) steps /= 2;
+  if (f.has_sub) steps = std::min(steps, 4);
+  return {f.is_signed, f.has_min, f.has_sub, steps};
+}
+
+struct IsaKernels {
+  decltype(&avx2::quantize_packed_acts) quantize;
+  decltype(&avx2::packed_tile_gemm) gemm;
+};
+
+const IsaKernels* isa_kernels(Isa isa) {
+  static constexpr IsaKernels kAvx2{avx2::quantize_packed_acts, avx2::packed_tile_gemm};
+  static constexpr IsaKernels kAvx512{avx512::quantize_packed_acts, avx512::packed_tile_gemm};
+  switch (isa) {
+    case Isa::Avx2:
+      return &kAvx2;
+    case Isa::Avx512:
+      return &kAvx512;
+    case Isa::Scalar:
+      break;
+  }
+  return nullptr;
+}
+
+// A thread's tile storage, reused across calls.
+struct TileBuffer {
+  std::vector<int8_t> q;
+  std::vector<float> d, min;
+  std::vector<int16_t> sub;
+
+  // Packs rows [r0, r0 + n_rows) of w (row_stride bytes apart) for n_blocks blocks; rows past
+  // n_rows (a matrix's last tile) are zero.
+  PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
+                  int n_rows, int64_t n_blocks) {
+    auto blocks = static_cast<size_t>(n_blocks);
+    q.assign(blocks * kTileBlockBytes, 0);
+    d.assign(blocks * kTileRows, 0.0f);
+    min.assign(blocks * kTileRows, 0.0f);
+    sub.assign(f.has_sub ? blocks * 32 : 0, 0);
+    UnpackedBlock u;
+    for (int r = 0; r < n_rows; ++r) {
+      const uint8_t* row = w + row_stride * static_cast<size_t>(r0 + r);
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        f.unpack(row, b, u);
+        auto bi = static_cast<size_t>(b);
+        int8_t* dst = q.data() + bi * kTileBlockBytes + kStepValues * r;
+        for (int step = 0; step < kPackBlock / kStepValues; ++step) {
+          std::memcpy(dst + kTileRows * kStepValues * step, u.q + kStepValues * step, kStepValues);
+        }
+        d[bi * kTileRows + static_cast<size_t>(r)] = u.d;
+        min[bi * kTileRows + static_cast<size_t>(r)] = u.min;
+        if (f.has_sub) {
+          for (int half = 0; half < 2; ++half) {
+            int16_t* lanes = sub.data() + (2 * bi + static_cast<size_t>(half)) * 16 + 2 * r;
+            lanes[0] = lanes[1] = u.sub[half];
+          }
+        }
+      }
+    }
+    return {q.data(), d.data(), min.data(), sub.data(), n_blocks};
+  }
+};
+
+}  // namespace
+
+bool has_packed_gemm(TensorType type, Isa isa) {
+  return format_of(type) != nullptr && isa_kernels(isa) != nullptr;
+}
+
+void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x,
+                    int64_t n, int n_threads, Isa isa) {
+  const IsaKernels* kernels = isa_kernels(isa);
+  if (kernels == nullptr || cols % kPackBlock != 0) {
+    throw Error(fmt::format("packed_matmuls: no kernels at this level for {} columns", cols));
+  }
+  int64_t n_blocks = cols / kPackBlock;
+  // Activations: int8 [n, cols], scales and scaled sums [n, n_blocks].
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xd, xs;
+  xq.resize(static_cast<size_t>(n * cols));
+  xd.resize(static_cast<size_t>(n * n_blocks));
+  xs.resize(static_cast<size_t>(n * n_blocks));
+  // Pointers, not the thread_local names: inside a task those name the worker's own.
+  int8_t* q = xq.data();
+  float* d = xd.data();
+  float* s = xs.data();
+  ThreadPool::shared().run(n, n_threads, [&](int64_t t) {
+    kernels->quantize(x + t * cols, cols, q + t * cols, d + t * n_blocks, s + t * n_blocks);
+  });
+  PackedActs acts{q, d, s, cols, n_blocks};
+
+  // One task per tile of kTileRows rows, numbered target after target.
+  std::vector<int64_t> first_task(targets.size() + 1, 0);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const PackedFormat* f = format_of(targets[i].type);
+    if (f == nullptr || cols % type_traits(targets[i].type).block_size != 0) {
+      throw Error(fmt::format("packed_matmuls: {} weights of {} columns have no packed form",
+                              type_traits(targets[i].type).name, cols));
+    }
+    first_task[i + 1] = first_task[i] + (targets[i].rows + kTileRows - 1) / kTileRows;
+  }
+  ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
+    size_t i = 0;
+    while (task >= first_task[i + 1]) ++i;
+    const MatmulTarget& target = targets[i];
+    const PackedFormat& f = *format_of(target.type);
+    int64_t r0 = (task - first_task[i]) * kTileRows;
+    int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, target.rows - r0));
+    thread_local TileBuffer buffer;
+    PackedTile tile = buffer.pack(f, static_cast<const uint8_t*>(target.w),
+                                  *row_bytes(target.type, cols), r0, n_rows, n_blocks);
+    TileShape shape = shape_of(f);
+    for (int64_t t = 0; t < n; t += kTileTokens) {
+      int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
+      kernels->gemm(shape, tile, acts, t, n_tokens, n_rows, target.y + t * target.rows + r0,
+                    target.rows);
+    }
+  });
+}
+
+}  // namespace tern::cpu

@@ -1,0 +1,69 @@
+// The per-ISA half of the packed GEMM (cpu/packed_gemm.h): the tile layout shared with the
+// baseline driver, and the kernels each SIMD level defines in packed_gemm_<level>.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tern::cpu {
+
+inline constexpr int kTileRows = 8;        // weight rows per tile
+inline constexpr int kTileTokens = 4;      // activation rows per kernel call
+inline constexpr int kPackBlock = 32;      // values per scale
+inline constexpr int kStepValues = 4;      // values per row in one 32-byte tile vector
+inline constexpr int kTileBlockBytes = kTileRows * kPackBlock;  // 256
+
+/// How a type's tile is multiplied (the kernel's template parameters):
+/// - is_signed: quants are int8 (Q8_0, IQ4_*, Q6_K, Q3_K); otherwise unsigned bytes (0..31);
+/// - has_min: y gains min * (activation block sum), the float offset per 32 values
+///   (Q4_0's -8d, Q4_1's m, Q4_K's -dmin*m);
+/// - has_sub: per-16-value int16 sub-scales multiply the byte products (Q6_K, Q3_K);
+/// - group_steps: 32-byte steps whose 16-bit products can be summed before widening
+///   without overflow (1, 4 or 8; bounded by max |q| and by the sub-scale groups).
+struct TileShape {
+  bool is_signed;
+  bool has_min;
+  bool has_sub;
+  int group_steps;
+};
+
+/// One packed tile of kTileRows rows x n_blocks blocks of 32 values:
+/// q[b][step][row][4] (256 bytes per block), d/min[b][row] floats, and sub[b][half][16]
+/// int16 (row r's sub-scale for values 16*half.. of block b at lanes 2r and 2r+1).
+struct PackedTile {
+  const int8_t* q;
+  const float* d;
+  const float* min;
+  const int16_t* sub;
+  int64_t n_blocks;
+};
+
+/// Activations: token t's quants at q + t * q_stride, its block scales at d + t * n_blocks and
+/// its scaled block sums (d * sum(q)) at s + t * n_blocks.
+struct PackedActs {
+  const int8_t* q;
+  const float* d;
+  const float* s;
+  int64_t q_stride;
+  int64_t n_blocks;
+};
+
+}  // namespace tern::cpu
+
+// One declaration list for every level.
+#define TERN_PACKED_GEMM_DECLARATIONS                                                           \
+  /* x (cols floats) -> q (cols int8), d and s (cols / 32 floats each). */                      \
+  void quantize_packed_acts(const float* x, int64_t cols, int8_t* q, float* d, float* s);       \
+  /* y[t * y_stride + r] = tile row r . token t0 + t, for t < n_tokens (<= kTileTokens) and */   \
+  /* r < n_rows (<= kTileRows). */                                                               \
+  void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                  \
+                        const cpu::PackedActs& x, int64_t t0, int n_tokens, int n_rows, float* y, \
+                        int64_t y_stride);
+
+namespace tern::avx2 {
+TERN_PACKED_GEMM_DECLARATIONS
+}  // namespace tern::avx2
+
+namespace tern::avx512 {
+TERN_PACKED_GEMM_DECLARATIONS
+}  // namespace tern::avx512
