@@ -1,0 +1,88 @@
+#include "cpu/attention.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "tern/error.h"
+
+namespace tern::cpu {
+
+namespace {
+
+// Rows (query heads x tokens) per work item: enough to reuse each K/V row many times,
+// few enough that their q rows and accumulators stay in L1 beside a key chunk.
+constexpr int64_t kRowsPerItem = 16;
+// Bytes of K (and as many of V) per softmax chunk: both stay in L1 while every row of the
+// item passes over them.
+constexpr int64_t kChunkBytes = 8192;
+
+using ItemFn = void (*)(const AttentionJob&, const AttentionItem&);
+
+ItemFn item_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx2:
+      return avx2::attention_item;
+    case Isa::Avx512:
+      return avx512::attention_item;
+    case Isa::Scalar:
+      break;
+  }
+  throw Error(fmt::format("no SIMD attention at level {}", isa_name(isa)));
+}
+
+AttentionJob make_job(const float* q, const float* k, const float* v, int64_t pos0,
+                      const graph::AttentionParams& p, float* out) {
+  if (p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 || p.head_dim_k <= 0 || p.head_dim_v <= 0) {
+    throw Error(fmt::format("attention: {} query heads over {} kv heads, head sizes {}/{}",
+                            p.n_head, p.n_head_kv, p.head_dim_k, p.head_dim_v));
+  }
+  int64_t chunk = kChunkBytes / (int64_t{p.head_dim_k} * int64_t{sizeof(float)});
+  chunk = std::clamp<int64_t>(chunk / 8 * 8, 8, 256);
+  return {q,
+          k,
+          v,
+          out,
+          int64_t{p.n_head} * p.head_dim_k,
+          int64_t{p.n_head_kv} * p.head_dim_k,
+          int64_t{p.n_head_kv} * p.head_dim_v,
+          int64_t{p.n_head} * p.head_dim_v,
+          pos0,
+          p.window,
+          p.n_head / p.n_head_kv,
+          p.head_dim_k,
+          p.head_dim_v,
+          p.scale,
+          chunk};
+}
+
+}  // namespace
+
+int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows) {
+  int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
+  return n_rows * (job.key_chunk + acc_stride + 3);
+}
+
+void simd_attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,
+                    const graph::AttentionParams& p, float* out, int n_threads, Isa isa) {
+  if (n_tokens <= 0) return;
+  ItemFn kernel = item_kernel(isa);
+  const AttentionJob job = make_job(q, k, v, pos0, p, out);
+  int64_t tokens_per_item = std::max<int64_t>(1, kRowsPerItem / job.group);
+  int64_t n_blocks = (n_tokens + tokens_per_item - 1) / tokens_per_item;
+  int64_t scratch_floats = attention_scratch_floats(job, tokens_per_item * job.group);
+  ThreadPool::shared().run(n_blocks * p.n_head_kv, n_threads, [&](int64_t task) {
+    // Latest tokens (the most keys) first, so the cheapest items even out the end.
+    int64_t block = n_blocks - 1 - task / p.n_head_kv;
+    int64_t t0 = block * tokens_per_item;
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < static_cast<size_t>(scratch_floats)) {
+      scratch.resize(static_cast<size_t>(scratch_floats));
+    }
+    kernel(job, {task % p.n_head_kv, t0, std::min(n_tokens, t0 + tokens_per_item), scratch.data()});
+  });
+}
+
+}  // namespace tern::cpu

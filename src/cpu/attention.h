@@ -1,0 +1,61 @@
+// SIMD attention of the CPU backend: the semantics of the scalar reference
+// cpu::attention (backends/cpu/kernels.h: causal, sliding window, GQA, scale, separate K
+// and V head sizes, a KV cache before the batch) with the kernels of one x86 level
+// (attention_x86.h, expanded in attention_avx2.cpp and attention_avx512.cpp).
+//
+// Work items are (kv head, block of query tokens): every query head of the kv head's group
+// at those tokens is one row, so each K and V row loaded serves all of them. Keys are taken
+// in chunks that stay in L1 with an online softmax (running max and sum per row; the
+// accumulated output is rescaled when the max grows), so scratch does not grow with the
+// context.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/cpu_features.h"
+#include "graph/graph.h"
+
+namespace tern::cpu {
+
+/// As cpu::attention: q [n_tokens, n_head * head_dim_k] at positions pos0 + t, k/v cache
+/// rows [pos0 + n_tokens, n_head_kv * head_dim_k|v] -> out [n_tokens, n_head * head_dim_v],
+/// with `isa`'s kernels (not Scalar), on up to n_threads threads of the shared pool.
+void simd_attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,
+                    const graph::AttentionParams& p, float* out, int n_threads, Isa isa);
+
+/// One attention call as the per-level kernels see it. Strides are in floats.
+struct AttentionJob {
+  const float* q;  // row of token t: q + t * q_stride; head h at + h * head_dim_k
+  const float* k;  // row of position j: k + j * k_stride; kv head at + kv * head_dim_k
+  const float* v;  // row of position j: v + j * v_stride; kv head at + kv * head_dim_v
+  float* out;      // row of token t: out + t * o_stride; head h at + h * head_dim_v
+  int64_t q_stride, k_stride, v_stride, o_stride;
+  int64_t pos0;    // position of token 0
+  int64_t window;  // 0: none; else key j visible to position p when p - window < j <= p
+  int group;       // query heads per kv head; head h uses kv head h / group
+  int head_dim_k, head_dim_v;
+  float scale;        // applied to q.k
+  int64_t key_chunk;  // keys per softmax chunk, a multiple of 8
+};
+
+/// The rows of one work item: kv head `kv`'s query heads at tokens [t0, t1), row
+/// r = (t - t0) * group + (head - kv * group).
+struct AttentionItem {
+  int64_t kv, t0, t1;
+  float* scratch;  // attention_scratch_floats(job, (t1 - t0) * group) floats
+};
+
+/// Scratch floats one work item of `n_rows` rows needs: scores [n_rows, key_chunk],
+/// accumulated outputs [n_rows, head_dim_v rounded up to 8], running max, sum, rescale.
+int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows);
+
+// Per level: computes one work item's output rows.
+namespace avx2 {
+void attention_item(const AttentionJob& job, const AttentionItem& item);
+}  // namespace avx2
+
+namespace avx512 {
+void attention_item(const AttentionJob& job, const AttentionItem& item);
+}  // namespace avx512
+
+}  // namespace tern::cpu

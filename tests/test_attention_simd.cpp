@@ -1,0 +1,222 @@
+// The SIMD attention and elementwise ops (cpu/attention.h, cpu/elementwise.h) of every level
+// this CPU runs against the scalar reference kernels (backends/cpu/kernels.h), and the
+// vectorized exp against double-precision e^x.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "cpu/attention.h"
+#include "cpu/cpu_features.h"
+#include "cpu/elementwise.h"
+#include "tern/error.h"
+
+namespace tern::cpu {
+namespace {
+
+// Every SIMD level this CPU can run.
+std::vector<Isa> simd_levels() {
+  std::vector<Isa> levels;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (isa <= detected_isa()) levels.push_back(isa);
+  }
+  return levels;
+}
+
+std::vector<float> random_values(size_t n, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, stddev);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+struct Shape {
+  int n_head, n_head_kv, head_dim_k, head_dim_v;
+  int64_t n_tokens, pos0, window;
+  float score_std;  // standard deviation of the scaled scores q.k * scale
+};
+
+// Largest |simd - reference| and largest |reference| over the output.
+struct Diff {
+  double max_diff = 0.0, max_ref = 0.0;
+};
+
+Diff compare_attention(const Shape& s, Isa isa, int n_threads) {
+  graph::AttentionParams p{s.n_head, s.n_head_kv, s.head_dim_k, s.head_dim_v, 0.0f, s.window};
+  // q and k ~ N(0, 1): q.k has standard deviation sqrt(head_dim_k).
+  p.scale = s.score_std / std::sqrt(static_cast<float>(s.head_dim_k));
+  int64_t n_kv = s.pos0 + s.n_tokens;
+  auto q = random_values(static_cast<size_t>(s.n_tokens * s.n_head * s.head_dim_k), 1);
+  auto k = random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_k), 2);
+  auto v = random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_v), 3);
+  size_t n_out = static_cast<size_t>(s.n_tokens * s.n_head * s.head_dim_v);
+  std::vector<float> ref(n_out), out(n_out, NAN);
+  attention(q.data(), k.data(), v.data(), s.n_tokens, s.pos0, p, ref.data(), n_threads);
+  simd_attention(q.data(), k.data(), v.data(), s.n_tokens, s.pos0, p, out.data(), n_threads, isa);
+  Diff d;
+  for (size_t i = 0; i < n_out; ++i) {
+    d.max_diff = std::max(d.max_diff, std::fabs(double{out[i]} - ref[i]));
+    if (std::isnan(out[i])) d.max_diff = INFINITY;
+    d.max_ref = std::max(d.max_ref, std::fabs(double{ref[i]}));
+  }
+  return d;
+}
+
+// Both sides round each score to float with an error of a few ulps of sum |q_i k_i| * scale
+// (~1e-6 for scores of standard deviation ~1); a relative score error e moves each softmax
+// weight by ~e, so the output (a convex combination of V rows, |v| < ~5) moves by < ~1e-5.
+// A wrong mask, scale, head or rescale moves it by whole weights (> 1e-2).
+double attention_tolerance(const Diff& d, float score_std) {
+  return 1e-5 * (1.0 + d.max_ref) * std::max(1.0f, score_std);
+}
+
+TEST(AttentionSimd, MatchesScalarReferenceOverShapes) {
+  int tested = 0;
+  for (Isa isa : simd_levels()) {
+    for (auto [n_head, n_head_kv] : {std::pair{9, 3}, std::pair{32, 8}, std::pair{4, 4}}) {
+      for (int head_dim : {64, 128, 256, 80}) {
+        for (int64_t n_tokens : {1, 7, 100}) {
+          for (int64_t pos0 : {0, 37}) {
+            for (int64_t window : {0, 16}) {
+              Shape s{n_head, n_head_kv, head_dim, head_dim, n_tokens, pos0, window, 1.0f};
+              Diff d = compare_attention(s, isa, 2);
+              EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
+                  << isa_name(isa) << " heads " << n_head << "/" << n_head_kv << " dim " << head_dim
+                  << " tokens " << n_tokens << " pos0 " << pos0 << " window " << window;
+              ++tested;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_EQ(tested, 144 * static_cast<int>(simd_levels().size()));
+}
+
+// Head sizes that are not a multiple of 8 (masked loads), K and V of different sizes, one
+// thread and several, long caches (many key chunks: the online softmax rescales), peaked
+// softmaxes (scores of standard deviation 8), a window of 1 (each row sees itself only).
+TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
+  const Shape shapes[] = {
+      {6, 2, 20, 36, 5, 3, 0, 1.0f},    {6, 2, 36, 20, 9, 0, 4, 1.0f},
+      {3, 1, 5, 3, 11, 2, 0, 1.0f},     {8, 8, 64, 128, 3, 0, 0, 1.0f},
+      {9, 3, 64, 64, 1, 1500, 0, 1.0f}, {9, 3, 64, 64, 33, 700, 100, 1.0f},
+      {9, 3, 64, 64, 64, 300, 0, 8.0f}, {16, 4, 128, 128, 2, 999, 0, 8.0f},
+      {4, 1, 256, 256, 40, 0, 1, 1.0f}, {10, 5, 72, 72, 513, 0, 0, 1.0f},
+  };
+  for (Isa isa : simd_levels()) {
+    for (const Shape& s : shapes) {
+      for (int n_threads : {1, 3}) {
+        Diff d = compare_attention(s, isa, n_threads);
+        EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
+            << isa_name(isa) << " heads " << s.n_head << "/" << s.n_head_kv << " dims "
+            << s.head_dim_k << "/" << s.head_dim_v << " tokens " << s.n_tokens << " pos0 " << s.pos0
+            << " window " << s.window << " score std " << s.score_std << " threads " << n_threads;
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+TEST(AttentionSimd, RejectsScalarLevelAndBadHeadCounts) {
+  std::vector<float> x(64, 0.0f);
+  graph::AttentionParams p{4, 4, 8, 8, 1.0f, 0};
+  EXPECT_THROW(simd_attention(x.data(), x.data(), x.data(), 1, 0, p, x.data(), 1, Isa::Scalar),
+               Error);
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+  p.n_head_kv = 3;  // 4 query heads do not split over 3 kv heads
+  EXPECT_THROW(simd_attention(x.data(), x.data(), x.data(), 1, 0, p, x.data(), 1, simd_levels()[0]),
+               Error);
+}
+
+// Relative error of the vectorized e^x against e^x in double over [-100, 88] where the
+// result is a normal float; below FLT_MIN (x < -87.3) the results are denormals, whose
+// spacing is 2^-149: there the error is bounded by one such step.
+TEST(AttentionSimd, ExpIsAccurateOverTheFloatRange) {
+  constexpr double kMaxRelative = 2.5e-7;  // ~2 ulps
+  const int64_t n = 1 << 21;
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    x[static_cast<size_t>(i)] =
+        static_cast<float>(-100.0 + 188.0 * static_cast<double>(i) / (n - 1));
+  }
+  for (Isa isa : simd_levels()) {
+    std::vector<float> out(x.size());
+    simd_exp(x.data(), n, out.data(), isa);
+    double max_relative = 0.0, max_denormal = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      double ref = std::exp(double{x[i]});
+      double err = std::fabs(double{out[i]} - ref);
+      if (ref >= FLT_MIN) {
+        max_relative = std::max(max_relative, err / ref);
+      } else {
+        max_denormal = std::max(max_denormal, err);
+      }
+    }
+    EXPECT_LE(max_relative, kMaxRelative) << isa_name(isa);
+    EXPECT_LE(max_denormal, std::numeric_limits<float>::denorm_min()) << isa_name(isa);
+    RecordProperty(std::string("max_relative_error_") + std::string(isa_name(isa)),
+                   std::to_string(max_relative));
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+TEST(AttentionSimd, ExpHandlesExtremes) {
+  const float in[] = {-INFINITY, -1000.0f, -104.0f, 0.0f, 89.0f, 1000.0f, INFINITY, NAN, -0.0f};
+  constexpr int64_t kN = 9;
+  for (Isa isa : simd_levels()) {
+    float out[kN];
+    simd_exp(in, kN, out, isa);
+    EXPECT_EQ(out[0], 0.0f);
+    EXPECT_EQ(out[1], 0.0f);
+    EXPECT_EQ(out[2], 0.0f);  // e^-104 ~ 6.8e-46 rounds to 0
+    EXPECT_EQ(out[3], 1.0f);
+    EXPECT_EQ(out[4], INFINITY);
+    EXPECT_EQ(out[5], INFINITY);
+    EXPECT_EQ(out[6], INFINITY);
+    EXPECT_TRUE(std::isnan(out[7]));
+    EXPECT_EQ(out[8], 1.0f);
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+// Gates over the whole useful range and beyond (e^-x overflows for x < -88.7), n not a
+// multiple of 8. The reference evaluates silu with expf and GELU through 1 + tanh(u),
+// whose float rounding near tanh = -1 costs up to ~1 ulp of 1 (1.2e-7) times |gate|; the
+// SIMD forms (x / (1 + e^-t)) are accurate to a few ulps. So the bound is absolute in
+// |gate * up|: 4e-7 * |gate * up| + 1e-30.
+TEST(AttentionSimd, GatedActivationsMatchScalarReference) {
+  const int64_t n = 4099;
+  std::vector<float> gate = random_values(static_cast<size_t>(n), 11, 6.0f);
+  std::vector<float> up = random_values(static_cast<size_t>(n), 12);
+  gate[0] = -200.0f;
+  gate[1] = 200.0f;
+  gate[2] = -90.0f;
+  gate[3] = 0.0f;
+  for (Isa isa : simd_levels()) {
+    std::vector<float> ref(gate.size()), out(gate.size(), NAN);
+    swiglu(gate.data(), up.data(), n, ref.data());
+    simd_swiglu(gate.data(), up.data(), n, out.data(), isa);
+    for (size_t i = 0; i < gate.size(); ++i) {
+      EXPECT_NEAR(out[i], ref[i], 4e-7 * std::fabs(gate[i] * up[i]) + 1e-30)
+          << isa_name(isa) << " swiglu gate " << gate[i];
+    }
+    geglu(gate.data(), up.data(), n, ref.data());
+    simd_geglu(gate.data(), up.data(), n, out.data(), isa);
+    for (size_t i = 0; i < gate.size(); ++i) {
+      EXPECT_NEAR(out[i], ref[i], 4e-7 * std::fabs(gate[i] * up[i]) + 1e-30)
+          << isa_name(isa) << " geglu gate " << gate[i];
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+}  // namespace
+}  // namespace tern::cpu
