@@ -1,5 +1,6 @@
 // The CPU backend: host buffers, the scalar reference kernels (kernels.h) and, for
-// matrix products, the SIMD kernels of the level cpu_features.h selects (cpu/matmul.h).
+// matrix products, attention and the gated activations, the SIMD kernels of the level
+// cpu_features.h selects (cpu/matmul.h, cpu/attention.h, cpu/elementwise.h).
 #include <fmt/format.h>
 
 #include <cstring>
@@ -8,7 +9,9 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/kernels.h"
+#include "cpu/attention.h"
 #include "cpu/cpu_features.h"
+#include "cpu/elementwise.h"
 #include "cpu/matmul.h"
 #include "tern/error.h"
 
@@ -176,16 +179,31 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     }
     case Op::Attention: {
       int64_t n_kv = graph.pos0() + out.rows;  // cache rows in use, this batch included
-      cpu::attention(ops.act(node.in[0]), ops.floats(node.in[1], n_kv, scratch_a_),
-                     ops.floats(node.in[2], n_kv, scratch_b_), out.rows, graph.pos0(),
-                     std::get<graph::AttentionParams>(node.params), ops.act(node.out), n_threads_);
+      const float* q = ops.act(node.in[0]);
+      const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
+      const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
+      const auto& p = std::get<graph::AttentionParams>(node.params);
+      if (isa_ == cpu::Isa::Scalar) {
+        cpu::attention(q, k, v, out.rows, graph.pos0(), p, ops.act(node.out), n_threads_);
+      } else {
+        cpu::simd_attention(q, k, v, out.rows, graph.pos0(), p, ops.act(node.out), n_threads_,
+                            isa_);
+      }
       break;
     }
     case Op::SwiGlu:
-      cpu::swiglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
+      if (isa_ == cpu::Isa::Scalar) {
+        cpu::swiglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
+      } else {
+        cpu::simd_swiglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out), isa_);
+      }
       break;
     case Op::GeGlu:
-      cpu::geglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
+      if (isa_ == cpu::Isa::Scalar) {
+        cpu::geglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
+      } else {
+        cpu::simd_geglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out), isa_);
+      }
       break;
     case Op::Add: {
       const float* b = ops.floats(node.in[1], in(1).rows, scratch_a_);
