@@ -96,7 +96,8 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
   }
   const auto* x_bytes = static_cast<const uint8_t*>(xq);
   // Tasks of kRowsPerTask rows, numbered target after target: first_task[i] is target i's first.
-  std::vector<int64_t> first_task(targets.size() + 1, 0);
+  thread_local std::vector<int64_t> first_task;  // reused: decode calls this ~100 times a token
+  first_task.assign(targets.size() + 1, 0);
   for (size_t i = 0; i < targets.size(); ++i) {
     if (type_traits(targets[i].type).vec_dot_type != act_type) {
       throw Error("simd_matmuls: targets with different activation formats");
@@ -117,6 +118,11 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     float* y = target.y;
     int64_t r0 = (task - first_task[i]) * kRowsPerTask;
     int64_t r1 = std::min(rows, r0 + kRowsPerTask);
+    if (n == 1) {  // one token: the decode kernel runs several weight rows per pass over x
+      kernels.dot_rows(cols, w_bytes + w_stride * static_cast<size_t>(r0), w_stride, r1 - r0,
+                       x_bytes, y + r0);
+      return;
+    }
     float out[kMaxDotRows];
     // Up to kMaxDotRows tokens (in L1) against the task's rows (in L1), two rows at a time
     // where the type has a two-row tile.

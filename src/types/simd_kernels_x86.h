@@ -38,6 +38,7 @@ float hsum(__m256 v) {
 }
 
 __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+__m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
 // u (unsigned bytes) . s (signed bytes), summed per 4 bytes: 8 int32.
 __m256i dot_u8_i8(__m256i u, __m256i s) {
@@ -46,11 +47,6 @@ __m256i dot_u8_i8(__m256i u, __m256i s) {
 #else
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 #endif
-}
-
-// a . b for signed bytes (|a| <= 128 and b > -128 keep the 16-bit pair sums exact).
-__m256i dot_i8_i8(__m256i a, __m256i b) {
-  return dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
 }
 
 // u . s in pairs, each 16-bit pair sum times its 16-bit scale, summed per 4 bytes.
@@ -69,10 +65,11 @@ __m256i expand_bits(uint32_t bits) {
 }
 
 // 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles (the Q4_0 order).
+// The bytes go to both 128-bit lanes (a load, no shuffle); the upper lane is shifted by 4.
 __m256i nibbles_32(const uint8_t* p) {
-  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i low = _mm_set1_epi8(0x0f);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+  __m256i v = _mm256_broadcastsi128_si256(load128(p));
+  __m256i shifted = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4));
+  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0f));
 }
 
 template <typename Block>
@@ -82,35 +79,45 @@ const Block& act(const void* x, size_t stride, int j, int64_t i) {
 
 // ---- legacy types: blocks of 32 against Q8_0 (or Q8_1 where the weight has a minimum) ----
 
+// Each type unpacks a block to 32 bytes q and says how x = d * f(q) (+ m) reads them:
+// kSigned: q are signed bytes; otherwise q are unsigned and x = d * (q - kOffset) (+ m where
+// kMin). The offset is applied as kOffset * sum(x) per activation block, computed once and
+// shared by every weight row of a tile (cheaper than moving signs per product).
 struct Q4_0 {
   using Block = BlockQ4_0;
   using Act = BlockQ8_0;
-  static constexpr bool kSigned = true;
-  static __m256i unpack(const Block& b) {
-    return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8));
-  }
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 8;
+  static constexpr bool kMin = false;
+  static __m256i unpack(const Block& b) { return nibbles_32(b.qs); }
 };
 struct Q4_1 {
   using Block = BlockQ4_1;
   using Act = BlockQ8_1;
   static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true;
   static __m256i unpack(const Block& b) { return nibbles_32(b.qs); }
 };
 struct Q5_0 {
   using Block = BlockQ5_0;
   using Act = BlockQ8_0;
-  static constexpr bool kSigned = true;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 16;
+  static constexpr bool kMin = false;
   static __m256i unpack(const Block& b) {
     uint32_t qh;
     std::memcpy(&qh, b.qh, 4);
     __m256i high = _mm256_and_si256(expand_bits(qh), _mm256_set1_epi8(0x10));
-    return _mm256_sub_epi8(_mm256_or_si256(nibbles_32(b.qs), high), _mm256_set1_epi8(16));
+    return _mm256_or_si256(nibbles_32(b.qs), high);
   }
 };
 struct Q5_1 {
   using Block = BlockQ5_1;
   using Act = BlockQ8_1;
   static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true;
   static __m256i unpack(const Block& b) {
     uint32_t qh;
     std::memcpy(&qh, b.qh, 4);
@@ -122,83 +129,86 @@ struct Q8_0 {
   using Block = BlockQ8_0;
   using Act = BlockQ8_0;
   static constexpr bool kSigned = true;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = false;
   static __m256i unpack(const Block& b) { return load256(b.qs); }
 };
 struct IQ4_NL {
   using Block = BlockIQ4_NL;
   using Act = BlockQ8_0;
   static constexpr bool kSigned = true;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = false;
   static __m256i unpack(const Block& b) {
-    const __m256i table = _mm256_broadcastsi128_si256(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
     return _mm256_shuffle_epi8(table, nibbles_32(b.qs));
   }
 };
 
-template <typename W>
-constexpr bool kHasMin = !W::kSigned;
-
-template <typename W, int NX>
-void legacy_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
-  using Act = typename W::Act;
-  const auto* wb = static_cast<const typename W::Block*>(w);
-  __m256 acc[NX];
-  float mins[NX] = {};
-  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kBlock32; ++i) {
-    __m256i q = W::unpack(wb[i]);
-    float d = f16(wb[i].d);
-    for (int j = 0; j < NX; ++j) {
-      const Act& a = act<Act>(x, stride, j, i);
-      __m256i xq = load256(a.qs);
-      __m256i p = W::kSigned ? dot_i8_i8(q, xq) : dot_u8_i8(q, xq);
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * f16(a.d)), acc[j]);
-      if constexpr (kHasMin<W>) mins[j] += f16(wb[i].m) * f16(a.s);
-    }
-  }
-  for (int j = 0; j < NX; ++j) out[j] = hsum(acc[j]) + mins[j];
+// R fp16 values (R <= 4), one per weight row, converted at once: lane r = rows[r]->*field.
+template <int R, typename Block>
+__m128 row_halves(const Block* const* rows, int64_t i, uint16_t Block::* field) {
+  uint64_t bits = 0;
+  for (int r = 0; r < R; ++r) bits |= uint64_t{rows[r][i].*field} << (16 * r);
+  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(bits)));
 }
 
-// Two weight rows x NX activation rows: the prompt tile. Each activation block (quants and
-// scale) is loaded once for both rows and each weight block is unpacked once for all NX;
-// 2 x NX float accumulators stay in registers (2 x 4 = 8 of AVX2's 16).
-template <typename W, int NX>
-void legacy_pair(int64_t n, const void* w, size_t w_stride, const void* x, size_t stride,
+// R weight rows (w_stride bytes apart) x NX activation rows: y[j * y_stride + r] = w_r . x_j.
+// Each activation block (quants, scale, offset sum) is loaded once for all R rows and each
+// weight block unpacked once for all NX; the R x NX float accumulators are independent
+// chains, which hides FMA latency (R x NX <= 8 keeps them in AVX2's 16 registers). Shapes:
+// R = 4, NX = 1 decodes (one token); R = 2, NX <= 4 is the prompt tile; R = 1 the tails.
+template <typename W, int R, int NX>
+void legacy_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
                  float* y, int64_t y_stride) {
   using Act = typename W::Act;
-  const typename W::Block* wb[2] = {
-      static_cast<const typename W::Block*>(w),
-      reinterpret_cast<const typename W::Block*>(static_cast<const uint8_t*>(w) + w_stride)};
-  __m256 acc[2][NX];
-  float mins[2][NX] = {};
-  for (auto& row : acc) {
-    for (auto& a : row) a = _mm256_setzero_ps();
+  using Block = typename W::Block;
+  const Block* wb[R];
+  for (int r = 0; r < R; ++r) {
+    wb[r] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + w_stride * r);
   }
+  __m256 acc[R][NX];
+  __m128 min_acc[NX];  // lanes r: sum of m_r * s_j (types with a minimum)
+  for (int j = 0; j < NX; ++j) {
+    min_acc[j] = _mm_setzero_ps();
+    for (int r = 0; r < R; ++r) acc[r][j] = _mm256_setzero_ps();
+  }
+  const __m256i ones16 = _mm256_set1_epi16(1);
   for (int64_t i = 0; i < n / kBlock32; ++i) {
-    __m256i q[2];
-    __m256i q_abs[2];  // signed weights: |q|, with q's signs moved onto x per product
-    __m256 d[2];
-    for (int r = 0; r < 2; ++r) {
+    __m256i q[R];
+    __m256i q_abs[R];  // signed weights: |q|, with q's signs moved onto x per product
+    for (int r = 0; r < R; ++r) {
       q[r] = W::unpack(wb[r][i]);
       q_abs[r] = W::kSigned ? _mm256_sign_epi8(q[r], q[r]) : q[r];
-      d[r] = _mm256_set1_ps(f16(wb[r][i].d));
     }
+    __m128 d = row_halves<R>(wb, i, &Block::d);
     for (int j = 0; j < NX; ++j) {
-      const Act& a = act<Act>(x, stride, j, i);
+      const Act& a = act<Act>(x, x_stride, j, i);
       __m256i xq = load256(a.qs);
-      __m256 dx = _mm256_set1_ps(f16(a.d));
-      for (int r = 0; r < 2; ++r) {
+      __m128 dd = _mm_mul_ps(d, _mm_set1_ps(f16(a.d)));  // lane r: d_r * d_x
+      __m256 scales = _mm256_set_m128(dd, dd);
+      __m256i offset = _mm256_setzero_si256();  // kOffset * x summed per 4 bytes
+      if constexpr (W::kOffset != 0) {
+        offset = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(W::kOffset), xq), ones16);
+      }
+      for (int r = 0; r < R; ++r) {
         __m256i p = dot_u8_i8(q_abs[r], W::kSigned ? _mm256_sign_epi8(xq, q[r]) : xq);
-        acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(d[r], dx), acc[r][j]);
-        if constexpr (kHasMin<W>) mins[r][j] += f16(wb[r][i].m) * f16(a.s);
+        if constexpr (W::kOffset != 0) p = _mm256_sub_epi32(p, offset);
+        __m256 s = _mm256_permutevar_ps(scales, _mm256_set1_epi32(r));
+        acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, acc[r][j]);
+      }
+      if constexpr (W::kMin) {
+        __m128 m = row_halves<R>(wb, i, &Block::m);
+        min_acc[j] = _mm_fmadd_ps(m, _mm_set1_ps(f16(a.s)), min_acc[j]);
       }
     }
   }
   for (int j = 0; j < NX; ++j) {
-    for (int r = 0; r < 2; ++r) y[j * y_stride + r] = hsum(acc[r][j]) + mins[r][j];
+    alignas(16) float mins[4];
+    _mm_store_ps(mins, min_acc[j]);
+    for (int r = 0; r < R; ++r) y[j * y_stride + r] = hsum(acc[r][j]) + mins[r];
   }
 }
-
 // ---- K-quants and IQ4_XS: super-blocks of 256 against Q8_K ----
 
 // Per super-block: the integer sum of q * x * sub-scale (8 int32 lanes) for each activation
@@ -217,8 +227,6 @@ struct SuperSums {
     }
   }
 };
-
-__m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
 int hsum_i32(__m128i h) {
   h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
@@ -586,57 +594,70 @@ void quantize_q8_32(const float* in, void* blocks, int64_t n) {
   }
 }
 
+// Calls tile.template operator()<G>(start) over [0, count) in groups of G = kGroup, then
+// once with the remainder (kGroup <= 4): the group size is a template argument so the
+// kernels keep their accumulators in registers.
+template <int kGroup, typename Tile>
+void in_groups(int64_t count, const Tile& tile) {
+  static_assert(kGroup <= 4);
+  int64_t start = 0;
+  for (; start + kGroup <= count; start += kGroup) tile.template operator()<kGroup>(start);
+  switch (count - start) {
+    case 3:
+      if constexpr (kGroup > 3) tile.template operator()<3>(start);
+      break;
+    case 2:
+      if constexpr (kGroup > 2) tile.template operator()<2>(start);
+      break;
+    case 1:
+      if constexpr (kGroup > 1) tile.template operator()<1>(start);
+      break;
+    default:
+      break;
+  }
+}
+
+const uint8_t* offset_bytes(const void* p, int64_t rows, size_t stride) {
+  return static_cast<const uint8_t*>(p) + stride * static_cast<size_t>(rows);
+}
+
+// DotFn of a kernel Rows<NX>::run(n, w, x, x_stride, out) over NX activation rows.
 template <template <int> typename Rows>
 void by_rows(int64_t n, const void* w, const void* x, size_t stride, int n_x, float* out) {
-  const auto* bytes = static_cast<const uint8_t*>(x);
-  for (; n_x >= kMaxRows; n_x -= kMaxRows, bytes += stride * kMaxRows, out += kMaxRows) {
-    Rows<kMaxRows>::run(n, w, bytes, stride, out);
-  }
-  switch (n_x) {
-    case 3:
-      Rows<3>::run(n, w, bytes, stride, out);
-      break;
-    case 2:
-      Rows<2>::run(n, w, bytes, stride, out);
-      break;
-    case 1:
-      Rows<1>::run(n, w, bytes, stride, out);
-      break;
-    default:
-      break;
-  }
+  in_groups<kMaxRows>(n_x, [&]<int NX>(int64_t t) {
+    Rows<NX>::run(n, w, offset_bytes(x, t, stride), stride, out + t);
+  });
 }
 
-template <typename W>
-void by_pairs(int64_t n, const void* w, size_t w_stride, const void* x, size_t stride, int n_x,
-              float* y, int64_t y_stride) {
-  const auto* bytes = static_cast<const uint8_t*>(x);
-  for (; n_x >= kMaxRows; n_x -= kMaxRows, bytes += stride * kMaxRows, y += y_stride * kMaxRows) {
-    legacy_pair<W, kMaxRows>(n, w, w_stride, bytes, stride, y, y_stride);
-  }
-  switch (n_x) {
-    case 3:
-      legacy_pair<W, 3>(n, w, w_stride, bytes, stride, y, y_stride);
-      break;
-    case 2:
-      legacy_pair<W, 2>(n, w, w_stride, bytes, stride, y, y_stride);
-      break;
-    case 1:
-      legacy_pair<W, 1>(n, w, w_stride, bytes, stride, y, y_stride);
-      break;
-    default:
-      break;
-  }
+// DotRowsFn of a one-weight-row kernel: row after row.
+template <template <int> typename Rows>
+void rows_singly(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
+                 float* y) {
+  for (int64_t r = 0; r < n_w; ++r) Rows<1>::run(n, offset_bytes(w, r, w_stride), x, 0, y + r);
 }
 
+// The legacy tile as DotFn (1 weight row), Dot2Fn (2 rows) and DotRowsFn (4 rows, 1 token).
 template <typename W>
 struct Legacy {
   template <int NX>
   struct Rows {
     static void run(int64_t n, const void* w, const void* x, size_t s, float* out) {
-      legacy_rows<W, NX>(n, w, x, s, out);
+      legacy_tile<W, 1, NX>(n, w, 0, x, s, out, 1);
     }
   };
+  static void pairs(int64_t n, const void* w, size_t w_stride, const void* x, size_t stride,
+                    int n_x, float* y, int64_t y_stride) {
+    in_groups<kMaxRows>(n_x, [&]<int NX>(int64_t t) {
+      legacy_tile<W, 2, NX>(n, w, w_stride, offset_bytes(x, t, stride), stride, y + t * y_stride,
+                            y_stride);
+    });
+  }
+  static void rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
+                   float* y) {
+    in_groups<4>(n_w, [&]<int R>(int64_t r) {
+      legacy_tile<W, R, 1>(n, offset_bytes(w, r, w_stride), w_stride, x, 0, y + r, 1);
+    });
+  }
 };
 template <typename W>
 struct Float {
@@ -664,39 +685,44 @@ TERN_ROWS(IQ4XS, iq4_xs_rows<NX>)
 
 }  // namespace
 
-#define TERN_DOT(name, rows)                                                                 \
-  void name(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
+#define TERN_DOT(type, rows)                                                                  \
+  void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
     by_rows<rows>(n, w, x, x_stride, n_x, out);                                              \
+  }                                                                                          \
+  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x, \
+                         float* y) {                                                         \
+    rows_singly<rows>(n, w, w_stride, n_w, x, y);                                            \
   }
-TERN_DOT(dot_f32, Float<F32>::Rows)
-TERN_DOT(dot_f16, Float<F16>::Rows)
-TERN_DOT(dot_bf16, Float<BF16>::Rows)
-TERN_DOT(dot_q4_0, Legacy<Q4_0>::Rows)
-TERN_DOT(dot_q4_1, Legacy<Q4_1>::Rows)
-TERN_DOT(dot_q5_0, Legacy<Q5_0>::Rows)
-TERN_DOT(dot_q5_1, Legacy<Q5_1>::Rows)
-TERN_DOT(dot_q8_0, Legacy<Q8_0>::Rows)
-TERN_DOT(dot_iq4_nl, Legacy<IQ4_NL>::Rows)
-TERN_DOT(dot_q2_k, Q2K)
-TERN_DOT(dot_q3_k, Q3K)
-TERN_DOT(dot_q4_k, Q4K)
-TERN_DOT(dot_q5_k, Q5K)
-TERN_DOT(dot_q6_k, Q6K)
-TERN_DOT(dot_iq4_xs, IQ4XS)
+TERN_DOT(f32, Float<F32>::Rows)
+TERN_DOT(f16, Float<F16>::Rows)
+TERN_DOT(bf16, Float<BF16>::Rows)
+TERN_DOT(q2_k, Q2K)
+TERN_DOT(q3_k, Q3K)
+TERN_DOT(q4_k, Q4K)
+TERN_DOT(q5_k, Q5K)
+TERN_DOT(q6_k, Q6K)
+TERN_DOT(iq4_xs, IQ4XS)
 #undef TERN_DOT
 
-#define TERN_DOT2(name, W)                                                                     \
-  void name(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, int n_x, \
-            float* y, int64_t y_stride) {                                                     \
-    by_pairs<W>(n, w, w_stride, x, x_stride, n_x, y, y_stride);                              \
+#define TERN_LEGACY(type, W)                                                                   \
+  void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) {   \
+    by_rows<Legacy<W>::template Rows>(n, w, x, x_stride, n_x, out);                            \
+  }                                                                                            \
+  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x, \
+                         float* y) {                                                           \
+    Legacy<W>::rows(n, w, w_stride, n_w, x, y);                                                \
+  }                                                                                            \
+  void dot2_##type(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,     \
+                int n_x, float* y, int64_t y_stride) {                                         \
+    Legacy<W>::pairs(n, w, w_stride, x, x_stride, n_x, y, y_stride);                           \
   }
-TERN_DOT2(dot2_q4_0, Q4_0)
-TERN_DOT2(dot2_q4_1, Q4_1)
-TERN_DOT2(dot2_q5_0, Q5_0)
-TERN_DOT2(dot2_q5_1, Q5_1)
-TERN_DOT2(dot2_q8_0, Q8_0)
-TERN_DOT2(dot2_iq4_nl, IQ4_NL)
-#undef TERN_DOT2
+TERN_LEGACY(q4_0, Q4_0)
+TERN_LEGACY(q4_1, Q4_1)
+TERN_LEGACY(q5_0, Q5_0)
+TERN_LEGACY(q5_1, Q5_1)
+TERN_LEGACY(q8_0, Q8_0)
+TERN_LEGACY(iq4_nl, IQ4_NL)
+#undef TERN_LEGACY
 
 void quantize_q8_0(const float* in, void* blocks, int64_t n) {
   quantize_q8_32<BlockQ8_0>(in, blocks, n);

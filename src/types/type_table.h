@@ -33,6 +33,12 @@ inline constexpr int kMaxDotRows = 4;
 using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
                        float* out);
 
+/// Dot products of n_w weight rows (w and every w_stride bytes after it) with ONE activation
+/// row x: y[r] = w_r . x. The decode kernel (one token): each activation block is loaded
+/// once for several weight rows, whose independent accumulators hide the FMA latency.
+using DotRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t n_w,
+                           const void* x, float* y);
+
 /// Dot products of two weight rows (w and w + w_stride bytes) with n_x activation rows:
 /// y[j * y_stride + r] = w_r . x_j for r in {0, 1}. A register tile for prompts: each
 /// activation block is loaded once for both rows (kernels take up to kMaxDotRows per pass).
@@ -45,6 +51,7 @@ struct SimdKernels {
   DotFn dot = nullptr;             // weight rows of this type . activations in vec_dot_type
   FromFloatFn quantize = nullptr;  // fast from_float (the activation formats Q8_0/Q8_1/Q8_K)
   Dot2Fn dot2 = nullptr;           // two weight rows at a time, where the type has it
+  DotRowsFn dot_rows = nullptr;    // one token against many weight rows (set with dot)
 };
 
 struct TypeTraits {
