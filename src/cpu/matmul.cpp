@@ -96,7 +96,10 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
   }
   const auto* x_bytes = static_cast<const uint8_t*>(xq);
   // Tasks of kRowsPerTask rows, numbered target after target: first_task[i] is target i's first.
-  thread_local std::vector<int64_t> first_task;  // reused: decode calls this ~100 times a token
+  // Reused (decode calls this ~100 times a token); the tasks on other threads see it through
+  // this reference, not through their own thread_local instance.
+  thread_local std::vector<int64_t> first_task_storage;
+  std::vector<int64_t>& first_task = first_task_storage;
   first_task.assign(targets.size() + 1, 0);
   for (size_t i = 0; i < targets.size(); ++i) {
     if (type_traits(targets[i].type).vec_dot_type != act_type) {
