@@ -100,6 +100,19 @@ struct Item {
   }
 };
 
+// acc[i][x] += q_i[d, d + 8) . k_x[d, d + 8) for kRows rows and kKeys keys; the first
+// n < 8 values only where n is given (a head size that is not a multiple of 8).
+template <int64_t kRows, int64_t kKeys>
+void dot_step(__m256 (&acc)[kRows][kKeys], const float* const (&q)[kRows],
+              const float* const (&k)[kKeys], int64_t d, int64_t n = kLanes) {
+  __m256 kv[kKeys];
+  for (int64_t x = 0; x < kKeys; ++x) kv[x] = load_part(k[x] + d, n);
+  for (int64_t i = 0; i < kRows; ++i) {
+    __m256 qv = load_part(q[i] + d, n);
+    for (int64_t x = 0; x < kKeys; ++x) acc[i][x] = _mm256_fmadd_ps(qv, kv[x], acc[i][x]);
+  }
+}
+
 // scores[r + i][j + x - c0] = scale * q_{r+i} . k_{j+x} for kRows rows and kKeys keys.
 template <int64_t kRows, int64_t kKeys>
 void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
@@ -112,14 +125,9 @@ void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
   for (int64_t i = 0; i < kRows; ++i) {
     for (int64_t x = 0; x < kKeys; ++x) acc[i][x] = _mm256_setzero_ps();
   }
-  for (int64_t d = 0; d < dim; d += kLanes) {
-    __m256 kv[kKeys];
-    for (int64_t x = 0; x < kKeys; ++x) kv[x] = load_part(k[x] + d, dim - d);
-    for (int64_t i = 0; i < kRows; ++i) {
-      __m256 qv = load_part(q[i] + d, dim - d);
-      for (int64_t x = 0; x < kKeys; ++x) acc[i][x] = _mm256_fmadd_ps(qv, kv[x], acc[i][x]);
-    }
-  }
+  int64_t d = 0;
+  for (; d + kLanes <= dim; d += kLanes) dot_step<kRows, kKeys>(acc, q, k, d);
+  if (d < dim) dot_step<kRows, kKeys>(acc, q, k, d, dim - d);
   const __m128 scale = _mm_set1_ps(it.job.scale);
   for (int64_t i = 0; i < kRows; ++i) {
     float* out = it.score_row(r + i) + (j - c0);
@@ -183,23 +191,29 @@ void softmax_step(const Item& it, int64_t r, Span chunk) {
 }
 
 // acc[r + i][d, d + 8 kVecs) = acc * rescale + sum_j p[r + i][j] v_j[d, ...) over keys u.
-template <int64_t kRows, int64_t kVecs>
+// With kPartial (kVecs 1), only the head's last dim - d < 8 values of v are read.
+template <int64_t kRows, int64_t kVecs, bool kPartial = false>
 void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
-  const int64_t dim = it.job.head_dim_v;
   __m256 acc[kRows][kVecs];
+  const float* p[kRows];
   for (int64_t i = 0; i < kRows; ++i) {
     __m256 rescale = _mm256_set1_ps(it.rescale[r + i]);
     for (int64_t x = 0; x < kVecs; ++x) {
       acc[i][x] = _mm256_mul_ps(_mm256_loadu_ps(it.acc_row(r + i) + d + x * kLanes), rescale);
     }
+    p[i] = it.score_row(r + i) + (u.begin - c0);
   }
-  for (int64_t j = u.begin; j < u.end; ++j) {
-    const float* v = it.v_row(j) + d;
+  const __m256i tail = lane_mask(it.job.head_dim_v - d);
+  const int64_t stride = it.job.v_stride;
+  const float* v = it.v_row(u.begin) + d;
+  for (int64_t n = u.end - u.begin; n > 0; --n, v += stride) {
     __m256 vv[kVecs];
-    for (int64_t x = 0; x < kVecs; ++x) vv[x] = load_part(v + x * kLanes, dim - d - x * kLanes);
+    for (int64_t x = 0; x < kVecs; ++x) {
+      vv[x] = kPartial ? _mm256_maskload_ps(v, tail) : _mm256_loadu_ps(v + x * kLanes);
+    }
     for (int64_t i = 0; i < kRows; ++i) {
-      __m256 p = _mm256_broadcast_ss(it.score_row(r + i) + (j - c0));
-      for (int64_t x = 0; x < kVecs; ++x) acc[i][x] = _mm256_fmadd_ps(p, vv[x], acc[i][x]);
+      __m256 w = _mm256_broadcast_ss(p[i]++);
+      for (int64_t x = 0; x < kVecs; ++x) acc[i][x] = _mm256_fmadd_ps(w, vv[x], acc[i][x]);
     }
   }
   for (int64_t i = 0; i < kRows; ++i) {
@@ -219,7 +233,8 @@ void accumulate(const Item& it, int64_t r, Span chunk) {
   for (; d + kTileVecs * kLanes <= dim; d += kTileVecs * kLanes) {
     accumulate_tile<kRows, kTileVecs>(it, r, d, u, chunk.begin);
   }
-  for (; d < dim; d += kLanes) accumulate_tile<kRows, 1>(it, r, d, u, chunk.begin);
+  for (; d + kLanes <= dim; d += kLanes) accumulate_tile<kRows, 1>(it, r, d, u, chunk.begin);
+  if (d < dim) accumulate_tile<kRows, 1, true>(it, r, d, u, chunk.begin);
 }
 
 // Runs step<kTileRows> over the item's rows in tiles, step<1> for an odd last row.
