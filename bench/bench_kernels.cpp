@@ -49,6 +49,9 @@ void matmul(benchmark::State& state, TensorType type, Isa isa) {
   state.counters["tok/s"] =
       benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
+  state.counters["MAC/s"] = benchmark::Counter(
+      static_cast<double>(n * kRows * kCols) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
 }
 
 void register_all() {
@@ -59,7 +62,9 @@ void register_all() {
                          std::string(tern::cpu::isa_name(isa));
       benchmark::RegisterBenchmark(name.c_str(), matmul, type, isa)
           ->Arg(1)
-          ->Arg(32)
+          ->Arg(8)  // the row kernels' largest use
+          ->Arg(16)  // the packed GEMM's smallest (cpu/packed_gemm.h)
+          ->Arg(128)
           ->Unit(benchmark::kMillisecond);
     }
   }
@@ -111,5 +116,56 @@ void attention_135m(benchmark::State& state, Isa isa) {
 BENCHMARK_CAPTURE(attention_135m, scalar, Isa::Scalar)->Arg(512)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_135m, avx2, Isa::Avx2)->Arg(512)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)->Arg(512)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+// ---- decode kernels (DotRowsFn) alone, one thread, weights streamed from DRAM ----
+// 256 MiB of weight rows (8x the L3 of the machines measured) against one activation row,
+// as a decode step reads them; Bytes/s counts weight bytes, so compare it with
+// `tern bench --memory` (per-thread share) to see whether a kernel is bandwidth bound.
+namespace {
+
+constexpr int64_t kDecodeCols = 4096;
+constexpr size_t kDecodeBytes = size_t{256} << 20;
+
+void decode_rows(benchmark::State& state, TensorType type, Isa isa) {
+  const tern::SimdKernels& k = tern::cpu::simd_kernels(type, isa);
+  if (isa > tern::cpu::detected_isa() || k.dot_rows == nullptr) {
+    state.SkipWithError("level or kernel not available on this CPU");
+    return;
+  }
+  const tern::TypeTraits& traits = tern::type_traits(type);
+  const tern::TypeTraits& act = tern::type_traits(traits.vec_dot_type);
+  size_t stride = *tern::row_bytes(type, kDecodeCols);
+  auto rows = static_cast<int64_t>(kDecodeBytes / stride);
+  // One quantized row copied everywhere: the values do not change the speed.
+  std::vector<uint8_t> w(stride * static_cast<size_t>(rows));
+  std::vector<float> values = random_values(kDecodeCols);
+  traits.from_float(values.data(), w.data(), kDecodeCols);
+  for (int64_t r = 1; r < rows; ++r) std::copy_n(w.data(), stride, w.data() + stride * r);
+  std::vector<uint8_t> x(*tern::row_bytes(act.type, kDecodeCols));
+  tern::cpu::quantize_rows(act.type, values.data(), 1, kDecodeCols, x.data(), 1, isa);
+  std::vector<float> y(static_cast<size_t>(rows));
+  for (auto _ : state) {
+    k.dot_rows(kDecodeCols, w.data(), stride, rows, x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(w.size()));
+}
+
+const bool kDecodeRegistered = [] {
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K,
+                            TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q5_K,
+                            TensorType::IQ4_NL, TensorType::IQ4_XS}) {
+      std::string name = "decode_rows/" + std::string(tern::type_traits(type).name) + "/" +
+                         std::string(tern::cpu::isa_name(isa));
+      benchmark::RegisterBenchmark(name.c_str(), decode_rows, type, isa)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+  return true;
+}();
 
 }  // namespace
