@@ -77,8 +77,10 @@ double tolerance(const float* w, const float* x, int64_t n) {
   return 1e-5 * mag + 1e-6;
 }
 
-// Q8_1 activations carry s = d * sum(q) rounded to fp16; the Q4_1/Q5_1 kernels use it for the
-// minimum term m * s, which adds up to |m| |s| 2^-11 per block (|m| <= the block's max |w|).
+// Q8_1 activations carry s = d * sum(q) rounded to fp16, with d the float scale before its
+// own rounding to fp16 (as ggml does); the Q4_1/Q5_1 kernels use s for the minimum term m * s,
+// which differs from m * fp16(d) * sum(q) by up to |m| |s| 2^-10 per block (two roundings of
+// 2^-11 each; |m| <= the block's max |w|).
 double q8_1_sum_tolerance(const float* w, const Rows& x, int j, int64_t cols) {
   const auto* blocks =
       reinterpret_cast<const BlockQ8_1*>(x.bytes.data() + x.stride * static_cast<size_t>(j));
@@ -86,7 +88,7 @@ double q8_1_sum_tolerance(const float* w, const Rows& x, int j, int64_t cols) {
   for (int64_t b = 0; b < cols / kBlock32; ++b) {
     float wmax = 0.0f;
     for (int i = 0; i < kBlock32; ++i) wmax = std::max(wmax, std::fabs(w[b * kBlock32 + i]));
-    extra += wmax * std::fabs(f16_to_f32(blocks[b].s)) * std::ldexp(1.0, -11) * 1.01;
+    extra += wmax * std::fabs(f16_to_f32(blocks[b].s)) * std::ldexp(1.0, -10) * 1.01;
   }
   return extra;
 }
@@ -131,6 +133,44 @@ TEST(CpuKernels, DotMatchesScalarReferenceForEveryTypeAndLevel) {
   }
   if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
   EXPECT_GE(tested, 15);  // F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL Q2_K..Q6_K IQ4_XS
+}
+
+// The decode kernels (dot_rows: one activation row against n_w weight rows, 4 per pass) of
+// every type and level: every type with a dot has one; single blocks, odd block counts and
+// large K (8192 + 256); 1 to 9 weight rows (5..9 cover the tails after whole tiles); nothing
+// written past y[n_w - 1].
+TEST(CpuKernels, DotRowsMatchesScalarReferenceForEveryTypeAndLevel) {
+  int tested = 0;
+  for (Isa isa : simd_levels()) {
+    for (const TypeTraits& traits : all_types()) {
+      const SimdKernels& k = simd_kernels(traits.type, isa);
+      if (k.dot == nullptr) continue;
+      ASSERT_NE(k.dot_rows, nullptr) << isa_name(isa) << " " << traits.name;
+      int64_t block =
+          std::max<int64_t>(traits.block_size, type_traits(traits.vec_dot_type).block_size);
+      for (int64_t cols : {block, 3 * block, int64_t{8192 + 256}}) {
+        Rows x = make_activations(traits.vec_dot_type, 1, cols, 51, isa);
+        for (int64_t n_w : {1, 2, 3, 4, 5, 6, 7, 9}) {
+          Rows w = make_rows(traits.type, n_w, cols, 52 + static_cast<uint32_t>(n_w),
+                             traits.from_float);
+          std::vector<float> y(static_cast<size_t>(n_w + 1), -7.0f);
+          k.dot_rows(cols, w.bytes.data(), w.stride, n_w, x.bytes.data(), y.data());
+          for (int64_t r = 0; r < n_w; ++r) {
+            const float* wv = w.values.data() + r * cols;
+            double tol = tolerance(wv, x.values.data(), cols);
+            if (traits.vec_dot_type == TensorType::Q8_1) tol += q8_1_sum_tolerance(wv, x, 0, cols);
+            EXPECT_NEAR(y[static_cast<size_t>(r)], reference_dot(wv, x.values.data(), cols), tol)
+                << isa_name(isa) << " " << traits.name << " cols " << cols << " row " << r
+                << " of " << n_w;
+          }
+          EXPECT_EQ(y[static_cast<size_t>(n_w)], -7.0f) << isa_name(isa) << " " << traits.name;
+        }
+      }
+      ++tested;
+    }
+  }
+  if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_GE(tested, 15);
 }
 
 // The two-row tiles (dot2) of every type and level that has one: both rows, 1 to 9
@@ -249,16 +289,17 @@ TEST(CpuKernels, ActivationQuantizersReconstructWithinHalfAStep) {
   }
 }
 
-// simd_matmul tiles rows (16 per task) and tokens (4 per call): odd row counts, one row,
-// and token counts around the tile, on 1 and 3 threads, against the reference dot of the
-// same quantized activations.
+// simd_matmul tiles rows (16 per task, 64 for one token) and tokens (4 per call; one token
+// through dot_rows): odd row counts, one row, enough rows that pool threads take tasks, and
+// token counts around the tile, on 1 and 3 threads, against the reference dot of the same
+// quantized activations.
 TEST(CpuKernels, SimdMatmulMatchesReferenceOnOddShapes) {
   for (Isa isa : simd_levels()) {
     for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K,
                             TensorType::F16}) {
       const TypeTraits& traits = type_traits(type);
       const int64_t cols = 512;
-      for (int64_t rows : {int64_t{1}, int64_t{37}}) {
+      for (int64_t rows : {int64_t{1}, int64_t{37}, int64_t{1001}}) {
         Rows w = make_rows(type, rows, cols, 21, traits.from_float);
         for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{7}}) {
           std::vector<float> x = random_values(static_cast<size_t>(n * cols), 22);

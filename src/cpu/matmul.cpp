@@ -17,6 +17,10 @@ namespace {
 // Weight rows per task: 16 rows of a 2048-wide Q4_K matrix are 18 KiB, so a task's rows
 // stay in L1/L2 while every activation row streams past them.
 constexpr int64_t kRowsPerTask = 16;
+// One token reads each weight row once, so nothing is reused within a task; longer tasks
+// keep the kernels' prefetch of the next rows running (a task's first rows start cold) and
+// claim the shared task counter less often. 64 rows of a 2048-wide Q4_0 matrix are 72 KiB.
+constexpr int64_t kDecodeRowsPerTask = 64;
 // Activation rows quantized per task.
 constexpr int64_t kQuantizeRowsPerTask = 16;
 
@@ -95,7 +99,8 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     xq = quantized.data();
   }
   const auto* x_bytes = static_cast<const uint8_t*>(xq);
-  // Tasks of kRowsPerTask rows, numbered target after target: first_task[i] is target i's first.
+  // Tasks of task_rows rows, numbered target after target: first_task[i] is target i's first.
+  const int64_t task_rows = n == 1 ? kDecodeRowsPerTask : kRowsPerTask;
   // Reused (decode calls this ~100 times a token); the tasks on other threads see it through
   // this reference, not through their own thread_local instance.
   thread_local std::vector<int64_t> first_task_storage;
@@ -105,7 +110,7 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     if (type_traits(targets[i].type).vec_dot_type != act_type) {
       throw Error("simd_matmuls: targets with different activation formats");
     }
-    first_task[i + 1] = first_task[i] + (targets[i].rows + kRowsPerTask - 1) / kRowsPerTask;
+    first_task[i + 1] = first_task[i] + (targets[i].rows + task_rows - 1) / task_rows;
   }
   ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
     size_t i = 0;
@@ -119,8 +124,8 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     const auto* w_bytes = static_cast<const uint8_t*>(target.w);
     int64_t rows = target.rows;
     float* y = target.y;
-    int64_t r0 = (task - first_task[i]) * kRowsPerTask;
-    int64_t r1 = std::min(rows, r0 + kRowsPerTask);
+    int64_t r0 = (task - first_task[i]) * task_rows;
+    int64_t r1 = std::min(rows, r0 + task_rows);
     if (n == 1) {  // one token: the decode kernel runs several weight rows per pass over x
       kernels.dot_rows(cols, w_bytes + w_stride * static_cast<size_t>(r0), w_stride, r1 - r0,
                        x_bytes, y + r0);
