@@ -63,7 +63,8 @@ void register_all() {
       benchmark::RegisterBenchmark(name.c_str(), matmul, type, isa)
           ->Arg(1)
           ->Arg(8)  // the row kernels' largest use
-          ->Arg(16)  // the packed GEMM's smallest (cpu/packed_gemm.h)
+          ->Arg(16)
+          ->Arg(32)  // the packed GEMM's smallest (cpu/packed_gemm.h)
           ->Arg(128)
           ->Unit(benchmark::kMillisecond);
     }

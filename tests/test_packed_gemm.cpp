@@ -4,8 +4,10 @@
 // 4-token kernel, one and many blocks, one and three threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "cpu/cpu_features.h"
@@ -34,27 +36,70 @@ std::vector<Isa> simd_levels() {
   return levels;
 }
 
-// x as the kernel sees it: quantized per 32 values by the level's quantizer, dequantized.
-std::vector<float> quantized_activations(const std::vector<float>& x, int64_t cols, Isa isa) {
+ActFormat act_format_of(TensorType type) {
+  switch (type_traits(type).vec_dot_type) {
+    case TensorType::Q8_1:
+      return ActFormat::Q8_1;
+    case TensorType::Q8_K:
+      return ActFormat::Q8_K;
+    default:
+      return ActFormat::Q8_0;
+  }
+}
+
+// x as the kernel sees it for weights of `type`: quantized by the level's quantizer in the
+// type's activation format; values (dequantized) and the per-block scaled sums.
+struct Acts {
+  ActFormat format;
+  int64_t cols;
+  std::vector<float> values, sums;
+};
+
+Acts quantized_activations(const std::vector<float>& x, int64_t cols, Isa isa, TensorType type) {
   auto quantize = isa == Isa::Avx512 ? avx512::quantize_packed_acts : avx2::quantize_packed_acts;
   int64_t n = static_cast<int64_t>(x.size()) / cols;
+  int64_t nb = cols / kPackBlock;
+  Acts acts{act_format_of(type), cols, std::vector<float>(x.size()), std::vector<float>(n * nb)};
   std::vector<int8_t> q(x.size());
-  std::vector<float> d(x.size() / kPackBlock), s(d.size()), out(x.size());
+  std::vector<float> d(acts.sums.size());
   for (int64_t t = 0; t < n; ++t) {
-    int64_t nb = cols / kPackBlock;
-    quantize(x.data() + t * cols, cols, q.data() + t * cols, d.data() + t * nb, s.data() + t * nb);
+    quantize(acts.format, x.data() + t * cols, cols, q.data() + t * cols, kPackBlock,
+             d.data() + t * nb, acts.sums.data() + t * nb, 1);
     for (int64_t c = 0; c < cols; ++c) {
-      out[static_cast<size_t>(t * cols + c)] =
+      acts.values[static_cast<size_t>(t * cols + c)] =
           d[static_cast<size_t>(t * nb + c / kPackBlock)] * q[static_cast<size_t>(t * cols + c)];
     }
   }
-  return out;
+  return acts;
 }
 
-constexpr TensorType kPackedTypes[] = {
-    TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,   TensorType::Q5_1,
-    TensorType::Q8_0, TensorType::IQ4_NL, TensorType::Q3_K, TensorType::Q4_K,
-    TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS};
+// The double dot product of a dequantized weight row and token t, and the tolerance of the
+// kernel's float result: integer products are exact, so 1e-5 of sum |terms| bounds the float
+// rounding and stays far below one wrong quant, scale or minimum. Q8_1's fp16 sums add up to
+// |min| |s| 2^-11 per block to the minimum term (|min| <= the block's max |w|).
+std::pair<double, double> reference_dot(const float* w, const Acts& x, int64_t t) {
+  double ref = 0.0, mag = 0.0, sum_error = 0.0;
+  const float* xt = x.values.data() + t * x.cols;
+  for (int64_t c = 0; c < x.cols; ++c) {
+    ref += double{w[c]} * xt[c];
+    mag += std::fabs(double{w[c]} * xt[c]);
+  }
+  if (x.format == ActFormat::Q8_1) {
+    for (int64_t b = 0; b < x.cols / kPackBlock; ++b) {
+      float w_max = 0.0f;
+      for (int i = 0; i < kPackBlock; ++i)
+        w_max = std::max(w_max, std::fabs(w[b * kPackBlock + i]));
+      double s = x.sums[static_cast<size_t>(t * (x.cols / kPackBlock) + b)];
+      sum_error += w_max * std::fabs(s) * std::ldexp(1.0, -11) * 1.01;
+    }
+  }
+  return {ref, 1e-5 * mag + 1e-6 + sum_error};
+}
+
+constexpr TensorType kPackedTypes[] = {TensorType::Q4_0, TensorType::Q4_1,  TensorType::Q5_0,
+                                       TensorType::Q5_1, TensorType::Q8_0,  TensorType::IQ4_NL,
+                                       TensorType::Q3_K, TensorType::Q4_K,  TensorType::Q5_K,
+                                       TensorType::Q6_K, TensorType::IQ4_XS};
 
 TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
   for (Isa isa : simd_levels()) {
@@ -67,31 +112,24 @@ TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
           std::vector<float> wf = random_values(static_cast<size_t>(rows * cols), 7);
           std::vector<uint8_t> w(stride * static_cast<size_t>(rows));
           for (int64_t r = 0; r < rows; ++r) {
-            traits.from_float(wf.data() + r * cols, w.data() + stride * static_cast<size_t>(r), cols);
+            traits.from_float(wf.data() + r * cols, w.data() + stride * static_cast<size_t>(r),
+                              cols);
           }
           std::vector<float> wd(wf.size());
           dequantize(type, w.data(), wd.data(), rows * cols);
           for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{7}}) {
             std::vector<float> x = random_values(static_cast<size_t>(n * cols), 8);
-            std::vector<float> xq = quantized_activations(x, cols, isa);
+            Acts xq = quantized_activations(x, cols, isa, type);
             for (int threads : {1, 3}) {
               std::vector<float> y(static_cast<size_t>(n * rows), NAN);
               MatmulTarget target{type, w.data(), rows, y.data()};
               packed_matmuls({&target, 1}, cols, x.data(), n, threads, isa);
               for (int64_t t = 0; t < n; ++t) {
                 for (int64_t r = 0; r < rows; ++r) {
-                  // Integer products are exact; 1e-5 of sum |terms| bounds the float rounding
-                  // and is far below one wrong quant, scale or minimum.
-                  double ref = 0.0, mag = 0.0;
-                  for (int64_t c = 0; c < cols; ++c) {
-                    double term = double{wd[static_cast<size_t>(r * cols + c)]} *
-                                  xq[static_cast<size_t>(t * cols + c)];
-                    ref += term;
-                    mag += std::fabs(term);
-                  }
-                  ASSERT_NEAR(y[static_cast<size_t>(t * rows + r)], ref, 1e-5 * mag + 1e-6)
-                      << isa_name(isa) << " " << traits.name << " cols " << cols << " rows "
-                      << rows << " n " << n << " t " << t << " r " << r << " threads " << threads;
+                  auto [ref, tol] = reference_dot(wd.data() + r * cols, xq, t);
+                  ASSERT_NEAR(y[static_cast<size_t>(t * rows + r)], ref, tol)
+                      << isa_name(isa) << " " << traits.name << " cols " << cols << " rows " << rows
+                      << " n " << n << " t " << t << " r " << r << " threads " << threads;
                 }
               }
             }
@@ -125,24 +163,36 @@ TEST(PackedGemm, ExtremeQuantsDoNotOverflow) {
       int rows = finite ? 2 : 1;  // a random fp16 scale may be Inf/NaN: then row 0 only
       std::vector<float> x(static_cast<size_t>(4 * cols));
       for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 2 ? 1.0f : -1.0f);
-      std::vector<float> xq = quantized_activations(x, cols, isa);
+      Acts xq = quantized_activations(x, cols, isa, type);
       std::vector<float> y(8);
       MatmulTarget target{type, w.data(), rows, y.data()};
       packed_matmuls({&target, 1}, cols, x.data(), 4, 1, isa);
       for (int t = 0; t < 4; ++t) {
         for (int r = 0; r < rows; ++r) {
-          double ref = 0.0, mag = 0.0;
-          for (int64_t c = 0; c < cols; ++c) {
-            double term = double{wd[static_cast<size_t>(r * cols + c)]} *
-                          xq[static_cast<size_t>(t * cols + c)];
-            ref += term;
-            mag += std::fabs(term);
-          }
-          EXPECT_NEAR(y[static_cast<size_t>(t * rows + r)], ref, 1e-5 * mag + 1e-6)
+          auto [ref, tol] = reference_dot(wd.data() + r * cols, xq, t);
+          EXPECT_NEAR(y[static_cast<size_t>(t * rows + r)], ref, tol)
               << isa_name(isa) << " " << traits.name << " t " << t << " r " << r;
         }
       }
     }
+  }
+}
+
+// The activations are the row kernels' formats: Q8_K shares one scale per 256 values, Q8_0
+// rounds its scale to fp16.
+TEST(PackedGemm, ActivationFormatsFollowTheRowKernels) {
+  for (Isa isa : simd_levels()) {
+    auto quantize = isa == Isa::Avx512 ? avx512::quantize_packed_acts : avx2::quantize_packed_acts;
+    std::vector<float> x = random_values(256, 3);
+    x[5] = 50.0f;  // the largest value, in block 0
+    std::vector<int8_t> q(256);
+    std::vector<float> d(8), s(8);
+    quantize(ActFormat::Q8_K, x.data(), 256, q.data(), kPackBlock, d.data(), s.data(), 1);
+    for (float v : d) EXPECT_EQ(v, 50.0f / 127.0f);
+    quantize(ActFormat::Q8_0, x.data(), 256, q.data(), kPackBlock, d.data(), s.data(), 1);
+    EXPECT_NE(d[0], 50.0f / 127.0f);
+    EXPECT_NEAR(d[0], 50.0f / 127.0f, 50.0f / 127.0f / 1024);
+    EXPECT_LT(d[1], 0.1f);
   }
 }
 

@@ -194,6 +194,21 @@ TileShape shape_of(const PackedFormat& f) {
   return {f.is_signed, f.has_min, f.has_sub, steps};
 }
 
+// The row kernels' activation format for weights whose vec_dot_type is `type`.
+ActFormat act_format(TensorType type) {
+  switch (type) {
+    case TensorType::Q8_0:
+      return ActFormat::Q8_0;
+    case TensorType::Q8_1:
+      return ActFormat::Q8_1;
+    case TensorType::Q8_K:
+      return ActFormat::Q8_K;
+    default:
+      throw Error(
+          fmt::format("packed_matmuls: no packed activations for {}", type_traits(type).name));
+  }
+}
+
 struct IsaKernels {
   decltype(&avx2::quantize_packed_acts) quantize;
   decltype(&avx2::packed_tile_gemm) gemm;
@@ -258,38 +273,47 @@ bool has_packed_gemm(TensorType type, Isa isa) {
   return format_of(type) != nullptr && isa_kernels(isa) != nullptr;
 }
 
-void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x,
-                    int64_t n, int n_threads, Isa isa) {
+void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
+                    int n_threads, Isa isa) {
   const IsaKernels* kernels = isa_kernels(isa);
   if (kernels == nullptr || cols % kPackBlock != 0) {
     throw Error(fmt::format("packed_matmuls: no kernels at this level for {} columns", cols));
   }
-  int64_t n_blocks = cols / kPackBlock;
-  // Activations: int8 [n, cols], scales and scaled sums [n, n_blocks].
-  thread_local std::vector<int8_t> xq;
-  thread_local std::vector<float> xd, xs;
-  xq.resize(static_cast<size_t>(n * cols));
-  xd.resize(static_cast<size_t>(n * n_blocks));
-  xs.resize(static_cast<size_t>(n * n_blocks));
-  // Pointers, not the thread_local names: inside a task those name the worker's own.
-  int8_t* q = xq.data();
-  float* d = xd.data();
-  float* s = xs.data();
-  ThreadPool::shared().run(n, n_threads, [&](int64_t t) {
-    kernels->quantize(x + t * cols, cols, q + t * cols, d + t * n_blocks, s + t * n_blocks);
-  });
-  PackedActs acts{q, d, s, cols, n_blocks};
-
   // One task per tile of kTileRows rows, numbered target after target.
   std::vector<int64_t> first_task(targets.size() + 1, 0);
   for (size_t i = 0; i < targets.size(); ++i) {
     const PackedFormat* f = format_of(targets[i].type);
+    if (type_traits(targets[i].type).vec_dot_type != type_traits(targets[0].type).vec_dot_type) {
+      throw Error("packed_matmuls: targets with different activation formats");
+    }
     if (f == nullptr || cols % type_traits(targets[i].type).block_size != 0) {
       throw Error(fmt::format("packed_matmuls: {} weights of {} columns have no packed form",
                               type_traits(targets[i].type).name, cols));
     }
     first_task[i + 1] = first_task[i] + (targets[i].rows + kTileRows - 1) / kTileRows;
   }
+  int64_t n_blocks = cols / kPackBlock;
+  // Activations in groups of kTileTokens tokens (packed_gemm_kernels.h), the last group's
+  // missing tokens zero.
+  int64_t n_groups = (n + kTileTokens - 1) / kTileTokens;
+  auto group_values = static_cast<size_t>(n_groups * n_blocks * kTileTokens);
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xd, xs;
+  xq.assign(group_values * kPackBlock, 0);
+  xd.assign(group_values, 0.0f);
+  xs.assign(group_values, 0.0f);
+  // Pointers, not the thread_local names: inside a task those name the worker's own.
+  int8_t* q = xq.data();
+  float* d = xd.data();
+  float* s = xs.data();
+  ActFormat format = act_format(type_traits(targets[0].type).vec_dot_type);
+  ThreadPool::shared().run(n, n_threads, [&](int64_t t) {
+    int64_t first = (t / kTileTokens) * n_blocks * kTileTokens + t % kTileTokens;
+    kernels->quantize(format, x + t * cols, cols, q + first * kPackBlock, kTileTokens * kPackBlock,
+                      d + first, s + first, kTileTokens);
+  });
+  PackedActs acts{q, d, s, n_blocks};
+
   ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
     size_t i = 0;
     while (task >= first_task[i + 1]) ++i;
@@ -301,9 +325,10 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     PackedTile tile = buffer.pack(f, static_cast<const uint8_t*>(target.w),
                                   *row_bytes(target.type, cols), r0, n_rows, n_blocks);
     TileShape shape = shape_of(f);
-    for (int64_t t = 0; t < n; t += kTileTokens) {
+    for (int64_t g = 0; g < n_groups; ++g) {
+      int64_t t = g * kTileTokens;
       int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
-      kernels->gemm(shape, tile, acts, t, n_tokens, n_rows, target.y + t * target.rows + r0,
+      kernels->gemm(shape, tile, acts, g, n_tokens, n_rows, target.y + t * target.rows + r0,
                     target.rows);
     }
   });

@@ -19,14 +19,14 @@
 namespace tern::cpu {
 
 /// Below this many tokens the row kernels are faster (measured: bench_kernels).
-inline constexpr int64_t kMinPackedTokens = 16;
+inline constexpr int64_t kMinPackedTokens = 32;
 
 /// Whether `type` has a packed format and `isa` a kernel for it.
 bool has_packed_gemm(TensorType type, Isa isa);
 
 /// As simd_matmuls (every target's y (n, rows) = x (n, cols) @ W^T), for targets that all
 /// satisfy has_packed_gemm. cols must be a multiple of every target type's block size.
-void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x,
-                    int64_t n, int n_threads, Isa isa);
+void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
+                    int n_threads, Isa isa);
 
 }  // namespace tern::cpu

@@ -7,10 +7,10 @@
 
 namespace tern::cpu {
 
-inline constexpr int kTileRows = 8;        // weight rows per tile
-inline constexpr int kTileTokens = 4;      // activation rows per kernel call
-inline constexpr int kPackBlock = 32;      // values per scale
-inline constexpr int kStepValues = 4;      // values per row in one 32-byte tile vector
+inline constexpr int kTileRows = 8;    // weight rows per tile
+inline constexpr int kTileTokens = 4;  // activation rows per kernel call
+inline constexpr int kPackBlock = 32;  // values per scale
+inline constexpr int kStepValues = 4;  // values per row in one 32-byte tile vector
 inline constexpr int kTileBlockBytes = kTileRows * kPackBlock;  // 256
 
 /// How a type's tile is multiplied (the kernel's template parameters):
@@ -38,26 +38,33 @@ struct PackedTile {
   int64_t n_blocks;
 };
 
-/// Activations: token t's quants at q + t * q_stride, its block scales at d + t * n_blocks and
-/// its scaled block sums (d * sum(q)) at s + t * n_blocks.
+/// How activations are quantized: as the row kernels' activation formats (vec_dot_type), so
+/// both paths see the same values (and match llama.cpp's arithmetic): Q8_0 = scale per 32
+/// values rounded to fp16; Q8_1 = the same, with d * sum(q) also rounded to fp16; Q8_K =
+/// one float scale per 256 values.
+enum class ActFormat { Q8_0, Q8_1, Q8_K };
+
+/// Activations in groups of kTileTokens tokens (the last padded with zero tokens): group g,
+/// block b holds the 4 tokens' 32 quants one after another at q + (g * n_blocks + b) * 128,
+/// their scales at d + (g * n_blocks + b) * 4 and scaled sums (d * sum(q)) at s + the same.
 struct PackedActs {
   const int8_t* q;
   const float* d;
   const float* s;
-  int64_t q_stride;
   int64_t n_blocks;
 };
 
 }  // namespace tern::cpu
 
 // One declaration list for every level.
-#define TERN_PACKED_GEMM_DECLARATIONS                                                           \
-  /* x (cols floats) -> q (cols int8), d and s (cols / 32 floats each). */                      \
-  void quantize_packed_acts(const float* x, int64_t cols, int8_t* q, float* d, float* s);       \
-  /* y[t * y_stride + r] = tile row r . token t0 + t, for t < n_tokens (<= kTileTokens) and */   \
-  /* r < n_rows (<= kTileRows). */                                                               \
-  void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                  \
-                        const cpu::PackedActs& x, int64_t t0, int n_tokens, int n_rows, float* y, \
+#define TERN_PACKED_GEMM_DECLARATIONS                                                            \
+  /* One token: x (cols floats) -> blocks of 32 quants at q + b * q_stride, scale at */          \
+  /* d[b * d_stride], scaled sum at s[b * d_stride]. */                                          \
+  void quantize_packed_acts(cpu::ActFormat format, const float* x, int64_t cols, int8_t* q,      \
+                            int64_t q_stride, float* d, float* s, int64_t d_stride);             \
+  /* y[t * y_stride + r] = tile row r . token t of group g, for r < n_rows, t < n_tokens. */     \
+  void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                   \
+                        const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y, \
                         int64_t y_stride);
 
 namespace tern::avx2 {

@@ -39,55 +39,55 @@ __m256i pair_products(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s);
 // 16-bit lanes times 16-bit factors, adjacent pairs summed: 8 int32.
 __m256i widen(__m256i sums16, __m256i factors) { return _mm256_madd_epi16(sums16, factors); }
 
-// Tile (8 rows) x NT tokens. Per block: sum over steps of the byte products (16-bit, G steps
-// at a time, then widened with the sub-scales or ones), times the rows' d and the token's d;
-// plus the rows' minimums times the token's block sum.
-template <int NT, int G, bool kSigned, bool kMin, bool kSub>
-void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t t0, float* out) {
+// Tile (8 rows) x one group of kTileTokens tokens. Per block: sum over steps of the byte
+// products (16-bit, G steps at a time, then widened with the sub-scales or ones), times the
+// rows' d and the token's d; plus the rows' minimums times the token's block sum.
+template <int G, bool kSigned, bool kMin, bool kSub>
+void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, float* out) {
   static_assert(kSteps % G == 0 && (!kSub || G <= kSteps / 2));
+  constexpr int NT = kTileTokens;
   const __m256i ones = _mm256_set1_epi16(1);
-  const int8_t* xq[NT];
-  const float* xd[NT];
-  const float* xs[NT];
-  for (int t = 0; t < NT; ++t) {
-    xq[t] = x.q + (t0 + t) * x.q_stride;
-    xd[t] = x.d + (t0 + t) * x.n_blocks;
-    xs[t] = x.s + (t0 + t) * x.n_blocks;
-  }
+  const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
+  const float* xd = x.d + g * x.n_blocks * NT;
+  const float* xs = x.s + g * x.n_blocks * NT;
   __m256 acc[NT];
   for (auto& a : acc) a = _mm256_setzero_ps();
-  for (int64_t b = 0; b < w.n_blocks; ++b) {
+  for (int64_t b = 0; b < w.n_blocks; ++b, xq += NT * kPackBlock, xd += NT, xs += NT) {
     const int8_t* wq = w.q + b * kTileBlockBytes;
     __m256i block_sum[NT];
-    for (auto& s : block_sum) s = _mm256_setzero_si256();
-    for (int g = 0; g < kSteps; g += G) {
+    for (auto& v : block_sum) v = _mm256_setzero_si256();
+    for (int first = 0; first < kSteps; first += G) {
       __m256i sums16[NT];
-      for (auto& s : sums16) s = _mm256_setzero_si256();
-      for (int step = g; step < g + G; ++step) {
+      for (auto& v : sums16) v = _mm256_setzero_si256();
+        // Rolled: unrolling all steps makes the compiler keep every step's vectors live and
+        // spill the accumulators.
+#pragma GCC unroll 1
+      for (int step = first; step < first + G; ++step) {
         __m256i q = load256(wq + 32 * step);
         // maddubs wants one unsigned operand: signed weights give it |q| and move their
         // sign onto the activations.
         __m256i q_u = kSigned ? _mm256_sign_epi8(q, q) : q;
         for (int t = 0; t < NT; ++t) {
-          __m256i xb = broadcast4(xq[t] + b * kPackBlock + kStepValues * step);
+          __m256i xb = broadcast4(xq + t * kPackBlock + kStepValues * step);
           __m256i p = pair_products(q_u, kSigned ? _mm256_sign_epi8(xb, q) : xb);
           sums16[t] = _mm256_add_epi16(sums16[t], p);
         }
       }
       __m256i factors = ones;
-      if constexpr (kSub) factors = load256(w.sub + (2 * b + g / (kSteps / 2)) * 16);
+      if constexpr (kSub) factors = load256(w.sub + (2 * b + first / (kSteps / 2)) * 16);
       for (int t = 0; t < NT; ++t) {
-        block_sum[t] = _mm256_add_epi32(block_sum[t], widen(sums16[t], factors));
+        __m256i wide = widen(sums16[t], factors);
+        block_sum[t] = _mm256_add_epi32(block_sum[t], wide);
       }
     }
     __m256 d = _mm256_loadu_ps(w.d + b * kTileRows);
     for (int t = 0; t < NT; ++t) {
-      __m256 scale = _mm256_mul_ps(d, _mm256_set1_ps(xd[t][b]));
+      __m256 scale = _mm256_mul_ps(d, _mm256_broadcast_ss(xd + t));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sum[t]), scale, acc[t]);
     }
     if constexpr (kMin) {
       __m256 m = _mm256_loadu_ps(w.min + b * kTileRows);
-      for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(xs[t][b]), acc[t]);
+      for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + t), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * kTileRows, acc[t]);
@@ -95,19 +95,16 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t t0,
 
 using KernelFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t, float*);
 
-// The kernels of one shape for 1..kTileTokens tokens.
-template <int G, bool kSigned, bool kMin, bool kSub>
-constexpr KernelFn kKernels[kTileTokens] = {
-    tile_kernel<1, G, kSigned, kMin, kSub>, tile_kernel<2, G, kSigned, kMin, kSub>,
-    tile_kernel<3, G, kSigned, kMin, kSub>, tile_kernel<4, G, kSigned, kMin, kSub>};
-
 // The shapes the packed formats use (cpu/packed_gemm.cpp's table); others are a bug.
-KernelFn kernel_for(const cpu::TileShape& s, int n_tokens) {
-  int i = n_tokens - 1;
-  if (s.is_signed && !s.has_min && !s.has_sub && s.group_steps == 1) return kKernels<1, true, false, false>[i];
-  if (s.is_signed && !s.has_min && s.has_sub && s.group_steps == 4) return kKernels<4, true, false, true>[i];
-  if (!s.is_signed && s.has_min && !s.has_sub && s.group_steps == 8) return kKernels<8, false, true, false>[i];
-  if (!s.is_signed && s.has_min && !s.has_sub && s.group_steps == 4) return kKernels<4, false, true, false>[i];
+KernelFn kernel_for(const cpu::TileShape& s) {
+  if (s.is_signed && !s.has_min && !s.has_sub && s.group_steps == 1)
+    return tile_kernel<1, true, false, false>;
+  if (s.is_signed && !s.has_min && s.has_sub && s.group_steps == 4)
+    return tile_kernel<4, true, false, true>;
+  if (!s.is_signed && s.has_min && !s.has_sub && s.group_steps == 8)
+    return tile_kernel<8, false, true, false>;
+  if (!s.is_signed && s.has_min && !s.has_sub && s.group_steps == 4)
+    return tile_kernel<4, false, true, false>;
   return nullptr;
 }
 
@@ -124,31 +121,54 @@ float max_abs(const float* in, int n) {
 
 }  // namespace
 
-// Per 32 values: d = max|x| / 127, q = round(x / d) (ties to even), s = d * sum(q).
-void quantize_packed_acts(const float* x, int64_t cols, int8_t* q, float* d, float* s) {
-  for (int64_t b = 0; b < cols / kPackBlock; ++b, x += kPackBlock, q += kPackBlock) {
-    float scale = max_abs(x, kPackBlock) / 127.0f;
-    __m256 inv = _mm256_set1_ps(scale > 0 ? 1.0f / scale : 0.0f);
+// Per group (32 values, or 256 for Q8_K): d = max|x| / 127, q = round(x / d) (ties to even);
+// per 32 values s = d * sum(q). Q8_0/Q8_1 keep d (and Q8_1 s) rounded to fp16, as stored.
+void quantize_packed_acts(cpu::ActFormat format, const float* x, int64_t cols, int8_t* q,
+                          int64_t q_stride, float* d, float* s, int64_t d_stride) {
+  const int group = format == cpu::ActFormat::Q8_K ? 256 : kPackBlock;
+  auto fp16_round = [](float v) { return _cvtsh_ss(_cvtss_sh(v, 0)); };
+  float scale = 0.0f;
+  __m256 inv = _mm256_setzero_ps();
+  for (int64_t b = 0; b < cols / kPackBlock; ++b, x += kPackBlock, q += q_stride) {
+    if ((b * kPackBlock) % group == 0) {
+      scale = max_abs(x, group) / 127.0f;
+      inv = _mm256_set1_ps(scale > 0 ? 1.0f / scale : 0.0f);
+    }
     __m256i r[4];
-    for (int k = 0; k < 4; ++k) r[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), inv));
+    for (int k = 0; k < 4; ++k)
+      r[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), inv));
     // packs interleave 128-bit lanes; the permute restores value order.
     __m256i q8 = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
     q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), q8);
-    __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q8), _mm256_set1_epi16(1));
+    __m256i sums =
+        _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q8), _mm256_set1_epi16(1));
     __m128i h = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    d[b] = scale;
-    s[b] = scale * static_cast<float>(_mm_cvtsi128_si32(h));
+    auto sum = static_cast<float>(_mm_cvtsi128_si32(h));
+    switch (format) {
+      case cpu::ActFormat::Q8_0:
+        d[b * d_stride] = fp16_round(scale);
+        s[b * d_stride] = d[b * d_stride] * sum;
+        break;
+      case cpu::ActFormat::Q8_1:
+        d[b * d_stride] = fp16_round(scale);
+        s[b * d_stride] = fp16_round(scale * sum);
+        break;
+      case cpu::ActFormat::Q8_K:
+        d[b * d_stride] = scale;
+        s[b * d_stride] = scale * sum;
+        break;
+    }
   }
 }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
-                      const cpu::PackedActs& x, int64_t t0, int n_tokens, int n_rows, float* y,
+                      const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y,
                       int64_t y_stride) {
   alignas(32) float out[kTileTokens * kTileRows];
-  kernel_for(shape, n_tokens)(w, x, t0, out);
+  kernel_for(shape)(w, x, g, out);
   for (int t = 0; t < n_tokens; ++t) {
     std::memcpy(y + t * y_stride, out + t * kTileRows, sizeof(float) * static_cast<size_t>(n_rows));
   }
