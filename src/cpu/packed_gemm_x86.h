@@ -43,7 +43,8 @@ __m256i widen(__m256i sums16, __m256i factors) { return _mm256_madd_epi16(sums16
 // products (16-bit, G steps at a time, then widened with the sub-scales or ones), times the
 // rows' d and the token's d; plus the rows' minimums times the token's block sum.
 template <int G, bool kSigned, bool kMin, bool kSub>
-void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, float* out) {
+void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, float* out,
+                 int64_t out_stride) {
   static_assert(kSteps % G == 0 && (!kSub || G <= kSteps / 2));
   constexpr int NT = kTileTokens;
   const __m256i ones = _mm256_set1_epi16(1);
@@ -90,10 +91,10 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
       for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + t), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * kTileRows, acc[t]);
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-using KernelFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t, float*);
+using KernelFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t, float*, int64_t);
 
 // The shapes the packed formats use (cpu/packed_gemm.cpp's table); others are a bug.
 KernelFn kernel_for(const cpu::TileShape& s) {
@@ -167,8 +168,10 @@ void quantize_packed_acts(cpu::ActFormat format, const float* x, int64_t cols, i
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y,
                       int64_t y_stride) {
+  KernelFn kernel = kernel_for(shape);
+  if (n_tokens == kTileTokens && n_rows == kTileRows) return kernel(w, x, g, y, y_stride);
   alignas(32) float out[kTileTokens * kTileRows];
-  kernel_for(shape)(w, x, g, out);
+  kernel(w, x, g, out, kTileRows);
   for (int t = 0; t < n_tokens; ++t) {
     std::memcpy(y + t * y_stride, out + t * kTileRows, sizeof(float) * static_cast<size_t>(n_rows));
   }
