@@ -51,11 +51,12 @@ class Operands {
     if (t.storage != Storage::Activation) throw Error("cpu: operand is not an activation");
     return workspace_ + t.offset;
   }
-  // Any float-convertible operand as float rows; weights and caches are converted into
-  // `scratch` (rows [0, n_rows)).
+  // Any float-convertible operand as float rows; F32 ones in place, other weights and
+  // caches converted into `scratch` (rows [0, n_rows)).
   const float* floats(graph::TensorId id, int64_t n_rows, std::vector<float>& scratch) const {
     const Tensor& t = graph_.tensor(id);
     if (t.storage == Storage::Activation) return act(id);
+    if (t.type == TensorType::F32) return static_cast<const float*>(bytes(t));
     scratch.resize(static_cast<size_t>(n_rows * t.cols));
     dequantize(t.type, bytes(t), scratch.data(), n_rows * t.cols);
     return scratch.data();
