@@ -19,6 +19,11 @@ constexpr int64_t kRowsPerItem = 16;
 // item passes over them.
 constexpr int64_t kChunkBytes = 8192;
 
+// Items per thread below which each query head becomes an item of its own.
+constexpr int64_t kMinItemsPerThread = 2;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 using ItemFn = void (*)(const AttentionJob&, const AttentionItem&);
 
 ItemFn item_kernel(Isa isa) {
@@ -70,18 +75,28 @@ void simd_attention(const float* q, const float* k, const float* v, int64_t n_to
   if (n_tokens <= 0) return;
   ItemFn kernel = item_kernel(isa);
   const AttentionJob job = make_job(q, k, v, pos0, p, out);
-  int64_t tokens_per_item = std::max<int64_t>(1, kRowsPerItem / job.group);
-  int64_t n_blocks = (n_tokens + tokens_per_item - 1) / tokens_per_item;
-  int64_t scratch_floats = attention_scratch_floats(job, tokens_per_item * job.group);
-  ThreadPool::shared().run(n_blocks * p.n_head_kv, n_threads, [&](int64_t task) {
+  // Items of every query head of a group, or of single heads when those are too few.
+  int64_t heads_per_item = job.group;
+  int64_t tokens_per_item = std::max<int64_t>(1, kRowsPerItem / heads_per_item);
+  if (ceil_div(n_tokens, tokens_per_item) * p.n_head_kv < kMinItemsPerThread * n_threads) {
+    heads_per_item = 1;
+    tokens_per_item = kRowsPerItem;
+  }
+  int64_t n_blocks = ceil_div(n_tokens, tokens_per_item);
+  int64_t items_per_block = int64_t{p.n_head} / heads_per_item;  // kv head x head subset
+  int64_t scratch_floats = attention_scratch_floats(job, tokens_per_item * heads_per_item);
+  ThreadPool::shared().run(n_blocks * items_per_block, n_threads, [&](int64_t task) {
     // Latest tokens (the most keys) first, so the cheapest items even out the end.
-    int64_t block = n_blocks - 1 - task / p.n_head_kv;
+    int64_t block = n_blocks - 1 - task / items_per_block;
+    int64_t heads = task % items_per_block * heads_per_item;  // first query head
     int64_t t0 = block * tokens_per_item;
     thread_local std::vector<float> scratch;
     if (scratch.size() < static_cast<size_t>(scratch_floats)) {
       scratch.resize(static_cast<size_t>(scratch_floats));
     }
-    kernel(job, {task % p.n_head_kv, t0, std::min(n_tokens, t0 + tokens_per_item), scratch.data()});
+    int64_t h0 = heads % job.group;
+    kernel(job, {heads / job.group, h0, h0 + heads_per_item, t0,
+                 std::min(n_tokens, t0 + tokens_per_item), scratch.data()});
   });
 }
 

@@ -4,8 +4,9 @@
 // (attention_x86.h, expanded in attention_avx2.cpp and attention_avx512.cpp).
 //
 // Work items are (kv head, block of query tokens): every query head of the kv head's group
-// at those tokens is one row, so each K and V row loaded serves all of them. Keys are taken
-// in chunks that stay in L1 with an online softmax (running max and sum per row; the
+// at those tokens is one row, so each K and V row loaded serves all of them. When that
+// gives too few items to keep the threads busy (decoding), each query head is an item. Keys are
+// taken in chunks that stay in L1 with an online softmax (running max and sum per row; the
 // accumulated output is rescaled when the max grows), so scratch does not grow with the
 // context.
 #pragma once
@@ -38,11 +39,12 @@ struct AttentionJob {
   int64_t key_chunk;  // keys per softmax chunk, a multiple of 8
 };
 
-/// The rows of one work item: kv head `kv`'s query heads at tokens [t0, t1), row
-/// r = (t - t0) * group + (head - kv * group).
+/// The rows of one work item: query heads [h0, h1) of kv head `kv`'s group (0 <= h0 <
+/// h1 <= group, counted from the group's first head) at tokens [t0, t1); row
+/// r = (t - t0) * (h1 - h0) + (head - kv * group - h0).
 struct AttentionItem {
-  int64_t kv, t0, t1;
-  float* scratch;  // attention_scratch_floats(job, (t1 - t0) * group) floats
+  int64_t kv, h0, h1, t0, t1;
+  float* scratch;  // attention_scratch_floats(job, (t1 - t0) * (h1 - h0)) floats
 };
 
 /// Scratch floats one work item of `n_rows` rows needs: scores [n_rows, key_chunk],

@@ -58,16 +58,16 @@ struct Span {
 // One work item: where its rows live and its scratch.
 struct Item {
   const AttentionJob& job;
-  int64_t kv, t0, n_rows;
-  int64_t acc_stride;  // head_dim_v rounded up to 8
-  float* scores;       // [n_rows, key_chunk]; p = e^(s - max) after the softmax step
-  float* acc;          // [n_rows, acc_stride] un-normalized outputs
-  float* max;          // [n_rows] running max of the row's scores
-  float* sum;          // [n_rows] running sum of e^(score - max)
-  float* rescale;      // [n_rows] this chunk's factor for acc: e^(old max - new max)
+  int64_t kv, h0, n_heads, t0, n_rows;  // query heads [h0, h0 + n_heads) of the group
+  int64_t acc_stride;                   // head_dim_v rounded up to 8
+  float* scores;   // [n_rows, key_chunk]; p = e^(s - max) after the softmax step
+  float* acc;      // [n_rows, acc_stride] un-normalized outputs
+  float* max;      // [n_rows] running max of the row's scores
+  float* sum;      // [n_rows] running sum of e^(score - max)
+  float* rescale;  // [n_rows] this chunk's factor for acc: e^(old max - new max)
 
-  int64_t token(int64_t r) const { return t0 + r / job.group; }
-  int64_t head(int64_t r) const { return kv * job.group + r % job.group; }
+  int64_t token(int64_t r) const { return t0 + r / n_heads; }
+  int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
   const float* q_row(int64_t r) const {
     return job.q + token(r) * job.q_stride + head(r) * job.head_dim_k;
   }
@@ -276,11 +276,14 @@ void finish(const Item& it) {
 }  // namespace
 
 void attention_item(const AttentionJob& job, const AttentionItem& item) {
-  int64_t n_rows = (item.t1 - item.t0) * job.group;
+  int64_t n_heads = item.h1 - item.h0;
+  int64_t n_rows = (item.t1 - item.t0) * n_heads;
   int64_t acc_stride = (job.head_dim_v + kLanes - 1) / kLanes * kLanes;
   float* scratch = item.scratch;
   Item it{job,
           item.kv,
+          item.h0,
+          n_heads,
           item.t0,
           n_rows,
           acc_stride,
