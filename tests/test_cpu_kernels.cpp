@@ -151,8 +151,8 @@ TEST(CpuKernels, DotRowsMatchesScalarReferenceForEveryTypeAndLevel) {
       for (int64_t cols : {block, 3 * block, int64_t{8192 + 256}}) {
         Rows x = make_activations(traits.vec_dot_type, 1, cols, 51, isa);
         for (int64_t n_w : {1, 2, 3, 4, 5, 6, 7, 9}) {
-          Rows w = make_rows(traits.type, n_w, cols, 52 + static_cast<uint32_t>(n_w),
-                             traits.from_float);
+          Rows w =
+              make_rows(traits.type, n_w, cols, 52 + static_cast<uint32_t>(n_w), traits.from_float);
           std::vector<float> y(static_cast<size_t>(n_w + 1), -7.0f);
           k.dot_rows(cols, w.bytes.data(), w.stride, n_w, x.bytes.data(), y.data());
           for (int64_t r = 0; r < n_w; ++r) {
@@ -160,8 +160,8 @@ TEST(CpuKernels, DotRowsMatchesScalarReferenceForEveryTypeAndLevel) {
             double tol = tolerance(wv, x.values.data(), cols);
             if (traits.vec_dot_type == TensorType::Q8_1) tol += q8_1_sum_tolerance(wv, x, 0, cols);
             EXPECT_NEAR(y[static_cast<size_t>(r)], reference_dot(wv, x.values.data(), cols), tol)
-                << isa_name(isa) << " " << traits.name << " cols " << cols << " row " << r
-                << " of " << n_w;
+                << isa_name(isa) << " " << traits.name << " cols " << cols << " row " << r << " of "
+                << n_w;
           }
           EXPECT_EQ(y[static_cast<size_t>(n_w)], -7.0f) << isa_name(isa) << " " << traits.name;
         }

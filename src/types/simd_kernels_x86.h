@@ -167,7 +167,7 @@ struct IQ4_NL {
 
 // R fp16 values (R <= 4), one per weight row, converted at once: lane r = rows[r]->*field.
 template <int R, typename Block>
-__m128 row_halves(const Block* const* rows, int64_t i, uint16_t Block::* field) {
+__m128 row_halves(const Block* const* rows, int64_t i, uint16_t Block::*field) {
   uint64_t bits = 0;
   for (int r = 0; r < R; ++r) bits |= uint64_t{rows[r][i].*field} << (16 * r);
   return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(bits)));
@@ -218,8 +218,8 @@ void legacy_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_
       for (int r = 0; r < R; ++r) {
         __m256i p = dot_u8_i8(q_abs[r], W::kSigned ? _mm256_sign_epi8(xq, q[r]) : xq);
         if constexpr (W::kOffset != 0) p = _mm256_sub_epi32(p, offset);
-        acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(scales + r),
-                                    acc[r][j]);
+        acc[r][j] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(scales + r), acc[r][j]);
       }
       if constexpr (W::kMin) {
         __m128 m = row_halves<R>(wb, i, &Block::m);
@@ -286,8 +286,8 @@ struct Scales32 {
   explicit Scales32(__m128i scales16) : s(_mm256_broadcastsi128_si256(scales16)) {}
   // Chunk c's scale in every lane.
   __m256i chunk(int c) const {
-    __m256i idx = _mm256_add_epi8(_mm256_set1_epi16(0x0100),
-                                  _mm256_set1_epi8(static_cast<char>(2 * c)));
+    __m256i idx =
+        _mm256_add_epi8(_mm256_set1_epi16(0x0100), _mm256_set1_epi8(static_cast<char>(2 * c)));
     return _mm256_shuffle_epi8(s, idx);
   }
 };
@@ -656,8 +656,7 @@ void by_rows(int64_t n, const void* w, const void* x, size_t stride, int n_x, fl
 
 // DotRowsFn of a one-weight-row kernel: row after row.
 template <template <int> typename Rows>
-void rows_singly(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
-                 float* y) {
+void rows_singly(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x, float* y) {
   for (int64_t r = 0; r < n_w; ++r) Rows<1>::run(n, offset_bytes(w, r, w_stride), x, 0, y + r);
 }
 
@@ -710,13 +709,13 @@ TERN_ROWS(IQ4XS, iq4_xs_rows<NX>)
 
 }  // namespace
 
-#define TERN_DOT(type, rows)                                                                  \
+#define TERN_DOT(type, rows)                                                                       \
   void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
-    by_rows<rows>(n, w, x, x_stride, n_x, out);                                              \
-  }                                                                                          \
-  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x, \
-                         float* y) {                                                         \
-    rows_singly<rows>(n, w, w_stride, n_w, x, y);                                            \
+    by_rows<rows>(n, w, x, x_stride, n_x, out);                                                    \
+  }                                                                                                \
+  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,    \
+                         float* y) {                                                               \
+    rows_singly<rows>(n, w, w_stride, n_w, x, y);                                                  \
   }
 TERN_DOT(f32, Float<F32>::Rows)
 TERN_DOT(f16, Float<F16>::Rows)
@@ -729,17 +728,17 @@ TERN_DOT(q6_k, Q6K)
 TERN_DOT(iq4_xs, IQ4XS)
 #undef TERN_DOT
 
-#define TERN_LEGACY(type, W)                                                                   \
-  void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) {   \
-    by_rows<Legacy<W>::template Rows>(n, w, x, x_stride, n_x, out);                            \
-  }                                                                                            \
-  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x, \
-                         float* y) {                                                           \
-    Legacy<W>::rows(n, w, w_stride, n_w, x, y);                                                \
-  }                                                                                            \
-  void dot2_##type(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,     \
-                int n_x, float* y, int64_t y_stride) {                                         \
-    Legacy<W>::pairs(n, w, w_stride, x, x_stride, n_x, y, y_stride);                           \
+#define TERN_LEGACY(type, W)                                                                       \
+  void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
+    by_rows<Legacy<W>::template Rows>(n, w, x, x_stride, n_x, out);                                \
+  }                                                                                                \
+  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,    \
+                         float* y) {                                                               \
+    Legacy<W>::rows(n, w, w_stride, n_w, x, y);                                                    \
+  }                                                                                                \
+  void dot2_##type(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,      \
+                   int n_x, float* y, int64_t y_stride) {                                          \
+    Legacy<W>::pairs(n, w, w_stride, x, x_stride, n_x, y, y_stride);                               \
   }
 TERN_LEGACY(q4_0, Q4_0)
 TERN_LEGACY(q4_1, Q4_1)
