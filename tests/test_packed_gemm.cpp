@@ -196,6 +196,42 @@ TEST(PackedGemm, ActivationFormatsFollowTheRowKernels) {
   }
 }
 
+// Batching must not change the math (the session tests hold logits to 1e-5 across micro-batch
+// sizes): the packed GEMM and the row kernels see the same activation values, so they agree
+// to float rounding.
+TEST(PackedGemm, AgreesWithTheRowKernels) {
+  for (Isa isa : simd_levels()) {
+    for (TensorType type : kPackedTypes) {
+      const TypeTraits& traits = type_traits(type);
+      const int64_t cols = 512, rows = 16, n = 8;
+      size_t stride = *row_bytes(type, cols);
+      std::vector<float> wf = random_values(static_cast<size_t>(rows * cols), 11);
+      std::vector<uint8_t> w(stride * static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) {
+        traits.from_float(wf.data() + r * cols, w.data() + stride * static_cast<size_t>(r), cols);
+      }
+      std::vector<float> wd(wf.size());
+      dequantize(type, w.data(), wd.data(), rows * cols);
+      std::vector<float> x = random_values(static_cast<size_t>(n * cols), 12);
+      for (size_t i = 0; i < x.size(); ++i) x[i] += 3.0f;  // large block sums: offsets matter
+      Acts xq = quantized_activations(x, cols, isa, type);
+      std::vector<float> packed(static_cast<size_t>(n * rows)), by_rows(packed.size());
+      MatmulTarget target{type, w.data(), rows, packed.data()};
+      packed_matmuls({&target, 1}, cols, x.data(), n, 1, isa);
+      ASSERT_LT(n, kMinPackedTokens);
+      simd_matmul(type, w.data(), rows, cols, x.data(), n, by_rows.data(), 1, isa);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          auto [ref, tol] = reference_dot(wd.data() + r * cols, xq, t);
+          size_t i = static_cast<size_t>(t * rows + r);
+          EXPECT_NEAR(packed[i], by_rows[i], 2 * tol)
+              << isa_name(isa) << " " << traits.name << " t " << t << " r " << r << " ref " << ref;
+        }
+      }
+    }
+  }
+}
+
 TEST(PackedGemm, RefusesTypesWithoutAPackedForm) {
   for (Isa isa : simd_levels()) {
     EXPECT_FALSE(has_packed_gemm(TensorType::Q2_K, isa));

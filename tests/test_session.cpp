@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "cpu/cpu_features.h"
@@ -34,22 +35,39 @@ std::vector<float> all_logits(const Model& model, SessionOptions options) {
   return {logits.begin(), logits.end()};
 }
 
-// Batching must not change the math: each position's computation is the same, so the
-// results agree to float rounding of identical operations (1e-5 on logits of size ~10).
+// Batching must not change the math: with float weights each position's computation is the
+// same, so the results agree to float rounding of identical operations (1e-5 on logits of
+// size ~10). Quantized weights take the packed GEMM for micro-batches of 32+ tokens and the
+// row kernels below that; the two round their float sums differently (~1e-7 relative), and
+// an 8-bit activation whose value sits on a rounding boundary can then move by one step:
+// a few logits of a few positions move by up to ~0.05, the rest stay within rounding.
+float batching_tolerance(const std::string& model) {
+  return model.find("f32") != std::string::npos ? 1e-5f : 0.1f;
+}
+
+float mean_abs_diff(std::span<const float> a, std::span<const float> b) {
+  double sum = 0.0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) sum += std::abs(a[i] - b[i]);
+  return static_cast<float>(sum / static_cast<double>(std::max<size_t>(1, a.size())));
+}
+
 class SessionTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(SessionTest, MicroBatchesAndSingleTokensMatchOneBatch) {
   Model model = Model::load(kGolden + GetParam() + "/model.gguf");
   std::vector<float> one = all_logits(model, {.n_ctx = 32, .n_batch = 512, .n_threads = 1});
   std::vector<float> batched = all_logits(model, {.n_ctx = 32, .n_batch = 5, .n_threads = 3});
-  EXPECT_LE(max_abs_diff(one, batched), 1e-5f);
+  float tolerance = batching_tolerance(GetParam());
+  EXPECT_LE(max_abs_diff(one, batched), tolerance);
+  EXPECT_LE(mean_abs_diff(one, batched), 1e-3f);
   Session session(model, {.n_ctx = 32});
   std::vector<float> stepwise;
   for (int32_t t : kTokens) {
     auto row = session.decode(std::span(&t, 1));
     stepwise.insert(stepwise.end(), row.begin(), row.end());
   }
-  EXPECT_LE(max_abs_diff(one, stepwise), 1e-5f);
+  EXPECT_LE(max_abs_diff(one, stepwise), tolerance);
+  EXPECT_LE(mean_abs_diff(one, stepwise), 1e-3f);
 }
 
 TEST_P(SessionTest, TrimAndClearReplayTheSameLogits) {
