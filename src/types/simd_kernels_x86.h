@@ -165,12 +165,16 @@ struct IQ4_NL {
   }
 };
 
-// R fp16 values (R <= 4), one per weight row, converted at once: lane r = rows[r]->*field.
+// R fp16 values (R <= 4), one per weight row, converted at once: lane r = rows[r][i].*field.
+// Each is inserted straight from memory (one instruction per row, not load + shift + or).
 template <int R, typename Block>
 __m128 row_halves(const Block* const* rows, int64_t i, uint16_t Block::*field) {
-  uint64_t bits = 0;
-  for (int r = 0; r < R; ++r) bits |= uint64_t{rows[r][i].*field} << (16 * r);
-  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(bits)));
+  static_assert(R >= 1 && R <= 4);
+  __m128i h = _mm_cvtsi32_si128(rows[0][i].*field);
+  if constexpr (R > 1) h = _mm_insert_epi16(h, rows[1][i].*field, 1);
+  if constexpr (R > 2) h = _mm_insert_epi16(h, rows[2][i].*field, 2);
+  if constexpr (R > 3) h = _mm_insert_epi16(h, rows[3][i].*field, 3);
+  return _mm_cvtph_ps(h);
 }
 
 // R weight rows (w_stride bytes apart) x NX activation rows: y[j * y_stride + r] = w_r . x_j.
