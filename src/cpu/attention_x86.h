@@ -1,8 +1,8 @@
 // The x86 SIMD body of attention (attention.h), expanded once per level by
 // attention_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
 //
-// One work item: rows = query heads of one kv head at a block of tokens. For each chunk
-// of keys [c0, c1) (in L1):
+// One work item: rows = query heads of one kv head (all of its group, or one when items
+// are split for threads) at a block of tokens. For each chunk of keys [c0, c1) (in L1):
 //   scores [rows, chunk] = scale * Q K^T, two rows x four keys per register tile (each
 //     K vector loaded once for both rows), -inf outside each row's visible keys;
 //   online softmax: new max m', rescale = e^(m - m'), p = e^(s - m'), sum = sum * rescale
