@@ -49,31 +49,20 @@ void fifth_bits(const uint8_t* qh, int8_t* q) {
   for (int j = 0; j < kPackBlock; ++j) q[j] = static_cast<int8_t>(q[j] | (((bits >> j) & 1) << 4));
 }
 
-void unpack_q4_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
-  const auto& blk = block_at<BlockQ4_0>(row, b);
+// Q4_0, Q4_1, Q5_0, Q5_1: nibbles (plus fifth bits where the block has qh), scale d, and
+// either the block's minimum m or the centring offset (8 or 16 steps) as the minimum.
+template <typename Block>
+void unpack_legacy(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<Block>(row, b);
   nibbles(blk.qs, out.q);
+  constexpr bool kFifthBit = requires { blk.qh; };
+  if constexpr (kFifthBit) fifth_bits(blk.qh, out.q);
   out.d = f16_to_f32(blk.d);
-  out.min = -8.0f * out.d;
-}
-void unpack_q4_1(const uint8_t* row, int64_t b, UnpackedBlock& out) {
-  const auto& blk = block_at<BlockQ4_1>(row, b);
-  nibbles(blk.qs, out.q);
-  out.d = f16_to_f32(blk.d);
-  out.min = f16_to_f32(blk.m);
-}
-void unpack_q5_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
-  const auto& blk = block_at<BlockQ5_0>(row, b);
-  nibbles(blk.qs, out.q);
-  fifth_bits(blk.qh, out.q);
-  out.d = f16_to_f32(blk.d);
-  out.min = -16.0f * out.d;
-}
-void unpack_q5_1(const uint8_t* row, int64_t b, UnpackedBlock& out) {
-  const auto& blk = block_at<BlockQ5_1>(row, b);
-  nibbles(blk.qs, out.q);
-  fifth_bits(blk.qh, out.q);
-  out.d = f16_to_f32(blk.d);
-  out.min = f16_to_f32(blk.m);
+  if constexpr (requires { blk.m; }) {
+    out.min = f16_to_f32(blk.m);
+  } else {
+    out.min = (kFifthBit ? -16.0f : -8.0f) * out.d;
+  }
 }
 void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
   const auto& blk = block_at<BlockQ8_0>(row, b);
@@ -165,10 +154,10 @@ struct PackedFormat {
 
 // The packable types. Q2_K (per-16 minimums) and the IQ grids go through the row kernels.
 constexpr PackedFormat kFormats[] = {
-    {TensorType::Q4_0, unpack_q4_0, 15, false, true, false},
-    {TensorType::Q4_1, unpack_q4_1, 15, false, true, false},
-    {TensorType::Q5_0, unpack_q5_0, 31, false, true, false},
-    {TensorType::Q5_1, unpack_q5_1, 31, false, true, false},
+    {TensorType::Q4_0, unpack_legacy<BlockQ4_0>, 15, false, true, false},
+    {TensorType::Q4_1, unpack_legacy<BlockQ4_1>, 15, false, true, false},
+    {TensorType::Q5_0, unpack_legacy<BlockQ5_0>, 31, false, true, false},
+    {TensorType::Q5_1, unpack_legacy<BlockQ5_1>, 31, false, true, false},
     {TensorType::Q8_0, unpack_q8_0, 128, true, false, false},
     {TensorType::IQ4_NL, unpack_iq4_nl, 127, true, false, false},
     {TensorType::Q3_K, unpack_q3_k, 4, true, false, true},
