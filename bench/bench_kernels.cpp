@@ -81,9 +81,10 @@ int main(int argc, char** argv) {
   return 0;
 }
 
-// ---- Attention at the 135M shape: 9 query heads over 3 kv heads, head_dim 64, a 512-token
-// prompt (causal, no cache before it), the scalar reference against the SIMD kernel of a
-// level, single-threaded. tok/s counts query tokens.
+// ---- Attention at the 135M shape: 9 query heads over 3 kv heads, head_dim 64; a 512-token
+// prompt (causal, no cache before it) and one token decoded after 4096 cached ones; the
+// scalar reference against the SIMD kernel of a level, single-threaded. tok/s counts query
+// tokens. Args: {query tokens, cached positions before them}.
 #include "backends/cpu/kernels.h"
 #include "cpu/attention.h"
 
@@ -96,16 +97,17 @@ void attention_135m(benchmark::State& state, Isa isa) {
   }
   constexpr int kHeads = 9, kHeadsKv = 3, kDim = 64;
   const int64_t n = state.range(0);
+  const int64_t pos0 = state.range(1);
   const tern::graph::AttentionParams p{kHeads, kHeadsKv, kDim, kDim, 0.125f, 0};
   std::vector<float> q = random_values(static_cast<size_t>(n * kHeads * kDim));
-  std::vector<float> k = random_values(static_cast<size_t>(n * kHeadsKv * kDim));
-  std::vector<float> v = random_values(static_cast<size_t>(n * kHeadsKv * kDim));
+  std::vector<float> k = random_values(static_cast<size_t>((pos0 + n) * kHeadsKv * kDim));
+  std::vector<float> v = random_values(static_cast<size_t>((pos0 + n) * kHeadsKv * kDim));
   std::vector<float> out(q.size());
   for (auto _ : state) {
     if (isa == Isa::Scalar) {
-      tern::cpu::attention(q.data(), k.data(), v.data(), n, 0, p, out.data(), 1);
+      tern::cpu::attention(q.data(), k.data(), v.data(), n, pos0, p, out.data(), 1);
     } else {
-      tern::cpu::simd_attention(q.data(), k.data(), v.data(), n, 0, p, out.data(), 1, isa);
+      tern::cpu::simd_attention(q.data(), k.data(), v.data(), n, pos0, p, out.data(), 1, isa);
     }
     benchmark::DoNotOptimize(out.data());
   }
@@ -114,9 +116,18 @@ void attention_135m(benchmark::State& state, Isa isa) {
                          benchmark::Counter::kIsRate);
 }
 
-BENCHMARK_CAPTURE(attention_135m, scalar, Isa::Scalar)->Arg(512)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(attention_135m, avx2, Isa::Avx2)->Arg(512)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)->Arg(512)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(attention_135m, scalar, Isa::Scalar)
+    ->Args({512, 0})
+    ->Args({1, 4096})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(attention_135m, avx2, Isa::Avx2)
+    ->Args({512, 0})
+    ->Args({1, 4096})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)
+    ->Args({512, 0})
+    ->Args({1, 4096})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
