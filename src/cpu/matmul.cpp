@@ -51,7 +51,8 @@ const SimdKernels& simd_kernels(TensorType type, Isa isa) {
 
 bool has_simd_matmul(TensorType type, Isa isa) {
   TensorType act = type_traits(type).vec_dot_type;
-  return simd_kernels(type, isa).dot != nullptr &&
+  const SimdKernels& kernels = simd_kernels(type, isa);
+  return kernels.dot != nullptr && kernels.dot_rows != nullptr &&
          (act == TensorType::F32 || simd_kernels(act, isa).quantize != nullptr);
 }
 

@@ -1,7 +1,9 @@
 // Matrix products over quantized weights with the SIMD kernels of the type table:
 // activations are quantized once to the weight type's vec_dot_type, then each thread
 // takes blocks of weight rows and runs them against every activation row, up to
-// kMaxDotRows at a time (one pass over a weight row serves several tokens).
+// kMaxDotRows at a time (one pass over a weight row serves several tokens). One token
+// (decoding) goes through the dot_rows kernels: several weight rows per pass over the
+// activation row, in longer tasks, bound by memory bandwidth rather than by the kernels.
 #pragma once
 
 #include <cstdint>
