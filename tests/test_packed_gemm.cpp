@@ -1,7 +1,7 @@
 // The packed GEMM (cpu/packed_gemm.h) against double sums of the table's dequantized weights
-// and the kernel's own quantized activations, for every packable type and SIMD level this
-// CPU runs, on odd shapes: rows not a multiple of the 8-row tile, token counts around the
-// 4-token kernel, one and many blocks, one and three threads.
+// and the row kernels' quantized activations (which the GEMM reuses), for every packable type and
+// SIMD level this CPU runs, on odd shapes: rows not a multiple of the 8-row tile, token counts
+// around the 4-token kernel, one and many blocks, one and three threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +15,8 @@
 #include "cpu/packed_gemm.h"
 #include "cpu/packed_gemm_kernels.h"
 #include "tern/error.h"
+#include "types/blocks.h"
+#include "types/float_types.h"
 #include "types/type_table.h"
 
 namespace tern::cpu {
@@ -36,38 +38,28 @@ std::vector<Isa> simd_levels() {
   return levels;
 }
 
-ActFormat act_format_of(TensorType type) {
-  switch (type_traits(type).vec_dot_type) {
-    case TensorType::Q8_1:
-      return ActFormat::Q8_1;
-    case TensorType::Q8_K:
-      return ActFormat::Q8_K;
-    default:
-      return ActFormat::Q8_0;
-  }
-}
-
-// x as the kernel sees it for weights of `type`: quantized by the level's quantizer in the
-// type's activation format; values (dequantized) and the per-block scaled sums.
+// x as the kernels see it for weights of `type`: quantized by the level's quantizer of the
+// type's activation format (vec_dot_type); values (dequantized) and, for Q8_1, the fp16
+// scaled block sums d * sum(q) its minimum terms use.
 struct Acts {
-  ActFormat format;
+  TensorType format;
   int64_t cols;
   std::vector<float> values, sums;
 };
 
 Acts quantized_activations(const std::vector<float>& x, int64_t cols, Isa isa, TensorType type) {
-  auto quantize = isa == Isa::Avx512 ? avx512::quantize_packed_acts : avx2::quantize_packed_acts;
+  TensorType format = type_traits(type).vec_dot_type;
   int64_t n = static_cast<int64_t>(x.size()) / cols;
-  int64_t nb = cols / kPackBlock;
-  Acts acts{act_format_of(type), cols, std::vector<float>(x.size()), std::vector<float>(n * nb)};
-  std::vector<int8_t> q(x.size());
-  std::vector<float> d(acts.sums.size());
-  for (int64_t t = 0; t < n; ++t) {
-    quantize(acts.format, x.data() + t * cols, cols, q.data() + t * cols, kPackBlock,
-             d.data() + t * nb, acts.sums.data() + t * nb, 1);
-    for (int64_t c = 0; c < cols; ++c) {
-      acts.values[static_cast<size_t>(t * cols + c)] =
-          d[static_cast<size_t>(t * nb + c / kPackBlock)] * q[static_cast<size_t>(t * cols + c)];
+  size_t stride = *row_bytes(format, cols);
+  std::vector<uint8_t> bytes(stride * static_cast<size_t>(n));
+  quantize_rows(format, x.data(), n, cols, bytes.data(), 1, isa);
+  Acts acts{format, cols, std::vector<float>(x.size()), {}};
+  dequantize(format, bytes.data(), acts.values.data(), n * cols);
+  if (format == TensorType::Q8_1) {
+    for (int64_t t = 0; t < n; ++t) {
+      const auto* blocks =
+          reinterpret_cast<const BlockQ8_1*>(bytes.data() + stride * static_cast<size_t>(t));
+      for (int64_t b = 0; b < cols / kPackBlock; ++b) acts.sums.push_back(f16_to_f32(blocks[b].s));
     }
   }
   return acts;
@@ -84,7 +76,7 @@ std::pair<double, double> reference_dot(const float* w, const Acts& x, int64_t t
     ref += double{w[c]} * xt[c];
     mag += std::fabs(double{w[c]} * xt[c]);
   }
-  if (x.format == ActFormat::Q8_1) {
+  if (x.format == TensorType::Q8_1) {
     for (int64_t b = 0; b < x.cols / kPackBlock; ++b) {
       float w_max = 0.0f;
       for (int i = 0; i < kPackBlock; ++i)
@@ -175,24 +167,6 @@ TEST(PackedGemm, ExtremeQuantsDoNotOverflow) {
         }
       }
     }
-  }
-}
-
-// The activations are the row kernels' formats: Q8_K shares one scale per 256 values, Q8_0
-// rounds its scale to fp16.
-TEST(PackedGemm, ActivationFormatsFollowTheRowKernels) {
-  for (Isa isa : simd_levels()) {
-    auto quantize = isa == Isa::Avx512 ? avx512::quantize_packed_acts : avx2::quantize_packed_acts;
-    std::vector<float> x = random_values(256, 3);
-    x[5] = 50.0f;  // the largest value, in block 0
-    std::vector<int8_t> q(256);
-    std::vector<float> d(8), s(8);
-    quantize(ActFormat::Q8_K, x.data(), 256, q.data(), kPackBlock, d.data(), s.data(), 1);
-    for (float v : d) EXPECT_EQ(v, 50.0f / 127.0f);
-    quantize(ActFormat::Q8_0, x.data(), 256, q.data(), kPackBlock, d.data(), s.data(), 1);
-    EXPECT_NE(d[0], 50.0f / 127.0f);
-    EXPECT_NEAR(d[0], 50.0f / 127.0f, 50.0f / 127.0f / 1024);
-    EXPECT_LT(d[1], 0.1f);
   }
 }
 

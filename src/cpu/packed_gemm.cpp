@@ -183,34 +183,49 @@ TileShape shape_of(const PackedFormat& f) {
   return {f.is_signed, f.has_min, f.has_sub, steps};
 }
 
-// The row kernels' activation format for weights whose vec_dot_type is `type`.
-ActFormat act_format(TensorType type) {
-  switch (type) {
-    case TensorType::Q8_0:
-      return ActFormat::Q8_0;
-    case TensorType::Q8_1:
-      return ActFormat::Q8_1;
-    case TensorType::Q8_K:
-      return ActFormat::Q8_K;
+// Block b (32 values) of one activation row in the row kernels' format (the weights'
+// vec_dot_type): its quants, scale and scaled sum d * sum(q). Reading the row kernels' own
+// quantization keeps both paths on the same activation values.
+void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, float& d, float& s) {
+  switch (format) {
+    case TensorType::Q8_0: {
+      const auto& blk = block_at<BlockQ8_0>(row, b);
+      std::memcpy(q, blk.qs, kPackBlock);
+      int sum = 0;
+      for (int8_t v : blk.qs) sum += v;
+      d = f16_to_f32(blk.d);
+      s = d * static_cast<float>(sum);
+      return;
+    }
+    case TensorType::Q8_1: {
+      const auto& blk = block_at<BlockQ8_1>(row, b);
+      std::memcpy(q, blk.qs, kPackBlock);
+      d = f16_to_f32(blk.d);
+      s = f16_to_f32(blk.s);
+      return;
+    }
+    case TensorType::Q8_K: {
+      const auto& blk = block_at<BlockQ8_K>(row, b / kSubBlocks);
+      int j = static_cast<int>(b % kSubBlocks);
+      std::memcpy(q, blk.qs + kPackBlock * j, kPackBlock);
+      d = blk.d;
+      s = d * static_cast<float>(blk.bsums[2 * j] + blk.bsums[2 * j + 1]);
+      return;
+    }
     default:
       throw Error(
-          fmt::format("packed_matmuls: no packed activations for {}", type_traits(type).name));
+          fmt::format("packed_matmuls: no packed activations for {}", type_traits(format).name));
   }
 }
 
-struct IsaKernels {
-  decltype(&avx2::quantize_packed_acts) quantize;
-  decltype(&avx2::packed_tile_gemm) gemm;
-};
+using TileGemmFn = decltype(&avx2::packed_tile_gemm);
 
-const IsaKernels* isa_kernels(Isa isa) {
-  static constexpr IsaKernels kAvx2{avx2::quantize_packed_acts, avx2::packed_tile_gemm};
-  static constexpr IsaKernels kAvx512{avx512::quantize_packed_acts, avx512::packed_tile_gemm};
+TileGemmFn tile_gemm(Isa isa) {
   switch (isa) {
     case Isa::Avx2:
-      return &kAvx2;
+      return avx2::packed_tile_gemm;
     case Isa::Avx512:
-      return &kAvx512;
+      return avx512::packed_tile_gemm;
     case Isa::Scalar:
       break;
   }
@@ -259,13 +274,14 @@ struct TileBuffer {
 }  // namespace
 
 bool has_packed_gemm(TensorType type, Isa isa) {
-  return format_of(type) != nullptr && isa_kernels(isa) != nullptr;
+  return format_of(type) != nullptr && tile_gemm(isa) != nullptr &&
+         simd_kernels(type_traits(type).vec_dot_type, isa).quantize != nullptr;
 }
 
 void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
                     int n_threads, Isa isa) {
-  const IsaKernels* kernels = isa_kernels(isa);
-  if (kernels == nullptr || cols % kPackBlock != 0) {
+  TileGemmFn gemm = tile_gemm(isa);
+  if (gemm == nullptr || cols % kPackBlock != 0) {
     throw Error(fmt::format("packed_matmuls: no kernels at this level for {} columns", cols));
   }
   // One task per tile of kTileRows rows, numbered target after target.
@@ -295,11 +311,19 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   int8_t* q = xq.data();
   float* d = xd.data();
   float* s = xs.data();
-  ActFormat format = act_format(type_traits(targets[0].type).vec_dot_type);
+  // Each token is quantized by the row kernels' quantizer, then spread into its group.
+  TensorType format = type_traits(targets[0].type).vec_dot_type;
+  FromFloatFn quantize = simd_kernels(format, isa).quantize;
+  size_t row_size = *row_bytes(format, cols);
   ThreadPool::shared().run(n, n_threads, [&](int64_t t) {
+    thread_local std::vector<uint8_t> row;
+    row.resize(row_size);
+    quantize(x + t * cols, row.data(), cols);
     int64_t first = (t / kTileTokens) * n_blocks * kTileTokens + t % kTileTokens;
-    kernels->quantize(format, x + t * cols, cols, q + first * kPackBlock, kTileTokens * kPackBlock,
-                      d + first, s + first, kTileTokens);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      int64_t i = first + b * kTileTokens;
+      act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i]);
+    }
   });
   PackedActs acts{q, d, s, n_blocks};
 
@@ -317,8 +341,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     for (int64_t g = 0; g < n_groups; ++g) {
       int64_t t = g * kTileTokens;
       int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
-      kernels->gemm(shape, tile, acts, g, n_tokens, n_rows, target.y + t * target.rows + r0,
-                    target.rows);
+      gemm(shape, tile, acts, g, n_tokens, n_rows, target.y + t * target.rows + r0, target.rows);
     }
   });
 }

@@ -38,12 +38,6 @@ struct PackedTile {
   int64_t n_blocks;
 };
 
-/// How activations are quantized: as the row kernels' activation formats (vec_dot_type), so
-/// both paths see the same values (and match llama.cpp's arithmetic): Q8_0 = scale per 32
-/// values rounded to fp16; Q8_1 = the same, with d * sum(q) also rounded to fp16; Q8_K =
-/// one float scale per 256 values.
-enum class ActFormat { Q8_0, Q8_1, Q8_K };
-
 /// Activations in groups of kTileTokens tokens (the last padded with zero tokens): group g,
 /// block b holds the 4 tokens' 32 quants one after another at q + (g * n_blocks + b) * 128,
 /// their scales at d + (g * n_blocks + b) * 4 and scaled sums (d * sum(q)) at s + the same.
@@ -58,10 +52,6 @@ struct PackedActs {
 
 // One declaration list for every level.
 #define TERN_PACKED_GEMM_DECLARATIONS                                                            \
-  /* One token: x (cols floats) -> blocks of 32 quants at q + b * q_stride, scale at */          \
-  /* d[b * d_stride], scaled sum at s[b * d_stride]. */                                          \
-  void quantize_packed_acts(cpu::ActFormat format, const float* x, int64_t cols, int8_t* q,      \
-                            int64_t q_stride, float* d, float* s, int64_t d_stride);             \
   /* y[t * y_stride + r] = tile row r . token t of group g, for r < n_rows, t < n_tokens. */     \
   void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                   \
                         const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y, \

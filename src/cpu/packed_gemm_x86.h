@@ -109,61 +109,7 @@ KernelFn kernel_for(const cpu::TileShape& s) {
   return nullptr;
 }
 
-float max_abs(const float* in, int n) {
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  __m256 m = _mm256_setzero_ps();
-  for (int i = 0; i < n; i += 8)
-    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(in + i)));
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_max_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
-}
-
 }  // namespace
-
-// Per group (32 values, or 256 for Q8_K): d = max|x| / 127, q = round(x / d) (ties to even);
-// per 32 values s = d * sum(q). Q8_0/Q8_1 keep d (and Q8_1 s) rounded to fp16, as stored.
-void quantize_packed_acts(cpu::ActFormat format, const float* x, int64_t cols, int8_t* q,
-                          int64_t q_stride, float* d, float* s, int64_t d_stride) {
-  const int group = format == cpu::ActFormat::Q8_K ? 256 : kPackBlock;
-  auto fp16_round = [](float v) { return _cvtsh_ss(_cvtss_sh(v, 0)); };
-  float scale = 0.0f;
-  __m256 inv = _mm256_setzero_ps();
-  for (int64_t b = 0; b < cols / kPackBlock; ++b, x += kPackBlock, q += q_stride) {
-    if ((b * kPackBlock) % group == 0) {
-      scale = max_abs(x, group) / 127.0f;
-      inv = _mm256_set1_ps(scale > 0 ? 1.0f / scale : 0.0f);
-    }
-    __m256i r[4];
-    for (int k = 0; k < 4; ++k)
-      r[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), inv));
-    // packs interleave 128-bit lanes; the permute restores value order.
-    __m256i q8 = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
-    q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), q8);
-    __m256i sums =
-        _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q8), _mm256_set1_epi16(1));
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    auto sum = static_cast<float>(_mm_cvtsi128_si32(h));
-    switch (format) {
-      case cpu::ActFormat::Q8_0:
-        d[b * d_stride] = fp16_round(scale);
-        s[b * d_stride] = d[b * d_stride] * sum;
-        break;
-      case cpu::ActFormat::Q8_1:
-        d[b * d_stride] = fp16_round(scale);
-        s[b * d_stride] = fp16_round(scale * sum);
-        break;
-      case cpu::ActFormat::Q8_K:
-        d[b * d_stride] = scale;
-        s[b * d_stride] = scale * sum;
-        break;
-    }
-  }
-}
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y,
