@@ -4,11 +4,16 @@
 // level, single-threaded. Bytes/s counts weight bytes, so decode runs read as bandwidth.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "backends/cpu/kernels.h"
+#include "cpu/attention.h"
 #include "cpu/cpu_features.h"
 #include "cpu/matmul.h"
+#include "cpu/packed_gemm.h"
 #include "types/type_table.h"
 
 namespace {
@@ -85,8 +90,6 @@ int main(int argc, char** argv) {
 // prompt (causal, no cache before it) and one token decoded after 4096 cached ones; the
 // scalar reference against the SIMD kernel of a level, single-threaded. tok/s counts query
 // tokens. Args: {query tokens, cached positions before them}.
-#include "backends/cpu/kernels.h"
-#include "cpu/attention.h"
 
 namespace {
 
@@ -179,5 +182,65 @@ const bool kDecodeRegistered = [] {
   }
   return true;
 }();
+
+}  // namespace
+
+// ---- prompt-sized products: row kernels (16 tokens per call) vs the packed GEMM ----
+// The same 4096 x 4096 weights and n tokens through both paths, one thread: where the
+// packed GEMM's tile unpacking pays off decides each type's threshold (packed_gemm.cpp).
+
+namespace {
+
+void prompt_path(benchmark::State& state, TensorType type, bool packed) {
+  const Isa isa = tern::cpu::detected_isa();
+  if (isa == Isa::Scalar || !tern::cpu::has_packed_gemm(type, isa)) {
+    state.SkipWithError("no SIMD level on this CPU");
+    return;
+  }
+  const int64_t n = state.range(0);
+  constexpr int64_t kRowChunk = 8;  // below every threshold: simd_matmul takes the row kernels
+  static_assert(kRowChunk < tern::cpu::kMinPackedTokens);
+  const tern::TypeTraits& traits = tern::type_traits(type);
+  size_t stride = *tern::row_bytes(type, kCols);
+  std::vector<uint8_t> w(stride * kRows);
+  std::vector<float> row = random_values(kCols);
+  for (int64_t r = 0; r < kRows; ++r) traits.from_float(row.data(), w.data() + stride * r, kCols);
+  std::vector<float> x = random_values(static_cast<size_t>(n * kCols));
+  std::vector<float> y(static_cast<size_t>(n * kRows));
+  for (auto _ : state) {
+    if (packed) {
+      tern::cpu::MatmulTarget target{type, w.data(), kRows, y.data()};
+      tern::cpu::packed_matmuls({&target, 1}, kCols, x.data(), n, 1, isa);
+    } else {
+      for (int64_t t = 0; t < n; t += kRowChunk) {
+        int64_t m = std::min(kRowChunk, n - t);
+        tern::cpu::simd_matmul(type, w.data(), kRows, kCols, x.data() + t * kCols, m,
+                               y.data() + t * kRows, 1, isa);
+      }
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["MAC/s"] = benchmark::Counter(
+      static_cast<double>(n * kRows * kCols) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
+void register_prompt_paths() {
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
+    for (bool packed : {false, true}) {
+      std::string name = std::string("prompt/") + std::string(tern::type_traits(type).name) +
+                         (packed ? "/packed" : "/rows");
+      benchmark::RegisterBenchmark(name.c_str(), prompt_path, type, packed)
+          ->Arg(16)
+          ->Arg(32)
+          ->Arg(64)
+          ->Arg(128)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+// Registered before main() runs (the file's other blocks use BENCHMARK macros likewise).
+const bool kPromptPathsRegistered = (register_prompt_paths(), true);
 
 }  // namespace

@@ -192,7 +192,7 @@ TEST(PackedGemm, AgreesWithTheRowKernels) {
       std::vector<float> packed(static_cast<size_t>(n * rows)), by_rows(packed.size());
       MatmulTarget target{type, w.data(), rows, packed.data()};
       packed_matmuls({&target, 1}, cols, x.data(), n, 1, isa);
-      ASSERT_LT(n, kMinPackedTokens);
+      ASSERT_LT(n, kMinPackedTokens);  // so simd_matmul takes the row kernels
       simd_matmul(type, w.data(), rows, cols, x.data(), n, by_rows.data(), 1, isa);
       for (int64_t t = 0; t < n; ++t) {
         for (int64_t r = 0; r < rows; ++r) {

@@ -84,11 +84,8 @@ void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, con
 void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
                   int n_threads, Isa isa) {
   if (targets.empty()) return;
-  if (n >= kMinPackedTokens && std::all_of(targets.begin(), targets.end(), [&](const auto& t) {
-        return has_packed_gemm(t.type, isa);
-      })) {
+  if (prefer_packed_gemm(targets, n, isa))
     return packed_matmuls(targets, cols, x, n, n_threads, isa);
-  }
   TensorType act_type = type_traits(targets[0].type).vec_dot_type;
   size_t x_stride = bytes_of_row(act_type, cols);
   // Quantized activations: [n, cols] of act_type. F32 activations are used in place.

@@ -150,21 +150,22 @@ struct PackedFormat {
   bool is_signed;
   bool has_min;
   bool has_sub;
+  int64_t min_tokens;  // where the GEMM overtakes the row kernels (bench_kernels prompt/)
 };
 
 // The packable types. Q2_K (per-16 minimums) and the IQ grids go through the row kernels.
 constexpr PackedFormat kFormats[] = {
-    {TensorType::Q4_0, unpack_legacy<BlockQ4_0>, 15, false, true, false},
-    {TensorType::Q4_1, unpack_legacy<BlockQ4_1>, 15, false, true, false},
-    {TensorType::Q5_0, unpack_legacy<BlockQ5_0>, 31, false, true, false},
-    {TensorType::Q5_1, unpack_legacy<BlockQ5_1>, 31, false, true, false},
-    {TensorType::Q8_0, unpack_q8_0, 128, true, false, false},
-    {TensorType::IQ4_NL, unpack_iq4_nl, 127, true, false, false},
-    {TensorType::Q3_K, unpack_q3_k, 4, true, false, true},
-    {TensorType::Q4_K, unpack_q45_k<BlockQ4_K>, 15, false, true, false},
-    {TensorType::Q5_K, unpack_q45_k<BlockQ5_K>, 31, false, true, false},
-    {TensorType::Q6_K, unpack_q6_k, 32, true, false, true},
-    {TensorType::IQ4_XS, unpack_iq4_xs, 127, true, false, false},
+    {TensorType::Q4_0, unpack_legacy<BlockQ4_0>, 15, false, true, false, kMinPackedTokens},
+    {TensorType::Q4_1, unpack_legacy<BlockQ4_1>, 15, false, true, false, kMinPackedTokens},
+    {TensorType::Q5_0, unpack_legacy<BlockQ5_0>, 31, false, true, false, kMinPackedTokens},
+    {TensorType::Q5_1, unpack_legacy<BlockQ5_1>, 31, false, true, false, kMinPackedTokens},
+    {TensorType::Q8_0, unpack_q8_0, 128, true, false, false, 32},
+    {TensorType::IQ4_NL, unpack_iq4_nl, 127, true, false, false, kMinPackedTokens},
+    {TensorType::Q3_K, unpack_q3_k, 4, true, false, true, 64},
+    {TensorType::Q4_K, unpack_q45_k<BlockQ4_K>, 15, false, true, false, 64},
+    {TensorType::Q5_K, unpack_q45_k<BlockQ5_K>, 31, false, true, false, 64},
+    {TensorType::Q6_K, unpack_q6_k, 32, true, false, true, 128},
+    {TensorType::IQ4_XS, unpack_iq4_xs, 127, true, false, false, 64},
 };
 
 const PackedFormat* format_of(TensorType type) {
@@ -276,6 +277,12 @@ struct TileBuffer {
 bool has_packed_gemm(TensorType type, Isa isa) {
   return format_of(type) != nullptr && tile_gemm(isa) != nullptr &&
          simd_kernels(type_traits(type).vec_dot_type, isa).quantize != nullptr;
+}
+
+bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa isa) {
+  return std::all_of(targets.begin(), targets.end(), [&](const MatmulTarget& t) {
+    return has_packed_gemm(t.type, isa) && n >= format_of(t.type)->min_tokens;
+  });
 }
 
 void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,

@@ -5,8 +5,8 @@
 // activations are quantized once to int8 blocks of 32 with float scales. The inner step
 // multiplies one 32-byte tile vector by 4 broadcast activation bytes: 8 rows x 4 values per
 // instruction, integer-exact within a block. Unpacking a tile costs about as much as one
-// token's dot products, so this path is for micro-batches (kMinPackedTokens and up); one
-// token goes through the row kernels of cpu/matmul.cpp.
+// token's dot products, so this path is for micro-batches (prefer_packed_gemm); decoding
+// goes through the row kernels of cpu/matmul.cpp.
 #pragma once
 
 #include <cstdint>
@@ -18,11 +18,17 @@
 
 namespace tern::cpu {
 
-/// Below this many tokens the row kernels are faster (measured: bench_kernels).
-inline constexpr int64_t kMinPackedTokens = 32;
+/// The fewest tokens any packed type takes the packed GEMM for (below, the row kernels).
+inline constexpr int64_t kMinPackedTokens = 16;
 
 /// Whether `type` has a packed format and `isa` a kernel for it.
 bool has_packed_gemm(TensorType type, Isa isa);
+
+/// Whether packed_matmuls is the faster path for n tokens through these targets: each type
+/// has a packed form and n reaches each type's threshold (kMinPackedTokens for the legacy
+/// types; more for K-quants, whose tiles cost more to unpack; measured with bench_kernels'
+/// prompt/ entries).
+bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa isa);
 
 /// As simd_matmuls (every target's y (n, rows) = x (n, cols) @ W^T), for targets that all
 /// satisfy has_packed_gemm. cols must be a multiple of every target type's block size.
