@@ -14,27 +14,14 @@
 #include "cpu/attention.h"
 #include "cpu/cpu_features.h"
 #include "cpu/elementwise.h"
+#include "cpu_test_support.h"
 #include "tern/error.h"
 
 namespace tern::cpu {
 namespace {
 
-// Every SIMD level this CPU can run.
-std::vector<Isa> simd_levels() {
-  std::vector<Isa> levels;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    if (isa <= detected_isa()) levels.push_back(isa);
-  }
-  return levels;
-}
-
-std::vector<float> random_values(size_t n, uint32_t seed, float stddev = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, stddev);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using test::random_values;
+using test::simd_levels;
 
 struct Shape {
   int n_head, n_head_kv, head_dim_k, head_dim_v;

@@ -16,6 +16,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/matmul.h"
 #include "cpu/thread_pool.h"
+#include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/blocks.h"
 #include "types/float_types.h"
@@ -24,22 +25,8 @@
 namespace tern::cpu {
 namespace {
 
-std::vector<float> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-// Every SIMD level this CPU can run (scalar has no SIMD kernels).
-std::vector<Isa> simd_levels() {
-  std::vector<Isa> levels;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    if (isa <= detected_isa()) levels.push_back(isa);
-  }
-  return levels;
-}
+using test::random_values;
+using test::simd_levels;
 
 // Quantized rows and their dequantized values.
 struct Rows {

@@ -7,19 +7,14 @@
 #include <vector>
 
 #include "backends/cpu/kernels.h"
+#include "cpu_test_support.h"
 #include "graph/graph.h"
 #include "types/type_table.h"
 
 namespace tern::cpu {
 namespace {
 
-std::vector<float> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using test::random_values;
 
 // W (rows, cols) @ x (n, cols) in double from W's dequantized values.
 std::vector<double> naive_matmul(const std::vector<float>& w, int64_t rows, int64_t cols,

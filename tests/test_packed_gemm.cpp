@@ -14,6 +14,7 @@
 #include "cpu/matmul.h"
 #include "cpu/packed_gemm.h"
 #include "cpu/packed_gemm_kernels.h"
+#include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/blocks.h"
 #include "types/float_types.h"
@@ -22,21 +23,8 @@
 namespace tern::cpu {
 namespace {
 
-std::vector<float> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<Isa> simd_levels() {
-  std::vector<Isa> levels;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    if (isa <= detected_isa()) levels.push_back(isa);
-  }
-  return levels;
-}
+using test::random_values;
+using test::simd_levels;
 
 // x as the kernels see it for weights of `type`: quantized by the level's quantizer of the
 // type's activation format (vec_dot_type); values (dequantized) and, for Q8_1, the fp16
