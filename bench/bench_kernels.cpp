@@ -32,19 +32,31 @@ std::vector<float> random_values(size_t n) {
   return v;
 }
 
+// A kRows x kCols weight matrix of `type` (each row the same random values, quantized), n
+// random activation rows and room for the result.
+struct Product {
+  std::vector<uint8_t> w;
+  std::vector<float> x, y;
+};
+
+Product make_product(TensorType type, int64_t n) {
+  const tern::TypeTraits& traits = tern::type_traits(type);
+  size_t stride = *tern::row_bytes(type, kCols);
+  Product p{std::vector<uint8_t>(stride * kRows), random_values(static_cast<size_t>(n * kCols)),
+            std::vector<float>(static_cast<size_t>(n * kRows))};
+  std::vector<float> row = random_values(kCols);
+  for (int64_t r = 0; r < kRows; ++r) traits.from_float(row.data(), p.w.data() + stride * r, kCols);
+  return p;
+}
+
 void matmul(benchmark::State& state, TensorType type, Isa isa) {
   if (isa > tern::cpu::detected_isa() || !tern::cpu::has_simd_matmul(type, isa)) {
     state.SkipWithError("level not available on this CPU");
     return;
   }
   const int64_t n = state.range(0);
-  const tern::TypeTraits& traits = tern::type_traits(type);
-  size_t stride = *tern::row_bytes(type, kCols);
-  std::vector<uint8_t> w(stride * kRows);
-  std::vector<float> row = random_values(kCols);
-  for (int64_t r = 0; r < kRows; ++r) traits.from_float(row.data(), w.data() + stride * r, kCols);
-  std::vector<float> x = random_values(static_cast<size_t>(n * kCols));
-  std::vector<float> y(static_cast<size_t>(n * kRows));
+  Product p = make_product(type, n);
+  auto& [w, x, y] = p;
   for (auto _ : state) {
     tern::cpu::simd_matmul(type, w.data(), kRows, kCols, x.data(), n, y.data(), 1, isa);
     benchmark::DoNotOptimize(y.data());
@@ -200,13 +212,8 @@ void prompt_path(benchmark::State& state, TensorType type, bool packed) {
   const int64_t n = state.range(0);
   constexpr int64_t kRowChunk = 8;  // below every threshold: simd_matmul takes the row kernels
   static_assert(kRowChunk < tern::cpu::kMinPackedTokens);
-  const tern::TypeTraits& traits = tern::type_traits(type);
-  size_t stride = *tern::row_bytes(type, kCols);
-  std::vector<uint8_t> w(stride * kRows);
-  std::vector<float> row = random_values(kCols);
-  for (int64_t r = 0; r < kRows; ++r) traits.from_float(row.data(), w.data() + stride * r, kCols);
-  std::vector<float> x = random_values(static_cast<size_t>(n * kCols));
-  std::vector<float> y(static_cast<size_t>(n * kRows));
+  Product p = make_product(type, n);
+  auto& [w, x, y] = p;
   for (auto _ : state) {
     if (packed) {
       tern::cpu::MatmulTarget target{type, w.data(), kRows, y.data()};
