@@ -57,11 +57,12 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     const int8_t* wq = w.q + b * kTileBlockBytes;
     __m256i block_sum[NT];
     for (auto& v : block_sum) v = _mm256_setzero_si256();
+    // Both step loops stay rolled: unrolling them makes the compiler keep every step's
+    // vectors live and spill the accumulators.
+#pragma GCC unroll 1
     for (int first = 0; first < kSteps; first += G) {
       __m256i sums16[NT];
       for (auto& v : sums16) v = _mm256_setzero_si256();
-        // Rolled: unrolling all steps makes the compiler keep every step's vectors live and
-        // spill the accumulators.
 #pragma GCC unroll 1
       for (int step = first; step < first + G; ++step) {
         __m256i q = load256(wq + 32 * step);
