@@ -67,7 +67,8 @@ AttentionJob make_job(const float* q, const float* k, const float* v, int64_t po
 
 int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows) {
   int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
-  return n_rows * (job.key_chunk + acc_stride + 3);
+  return std::max(n_rows * (job.key_chunk + acc_stride + 3),
+                  kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v));
 }
 
 void simd_attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,

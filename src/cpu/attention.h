@@ -47,8 +47,15 @@ struct AttentionItem {
   float* scratch;  // attention_scratch_floats(job, (t1 - t0) * (h1 - h0)) floats
 };
 
-/// Scratch floats one work item of `n_rows` rows needs: scores [n_rows, key_chunk],
-/// accumulated outputs [n_rows, head_dim_v rounded up to 8], running max, sum, rescale.
+/// Items of many rows (prompts) are computed kAttentionTileRows rows at a time, one per
+/// vector lane, over chunks of kAttentionTileKeys keys (attention_tiles_x86.h).
+constexpr int64_t kAttentionTileRows = 16;
+constexpr int64_t kAttentionTileKeys = 48;
+
+/// Scratch floats one work item of `n_rows` rows needs: for few rows, scores [n_rows,
+/// key_chunk], accumulated outputs [n_rows, head_dim_v rounded up to 8], running max, sum,
+/// rescale; for a tile, q^T [head_dim_k, 16], scores [kAttentionTileKeys, 16] and
+/// accumulated outputs [head_dim_v, 16].
 int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows);
 
 // Per level: computes one work item's output rows.

@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "cpu/attention.h"
+#include "cpu/attention_tiles_x86.h"
 #include "cpu/vector_math_x86.h"
 
 namespace tern::cpu::TERN_SIMD_NAMESPACE {
@@ -25,6 +26,8 @@ namespace {
 constexpr int64_t kTileRows = 2;  // query rows per register tile
 constexpr int64_t kTileKeys = 4;  // keys per score tile
 constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
+// Items with this many rows take the tiled path (attention_tiles_x86.h).
+constexpr int64_t kMinTileRows = 8;
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -278,6 +281,10 @@ void finish(const Item& it) {
 void attention_item(const AttentionJob& job, const AttentionItem& item) {
   int64_t n_heads = item.h1 - item.h0;
   int64_t n_rows = (item.t1 - item.t0) * n_heads;
+  if (n_rows >= kMinTileRows) {
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
+    return;
+  }
   int64_t acc_stride = (job.head_dim_v + kLanes - 1) / kLanes * kLanes;
   float* scratch = item.scratch;
   Item it{job,

@@ -5,6 +5,8 @@
 #ifndef TERN_SIMD_NAMESPACE
 #error "define TERN_SIMD_NAMESPACE before including vector_math_x86.h"
 #endif
+// Once per translation unit (each expands one level).
+#pragma once
 
 #include <immintrin.h>
 
