@@ -456,12 +456,6 @@ int group_sum(__m128i scales, const BlockQ8_K& a) {
   return hsum_i32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), load256(a.bsums)));
 }
 
-// sum over 32-value sub-blocks s of m[s] * (bsums[2s] + bsums[2s+1]); mins: 8 int16.
-int pair_group_sum(__m128i mins16, const BlockQ8_K& a) {
-  __m128i pairs = _mm_hadd_epi16(load128(a.bsums), load128(a.bsums + 8));  // |sum| <= 4064
-  return hsum_i32(_mm_madd_epi16(mins16, pairs));
-}
-
 // Finishes one super-block: acc += d * x.d * sums + per-row offset terms (already summed).
 template <int NX>
 void finish_super(const SuperSums<NX>& sums, const void* x, size_t stride, int64_t i, float d,
@@ -576,21 +570,24 @@ K4Scales k4_scales(const uint8_t* p) {
           _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn)))};
 }
 
+// A K-quant's super-block as kernels see it: Super::sums adds q * x * sub-scale of block b
+// against NX activation rows (super-block i of each) to sums and sets offset[j] to 4 int32
+// whose total, times min_scale(b) * x.d, is the offset/minimum term; the whole term per
+// activation row j is d(b) * x_j.d * sums.v[j] + min_scale(b) * x_j.d * total(offset[j]).
+//
 // Q4_K (kHigh = false) and Q5_K (true): x = d * sc * q - dmin * m per 32 values.
-template <typename Block, bool kHigh, int NX>
-void q45_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
-  const auto* wb = static_cast<const Block*>(w);
-  __m256 acc[NX];
-  float extra[NX] = {};
-  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
-  const __m256i low = _mm256_set1_epi8(0x0f);
-  const __m256i one = _mm256_set1_epi8(1);
-  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
-    const Block& b = wb[i];
-    if constexpr (NX == 1) prefetch_next_row(wb, n / kSuperBlock, i);
+template <typename Block, bool kHigh>
+struct Q45K {
+  using BlockType = Block;
+  static float d(const Block& b) { return f16(b.d); }
+  static float min_scale(const Block& b) { return -f16(b.dmin); }
+  template <int NX>
+  static void sums(const Block& b, const void* x, size_t stride, int64_t i, SuperSums<NX>& sums,
+                   __m128i* offset) {
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i one = _mm256_set1_epi8(1);
     K4Scales k4 = k4_scales(b.scales);
     Scales32 sc(k4.scales);
-    SuperSums<NX> sums;
     for (int c2 = 0; c2 < 4; ++c2) {  // 64 values: low nibbles, then high nibbles
       __m256i qs = load256(b.qs + 32 * c2);
       __m256i q_lo = _mm256_and_si256(qs, low);
@@ -605,30 +602,29 @@ void q45_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* o
       sums.add(x, stride, i, 2 * c2, q_lo, sc.chunk(2 * c2));
       sums.add(x, stride, i, 2 * c2 + 1, q_hi, sc.chunk(2 * c2 + 1));
     }
-    finish_super(sums, x, stride, i, f16(b.d), acc);
     for (int j = 0; j < NX; ++j) {
       const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
-      extra[j] -= f16(b.dmin) * a.d * static_cast<float>(pair_group_sum(k4.mins, a));
+      __m128i pairs = _mm_hadd_epi16(load128(a.bsums), load128(a.bsums + 8));  // |sum| <= 4064
+      offset[j] = _mm_madd_epi16(k4.mins, pairs);
     }
   }
-  store_rows<NX>(acc, extra, out);
-}
+};
+
+using Q4K = Q45K<BlockQ4_K, false>;
+using Q5K = Q45K<BlockQ5_K, true>;
 
 // Q6_K: x = d * sc * (q - 32) per 16 values, q = 4 low bits (ql) + 2 high bits (qh).
-template <int NX>
-void q6_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
-  const auto* wb = static_cast<const BlockQ6_K*>(w);
-  __m256 acc[NX];
-  float extra[NX] = {};
-  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
-  const __m256i low = _mm256_set1_epi8(0x0f);
-  const __m256i three = _mm256_set1_epi8(3);
-  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
-    const BlockQ6_K& b = wb[i];
-    if constexpr (NX == 1) prefetch_next_row(wb, n / kSuperBlock, i);
+struct Q6K {
+  using BlockType = BlockQ6_K;
+  static float d(const BlockQ6_K& b) { return f16(b.d); }
+  static float min_scale(const BlockQ6_K& b) { return -32.0f * f16(b.d); }
+  template <int NX>
+  static void sums(const BlockQ6_K& b, const void* x, size_t stride, int64_t i,
+                   SuperSums<NX>& sums, __m128i* offset) {
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i three = _mm256_set1_epi8(3);
     __m128i scales = load128(b.scales);
     Scales16 sc(scales);
-    SuperSums<NX> sums;
     for (int h = 0; h < 2; ++h) {
       __m256i ql0 = load256(b.ql + 64 * h);
       __m256i ql1 = load256(b.ql + 64 * h + 32);
@@ -643,15 +639,77 @@ void q6_k_rows(int64_t n, const void* w, const void* x, size_t stride, float* ou
         sums.add(x, stride, i, c, q, sc.chunk(c));
       }
     }
-    float d = f16(b.d);
-    finish_super(sums, x, stride, i, d, acc);
+    __m256i scales16 = _mm256_cvtepi8_epi16(scales);
     for (int j = 0; j < NX; ++j) {
-      const BlockQ8_K& a = act<BlockQ8_K>(x, stride, j, i);
-      extra[j] -= 32.0f * d * a.d * static_cast<float>(group_sum(scales, a));
+      __m256i g = _mm256_madd_epi16(scales16, load256(act<BlockQ8_K>(x, stride, j, i).bsums));
+      offset[j] = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
+    }
+  }
+};
+
+// One weight row of a K-quant against NX activation rows (DotFn).
+template <typename K, int NX>
+void k_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
+  const auto* wb = static_cast<const typename K::BlockType*>(w);
+  __m256 acc[NX];
+  float extra[NX] = {};
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
+    SuperSums<NX> sums;
+    __m128i offset[NX];
+    K::sums(wb[i], x, stride, i, sums, offset);
+    finish_super(sums, x, stride, i, K::d(wb[i]), acc);
+    for (int j = 0; j < NX; ++j) {
+      extra[j] += K::min_scale(wb[i]) * act<BlockQ8_K>(x, stride, j, i).d *
+                  static_cast<float>(hsum_i32(offset[j]));
     }
   }
   store_rows<NX>(acc, extra, out);
 }
+
+// R <= 4 weight rows (w_stride bytes apart) of a K-quant against one activation row (decode):
+// y[r] = w_r . x. Per super-block the rows' integer sums are folded into one vector (hadd)
+// and scaled once, and the offset terms likewise. Rows past R repeat row R - 1.
+template <typename K>
+void k_decode4(int64_t n, const void* w, size_t w_stride, int R, const void* x, float* y) {
+  using Block = typename K::BlockType;
+  const Block* wb[4];
+  for (int r = 0; r < 4; ++r) {
+    wb[r] = reinterpret_cast<const Block*>(offset_bytes(w, std::min(r, R - 1), w_stride));
+  }
+  const uint8_t* next = offset_bytes(w, 4, w_stride);  // the next pass's rows, contiguous
+  const auto* xb = static_cast<const BlockQ8_K*>(x);
+  __m256 acc = _mm256_setzero_ps();  // lanes [r0..r3 | r0..r3]
+  __m128 offset_acc = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kSuperBlock; ++i) {
+    prefetch<4 * sizeof(Block)>(next + 4 * i * sizeof(Block));
+    __m256i v[4];
+    __m128i offset[4];
+    for (int r = 0; r < 4; ++r) {
+      SuperSums<1> sums;
+      K::sums(wb[r][i], x, 0, i, sums, &offset[r]);
+      v[r] = sums.v[0];
+    }
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m128i o = _mm_hadd_epi32(_mm_hadd_epi32(offset[0], offset[1]),
+                               _mm_hadd_epi32(offset[2], offset[3]));
+    __m128 dx = _mm_set1_ps(xb[i].d);
+    __m128 d = _mm_mul_ps(_mm_setr_ps(K::d(wb[0][i]), K::d(wb[1][i]), K::d(wb[2][i]),
+                                      K::d(wb[3][i])),
+                          dx);
+    __m128 m = _mm_mul_ps(_mm_setr_ps(K::min_scale(wb[0][i]), K::min_scale(wb[1][i]),
+                                      K::min_scale(wb[2][i]), K::min_scale(wb[3][i])),
+                          dx);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set_m128(d, d), acc);
+    offset_acc = _mm_fmadd_ps(_mm_cvtepi32_ps(o), m, offset_acc);
+  }
+  __m128 total = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)),
+                            offset_acc);
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, total);
+  for (int r = 0; r < R; ++r) y[r] = lanes[r];
+}
+
 // IQ4_XS: x = d * (ls - 32) * kIq4nlValues[nibble] per 32 values.
 template <int NX>
 void iq4_xs_rows(int64_t n, const void* w, const void* x, size_t stride, float* out) {
@@ -849,6 +907,23 @@ struct Float {
     }
   };
 };
+// A K-quant with a super-block view (Q45K, Q6K) as DotFn (k_rows) and DotRowsFn (k_decode4).
+template <typename K>
+struct KQuant {
+  template <int NX>
+  struct Rows {
+    static void run(int64_t n, const void* w, const void* x, size_t s, float* out) {
+      k_rows<K, NX>(n, w, x, s, out);
+    }
+  };
+  static void rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
+                   float* y) {
+    for (int64_t r = 0; r < n_w; r += 4) {
+      int rows_here = static_cast<int>(std::min<int64_t>(4, n_w - r));
+      k_decode4<K>(n, offset_bytes(w, r, w_stride), w_stride, rows_here, x, y + r);
+    }
+  }
+};
 #define TERN_ROWS(name, fn)                                                          \
   template <int NX>                                                                  \
   struct name {                                                                      \
@@ -858,9 +933,6 @@ struct Float {
   };
 TERN_ROWS(Q2K, q2_k_rows<NX>)
 TERN_ROWS(Q3K, q3_k_rows<NX>)
-TERN_ROWS(Q4K, (q45_k_rows<BlockQ4_K, false, NX>))
-TERN_ROWS(Q5K, (q45_k_rows<BlockQ5_K, true, NX>))
-TERN_ROWS(Q6K, q6_k_rows<NX>)
 TERN_ROWS(IQ4XS, iq4_xs_rows<NX>)
 #undef TERN_ROWS
 
@@ -879,11 +951,21 @@ TERN_DOT(f16, Float<F16>::Rows)
 TERN_DOT(bf16, Float<BF16>::Rows)
 TERN_DOT(q2_k, Q2K)
 TERN_DOT(q3_k, Q3K)
-TERN_DOT(q4_k, Q4K)
-TERN_DOT(q5_k, Q5K)
-TERN_DOT(q6_k, Q6K)
 TERN_DOT(iq4_xs, IQ4XS)
 #undef TERN_DOT
+
+#define TERN_KQUANT(type, K)                                                                       \
+  void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
+    by_rows<KQuant<K>::template Rows>(n, w, x, x_stride, n_x, out);                                \
+  }                                                                                                \
+  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,    \
+                         float* y) {                                                               \
+    KQuant<K>::rows(n, w, w_stride, n_w, x, y);                                                    \
+  }
+TERN_KQUANT(q4_k, Q4K)
+TERN_KQUANT(q5_k, Q5K)
+TERN_KQUANT(q6_k, Q6K)
+#undef TERN_KQUANT
 
 #define TERN_LEGACY(type, W)                                                                       \
   void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
