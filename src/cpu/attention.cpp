@@ -12,9 +12,9 @@ namespace tern::cpu {
 
 namespace {
 
-// Rows (query heads x tokens) per work item: enough to reuse each K/V row many times,
-// few enough that their q rows and accumulators stay in L1 beside a key chunk.
-constexpr int64_t kRowsPerItem = 16;
+// Tokens per work item: with every query head of a group in the item, its rows (group x
+// 16) fill whole tiles of the tiled path; with one head, 16 rows are one tile.
+constexpr int64_t kTokensPerItem = kAttentionTileRows;
 // Bytes of K (and as many of V) per softmax chunk: both stay in L1 while every row of the
 // item passes over them.
 constexpr int64_t kChunkBytes = 8192;
@@ -67,8 +67,10 @@ AttentionJob make_job(const float* q, const float* k, const float* v, int64_t po
 
 int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows) {
   int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
-  return std::max(n_rows * (job.key_chunk + acc_stride + 3),
-                  kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v));
+  if (n_rows >= kAttentionMinTileRows) {
+    return kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v);
+  }
+  return n_rows * (job.key_chunk + acc_stride + 3);
 }
 
 void simd_attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,
@@ -78,10 +80,9 @@ void simd_attention(const float* q, const float* k, const float* v, int64_t n_to
   const AttentionJob job = make_job(q, k, v, pos0, p, out);
   // Items of every query head of a group, or of single heads when those are too few.
   int64_t heads_per_item = job.group;
-  int64_t tokens_per_item = std::max<int64_t>(1, kRowsPerItem / heads_per_item);
+  const int64_t tokens_per_item = kTokensPerItem;
   if (ceil_div(n_tokens, tokens_per_item) * p.n_head_kv < kMinItemsPerThread * n_threads) {
     heads_per_item = 1;
-    tokens_per_item = kRowsPerItem;
   }
   int64_t n_blocks = ceil_div(n_tokens, tokens_per_item);
   int64_t items_per_block = int64_t{p.n_head} / heads_per_item;  // kv head x head subset

@@ -47,8 +47,10 @@ struct AttentionItem {
   float* scratch;  // attention_scratch_floats(job, (t1 - t0) * (h1 - h0)) floats
 };
 
-/// Items of many rows (prompts) are computed kAttentionTileRows rows at a time, one per
-/// vector lane, over chunks of kAttentionTileKeys keys (attention_tiles_x86.h).
+/// Items of kAttentionMinTileRows rows or more (prompts) are computed kAttentionTileRows
+/// rows at a time, one per vector lane, over chunks of kAttentionTileKeys keys
+/// (attention_tiles_x86.h); fewer rows (decoding) take each row's dot products in turn.
+constexpr int64_t kAttentionMinTileRows = 8;
 constexpr int64_t kAttentionTileRows = 16;
 constexpr int64_t kAttentionTileKeys = 48;
 

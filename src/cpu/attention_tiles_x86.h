@@ -98,7 +98,8 @@ Lanes softmax_chunk(Tile& t, int64_t n, const Lanes& chunk_max) {
   Lanes f, shift;
   for (int h = 0; h < 2; ++h) {
     __m256 new_max = _mm256_max_ps(t.max.v[h], chunk_max.v[h]);
-    // A row that has seen no key yet keeps max -inf: shift by 0 instead (p = 0, f = 0).
+    // A row that has seen no key yet (or an unused lane of the last tile) keeps max -inf:
+    // shift by 0 instead (p = 0, f = 0), not by -inf (NaN).
     __m256 none = _mm256_cmp_ps(new_max, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
     shift.v[h] = _mm256_blendv_ps(new_max, _mm256_setzero_ps(), none);
     f.v[h] = exp8(_mm256_sub_ps(t.max.v[h], shift.v[h]));

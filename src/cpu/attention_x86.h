@@ -2,7 +2,9 @@
 // attention_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
 //
 // One work item: rows = query heads of one kv head (all of its group, or one when items
-// are split for threads) at a block of tokens. For each chunk of keys [c0, c1) (in L1):
+// are split for threads) at a block of tokens. Items of kAttentionMinTileRows rows or
+// more run in 16-row tiles (attention_tiles_x86.h); the few rows of a decoding step run
+// here, for each chunk of keys [c0, c1) (in L1):
 //   scores [rows, chunk] = scale * Q K^T, two rows x four keys per register tile (each
 //     K vector loaded once for both rows), -inf outside each row's visible keys;
 //   online softmax: new max m', rescale = e^(m - m'), p = e^(s - m'), sum = sum * rescale
@@ -26,8 +28,6 @@ namespace {
 constexpr int64_t kTileRows = 2;  // query rows per register tile
 constexpr int64_t kTileKeys = 4;  // keys per score tile
 constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
-// Items with this many rows take the tiled path (attention_tiles_x86.h).
-constexpr int64_t kMinTileRows = 8;
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -281,7 +281,7 @@ void finish(const Item& it) {
 void attention_item(const AttentionJob& job, const AttentionItem& item) {
   int64_t n_heads = item.h1 - item.h0;
   int64_t n_rows = (item.t1 - item.t0) * n_heads;
-  if (n_rows >= kMinTileRows) {
+  if (n_rows >= kAttentionMinTileRows) {
     for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
     return;
   }
