@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -226,6 +227,63 @@ TEST(CpuKernels, DotHandlesZeroAndSaturatedBlocks) {
           << isa_name(isa) << " " << traits.name;
     }
   }
+}
+
+// The decode kernels at the edges of their integer ranges: rows of the largest quants of
+// either sign (and a zero row) against activations that all quantize to +-127, where the
+// kernels add several byte products in int16 before widening; 5 rows so that a 4-row pass
+// and a tail both see them.
+TEST(CpuKernels, DotRowsHandleSaturatedWeightsAndActivations) {
+  int tested = 0;
+  for (Isa isa : simd_levels()) {
+    for (const TypeTraits& traits : all_types()) {
+      const SimdKernels& k = simd_kernels(traits.type, isa);
+      if (k.dot_rows == nullptr) continue;
+      const int64_t cols = 512, n_w = 5;
+      const float row_values[n_w] = {4.0f, -4.0f, 0.0f, 4.0f, -4.0f};
+      std::vector<float> in(static_cast<size_t>(n_w * cols));
+      for (int64_t r = 0; r < n_w; ++r) {
+        for (int64_t i = 0; i < cols; ++i) {
+          // Rows 3 and 4 alternate signs every 3 values (the block's max and min quants).
+          bool flip = r >= 3 && i % 3 == 0;
+          in[static_cast<size_t>(r * cols + i)] = flip ? -row_values[r] : row_values[r];
+        }
+      }
+      Rows w;
+      w.stride = *row_bytes(traits.type, cols);
+      w.bytes.resize(w.stride * n_w);
+      for (int64_t r = 0; r < n_w; ++r) {
+        traits.from_float(in.data() + r * cols, w.bytes.data() + w.stride * r, cols);
+      }
+      w.values.resize(in.size());
+      dequantize(traits.type, w.bytes.data(), w.values.data(), n_w * cols);
+      for (float sign : {1.0f, -1.0f}) {
+        std::vector<float> xf(static_cast<size_t>(cols), sign);
+        Rows x;
+        x.stride = *row_bytes(traits.vec_dot_type, cols);
+        x.bytes.resize(x.stride);
+        x.values = xf;
+        if (traits.vec_dot_type != TensorType::F32) {
+          simd_kernels(traits.vec_dot_type, isa).quantize(xf.data(), x.bytes.data(), cols);
+          dequantize(traits.vec_dot_type, x.bytes.data(), x.values.data(), cols);
+        } else {
+          std::memcpy(x.bytes.data(), xf.data(), x.stride);
+        }
+        std::vector<float> y(n_w);
+        k.dot_rows(cols, w.bytes.data(), w.stride, n_w, x.bytes.data(), y.data());
+        for (int64_t r = 0; r < n_w; ++r) {
+          const float* wv = w.values.data() + r * cols;
+          double tol = tolerance(wv, x.values.data(), cols);
+          if (traits.vec_dot_type == TensorType::Q8_1) tol += q8_1_sum_tolerance(wv, x, 0, cols);
+          EXPECT_NEAR(y[static_cast<size_t>(r)], reference_dot(wv, x.values.data(), cols), tol)
+              << isa_name(isa) << " " << traits.name << " row " << r << " x " << sign;
+        }
+      }
+      ++tested;
+    }
+  }
+  if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_GE(tested, 15);
 }
 
 // Activation quantizers: each value within half a step of its input (plus, for the fp16
