@@ -160,6 +160,54 @@ void tile_chunk(Tile& t, int64_t c0, int64_t c1) {
   for (; d < t.job.head_dim_v; ++d) accumulate_step<1>(t, d, c0, c1 - c0, f);
 }
 
+// Transposes the 8x8 block r in place: lane j of r[i] goes to lane i of r[j].
+void transpose8(__m256 (&r)[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);  // r_i0 r_(i+1)0 r_i1 r_(i+1)1 | 4, 5
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);  // column 0 (and 4) of rows i..i+3
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// out[row][d] = acc^T[d][lane] / sum[lane] for the lanes with a row (rows_out not null),
+// eight values of eight rows per transposed block.
+void write_rows(const Tile& t, float* const (&rows_out)[kTileLanes]) {
+  alignas(32) float inv[kTileLanes];
+  for (int h = 0; h < 2; ++h) {
+    _mm256_store_ps(inv + h * kLanes, _mm256_div_ps(_mm256_set1_ps(1.0f), t.sum.v[h]));
+  }
+  const int64_t dim = t.job.head_dim_v;
+  for (int64_t h = 0; h < 2; ++h) {
+    float* const* out = rows_out + h * kLanes;
+    const float* acc = t.acct + h * kLanes;
+    int64_t d = 0;
+    for (; d + kLanes <= dim; d += kLanes) {
+      __m256 r[8];
+      for (int64_t i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(acc + (d + i) * kTileLanes);
+      transpose8(r);
+      for (int64_t l = 0; l < 8; ++l) {
+        if (out[l])
+          _mm256_storeu_ps(out[l] + d, _mm256_mul_ps(r[l], _mm256_set1_ps(inv[h * kLanes + l])));
+      }
+    }
+    for (; d < dim; ++d) {
+      for (int64_t l = 0; l < 8; ++l) {
+        if (out[l]) out[l][d] = acc[d * kTileLanes + l] * inv[h * kLanes + l];
+      }
+    }
+  }
+}
+
 // Rows [r0, r0 + 16) of the item (those below n_rows; query heads h0.. of kv head kv,
 // n_heads per token, from token t0) into job.out. scratch: tile_scratch_floats(job).
 void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t r0,
@@ -202,17 +250,7 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
   std::fill(t.acct, t.acct + job.head_dim_v * kTileLanes, 0.0f);
   for (int64_t c0 = first; c0 < last; c0 += kTileChunk)
     tile_chunk(t, c0, std::min(c0 + kTileChunk, last));
-  // out[row][d] = acc^T[d][lane] / sum[lane]
-  alignas(32) float inv[kTileLanes];
-  for (int h = 0; h < 2; ++h) {
-    _mm256_store_ps(inv + h * kLanes, _mm256_div_ps(_mm256_set1_ps(1.0f), t.sum.v[h]));
-  }
-  for (int64_t lane = 0; lane < kTileLanes; ++lane) {
-    if (!rows_out[lane]) continue;
-    for (int64_t d = 0; d < job.head_dim_v; ++d) {
-      rows_out[lane][d] = t.acct[d * kTileLanes + lane] * inv[lane];
-    }
-  }
+  write_rows(t, rows_out);
 }
 
 }  // namespace
