@@ -2,7 +2,7 @@
 // expanded once per level by attention_x86.h. Its rows are taken 16 at a time, one row
 // per vector lane (two vectors), with everything kept transposed so no step needs a
 // horizontal reduction or a broadcast of a score:
-//   q^T [head_dim_k, 16] (times scale), gathered once per tile;
+//   q^T [head_dim_k, 16], gathered once per tile;
 //   per chunk of kTileChunk keys: s^T [key, 16] = q^T . k_j, each k_j[d] broadcast
 //     against both row vectors (4 keys x 2 vectors of registers per step), -inf only in
 //     the steps where some row's visible span starts or ends; the chunk's max per row is
@@ -45,7 +45,7 @@ struct Lanes {
 struct Tile {
   const AttentionJob& job;
   int64_t kv;
-  float* qt;                   // [head_dim_k, 16] scaled queries
+  float* qt;                   // [head_dim_k, 16] queries
   float* s;                    // [kTileChunk, 16] scores, then p
   float* acct;                 // [head_dim_v, 16] un-normalized outputs
   __m256i begin[2], end[2];    // per lane: visible keys [begin, end)
@@ -83,7 +83,11 @@ void score_step(const Tile& t, int64_t j, int64_t c0, Lanes& chunk_max) {
     }
   }
   const bool all_see = j >= t.all_begin && j + kKeys <= t.all_end;
+  const __m256 scale = _mm256_set1_ps(t.job.scale);
   for (int64_t x = 0; x < kKeys; ++x) {
+    // The scale after the dot product, as the reference applies it (folding it into q
+    // rounds every score differently from the one-row path decoding takes).
+    for (int h = 0; h < 2; ++h) acc[x][h] = _mm256_mul_ps(acc[x][h], scale);
     if (!all_see) mask_key(t, acc[x], j + x);
     float* out = t.s + (j + x - c0) * kTileLanes;
     for (int h = 0; h < 2; ++h) {
@@ -238,7 +242,7 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
       t.all_end = std::min<int64_t>(t.all_end, end[lane]);
     }
     for (int64_t d = 0; d < job.head_dim_k; ++d) {
-      t.qt[d * kTileLanes + lane] = q ? q[d] * job.scale : 0.0f;
+      t.qt[d * kTileLanes + lane] = q ? q[d] : 0.0f;
     }
   }
   for (int h = 0; h < 2; ++h) {
