@@ -90,6 +90,10 @@ TEST(AttentionSimd, MatchesScalarReferenceOverShapes) {
 // Head sizes that are not a multiple of 8 (masked loads), K and V of different sizes, one
 // thread and several, long caches (many key chunks: the online softmax rescales), peaked
 // softmaxes (scores of standard deviation 8), a window of 1 (each row sees itself only).
+// Work items of 8+ rows take the 16-row tiles (attention_tiles_x86.h), here with last
+// tiles of 15 and 1 rows, 6/4/1-value output steps, windows, caches and chunks of keys;
+// fewer rows (1-3 tokens of a group) the per-row path; 12 tokens on 3 threads make items
+// of one query head (12-row tiles).
 TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
   const Shape shapes[] = {
       {6, 2, 20, 36, 5, 3, 0, 1.0f},    {6, 2, 36, 20, 9, 0, 4, 1.0f},
@@ -97,6 +101,7 @@ TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
       {9, 3, 64, 64, 1, 1500, 0, 1.0f}, {9, 3, 64, 64, 33, 700, 100, 1.0f},
       {9, 3, 64, 64, 64, 300, 0, 8.0f}, {16, 4, 128, 128, 2, 999, 0, 8.0f},
       {4, 1, 256, 256, 40, 0, 1, 1.0f}, {10, 5, 72, 72, 513, 0, 0, 1.0f},
+      {9, 3, 64, 64, 12, 5, 0, 1.0f},
   };
   for (Isa isa : simd_levels()) {
     for (const Shape& s : shapes) {
