@@ -622,7 +622,7 @@ struct Q6K {
   static void sums(const BlockQ6_K& b, const void* x, size_t stride, int64_t i,
                    SuperSums<NX>& sums, __m128i* offset) {
     const __m256i low = _mm256_set1_epi8(0x0f);
-    const __m256i three = _mm256_set1_epi8(3);
+    const __m256i bits45 = _mm256_set1_epi8(0x30);
     __m128i scales = load128(b.scales);
     Scales16 sc(scales);
     for (int h = 0; h < 2; ++h) {
@@ -632,10 +632,13 @@ struct Q6K {
       __m256i lows[4] = {_mm256_and_si256(ql0, low), _mm256_and_si256(ql1, low),
                          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
                          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low)};
+      // Bits 2k..2k+1 of each qh byte moved to bits 4-5 (16-bit shifts: bits crossing
+      // into the neighbouring byte fall outside the mask).
+      __m256i highs[4] = {_mm256_slli_epi16(qh, 4), _mm256_slli_epi16(qh, 2), qh,
+                          _mm256_srli_epi16(qh, 2)};
       for (int k = 0; k < 4; ++k) {
         int c = 4 * h + k;
-        __m256i high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), three);
-        __m256i q = _mm256_or_si256(lows[k], _mm256_slli_epi16(high, 4));
+        __m256i q = _mm256_or_si256(lows[k], _mm256_and_si256(highs[k], bits45));
         sums.add(x, stride, i, c, q, sc.chunk(c));
       }
     }
@@ -685,6 +688,7 @@ void k_decode4(int64_t n, const void* w, size_t w_stride, int R, const void* x, 
     prefetch<4 * sizeof(Block)>(next + 4 * i * sizeof(Block));
     __m256i v[4];
     __m128i offset[4];
+#pragma GCC unroll 1  // row after row: four rows' chunks interleaved spill to the stack
     for (int r = 0; r < 4; ++r) {
       SuperSums<1> sums;
       K::sums(wb[r][i], x, 0, i, sums, &offset[r]);
