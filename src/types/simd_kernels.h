@@ -1,7 +1,8 @@
 // Fast CPU kernels per x86 SIMD level, registered in the type table (type_table.cpp).
 // Each level's definitions live in their own translation unit compiled with that level's
 // flags (simd_kernels_avx2.cpp, simd_kernels_avx512.cpp); both expand the one body in
-// simd_kernels_x86.h. Signatures: DotFn, DotRowsFn, Dot2Fn and FromFloatFn of type_table.h.
+// simd_kernels_x86.h (which includes simd_legacy_x86.h and simd_kquant_x86.h). Signatures:
+// DotFn, DotRowsFn, Dot2Fn and FromFloatFn of type_table.h.
 #pragma once
 
 #include <cstddef>
