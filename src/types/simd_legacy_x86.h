@@ -135,7 +135,8 @@ __m128 row_halves(const Block* const* rows, int64_t i, uint16_t Block::*field) {
 // Each activation block (quants, scale, offset sum) is loaded once for all R rows and each
 // weight block unpacked once for all NX; the R x NX float accumulators are independent
 // chains, which hides FMA latency (R x NX <= 8 keeps them in AVX2's 16 registers). Shapes:
-// R = 4, NX = 1 decodes (one token); R = 2, NX <= 4 is the prompt tile; R = 1 the tails.
+// R = 2, NX <= 4 is the prompt tile (dot2); R = 1 the single-row dot. One token decodes
+// with legacy_decode4 below.
 template <typename W, int R, int NX>
 void legacy_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
                  float* y, int64_t y_stride) {
@@ -160,9 +161,6 @@ void legacy_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_
       q_abs[r] = W::kSigned ? _mm256_sign_epi8(q[r], q[r]) : q[r];
     }
     __m128 d = row_halves<R>(wb, i, &Block::d);
-    if constexpr (NX == 1) {  // decode: the next tile's blocks, R per step as here
-      prefetch<R * sizeof(Block)>(offset_bytes(wb[0], R, w_stride) + i * R * sizeof(Block));
-    }
     for (int j = 0; j < NX; ++j) {
       const Act& a = act<Act>(x, x_stride, j, i);
       __m256i xq = load256(a.qs);
