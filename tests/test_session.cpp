@@ -35,14 +35,15 @@ std::vector<float> all_logits(const Model& model, SessionOptions options) {
   return {logits.begin(), logits.end()};
 }
 
-// Batching must not change the math: with float weights each position's computation is the
-// same, so the results agree to float rounding of identical operations (1e-5 on logits of
-// size ~10). Quantized weights take the packed GEMM for micro-batches of 32+ tokens and the
-// row kernels below that; the two round their float sums differently (~1e-7 relative), and
-// an 8-bit activation whose value sits on a rounding boundary can then move by one step:
-// a few logits of a few positions move by up to ~0.05, the rest stay within rounding.
+// Batching must not change the math beyond float rounding. With float weights the products
+// are the same, but prompt attention runs in 16-row tiles and decoding one row at a time, so
+// the sums are taken in a different order: logits of size ~10 agree to ~1e-5 (5e-5 allowed).
+// Quantized weights take the packed GEMM for micro-batches and the row kernels below that;
+// the two round their float sums differently (~1e-7 relative), and an 8-bit activation whose
+// value sits on a rounding boundary can then move by one step: a few logits of a few
+// positions move by up to ~0.05, the rest stay within rounding.
 float batching_tolerance(const std::string& model) {
-  return model.find("f32") != std::string::npos ? 1e-5f : 0.1f;
+  return model.find("f32") != std::string::npos ? 5e-5f : 0.1f;
 }
 
 float mean_abs_diff(std::span<const float> a, std::span<const float> b) {
