@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -91,25 +92,31 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-void print_table(const std::vector<Result>& results, const cpu::Bandwidth& bw, int bw_threads) {
+// The read bandwidth measured with each thread count the tests use.
+using BandwidthByThreads = std::map<int, cpu::Bandwidth>;
+
+void print_table(const std::vector<Result>& results, const BandwidthByThreads& bws) {
   fmt::print("| model | size | threads | test | t/s | GB/s (% of read bw) |\n");
   fmt::print("| --- | ---: | ---: | ---: | ---: | ---: |\n");
   for (const Result& r : results) {
-    std::string gb = r.gbps > 0 ? fmt::format("{:.1f} ({:.0f}%)", r.gbps,
-                                              100.0 * r.gbps / std::max(bw.best_gbps, 1e-9))
-                                : "";
+    double best = bws.at(r.threads).best_gbps;
+    std::string gb =
+        r.gbps > 0 ? fmt::format("{:.1f} ({:.0f}%)", r.gbps, 100.0 * r.gbps / std::max(best, 1e-9))
+                   : "";
     fmt::print("| {} | {:.0f} MiB | {} | {} | {:.2f} ± {:.2f} | {} |\n", r.model,
                static_cast<double>(r.model_bytes) / (1 << 20), r.threads, r.test, r.mean, r.std,
                gb);
   }
-  fmt::print(
-      "\nread bandwidth ({} threads): {:.1f} GB/s best, {:.1f} GB/s median; cpu: {}; "
-      "kernels: {}; flags: {}\n",
-      bw_threads, bw.best_gbps, bw.median_gbps, cpu::cpu_model(), cpu::isa_name(cpu::active_isa()),
-      cpu::cpu_flags());
+  fmt::print("\n");
+  for (const auto& [threads, bw] : bws) {
+    fmt::print("read bandwidth ({} threads): {:.1f} GB/s best, {:.1f} GB/s median\n", threads,
+               bw.best_gbps, bw.median_gbps);
+  }
+  fmt::print("cpu: {}; kernels: {}; flags: {}\n", cpu::cpu_model(),
+             cpu::isa_name(cpu::active_isa()), cpu::cpu_flags());
 }
 
-void print_json(const std::vector<Result>& results, const cpu::Bandwidth& bw, int bw_threads) {
+void print_json(const std::vector<Result>& results, const BandwidthByThreads& bws) {
   nlohmann::json out = nlohmann::json::array();
   for (const Result& r : results) {
     nlohmann::json j = {{"model", r.model},
@@ -119,16 +126,18 @@ void print_json(const std::vector<Result>& results, const cpu::Bandwidth& bw, in
                         {"tps", r.mean},
                         {"tps_std", r.std},
                         {"samples_tps", r.tps},
-                        {"read_gbps", bw.best_gbps},
+                        {"read_gbps", bws.at(r.threads).best_gbps},
                         {"isa", std::string(cpu::isa_name(cpu::active_isa()))}};
     if (r.gbps > 0) j["gbps"] = r.gbps;
     out.push_back(j);
   }
   if (results.empty()) {
-    out.push_back({{"test", "memory"},
-                   {"threads", bw_threads},
-                   {"read_gbps", bw.best_gbps},
-                   {"read_gbps_median", bw.median_gbps}});
+    for (const auto& [threads, bw] : bws) {
+      out.push_back({{"test", "memory"},
+                     {"threads", threads},
+                     {"read_gbps", bw.best_gbps},
+                     {"read_gbps_median", bw.median_gbps}});
+    }
   }
   fmt::print("{}\n", out.dump(2));
 }
@@ -137,8 +146,10 @@ void run_bench(const BenchOptions& o) {
   if (o.models.empty() && !o.memory_only) throw Error("bench: give -m MODEL or --memory");
   std::vector<int> threads =
       o.threads.empty() ? std::vector<int>{cpu::physical_cores()} : o.threads;
-  int bw_threads = *std::max_element(threads.begin(), threads.end());
-  cpu::Bandwidth bw = cpu::measure_read_bandwidth(bw_threads);
+  BandwidthByThreads bws;
+  for (int t : threads) {
+    if (!bws.contains(t)) bws[t] = cpu::measure_read_bandwidth(t);
+  }
   std::vector<Result> results;
   if (!o.memory_only) {
     for (const std::string& path : o.models) {
@@ -154,12 +165,14 @@ void run_bench(const BenchOptions& o) {
     }
   }
   if (o.json) {
-    print_json(results, bw, bw_threads);
+    print_json(results, bws);
   } else if (results.empty()) {
-    fmt::print("read bandwidth ({} threads): {:.1f} GB/s best, {:.1f} GB/s median\n", bw_threads,
-               bw.best_gbps, bw.median_gbps);
+    for (const auto& [t, bw] : bws) {
+      fmt::print("read bandwidth ({} threads): {:.1f} GB/s best, {:.1f} GB/s median\n", t,
+                 bw.best_gbps, bw.median_gbps);
+    }
   } else {
-    print_table(results, bw, bw_threads);
+    print_table(results, bws);
   }
 }
 
