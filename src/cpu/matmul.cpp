@@ -24,15 +24,6 @@ constexpr int64_t kDecodeRowsPerTask = 64;
 // Activation rows quantized per task.
 constexpr int64_t kQuantizeRowsPerTask = 16;
 
-size_t bytes_of_row(TensorType type, int64_t cols) {
-  auto bytes = row_bytes(type, cols);
-  if (!bytes) {
-    throw Error(
-        fmt::format("{} rows of {} values are not whole blocks", type_traits(type).name, cols));
-  }
-  return *bytes;
-}
-
 }  // namespace
 
 const SimdKernels& simd_kernels(TensorType type, Isa isa) {
@@ -58,7 +49,7 @@ bool has_simd_matmul(TensorType type, Isa isa) {
 
 void quantize_rows(TensorType type, const float* x, int64_t n, int64_t cols, void* out,
                    int n_threads, Isa isa) {
-  size_t stride = bytes_of_row(type, cols);
+  size_t stride = checked_row_bytes(type, cols);
   auto* bytes = static_cast<uint8_t*>(out);
   if (type == TensorType::F32) {
     std::memcpy(bytes, x, stride * static_cast<size_t>(n));
@@ -87,7 +78,7 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
   if (prefer_packed_gemm(targets, n, isa))
     return packed_matmuls(targets, cols, x, n, n_threads, isa);
   TensorType act_type = type_traits(targets[0].type).vec_dot_type;
-  size_t x_stride = bytes_of_row(act_type, cols);
+  size_t x_stride = checked_row_bytes(act_type, cols);
   // Quantized activations: [n, cols] of act_type. F32 activations are used in place.
   thread_local std::vector<uint8_t> quantized;
   const void* xq = x;
@@ -118,7 +109,7 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     DotFn dot = kernels.dot;
     // The two-row tile pays off with several tokens; one token streams rows singly.
     Dot2Fn dot2 = n > 1 ? kernels.dot2 : nullptr;
-    size_t w_stride = bytes_of_row(target.type, cols);
+    size_t w_stride = checked_row_bytes(target.type, cols);
     const auto* w_bytes = static_cast<const uint8_t*>(target.w);
     int64_t rows = target.rows;
     float* y = target.y;

@@ -244,10 +244,16 @@ struct TileBuffer {
   PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
                   int n_rows, int64_t n_blocks) {
     auto blocks = static_cast<size_t>(n_blocks);
-    q.assign(blocks * kTileBlockBytes, 0);
-    d.assign(blocks * kTileRows, 0.0f);
-    min.assign(blocks * kTileRows, 0.0f);
-    sub.assign(f.has_sub ? blocks * 32 : 0, 0);
+    q.resize(blocks * kTileBlockBytes);
+    d.resize(blocks * kTileRows);
+    min.resize(blocks * kTileRows);
+    sub.resize(f.has_sub ? blocks * 32 : 0);
+    if (n_rows < kTileRows) {  // a full tile overwrites every value below
+      std::fill(q.begin(), q.end(), int8_t{0});
+      std::fill(d.begin(), d.end(), 0.0f);
+      std::fill(min.begin(), min.end(), 0.0f);
+      std::fill(sub.begin(), sub.end(), int16_t{0});
+    }
     UnpackedBlock u;
     for (int r = 0; r < n_rows; ++r) {
       const uint8_t* row = w + row_stride * static_cast<size_t>(r0 + r);
@@ -307,13 +313,19 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   int64_t n_blocks = cols / kPackBlock;
   // Activations in groups of kTileTokens tokens (packed_gemm_kernels.h), the last group's
   // missing tokens zero.
+  if (n == 0) return;
   int64_t n_groups = (n + kTileTokens - 1) / kTileTokens;
   auto group_values = static_cast<size_t>(n_groups * n_blocks * kTileTokens);
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd, xs;
-  xq.assign(group_values * kPackBlock, 0);
-  xd.assign(group_values, 0.0f);
-  xs.assign(group_values, 0.0f);
+  xq.resize(group_values * kPackBlock);
+  xd.resize(group_values);
+  xs.resize(group_values);
+  // Every token below overwrites its slots; only the last group's missing tokens need zeros.
+  auto last_group = static_cast<size_t>((n_groups - 1) * n_blocks * kTileTokens);
+  std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_group * kPackBlock), xq.end(), int8_t{0});
+  std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_group), xd.end(), 0.0f);
+  std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_group), xs.end(), 0.0f);
   // Pointers, not the thread_local names: inside a task those name the worker's own.
   int8_t* q = xq.data();
   float* d = xd.data();
@@ -321,7 +333,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   // Each token is quantized by the row kernels' quantizer, then spread into its group.
   TensorType format = type_traits(targets[0].type).vec_dot_type;
   FromFloatFn quantize = simd_kernels(format, isa).quantize;
-  size_t row_size = *row_bytes(format, cols);
+  size_t row_size = checked_row_bytes(format, cols);
   ThreadPool::shared().run(n, n_threads, [&](int64_t t) {
     thread_local std::vector<uint8_t> row;
     row.resize(row_size);
@@ -343,7 +355,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, target.rows - r0));
     thread_local TileBuffer buffer;
     PackedTile tile = buffer.pack(f, static_cast<const uint8_t*>(target.w),
-                                  *row_bytes(target.type, cols), r0, n_rows, n_blocks);
+                                  checked_row_bytes(target.type, cols), r0, n_rows, n_blocks);
     TileShape shape = shape_of(f);
     for (int64_t g = 0; g < n_groups; ++g) {
       int64_t t = g * kTileTokens;

@@ -12,11 +12,38 @@ namespace tern {
 
 /// Tensor type ids exactly as GGUF (ggml_type) numbers them; gaps are retired ids.
 enum class TensorType : uint32_t {
-  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
-  IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
-  IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
-  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
+  IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  I64 = 27,
+  F64 = 28,
+  IQ1_M = 29,
+  BF16 = 30,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
 };
 
 /// Converts `n` values (a multiple of the block size) from a type's blocks to float.
@@ -36,14 +63,14 @@ using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride,
 /// Dot products of n_w weight rows (w and every w_stride bytes after it) with ONE activation
 /// row x: y[r] = w_r . x. The decode kernel (one token): each activation block is loaded
 /// once for several weight rows, whose independent accumulators hide the FMA latency.
-using DotRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t n_w,
-                           const void* x, float* y);
+using DotRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
+                           float* y);
 
 /// Dot products of two weight rows (w and w + w_stride bytes) with n_x activation rows:
 /// y[j * y_stride + r] = w_r . x_j for r in {0, 1}. A register tile for prompts: each
 /// activation block is loaded once for both rows (kernels take up to kMaxDotRows per pass).
-using Dot2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x,
-                        size_t x_stride, int n_x, float* y, int64_t y_stride);
+using Dot2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
+                        int n_x, float* y, int64_t y_stride);
 
 /// One SIMD level's kernels for a type; null where that level has none (the CPU backend
 /// then uses the scalar reference path).
@@ -56,11 +83,11 @@ struct SimdKernels {
 
 struct TypeTraits {
   TensorType type;
-  std::string_view name;  // as GGUF tools print it: "Q4_K", "F16"...
-  int64_t block_size;     // values per block (1 for plain types)
-  size_t block_bytes;     // bytes per block
-  ToFloatFn to_float;     // scalar reference; nullptr for integer types
-  FromFloatFn from_float; // scalar reference quantizer; nullptr where there is none
+  std::string_view name;   // as GGUF tools print it: "Q4_K", "F16"...
+  int64_t block_size;      // values per block (1 for plain types)
+  size_t block_bytes;      // bytes per block
+  ToFloatFn to_float;      // scalar reference; nullptr for integer types
+  FromFloatFn from_float;  // scalar reference quantizer; nullptr where there is none
   // Format activations are converted to for the SIMD dot kernels (F32: kept as floats).
   TensorType vec_dot_type = TensorType::F32;
   SimdKernels avx2 = {};    // AVX2 + FMA + F16C
@@ -78,6 +105,9 @@ std::span<const TypeTraits> all_types();
 
 /// Bytes of one row of `n` values, or nullopt when n is not a multiple of the block size.
 std::optional<size_t> row_bytes(TensorType type, int64_t n);
+
+/// row_bytes for rows that must be whole blocks: throws tern::Error naming the type otherwise.
+size_t checked_row_bytes(TensorType type, int64_t n);
 
 }  // namespace tern
 

@@ -26,15 +26,6 @@ float dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-size_t bytes_of_row(TensorType type, int64_t cols) {
-  auto bytes = row_bytes(type, cols);
-  if (!bytes) {
-    throw Error(
-        fmt::format("{} rows of {} values are not whole blocks", type_traits(type).name, cols));
-  }
-  return *bytes;
-}
-
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 float gelu_tanh(float x) {
@@ -48,17 +39,16 @@ void parallel_for(int64_t n, int n_threads, const std::function<void(int64_t, in
   // A few chunks per thread: the pool hands them out one at a time, so a thread slowed by
   // other work on the machine takes fewer.
   constexpr int64_t kChunksPerThread = 4;
-  int64_t n_chunks = std::clamp<int64_t>(int64_t{n_threads} * kChunksPerThread, 1,
-                                         std::max<int64_t>(n, 1));
+  int64_t n_chunks =
+      std::clamp<int64_t>(int64_t{n_threads} * kChunksPerThread, 1, std::max<int64_t>(n, 1));
   if (n_threads <= 1) n_chunks = 1;
-  ThreadPool::shared().run(n_chunks, n_threads, [&](int64_t c) {
-    fn(n * c / n_chunks, n * (c + 1) / n_chunks);
-  });
+  ThreadPool::shared().run(n_chunks, n_threads,
+                           [&](int64_t c) { fn(n * c / n_chunks, n * (c + 1) / n_chunks); });
 }
 
 void get_rows(TensorType type, const void* table, int64_t cols, int64_t n_rows,
               std::span<const int32_t> ids, float* out) {
-  size_t stride = bytes_of_row(type, cols);
+  size_t stride = checked_row_bytes(type, cols);
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= n_rows) {
       throw Error(fmt::format("row id {} out of range [0, {})", ids[i], n_rows));
@@ -71,7 +61,7 @@ void get_rows(TensorType type, const void* table, int64_t cols, int64_t n_rows,
 void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x, int64_t n,
             float* y, int n_threads) {
   constexpr int64_t kRowBlock = 16;  // rows dequantized together into scratch
-  size_t stride = bytes_of_row(type, cols);
+  size_t stride = checked_row_bytes(type, cols);
   if (type_traits(type).to_float == nullptr) {
     throw Error(fmt::format("tensor type {} has no float conversion", type_traits(type).name));
   }
