@@ -5,6 +5,9 @@
 #ifdef TERN_VULKAN
 #include "backends/vulkan/vulkan_backend.h"
 #endif
+#ifdef TERN_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 
 namespace tern {
 
@@ -28,7 +31,12 @@ bool backend_available(BackendKind kind) {
 #else
       return false;
 #endif
-    case BackendKind::Cuda: return false;
+    case BackendKind::Cuda:
+#ifdef TERN_CUDA
+      return cuda_device_count() > 0;
+#else
+      return false;
+#endif
   }
   return false;
 }
@@ -36,7 +44,10 @@ bool backend_available(BackendKind kind) {
 std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, [[maybe_unused]] const BackendOptions& options) {
   switch (kind) {
     case BackendKind::Cpu: return nullptr;
-    case BackendKind::Auto:
+    case BackendKind::Auto:  // CUDA first: on an NVIDIA GPU it is the faster backend
+#ifdef TERN_CUDA
+      if (cuda_device_count() > 0) return make_cuda_backend(options);
+#endif
 #ifdef TERN_VULKAN
       if (vulkan_gpu_available()) return make_vulkan_backend(options);
 #endif
@@ -48,7 +59,11 @@ std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, [[maybe_unused]] con
       throw Error("this tern was built without Vulkan (configure with -DTERN_VULKAN=ON)");
 #endif
     case BackendKind::Cuda:
+#ifdef TERN_CUDA
+      return make_cuda_backend(options);
+#else
       throw Error("this tern was built without CUDA (configure with -DTERN_CUDA=ON)");
+#endif
   }
   return nullptr;
 }

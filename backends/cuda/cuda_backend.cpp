@@ -1,0 +1,384 @@
+// CudaBackend: one device, one stream, one cuBLAS handle, one matmul Scratch. run()
+// gathers the span's per-run data (row ids, rope tables) into pinned memory and sends it
+// in one copy, enqueues one kernel (or matmul) per node and synchronizes once at the end:
+// nothing in between waits for the host, except the first use of a weight (its upload)
+// and Scratch growth, so a decode span can later be captured as a CUDA Graph.
+#include "cuda_backend.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <unordered_set>
+#include <vector>
+
+#include "device.h"
+#include "matmul.h"
+#include "memory.h"
+#include "ops.h"
+#include "tern/error.h"
+#include "weights.h"
+
+namespace tern {
+
+namespace cuda {
+
+namespace {
+
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::Storage;
+using graph::Tensor;
+using graph::TensorId;
+
+bool cache_type(TensorType t) { return t == TensorType::F32 || t == TensorType::F16; }
+
+// A weight read as F32 (norm weights, biases), or an activation.
+bool f32_operand(const Tensor& t) {
+  return t.storage == Storage::Activation ||
+         (t.storage == Storage::Weight && WeightStore::device_bytes(t, WeightUse::F32) > 0);
+}
+
+// cos and sin of each (token, pair) angle, in double as the CPU reference computes them:
+// [n_tokens, n_rot / 2, 2] floats.
+void rope_table(const Graph& g, const Node& node, std::vector<float>& table) {
+  const auto& p = std::get<graph::RopeParams>(node.params);
+  const Tensor& x = g.tensor(node.in[0]);
+  int half = p.n_rot / 2;
+  std::vector<float> factors;
+  if (node.in[1] != graph::kNone) {
+    const Tensor& f = g.tensor(node.in[1]);
+    factors.resize(static_cast<size_t>(f.rows * f.cols));
+    dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
+  }
+  table.resize(static_cast<size_t>(x.rows * half * 2));
+  for (int64_t t = 0; t < x.rows; ++t) {
+    auto pos = static_cast<double>(g.pos0() + t);
+    for (int i = 0; i < half; ++i) {
+      double theta = pos * p.freq_scale * std::pow(double{p.freq_base}, -2.0 * i / p.n_rot);
+      if (!factors.empty()) theta /= factors[static_cast<size_t>(i)];
+      size_t at = static_cast<size_t>((t * half + i) * 2);
+      table[at] = static_cast<float>(std::cos(theta));
+      table[at + 1] = static_cast<float>(std::sin(theta));
+    }
+  }
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int index);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  DeviceInfo device() const override {
+    return {fmt::format("cuda:{} ({})", props_.index, props_.name), props_.free_bytes, false};
+  }
+  std::unique_ptr<Buffer> allocate(size_t bytes) override {
+    TERN_CUDA_CHECK(cudaSetDevice(props_.index));
+    return std::make_unique<Registered>(*this, bytes);
+  }
+  bool supports(const Graph& g, const Node& node) const override;
+  void run(const Graph& g, size_t first, size_t last, Buffer& workspace) override;
+
+ private:
+  // A buffer this backend made, findable by address while it lives (KV caches are named
+  // by their Buffer object in the graph; see KvCache).
+  class Registered final : public Buffer {
+   public:
+    Registered(CudaBackend& owner, size_t bytes)
+        : owner_(owner), buffer_(bytes, owner.stream_) {
+      owner_.live_.insert(this);
+    }
+    ~Registered() override { owner_.live_.erase(this); }
+    size_t size() const override { return buffer_.size(); }
+    void* host_data() override { return nullptr; }
+    void upload(const void* src, size_t offset, size_t n) override { buffer_.upload(src, offset, n); }
+    void download(void* dst, size_t offset, size_t n) const override {
+      buffer_.download(dst, offset, n);
+    }
+    void* data() const { return buffer_.data(); }
+
+   private:
+    CudaBackend& owner_;
+    DeviceBuffer buffer_;
+  };
+
+  Registered* find(const void* address) const {
+    auto* b = static_cast<Buffer*>(const_cast<void*>(address));
+    return live_.count(b) != 0 ? static_cast<Registered*>(b) : nullptr;
+  }
+  // Device address of a cache tensor's rows.
+  void* cache_data(const Tensor& t) const;
+  bool supports_op(const Graph& g, const Node& node) const;
+
+  // Per-run data of nodes [first, last) into aux_words_; aux_at_[i - first] is node i's
+  // offset in 4-byte words.
+  void gather_aux(const Graph& g, size_t first, size_t last);
+  void send_aux();
+  void enqueue(const Graph& g, const Node& node, size_t aux_at);
+
+  float* act(const Graph& g, TensorId id) const { return workspace_ + g.tensor(id).offset; }
+  const float* f32_operand_data(const Graph& g, TensorId id);
+  void enqueue_get_rows(const Graph& g, const Node& node, const int32_t* ids);
+  void enqueue_attention(const Graph& g, const Node& node);
+  void enqueue_copy(const Graph& g, const Node& node);
+
+  DeviceProps props_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  Scratch scratch_;
+  WeightStore weights_;
+  std::unordered_set<const Buffer*> live_;
+  std::vector<uint32_t> aux_words_;
+  std::vector<size_t> aux_at_;
+  std::vector<float> rope_scratch_;
+  PinnedBuffer aux_host_;
+  std::unique_ptr<DeviceBuffer> aux_device_;
+  float* workspace_ = nullptr;  // during run()
+};
+
+// query_device() has made the device current: the stream belongs to it.
+cudaStream_t make_stream() {
+  cudaStream_t stream = nullptr;
+  TERN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  return stream;
+}
+
+CudaBackend::CudaBackend(int index)
+    : props_(query_device(index)), stream_(make_stream()), weights_(stream_) {
+  try {
+    TERN_CUDA_CHECK(cublasCreate(&cublas_));
+    TERN_CUDA_CHECK(cublasSetStream(cublas_, stream_));
+  } catch (...) {
+    if (cublas_ != nullptr) cublasDestroy(cublas_);
+    cudaStreamDestroy(stream_);
+    throw;
+  }
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(stream_);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+void* CudaBackend::cache_data(const Tensor& t) const {
+  Registered* r = find(t.cache);
+  if (r == nullptr) throw Error("cuda: KV cache of another backend");
+  return r->data();
+}
+
+bool CudaBackend::supports(const Graph& g, const Node& node) const {
+  for (TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
+    if (id == graph::kNone) continue;
+    const Tensor& t = g.tensor(id);
+    if (t.storage == Storage::Cache && (find(t.cache) == nullptr || !cache_type(t.type))) {
+      return false;
+    }
+  }
+  return supports_op(g, node);
+}
+
+bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
+  auto in = [&](int i) -> const Tensor& { return g.tensor(node.in[static_cast<size_t>(i)]); };
+  switch (node.op) {
+    case Op::MatMul:
+      return in(0).storage == Storage::Weight &&
+             WeightStore::device_bytes(in(0), WeightUse::Matrix) > 0;
+    case Op::GetRows:
+      if (in(1).storage != Storage::Input) return false;
+      if (in(0).storage == Storage::Activation) return has_native_kernel(TensorType::F32);
+      return in(0).storage == Storage::Weight &&
+             WeightStore::device_bytes(in(0), WeightUse::Matrix) > 0;
+    case Op::Rope: {
+      const auto& p = std::get<graph::RopeParams>(node.params);
+      if (p.head_dim % 2 != 0 || p.n_rot % 2 != 0 || p.n_rot > p.head_dim) return false;
+      return node.in[1] == graph::kNone || (in(1).storage == Storage::Weight &&
+                                            type_traits(in(1).type).to_float != nullptr);
+    }
+    case Op::Attention: {
+      const auto& p = std::get<graph::AttentionParams>(node.params);
+      return in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
+             in(1).type == in(2).type && p.head_dim_k <= kMaxAttentionHeadDim &&
+             p.head_dim_v <= kMaxAttentionHeadDim;
+    }
+    case Op::Copy: return g.tensor(node.out).storage == Storage::Cache;
+    case Op::RmsNorm:
+    case Op::Add: return node.in[1] == graph::kNone || f32_operand(in(1));
+    case Op::SwiGlu:
+    case Op::GeGlu:
+    case Op::Scale:
+    case Op::Softcap: return true;
+  }
+  return false;
+}
+
+void CudaBackend::gather_aux(const Graph& g, size_t first, size_t last) {
+  aux_words_.clear();
+  aux_at_.assign(last - first, 0);
+  for (size_t i = first; i < last; ++i) {
+    const Node& node = g.nodes()[i];
+    if (node.op != Op::GetRows && node.op != Op::Rope) continue;
+    aux_words_.resize((aux_words_.size() + 3) & ~size_t{3});  // 16-byte aligned starts
+    aux_at_[i - first] = aux_words_.size();
+    if (node.op == Op::GetRows) {
+      const Tensor& table = g.tensor(node.in[0]);
+      for (int32_t id : g.ids(g.tensor(node.in[1]))) {
+        if (id < 0 || id >= table.rows) {
+          throw Error(fmt::format("row id {} out of range [0, {})", id, table.rows));
+        }
+        aux_words_.push_back(static_cast<uint32_t>(id));
+      }
+    } else {
+      rope_table(g, node, rope_scratch_);
+      size_t at = aux_words_.size();
+      aux_words_.resize(at + rope_scratch_.size());
+      std::memcpy(aux_words_.data() + at, rope_scratch_.data(), rope_scratch_.size() * 4);
+    }
+  }
+}
+
+// One host-to-device copy of the span's per-run data. Growing the buffers happens here,
+// before any kernel of the span is enqueued (the previous run has finished: run() ends
+// with a synchronize).
+void CudaBackend::send_aux() {
+  if (aux_words_.empty()) return;
+  size_t bytes = aux_words_.size() * 4;
+  void* host = aux_host_.reserve(bytes);
+  std::memcpy(host, aux_words_.data(), bytes);
+  if (!aux_device_ || aux_device_->size() < bytes) {
+    aux_device_ = std::make_unique<DeviceBuffer>(bytes, stream_);
+  }
+  TERN_CUDA_CHECK(
+      cudaMemcpyAsync(aux_device_->data(), host, bytes, cudaMemcpyHostToDevice, stream_));
+}
+
+void CudaBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspace) {
+  Registered* ws = find(&workspace);
+  if (ws == nullptr) throw Error("cuda: the workspace is not a buffer of this backend");
+  if (workspace.size() < g.workspace_floats() * sizeof(float)) {
+    throw Error("cuda: workspace smaller than the graph needs");
+  }
+  TERN_CUDA_CHECK(cudaSetDevice(props_.index));
+  gather_aux(g, first, last);
+  send_aux();
+  workspace_ = static_cast<float*>(ws->data());
+  try {
+    for (size_t i = first; i < last; ++i) enqueue(g, g.nodes()[i], aux_at_[i - first]);
+  } catch (...) {
+    cudaStreamSynchronize(stream_);  // what was enqueued finishes before anything is freed
+    throw;
+  }
+  TERN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+const float* CudaBackend::f32_operand_data(const Graph& g, TensorId id) {
+  const Tensor& t = g.tensor(id);
+  if (t.storage == Storage::Activation) return act(g, id);
+  return static_cast<const float*>(weights_.get(t, WeightUse::F32).data);
+}
+
+void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
+  const Tensor& out = g.tensor(node.out);
+  auto in = [&](int i) -> const Tensor& { return g.tensor(node.in[static_cast<size_t>(i)]); };
+  int64_t n = out.rows * out.cols;
+  const auto* aux = aux_device_ ? static_cast<const uint32_t*>(aux_device_->data()) + aux_at
+                                : nullptr;
+  switch (node.op) {
+    case Op::MatMul:
+      matmul(weights_.get(in(0), WeightUse::Matrix), act(g, node.in[1]), act(g, node.out),
+             in(1).rows, scratch_, cublas_, stream_);
+      return;
+    case Op::GetRows: enqueue_get_rows(g, node, reinterpret_cast<const int32_t*>(aux)); return;
+    case Op::RmsNorm: {
+      bool has_w = node.in[1] != graph::kNone;
+      int64_t group = has_w ? in(1).cols : out.cols;
+      rms_norm(act(g, node.in[0]), has_w ? f32_operand_data(g, node.in[1]) : nullptr, group,
+               n / group, std::get<graph::RmsNormParams>(node.params).eps, act(g, node.out),
+               stream_);
+      return;
+    }
+    case Op::Rope: {
+      const auto& p = std::get<graph::RopeParams>(node.params);
+      rope(act(g, node.in[0]), reinterpret_cast<const float*>(aux), out.rows, p.n_head,
+           p.head_dim, p.n_rot, p.neox, act(g, node.out), stream_);
+      return;
+    }
+    case Op::Attention: enqueue_attention(g, node); return;
+    case Op::Copy: enqueue_copy(g, node); return;
+    case Op::SwiGlu:
+    case Op::GeGlu:
+      glu(node.op == Op::SwiGlu ? Glu::Silu : Glu::GeluTanh, act(g, node.in[0]),
+          act(g, node.in[1]), n, act(g, node.out), stream_);
+      return;
+    case Op::Add:
+      add(act(g, node.in[0]), f32_operand_data(g, node.in[1]), out.cols, out.rows, in(1).rows,
+          act(g, node.out), stream_);
+      return;
+    case Op::Scale:
+      scale(act(g, node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
+            act(g, node.out), stream_);
+      return;
+    case Op::Softcap:
+      softcap(act(g, node.in[0]), n, std::get<graph::SoftcapParams>(node.params).cap,
+              act(g, node.out), stream_);
+      return;
+  }
+}
+
+void CudaBackend::enqueue_get_rows(const Graph& g, const Node& node, const int32_t* ids) {
+  const Tensor& table = g.tensor(node.in[0]);
+  const Tensor& out = g.tensor(node.out);
+  if (table.storage == Storage::Activation) {
+    // Rows of an activation (the output head keeps the positions that want logits).
+    DeviceMatrix rows{TensorType::F32, act(g, node.in[0]), table.rows, table.cols,
+                      static_cast<size_t>(table.cols) * sizeof(float)};
+    get_rows(rows, ids, act(g, node.out), out.rows, stream_);
+    return;
+  }
+  get_rows(weights_.get(table, WeightUse::Matrix), ids, act(g, node.out), out.rows, stream_);
+}
+
+void CudaBackend::enqueue_attention(const Graph& g, const Node& node) {
+  const auto& p = std::get<graph::AttentionParams>(node.params);
+  const Tensor& q = g.tensor(node.in[0]);
+  const Tensor& k = g.tensor(node.in[1]);
+  const Tensor& v = g.tensor(node.in[2]);
+  int64_t n_kv = g.pos0() + q.rows;  // cache rows the kernel reads
+  if (n_kv > k.rows || n_kv > v.rows) {
+    throw Error(fmt::format("cuda: attention over {} positions of a cache of {}", n_kv,
+                            std::min(k.rows, v.rows)));
+  }
+  AttentionShape s{q.rows,  g.pos0(), p.n_head, p.n_head_kv, p.head_dim_k,
+                   p.head_dim_v, k.cols, v.cols, p.window, p.scale};
+  attention(act(g, node.in[0]), cache_data(k), cache_data(v), k.type == TensorType::F16, s,
+            act(g, node.out), stream_);
+}
+
+void CudaBackend::enqueue_copy(const Graph& g, const Node& node) {
+  const Tensor& x = g.tensor(node.in[0]);
+  const Tensor& dst = g.tensor(node.out);
+  int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
+  int64_t n = x.rows * x.cols;
+  if (row < 0 || row * dst.cols + n > dst.rows * dst.cols) {
+    throw Error(fmt::format("cuda: copy of {} values at row {} past a cache of {} rows", n, row,
+                            dst.rows));
+  }
+  auto* base = static_cast<uint8_t*>(cache_data(dst));
+  size_t stride = checked_row_bytes(dst.type, dst.cols);
+  copy_to_cache(act(g, node.in[0]), n, base + stride * static_cast<size_t>(row),
+                dst.type == TensorType::F16, stream_);
+}
+
+}  // namespace
+}  // namespace cuda
+
+size_t cuda_device_count() { return static_cast<size_t>(cuda::device_count()); }
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions&) {
+  return std::make_unique<cuda::CudaBackend>(cuda::choose_device());
+}
+
+}  // namespace tern

@@ -1,0 +1,37 @@
+// Helpers the op kernels share: launch sizes for elementwise kernels and block-wide sums.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tern::cuda {
+
+inline constexpr int kElementwiseThreads = 256;
+
+/// Blocks of kElementwiseThreads covering n items (at least one).
+inline unsigned elementwise_blocks(int64_t n) {
+  int64_t blocks = (n + kElementwiseThreads - 1) / kElementwiseThreads;
+  return static_cast<unsigned>(blocks > 0 ? blocks : 1);
+}
+
+__device__ inline float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+/// The sum of `v` over the block (blockDim.x a multiple of 32, at most 1024), returned
+/// to every thread. `shared` holds 32 floats; the call synchronizes the block.
+__device__ inline float block_sum(float v, float* shared) {
+  int lane = threadIdx.x % 32;
+  int warp = threadIdx.x / 32;
+  v = warp_sum(v);
+  __syncthreads();  // `shared` may still be read by a previous call
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  int n_warps = static_cast<int>(blockDim.x / 32);
+  v = lane < n_warps ? shared[lane] : 0.0f;
+  return warp_sum(v);
+}
+
+}  // namespace tern::cuda

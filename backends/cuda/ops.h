@@ -1,0 +1,59 @@
+// The kernels of every op but the matrix products (those are matmul.h's), one .cu file
+// each. Each function enqueues its kernel on `stream` and checks the launch; operands are
+// device pointers, activations dense F32 rows. cuda_backend.cpp turns graph nodes into
+// these calls.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tern::cuda {
+
+/// out = x / sqrt(mean(x^2) + eps) * w over each of n_groups groups of `group` values;
+/// w (group values) may be null (ops_rms_norm.cu).
+void rms_norm(const float* x, const float* w, int64_t group, int64_t n_groups, float eps,
+              float* out, cudaStream_t stream);
+
+/// Rotates x [n_tokens, n_head * head_dim] into out: cos_sin [n_tokens, n_rot / 2, 2] holds
+/// each token's and pair's cos and sin (computed on the host); pairs (i, i + n_rot/2)
+/// when neox, else (2i, 2i+1); dims from n_rot on are copied (ops_rope.cu).
+void rope(const float* x, const float* cos_sin, int64_t n_tokens, int n_head, int head_dim,
+          int n_rot, bool neox, float* out, cudaStream_t stream);
+
+/// Largest head size attention() takes (both K and V).
+inline constexpr int kMaxAttentionHeadDim = 512;
+
+struct AttentionShape {
+  int64_t n_tokens = 0;  // queries, at positions pos0 .. pos0 + n_tokens - 1
+  int64_t pos0 = 0;
+  int n_head = 0, n_head_kv = 0;
+  int head_dim_k = 0, head_dim_v = 0;
+  int64_t k_cols = 0, v_cols = 0;  // values per cache row (n_head_kv * head dims)
+  int64_t window = 0;              // 0: none; else key j visible to p when p - window < j
+  float scale = 1.0f;
+};
+
+/// out [n_tokens, n_head * head_dim_v] = causal softmax(q k^T * scale) v for q [n_tokens,
+/// n_head * head_dim_k] over cache rows [0, pos0 + n_tokens) of k and v (F32, or F16
+/// when `f16`). Reads no row past pos0 + n_tokens (ops_attention.cu).
+void attention(const float* q, const void* k, const void* v, bool f16, const AttentionShape& s,
+               float* out, cudaStream_t stream);
+
+/// dst[0, n) = x[0, n), as F16 (round to nearest even) when `f16`, else F32 (ops_copy.cu).
+void copy_to_cache(const float* x, int64_t n, void* dst, bool f16, cudaStream_t stream);
+
+enum class Glu { Silu, GeluTanh };
+/// out = act(gate) * up over n values (ops_glu.cu).
+void glu(Glu act, const float* gate, const float* up, int64_t n, float* out,
+         cudaStream_t stream);
+
+/// out [rows, cols] = a + b, b with b_rows rows (rows, or 1: broadcast) (ops_binary.cu).
+void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_rows, float* out,
+         cudaStream_t stream);
+/// out = x * factor over n values (ops_binary.cu).
+void scale(const float* x, int64_t n, float factor, float* out, cudaStream_t stream);
+/// out = cap * tanh(x / cap) over n values (ops_binary.cu).
+void softcap(const float* x, int64_t n, float cap, float* out, cudaStream_t stream);
+
+}  // namespace tern::cuda
