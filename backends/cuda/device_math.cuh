@@ -1,0 +1,93 @@
+// Primitives the block kernels share on the host and the device: the TERN_HD qualifier,
+// half/bfloat16 bits to float, 4-way int8 dot products (__dp4a) and byte-wise subtraction
+// with host fallbacks of the same semantics, and 32-bit loads from blocks that are only
+// 2-byte aligned. Compiled by nvcc for kernels and by g++ for tests/test_cuda_blocks.cpp.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "types/float_types.h"
+
+#ifdef __CUDACC__
+#include <cuda_fp16.h>
+#define TERN_HD __host__ __device__ __forceinline__
+#else
+#define TERN_HD inline
+#endif
+
+namespace tern::cuda {
+
+/// IEEE half bits -> float (exact).
+TERN_HD float half_to_float(uint16_t h) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(h));
+#else
+  return f16_to_f32(h);
+#endif
+}
+
+/// bfloat16 bits -> float (exact).
+TERN_HD float bf16_bits_to_float(uint16_t b) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(static_cast<uint32_t>(b) << 16);
+#else
+  return bf16_to_f32(b);
+#endif
+}
+
+/// Signed byte k (0..3, little-endian) of a 32-bit word.
+TERN_HD int sbyte(int w, int k) {
+  return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint32_t>(w) >> (8 * k)));
+}
+
+/// c + sum over k of signed byte k of a times signed byte k of b (__dp4a).
+TERN_HD int dp4a(int a, int b, int c) {
+#ifdef __CUDA_ARCH__
+  return __dp4a(a, b, c);
+#else
+  for (int k = 0; k < 4; ++k) c += sbyte(a, k) * sbyte(b, k);
+  return c;
+#endif
+}
+
+/// Byte-wise a - b modulo 256, no borrow between bytes (__vsub4). Turns unsigned quants
+/// with an offset (0..63 - 32) into the signed bytes dp4a reads.
+TERN_HD int vsub4(int a, int b) {
+#ifdef __CUDA_ARCH__
+  return static_cast<int>(__vsub4(static_cast<unsigned>(a), static_cast<unsigned>(b)));
+#else
+  uint32_t out = 0;
+  for (int k = 0; k < 4; ++k) {
+    const uint32_t byte =
+        ((static_cast<uint32_t>(a) >> (8 * k)) - (static_cast<uint32_t>(b) >> (8 * k))) & 0xffu;
+    out |= byte << (8 * k);
+  }
+  return static_cast<int>(out);
+#endif
+}
+
+/// The 32-bit little-endian word at p. kAlign (2 or 4) is what the caller guarantees for
+/// p: blocks whose size is not a multiple of 4 (Q4_0: 18 bytes) only keep 2-byte alignment
+/// in a row, so their words are read as two 16-bit halves on the device.
+template <int kAlign>
+TERN_HD int load_i32(const void* p) {
+#ifdef __CUDA_ARCH__
+  if constexpr (kAlign >= 4) {
+    return *static_cast<const int*>(p);
+  } else {
+    const auto* h = static_cast<const uint16_t*>(p);
+    return static_cast<int>(h[0] | (static_cast<uint32_t>(h[1]) << 16));
+  }
+#else
+  int v;
+  std::memcpy(&v, p, 4);
+  return v;
+#endif
+}
+
+/// The alignment every block of a row keeps when the row starts 16-byte aligned.
+template <typename Block>
+inline constexpr int kBlockAlign = sizeof(Block) % 4 == 0 ? 4 : 2;
+
+}  // namespace tern::cuda
