@@ -183,6 +183,9 @@ bool CudaBackend::supports(const Graph& g, const Node& node) const {
 
 bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
   auto in = [&](int i) -> const Tensor& { return g.tensor(node.in[static_cast<size_t>(i)]); };
+  auto activation = [&](int i) { return in(i).storage == Storage::Activation; };
+  // The operand every op but the row lookup reads as activation rows (MatMul: x).
+  if (node.op != Op::GetRows && !activation(node.op == Op::MatMul ? 1 : 0)) return false;
   switch (node.op) {
     case Op::MatMul:
       return in(0).storage == Storage::Weight &&
@@ -208,7 +211,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::RmsNorm:
     case Op::Add: return node.in[1] == graph::kNone || f32_operand(in(1));
     case Op::SwiGlu:
-    case Op::GeGlu:
+    case Op::GeGlu: return activation(1);
     case Op::Scale:
     case Op::Softcap: return true;
   }
