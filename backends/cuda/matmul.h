@@ -1,0 +1,57 @@
+// Matrix products and row lookups over weights on the device, for every weight type the
+// CUDA backend keeps: the kernels' side of the contract with the backend (ops_matmul.cu
+// and its siblings implement it; cuda_backend.cpp and the weight store call it).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "types/type_table.h"
+
+namespace tern::cuda {
+
+/// A weight matrix on the device: `rows` rows of `cols` values of `type`, `row_bytes`
+/// apart (blocks exactly as in the GGUF file, or F16/F32 values).
+struct DeviceMatrix {
+  TensorType type = TensorType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;
+};
+
+/// Whether matmul() and get_rows() read `type` as stored in the file. Weights of other
+/// types the type table can convert are uploaded as F16 instead.
+bool has_native_kernel(TensorType type);
+
+/// Device memory one stream's kernels borrow between launches (8-bit activations, F16
+/// copies of weight tiles for cuBLAS). Grows on demand; never shrinks.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch();
+  /// At least `bytes` of device memory, valid until the next call. Growing waits for
+  /// `stream` first, so kernels still using the old block finish before it is freed.
+  void* get(size_t bytes, cudaStream_t stream);
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+/// y [n_tokens, w.rows] = x [n_tokens, w.cols] @ w^T, enqueued on `stream`. x and y are
+/// device F32 rows, densely packed.
+void matmul(const DeviceMatrix& w, const float* x, float* y, int64_t n_tokens, Scratch& scratch,
+            cublasHandle_t cublas, cudaStream_t stream);
+
+/// out [n, w.cols] = rows ids[0..n) of w as F32; ids are device int32, already checked to
+/// lie in [0, w.rows).
+void get_rows(const DeviceMatrix& w, const int32_t* ids, float* out, int64_t n,
+              cudaStream_t stream);
+
+}  // namespace tern::cuda
