@@ -14,6 +14,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/matmul.h"
 #include "cpu/packed_gemm.h"
+#include "cpu/repack.h"
 #include "types/type_table.h"
 
 namespace {
@@ -146,25 +147,28 @@ BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)
 
 }  // namespace
 
-// ---- decode kernels (DotRowsFn) alone, one thread, weights streamed from DRAM ----
-// 256 MiB of weight rows (8x the L3 of the machines measured) against one activation row,
-// as a decode step reads them; Bytes/s counts weight bytes, so compare it with
-// `tern bench --memory` (per-thread share) to see whether a kernel is bandwidth bound.
+// ---- decode kernels (DotRowsFn) alone, one thread ----
+// Weight rows against one activation row, as a decode step reads them. The argument is the
+// weights' size in KiB: 262144 (256 MiB, 8x the L3 of the machines measured: streamed from
+// DRAM) and 384 (stays in L2: the kernel's compute speed). Bytes/s counts weight bytes, so
+// compare the DRAM figure with `tern bench --memory` (per-thread share) and with the L2
+// figure to see whether a kernel is bandwidth or compute bound.
 namespace {
 
 constexpr int64_t kDecodeCols = 4096;
-constexpr size_t kDecodeBytes = size_t{256} << 20;
 
-void decode_rows(benchmark::State& state, TensorType type, Isa isa) {
+// `repacked`: the same rows in their interleaved form (cpu/repack.h) through its kernel.
+void decode_rows(benchmark::State& state, TensorType type, Isa isa, bool repacked) {
   const tern::SimdKernels& k = tern::cpu::simd_kernels(type, isa);
-  if (isa > tern::cpu::detected_isa() || k.dot_rows == nullptr) {
+  if (isa > tern::cpu::detected_isa() || k.dot_rows == nullptr ||
+      (repacked && !tern::cpu::has_repacked_form(type, isa))) {
     state.SkipWithError("level or kernel not available on this CPU");
     return;
   }
   const tern::TypeTraits& traits = tern::type_traits(type);
   const tern::TypeTraits& act = tern::type_traits(traits.vec_dot_type);
   size_t stride = *tern::row_bytes(type, kDecodeCols);
-  auto rows = static_cast<int64_t>(kDecodeBytes / stride);
+  auto rows = std::max<int64_t>(static_cast<int64_t>((size_t(state.range(0)) << 10) / stride), 1);
   // One quantized row copied everywhere: the values do not change the speed.
   std::vector<uint8_t> w(stride * static_cast<size_t>(rows));
   std::vector<float> values = random_values(kDecodeCols);
@@ -173,9 +177,20 @@ void decode_rows(benchmark::State& state, TensorType type, Isa isa) {
   std::vector<uint8_t> x(*tern::row_bytes(act.type, kDecodeCols));
   tern::cpu::quantize_rows(act.type, values.data(), 1, kDecodeCols, x.data(), 1, isa);
   std::vector<float> y(static_cast<size_t>(rows));
-  for (auto _ : state) {
-    k.dot_rows(kDecodeCols, w.data(), stride, rows, x.data(), y.data());
-    benchmark::DoNotOptimize(y.data());
+  if (repacked) {
+    std::vector<uint8_t> packed(tern::cpu::repacked_bytes(type, rows, kDecodeCols));
+    tern::cpu::repack(type, w.data(), rows, kDecodeCols, packed.data(), 1);
+    tern::cpu::GroupActBuffer acts;
+    tern::cpu::GroupActs xa = acts.prepare(type, x.data(), kDecodeCols);
+    for (auto _ : state) {
+      tern::cpu::repacked_gemv(type, packed.data(), kDecodeCols, 0, rows, xa, y.data(), isa);
+      benchmark::DoNotOptimize(y.data());
+    }
+  } else {
+    for (auto _ : state) {
+      k.dot_rows(kDecodeCols, w.data(), stride, rows, x.data(), y.data());
+      benchmark::DoNotOptimize(y.data());
+    }
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(w.size()));
@@ -186,10 +201,16 @@ const bool kDecodeRegistered = [] {
     for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K,
                             TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q5_K,
                             TensorType::IQ4_NL, TensorType::IQ4_XS}) {
-      std::string name = "decode_rows/" + std::string(tern::type_traits(type).name) + "/" +
-                         std::string(tern::cpu::isa_name(isa));
-      benchmark::RegisterBenchmark(name.c_str(), decode_rows, type, isa)
-          ->Unit(benchmark::kMillisecond);
+      for (bool repacked : {false, true}) {
+        if (repacked && !tern::cpu::has_repacked_form(type, isa)) continue;
+        std::string name = std::string(repacked ? "decode_repacked/" : "decode_rows/") +
+                           std::string(tern::type_traits(type).name) + "/" +
+                           std::string(tern::cpu::isa_name(isa));
+        benchmark::RegisterBenchmark(name.c_str(), decode_rows, type, isa, repacked)
+            ->Arg(262144)
+            ->Arg(384)
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
   return true;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/packed_gemm.h"
+#include "cpu/repack.h"
 #include "cpu/thread_pool.h"
 #include "tern/error.h"
 
@@ -21,6 +22,7 @@ constexpr int64_t kRowsPerTask = 16;
 // keep the kernels' prefetch of the next rows running (a task's first rows start cold) and
 // claim the shared task counter less often. 64 rows of a 2048-wide Q4_0 matrix are 72 KiB.
 constexpr int64_t kDecodeRowsPerTask = 64;
+static_assert(kDecodeRowsPerTask % kGroupRows == 0, "decode tasks start at whole groups");
 // Activation rows quantized per task.
 constexpr int64_t kQuantizeRowsPerTask = 16;
 
@@ -88,6 +90,13 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     xq = quantized.data();
   }
   const auto* x_bytes = static_cast<const uint8_t*>(xq);
+  // One token against interleaved weights: the activation row with its per-block sums.
+  thread_local GroupActBuffer group_act_storage;
+  GroupActs group_acts{};
+  if (n == 1 && std::any_of(targets.begin(), targets.end(),
+                            [](const MatmulTarget& t) { return t.packed != nullptr; })) {
+    group_acts = group_act_storage.prepare(targets[0].type, xq, cols);
+  }
   // Tasks of task_rows rows, numbered target after target: first_task[i] is target i's first.
   const int64_t task_rows = n == 1 ? kDecodeRowsPerTask : kRowsPerTask;
   // Reused (decode calls this ~100 times a token); the tasks on other threads see it through
@@ -115,6 +124,10 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     float* y = target.y;
     int64_t r0 = (task - first_task[i]) * task_rows;
     int64_t r1 = std::min(rows, r0 + task_rows);
+    if (n == 1 && target.packed != nullptr) {
+      repacked_gemv(target.type, target.packed, cols, r0, r1, group_acts, y + r0, isa);
+      return;
+    }
     if (n == 1) {  // one token: the decode kernel runs several weight rows per pass over x
       kernels.dot_rows(cols, w_bytes + w_stride * static_cast<size_t>(r0), w_stride, r1 - r0,
                        x_bytes, y + r0);

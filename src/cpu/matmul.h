@@ -25,12 +25,14 @@ bool has_simd_matmul(TensorType type, Isa isa);
 void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
                  int64_t n, float* y, int n_threads, Isa isa);
 
-/// One product of simd_matmuls: W (rows, cols) of `type` -> y (n, rows).
+/// One product of simd_matmuls: W (rows, cols) of `type` -> y (n, rows). `packed`, when
+/// set, is W's interleaved form (cpu/repack.h), which one token (n == 1) reads instead.
 struct MatmulTarget {
   TensorType type;
   const void* w;
   int64_t rows;
   float* y;
+  const void* packed = nullptr;
 };
 
 /// Several products of the same activations x (n, cols), e.g. q/k/v or gate/up: x is

@@ -19,27 +19,27 @@ namespace {
 
 constexpr int kMaxRows = 4;  // activation rows per call (type_table.h: kMaxDotRows)
 
-float f16(uint16_t h) { return _cvtsh_ss(h); }
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
-float hsum(__m256 v) {
+inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
 
-int hsum_i32(__m128i h) {
+inline int hsum_i32(__m128i h) {
   h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
   h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
   return _mm_cvtsi128_si32(h);
 }
 
-int hsum_i32(__m256i v) {
+inline int hsum_i32(__m256i v) {
   return hsum_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
 
-__m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-__m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
 // Software prefetch of `bytes` bytes at p into L1. Decode streams its weight rows once: each
 // kernel fetches the rows after its own at the pace it consumes them (the hardware
@@ -58,7 +58,7 @@ void prefetch_next_row(const Block* wb, int64_t nb, int64_t i) {
 }
 
 // u (unsigned bytes) . s (signed bytes), summed per 4 bytes: 8 int32.
-__m256i dot_u8_i8(__m256i u, __m256i s) {
+inline __m256i dot_u8_i8(__m256i u, __m256i s) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 #else
@@ -67,12 +67,12 @@ __m256i dot_u8_i8(__m256i u, __m256i s) {
 }
 
 // u . s in pairs, each 16-bit pair sum times its 16-bit scale, summed per 4 bytes.
-__m256i scaled_dot(__m256i u, __m256i s, __m256i scales16) {
+inline __m256i scaled_dot(__m256i u, __m256i s, __m256i scales16) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scales16);
 }
 
 // Byte i of the result is 0xff where bit i of `bits` is set.
-__m256i expand_bits(uint32_t bits) {
+inline __m256i expand_bits(uint32_t bits) {
   const __m256i shuffle = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
                                             0x0101010101010101, 0x0000000000000000);
   __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuffle);
@@ -83,13 +83,13 @@ __m256i expand_bits(uint32_t bits) {
 
 // 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles (the Q4_0 order).
 // The bytes go to both 128-bit lanes (a load, no shuffle); the upper lane is shifted by 4.
-__m256i nibbles_32(const uint8_t* p) {
+inline __m256i nibbles_32(const uint8_t* p) {
   __m256i v = _mm256_broadcastsi128_si256(load128(p));
   __m256i shifted = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4));
   return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0f));
 }
 
-const uint8_t* offset_bytes(const void* p, int64_t rows, size_t stride) {
+inline const uint8_t* offset_bytes(const void* p, int64_t rows, size_t stride) {
   return static_cast<const uint8_t*>(p) + stride * static_cast<size_t>(rows);
 }
 
@@ -98,7 +98,7 @@ const Block& act(const void* x, size_t stride, int j, int64_t i) {
   return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(x) + stride * j)[i];
 }
 
-uint32_t load_u32(const uint8_t* p) {
+inline uint32_t load_u32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;

@@ -3,8 +3,10 @@
 // cpu_features.h selects (cpu/matmul.h, cpu/attention.h, cpu/elementwise.h).
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "backends/backend.h"
@@ -13,6 +15,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/elementwise.h"
 #include "cpu/matmul.h"
+#include "cpu/repack.h"
 #include "tern/error.h"
 
 namespace tern {
@@ -75,7 +78,8 @@ class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& options)
       : n_threads_(options.n_threads > 0 ? options.n_threads : cpu::physical_cores()),
-        isa_(cpu::active_isa()) {}
+        isa_(cpu::active_isa()),
+        repack_(repack_enabled()) {}
 
   DeviceInfo device() const override { return {"cpu", 0, true}; }
 
@@ -116,11 +120,20 @@ class CpuBackend final : public Backend {
   size_t simd_matmul_run(const Graph& graph, size_t i, size_t last) const;
   void run_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
 
+  // TERN_REPACK=0 keeps decoding on the file's layout (no interleaved copies: less memory,
+  // and a baseline for comparisons).
+  static bool repack_enabled() {
+    const char* v = std::getenv("TERN_REPACK");
+    return v == nullptr || std::string_view(v) != "0";
+  }
+
   int n_threads_;
   cpu::Isa isa_;
+  bool repack_;
   std::vector<float> scratch_a_;
   std::vector<float> scratch_b_;
   std::vector<cpu::MatmulTarget> targets_;
+  cpu::RepackedWeights repacked_;  // interleaved weights for decoding, made on first use
 };
 
 // How many nodes from i on are SIMD matrix products of one activation tensor with weights
@@ -143,11 +156,16 @@ size_t CpuBackend::simd_matmul_run(const Graph& graph, size_t i, size_t last) co
 void CpuBackend::run_matmuls(const Graph& graph, std::span<const Node> nodes,
                              const Operands& ops) {
   targets_.clear();
+  const Tensor& x = graph.tensor(nodes[0].in[1]);
   for (const Node& node : nodes) {
     const Tensor& w = graph.tensor(node.in[0]);
-    targets_.push_back({w.type, ops.bytes(w), w.rows, ops.act(node.out)});
+    const void* bytes = ops.bytes(w);
+    // One token reads weights in their interleaved form where they have one (cpu/repack.h).
+    const void* packed = repack_ && x.rows == 1 && w.storage == Storage::Weight
+                             ? repacked_.get(w.type, bytes, w.rows, w.cols, isa_, n_threads_)
+                             : nullptr;
+    targets_.push_back({w.type, bytes, w.rows, ops.act(node.out), packed});
   }
-  const Tensor& x = graph.tensor(nodes[0].in[1]);
   cpu::simd_matmuls(targets_, x.cols, ops.act(nodes[0].in[1]), x.rows, n_threads_, isa_);
 }
 

@@ -1,0 +1,211 @@
+// The decode kernels over interleaved weight groups (cpu/repack_kernels.h), expanded once
+// per SIMD level by repack_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
+// Each 32-byte load is 4 bytes of 8 rows; its low and high nibbles each multiply 4
+// broadcast activation bytes (vpmaddubsw), so one instruction advances 8 rows by 4 values
+// and the 8 rows' sums come out in the 8 lanes of one vector, scaled there all at once
+// (no horizontal sums, no per-row scale gathers: twice the row kernels' speed per core).
+#ifndef TERN_SIMD_NAMESPACE
+#error "define TERN_SIMD_NAMESPACE before including repack_x86.h"
+#endif
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "cpu/repack_kernels.h"
+#include "types/simd_helpers_x86.h"
+
+namespace tern::TERN_SIMD_NAMESPACE {
+
+namespace {
+
+using cpu::BlockQ4_0x8;
+using cpu::BlockQ4_Kx8;
+using cpu::BlockQ6_Kx8;
+using cpu::GroupActs;
+
+// How far ahead of its reads a kernel prefetches: far enough to cover DRAM latency at the
+// rate one core consumes groups, near enough to stay in L1 (measured 1-4 KiB: all alike).
+constexpr size_t kPrefetchAhead = 2048;
+
+// 4 activation bytes repeated in every 32-bit lane.
+__m256i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// The low and high nibbles of 32 bytes, as unsigned bytes.
+struct Nibbles {
+  __m256i lo, hi;
+};
+Nibbles nibbles(const void* p) {
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  __m256i v = load256(p);
+  return {_mm256_and_si256(v, mask), _mm256_and_si256(_mm256_srli_epi16(v, 4), mask)};
+}
+
+// 8 rows' unsigned byte factors (one per row) as int16 pairs (f, f) per 32-bit lane, for
+// vpmaddwd against 16-bit pair sums.
+__m256i row_factors(const uint8_t* f) {
+  __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(f)));
+  return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+__m256 row_halves(const uint16_t* h) { return _mm256_cvtph_ps(load128(h)); }
+
+// The 8 rows' 16-bit pair sums of 4 steps of a Q4_0 block: values 4s..4s+3 (low nibbles)
+// and 16+4s.. (high) against the block's activations. 8 products of at most 2 * 15 * 127
+// add up below 2^15.
+__m256i q4_0_block_sums(const BlockQ4_0x8& w, const int8_t* x) {
+  __m256i sum = _mm256_setzero_si256();
+  for (int s = 0; s < 4; ++s) {
+    Nibbles q = nibbles(w.qs[s]);
+    sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(q.lo, broadcast4(x + 4 * s)));
+    sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(q.hi, broadcast4(x + 16 + 4 * s)));
+  }
+  return sum;
+}
+
+// Bits 2I..2I+1 of every byte moved to bits 4-5 (16-bit shifts: what crosses into the
+// neighbouring byte falls outside the 0x30 mask the caller applies).
+template <int I>
+__m256i high_bits_to_4(__m256i bits) {
+  if constexpr (I == 0) return _mm256_slli_epi16(bits, 4);
+  if constexpr (I == 1) return _mm256_slli_epi16(bits, 2);
+  if constexpr (I == 2) return bits;
+  if constexpr (I == 3) return _mm256_srli_epi16(bits, 2);
+}
+
+// int16 pairs (f, f) per row from the rows' (a, b) pairs: kHigh picks b.
+template <bool kHigh>
+__m256i duplicate_pair_half(__m256i pairs) {
+  constexpr char l = kHigh ? 2 : 0;
+  const __m256i pick = _mm256_setr_epi8(l, l + 1, l, l + 1, l + 4, l + 5, l + 4, l + 5, l + 8, l + 9,
+                                        l + 8, l + 9, l + 12, l + 13, l + 12, l + 13, l, l + 1, l,
+                                        l + 1, l + 4, l + 5, l + 4, l + 5, l + 8, l + 9, l + 8, l + 9,
+                                        l + 12, l + 13, l + 12, l + 13);
+  return _mm256_shuffle_epi8(pairs, pick);
+}
+
+// Sub-blocks j = 2c and 2c + 1 (c = 2h + C2: high bits i = 2 C2 and 2 C2 + 1 of qh[h]) of a
+// Q6_K group: sum over their 16-value groups of scale * (q . x), q unsigned (0..63), and
+// into `offset` sum of scale * sum(x), for the -32 of every value. Two products of at most
+// 2 * 63 * 128 fit in int16, so the pair sums widen every 2 steps.
+template <int C2>
+void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K& x, __m256i& sum,
+                       __m256i& offset) {
+  const int c = 2 * h + C2;
+  const __m256i bits45 = _mm256_set1_epi8(0x30);
+  __m256i scales[2];
+  for (int t = 0; t < 2; ++t) {
+    int j = 2 * c + t;
+    scales[t] = _mm256_cvtepi8_epi16(load128(k.scales[j]));
+    int32_t group_sums;  // x's sums of values 0-15 and 16-31 of sub-block j
+    std::memcpy(&group_sums, x.bsums + 2 * j, 4);
+    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(scales[t], _mm256_set1_epi32(group_sums)));
+  }
+  const int8_t* x_even = x.qs + 64 * c;
+  const int8_t* x_odd = x_even + 32;
+  for (int s = 0; s < 8; s += 2) {
+    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+    for (int t = s; t < s + 2; ++t) {
+      Nibbles low = nibbles(k.ql[c][t]);
+      __m256i high = load256(k.qh[h][t]);
+      __m256i q0 = _mm256_or_si256(low.lo, _mm256_and_si256(high_bits_to_4<2 * C2>(high), bits45));
+      __m256i q1 = _mm256_or_si256(low.hi, _mm256_and_si256(high_bits_to_4<2 * C2 + 1>(high), bits45));
+      even = _mm256_add_epi16(even, _mm256_maddubs_epi16(q0, broadcast4(x_even + 4 * t)));
+      odd = _mm256_add_epi16(odd, _mm256_maddubs_epi16(q1, broadcast4(x_odd + 4 * t)));
+    }
+    // Steps 0-3 are values 0-15 (the first scale of each row), 4-7 values 16-31.
+    __m256i f0 = s < 4 ? duplicate_pair_half<false>(scales[0]) : duplicate_pair_half<true>(scales[0]);
+    __m256i f1 = s < 4 ? duplicate_pair_half<false>(scales[1]) : duplicate_pair_half<true>(scales[1]);
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_madd_epi16(even, f0), _mm256_madd_epi16(odd, f1)));
+  }
+}
+
+}  // namespace
+
+void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
+                 float* y) {
+  const auto* w = static_cast<const BlockQ4_0x8*>(groups);
+  const auto* xb = static_cast<const BlockQ8_0*>(x.blocks);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t g = 0; g < n_groups; ++g, w += n_blocks) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      prefetch<sizeof(BlockQ4_0x8)>(reinterpret_cast<const uint8_t*>(w + b) + kPrefetchAhead);
+      // (q - 8) . x = q . x - 8 sum(x): the offset is the same for the 8 rows.
+      __m256i sums = _mm256_madd_epi16(q4_0_block_sums(w[b], xb[b].qs), ones);
+      sums = _mm256_sub_epi32(sums, _mm256_set1_epi32(8 * x.sums[b]));
+      __m256 scale = _mm256_mul_ps(row_halves(w[b].d), _mm256_set1_ps(x.d[b]));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
+    }
+    _mm256_storeu_ps(y + cpu::kGroupRows * g, acc);
+  }
+}
+
+void gemv_q4_kx8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
+                 float* y) {
+  const auto* w = static_cast<const BlockQ4_Kx8*>(groups);
+  const auto* xb = static_cast<const BlockQ8_K*>(x.blocks);
+  for (int64_t g = 0; g < n_groups; ++g, w += n_blocks) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const BlockQ4_Kx8& k = w[b];
+      const int8_t* xq = xb[b].qs;
+      const auto* ahead = reinterpret_cast<const uint8_t*>(&k) + kPrefetchAhead;
+      // sum over sub-blocks j of scale_j * (q . x)_j, exact in int32 (< 2^25).
+      __m256i scaled = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        prefetch<sizeof(BlockQ4_Kx8) / 4>(ahead + c * sizeof(BlockQ4_Kx8) / 4);
+        __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+        for (int s = 0; s < 8; ++s) {  // 8 products of at most 2 * 15 * 128: below 2^15
+          Nibbles q = nibbles(k.qs[c][s]);
+          even = _mm256_add_epi16(even, _mm256_maddubs_epi16(q.lo, broadcast4(xq + 64 * c + 4 * s)));
+          odd = _mm256_add_epi16(odd,
+                                 _mm256_maddubs_epi16(q.hi, broadcast4(xq + 64 * c + 32 + 4 * s)));
+        }
+        scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(even, row_factors(k.scales[2 * c])));
+        scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(odd, row_factors(k.scales[2 * c + 1])));
+      }
+      // sum over j of min_j * sum(x)_j, two sub-blocks per vpmaddwd.
+      __m256i mins = _mm256_setzero_si256();
+      for (int p = 0; p < 4; ++p) {
+        __m256i m = _mm256_cvtepu8_epi16(load128(k.mins[p]));
+        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(x.sums[4 * b + p])));
+      }
+      __m256 dx = _mm256_set1_ps(xb[b].d);
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), _mm256_mul_ps(row_halves(k.d), dx), acc);
+      acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(row_halves(k.dmin), dx), acc);
+    }
+    _mm256_storeu_ps(y + cpu::kGroupRows * g, acc);
+  }
+}
+
+void gemv_q6_kx8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
+                 float* y) {
+  const auto* w = static_cast<const BlockQ6_Kx8*>(groups);
+  const auto* xb = static_cast<const BlockQ8_K*>(x.blocks);
+  for (int64_t g = 0; g < n_groups; ++g, w += n_blocks) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const BlockQ6_Kx8& k = w[b];
+      const auto* ahead = reinterpret_cast<const uint8_t*>(&k) + kPrefetchAhead;
+      __m256i sum = _mm256_setzero_si256(), offset = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        prefetch<sizeof(BlockQ6_Kx8) / 2>(ahead + h * sizeof(BlockQ6_Kx8) / 2);
+        q6_sub_block_pair<0>(k, h, xb[b], sum, offset);
+        q6_sub_block_pair<1>(k, h, xb[b], sum, offset);
+      }
+      // sum(scale * (q - 32) . x) = sum(scale * q . x) - 32 sum(scale * sum(x)).
+      __m256i total = _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 5));
+      __m256 scale = _mm256_mul_ps(row_halves(k.d), _mm256_set1_ps(xb[b].d));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), scale, acc);
+    }
+    _mm256_storeu_ps(y + cpu::kGroupRows * g, acc);
+  }
+}
+
+}  // namespace tern::TERN_SIMD_NAMESPACE

@@ -1,0 +1,225 @@
+// The interleaved (repacked) weights and their decode kernels (cpu/repack.h) against a
+// double-precision reference on the type table's dequantized values, and against the row
+// kernels on the file's layout, for every repackable type and SIMD level, on shapes whose
+// rows are not a multiple of the 8-row group.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "cpu/matmul.h"
+#include "cpu/repack.h"
+#include "cpu_test_support.h"
+#include "tern/error.h"
+#include "types/blocks.h"
+#include "types/type_table.h"
+
+namespace tern::cpu {
+namespace {
+
+using test::random_values;
+using test::simd_levels;
+
+struct Problem {
+  TensorType type;
+  int64_t rows, cols;
+  std::vector<uint8_t> w;  // rows x cols in the file's layout
+  std::vector<uint8_t> x;  // one row in the type's vec_dot_type
+  std::vector<double> expected;
+  std::vector<double> magnitude;  // sum |w_j x_j| per row: the scale of rounding errors
+};
+
+// Each row's dot product in double over dequantized weights and activations.
+void reference(Problem& p) {
+  TensorType act = type_traits(p.type).vec_dot_type;
+  std::vector<float> xf(static_cast<size_t>(p.cols)), wf(static_cast<size_t>(p.cols));
+  dequantize(act, p.x.data(), xf.data(), p.cols);
+  size_t row_bytes = checked_row_bytes(p.type, p.cols);
+  p.expected.assign(static_cast<size_t>(p.rows), 0.0);
+  p.magnitude.assign(static_cast<size_t>(p.rows), 0.0);
+  for (int64_t r = 0; r < p.rows; ++r) {
+    dequantize(p.type, p.w.data() + row_bytes * static_cast<size_t>(r), wf.data(), p.cols);
+    for (size_t j = 0; j < wf.size(); ++j) {
+      p.expected[static_cast<size_t>(r)] += double{wf[j]} * xf[j];
+      p.magnitude[static_cast<size_t>(r)] += std::abs(double{wf[j]} * xf[j]);
+    }
+  }
+}
+
+Problem random_problem(TensorType type, int64_t rows, int64_t cols, Isa isa, uint32_t seed) {
+  Problem p{type, rows, cols, {}, {}, {}, {}};
+  std::vector<float> wf = random_values(static_cast<size_t>(rows * cols), seed);
+  p.w.resize(checked_row_bytes(type, cols) * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    type_traits(type).from_float(wf.data() + r * cols,
+                                 p.w.data() + checked_row_bytes(type, cols) * static_cast<size_t>(r), cols);
+  }
+  std::vector<float> xf = random_values(static_cast<size_t>(cols), seed + 1);
+  TensorType act = type_traits(type).vec_dot_type;
+  p.x.resize(checked_row_bytes(act, cols));
+  quantize_rows(act, xf.data(), 1, cols, p.x.data(), 1, isa);
+  reference(p);
+  return p;
+}
+
+// Integer sums are exact in every path; only the float scaling and summation order differ.
+constexpr double kRelativeTolerance = 1e-5;
+
+void expect_near_reference(const Problem& p, const std::vector<float>& y, const char* what) {
+  for (int64_t r = 0; r < p.rows; ++r) {
+    auto i = static_cast<size_t>(r);
+    EXPECT_NEAR(y[i], p.expected[i], kRelativeTolerance * p.magnitude[i] + 1e-6)
+        << what << " " << type_traits(p.type).name << " row " << r << " of " << p.rows << " x "
+        << p.cols;
+  }
+}
+
+// Runs the repacked kernel over [0, rows) in pieces that start at whole groups, as decode
+// tasks do.
+std::vector<float> repacked_product(const Problem& p, Isa isa) {
+  std::vector<uint8_t> packed(repacked_bytes(p.type, p.rows, p.cols));
+  repack(p.type, p.w.data(), p.rows, p.cols, packed.data(), 2);
+  GroupActBuffer acts;
+  GroupActs x = acts.prepare(p.type, p.x.data(), p.cols);
+  std::vector<float> y(static_cast<size_t>(p.rows), NAN);
+  for (int64_t r0 = 0; r0 < p.rows; r0 += 16) {
+    int64_t r1 = std::min(p.rows, r0 + 16);
+    repacked_gemv(p.type, packed.data(), p.cols, r0, r1, x, y.data() + r0, isa);
+  }
+  return y;
+}
+
+struct Case {
+  TensorType type;
+  int64_t block;  // values per block of the type
+};
+const Case kCases[] = {{TensorType::Q4_0, 32}, {TensorType::Q4_K, 256}, {TensorType::Q6_K, 256}};
+
+TEST(Repack, KernelsMatchReferenceOnOddShapes) {
+  for (Isa isa : simd_levels()) {
+    for (const Case& c : kCases) {
+      ASSERT_TRUE(has_repacked_form(c.type, isa));
+      for (int64_t rows : {1, 7, 8, 13, 67}) {
+        for (int64_t blocks : {1, 3, 17}) {
+          Problem p = random_problem(c.type, rows, blocks * c.block, isa,
+                                     static_cast<uint32_t>(rows * 100 + blocks));
+          expect_near_reference(p, repacked_product(p, isa), "repacked");
+          // The row kernel over the file's layout, on the same quantized activations.
+          std::vector<float> y(static_cast<size_t>(rows));
+          simd_kernels(c.type, isa).dot_rows(p.cols, p.w.data(), checked_row_bytes(c.type, p.cols),
+                                             rows, p.x.data(), y.data());
+          expect_near_reference(p, y, "dot_rows");
+        }
+      }
+    }
+  }
+}
+
+// Largest nibbles, scales and minimums against activations of -128: the 16-bit partial
+// sums the kernels keep must not overflow.
+TEST(Repack, ExtremeValuesDoNotOverflow) {
+  for (Isa isa : simd_levels()) {
+    {
+      Problem p{TensorType::Q4_0, 9, 64, {}, {}, {}, {}};
+      std::vector<BlockQ4_0> w(static_cast<size_t>(p.rows * 2));
+      for (auto& b : w) {
+        b.d = 0x3c00;  // 1.0
+        std::memset(b.qs, 0xff, sizeof b.qs);
+      }
+      std::vector<BlockQ8_0> x(2);
+      for (auto& b : x) {
+        b.d = 0x3c00;
+        std::memset(b.qs, 0x80, sizeof b.qs);  // -128
+      }
+      p.w.assign(reinterpret_cast<uint8_t*>(w.data()), reinterpret_cast<uint8_t*>(w.data() + w.size()));
+      p.x.assign(reinterpret_cast<uint8_t*>(x.data()), reinterpret_cast<uint8_t*>(x.data() + x.size()));
+      reference(p);
+      ASSERT_EQ(p.expected[0], 2 * 32 * 7 * -128.0);
+      expect_near_reference(p, repacked_product(p, isa), "extreme Q4_0");
+    }
+    {
+      Problem p{TensorType::Q4_K, 9, 256, {}, {}, {}, {}};
+      std::vector<BlockQ4_K> w(static_cast<size_t>(p.rows));
+      for (auto& b : w) {
+        b.d = 0x3c00;
+        b.dmin = 0x3c00;
+        std::memset(b.scales, 0xff, sizeof b.scales);  // every 6-bit scale and minimum 63
+        std::memset(b.qs, 0xff, sizeof b.qs);
+      }
+      BlockQ8_K x{};
+      x.d = 1.0f;
+      std::memset(x.qs, 0x80, sizeof x.qs);
+      for (auto& s : x.bsums) s = 16 * -128;
+      p.w.assign(reinterpret_cast<uint8_t*>(w.data()), reinterpret_cast<uint8_t*>(w.data() + w.size()));
+      p.x.assign(reinterpret_cast<uint8_t*>(&x), reinterpret_cast<uint8_t*>(&x + 1));
+      reference(p);
+      ASSERT_EQ(p.expected[0], 256 * (63 * 15 - 63) * -128.0);
+      expect_near_reference(p, repacked_product(p, isa), "extreme Q4_K");
+    }
+    for (int q : {0, 63}) {  // the extremes of (q - 32): -32 and 31, scales -128 and 127
+      for (int scale : {-128, 127}) {
+        Problem p{TensorType::Q6_K, 9, 256, {}, {}, {}, {}};
+        std::vector<BlockQ6_K> w(static_cast<size_t>(p.rows));
+        for (auto& b : w) {
+          b.d = 0x3c00;
+          std::memset(b.scales, scale & 0xff, sizeof b.scales);
+          std::memset(b.ql, (q & 15) * 0x11, sizeof b.ql);
+          std::memset(b.qh, (q >> 4) * 0x55, sizeof b.qh);
+        }
+        BlockQ8_K x{};
+        x.d = 1.0f;
+        std::memset(x.qs, 0x80, sizeof x.qs);
+        for (auto& s16 : x.bsums) s16 = 16 * -128;
+        p.w.assign(reinterpret_cast<uint8_t*>(w.data()), reinterpret_cast<uint8_t*>(w.data() + w.size()));
+        p.x.assign(reinterpret_cast<uint8_t*>(&x), reinterpret_cast<uint8_t*>(&x + 1));
+        reference(p);
+        ASSERT_EQ(p.expected[0], 256.0 * scale * (q - 32) * -128.0);
+        expect_near_reference(p, repacked_product(p, isa), "extreme Q6_K");
+      }
+    }
+  }
+}
+
+// simd_matmuls with interleaved targets (one token, several products in one job) gives
+// what the row kernels give.
+TEST(Repack, MatmulsUseInterleavedWeightsForOneToken) {
+  for (Isa isa : simd_levels()) {
+    for (const Case& c : kCases) {
+      int64_t cols = 4 * c.block;
+      Problem a = random_problem(c.type, 75, cols, isa, 7);
+      Problem b = random_problem(c.type, 130, cols, isa, 8);
+      std::vector<float> x = random_values(static_cast<size_t>(cols), 9);
+      RepackedWeights store;
+      const void* pa = store.get(c.type, a.w.data(), a.rows, cols, isa, 2);
+      const void* pb = store.get(c.type, b.w.data(), b.rows, cols, isa, 2);
+      EXPECT_EQ(store.get(c.type, a.w.data(), a.rows, cols, isa, 2), pa);  // made once
+      EXPECT_EQ(store.bytes(), repacked_bytes(c.type, 75, cols) + repacked_bytes(c.type, 130, cols));
+      std::vector<float> ya(75), yb(130), ra(75), rb(130);
+      MatmulTarget packed[] = {{c.type, a.w.data(), 75, ya.data(), pa},
+                               {c.type, b.w.data(), 130, yb.data(), pb}};
+      MatmulTarget plain[] = {{c.type, a.w.data(), 75, ra.data()}, {c.type, b.w.data(), 130, rb.data()}};
+      simd_matmuls(packed, cols, x.data(), 1, 2, isa);
+      simd_matmuls(plain, cols, x.data(), 1, 2, isa);
+      for (size_t i = 0; i < ya.size(); ++i) {
+        EXPECT_NEAR(ya[i], ra[i], kRelativeTolerance * a.magnitude[i] + 1e-4) << i;
+      }
+      for (size_t i = 0; i < yb.size(); ++i) {
+        EXPECT_NEAR(yb[i], rb[i], kRelativeTolerance * b.magnitude[i] + 1e-4) << i;
+      }
+    }
+  }
+}
+
+TEST(Repack, RefusesWhatItCannotPack) {
+  EXPECT_FALSE(has_repacked_form(TensorType::Q5_K, Isa::Avx2));
+  EXPECT_FALSE(has_repacked_form(TensorType::Q4_0, Isa::Scalar));
+  EXPECT_THROW(repacked_bytes(TensorType::F32, 8, 64), Error);
+  EXPECT_THROW(repacked_bytes(TensorType::Q4_K, 8, 100), Error);  // not whole blocks
+  RepackedWeights store;
+  std::vector<float> w(64);
+  EXPECT_EQ(store.get(TensorType::F32, w.data(), 1, 64, Isa::Avx2, 1), nullptr);
+}
+
+}  // namespace
+}  // namespace tern::cpu
