@@ -58,6 +58,7 @@ TERN_HD int act_word(const ActBlock& a, int i) { return load_i32<4>(a.qs + 4 * i
 /// Sum of activation quants 16h..16h+15 (h = 0, 1).
 TERN_HD int act_sum16(const ActBlock& a, int h) {
   int sum = 0;
+  TERN_UNROLL
   for (int i = 4 * h; i < 4 * h + 4; ++i) sum = dp4a(kOnes, act_word(a, i), sum);
   return sum;
 }
@@ -76,6 +77,7 @@ constexpr uint64_t kIq4High = pack_iq4_levels(8);
 /// Four nibble indices (one per byte, 0..15) -> their IQ4_NL levels as signed bytes.
 TERN_HD int iq4_levels(int nibbles) {
   uint32_t out = 0;
+  TERN_UNROLL
   for (int k = 0; k < 4; ++k) {
     const uint32_t idx = (static_cast<uint32_t>(nibbles) >> (8 * k)) & 0x0fu;
     const uint64_t half = idx < 8 ? kIq4Low : kIq4High;
@@ -89,6 +91,7 @@ TERN_HD int iq4_levels(int nibbles) {
 template <typename Quants>
 TERN_HD int dot32(const ActBlock& a, Quants quants) {
   int sum = 0;
+  TERN_UNROLL
   for (int i = 0; i < 4; ++i) {
     int lo, hi;
     quants(i, lo, hi);
@@ -109,6 +112,7 @@ TERN_HD void nibble_words(const uint8_t* qs, int i, int& lo, int& hi) {
 /// Bit 4 of each byte for values 4i..4i+3 (lo) and 16+4i.. (hi) from a Q5 qh word.
 TERN_HD void fifth_bits(uint32_t qh, int i, int& lo, int& hi) {
   int l = 0, h = 0;
+  TERN_UNROLL
   for (int k = 0; k < 4; ++k) {
     l |= static_cast<int>((qh >> (4 * i + k)) & 1u) << (8 * k + 4);
     h |= static_cast<int>((qh >> (16 + 4 * i + k)) & 1u) << (8 * k + 4);
@@ -206,6 +210,7 @@ TERN_HD float block_dot(const BlockIQ4_NL& b, int, const ActBlock* a) {
 /// Unit u (0..3) = sub-blocks 2u (low nibbles of qs[32u..32u+31]) and 2u+1 (high nibbles).
 TERN_HD float block_dot(const BlockQ4_K& b, int u, const ActBlock* a) {
   int sum_lo = 0, sum_hi = 0;
+  TERN_UNROLL
   for (int i = 0; i < 8; ++i) {
     const int w = load_i32<kBlockAlign<BlockQ4_K>>(b.qs + 32 * u + 4 * i);
     sum_lo = dp4a(w & detail::kLowNibbles, detail::act_word(a[2 * u], i), sum_lo);
@@ -223,6 +228,7 @@ TERN_HD float block_dot(const BlockQ4_K& b, int u, const ActBlock* a) {
 /// As Q4_K; the fifth bit of value 32s + l is bit s of qh[l].
 TERN_HD float block_dot(const BlockQ5_K& b, int u, const ActBlock* a) {
   int sum_lo = 0, sum_hi = 0;
+  TERN_UNROLL
   for (int i = 0; i < 8; ++i) {
     const int w = load_i32<kBlockAlign<BlockQ5_K>>(b.qs + 32 * u + 4 * i);
     const int h = load_i32<kBlockAlign<BlockQ5_K>>(b.qh + 4 * i);
@@ -247,6 +253,7 @@ TERN_HD float block_dot(const BlockQ6_K& b, int u, const ActBlock* a) {
   constexpr int kAlign = kBlockAlign<BlockQ6_K>;
   const int h = u / 2, k = u % 2;
   int sums[2][2] = {};  // [low/high nibble group][first/second 16 values]
+  TERN_UNROLL
   for (int i = 0; i < 8; ++i) {
     const int w = load_i32<kAlign>(b.ql + 64 * h + 32 * k + 4 * i);
     const int q_hi = load_i32<kAlign>(b.qh + 32 * h + 4 * i);
@@ -257,6 +264,7 @@ TERN_HD float block_dot(const BlockQ6_K& b, int u, const ActBlock* a) {
         dp4a(vsub4(hi, 0x20202020), detail::act_word(a[4 * h + k + 2], i), sums[1][i / 4]);
   }
   float acc = 0.0f;
+  TERN_UNROLL
   for (int g = 0; g < 2; ++g) {
     const int kk = k + 2 * g;
     const int s = 8 * h + 2 * kk;
@@ -270,9 +278,11 @@ TERN_HD float block_dot(const BlockQ6_K& b, int u, const ActBlock* a) {
 /// group 8u + 2k + l/16 has scale (low nibble) and min (high nibble).
 TERN_HD float block_dot(const BlockQ2_K& b, int u, const ActBlock* a) {
   float acc_d = 0.0f, acc_m = 0.0f;
+  TERN_UNROLL
   for (int k = 0; k < 4; ++k) {
     const ActBlock& act = a[4 * u + k];
     int sums[2] = {};
+    TERN_UNROLL
     for (int i = 0; i < 8; ++i) {
       const int w = load_i32<kBlockAlign<BlockQ2_K>>(b.qs + 32 * u + 4 * i);
       sums[i / 4] = dp4a((w >> (2 * k)) & 0x03030303, detail::act_word(act, i), sums[i / 4]);
@@ -292,8 +302,10 @@ TERN_HD float block_dot(const BlockQ2_K& b, int u, const ActBlock* a) {
 TERN_HD float block_dot(const BlockQ3_K& b, int u, const ActBlock* a) {
   constexpr int kAlign = kBlockAlign<BlockQ3_K>;
   float acc = 0.0f;
+  TERN_UNROLL
   for (int k = 0; k < 4; ++k) {
     int sums[2] = {};
+    TERN_UNROLL
     for (int i = 0; i < 8; ++i) {
       const int w = load_i32<kAlign>(b.qs + 32 * u + 4 * i);
       const int m = load_i32<kAlign>(b.hmask + 4 * i);

@@ -113,6 +113,7 @@ TERN_HD void row_dot(const Block* row, int64_t n_blocks, const void* x, int64_t 
     for (int64_t u = lane; u < n_blocks * kUnits; u += lanes) {
       const int64_t b = u / kUnits;
       const int sub = static_cast<int>(u % kUnits);
+      TERN_UNROLL
       for (int t = 0; t < kTokens; ++t) {
         acc[t] += block_dot(row[b], sub, act + t * x_stride + b * kActPerBlock);
       }
@@ -122,8 +123,10 @@ TERN_HD void row_dot(const Block* row, int64_t n_blocks, const void* x, int64_t 
     for (int64_t b = lane; b < n_blocks; b += lanes) {
       float w[G::kValues];
       dequant8(row[b], 0, w);
+      TERN_UNROLL
       for (int t = 0; t < kTokens; ++t) {
         const float* xt = xf + t * x_stride + b * G::kValues;
+        TERN_UNROLL
         for (int k = 0; k < G::kValues; ++k) acc[t] += w[k] * xt[k];
       }
     }

@@ -15,6 +15,13 @@
 #else
 #define TERN_HD inline
 #endif
+// Fixed-count loops over a block's words: unrolled on the device, so per-word arrays stay
+// in registers (host compilers do not know the pragma).
+#ifdef __CUDA_ARCH__
+#define TERN_UNROLL _Pragma("unroll")
+#else
+#define TERN_UNROLL
+#endif
 
 namespace tern::cuda {
 
