@@ -26,7 +26,8 @@ void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, con
                  int64_t n, float* y, int n_threads, Isa isa);
 
 /// One product of simd_matmuls: W (rows, cols) of `type` -> y (n, rows). `packed`, when
-/// set, is W's interleaved form (cpu/repack.h), which one token (n == 1) reads instead.
+/// set, is W's interleaved form (cpu/repack.h), which the decode kernels (n == 1) and the
+/// packed GEMM read instead of w.
 struct MatmulTarget {
   TensorType type;
   const void* w;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cpu/packed_gemm_kernels.h"
+#include "cpu/repack.h"
 #include "cpu/thread_pool.h"
 #include "tern/error.h"
 #include "types/blocks.h"
@@ -241,13 +242,30 @@ struct TileBuffer {
 
   // Packs rows [r0, r0 + n_rows) of w (row_stride bytes apart) for n_blocks blocks; rows past
   // n_rows (a matrix's last tile) are zero.
-  PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
-                  int n_rows, int64_t n_blocks) {
+  void resize(const PackedFormat& f, int64_t n_blocks) {
     auto blocks = static_cast<size_t>(n_blocks);
     q.resize(blocks * kTileBlockBytes);
     d.resize(blocks * kTileRows);
     min.resize(blocks * kTileRows);
     sub.resize(f.has_sub ? blocks * 32 : 0);
+  }
+
+  // The tile of one interleaved group (cpu/repack.h): its 8 rows are already side by side,
+  // so each block unpacks with byte shifts (zero rows past a matrix's end included).
+  PackedTile pack_group(const PackedFormat& f, GroupBlockUnpackFn unpack, const uint8_t* group,
+                        int64_t n_blocks) {
+    resize(f, n_blocks);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      auto bi = static_cast<size_t>(b);
+      unpack(group, b, q.data() + bi * kTileBlockBytes, d.data() + bi * kTileRows,
+             min.data() + bi * kTileRows, f.has_sub ? sub.data() + bi * 32 : nullptr);
+    }
+    return {q.data(), d.data(), min.data(), sub.data(), n_blocks};
+  }
+
+  PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
+                  int n_rows, int64_t n_blocks) {
+    resize(f, n_blocks);
     if (n_rows < kTileRows) {  // a full tile overwrites every value below
       std::fill(q.begin(), q.end(), int8_t{0});
       std::fill(d.begin(), d.end(), 0.0f);
@@ -287,7 +305,9 @@ bool has_packed_gemm(TensorType type, Isa isa) {
 
 bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa isa) {
   return std::all_of(targets.begin(), targets.end(), [&](const MatmulTarget& t) {
-    return has_packed_gemm(t.type, isa) && n >= format_of(t.type)->min_tokens;
+    if (!has_packed_gemm(t.type, isa)) return false;
+    // Interleaved weights unpack cheaply and their file pages should stay unread.
+    return n >= (t.packed != nullptr ? 2 : format_of(t.type)->min_tokens);
   });
 }
 
@@ -354,8 +374,14 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     int64_t r0 = (task - first_task[i]) * kTileRows;
     int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, target.rows - r0));
     thread_local TileBuffer buffer;
-    PackedTile tile = buffer.pack(f, static_cast<const uint8_t*>(target.w),
-                                  checked_row_bytes(target.type, cols), r0, n_rows, n_blocks);
+    PackedTile tile =
+        target.packed != nullptr
+            ? buffer.pack_group(f, group_block_unpacker(target.type),
+                                static_cast<const uint8_t*>(target.packed) +
+                                    repacked_group_bytes(target.type, cols) * static_cast<size_t>(r0 / kTileRows),
+                                n_blocks)
+            : buffer.pack(f, static_cast<const uint8_t*>(target.w), checked_row_bytes(target.type, cols),
+                          r0, n_rows, n_blocks);
     TileShape shape = shape_of(f);
     for (int64_t g = 0; g < n_groups; ++g) {
       int64_t t = g * kTileTokens;

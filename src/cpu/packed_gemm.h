@@ -4,9 +4,10 @@
 // float scales (and minimums, and per-16 integer sub-scales where the type has them); the
 // activations are quantized once to int8 blocks of 32 with float scales. The inner step
 // multiplies one 32-byte tile vector by 4 broadcast activation bytes: 8 rows x 4 values per
-// instruction, integer-exact within a block. Unpacking a tile costs about as much as one
-// token's dot products, so this path is for micro-batches (prefer_packed_gemm); decoding
-// goes through the row kernels of cpu/matmul.cpp.
+// instruction, integer-exact within a block. Unpacking a tile from the file's blocks costs
+// about as much as one token's dot products, so this path is for micro-batches
+// (prefer_packed_gemm); tiles of interleaved weights (cpu/repack.h) are nearly free.
+// Decoding goes through cpu/matmul.cpp.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@ bool has_packed_gemm(TensorType type, Isa isa);
 /// Whether packed_matmuls is the faster path for n tokens through these targets: each type
 /// has a packed form and n reaches each type's threshold (kMinPackedTokens for the legacy
 /// types; more for K-quants, whose tiles cost more to unpack; measured with bench_kernels'
-/// prompt/ entries).
+/// prompt/ entries); targets with interleaved weights (cpu/repack.h) from 2 tokens on.
 bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa isa);
 
 /// As simd_matmuls (every target's y (n, rows) = x (n, cols) @ W^T), for targets that all

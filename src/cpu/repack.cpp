@@ -6,6 +6,10 @@
 #include <cstring>
 #include <new>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cpu/packed_gemm_kernels.h"
 #include "cpu/thread_pool.h"
 #include "tern/error.h"
 #include "types/blocks.h"
@@ -101,18 +105,76 @@ void repack_q6_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8
   }
 }
 
+// ---- the packed GEMM's tiles from interleaved groups (block b = 32 values) ----
+
+// Byte (row r, value 4t + k) of a tile step t sits at q[32t + 4r + k] (packed_gemm_kernels.h).
+constexpr int kTileStep = kGroupRows * 4;
+static_assert(kGroupRows == kTileRows && kTileStep == kTileRows * kStepValues);
+
+void tile_q4_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
+  const auto& g = reinterpret_cast<const BlockQ4_0x8*>(group)[b];
+  for (int s = 0; s < 4; ++s) {
+    const uint8_t* bytes = &g.qs[s][0][0];
+    for (int i = 0; i < kTileStep; ++i) {
+      q[kTileStep * s + i] = static_cast<int8_t>(bytes[i] & 0x0f);
+      q[kTileStep * (s + 4) + i] = static_cast<int8_t>(bytes[i] >> 4);
+    }
+  }
+  for (int r = 0; r < kGroupRows; ++r) {
+    d[r] = f16_to_f32(g.d[r]);
+    min[r] = -8.0f * d[r];
+  }
+}
+
+void tile_q4_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
+  const auto& g = reinterpret_cast<const BlockQ4_Kx8*>(group)[b / 8];
+  int j = static_cast<int>(b % 8);
+  int shift = 4 * (j % 2);
+  for (int s = 0; s < 8; ++s) {
+    const uint8_t* bytes = &g.qs[j / 2][s][0][0];
+    for (int i = 0; i < kTileStep; ++i) q[kTileStep * s + i] = static_cast<int8_t>((bytes[i] >> shift) & 0x0f);
+  }
+  for (int r = 0; r < kGroupRows; ++r) {
+    d[r] = f16_to_f32(g.d[r]) * g.scales[j][r];
+    min[r] = -f16_to_f32(g.dmin[r]) * g.mins[j / 2][r][j % 2];
+  }
+}
+
+void tile_q6_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t* sub) {
+  const auto& g = reinterpret_cast<const BlockQ6_Kx8*>(group)[b / 8];
+  int j = static_cast<int>(b % 8);
+  int low_shift = 4 * (j % 2), high_shift = 2 * (j % 4);
+  for (int s = 0; s < 8; ++s) {
+    const uint8_t* low = &g.ql[j / 2][s][0][0];
+    const uint8_t* high = &g.qh[j / 4][s][0][0];
+    for (int i = 0; i < kTileStep; ++i) {
+      int v = ((low[i] >> low_shift) & 0x0f) | ((high[i] >> high_shift) & 3) << 4;
+      q[kTileStep * s + i] = static_cast<int8_t>(v - 32);
+    }
+  }
+  for (int r = 0; r < kGroupRows; ++r) {
+    d[r] = f16_to_f32(g.d[r]);
+    min[r] = 0.0f;
+    for (int half = 0; half < 2; ++half) sub[16 * half + 2 * r] = sub[16 * half + 2 * r + 1] = g.scales[j][r][half];
+  }
+}
+
 struct RepackFormat {
   TensorType type;
   size_t group_block_bytes;  // one block of the type for the group's 8 rows
   RepackGroupFn repack_group;
+  GroupBlockUnpackFn tile_block;
   GemvFn avx2;
   GemvFn avx512;
 };
 
 constexpr RepackFormat kFormats[] = {
-    {TensorType::Q4_0, sizeof(BlockQ4_0x8), repack_q4_0, avx2::gemv_q4_0x8, avx512::gemv_q4_0x8},
-    {TensorType::Q4_K, sizeof(BlockQ4_Kx8), repack_q4_k, avx2::gemv_q4_kx8, avx512::gemv_q4_kx8},
-    {TensorType::Q6_K, sizeof(BlockQ6_Kx8), repack_q6_k, avx2::gemv_q6_kx8, avx512::gemv_q6_kx8},
+    {TensorType::Q4_0, sizeof(BlockQ4_0x8), repack_q4_0, tile_q4_0, avx2::gemv_q4_0x8,
+     avx512::gemv_q4_0x8},
+    {TensorType::Q4_K, sizeof(BlockQ4_Kx8), repack_q4_k, tile_q4_k, avx2::gemv_q4_kx8,
+     avx512::gemv_q4_kx8},
+    {TensorType::Q6_K, sizeof(BlockQ6_Kx8), repack_q6_k, tile_q6_k, avx2::gemv_q6_kx8,
+     avx512::gemv_q6_kx8},
 };
 
 const RepackFormat* format_of(TensorType type) {
@@ -144,6 +206,21 @@ int64_t blocks_per_row(TensorType type, int64_t cols) {
   return cols / type_traits(type).block_size;
 }
 
+// The file's pages of a repacked tensor are not read again: hand them back. MADV_PAGEOUT
+// drops clean file pages at once and only ever swaps anonymous memory, so it cannot lose
+// data (weights a test keeps on the heap); kernels without it refuse, which changes nothing.
+void release_pages(const void* p, size_t bytes) {
+#ifdef MADV_PAGEOUT
+  auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  auto end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 }  // namespace
 
 bool has_repacked_form(TensorType type, Isa isa) {
@@ -151,10 +228,18 @@ bool has_repacked_form(TensorType type, Isa isa) {
   return f != nullptr && gemv_of(*f, isa) != nullptr;
 }
 
+size_t repacked_group_bytes(TensorType type, int64_t cols) {
+  return static_cast<size_t>(blocks_per_row(type, cols)) * checked_format(type).group_block_bytes;
+}
+
 size_t repacked_bytes(TensorType type, int64_t rows, int64_t cols) {
-  const RepackFormat& f = checked_format(type);
   auto groups = static_cast<size_t>((rows + kGroupRows - 1) / kGroupRows);
-  return groups * static_cast<size_t>(blocks_per_row(type, cols)) * f.group_block_bytes;
+  return groups * repacked_group_bytes(type, cols);
+}
+
+GroupBlockUnpackFn group_block_unpacker(TensorType type) {
+  const RepackFormat* f = format_of(type);
+  return f == nullptr ? nullptr : f->tile_block;
 }
 
 void repack(TensorType type, const void* w, int64_t rows, int64_t cols, void* out, int n_threads) {
@@ -245,6 +330,7 @@ const void* RepackedWeights::get(TensorType type, const void* w, int64_t rows, i
   std::unique_ptr<uint8_t, AlignedFree> copy(
       static_cast<uint8_t*>(::operator new(bytes, std::align_val_t{64})));
   repack(type, w, rows, cols, copy.get(), n_threads);
+  release_pages(w, checked_row_bytes(type, cols) * static_cast<size_t>(rows));
   bytes_ += bytes;
   return copies_.emplace(key, std::move(copy)).first->second.get();
 }

@@ -2,9 +2,11 @@
 // the file's row-major blocks the kernels spend more time gathering scales and summing
 // across lanes than multiplying. The interleaved form (cpu/repack_kernels.h: 8 rows per
 // group, 4 bytes of each row per 32-byte load) lets one instruction advance 8 rows and
-// halves the instructions per weight byte. Each CPU backend keeps the interleaved copies it
-// made (the size of the repacked tensors again, made on the first decoded token, not for
-// prompt-only work such as perplexity); prompts keep reading the file's layout.
+// halves the instructions per weight byte. The packed GEMM of prompts reads the same copies
+// (their tiles unpack with byte shifts instead of per-row block decoding). Each CPU backend
+// makes its copies on a tensor's first product and keeps them; the file's pages of those
+// tensors are then no longer read and are handed back to the kernel (MADV_PAGEOUT), so the
+// process holds about one copy of the weights, not two.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +31,17 @@ size_t repacked_bytes(TensorType type, int64_t rows, int64_t cols);
 /// Writes the interleaved form of w (rows x cols of `type`, the file's layout) to out
 /// (repacked_bytes of it); the last group's missing rows are zero.
 void repack(TensorType type, const void* w, int64_t rows, int64_t cols, void* out, int n_threads);
+
+/// Bytes of one group (8 rows x cols values of `type`) in the interleaved form.
+size_t repacked_group_bytes(TensorType type, int64_t cols);
+
+/// Writes block b (32 values) of the 8 rows of the interleaved group at `group` in the packed
+/// GEMM's tile form (cpu/packed_gemm_kernels.h): q [8 steps][8 rows][4], d and min [8 rows],
+/// sub [2 halves][16] (lanes 2r, 2r + 1: row r's sub-scale; left alone for types without).
+using GroupBlockUnpackFn = void (*)(const uint8_t* group, int64_t b, int8_t* q, float* d,
+                                    float* min, int16_t* sub);
+/// The unpacker of `type`'s interleaved form, or nullptr where it has none.
+GroupBlockUnpackFn group_block_unpacker(TensorType type);
 
 /// One activation row (cols values in `type`'s vec_dot_type) with the per-block values the
 /// kernels read; storage in this object, valid until the next prepare().

@@ -120,8 +120,8 @@ class CpuBackend final : public Backend {
   size_t simd_matmul_run(const Graph& graph, size_t i, size_t last) const;
   void run_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
 
-  // TERN_REPACK=0 keeps decoding on the file's layout (no interleaved copies: less memory,
-  // and a baseline for comparisons).
+  // TERN_REPACK=0 keeps every product on the file's layout (no interleaved copies, no
+  // start-up cost: a baseline for comparisons).
   static bool repack_enabled() {
     const char* v = std::getenv("TERN_REPACK");
     return v == nullptr || std::string_view(v) != "0";
@@ -133,7 +133,7 @@ class CpuBackend final : public Backend {
   std::vector<float> scratch_a_;
   std::vector<float> scratch_b_;
   std::vector<cpu::MatmulTarget> targets_;
-  cpu::RepackedWeights repacked_;  // interleaved weights for decoding, made on first use
+  cpu::RepackedWeights repacked_;  // interleaved weights, made on first use
 };
 
 // How many nodes from i on are SIMD matrix products of one activation tensor with weights
@@ -160,8 +160,8 @@ void CpuBackend::run_matmuls(const Graph& graph, std::span<const Node> nodes,
   for (const Node& node : nodes) {
     const Tensor& w = graph.tensor(node.in[0]);
     const void* bytes = ops.bytes(w);
-    // One token reads weights in their interleaved form where they have one (cpu/repack.h).
-    const void* packed = repack_ && x.rows == 1 && w.storage == Storage::Weight
+    // Weights are read in their interleaved form where they have one (cpu/repack.h).
+    const void* packed = repack_ && w.storage == Storage::Weight
                              ? repacked_.get(w.type, bytes, w.rows, w.cols, isa_, n_threads_)
                              : nullptr;
     targets_.push_back({w.type, bytes, w.rows, ops.act(node.out), packed});
