@@ -95,7 +95,10 @@ struct Case {
   TensorType type;
   int64_t block;  // values per block of the type
 };
-const Case kCases[] = {{TensorType::Q4_0, 32}, {TensorType::Q4_K, 256}, {TensorType::Q6_K, 256}};
+const Case kCases[] = {{TensorType::Q4_0, 32},
+                       {TensorType::Q8_0, 32},
+                       {TensorType::Q4_K, 256},
+                       {TensorType::Q6_K, 256}};
 
 TEST(Repack, KernelsMatchReferenceOnOddShapes) {
   for (Isa isa : simd_levels()) {
@@ -157,6 +160,24 @@ TEST(Repack, ExtremeValuesDoNotOverflow) {
       reference(p);
       ASSERT_EQ(p.expected[0], 256 * (63 * 15 - 63) * -128.0);
       expect_near_reference(p, repacked_product(p, isa), "extreme Q4_K");
+    }
+    {
+      Problem p{TensorType::Q8_0, 9, 64, {}, {}, {}, {}};
+      std::vector<BlockQ8_0> w(static_cast<size_t>(p.rows * 2));
+      for (auto& b : w) {
+        b.d = 0x3c00;
+        std::memset(b.qs, 0x81, sizeof b.qs);  // -127
+      }
+      std::vector<BlockQ8_0> x(2);  // Q8_0 activations stay within +-127 (d = max / 127)
+      for (auto& b : x) {
+        b.d = 0x3c00;
+        std::memset(b.qs, 0x81, sizeof b.qs);
+      }
+      p.w.assign(reinterpret_cast<uint8_t*>(w.data()), reinterpret_cast<uint8_t*>(w.data() + w.size()));
+      p.x.assign(reinterpret_cast<uint8_t*>(x.data()), reinterpret_cast<uint8_t*>(x.data() + x.size()));
+      reference(p);
+      ASSERT_EQ(p.expected[0], 64 * 127 * 127.0);
+      expect_near_reference(p, repacked_product(p, isa), "extreme Q8_0");
     }
     for (int q : {0, 63}) {  // the extremes of (q - 32): -32 and 31, scales -128 and 127
       for (int scale : {-128, 127}) {

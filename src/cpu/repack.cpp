@@ -43,6 +43,18 @@ void repack_q4_0(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8
   }
 }
 
+void repack_q8_0(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out) {
+  auto* groups = reinterpret_cast<BlockQ8_0x8*>(out);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    BlockQ8_0x8& g = groups[b];
+    for (int r = 0; r < n_rows; ++r) {
+      const auto& src = block_at<BlockQ8_0>(rows[r], b);
+      g.d[r] = src.d;
+      for (int s = 0; s < 8; ++s) std::memcpy(g.qs[s][r], src.qs + 4 * s, 4);
+    }
+  }
+}
+
 void repack_q4_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out) {
   auto* groups = reinterpret_cast<BlockQ4_Kx8*>(out);
   for (int64_t b = 0; b < n_blocks; ++b) {
@@ -126,6 +138,15 @@ void tile_q4_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min,
   }
 }
 
+void tile_q8_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
+  const auto& g = reinterpret_cast<const BlockQ8_0x8*>(group)[b];
+  std::memcpy(q, g.qs, sizeof g.qs);  // already the tile's order
+  for (int r = 0; r < kGroupRows; ++r) {
+    d[r] = f16_to_f32(g.d[r]);
+    min[r] = 0.0f;
+  }
+}
+
 void tile_q4_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
   const auto& g = reinterpret_cast<const BlockQ4_Kx8*>(group)[b / 8];
   int j = static_cast<int>(b % 8);
@@ -171,6 +192,8 @@ struct RepackFormat {
 constexpr RepackFormat kFormats[] = {
     {TensorType::Q4_0, sizeof(BlockQ4_0x8), repack_q4_0, tile_q4_0, avx2::gemv_q4_0x8,
      avx512::gemv_q4_0x8},
+    {TensorType::Q8_0, sizeof(BlockQ8_0x8), repack_q8_0, tile_q8_0, avx2::gemv_q8_0x8,
+     avx512::gemv_q8_0x8},
     {TensorType::Q4_K, sizeof(BlockQ4_Kx8), repack_q4_k, tile_q4_k, avx2::gemv_q4_kx8,
      avx512::gemv_q4_kx8},
     {TensorType::Q6_K, sizeof(BlockQ6_Kx8), repack_q6_k, tile_q6_k, avx2::gemv_q6_kx8,

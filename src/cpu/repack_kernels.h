@@ -23,6 +23,13 @@ struct BlockQ4_0x8 {
 };
 static_assert(sizeof(BlockQ4_0x8) == kGroupRows * sizeof(BlockQ4_0));
 
+/// 8 rows x 32 values of Q8_0: qs[s][r][k] = value 4s + k of row r.
+struct BlockQ8_0x8 {
+  int8_t qs[8][kGroupRows][4];
+  uint16_t d[kGroupRows];
+};
+static_assert(sizeof(BlockQ8_0x8) == kGroupRows * sizeof(BlockQ8_0));
+
 /// 8 rows x 256 values of Q4_K, with the 6-bit scales and minimums unpacked to bytes.
 /// qs[c][s][r][k]: low nibble = value 4s + k of sub-block 2c, high nibble = the same value
 /// of sub-block 2c + 1 (the original qs byte 32c + 4s + k).
@@ -61,6 +68,8 @@ struct GroupActs {
 // (groups contiguous from `groups`, n_blocks blocks of the original type each).
 #define TERN_REPACK_DECLARATIONS                                                             \
   void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
+                   const cpu::GroupActs& x, float* y);                                       \
+  void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
                    const cpu::GroupActs& x, float* y);                                       \
   void gemv_q4_kx8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
                    const cpu::GroupActs& x, float* y);                                       \

@@ -22,6 +22,7 @@ namespace {
 
 using cpu::BlockQ4_0x8;
 using cpu::BlockQ4_Kx8;
+using cpu::BlockQ8_0x8;
 using cpu::BlockQ6_Kx8;
 using cpu::GroupActs;
 
@@ -139,6 +140,27 @@ void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups, const G
       // (q - 8) . x = q . x - 8 sum(x): the offset is the same for the 8 rows.
       __m256i sums = _mm256_madd_epi16(q4_0_block_sums(w[b], xb[b].qs), ones);
       sums = _mm256_sub_epi32(sums, _mm256_set1_epi32(8 * x.sums[b]));
+      __m256 scale = _mm256_mul_ps(row_halves(w[b].d), _mm256_set1_ps(x.d[b]));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
+    }
+    _mm256_storeu_ps(y + cpu::kGroupRows * g, acc);
+  }
+}
+
+void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
+                 float* y) {
+  const auto* w = static_cast<const BlockQ8_0x8*>(groups);
+  const auto* xb = static_cast<const BlockQ8_0*>(x.blocks);
+  for (int64_t g = 0; g < n_groups; ++g, w += n_blocks) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      prefetch<sizeof(BlockQ8_0x8)>(reinterpret_cast<const uint8_t*>(w + b) + kPrefetchAhead);
+      __m256i sums = _mm256_setzero_si256();
+      for (int s = 0; s < 8; ++s) {  // |q| . (x with q's signs): vpmaddubsw wants one unsigned side
+        __m256i q = load256(w[b].qs[s]);
+        sums = _mm256_add_epi32(sums, dot_u8_i8(_mm256_sign_epi8(q, q),
+                                                _mm256_sign_epi8(broadcast4(xb[b].qs + 4 * s), q)));
+      }
       __m256 scale = _mm256_mul_ps(row_halves(w[b].d), _mm256_set1_ps(x.d[b]));
       acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
     }
