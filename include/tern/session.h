@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "tern/model.h"
 
@@ -57,6 +58,9 @@ class Session {
   int64_t n_vocab() const;
   /// Bytes of the KV cache.
   size_t kv_bytes() const;
+  /// Where the layers run: "cpu", or the GPU backend's device and its share of the layers
+  /// ("cuda:0 (NVIDIA H100 80GB HBM3), 32/32 layers").
+  std::string device() const;
 
   /// Empties the cache.
   void clear();

@@ -136,6 +136,13 @@ int64_t Session::n_ctx() const { return impl_->cache.n_ctx(); }
 int64_t Session::n_vocab() const { return impl_->arch.spec().n_vocab; }
 size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
 
+std::string Session::device() const {
+  Backend* gpu = impl_->scheduler->gpu();
+  const Placement& p = impl_->scheduler->placement();
+  if (gpu == nullptr || p.n_gpu_layers() == 0) return "cpu";
+  return fmt::format("{}, {}/{} layers", gpu->device().name, p.n_gpu_layers(), p.n_layer());
+}
+
 void Session::clear() { impl_->n_past = 0; }
 
 void Session::trim(int64_t n_keep) {

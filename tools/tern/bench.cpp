@@ -31,6 +31,8 @@ struct BenchOptions {
   int n_batch = 512;
   bool json = false;
   bool memory_only = false;
+  BackendKind backend = BackendKind::Auto;
+  int n_gpu_layers = -1;
 };
 
 struct Result {
@@ -38,6 +40,7 @@ struct Result {
   size_t model_bytes = 0;
   int threads = 0;
   std::string test;  // "pp512", "tg128"
+  std::string device;  // Session::device(): "cpu" or the GPU and its layers
   std::vector<double> tps;
   double mean = 0, std = 0;
   double gbps = 0;  // tg: model bytes x t/s
@@ -71,12 +74,15 @@ Result run_test(const Model& model, const std::string& name, const BenchOptions&
   so.n_ctx = n;
   so.n_batch = o.n_batch;
   so.n_threads = threads;
+  so.backend = o.backend;
+  so.n_gpu_layers = o.n_gpu_layers;
   Session session(model, so);
   std::vector<int32_t> tokens = bench_tokens(model.n_vocab(), n);
   // Warm-up (pages the weights in, grows the workspace and the pool): a short run.
   std::vector<int32_t> warm(tokens.begin(), tokens.begin() + std::min(n, prompt ? n : 4));
   run_once(session, warm, prompt);
-  Result r{name, model.weight_bytes(), threads, fmt::format("{}{}", prompt ? "pp" : "tg", n)};
+  Result r{name, model.weight_bytes(), threads, fmt::format("{}{}", prompt ? "pp" : "tg", n),
+           session.device()};
   for (int i = 0; i < o.reps; ++i) r.tps.push_back(n / run_once(session, tokens, prompt));
   double sum = 0, sq = 0;
   for (double v : r.tps) sum += v;
@@ -96,16 +102,17 @@ std::string base_name(const std::string& path) {
 using BandwidthByThreads = std::map<int, cpu::Bandwidth>;
 
 void print_table(const std::vector<Result>& results, const BandwidthByThreads& bws) {
-  fmt::print("| model | size | threads | test | t/s | GB/s (% of read bw) |\n");
-  fmt::print("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+  fmt::print("| model | size | device | threads | test | t/s | GB/s (% of CPU read bw) |\n");
+  fmt::print("| --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
   for (const Result& r : results) {
     double best = bws.at(r.threads).best_gbps;
-    std::string gb =
-        r.gbps > 0 ? fmt::format("{:.1f} ({:.0f}%)", r.gbps, 100.0 * r.gbps / std::max(best, 1e-9))
-                   : "";
-    fmt::print("| {} | {:.0f} MiB | {} | {} | {:.2f} ± {:.2f} | {} |\n", r.model,
-               static_cast<double>(r.model_bytes) / (1 << 20), r.threads, r.test, r.mean, r.std,
-               gb);
+    std::string gb = r.gbps <= 0 ? ""
+                     : r.device == "cpu"
+                         ? fmt::format("{:.1f} ({:.0f}%)", r.gbps, 100.0 * r.gbps / std::max(best, 1e-9))
+                         : fmt::format("{:.1f}", r.gbps);
+    fmt::print("| {} | {:.0f} MiB | {} | {} | {} | {:.2f} ± {:.2f} | {} |\n", r.model,
+               static_cast<double>(r.model_bytes) / (1 << 20), r.device, r.threads, r.test, r.mean,
+               r.std, gb);
   }
   fmt::print("\n");
   for (const auto& [threads, bw] : bws) {
@@ -123,6 +130,7 @@ void print_json(const std::vector<Result>& results, const BandwidthByThreads& bw
                         {"size_bytes", r.model_bytes},
                         {"threads", r.threads},
                         {"test", r.test},
+                        {"device", r.device},
                         {"tps", r.mean},
                         {"tps_std", r.std},
                         {"samples_tps", r.tps},
@@ -200,6 +208,7 @@ void add_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print a JSON list, one object per test");
   cmd->add_flag("--memory", o->memory_only, "Only measure the read bandwidth");
+  add_backend_options(cmd, o->backend, o->n_gpu_layers);
   cmd->callback([o] { run_bench(*o); });
 }
 

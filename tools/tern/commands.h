@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tern/session.h"
+
 namespace tern::cli {
 
 void add_inspect(CLI::App& app);
@@ -19,5 +21,7 @@ std::vector<std::string> expand_llama_aliases(int argc, char** argv);
 void add_quantize(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_synth(CLI::App& app);
+/// --backend and --n-gpu-layers (-ngl) on `cmd`, into the given fields.
+void add_backend_options(CLI::App* cmd, BackendKind& backend, int& n_gpu_layers);
 
 }  // namespace tern::cli

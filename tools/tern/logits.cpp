@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
-#include <map>
 #include <numeric>
 #include <vector>
 
@@ -111,15 +110,7 @@ void add_logits(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per micro-batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  const std::map<std::string, BackendKind> backends = {{"auto", BackendKind::Auto},
-                                                       {"cpu", BackendKind::Cpu},
-                                                       {"vulkan", BackendKind::Vulkan},
-                                                       {"cuda", BackendKind::Cuda}};
-  cmd->add_option("--backend", o->backend, "auto|cpu|vulkan|cuda (auto: the best available)")
-      ->transform(CLI::CheckedTransformer(backends, CLI::ignore_case));
-  cmd->add_option("--n-gpu-layers", o->n_gpu_layers,
-                  "Layers on the GPU, the last ones (-1: all, with the output head); also -ngl")
-      ->check(CLI::Range(-1, 1 << 20));
+  add_backend_options(cmd, o->backend, o->n_gpu_layers);
   cmd->callback([o, cmd] {
     if (o->top == 0 && o->out.empty()) {
       throw CLI::RequiredError(cmd->get_name() + ": one of -o or --top");

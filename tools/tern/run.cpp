@@ -16,7 +16,6 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -273,17 +272,7 @@ void add_run(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  const std::map<std::string, BackendKind> backends = {{"auto", BackendKind::Auto},
-                                                       {"cpu", BackendKind::Cpu},
-                                                       {"vulkan", BackendKind::Vulkan},
-                                                       {"cuda", BackendKind::Cuda}};
-  cmd->add_option("--backend", o->session.backend,
-                  "auto|cpu|vulkan|cuda (auto: the best available)")
-      ->transform(CLI::CheckedTransformer(backends, CLI::ignore_case));
-  cmd->add_option("--n-gpu-layers", o->session.n_gpu_layers,
-                  "Layers on the GPU, the last ones (-1: all); also -ngl")
-      ->check(CLI::Range(-1, 1 << 20))
-      ->capture_default_str();
+  add_backend_options(cmd, o->session.backend, o->session.n_gpu_layers);
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
       ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}));
   add_sampling_options(cmd, o->sampling);
