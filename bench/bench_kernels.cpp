@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/kernels.h"
@@ -84,6 +85,7 @@ void register_all() {
           ->Arg(16)
           ->Arg(32)  // the packed GEMM's smallest (cpu/packed_gemm.h)
           ->Arg(128)
+          ->Arg(512)
           ->Unit(benchmark::kMillisecond);
     }
   }
@@ -224,7 +226,11 @@ const bool kDecodeRegistered = [] {
 
 namespace {
 
-void prompt_path(benchmark::State& state, TensorType type, bool packed) {
+// The ways prompt-sized products run: the row kernels (8 tokens per call), the packed GEMM
+// unpacking the file's blocks, and the packed GEMM over interleaved weights (cpu/repack.h).
+enum class PromptPath { Rows, Packed, Interleaved };
+
+void prompt_path(benchmark::State& state, TensorType type, PromptPath path) {
   const Isa isa = tern::cpu::detected_isa();
   if (isa == Isa::Scalar || !tern::cpu::has_packed_gemm(type, isa)) {
     state.SkipWithError("no SIMD level on this CPU");
@@ -235,9 +241,15 @@ void prompt_path(benchmark::State& state, TensorType type, bool packed) {
   static_assert(kRowChunk < tern::cpu::kMinPackedTokens);
   Product p = make_product(type, n);
   auto& [w, x, y] = p;
+  std::vector<uint8_t> interleaved;
+  if (path == PromptPath::Interleaved) {
+    interleaved.resize(tern::cpu::repacked_bytes(type, kRows, kCols));
+    tern::cpu::repack(type, w.data(), kRows, kCols, interleaved.data(), 1);
+  }
   for (auto _ : state) {
-    if (packed) {
-      tern::cpu::MatmulTarget target{type, w.data(), kRows, y.data()};
+    if (path != PromptPath::Rows) {
+      tern::cpu::MatmulTarget target{type, w.data(), kRows, y.data(),
+                                     interleaved.empty() ? nullptr : interleaved.data()};
       tern::cpu::packed_matmuls({&target, 1}, kCols, x.data(), n, 1, isa);
     } else {
       for (int64_t t = 0; t < n; t += kRowChunk) {
@@ -255,14 +267,15 @@ void prompt_path(benchmark::State& state, TensorType type, bool packed) {
 
 void register_prompt_paths() {
   for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
-    for (bool packed : {false, true}) {
-      std::string name = std::string("prompt/") + std::string(tern::type_traits(type).name) +
-                         (packed ? "/packed" : "/rows");
-      benchmark::RegisterBenchmark(name.c_str(), prompt_path, type, packed)
+    for (auto [path, label] : {std::pair{PromptPath::Rows, "/rows"}, {PromptPath::Packed, "/packed"},
+                               {PromptPath::Interleaved, "/interleaved"}}) {
+      std::string name = std::string("prompt/") + std::string(tern::type_traits(type).name) + label;
+      benchmark::RegisterBenchmark(name.c_str(), prompt_path, type, path)
           ->Arg(16)
           ->Arg(32)
           ->Arg(64)
           ->Arg(128)
+          ->Arg(512)
           ->Unit(benchmark::kMillisecond);
     }
   }
