@@ -46,6 +46,7 @@ inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const
 // prefetcher alone leaves the stream waiting on DRAM: measured 7 -> 12 GB/s for Q4_0).
 template <size_t kBytes>
 void prefetch(const void* p) {
+#pragma GCC unroll 32  // the loop's own instructions showed in the K-quant profiles (19 lines)
   for (size_t o = 0; o < kBytes; o += 64) {
     _mm_prefetch(static_cast<const char*>(p) + o, _MM_HINT_T0);
   }
