@@ -2,10 +2,9 @@
 // both backends and compares by normalized mean squared error, NMSE = sum (a - b)^2 /
 // sum b^2. References: the scalar kernels (cpu::matmul with F32 activations) for
 // matmul, the CPU backend for everything else. Bounds:
-//   F32 ops (norm, rope, attention, glu, add...), F32 caches:  NMSE <= 1e-10 (float sums in
-//                                                              another order: ~1e-13)
-//   matmul of F32/F16/BF16 and types converted to F16,
-//   F16 caches:                                                NMSE <= 1e-5 (F16 rounding of
+//   F32 ops (norm, rope, attention, glu, add...), F32 and F16   NMSE <= 1e-10 (float sums in
+//   caches (both round to F16 the same way), F32 matmul:       another order: ~1e-13)
+//   matmul of F16/BF16 and types converted to F16:             NMSE <= 1e-5 (F16 rounding of
 //                                                              weights or activations)
 //   matmul of quantized types read natively:                   NMSE <= 1e-4 (8-bit
 //                                                              activations: ~2e-5 expected)
@@ -84,28 +83,33 @@ struct Result {
 struct CacheSpec {
   TensorType type = TensorType::F32;
   int64_t cols = 0, rows = 0;
-  std::vector<float> init;  // K's values; V gets them reversed
+  std::vector<float> init;  // K's values; V gets them reversed (repeated to its size)
   int64_t poison_from = -1;  // rows from here on hold NaN in K and V (-1: none)
+  int64_t v_cols = 0;        // values per V row (0: cols)
 };
 
 Result run_on(Backend& backend, int64_t pos0, int64_t n_tok, const Build& build,
               const CacheSpec& spec = {}) {
   Cache cache;
+  const int64_t v_cols = spec.v_cols > 0 ? spec.v_cols : spec.cols;
   size_t cache_bytes = spec.cols > 0 ? *row_bytes(spec.type, spec.cols * spec.rows) : 16;
+  size_t v_bytes = spec.cols > 0 ? *row_bytes(spec.type, v_cols * spec.rows) : 16;
   cache.k = backend.allocate(cache_bytes);
-  cache.v = backend.allocate(cache_bytes);
+  cache.v = backend.allocate(v_bytes);
   if (!spec.init.empty()) {
     std::vector<float> k = spec.init;
-    std::vector<float> v(spec.init.rbegin(), spec.init.rend());
+    std::vector<float> v(static_cast<size_t>(v_cols * spec.rows));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = spec.init[k.size() - 1 - i % k.size()];
     if (spec.poison_from >= 0) {
-      for (auto* values : {&k, &v}) {
-        std::fill(values->begin() + spec.poison_from * spec.cols, values->end(),
-                  std::numeric_limits<float>::quiet_NaN());
-      }
+      std::fill(k.begin() + spec.poison_from * spec.cols, k.end(),
+                std::numeric_limits<float>::quiet_NaN());
+      std::fill(v.begin() + spec.poison_from * v_cols, v.end(),
+                std::numeric_limits<float>::quiet_NaN());
     }
     std::vector<uint8_t> bytes(cache_bytes);
     cpu::store(k.data(), static_cast<int64_t>(k.size()), spec.type, bytes.data());
     cache.k->upload(bytes.data(), 0, bytes.size());
+    bytes.resize(v_bytes);
     cpu::store(v.data(), static_cast<int64_t>(v.size()), spec.type, bytes.data());
     cache.v->upload(bytes.data(), 0, bytes.size());
   }
@@ -177,7 +181,7 @@ struct TypeCase {
   double bound;
 };
 const TypeCase kWeightTypes[] = {
-    {TensorType::F32, kF16},         {TensorType::F16, kF16},
+    {TensorType::F32, kExact},       {TensorType::F16, kF16},
     {TensorType::BF16, kF16},        {TensorType::Q4_0, kQuantized},
     {TensorType::Q4_1, kQuantized},  {TensorType::Q5_0, kQuantized},
     {TensorType::Q5_1, kQuantized},  {TensorType::Q8_0, kQuantized},
@@ -188,8 +192,10 @@ const TypeCase kWeightTypes[] = {
     {TensorType::TQ2_0, kQuantized}, {TensorType::MXFP4, kQuantized},
 };
 
+// 2304 columns: every lane of a row's warp walks several units (legacy types: 72 blocks
+// over 32 lanes, the last pass partial); 67 rows leave the last thread block partial.
 TEST_F(CudaOps, MatMulEveryWeightType) {
-  constexpr int64_t kCols = 512, kRows = 67;
+  constexpr int64_t kCols = 2304, kRows = 67;
   for (const TypeCase& c : kWeightTypes) {
     std::vector<uint8_t> w = encode(c.type, random_floats(kCols * kRows, 11));
     for (int64_t n : {1, 3, 8, 13, 64}) {  // matrix-vector, small batches, a prompt
@@ -202,6 +208,48 @@ TEST_F(CudaOps, MatMulEveryWeightType) {
       EXPECT_LE(nmse(got.out, want), c.bound) << type_traits(c.type).name << " n=" << n;
     }
   }
+}
+
+// Plain rows of a length that is not a multiple of 8 take the one-value-at-a-time kernels.
+TEST_F(CudaOps, MatMulOfPlainRowsOfOddLength) {
+  constexpr int64_t kCols = 100, kRows = 5;
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+    std::vector<uint8_t> w = encode(type, random_floats(kCols * kRows, 12));
+    for (int64_t n : {2, 11}) {
+      Input x(n, kCols, 6);
+      Result got = run_on(*gpu(), 0, n, [&](Graph& g, Cache&) {
+        return g.matmul(g.weight(type, kCols, kRows, w.data()), x.add(g));
+      });
+      std::vector<float> want(static_cast<size_t>(n * kRows));
+      cpu::matmul(type, w.data(), kRows, kCols, x.rows().data(), n, want.data(), 1);
+      EXPECT_LE(nmse(got.out, want), type == TensorType::F32 ? kExact : kF16)
+          << type_traits(type).name << " n=" << n;
+    }
+  }
+}
+
+// A prompt over a weight larger than one 64 MiB F16 tile: the cuBLAS path's second tile
+// (14563 rows per tile at 2304 columns) must land at its rows of the output.
+TEST_F(CudaOps, MatMulOverSeveralF16Tiles) {
+  constexpr int64_t kCols = 2304, kRows = 14600;
+  std::vector<uint8_t> w = encode(TensorType::Q8_0, random_floats(kCols * kRows, 13));
+  constexpr int64_t kTokens = 9;
+  Input x(kTokens, kCols, 7);
+  Result got = run_on(*gpu(), 0, kTokens, [&](Graph& g, Cache&) {
+    return g.matmul(g.weight(TensorType::Q8_0, kCols, kRows, w.data()), x.add(g));
+  });
+  std::vector<float> want(static_cast<size_t>(kTokens * kRows));
+  cpu::matmul(TensorType::Q8_0, w.data(), kRows, kCols, x.rows().data(), kTokens, want.data(), 2);
+  EXPECT_LE(nmse(got.out, want), kF16);
+  // The last rows alone (the second tile): an error there is a small share of the whole.
+  std::vector<float> got_tail, want_tail;
+  for (int64_t t = 0; t < kTokens; ++t) {
+    for (int64_t r = kRows - 100; r < kRows; ++r) {
+      got_tail.push_back(got.out[static_cast<size_t>(t * kRows + r)]);
+      want_tail.push_back(want[static_cast<size_t>(t * kRows + r)]);
+    }
+  }
+  EXPECT_LE(nmse(got_tail, want_tail), kF16);
 }
 
 TEST_F(CudaOps, GetRowsOfEveryWeightTypeAndOfActivations) {
@@ -258,32 +306,38 @@ TEST_F(CudaOps, RopeNormalNeoxPartialAndFactors) {
 // Attention over a cache whose first pos0 rows exist already; the batch's K and V are
 // copied in by the graph (Copy), so the cache comparison checks Copy too. Rows past
 // pos0 + n_tok hold NaN: reading any of them would poison the output.
+// head_dim_v: V's head size when it differs from K's (0: the same).
 void check_attention(CudaOps& t, TensorType cache_type, int n_head, int n_head_kv,
-                     int head_dim, int64_t window, int64_t pos0, int64_t n_tok, double bound) {
+                     int head_dim, int64_t window, int64_t pos0, int64_t n_tok, double bound,
+                     int head_dim_v = 0) {
+  if (head_dim_v == 0) head_dim_v = head_dim;
   int64_t kv_cols = int64_t{n_head_kv} * head_dim;
+  int64_t v_cols = int64_t{n_head_kv} * head_dim_v;
   int64_t n_ctx = pos0 + n_tok + 3;
   std::vector<float> init = random_floats(static_cast<size_t>(kv_cols * n_ctx), 21);
   Input q(n_tok, int64_t{n_head} * head_dim, 1);
   Input k(n_tok, kv_cols, 2);
-  Input v(n_tok, kv_cols, 3);
+  Input v(n_tok, v_cols, 3);
   auto build = [&](Graph& g, Cache& c) {
     TensorId kc = g.cache(cache_type, kv_cols, n_ctx, c.address(*c.k));
-    TensorId vc = g.cache(cache_type, kv_cols, n_ctx, c.address(*c.v));
+    TensorId vc = g.cache(cache_type, v_cols, n_ctx, c.address(*c.v));
     g.copy(k.add(g), kc, pos0);
     g.copy(v.add(g), vc, pos0);
-    graph::AttentionParams p{n_head, n_head_kv, head_dim, head_dim,
+    graph::AttentionParams p{n_head, n_head_kv, head_dim, head_dim_v,
                              1.0f / std::sqrt(static_cast<float>(head_dim)), window};
     return g.attention(q.add(g), kc, vc, p);
   };
   std::string what = "heads " + std::to_string(n_head) + "/" + std::to_string(n_head_kv) +
-                     " dim " + std::to_string(head_dim) + " window " + std::to_string(window) +
-                     " pos0 " + std::to_string(pos0) + " n " + std::to_string(n_tok);
-  auto [out, cache] = t.compare(pos0, n_tok, build, {cache_type, kv_cols, n_ctx, init});
+                     " dim " + std::to_string(head_dim) + "/" + std::to_string(head_dim_v) +
+                     " window " + std::to_string(window) + " pos0 " + std::to_string(pos0) +
+                     " n " + std::to_string(n_tok);
+  auto [out, cache] =
+      t.compare(pos0, n_tok, build, {cache_type, kv_cols, n_ctx, init, -1, v_cols});
   EXPECT_LE(out, bound) << what;
   EXPECT_LE(cache, bound) << what;
 
-  Result got =
-      run_on(*t.gpu(), pos0, n_tok, build, {cache_type, kv_cols, n_ctx, init, pos0 + n_tok});
+  Result got = run_on(*t.gpu(), pos0, n_tok, build,
+                      {cache_type, kv_cols, n_ctx, init, pos0 + n_tok, v_cols});
   for (float x : got.out) ASSERT_FALSE(std::isnan(x)) << "read past the cache rows: " << what;
 }
 
@@ -294,8 +348,14 @@ TEST_F(CudaOps, AttentionWithGqaWindowAndLongHistory) {
   check_attention(*this, TensorType::F32, 2, 1, 512, 0, 130, 2, kExact);  // the largest
   check_attention(*this, TensorType::F32, 4, 1, 64, 16, 70, 4, kExact);   // sliding window
   check_attention(*this, TensorType::F32, 4, 1, 64, 200, 300, 3, kExact);  // window > chunk
-  check_attention(*this, TensorType::F16, 4, 2, 64, 0, 30, 6, kF16);
-  check_attention(*this, TensorType::F16, 4, 2, 128, 0, 260, 1, kF16);
+  check_attention(*this, TensorType::F32, 4, 2, 64, 3, 0, 9, kExact);    // window < batch
+  check_attention(*this, TensorType::F32, 8, 2, 32, 0, 0, 150, kExact);  // prompt > a chunk
+  check_attention(*this, TensorType::F32, 4, 2, 192, 0, 20, 3, kExact, 128);  // K, V sizes
+  check_attention(*this, TensorType::F32, 4, 2, 64, 0, 20, 3, kExact, 320);   // differ
+  // F16 caches: both backends round with ties to even and read the same halves, so the
+  // results agree to float precision (a truncating copy would show at ~1e-7).
+  check_attention(*this, TensorType::F16, 4, 2, 64, 0, 30, 6, kExact);
+  check_attention(*this, TensorType::F16, 4, 2, 128, 0, 260, 1, kExact);
 }
 
 TEST_F(CudaOps, GatedActivationsAndElementwise) {
