@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <string>
@@ -263,6 +264,46 @@ TEST(CudaBlocks, GeometryAgreesWithTheTypeTable) {
     if constexpr (G::kQuantized) {
       EXPECT_EQ(G::kValues % G::kUnitValues, 0) << name;
       EXPECT_EQ(G::kUnitValues % kBlock32, 0) << name;
+    }
+  });
+}
+
+// On the device, load_i32<kBlockAlign<Block>> reads a 32-bit word as one 4-byte load when
+// the block size is a multiple of 4 and as two 2-byte loads otherwise; a 4-byte load from
+// a 2-byte aligned address faults. The host reads with memcpy and cannot see that, so the
+// offsets of every field the block dots read as words are checked here: words start
+// every 4 bytes from the field, so the field must sit at a multiple of the alignment.
+TEST(CudaBlocks, FieldsReadAsWordsKeepTheBlockAlignment) {
+  auto expect_aligned = [](size_t offset, int align, const char* what) {
+    EXPECT_EQ(offset % static_cast<size_t>(align), 0u) << what << " at byte " << offset;
+  };
+#define TERN_EXPECT_WORD_FIELD(Block, field) \
+  expect_aligned(offsetof(Block, field), kBlockAlign<Block>, #Block "::" #field)
+  TERN_EXPECT_WORD_FIELD(BlockQ4_0, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ4_1, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ5_0, qh);
+  TERN_EXPECT_WORD_FIELD(BlockQ5_0, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ5_1, qh);
+  TERN_EXPECT_WORD_FIELD(BlockQ5_1, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ8_0, qs);
+  TERN_EXPECT_WORD_FIELD(BlockIQ4_NL, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ2_K, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ3_K, hmask);
+  TERN_EXPECT_WORD_FIELD(BlockQ3_K, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ4_K, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ5_K, qh);
+  TERN_EXPECT_WORD_FIELD(BlockQ5_K, qs);
+  TERN_EXPECT_WORD_FIELD(BlockQ6_K, ql);
+  TERN_EXPECT_WORD_FIELD(BlockQ6_K, qh);
+  TERN_EXPECT_WORD_FIELD(BlockIQ4_XS, qs);
+#undef TERN_EXPECT_WORD_FIELD
+  expect_aligned(offsetof(ActBlock, qs), 4, "ActBlock::qs");  // read with load_i32<4>
+  // A block's alignment must hold for every block of a row: its size keeps it.
+  for_each_native([](const TypeTraits& traits, auto block) {
+    using Block = decltype(block);
+    if constexpr (BlockGeometry<Block>::kQuantized) {
+      EXPECT_EQ(sizeof(Block) % kBlockAlign<Block>, 0u) << traits.name;
+      EXPECT_LE(kBlockAlign<Block>, 16) << traits.name;  // check_matrix: rows 16-byte aligned
     }
   });
 }
