@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -169,6 +170,9 @@ TEST_P(CudaRealModels, EveryOffloadGivesTheCpusGreedyTokens) {
     gpu.n_gpu_layers = static_cast<int>(ngl);
     std::vector<float> got = stepwise_logits(model, gpu, prompt, greedy);
     ASSERT_EQ(got.size(), want.size());
+    // argmax over a row with NaN answers whatever it meets first: NaN must fail by itself.
+    ASSERT_TRUE(std::all_of(got.begin(), got.end(), [](float x) { return std::isfinite(x); }))
+        << GetParam() << " -ngl " << ngl << ": logits not finite";
     size_t compared = 0;
     for (size_t r = 0; r < want.size() / static_cast<size_t>(n_vocab); ++r) {
       const float* w = want.data() + r * static_cast<size_t>(n_vocab);
