@@ -73,7 +73,8 @@ class CudaBackend final : public Backend {
   CudaBackend& operator=(const CudaBackend&) = delete;
 
   DeviceInfo device() const override {
-    return {fmt::format("cuda:{} ({})", props_.index, props_.name), props_.free_bytes, false};
+    return {fmt::format("cuda:{} ({})", props_.index, props_.name), props_.free_bytes, false,
+            props_.peak_bytes_per_s() / 1e9};
   }
   std::unique_ptr<Buffer> allocate(size_t bytes) override {
     TERN_CUDA_CHECK(cudaSetDevice(props_.index));

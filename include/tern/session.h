@@ -61,6 +61,9 @@ class Session {
   /// Where the layers run: "cpu", or the GPU backend's device and its share of the layers
   /// ("cuda:0 (NVIDIA H100 80GB HBM3), 32/32 layers").
   std::string device() const;
+  /// The memory bandwidth the GPU backend's device claims in GB/s (0: CPU only or unknown),
+  /// the ceiling `tern bench` compares GPU decoding against.
+  double device_peak_gbps() const;
 
   /// Empties the cache.
   void clear();

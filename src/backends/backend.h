@@ -17,6 +17,7 @@ struct DeviceInfo {
   std::string name;          // "cpu", "cuda:0 (NVIDIA H100)"...
   size_t memory_bytes = 0;   // usable memory (0: unknown)
   bool host_memory = false;  // buffers are plain host memory (weights can stay in the mmap)
+  double peak_gbps = 0;      // memory bandwidth the device claims, GB/s (0: unknown)
 };
 
 /// Device memory with one owner. Host backends hand out plain pointers.

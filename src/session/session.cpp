@@ -136,6 +136,12 @@ int64_t Session::n_ctx() const { return impl_->cache.n_ctx(); }
 int64_t Session::n_vocab() const { return impl_->arch.spec().n_vocab; }
 size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
 
+double Session::device_peak_gbps() const {
+  Backend* gpu = impl_->scheduler->gpu();
+  return gpu != nullptr && impl_->scheduler->placement().n_gpu_layers() > 0 ? gpu->device().peak_gbps
+                                                                           : 0.0;
+}
+
 std::string Session::device() const {
   Backend* gpu = impl_->scheduler->gpu();
   const Placement& p = impl_->scheduler->placement();
