@@ -3,37 +3,11 @@
 #include <fmt/format.h>
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "tern/error.h"
-#include "types/float_types.h"
 
 namespace tern::cuda {
-
-namespace {
-
-// Rows of `t` dequantized into `to` (F32 or F16): [t.rows, t.cols] values.
-std::vector<uint8_t> convert(const graph::Tensor& t, TensorType to) {
-  size_t src_row = checked_row_bytes(t.type, t.cols);
-  size_t dst_row = checked_row_bytes(to, t.cols);
-  std::vector<uint8_t> out(dst_row * static_cast<size_t>(t.rows));
-  std::vector<float> row(static_cast<size_t>(t.cols));
-  for (int64_t r = 0; r < t.rows; ++r) {
-    dequantize(t.type, static_cast<const uint8_t*>(t.data) + src_row * static_cast<size_t>(r),
-               row.data(), t.cols);
-    uint8_t* dst = out.data() + dst_row * static_cast<size_t>(r);
-    if (to == TensorType::F32) {
-      std::memcpy(dst, row.data(), dst_row);
-    } else {
-      auto* h = reinterpret_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < row.size(); ++i) h[i] = f32_to_f16(row[i]);
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 std::optional<TensorType> WeightStore::device_type(TensorType type, WeightUse use) {
   if (type_traits(type).to_float == nullptr) return std::nullopt;
@@ -63,7 +37,7 @@ const DeviceMatrix& WeightStore::get(const graph::Tensor& t, WeightUse use) {
   if (*type == t.type) {
     buffer->upload(t.data, 0, bytes);
   } else {
-    std::vector<uint8_t> converted = convert(t, *type);
+    std::vector<uint8_t> converted = convert_rows(t.type, t.data, t.rows, t.cols, *type);
     buffer->upload(converted.data(), 0, bytes);
   }
   resident_bytes_ += bytes;

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "tern/error.h"
-#include "types/float_types.h"
 
 namespace tern::vulkan {
 
@@ -25,26 +24,6 @@ bool has_kernel(TensorType type) {
     case TensorType::Q6_K: return true;
     default: return false;
   }
-}
-
-// Converts rows of `src` (of `from`) into `to` (F32 or F16), a chunk of rows at a time.
-std::vector<uint8_t> convert(const graph::Tensor& t, TensorType to) {
-  size_t src_row = *row_bytes(t.type, t.cols);
-  size_t dst_row = *row_bytes(to, t.cols);
-  std::vector<uint8_t> out(dst_row * static_cast<size_t>(t.rows));
-  std::vector<float> row(static_cast<size_t>(t.cols));
-  for (int64_t r = 0; r < t.rows; ++r) {
-    dequantize(t.type, static_cast<const uint8_t*>(t.data) + src_row * static_cast<size_t>(r),
-               row.data(), t.cols);
-    uint8_t* dst = out.data() + dst_row * static_cast<size_t>(r);
-    if (to == TensorType::F32) {
-      std::copy_n(reinterpret_cast<const uint8_t*>(row.data()), dst_row, dst);
-    } else {
-      auto* h = reinterpret_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < row.size(); ++i) h[i] = f32_to_f16(row[i]);
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -82,7 +61,7 @@ const ResidentWeight& WeightStore::get(const graph::Tensor& t, WeightUse use) {
   if (*type == t.type) {
     buffer->upload(t.data, 0, bytes);
   } else {
-    std::vector<uint8_t> converted = convert(t, *type);
+    std::vector<uint8_t> converted = convert_rows(t.type, t.data, t.rows, t.cols, *type);
     buffer->upload(converted.data(), 0, bytes);
   }
   resident_bytes_ += bytes;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 
 #include "tern/error.h"
 #include "types/block_codec.h"
@@ -270,6 +271,29 @@ void dequantize(TensorType type, const void* blocks, float* out, int64_t n) {
     throw Error(fmt::format("tensor type {} has no float conversion", traits.name));
   }
   traits.to_float(blocks, out, n);
+}
+
+std::vector<uint8_t> convert_rows(TensorType type, const void* rows, int64_t n_rows, int64_t cols,
+                                  TensorType to) {
+  if (to != TensorType::F32 && to != TensorType::F16) {
+    throw Error(fmt::format("convert_rows: {} is not F32 or F16", type_traits(to).name));
+  }
+  size_t src_row = checked_row_bytes(type, cols);
+  size_t dst_row = checked_row_bytes(to, cols);
+  std::vector<uint8_t> out(dst_row * static_cast<size_t>(n_rows));
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    dequantize(type, static_cast<const uint8_t*>(rows) + src_row * static_cast<size_t>(r), row.data(),
+               cols);
+    uint8_t* dst = out.data() + dst_row * static_cast<size_t>(r);
+    if (to == TensorType::F32) {
+      std::memcpy(dst, row.data(), dst_row);
+    } else {
+      auto* h = reinterpret_cast<uint16_t*>(dst);
+      for (size_t i = 0; i < row.size(); ++i) h[i] = f32_to_f16(row[i]);
+    }
+  }
+  return out;
 }
 
 }  // namespace tern

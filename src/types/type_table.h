@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace tern {
 
@@ -116,5 +117,10 @@ namespace tern {
 /// Converts `n` values of `type` (a multiple of its block size) to float with the scalar
 /// reference. Throws tern::Error for types without a float conversion (integer types).
 void dequantize(TensorType type, const void* blocks, float* out, int64_t n);
+
+/// n_rows rows of cols values of `type` (the file's layout) dequantized into `to` (F32 or
+/// F16, rounded to nearest even): what GPU backends upload for types without kernels.
+std::vector<uint8_t> convert_rows(TensorType type, const void* rows, int64_t n_rows, int64_t cols,
+                                  TensorType to);
 
 }  // namespace tern
