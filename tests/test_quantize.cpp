@@ -19,6 +19,7 @@
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
+#include "scratch_dir.h"
 
 namespace tern {
 namespace {
@@ -27,9 +28,8 @@ namespace fs = std::filesystem;
 const std::string kGolden = std::string(TERN_SHARED_DIR) + "/golden/";
 
 fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("tern_test_quantize_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  return dir;
+  static const tern::testing::ScratchDir dir("tern_test_quantize");
+  return dir.path();
 }
 
 std::vector<int32_t> golden_tokens(const std::string& name) {
@@ -140,7 +140,6 @@ TEST(QuantizeRoundTrip, EveryMixLoadsAndTracksTheOriginal) {
     }
     EXPECT_EQ(gguf::File::open(out).get_int("general.file_type"), quant::find_mix(mix)->file_type);
   }
-  fs::remove_all(dir);
 }
 
 // The unquantized originals of the quantized goldens come from ../shared/tools/synth_gguf.py
@@ -177,7 +176,6 @@ TEST(QuantizeQuality, KlNoWorseThanLlamaCppOnGoldenOriginals) {
     EXPECT_LE(kl_tern, 1.1 * kl_llama) << c.golden;
     EXPECT_LE(kl_tern, 1.1 * c.llama_cpp_kl) << c.golden;
   }
-  fs::remove_all(dir);
 }
 
 TEST(Quantize, RefusesRequantizationUnlessAllowed) {
@@ -197,7 +195,6 @@ TEST(Quantize, RefusesRequantizationUnlessAllowed) {
   qo.allow_requantize = true;
   quant::quantize_model(in, out, *quant::find_mix("Q8_0"), qo);
   EXPECT_EQ(Model::load(out).n_vocab(), 512);
-  fs::remove_all(dir);
 }
 
 TEST(Quantize, CopiesMetadataAndIsIndependentOfThreads) {
@@ -222,7 +219,6 @@ TEST(Quantize, CopiesMetadataAndIsIndependentOfThreads) {
   EXPECT_EQ(q.find_tensor("blk.0.attn_q.weight")->type, TensorType::Q4_0);
   EXPECT_EQ(q.find_tensor("blk.0.attn_norm.weight")->type, TensorType::F32);
   EXPECT_EQ(q.find_tensor("output.weight")->type, TensorType::Q8_0);
-  fs::remove_all(dir);
 }
 
 TEST(Quantize, CliQuantizesAndLogitsLoads) {
@@ -240,7 +236,6 @@ TEST(Quantize, CliQuantizesAndLogitsLoads) {
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   cmd = cli + " quantize " + kGolden + "llama-f32/model.gguf " + out + " Q9 2> /dev/null";
   EXPECT_NE(std::system(cmd.c_str()), 0);
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "scratch_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,12 +27,8 @@ struct Outcome {
 };
 
 fs::path temp_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("tern_run_cli_{}", ::getpid());
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const tern::testing::ScratchDir dir("tern_run_cli");
+  return dir.path();
 }
 
 std::string slurp(const fs::path& path) {

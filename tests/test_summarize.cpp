@@ -20,6 +20,7 @@
 
 #include "summarize/summarizer.h"
 #include "tern/error.h"
+#include "scratch_dir.h"
 
 namespace tern::summarize {
 namespace {
@@ -142,13 +143,10 @@ TEST_F(SummarizerTest, ContextTooSmallIsNamed) {
 // --- the CLI ---
 
 fs::path temp_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / fmt::format("tern_summarize_{}", ::getpid());
-    fs::remove_all(d);
-    fs::create_directories(d / "docs");
-    return d;
-  }();
-  return dir;
+  static const tern::testing::ScratchDir dir("tern_summarize");
+  static const bool made_docs = fs::create_directories(dir.path() / "docs");
+  (void)made_docs;
+  return dir.path();
 }
 
 std::vector<std::string> read_lines(const fs::path& path) {
