@@ -165,10 +165,12 @@ struct Q8_0x8 {
   }
 };
 
+// Two streams, as the legacy types, but each block is a call of its own: inlined, the two
+// streams' blocks share one loop body and spill (one stream was then the faster, see gemv).
 struct Q4_Kx8 {
   using Block = BlockQ4_Kx8;
-  static constexpr int kStreams = 1;
-  static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
+  static constexpr int kStreams = 2;
+  [[gnu::noinline]] static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
     const auto& a = static_cast<const BlockQ8_K*>(x.blocks)[b];
     // sum over sub-blocks j of scale_j * (q . x)_j, exact in int32 (< 2^25).
     __m256i scaled = _mm256_setzero_si256();
@@ -225,8 +227,9 @@ void prefetch_ahead(const Block* block) {
 // K::kStreams groups spread over the range (group g, g + n_groups / 2): for the byte-light
 // legacy kernels two streams of weights in flight draw more from memory than one (one
 // thread from DRAM: Q4_0 15 -> 19.5 GB/s, Q8_0 13 -> 18.7 GB/s in bench_kernels), and the
-// two accumulators are independent chains. The K-quant kernels are busy enough with one
-// (two cost them a quarter of their speed from L2).
+// two accumulators are independent chains. Q4_K too, once its blocks are calls (both
+// threads from DRAM: 10-12 -> 13-14 GB/s each; 1B Q4_K_M tg128 +6% with the longer decode
+// tasks of cpu/matmul.cpp); Q6_K stays at one (two gained nothing).
 template <typename K>
 void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x, float* y) {
   using Block = typename K::Block;
