@@ -18,23 +18,42 @@ namespace {
 // Weight rows per task: 16 rows of a 2048-wide Q4_K matrix are 18 KiB, so a task's rows
 // stay in L1/L2 while every activation row streams past them.
 constexpr int64_t kRowsPerTask = 16;
-// One token reads each weight row once, so nothing is reused within a task; longer tasks
-// keep the kernels' streams of rows running (a task's first rows start cold; Q4_K's two
-// streams and 256-row tasks together made 1B Q4_K_M decoding 6% faster), while enough
-// tasks per thread keep the threads even: a job of R rows takes R / (threads * 4) rows per
-// task, between 64 and 512 (64 rows of a 2048-wide Q4_0 matrix are 72 KiB).
+// One token reads each weight row once, so nothing is reused within a task; long tasks
+// keep the kernels' streams of rows running (a task's first rows start cold), short ones
+// keep the threads even at the end of a job. Decode tasks therefore shrink as the job
+// goes (guided scheduling): each takes 1 / (2 * threads) of the rows still to hand out,
+// never fewer than 64 (64 rows of a 2048-wide Q4_0 matrix are 72 KiB).
 constexpr int64_t kMinDecodeRowsPerTask = 64;
-constexpr int64_t kMaxDecodeRowsPerTask = 512;
-constexpr int64_t kDecodeTasksPerThread = 4;
 static_assert(kMinDecodeRowsPerTask % kGroupRows == 0, "decode tasks start at whole groups");
 
-int64_t decode_rows_per_task(std::span<const MatmulTarget> targets, int n_threads) {
-  int64_t rows = 0;
-  for (const auto& t : targets) rows += t.rows;
-  int64_t per_task = rows / (std::max(n_threads, 1) * kDecodeTasksPerThread);
-  per_task = (per_task + kMinDecodeRowsPerTask - 1) / kMinDecodeRowsPerTask * kMinDecodeRowsPerTask;
-  return std::clamp(per_task, kMinDecodeRowsPerTask, kMaxDecodeRowsPerTask);
+// Rows [r0, r1) of target `target`.
+struct RowTask {
+  size_t target;
+  int64_t r0, r1;
+};
+
+// The job's tasks, target after target: kRowsPerTask rows each for several tokens, the
+// shrinking decode sizes above for one.
+void plan_tasks(std::span<const MatmulTarget> targets, int64_t n, int n_threads,
+                std::vector<RowTask>& tasks) {
+  tasks.clear();
+  int64_t left = 0;
+  for (const auto& t : targets) left += t.rows;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    for (int64_t r0 = 0; r0 < targets[i].rows;) {
+      int64_t size = kRowsPerTask;
+      if (n == 1) {
+        size = left / (2 * int64_t{std::max(n_threads, 1)});
+        size = std::max(kMinDecodeRowsPerTask, size / kMinDecodeRowsPerTask * kMinDecodeRowsPerTask);
+      }
+      int64_t r1 = std::min(targets[i].rows, r0 + size);
+      tasks.push_back({i, r0, r1});
+      left -= r1 - r0;
+      r0 = r1;
+    }
+  }
 }
+
 // Activation rows quantized per task.
 constexpr int64_t kQuantizeRowsPerTask = 16;
 
@@ -109,22 +128,18 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
                             [](const MatmulTarget& t) { return t.packed != nullptr; })) {
     group_acts = group_act_storage.prepare(targets[0].type, xq, cols);
   }
-  // Tasks of task_rows rows, numbered target after target: first_task[i] is target i's first.
-  const int64_t task_rows = n == 1 ? decode_rows_per_task(targets, n_threads) : kRowsPerTask;
-  // Reused (decode calls this ~100 times a token); the tasks on other threads see it through
-  // this reference, not through their own thread_local instance.
-  thread_local std::vector<int64_t> first_task_storage;
-  std::vector<int64_t>& first_task = first_task_storage;
-  first_task.assign(targets.size() + 1, 0);
-  for (size_t i = 0; i < targets.size(); ++i) {
-    if (type_traits(targets[i].type).vec_dot_type != act_type) {
+  for (const auto& t : targets) {
+    if (type_traits(t.type).vec_dot_type != act_type) {
       throw Error("simd_matmuls: targets with different activation formats");
     }
-    first_task[i + 1] = first_task[i] + (targets[i].rows + task_rows - 1) / task_rows;
   }
-  ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
-    size_t i = 0;
-    while (task >= first_task[i + 1]) ++i;
+  // Reused (decode calls this ~100 times a token); the tasks on other threads see it through
+  // this reference, not through their own thread_local instance.
+  thread_local std::vector<RowTask> task_storage;
+  std::vector<RowTask>& tasks = task_storage;
+  plan_tasks(targets, n, n_threads, tasks);
+  ThreadPool::shared().run(static_cast<int64_t>(tasks.size()), n_threads, [&](int64_t task) {
+    const auto [i, r0, r1] = tasks[static_cast<size_t>(task)];
     const MatmulTarget& target = targets[i];
     const SimdKernels& kernels = simd_kernels(target.type, isa);
     DotFn dot = kernels.dot;
@@ -134,8 +149,6 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     const auto* w_bytes = static_cast<const uint8_t*>(target.w);
     int64_t rows = target.rows;
     float* y = target.y;
-    int64_t r0 = (task - first_task[i]) * task_rows;
-    int64_t r1 = std::min(rows, r0 + task_rows);
     if (n == 1 && target.packed != nullptr) {
       repacked_gemv(target.type, target.packed, cols, r0, r1, group_acts, y + r0, isa);
       return;
