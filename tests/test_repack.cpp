@@ -14,6 +14,7 @@
 #include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/blocks.h"
+#include "types/float_types.h"
 #include "types/type_table.h"
 
 namespace tern::cpu {
@@ -31,6 +32,22 @@ struct Problem {
   std::vector<double> magnitude;  // sum |w_j x_j| per row: the scale of rounding errors
 };
 
+// Q4_1 and Q5_1 products (Q8_1 activations) take each block's minimum m times the block's
+// stored s = d * sum(q), rounded to f16, as llama.cpp defines them: the reference below adds
+// m * (s - d * sum(q)) per block to the product of the dequantized values.
+double q8_1_sum_correction(TensorType type, const uint8_t* row, const uint8_t* x, int64_t cols) {
+  double correction = 0.0;
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const auto& a = reinterpret_cast<const BlockQ8_1*>(x)[b];
+    uint16_t m = type == TensorType::Q4_1 ? reinterpret_cast<const BlockQ4_1*>(row)[b].m
+                                          : reinterpret_cast<const BlockQ5_1*>(row)[b].m;
+    int sum = 0;
+    for (int8_t q : a.qs) sum += q;
+    correction += double{f16_to_f32(m)} * (double{f16_to_f32(a.s)} - double{f16_to_f32(a.d)} * sum);
+  }
+  return correction;
+}
+
 // Each row's dot product in double over dequantized weights and activations.
 void reference(Problem& p) {
   TensorType act = type_traits(p.type).vec_dot_type;
@@ -44,6 +61,10 @@ void reference(Problem& p) {
     for (size_t j = 0; j < wf.size(); ++j) {
       p.expected[static_cast<size_t>(r)] += double{wf[j]} * xf[j];
       p.magnitude[static_cast<size_t>(r)] += std::abs(double{wf[j]} * xf[j]);
+    }
+    if (act == TensorType::Q8_1) {
+      p.expected[static_cast<size_t>(r)] += q8_1_sum_correction(
+          p.type, p.w.data() + row_bytes * static_cast<size_t>(r), p.x.data(), p.cols);
     }
   }
 }
@@ -96,6 +117,7 @@ struct Case {
   int64_t block;  // values per block of the type
 };
 const Case kCases[] = {{TensorType::Q4_0, 32},
+                       {TensorType::Q4_1, 32},
                        {TensorType::Q8_0, 32},
                        {TensorType::Q4_K, 256},
                        {TensorType::Q6_K, 256}};

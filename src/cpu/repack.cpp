@@ -31,13 +31,16 @@ const Block& block_at(const uint8_t* row, int64_t i) {
   return reinterpret_cast<const Block*>(row)[i];
 }
 
-void repack_q4_0(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out) {
-  auto* groups = reinterpret_cast<BlockQ4_0x8*>(out);
+// Q4_0 and Q4_1 (Block, with its minimum m where it has one) into Group blocks.
+template <typename Block, typename Group>
+void repack_nibbles(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out) {
+  auto* groups = reinterpret_cast<Group*>(out);
   for (int64_t b = 0; b < n_blocks; ++b) {
-    BlockQ4_0x8& g = groups[b];
+    Group& g = groups[b];
     for (int r = 0; r < n_rows; ++r) {
-      const auto& src = block_at<BlockQ4_0>(rows[r], b);
+      const auto& src = block_at<Block>(rows[r], b);
       g.d[r] = src.d;
+      if constexpr (requires { g.m; }) g.m[r] = src.m;
       for (int s = 0; s < 4; ++s) std::memcpy(g.qs[s][r], src.qs + 4 * s, 4);
     }
   }
@@ -123,8 +126,10 @@ void repack_q6_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8
 constexpr int kTileStep = kGroupRows * 4;
 static_assert(kGroupRows == kTileRows && kTileStep == kTileRows * kStepValues);
 
-void tile_q4_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
-  const auto& g = reinterpret_cast<const BlockQ4_0x8*>(group)[b];
+// Q4_0's minimum is its -8 offset, Q4_1's the stored m.
+template <typename Group>
+void tile_nibbles(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
+  const auto& g = reinterpret_cast<const Group*>(group)[b];
   for (int s = 0; s < 4; ++s) {
     const uint8_t* bytes = &g.qs[s][0][0];
     for (int i = 0; i < kTileStep; ++i) {
@@ -134,7 +139,11 @@ void tile_q4_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min,
   }
   for (int r = 0; r < kGroupRows; ++r) {
     d[r] = f16_to_f32(g.d[r]);
-    min[r] = -8.0f * d[r];
+    if constexpr (requires { g.m; }) {
+      min[r] = f16_to_f32(g.m[r]);
+    } else {
+      min[r] = -8.0f * d[r];
+    }
   }
 }
 
@@ -190,8 +199,10 @@ struct RepackFormat {
 };
 
 constexpr RepackFormat kFormats[] = {
-    {TensorType::Q4_0, sizeof(BlockQ4_0x8), repack_q4_0, tile_q4_0, avx2::gemv_q4_0x8,
-     avx512::gemv_q4_0x8},
+    {TensorType::Q4_0, sizeof(BlockQ4_0x8), repack_nibbles<BlockQ4_0, BlockQ4_0x8>,
+     tile_nibbles<BlockQ4_0x8>, avx2::gemv_q4_0x8, avx512::gemv_q4_0x8},
+    {TensorType::Q4_1, sizeof(BlockQ4_1x8), repack_nibbles<BlockQ4_1, BlockQ4_1x8>,
+     tile_nibbles<BlockQ4_1x8>, avx2::gemv_q4_1x8, avx512::gemv_q4_1x8},
     {TensorType::Q8_0, sizeof(BlockQ8_0x8), repack_q8_0, tile_q8_0, avx2::gemv_q8_0x8,
      avx512::gemv_q8_0x8},
     {TensorType::Q4_K, sizeof(BlockQ4_Kx8), repack_q4_k, tile_q4_k, avx2::gemv_q4_kx8,
@@ -283,21 +294,29 @@ void repack(TensorType type, const void* w, int64_t rows, int64_t cols, void* ou
   });
 }
 
+template <typename Block>
+void GroupActBuffer::block_scales_and_sums(const Block* blocks, int64_t n_blocks) {
+  auto n = static_cast<size_t>(n_blocks);
+  d_.resize(n);
+  sums_.resize(n);
+  for (size_t b = 0; b < n; ++b) {
+    d_[b] = f16_to_f32(blocks[b].d);
+    if constexpr (requires { blocks[b].s; }) s_.push_back(f16_to_f32(blocks[b].s));
+    int sum = 0;
+    for (int8_t q : blocks[b].qs) sum += q;
+    sums_[b] = sum;
+  }
+}
+
 GroupActs GroupActBuffer::prepare(TensorType type, const void* x, int64_t cols) {
+  s_.clear();
   switch (type_traits(type).vec_dot_type) {
-    case TensorType::Q8_0: {  // per block of 32: the scale and the sum of the quants
-      auto n = static_cast<size_t>(blocks_per_row(TensorType::Q8_0, cols));
-      d_.resize(n);
-      sums_.resize(n);
-      const auto* blocks = static_cast<const BlockQ8_0*>(x);
-      for (size_t b = 0; b < n; ++b) {
-        d_[b] = f16_to_f32(blocks[b].d);
-        int sum = 0;
-        for (int8_t q : blocks[b].qs) sum += q;
-        sums_[b] = sum;
-      }
+    case TensorType::Q8_0:  // per block of 32: the scale and the sum of the quants
+      block_scales_and_sums(static_cast<const BlockQ8_0*>(x), blocks_per_row(TensorType::Q8_0, cols));
       break;
-    }
+    case TensorType::Q8_1:  // as Q8_0, plus the stored d * sum(q)
+      block_scales_and_sums(static_cast<const BlockQ8_1*>(x), blocks_per_row(TensorType::Q8_1, cols));
+      break;
     case TensorType::Q8_K: {  // per super-block: sums of 32 quants, two per 32-bit word
       auto n = static_cast<size_t>(blocks_per_row(TensorType::Q8_K, cols));
       sums_.resize(4 * n);
@@ -316,7 +335,7 @@ GroupActs GroupActBuffer::prepare(TensorType type, const void* x, int64_t cols) 
       throw Error(fmt::format("repack: no kernels for {} activations",
                               type_traits(type_traits(type).vec_dot_type).name));
   }
-  return {x, d_.data(), sums_.data()};
+  return {x, d_.data(), sums_.data(), s_.data()};
 }
 
 void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0, int64_t r1,

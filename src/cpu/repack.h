@@ -51,8 +51,13 @@ class GroupActBuffer {
   GroupActs prepare(TensorType type, const void* x, int64_t cols);
 
  private:
+  // Q8_0 / Q8_1 rows: each block's scale and sum of quants (and Q8_1's stored d * sum).
+  template <typename Block>
+  void block_scales_and_sums(const Block* blocks, int64_t n_blocks);
+
   std::vector<float> d_;
   std::vector<int32_t> sums_;
+  std::vector<float> s_;
 };
 
 /// y[r - r0] = row r . x for r in [r0, r1) of repacked weights (cols values of `type` per

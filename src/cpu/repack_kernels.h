@@ -23,6 +23,14 @@ struct BlockQ4_0x8 {
 };
 static_assert(sizeof(BlockQ4_0x8) == kGroupRows * sizeof(BlockQ4_0));
 
+/// 8 rows x 32 values of Q4_1: the nibbles as in BlockQ4_0x8, the rows' scales and minimums.
+struct BlockQ4_1x8 {
+  uint8_t qs[4][kGroupRows][4];
+  uint16_t d[kGroupRows];
+  uint16_t m[kGroupRows];
+};
+static_assert(sizeof(BlockQ4_1x8) == kGroupRows * sizeof(BlockQ4_1));
+
 /// 8 rows x 32 values of Q8_0: qs[s][r][k] = value 4s + k of row r.
 struct BlockQ8_0x8 {
   int8_t qs[8][kGroupRows][4];
@@ -57,9 +65,10 @@ static_assert(sizeof(BlockQ6_Kx8) == kGroupRows * sizeof(BlockQ6_K));
 /// One activation row prepared for the kernels (the caller's Q8_0 or Q8_K row plus sums).
 struct GroupActs {
   const void* blocks;    // the row in the weight type's vec_dot_type
-  const float* d;        // Q8_0: the scale of each block of 32
-  const int32_t* sums;   // Q8_0: sum(q) per block; Q8_K: per super-block, 4 words of two
+  const float* d;        // Q8_0/Q8_1: the scale of each block of 32
+  const int32_t* sums;   // Q8_0/Q8_1: sum(q) per block; Q8_K: per super-block, 4 words of two
                          // int16 sums of 32 quants (sub-blocks 2p, 2p + 1)
+  const float* s;        // Q8_1: the block's stored d * sum(q), which Q4_1 products use
 };
 
 }  // namespace tern::cpu
@@ -68,6 +77,8 @@ struct GroupActs {
 // (groups contiguous from `groups`, n_blocks blocks of the original type each).
 #define TERN_REPACK_DECLARATIONS                                                             \
   void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
+                   const cpu::GroupActs& x, float* y);                                       \
+  void gemv_q4_1x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
                    const cpu::GroupActs& x, float* y);                                       \
   void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
                    const cpu::GroupActs& x, float* y);                                       \

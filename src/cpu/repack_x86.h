@@ -21,6 +21,7 @@ namespace tern::TERN_SIMD_NAMESPACE {
 namespace {
 
 using cpu::BlockQ4_0x8;
+using cpu::BlockQ4_1x8;
 using cpu::BlockQ4_Kx8;
 using cpu::BlockQ8_0x8;
 using cpu::BlockQ6_Kx8;
@@ -64,17 +65,22 @@ SubBlockFactors sub_block_factors(const uint8_t* scales) {
 
 __m256 row_halves(const uint16_t* h) { return _mm256_cvtph_ps(load128(h)); }
 
-// The 8 rows' 16-bit pair sums of 4 steps of a Q4_0 block: values 4s..4s+3 (low nibbles)
-// and 16+4s.. (high) against the block's activations. 8 products of at most 2 * 15 * 127
-// add up below 2^15.
-__m256i q4_0_block_sums(const BlockQ4_0x8& w, const int8_t* x) {
+// The 8 rows' fp16 scales times the activation block's scale.
+__m256 row_scales(const uint16_t* d, float x_d) {
+  return _mm256_mul_ps(row_halves(d), _mm256_set1_ps(x_d));
+}
+
+// The 8 rows' sums (int32) of a Q4_0 or Q4_1 block's nibbles times the block's activations:
+// 4 steps of values 4s..4s+3 (low nibbles) and 16+4s.. (high), summed in 16 bits (8
+// products of at most 2 * 15 * 127 stay below 2^15), then widened.
+__m256i nibble_block_dots(const uint8_t (&qs)[4][cpu::kGroupRows][4], const int8_t* x) {
   __m256i sum = _mm256_setzero_si256();
   for (int s = 0; s < 4; ++s) {
-    Nibbles q = nibbles(w.qs[s]);
+    Nibbles q = nibbles(qs[s]);
     sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(q.lo, broadcast4(x + 4 * s)));
     sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(q.hi, broadcast4(x + 16 + 4 * s)));
   }
-  return sum;
+  return _mm256_madd_epi16(sum, _mm256_set1_epi16(1));
 }
 
 // Bits 2I..2I+1 of every byte moved to bits 4-5 (16-bit shifts: what crosses into the
@@ -142,10 +148,21 @@ struct Q4_0x8 {
   static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
     const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
     // (q - 8) . x = q . x - 8 sum(x): the offset is the same for the 8 rows.
-    __m256i sums = _mm256_madd_epi16(q4_0_block_sums(w, a.qs), _mm256_set1_epi16(1));
-    sums = _mm256_sub_epi32(sums, _mm256_set1_epi32(8 * x.sums[b]));
-    __m256 scale = _mm256_mul_ps(row_halves(w.d), _mm256_set1_ps(x.d[b]));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
+    __m256i sums = _mm256_sub_epi32(nibble_block_dots(w.qs, a.qs), _mm256_set1_epi32(8 * x.sums[b]));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
+  }
+};
+
+struct Q4_1x8 {
+  using Block = BlockQ4_1x8;
+  static constexpr int kStreams = 2;
+  static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
+    const auto& a = static_cast<const BlockQ8_1*>(x.blocks)[b];
+    __m256 dots = _mm256_cvtepi32_ps(nibble_block_dots(w.qs, a.qs));
+    acc = _mm256_fmadd_ps(dots, row_scales(w.d, x.d[b]), acc);
+    // (d q + m) . x adds m * sum(x): the block's stored d * sum(q), as the row kernels and
+    // the packed GEMM use it.
+    return _mm256_fmadd_ps(row_halves(w.m), _mm256_set1_ps(x.s[b]), acc);
   }
 };
 
@@ -160,8 +177,7 @@ struct Q8_0x8 {
       sums = _mm256_add_epi32(
           sums, dot_u8_i8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(broadcast4(a.qs + 4 * s), q)));
     }
-    __m256 scale = _mm256_mul_ps(row_halves(w.d), _mm256_set1_ps(x.d[b]));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
   }
 };
 
@@ -195,9 +211,8 @@ struct Q4_Kx8 {
       __m256i m = _mm256_cvtepu8_epi16(load128(k.mins[p]));
       mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(x.sums[4 * b + p])));
     }
-    __m256 dx = _mm256_set1_ps(a.d);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), _mm256_mul_ps(row_halves(k.d), dx), acc);
-    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(row_halves(k.dmin), dx), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), row_scales(k.d, a.d), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), row_scales(k.dmin, a.d), acc);
   }
 };
 
@@ -213,8 +228,7 @@ struct Q6_Kx8 {
     }
     // sum(scale * (q - 32) . x) = sum(scale * q . x) - 32 sum(scale * sum(x)).
     __m256i total = _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 5));
-    __m256 scale = _mm256_mul_ps(row_halves(k.d), _mm256_set1_ps(a.d));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), scale, acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), row_scales(k.d, a.d), acc);
   }
 };
 
@@ -262,6 +276,10 @@ void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupAct
 void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
                  float* y) {
   gemv<Q4_0x8>(groups, n_blocks, n_groups, x, y);
+}
+void gemv_q4_1x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
+                 float* y) {
+  gemv<Q4_1x8>(groups, n_blocks, n_groups, x, y);
 }
 void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
                  float* y) {
