@@ -118,6 +118,8 @@ struct Case {
 };
 const Case kCases[] = {{TensorType::Q4_0, 32},
                        {TensorType::Q4_1, 32},
+                       {TensorType::Q5_0, 32},
+                       {TensorType::Q5_1, 32},
                        {TensorType::Q8_0, 32},
                        {TensorType::Q4_K, 256},
                        {TensorType::Q6_K, 256}};

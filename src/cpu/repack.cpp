@@ -31,7 +31,8 @@ const Block& block_at(const uint8_t* row, int64_t i) {
   return reinterpret_cast<const Block*>(row)[i];
 }
 
-// Q4_0 and Q4_1 (Block, with its minimum m where it has one) into Group blocks.
+// Q4_0, Q4_1, Q5_0 and Q5_1 (Block, with its minimum m and fifth bits qh where it has them)
+// into Group blocks; the fifth bits go to the planes of cpu::BlockQ5_0x8.
 template <typename Block, typename Group>
 void repack_nibbles(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out) {
   auto* groups = reinterpret_cast<Group*>(out);
@@ -42,6 +43,15 @@ void repack_nibbles(const uint8_t* const* rows, int n_rows, int64_t n_blocks, ui
       g.d[r] = src.d;
       if constexpr (requires { g.m; }) g.m[r] = src.m;
       for (int s = 0; s < 4; ++s) std::memcpy(g.qs[s][r], src.qs + 4 * s, 4);
+      if constexpr (requires { g.qh; }) {
+        uint32_t bits;  // bit j: the fifth bit of value j
+        std::memcpy(&bits, src.qh, 4);
+        for (int k = 0; k < 4; ++k) {
+          int planes = 0;
+          for (int p = 0; p < 8; ++p) planes |= ((bits >> (4 * (p / 2) + k + 16 * (p % 2))) & 1) << p;
+          g.qh[r][k] = static_cast<uint8_t>(planes);
+        }
+      }
     }
   }
 }
@@ -126,15 +136,22 @@ void repack_q6_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8
 constexpr int kTileStep = kGroupRows * 4;
 static_assert(kGroupRows == kTileRows && kTileStep == kTileRows * kStepValues);
 
-// Q4_0's minimum is its -8 offset, Q4_1's the stored m.
+// Q4_0's and Q5_0's minimum is their -8 / -16 offset, Q4_1's and Q5_1's the stored m.
 template <typename Group>
 void tile_nibbles(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
   const auto& g = reinterpret_cast<const Group*>(group)[b];
+  constexpr bool kFifthBit = requires { g.qh; };
   for (int s = 0; s < 4; ++s) {
     const uint8_t* bytes = &g.qs[s][0][0];
     for (int i = 0; i < kTileStep; ++i) {
-      q[kTileStep * s + i] = static_cast<int8_t>(bytes[i] & 0x0f);
-      q[kTileStep * (s + 4) + i] = static_cast<int8_t>(bytes[i] >> 4);
+      int lo = bytes[i] & 0x0f, hi = bytes[i] >> 4;
+      if constexpr (kFifthBit) {
+        int planes = (&g.qh[0][0])[i];  // byte i = row i / 4, value i % 4 (the tile's order)
+        lo |= ((planes >> (2 * s)) & 1) << 4;
+        hi |= ((planes >> (2 * s + 1)) & 1) << 4;
+      }
+      q[kTileStep * s + i] = static_cast<int8_t>(lo);
+      q[kTileStep * (s + 4) + i] = static_cast<int8_t>(hi);
     }
   }
   for (int r = 0; r < kGroupRows; ++r) {
@@ -142,7 +159,7 @@ void tile_nibbles(const uint8_t* group, int64_t b, int8_t* q, float* d, float* m
     if constexpr (requires { g.m; }) {
       min[r] = f16_to_f32(g.m[r]);
     } else {
-      min[r] = -8.0f * d[r];
+      min[r] = (kFifthBit ? -16.0f : -8.0f) * d[r];
     }
   }
 }
@@ -203,6 +220,10 @@ constexpr RepackFormat kFormats[] = {
      tile_nibbles<BlockQ4_0x8>, avx2::gemv_q4_0x8, avx512::gemv_q4_0x8},
     {TensorType::Q4_1, sizeof(BlockQ4_1x8), repack_nibbles<BlockQ4_1, BlockQ4_1x8>,
      tile_nibbles<BlockQ4_1x8>, avx2::gemv_q4_1x8, avx512::gemv_q4_1x8},
+    {TensorType::Q5_0, sizeof(BlockQ5_0x8), repack_nibbles<BlockQ5_0, BlockQ5_0x8>,
+     tile_nibbles<BlockQ5_0x8>, avx2::gemv_q5_0x8, avx512::gemv_q5_0x8},
+    {TensorType::Q5_1, sizeof(BlockQ5_1x8), repack_nibbles<BlockQ5_1, BlockQ5_1x8>,
+     tile_nibbles<BlockQ5_1x8>, avx2::gemv_q5_1x8, avx512::gemv_q5_1x8},
     {TensorType::Q8_0, sizeof(BlockQ8_0x8), repack_q8_0, tile_q8_0, avx2::gemv_q8_0x8,
      avx512::gemv_q8_0x8},
     {TensorType::Q4_K, sizeof(BlockQ4_Kx8), repack_q4_k, tile_q4_k, avx2::gemv_q4_kx8,

@@ -31,6 +31,24 @@ struct BlockQ4_1x8 {
 };
 static_assert(sizeof(BlockQ4_1x8) == kGroupRows * sizeof(BlockQ4_1));
 
+/// 8 rows x 32 values of Q5_0 / Q5_1: the low 4 bits as in BlockQ4_0x8, the fifth bits as 8
+/// planes: bit p = 2s + h of qh[r][k] is the fifth bit of value 4s + k + 16h of row r (so
+/// one shift and one mask put any step's bits at bit 4 of every byte); the rows' scales
+/// (and Q5_1's minimums).
+struct BlockQ5_0x8 {
+  uint8_t qs[4][kGroupRows][4];
+  uint8_t qh[kGroupRows][4];
+  uint16_t d[kGroupRows];
+};
+static_assert(sizeof(BlockQ5_0x8) == kGroupRows * sizeof(BlockQ5_0));
+struct BlockQ5_1x8 {
+  uint8_t qs[4][kGroupRows][4];
+  uint8_t qh[kGroupRows][4];
+  uint16_t d[kGroupRows];
+  uint16_t m[kGroupRows];
+};
+static_assert(sizeof(BlockQ5_1x8) == kGroupRows * sizeof(BlockQ5_1));
+
 /// 8 rows x 32 values of Q8_0: qs[s][r][k] = value 4s + k of row r.
 struct BlockQ8_0x8 {
   int8_t qs[8][kGroupRows][4];
@@ -79,6 +97,10 @@ struct GroupActs {
   void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
                    const cpu::GroupActs& x, float* y);                                       \
   void gemv_q4_1x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
+                   const cpu::GroupActs& x, float* y);                                       \
+  void gemv_q5_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
+                   const cpu::GroupActs& x, float* y);                                       \
+  void gemv_q5_1x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
                    const cpu::GroupActs& x, float* y);                                       \
   void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
                    const cpu::GroupActs& x, float* y);                                       \

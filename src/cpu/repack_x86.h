@@ -22,6 +22,8 @@ namespace {
 
 using cpu::BlockQ4_0x8;
 using cpu::BlockQ4_1x8;
+using cpu::BlockQ5_0x8;
+using cpu::BlockQ5_1x8;
 using cpu::BlockQ4_Kx8;
 using cpu::BlockQ8_0x8;
 using cpu::BlockQ6_Kx8;
@@ -61,6 +63,33 @@ SubBlockFactors sub_block_factors(const uint8_t* scales) {
   const __m256i pick_odd = _mm256_add_epi8(pick_even, _mm256_set1_epi8(8));
   __m256i both = _mm256_broadcastsi128_si256(load128(scales));
   return {_mm256_shuffle_epi8(both, pick_even), _mm256_shuffle_epi8(both, pick_odd)};
+}
+
+// The same for Q5_0 / Q5_1, each nibble joined by its fifth bit from plane 2s (low) or
+// 2s + 1 (high) of `qh` (cpu::BlockQ5_0x8); products of at most 2 * 31 * 127 allow two steps
+// of 16-bit sums before widening.
+__m256i fifth_bit_plane(__m256i planes, int p) {  // bit p of every byte moved to bit 4
+  if (p < 4) return _mm256_slli_epi16(planes, 4 - p);
+  return p == 4 ? planes : _mm256_srli_epi16(planes, p - 4);
+}
+__m256i five_bit_block_dots(const uint8_t (&qs)[4][cpu::kGroupRows][4],
+                            const uint8_t (&qh)[cpu::kGroupRows][4], const int8_t* x) {
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  const __m256i planes = load256(qh);
+  __m256i sums = _mm256_setzero_si256(), pair = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int s = 0; s < 4; ++s) {
+    Nibbles q = nibbles(qs[s]);
+    __m256i lo = _mm256_or_si256(q.lo, _mm256_and_si256(fifth_bit_plane(planes, 2 * s), bit4));
+    __m256i hi = _mm256_or_si256(q.hi, _mm256_and_si256(fifth_bit_plane(planes, 2 * s + 1), bit4));
+    pair = _mm256_add_epi16(pair, _mm256_maddubs_epi16(lo, broadcast4(x + 4 * s)));
+    pair = _mm256_add_epi16(pair, _mm256_maddubs_epi16(hi, broadcast4(x + 16 + 4 * s)));
+    if (s % 2 == 1) {
+      sums = _mm256_add_epi32(sums, _mm256_madd_epi16(pair, _mm256_set1_epi16(1)));
+      pair = _mm256_setzero_si256();
+    }
+  }
+  return sums;
 }
 
 __m256 row_halves(const uint16_t* h) { return _mm256_cvtph_ps(load128(h)); }
@@ -140,29 +169,41 @@ void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K& x, __m256i&
   }
 }
 
+// The 8 rows' integer dot products of a legacy group block: nibbles, plus fifth bits where
+// the type has them.
+template <typename Block>
+__m256i legacy_block_dots(const Block& w, const int8_t* x) {
+  if constexpr (requires { w.qh; }) {
+    return five_bit_block_dots(w.qs, w.qh, x);
+  } else {
+    return nibble_block_dots(w.qs, x);
+  }
+}
+
 // Each type's kernel: acc += the 8 rows' products with block b of the activation row.
 // kStreams: groups in flight per pass (see gemv below).
-struct Q4_0x8 {
-  using Block = BlockQ4_0x8;
+//
+// Q4_0 / Q5_0 (values q - 8 / q - 16 against Q8_0 activations) and Q4_1 / Q5_1 (d q + m
+// against Q8_1 activations: m times the block's stored d * sum(q), as the row kernels and
+// llama.cpp take it).
+template <typename GroupBlock>
+struct LegacyX8 {
+  using Block = GroupBlock;
   static constexpr int kStreams = 2;
+  static constexpr bool kHasMin = requires(const Block& w) { w.m; };
+  static constexpr int kOffset = requires(const Block& w) { w.qh; } ? 16 : 8;
   static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
-    const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
-    // (q - 8) . x = q . x - 8 sum(x): the offset is the same for the 8 rows.
-    __m256i sums = _mm256_sub_epi32(nibble_block_dots(w.qs, a.qs), _mm256_set1_epi32(8 * x.sums[b]));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
-  }
-};
-
-struct Q4_1x8 {
-  using Block = BlockQ4_1x8;
-  static constexpr int kStreams = 2;
-  static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
-    const auto& a = static_cast<const BlockQ8_1*>(x.blocks)[b];
-    __m256 dots = _mm256_cvtepi32_ps(nibble_block_dots(w.qs, a.qs));
-    acc = _mm256_fmadd_ps(dots, row_scales(w.d, x.d[b]), acc);
-    // (d q + m) . x adds m * sum(x): the block's stored d * sum(q), as the row kernels and
-    // the packed GEMM use it.
-    return _mm256_fmadd_ps(row_halves(w.m), _mm256_set1_ps(x.s[b]), acc);
+    if constexpr (kHasMin) {
+      const auto& a = static_cast<const BlockQ8_1*>(x.blocks)[b];
+      __m256 dots = _mm256_cvtepi32_ps(legacy_block_dots(w, a.qs));
+      acc = _mm256_fmadd_ps(dots, row_scales(w.d, x.d[b]), acc);
+      return _mm256_fmadd_ps(row_halves(w.m), _mm256_set1_ps(x.s[b]), acc);
+    } else {
+      // (q - offset) . x = q . x - offset * sum(x): the same for the 8 rows.
+      const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
+      __m256i sums = _mm256_sub_epi32(legacy_block_dots(w, a.qs), _mm256_set1_epi32(kOffset * x.sums[b]));
+      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
+    }
   }
 };
 
@@ -273,25 +314,19 @@ void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupAct
 
 }  // namespace
 
-void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
-                 float* y) {
-  gemv<Q4_0x8>(groups, n_blocks, n_groups, x, y);
-}
-void gemv_q4_1x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
-                 float* y) {
-  gemv<Q4_1x8>(groups, n_blocks, n_groups, x, y);
-}
-void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
-                 float* y) {
-  gemv<Q8_0x8>(groups, n_blocks, n_groups, x, y);
-}
-void gemv_q4_kx8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
-                 float* y) {
-  gemv<Q4_Kx8>(groups, n_blocks, n_groups, x, y);
-}
-void gemv_q6_kx8(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,
-                 float* y) {
-  gemv<Q6_Kx8>(groups, n_blocks, n_groups, x, y);
-}
+// The entry points of cpu/repack_kernels.h, one per interleaved type.
+#define TERN_DEFINE_GEMV(name, kernel)                                                        \
+  void name(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,       \
+            float* y) {                                                                       \
+    gemv<kernel>(groups, n_blocks, n_groups, x, y);                                           \
+  }
+TERN_DEFINE_GEMV(gemv_q4_0x8, LegacyX8<BlockQ4_0x8>)
+TERN_DEFINE_GEMV(gemv_q4_1x8, LegacyX8<BlockQ4_1x8>)
+TERN_DEFINE_GEMV(gemv_q5_0x8, LegacyX8<BlockQ5_0x8>)
+TERN_DEFINE_GEMV(gemv_q5_1x8, LegacyX8<BlockQ5_1x8>)
+TERN_DEFINE_GEMV(gemv_q8_0x8, Q8_0x8)
+TERN_DEFINE_GEMV(gemv_q4_kx8, Q4_Kx8)
+TERN_DEFINE_GEMV(gemv_q6_kx8, Q6_Kx8)
+#undef TERN_DEFINE_GEMV
 
 }  // namespace tern::TERN_SIMD_NAMESPACE
