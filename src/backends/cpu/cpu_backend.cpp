@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -169,6 +170,15 @@ void CpuBackend::run_matmuls(const Graph& graph, std::span<const Node> nodes,
   cpu::simd_matmuls(targets_, x.cols, ops.act(nodes[0].in[1]), x.rows, n_threads_, isa_);
 }
 
+// Row-wise ops over a prompt's rows are split across the threads (run on the caller alone,
+// the other threads would idle through them); one token's rows stay on the caller, where a
+// pool job would cost more than the op.
+constexpr int64_t kParallelRows = 16;
+void for_row_ranges(int64_t rows, int n_threads, const std::function<void(int64_t, int64_t)>& fn) {
+  if (rows < kParallelRows) return fn(0, rows);
+  cpu::parallel_for(rows, n_threads, fn);
+}
+
 void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& ops) {
   const Tensor& out = graph.tensor(node.out);
   auto in = [&](int i) -> const Tensor& { return graph.tensor(node.in[static_cast<size_t>(i)]); };
@@ -185,8 +195,12 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     case Op::RmsNorm: {
       bool has_w = node.in[1] != graph::kNone;
       const float* w = has_w ? ops.floats(node.in[1], 1, scratch_a_) : nullptr;
-      cpu::rms_norm(ops.act(node.in[0]), w, has_w ? in(1).cols : out.cols, n,
-                    std::get<graph::RmsNormParams>(node.params).eps, ops.act(node.out));
+      int64_t group = has_w ? in(1).cols : out.cols;  // divides out.cols
+      float eps = std::get<graph::RmsNormParams>(node.params).eps;
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        cpu::rms_norm(ops.act(node.in[0]) + r0 * out.cols, w, group, (r1 - r0) * out.cols, eps,
+                      ops.act(node.out) + r0 * out.cols);
+      });
       break;
     }
     case Op::Rope: {
@@ -211,22 +225,28 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       break;
     }
     case Op::SwiGlu:
-      if (isa_ == cpu::Isa::Scalar) {
-        cpu::swiglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
-      } else {
-        cpu::simd_swiglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out), isa_);
-      }
+    case Op::GeGlu: {
+      bool swi = node.op == Op::SwiGlu;
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        const float* gate = ops.act(node.in[0]) + r0 * out.cols;
+        const float* up = ops.act(node.in[1]) + r0 * out.cols;
+        float* o = ops.act(node.out) + r0 * out.cols;
+        int64_t count = (r1 - r0) * out.cols;
+        if (isa_ == cpu::Isa::Scalar) {
+          (swi ? cpu::swiglu : cpu::geglu)(gate, up, count, o);
+        } else {
+          (swi ? cpu::simd_swiglu : cpu::simd_geglu)(gate, up, count, o, isa_);
+        }
+      });
       break;
-    case Op::GeGlu:
-      if (isa_ == cpu::Isa::Scalar) {
-        cpu::geglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out));
-      } else {
-        cpu::simd_geglu(ops.act(node.in[0]), ops.act(node.in[1]), n, ops.act(node.out), isa_);
-      }
-      break;
+    }
     case Op::Add: {
       const float* b = ops.floats(node.in[1], in(1).rows, scratch_a_);
-      cpu::add(ops.act(node.in[0]), b, out.cols, out.rows, in(1).rows, ops.act(node.out));
+      int64_t b_rows = in(1).rows;  // out.rows, or 1 (broadcast)
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        cpu::add(ops.act(node.in[0]) + r0 * out.cols, b_rows == 1 ? b : b + r0 * out.cols,
+                 out.cols, r1 - r0, b_rows, ops.act(node.out) + r0 * out.cols);
+      });
       break;
     }
     case Op::Scale:
