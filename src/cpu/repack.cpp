@@ -318,11 +318,13 @@ void repack(TensorType type, const void* w, int64_t rows, int64_t cols, void* ou
 template <typename Block>
 void GroupActBuffer::block_scales_and_sums(const Block* blocks, int64_t n_blocks) {
   auto n = static_cast<size_t>(n_blocks);
+  constexpr bool kStoredSum = requires { blocks->s; };
   d_.resize(n);
   sums_.resize(n);
+  s_.resize(kStoredSum ? n : 0);
   for (size_t b = 0; b < n; ++b) {
     d_[b] = f16_to_f32(blocks[b].d);
-    if constexpr (requires { blocks[b].s; }) s_.push_back(f16_to_f32(blocks[b].s));
+    if constexpr (kStoredSum) s_[b] = f16_to_f32(blocks[b].s);
     int sum = 0;
     for (int8_t q : blocks[b].qs) sum += q;
     sums_[b] = sum;
@@ -330,7 +332,6 @@ void GroupActBuffer::block_scales_and_sums(const Block* blocks, int64_t n_blocks
 }
 
 GroupActs GroupActBuffer::prepare(TensorType type, const void* x, int64_t cols) {
-  s_.clear();
   switch (type_traits(type).vec_dot_type) {
     case TensorType::Q8_0:  // per block of 32: the scale and the sum of the quants
       block_scales_and_sums(static_cast<const BlockQ8_0*>(x), blocks_per_row(TensorType::Q8_0, cols));

@@ -80,13 +80,13 @@ struct BlockQ6_Kx8 {
 };
 static_assert(sizeof(BlockQ6_Kx8) == kGroupRows * sizeof(BlockQ6_K));
 
-/// One activation row prepared for the kernels (the caller's Q8_0 or Q8_K row plus sums).
+/// One activation row prepared for the kernels (the caller's Q8_0, Q8_1 or Q8_K row plus sums).
 struct GroupActs {
   const void* blocks;    // the row in the weight type's vec_dot_type
   const float* d;        // Q8_0/Q8_1: the scale of each block of 32
   const int32_t* sums;   // Q8_0/Q8_1: sum(q) per block; Q8_K: per super-block, 4 words of two
                          // int16 sums of 32 quants (sub-blocks 2p, 2p + 1)
-  const float* s;        // Q8_1: the block's stored d * sum(q), which Q4_1 products use
+  const float* s;        // Q8_1: the block's stored d * sum(q), which Q4_1/Q5_1 products use
 };
 
 }  // namespace tern::cpu

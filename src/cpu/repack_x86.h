@@ -65,31 +65,10 @@ SubBlockFactors sub_block_factors(const uint8_t* scales) {
   return {_mm256_shuffle_epi8(both, pick_even), _mm256_shuffle_epi8(both, pick_odd)};
 }
 
-// The same for Q5_0 / Q5_1, each nibble joined by its fifth bit from plane 2s (low) or
-// 2s + 1 (high) of `qh` (cpu::BlockQ5_0x8); products of at most 2 * 31 * 127 allow two steps
-// of 16-bit sums before widening.
-__m256i fifth_bit_plane(__m256i planes, int p) {  // bit p of every byte moved to bit 4
+// Bit p of every byte moved to bit 4 (cpu::BlockQ5_0x8's fifth-bit planes).
+__m256i fifth_bit_plane(__m256i planes, int p) {
   if (p < 4) return _mm256_slli_epi16(planes, 4 - p);
   return p == 4 ? planes : _mm256_srli_epi16(planes, p - 4);
-}
-__m256i five_bit_block_dots(const uint8_t (&qs)[4][cpu::kGroupRows][4],
-                            const uint8_t (&qh)[cpu::kGroupRows][4], const int8_t* x) {
-  const __m256i bit4 = _mm256_set1_epi8(0x10);
-  const __m256i planes = load256(qh);
-  __m256i sums = _mm256_setzero_si256(), pair = _mm256_setzero_si256();
-#pragma GCC unroll 4
-  for (int s = 0; s < 4; ++s) {
-    Nibbles q = nibbles(qs[s]);
-    __m256i lo = _mm256_or_si256(q.lo, _mm256_and_si256(fifth_bit_plane(planes, 2 * s), bit4));
-    __m256i hi = _mm256_or_si256(q.hi, _mm256_and_si256(fifth_bit_plane(planes, 2 * s + 1), bit4));
-    pair = _mm256_add_epi16(pair, _mm256_maddubs_epi16(lo, broadcast4(x + 4 * s)));
-    pair = _mm256_add_epi16(pair, _mm256_maddubs_epi16(hi, broadcast4(x + 16 + 4 * s)));
-    if (s % 2 == 1) {
-      sums = _mm256_add_epi32(sums, _mm256_madd_epi16(pair, _mm256_set1_epi16(1)));
-      pair = _mm256_setzero_si256();
-    }
-  }
-  return sums;
 }
 
 __m256 row_halves(const uint16_t* h) { return _mm256_cvtph_ps(load128(h)); }
@@ -97,19 +76,6 @@ __m256 row_halves(const uint16_t* h) { return _mm256_cvtph_ps(load128(h)); }
 // The 8 rows' fp16 scales times the activation block's scale.
 __m256 row_scales(const uint16_t* d, float x_d) {
   return _mm256_mul_ps(row_halves(d), _mm256_set1_ps(x_d));
-}
-
-// The 8 rows' sums (int32) of a Q4_0 or Q4_1 block's nibbles times the block's activations:
-// 4 steps of values 4s..4s+3 (low nibbles) and 16+4s.. (high), summed in 16 bits (8
-// products of at most 2 * 15 * 127 stay below 2^15), then widened.
-__m256i nibble_block_dots(const uint8_t (&qs)[4][cpu::kGroupRows][4], const int8_t* x) {
-  __m256i sum = _mm256_setzero_si256();
-  for (int s = 0; s < 4; ++s) {
-    Nibbles q = nibbles(qs[s]);
-    sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(q.lo, broadcast4(x + 4 * s)));
-    sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(q.hi, broadcast4(x + 16 + 4 * s)));
-  }
-  return _mm256_madd_epi16(sum, _mm256_set1_epi16(1));
 }
 
 // Bits 2I..2I+1 of every byte moved to bits 4-5 (16-bit shifts: what crosses into the
@@ -169,15 +135,32 @@ void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K& x, __m256i&
   }
 }
 
-// The 8 rows' integer dot products of a legacy group block: nibbles, plus fifth bits where
-// the type has them.
+// The 8 rows' sums (int32) of a legacy group block's values times the block's activations:
+// 4 steps of values 4s..4s+3 (low nibbles) and 16+4s.. (high), each joined by its fifth bit
+// from planes 2s and 2s + 1 where the type has them. The byte products are summed in 16
+// bits: 8 of at most 2 * 15 * 127 stay below 2^15, and 4 of 2 * 31 * 127 for 5-bit values.
 template <typename Block>
 __m256i legacy_block_dots(const Block& w, const int8_t* x) {
-  if constexpr (requires { w.qh; }) {
-    return five_bit_block_dots(w.qs, w.qh, x);
-  } else {
-    return nibble_block_dots(w.qs, x);
+  constexpr bool kFifthBit = requires { w.qh; };
+  constexpr int kStepsPerWidening = kFifthBit ? 2 : 4;
+  __m256i sums = _mm256_setzero_si256(), sums16 = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int s = 0; s < 4; ++s) {
+    Nibbles q = nibbles(w.qs[s]);
+    if constexpr (kFifthBit) {
+      const __m256i bit4 = _mm256_set1_epi8(0x10);
+      const __m256i planes = load256(w.qh);
+      q.lo = _mm256_or_si256(q.lo, _mm256_and_si256(fifth_bit_plane(planes, 2 * s), bit4));
+      q.hi = _mm256_or_si256(q.hi, _mm256_and_si256(fifth_bit_plane(planes, 2 * s + 1), bit4));
+    }
+    sums16 = _mm256_add_epi16(sums16, _mm256_maddubs_epi16(q.lo, broadcast4(x + 4 * s)));
+    sums16 = _mm256_add_epi16(sums16, _mm256_maddubs_epi16(q.hi, broadcast4(x + 16 + 4 * s)));
+    if ((s + 1) % kStepsPerWidening == 0) {
+      sums = _mm256_add_epi32(sums, _mm256_madd_epi16(sums16, _mm256_set1_epi16(1)));
+      sums16 = _mm256_setzero_si256();
+    }
   }
+  return sums;
 }
 
 // Each type's kernel: acc += the 8 rows' products with block b of the activation row.

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cstring>
 
 #include "tern/error.h"
 #include "types/block_codec.h"
@@ -285,13 +284,7 @@ std::vector<uint8_t> convert_rows(TensorType type, const void* rows, int64_t n_r
   for (int64_t r = 0; r < n_rows; ++r) {
     dequantize(type, static_cast<const uint8_t*>(rows) + src_row * static_cast<size_t>(r), row.data(),
                cols);
-    uint8_t* dst = out.data() + dst_row * static_cast<size_t>(r);
-    if (to == TensorType::F32) {
-      std::memcpy(dst, row.data(), dst_row);
-    } else {
-      auto* h = reinterpret_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < row.size(); ++i) h[i] = f32_to_f16(row[i]);
-    }
+    type_traits(to).from_float(row.data(), out.data() + dst_row * static_cast<size_t>(r), cols);
   }
   return out;
 }
