@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -42,54 +43,68 @@ __m256i widen(__m256i sums16, __m256i factors) { return _mm256_madd_epi16(sums16
 // Tile (8 rows) x one group of kTileTokens tokens. Per block: sum over steps of the byte
 // products (16-bit, G steps at a time, then widened with the sub-scales or ones), times the
 // rows' d and the token's d; plus the rows' minimums times the token's block sum.
+// The integer sums of kChunk blocks wait in a buffer for one float pass: converting and
+// scaling each block as it ends puts a long dependency chain (cvt, fma, store) behind every
+// 8 steps, which stalled the step loop; apart, the float pass has few live registers and
+// keeps its accumulators in them.
 template <int G, bool kSigned, bool kMin, bool kSub>
 void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, float* out,
                  int64_t out_stride) {
   static_assert(kSteps % G == 0 && (!kSub || G <= kSteps / 2));
   constexpr int NT = kTileTokens;
+  constexpr int64_t kChunk = 8;
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
   const float* xd = x.d + g * x.n_blocks * NT;
   const float* xs = x.s + g * x.n_blocks * NT;
   __m256 acc[NT];
-  for (auto& a : acc) a = _mm256_setzero_ps();
-  for (int64_t b = 0; b < w.n_blocks; ++b, xq += NT * kPackBlock, xd += NT, xs += NT) {
-    const int8_t* wq = w.q + b * kTileBlockBytes;
-    __m256i block_sum[NT];
-    for (auto& v : block_sum) v = _mm256_setzero_si256();
-    // Both step loops stay rolled: unrolling them makes the compiler keep every step's
-    // vectors live and spill the accumulators.
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  alignas(32) int32_t sums[kChunk][NT][kTileRows];
+  for (int64_t b0 = 0; b0 < w.n_blocks; b0 += kChunk) {
+    int64_t chunk = std::min(kChunk, w.n_blocks - b0);
+    for (int64_t c = 0; c < chunk; ++c) {
+      const int8_t* wq = w.q + (b0 + c) * kTileBlockBytes;
+      const int8_t* bq = xq + (b0 + c) * NT * kPackBlock;
+      __m256i block_sum[NT];
+      for (auto& v : block_sum) v = _mm256_setzero_si256();
+      // Both step loops stay rolled: unrolling them makes the compiler keep every step's
+      // vectors live and spill the accumulators.
 #pragma GCC unroll 1
-    for (int first = 0; first < kSteps; first += G) {
-      __m256i sums16[NT];
-      for (auto& v : sums16) v = _mm256_setzero_si256();
+      for (int first = 0; first < kSteps; first += G) {
+        __m256i sums16[NT];
+        for (auto& v : sums16) v = _mm256_setzero_si256();
 #pragma GCC unroll 1
-      for (int step = first; step < first + G; ++step) {
-        __m256i q = load256(wq + 32 * step);
-        // maddubs wants one unsigned operand: signed weights give it |q| and move their
-        // sign onto the activations.
-        __m256i q_u = kSigned ? _mm256_sign_epi8(q, q) : q;
+        for (int step = first; step < first + G; ++step) {
+          __m256i q = load256(wq + 32 * step);
+          // maddubs wants one unsigned operand: signed weights give it |q| and move their
+          // sign onto the activations.
+          __m256i q_u = kSigned ? _mm256_sign_epi8(q, q) : q;
+          for (int t = 0; t < NT; ++t) {
+            __m256i xb = broadcast4(bq + t * kPackBlock + kStepValues * step);
+            __m256i p = pair_products(q_u, kSigned ? _mm256_sign_epi8(xb, q) : xb);
+            sums16[t] = _mm256_add_epi16(sums16[t], p);
+          }
+        }
+        __m256i factors = ones;
+        if constexpr (kSub) factors = load256(w.sub + (2 * (b0 + c) + first / (kSteps / 2)) * 16);
         for (int t = 0; t < NT; ++t) {
-          __m256i xb = broadcast4(xq + t * kPackBlock + kStepValues * step);
-          __m256i p = pair_products(q_u, kSigned ? _mm256_sign_epi8(xb, q) : xb);
-          sums16[t] = _mm256_add_epi16(sums16[t], p);
+          __m256i wide = widen(sums16[t], factors);
+          block_sum[t] = _mm256_add_epi32(block_sum[t], wide);
         }
       }
-      __m256i factors = ones;
-      if constexpr (kSub) factors = load256(w.sub + (2 * b + first / (kSteps / 2)) * 16);
+      for (int t = 0; t < NT; ++t) _mm256_store_si256(reinterpret_cast<__m256i*>(sums[c][t]), block_sum[t]);
+    }
+    for (int64_t c = 0; c < chunk; ++c) {
+      int64_t b = b0 + c;
+      __m256 d = _mm256_loadu_ps(w.d + b * kTileRows);
       for (int t = 0; t < NT; ++t) {
-        __m256i wide = widen(sums16[t], factors);
-        block_sum[t] = _mm256_add_epi32(block_sum[t], wide);
+        __m256 sum = _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sums[c][t])));
+        acc[t] = _mm256_fmadd_ps(sum, _mm256_mul_ps(d, _mm256_broadcast_ss(xd + NT * b + t)), acc[t]);
       }
-    }
-    __m256 d = _mm256_loadu_ps(w.d + b * kTileRows);
-    for (int t = 0; t < NT; ++t) {
-      __m256 scale = _mm256_mul_ps(d, _mm256_broadcast_ss(xd + t));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sum[t]), scale, acc[t]);
-    }
-    if constexpr (kMin) {
-      __m256 m = _mm256_loadu_ps(w.min + b * kTileRows);
-      for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + t), acc[t]);
+      if constexpr (kMin) {
+        __m256 m = _mm256_loadu_ps(w.min + b * kTileRows);
+        for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + NT * b + t), acc[t]);
+      }
     }
   }
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
