@@ -40,6 +40,16 @@ __m256i pair_products(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s);
 // 16-bit lanes times 16-bit factors, adjacent pairs summed: 8 int32.
 __m256i widen(__m256i sums16, __m256i factors) { return _mm256_madd_epi16(sums16, factors); }
 
+// With AVX512-VNNI, vpdpbusd does maddubs, the widening and the add in one instruction and
+// without int16 sums, so types without sub-scales skip the 16-bit stage.
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+constexpr bool kVnni = true;
+__m256i add_products(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+#else
+constexpr bool kVnni = false;
+__m256i add_products(__m256i acc, __m256i, __m256i) { return acc; }  // never called
+#endif
+
 // Tile (8 rows) x one group of kTileTokens tokens. Per block: sum over steps of the byte
 // products (16-bit, G steps at a time, then widened with the sub-scales or ones), times the
 // rows' d and the token's d; plus the rows' minimums times the token's block sum.
@@ -82,10 +92,15 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
           __m256i q_u = kSigned ? _mm256_sign_epi8(q, q) : q;
           for (int t = 0; t < NT; ++t) {
             __m256i xb = broadcast4(bq + t * kPackBlock + kStepValues * step);
-            __m256i p = pair_products(q_u, kSigned ? _mm256_sign_epi8(xb, q) : xb);
-            sums16[t] = _mm256_add_epi16(sums16[t], p);
+            __m256i xs_signed = kSigned ? _mm256_sign_epi8(xb, q) : xb;
+            if constexpr (kVnni && !kSub) {
+              block_sum[t] = add_products(block_sum[t], q_u, xs_signed);
+            } else {
+              sums16[t] = _mm256_add_epi16(sums16[t], pair_products(q_u, xs_signed));
+            }
           }
         }
+        if constexpr (kVnni && !kSub) continue;
         __m256i factors = ones;
         if constexpr (kSub) factors = load256(w.sub + (2 * (b0 + c) + first / (kSteps / 2)) * 16);
         for (int t = 0; t < NT; ++t) {
