@@ -33,6 +33,17 @@ using cpu::GroupActs;
 // rate one core consumes groups, near enough to stay in L1 (measured 1-4 KiB: all alike).
 constexpr size_t kPrefetchAhead = 2048;
 
+// Part `part` of kParts of the bytes kPrefetchAhead past block w. Every block kernel
+// prefetches its share as it starts; the K-quant groups (1152 and 1680 bytes) spread theirs
+// over their sub-blocks: requested all at once, their 18-26 lines held up the loads behind
+// them (one thread from DRAM, bench_kernels: Q4_K 13-15 -> 18 GB/s in 4 parts, Q6_K
+// 11-12 -> 15-16 GB/s in 2; 4 parts were slower for Q6_K, 2 for Q4_K).
+template <int kParts = 1, typename Block>
+void prefetch_ahead(const Block& w, int part = 0) {
+  constexpr size_t kPart = sizeof(Block) / kParts;
+  prefetch<kPart>(reinterpret_cast<const uint8_t*>(&w) + kPrefetchAhead + part * kPart);
+}
+
 // 4 activation bytes repeated in every 32-bit lane.
 __m256i broadcast4(const int8_t* p) {
   int32_t v;
@@ -176,6 +187,7 @@ struct LegacyX8 {
   static constexpr bool kHasMin = requires(const Block& w) { w.m; };
   static constexpr int kOffset = requires(const Block& w) { w.qh; } ? 16 : 8;
   static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
+    prefetch_ahead(w);
     if constexpr (kHasMin) {
       const auto& a = static_cast<const BlockQ8_1*>(x.blocks)[b];
       __m256 dots = _mm256_cvtepi32_ps(legacy_block_dots(w, a.qs));
@@ -194,6 +206,7 @@ struct Q8_0x8 {
   using Block = BlockQ8_0x8;
   static constexpr int kStreams = 2;
   static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
+    prefetch_ahead(w);
     const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
     __m256i sums = _mm256_setzero_si256();
     for (int s = 0; s < 8; ++s) {  // |q| . (x with q's signs): vpmaddubsw wants one unsigned side
@@ -215,6 +228,7 @@ struct Q4_Kx8 {
     // sum over sub-blocks j of scale_j * (q . x)_j, exact in int32 (< 2^25).
     __m256i scaled = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
+      prefetch_ahead<4>(k, c);
       __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
       // 8 products of at most 2 * 15 * 128: below 2^15. Unrolled 4 times: fully, GCC
       // hoists the loads and broadcasts of all 8 steps and spills them; twice, each pass
@@ -247,6 +261,7 @@ struct Q6_Kx8 {
     const auto& a = static_cast<const BlockQ8_K*>(x.blocks)[b];
     __m256i sum = _mm256_setzero_si256(), offset = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
+      prefetch_ahead<2>(k, h);
       q6_sub_block_pair<0>(k, h, a, sum, offset);
       q6_sub_block_pair<1>(k, h, a, sum, offset);
     }
@@ -255,11 +270,6 @@ struct Q6_Kx8 {
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), row_scales(k.d, a.d), acc);
   }
 };
-
-template <typename Block>
-void prefetch_ahead(const Block* block) {
-  prefetch<sizeof(Block)>(reinterpret_cast<const uint8_t*>(block) + kPrefetchAhead);
-}
 
 // y[8g + r] for the n_groups groups at `groups`, each pass over the activation row taking
 // K::kStreams groups spread over the range (group g, g + n_groups / 2): for the byte-light
@@ -288,7 +298,6 @@ void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupAct
       acc[s] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < n_blocks; ++b) {
-      for (int s = 0; s < in_pass; ++s) prefetch_ahead(rows[s] + b);
       for (int s = 0; s < in_pass; ++s) acc[s] = K::block(rows[s][b], b, x, acc[s]);
     }
     for (int s = 0; s < in_pass; ++s) _mm256_storeu_ps(y + cpu::kGroupRows * (g + s * stride), acc[s]);
