@@ -40,14 +40,17 @@ __m256i pair_products(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s);
 // 16-bit lanes times 16-bit factors, adjacent pairs summed: 8 int32.
 __m256i widen(__m256i sums16, __m256i factors) { return _mm256_madd_epi16(sums16, factors); }
 
-// With AVX512-VNNI, vpdpbusd does maddubs, the widening and the add in one instruction and
-// without int16 sums, so types without sub-scales skip the 16-bit stage.
+// acc (8 int32) += u . s summed per 4 bytes. With AVX512-VNNI, vpdpbusd does the
+// maddubs, the widening and the add in one instruction without int16 sums, so types
+// without sub-scales skip the 16-bit stage.
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 constexpr bool kVnni = true;
 __m256i add_products(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 #else
 constexpr bool kVnni = false;
-__m256i add_products(__m256i acc, __m256i, __m256i) { return acc; }  // never called
+__m256i add_products(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_add_epi32(acc, widen(pair_products(u, s), _mm256_set1_epi16(1)));
+}
 #endif
 
 // Tile (8 rows) x one group of kTileTokens tokens. Per block: sum over steps of the byte
@@ -60,9 +63,14 @@ __m256i add_products(__m256i acc, __m256i, __m256i) { return acc; }  // never ca
 template <int G, bool kSigned, bool kMin, bool kSub>
 void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, float* out,
                  int64_t out_stride) {
-  static_assert(kSteps % G == 0 && (!kSub || G <= kSteps / 2));
+  static_assert(kSteps % G == 0 && (!kSub || (G > 1 && G <= kSteps / 2)));
   constexpr int NT = kTileTokens;
   constexpr int64_t kChunk = 8;
+  // Products go straight into the 32-bit sums with VNNI (types without sub-scales) and
+  // when not even two steps of 16-bit sums fit (G = 1: Q8_0, IQ4_*): then one loop runs
+  // all 8 steps (as 8 loops of one step, GCC copied the sums between registers each step).
+  constexpr bool kDirect = (kVnni && !kSub) || G == 1;
+  constexpr int kGroupSteps = kDirect ? kSteps : G;
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
   const float* xd = x.d + g * x.n_blocks * NT;
@@ -81,11 +89,11 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
       // step's vectors live and spills the accumulators. Two steps per iteration measured
       // 3-8% faster than one (bench_kernels prompt/, best of 12).
 #pragma GCC unroll 1
-      for (int first = 0; first < kSteps; first += G) {
+      for (int first = 0; first < kSteps; first += kGroupSteps) {
         __m256i sums16[NT];
         for (auto& v : sums16) v = _mm256_setzero_si256();
 #pragma GCC unroll 2
-        for (int step = first; step < first + G; ++step) {
+        for (int step = first; step < first + kGroupSteps; ++step) {
           __m256i q = load256(wq + 32 * step);
           // maddubs wants one unsigned operand: signed weights give it |q| and move their
           // sign onto the activations.
@@ -93,14 +101,14 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
           for (int t = 0; t < NT; ++t) {
             __m256i xb = broadcast4(bq + t * kPackBlock + kStepValues * step);
             __m256i xs_signed = kSigned ? _mm256_sign_epi8(xb, q) : xb;
-            if constexpr (kVnni && !kSub) {
+            if constexpr (kDirect) {
               block_sum[t] = add_products(block_sum[t], q_u, xs_signed);
             } else {
               sums16[t] = _mm256_add_epi16(sums16[t], pair_products(q_u, xs_signed));
             }
           }
         }
-        if constexpr (kVnni && !kSub) continue;
+        if constexpr (kDirect) continue;
         __m256i factors = ones;
         if constexpr (kSub) factors = load256(w.sub + (2 * (b0 + c) + first / (kSteps / 2)) * 16);
         for (int t = 0; t < NT; ++t) {
