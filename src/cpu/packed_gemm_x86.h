@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "cpu/packed_gemm_kernels.h"
+#include "types/simd_helpers_x86.h"
 
 namespace tern::TERN_SIMD_NAMESPACE {
 
@@ -25,36 +26,15 @@ using cpu::kTileTokens;
 
 constexpr int kSteps = kPackBlock / kStepValues;  // 8 tile vectors per block
 
-__m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// 4 activation bytes repeated in every 32-bit lane.
-__m256i broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
 // 16-bit pair sums of u (unsigned bytes) * s (signed bytes).
 __m256i pair_products(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s); }
 
 // 16-bit lanes times 16-bit factors, adjacent pairs summed: 8 int32.
 __m256i widen(__m256i sums16, __m256i factors) { return _mm256_madd_epi16(sums16, factors); }
 
-// acc (8 int32) += u . s summed per 4 bytes. With AVX512-VNNI, vpdpbusd does the
-// maddubs, the widening and the add in one instruction without int16 sums, so types
-// without sub-scales skip the 16-bit stage.
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-constexpr bool kVnni = true;
-__m256i add_products(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
-#else
-constexpr bool kVnni = false;
-__m256i add_products(__m256i acc, __m256i u, __m256i s) {
-  return _mm256_add_epi32(acc, widen(pair_products(u, s), _mm256_set1_epi16(1)));
-}
-#endif
-
 // Tile (8 rows) x one group of kTileTokens tokens. Per block: sum over steps of the byte
-// products (16-bit, G steps at a time, then widened with the sub-scales or ones), times the
+// products (16-bit, G steps at a time, then widened with the sub-scales or ones; or
+// straight into 32 bits, kDirect below), times the
 // rows' d and the token's d; plus the rows' minimums times the token's block sum.
 // The integer sums of kChunk blocks wait in a buffer for one float pass: converting and
 // scaling each block as it ends puts a long dependency chain (cvt, fma, store) behind every
@@ -69,7 +49,7 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
   // Products go straight into the 32-bit sums with VNNI (types without sub-scales) and
   // when not even two steps of 16-bit sums fit (G = 1: Q8_0, IQ4_*): then one loop runs
   // all 8 steps (as 8 loops of one step, GCC copied the sums between registers each step).
-  constexpr bool kDirect = (kVnni && !kSub) || G == 1;
+  constexpr bool kDirect = (kVnniDot && !kSub) || G == 1;
   constexpr int kGroupSteps = kDirect ? kSteps : G;
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
@@ -102,7 +82,7 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
             __m256i xb = broadcast4(bq + t * kPackBlock + kStepValues * step);
             __m256i xs_signed = kSigned ? _mm256_sign_epi8(xb, q) : xb;
             if constexpr (kDirect) {
-              block_sum[t] = add_products(block_sum[t], q_u, xs_signed);
+              block_sum[t] = add_dot_u8_i8(block_sum[t], q_u, xs_signed);
             } else {
               sums16[t] = _mm256_add_epi16(sums16[t], pair_products(q_u, xs_signed));
             }

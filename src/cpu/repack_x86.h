@@ -44,13 +44,6 @@ void prefetch_ahead(const Block& w, int part = 0) {
   prefetch<kPart>(reinterpret_cast<const uint8_t*>(&w) + kPrefetchAhead + part * kPart);
 }
 
-// 4 activation bytes repeated in every 32-bit lane.
-__m256i broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
 // The low and high nibbles of 32 bytes, as unsigned bytes.
 struct Nibbles {
   __m256i lo, hi;
@@ -211,8 +204,7 @@ struct Q8_0x8 {
     __m256i sums = _mm256_setzero_si256();
     for (int s = 0; s < 8; ++s) {  // |q| . (x with q's signs): vpmaddubsw wants one unsigned side
       __m256i q = load256(w.qs[s]);
-      sums = _mm256_add_epi32(
-          sums, dot_u8_i8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(broadcast4(a.qs + 4 * s), q)));
+      sums = add_dot_u8_i8(sums, _mm256_sign_epi8(q, q), _mm256_sign_epi8(broadcast4(a.qs + 4 * s), q));
     }
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
   }

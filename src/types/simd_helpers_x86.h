@@ -1,5 +1,5 @@
 // Helpers of the x86 SIMD kernel bodies (simd_kernels_x86.h, simd_legacy_x86.h,
-// simd_kquant_x86.h): reductions, loads, prefetch, byte dot products, nibble and bit
+// simd_kquant_x86.h, and cpu/'s repack_x86.h and packed_gemm_x86.h): reductions, loads, prefetch, byte dot products, nibble and bit
 // unpacking. Expanded per level like them, inside TERN_SIMD_NAMESPACE and an anonymous
 // namespace (see simd_kernels_x86.h).
 #ifndef TERN_SIMD_NAMESPACE
@@ -58,13 +58,37 @@ void prefetch_next_row(const Block* wb, int64_t nb, int64_t i) {
   prefetch<sizeof(Block)>(wb + nb + i);
 }
 
-// u (unsigned bytes) . s (signed bytes), summed per 4 bytes: 8 int32.
+// Whether dot_u8_i8 is one instruction (AVX512-VNNI's vpdpbusd) rather than a vpmaddubsw,
+// whose int16 pair sums callers may add up before widening, plus the widening.
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+constexpr bool kVnniDot = true;
+#else
+constexpr bool kVnniDot = false;
+#endif
+
+// acc + u (unsigned bytes) . s (signed bytes), summed per 4 bytes: 8 int32.
+inline __m256i add_dot_u8_i8(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// u . s alone.
 inline __m256i dot_u8_i8(__m256i u, __m256i s) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 #else
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 #endif
+}
+
+// 4 bytes repeated in every 32-bit lane (4 activation bytes against 8 rows' 4 values).
+inline __m256i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
 }
 
 // u . s in pairs, each 16-bit pair sum times its 16-bit scale, summed per 4 bytes.

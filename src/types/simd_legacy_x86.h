@@ -246,15 +246,11 @@ __m256 row_halves8(const Block* const* rows, int64_t i0, int64_t i1, uint16_t Bl
 // u <= 31, so two maddubs pair sums (<= 2 * 31 * 128 each) still add in int16.
 template <bool kNarrow>
 __m256i dot2_u8_i8(__m256i u0, __m256i s0, __m256i u1, __m256i s1) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(dot_u8_i8(u0, s0), u1, s1);
-#else
-  if constexpr (kNarrow) {
+  if constexpr (kNarrow && !kVnniDot) {
     __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1));
     return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
   }
-  return _mm256_add_epi32(dot_u8_i8(u0, s0), dot_u8_i8(u1, s1));
-#endif
+  return add_dot_u8_i8(dot_u8_i8(u0, s0), u1, s1);
 }
 
 // Blocks i0, i1 of 4 rows against their activations: int32 lanes [r0..r3 at i0 | r0..r3 at
