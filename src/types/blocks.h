@@ -87,7 +87,7 @@ struct BlockQ8_K {
   int16_t bsums[kSuperBlock / 16];  // sum of each group of 16 quants
 };
 
-// ---- IQ: lattice ("grid") codebooks, see iq_grids.h ----
+// ---- IQ: lattice ("grid") codebooks, see iq1_grid.h, iq2_grids.h, iq3_grids.h ----
 
 struct BlockIQ2_XXS {
   uint16_t d;

@@ -4,7 +4,9 @@
 #include <cstring>
 
 #include "types/float_types.h"
-#include "types/iq_grids.h"
+#include "types/iq1_grid.h"
+#include "types/iq2_grids.h"
+#include "types/iq3_grids.h"
 
 namespace tern {
 

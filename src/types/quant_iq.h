@@ -1,6 +1,6 @@
-// IQ types: values are points of fixed lattices (iq_grids.h) times sub-block scales, with
-// separately stored signs (IQ2/IQ3), a shifted ternary grid (IQ1), or a non-linear 16-level
-// codebook (IQ4). Decoders write 256 floats (32 for IQ4_NL).
+// IQ types: values are points of fixed lattices (iq1_grid.h, iq2_grids.h, iq3_grids.h)
+// times sub-block scales, with separately stored signs (IQ2/IQ3), a shifted ternary grid
+// (IQ1), or a non-linear 16-level codebook (IQ4). Decoders write 256 floats (32 for IQ4_NL).
 #pragma once
 
 #include <cstdint>
