@@ -4,8 +4,9 @@
 //                     wherever the reference's top-2 margin exceeds 0.05;
 //   quantized models: mean KL <= 0.03, same argmax wherever the margin exceeds 0.5.
 // All layers on the GPU (prompt in one batch, then token by token over an F16 cache),
-// CPU/GPU splits through `tern logits --backend cuda -ngl N` for N = 1, half and all,
-// and a check that no node of a GPU layer fell back to the CPU. Then the real models
+// replayed CUDA Graphs giving exactly the directly launched kernels' logits, CPU/GPU
+// splits through `tern logits --backend cuda -ngl N` for N = 1, half and all, and a
+// check that no node of a GPU layer fell back to the CPU. Then the real models
 // (smollm2-135m, gemma3-270m; skipped when absent): with -ngl 0, 1, half and all, the
 // GPU gives the CPU's greedy token wherever the CPU's top-2 margin exceeds 0.5 (fed
 // the CPU's greedy continuation, so one near-tie cannot derail the rest).
@@ -63,6 +64,35 @@ TEST_P(CudaGolden, StepwiseLogitsMatchLlamaCpp) {
     logits.insert(logits.end(), row.begin(), row.end());
   }
   expect_matches_reference(g, logits, " (cuda)");
+}
+
+// Decode steps after the first of a shape replay a captured CUDA Graph, whose launches
+// read the position from device memory: they must give exactly the directly launched
+// kernels' logits at every position. `strict` makes a failed capture an error, so the
+// graphs are really used.
+TEST_P(CudaGolden, ReplayedGraphsGiveTheDirectLaunchesLogits) {
+  Golden g = load_golden(GetParam());
+  Model model = Model::load(g.dir + "/model.gguf");
+  auto stepwise = [&](const char* graphs) {
+    setenv("TERN_CUDA_GRAPHS", graphs, 1);
+    Session session(
+        model, {.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16, .backend = BackendKind::Cuda});
+    unsetenv("TERN_CUDA_GRAPHS");
+    std::vector<float> logits;
+    for (int32_t token : g.tokens) {
+      std::span<const float> row = session.decode(std::span(&token, 1));
+      logits.insert(logits.end(), row.begin(), row.end());
+    }
+    return logits;
+  };
+  std::vector<float> direct = stepwise("0");
+  std::vector<float> replayed = stepwise("strict");
+  ASSERT_EQ(direct.size(), replayed.size());
+  ASSERT_GE(g.tokens.size(), 4u)
+      << "too few steps to replay a graph";  // eager, eager, capture, replay
+  for (size_t i = 0; i < direct.size(); ++i) {
+    ASSERT_EQ(direct[i], replayed[i]) << "logit " << i << " of " << GetParam();
+  }
 }
 
 TEST_P(CudaGolden, CliSplitAcrossCpuAndCuda) {

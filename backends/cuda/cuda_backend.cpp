@@ -1,18 +1,26 @@
 // CudaBackend: one device, one stream, one cuBLAS handle, one matmul Scratch. run()
-// gathers the span's per-run data (row ids, rope tables) into pinned memory and sends it
-// in one copy, enqueues one kernel (or matmul) per node and synchronizes once at the end:
-// nothing in between waits for the host, except the first use of a weight (its upload)
-// and Scratch growth, so a decode span can later be captured as a CUDA Graph.
+// gathers the span's per-run data (row ids, rope tables, the positions attention and the
+// KV append use) into pinned memory and sends it in one copy, enqueues one kernel (or
+// matmul) per node and synchronizes once at the end. Nothing in between waits for the
+// host except the first use of a weight (its upload) and Scratch growth, and no launch
+// argument depends on the position, so a decode step's launches are the same at every
+// position: LaunchGraphs captures them once and replays them.
 #include "cuda_backend.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include "device.h"
+#include "launch_graphs.h"
 #include "matmul.h"
 #include "memory.h"
 #include "ops.h"
@@ -63,6 +71,52 @@ void rope_table(const Graph& g, const Node& node, std::vector<float>& table) {
       table[at + 1] = static_cast<float>(std::sin(theta));
     }
   }
+}
+
+// A position as a per-run word (the kernels read positions as int32).
+uint32_t position_word(int64_t pos) {
+  if (pos < 0 || pos > std::numeric_limits<int32_t>::max()) {
+    throw Error(fmt::format("cuda: position {} out of range", pos));
+  }
+  return static_cast<uint32_t>(pos);
+}
+
+uint64_t address_word(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+// The words that shape a node's launches, for LaunchGraphs' key: op, parameters and every
+// operand's type, shape, storage and address. Positions (pos0, a copy's row) are left out:
+// they travel in the per-run data.
+void add_key_words(const Graph& g, const Node& node, std::vector<uint64_t>& key) {
+  key.push_back(static_cast<uint64_t>(node.op));
+  for (TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
+    if (id == graph::kNone) {
+      key.push_back(~uint64_t{0});
+      continue;
+    }
+    const Tensor& t = g.tensor(id);
+    key.insert(key.end(), {static_cast<uint64_t>(t.type), static_cast<uint64_t>(t.cols),
+                           static_cast<uint64_t>(t.rows), static_cast<uint64_t>(t.storage),
+                           address_word(t.data), address_word(t.cache), t.offset});
+  }
+  auto bits = [](float f) { return uint64_t{std::bit_cast<uint32_t>(f)}; };
+  std::visit(
+      [&](const auto& p) {
+        using P = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<P, graph::RmsNormParams>) {
+          key.push_back(bits(p.eps));
+        } else if constexpr (std::is_same_v<P, graph::RopeParams>) {
+          key.insert(key.end(), {uint64_t(p.n_head), uint64_t(p.head_dim), uint64_t(p.n_rot),
+                                 bits(p.freq_base), bits(p.freq_scale), uint64_t{p.neox}});
+        } else if constexpr (std::is_same_v<P, graph::AttentionParams>) {
+          key.insert(key.end(), {uint64_t(p.n_head), uint64_t(p.n_head_kv), uint64_t(p.head_dim_k),
+                                 uint64_t(p.head_dim_v), bits(p.scale), uint64_t(p.window)});
+        } else if constexpr (std::is_same_v<P, graph::ScaleParams>) {
+          key.push_back(bits(p.factor));
+        } else if constexpr (std::is_same_v<P, graph::SoftcapParams>) {
+          key.push_back(bits(p.cap));
+        }  // CopyParams: only the row, which is per-run data
+      },
+      node.params);
 }
 
 class CudaBackend final : public Backend {
@@ -118,19 +172,24 @@ class CudaBackend final : public Backend {
   // offset in 4-byte words.
   void gather_aux(const Graph& g, size_t first, size_t last);
   void send_aux();
+  // LaunchGraphs' key for nodes [first, last): their words and the device memory their
+  // launches point at (workspace, per-run data, scratch).
+  std::vector<uint64_t> span_key(const Graph& g, size_t first, size_t last) const;
+  void enqueue_span(const Graph& g, size_t first, size_t last);
   void enqueue(const Graph& g, const Node& node, size_t aux_at);
 
   float* act(const Graph& g, TensorId id) const { return workspace_ + g.tensor(id).offset; }
   const float* f32_operand_data(const Graph& g, TensorId id);
   void enqueue_get_rows(const Graph& g, const Node& node, const int32_t* ids);
-  void enqueue_attention(const Graph& g, const Node& node);
-  void enqueue_copy(const Graph& g, const Node& node);
+  void enqueue_attention(const Graph& g, const Node& node, const int32_t* pos0);
+  void enqueue_copy(const Graph& g, const Node& node, const int32_t* row);
 
   DeviceProps props_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   Scratch scratch_;
   WeightStore weights_;
+  LaunchGraphs graphs_;
   std::unordered_set<const Buffer*> live_;
   std::vector<uint32_t> aux_words_;
   std::vector<size_t> aux_at_;
@@ -224,10 +283,32 @@ void CudaBackend::gather_aux(const Graph& g, size_t first, size_t last) {
   aux_at_.assign(last - first, 0);
   for (size_t i = first; i < last; ++i) {
     const Node& node = g.nodes()[i];
-    if (node.op != Op::GetRows && node.op != Op::Rope) continue;
+    if (node.op != Op::GetRows && node.op != Op::Rope && node.op != Op::Attention &&
+        node.op != Op::Copy) {
+      continue;
+    }
     aux_words_.resize((aux_words_.size() + 3) & ~size_t{3});  // 16-byte aligned starts
     aux_at_[i - first] = aux_words_.size();
-    if (node.op == Op::GetRows) {
+    // Checked here, on every run: a replayed graph does not pass through enqueue().
+    if (node.op == Op::Attention) {
+      const Tensor& k = g.tensor(node.in[1]);
+      const Tensor& v = g.tensor(node.in[2]);
+      int64_t n_kv = g.pos0() + g.tensor(node.in[0]).rows;  // cache rows the kernel reads
+      if (n_kv > k.rows || n_kv > v.rows) {
+        throw Error(fmt::format("cuda: attention over {} positions of a cache of {}", n_kv,
+                                std::min(k.rows, v.rows)));
+      }
+      aux_words_.push_back(position_word(g.pos0()));
+    } else if (node.op == Op::Copy) {
+      const Tensor& x = g.tensor(node.in[0]);
+      const Tensor& dst = g.tensor(node.out);
+      int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
+      if (row < 0 || x.cols != dst.cols || row + x.rows > dst.rows) {
+        throw Error(fmt::format("cuda: copy of {} rows at row {} past a cache of {} rows", x.rows,
+                                row, dst.rows));
+      }
+      aux_words_.push_back(position_word(row));
+    } else if (node.op == Op::GetRows) {
       const Tensor& table = g.tensor(node.in[0]);
       for (int32_t id : g.ids(g.tensor(node.in[1]))) {
         if (id < 0 || id >= table.rows) {
@@ -270,12 +351,28 @@ void CudaBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspa
   send_aux();
   workspace_ = static_cast<float*>(ws->data());
   try {
-    for (size_t i = first; i < last; ++i) enqueue(g, g.nodes()[i], aux_at_[i - first]);
+    // Decode steps repeat; prompts (cuBLAS, large scratch) run once each.
+    if (g.n_tokens() == 1 && graphs_.enabled()) {
+      graphs_.run(span_key(g, first, last), stream_, [&] { enqueue_span(g, first, last); });
+    } else {
+      enqueue_span(g, first, last);
+    }
   } catch (...) {
     cudaStreamSynchronize(stream_);  // what was enqueued finishes before anything is freed
     throw;
   }
   TERN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+std::vector<uint64_t> CudaBackend::span_key(const Graph& g, size_t first, size_t last) const {
+  std::vector<uint64_t> key = {address_word(workspace_), address_word(aux_device_.get()),
+                               aux_device_ ? aux_device_->size() : 0, scratch_.generation()};
+  for (size_t i = first; i < last; ++i) add_key_words(g, g.nodes()[i], key);
+  return key;
+}
+
+void CudaBackend::enqueue_span(const Graph& g, size_t first, size_t last) {
+  for (size_t i = first; i < last; ++i) enqueue(g, g.nodes()[i], aux_at_[i - first]);
 }
 
 const float* CudaBackend::f32_operand_data(const Graph& g, TensorId id) {
@@ -310,8 +407,12 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
            p.head_dim, p.n_rot, p.neox, act(g, node.out), stream_);
       return;
     }
-    case Op::Attention: enqueue_attention(g, node); return;
-    case Op::Copy: enqueue_copy(g, node); return;
+    case Op::Attention:
+      enqueue_attention(g, node, reinterpret_cast<const int32_t*>(aux));
+      return;
+    case Op::Copy:
+      enqueue_copy(g, node, reinterpret_cast<const int32_t*>(aux));
+      return;
     case Op::SwiGlu:
     case Op::GeGlu:
       glu(node.op == Op::SwiGlu ? Glu::Silu : Glu::GeluTanh, act(g, node.in[0]),
@@ -345,34 +446,25 @@ void CudaBackend::enqueue_get_rows(const Graph& g, const Node& node, const int32
   get_rows(weights_.get(table, WeightUse::Matrix), ids, act(g, node.out), out.rows, stream_);
 }
 
-void CudaBackend::enqueue_attention(const Graph& g, const Node& node) {
+void CudaBackend::enqueue_attention(const Graph& g, const Node& node, const int32_t* pos0) {
   const auto& p = std::get<graph::AttentionParams>(node.params);
   const Tensor& q = g.tensor(node.in[0]);
   const Tensor& k = g.tensor(node.in[1]);
   const Tensor& v = g.tensor(node.in[2]);
-  int64_t n_kv = g.pos0() + q.rows;  // cache rows the kernel reads
-  if (n_kv > k.rows || n_kv > v.rows) {
-    throw Error(fmt::format("cuda: attention over {} positions of a cache of {}", n_kv,
-                            std::min(k.rows, v.rows)));
-  }
-  AttentionShape s{q.rows,  g.pos0(), p.n_head, p.n_head_kv, p.head_dim_k,
-                   p.head_dim_v, k.cols, v.cols, p.window, p.scale};
-  attention(act(g, node.in[0]), cache_data(k), cache_data(v), k.type == TensorType::F16, s,
-            act(g, node.out), stream_);
+  AttentionShape s{q.rows, p.n_head, p.n_head_kv, p.head_dim_k, p.head_dim_v,
+                   k.cols, v.cols,   p.window,    p.scale};
+  size_t partial_floats = attention_scratch_floats(s);
+  auto* partials = partial_floats == 0
+                       ? nullptr
+                       : static_cast<float*>(scratch_.get(partial_floats * sizeof(float), stream_));
+  attention(act(g, node.in[0]), cache_data(k), cache_data(v), k.type == TensorType::F16, s, pos0,
+            partials, act(g, node.out), stream_);
 }
 
-void CudaBackend::enqueue_copy(const Graph& g, const Node& node) {
+void CudaBackend::enqueue_copy(const Graph& g, const Node& node, const int32_t* row_at) {
   const Tensor& x = g.tensor(node.in[0]);
   const Tensor& dst = g.tensor(node.out);
-  int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
-  int64_t n = x.rows * x.cols;
-  if (row < 0 || row * dst.cols + n > dst.rows * dst.cols) {
-    throw Error(fmt::format("cuda: copy of {} values at row {} past a cache of {} rows", n, row,
-                            dst.rows));
-  }
-  auto* base = static_cast<uint8_t*>(cache_data(dst));
-  size_t stride = checked_row_bytes(dst.type, dst.cols);
-  copy_to_cache(act(g, node.in[0]), n, base + stride * static_cast<size_t>(row),
+  copy_to_cache(act(g, node.in[0]), x.rows * x.cols, cache_data(dst), dst.cols, row_at,
                 dst.type == TensorType::F16, stream_);
 }
 

@@ -38,10 +38,14 @@ class Scratch {
   /// At least `bytes` of device memory, valid until the next call. Growing waits for
   /// `stream` first, so kernels still using the old block finish before it is freed.
   void* get(size_t bytes, cudaStream_t stream);
+  /// Changes whenever get() reallocates: launches captured before then point at freed
+  /// memory.
+  uint64_t generation() const { return generation_; }
 
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
+  uint64_t generation_ = 0;
 };
 
 /// y [n_tokens, w.rows] = x [n_tokens, w.cols] @ w^T, enqueued on `stream`. x and y are

@@ -1,12 +1,21 @@
-// Attention: one block per (query token, head). Keys are visited kChunk at a time with an
-// online softmax (running max m and sum l; the accumulator is rescaled when m grows), so
-// shared memory does not grow with the context. Scores: one warp per key, lanes over the
-// head dims (coalesced K reads); values: one thread per output dim (coalesced V reads).
+// Attention: blocks over (query token * head, key split). Each block takes a contiguous
+// share of its query's visible keys, kChunk at a time, with an online softmax (running max
+// m and sum l; the accumulator is rescaled when m grows), so shared memory does not grow
+// with the context. Scores: one warp per key, lanes over the head dims (coalesced K
+// reads); values: one thread per output dim (coalesced V reads).
+//
+// A decode step has few (token, head) rows (32 for an 8B model), far fewer blocks than the
+// GPU runs at once, and each block would walk every key in turn: so a few rows split their
+// keys over up to kMaxSplits blocks (flash-decoding), which write (m, l, unnormalized
+// output) partials that combine_kernel merges. The split count depends on the shape only;
+// the share of each split is worked out on the device from pos0.
 #include <cuda_fp16.h>
 
+#include <algorithm>
+
 #include "device.h"
-#include "ops.h"
 #include "kernel_util.cuh"
+#include "ops.h"
 
 namespace tern::cuda {
 
@@ -14,24 +23,44 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
-constexpr int kChunk = 128;                                    // keys per step
+constexpr int kChunk = 128;                                     // keys per step
 constexpr int kAccPerThread = kMaxAttentionHeadDim / kThreads;  // output dims per thread
+// Blocks a launch should have to fill a large GPU (an H100 has 132 SMs of up to 16 of
+// these blocks), and the most splits per row (each adds a partial to combine).
+constexpr int64_t kTargetBlocks = 512;
+constexpr int64_t kMaxSplits = 32;
 
 __device__ inline float load(const float* p, int64_t i) { return p[i]; }
 __device__ inline float load(const __half* p, int64_t i) { return __half2float(p[i]); }
 
+int64_t query_rows(const AttentionShape& s) { return s.n_tokens * s.n_head; }
+
+int64_t split_count(const AttentionShape& s) {
+  return std::clamp(kTargetBlocks / std::max<int64_t>(query_rows(s), 1), int64_t{1}, kMaxSplits);
+}
+
+// A partial: m, l, then head_dim_v output sums.
+int64_t partial_floats(const AttentionShape& s) { return s.head_dim_v + 2; }
+
 template <typename T>
-__global__ void attention_kernel(const float* q, const T* k, const T* v, AttentionShape s,
-                                 float* out) {
+__global__ void __launch_bounds__(kThreads)
+    attention_kernel(const float* q, const T* k, const T* v, AttentionShape s, const int32_t* pos0,
+                     float* partial, float* out) {
   __shared__ float qs[kMaxAttentionHeadDim];
   __shared__ float scores[kChunk];
-  int64_t t = blockIdx.x / s.n_head;
-  int h = static_cast<int>(blockIdx.x % s.n_head);
-  int kv = h / (s.n_head / s.n_head_kv);
-  int64_t pos = s.pos0 + t;
-  int64_t first = s.window > 0 ? max(int64_t{0}, pos - s.window + 1) : 0;
-  int lane = threadIdx.x % 32;
-  int warp = threadIdx.x / 32;
+  const int64_t row = blockIdx.x;
+  const int64_t t = row / s.n_head;
+  const int h = static_cast<int>(row % s.n_head);
+  const int kv = h / (s.n_head / s.n_head_kv);
+  const int64_t pos = *pos0 + t;
+  const int64_t first = s.window > 0 ? max(int64_t{0}, pos - s.window + 1) : 0;
+  // This block's share of keys [first, pos]: split blockIdx.y of gridDim.y (the first
+  // split is never empty).
+  const int64_t per_split = (pos + 1 - first + gridDim.y - 1) / gridDim.y;
+  const int64_t lo = first + blockIdx.y * per_split;
+  const int64_t hi = min(pos + 1, lo + per_split);
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
   const float* qh = q + t * s.n_head * s.head_dim_k + int64_t{h} * s.head_dim_k;
   for (int d = threadIdx.x; d < s.head_dim_k; d += kThreads) qs[d] = qh[d];
   __syncthreads();
@@ -39,8 +68,8 @@ __global__ void attention_kernel(const float* q, const T* k, const T* v, Attenti
   float acc[kAccPerThread] = {};
   float m = -INFINITY;  // running max of the scores
   float l = 0.0f;       // running sum of exp(score - m)
-  for (int64_t start = first; start <= pos; start += kChunk) {
-    int n = static_cast<int>(min(int64_t{kChunk}, pos + 1 - start));
+  for (int64_t start = lo; start < hi; start += kChunk) {
+    const int n = static_cast<int>(min(int64_t{kChunk}, hi - start));
     for (int j = warp; j < n; j += kWarps) {
       const T* kj = k + (start + j) * s.k_cols + int64_t{kv} * s.head_dim_k;
       float dot = 0.0f;
@@ -51,44 +80,91 @@ __global__ void attention_kernel(const float* q, const T* k, const T* v, Attenti
     __syncthreads();
     float chunk_max = -INFINITY;
     for (int j = 0; j < n; ++j) chunk_max = fmaxf(chunk_max, scores[j]);
-    float new_m = fmaxf(m, chunk_max);
-    float correction = expf(m - new_m);  // 0 on the first chunk (m = -inf)
+    const float new_m = fmaxf(m, chunk_max);
+    const float correction = expf(m - new_m);  // 0 on the first chunk (m = -inf)
     l *= correction;
     for (int i = 0; i < kAccPerThread; ++i) acc[i] *= correction;
     for (int j = 0; j < n; ++j) {
-      float p = expf(scores[j] - new_m);
+      const float p = expf(scores[j] - new_m);
       l += p;
       const T* vj = v + (start + j) * s.v_cols + int64_t{kv} * s.head_dim_v;
       for (int i = 0; i < kAccPerThread; ++i) {
-        int d = threadIdx.x + i * kThreads;
+        const int d = threadIdx.x + i * kThreads;
         if (d < s.head_dim_v) acc[i] += p * load(vj, d);
       }
     }
     m = new_m;
     __syncthreads();  // every thread has read `scores` before the next chunk writes it
   }
-  float* oh = out + t * s.n_head * s.head_dim_v + int64_t{h} * s.head_dim_v;
+  if (gridDim.y == 1) {
+    float* oh = out + t * s.n_head * s.head_dim_v + int64_t{h} * s.head_dim_v;
+    for (int i = 0; i < kAccPerThread; ++i) {
+      const int d = threadIdx.x + i * kThreads;
+      if (d < s.head_dim_v) oh[d] = acc[i] / l;
+    }
+    return;
+  }
+  // An empty split leaves m = -inf, l = 0 and zero sums: weight 0 when combined.
+  float* part = partial + (row * gridDim.y + blockIdx.y) * (s.head_dim_v + 2);
+  if (threadIdx.x == 0) {
+    part[0] = m;
+    part[1] = l;
+  }
   for (int i = 0; i < kAccPerThread; ++i) {
-    int d = threadIdx.x + i * kThreads;
-    if (d < s.head_dim_v) oh[d] = acc[i] / l;
+    const int d = threadIdx.x + i * kThreads;
+    if (d < s.head_dim_v) part[2 + d] = acc[i];
+  }
+}
+
+// out row = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over the row's n_splits
+// partials, M the largest m_s (finite: the first split always has keys).
+__global__ void __launch_bounds__(kThreads)
+    combine_kernel(const float* partial, int n_splits, AttentionShape s, float* out) {
+  const int64_t row = blockIdx.x;
+  const int64_t stride = s.head_dim_v + 2;
+  const float* base = partial + row * n_splits * stride;
+  float max_m = -INFINITY;
+  for (int i = 0; i < n_splits; ++i) max_m = fmaxf(max_m, base[i * stride]);
+  float l = 0.0f;
+  for (int i = 0; i < n_splits; ++i) l += base[i * stride + 1] * expf(base[i * stride] - max_m);
+  const float inv_l = 1.0f / l;
+  const int64_t t = row / s.n_head;
+  const int64_t h = row % s.n_head;
+  float* oh = out + t * s.n_head * s.head_dim_v + h * s.head_dim_v;
+  for (int d = threadIdx.x; d < s.head_dim_v; d += kThreads) {
+    float sum = 0.0f;
+    for (int i = 0; i < n_splits; ++i) {
+      sum += base[i * stride + 2 + d] * expf(base[i * stride] - max_m);
+    }
+    oh[d] = sum * inv_l;
   }
 }
 
 }  // namespace
 
+size_t attention_scratch_floats(const AttentionShape& s) {
+  const int64_t splits = split_count(s);
+  return splits == 1 ? 0 : static_cast<size_t>(query_rows(s) * splits * partial_floats(s));
+}
+
 void attention(const float* q, const void* k, const void* v, bool f16, const AttentionShape& s,
-               float* out, cudaStream_t stream) {
-  int64_t blocks = s.n_tokens * s.n_head;
-  if (blocks == 0) return;
-  auto grid = static_cast<unsigned>(blocks);
+               const int32_t* pos0, float* scratch, float* out, cudaStream_t stream) {
+  const int64_t rows = query_rows(s);
+  if (rows == 0) return;
+  const int64_t splits = split_count(s);
+  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(splits));
   if (f16) {
-    attention_kernel<<<grid, kThreads, 0, stream>>>(q, static_cast<const __half*>(k),
-                                                    static_cast<const __half*>(v), s, out);
+    attention_kernel<<<grid, kThreads, 0, stream>>>(
+        q, static_cast<const __half*>(k), static_cast<const __half*>(v), s, pos0, scratch, out);
   } else {
-    attention_kernel<<<grid, kThreads, 0, stream>>>(q, static_cast<const float*>(k),
-                                                    static_cast<const float*>(v), s, out);
+    attention_kernel<<<grid, kThreads, 0, stream>>>(
+        q, static_cast<const float*>(k), static_cast<const float*>(v), s, pos0, scratch, out);
   }
   check_launch("attention_kernel");
+  if (splits == 1) return;
+  combine_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      scratch, static_cast<int>(splits), s, out);
+  check_launch("attention combine_kernel");
 }
 
 }  // namespace tern::cuda

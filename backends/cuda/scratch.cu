@@ -19,6 +19,7 @@ void* Scratch::get(size_t bytes, cudaStream_t stream) {
   bytes_ = 0;
   check_alloc(cudaMalloc(&data_, grown), grown, "matmul scratch");
   bytes_ = grown;
+  ++generation_;
   return data_;
 }
 
