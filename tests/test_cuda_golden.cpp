@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "golden_reference.h"
+#include "replay_schedule.h"
 #include "model/model_impl.h"
 #include "model_path.h"
 #include "scheduler/backend_registry.h"
@@ -66,30 +67,22 @@ TEST_P(CudaGolden, StepwiseLogitsMatchLlamaCpp) {
   expect_matches_reference(g, logits, " (cuda)");
 }
 
-// Decode steps after the first of a shape replay a captured CUDA Graph, whose launches
-// read the position from device memory: they must give exactly the directly launched
-// kernels' logits at every position. `strict` makes a failed capture an error, so the
-// graphs are really used.
+// Decode steps replay a captured CUDA Graph, whose launches read the position from device
+// memory: through replay_schedule.h's steps, batch and trim they must give exactly the
+// directly launched kernels' logits. `strict` makes a failed capture an error, and
+// test_launch_key checks that a step's key does not change with the position, so the
+// graphs are really captured and replayed.
 TEST_P(CudaGolden, ReplayedGraphsGiveTheDirectLaunchesLogits) {
   Golden g = load_golden(GetParam());
+  ASSERT_GE(g.tokens.size(), kReplayScheduleTokens);
   Model model = Model::load(g.dir + "/model.gguf");
-  auto stepwise = [&](const char* graphs) {
-    setenv("TERN_CUDA_GRAPHS", graphs, 1);
-    Session session(
-        model, {.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16, .backend = BackendKind::Cuda});
-    unsetenv("TERN_CUDA_GRAPHS");
-    std::vector<float> logits;
-    for (int32_t token : g.tokens) {
-      std::span<const float> row = session.decode(std::span(&token, 1));
-      logits.insert(logits.end(), row.begin(), row.end());
-    }
-    return logits;
-  };
-  std::vector<float> direct = stepwise("0");
-  std::vector<float> replayed = stepwise("strict");
+  SessionOptions options{.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16,
+                         .backend = BackendKind::Cuda};
+  std::vector<float> direct =
+      replay_schedule_logits(model, options, g.tokens, "TERN_CUDA_GRAPHS", "0");
+  std::vector<float> replayed =
+      replay_schedule_logits(model, options, g.tokens, "TERN_CUDA_GRAPHS", "strict");
   ASSERT_EQ(direct.size(), replayed.size());
-  ASSERT_GE(g.tokens.size(), 4u)
-      << "too few steps to replay a graph";  // eager, eager, capture, replay
   for (size_t i = 0; i < direct.size(); ++i) {
     ASSERT_EQ(direct[i], replayed[i]) << "logit " << i << " of " << GetParam();
   }

@@ -350,8 +350,8 @@ TEST_F(CudaOps, AttentionWithGqaWindowAndLongHistory) {
   check_attention(*this, TensorType::F32, 4, 1, 64, 200, 300, 3, kExact);  // window > chunk
   check_attention(*this, TensorType::F32, 4, 2, 64, 3, 0, 9, kExact);    // window < batch
   check_attention(*this, TensorType::F32, 8, 2, 32, 0, 0, 150, kExact);  // prompt > a chunk
-  // Decode steps split the keys over up to 32 blocks: here > a chunk each, then a window
-  // that starts inside a split.
+  // Decode steps split the keys over up to 32 blocks: here > a chunk each, then over a
+  // window's keys only.
   check_attention(*this, TensorType::F32, 1, 1, 64, 0, 5000, 1, kExact);
   check_attention(*this, TensorType::F32, 2, 1, 64, 3000, 5000, 1, kExact);
   check_attention(*this, TensorType::F32, 4, 2, 192, 0, 20, 3, kExact, 128);  // K, V sizes

@@ -10,16 +10,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 #include <unordered_set>
-#include <variant>
 #include <vector>
 
 #include "device.h"
+#include "graph/launch_key.h"
 #include "launch_graphs.h"
 #include "matmul.h"
 #include "memory.h"
@@ -82,42 +80,6 @@ uint32_t position_word(int64_t pos) {
 }
 
 uint64_t address_word(const void* p) { return reinterpret_cast<uintptr_t>(p); }
-
-// The words that shape a node's launches, for LaunchGraphs' key: op, parameters and every
-// operand's type, shape, storage and address. Positions (pos0, a copy's row) are left out:
-// they travel in the per-run data.
-void add_key_words(const Graph& g, const Node& node, std::vector<uint64_t>& key) {
-  key.push_back(static_cast<uint64_t>(node.op));
-  for (TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
-    if (id == graph::kNone) {
-      key.push_back(~uint64_t{0});
-      continue;
-    }
-    const Tensor& t = g.tensor(id);
-    key.insert(key.end(), {static_cast<uint64_t>(t.type), static_cast<uint64_t>(t.cols),
-                           static_cast<uint64_t>(t.rows), static_cast<uint64_t>(t.storage),
-                           address_word(t.data), address_word(t.cache), t.offset});
-  }
-  auto bits = [](float f) { return uint64_t{std::bit_cast<uint32_t>(f)}; };
-  std::visit(
-      [&](const auto& p) {
-        using P = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<P, graph::RmsNormParams>) {
-          key.push_back(bits(p.eps));
-        } else if constexpr (std::is_same_v<P, graph::RopeParams>) {
-          key.insert(key.end(), {uint64_t(p.n_head), uint64_t(p.head_dim), uint64_t(p.n_rot),
-                                 bits(p.freq_base), bits(p.freq_scale), uint64_t{p.neox}});
-        } else if constexpr (std::is_same_v<P, graph::AttentionParams>) {
-          key.insert(key.end(), {uint64_t(p.n_head), uint64_t(p.n_head_kv), uint64_t(p.head_dim_k),
-                                 uint64_t(p.head_dim_v), bits(p.scale), uint64_t(p.window)});
-        } else if constexpr (std::is_same_v<P, graph::ScaleParams>) {
-          key.push_back(bits(p.factor));
-        } else if constexpr (std::is_same_v<P, graph::SoftcapParams>) {
-          key.push_back(bits(p.cap));
-        }  // CopyParams: only the row, which is per-run data
-      },
-      node.params);
-}
 
 class CudaBackend final : public Backend {
  public:
@@ -365,9 +327,15 @@ void CudaBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspa
 }
 
 std::vector<uint64_t> CudaBackend::span_key(const Graph& g, size_t first, size_t last) const {
-  std::vector<uint64_t> key = {address_word(workspace_), address_word(aux_device_.get()),
+  std::vector<uint64_t> key = {address_word(workspace_),
+                               address_word(aux_device_ ? aux_device_->data() : nullptr),
                                aux_device_ ? aux_device_->size() : 0, scratch_.generation()};
-  for (size_t i = first; i < last; ++i) add_key_words(g, g.nodes()[i], key);
+  // Caches by device address: a new cache at a freed one's Buffer address is new memory.
+  auto cache_id = [this](const void* cache) {
+    Registered* r = find(cache);
+    return address_word(r != nullptr ? r->data() : nullptr);
+  };
+  for (size_t i = first; i < last; ++i) graph::append_launch_key(g, g.nodes()[i], cache_id, key);
   return key;
 }
 

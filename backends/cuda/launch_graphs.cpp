@@ -1,6 +1,5 @@
 #include "launch_graphs.h"
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -12,22 +11,14 @@ namespace tern::cuda {
 
 namespace {
 
-// Graphs kept: a session's decode needs one per span shape (one, or a few with -ngl
-// splits); more than this means shapes that keep changing, where old graphs are waste.
-constexpr size_t kMaxGraphs = 16;
-
-uint64_t hash_words(const std::vector<uint64_t>& words) {
-  uint64_t h = 0x9e3779b97f4a7c15u;
-  for (uint64_t w : words) {
-    h = (h ^ w) * 0xbf58476d1ce4e5b9u;
-    h ^= h >> 31;
-  }
-  return h;
-}
+// Graphs kept: a decode step needs one per span, one in all or a few with -ngl splits,
+// up to one per layer where nodes fall back to the CPU inside every layer (the spans
+// come round in a fixed cycle, so too small a cache would drop each just before use).
+constexpr size_t kMaxGraphs = 64;
 
 }  // namespace
 
-LaunchGraphs::LaunchGraphs() : mode_(Mode::On) {
+LaunchGraphs::LaunchGraphs() : mode_(Mode::On), graphs_(kMaxGraphs) {
   const char* env = std::getenv("TERN_CUDA_GRAPHS");
   if (env == nullptr) return;
   if (std::strcmp(env, "0") == 0) mode_ = Mode::Off;
@@ -50,6 +41,8 @@ LaunchGraphs::Exec LaunchGraphs::capture(cudaStream_t stream, const std::functio
     enqueue();
   } catch (const std::exception& e) {
     why = e.what();
+  } catch (...) {
+    why = "an exception";  // whatever it was, the capture must still end
   }
   cudaGraph_t graph = nullptr;
   status = cudaStreamEndCapture(stream, &graph);
@@ -76,30 +69,20 @@ void LaunchGraphs::run(const std::vector<uint64_t>& key, cudaStream_t stream,
     enqueue();
     return;
   }
-  const uint64_t hash = hash_words(key);
-  if (entries_.count(hash) == 0 && entries_.size() >= kMaxGraphs) evict_oldest();
-  Entry& e = entries_[hash];
-  if (e.key != key) e = Entry{key};  // new, or a hash collision: start over
-  e.last_used = ++clock_;
-  if (!e.exec && !e.uncapturable && e.runs++ > 0) {
+  Recording& r = graphs_.get(key);
+  if (!r.exec && !r.uncapturable && r.runs++ > 0) {
     std::string why;
-    e.exec = capture(stream, enqueue, why);
-    if (!e.exec && mode_ == Mode::Strict)
+    r.exec = capture(stream, enqueue, why);
+    if (!r.exec && mode_ == Mode::Strict) {
       throw Error("cuda: a decode step failed to capture: " + why);
-    e.uncapturable = !e.exec;
+    }
+    r.uncapturable = !r.exec;
   }
-  if (e.exec) {
-    TERN_CUDA_CHECK(cudaGraphLaunch(e.exec.get(), stream));
+  if (r.exec) {
+    TERN_CUDA_CHECK(cudaGraphLaunch(r.exec.get(), stream));
   } else {
     enqueue();
   }
-}
-
-void LaunchGraphs::evict_oldest() {
-  auto oldest = std::min_element(
-      entries_.begin(), entries_.end(),
-      [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
-  if (oldest != entries_.end()) entries_.erase(oldest);
 }
 
 }  // namespace tern::cuda

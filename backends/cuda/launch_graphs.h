@@ -8,18 +8,20 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <type_traits>
 #include <vector>
+
+#include "graph/launch_key.h"
 
 namespace tern::cuda {
 
-/// Captures and replays a stream's launch sequences, each named by a key: every word that
-/// shapes its launches (ops, shapes, device addresses). What changes from run to run
-/// (positions, row ids, rope tables) must reach the kernels through device memory, never
-/// through launch arguments. The first run of a key is enqueued as is (it uploads weights
-/// and grows scratch memory), the second is captured into a graph and launched, later
-/// ones replay that graph. A span that cannot be captured is enqueued directly from then
-/// on. TERN_CUDA_GRAPHS=0 turns capture off; TERN_CUDA_GRAPHS=strict makes a failed
+/// Captures and replays a stream's launch sequences, each named by a launch key (every
+/// word that shapes its launches, device addresses included). What changes from run to
+/// run (positions, row ids, rope tables) must reach the kernels through device memory,
+/// never through launch arguments. The first run of a key is enqueued as is (it uploads
+/// weights and grows scratch memory), the second is captured into a graph and launched,
+/// later ones replay that graph. A span that cannot be captured is enqueued directly from
+/// then on. TERN_CUDA_GRAPHS=0 turns capture off; TERN_CUDA_GRAPHS=strict makes a failed
 /// capture an error (tests, and finding out why a decode is slow).
 class LaunchGraphs {
  public:
@@ -37,22 +39,18 @@ class LaunchGraphs {
     void operator()(cudaGraphExec_t exec) const { cudaGraphExecDestroy(exec); }
   };
   using Exec = std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, ExecDeleter>;
-  struct Entry {
-    std::vector<uint64_t> key;
+  struct Recording {
     int runs = 0;
     bool uncapturable = false;  // a capture failed: always enqueue directly
-    uint64_t last_used = 0;
     Exec exec;
   };
-
   enum class Mode { Off, On, Strict };
+
   // The graph, or null with `why` set.
   static Exec capture(cudaStream_t stream, const std::function<void()>& enqueue, std::string& why);
-  void evict_oldest();
 
   Mode mode_;
-  uint64_t clock_ = 0;
-  std::unordered_map<uint64_t, Entry> entries_;  // by the key's hash
+  graph::LaunchCache<Recording> graphs_;
 };
 
 }  // namespace tern::cuda
