@@ -3,9 +3,10 @@
 //   F32 models:       max |dlogit| <= 0.02, mean KL(ref || tern) <= 1e-4, same argmax
 //                     wherever the reference's top-2 margin exceeds 0.05;
 //   quantized models: mean KL <= 0.03, same argmax wherever the margin exceeds 0.5.
-// All layers on the GPU (prompt in one batch, then token by token), a CPU/GPU split
-// through `tern logits --backend vulkan -ngl 1`, and a check that no node of a GPU
-// layer fell back to the CPU. Skips without a Vulkan device; CI runs it on lavapipe.
+// All layers on the GPU (prompt in one batch, then token by token), replayed decode
+// steps giving exactly the logits of steps recorded anew, a CPU/GPU split through
+// `tern logits --backend vulkan -ngl 1`, and a check that no node of a GPU layer fell
+// back to the CPU. Skips without a Vulkan device; CI runs it on lavapipe.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "golden_reference.h"
+#include "replay_schedule.h"
 #include "model/model_impl.h"
 #include "scheduler/backend_registry.h"
 #include "scheduler/scheduler.h"
@@ -61,6 +63,26 @@ TEST_P(VulkanGolden, StepwiseLogitsMatchLlamaCpp) {
     logits.insert(logits.end(), row.begin(), row.end());
   }
   expect_matches_reference(g, logits, " (vulkan)");
+}
+
+// Decode steps after the first of a shape resubmit the first one's command buffer, whose
+// shaders read the position from the per-run data: through replay_schedule.h's steps,
+// batch and trim they must give exactly the logits of steps recorded anew
+// (TERN_VULKAN_REPLAY=0).
+TEST_P(VulkanGolden, ReplayedStepsGiveTheRecordedStepsLogits) {
+  Golden g = load_golden(GetParam());
+  ASSERT_GE(g.tokens.size(), kReplayScheduleTokens);
+  Model model = Model::load(g.dir + "/model.gguf");
+  SessionOptions options{.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16,
+                         .backend = BackendKind::Vulkan};
+  std::vector<float> direct =
+      replay_schedule_logits(model, options, g.tokens, "TERN_VULKAN_REPLAY", "0");
+  std::vector<float> replayed =
+      replay_schedule_logits(model, options, g.tokens, "TERN_VULKAN_REPLAY", "1");
+  ASSERT_EQ(direct.size(), replayed.size());
+  for (size_t i = 0; i < direct.size(); ++i) {
+    ASSERT_EQ(direct[i], replayed[i]) << "logit " << i << " of " << GetParam();
+  }
 }
 
 TEST_P(VulkanGolden, CliSplitAcrossCpuAndVulkan) {

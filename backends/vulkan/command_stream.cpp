@@ -32,15 +32,17 @@ CommandStream::~CommandStream() {
 
 VkCommandBuffer CommandStream::begin() {
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   check(vkBeginCommandBuffer(cmd_, &begin), "vkBeginCommandBuffer");
   full_barrier(cmd_);
   return cmd_;
 }
 
-void CommandStream::submit_and_wait() {
+void CommandStream::end() {
   full_barrier(cmd_);
   check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+}
+
+void CommandStream::submit_and_wait() {
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cmd_;

@@ -1,5 +1,6 @@
-// CommandStream: one reusable primary command buffer with its pool and fence, recorded,
-// submitted and waited for. The executor (compute) and Memory (transfers) each own one.
+// CommandStream: one primary command buffer with its pool and fence, recorded, then
+// submitted and waited for as often as needed. Memory (transfers) owns one, and each
+// of the executor's programs.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -19,10 +20,12 @@ class CommandStream {
   CommandStream(const CommandStream&) = delete;
   CommandStream& operator=(const CommandStream&) = delete;
 
-  /// Starts recording (the previous submission has completed) behind a full barrier, so
-  /// earlier submissions' and host writes are visible; returns the buffer to record into.
+  /// Starts recording anew (the previous submission has completed) behind a full barrier,
+  /// so earlier submissions' and host writes are visible; returns the buffer to record into.
   VkCommandBuffer begin();
-  /// Ends with a full barrier (for the host and later submissions), submits, waits.
+  /// Ends the recording with a full barrier (for the host and later submissions).
+  void end();
+  /// Submits the recorded buffer and waits for it.
   void submit_and_wait();
 
  private:

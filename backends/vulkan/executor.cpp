@@ -31,28 +31,35 @@ Push& Push::f(float v) {
   return *this;
 }
 
-Executor::Executor(Device& device, Pipelines& pipelines)
-    : device_(device), pipelines_(pipelines), stream_(device) {}
-
-Executor::~Executor() {
-  for (VkDescriptorPool p : descriptor_pools_)
+Program::~Program() {
+  for (VkDescriptorPool p : descriptor_pools_) {
     vkDestroyDescriptorPool(device_.handle(), p, nullptr);
+  }
 }
 
-void Executor::begin() {
-  for (VkDescriptorPool p : descriptor_pools_) vkResetDescriptorPool(device_.handle(), p, 0);
-  pool_index_ = 0;
-  sets_in_pool_ = 0;
-  cmd_ = stream_.begin();
-  recording_ = true;
+Executor::Executor(Device& device, Pipelines& pipelines)
+    : device_(device), pipelines_(pipelines), own_(device) {}
+
+void Executor::begin(Program* program) {
+  program_ = program != nullptr ? program : &own_;
+  for (VkDescriptorPool p : program_->descriptor_pools_) {
+    vkResetDescriptorPool(device_.handle(), p, 0);
+  }
+  program_->pool_index_ = 0;
+  program_->sets_in_pool_ = 0;
+  cmd_ = program_->stream_.begin();
+  state_ = State::Recording;
 }
+
+void Executor::begin_dry() { state_ = State::Dry; }
 
 VkDescriptorSet Executor::allocate_set() {
-  if (sets_in_pool_ == kSetsPerPool) {
-    ++pool_index_;
-    sets_in_pool_ = 0;
+  Program& p = *program_;
+  if (p.sets_in_pool_ == kSetsPerPool) {
+    ++p.pool_index_;
+    p.sets_in_pool_ = 0;
   }
-  if (pool_index_ == descriptor_pools_.size()) {
+  if (p.pool_index_ == p.descriptor_pools_.size()) {
     VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kBindings};
     VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     info.maxSets = kSetsPerPool;
@@ -61,23 +68,23 @@ VkDescriptorSet Executor::allocate_set() {
     VkDescriptorPool pool = VK_NULL_HANDLE;
     check(vkCreateDescriptorPool(device_.handle(), &info, nullptr, &pool),
           "vkCreateDescriptorPool");
-    descriptor_pools_.push_back(pool);
+    p.descriptor_pools_.push_back(pool);
   }
   VkDescriptorSetLayout layout = pipelines_.set_layout();
   VkDescriptorSetAllocateInfo alloc{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-  alloc.descriptorPool = descriptor_pools_[pool_index_];
+  alloc.descriptorPool = p.descriptor_pools_[p.pool_index_];
   alloc.descriptorSetCount = 1;
   alloc.pSetLayouts = &layout;
   VkDescriptorSet set = VK_NULL_HANDLE;
   check(vkAllocateDescriptorSets(device_.handle(), &alloc, &set), "vkAllocateDescriptorSets");
-  ++sets_in_pool_;
+  ++p.sets_in_pool_;
   return set;
 }
 
 void Executor::dispatch(const std::string& shader, const Bindings& bindings, const Push& push,
                         uint64_t groups, uint32_t groups_y) {
-  if (!recording_) throw Error("vulkan: dispatch outside a run");
-  if (groups == 0 || groups_y == 0) return;
+  if (state_ == State::Idle) throw Error("vulkan: dispatch outside a run");
+  if (state_ == State::Dry || groups == 0 || groups_y == 0) return;
   VkPipeline pipeline = pipelines_.get(shader);
   VkDescriptorSet set = allocate_set();
   std::array<VkDescriptorBufferInfo, kBindings> infos{};
@@ -110,9 +117,13 @@ void Executor::dispatch(const std::string& shader, const Bindings& bindings, con
 }
 
 void Executor::finish() {
-  if (!recording_) return;
-  recording_ = false;
-  stream_.submit_and_wait();
+  State was = state_;
+  state_ = State::Idle;
+  if (was != State::Recording) return;
+  program_->stream_.end();
+  program_->stream_.submit_and_wait();
 }
+
+void Executor::replay(Program& program) { program.stream_.submit_and_wait(); }
 
 }  // namespace tern::vulkan

@@ -1,6 +1,7 @@
-// Executor: records one command buffer per Backend::run: for every node a descriptor set
-// (whole buffers; element offsets travel in push constants), push constants, a dispatch
-// and a compute-to-compute barrier; then one submit and one wait.
+// Executor: records a Backend::run into one command buffer: for every node a descriptor
+// set (whole buffers; element offsets travel in push constants), push constants, a
+// dispatch and a compute-to-compute barrier; then one submit and one wait. A Program
+// keeps such a recording (command buffer and descriptor sets) to submit it again.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -33,33 +34,55 @@ class Push {
 /// The buffers of bindings 0..3 (binding 4 repeats binding 0).
 using Bindings = std::array<VkBuffer, 4>;
 
+/// A recorded command buffer with the descriptor sets it binds: valid to submit again
+/// while every buffer it names lives.
+class Program {
+ public:
+  explicit Program(Device& device) : device_(device), stream_(device) {}
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+ private:
+  friend class Executor;
+  Device& device_;
+  CommandStream stream_;
+  std::vector<VkDescriptorPool> descriptor_pools_;  // kept, reset when re-recorded
+  size_t pool_index_ = 0;                           // the pool sets come from now
+  uint32_t sets_in_pool_ = 0;
+};
+
 class Executor {
  public:
   Executor(Device& device, Pipelines& pipelines);
-  ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  /// Starts recording (the previous run has completed).
-  void begin();
+  /// Starts recording into `program` (null: the executor's own, recorded anew every
+  /// run); the previous run has completed.
+  void begin(Program* program = nullptr);
+  /// Starts a pass that records nothing (dispatch() returns at once): a replay walks
+  /// the ops again only for their per-run data and checks.
+  void begin_dry();
   /// Dispatches `groups` workgroups (split over x and z past the 65535 limit) times
   /// `groups_y` of `shader` over `bindings`.
   void dispatch(const std::string& shader, const Bindings& bindings, const Push& push,
                 uint64_t groups, uint32_t groups_y = 1);
-  /// Submits what was recorded and waits for it.
+  /// Ends the pass: submits what was recorded and waits for it (a dry pass: nothing).
   void finish();
+  /// Submits `program` as last recorded and waits for it.
+  void replay(Program& program);
 
  private:
+  enum class State { Idle, Recording, Dry };
   VkDescriptorSet allocate_set();
 
   Device& device_;
   Pipelines& pipelines_;
-  CommandStream stream_;
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;            // being recorded between begin() and finish()
-  std::vector<VkDescriptorPool> descriptor_pools_;  // kept across runs, reset by begin()
-  size_t pool_index_ = 0;                           // the pool sets come from now
-  uint32_t sets_in_pool_ = 0;
-  bool recording_ = false;
+  Program own_;
+  Program* program_ = nullptr;               // being recorded
+  VkCommandBuffer cmd_ = VK_NULL_HANDLE;     // its command buffer
+  State state_ = State::Idle;
 };
 
 }  // namespace tern::vulkan

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "tern/error.h"
@@ -13,10 +14,12 @@ namespace {
 
 constexpr size_t kStagingChunk = size_t{64} << 20;  // bytes moved per staging round trip
 
+std::atomic<uint64_t> next_serial{1};
+
 }  // namespace
 
 DeviceBuffer::DeviceBuffer(Memory& memory, size_t bytes, bool staging)
-    : memory_(memory), bytes_(bytes) {
+    : memory_(memory), bytes_(bytes), serial_(next_serial++) {
   VkDevice dev = memory.device().handle();
   VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
   info.size = std::max<size_t>(bytes, 16);  // Vulkan has no empty buffers
@@ -99,6 +102,7 @@ int Memory::find_type(uint32_t bits, VkMemoryPropertyFlags wanted) const {
 template <typename Fn>
 void Memory::one_shot(Fn&& record) {
   record(stream_.begin());
+  stream_.end();
   stream_.submit_and_wait();
 }
 

@@ -7,6 +7,7 @@
 #include <vulkan/vulkan.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "backends/backend.h"
@@ -31,12 +32,16 @@ class DeviceBuffer final : public Buffer {
   void download(void* dst, size_t offset, size_t n) const override;
 
   VkBuffer handle() const { return buffer_; }
+  /// Unique among the process's buffers, unlike handle(): a new buffer may get a freed
+  /// one's handle, which recorded command buffers must not mistake for the old buffer.
+  uint64_t serial() const { return serial_; }
   /// The mapping when the memory is host-visible, else nullptr.
   void* mapped() const { return mapped_; }
 
  private:
   Memory& memory_;
   size_t bytes_;
+  uint64_t serial_;
   VkBuffer buffer_ = VK_NULL_HANDLE;
   VkDeviceMemory device_memory_ = VK_NULL_HANDLE;
   void* mapped_ = nullptr;

@@ -21,7 +21,7 @@ struct OpContext {
   Executor& exec;
   WeightStore& weights;
   VkBuffer workspace;
-  VkBuffer aux;                     // host-visible per-run data: ids, rope tables
+  VkBuffer aux;                     // host-visible per-run data: ids, rope tables, positions
   std::vector<uint32_t>& aux_data;  // its contents, uploaded before the submit
   std::function<DeviceBuffer*(const void*)> cache_buffer;  // a KV cache of this backend
 
@@ -35,7 +35,7 @@ struct OpLimits {
   std::function<bool(const void*)> owns_cache;
 };
 
-/// 32-bit words of per-run data `node` needs (ids, rope tables).
+/// 32-bit words of per-run data `node` needs (ids, rope tables, positions).
 uint64_t aux_words(const graph::Graph& g, const graph::Node& node);
 
 bool supports_matmul(const OpLimits& l, const graph::Graph& g, const graph::Node& node);

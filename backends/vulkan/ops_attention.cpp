@@ -2,6 +2,12 @@
 // in this backend's buffers as F32 or F16 rows.
 #include "ops.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "tern/error.h"
+
 namespace tern::vulkan {
 
 namespace {
@@ -37,12 +43,19 @@ void record_attention(OpContext& c, const graph::Node& node) {
   const graph::Tensor& k = c.graph.tensor(node.in[1]);
   const graph::Tensor& v = c.graph.tensor(node.in[2]);
   const graph::Tensor& out = c.graph.tensor(node.out);
+  if (c.graph.pos0() + q.rows > std::min(k.rows, v.rows)) {
+    throw Error(fmt::format("vulkan: attention over {} positions of a cache of {}",
+                            c.graph.pos0() + q.rows, std::min(k.rows, v.rows)));
+  }
+  auto pos0 = static_cast<uint32_t>(c.graph.pos0());
+  uint64_t pos_at = c.append_aux(&pos0, 1);
   Push push;
-  push.u(q.rows).u(c.graph.pos0()).u(p.n_head).u(p.n_head_kv).u(p.head_dim_k).u(p.head_dim_v);
+  push.u(q.rows).u(static_cast<int64_t>(pos_at)).u(p.n_head).u(p.n_head_kv);
+  push.u(p.head_dim_k).u(p.head_dim_v);
   push.u(p.window).u(k.cols).u(v.cols).u(static_cast<int64_t>(q.offset));
   push.u(static_cast<int64_t>(out.offset)).f(p.scale);
   c.exec.dispatch("attention_" + suffix(k.type),
-                  {c.workspace, c.workspace, c.cache_buffer(k.cache)->handle(),
+                  {c.aux, c.workspace, c.cache_buffer(k.cache)->handle(),
                    c.cache_buffer(v.cache)->handle()},
                   push, static_cast<uint64_t>(q.rows * p.n_head));
 }
@@ -51,12 +64,18 @@ void record_copy(OpContext& c, const graph::Node& node) {
   const graph::Tensor& x = c.graph.tensor(node.in[0]);
   const graph::Tensor& dst = c.graph.tensor(node.out);
   int64_t n = x.rows * x.cols;
-  int64_t dst_at = std::get<graph::CopyParams>(node.params).dst_row * dst.cols;
+  int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
+  if (row < 0 || x.cols != dst.cols || row + x.rows > dst.rows) {
+    throw Error(fmt::format("vulkan: copy of {} rows at row {} past a cache of {} rows", x.rows,
+                            row, dst.rows));
+  }
+  auto row_word = static_cast<uint32_t>(row);
+  uint64_t row_at = c.append_aux(&row_word, 1);
   Push push;
-  push.u(n).u(dst_at).u(static_cast<int64_t>(x.offset));
+  push.u(n).u(static_cast<int64_t>(row_at)).u(dst.cols).u(static_cast<int64_t>(x.offset));
   uint64_t threads = static_cast<uint64_t>(dst.type == TensorType::F16 ? (n + 1) / 2 : n);
   c.exec.dispatch("copy_" + suffix(dst.type),
-                  {c.workspace, c.workspace, c.cache_buffer(dst.cache)->handle(), c.workspace},
+                  {c.workspace, c.workspace, c.cache_buffer(dst.cache)->handle(), c.aux},
                   push, (threads + kWorkgroup - 1) / kWorkgroup);
 }
 

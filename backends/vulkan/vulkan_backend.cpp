@@ -3,11 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <unordered_set>
 
 #include "device.h"
 #include "executor.h"
+#include "graph/launch_key.h"
 #include "memory.h"
 #include "ops.h"
 #include "pipelines.h"
@@ -26,7 +29,7 @@ uint64_t OpContext::append_aux(const uint32_t* words, size_t n) {
 }
 
 uint64_t aux_words(const graph::Graph& g, const graph::Node& node) {
-  uint64_t n = 0;
+  uint64_t n = node.op == graph::Op::Attention || node.op == graph::Op::Copy ? 1 : 0;  // a position
   if (node.op == graph::Op::GetRows) n = static_cast<uint64_t>(g.tensor(node.in[1]).rows);
   if (node.op == graph::Op::Rope) {
     n = static_cast<uint64_t>(g.tensor(node.in[0]).rows) *
@@ -41,10 +44,32 @@ using graph::Graph;
 using graph::Node;
 using graph::Op;
 
+// Recorded decode steps kept: one per span, up to one per layer with CPU fallbacks inside
+// layers (see LaunchGraphs' kMaxGraphs).
+constexpr size_t kMaxPrograms = 64;
+
+// TERN_VULKAN_REPLAY=0: record every run anew (for comparison and debugging).
+bool replay_enabled() {
+  const char* env = std::getenv("TERN_VULKAN_REPLAY");
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
+// A decode step's recording: the command buffer and descriptor sets, submitted again on
+// later steps with new per-run data (positions, ids, rope tables in the aux buffer).
+struct Recorded {
+  std::unique_ptr<vulkan::Program> program;
+  bool complete = false;  // recorded without error
+};
+
 class VulkanBackend final : public Backend {
  public:
   VulkanBackend()
-      : memory_(device_), pipelines_(device_), executor_(device_, pipelines_), weights_(memory_) {}
+      : memory_(device_),
+        pipelines_(device_),
+        executor_(device_, pipelines_),
+        weights_(memory_),
+        replay_(replay_enabled()),
+        programs_(kMaxPrograms) {}
 
   DeviceInfo device() const override {
     const auto& info = device_.info();
@@ -90,6 +115,9 @@ class VulkanBackend final : public Backend {
     return live_.count(b) != 0 ? static_cast<Registered*>(b) : nullptr;
   }
   void record(vulkan::OpContext& c, const Node& node);
+  // The launch key of nodes [first, last) over `workspace`: buffers by serial.
+  std::vector<uint64_t> span_key(const Graph& g, size_t first, size_t last,
+                                 const vulkan::DeviceBuffer& workspace) const;
 
   vulkan::Device device_;
   vulkan::Memory memory_;
@@ -99,6 +127,8 @@ class VulkanBackend final : public Backend {
   std::unordered_set<const Buffer*> live_;
   std::unique_ptr<DeviceBuffer> aux_;
   std::vector<uint32_t> aux_data_;
+  bool replay_;
+  graph::LaunchCache<Recorded> programs_;
 };
 
 bool VulkanBackend::supports(const Graph& g, const Node& node) const {
@@ -143,6 +173,20 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
   }
 }
 
+std::vector<uint64_t> VulkanBackend::span_key(const Graph& g, size_t first, size_t last,
+                                              const vulkan::DeviceBuffer& workspace) const {
+  std::vector<uint64_t> key = {workspace.serial(), aux_->serial()};
+  auto cache_id = [this](const void* cache) -> uint64_t {
+    Registered* r = find(cache);
+    return r != nullptr ? r->device_buffer().serial() : 0;
+  };
+  for (size_t i = first; i < last; ++i) graph::append_launch_key(g, g.nodes()[i], cache_id, key);
+  return key;
+}
+
+// Single-token spans (decode steps) are recorded once per launch key and submitted again
+// after a dry walk over the ops that gathers the new per-run data and checks it; other
+// spans are recorded anew each run.
 void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspace) {
   Registered* ws = find(&workspace);
   if (ws == nullptr) throw Error("vulkan: the workspace is not a buffer of this backend");
@@ -164,7 +208,17 @@ void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& works
                         if (r == nullptr) throw Error("vulkan: KV cache of another backend");
                         return &r->device_buffer();
                       }};
-  executor_.begin();
+  Recorded* recorded = nullptr;
+  if (replay_ && g.n_tokens() == 1) {
+    recorded = &programs_.get(span_key(g, first, last, ws->device_buffer()));
+    if (!recorded->program) recorded->program = std::make_unique<vulkan::Program>(device_);
+  }
+  const bool replay = recorded != nullptr && recorded->complete;
+  if (replay) {
+    executor_.begin_dry();
+  } else {
+    executor_.begin(recorded != nullptr ? recorded->program.get() : nullptr);
+  }
   try {
     for (size_t i = first; i < last; ++i) record(c, g.nodes()[i]);
   } catch (...) {
@@ -172,7 +226,13 @@ void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& works
     throw;
   }
   if (!aux_data_.empty()) aux_->upload(aux_data_.data(), 0, aux_data_.size() * 4);
+  if (replay) {
+    executor_.finish();
+    executor_.replay(*recorded->program);
+    return;
+  }
   executor_.finish();
+  if (recorded != nullptr) recorded->complete = true;
 }
 
 }  // namespace

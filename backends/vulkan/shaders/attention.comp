@@ -4,6 +4,8 @@
 // per thread, then an online-softmax update (running max m, running sum l) of the
 // output, whose head_dim_v values are spread over the threads (<= MAX_DIM / WG each).
 // Caches: K in binding 2, V in binding 3, F32 or (CACHE_F16) halves, as 32-bit words.
+// pos0 is aux[pos_at] (the per-run data, binding 0), so a recorded decode step serves
+// every position.
 #include "common.glsl"
 
 #define MAX_DIM 512
@@ -11,8 +13,9 @@
 
 layout(binding = 2) readonly buffer KCache { uint kc[]; };
 layout(binding = 3) readonly buffer VCache { uint vc[]; };
+layout(binding = 0) readonly buffer Aux { uint aux[]; };
 layout(push_constant) uniform Params {
-  uint n_tok, pos0, n_head, n_head_kv, hd_k, hd_v, window, k_cols, v_cols, q_off, o_off;
+  uint n_tok, pos_at, n_head, n_head_kv, hd_k, hd_v, window, k_cols, v_cols, q_off, o_off;
   float scale;
 } p;
 
@@ -36,7 +39,7 @@ void main() {
   uint t = item / p.n_head;
   uint h = item % p.n_head;
   uint kv = h / (p.n_head / p.n_head_kv);
-  uint pos = p.pos0 + t;
+  uint pos = aux[p.pos_at] + t;
   uint first = p.window > 0 && pos + 1 > p.window ? pos + 1 - p.window : 0;
   for (uint d = lid; d < p.hd_k; d += WG) q_sh[d] = ws[p.q_off + t * p.n_head * p.hd_k + h * p.hd_k + d];
   barrier();
