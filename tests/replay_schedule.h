@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "golden_reference.h"
 #include "tern/model.h"
 #include "tern/session.h"
 
@@ -66,6 +67,21 @@ inline std::vector<float> replay_schedule_logits(const Model& model, const Sessi
   session->trim(8);
   for (size_t i = 16; i < tokens.size(); ++i) decode(i, 1);
   return logits;
+}
+
+/// Runs the schedule over golden model `g` on `backend` with `env` = `direct` (every
+/// launch recorded anew) and = `replay`, and requires the same logits bit for bit.
+inline void expect_replay_matches_direct(const Golden& g, BackendKind backend, const char* env,
+                                         const char* direct, const char* replay) {
+  ASSERT_GE(g.tokens.size(), kReplayScheduleTokens);
+  Model model = Model::load(g.dir + "/model.gguf");
+  SessionOptions options{.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16, .backend = backend};
+  std::vector<float> want = replay_schedule_logits(model, options, g.tokens, env, direct);
+  std::vector<float> got = replay_schedule_logits(model, options, g.tokens, env, replay);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(want[i], got[i]) << "logit " << i << " of " << g.dir << " (" << env << ")";
+  }
 }
 
 }  // namespace tern::golden

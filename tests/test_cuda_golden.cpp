@@ -73,19 +73,8 @@ TEST_P(CudaGolden, StepwiseLogitsMatchLlamaCpp) {
 // test_launch_key checks that a step's key does not change with the position, so the
 // graphs are really captured and replayed.
 TEST_P(CudaGolden, ReplayedGraphsGiveTheDirectLaunchesLogits) {
-  Golden g = load_golden(GetParam());
-  ASSERT_GE(g.tokens.size(), kReplayScheduleTokens);
-  Model model = Model::load(g.dir + "/model.gguf");
-  SessionOptions options{.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16,
-                         .backend = BackendKind::Cuda};
-  std::vector<float> direct =
-      replay_schedule_logits(model, options, g.tokens, "TERN_CUDA_GRAPHS", "0");
-  std::vector<float> replayed =
-      replay_schedule_logits(model, options, g.tokens, "TERN_CUDA_GRAPHS", "strict");
-  ASSERT_EQ(direct.size(), replayed.size());
-  for (size_t i = 0; i < direct.size(); ++i) {
-    ASSERT_EQ(direct[i], replayed[i]) << "logit " << i << " of " << GetParam();
-  }
+  expect_replay_matches_direct(load_golden(GetParam()), BackendKind::Cuda, "TERN_CUDA_GRAPHS",
+                               "0", "strict");
 }
 
 TEST_P(CudaGolden, CliSplitAcrossCpuAndCuda) {

@@ -70,19 +70,8 @@ TEST_P(VulkanGolden, StepwiseLogitsMatchLlamaCpp) {
 // batch and trim they must give exactly the logits of steps recorded anew
 // (TERN_VULKAN_REPLAY=0).
 TEST_P(VulkanGolden, ReplayedStepsGiveTheRecordedStepsLogits) {
-  Golden g = load_golden(GetParam());
-  ASSERT_GE(g.tokens.size(), kReplayScheduleTokens);
-  Model model = Model::load(g.dir + "/model.gguf");
-  SessionOptions options{.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16,
-                         .backend = BackendKind::Vulkan};
-  std::vector<float> direct =
-      replay_schedule_logits(model, options, g.tokens, "TERN_VULKAN_REPLAY", "0");
-  std::vector<float> replayed =
-      replay_schedule_logits(model, options, g.tokens, "TERN_VULKAN_REPLAY", "1");
-  ASSERT_EQ(direct.size(), replayed.size());
-  for (size_t i = 0; i < direct.size(); ++i) {
-    ASSERT_EQ(direct[i], replayed[i]) << "logit " << i << " of " << GetParam();
-  }
+  expect_replay_matches_direct(load_golden(GetParam()), BackendKind::Vulkan,
+                               "TERN_VULKAN_REPLAY", "0", "1");
 }
 
 TEST_P(VulkanGolden, CliSplitAcrossCpuAndVulkan) {
