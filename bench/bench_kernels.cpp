@@ -125,7 +125,8 @@ void attention_135m(benchmark::State& state, Isa isa) {
     if (isa == Isa::Scalar) {
       tern::cpu::attention(q.data(), k.data(), v.data(), n, pos0, p, out.data(), 1);
     } else {
-      tern::cpu::simd_attention(q.data(), k.data(), v.data(), n, pos0, p, out.data(), 1, isa);
+      tern::cpu::simd_attention(q.data(), k.data(), v.data(), tern::TensorType::F32, n, pos0, p,
+                                out.data(), 1, isa);
     }
     benchmark::DoNotOptimize(out.data());
   }

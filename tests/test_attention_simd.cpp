@@ -16,6 +16,8 @@
 #include "cpu/elementwise.h"
 #include "cpu_test_support.h"
 #include "tern/error.h"
+#include "types/float_types.h"
+#include "types/type_table.h"
 
 namespace tern::cpu {
 namespace {
@@ -34,18 +36,44 @@ struct Diff {
   double max_diff = 0.0, max_ref = 0.0;
 };
 
-Diff compare_attention(const Shape& s, Isa isa, int n_threads) {
+// The cache as `kv_type` stores it: F16 rounds the values, and the reference then reads
+// those rounded values as floats while the SIMD kernels read the F16 bits in place.
+struct Cache {
+  std::vector<float> values;
+  std::vector<uint16_t> f16;
+  const void* data(TensorType kv_type) const {
+    return kv_type == TensorType::F16 ? static_cast<const void*>(f16.data()) : values.data();
+  }
+};
+
+Cache make_cache(std::vector<float> values, TensorType kv_type) {
+  Cache c{std::move(values), {}};
+  if (kv_type == TensorType::F16) {
+    for (float& x : c.values) {
+      c.f16.push_back(f32_to_f16(x));
+      x = f16_to_f32(c.f16.back());
+    }
+  }
+  return c;
+}
+
+Diff compare_attention(const Shape& s, Isa isa, int n_threads,
+                       TensorType kv_type = TensorType::F32) {
   graph::AttentionParams p{s.n_head, s.n_head_kv, s.head_dim_k, s.head_dim_v, 0.0f, s.window};
   // q and k ~ N(0, 1): q.k has standard deviation sqrt(head_dim_k).
   p.scale = s.score_std / std::sqrt(static_cast<float>(s.head_dim_k));
   int64_t n_kv = s.pos0 + s.n_tokens;
   auto q = random_values(static_cast<size_t>(s.n_tokens * s.n_head * s.head_dim_k), 1);
-  auto k = random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_k), 2);
-  auto v = random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_v), 3);
+  Cache k = make_cache(random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_k), 2),
+                       kv_type);
+  Cache v = make_cache(random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_v), 3),
+                       kv_type);
   size_t n_out = static_cast<size_t>(s.n_tokens * s.n_head * s.head_dim_v);
   std::vector<float> ref(n_out), out(n_out, NAN);
-  attention(q.data(), k.data(), v.data(), s.n_tokens, s.pos0, p, ref.data(), n_threads);
-  simd_attention(q.data(), k.data(), v.data(), s.n_tokens, s.pos0, p, out.data(), n_threads, isa);
+  attention(q.data(), k.values.data(), v.values.data(), s.n_tokens, s.pos0, p, ref.data(),
+            n_threads);
+  simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type, s.n_tokens, s.pos0, p,
+                 out.data(), n_threads, isa);
   Diff d;
   for (size_t i = 0; i < n_out; ++i) {
     d.max_diff = std::max(d.max_diff, std::fabs(double{out[i]} - ref[i]));
@@ -93,7 +121,8 @@ TEST(AttentionSimd, MatchesScalarReferenceOverShapes) {
 // Work items of 8+ rows take the 16-row tiles (attention_tiles_x86.h), here with last
 // tiles of 15 and 1 rows, 6/4/1-value output steps, windows, caches and chunks of keys;
 // fewer rows (1-3 tokens of a group) the per-row path; 12 tokens on 3 threads make items
-// of one query head (12-row tiles).
+// of one query head (12-row tiles). Every shape with an F32 and an F16 cache (read in
+// place, a key chunk at a time).
 TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
   const Shape shapes[] = {
       {6, 2, 20, 36, 5, 3, 0, 1.0f},    {6, 2, 36, 20, 9, 0, 4, 1.0f},
@@ -105,27 +134,32 @@ TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
   };
   for (Isa isa : simd_levels()) {
     for (const Shape& s : shapes) {
-      for (int n_threads : {1, 3}) {
-        Diff d = compare_attention(s, isa, n_threads);
+      for (auto [n_threads, kv_type] :
+           {std::pair{1, TensorType::F32}, std::pair{3, TensorType::F32},
+            std::pair{1, TensorType::F16}, std::pair{3, TensorType::F16}}) {
+        Diff d = compare_attention(s, isa, n_threads, kv_type);
         EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
-            << isa_name(isa) << " heads " << s.n_head << "/" << s.n_head_kv << " dims "
-            << s.head_dim_k << "/" << s.head_dim_v << " tokens " << s.n_tokens << " pos0 " << s.pos0
-            << " window " << s.window << " score std " << s.score_std << " threads " << n_threads;
+            << type_traits(kv_type).name << " cache " << isa_name(isa) << " heads " << s.n_head
+            << "/" << s.n_head_kv << " dims " << s.head_dim_k << "/" << s.head_dim_v << " tokens "
+            << s.n_tokens << " pos0 " << s.pos0 << " window " << s.window << " score std "
+            << s.score_std << " threads " << n_threads;
       }
     }
   }
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
-TEST(AttentionSimd, RejectsScalarLevelAndBadHeadCounts) {
+TEST(AttentionSimd, RejectsScalarLevelBadCacheTypesAndHeadCounts) {
   std::vector<float> x(64, 0.0f);
   graph::AttentionParams p{4, 4, 8, 8, 1.0f, 0};
-  EXPECT_THROW(simd_attention(x.data(), x.data(), x.data(), 1, 0, p, x.data(), 1, Isa::Scalar),
-               Error);
+  auto run = [&](TensorType kv_type, Isa isa) {
+    simd_attention(x.data(), x.data(), x.data(), kv_type, 1, 0, p, x.data(), 1, isa);
+  };
+  EXPECT_THROW(run(TensorType::F32, Isa::Scalar), Error);
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_THROW(run(TensorType::Q8_0, simd_levels()[0]), Error);  // F32 or F16 caches only
   p.n_head_kv = 3;  // 4 query heads do not split over 3 kv heads
-  EXPECT_THROW(simd_attention(x.data(), x.data(), x.data(), 1, 0, p, x.data(), 1, simd_levels()[0]),
-               Error);
+  EXPECT_THROW(run(TensorType::F32, simd_levels()[0]), Error);
 }
 
 // Relative error of the vectorized e^x against e^x in double over [-100, 88] where the

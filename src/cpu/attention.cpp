@@ -38,8 +38,11 @@ ItemFn item_kernel(Isa isa) {
   throw Error(fmt::format("no SIMD attention at level {}", isa_name(isa)));
 }
 
-AttentionJob make_job(const float* q, const float* k, const float* v, int64_t pos0,
-                      const graph::AttentionParams& p, float* out) {
+AttentionJob make_job(const float* q, const void* k, const void* v, TensorType kv_type,
+                      int64_t pos0, const graph::AttentionParams& p, float* out) {
+  if (kv_type != TensorType::F32 && kv_type != TensorType::F16) {
+    throw Error(fmt::format("attention: {} KV cache (F32 or F16 only)", type_traits(kv_type).name));
+  }
   if (p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 || p.head_dim_k <= 0 || p.head_dim_v <= 0) {
     throw Error(fmt::format("attention: {} query heads over {} kv heads, head sizes {}/{}",
                             p.n_head, p.n_head_kv, p.head_dim_k, p.head_dim_v));
@@ -49,6 +52,7 @@ AttentionJob make_job(const float* q, const float* k, const float* v, int64_t po
   return {q,
           k,
           v,
+          kv_type == TensorType::F16,
           out,
           int64_t{p.n_head} * p.head_dim_k,
           int64_t{p.n_head_kv} * p.head_dim_k,
@@ -65,19 +69,25 @@ AttentionJob make_job(const float* q, const float* k, const float* v, int64_t po
 
 }  // namespace
 
+int64_t attention_staging_floats(const AttentionJob& job, int64_t keys) {
+  return job.f16 ? keys * (job.head_dim_k + job.head_dim_v) : 0;
+}
+
 int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows) {
   int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
   if (n_rows >= kAttentionMinTileRows) {
-    return kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v);
+    return kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v) +
+           attention_staging_floats(job, kAttentionTileKeys);
   }
-  return n_rows * (job.key_chunk + acc_stride + 3);
+  return n_rows * (job.key_chunk + acc_stride + 3) + attention_staging_floats(job, job.key_chunk);
 }
 
-void simd_attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,
-                    const graph::AttentionParams& p, float* out, int n_threads, Isa isa) {
+void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
+                    int64_t n_tokens, int64_t pos0, const graph::AttentionParams& p, float* out,
+                    int n_threads, Isa isa) {
   if (n_tokens <= 0) return;
   ItemFn kernel = item_kernel(isa);
-  const AttentionJob job = make_job(q, k, v, pos0, p, out);
+  const AttentionJob job = make_job(q, k, v, kv_type, pos0, p, out);
   // Items of every query head of a group, or of single heads when those are too few.
   int64_t heads_per_item = job.group;
   const int64_t tokens_per_item = kTokensPerItem;

@@ -37,6 +37,46 @@ static_assert(kTileLanes == 2 * kLanes);
 constexpr int64_t kStepKeys = 6;  // keys per score step
 constexpr int64_t kStepDims = 6;  // output values per accumulation step
 
+// Where a work item reads its kv head's K and V rows for one chunk of keys: in the cache
+// itself (F32), or converted into staging (F16 caches; rows of head_dim floats).
+struct KvRows {
+  const float* k;
+  const float* v;
+  int64_t k_stride, v_stride;
+  int64_t origin;  // the key of the first row
+  const float* k_row(int64_t j) const { return k + (j - origin) * k_stride; }
+  const float* v_row(int64_t j) const { return v + (j - origin) * v_stride; }
+};
+
+// n F16 values to floats.
+void f16_row_to_f32(const uint16_t* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
+}
+
+// Kv head kv's rows of keys [c0, c1); `staging` holds attention_staging_floats(job,
+// c1 - c0) floats.
+KvRows kv_rows(const AttentionJob& job, int64_t kv, int64_t c0, int64_t c1, float* staging) {
+  const int64_t dk = job.head_dim_k, dv = job.head_dim_v;
+  if (!job.f16) {
+    return {static_cast<const float*>(job.k) + kv * dk, static_cast<const float*>(job.v) + kv * dv,
+            job.k_stride, job.v_stride, 0};
+  }
+  float* k = staging;
+  float* v = staging + (c1 - c0) * dk;
+  const auto* k16 = static_cast<const uint16_t*>(job.k) + kv * dk;
+  const auto* v16 = static_cast<const uint16_t*>(job.v) + kv * dv;
+  for (int64_t j = c0; j < c1; ++j) {
+    f16_row_to_f32(k16 + j * job.k_stride, dk, k + (j - c0) * dk);
+    f16_row_to_f32(v16 + j * job.v_stride, dv, v + (j - c0) * dv);
+  }
+  return {k, v, dk, dv, c0};
+}
+
 // Both row vectors of a tile: lanes [0, 8) and [8, 16).
 struct Lanes {
   __m256 v[2];
@@ -48,12 +88,14 @@ struct Tile {
   float* qt;                   // [head_dim_k, 16] queries
   float* s;                    // [kTileChunk, 16] scores, then p
   float* acct;                 // [head_dim_v, 16] un-normalized outputs
+  float* staging;              // an F16 cache's chunk as floats
   __m256i begin[2], end[2];    // per lane: visible keys [begin, end)
   int64_t all_begin, all_end;  // keys every row of the tile sees
   Lanes max, sum;              // running max and sum of e^(s - max) per row
+  KvRows rows;                 // the current chunk's K and V rows
 
-  const float* k_row(int64_t j) const { return job.k + j * job.k_stride + kv * job.head_dim_k; }
-  const float* v_row(int64_t j) const { return job.v + j * job.v_stride + kv * job.head_dim_v; }
+  const float* k_row(int64_t j) const { return rows.k_row(j); }
+  const float* v_row(int64_t j) const { return rows.v_row(j); }
 };
 
 // Lanes whose row does not see key j become -inf.
@@ -134,7 +176,7 @@ void accumulate_step(const Tile& t, int64_t d, int64_t c0, int64_t n, const Lane
   }
   const float* v = t.v_row(c0) + d;
   const float* p = t.s;
-  for (int64_t j = 0; j < n; ++j, v += t.job.v_stride, p += kTileLanes) {
+  for (int64_t j = 0; j < n; ++j, v += t.rows.v_stride, p += kTileLanes) {
     __m256 p0 = _mm256_loadu_ps(p), p1 = _mm256_loadu_ps(p + kLanes);
     for (int64_t i = 0; i < kDims; ++i) {
       __m256 vd = _mm256_broadcast_ss(v + i);
@@ -218,8 +260,12 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
                     float* scratch) {
   const int64_t n_heads = item.h1 - item.h0;
   const int64_t n_rows = (item.t1 - item.t0) * n_heads;
-  Tile t{job, item.kv, scratch, scratch + job.head_dim_k * kTileLanes,
-         scratch + (job.head_dim_k + kTileChunk) * kTileLanes};
+  Tile t{job,
+         item.kv,
+         scratch,
+         scratch + job.head_dim_k * kTileLanes,
+         scratch + (job.head_dim_k + kTileChunk) * kTileLanes,
+         scratch + (job.head_dim_k + kTileChunk + job.head_dim_v) * kTileLanes};
   alignas(32) int begin[kTileLanes] = {}, end[kTileLanes] = {};
   int64_t first = std::numeric_limits<int64_t>::max(), last = 0;  // keys any row sees
   t.all_begin = 0;
@@ -252,8 +298,11 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
     t.sum.v[h] = _mm256_setzero_ps();
   }
   std::fill(t.acct, t.acct + job.head_dim_v * kTileLanes, 0.0f);
-  for (int64_t c0 = first; c0 < last; c0 += kTileChunk)
-    tile_chunk(t, c0, std::min(c0 + kTileChunk, last));
+  for (int64_t c0 = first; c0 < last; c0 += kTileChunk) {
+    const int64_t c1 = std::min(c0 + kTileChunk, last);
+    t.rows = kv_rows(job, item.kv, c0, c1, t.staging);
+    tile_chunk(t, c0, c1);
+  }
   write_rows(t, rows_out);
 }
 

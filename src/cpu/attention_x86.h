@@ -68,14 +68,16 @@ struct Item {
   float* max;      // [n_rows] running max of the row's scores
   float* sum;      // [n_rows] running sum of e^(score - max)
   float* rescale;  // [n_rows] this chunk's factor for acc: e^(old max - new max)
+  float* staging;  // an F16 cache's chunk as floats
+  KvRows rows;     // the current chunk's K and V rows
 
   int64_t token(int64_t r) const { return t0 + r / n_heads; }
   int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
   const float* q_row(int64_t r) const {
     return job.q + token(r) * job.q_stride + head(r) * job.head_dim_k;
   }
-  const float* k_row(int64_t j) const { return job.k + j * job.k_stride + kv * job.head_dim_k; }
-  const float* v_row(int64_t j) const { return job.v + j * job.v_stride + kv * job.head_dim_v; }
+  const float* k_row(int64_t j) const { return rows.k_row(j); }
+  const float* v_row(int64_t j) const { return rows.v_row(j); }
   float* out_row(int64_t r) const {
     return job.out + token(r) * job.o_stride + head(r) * job.head_dim_v;
   }
@@ -207,7 +209,7 @@ void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
     p[i] = it.score_row(r + i) + (u.begin - c0);
   }
   const __m256i tail = lane_mask(it.job.head_dim_v - d);
-  const int64_t stride = it.job.v_stride;
+  const int64_t stride = it.rows.v_stride;
   const float* v = it.v_row(u.begin) + d;
   for (int64_t n = u.end - u.begin; n > 0; --n, v += stride) {
     __m256 vv[kVecs];
@@ -298,12 +300,15 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
           scratch + n_rows * job.key_chunk,
           scratch + n_rows * (job.key_chunk + acc_stride),
           scratch + n_rows * (job.key_chunk + acc_stride + 1),
-          scratch + n_rows * (job.key_chunk + acc_stride + 2)};
+          scratch + n_rows * (job.key_chunk + acc_stride + 2),
+          scratch + n_rows * (job.key_chunk + acc_stride + 3),
+          {}};
   start(it);
   // Keys seen by any row: from the first row's first to the last row's last.
   Span keys{it.visible(0).begin, it.visible(n_rows - 1).end};
   for (int64_t c0 = keys.begin; c0 < keys.end; c0 += job.key_chunk) {
     Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
+    it.rows = kv_rows(job, it.kv, chunk.begin, chunk.end, it.staging);
     for_row_tiles<ScoresStep>(it, chunk);
     for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
     for_row_tiles<AccumulateStep>(it, chunk);

@@ -213,14 +213,21 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     case Op::Attention: {
       int64_t n_kv = graph.pos0() + out.rows;  // cache rows in use, this batch included
       const float* q = ops.act(node.in[0]);
-      const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
-      const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
       const auto& p = std::get<graph::AttentionParams>(node.params);
+      const Tensor& k_cache = graph.tensor(node.in[1]);
       if (isa_ == cpu::Isa::Scalar) {
+        const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
+        const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
         cpu::attention(q, k, v, out.rows, graph.pos0(), p, ops.act(node.out), n_threads_);
       } else {
-        cpu::simd_attention(q, k, v, out.rows, graph.pos0(), p, ops.act(node.out), n_threads_,
-                            isa_);
+        // F32 and F16 caches are read in place; any other type is converted first.
+        const Tensor& v_cache = graph.tensor(node.in[2]);
+        bool in_place = k_cache.type == v_cache.type &&
+                        (k_cache.type == TensorType::F32 || k_cache.type == TensorType::F16);
+        const void* k = in_place ? ops.bytes(k_cache) : ops.floats(node.in[1], n_kv, scratch_a_);
+        const void* v = in_place ? ops.bytes(v_cache) : ops.floats(node.in[2], n_kv, scratch_b_);
+        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32, out.rows,
+                            graph.pos0(), p, ops.act(node.out), n_threads_, isa_);
       }
       break;
     }
