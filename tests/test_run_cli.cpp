@@ -83,6 +83,9 @@ TEST(RunCli, SmolLm2AnswersInItsChatFormatDeterministically) {
   EXPECT_NE(a.err.find("generated "), std::string::npos) << a.err;  // timings on stderr
   EXPECT_NE(a.err.find("tokens/s"), std::string::npos) << a.err;
   EXPECT_EQ(tern(args).out, a.out);
+  const Outcome half = tern(args + " --kv-type f16");  // the cache in F16, read in place
+  ASSERT_EQ(half.code, 0) << half.err;
+  EXPECT_NE(half.out.find("Paris"), std::string::npos) << half.out;
 }
 
 TEST(RunCli, Gemma3BaseModelCompletesPlainText) {
@@ -265,6 +268,7 @@ TEST(RunCliErrors, BadFlagValues) {
   expect_error(tern("run -m smollm2-135m -p x --no-such-flag"), 2, "--no-such-flag");
   expect_error(tern("run -m smollm2-135m"), 2, "-p/--prompt");
   expect_error(tern("run -m smollm2-135m -p x --chat-template nosuch"), 2, "chatml");
+  expect_error(tern("run -m smollm2-135m -p x --kv-type q8"), 2, "--kv-type");
   REQUIRE_MODEL("smollm2-135m");
   expect_error(tern("run -m smollm2-135m -p x --top-p 3"), 1, "top_p must be in [0, 1], got 3");
 }

@@ -27,19 +27,22 @@ struct BenchOptions {
   std::vector<int> n_prompt = {512};
   std::vector<int> n_gen = {128};
   std::vector<int> threads;
+  std::vector<int> depths = {0};
   int reps = 5;
   int n_batch = 512;
   bool json = false;
   bool memory_only = false;
   BackendKind backend = BackendKind::Auto;
   int n_gpu_layers = -1;
+  KvType kv_type = KvType::F32;
 };
 
 struct Result {
   std::string model;
   size_t model_bytes = 0;
   int threads = 0;
-  std::string test;  // "pp512", "tg128"
+  std::string test;  // "pp512", "tg128", "tg128 @ d4096"
+  int depth = 0;     // positions in the cache before the test
   std::string device;  // Session::device(): "cpu" or the GPU and its layers
   double device_peak_gbps = 0;  // the GPU's claimed bandwidth (0: CPU or unknown)
   std::vector<double> tps;
@@ -56,10 +59,11 @@ std::vector<int32_t> bench_tokens(int64_t n_vocab, int n) {
   return tokens;
 }
 
-// Seconds for one run of the test from an empty cache: the whole prompt in micro-batches
-// (pp), or n_gen single-token decodes (tg).
-double run_once(Session& session, const std::vector<int32_t>& tokens, bool prompt) {
-  session.clear();
+// Seconds for one run of the test after the cache's first `depth` positions (kept from
+// the prefill; the previous run's are dropped): the whole prompt in micro-batches (pp), or
+// n_gen single-token decodes (tg).
+double run_once(Session& session, const std::vector<int32_t>& tokens, bool prompt, int depth) {
+  session.trim(depth);
   auto start = std::chrono::steady_clock::now();
   if (prompt) {
     session.decode(tokens, Outputs::Last);
@@ -70,21 +74,27 @@ double run_once(Session& session, const std::vector<int32_t>& tokens, bool promp
 }
 
 Result run_test(const Model& model, const std::string& name, const BenchOptions& o, int threads,
-                int n, bool prompt) {
+                int n, bool prompt, int depth) {
   SessionOptions so;
-  so.n_ctx = n;
+  so.n_ctx = depth + n;
   so.n_batch = o.n_batch;
   so.n_threads = threads;
   so.backend = o.backend;
   so.n_gpu_layers = o.n_gpu_layers;
+  so.kv_type = o.kv_type;
   Session session(model, so);
-  std::vector<int32_t> tokens = bench_tokens(model.n_vocab(), n);
+  std::vector<int32_t> tokens = bench_tokens(model.n_vocab(), depth + n);
+  std::vector<int32_t> context(tokens.begin(), tokens.begin() + depth);
+  tokens.erase(tokens.begin(), tokens.begin() + depth);
+  if (depth > 0) session.decode(context, Outputs::Last);  // once: every run starts from it
   // Warm-up (pages the weights in, grows the workspace and the pool): a short run.
   std::vector<int32_t> warm(tokens.begin(), tokens.begin() + std::min(n, prompt ? n : 4));
-  run_once(session, warm, prompt);
-  Result r{name, model.weight_bytes(), threads, fmt::format("{}{}", prompt ? "pp" : "tg", n),
-           session.device(), session.device_peak_gbps()};
-  for (int i = 0; i < o.reps; ++i) r.tps.push_back(n / run_once(session, tokens, prompt));
+  run_once(session, warm, prompt, depth);
+  std::string test = fmt::format("{}{}", prompt ? "pp" : "tg", n);
+  if (depth > 0) test += fmt::format(" @ d{}", depth);
+  Result r{name, model.weight_bytes(), threads, test, depth, session.device(),
+           session.device_peak_gbps()};
+  for (int i = 0; i < o.reps; ++i) r.tps.push_back(n / run_once(session, tokens, prompt, depth));
   double sum = 0, sq = 0;
   for (double v : r.tps) sum += v;
   r.mean = sum / static_cast<double>(r.tps.size());
@@ -131,6 +141,7 @@ void print_json(const std::vector<Result>& results, const BandwidthByThreads& bw
                         {"size_bytes", r.model_bytes},
                         {"threads", r.threads},
                         {"test", r.test},
+                        {"depth", r.depth},
                         {"device", r.device},
                         {"tps", r.mean},
                         {"tps_std", r.std},
@@ -165,11 +176,13 @@ void run_bench(const BenchOptions& o) {
     for (const std::string& path : o.models) {
       Model model = Model::load(path);
       for (int t : threads) {
-        for (int p : o.n_prompt) {
-          if (p > 0) results.push_back(run_test(model, base_name(path), o, t, p, true));
-        }
-        for (int n : o.n_gen) {
-          if (n > 0) results.push_back(run_test(model, base_name(path), o, t, n, false));
+        for (int d : o.depths) {
+          for (int p : o.n_prompt) {
+            if (p > 0) results.push_back(run_test(model, base_name(path), o, t, p, true, d));
+          }
+          for (int n : o.n_gen) {
+            if (n > 0) results.push_back(run_test(model, base_name(path), o, t, n, false, d));
+          }
         }
       }
     }
@@ -202,6 +215,10 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Thread counts (default: physical cores)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
+  cmd->add_option("-d,--n-depth", o->depths,
+                  "Positions already in the cache when each test starts (prefilled once)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions per test")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -211,6 +228,7 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print a JSON list, one object per test");
   cmd->add_flag("--memory", o->memory_only, "Only measure the read bandwidth");
   add_backend_options(cmd, o->backend, o->n_gpu_layers);
+  add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o] { run_bench(*o); });
 }
 

@@ -23,5 +23,7 @@ void add_perplexity(CLI::App& app);
 void add_synth(CLI::App& app);
 /// --backend and --n-gpu-layers (-ngl) on `cmd`, into the given fields.
 void add_backend_options(CLI::App* cmd, BackendKind& backend, int& n_gpu_layers);
+/// --kv-type f32|f16.
+void add_kv_type_option(CLI::App* cmd, KvType& kv_type);
 
 }  // namespace tern::cli

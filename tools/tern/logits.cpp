@@ -29,6 +29,7 @@ struct LogitsOptions {
   int64_t n_batch = 512;
   BackendKind backend = BackendKind::Auto;
   int n_gpu_layers = -1;
+  KvType kv_type = KvType::F32;
 };
 
 std::vector<int32_t> parse_tokens(const std::string& text) {
@@ -83,6 +84,7 @@ void run(const LogitsOptions& o) {
   so.n_threads = o.n_threads;
   so.backend = o.backend;
   so.n_gpu_layers = o.n_gpu_layers;
+  so.kv_type = o.kv_type;
   Session session(model, so);
   std::span<const float> logits = session.decode(tokens, Outputs::All);
   if (o.top > 0) {
@@ -111,6 +113,7 @@ void add_logits(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_backend_options(cmd, o->backend, o->n_gpu_layers);
+  add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o, cmd] {
     if (o->top == 0 && o->out.empty()) {
       throw CLI::RequiredError(cmd->get_name() + ": one of -o or --top");

@@ -273,6 +273,7 @@ void add_run(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_backend_options(cmd, o->session.backend, o->session.n_gpu_layers);
+  add_kv_type_option(cmd, o->session.kv_type);
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
       ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}));
   add_sampling_options(cmd, o->sampling);

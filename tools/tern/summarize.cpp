@@ -233,6 +233,7 @@ void add_summarize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per physical core")
       ->check(CLI::Range(0, 1024));
+  add_kv_type_option(cmd, o->session.kv_type);
   cmd->add_option("--temp", o->sampling.temp, "Temperature; <= 0: greedy")->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
       ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}))
