@@ -16,6 +16,7 @@
 #include "cpu/matmul.h"
 #include "cpu/packed_gemm.h"
 #include "cpu/repack.h"
+#include "types/float_types.h"
 #include "types/type_table.h"
 
 namespace {
@@ -147,6 +148,62 @@ BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)
     ->Args({512, 0})
     ->Args({1, 4096})
     ->Unit(benchmark::kMillisecond);
+
+// ---- Decoding attention at the 1B shape over a long context: 32 query heads over 8 kv
+// heads of 64, the caches of 16 layers (F32: 16 x 16 MiB at 4096 positions, far past L3,
+// as in a real decode step) visited in turn, two threads. tok/s counts decoded tokens (all
+// 16 layers). Args: {cached positions, F16 cache}.
+
+void attention_decode_1b(benchmark::State& state, Isa isa) {
+  if (isa > tern::cpu::detected_isa()) {
+    state.SkipWithError("level not available on this CPU");
+    return;
+  }
+  constexpr int kHeads = 32, kHeadsKv = 8, kDim = 64, kLayers = 16;
+  const int64_t pos0 = state.range(0);
+  const bool f16 = state.range(1) != 0;
+  const tern::graph::AttentionParams p{kHeads, kHeadsKv, kDim, kDim, 0.125f, 0};
+  const auto cache_values = static_cast<size_t>((pos0 + 1) * kHeadsKv * kDim);
+  std::vector<float> q = random_values(static_cast<size_t>(kHeads * kDim));
+  std::vector<float> one = random_values(cache_values);
+  std::vector<uint16_t> one16(cache_values);
+  tern::f16_from_float(one.data(), one16.data(), static_cast<int64_t>(cache_values));
+  // Separate copies per layer (and K apart from V), so no layer finds another's in cache.
+  std::vector<std::vector<float>> k32, v32;
+  std::vector<std::vector<uint16_t>> k16, v16;
+  for (int l = 0; l < kLayers; ++l) {
+    if (f16) {
+      k16.push_back(one16);
+      v16.push_back(one16);
+    } else {
+      k32.push_back(one);
+      v32.push_back(one);
+    }
+  }
+  std::vector<float> out(q.size());
+  const tern::TensorType type = f16 ? tern::TensorType::F16 : tern::TensorType::F32;
+  for (auto _ : state) {
+    for (int l = 0; l < kLayers; ++l) {
+      const void* k = f16 ? static_cast<const void*>(k16[l].data()) : k32[l].data();
+      const void* v = f16 ? static_cast<const void*>(v16[l].data()) : v32[l].data();
+      tern::cpu::simd_attention(q.data(), k, v, type, 1, pos0, p, out.data(), 2, isa);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["tok/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+BENCHMARK_CAPTURE(attention_decode_1b, avx2, Isa::Avx2)
+    ->Args({4096, 0})
+    ->Args({4096, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(attention_decode_1b, avx512, Isa::Avx512)
+    ->Args({4096, 0})
+    ->Args({4096, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
