@@ -9,6 +9,7 @@
 #include "backends/cpu/kernels.h"
 #include "cpu_test_support.h"
 #include "graph/graph.h"
+#include "tern/error.h"
 #include "types/type_table.h"
 
 namespace tern::cpu {
@@ -186,6 +187,18 @@ TEST(CpuOps, GraphReusesOnlyDeadActivations) {
   EXPECT_NE(off(c), off(d));
   EXPECT_EQ(off(c), off(a));  // a's space is reused once a is dead
   EXPECT_LE(g.workspace_floats(), 4u * 8 * 4);
+}
+
+// Backends take a copy's rows as checked: none before the cache's start or past its end.
+TEST(CpuOps, GraphRefusesCopiesOutsideTheCache) {
+  std::vector<float> table(4 * 8, 0.0f);
+  graph::Graph g(0, 2);
+  auto w = g.weight(TensorType::F32, 8, 4, table.data());
+  auto x = g.get_rows(w, g.input({0, 1}));
+  auto cache = g.cache(TensorType::F32, 8, 10, table.data());
+  EXPECT_NO_THROW(g.copy(x, cache, 8));
+  EXPECT_THROW(g.copy(x, cache, 9), Error);
+  EXPECT_THROW(g.copy(x, cache, -1), Error);
 }
 
 }  // namespace

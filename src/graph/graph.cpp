@@ -137,7 +137,7 @@ TensorId Graph::softcap(TensorId x, float cap) {
 
 void Graph::copy(TensorId x, TensorId dst, int64_t dst_row) {
   const Tensor& d = tensor(dst);
-  if (d.storage != Storage::Cache || d.cols != tensor(x).cols ||
+  if (d.storage != Storage::Cache || d.cols != tensor(x).cols || dst_row < 0 ||
       dst_row + tensor(x).rows > d.rows) {
     shape_error(Op::Copy, "destination is not a cache tensor with room for the rows");
   }

@@ -33,29 +33,24 @@ class LaunchCache {
  public:
   explicit LaunchCache(size_t capacity) : capacity_(capacity) {}
 
-  /// The recording of `key`; a default one when the key is new (or replaces one whose
-  /// key merely has the same hash).
+  /// The recording of `key`; a default one when the key is new.
   Recording& get(const std::vector<uint64_t>& key) {
-    const uint64_t hash = hash_launch_key(key);
-    auto it = entries_.find(hash);
+    auto it = entries_.find(key);
     if (it == entries_.end()) {
       if (entries_.size() >= capacity_) evict_oldest();
-      it = entries_.try_emplace(hash).first;
+      it = entries_.try_emplace(key).first;
     }
-    Entry& e = it->second;
-    if (e.key != key) {
-      e.key = key;
-      e.recording = Recording{};
-    }
-    e.last_used = ++clock_;
-    return e.recording;
+    it->second.last_used = ++clock_;
+    return it->second.recording;
   }
 
  private:
   struct Entry {
-    std::vector<uint64_t> key;
     uint64_t last_used = 0;
     Recording recording{};
+  };
+  struct KeyHash {
+    size_t operator()(const std::vector<uint64_t>& key) const { return hash_launch_key(key); }
   };
 
   void evict_oldest() {
@@ -68,7 +63,7 @@ class LaunchCache {
 
   size_t capacity_;
   uint64_t clock_ = 0;
-  std::unordered_map<uint64_t, Entry> entries_;  // by the key's hash
+  std::unordered_map<std::vector<uint64_t>, Entry, KeyHash> entries_;
 };
 
 }  // namespace tern::graph
