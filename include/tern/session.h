@@ -19,9 +19,13 @@ enum class KvType { F32, F16 };
 /// GPU, else the CPU); Cpu: the CPU only; Vulkan/Cuda: that backend or an error.
 enum class BackendKind { Auto, Cpu, Vulkan, Cuda };
 
+/// Largest context (KV cache positions) and micro-batch a session accepts.
+constexpr int64_t kMaxContextSize = int64_t{1} << 24;
+constexpr int64_t kMaxBatchSize = int64_t{1} << 16;
+
 struct SessionOptions {
-  int64_t n_ctx = 4096;   // KV cache positions; 0: the model's n_ctx_train
-  int64_t n_batch = 512;  // tokens per micro-batch when processing a prompt
+  int64_t n_ctx = 4096;   // KV cache positions, 1..kMaxContextSize; 0: the model's n_ctx_train
+  int64_t n_batch = 512;  // tokens per micro-batch when processing a prompt, 1..kMaxBatchSize
   int n_threads = 0;      // 0: one per physical core
   KvType kv_type = KvType::F32;
   BackendKind backend = BackendKind::Auto;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.h"
+#include "int_range.h"
 
 namespace tern::cli {
 
@@ -16,7 +17,7 @@ void add_backend_options(CLI::App* cmd, BackendKind& backend, int& n_gpu_layers)
       ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case));
   cmd->add_option("--n-gpu-layers", n_gpu_layers,
                   "Layers on the GPU, the last ones (-1: all, with the output head); also -ngl")
-      ->check(CLI::Range(-1, 1 << 20))
+      ->check(in_range(-1, 1 << 20))
       ->capture_default_str();
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "int_range.h"
 #include "cpu/cpu_features.h"
 #include "cpu/memory_bandwidth.h"
 #include "tern/error.h"
@@ -208,22 +209,22 @@ void add_bench(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("-p,--n-prompt", o->n_prompt, "Prompt lengths for ppN tests (0: none)")
       ->delimiter(',')
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxContextSize));
   cmd->add_option("-n,--n-gen", o->n_gen, "Generated tokens for tgN tests (0: none)")
       ->delimiter(',')
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxContextSize));
   cmd->add_option("-t,--threads", o->threads, "Thread counts (default: physical cores)")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber);
+      ->check(in_range(1, kMaxThreads));
   cmd->add_option("-d,--n-depth", o->depths,
                   "Positions already in the cache when each test starts (prefilled once)")
       ->delimiter(',')
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxContextSize));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions per test")
-      ->check(CLI::PositiveNumber)
+      ->check(in_range(1, 1 << 20))
       ->capture_default_str();
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per micro-batch")
-      ->check(CLI::PositiveNumber)
+      ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print a JSON list, one object per test");
   cmd->add_flag("--memory", o->memory_only, "Only measure the read bandwidth");

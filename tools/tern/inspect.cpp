@@ -2,15 +2,16 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "commands.h"
 #include "gguf/file.h"
+#include "output.h"
 #include "tern/error.h"
 #include "types/type_table.h"
+#include "utf8_escape.h"
 
 namespace tern::cli {
 
@@ -33,7 +34,7 @@ std::string shape_string(const gguf::TensorInfo& t) {
 nlohmann::json value_json(const gguf::Value& v, size_t max_items) {
   using gguf::ValueType;
   switch (v.type()) {
-    case ValueType::String: return std::string(v.as_string());
+    case ValueType::String: return escape_invalid_utf8(v.as_string());  // GGUF does not check
     case ValueType::Bool: return v.as_bool();
     case ValueType::F32: case ValueType::F64: return v.as_float();
     case ValueType::U64: return std::get<uint64_t>(v.storage);
@@ -72,11 +73,11 @@ double bits_per_weight(const Totals& totals) {
 }
 
 void print_json(const gguf::File& file, const InspectOptions& options) {
-  nlohmann::json out;
-  out["file"] = file.name();
-  out["version"] = file.version();
-  out["alignment"] = file.alignment();
-  out["data_offset"] = file.data_offset();
+  nlohmann::json doc;
+  doc["file"] = escape_invalid_utf8(file.name());
+  doc["version"] = file.version();
+  doc["alignment"] = file.alignment();
+  doc["data_offset"] = file.data_offset();
   nlohmann::json metadata = nlohmann::json::object();
   for (const auto& kv : file.metadata()) {
     nlohmann::json entry = {{"type", gguf::value_type_name(kv.value.type())},
@@ -85,50 +86,51 @@ void print_json(const gguf::File& file, const InspectOptions& options) {
       entry["element_type"] = gguf::value_type_name(kv.value.as_array().element_type);
       entry["count"] = kv.value.as_array().items.size();
     }
-    metadata[std::string(kv.key)] = entry;
+    metadata[escape_invalid_utf8(kv.key)] = entry;
   }
-  out["metadata"] = metadata;
+  doc["metadata"] = metadata;
   auto tensors = nlohmann::json::array();
   for (const auto& t : file.tensors()) {
-    tensors.push_back({{"name", std::string(t.name)},
+    tensors.push_back({{"name", escape_invalid_utf8(t.name)},
                        {"type", type_traits(t.type).name},
                        {"shape", std::vector<int64_t>(t.ne, t.ne + t.n_dims)},
                        {"offset", t.offset},
                        {"bytes", t.n_bytes}});
   }
-  out["tensors"] = tensors;
+  doc["tensors"] = tensors;
   Totals totals = totals_of(file);
-  out["n_params"] = totals.n_params;
-  out["n_bytes"] = totals.n_bytes;
-  out["bits_per_weight"] = bits_per_weight(totals);
-  fmt::print("{}\n", out.dump(2));
+  doc["n_params"] = totals.n_params;
+  doc["n_bytes"] = totals.n_bytes;
+  doc["bits_per_weight"] = bits_per_weight(totals);
+  // Strings were escaped; replace is a safety net, never a reason to fail.
+  out().print("{}\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void print_text(const gguf::File& file, const InspectOptions& options) {
-  fmt::print("{}: GGUF v{}, {} metadata keys, {} tensors, alignment {}\n\n", file.name(),
+  out().print("{}: GGUF v{}, {} metadata keys, {} tensors, alignment {}\n\n", file.name(),
              file.version(), file.metadata().size(), file.tensors().size(), file.alignment());
-  fmt::print("metadata:\n");
+  out().print("metadata:\n");
   for (const auto& kv : file.metadata()) {
     std::string type(gguf::value_type_name(kv.value.type()));
     if (kv.value.type() == gguf::ValueType::Array) {
       type = fmt::format("{}[{}]", gguf::value_type_name(kv.value.as_array().element_type),
                          kv.value.as_array().items.size());
     }
-    fmt::print("  {:<44} {:<12} {}\n", kv.key, type, gguf::format_value(kv.value, options.max_items));
+    out().print("  {:<44} {:<12} {}\n", kv.key, type, gguf::format_value(kv.value, options.max_items));
   }
   if (file.tensors().empty()) return;
-  fmt::print("\ntensors:\n  {:<36} {:<8} {:<24} {:>14} {:>14}\n", "name", "type", "shape",
+  out().print("\ntensors:\n  {:<36} {:<8} {:<24} {:>14} {:>14}\n", "name", "type", "shape",
              "offset", "bytes");
   for (const auto& t : file.tensors()) {
-    fmt::print("  {:<36} {:<8} {:<24} {:>14} {:>14}\n", t.name, type_traits(t.type).name,
+    out().print("  {:<36} {:<8} {:<24} {:>14} {:>14}\n", t.name, type_traits(t.type).name,
                shape_string(t), t.offset, t.n_bytes);
   }
   Totals totals = totals_of(file);
-  fmt::print("\ntotals by type:\n");
+  out().print("\ntotals by type:\n");
   for (const auto& [name, entry] : totals.by_type) {
-    fmt::print("  {:<8} {:>5} tensors {:>14} bytes\n", name, entry.first, entry.second);
+    out().print("  {:<8} {:>5} tensors {:>14} bytes\n", name, entry.first, entry.second);
   }
-  fmt::print("\nparameters: {} ({:.1f} M), tensor data: {:.2f} MiB, {:.2f} bits per weight\n",
+  out().print("\nparameters: {} ({:.1f} M), tensor data: {:.2f} MiB, {:.2f} bits per weight\n",
              totals.n_params, totals.n_params / 1e6, totals.n_bytes / 1048576.0,
              bits_per_weight(totals));
 }
@@ -138,10 +140,9 @@ void dump_tensor(const gguf::File& file, const InspectOptions& options) {
   if (t == nullptr) throw Error(fmt::format("{}: no tensor named '{}'", file.name(), options.tensor));
   std::vector<float> values(static_cast<size_t>(t->n_elements()));
   dequantize(t->type, t->data, values.data(), t->n_elements());
-  std::ofstream out(options.dump, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(values.data()),
-            static_cast<std::streamsize>(values.size() * sizeof(float)));
-  if (!out) throw Error(fmt::format("{}: cannot write", options.dump));
+  Output dump(options.dump, "wb");
+  dump.write(values);
+  dump.close();
   fmt::print(stderr, "wrote {} ({} floats, shape {})\n", options.dump, values.size(), shape_string(*t));
 }
 

@@ -5,12 +5,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <numeric>
 #include <vector>
 
 #include "commands.h"
+#include "int_range.h"
 #include "model_path.h"
+#include "output.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
@@ -55,10 +56,9 @@ std::vector<int32_t> parse_tokens(const std::string& text) {
 }
 
 void write_logits(const std::string& path, std::span<const float> logits) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(logits.data()),
-            static_cast<std::streamsize>(logits.size_bytes()));
-  if (!out) throw Error(fmt::format("{}: cannot write", path));
+  Output file(path, "wb");
+  file.write(logits);
+  file.close();
 }
 
 void print_top(std::span<const float> logits, int64_t n_vocab, int top) {
@@ -69,9 +69,9 @@ void print_top(std::span<const float> logits, int64_t n_vocab, int top) {
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_top),
                       order.end(), [row](int32_t a, int32_t b) { return row[a] > row[b]; });
-    fmt::print("{}:", pos);
-    for (size_t i = 0; i < n_top; ++i) fmt::print(" {} ({:.4f})", order[i], row[order[i]]);
-    fmt::print("\n");
+    out().print("{}:", pos);
+    for (size_t i = 0; i < n_top; ++i) out().print(" {} ({:.4f})", order[i], row[order[i]]);
+    out().print("\n");
   }
 }
 
@@ -103,14 +103,14 @@ void add_logits(CLI::App& app) {
   cmd->add_option("--tokens", o->tokens, "Token ids, separated by spaces or commas")->required();
   auto* out = cmd->add_option("-o,--output", o->out, "Output file (n_tokens x n_vocab float32)");
   auto* top = cmd->add_option("--top", o->top, "Print the top N tokens per position instead")
-                  ->check(CLI::PositiveNumber);
+                  ->check(in_range(1, 1 << 24));
   out->excludes(top);
   cmd->add_option("-t,--threads", o->n_threads, "Threads (default: physical cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxThreads));
   cmd->add_option("-c,--ctx-size", o->n_ctx, "KV cache positions (default: the token count)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxContextSize));
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per micro-batch")
-      ->check(CLI::PositiveNumber)
+      ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
   add_backend_options(cmd, o->backend, o->n_gpu_layers);
   add_kv_type_option(cmd, o->kv_type);

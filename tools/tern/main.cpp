@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "commands.h"
+#include "output.h"
 #include "tern/error.h"
 
 int main(int argc, char** argv) {
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> args = tern::cli::expand_llama_aliases(argc, argv);
     app.parse(args);
+    tern::cli::out().close();  // the last buffered bytes can still fail (a full disk)
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // usage errors exit with 2
   } catch (const tern::Error& e) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "int_range.h"
 #include "model_path.h"
 #include "perplexity/kl_base_file.h"
 #include "tern/error.h"
@@ -85,14 +86,14 @@ void add_perplexity(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "GGUF file, or a name under $TERN_MODELS")->required();
   cmd->add_option("-f,--file", o->text_file, "Text file to score");
   cmd->add_option("-c,--ctx-size", o->ppl.n_ctx, "Tokens per chunk (the second half is scored)")
-      ->check(CLI::Range(4, 1 << 20))
+      ->check(in_range(4, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--chunks", o->max_chunks, "Score at most N chunks (default: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, 1 << 30));
   cmd->add_option("-t,--threads", o->ppl.n_threads, "Threads (default: physical cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxThreads));
   cmd->add_option("-b,--batch-size", o->ppl.n_batch, "Tokens per micro-batch")
-      ->check(CLI::PositiveNumber)
+      ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
   auto* base = cmd->add_option("--kl-base", o->ppl.kl_base_out,
                                "Save this (full-precision) model's log-probabilities to a file");

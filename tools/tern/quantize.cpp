@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "commands.h"
+#include "int_range.h"
+#include "output.h"
 #include "progress_bar.h"
 #include "quantize/quantize_model.h"
 #include "tern/error.h"
@@ -48,10 +50,10 @@ void run(const QuantizeCliOptions& o) {
   for (const auto& [type, n] : r.type_counts) {
     types += fmt::format(" {}:{}", type_traits(type).name, n);
   }
-  fmt::print("{} -> {} ({}): {:.2f} MiB -> {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n", o.in,
+  out().print("{} -> {} ({}): {:.2f} MiB -> {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n", o.in,
              o.out, mix->name, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
              8.0 * double(r.out_bytes) / double(r.n_values), seconds);
-  fmt::print("tensor types:{}\n", types);
+  out().print("tensor types:{}\n", types);
 }
 
 }  // namespace
@@ -63,7 +65,7 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("output", o->out, "Output GGUF file (written via a temporary file)")->required();
   cmd->add_option("type", o->type, "Mix: " + mix_list())->required();
   cmd->add_option("-t,--threads", o->n_threads, "Threads (default: hardware threads)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxThreads));
   cmd->add_flag("--allow-requantize", o->allow_requantize,
                 "Allow converting tensors that are already quantized (lossy twice over)");
   cmd->callback([o] { run(*o); });

@@ -21,7 +21,9 @@
 #include <string>
 
 #include "commands.h"
+#include "int_range.h"
 #include "model_path.h"
+#include "output.h"
 #include "tern/error.h"
 #include "tern/generate.h"
 
@@ -115,11 +117,8 @@ std::optional<std::string> read_prompt(const RunOptions& o, const CLI::App* cmd)
   return prompt;
 }
 
-bool stream_to_stdout(std::string_view text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-  return g_interrupted == 0;
-}
+// A failed write stops generating; the error is raised by the next flush or close.
+bool stream_to_stdout(std::string_view text) { return out().stream(text) && g_interrupted == 0; }
 
 // Everything a run needs, loaded once.
 struct Loaded {
@@ -168,11 +167,11 @@ void report(const RunOptions& o, const GenerateResult& r, double load_seconds,
                           {"chat_template", nullptr},
                           {"timings", timings_json(r, load_seconds)}};
     if (format) out["chat_template"] = chat_format_name(*format);
-    fmt::print("{}\n", out.dump());
+    cli::out().print("{}\n", out.dump());
     return;
   }
-  std::fputs("\n", stdout);
-  std::fflush(stdout);  // the text ends before the timings even when both go to one pipe
+  cli::out().write("\n");
+  cli::out().flush();  // the text ends before the timings even when both go to one pipe
   print_timings(r, load_seconds);
 }
 
@@ -182,8 +181,8 @@ void chat_loop(Conversation& conversation, const GenerateOptions& options) {
   const bool terminal = ::isatty(STDIN_FILENO) != 0;
   for (std::string line;;) {
     if (terminal) {
-      std::fputs("> ", stdout);
-      std::fflush(stdout);
+      out().write("> ");
+      out().flush();
     }
     if (!std::getline(std::cin, line)) break;
     if (line.empty()) continue;
@@ -195,10 +194,10 @@ void chat_loop(Conversation& conversation, const GenerateOptions& options) {
       conversation.reset();
       conversation.reply(line, options, stream_to_stdout);
     }
-    std::fputs("\n", stdout);
-    std::fflush(stdout);
+    out().write("\n");
+    out().flush();  // a reply that could not be written ends the chat with its error
   }
-  if (terminal) std::fputs("\n", stdout);
+  if (terminal) out().write("\n");
 }
 
 void run(RunOptions o, const CLI::App* cmd) {
@@ -245,7 +244,7 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& s) {
   cmd->add_option("--frequency-penalty", s.frequency_penalty, "Frequency penalty")
       ->capture_default_str();
   cmd->add_option("--mirostat", s.mirostat, "Mirostat: 0 off, 1 v1, 2 v2")
-      ->check(CLI::Range(0, 2))
+      ->check(in_range(0, 2))
       ->capture_default_str();
   cmd->add_option("--mirostat-lr", s.mirostat_eta, "Mirostat learning rate (eta)")
       ->capture_default_str();
@@ -262,20 +261,20 @@ void add_run(CLI::App& app) {
   auto* prompt = cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
   cmd->add_option("-f,--file", o->file, "Read the prompt from this file")->excludes(prompt);
   cmd->add_option("-n,--n-predict", o->generate.n_predict, "Tokens to generate; -1: until EOS")
-      ->check(CLI::Range(-1, 1 << 30))
+      ->check(in_range(-1, 1 << 30))
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per physical core")
-      ->check(CLI::Range(0, 1024));
+      ->check(in_range(0, kMaxThreads));
   cmd->add_option("-c,--ctx-size", o->session.n_ctx, "Context size; 0: the model's")
-      ->check(CLI::NonNegativeNumber)
+      ->check(in_range(0, kMaxContextSize))
       ->capture_default_str();
   cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
-      ->check(CLI::PositiveNumber)
+      ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
   add_backend_options(cmd, o->session.backend, o->session.n_gpu_layers);
   add_kv_type_option(cmd, o->session.kv_type);
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
-      ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}));
+      ->check(in_range(-1, 0xFFFFFFFE));
   add_sampling_options(cmd, o->sampling);
   cmd->add_flag("--ignore-eos", o->generate.ignore_eos, "Never stop at end-of-generation tokens");
   cmd->add_flag("-e,--escape", o->escapes, "Process escapes (\\n, \\t, \\xHH...) in the prompt");

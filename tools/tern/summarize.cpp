@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "int_range.h"
 #include "model_path.h"
 #include "summarize/summarizer.h"
 #include "tern/error.h"
@@ -218,25 +219,25 @@ void add_summarize(CLI::App& app) {
   cmd->add_option("--input", o->list, "JSON lines: {\"path\": ...} with an optional \"text\"");
   cmd->add_option("-o,--out", o->out, "Results (JSON lines); a re-run skips documents done");
   cmd->add_option("-n,--n-predict", o->summarize.n_predict, "Most tokens per summary")
-      ->check(CLI::Range(1, 1 << 20))
+      ->check(in_range(1, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--overlap", o->summarize.n_overlap, "Tokens shared by neighbouring chunks")
-      ->check(CLI::NonNegativeNumber)
+      ->check(in_range(0, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--instruction", o->summarize.instruction, "What to ask for")
       ->capture_default_str();
   cmd->add_option("-c,--ctx-size", o->session.n_ctx, "Context size; 0: the model's")
-      ->check(CLI::NonNegativeNumber)
+      ->check(in_range(0, kMaxContextSize))
       ->capture_default_str();
   cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
-      ->check(CLI::PositiveNumber)
+      ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per physical core")
-      ->check(CLI::Range(0, 1024));
+      ->check(in_range(0, kMaxThreads));
   add_kv_type_option(cmd, o->session.kv_type);
   cmd->add_option("--temp", o->sampling.temp, "Temperature; <= 0: greedy")->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
-      ->check(CLI::Range(int64_t{-1}, int64_t{0xFFFFFFFE}))
+      ->check(in_range(-1, 0xFFFFFFFE))
       ->capture_default_str();
   auto* tmpl = cmd->add_option("--chat-template", o->chat_template, "Chat format to ask in");
   cmd->add_flag("--no-chat-template", o->no_chat_template, "Plain completion prompt")

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "int_range.h"
 #include "progress_bar.h"
 #include "synth/synth_model.h"
 #include "tern/error.h"
@@ -82,22 +83,22 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--type", o->type, "Quantization mix, as for tern quantize")
       ->capture_default_str();
   cmd->add_option("--n-vocab", o->custom.n_vocab, "Override: vocabulary size")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range(1, 1 << 24));
   cmd->add_option("--n-embd", o->custom.n_embd, "Override: embedding width")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--n-layer", o->custom.n_layer, "Override: layers")->check(CLI::PositiveNumber);
+      ->check(in_range(1, 1 << 24));
+  cmd->add_option("--n-layer", o->custom.n_layer, "Override: layers")->check(in_range(1, 1 << 24));
   cmd->add_option("--n-head", o->custom.n_head, "Override: attention heads")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range(1, 1 << 24));
   cmd->add_option("--n-head-kv", o->custom.n_head_kv, "Override: KV heads")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range(1, 1 << 24));
   cmd->add_option("--n-ff", o->custom.n_ff, "Override: feed-forward width")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range(1, 1 << 24));
   cmd->add_flag("--tied", o->custom.tied, "Share token_embd.weight as the output head");
   cmd->add_option("--vocab-from", o->synth.vocab_from,
                   "Copy the tokenizer from this GGUF file (default: a built-in byte vocabulary)");
   cmd->add_option("--seed", o->synth.seed, "Random seed")->capture_default_str();
   cmd->add_option("-t,--threads", o->synth.n_threads, "Threads (default: hardware threads)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxThreads));
   cmd->callback([o] { run(*o); });
 }
 

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "model_path.h"
+#include "output.h"
 #include "tern/error.h"
 #include "tern/tokenizer.h"
 
@@ -101,10 +102,10 @@ void add_tokenize(CLI::App& app) {
     const TokenizeOptions to{.add_bos = !options->no_bos, .parse_special = options->parse_special};
     const std::vector<TokenId> ids = tok.tokenize(text, to);
     if (options->pieces) {
-      for (TokenId id : ids) fmt::print("{}\t{}\n", id, printable(tok.token_to_piece(id, true)));
+      for (TokenId id : ids) out().print("{}\t{}\n", id, printable(tok.token_to_piece(id, true)));
       return;
     }
-    fmt::print("{}\n", fmt::join(ids, " "));
+    out().print("{}\n", fmt::join(ids, " "));
   });
 }
 
@@ -121,7 +122,7 @@ void add_detokenize(CLI::App& app) {
     const Tokenizer tok = Tokenizer::open(resolve_model_path(options->source.model));
     const std::vector<TokenId> ids = parse_ids(read_source(options->source, cmd));
     const std::string text = tok.detokenize(ids, options->special);
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    out().write(text);
   });
 }
 
