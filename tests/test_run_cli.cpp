@@ -273,6 +273,19 @@ TEST(RunCliErrors, BadFlagValues) {
   expect_error(tern("run -m smollm2-135m -p x --top-p 3"), 1, "top_p must be in [0, 1], got 3");
 }
 
+// Every command's integer flags go through one validator: the range reads as a person
+// writes it, and the value as given (not CLI11's "0.000000 to 1797...": 300 digits).
+TEST(RunCliErrors, RangesReadAsWritten) {
+  expect_error(tern("run -m x -p x -b 0"), 2, "--batch-size: 0 is not in 1..65536");
+  expect_error(tern("run -m x -p x -c -1"), 2, "--ctx-size: -1 is not in 0..16777216");
+  expect_error(tern("run -m x -p x -c 1.5"), 2, "--ctx-size: '1.5' is not a whole number");
+  expect_error(tern("summarize -m x doc.txt -b 0"), 2, "--batch-size: 0 is not in 1..65536");
+  expect_error(tern("bench -m x -t 2,0"), 2, "--threads: 0 is not in 1..1024");
+  expect_error(tern("logits -m x --tokens 1 --top 0"), 2, "--top: 0 is not in 1..");
+  expect_error(tern("synth out.gguf --arch llama --n-layer 0"), 2, "--n-layer: 0 is not in 1..");
+  expect_error(tern("quantize a b Q8_0 -t -2"), 2, "--threads: -2 is not in 0..1024");
+}
+
 TEST(RunCliErrors, UnreadablePromptFile) {
   expect_error(tern("run -m smollm2-135m -f /nonexistent/prompt.txt"), 1,
                "/nonexistent/prompt.txt: cannot read");
