@@ -24,6 +24,10 @@ inline std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
 /// `tern ARGS` with standard error (and standard output, unless `stdout_to` names where it
 /// goes, e.g. /dev/full) captured in files under `scratch`.
 inline CliResult run_cli(const std::filesystem::path& scratch, const std::string& args,

@@ -1,16 +1,12 @@
 #include "gguf/writer.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <utility>
 
+#include "atomic_file.h"
 #include "tern/error.h"
 
 namespace tern::gguf {
@@ -100,55 +96,6 @@ bool is_homogeneous(const Array& array) {
   }
   return true;
 }
-
-// An output file written under a temporary name and renamed over the target on commit();
-// destroyed uncommitted, it removes the temporary file.
-class TempFile {
- public:
-  explicit TempFile(const std::string& path)
-      : path_(path), temp_path_(fmt::format("{}.{}-{}.partial", path, ::getpid(), next_id())) {
-    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd_ < 0) fail("cannot create");
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_path_.c_str());
-  }
-
-  void write(std::span<const uint8_t> data) {
-    while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) fail("cannot write");
-      data = data.subspan(static_cast<size_t>(n));
-    }
-  }
-
-  void commit() {
-    int fd = std::exchange(fd_, -1);
-    if (::close(fd) != 0) fail("cannot write");
-    if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("cannot rename into place");
-    committed_ = true;
-  }
-
- private:
-  // Distinguishes concurrent writers in one process.
-  static int next_id() {
-    static std::atomic<int> counter{0};
-    return counter++;
-  }
-
-  [[noreturn]] void fail(std::string_view what) const {
-    throw Error(fmt::format("{}: {} ({}): {}", path_, what, temp_path_, std::strerror(errno)));
-  }
-
-  std::string path_;
-  std::string temp_path_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
 
 }  // namespace
 
@@ -296,7 +243,7 @@ void Writer::write(const ByteSink& sink) const {
 }
 
 void Writer::write_file(const std::string& path) const {
-  TempFile file(path);
+  AtomicFile file(path);
   write([&file](std::span<const uint8_t> chunk) { file.write(chunk); });
   file.commit();
 }

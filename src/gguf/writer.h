@@ -55,7 +55,8 @@ class Writer {
   /// the wrong number of bytes.
   void write(const ByteSink& sink) const;
   /// Writes to `path` through a temporary file in the same folder, renamed over `path`
-  /// only once everything is written; a failure leaves `path` untouched.
+  /// only once everything is written; a failure leaves `path` untouched. `path` must be new
+  /// or a regular file (or a link to one): the rules of tern::AtomicFile.
   void write_file(const std::string& path) const;
   /// The whole file in memory (tests, small files).
   std::vector<uint8_t> to_bytes() const;

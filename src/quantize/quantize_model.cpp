@@ -53,7 +53,7 @@ void check_requantize(const gguf::File& file, const std::vector<TensorPlan>& pla
       throw Error(fmt::format(
           "{}: tensor '{}' is already {}; converting it to {} rounds already-rounded "
           "values again (the errors add up, worse than quantizing the F16/F32 original). "
-          "Pass --allow-requantize to do it anyway",
+          "Set allow_requantize to do it anyway",
           file.name(), p.info->name, type_traits(p.info->type).name, type_traits(p.type).name));
     }
   }
@@ -68,9 +68,14 @@ void copy_metadata(const gguf::File& file, const QuantMix& mix, gguf::Writer& w)
   w.add("general.file_type", gguf::Value{mix.file_type});
 }
 
+void check_cancelled(const QuantizeOptions& options) {
+  if (options.cancelled && options.cancelled()) throw Error("quantize: cancelled");
+}
+
 // Sends one planned tensor's bytes to `sink`: copied, or converted row by row.
 void write_tensor(const TensorPlan& p, const QuantizeOptions& options, QuantizeProgress& progress,
                   const gguf::ByteSink& sink) {
+  check_cancelled(options);
   const gguf::TensorInfo& t = *p.info;
   int64_t values_before = progress.values_done;
   if (!p.convert) {
@@ -87,6 +92,7 @@ void write_tensor(const TensorPlan& p, const QuantizeOptions& options, QuantizeP
   RowStreamOptions ro;
   ro.n_threads = options.n_threads;
   ro.progress = [&](int64_t done) {
+    check_cancelled(options);
     progress.values_done = values_before + done;
     if (options.progress) options.progress(progress);
   };

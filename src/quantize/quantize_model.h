@@ -54,6 +54,9 @@ struct QuantizeOptions {
   /// Allow converting tensors that are already quantized (lossy twice over).
   bool allow_requantize = false;
   std::function<void(const QuantizeProgress&)> progress;  // optional
+  /// Polled between chunks of rows (optional); true stops the work with tern::Error, and
+  /// the partial output file is removed. The CLI sets it from SIGINT/SIGTERM/SIGHUP.
+  std::function<bool()> cancelled;
 };
 
 struct QuantizeReport {
@@ -63,9 +66,11 @@ struct QuantizeReport {
   std::vector<std::pair<TensorType, int>> type_counts;  // output tensors per type
 };
 
-/// Writes `out_path` from `in_path` with `mix`. Throws tern::Error (leaving out_path
-/// untouched) for unreadable input, an already-quantized tensor without allow_requantize,
-/// or write failures.
+/// Writes `out_path` from `in_path` with `mix`, atomically (tern::AtomicFile: an existing
+/// target must be a regular file or a link to one; its permissions are kept). Throws
+/// tern::Error (leaving out_path untouched) for unreadable input, an already-quantized
+/// tensor without allow_requantize, a target that is not a regular file, cancellation or
+/// write failures.
 QuantizeReport quantize_model(const std::string& in_path, const std::string& out_path,
                               const QuantMix& mix, const QuantizeOptions& options);
 

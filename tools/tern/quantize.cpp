@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <thread>
 
 #include "commands.h"
@@ -22,6 +24,32 @@ struct QuantizeCliOptions {
   int n_threads = 0;
   bool allow_requantize = false;
 };
+
+// The signal (SIGINT, SIGTERM, SIGHUP) that asked quantize to stop; 0 while none did.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+// These signals no longer kill the process mid-write: they cancel the work, which removes
+// the partial output file, and die_of_stop_signal() then ends the process as the signal
+// would have. A signal the parent ignores (nohup) stays ignored.
+void catch_stop_signals() {
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old {};
+    sigaction(signal, nullptr, &old);
+    if (old.sa_handler == SIG_IGN) continue;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(signal, &action, nullptr);
+  }
+}
+
+[[noreturn]] void die_of_stop_signal() {
+  std::signal(g_stop_signal, SIG_DFL);
+  std::raise(g_stop_signal);
+  std::_Exit(128 + g_stop_signal);  // not reached: the default action ends the process
+}
 
 std::string mix_list() {
   std::string names;
@@ -43,8 +71,16 @@ void run(const QuantizeCliOptions& o) {
   ProgressBar bar;
   if (isatty(fileno(stderr)))
     qo.progress = [&bar](const quant::QuantizeProgress& p) { bar.update(p); };
+  catch_stop_signals();
+  qo.cancelled = [] { return g_stop_signal != 0; };
   auto start = std::chrono::steady_clock::now();
-  quant::QuantizeReport r = quant::quantize_model(o.in, o.out, *mix, qo);
+  quant::QuantizeReport r;
+  try {
+    r = quant::quantize_model(o.in, o.out, *mix, qo);
+  } catch (const Error&) {
+    if (g_stop_signal != 0) die_of_stop_signal();  // the partial file is gone already
+    throw;
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string types;
   for (const auto& [type, n] : r.type_counts) {
