@@ -118,6 +118,40 @@ TEST_F(SmolLm2, CallbackStopsGeneration) {
   EXPECT_EQ(r.tokens.size(), 1u);
 }
 
+// An abort inside the prompt's decode stops before any token and leaves the session as it
+// was; the same prompt then answers as if nothing had happened.
+TEST_F(SmolLm2, AbortDuringThePromptLeavesTheSessionAsItWas) {
+  Session session(*model_, {.n_ctx = 128, .n_batch = 4, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  int asked = 0;
+  const GenerateResult cut = generate(session, *tokenizer_, sampler, question(),
+                                      {.n_predict = 8, .abort = [&] { return ++asked == 3; }});
+  EXPECT_EQ(asked, 3);
+  EXPECT_EQ(cut.stop, StopReason::Interrupted);
+  EXPECT_EQ(cut.n_prompt, 0);
+  EXPECT_TRUE(cut.tokens.empty());
+  EXPECT_EQ(session.n_past(), 0);
+  const GenerateResult r = generate(session, *tokenizer_, sampler, question(), {.n_predict = 16});
+  EXPECT_NE(r.text.find("Paris"), std::string::npos) << r.text;
+}
+
+// An abort while generating stops after the token being streamed, which stays pending.
+TEST_F(SmolLm2, AbortWhileGeneratingLeavesTheLastTokenPending) {
+  Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  int streamed = 0;
+  const GenerateResult r = generate(
+      session, *tokenizer_, sampler, question(), {.abort = [&] { return streamed >= 2; }},
+      [&](std::string_view) {
+        ++streamed;
+        return true;
+      });
+  EXPECT_EQ(r.stop, StopReason::Interrupted);
+  EXPECT_EQ(r.tokens.size(), 2u);
+  EXPECT_EQ(r.pending, std::vector<TokenId>{r.tokens.back()});
+  EXPECT_EQ(session.n_past(), r.n_prompt + 1);
+}
+
 TEST_F(SmolLm2, SameSeedSameTextOtherSeedOtherDraws) {
   const auto sample = [&](uint32_t seed) {
     Session session(*model_, {.n_ctx = 128, .n_threads = 2});
@@ -184,12 +218,29 @@ TEST_F(SmolLm2, ConversationRefusesATurnBeyondTheContextAndResets) {
   Conversation chat(session, *tokenizer_, sampler, ChatFormat::ChatMl, "Be brief.");
   chat.reply("Hi", {.n_predict = 4});
   const std::string long_text(400, 'a');
-  EXPECT_THROW(chat.reply(long_text, {.n_predict = 4}), Error);
+  EXPECT_THROW(chat.reply(long_text, {.n_predict = 4}), ContextOverflow);
   EXPECT_EQ(chat.history().size(), 3u);  // unchanged by the refused turn
+  EXPECT_TRUE(chat.fits_alone("Hi again"));
+  EXPECT_FALSE(chat.fits_alone(long_text));  // no reset can make room for it
   chat.reset();
   EXPECT_EQ(chat.history().size(), 1u);  // the system message stays
   EXPECT_EQ(session.n_past(), 0);
   EXPECT_TRUE(chat.tokens().empty());
+}
+
+// A turn whose prompt decode is abandoned is forgotten: the next turn starts the chat.
+TEST_F(SmolLm2, ConversationTurnAbortedInItsPromptIsForgotten) {
+  Session session(*model_, {.n_ctx = 256, .n_batch = 4, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  Conversation chat(session, *tokenizer_, sampler, ChatFormat::ChatMl, "Be brief.");
+  const GenerateResult cut = chat.reply("Tell me a story.", {.abort = [] { return true; }});
+  EXPECT_EQ(cut.stop, StopReason::Interrupted);
+  EXPECT_EQ(chat.history().size(), 1u);
+  EXPECT_TRUE(chat.tokens().empty());
+  EXPECT_EQ(session.n_past(), 0);
+  const GenerateResult r = chat.reply("What is the capital of France?", {.n_predict = 16});
+  EXPECT_NE(r.text.find("Paris"), std::string::npos) << r.text;
+  EXPECT_EQ(chat.history().size(), 3u);
 }
 
 TEST(ChatChoice, Gemma3BaseModelGetsGemmaFromItsArchitecture) {

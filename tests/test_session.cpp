@@ -148,11 +148,38 @@ TEST(Session, RefusesPositionsBeyondTheContext) {
   try {
     session.decode(kTokens);
     FAIL() << "decoding past n_ctx must throw";
-  } catch (const Error& e) {
+  } catch (const ContextOverflow& e) {
     EXPECT_NE(std::string(e.what()).find("exceed the context size 40"), std::string::npos)
         << e.what();
   }
   EXPECT_EQ(session.n_past(), 32);  // unchanged by the refused decode
+}
+
+// The abort check is asked before each micro-batch and between layers. A cancelled decode
+// keeps none of its positions (even the micro-batch it finished), and the next decode
+// carries on as if it had never run: the same logits as an uninterrupted session.
+TEST(Session, AbortCheckCancelsBetweenLayersAndKeepsNothing) {
+  Model model = Model::load(kGolden + "llama-f32/model.gguf");
+  const SessionOptions options{.n_ctx = 32, .n_batch = 8, .n_threads = 1};
+  const std::vector<float> reference = all_logits(model, options);
+  Session session(model, options);
+  const std::span<const int32_t> tokens(kTokens);
+  int checks = 0;
+  session.decode(tokens.first(8), Outputs::All, [&] {
+    ++checks;
+    return false;
+  });
+  EXPECT_GT(checks, model.n_layer());  // one micro-batch, asked between its layers
+  int asked = 0;
+  const int cancel_at = checks + 2;  // inside the second micro-batch of the next decode
+  EXPECT_THROW(session.decode(tokens.subspan(8), Outputs::All, [&] { return ++asked == cancel_at; }),
+               Cancelled);
+  EXPECT_EQ(asked, cancel_at);  // stopped at once
+  EXPECT_EQ(session.n_past(), 8);
+  EXPECT_EQ(session.n_outputs(), 0);
+  const std::span<const float> rest = session.decode(tokens.subspan(8), Outputs::All);
+  EXPECT_LE(max_abs_diff(rest, std::span(reference).subspan(8 * 512)), 1e-5f);
+  EXPECT_EQ(session.n_past(), 32);
 }
 
 TEST(Session, RefusesTokensOutsideTheVocabulary) {

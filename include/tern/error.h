@@ -14,4 +14,16 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+/// Tokens that do not fit in the free positions of a session's context.
+class ContextOverflow : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A decode stopped because its abort check asked (see tern::AbortCheck in session.h).
+class Cancelled : public Error {
+ public:
+  Cancelled() : Error("cancelled") {}
+};
+
 }  // namespace tern

@@ -23,6 +23,10 @@ struct GenerateOptions {
   int32_t n_predict = -1;
   /// Keep going past end-of-generation tokens (EOS, EOT); they are sampled out then.
   bool ignore_eos = false;
+  /// Asked inside every decode (prompt and tokens, see Session::decode) and after each
+  /// generated token; true stops generation with StopReason::Interrupted. A prompt whose
+  /// decode is abandoned leaves the session as it was (GenerateResult::n_prompt is 0).
+  AbortCheck abort;
 };
 
 /// Why generation stopped.
@@ -53,8 +57,8 @@ std::string_view stop_reason_name(StopReason reason);
 
 /// Appends `prompt` to `session` (at n_past()), records every prompt token in `sampler`,
 /// then samples, streams and decodes tokens until a stop condition. An empty prompt
-/// continues from the session's last logits (which must exist). Throws tern::Error, before
-/// decoding anything, when the prompt does not fit in the context.
+/// continues from the session's last logits (which must exist). Throws tern::ContextOverflow,
+/// before decoding anything, when the prompt does not fit in the context.
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
                         std::span<const TokenId> prompt, const GenerateOptions& options,
                         const TextCallback& on_text = {});
@@ -89,10 +93,15 @@ class Conversation {
                ChatTemplate tmpl, std::string system = {});
 
   /// Adds a user message and generates the assistant's reply, streaming it to `on_text`.
-  /// Throws tern::Error, with the conversation unchanged, when the new turn does not fit in
-  /// the context (reset() starts over).
+  /// Throws tern::ContextOverflow, with the conversation unchanged, when the new turn does
+  /// not fit in the context (reset() starts over). When options.abort stops the turn's
+  /// prompt, the conversation is unchanged too (the result has n_prompt 0, no text).
   GenerateResult reply(std::string_view user_text, const GenerateOptions& options,
                        const TextCallback& on_text = {});
+
+  /// Whether a turn of `user_text` fits in a new conversation (after reset()) with room
+  /// for at least one generated token: false means no reset can make it fit.
+  bool fits_alone(std::string_view user_text) const;
 
   /// Forgets every turn but the system message and empties the session.
   void reset();
@@ -102,7 +111,7 @@ class Conversation {
   std::span<const TokenId> tokens() const { return tokens_; }
 
  private:
-  std::vector<TokenId> turn_tokens(const ChatMessage& next) const;
+  std::vector<TokenId> turn_tokens(const ChatMessage& next, bool first) const;
 
   Session* session_;
   const Tokenizer* tokenizer_;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -37,6 +38,11 @@ struct SessionOptions {
 /// Which positions of a decode get logits.
 enum class Outputs { Last, All, None };
 
+/// Asked by a decode before each micro-batch and between layers (on the CPU; between the
+/// GPU's runs of layers); true abandons the decode. Runs on the decoding thread, so it must
+/// be cheap and must not touch the session (e.g. read an atomic flag set by a signal).
+using AbortCheck = std::function<bool()>;
+
 class Session {
  public:
   /// A session over `model`, which must outlive it. Allocates the KV cache
@@ -48,9 +54,12 @@ class Session {
 
   /// Appends `tokens` to the cache at positions n_past().. and returns the logits of the
   /// positions `outputs` asks for: rows of n_vocab floats, in position order. Throws
-  /// tern::Error (leaving the session unchanged) for token ids outside the vocabulary or
-  /// positions beyond n_ctx.
-  std::span<const float> decode(std::span<const int32_t> tokens, Outputs outputs = Outputs::Last);
+  /// tern::ContextOverflow for positions beyond n_ctx and tern::Error for token ids outside
+  /// the vocabulary, both before decoding anything (the session unchanged). When `abort`
+  /// returns true, throws tern::Cancelled and keeps none of this call's positions: n_past()
+  /// is what it was before the call, logits() is empty, and the next decode continues there.
+  std::span<const float> decode(std::span<const int32_t> tokens, Outputs outputs = Outputs::Last,
+                                const AbortCheck& abort = {});
 
   /// The logits the last decode returned, and their row count.
   std::span<const float> logits() const;

@@ -14,13 +14,13 @@ Conversation::Conversation(Session& session, const Tokenizer& tokenizer, Sampler
   session_->clear();
 }
 
-// Tokens of the text the template adds for `next` (and the assistant's opening). BOS only
-// when the session is empty: the tokenizer adds it, the template never writes it.
-std::vector<TokenId> Conversation::turn_tokens(const ChatMessage& next) const {
-  const bool first = tokens_.empty() && pending_.empty();
+// Tokens of the text the template adds for `next` (and the assistant's opening); `first`:
+// for an empty session, with BOS (the tokenizer adds it, the template never writes it).
+std::vector<TokenId> Conversation::turn_tokens(const ChatMessage& next, bool first) const {
   std::string text;
-  if (first) {  // nothing in the session yet: the whole conversation, system message included
-    std::vector<ChatMessage> messages = history_;
+  if (first) {  // nothing in the session yet: the system message (if any) and `next`
+    std::vector<ChatMessage> messages(history_.begin(),
+                                      history_.begin() + static_cast<std::ptrdiff_t>(n_system_));
     messages.push_back(next);
     text = apply_chat_template(tmpl_, messages, true);
   } else {
@@ -33,9 +33,10 @@ GenerateResult Conversation::reply(std::string_view user_text, const GenerateOpt
                                    const TextCallback& on_text) {
   ChatMessage user{"user", std::string(user_text)};
   std::vector<TokenId> prompt = pending_;
-  const std::vector<TokenId> turn = turn_tokens(user);
+  const std::vector<TokenId> turn = turn_tokens(user, tokens_.empty() && pending_.empty());
   prompt.insert(prompt.end(), turn.begin(), turn.end());
   GenerateResult result = generate(*session_, *tokenizer_, *sampler_, prompt, options, on_text);
+  if (result.n_prompt == 0) return result;  // aborted before the turn was in the session
 
   // The session now holds the prompt and every generated token but the pending ones.
   tokens_.insert(tokens_.end(), prompt.begin(), prompt.end());
@@ -54,6 +55,11 @@ GenerateResult Conversation::reply(std::string_view user_text, const GenerateOpt
   history_.push_back(std::move(user));
   history_.push_back({"assistant", result.text});
   return result;
+}
+
+bool Conversation::fits_alone(std::string_view user_text) const {
+  const std::vector<TokenId> turn = turn_tokens({"user", std::string(user_text)}, true);
+  return std::ssize(turn) < session_->n_ctx();
 }
 
 void Conversation::reset() {

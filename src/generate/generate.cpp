@@ -50,9 +50,20 @@ TokenId sample_next(SamplerChain& sampler, std::span<const float> row,
 void check_fits(const Session& session, size_t n_prompt) {
   const int64_t n_free = session.n_ctx() - session.n_past();
   if (static_cast<int64_t>(n_prompt) > n_free) {
-    throw Error(fmt::format(
+    throw ContextOverflow(fmt::format(
         "the prompt is {} tokens, longer than the {} free positions of the context (n_ctx {})",
         n_prompt, n_free, session.n_ctx()));
+  }
+}
+
+// session.decode(tokens), or an empty span when `abort` abandoned it (nothing kept).
+std::span<const float> decode_unless_aborted(Session& session, std::span<const TokenId> tokens,
+                                             const AbortCheck& abort, bool& aborted) {
+  try {
+    return session.decode(tokens, Outputs::Last, abort);
+  } catch (const Cancelled&) {
+    aborted = true;
+    return {};
   }
 }
 
@@ -86,10 +97,16 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
   check_fits(session, prompt.size());
   GenerateResult result;
   const Clock::time_point prompt_start = Clock::now();
-  std::span<const float> logits = prompt.empty() ? session.logits() : session.decode(prompt);
+  bool aborted = false;
+  std::span<const float> logits =
+      prompt.empty() ? session.logits() : decode_unless_aborted(session, prompt, options.abort, aborted);
+  result.prompt_seconds = seconds_since(prompt_start);
+  if (aborted) {
+    result.stop = StopReason::Interrupted;
+    return result;
+  }
   for (TokenId token : prompt) sampler.accept(token);
   result.n_prompt = static_cast<int64_t>(prompt.size());
-  result.prompt_seconds = seconds_since(prompt_start);
 
   const Clock::time_point generate_start = Clock::now();
   const std::vector<TokenId> banned =
@@ -111,7 +128,7 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
     result.tokens.push_back(next);
     const std::string piece = stream.push(next);
     result.text += piece;
-    const bool go_on = !on_text || on_text(piece);
+    const bool go_on = (!on_text || on_text(piece)) && !(options.abort && options.abort());
     const bool context_full = session.n_past() >= session.n_ctx();
     if (!go_on || limit_reached() || context_full) {
       result.stop = !go_on         ? StopReason::Interrupted
@@ -120,7 +137,12 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
       result.pending = {next};
       break;
     }
-    logits = session.decode(std::span(&next, 1));
+    logits = decode_unless_aborted(session, std::span(&next, 1), options.abort, aborted);
+    if (aborted) {  // `next` was streamed but is not in the session
+      result.stop = StopReason::Interrupted;
+      result.pending = {next};
+      break;
+    }
   }
   const std::string rest = stream.finish();
   result.text += rest;

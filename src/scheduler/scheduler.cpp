@@ -57,7 +57,7 @@ void Scheduler::make_valid(const Graph& g, TensorId id, size_t on) {
   stats_.copied_bytes += n * sizeof(float);
 }
 
-void Scheduler::run(const Graph& g) {
+void Scheduler::run(const Graph& g, const std::function<bool()>& abort) {
   stats_ = {};
   size_t need = g.workspace_floats() * sizeof(float);
   size_t n_backends = placement_.n_gpu_layers() > 0 ? 2 : 1;  // a GPU with no layers idles
@@ -75,10 +75,13 @@ void Scheduler::run(const Graph& g) {
   size_t span_backend = kCpu;
   for (size_t i = 0; i < nodes.size(); ++i) {
     size_t b = assign(g, nodes[i]);
-    if (i > span_begin && b != span_backend) {
+    const bool layer_end = abort && b == kCpu && span_backend == kCpu && i > span_begin &&
+                           nodes[i].layer != nodes[i - 1].layer;
+    if (i > span_begin && (b != span_backend || layer_end)) {
       backend(span_backend).run(g, span_begin, i, *workspaces_[span_backend]);
       span_begin = i;
       ++stats_.spans;
+      if (abort && abort()) throw Cancelled();
     }
     span_backend = b;
     for (TensorId id : nodes[i].in) {

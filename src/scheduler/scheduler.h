@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,7 +19,7 @@ namespace tern {
 
 /// Counters of the last run, for tests and diagnostics.
 struct ScheduleStats {
-  size_t spans = 0;           // backend switches + 1
+  size_t spans = 0;           // backend switches + 1 (+ layer ends with an abort check)
   size_t gpu_nodes = 0;       // nodes the GPU backend ran
   size_t cpu_fallbacks = 0;   // nodes of GPU layers the CPU ran (unsupported there)
   size_t copies = 0;          // activations copied between backends
@@ -35,8 +36,10 @@ class Scheduler {
   Backend* gpu() { return gpu_.get(); }
   const Placement& placement() const { return placement_; }
 
-  /// Runs every node of `g`.
-  void run(const graph::Graph& g);
+  /// Runs every node of `g`. With `abort`, a CPU span also ends at each layer's end and
+  /// `abort` is asked after every span (a GPU span is not split: that would cost a sync);
+  /// when it returns true, run throws tern::Cancelled with the graph partly run.
+  void run(const graph::Graph& g, const std::function<bool()>& abort = {});
   /// Copies the F32 activation `id` (after run) into dst (rows x cols floats).
   void read(const graph::Graph& g, graph::TensorId id, float* dst);
 

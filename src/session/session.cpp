@@ -16,12 +16,10 @@ namespace tern {
 
 namespace {
 
-constexpr int64_t kMaxBatch = 1 << 16;
-
 int64_t context_size(const SessionOptions& options, const ModelSpec& spec) {
   int64_t n_ctx = options.n_ctx == 0 ? spec.n_ctx_train : options.n_ctx;
-  if (n_ctx < 1 || n_ctx > (int64_t{1} << 24)) {
-    throw Error(fmt::format("context size {} is out of range", options.n_ctx));
+  if (n_ctx < 1 || n_ctx > kMaxContextSize) {
+    throw Error(fmt::format("context size {} is not in 1..{}", n_ctx, kMaxContextSize));
   }
   return n_ctx;
 }
@@ -42,7 +40,7 @@ std::unique_ptr<Scheduler> make_scheduler(const ArchModel& arch, const SessionOp
     size_t layers = 0;
     for (size_t b : arch.layer_bytes()) layers += b;
     // Activations of one micro-batch (a few rows of n_embd and n_ff) and its logits.
-    auto batch = static_cast<size_t>(std::clamp<int64_t>(options.n_batch, 1, kMaxBatch));
+    auto batch = static_cast<size_t>(std::clamp<int64_t>(options.n_batch, 1, kMaxBatchSize));
     size_t scratch = batch * static_cast<size_t>(6 * spec.n_embd + 3 * spec.n_ff + spec.n_vocab) *
                      sizeof(float);
     GpuMemoryNeed need =
@@ -65,16 +63,16 @@ struct Session::Impl {
                                  kv_tensor_type(options.kv_type))),
         cache([this](int layer) -> Backend& { return scheduler->backend_of_layer(layer); },
               arch.spec(), context_size(options, arch.spec()), kv_tensor_type(options.kv_type)) {
-    if (n_batch < 1 || n_batch > kMaxBatch) {
-      throw Error(fmt::format("batch size {} is outside [1, {}]", n_batch, kMaxBatch));
+    if (n_batch < 1 || n_batch > kMaxBatchSize) {
+      throw Error(fmt::format("batch size {} is not in 1..{}", n_batch, kMaxBatchSize));
     }
   }
 
   void check(std::span<const int32_t> tokens) const {
     int64_t end = n_past + static_cast<int64_t>(tokens.size());
     if (end > cache.n_ctx()) {
-      throw Error(fmt::format("positions {}..{} exceed the context size {} (raise -c/--ctx-size)",
-                              n_past, end - 1, cache.n_ctx()));
+      throw ContextOverflow(fmt::format("positions {}..{} exceed the context size {}", n_past,
+                                        end - 1, cache.n_ctx()));
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (tokens[i] < 0 || tokens[i] >= arch.spec().n_vocab) {
@@ -85,11 +83,12 @@ struct Session::Impl {
   }
 
   // Runs one micro-batch at n_past and appends the logits of `rows` (batch rows).
-  void run_batch(std::span<const int32_t> tokens, std::vector<int32_t> rows) {
+  void run_batch(std::span<const int32_t> tokens, std::vector<int32_t> rows,
+                 const AbortCheck& abort) {
     graph::Graph g(n_past, static_cast<int64_t>(tokens.size()));
     int64_t n_rows = static_cast<int64_t>(rows.size());
     arch.build(g, {tokens, n_past, std::move(rows), cache.views()});
-    scheduler->run(g);
+    scheduler->run(g, abort);
     size_t at = logits.size();
     logits.resize(at + static_cast<size_t>(n_rows * arch.spec().n_vocab));
     scheduler->read(g, g.result(), logits.data() + at);
@@ -110,19 +109,29 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
-std::span<const float> Session::decode(std::span<const int32_t> tokens, Outputs outputs) {
+std::span<const float> Session::decode(std::span<const int32_t> tokens, Outputs outputs,
+                                       const AbortCheck& abort) {
   Impl& s = *impl_;
   s.check(tokens);
   s.logits.clear();
+  const int64_t n_past_before = s.n_past;
   auto n = static_cast<int64_t>(tokens.size());
-  for (int64_t b = 0; b < n; b += s.n_batch) {
-    int64_t len = std::min(s.n_batch, n - b);
-    std::vector<int32_t> rows;
-    for (int32_t r = 0; r < len; ++r) {
-      bool last = b + r == n - 1;
-      if (outputs == Outputs::All || (outputs == Outputs::Last && last)) rows.push_back(r);
+  try {
+    for (int64_t b = 0; b < n; b += s.n_batch) {
+      if (abort && abort()) throw Cancelled();
+      int64_t len = std::min(s.n_batch, n - b);
+      std::vector<int32_t> rows;
+      for (int32_t r = 0; r < len; ++r) {
+        bool last = b + r == n - 1;
+        if (outputs == Outputs::All || (outputs == Outputs::Last && last)) rows.push_back(r);
+      }
+      s.run_batch(tokens.subspan(static_cast<size_t>(b), static_cast<size_t>(len)),
+                  std::move(rows), abort);
     }
-    s.run_batch(tokens.subspan(static_cast<size_t>(b), static_cast<size_t>(len)), std::move(rows));
+  } catch (const Cancelled&) {  // positions past n_past_before are free to be overwritten
+    s.n_past = n_past_before;
+    s.logits.clear();
+    throw;
   }
   return s.logits;
 }
