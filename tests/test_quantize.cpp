@@ -188,7 +188,7 @@ TEST(Quantize, RefusesRequantizationUnlessAllowed) {
   } catch (const Error& e) {
     std::string what = e.what();
     EXPECT_NE(what.find("' is already Q"), std::string::npos) << what;
-    EXPECT_NE(what.find("--allow-requantize"), std::string::npos) << what;
+    EXPECT_NE(what.find("allow_requantize"), std::string::npos) << what;
   }
   EXPECT_FALSE(fs::exists(out));
   quant::QuantizeOptions qo;

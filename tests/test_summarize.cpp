@@ -135,7 +135,7 @@ TEST_F(SummarizerTest, ContextTooSmallIsNamed) {
     Summarizer summarizer(*session_, *tokenizer_, sampler_, o);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("use a larger -c or a smaller -n"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("use a larger context or fewer summary tokens"), std::string::npos)
         << e.what();
   }
 }

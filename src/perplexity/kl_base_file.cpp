@@ -64,7 +64,7 @@ KlBaseReader::KlBaseReader(const std::string& path) : path_(path), in_(path, std
   uint32_t head[6] = {};
   if (!in_ || !get<uint32_t>(in_, head)) throw Error(fmt::format("{}: cannot read", path));
   if (head[0] != kMagic || head[1] != kVersion) {
-    throw Error(fmt::format("{}: not a tern --kl-base file (version {})", path, kVersion));
+    throw Error(fmt::format("{}: not a tern KL base file (version {})", path, kVersion));
   }
   header_ = {head[2], head[3], head[4], head[5]};
   uint64_t n_tokens = uint64_t{header_.n_chunks} * header_.n_ctx;

@@ -65,7 +65,7 @@ Summarizer::Summarizer(Session& session, const Tokenizer& tokenizer, SamplerChai
   if (room <= 2 * static_cast<int64_t>(options_.n_overlap)) {
     throw Error(fmt::format(
         "summarize: a context of {} tokens leaves {} for the text after the prompt ({} tokens) "
-        "and the summary (-n {}); use a larger -c or a smaller -n",
+        "and the summary ({} tokens); use a larger context or fewer summary tokens",
         session.n_ctx(), room, prefix_.size() + suffix_.size(), options_.n_predict));
   }
   capacity_ = static_cast<size_t>(room);
