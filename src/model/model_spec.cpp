@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "tern/error.h"
 
 namespace tern {
@@ -26,9 +28,18 @@ class SpecReader {
   int64_t get_or(std::string_view suffix, int64_t fallback, int64_t min = 1) const {
     return file_.find(key(suffix)) ? get(suffix, min) : fallback;
   }
-  float get_float_or(std::string_view suffix, float fallback) const {
+  // A float hyperparameter that divides or scales activations: NaN, infinite, <= 0 or too
+  // small for a normal float (as a float: its inverse must be finite) would turn the
+  // logits into NaN, so it is refused.
+  float get_positive_float_or(std::string_view suffix, float fallback) const {
     std::string k = key(suffix);
-    return file_.find(k) ? static_cast<float>(file_.get_float(k)) : fallback;
+    if (!file_.find(k)) return fallback;
+    const double v = file_.get_float(k);
+    if (!(v > 0.0) || !std::isnormal(static_cast<float>(v))) {
+      throw Error(fmt::format("{}: metadata key '{}' = {} must be a finite number above 0",
+                              file_.name(), k, v));
+    }
+    return static_cast<float>(v);
   }
   void check(const std::string& k, int64_t v, int64_t min) const {
     if (v < min || v > kMaxDim) {
@@ -60,12 +71,7 @@ float read_freq_scale(const gguf::File& file, const SpecReader& r) {
     throw Error(
         fmt::format("{}: rope scaling '{}' is not supported (linear only)", file.name(), kind));
   }
-  float factor = r.get_float_or("rope.scaling.factor", 1.0f);
-  if (!(factor > 0.0f)) {
-    throw Error(fmt::format("{}: metadata key '{}' must be positive", file.name(),
-                            r.key("rope.scaling.factor")));
-  }
-  return 1.0f / factor;
+  return 1.0f / r.get_positive_float_or("rope.scaling.factor", 1.0f);
 }
 
 }  // namespace
@@ -94,8 +100,8 @@ ModelSpec read_model_spec(const gguf::File& file) {
     throw Error(fmt::format("{}: rope.dimension_count {} must be even and at most the head size {}",
                             file.name(), s.n_rot, s.head_dim_k));
   }
-  s.rms_eps = r.get_float_or("attention.layer_norm_rms_epsilon", s.rms_eps);
-  s.rope_freq_base = r.get_float_or("rope.freq_base", s.rope_freq_base);
+  s.rms_eps = r.get_positive_float_or("attention.layer_norm_rms_epsilon", s.rms_eps);
+  s.rope_freq_base = r.get_positive_float_or("rope.freq_base", s.rope_freq_base);
   s.rope_freq_scale = read_freq_scale(file, r);
   s.sliding_window = r.get_or("attention.sliding_window", 0, 0);
   return s;
