@@ -21,9 +21,16 @@ std::filesystem::path models_dir() {
 
 std::string resolve_model_path(const std::string& name_or_path) {
   std::error_code ec;
-  if (std::filesystem::is_regular_file(name_or_path, ec)) return name_or_path;
+  const std::filesystem::file_status status = std::filesystem::status(name_or_path, ec);
+  if (std::filesystem::is_regular_file(status)) return name_or_path;
   std::filesystem::path candidate = models_dir() / (name_or_path + ".gguf");
   if (std::filesystem::is_regular_file(candidate, ec)) return candidate.string();
+  if (std::filesystem::is_directory(status)) {
+    throw Error(fmt::format("{}: is a directory, not a model file", name_or_path));
+  }
+  if (std::filesystem::exists(status)) {  // a device (/dev/null), a FIFO, a socket
+    throw Error(fmt::format("{}: not a regular file, so not a model file", name_or_path));
+  }
   throw Error(fmt::format("model '{}' not found (no such file, and no {})", name_or_path,
                           candidate.string()));
 }

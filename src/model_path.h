@@ -7,7 +7,8 @@ namespace tern {
 
 /// `name_or_path` itself when it is an existing file; otherwise $TERN_MODELS/NAME.gguf
 /// (default ~/.cache/tern/models/NAME.gguf) when that exists. Throws tern::Error naming
-/// both places when neither exists.
+/// both places when neither exists, or saying what `name_or_path` is when it exists but is
+/// not a regular file (a directory, /dev/null).
 std::string resolve_model_path(const std::string& name_or_path);
 
 }  // namespace tern

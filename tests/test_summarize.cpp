@@ -194,8 +194,8 @@ TEST(SummarizeCli, KilledMidwayThenResumedWritesTenLines) {
   const std::vector<std::string> first = read_lines(out);
   ASSERT_GE(first.size(), 2u);
   ASSERT_LT(first.size(), 10u) << "finished before the kill";
-  std::ofstream(out, std::ios::app)
-      << "{\"path\":\"" << (docs / "doc8.txt").string() << "\",\"summ";  // a line cut mid-write
+  std::ofstream(out, std::ios::app) << "{\"index\":8,\"path\":\"" << (docs / "doc8.txt").string()
+                                    << "\",\"summ";  // a line cut mid-write
 
   // Second run: completes the rest and leaves the first lines as they were.
   const fs::path log = temp_dir() / "resume.log";

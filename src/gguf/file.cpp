@@ -250,6 +250,7 @@ class Parser {
 
 File File::open(const std::string& path) {
   auto mapping = std::make_unique<MappedFile>(MappedFile::open(path));
+  if (mapping->bytes().empty()) throw Error(path + ": empty file, not a GGUF file");
   File file = parse(mapping->bytes(), path);
   file.mapping_ = std::move(mapping);
   return file;

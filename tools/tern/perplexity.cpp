@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "input_file.h"
 #include "int_range.h"
 #include "model_path.h"
 #include "perplexity/kl_base_file.h"
@@ -26,14 +27,6 @@ struct PerplexityCliOptions {
   ppl::PerplexityOptions ppl;
 };
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot read", path));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The chunked tokens: from the --kl-compare file (same tokens as the base), else the text.
 std::vector<TokenId> input_chunks(const PerplexityCliOptions& o, const Model& model,
                                   ppl::PerplexityOptions& po) {
@@ -44,7 +37,7 @@ std::vector<TokenId> input_chunks(const PerplexityCliOptions& o, const Model& mo
   }
   if (o.text_file.empty()) throw Error("perplexity: -f TEXT is required (unless --kl-compare)");
   Tokenizer tokenizer(model.gguf_file());
-  std::vector<TokenId> tokens = tokenizer.tokenize(read_text(o.text_file), {false, false, false});
+  std::vector<TokenId> tokens = tokenizer.tokenize(read_input_file(o.text_file), {false, false, false});
   TokenId bos = tokenizer.add_bos() ? tokenizer.special().bos : kNoToken;
   return ppl::make_chunks(tokens, po.n_ctx, o.max_chunks, bos);
 }

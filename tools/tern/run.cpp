@@ -21,6 +21,7 @@
 #include <string>
 
 #include "commands.h"
+#include "input_file.h"
 #include "int_range.h"
 #include "model_path.h"
 #include "output.h"
@@ -109,9 +110,7 @@ std::optional<std::string> read_prompt(const RunOptions& o, const CLI::App* cmd)
   std::optional<std::string> prompt;
   if (cmd->count("--prompt") > 0) prompt = o.prompt;
   if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) throw Error(fmt::format("{}: cannot read the prompt file", o.file));
-    prompt = std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    prompt = read_input_file(o.file);
   }
   if (prompt && o.escapes) prompt = process_escapes(*prompt);
   return prompt;
@@ -176,8 +175,10 @@ void report(const RunOptions& o, const GenerateResult& r, double load_seconds,
 }
 
 // The interactive loop: one line per user turn; EOF (or Ctrl-C at the prompt) ends it.
-void chat_loop(Conversation& conversation, const GenerateOptions& options) {
+// Ctrl-C during a turn stops it, in the middle of its prompt too (that turn is forgotten).
+void chat_loop(Conversation& conversation, GenerateOptions options) {
   install_sigint_handler();
+  options.abort = [] { return g_interrupted != 0; };
   const bool terminal = ::isatty(STDIN_FILENO) != 0;
   for (std::string line;;) {
     if (terminal) {
@@ -189,7 +190,12 @@ void chat_loop(Conversation& conversation, const GenerateOptions& options) {
     g_interrupted = 0;
     try {
       conversation.reply(line, options, stream_to_stdout);
-    } catch (const Error& e) {  // the context is full: forget the earlier turns, ask again
+    } catch (const ContextOverflow& e) {  // forget the earlier turns and ask again, if that helps
+      if (!conversation.fits_alone(line)) {
+        fmt::print(stderr, "tern: {}; the message is too long even for a new conversation and was "
+                           "not sent\n", e.what());
+        continue;
+      }
       fmt::print(stderr, "tern: {}; starting a new conversation\n", e.what());
       conversation.reset();
       conversation.reply(line, options, stream_to_stdout);

@@ -1,27 +1,35 @@
 // tern summarize -m MODEL FILES... [--input list.jsonl] [--out results.jsonl]: one summary
 // per document, one JSON line per document written and flushed as it finishes. With --out,
-// a re-run skips the documents the file already holds, so an interrupted job loses nothing.
+// a re-run skips the documents the file already holds, so an interrupted job loses nothing;
+// a file tern did not write is never appended to (summarize_results.h).
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "atomic_file.h"
 #include "commands.h"
+#include "input_file.h"
 #include "int_range.h"
 #include "model_path.h"
+#include "output.h"
 #include "summarize/summarizer.h"
+#include "summarize_results.h"
 #include "tern/error.h"
+#include "utf8_escape.h"
 
 namespace tern::cli {
 
@@ -66,8 +74,7 @@ void add_path(const std::string& path, std::vector<Document>& docs) {
 
 // --input: one JSON object per line, {"path": "..."} and optionally "text" (the document).
 void add_list(const std::string& list, std::vector<Document>& docs) {
-  std::ifstream in(list);
-  if (!in) throw Error(fmt::format("{}: cannot read", list));
+  std::istringstream in(read_input_file(list));
   int line_no = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
@@ -86,35 +93,45 @@ void add_list(const std::string& list, std::vector<Document>& docs) {
   }
 }
 
-// The paths a results file already holds summaries for. A last line without its newline
-// was cut by a kill mid-write: it is removed so appending continues on a clean line.
-std::set<std::string> read_done(const std::string& out) {
-  std::set<std::string> done;
-  std::error_code ec;
-  if (!fs::exists(out, ec)) return done;
-  std::ifstream in(out, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot read", out));
-  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t complete = content.rfind('\n') == std::string::npos ? 0 : content.rfind('\n') + 1;
-  if (complete < content.size()) fs::resize_file(out, complete);
-  size_t start = 0;
-  while (start < complete) {
-    const size_t end = content.find('\n', start);
-    const nlohmann::json j =
-        nlohmann::json::parse(content.substr(start, end - start), nullptr, false);
-    if (j.is_object() && j.contains("path") && j["path"].is_string() && j.contains("summary")) {
-      done.insert(j["path"].get<std::string>());
-    }
-    start = end + 1;
+// Results on standard output: a stream, with nothing to resume.
+bool is_stdout(const std::string& out) {
+  return out.empty() || out == "-" || out == "/dev/stdout";
+}
+
+// Which documents the results file `path` already holds (as `record_paths` name them), after
+// dropping atomically what this run replaces (plan_resume). Anything but a new path or a
+// regular file tern wrote is refused, untouched: no reading a FIFO or /dev/zero.
+std::vector<bool> resume(const std::string& path, const std::vector<std::string>& record_paths) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::vector<bool>(record_paths.size(), false);
+    throw Error(fmt::format("{}: {}", path, std::strerror(errno)));
   }
-  return done;
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(fmt::format("{}: not a regular file (--out takes a file, or - for standard output)",
+                            path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string content(kRecordStart.size(), '\0');  // its start first: a model is not read whole
+  if (!in.read(content.data(), static_cast<std::streamsize>(content.size())) && !in.eof()) {
+    throw Error(fmt::format("{}: cannot read", path));
+  }
+  content.resize(static_cast<size_t>(in.gcount()));
+  if (!kRecordStart.starts_with(content)) throw not_results_error(path, 1);
+  content.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const ResumePlan plan = plan_resume(content, path, record_paths);
+  if (plan.rewrite) {
+    AtomicFile file(path);
+    file.write({reinterpret_cast<const uint8_t*>(plan.kept.data()), plan.kept.size()});
+    file.commit();
+  }
+  if (plan.n_done > 0) fmt::print(stderr, "summarize: {} documents already in {}\n", plan.n_done, path);
+  return plan.done;
 }
 
 std::string read_text(const Document& doc) {
   if (doc.text) return *doc.text;
-  std::ifstream in(doc.path, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot read", doc.path));
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return read_input_file(doc.path);
 }
 
 // Progress on stderr: a redrawn bar on a terminal, one plain line per document otherwise.
@@ -150,19 +167,26 @@ class Progress {
   bool terminal_;
 };
 
-nlohmann::json summarize_one(summarize::Summarizer& summarizer, const Document& doc) {
+// A document's record: its identity first (index in the input, path with bytes that are not
+// UTF-8 written as \xNN), then its summary or its error.
+nlohmann::ordered_json summarize_one(summarize::Summarizer& summarizer, const Document& doc,
+                                     size_t index, const std::string& record_path) {
+  nlohmann::ordered_json record = {{"index", index}, {"path", record_path}};
   const auto start = std::chrono::steady_clock::now();
   try {
     const summarize::Summary s = summarizer.summarize(read_text(doc));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return {{"path", doc.path},           {"summary", s.text},
-            {"tokens_in", s.n_tokens_in}, {"tokens_out", s.n_tokens_out},
-            {"chunks", s.n_chunks},       {"rounds", s.n_rounds},
-            {"seconds", seconds}};
+    record.update({{"summary", s.text},
+                   {"tokens_in", s.n_tokens_in},
+                   {"tokens_out", s.n_tokens_out},
+                   {"chunks", s.n_chunks},
+                   {"rounds", s.n_rounds},
+                   {"seconds", seconds}});
   } catch (const Error& e) {  // one bad document does not stop the batch; a re-run retries it
-    return {{"path", doc.path}, {"error", e.what()}};
+    record["error"] = e.what();
   }
+  return record;
 }
 
 void run(SummarizeCliOptions o) {
@@ -170,19 +194,16 @@ void run(SummarizeCliOptions o) {
   for (const std::string& path : o.inputs) add_path(path, docs);
   if (!o.list.empty()) add_list(o.list, docs);
   if (docs.empty()) throw Error("summarize: no documents (give files, folders or --input)");
-  const std::set<std::string> done = o.out.empty() ? std::set<std::string>{} : read_done(o.out);
-  std::erase_if(docs, [&](const Document& d) { return done.contains(d.path); });
-  if (!done.empty())
-    fmt::print(stderr, "summarize: {} documents already in {}\n", done.size(), o.out);
-  if (docs.empty()) return;
+  std::vector<std::string> record_paths;
+  for (const Document& d : docs) record_paths.push_back(escape_invalid_utf8(d.path));
+  const std::vector<bool> done =
+      is_stdout(o.out) ? std::vector<bool>(docs.size(), false) : resume(o.out, record_paths);
+  const size_t n_todo = static_cast<size_t>(std::count(done.begin(), done.end(), false));
+  if (n_todo == 0) return;
 
-  std::unique_ptr<FILE, int (*)(FILE*)> owned(nullptr, std::fclose);
-  FILE* out = stdout;
-  if (!o.out.empty()) {
-    owned.reset(std::fopen(o.out.c_str(), "ab"));
-    if (!owned) throw Error(fmt::format("{}: cannot write", o.out));
-    out = owned.get();
-  }
+  std::optional<Output> file;
+  if (!is_stdout(o.out)) file.emplace(o.out, "ab");
+  Output& results = file ? *file : out();
   const Model model = Model::load(resolve_model_path(o.model));
   const Tokenizer tokenizer(model.gguf_file());
   Session session(model, o.session);
@@ -195,18 +216,22 @@ void run(SummarizeCliOptions o) {
     o.summarize.chat = choice.tmpl;
   }
   summarize::Summarizer summarizer(session, tokenizer, sampler, o.summarize);
-  Progress progress(docs.size());
-  for (const Document& doc : docs) {
+  Progress progress(n_todo);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (done[i]) continue;
+    const Document& doc = docs[i];
     progress.begin(doc.path);
-    const nlohmann::json line = summarize_one(summarizer, doc);
-    fmt::print(out, "{}\n", line.dump());
-    std::fflush(out);
+    const nlohmann::ordered_json line = summarize_one(summarizer, doc, i, record_paths[i]);
+    // Each line is written and flushed whole (a summary cut mid-character is not UTF-8).
+    results.print("{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    results.flush();
     progress.done(doc.path, line.contains("error") ? line["error"].get<std::string>()
                                                    : fmt::format("{} -> {} tokens, {:.1f} s",
                                                                  line["tokens_in"].get<int64_t>(),
                                                                  line["tokens_out"].get<int64_t>(),
                                                                  line["seconds"].get<double>()));
   }
+  if (file) file->close();
 }
 
 }  // namespace
@@ -217,7 +242,8 @@ void add_summarize(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "GGUF file, or a model name in $TERN_MODELS")->required();
   cmd->add_option("files", o->inputs, "Text files or folders of them");
   cmd->add_option("--input", o->list, "JSON lines: {\"path\": ...} with an optional \"text\"");
-  cmd->add_option("-o,--out", o->out, "Results (JSON lines); a re-run skips documents done");
+  cmd->add_option("-o,--out", o->out,
+                  "Results (JSON lines); a re-run skips documents done; -: standard output");
   cmd->add_option("-n,--n-predict", o->summarize.n_predict, "Most tokens per summary")
       ->check(in_range(1, 1 << 20))
       ->capture_default_str();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "input_file.h"
 #include "model_path.h"
 #include "output.h"
 #include "tern/error.h"
@@ -38,11 +39,7 @@ void add_source_options(CLI::App* cmd, TextSource& source, const char* what) {
 
 std::string read_source(const TextSource& source, const CLI::App* cmd) {
   if (cmd->count("--prompt") > 0) return source.prompt;
-  if (!source.file.empty()) {
-    std::ifstream in(source.file, std::ios::binary);
-    if (!in) throw Error(fmt::format("{}: cannot read", source.file));
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
+  if (!source.file.empty()) return read_input_file(source.file);
   return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
 }
 
