@@ -1,5 +1,6 @@
 // `tern run` as a person meets it: answers on real models (greedy and seeded), chat (one-shot
 // and piped turns), --json, and every error case with its one-line message and exit code.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -137,50 +138,151 @@ TEST(RunCli, ChatAnswersPipedTurnsUntilEof) {
   EXPECT_EQ(lines(a.out), 2u) << a.out;  // one line per reply
 }
 
+// `tern ARGS` as a child with stdin and stdout on pipes (stderr into a file), for chats that
+// a test drives turn by turn and interrupts.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& args) {
+    int to_child[2];
+    int from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) return;
+    std::vector<char*> argv = {const_cast<char*>("tern")};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const int err_fd = ::open((temp_dir() / "child_err.txt").c_str(),
+                              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(to_child[0], STDIN_FILENO);
+      ::dup2(from_child[1], STDOUT_FILENO);
+      ::dup2(err_fd, STDERR_FILENO);
+      for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
+      ::execv(TERN_CLI_PATH, argv.data());
+      ::_exit(127);
+    }
+    ::close(err_fd);
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    in_ = to_child[1];
+    out_ = from_child[0];
+  }
+  ~Child() {
+    if (in_ >= 0) ::close(in_);
+    if (out_ >= 0) ::close(out_);
+    if (pid_ > 0 && status_ < 0) {  // a failed assertion left it running
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  bool say(std::string_view line) const {
+    return ::write(in_, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  }
+  // Waits for some output (true) or EOF.
+  bool read_some() {
+    char buffer[4096];
+    const ssize_t n = ::read(out_, buffer, sizeof buffer);
+    if (n > 0) out.append(buffer, static_cast<size_t>(n));
+    return n > 0;
+  }
+  // Ends the input (EOF ends a chat), reads the rest of the output and waits for the exit.
+  void finish() {
+    ::close(in_);
+    in_ = -1;
+    while (read_some()) {
+    }
+    ::waitpid(pid_, &status_, 0);
+    err = slurp(temp_dir() / "child_err.txt");
+  }
+  // The exit code, or -1 when a signal killed the child.
+  int code() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+  // Whether the child catches `signal` yet (its handler is installed), from /proc.
+  bool catches(int signal) const {
+    std::ifstream status(fmt::format("/proc/{}/status", pid_));
+    for (std::string line; std::getline(status, line);) {
+      if (line.starts_with("SigCgt:")) {
+        return ((std::stoull(line.substr(7), nullptr, 16) >> (signal - 1)) & 1) != 0;
+      }
+    }
+    return false;
+  }
+
+  std::string out;
+  std::string err;
+
+ private:
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  int status_ = -1;
+};
+
 // Ctrl-C during a reply ends that reply only: the chat goes on to the next line.
 TEST(RunCli, CtrlCStopsTheReplyNotTheChat) {
   REQUIRE_MODEL("smollm2-135m");
-  int to_child[2];
-  int from_child[2];
-  ASSERT_EQ(::pipe(to_child), 0);
-  ASSERT_EQ(::pipe(from_child), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::dup2(to_child[0], STDIN_FILENO);
-    ::dup2(from_child[1], STDOUT_FILENO);
-    ::close(STDERR_FILENO);
-    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) ::close(fd);
-    ::execl(TERN_CLI_PATH, "tern", "run", "-m", "smollm2-135m", "-cnv", "--temp", "0", "-n", "200",
-            "-t", "2", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(to_child[0]);
-  ::close(from_child[1]);
-  const auto say = [&](std::string_view line) {
-    ASSERT_EQ(::write(to_child[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
-  };
-  say("Tell me a long story about a dragon.\n");
-  char buffer[4096];
-  std::string out;
-  const ssize_t first = ::read(from_child[0], buffer, sizeof buffer);  // the reply has begun
-  ASSERT_GT(first, 0);
-  out.append(buffer, static_cast<size_t>(first));
-  ::kill(pid, SIGINT);
-  say("What is the capital of France? Answer briefly.\n");
-  ::close(to_child[1]);  // EOF after the second turn ends the chat
-  for (ssize_t n; (n = ::read(from_child[0], buffer, sizeof buffer)) > 0;) {
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(from_child[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  const size_t end_of_story = out.find('\n');
-  ASSERT_NE(end_of_story, std::string::npos) << out;
-  EXPECT_LT(end_of_story, 200u) << out;  // cut short: 200 tokens would be ~800 characters
-  EXPECT_NE(out.find("Paris", end_of_story), std::string::npos) << out;
+  Child chat({"run", "-m", "smollm2-135m", "-cnv", "--temp", "0", "-n", "200", "-t", "2"});
+  ASSERT_TRUE(chat.say("Tell me a long story about a dragon.\n"));
+  ASSERT_TRUE(chat.read_some());  // the reply has begun
+  ::kill(chat.pid(), SIGINT);
+  ASSERT_TRUE(chat.say("What is the capital of France? Answer briefly.\n"));
+  chat.finish();  // EOF after the second turn ends the chat
+  EXPECT_EQ(chat.code(), 0) << chat.err;
+  const size_t end_of_story = chat.out.find('\n');
+  ASSERT_NE(end_of_story, std::string::npos) << chat.out;
+  EXPECT_LT(end_of_story, 200u) << chat.out;  // cut short: 200 tokens would be ~800 characters
+  EXPECT_NE(chat.out.find("Paris", end_of_story), std::string::npos) << chat.out;
+}
+
+// Ctrl-C while a long turn's prompt is decoded stops it there (not after the ~2700-token
+// prompt, seconds later): no text for that turn, and the chat goes on.
+TEST(RunCli, CtrlCStopsALongPromptAtOnce) {
+  REQUIRE_MODEL("smollm2-135m");
+  Child chat({"run", "-m", "smollm2-135m", "-cnv", "--temp", "0", "-n", "16", "-t", "1", "-b",
+              "64", "-c", "3000"});
+  for (int i = 0; i < 500 && !chat.catches(SIGINT); ++i) ::usleep(10'000);  // loaded, listening
+  ASSERT_TRUE(chat.catches(SIGINT));
+  std::string long_line;
+  for (int i = 0; i < 300; ++i) long_line += "the quick brown fox jumps over the lazy dog ";
+  ASSERT_TRUE(chat.say(long_line + "\n"));
+  ::usleep(300'000);  // inside the prompt: decoding it takes seconds here
+  ::kill(chat.pid(), SIGINT);
+  ASSERT_TRUE(chat.say("What is the capital of France? Answer briefly.\n"));
+  chat.finish();
+  EXPECT_EQ(chat.code(), 0) << chat.err;
+  EXPECT_EQ(chat.out.find('\n'), 0u) << chat.out;  // the interrupted turn said nothing
+  EXPECT_NE(chat.out.find("Paris"), std::string::npos) << chat.out;
+}
+
+// The model file is mapped, not read: truncating it under a running chat loses the pages
+// the next turn reads (SIGBUS). tern says so in one line and exits 1.
+TEST(RunCli, ModelTruncatedWhileInUseIsReported) {
+  const fs::path model = temp_dir() / "truncated.gguf";
+  fs::copy_file(std::string(TERN_SHARED_DIR) + "/golden/llama-f32/model.gguf", model,
+                fs::copy_options::overwrite_existing);
+  Child chat({"run", "-m", model.string(), "-cnv", "--temp", "0", "-n", "4", "-t", "1"});
+  ASSERT_TRUE(chat.say("Hello\n"));
+  ASSERT_TRUE(chat.read_some());  // the model is loaded and in use
+  ASSERT_EQ(::truncate(model.c_str(), 4096), 0);
+  chat.say("Hello again\n");
+  chat.finish();
+  EXPECT_EQ(chat.code(), 1) << chat.err;
+  EXPECT_NE(chat.err.find("tern: error: model file changed or truncated while in use\n"),
+            std::string::npos)
+      << chat.err;
+}
+
+// A line that no context of this size can hold is refused; the chat goes on.
+TEST(RunCli, ChatRefusesALineLongerThanTheContext) {
+  REQUIRE_MODEL("smollm2-135m");
+  std::string input;
+  for (int i = 0; i < 40; ++i) input += "the quick brown fox jumps over the lazy dog ";
+  input += "\nWhat is the capital of France? Answer briefly.\n";
+  const Outcome a = tern("run -m smollm2-135m --chat -c 96 -n 12 --temp 0 -t 2", input);
+  EXPECT_EQ(a.code, 0) << a.err;
+  EXPECT_NE(a.err.find("too long even for a new conversation and was not sent"), std::string::npos)
+      << a.err;
+  EXPECT_NE(a.out.find("Paris"), std::string::npos) << a.out;
 }
 
 TEST(RunCli, OneShotChatAnswersOnceAndExits) {
@@ -284,6 +386,42 @@ TEST(RunCliErrors, RangesReadAsWritten) {
   expect_error(tern("logits -m x --tokens 1 --top 0"), 2, "--top: 0 is not in 1..");
   expect_error(tern("synth out.gguf --arch llama --n-layer 0"), 2, "--n-layer: 0 is not in 1..");
   expect_error(tern("quantize a b Q8_0 -t -2"), 2, "--threads: -2 is not in 0..1024");
+}
+
+TEST(RunCliErrors, UnknownCommandIsNamed) {
+  expect_error(tern("frobnicate -m x"), 2, "unknown command 'frobnicate'; the commands are inspect,");
+  EXPECT_NE(tern("frobnicate").err.find(", run, summarize,"), std::string::npos);
+  EXPECT_EQ(tern("frobnicate").err.rfind("tern: error: ", 0), 0u);
+}
+
+// What is wrong with a model path that exists: not "not found".
+TEST(RunCliErrors, ModelPathThatIsNotAModelFile) {
+  expect_error(tern("run -m /dev/null -p x"), 1, "/dev/null: not a regular file");
+  expect_error(tern(fmt::format("run -m '{}' -p x", temp_dir().string())), 1, "is a directory");
+  const fs::path empty = temp_dir() / "empty.gguf";
+  std::ofstream{empty};
+  expect_error(tern(fmt::format("run -m '{}' -p x", empty.string())), 1,
+               "empty.gguf: empty file, not a GGUF file");
+}
+
+// Input files name the path and the reason (was "basic_filebuf::underflow error reading the
+// file: Is a directory", without the path).
+TEST(RunCliErrors, InputFileThatIsAFolder) {
+  const std::string golden = std::string(TERN_SHARED_DIR) + "/golden/llama-f32/model.gguf";
+  const std::string dir = temp_dir().string();
+  const std::string reason = dir + ": is a directory, not a file";
+  expect_error(tern(fmt::format("run -m '{}' -f '{}'", golden, dir)), 1, reason);
+  expect_error(tern(fmt::format("tokenize -m '{}' -f '{}'", golden, dir)), 1, reason);
+  expect_error(tern(fmt::format("detokenize -m '{}' -f '{}'", golden, dir)), 1, reason);
+  expect_error(tern(fmt::format("perplexity -m '{}' -f '{}'", golden, dir)), 1, reason);
+  expect_error(tern(fmt::format("summarize -m '{}' --input '{}'", golden, dir)), 1, reason);
+}
+
+// The library names the context size; the command line adds which flag sets it.
+TEST(RunCliErrors, ContextOverflowNamesTheFlag) {
+  const std::string golden = std::string(TERN_SHARED_DIR) + "/golden/llama-f32/model.gguf";
+  expect_error(tern(fmt::format("logits -m '{}' --tokens '1 2 3 4 5' -c 4 --top 1", golden)), 1,
+               "exceed the context size 4 (-c/--ctx-size sets the context size)");
 }
 
 TEST(RunCliErrors, UnreadablePromptFile) {
