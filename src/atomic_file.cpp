@@ -73,7 +73,7 @@ pid_t partial_owner(std::string_view name, std::string_view base) {
 // leaves them behind). Best effort: a folder that cannot be listed is left alone.
 void remove_stale_partials(const std::string& target) {
   const size_t slash = target.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : target.substr(0, slash + 1);
+  const std::string dir = slash == std::string::npos ? "./" : target.substr(0, slash + 1);
   const std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return;

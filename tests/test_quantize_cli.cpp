@@ -148,6 +148,13 @@ TEST(QuantizeCli, RemovesStalePartialsOfDeadProcessesOnly) {
   for (const std::string& name : {stale, live, other}) testing::write_file(dir / name, "x");
   ASSERT_EQ(quantize(out.string()).code, 0);
   EXPECT_FALSE(fs::exists(dir / stale));
+  const std::string relative = fmt::format("r.gguf.{}-0.partial", dead);  // OUT without a folder
+  testing::write_file(dir / relative, "x");
+  ASSERT_EQ(testing::run_cli(scratch(), fmt::format("quantize {} r.gguf Q8_0 -t 2", kModel), "",
+                             dir.string())
+                .code,
+            0);
+  EXPECT_FALSE(fs::exists(dir / relative));
   EXPECT_TRUE(fs::exists(dir / live));   // its process may still be writing
   EXPECT_TRUE(fs::exists(dir / other));  // another target's
 }
