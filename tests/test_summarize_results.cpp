@@ -94,6 +94,10 @@ TEST(SummarizeResults, SpecialFilesAreRefusedOrStreamed) {
                                  out));
   }
   EXPECT_TRUE(fs::is_fifo(fifo));
+  const testing::CliResult full =
+      testing::run_cli(scratch(), summarize_args(docs.string(), "-"), "/dev/full");
+  EXPECT_EQ(full.code, 1);
+  EXPECT_EQ(full.err, "tern: error: <stdout>: No space left on device\n");
   for (const char* out : {"-", "/dev/stdout"}) {  // a stream, through a pipe too
     const fs::path got = scratch() / "streamed.jsonl";
     const std::string cmd = fmt::format("{} {} 2>/dev/null | cat > '{}'", TERN_CLI_PATH,
