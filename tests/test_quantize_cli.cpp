@@ -92,7 +92,7 @@ TEST(QuantizeCli, WritesThroughSymlinksAndKeepsPermissions) {
 }
 
 // Starts `tern quantize` (slow enough to be caught midway), sends `signal` once its partial
-// file exists, and returns its wait status.
+// file exists, and returns its wait status (-1: it could not be started).
 int quantize_interrupted_by(const fs::path& in, const fs::path& out, int signal) {
   const std::string cli = TERN_CLI_PATH;
   std::vector<std::string> args = {cli, "quantize", in.string(), out.string(), "IQ4_XS", "-t", "1"};
@@ -103,8 +103,9 @@ int quantize_interrupted_by(const fs::path& in, const fs::path& out, int signal)
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   pid_t pid = 0;
-  EXPECT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0 || pid <= 0) return -1;  // never kill(0, ...): that is the whole group
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (partials_in(out.parent_path()).empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -127,6 +128,7 @@ TEST(QuantizeCli, CatchableSignalsRemoveThePartialFile) {
             0);
   for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
     const int status = quantize_interrupted_by(in, dir / "out.gguf", signal);
+    ASSERT_NE(status, -1) << "cannot start " << TERN_CLI_PATH;
     ASSERT_TRUE(WIFSIGNALED(status)) << "signal " << signal << ": finished before it";
     EXPECT_EQ(WTERMSIG(status), signal);  // dies of the signal, as without the handler
     EXPECT_TRUE(partials_in(dir).empty()) << "signal " << signal;
