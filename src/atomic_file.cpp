@@ -60,7 +60,8 @@ pid_t partial_owner(std::string_view name, std::string_view base) {
       name[base.size()] != '.') {
     return 0;
   }
-  std::string_view rest = name.substr(base.size() + 1, name.size() - base.size() - 1 - kSuffix.size());
+  std::string_view rest =
+      name.substr(base.size() + 1, name.size() - base.size() - 1 - kSuffix.size());
   pid_t pid = 0;
   int n = 0;
   const auto [dash, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), pid);

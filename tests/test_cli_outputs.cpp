@@ -61,9 +61,8 @@ TEST(CliOutputs, OutputFilesThatCannotBeWrittenFailTheCommand) {
 
 TEST(CliOutputs, WrittenOutputsStillSucceed) {
   const fs::path dump = scratch() / "dump.f32";
-  testing::CliResult r =
-      testing::run_cli(scratch(), "inspect " + kModel + " --tensor output.weight --dump " +
-                                      dump.string());
+  testing::CliResult r = testing::run_cli(
+      scratch(), "inspect " + kModel + " --tensor output.weight --dump " + dump.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(fs::file_size(dump), 512u * 128u * sizeof(float));
   r = testing::run_cli(scratch(), "tokenize -m " + kModel + " -p 'hello world'");

@@ -2,8 +2,8 @@
 // regular file is refused, a symbolic link is written through, the target's permissions are
 // kept, and no `OUT.<pid>-N.partial` file outlives the command (Ctrl-C, kill, hangup), nor a
 // SIGKILL beyond the next run for the same target.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -49,7 +49,8 @@ std::vector<std::string> partials_in(const fs::path& dir) {
 TEST(QuantizeCli, RefusesTargetsThatAreNotRegularFiles) {
   testing::CliResult r = quantize("/dev/full");
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err, "tern: error: /dev/full: exists and is not a regular file; refusing to replace it\n");
+  EXPECT_EQ(r.err,
+            "tern: error: /dev/full: exists and is not a regular file; refusing to replace it\n");
   struct stat st {};
   ASSERT_EQ(::stat("/dev/full", &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode)) << "/dev/full was replaced";
@@ -84,8 +85,7 @@ TEST(QuantizeCli, WritesThroughSymlinksAndKeepsPermissions) {
   const testing::CliResult r = quantize(link.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::is_symlink(link));
-  EXPECT_EQ(gguf::File::open(target.string()).find_tensor("output.weight")->type,
-            TensorType::Q8_0);
+  EXPECT_EQ(gguf::File::open(target.string()).find_tensor("output.weight")->type, TensorType::Q8_0);
   struct stat st {};
   ASSERT_EQ(::stat(target.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0640u);

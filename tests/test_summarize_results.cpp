@@ -116,8 +116,9 @@ TEST(SummarizeResults, AFailedWriteFailsTheRunAndTheRerunLosesNothing) {
       "'{}'\" 2>'{}'",
       TERN_CLI_PATH, kModel, docs.string(), out.string(), (scratch() / "err").string());
   ASSERT_EQ(WEXITSTATUS(std::system(limited.c_str())), 1);
-  EXPECT_EQ(testing::read_file(scratch() / "err").find(fmt::format(
-                "tern: error: {}: File too large\n", out.string())) != std::string::npos,
+  EXPECT_EQ(testing::read_file(scratch() / "err")
+                    .find(fmt::format("tern: error: {}: File too large\n", out.string())) !=
+                std::string::npos,
             true)
       << testing::read_file(scratch() / "err");
   EXPECT_NE(testing::read_file(out).back(), '\n');  // the limit cut a line

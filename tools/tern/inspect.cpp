@@ -34,7 +34,8 @@ std::string shape_string(const gguf::TensorInfo& t) {
 nlohmann::json value_json(const gguf::Value& v, size_t max_items) {
   using gguf::ValueType;
   switch (v.type()) {
-    case ValueType::String: return escape_invalid_utf8(v.as_string());  // GGUF does not check
+    case ValueType::String:
+      return escape_invalid_utf8(v.as_string());  // GGUF does not check
     case ValueType::Bool: return v.as_bool();
     case ValueType::F32: case ValueType::F64: return v.as_float();
     case ValueType::U64: return std::get<uint64_t>(v.storage);
@@ -108,7 +109,7 @@ void print_json(const gguf::File& file, const InspectOptions& options) {
 
 void print_text(const gguf::File& file, const InspectOptions& options) {
   out().print("{}: GGUF v{}, {} metadata keys, {} tensors, alignment {}\n\n", file.name(),
-             file.version(), file.metadata().size(), file.tensors().size(), file.alignment());
+              file.version(), file.metadata().size(), file.tensors().size(), file.alignment());
   out().print("metadata:\n");
   for (const auto& kv : file.metadata()) {
     std::string type(gguf::value_type_name(kv.value.type()));
@@ -116,14 +117,15 @@ void print_text(const gguf::File& file, const InspectOptions& options) {
       type = fmt::format("{}[{}]", gguf::value_type_name(kv.value.as_array().element_type),
                          kv.value.as_array().items.size());
     }
-    out().print("  {:<44} {:<12} {}\n", kv.key, type, gguf::format_value(kv.value, options.max_items));
+    out().print("  {:<44} {:<12} {}\n", kv.key, type,
+                gguf::format_value(kv.value, options.max_items));
   }
   if (file.tensors().empty()) return;
   out().print("\ntensors:\n  {:<36} {:<8} {:<24} {:>14} {:>14}\n", "name", "type", "shape",
-             "offset", "bytes");
+              "offset", "bytes");
   for (const auto& t : file.tensors()) {
     out().print("  {:<36} {:<8} {:<24} {:>14} {:>14}\n", t.name, type_traits(t.type).name,
-               shape_string(t), t.offset, t.n_bytes);
+                shape_string(t), t.offset, t.n_bytes);
   }
   Totals totals = totals_of(file);
   out().print("\ntotals by type:\n");
@@ -131,8 +133,8 @@ void print_text(const gguf::File& file, const InspectOptions& options) {
     out().print("  {:<8} {:>5} tensors {:>14} bytes\n", name, entry.first, entry.second);
   }
   out().print("\nparameters: {} ({:.1f} M), tensor data: {:.2f} MiB, {:.2f} bits per weight\n",
-             totals.n_params, totals.n_params / 1e6, totals.n_bytes / 1048576.0,
-             bits_per_weight(totals));
+              totals.n_params, totals.n_params / 1e6, totals.n_bytes / 1048576.0,
+              bits_per_weight(totals));
 }
 
 void dump_tensor(const gguf::File& file, const InspectOptions& options) {

@@ -87,8 +87,8 @@ void run(const QuantizeCliOptions& o) {
     types += fmt::format(" {}:{}", type_traits(type).name, n);
   }
   out().print("{} -> {} ({}): {:.2f} MiB -> {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n", o.in,
-             o.out, mix->name, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
-             8.0 * double(r.out_bytes) / double(r.n_values), seconds);
+              o.out, mix->name, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
+              8.0 * double(r.out_bytes) / double(r.n_values), seconds);
   out().print("tensor types:{}\n", types);
 }
 

@@ -94,9 +94,7 @@ void add_list(const std::string& list, std::vector<Document>& docs) {
 }
 
 // Results on standard output: a stream, with nothing to resume.
-bool is_stdout(const std::string& out) {
-  return out.empty() || out == "-" || out == "/dev/stdout";
-}
+bool is_stdout(const std::string& out) { return out.empty() || out == "-" || out == "/dev/stdout"; }
 
 // Which documents the results file `path` already holds (as `record_paths` name them), after
 // dropping atomically what this run replaces (plan_resume). Anything but a new path or a
@@ -108,8 +106,8 @@ std::vector<bool> resume(const std::string& path, const std::vector<std::string>
     throw Error(fmt::format("{}: {}", path, std::strerror(errno)));
   }
   if (!S_ISREG(st.st_mode)) {
-    throw Error(fmt::format("{}: not a regular file (--out takes a file, or - for standard output)",
-                            path));
+    throw Error(
+        fmt::format("{}: not a regular file (--out takes a file, or - for standard output)", path));
   }
   std::ifstream in(path, std::ios::binary);
   std::string content(kRecordStart.size(), '\0');  // its start first: a model is not read whole
@@ -125,7 +123,8 @@ std::vector<bool> resume(const std::string& path, const std::vector<std::string>
     file.write({reinterpret_cast<const uint8_t*>(plan.kept.data()), plan.kept.size()});
     file.commit();
   }
-  if (plan.n_done > 0) fmt::print(stderr, "summarize: {} documents already in {}\n", plan.n_done, path);
+  if (plan.n_done > 0)
+    fmt::print(stderr, "summarize: {} documents already in {}\n", plan.n_done, path);
   return plan.done;
 }
 

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-
 namespace tern::cli {
 
 namespace {
@@ -13,7 +12,7 @@ namespace {
 struct Record {
   uint64_t index = 0;
   std::string path;
-  bool summary = false;  // false: an error record
+  bool summary = false;   // false: an error record
   std::string_view line;  // with its newline
 };
 
