@@ -140,12 +140,12 @@ TEST_F(SmolLm2, AbortWhileGeneratingLeavesTheLastTokenPending) {
   Session session(*model_, {.n_ctx = 128, .n_threads = 2});
   SamplerChain sampler(greedy());
   int streamed = 0;
-  const GenerateResult r = generate(
-      session, *tokenizer_, sampler, question(), {.abort = [&] { return streamed >= 2; }},
-      [&](std::string_view) {
-        ++streamed;
-        return true;
-      });
+  const GenerateResult r =
+      generate(session, *tokenizer_, sampler, question(), {.abort = [&] { return streamed >= 2; }},
+               [&](std::string_view) {
+                 ++streamed;
+                 return true;
+               });
   EXPECT_EQ(r.stop, StopReason::Interrupted);
   EXPECT_EQ(r.tokens.size(), 2u);
   EXPECT_EQ(r.pending, std::vector<TokenId>{r.tokens.back()});

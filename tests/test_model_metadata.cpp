@@ -81,8 +81,7 @@ TEST(ModelMetadata, EpsilonAndRopeBaseMustBeFiniteAndPositive) {
 TEST(ModelMetadata, RopeScalingFactorMustBeFiniteAndPositive) {
   const std::vector<gguf::KeyValue> linear = {
       {"llama.rope.scaling.type", gguf::Value{std::string_view("linear")}}};
-  EXPECT_EQ(load_error(with_key("llama.rope.scaling.factor", gguf::Value{4.0f}, linear)),
-            "loaded");
+  EXPECT_EQ(load_error(with_key("llama.rope.scaling.factor", gguf::Value{4.0f}, linear)), "loaded");
   for (const gguf::Value& bad : {gguf::Value{0.0f}, gguf::Value{kNan}, gguf::Value{kInf}}) {
     const std::string error = load_error(with_key("llama.rope.scaling.factor", bad, linear));
     EXPECT_NE(error.find("'llama.rope.scaling.factor' = "), std::string::npos) << error;
@@ -92,8 +91,10 @@ TEST(ModelMetadata, RopeScalingFactorMustBeFiniteAndPositive) {
 // What a person sees: one error line naming the key, exit 1 (not -nan and exit 0).
 TEST(ModelMetadata, CliRefusesTheModelInOneLine) {
   const std::string path = with_key("llama.attention.layer_norm_rms_epsilon", gguf::Value{0.0f});
-  for (const char* command : {"logits -m '{}' --tokens '1 2 3' --top 2", "run -m '{}' -p hi -n 2"}) {
-    const testing::CliResult r = testing::run_cli(scratch(), fmt::format(fmt::runtime(command), path));
+  for (const char* command :
+       {"logits -m '{}' --tokens '1 2 3' --top 2", "run -m '{}' -p hi -n 2"}) {
+    const testing::CliResult r =
+        testing::run_cli(scratch(), fmt::format(fmt::runtime(command), path));
     EXPECT_EQ(r.code, 1) << command << ": " << r.out << r.err;
     EXPECT_EQ(r.err.rfind("tern: error: ", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

@@ -238,8 +238,8 @@ TEST(RunCli, CtrlCStopsTheReplyNotTheChat) {
 // prompt, seconds later): no text for that turn, and the chat goes on.
 TEST(RunCli, CtrlCStopsALongPromptAtOnce) {
   REQUIRE_MODEL("smollm2-135m");
-  Child chat({"run", "-m", "smollm2-135m", "-cnv", "--temp", "0", "-n", "16", "-t", "1", "-b",
-              "64", "-c", "3000"});
+  Child chat({"run", "-m", "smollm2-135m", "-cnv", "--temp", "0", "-n", "16", "-t", "1", "-b", "64",
+              "-c", "3000"});
   for (int i = 0; i < 500 && !chat.catches(SIGINT); ++i) ::usleep(10'000);  // loaded, listening
   ASSERT_TRUE(chat.catches(SIGINT));
   std::string long_line;
@@ -389,7 +389,8 @@ TEST(RunCliErrors, RangesReadAsWritten) {
 }
 
 TEST(RunCliErrors, UnknownCommandIsNamed) {
-  expect_error(tern("frobnicate -m x"), 2, "unknown command 'frobnicate'; the commands are inspect,");
+  expect_error(tern("frobnicate -m x"), 2,
+               "unknown command 'frobnicate'; the commands are inspect,");
   EXPECT_NE(tern("frobnicate").err.find(", run, summarize,"), std::string::npos);
   EXPECT_EQ(tern("frobnicate").err.rfind("tern: error: ", 0), 0u);
 }

@@ -172,8 +172,9 @@ TEST(Session, AbortCheckCancelsBetweenLayersAndKeepsNothing) {
   EXPECT_GT(checks, model.n_layer());  // one micro-batch, asked between its layers
   int asked = 0;
   const int cancel_at = checks + 2;  // inside the second micro-batch of the next decode
-  EXPECT_THROW(session.decode(tokens.subspan(8), Outputs::All, [&] { return ++asked == cancel_at; }),
-               Cancelled);
+  EXPECT_THROW(
+      session.decode(tokens.subspan(8), Outputs::All, [&] { return ++asked == cancel_at; }),
+      Cancelled);
   EXPECT_EQ(asked, cancel_at);  // stopped at once
   EXPECT_EQ(session.n_past(), 8);
   EXPECT_EQ(session.n_outputs(), 0);

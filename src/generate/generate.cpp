@@ -99,7 +99,8 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
   const Clock::time_point prompt_start = Clock::now();
   bool aborted = false;
   std::span<const float> logits =
-      prompt.empty() ? session.logits() : decode_unless_aborted(session, prompt, options.abort, aborted);
+      prompt.empty() ? session.logits()
+                     : decode_unless_aborted(session, prompt, options.abort, aborted);
   result.prompt_seconds = seconds_since(prompt_start);
   if (aborted) {
     result.stop = StopReason::Interrupted;

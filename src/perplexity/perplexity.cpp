@@ -77,8 +77,9 @@ std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx,
   int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
   if (max_chunks > 0) n_chunks = std::min(n_chunks, max_chunks);
   if (n_ctx < 4 || n_chunks == 0) {
-    throw Error(fmt::format("the text has {} tokens: need at least one chunk of n_ctx {} tokens (n_ctx >= 4)",
-                            tokens.size(), n_ctx));
+    throw Error(fmt::format(
+        "the text has {} tokens: need at least one chunk of n_ctx {} tokens (n_ctx >= 4)",
+        tokens.size(), n_ctx));
   }
   std::vector<TokenId> chunks(tokens.begin(), tokens.begin() + n_chunks * n_ctx);
   if (bos != kNoToken) {

@@ -41,7 +41,8 @@ void check_fits(const std::string& device, size_t device_bytes, const Placement&
   if (device_bytes == 0 || need.total() <= device_bytes) return;
   throw Error(fmt::format(
       "{}: {} GPU layers{} need {:.2f} GiB (weights {:.2f} GiB, KV cache {:.2f} GiB, scratch "
-      "{:.2f} GiB) but the device has {:.2f} GiB; put fewer layers on the GPU or lower the context size",
+      "{:.2f} GiB) but the device has {:.2f} GiB; put fewer layers on the GPU or lower the context "
+      "size",
       device, placement.n_gpu_layers(), placement.head_on_gpu() ? " and the output head" : "",
       gib(need.total()), gib(need.weights), gib(need.kv_cache), gib(need.scratch),
       gib(device_bytes)));

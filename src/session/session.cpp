@@ -125,8 +125,8 @@ std::span<const float> Session::decode(std::span<const int32_t> tokens, Outputs 
         bool last = b + r == n - 1;
         if (outputs == Outputs::All || (outputs == Outputs::Last && last)) rows.push_back(r);
       }
-      s.run_batch(tokens.subspan(static_cast<size_t>(b), static_cast<size_t>(len)),
-                  std::move(rows), abort);
+      s.run_batch(tokens.subspan(static_cast<size_t>(b), static_cast<size_t>(len)), std::move(rows),
+                  abort);
     }
   } catch (const Cancelled&) {  // positions past n_past_before are free to be overwritten
     s.n_past = n_past_before;

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "commands.h"
-#include "int_range.h"
 #include "cpu/cpu_features.h"
 #include "cpu/memory_bandwidth.h"
+#include "int_range.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"

@@ -37,7 +37,8 @@ std::vector<TokenId> input_chunks(const PerplexityCliOptions& o, const Model& mo
   }
   if (o.text_file.empty()) throw Error("perplexity: -f TEXT is required (unless --kl-compare)");
   Tokenizer tokenizer(model.gguf_file());
-  std::vector<TokenId> tokens = tokenizer.tokenize(read_input_file(o.text_file), {false, false, false});
+  std::vector<TokenId> tokens =
+      tokenizer.tokenize(read_input_file(o.text_file), {false, false, false});
   TokenId bos = tokenizer.add_bos() ? tokenizer.special().bos : kNoToken;
   return ppl::make_chunks(tokens, po.n_ctx, o.max_chunks, bos);
 }

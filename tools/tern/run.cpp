@@ -192,8 +192,10 @@ void chat_loop(Conversation& conversation, GenerateOptions options) {
       conversation.reply(line, options, stream_to_stdout);
     } catch (const ContextOverflow& e) {  // forget the earlier turns and ask again, if that helps
       if (!conversation.fits_alone(line)) {
-        fmt::print(stderr, "tern: {}; the message is too long even for a new conversation and was "
-                           "not sent\n", e.what());
+        fmt::print(stderr,
+                   "tern: {}; the message is too long even for a new conversation and was "
+                   "not sent\n",
+                   e.what());
         continue;
       }
       fmt::print(stderr, "tern: {}; starting a new conversation\n", e.what());
