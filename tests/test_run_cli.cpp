@@ -378,14 +378,17 @@ TEST(RunCliErrors, BadFlagValues) {
 // Every command's integer flags go through one validator: the range reads as a person
 // writes it, and the value as given (not CLI11's "0.000000 to 1797...": 300 digits).
 TEST(RunCliErrors, RangesReadAsWritten) {
-  expect_error(tern("run -m x -p x -b 0"), 2, "--batch-size: 0 is not in 1..65536");
-  expect_error(tern("run -m x -p x -c -1"), 2, "--ctx-size: -1 is not in 0..16777216");
-  expect_error(tern("run -m x -p x -c 1.5"), 2, "--ctx-size: '1.5' is not a whole number");
-  expect_error(tern("summarize -m x doc.txt -b 0"), 2, "--batch-size: 0 is not in 1..65536");
-  expect_error(tern("bench -m x -t 2,0"), 2, "--threads: 0 is not in 1..1024");
-  expect_error(tern("logits -m x --tokens 1 --top 0"), 2, "--top: 0 is not in 1..");
-  expect_error(tern("synth out.gguf --arch llama --n-layer 0"), 2, "--n-layer: 0 is not in 1..");
-  expect_error(tern("quantize a b Q8_0 -t -2"), 2, "--threads: -2 is not in 0..1024");
+  const std::pair<const char*, const char*> kCases[] = {
+      {"run -m x -p x -b 0", "--batch-size: 0 is not in 1..65536"},
+      {"run -m x -p x -c -1", "--ctx-size: -1 is not in 0..16777216"},
+      {"run -m x -p x -c 1.5", "--ctx-size: '1.5' is not a whole number"},
+      {"summarize -m x doc.txt -b 0", "--batch-size: 0 is not in 1..65536"},
+      {"bench -m x -t 2,0", "--threads: 0 is not in 1..1024"},
+      {"logits -m x --tokens 1 --top 0", "--top: 0 is not in 1.."},
+      {"synth out.gguf --arch llama --n-layer 0", "--n-layer: 0 is not in 1.."},
+      {"quantize a b Q8_0 -t -2", "--threads: -2 is not in 0..1024"},
+  };
+  for (const auto& [args, what] : kCases) expect_error(tern(args), 2, what);
 }
 
 TEST(RunCliErrors, UnknownCommandIsNamed) {
@@ -416,6 +419,8 @@ TEST(RunCliErrors, InputFileThatIsAFolder) {
   expect_error(tern(fmt::format("detokenize -m '{}' -f '{}'", golden, dir)), 1, reason);
   expect_error(tern(fmt::format("perplexity -m '{}' -f '{}'", golden, dir)), 1, reason);
   expect_error(tern(fmt::format("summarize -m '{}' --input '{}'", golden, dir)), 1, reason);
+  expect_error(tern(fmt::format("perplexity -m '{}' --kl-compare '{}'", golden, dir)), 1,
+               dir + ": is a directory, not a KL base file");
 }
 
 // The library names the context size; the command line adds which flag sets it.

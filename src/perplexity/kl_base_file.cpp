@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "tern/error.h"
@@ -62,7 +64,13 @@ void KlBaseWriter::finish() {
 
 KlBaseReader::KlBaseReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
   uint32_t head[6] = {};
-  if (!in_ || !get<uint32_t>(in_, head)) throw Error(fmt::format("{}: cannot read", path));
+  if (!in_) throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  if (!get<uint32_t>(in_, head)) {
+    std::error_code ec;
+    throw Error(fmt::format("{}: {}", path, std::filesystem::is_directory(path, ec)
+                                                ? "is a directory, not a KL base file"
+                                                : "too short for a KL base file"));
+  }
   if (head[0] != kMagic || head[1] != kVersion) {
     throw Error(fmt::format("{}: not a tern KL base file (version {})", path, kVersion));
   }
