@@ -67,9 +67,10 @@ KlBaseReader::KlBaseReader(const std::string& path) : path_(path), in_(path, std
   if (!in_) throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
   if (!get<uint32_t>(in_, head)) {
     std::error_code ec;
-    throw Error(fmt::format("{}: {}", path, std::filesystem::is_directory(path, ec)
-                                                ? "is a directory, not a KL base file"
-                                                : "too short for a KL base file"));
+    throw Error(fmt::format("{}: {}", path,
+                            std::filesystem::is_directory(path, ec)
+                                ? "is a directory, not a KL base file"
+                                : "too short for a KL base file"));
   }
   if (head[0] != kMagic || head[1] != kVersion) {
     throw Error(fmt::format("{}: not a tern KL base file (version {})", path, kVersion));
