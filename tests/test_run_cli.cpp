@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,18 @@ class Child {
   }
   // The exit code, or -1 when a signal killed the child.
   int code() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+  // CPU time the child has used, in clock ticks (utime + stime of /proc/PID/stat).
+  long cpu_ticks() const {
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid_));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i >= 14) ticks += std::stol(field);
+    }
+    return ticks;
+  }
   // Whether the child catches `signal` yet (its handler is installed), from /proc.
   bool catches(int signal) const {
     std::ifstream status(fmt::format("/proc/{}/status", pid_));
@@ -244,8 +257,13 @@ TEST(RunCli, CtrlCStopsALongPromptAtOnce) {
   ASSERT_TRUE(chat.catches(SIGINT));
   std::string long_line;
   for (int i = 0; i < 300; ++i) long_line += "the quick brown fox jumps over the lazy dog ";
+  const long idle = chat.cpu_ticks();
   ASSERT_TRUE(chat.say(long_line + "\n"));
-  ::usleep(300'000);  // inside the prompt: decoding it takes seconds here
+  // Inside the prompt once it has worked ~0.1 s (a busy machine may start it late); the
+  // whole prompt takes seconds here.
+  for (int i = 0; i < 1000 && chat.cpu_ticks() < idle + sysconf(_SC_CLK_TCK) / 10; ++i) {
+    ::usleep(10'000);
+  }
   ::kill(chat.pid(), SIGINT);
   ASSERT_TRUE(chat.say("What is the capital of France? Answer briefly.\n"));
   chat.finish();
