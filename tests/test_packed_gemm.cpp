@@ -1,6 +1,6 @@
 // The packed GEMM (cpu/packed_gemm.h) against double sums of the table's dequantized weights
 // and the row kernels' quantized activations (which the GEMM reuses), for every packable type and
-// SIMD level this CPU runs, on odd shapes: rows not a multiple of the 8-row tile, token counts
+// SIMD level this CPU runs, on odd shapes: rows not a multiple of the 8- or 16-row tile, token counts
 // around the 4-token kernel, one and many blocks, one and three threads.
 #include <gtest/gtest.h>
 
@@ -87,7 +87,7 @@ TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
       const TypeTraits& traits = type_traits(type);
       ASSERT_TRUE(has_packed_gemm(type, isa)) << traits.name;
       for (int64_t cols : {int64_t{256}, int64_t{2304}}) {
-        for (int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}}) {
+        for (int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}, int64_t{29}}) {
           size_t stride = *row_bytes(type, cols);
           std::vector<float> wf = random_values(static_cast<size_t>(rows * cols), 7);
           std::vector<uint8_t> w(stride * static_cast<size_t>(rows));

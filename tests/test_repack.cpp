@@ -263,7 +263,7 @@ TEST(Repack, MatmulsUseInterleavedWeightsForOneToken) {
 TEST(Repack, PackedGemmReadsInterleavedWeightsExactly) {
   for (Isa isa : simd_levels()) {
     for (const Case& c : kCases) {
-      for (int64_t rows : {13, 64}) {
+      for (int64_t rows : {13, 24, 64}) {  // 24: a 16-row tile of one group
         for (int64_t n : {2, 5, 33}) {
           int64_t cols = 3 * c.block;
           Problem p = random_problem(c.type, rows, cols, isa, static_cast<uint32_t>(rows + n));

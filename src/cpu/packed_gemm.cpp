@@ -186,22 +186,28 @@ TileShape shape_of(const PackedFormat& f) {
 }
 
 // Block b (32 values) of one activation row in the row kernels' format (the weights'
-// vec_dot_type): its quants, scale and scaled sum d * sum(q). Reading the row kernels' own
-// quantization keeps both paths on the same activation values.
-void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, float& d, float& s) {
+// vec_dot_type): its quants, scale, scaled sum d * sum(q) and the integer sums of its two
+// halves. Reading the row kernels' own quantization keeps both paths on the same activation
+// values.
+void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, float& d, float& s,
+               int32_t* half_sums) {
+  auto sum_halves = [&](const int8_t* v) {
+    half_sums[0] = half_sums[1] = 0;
+    for (int i = 0; i < kPackBlock; ++i) half_sums[i / (kPackBlock / 2)] += v[i];
+    return half_sums[0] + half_sums[1];
+  };
   switch (format) {
     case TensorType::Q8_0: {
       const auto& blk = block_at<BlockQ8_0>(row, b);
       std::memcpy(q, blk.qs, kPackBlock);
-      int sum = 0;
-      for (int8_t v : blk.qs) sum += v;
       d = f16_to_f32(blk.d);
-      s = d * static_cast<float>(sum);
+      s = d * static_cast<float>(sum_halves(blk.qs));
       return;
     }
     case TensorType::Q8_1: {
       const auto& blk = block_at<BlockQ8_1>(row, b);
       std::memcpy(q, blk.qs, kPackBlock);
+      sum_halves(blk.qs);
       d = f16_to_f32(blk.d);
       s = f16_to_f32(blk.s);
       return;
@@ -210,8 +216,10 @@ void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, floa
       const auto& blk = block_at<BlockQ8_K>(row, b / kSubBlocks);
       int j = static_cast<int>(b % kSubBlocks);
       std::memcpy(q, blk.qs + kPackBlock * j, kPackBlock);
+      half_sums[0] = blk.bsums[2 * j];
+      half_sums[1] = blk.bsums[2 * j + 1];
       d = blk.d;
-      s = d * static_cast<float>(blk.bsums[2 * j] + blk.bsums[2 * j + 1]);
+      s = d * static_cast<float>(half_sums[0] + half_sums[1]);
       return;
     }
     default:
@@ -222,84 +230,117 @@ void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, floa
 
 using TileGemmFn = decltype(&avx2::packed_tile_gemm);
 
-TileGemmFn tile_gemm(Isa isa) {
+// A level's tile kernel and its tile height.
+struct TileKernels {
+  TileGemmFn gemm;
+  int rows;
+};
+
+TileKernels tile_kernels(Isa isa) {
   switch (isa) {
     case Isa::Avx2:
-      return avx2::packed_tile_gemm;
+      return {avx2::packed_tile_gemm, avx2::packed_tile_rows()};
     case Isa::Avx512:
-      return avx512::packed_tile_gemm;
+      return {avx512::packed_tile_gemm, avx512::packed_tile_rows()};
     case Isa::Scalar:
       break;
   }
-  return nullptr;
+  return {nullptr, 0};
 }
 
-// A thread's tile storage, reused across calls.
+// A thread's tile storage (packed_gemm_kernels.h's layout for `rows` rows), reused across calls.
 struct TileBuffer {
   std::vector<int8_t> q;
   std::vector<float> d, min;
   std::vector<int16_t> sub;
+  int rows = 0;
 
-  // Packs rows [r0, r0 + n_rows) of w (row_stride bytes apart) for n_blocks blocks; rows past
-  // n_rows (a matrix's last tile) are zero.
-  void resize(const PackedFormat& f, int64_t n_blocks) {
+  // Space for n_blocks blocks of `tile_rows` rows; where fewer rows than that are packed,
+  // the rest must read as zero, so the buffers are cleared.
+  void resize(const PackedFormat& f, int tile_rows, int64_t n_blocks, bool clear) {
+    rows = tile_rows;
     auto blocks = static_cast<size_t>(n_blocks);
-    q.resize(blocks * kTileBlockBytes);
-    d.resize(blocks * kTileRows);
-    min.resize(blocks * kTileRows);
-    sub.resize(f.has_sub ? blocks * 32 : 0);
-  }
-
-  // The tile of one interleaved group (cpu/repack.h): its 8 rows are already side by side,
-  // so each block unpacks with byte shifts (zero rows past a matrix's end included).
-  PackedTile pack_group(const PackedFormat& f, GroupBlockUnpackFn unpack, const uint8_t* group,
-                        int64_t n_blocks) {
-    resize(f, n_blocks);
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      auto bi = static_cast<size_t>(b);
-      unpack(group, b, q.data() + bi * kTileBlockBytes, d.data() + bi * kTileRows,
-             min.data() + bi * kTileRows, f.has_sub ? sub.data() + bi * 32 : nullptr);
-    }
-    return {q.data(), d.data(), min.data(), sub.data(), n_blocks};
-  }
-
-  PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
-                  int n_rows, int64_t n_blocks) {
-    resize(f, n_blocks);
-    if (n_rows < kTileRows) {  // a full tile overwrites every value below
+    auto r = static_cast<size_t>(rows);
+    q.resize(blocks * kPackBlock * r);
+    d.resize(blocks * r);
+    min.resize(blocks * r);
+    sub.resize(f.has_sub ? blocks * 4 * r : 0);
+    if (clear) {
       std::fill(q.begin(), q.end(), int8_t{0});
       std::fill(d.begin(), d.end(), 0.0f);
       std::fill(min.begin(), min.end(), 0.0f);
       std::fill(sub.begin(), sub.end(), int16_t{0});
     }
+  }
+
+  PackedTile tile(int64_t n_blocks) const { return {q.data(), d.data(), min.data(), sub.data(), n_blocks}; }
+
+  // The tile of n_units interleaved groups (cpu/repack.h) from `group` on: their rows are
+  // already side by side, so each block unpacks with byte shifts (an 8-row unit at a time,
+  // then into its place in the tile's steps).
+  PackedTile pack_groups(const PackedFormat& f, GroupBlockUnpackFn unpack, const uint8_t* group,
+                         size_t group_bytes, int n_units, int tile_rows, int64_t n_blocks) {
+    resize(f, tile_rows, n_blocks, n_units * kTileRows < tile_rows);
+    constexpr int kUnitStep = kTileRows * kStepValues;  // bytes of one unit's step
+    int8_t unit_q[kTileRows * kPackBlock];
+    float unit_d[kTileRows], unit_min[kTileRows];
+    int16_t unit_sub[4 * kTileRows];
+    for (int u = 0; u < n_units; ++u) {
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        auto bi = static_cast<size_t>(b);
+        unpack(group + group_bytes * static_cast<size_t>(u), b, unit_q, unit_d, unit_min,
+               f.has_sub ? unit_sub : nullptr);
+        int8_t* block_q = q.data() + bi * kPackBlock * static_cast<size_t>(rows);
+        for (int step = 0; step < kPackBlock / kStepValues; ++step) {
+          std::memcpy(block_q + (step * rows + u * kTileRows) * kStepValues, unit_q + step * kUnitStep, kUnitStep);
+        }
+        std::memcpy(d.data() + bi * static_cast<size_t>(rows) + u * kTileRows, unit_d, sizeof unit_d);
+        std::memcpy(min.data() + bi * static_cast<size_t>(rows) + u * kTileRows, unit_min, sizeof unit_min);
+        if (f.has_sub) {
+          for (int half = 0; half < 2; ++half) {
+            std::memcpy(sub.data() + ((2 * bi + static_cast<size_t>(half)) * static_cast<size_t>(rows) + u * kTileRows) * 2,
+                        unit_sub + half * 2 * kTileRows, sizeof(int16_t) * 2 * kTileRows);
+          }
+        }
+      }
+    }
+    return tile(n_blocks);
+  }
+
+  // Packs rows [r0, r0 + n_rows) of w (row_stride bytes apart) for n_blocks blocks; rows past
+  // n_rows (a matrix's last tile) are zero.
+  PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
+                  int n_rows, int tile_rows, int64_t n_blocks) {
+    resize(f, tile_rows, n_blocks, n_rows < tile_rows);
     UnpackedBlock u;
+    auto stride = static_cast<size_t>(rows);
     for (int r = 0; r < n_rows; ++r) {
       const uint8_t* row = w + row_stride * static_cast<size_t>(r0 + r);
       for (int64_t b = 0; b < n_blocks; ++b) {
         f.unpack(row, b, u);
         auto bi = static_cast<size_t>(b);
-        int8_t* dst = q.data() + bi * kTileBlockBytes + kStepValues * r;
+        int8_t* dst = q.data() + bi * kPackBlock * stride + kStepValues * r;
         for (int step = 0; step < kPackBlock / kStepValues; ++step) {
-          std::memcpy(dst + kTileRows * kStepValues * step, u.q + kStepValues * step, kStepValues);
+          std::memcpy(dst + stride * kStepValues * step, u.q + kStepValues * step, kStepValues);
         }
-        d[bi * kTileRows + static_cast<size_t>(r)] = u.d;
-        min[bi * kTileRows + static_cast<size_t>(r)] = u.min;
+        d[bi * stride + static_cast<size_t>(r)] = u.d;
+        min[bi * stride + static_cast<size_t>(r)] = u.min;
         if (f.has_sub) {
           for (int half = 0; half < 2; ++half) {
-            int16_t* lanes = sub.data() + (2 * bi + static_cast<size_t>(half)) * 16 + 2 * r;
+            int16_t* lanes = sub.data() + ((2 * bi + static_cast<size_t>(half)) * stride + static_cast<size_t>(r)) * 2;
             lanes[0] = lanes[1] = u.sub[half];
           }
         }
       }
     }
-    return {q.data(), d.data(), min.data(), sub.data(), n_blocks};
+    return tile(n_blocks);
   }
 };
 
 }  // namespace
 
 bool has_packed_gemm(TensorType type, Isa isa) {
-  return format_of(type) != nullptr && tile_gemm(isa) != nullptr &&
+  return format_of(type) != nullptr && tile_kernels(isa).gemm != nullptr &&
          simd_kernels(type_traits(type).vec_dot_type, isa).quantize != nullptr;
 }
 
@@ -313,11 +354,11 @@ bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa is
 
 void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
                     int n_threads, Isa isa) {
-  TileGemmFn gemm = tile_gemm(isa);
-  if (gemm == nullptr || cols % kPackBlock != 0) {
+  const TileKernels kernels = tile_kernels(isa);
+  if (kernels.gemm == nullptr || cols % kPackBlock != 0) {
     throw Error(fmt::format("packed_matmuls: no kernels at this level for {} columns", cols));
   }
-  // One task per tile of kTileRows rows, numbered target after target.
+  // One task per tile of kernels.rows rows, numbered target after target.
   std::vector<int64_t> first_task(targets.size() + 1, 0);
   for (size_t i = 0; i < targets.size(); ++i) {
     const PackedFormat* f = format_of(targets[i].type);
@@ -328,7 +369,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
       throw Error(fmt::format("packed_matmuls: {} weights of {} columns have no packed form",
                               type_traits(targets[i].type).name, cols));
     }
-    first_task[i + 1] = first_task[i] + (targets[i].rows + kTileRows - 1) / kTileRows;
+    first_task[i + 1] = first_task[i] + (targets[i].rows + kernels.rows - 1) / kernels.rows;
   }
   int64_t n_blocks = cols / kPackBlock;
   // Activations in groups of kTileTokens tokens (packed_gemm_kernels.h), the last group's
@@ -338,18 +379,22 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   auto group_values = static_cast<size_t>(n_groups * n_blocks * kTileTokens);
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd, xs;
+  thread_local std::vector<int32_t> xsum;
   xq.resize(group_values * kPackBlock);
   xd.resize(group_values);
   xs.resize(group_values);
+  xsum.resize(2 * group_values);
   // Every token below overwrites its slots; only the last group's missing tokens need zeros.
   auto last_group = static_cast<size_t>((n_groups - 1) * n_blocks * kTileTokens);
   std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_group * kPackBlock), xq.end(), int8_t{0});
   std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_group), xd.end(), 0.0f);
   std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_group), xs.end(), 0.0f);
+  std::fill(xsum.begin() + static_cast<std::ptrdiff_t>(2 * last_group), xsum.end(), 0);
   // Pointers, not the thread_local names: inside a task those name the worker's own.
   int8_t* q = xq.data();
   float* d = xd.data();
   float* s = xs.data();
+  int32_t* sum = xsum.data();
   // Each token is quantized by the row kernels' quantizer, then spread into its group.
   TensorType format = type_traits(targets[0].type).vec_dot_type;
   FromFloatFn quantize = simd_kernels(format, isa).quantize;
@@ -361,32 +406,34 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     int64_t first = (t / kTileTokens) * n_blocks * kTileTokens + t % kTileTokens;
     for (int64_t b = 0; b < n_blocks; ++b) {
       int64_t i = first + b * kTileTokens;
-      act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i]);
+      act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i], sum + 2 * i);
     }
   });
-  PackedActs acts{q, d, s, n_blocks};
+  PackedActs acts{q, d, s, sum, n_blocks};
 
   ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
     size_t i = 0;
     while (task >= first_task[i + 1]) ++i;
     const MatmulTarget& target = targets[i];
     const PackedFormat& f = *format_of(target.type);
-    int64_t r0 = (task - first_task[i]) * kTileRows;
-    int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, target.rows - r0));
+    int64_t r0 = (task - first_task[i]) * kernels.rows;
+    int n_rows = static_cast<int>(std::min<int64_t>(kernels.rows, target.rows - r0));
     thread_local TileBuffer buffer;
-    PackedTile tile =
-        target.packed != nullptr
-            ? buffer.pack_group(f, group_block_unpacker(target.type),
-                                static_cast<const uint8_t*>(target.packed) +
-                                    repacked_group_bytes(target.type, cols) * static_cast<size_t>(r0 / kTileRows),
-                                n_blocks)
-            : buffer.pack(f, static_cast<const uint8_t*>(target.w), checked_row_bytes(target.type, cols),
-                          r0, n_rows, n_blocks);
+    PackedTile tile;
+    if (target.packed != nullptr) {
+      size_t group_bytes = repacked_group_bytes(target.type, cols);
+      tile = buffer.pack_groups(f, group_block_unpacker(target.type),
+                                static_cast<const uint8_t*>(target.packed) + group_bytes * static_cast<size_t>(r0 / kTileRows),
+                                group_bytes, (n_rows + kTileRows - 1) / kTileRows, kernels.rows, n_blocks);
+    } else {
+      tile = buffer.pack(f, static_cast<const uint8_t*>(target.w), checked_row_bytes(target.type, cols), r0,
+                         n_rows, kernels.rows, n_blocks);
+    }
     TileShape shape = shape_of(f);
     for (int64_t g = 0; g < n_groups; ++g) {
       int64_t t = g * kTileTokens;
       int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
-      gemm(shape, tile, acts, g, n_tokens, n_rows, target.y + t * target.rows + r0, target.rows);
+      kernels.gemm(shape, tile, acts, g, n_tokens, n_rows, target.y + t * target.rows + r0, target.rows);
     }
   });
 }

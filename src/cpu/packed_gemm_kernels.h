@@ -7,11 +7,10 @@
 
 namespace tern::cpu {
 
-inline constexpr int kTileRows = 8;    // weight rows per tile
+inline constexpr int kTileRows = 8;    // weight rows per tile unit (an interleaved group)
 inline constexpr int kTileTokens = 4;  // activation rows per kernel call
 inline constexpr int kPackBlock = 32;  // values per scale
-inline constexpr int kStepValues = 4;  // values per row in one 32-byte tile vector
-inline constexpr int kTileBlockBytes = kTileRows * kPackBlock;  // 256
+inline constexpr int kStepValues = 4;  // values per row in one step of the tile
 
 /// How a type's tile is multiplied (the kernel's template parameters):
 /// - is_signed: quants are int8 (Q8_0, IQ4_*, Q6_K, Q3_K); otherwise unsigned bytes (0..31);
@@ -27,9 +26,10 @@ struct TileShape {
   int group_steps;
 };
 
-/// One packed tile of kTileRows rows x n_blocks blocks of 32 values:
-/// q[b][step][row][4] (256 bytes per block), d/min[b][row] floats, and sub[b][half][16]
-/// int16 (row r's sub-scale for values 16*half.. of block b at lanes 2r and 2r+1).
+/// One packed tile of R rows (the level's packed_tile_rows(): 8 or 16) x n_blocks blocks of
+/// 32 values: q[b][step][row][4] (32 R bytes per block, one vector of 4 R bytes per step),
+/// d/min[b][row] floats, and sub[b][half][2 R] int16 (row r's sub-scale for values 16*half..
+/// of block b at lanes 2r and 2r+1).
 struct PackedTile {
   const int8_t* q;
   const float* d;
@@ -40,11 +40,13 @@ struct PackedTile {
 
 /// Activations in groups of kTileTokens tokens (the last padded with zero tokens): group g,
 /// block b holds the 4 tokens' 32 quants one after another at q + (g * n_blocks + b) * 128,
-/// their scales at d + (g * n_blocks + b) * 4 and scaled sums (d * sum(q)) at s + the same.
+/// their scales at d + (g * n_blocks + b) * 4, scaled sums (d * sum(q)) at s + the same and
+/// the integer sums of each half (16 quants) at sum + 2 * the same.
 struct PackedActs {
   const int8_t* q;
   const float* d;
   const float* s;
+  const int32_t* sum;
   int64_t n_blocks;
 };
 
@@ -52,6 +54,8 @@ struct PackedActs {
 
 // One declaration list for every level.
 #define TERN_PACKED_GEMM_DECLARATIONS                                                            \
+  /* Weight rows per tile at this level. */                                                      \
+  int packed_tile_rows();                                                                        \
   /* y[t * y_stride + r] = tile row r . token t of group g, for r < n_rows, t < n_tokens. */     \
   void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                   \
                         const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y, \

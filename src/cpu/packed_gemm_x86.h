@@ -1,6 +1,7 @@
-// The packed GEMM's x86 kernels (cpu/packed_gemm_kernels.h), expanded once per SIMD level by
-// packed_gemm_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags. Everything is
-// in that namespace or an anonymous one, so no inline function is shared across levels.
+// The packed GEMM's 256-bit kernels (cpu/packed_gemm_kernels.h) over 8-row tiles, expanded
+// by packed_gemm_avx2.cpp with TERN_SIMD_NAMESPACE set and that level's flags (AVX512 has
+// its own 16-row body, packed_gemm_avx512.cpp). Everything is in that namespace or an
+// anonymous one, so no inline function is shared across levels.
 #ifndef TERN_SIMD_NAMESPACE
 #error "define TERN_SIMD_NAMESPACE before including packed_gemm_x86.h"
 #endif
@@ -20,11 +21,11 @@ namespace {
 
 using cpu::kPackBlock;
 using cpu::kStepValues;
-using cpu::kTileBlockBytes;
 using cpu::kTileRows;
 using cpu::kTileTokens;
 
 constexpr int kSteps = kPackBlock / kStepValues;  // 8 tile vectors per block
+constexpr int kTileBlockBytes = kTileRows * kPackBlock;  // 256
 
 // 16-bit pair sums of u (unsigned bytes) * s (signed bytes).
 __m256i pair_products(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s); }
@@ -46,10 +47,10 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
   static_assert(kSteps % G == 0 && (!kSub || (G > 1 && G <= kSteps / 2)));
   constexpr int NT = kTileTokens;
   constexpr int64_t kChunk = 8;
-  // Products go straight into the 32-bit sums with VNNI (types without sub-scales) and
-  // when not even two steps of 16-bit sums fit (G = 1: Q8_0, IQ4_*): then one loop runs
-  // all 8 steps (as 8 loops of one step, GCC copied the sums between registers each step).
-  constexpr bool kDirect = (kVnniDot && !kSub) || G == 1;
+  // Products go straight into the 32-bit sums when not even two steps of 16-bit sums fit
+  // (G = 1: Q8_0, IQ4_*): then one loop runs all 8 steps (as 8 loops of one step, GCC
+  // copied the sums between registers each step).
+  constexpr bool kDirect = G == 1;
   constexpr int kGroupSteps = kDirect ? kSteps : G;
   const __m256i ones = _mm256_set1_epi16(1);
   const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
@@ -130,6 +131,8 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 }
 
 }  // namespace
+
+int packed_tile_rows() { return kTileRows; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y,
