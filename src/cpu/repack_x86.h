@@ -246,10 +246,11 @@ struct Q4_Kx8 {
   }
 };
 
+// A call per block, as Q4_Kx8 (see gemv).
 struct Q6_Kx8 {
   using Block = BlockQ6_Kx8;
-  static constexpr int kStreams = 1;
-  static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
+  static constexpr int kStreams = 2;
+  [[gnu::noinline]] static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
     const auto& a = static_cast<const BlockQ8_K*>(x.blocks)[b];
     __m256i sum = _mm256_setzero_si256(), offset = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
@@ -269,7 +270,9 @@ struct Q6_Kx8 {
 // thread from DRAM: Q4_0 15 -> 19.5 GB/s, Q8_0 13 -> 18.7 GB/s in bench_kernels), and the
 // two accumulators are independent chains. Q4_K too, once its blocks are calls (both
 // threads from DRAM: 10-12 -> 13-14 GB/s each; 1B Q4_K_M tg128 +6% with the longer decode
-// tasks of cpu/matmul.cpp); Q6_K stays at one (two gained nothing).
+// tasks of cpu/matmul.cpp). Q6_K as well, its blocks calls like Q4_K's (Zen 4, one thread
+// from DRAM: 12.5 -> 23 GB/s at the AVX512 level, 16 -> 22 at AVX2; inlined, two streams
+// measured no gain on Zen 3).
 template <typename K>
 void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x, float* y) {
   using Block = typename K::Block;
