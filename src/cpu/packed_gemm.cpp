@@ -433,7 +433,17 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     for (int64_t g = 0; g < n_groups; ++g) {
       int64_t t = g * kTileTokens;
       int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
-      kernels.gemm(shape, tile, acts, g, n_tokens, n_rows, target.y + t * target.rows + r0, target.rows);
+      float* y = target.y + t * target.rows + r0;
+      if (n_tokens == kTileTokens && n_rows == kernels.rows) {
+        kernels.gemm(shape, tile, acts, g, y, target.rows);
+        continue;
+      }
+      // A partial tile (the last rows or tokens): the kernel writes all of it here.
+      alignas(64) float out[kTileTokens * kMaxTileRows];
+      kernels.gemm(shape, tile, acts, g, out, kernels.rows);
+      for (int k = 0; k < n_tokens; ++k) {
+        std::memcpy(y + k * target.rows, out + k * kernels.rows, sizeof(float) * static_cast<size_t>(n_rows));
+      }
     }
   });
 }

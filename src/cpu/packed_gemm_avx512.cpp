@@ -18,6 +18,7 @@ using cpu::kStepValues;
 using cpu::kTileTokens;
 
 constexpr int kRows = 2 * cpu::kTileRows;        // 16 rows: one int32 lane each
+static_assert(kRows <= cpu::kMaxTileRows);
 constexpr int kSteps = kPackBlock / kStepValues;  // 8 vectors per block
 constexpr int kBlockBytes = kRows * kPackBlock;   // 512
 
@@ -170,15 +171,8 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 int packed_tile_rows() { return kRows; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
-                      const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y,
-                      int64_t y_stride) {
-  KernelFn kernel = kernel_for(shape);
-  if (n_tokens == kTileTokens && n_rows == kRows) return kernel(w, x, g, y, y_stride);
-  alignas(64) float out[kTileTokens * kRows];
-  kernel(w, x, g, out, kRows);
-  for (int t = 0; t < n_tokens; ++t) {
-    std::memcpy(y + t * y_stride, out + t * kRows, sizeof(float) * static_cast<size_t>(n_rows));
-  }
+                      const cpu::PackedActs& x, int64_t g, float* y, int64_t y_stride) {
+  kernel_for(shape)(w, x, g, y, y_stride);
 }
 
 }  // namespace tern::avx512

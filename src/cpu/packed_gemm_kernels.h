@@ -8,6 +8,7 @@
 namespace tern::cpu {
 
 inline constexpr int kTileRows = 8;    // weight rows per tile unit (an interleaved group)
+inline constexpr int kMaxTileRows = 16;  // the tallest level's tile (AVX512)
 inline constexpr int kTileTokens = 4;  // activation rows per kernel call
 inline constexpr int kPackBlock = 32;  // values per scale
 inline constexpr int kStepValues = 4;  // values per row in one step of the tile
@@ -56,10 +57,10 @@ struct PackedActs {
 #define TERN_PACKED_GEMM_DECLARATIONS                                                            \
   /* Weight rows per tile at this level. */                                                      \
   int packed_tile_rows();                                                                        \
-  /* y[t * y_stride + r] = tile row r . token t of group g, for r < n_rows, t < n_tokens. */     \
+  /* y[t * y_stride + r] = tile row r . token t of group g, for every row of the tile and */   \
+  /* every token of the group (the driver passes a buffer for a partial tile). */              \
   void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                   \
-                        const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y, \
-                        int64_t y_stride);
+                        const cpu::PackedActs& x, int64_t g, float* y, int64_t y_stride);
 
 namespace tern::avx2 {
 TERN_PACKED_GEMM_DECLARATIONS

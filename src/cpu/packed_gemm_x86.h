@@ -135,15 +135,8 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 int packed_tile_rows() { return kTileRows; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
-                      const cpu::PackedActs& x, int64_t g, int n_tokens, int n_rows, float* y,
-                      int64_t y_stride) {
-  KernelFn kernel = kernel_for(shape);
-  if (n_tokens == kTileTokens && n_rows == kTileRows) return kernel(w, x, g, y, y_stride);
-  alignas(32) float out[kTileTokens * kTileRows];
-  kernel(w, x, g, out, kTileRows);
-  for (int t = 0; t < n_tokens; ++t) {
-    std::memcpy(y + t * y_stride, out + t * kTileRows, sizeof(float) * static_cast<size_t>(n_rows));
-  }
+                      const cpu::PackedActs& x, int64_t g, float* y, int64_t y_stride) {
+  kernel_for(shape)(w, x, g, y, y_stride);
 }
 
 }  // namespace tern::TERN_SIMD_NAMESPACE
