@@ -161,7 +161,7 @@ using KernelFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_
 // The shapes the packed formats use (cpu/packed_gemm.cpp's table); others are a bug. The
 // step grouping of the 256-bit body does not apply: sums go straight to 32 bits here.
 KernelFn kernel_for(const cpu::TileShape& s) {
-  if (s.has_sub) return s.is_signed && !s.has_min && s.group_steps >= 4 ? tile_kernel<true, false, true> : nullptr;
+  if (s.has_sub) return s.is_signed && !s.has_min ? tile_kernel<true, false, true> : nullptr;
   if (s.is_signed) return s.has_min ? nullptr : tile_kernel<true, false, false>;
   return s.has_min ? tile_kernel<false, true, false> : nullptr;
 }

@@ -18,7 +18,7 @@ namespace {
 // without a word (async-signal-safe calls only).
 void on_sigbus(int) {
   constexpr char kMessage[] = "tern: error: model file changed or truncated while in use\n";
-  if (::write(STDERR_FILENO, kMessage, sizeof kMessage - 1) < 0) ::_exit(1);
+  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
   ::_exit(1);
 }
 
