@@ -6,15 +6,16 @@
 // scale d and s = d * sum(q) (llama.cpp's Q8_1 idea), so a weight's offset or minimum folds
 // into one multiply by s. A weight block is walked in "units" of kUnitValues values (one
 // thread step of the kernel, chosen so a unit reads its quant bytes once):
-//   legacy, IQ4_NL: the 32-value block; Q4_K/Q5_K: 64 values (both nibbles of 32 bytes);
-//   Q6_K: 64 values (both nibbles of 32 ql bytes); Q2_K/Q3_K: 128 values (all four 2-bit
-//   fields of 32 bytes); IQ4_XS: its 32-value sub-block.
+//   legacy, IQ4_NL: the 32-value block; Q4_K/Q5_K/Q6_K: 32 values (both nibbles of 16
+//   bytes); Q2_K/Q3_K: 128 values (all four 2-bit fields of 32 bytes); IQ4_XS: its
+//   32-value sub-block.
 // block_dot(b, u, a) returns unit u's share of (dequantized b) . (dequantized a), where `a`
 // points to the activation blocks of the whole weight block (kValues / 32 of them). Sums
 // are int32 with dp4a; the float scales are applied once per 16 or 32 values.
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "device_math.cuh"
@@ -24,22 +25,30 @@
 namespace tern::cuda {
 
 /// 32 activation values quantized to int8: x ~ d * qs[j]; s = d * sum(qs).
-struct ActBlock {
+struct alignas(8) ActBlock {
   float d;
   float s;
   int8_t qs[kBlock32];
 };
-static_assert(sizeof(ActBlock) == 40 && alignof(ActBlock) == 4);
+static_assert(sizeof(ActBlock) == 40 && alignof(ActBlock) == 8);
 
-/// d = absmax / 127, q = round-half-away(x / d): ggml's Q8_1 rounding (encode_q8_0's too).
+/// d = absmax / 127 of a block whose largest magnitude is amax.
+TERN_HD float act_scale(float amax) { return amax / 127.0f; }
+
+/// q = round-half-away(x / d): ggml's Q8_1 rounding (encode_q8_0's too).
+TERN_HD int act_quant(float x, float d) {
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  return static_cast<int>(roundf(x * id));
+}
+
+/// The reference of the device's warp-wide quantize_kernel (matmul_vec.cu).
 TERN_HD void quantize_act_block(const float* x, ActBlock& a) {
   float amax = 0.0f;
   for (int j = 0; j < kBlock32; ++j) amax = fmaxf(amax, fabsf(x[j]));
-  const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float d = act_scale(amax);
   int sum = 0;
   for (int j = 0; j < kBlock32; ++j) {
-    const int q = static_cast<int>(roundf(x[j] * id));
+    const int q = act_quant(x[j], d);
     a.qs[j] = static_cast<int8_t>(q);
     sum += q;
   }
@@ -54,6 +63,11 @@ constexpr int kOnes = 0x01010101;
 
 /// Activation values 4i..4i+3 of a block as one word.
 TERN_HD int act_word(const ActBlock& a, int i) { return load_i32<4>(a.qs + 4 * i); }
+
+/// Activation values 16h..16h+15 of a block (h = 0, 1) as four words.
+TERN_HD void act_words16(const ActBlock& a, int h, int (&w)[4]) {
+  load_16<align_at<ActBlock>(offsetof(ActBlock, qs))>(a.qs + 16 * h, w);
+}
 
 /// Sum of activation quants 16h..16h+15 (h = 0, 1).
 TERN_HD int act_sum16(const ActBlock& a, int h) {
@@ -207,71 +221,83 @@ TERN_HD float block_dot(const BlockIQ4_NL& b, int, const ActBlock* a) {
 
 // ---- K-quants and IQ4_XS: 256-value super-blocks ----
 
-/// Unit u (0..3) = sub-blocks 2u (low nibbles of qs[32u..32u+31]) and 2u+1 (high nibbles).
+// Q4_K, Q5_K and Q6_K take 16 quant bytes per unit (32 values), read as one or two vector
+// loads, so the lanes of a warp read a row's bytes in order (coalesced).
+
+/// Low or high nibbles of four quant words, plus `fifth` (0/1 per byte) as bit 4.
+TERN_HD int nibbles_with_bit4(int q, int shift, int high_bits, int high_shift) {
+  return ((q >> shift) & detail::kLowNibbles) | (((high_bits >> high_shift) & detail::kOnes) << 4);
+}
+
+/// Q4_K/Q5_K unit u (0..7): qs bytes 16u..16u+15 hold values 16(u%2).. of sub-blocks 2j (low
+/// nibbles) and 2j+1 (high nibbles), j = u/2. `high` (Q5_K: qh bytes 16(u%2)..) adds bit 4
+/// from bits 2j and 2j+1. The sub-blocks' min terms use their activation blocks' whole sums,
+/// so the even unit adds them once.
+template <typename Block>
+TERN_HD float k4_unit_dot(const Block& b, int u, const int (&q)[4], const int (&high)[4],
+                          const ActBlock* a) {
+  const int j = u / 2, half = u % 2;
+  int act_lo[4], act_hi[4];
+  detail::act_words16(a[2 * j], half, act_lo);
+  detail::act_words16(a[2 * j + 1], half, act_hi);
+  int sum_lo = 0, sum_hi = 0;
+  TERN_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    sum_lo = dp4a(nibbles_with_bit4(q[i], 0, high[i], 2 * j), act_lo[i], sum_lo);
+    sum_hi = dp4a(nibbles_with_bit4(q[i], 4, high[i], 2 * j + 1), act_hi[i], sum_hi);
+  }
+  int sc0, m0, sc1, m1;
+  detail::scale_min_k4(b.scales, 2 * j, sc0, m0);
+  detail::scale_min_k4(b.scales, 2 * j + 1, sc1, m1);
+  const float dots = static_cast<float>(sc0) * a[2 * j].d * static_cast<float>(sum_lo) +
+                     static_cast<float>(sc1) * a[2 * j + 1].d * static_cast<float>(sum_hi);
+  float r = half_to_float(b.d) * dots;
+  if (half == 0) {
+    const float mins =
+        static_cast<float>(m0) * a[2 * j].s + static_cast<float>(m1) * a[2 * j + 1].s;
+    r -= half_to_float(b.dmin) * mins;
+  }
+  return r;
+}
+
 TERN_HD float block_dot(const BlockQ4_K& b, int u, const ActBlock* a) {
-  int sum_lo = 0, sum_hi = 0;
-  TERN_UNROLL
-  for (int i = 0; i < 8; ++i) {
-    const int w = load_i32<kBlockAlign<BlockQ4_K>>(b.qs + 32 * u + 4 * i);
-    sum_lo = dp4a(w & detail::kLowNibbles, detail::act_word(a[2 * u], i), sum_lo);
-    sum_hi = dp4a((w >> 4) & detail::kLowNibbles, detail::act_word(a[2 * u + 1], i), sum_hi);
-  }
-  int sc0, m0, sc1, m1;
-  detail::scale_min_k4(b.scales, 2 * u, sc0, m0);
-  detail::scale_min_k4(b.scales, 2 * u + 1, sc1, m1);
-  const float dots = static_cast<float>(sc0) * a[2 * u].d * static_cast<float>(sum_lo) +
-                     static_cast<float>(sc1) * a[2 * u + 1].d * static_cast<float>(sum_hi);
-  const float mins = static_cast<float>(m0) * a[2 * u].s + static_cast<float>(m1) * a[2 * u + 1].s;
-  return half_to_float(b.d) * dots - half_to_float(b.dmin) * mins;
+  int q[4];
+  load_16<align_at<BlockQ4_K>(offsetof(BlockQ4_K, qs))>(b.qs + 16 * u, q);
+  constexpr int kNoHighBits[4] = {};
+  return k4_unit_dot(b, u, q, kNoHighBits, a);
 }
 
-/// As Q4_K; the fifth bit of value 32s + l is bit s of qh[l].
 TERN_HD float block_dot(const BlockQ5_K& b, int u, const ActBlock* a) {
-  int sum_lo = 0, sum_hi = 0;
-  TERN_UNROLL
-  for (int i = 0; i < 8; ++i) {
-    const int w = load_i32<kBlockAlign<BlockQ5_K>>(b.qs + 32 * u + 4 * i);
-    const int h = load_i32<kBlockAlign<BlockQ5_K>>(b.qh + 4 * i);
-    const int lo = (w & detail::kLowNibbles) | (((h >> (2 * u)) & detail::kOnes) << 4);
-    const int hi = ((w >> 4) & detail::kLowNibbles) | (((h >> (2 * u + 1)) & detail::kOnes) << 4);
-    sum_lo = dp4a(lo, detail::act_word(a[2 * u], i), sum_lo);
-    sum_hi = dp4a(hi, detail::act_word(a[2 * u + 1], i), sum_hi);
-  }
-  int sc0, m0, sc1, m1;
-  detail::scale_min_k4(b.scales, 2 * u, sc0, m0);
-  detail::scale_min_k4(b.scales, 2 * u + 1, sc1, m1);
-  const float dots = static_cast<float>(sc0) * a[2 * u].d * static_cast<float>(sum_lo) +
-                     static_cast<float>(sc1) * a[2 * u + 1].d * static_cast<float>(sum_hi);
-  const float mins = static_cast<float>(m0) * a[2 * u].s + static_cast<float>(m1) * a[2 * u + 1].s;
-  return half_to_float(b.d) * dots - half_to_float(b.dmin) * mins;
+  int q[4], high[4];
+  load_16<align_at<BlockQ5_K>(offsetof(BlockQ5_K, qs))>(b.qs + 16 * u, q);
+  load_16<align_at<BlockQ5_K>(offsetof(BlockQ5_K, qh))>(b.qh + 16 * (u % 2), high);
+  return k4_unit_dot(b, u, q, high, a);
 }
 
-/// Unit u (0..3): half h = u/2, groups k = u%2 (low nibbles of ql[64h + 32(u%2) + l]) and
-/// k + 2 (high nibbles); high 2 bits from field k of qh[32h + l]; q - 32 as signed bytes.
-/// Scales per 16 values: index 8h + 2k + l/16.
+/// Unit u (0..7): half h = u/4, group k = (u/2)%2, values l = 16(u%2).. of groups k (low
+/// nibbles of ql[64h + 32k + l]) and k + 2 (high nibbles); the high 2 bits from fields k and
+/// k + 2 of qh[32h + l]; q - 32 as signed bytes. Each 16 values have their own scale,
+/// index 8h + 2(group) + u%2.
 TERN_HD float block_dot(const BlockQ6_K& b, int u, const ActBlock* a) {
-  constexpr int kAlign = kBlockAlign<BlockQ6_K>;
-  const int h = u / 2, k = u % 2;
-  int sums[2][2] = {};  // [low/high nibble group][first/second 16 values]
+  const int h = u / 4, k = (u / 2) % 2, half = u % 2;
+  int ql[4], qh[4], act_lo[4], act_hi[4];
+  load_16<align_at<BlockQ6_K>(offsetof(BlockQ6_K, ql))>(b.ql + 16 * u, ql);
+  load_16<align_at<BlockQ6_K>(offsetof(BlockQ6_K, qh))>(b.qh + 32 * h + 16 * half, qh);
+  detail::act_words16(a[4 * h + k], half, act_lo);
+  detail::act_words16(a[4 * h + k + 2], half, act_hi);
+  int sum_lo = 0, sum_hi = 0;
   TERN_UNROLL
-  for (int i = 0; i < 8; ++i) {
-    const int w = load_i32<kAlign>(b.ql + 64 * h + 32 * k + 4 * i);
-    const int q_hi = load_i32<kAlign>(b.qh + 32 * h + 4 * i);
-    const int lo = (w & detail::kLowNibbles) | (((q_hi >> (2 * k)) & 0x03030303) << 4);
-    const int hi = ((w >> 4) & detail::kLowNibbles) | (((q_hi >> (2 * k + 4)) & 0x03030303) << 4);
-    sums[0][i / 4] = dp4a(vsub4(lo, 0x20202020), detail::act_word(a[4 * h + k], i), sums[0][i / 4]);
-    sums[1][i / 4] =
-        dp4a(vsub4(hi, 0x20202020), detail::act_word(a[4 * h + k + 2], i), sums[1][i / 4]);
+  for (int i = 0; i < 4; ++i) {
+    const int lo = (ql[i] & detail::kLowNibbles) | (((qh[i] >> (2 * k)) & 0x03030303) << 4);
+    const int hi = ((ql[i] >> 4) & detail::kLowNibbles) | (((qh[i] >> (2 * k + 4)) & 0x03030303) << 4);
+    sum_lo = dp4a(vsub4(lo, 0x20202020), act_lo[i], sum_lo);
+    sum_hi = dp4a(vsub4(hi, 0x20202020), act_hi[i], sum_hi);
   }
-  float acc = 0.0f;
-  TERN_UNROLL
-  for (int g = 0; g < 2; ++g) {
-    const int kk = k + 2 * g;
-    const int s = 8 * h + 2 * kk;
-    const int sumi = b.scales[s] * sums[g][0] + b.scales[s + 1] * sums[g][1];
-    acc += a[4 * h + kk].d * static_cast<float>(sumi);
-  }
-  return half_to_float(b.d) * acc;
+  const int scale_lo = b.scales[8 * h + 2 * k + half];
+  const int scale_hi = b.scales[8 * h + 2 * (k + 2) + half];
+  return half_to_float(b.d) *
+         (a[4 * h + k].d * static_cast<float>(scale_lo * sum_lo) +
+          a[4 * h + k + 2].d * static_cast<float>(scale_hi * sum_hi));
 }
 
 /// Unit u (0..1): values 128u + 32k + l come from 2-bit field k of qs[32u + l]; 16-value

@@ -49,9 +49,9 @@ template <> struct BlockGeometry<BlockQ8_0> : QuantGeometry<kBlock32, 32> {};
 template <> struct BlockGeometry<BlockIQ4_NL> : QuantGeometry<kBlock32, 32> {};
 template <> struct BlockGeometry<BlockQ2_K> : QuantGeometry<kSuperBlock, 128> {};
 template <> struct BlockGeometry<BlockQ3_K> : QuantGeometry<kSuperBlock, 128> {};
-template <> struct BlockGeometry<BlockQ4_K> : QuantGeometry<kSuperBlock, 64> {};
-template <> struct BlockGeometry<BlockQ5_K> : QuantGeometry<kSuperBlock, 64> {};
-template <> struct BlockGeometry<BlockQ6_K> : QuantGeometry<kSuperBlock, 64> {};
+template <> struct BlockGeometry<BlockQ4_K> : QuantGeometry<kSuperBlock, 32> {};
+template <> struct BlockGeometry<BlockQ5_K> : QuantGeometry<kSuperBlock, 32> {};
+template <> struct BlockGeometry<BlockQ6_K> : QuantGeometry<kSuperBlock, 32> {};
 template <> struct BlockGeometry<BlockIQ4_XS> : QuantGeometry<kSuperBlock, 32> {};
 template <typename E, int kN, int kTag> struct BlockGeometry<PlainBlock<E, kN, kTag>> : PlainGeometry<kN> {};
 // clang-format on
@@ -110,6 +110,7 @@ TERN_HD void row_dot(const Block* row, int64_t n_blocks, const void* x, int64_t 
     constexpr int kUnits = G::kValues / G::kUnitValues;
     constexpr int kActPerBlock = G::kValues / kBlock32;
     const auto* act = static_cast<const ActBlock*>(x);
+    TERN_UNROLL_2  // two units' loads in flight per lane
     for (int64_t u = lane; u < n_blocks * kUnits; u += lanes) {
       const int64_t b = u / kUnits;
       const int sub = static_cast<int>(u % kUnits);

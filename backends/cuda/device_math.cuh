@@ -19,8 +19,10 @@
 // in registers (host compilers do not know the pragma).
 #ifdef __CUDA_ARCH__
 #define TERN_UNROLL _Pragma("unroll")
+#define TERN_UNROLL_2 _Pragma("unroll 2")
 #else
 #define TERN_UNROLL
+#define TERN_UNROLL_2
 #endif
 
 namespace tern::cuda {
@@ -93,8 +95,48 @@ TERN_HD int load_i32(const void* p) {
 #endif
 }
 
+/// The 16 bytes at p as four little-endian words, from read-only device memory. kAlign (2,
+/// 4, 8 or 16) is what the caller guarantees for p: 16 is one vector load; 2-byte aligned
+/// bytes are read as the five aligned words around them, funnel-shifted (not eight 16-bit
+/// loads), so the aligned word holding byte p + 16 must be readable (in K-quant blocks,
+/// other fields follow the quant bytes).
+template <int kAlign>
+TERN_HD void load_16(const void* p, int (&w)[4]) {
+#ifdef __CUDA_ARCH__
+  if constexpr (kAlign >= 16) {
+    const int4 v = __ldg(static_cast<const int4*>(p));
+    w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+  } else if constexpr (kAlign >= 8) {
+    const int2 a = __ldg(static_cast<const int2*>(p)), b = __ldg(static_cast<const int2*>(p) + 1);
+    w[0] = a.x, w[1] = a.y, w[2] = b.x, w[3] = b.y;
+  } else if constexpr (kAlign >= 4) {
+    TERN_UNROLL
+    for (int k = 0; k < 4; ++k) w[k] = __ldg(static_cast<const int*>(p) + k);
+  } else {
+    const auto addr = reinterpret_cast<uintptr_t>(p);
+    const auto* base = reinterpret_cast<const unsigned*>(addr & ~uintptr_t{3});
+    const unsigned shift = static_cast<unsigned>(addr & 3) * 8;  // 0 or 16
+    unsigned raw[5];
+    TERN_UNROLL
+    for (int k = 0; k < 5; ++k) raw[k] = __ldg(base + k);
+    TERN_UNROLL
+    for (int k = 0; k < 4; ++k) w[k] = static_cast<int>(__funnelshift_r(raw[k], raw[k + 1], shift));
+  }
+#else
+  std::memcpy(w, p, 16);
+#endif
+}
+
 /// The alignment every block of a row keeps when the row starts 16-byte aligned.
 template <typename Block>
 inline constexpr int kBlockAlign = sizeof(Block) % 4 == 0 ? 4 : 2;
+
+/// The alignment of `offset` bytes (plus multiples of 16) into every block of such a row:
+/// what load_16 may assume there.
+template <typename Block>
+TERN_HD constexpr int align_at(size_t offset) {
+  const size_t both = sizeof(Block) | offset;
+  return both % 16 == 0 ? 16 : both % 8 == 0 ? 8 : both % 4 == 0 ? 4 : 2;
+}
 
 }  // namespace tern::cuda

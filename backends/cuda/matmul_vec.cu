@@ -20,12 +20,29 @@ constexpr int kWarp = 32;
 // many row streams in flight. A tuning knob for GPU benchmarks.
 constexpr int kRowsPerCta = 4;
 
-// out [n_blocks] from x [n_blocks * 32]: one thread per 32 values (the activation is a few
-// KiB; its cost is negligible next to the weights).
+static_assert(kBlock32 == kWarp && kElementwiseThreads % kWarp == 0);
+
+// out [n_blocks] from x [n_blocks * 32]: one warp per block, lane j quantizing value j, the
+// block's absmax and quant sum as warp reductions (quantize_act_block's arithmetic).
 __global__ void quantize_kernel(const float* __restrict__ x, int64_t n_blocks,
                                 ActBlock* __restrict__ out) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n_blocks) quantize_act_block(x + i * kBlock32, out[i]);
+  const int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+  const int lane = static_cast<int>(threadIdx.x % kWarp);
+  if (i >= n_blocks) return;  // the whole warp leaves together
+  const float v = x[i * kBlock32 + lane];
+  float amax = fabsf(v);
+  for (int offset = 16; offset > 0; offset /= 2) {
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+  }
+  const float d = act_scale(amax);
+  const int q = act_quant(v, d);
+  int sum = q;
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  out[i].qs[lane] = static_cast<int8_t>(q);
+  if (lane == 0) {
+    out[i].d = d;
+    out[i].s = d * static_cast<float>(sum);
+  }
 }
 
 // y [kTokens, rows] (rows apart) += nothing: y[t * rows + r] = w_r . x_t, x_t being
@@ -74,7 +91,8 @@ void matmul_vec(const DeviceMatrix& w, const float* x, float* y, int64_t n_token
     if constexpr (BlockGeometry<Block>::kQuantized) {
       const int64_t n_act = n_tokens * (w.cols / kBlock32);
       auto* act = static_cast<ActBlock*>(scratch.get(n_act * sizeof(ActBlock), stream));
-      quantize_kernel<<<elementwise_blocks(n_act), kElementwiseThreads, 0, stream>>>(x, n_act, act);
+      quantize_kernel<<<elementwise_blocks(n_act * kWarp), kElementwiseThreads, 0, stream>>>(
+          x, n_act, act);
       xs = act;
       x_stride = w.cols / kBlock32;  // ActBlocks per token
     }

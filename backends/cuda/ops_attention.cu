@@ -70,6 +70,7 @@ __global__ void __launch_bounds__(kThreads)
   float l = 0.0f;       // running sum of exp(score - m)
   for (int64_t start = lo; start < hi; start += kChunk) {
     const int n = static_cast<int>(min(int64_t{kChunk}, hi - start));
+#pragma unroll 4  // several keys' loads in flight per warp
     for (int j = warp; j < n; j += kWarps) {
       const T* kj = k + (start + j) * s.k_cols + int64_t{kv} * s.head_dim_k;
       float dot = 0.0f;
@@ -84,6 +85,7 @@ __global__ void __launch_bounds__(kThreads)
     const float correction = expf(m - new_m);  // 0 on the first chunk (m = -inf)
     l *= correction;
     for (int i = 0; i < kAccPerThread; ++i) acc[i] *= correction;
+#pragma unroll 4  // several values' loads in flight per thread
     for (int j = 0; j < n; ++j) {
       const float p = expf(scores[j] - new_m);
       l += p;
@@ -117,26 +119,37 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // out row = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over the row's n_splits
-// partials, M the largest m_s (finite: the first split always has keys).
+// partials, M the largest m_s (finite: the first split always has keys). The first warp
+// turns the (m, l) pairs, one per lane, into the splits' weights; then every thread sums its
+// output dims over the splits, all of whose loads are independent.
+static_assert(kMaxSplits <= 32);
+
 __global__ void __launch_bounds__(kThreads)
     combine_kernel(const float* partial, int n_splits, AttentionShape s, float* out) {
+  __shared__ float weights[kMaxSplits];
   const int64_t row = blockIdx.x;
   const int64_t stride = s.head_dim_v + 2;
   const float* base = partial + row * n_splits * stride;
-  float max_m = -INFINITY;
-  for (int i = 0; i < n_splits; ++i) max_m = fmaxf(max_m, base[i * stride]);
-  float l = 0.0f;
-  for (int i = 0; i < n_splits; ++i) l += base[i * stride + 1] * expf(base[i * stride] - max_m);
-  const float inv_l = 1.0f / l;
+  if (threadIdx.x < 32) {
+    const int i = static_cast<int>(threadIdx.x);
+    const float m = i < n_splits ? base[i * stride] : -INFINITY;
+    float max_m = m;
+    for (int offset = 16; offset > 0; offset /= 2) {
+      max_m = fmaxf(max_m, __shfl_xor_sync(0xffffffffu, max_m, offset));
+    }
+    const float scale = i < n_splits ? expf(m - max_m) : 0.0f;  // 0 for an empty split
+    const float l = warp_sum(i < n_splits ? base[i * stride + 1] * scale : 0.0f);
+    if (i < n_splits) weights[i] = scale / l;
+  }
+  __syncthreads();
   const int64_t t = row / s.n_head;
   const int64_t h = row % s.n_head;
   float* oh = out + t * s.n_head * s.head_dim_v + h * s.head_dim_v;
   for (int d = threadIdx.x; d < s.head_dim_v; d += kThreads) {
     float sum = 0.0f;
-    for (int i = 0; i < n_splits; ++i) {
-      sum += base[i * stride + 2 + d] * expf(base[i * stride] - max_m);
-    }
-    oh[d] = sum * inv_l;
+#pragma unroll 8
+    for (int i = 0; i < n_splits; ++i) sum += base[i * stride + 2 + d] * weights[i];
+    oh[d] = sum;
   }
 }
 
