@@ -28,6 +28,15 @@ VkInstance create_instance() {
   return instance;
 }
 
+// One instance for the whole process, made on first use and never destroyed: the loader
+// loads the driver library per instance, and NVIDIA's, once unloaded, fails to load again
+// in the same process ("cannot allocate memory in static TLS block", seen on an H200 from
+// the second Device on). VK_NULL_HANDLE when no loader or driver works.
+VkInstance process_instance() {
+  static const VkInstance instance = create_instance();
+  return instance;
+}
+
 // The first queue family with compute, or -1.
 int compute_family(VkPhysicalDevice device) {
   uint32_t n = 0;
@@ -86,14 +95,13 @@ bool env_flag(const char* name) {
 }  // namespace
 
 std::vector<PhysicalDeviceInfo> list_devices() {
-  VkInstance instance = create_instance();
+  VkInstance instance = process_instance();
   if (instance == VK_NULL_HANDLE) return {};
   std::vector<PhysicalDeviceInfo> out;
   std::vector<VkPhysicalDevice> devices = physical_devices(instance);
   for (uint32_t i = 0; i < devices.size(); ++i) {
     if (usable(devices[i])) out.push_back(describe(devices[i], i));
   }
-  vkDestroyInstance(instance, nullptr);
   return out;
 }
 
@@ -115,9 +123,7 @@ PhysicalDeviceInfo choose_device(const std::vector<PhysicalDeviceInfo>& devices)
 
 Device::Device() {
   info_ = choose_device(list_devices());
-  instance_ = create_instance();
-  if (instance_ == VK_NULL_HANDLE) throw Error("vulkan: cannot create an instance");
-  physical_ = physical_devices(instance_).at(info_.index);
+  physical_ = physical_devices(process_instance()).at(info_.index);
   queue_family_ = static_cast<uint32_t>(compute_family(physical_));
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties(physical_, &props);
@@ -152,17 +158,10 @@ Device::Device() {
   info.pNext = &enable16;
   info.queueCreateInfoCount = 1;
   info.pQueueCreateInfos = &queue;
-  VkResult r = vkCreateDevice(physical_, &info, nullptr, &device_);
-  if (r != VK_SUCCESS) {
-    vkDestroyInstance(instance_, nullptr);
-    check(r, "vkCreateDevice");
-  }
+  check(vkCreateDevice(physical_, &info, nullptr, &device_), "vkCreateDevice");
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 }
 
-Device::~Device() {
-  vkDestroyDevice(device_, nullptr);
-  vkDestroyInstance(instance_, nullptr);
-}
+Device::~Device() { vkDestroyDevice(device_, nullptr); }
 
 }  // namespace tern::vulkan

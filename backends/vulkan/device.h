@@ -1,5 +1,5 @@
-// Device: the Vulkan instance, the chosen physical device (a discrete GPU first, or
-// TERN_VULKAN_DEVICE=N), its compute queue, and the features the shaders may use.
+// Device: the chosen physical device of the process-wide Vulkan instance (a discrete GPU
+// first, or TERN_VULKAN_DEVICE=N), its compute queue, and the features the shaders may use.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -46,7 +46,6 @@ class Device {
   bool fast_shaders() const { return fast_; }
 
  private:
-  VkInstance instance_ = VK_NULL_HANDLE;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
   VkDevice device_ = VK_NULL_HANDLE;
   VkQueue queue_ = VK_NULL_HANDLE;
