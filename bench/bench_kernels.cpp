@@ -10,12 +10,12 @@
 #include <utility>
 #include <vector>
 
-#include "backends/cpu/kernels.h"
-#include "cpu/attention.h"
-#include "cpu/cpu_features.h"
-#include "cpu/matmul.h"
-#include "cpu/packed_gemm.h"
-#include "cpu/repack.h"
+#include "backends/cpu/reference_kernels.h"
+#include "backends/cpu/attention.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/matmul.h"
+#include "backends/cpu/packed_gemm.h"
+#include "backends/cpu/repack.h"
 #include "types/float_types.h"
 #include "types/type_table.h"
 
@@ -84,7 +84,7 @@ void register_all() {
           ->Arg(1)
           ->Arg(8)  // the row kernels' largest use
           ->Arg(16)
-          ->Arg(32)  // the packed GEMM's smallest (cpu/packed_gemm.h)
+          ->Arg(32)  // the packed GEMM's smallest (backends/cpu/packed_gemm.h)
           ->Arg(128)
           ->Arg(512)
           ->Unit(benchmark::kMillisecond);
@@ -217,7 +217,7 @@ namespace {
 
 constexpr int64_t kDecodeCols = 4096;
 
-// `repacked`: the same rows in their interleaved form (cpu/repack.h) through its kernel.
+// `repacked`: the same rows in their interleaved form (backends/cpu/repack.h) through its kernel.
 void decode_rows(benchmark::State& state, TensorType type, Isa isa, bool repacked) {
   const tern::SimdKernels& k = tern::cpu::simd_kernels(type, isa);
   if (isa > tern::cpu::detected_isa() || k.dot_rows == nullptr ||
@@ -285,7 +285,8 @@ const bool kDecodeRegistered = [] {
 namespace {
 
 // The ways prompt-sized products run: the row kernels (8 tokens per call), the packed GEMM
-// unpacking the file's blocks, and the packed GEMM over interleaved weights (cpu/repack.h).
+// unpacking the file's blocks, and the packed GEMM over interleaved weights
+// (backends/cpu/repack.h).
 enum class PromptPath { Rows, Packed, Interleaved };
 
 void prompt_path(benchmark::State& state, TensorType type, PromptPath path) {

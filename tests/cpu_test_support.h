@@ -5,7 +5,7 @@
 #include <random>
 #include <vector>
 
-#include "cpu/cpu_features.h"
+#include "backends/cpu/cpu_features.h"
 
 namespace tern::cpu::test {
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <string>
 
-#include "cpu/cpu_features.h"
+#include "backends/cpu/cpu_features.h"
 #include "model_path.h"
 #include "tern/model.h"
 #include "tern/session.h"

@@ -1,6 +1,6 @@
-// The SIMD attention and elementwise ops (cpu/attention.h, cpu/elementwise.h) of every level
-// this CPU runs against the scalar reference kernels (backends/cpu/kernels.h), and the
-// vectorized exp against double-precision e^x.
+// The SIMD attention and elementwise ops (backends/cpu/attention.h, elementwise.h) of every
+// level this CPU runs against the scalar reference kernels (backends/cpu/reference_kernels.h),
+// and the vectorized exp against double-precision e^x.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,10 +10,10 @@
 #include <random>
 #include <vector>
 
-#include "backends/cpu/kernels.h"
-#include "cpu/attention.h"
-#include "cpu/cpu_features.h"
-#include "cpu/elementwise.h"
+#include "backends/cpu/reference_kernels.h"
+#include "backends/cpu/attention.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/elementwise.h"
 #include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/float_types.h"
@@ -118,7 +118,7 @@ TEST(AttentionSimd, MatchesScalarReferenceOverShapes) {
 // Head sizes that are not a multiple of 8 (masked loads), K and V of different sizes, one
 // thread and several, long caches (many key chunks: the online softmax rescales), peaked
 // softmaxes (scores of standard deviation 8), a window of 1 (each row sees itself only).
-// Work items of 8+ rows take the 16-row tiles (attention_tiles_x86.h), here with last
+// Work items of 8+ rows take the 16-row tiles (x86/attention_tiles.h), here with last
 // tiles of 15 and 1 rows, 6/4/1-value output steps, windows, caches and chunks of keys;
 // fewer rows (1-3 tokens of a group) the per-row path; 12 tokens on 3 threads make items
 // of one query head (12-row tiles). Every shape with an F32 and an F16 cache (read in

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "cpu/cpu_features.h"
-#include "cpu/matmul.h"
-#include "cpu/thread_pool.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/matmul.h"
+#include "backends/cpu/thread_pool.h"
 #include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/blocks.h"

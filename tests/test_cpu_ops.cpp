@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "backends/cpu/kernels.h"
+#include "backends/cpu/reference_kernels.h"
 #include "cpu_test_support.h"
 #include "graph/graph.h"
 #include "tern/error.h"

@@ -25,7 +25,7 @@
 #include "replay_schedule.h"
 #include "model/model_impl.h"
 #include "model_path.h"
-#include "scheduler/backend_registry.h"
+#include "backends/registry.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/error.h"

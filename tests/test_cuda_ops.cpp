@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "backends/backend.h"
-#include "backends/cpu/kernels.h"
+#include "backends/cpu/reference_kernels.h"
 #include "graph/graph.h"
-#include "scheduler/backend_registry.h"
+#include "backends/registry.h"
 #include "tern/error.h"
 #include "types/type_table.h"
 

@@ -1,4 +1,4 @@
-// The read-bandwidth measurement (cpu/memory_bandwidth.h): its read kernels sum every word
+// The read-bandwidth measurement (backends/cpu/memory_bandwidth.h): its read kernels sum every word
 // of a task (so none is skipped or read twice), and a measurement at each level passes its
 // own checksum and reports a sane rate.
 #include <gtest/gtest.h>
@@ -9,8 +9,8 @@
 #include <random>
 #include <vector>
 
-#include "cpu/cpu_features.h"
-#include "cpu/memory_bandwidth.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/memory_bandwidth.h"
 #include "cpu_test_support.h"
 
 namespace tern::cpu {

@@ -1,4 +1,4 @@
-// The packed GEMM (cpu/packed_gemm.h) against double sums of the table's dequantized weights
+// The packed GEMM (backends/cpu/packed_gemm.h) against double sums of the table's dequantized weights
 // and the row kernels' quantized activations (which the GEMM reuses), for every packable type and
 // SIMD level this CPU runs, on odd shapes: rows not a multiple of the 8- or 16-row tile, token counts
 // around the 4-token kernel, one and many blocks, one and three threads.
@@ -10,10 +10,10 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/cpu_features.h"
-#include "cpu/matmul.h"
-#include "cpu/packed_gemm.h"
-#include "cpu/packed_gemm_kernels.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/matmul.h"
+#include "backends/cpu/packed_gemm.h"
+#include "backends/cpu/packed_gemm_kernels.h"
 #include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/blocks.h"

@@ -1,4 +1,4 @@
-// The interleaved (repacked) weights and their decode kernels (cpu/repack.h) against a
+// The interleaved (repacked) weights and their decode kernels (backends/cpu/repack.h) against a
 // double-precision reference on the type table's dequantized values, and against the row
 // kernels on the file's layout, for every repackable type and SIMD level, on shapes whose
 // rows are not a multiple of the 8-row group.
@@ -8,9 +8,9 @@
 #include <cstring>
 #include <vector>
 
-#include "cpu/matmul.h"
-#include "cpu/packed_gemm.h"
-#include "cpu/repack.h"
+#include "backends/cpu/matmul.h"
+#include "backends/cpu/packed_gemm.h"
+#include "backends/cpu/repack.h"
 #include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/blocks.h"

@@ -11,7 +11,7 @@
 
 #include "backends/backend.h"
 #include "model/model_impl.h"
-#include "scheduler/backend_registry.h"
+#include "backends/registry.h"
 #include "scheduler/placement.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/cpu_features.h"
+#include "backends/cpu/cpu_features.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
@@ -102,7 +102,7 @@ TEST_P(SessionTest, F16CacheStaysCloseToF32) {
   EXPECT_GT(d, 0.0f);  // the option really changes the cache type
 }
 
-// The SIMD attention reads an F16 cache in place (cpu/attention.h): stepwise decoding over
+// The SIMD attention reads an F16 cache in place (backends/cpu/attention.h): stepwise decoding over
 // it must stay as close to the F32 cache as the scalar path does. With quantized weights
 // the 8-bit activations amplify the rounding (a value on a step boundary moves a whole
 // step): up to ~0.3 here, against errors of whole units from a misread cache.

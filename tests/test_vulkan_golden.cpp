@@ -23,7 +23,7 @@
 #include "golden_reference.h"
 #include "replay_schedule.h"
 #include "model/model_impl.h"
-#include "scheduler/backend_registry.h"
+#include "backends/registry.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/model.h"

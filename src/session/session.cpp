@@ -7,7 +7,7 @@
 
 #include "backends/backend.h"
 #include "model/model_impl.h"
-#include "scheduler/backend_registry.h"
+#include "backends/registry.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/error.h"

@@ -15,7 +15,7 @@
 #include "types/quant_legacy.h"
 #include "types/quant_mxfp4.h"
 #include "types/quant_ternary.h"
-#include "types/simd_kernels.h"
+#include "backends/cpu/row_kernels.h"
 
 namespace tern {
 
@@ -35,7 +35,7 @@ constexpr int kK = kSuperBlock;
 
 // Integer types have no float conversion. Quantizers exist where a reference algorithm is
 // defined (ggml's reference quantizers); the IQ2/IQ3/IQ1 lattice searches are not here.
-// SIMD kernels (simd_kernels.h) follow the scalar ones: the activation format the dots
+// SIMD kernels (row_kernels.h) follow the scalar ones: the activation format the dots
 // read, then the AVX2 and AVX512 {dot, quantize} pairs.
 constexpr std::array kTypes = {
     TypeTraits{T::F32,

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "commands.h"
-#include "cpu/cpu_features.h"
-#include "cpu/memory_bandwidth.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/memory_bandwidth.h"
 #include "int_range.h"
 #include "tern/error.h"
 #include "tern/model.h"

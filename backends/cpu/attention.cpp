@@ -1,0 +1,115 @@
+#include "backends/cpu/attention.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "backends/cpu/thread_pool.h"
+#include "tern/error.h"
+
+namespace tern::cpu {
+
+namespace {
+
+// Tokens per work item: with every query head of a group in the item, its rows (group x
+// 16) fill whole tiles of the tiled path; with one head, 16 rows are one tile.
+constexpr int64_t kTokensPerItem = kAttentionTileRows;
+// Bytes of K (and as many of V) per softmax chunk: both stay in L1 while every row of the
+// item passes over them.
+constexpr int64_t kChunkBytes = 8192;
+
+// Items per thread below which each query head becomes an item of its own.
+constexpr int64_t kMinItemsPerThread = 2;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+using ItemFn = void (*)(const AttentionJob&, const AttentionItem&);
+
+ItemFn item_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx2:
+      return avx2::attention_item;
+    case Isa::Avx512:
+      return avx512::attention_item;
+    case Isa::Scalar:
+      break;
+  }
+  throw Error(fmt::format("no SIMD attention at level {}", isa_name(isa)));
+}
+
+AttentionJob make_job(const float* q, const void* k, const void* v, TensorType kv_type,
+                      int64_t pos0, const graph::AttentionParams& p, float* out) {
+  if (kv_type != TensorType::F32 && kv_type != TensorType::F16) {
+    throw Error(fmt::format("attention: {} KV cache (F32 or F16 only)", type_traits(kv_type).name));
+  }
+  if (p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 || p.head_dim_k <= 0 || p.head_dim_v <= 0) {
+    throw Error(fmt::format("attention: {} query heads over {} kv heads, head sizes {}/{}",
+                            p.n_head, p.n_head_kv, p.head_dim_k, p.head_dim_v));
+  }
+  int64_t chunk = kChunkBytes / (int64_t{p.head_dim_k} * int64_t{sizeof(float)});
+  chunk = std::clamp<int64_t>(chunk / 8 * 8, 8, 256);
+  return {q,
+          k,
+          v,
+          kv_type == TensorType::F16,
+          out,
+          int64_t{p.n_head} * p.head_dim_k,
+          int64_t{p.n_head_kv} * p.head_dim_k,
+          int64_t{p.n_head_kv} * p.head_dim_v,
+          int64_t{p.n_head} * p.head_dim_v,
+          pos0,
+          p.window,
+          p.n_head / p.n_head_kv,
+          p.head_dim_k,
+          p.head_dim_v,
+          p.scale,
+          chunk};
+}
+
+}  // namespace
+
+int64_t attention_staging_floats(const AttentionJob& job, int64_t keys) {
+  return job.f16 ? keys * (job.head_dim_k + job.head_dim_v) : 0;
+}
+
+int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows) {
+  int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
+  if (n_rows >= kAttentionMinTileRows) {
+    return kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v) +
+           attention_staging_floats(job, kAttentionTileKeys);
+  }
+  return n_rows * (job.key_chunk + acc_stride + 3) + attention_staging_floats(job, job.key_chunk);
+}
+
+void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
+                    int64_t n_tokens, int64_t pos0, const graph::AttentionParams& p, float* out,
+                    int n_threads, Isa isa) {
+  if (n_tokens <= 0) return;
+  ItemFn kernel = item_kernel(isa);
+  const AttentionJob job = make_job(q, k, v, kv_type, pos0, p, out);
+  // Items of every query head of a group, or of single heads when those are too few.
+  int64_t heads_per_item = job.group;
+  const int64_t tokens_per_item = kTokensPerItem;
+  if (ceil_div(n_tokens, tokens_per_item) * p.n_head_kv < kMinItemsPerThread * n_threads) {
+    heads_per_item = 1;
+  }
+  int64_t n_blocks = ceil_div(n_tokens, tokens_per_item);
+  int64_t items_per_block = int64_t{p.n_head} / heads_per_item;  // kv head x head subset
+  int64_t scratch_floats = attention_scratch_floats(job, tokens_per_item * heads_per_item);
+  ThreadPool::shared().run(n_blocks * items_per_block, n_threads, [&](int64_t task) {
+    // Latest tokens (the most keys) first, so the cheapest items even out the end.
+    int64_t block = n_blocks - 1 - task / items_per_block;
+    int64_t heads = task % items_per_block * heads_per_item;  // first query head
+    int64_t t0 = block * tokens_per_item;
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < static_cast<size_t>(scratch_floats)) {
+      scratch.resize(static_cast<size_t>(scratch_floats));
+    }
+    int64_t h0 = heads % job.group;
+    kernel(job, {heads / job.group, h0, h0 + heads_per_item, t0,
+                 std::min(n_tokens, t0 + tokens_per_item), scratch.data()});
+  });
+}
+
+}  // namespace tern::cpu

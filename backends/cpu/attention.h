@@ -1,0 +1,80 @@
+// SIMD attention of the CPU backend: the semantics of the scalar reference
+// cpu::attention (reference_kernels.h: causal, sliding window, GQA, scale, separate K
+// and V head sizes, a KV cache before the batch) with the kernels of one x86 level
+// (x86/attention.h, expanded in attention_avx2.cpp and attention_avx512.cpp).
+//
+// Work items are (kv head, block of query tokens): every query head of the kv head's group
+// at those tokens is one row, so each K and V row loaded serves all of them. When that
+// gives too few items to keep the threads busy (decoding), each query head is an item. Keys are
+// taken in chunks that stay in L1 with an online softmax (running max and sum per row; the
+// accumulated output is rescaled when the max grows), so scratch does not grow with the
+// context. F16 caches are read in place: each item converts its kv head's rows one key
+// chunk at a time into L1-sized staging (vcvtph2ps), so no F32 copy of the cache is made.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/cpu/cpu_features.h"
+#include "graph/graph.h"
+#include "types/type_table.h"
+
+namespace tern::cpu {
+
+/// As cpu::attention: q [n_tokens, n_head * head_dim_k] at positions pos0 + t, k/v cache
+/// rows [pos0 + n_tokens, n_head_kv * head_dim_k|v] of `kv_type` (F32 or F16) -> out
+/// [n_tokens, n_head * head_dim_v], with `isa`'s kernels (not Scalar), on up to n_threads
+/// threads of the shared pool.
+void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
+                    int64_t n_tokens, int64_t pos0, const graph::AttentionParams& p, float* out,
+                    int n_threads, Isa isa);
+
+/// One attention call as the per-level kernels see it. Strides are in floats.
+struct AttentionJob {
+  const float* q;  // row of token t: q + t * q_stride; head h at + h * head_dim_k
+  const void* k;   // row of position j: k + j * k_stride; kv head at + kv * head_dim_k
+  const void* v;   // row of position j: v + j * v_stride; kv head at + kv * head_dim_v
+  bool f16;        // k and v hold F16 values (else F32)
+  float* out;      // row of token t: out + t * o_stride; head h at + h * head_dim_v
+  int64_t q_stride, k_stride, v_stride, o_stride;
+  int64_t pos0;    // position of token 0
+  int64_t window;  // 0: none; else key j visible to position p when p - window < j <= p
+  int group;       // query heads per kv head; head h uses kv head h / group
+  int head_dim_k, head_dim_v;
+  float scale;        // applied to q.k
+  int64_t key_chunk;  // keys per softmax chunk, a multiple of 8
+};
+
+/// The rows of one work item: query heads [h0, h1) of kv head `kv`'s group (0 <= h0 <
+/// h1 <= group, counted from the group's first head) at tokens [t0, t1); row
+/// r = (t - t0) * (h1 - h0) + (head - kv * group - h0).
+struct AttentionItem {
+  int64_t kv, h0, h1, t0, t1;
+  float* scratch;  // attention_scratch_floats(job, (t1 - t0) * (h1 - h0)) floats
+};
+
+/// Items of kAttentionMinTileRows rows or more (prompts) are computed kAttentionTileRows
+/// rows at a time, one per vector lane, over chunks of kAttentionTileKeys keys
+/// (x86/attention_tiles.h); fewer rows (decoding) take each row's dot products in turn.
+constexpr int64_t kAttentionMinTileRows = 8;
+constexpr int64_t kAttentionTileRows = 16;
+constexpr int64_t kAttentionTileKeys = 48;
+
+/// Scratch floats one work item of `n_rows` rows needs: for few rows, scores [n_rows,
+/// key_chunk], accumulated outputs [n_rows, head_dim_v rounded up to 8], running max, sum,
+/// rescale; for a tile, q^T [head_dim_k, 16], scores [kAttentionTileKeys, 16] and
+/// accumulated outputs [head_dim_v, 16]. With an F16 cache, then a chunk's K and V rows
+/// as floats (attention_staging_floats).
+int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows);
+/// Floats of F16-to-F32 staging for `keys` keys' K and V rows of one kv head (0 for F32).
+int64_t attention_staging_floats(const AttentionJob& job, int64_t keys);
+
+// Per level: computes one work item's output rows.
+namespace avx2 {
+void attention_item(const AttentionJob& job, const AttentionItem& item);
+}  // namespace avx2
+
+namespace avx512 {
+void attention_item(const AttentionJob& job, const AttentionItem& item);
+}  // namespace avx512
+
+}  // namespace tern::cpu

@@ -1,0 +1,283 @@
+// The CPU backend: host buffers, the scalar reference kernels (kernels.h) and, for
+// matrix products, attention and the gated activations, the SIMD kernels of the level
+// cpu_features.h selects (matmul.h, attention.h, elementwise.h).
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/reference_kernels.h"
+#include "backends/cpu/attention.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/elementwise.h"
+#include "backends/cpu/matmul.h"
+#include "backends/cpu/repack.h"
+#include "tern/error.h"
+
+namespace tern {
+
+namespace {
+
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::Storage;
+using graph::Tensor;
+
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  void* host_data() override { return bytes_.data(); }
+  void upload(const void* src, size_t offset, size_t n) override {
+    std::memcpy(bytes_.data() + offset, src, n);
+  }
+  void download(void* dst, size_t offset, size_t n) const override {
+    std::memcpy(dst, bytes_.data() + offset, n);
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// Resolves a node's operands to host pointers for one run.
+class Operands {
+ public:
+  Operands(const Graph& graph, float* workspace) : graph_(graph), workspace_(workspace) {}
+
+  float* act(graph::TensorId id) const {
+    const Tensor& t = graph_.tensor(id);
+    if (t.storage != Storage::Activation) throw Error("cpu: operand is not an activation");
+    return workspace_ + t.offset;
+  }
+  // Any float-convertible operand as float rows; F32 ones in place, other weights and
+  // caches converted into `scratch` (rows [0, n_rows)).
+  const float* floats(graph::TensorId id, int64_t n_rows, std::vector<float>& scratch) const {
+    const Tensor& t = graph_.tensor(id);
+    if (t.storage == Storage::Activation) return act(id);
+    if (t.type == TensorType::F32) return static_cast<const float*>(bytes(t));
+    scratch.resize(static_cast<size_t>(n_rows * t.cols));
+    dequantize(t.type, bytes(t), scratch.data(), n_rows * t.cols);
+    return scratch.data();
+  }
+  const void* bytes(const Tensor& t) const {
+    if (t.storage == Storage::Activation) return workspace_ + t.offset;
+    return t.storage == Storage::Cache ? t.cache : t.data;
+  }
+
+ private:
+  const Graph& graph_;
+  float* workspace_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const BackendOptions& options)
+      : n_threads_(options.n_threads > 0 ? options.n_threads : cpu::physical_cores()),
+        isa_(cpu::active_isa()),
+        repack_(repack_enabled()) {}
+
+  DeviceInfo device() const override { return {"cpu", 0, true}; }
+
+  std::unique_ptr<Buffer> allocate(size_t bytes) override {
+    return std::make_unique<HostBuffer>(bytes);
+  }
+
+  bool supports(const Graph& graph, const Node& node) const override {
+    // Every op; weights in every type the table converts to float.
+    for (graph::TensorId id : node.in) {
+      if (id != graph::kNone && graph.tensor(id).type != TensorType::I32 &&
+          type_traits(graph.tensor(id).type).to_float == nullptr) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void run(const Graph& graph, size_t first, size_t last, Buffer& workspace) override {
+    if (workspace.size() < graph.workspace_floats() * sizeof(float)) {
+      throw Error("cpu: workspace smaller than the graph needs");
+    }
+    Operands ops(graph, static_cast<float*>(workspace.host_data()));
+    for (size_t i = first; i < last;) {
+      size_t n_matmuls = simd_matmul_run(graph, i, last);
+      if (n_matmuls > 0) {
+        run_matmuls(graph, graph.nodes().subspan(i, n_matmuls), ops);
+        i += n_matmuls;
+      } else {
+        run_node(graph, graph.nodes()[i], ops);
+        ++i;
+      }
+    }
+  }
+
+ private:
+  void run_node(const Graph& graph, const Node& node, const Operands& ops);
+  size_t simd_matmul_run(const Graph& graph, size_t i, size_t last) const;
+  void run_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
+
+  // TERN_REPACK=0 keeps every product on the file's layout (no interleaved copies, no
+  // start-up cost: a baseline for comparisons).
+  static bool repack_enabled() {
+    const char* v = std::getenv("TERN_REPACK");
+    return v == nullptr || std::string_view(v) != "0";
+  }
+
+  int n_threads_;
+  cpu::Isa isa_;
+  bool repack_;
+  std::vector<float> scratch_a_;
+  std::vector<float> scratch_b_;
+  std::vector<cpu::MatmulTarget> targets_;
+  cpu::RepackedWeights repacked_;  // interleaved weights, made on first use
+};
+
+// How many nodes from i on are SIMD matrix products of one activation tensor with weights
+// of one activation format (q/k/v, gate/up): they run as one pool job. 0 if node i is not one.
+size_t CpuBackend::simd_matmul_run(const Graph& graph, size_t i, size_t last) const {
+  auto nodes = graph.nodes();
+  auto simd = [&](const Node& node) {
+    return node.op == Op::MatMul && cpu::has_simd_matmul(graph.tensor(node.in[0]).type, isa_);
+  };
+  if (!simd(nodes[i])) return 0;
+  TensorType act = type_traits(graph.tensor(nodes[i].in[0]).type).vec_dot_type;
+  size_t end = i + 1;
+  while (end < last && simd(nodes[end]) && nodes[end].in[1] == nodes[i].in[1] &&
+         type_traits(graph.tensor(nodes[end].in[0]).type).vec_dot_type == act) {
+    ++end;
+  }
+  return end - i;
+}
+
+void CpuBackend::run_matmuls(const Graph& graph, std::span<const Node> nodes,
+                             const Operands& ops) {
+  targets_.clear();
+  const Tensor& x = graph.tensor(nodes[0].in[1]);
+  for (const Node& node : nodes) {
+    const Tensor& w = graph.tensor(node.in[0]);
+    const void* bytes = ops.bytes(w);
+    // Weights are read in their interleaved form where they have one (repack.h).
+    const void* packed = repack_ && w.storage == Storage::Weight
+                             ? repacked_.get(w.type, bytes, w.rows, w.cols, isa_, n_threads_)
+                             : nullptr;
+    targets_.push_back({w.type, bytes, w.rows, ops.act(node.out), packed});
+  }
+  cpu::simd_matmuls(targets_, x.cols, ops.act(nodes[0].in[1]), x.rows, n_threads_, isa_);
+}
+
+// Row-wise ops over a prompt's rows are split across the threads (run on the caller alone,
+// the other threads would idle through them); one token's rows stay on the caller, where a
+// pool job would cost more than the op.
+constexpr int64_t kParallelRows = 16;
+void for_row_ranges(int64_t rows, int n_threads, const std::function<void(int64_t, int64_t)>& fn) {
+  if (rows < kParallelRows) return fn(0, rows);
+  cpu::parallel_for(rows, n_threads, fn);
+}
+
+void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& ops) {
+  const Tensor& out = graph.tensor(node.out);
+  auto in = [&](int i) -> const Tensor& { return graph.tensor(node.in[static_cast<size_t>(i)]); };
+  int64_t n = out.rows * out.cols;
+  switch (node.op) {
+    case Op::GetRows:
+      cpu::get_rows(in(0).type, ops.bytes(in(0)), in(0).cols, in(0).rows, graph.ids(in(1)),
+                    ops.act(node.out));
+      break;
+    case Op::MatMul:  // SIMD products run in groups (run_matmuls); this is the scalar path
+      cpu::matmul(in(0).type, ops.bytes(in(0)), in(0).rows, in(0).cols, ops.act(node.in[1]),
+                  in(1).rows, ops.act(node.out), n_threads_);
+      break;
+    case Op::RmsNorm: {
+      bool has_w = node.in[1] != graph::kNone;
+      const float* w = has_w ? ops.floats(node.in[1], 1, scratch_a_) : nullptr;
+      int64_t group = has_w ? in(1).cols : out.cols;  // divides out.cols
+      float eps = std::get<graph::RmsNormParams>(node.params).eps;
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        cpu::rms_norm(ops.act(node.in[0]) + r0 * out.cols, w, group, (r1 - r0) * out.cols, eps,
+                      ops.act(node.out) + r0 * out.cols);
+      });
+      break;
+    }
+    case Op::Rope: {
+      bool has_f = node.in[1] != graph::kNone;
+      const float* f = has_f ? ops.floats(node.in[1], in(1).rows, scratch_a_) : nullptr;
+      cpu::rope(ops.act(node.in[0]), out.rows, graph.pos0(),
+                std::get<graph::RopeParams>(node.params), f, ops.act(node.out));
+      break;
+    }
+    case Op::Attention: {
+      int64_t n_kv = graph.pos0() + out.rows;  // cache rows in use, this batch included
+      const float* q = ops.act(node.in[0]);
+      const auto& p = std::get<graph::AttentionParams>(node.params);
+      const Tensor& k_cache = graph.tensor(node.in[1]);
+      if (isa_ == cpu::Isa::Scalar) {
+        const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
+        const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
+        cpu::attention(q, k, v, out.rows, graph.pos0(), p, ops.act(node.out), n_threads_);
+      } else {
+        // F32 and F16 caches are read in place; any other type is converted first.
+        const Tensor& v_cache = graph.tensor(node.in[2]);
+        bool in_place = k_cache.type == v_cache.type &&
+                        (k_cache.type == TensorType::F32 || k_cache.type == TensorType::F16);
+        const void* k = in_place ? ops.bytes(k_cache) : ops.floats(node.in[1], n_kv, scratch_a_);
+        const void* v = in_place ? ops.bytes(v_cache) : ops.floats(node.in[2], n_kv, scratch_b_);
+        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32, out.rows,
+                            graph.pos0(), p, ops.act(node.out), n_threads_, isa_);
+      }
+      break;
+    }
+    case Op::SwiGlu:
+    case Op::GeGlu: {
+      bool swi = node.op == Op::SwiGlu;
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        const float* gate = ops.act(node.in[0]) + r0 * out.cols;
+        const float* up = ops.act(node.in[1]) + r0 * out.cols;
+        float* o = ops.act(node.out) + r0 * out.cols;
+        int64_t count = (r1 - r0) * out.cols;
+        if (isa_ == cpu::Isa::Scalar) {
+          (swi ? cpu::swiglu : cpu::geglu)(gate, up, count, o);
+        } else {
+          (swi ? cpu::simd_swiglu : cpu::simd_geglu)(gate, up, count, o, isa_);
+        }
+      });
+      break;
+    }
+    case Op::Add: {
+      const float* b = ops.floats(node.in[1], in(1).rows, scratch_a_);
+      int64_t b_rows = in(1).rows;  // out.rows, or 1 (broadcast)
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        cpu::add(ops.act(node.in[0]) + r0 * out.cols, b_rows == 1 ? b : b + r0 * out.cols,
+                 out.cols, r1 - r0, b_rows, ops.act(node.out) + r0 * out.cols);
+      });
+      break;
+    }
+    case Op::Scale:
+      cpu::scale(ops.act(node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
+                 ops.act(node.out));
+      break;
+    case Op::Softcap:
+      cpu::softcap(ops.act(node.in[0]), n, std::get<graph::SoftcapParams>(node.params).cap,
+                   ops.act(node.out));
+      break;
+    case Op::Copy: {
+      auto row = std::get<graph::CopyParams>(node.params).dst_row;
+      size_t stride = *row_bytes(out.type, out.cols);
+      cpu::store(ops.act(node.in[0]), in(0).rows * in(0).cols, out.type,
+                 static_cast<uint8_t*>(out.cache) + stride * static_cast<size_t>(row));
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options) {
+  return std::make_unique<CpuBackend>(options);
+}
+
+}  // namespace tern

@@ -1,0 +1,45 @@
+#include "backends/cpu/elementwise.h"
+
+#include <fmt/format.h>
+
+#include "tern/error.h"
+
+namespace tern::cpu {
+
+namespace {
+
+struct ElementwiseKernels {
+  void (*swiglu)(const float*, const float*, int64_t, float*);
+  void (*geglu)(const float*, const float*, int64_t, float*);
+  void (*exp_values)(const float*, int64_t, float*);
+};
+
+const ElementwiseKernels& kernels(Isa isa) {
+  static const ElementwiseKernels kAvx2{avx2::swiglu, avx2::geglu, avx2::exp_values};
+  static const ElementwiseKernels kAvx512{avx512::swiglu, avx512::geglu, avx512::exp_values};
+  switch (isa) {
+    case Isa::Avx2:
+      return kAvx2;
+    case Isa::Avx512:
+      return kAvx512;
+    case Isa::Scalar:
+      break;
+  }
+  throw Error(fmt::format("no SIMD elementwise kernels at level {}", isa_name(isa)));
+}
+
+}  // namespace
+
+void simd_swiglu(const float* gate, const float* up, int64_t n, float* out, Isa isa) {
+  kernels(isa).swiglu(gate, up, n, out);
+}
+
+void simd_geglu(const float* gate, const float* up, int64_t n, float* out, Isa isa) {
+  kernels(isa).geglu(gate, up, n, out);
+}
+
+void simd_exp(const float* x, int64_t n, float* out, Isa isa) {
+  kernels(isa).exp_values(x, n, out);
+}
+
+}  // namespace tern::cpu

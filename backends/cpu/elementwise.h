@@ -1,0 +1,40 @@
+// SIMD elementwise ops of the CPU backend: the gated activations (swiglu, geglu) and e^x,
+// per x86 level (x86/elementwise.h, expanded in elementwise_avx2.cpp and
+// elementwise_avx512.cpp), chosen by cpu::Isa. They match the scalar reference kernels
+// (reference_kernels.h) to a few float ulps; tests/test_attention_simd.cpp states how
+// closely.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/cpu/cpu_features.h"
+
+namespace tern::cpu {
+
+/// out = silu(gate) * up, elementwise over n values, with `isa`'s kernel (not Scalar).
+void simd_swiglu(const float* gate, const float* up, int64_t n, float* out, Isa isa);
+
+/// out = gelu_tanh(gate) * up, elementwise over n values, with `isa`'s kernel (not Scalar).
+void simd_geglu(const float* gate, const float* up, int64_t n, float* out, Isa isa);
+
+/// out = e^x over n values: the vectorized exp the attention softmax and the activations
+/// use (relative error ~1e-7 for normal results; 0 for x below ~-103.9).
+void simd_exp(const float* x, int64_t n, float* out, Isa isa);
+
+// Per level (one declaration list, expanded for each).
+#define TERN_ELEMENTWISE_DECLARATIONS                                     \
+  void swiglu(const float* gate, const float* up, int64_t n, float* out); \
+  void geglu(const float* gate, const float* up, int64_t n, float* out);  \
+  void exp_values(const float* x, int64_t n, float* out);
+
+namespace avx2 {
+TERN_ELEMENTWISE_DECLARATIONS
+}  // namespace avx2
+
+namespace avx512 {
+TERN_ELEMENTWISE_DECLARATIONS
+}  // namespace avx512
+
+#undef TERN_ELEMENTWISE_DECLARATIONS
+
+}  // namespace tern::cpu

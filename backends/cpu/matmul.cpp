@@ -1,0 +1,180 @@
+#include "backends/cpu/matmul.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backends/cpu/packed_gemm.h"
+#include "backends/cpu/repack.h"
+#include "backends/cpu/thread_pool.h"
+#include "tern/error.h"
+
+namespace tern::cpu {
+
+namespace {
+
+// Weight rows per task: 16 rows of a 2048-wide Q4_K matrix are 18 KiB, so a task's rows
+// stay in L1/L2 while every activation row streams past them.
+constexpr int64_t kRowsPerTask = 16;
+// One token reads each weight row once, so nothing is reused within a task; long tasks
+// keep the kernels' streams of rows running (a task's first rows start cold), short ones
+// keep the threads even at the end of a job. Decode tasks therefore shrink as the job
+// goes (guided scheduling): each takes 1 / (2 * threads) of the rows still to hand out,
+// never fewer than 64 (64 rows of a 2048-wide Q4_0 matrix are 72 KiB).
+constexpr int64_t kMinDecodeRowsPerTask = 64;
+static_assert(kMinDecodeRowsPerTask % kGroupRows == 0, "decode tasks start at whole groups");
+
+// Rows [r0, r1) of target `target`.
+struct RowTask {
+  size_t target;
+  int64_t r0, r1;
+};
+
+// The job's tasks, target after target: kRowsPerTask rows each for several tokens, the
+// shrinking decode sizes above for one.
+void plan_tasks(std::span<const MatmulTarget> targets, int64_t n, int n_threads,
+                std::vector<RowTask>& tasks) {
+  tasks.clear();
+  int64_t left = 0;
+  for (const auto& t : targets) left += t.rows;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    for (int64_t r0 = 0; r0 < targets[i].rows;) {
+      int64_t size = kRowsPerTask;
+      if (n == 1) {
+        size = left / (2 * int64_t{std::max(n_threads, 1)});
+        size = std::max(kMinDecodeRowsPerTask, size / kMinDecodeRowsPerTask * kMinDecodeRowsPerTask);
+      }
+      int64_t r1 = std::min(targets[i].rows, r0 + size);
+      tasks.push_back({i, r0, r1});
+      left -= r1 - r0;
+      r0 = r1;
+    }
+  }
+}
+
+// Activation rows quantized per task.
+constexpr int64_t kQuantizeRowsPerTask = 16;
+
+}  // namespace
+
+const SimdKernels& simd_kernels(TensorType type, Isa isa) {
+  static const SimdKernels kNone;
+  const TypeTraits& traits = type_traits(type);
+  switch (isa) {
+    case Isa::Avx2:
+      return traits.avx2;
+    case Isa::Avx512:
+      return traits.avx512;
+    case Isa::Scalar:
+      break;
+  }
+  return kNone;
+}
+
+bool has_simd_matmul(TensorType type, Isa isa) {
+  TensorType act = type_traits(type).vec_dot_type;
+  const SimdKernels& kernels = simd_kernels(type, isa);
+  return kernels.dot != nullptr && kernels.dot_rows != nullptr &&
+         (act == TensorType::F32 || simd_kernels(act, isa).quantize != nullptr);
+}
+
+void quantize_rows(TensorType type, const float* x, int64_t n, int64_t cols, void* out,
+                   int n_threads, Isa isa) {
+  size_t stride = checked_row_bytes(type, cols);
+  auto* bytes = static_cast<uint8_t*>(out);
+  if (type == TensorType::F32) {
+    std::memcpy(bytes, x, stride * static_cast<size_t>(n));
+    return;
+  }
+  FromFloatFn quantize = simd_kernels(type, isa).quantize;
+  if (quantize == nullptr) quantize = type_traits(type).from_float;
+  int64_t n_tasks = (n + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask;
+  ThreadPool::shared().run(n_tasks, n_threads, [&](int64_t task) {
+    int64_t end = std::min(n, (task + 1) * kQuantizeRowsPerTask);
+    for (int64_t r = task * kQuantizeRowsPerTask; r < end; ++r) {
+      quantize(x + r * cols, bytes + stride * static_cast<size_t>(r), cols);
+    }
+  });
+}
+
+void simd_matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const float* x,
+                 int64_t n, float* y, int n_threads, Isa isa) {
+  MatmulTarget target{type, w, rows, y};
+  simd_matmuls({&target, 1}, cols, x, n, n_threads, isa);
+}
+
+void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
+                  int n_threads, Isa isa) {
+  if (targets.empty()) return;
+  if (prefer_packed_gemm(targets, n, isa))
+    return packed_matmuls(targets, cols, x, n, n_threads, isa);
+  TensorType act_type = type_traits(targets[0].type).vec_dot_type;
+  size_t x_stride = checked_row_bytes(act_type, cols);
+  // Quantized activations: [n, cols] of act_type. F32 activations are used in place.
+  thread_local std::vector<uint8_t> quantized;
+  const void* xq = x;
+  if (act_type != TensorType::F32) {
+    quantized.resize(x_stride * static_cast<size_t>(n));
+    quantize_rows(act_type, x, n, cols, quantized.data(), n_threads, isa);
+    xq = quantized.data();
+  }
+  const auto* x_bytes = static_cast<const uint8_t*>(xq);
+  // One token against interleaved weights: the activation row with its per-block sums.
+  thread_local GroupActBuffer group_act_storage;
+  GroupActs group_acts{};
+  if (n == 1 && std::any_of(targets.begin(), targets.end(),
+                            [](const MatmulTarget& t) { return t.packed != nullptr; })) {
+    group_acts = group_act_storage.prepare(targets[0].type, xq, cols);
+  }
+  for (const auto& t : targets) {
+    if (type_traits(t.type).vec_dot_type != act_type) {
+      throw Error("simd_matmuls: targets with different activation formats");
+    }
+  }
+  // Reused (decode calls this ~100 times a token); the tasks on other threads see it through
+  // this reference, not through their own thread_local instance.
+  thread_local std::vector<RowTask> task_storage;
+  std::vector<RowTask>& tasks = task_storage;
+  plan_tasks(targets, n, n_threads, tasks);
+  ThreadPool::shared().run(static_cast<int64_t>(tasks.size()), n_threads, [&](int64_t task) {
+    const auto [i, r0, r1] = tasks[static_cast<size_t>(task)];
+    const MatmulTarget& target = targets[i];
+    const SimdKernels& kernels = simd_kernels(target.type, isa);
+    DotFn dot = kernels.dot;
+    // The two-row tile pays off with several tokens; one token streams rows singly.
+    Dot2Fn dot2 = n > 1 ? kernels.dot2 : nullptr;
+    size_t w_stride = checked_row_bytes(target.type, cols);
+    const auto* w_bytes = static_cast<const uint8_t*>(target.w);
+    int64_t rows = target.rows;
+    float* y = target.y;
+    if (n == 1 && target.packed != nullptr) {
+      repacked_gemv(target.type, target.packed, cols, r0, r1, group_acts, y + r0, isa);
+      return;
+    }
+    if (n == 1) {  // one token: the decode kernel runs several weight rows per pass over x
+      kernels.dot_rows(cols, w_bytes + w_stride * static_cast<size_t>(r0), w_stride, r1 - r0,
+                       x_bytes, y + r0);
+      return;
+    }
+    float out[kMaxDotRows];
+    // Up to kMaxDotRows tokens (in L1) against the task's rows (in L1), two rows at a time
+    // where the type has a two-row tile.
+    for (int64_t t = 0; t < n; t += kMaxDotRows) {
+      int n_x = static_cast<int>(std::min<int64_t>(kMaxDotRows, n - t));
+      const uint8_t* xt = x_bytes + x_stride * static_cast<size_t>(t);
+      int64_t r = r0;
+      for (; dot2 != nullptr && r + 2 <= r1; r += 2) {
+        dot2(cols, w_bytes + w_stride * static_cast<size_t>(r), w_stride, xt, x_stride, n_x,
+             y + t * rows + r, rows);
+      }
+      for (; r < r1; ++r) {
+        dot(cols, w_bytes + w_stride * static_cast<size_t>(r), xt, x_stride, n_x, out);
+        for (int j = 0; j < n_x; ++j) y[(t + j) * rows + r] = out[j];
+      }
+    }
+  });
+}
+
+}  // namespace tern::cpu

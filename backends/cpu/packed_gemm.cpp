@@ -1,0 +1,451 @@
+#include "backends/cpu/packed_gemm.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "backends/cpu/packed_gemm_kernels.h"
+#include "backends/cpu/repack.h"
+#include "backends/cpu/thread_pool.h"
+#include "tern/error.h"
+#include "types/blocks.h"
+#include "types/float_types.h"
+#include "types/quant_iq.h"
+#include "types/quant_k.h"
+
+namespace tern::cpu {
+
+namespace {
+
+// One 32-value block of a weight row in integer form: value j = d * sub[j / 16] * q[j] + min.
+struct UnpackedBlock {
+  int8_t q[kPackBlock];
+  float d = 0;
+  float min = 0;
+  int16_t sub[2] = {1, 1};
+};
+
+// Block b (of 32 values) of a row of the format's type.
+using UnpackFn = void (*)(const uint8_t* row, int64_t b, UnpackedBlock& out);
+
+template <typename Block>
+const Block& block_at(const uint8_t* row, int64_t i) {
+  return reinterpret_cast<const Block*>(row)[i];
+}
+
+// Legacy 4/5-bit quants: value j < 16 in the low nibble of qs[j], j + 16 in its high nibble;
+// bit j of qh (little-endian u32) is bit 4 of value j.
+void nibbles(const uint8_t* qs, int8_t* q) {
+  for (int j = 0; j < kPackBlock / 2; ++j) {
+    q[j] = static_cast<int8_t>(qs[j] & 0x0f);
+    q[j + kPackBlock / 2] = static_cast<int8_t>(qs[j] >> 4);
+  }
+}
+void fifth_bits(const uint8_t* qh, int8_t* q) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  for (int j = 0; j < kPackBlock; ++j) q[j] = static_cast<int8_t>(q[j] | (((bits >> j) & 1) << 4));
+}
+
+// Q4_0, Q4_1, Q5_0, Q5_1: nibbles (plus fifth bits where the block has qh), scale d, and
+// either the block's minimum m or the centring offset (8 or 16 steps) as the minimum.
+template <typename Block>
+void unpack_legacy(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<Block>(row, b);
+  nibbles(blk.qs, out.q);
+  constexpr bool kFifthBit = requires { blk.qh; };
+  if constexpr (kFifthBit) fifth_bits(blk.qh, out.q);
+  out.d = f16_to_f32(blk.d);
+  if constexpr (requires { blk.m; }) {
+    out.min = f16_to_f32(blk.m);
+  } else {
+    out.min = (kFifthBit ? -16.0f : -8.0f) * out.d;
+  }
+}
+void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ8_0>(row, b);
+  std::memcpy(out.q, blk.qs, kPackBlock);
+  out.d = f16_to_f32(blk.d);
+}
+void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockIQ4_NL>(row, b);
+  nibbles(blk.qs, out.q);
+  for (auto& q : out.q) q = kIq4nlValues[q];
+  out.d = f16_to_f32(blk.d);
+}
+
+// K-quants: 32-value block b is sub-block j = b % 8 of super-block b / 8.
+constexpr int kSubBlocks = kSuperBlock / kPackBlock;
+
+// Q4_K/Q5_K: value l of sub-block j is a nibble of qs[32 * (j / 2) + l] (high for odd j);
+// Q5_K's fifth bit is bit j of qh[l].
+template <typename Block>
+void unpack_q45_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<Block>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  const uint8_t* qs = blk.qs + 32 * (j / 2);
+  int shift = 4 * (j % 2);
+  for (int l = 0; l < kPackBlock; ++l) out.q[l] = static_cast<int8_t>((qs[l] >> shift) & 0x0f);
+  if constexpr (sizeof(Block) == sizeof(BlockQ5_K)) {
+    for (int l = 0; l < kPackBlock; ++l) {
+      out.q[l] = static_cast<int8_t>(out.q[l] | (((blk.qh[l] >> j) & 1) << 4));
+    }
+  }
+  int sc, m;
+  unpack_scale_min_k4(blk.scales, j, sc, m);
+  out.d = f16_to_f32(blk.d) * static_cast<float>(sc);
+  out.min = -f16_to_f32(blk.dmin) * static_cast<float>(m);
+}
+
+// Q6_K: value l of sub-block j = 4h + k: low 4 bits in ql[64h + 32 (k % 2) + l] (high nibble
+// for k >= 2), high 2 bits in field k of qh[32h + l]; q - 32; signed scales per 16 values.
+void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ6_K>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  int h = j / 4, k = j % 4;
+  const uint8_t* ql = blk.ql + 64 * h + 32 * (k % 2);
+  const uint8_t* qh = blk.qh + 32 * h;
+  int low_shift = k < 2 ? 0 : 4;
+  for (int l = 0; l < kPackBlock; ++l) {
+    int q = ((ql[l] >> low_shift) & 0x0f) | (((qh[l] >> (2 * k)) & 3) << 4);
+    out.q[l] = static_cast<int8_t>(q - 32);
+  }
+  out.d = f16_to_f32(blk.d);
+  out.sub[0] = blk.scales[2 * j];
+  out.sub[1] = blk.scales[2 * j + 1];
+}
+
+// Q3_K: value l of sub-block j: 2 bits in field j % 4 of qs[32 * (j / 4) + l], bit j of
+// hmask[l] set = no -4 offset; signed 6-bit scales per 16 values.
+void unpack_q3_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockQ3_K>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  const uint8_t* qs = blk.qs + 32 * (j / 4);
+  int shift = 2 * (j % 4);
+  for (int l = 0; l < kPackBlock; ++l) {
+    int q = ((qs[l] >> shift) & 3) + 4 * ((blk.hmask[l] >> j) & 1) - 4;
+    out.q[l] = static_cast<int8_t>(q);
+  }
+  out.d = f16_to_f32(blk.d);
+  out.sub[0] = static_cast<int16_t>(unpack_scale_q3_k(blk.scales, 2 * j));
+  out.sub[1] = static_cast<int16_t>(unpack_scale_q3_k(blk.scales, 2 * j + 1));
+}
+
+// IQ4_XS: sub-block j's values are kIq4nlValues of the nibbles of qs[16 j ..], scale ls - 32.
+void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockIQ4_XS>(row, b / kSubBlocks);
+  int j = static_cast<int>(b % kSubBlocks);
+  nibbles(blk.qs + 16 * j, out.q);
+  for (auto& q : out.q) q = kIq4nlValues[q];
+  int ls = ((blk.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f) | (((blk.scales_h >> (2 * j)) & 3) << 4);
+  out.d = f16_to_f32(blk.d) * static_cast<float>(ls - 32);
+}
+
+struct PackedFormat {
+  TensorType type;
+  UnpackFn unpack;
+  int max_abs_q;  // largest |q| the unpacker can produce
+  bool is_signed;
+  bool has_min;
+  bool has_sub;
+  int64_t min_tokens;  // where the GEMM overtakes the row kernels (bench_kernels prompt/)
+};
+
+// The packable types. Q2_K (per-16 minimums) and the IQ grids go through the row kernels.
+constexpr PackedFormat kFormats[] = {
+    {TensorType::Q4_0, unpack_legacy<BlockQ4_0>, 15, false, true, false, kMinPackedTokens},
+    {TensorType::Q4_1, unpack_legacy<BlockQ4_1>, 15, false, true, false, kMinPackedTokens},
+    {TensorType::Q5_0, unpack_legacy<BlockQ5_0>, 31, false, true, false, kMinPackedTokens},
+    {TensorType::Q5_1, unpack_legacy<BlockQ5_1>, 31, false, true, false, kMinPackedTokens},
+    {TensorType::Q8_0, unpack_q8_0, 128, true, false, false, 32},
+    {TensorType::IQ4_NL, unpack_iq4_nl, 127, true, false, false, kMinPackedTokens},
+    {TensorType::Q3_K, unpack_q3_k, 4, true, false, true, 64},
+    {TensorType::Q4_K, unpack_q45_k<BlockQ4_K>, 15, false, true, false, 64},
+    {TensorType::Q5_K, unpack_q45_k<BlockQ5_K>, 31, false, true, false, 64},
+    {TensorType::Q6_K, unpack_q6_k, 32, true, false, true, 128},
+    {TensorType::IQ4_XS, unpack_iq4_xs, 127, true, false, false, 64},
+};
+
+const PackedFormat* format_of(TensorType type) {
+  for (const auto& f : kFormats) {
+    if (f.type == type) return &f;
+  }
+  return nullptr;
+}
+
+// Steps of 16-bit pair sums (each at most 2 * max|q| * 127) that fit in int16, capped by the
+// 8 steps of a block and, with sub-scales, by the 4 steps of one sub-scale.
+TileShape shape_of(const PackedFormat& f) {
+  int steps = 8;
+  while (steps > 1 && steps * 2 * f.max_abs_q * 127 > 32767) steps /= 2;
+  if (f.has_sub) steps = std::min(steps, 4);
+  return {f.is_signed, f.has_min, f.has_sub, steps};
+}
+
+// Block b (32 values) of one activation row in the row kernels' format (the weights'
+// vec_dot_type): its quants, scale, scaled sum d * sum(q) and the integer sums of its two
+// halves. Reading the row kernels' own quantization keeps both paths on the same activation
+// values.
+void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, float& d, float& s,
+               int32_t* half_sums) {
+  auto sum_halves = [&](const int8_t* v) {
+    half_sums[0] = half_sums[1] = 0;
+    for (int i = 0; i < kPackBlock; ++i) half_sums[i / (kPackBlock / 2)] += v[i];
+    return half_sums[0] + half_sums[1];
+  };
+  switch (format) {
+    case TensorType::Q8_0: {
+      const auto& blk = block_at<BlockQ8_0>(row, b);
+      std::memcpy(q, blk.qs, kPackBlock);
+      d = f16_to_f32(blk.d);
+      s = d * static_cast<float>(sum_halves(blk.qs));
+      return;
+    }
+    case TensorType::Q8_1: {
+      const auto& blk = block_at<BlockQ8_1>(row, b);
+      std::memcpy(q, blk.qs, kPackBlock);
+      sum_halves(blk.qs);
+      d = f16_to_f32(blk.d);
+      s = f16_to_f32(blk.s);
+      return;
+    }
+    case TensorType::Q8_K: {
+      const auto& blk = block_at<BlockQ8_K>(row, b / kSubBlocks);
+      int j = static_cast<int>(b % kSubBlocks);
+      std::memcpy(q, blk.qs + kPackBlock * j, kPackBlock);
+      half_sums[0] = blk.bsums[2 * j];
+      half_sums[1] = blk.bsums[2 * j + 1];
+      d = blk.d;
+      s = d * static_cast<float>(half_sums[0] + half_sums[1]);
+      return;
+    }
+    default:
+      throw Error(
+          fmt::format("packed_matmuls: no packed activations for {}", type_traits(format).name));
+  }
+}
+
+using TileGemmFn = decltype(&avx2::packed_tile_gemm);
+
+// A level's tile kernel and its tile height.
+struct TileKernels {
+  TileGemmFn gemm;
+  int rows;
+};
+
+TileKernels tile_kernels(Isa isa) {
+  switch (isa) {
+    case Isa::Avx2:
+      return {avx2::packed_tile_gemm, avx2::packed_tile_rows()};
+    case Isa::Avx512:
+      return {avx512::packed_tile_gemm, avx512::packed_tile_rows()};
+    case Isa::Scalar:
+      break;
+  }
+  return {nullptr, 0};
+}
+
+// A thread's tile storage (packed_gemm_kernels.h's layout for `rows` rows), reused across calls.
+struct TileBuffer {
+  std::vector<int8_t> q;
+  std::vector<float> d, min;
+  std::vector<int16_t> sub;
+  int rows = 0;
+
+  // Space for n_blocks blocks of `tile_rows` rows; where fewer rows than that are packed,
+  // the rest must read as zero, so the buffers are cleared.
+  void resize(const PackedFormat& f, int tile_rows, int64_t n_blocks, bool clear) {
+    rows = tile_rows;
+    auto blocks = static_cast<size_t>(n_blocks);
+    auto r = static_cast<size_t>(rows);
+    q.resize(blocks * kPackBlock * r);
+    d.resize(blocks * r);
+    min.resize(blocks * r);
+    sub.resize(f.has_sub ? blocks * 4 * r : 0);
+    if (clear) {
+      std::fill(q.begin(), q.end(), int8_t{0});
+      std::fill(d.begin(), d.end(), 0.0f);
+      std::fill(min.begin(), min.end(), 0.0f);
+      std::fill(sub.begin(), sub.end(), int16_t{0});
+    }
+  }
+
+  PackedTile tile(int64_t n_blocks) const { return {q.data(), d.data(), min.data(), sub.data(), n_blocks}; }
+
+  // The tile of n_units interleaved groups (repack.h) from `group` on: their rows are
+  // already side by side, so each block unpacks with byte shifts (an 8-row unit at a time,
+  // then into its place in the tile's steps).
+  PackedTile pack_groups(const PackedFormat& f, GroupBlockUnpackFn unpack, const uint8_t* group,
+                         size_t group_bytes, int n_units, int tile_rows, int64_t n_blocks) {
+    resize(f, tile_rows, n_blocks, n_units * kTileRows < tile_rows);
+    constexpr int kUnitStep = kTileRows * kStepValues;  // bytes of one unit's step
+    int8_t unit_q[kTileRows * kPackBlock];
+    float unit_d[kTileRows], unit_min[kTileRows];
+    int16_t unit_sub[4 * kTileRows];
+    for (int u = 0; u < n_units; ++u) {
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        auto bi = static_cast<size_t>(b);
+        unpack(group + group_bytes * static_cast<size_t>(u), b, unit_q, unit_d, unit_min,
+               f.has_sub ? unit_sub : nullptr);
+        int8_t* block_q = q.data() + bi * kPackBlock * static_cast<size_t>(rows);
+        for (int step = 0; step < kPackBlock / kStepValues; ++step) {
+          std::memcpy(block_q + (step * rows + u * kTileRows) * kStepValues, unit_q + step * kUnitStep, kUnitStep);
+        }
+        std::memcpy(d.data() + bi * static_cast<size_t>(rows) + u * kTileRows, unit_d, sizeof unit_d);
+        std::memcpy(min.data() + bi * static_cast<size_t>(rows) + u * kTileRows, unit_min, sizeof unit_min);
+        if (f.has_sub) {
+          for (int half = 0; half < 2; ++half) {
+            std::memcpy(sub.data() + ((2 * bi + static_cast<size_t>(half)) * static_cast<size_t>(rows) + u * kTileRows) * 2,
+                        unit_sub + half * 2 * kTileRows, sizeof(int16_t) * 2 * kTileRows);
+          }
+        }
+      }
+    }
+    return tile(n_blocks);
+  }
+
+  // Packs rows [r0, r0 + n_rows) of w (row_stride bytes apart) for n_blocks blocks; rows past
+  // n_rows (a matrix's last tile) are zero.
+  PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
+                  int n_rows, int tile_rows, int64_t n_blocks) {
+    resize(f, tile_rows, n_blocks, n_rows < tile_rows);
+    UnpackedBlock u;
+    auto stride = static_cast<size_t>(rows);
+    for (int r = 0; r < n_rows; ++r) {
+      const uint8_t* row = w + row_stride * static_cast<size_t>(r0 + r);
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        f.unpack(row, b, u);
+        auto bi = static_cast<size_t>(b);
+        int8_t* dst = q.data() + bi * kPackBlock * stride + kStepValues * r;
+        for (int step = 0; step < kPackBlock / kStepValues; ++step) {
+          std::memcpy(dst + stride * kStepValues * step, u.q + kStepValues * step, kStepValues);
+        }
+        d[bi * stride + static_cast<size_t>(r)] = u.d;
+        min[bi * stride + static_cast<size_t>(r)] = u.min;
+        if (f.has_sub) {
+          for (int half = 0; half < 2; ++half) {
+            int16_t* lanes = sub.data() + ((2 * bi + static_cast<size_t>(half)) * stride + static_cast<size_t>(r)) * 2;
+            lanes[0] = lanes[1] = u.sub[half];
+          }
+        }
+      }
+    }
+    return tile(n_blocks);
+  }
+};
+
+}  // namespace
+
+bool has_packed_gemm(TensorType type, Isa isa) {
+  return format_of(type) != nullptr && tile_kernels(isa).gemm != nullptr &&
+         simd_kernels(type_traits(type).vec_dot_type, isa).quantize != nullptr;
+}
+
+bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa isa) {
+  return std::all_of(targets.begin(), targets.end(), [&](const MatmulTarget& t) {
+    if (!has_packed_gemm(t.type, isa)) return false;
+    // Interleaved weights unpack cheaply and their file pages should stay unread.
+    return n >= (t.packed != nullptr ? 2 : format_of(t.type)->min_tokens);
+  });
+}
+
+void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const float* x, int64_t n,
+                    int n_threads, Isa isa) {
+  const TileKernels kernels = tile_kernels(isa);
+  if (kernels.gemm == nullptr || cols % kPackBlock != 0) {
+    throw Error(fmt::format("packed_matmuls: no kernels at this level for {} columns", cols));
+  }
+  // One task per tile of kernels.rows rows, numbered target after target.
+  std::vector<int64_t> first_task(targets.size() + 1, 0);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const PackedFormat* f = format_of(targets[i].type);
+    if (type_traits(targets[i].type).vec_dot_type != type_traits(targets[0].type).vec_dot_type) {
+      throw Error("packed_matmuls: targets with different activation formats");
+    }
+    if (f == nullptr || cols % type_traits(targets[i].type).block_size != 0) {
+      throw Error(fmt::format("packed_matmuls: {} weights of {} columns have no packed form",
+                              type_traits(targets[i].type).name, cols));
+    }
+    first_task[i + 1] = first_task[i] + (targets[i].rows + kernels.rows - 1) / kernels.rows;
+  }
+  int64_t n_blocks = cols / kPackBlock;
+  // Activations in groups of kTileTokens tokens (packed_gemm_kernels.h), the last group's
+  // missing tokens zero.
+  if (n == 0) return;
+  int64_t n_groups = (n + kTileTokens - 1) / kTileTokens;
+  auto group_values = static_cast<size_t>(n_groups * n_blocks * kTileTokens);
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xd, xs;
+  thread_local std::vector<int32_t> xsum;
+  xq.resize(group_values * kPackBlock);
+  xd.resize(group_values);
+  xs.resize(group_values);
+  xsum.resize(2 * group_values);
+  // Every token below overwrites its slots; only the last group's missing tokens need zeros.
+  auto last_group = static_cast<size_t>((n_groups - 1) * n_blocks * kTileTokens);
+  std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_group * kPackBlock), xq.end(), int8_t{0});
+  std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_group), xd.end(), 0.0f);
+  std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_group), xs.end(), 0.0f);
+  std::fill(xsum.begin() + static_cast<std::ptrdiff_t>(2 * last_group), xsum.end(), 0);
+  // Pointers, not the thread_local names: inside a task those name the worker's own.
+  int8_t* q = xq.data();
+  float* d = xd.data();
+  float* s = xs.data();
+  int32_t* sum = xsum.data();
+  // Each token is quantized by the row kernels' quantizer, then spread into its group.
+  TensorType format = type_traits(targets[0].type).vec_dot_type;
+  FromFloatFn quantize = simd_kernels(format, isa).quantize;
+  size_t row_size = checked_row_bytes(format, cols);
+  ThreadPool::shared().run(n, n_threads, [&](int64_t t) {
+    thread_local std::vector<uint8_t> row;
+    row.resize(row_size);
+    quantize(x + t * cols, row.data(), cols);
+    int64_t first = (t / kTileTokens) * n_blocks * kTileTokens + t % kTileTokens;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      int64_t i = first + b * kTileTokens;
+      act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i], sum + 2 * i);
+    }
+  });
+  PackedActs acts{q, d, s, sum, n_blocks};
+
+  ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
+    size_t i = 0;
+    while (task >= first_task[i + 1]) ++i;
+    const MatmulTarget& target = targets[i];
+    const PackedFormat& f = *format_of(target.type);
+    int64_t r0 = (task - first_task[i]) * kernels.rows;
+    int n_rows = static_cast<int>(std::min<int64_t>(kernels.rows, target.rows - r0));
+    thread_local TileBuffer buffer;
+    PackedTile tile;
+    if (target.packed != nullptr) {
+      size_t group_bytes = repacked_group_bytes(target.type, cols);
+      tile = buffer.pack_groups(f, group_block_unpacker(target.type),
+                                static_cast<const uint8_t*>(target.packed) + group_bytes * static_cast<size_t>(r0 / kTileRows),
+                                group_bytes, (n_rows + kTileRows - 1) / kTileRows, kernels.rows, n_blocks);
+    } else {
+      tile = buffer.pack(f, static_cast<const uint8_t*>(target.w), checked_row_bytes(target.type, cols), r0,
+                         n_rows, kernels.rows, n_blocks);
+    }
+    TileShape shape = shape_of(f);
+    for (int64_t g = 0; g < n_groups; ++g) {
+      int64_t t = g * kTileTokens;
+      int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
+      float* y = target.y + t * target.rows + r0;
+      if (n_tokens == kTileTokens && n_rows == kernels.rows) {
+        kernels.gemm(shape, tile, acts, g, y, target.rows);
+        continue;
+      }
+      // A partial tile (the last rows or tokens): the kernel writes all of it here.
+      alignas(64) float out[kTileTokens * kMaxTileRows];
+      kernels.gemm(shape, tile, acts, g, out, kernels.rows);
+      for (int k = 0; k < n_tokens; ++k) {
+        std::memcpy(y + k * target.rows, out + k * kernels.rows, sizeof(float) * static_cast<size_t>(n_rows));
+      }
+    }
+  });
+}
+
+}  // namespace tern::cpu

@@ -1,0 +1,71 @@
+// The per-ISA half of the packed GEMM (packed_gemm.h): the tile layout shared with the
+// baseline driver, and the kernels each SIMD level defines in packed_gemm_<level>.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tern::cpu {
+
+inline constexpr int kTileRows = 8;    // weight rows per tile unit (an interleaved group)
+inline constexpr int kMaxTileRows = 16;  // the tallest level's tile (AVX512)
+inline constexpr int kTileTokens = 4;  // activation rows per kernel call
+inline constexpr int kPackBlock = 32;  // values per scale
+inline constexpr int kStepValues = 4;  // values per row in one step of the tile
+
+/// How a type's tile is multiplied (the kernel's template parameters):
+/// - is_signed: quants are int8 (Q8_0, IQ4_*, Q6_K, Q3_K); otherwise unsigned bytes (0..31);
+/// - has_min: y gains min * (activation block sum), the float offset per 32 values
+///   (Q4_0's -8d, Q4_1's m, Q4_K's -dmin*m);
+/// - has_sub: per-16-value int16 sub-scales multiply the byte products (Q6_K, Q3_K);
+/// - group_steps: 32-byte steps whose 16-bit products can be summed before widening
+///   without overflow (1, 4 or 8; bounded by max |q| and by the sub-scale groups).
+struct TileShape {
+  bool is_signed;
+  bool has_min;
+  bool has_sub;
+  int group_steps;
+};
+
+/// One packed tile of R rows (the level's packed_tile_rows(): 8 or 16) x n_blocks blocks of
+/// 32 values: q[b][step][row][4] (32 R bytes per block, one vector of 4 R bytes per step),
+/// d/min[b][row] floats, and sub[b][half][2 R] int16 (row r's sub-scale for values 16*half..
+/// of block b at lanes 2r and 2r+1).
+struct PackedTile {
+  const int8_t* q;
+  const float* d;
+  const float* min;
+  const int16_t* sub;
+  int64_t n_blocks;
+};
+
+/// Activations in groups of kTileTokens tokens (the last padded with zero tokens): group g,
+/// block b holds the 4 tokens' 32 quants one after another at q + (g * n_blocks + b) * 128,
+/// their scales at d + (g * n_blocks + b) * 4, scaled sums (d * sum(q)) at s + the same and
+/// the integer sums of each half (16 quants) at sum + 2 * the same.
+struct PackedActs {
+  const int8_t* q;
+  const float* d;
+  const float* s;
+  const int32_t* sum;
+  int64_t n_blocks;
+};
+
+}  // namespace tern::cpu
+
+// One declaration list for every level.
+#define TERN_PACKED_GEMM_DECLARATIONS                                                            \
+  /* Weight rows per tile at this level. */                                                      \
+  int packed_tile_rows();                                                                        \
+  /* y[t * y_stride + r] = tile row r . token t of group g, for every row of the tile and */   \
+  /* every token of the group (the driver passes a buffer for a partial tile). */              \
+  void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                   \
+                        const cpu::PackedActs& x, int64_t g, float* y, int64_t y_stride);
+
+namespace tern::avx2 {
+TERN_PACKED_GEMM_DECLARATIONS
+}  // namespace tern::avx2
+
+namespace tern::avx512 {
+TERN_PACKED_GEMM_DECLARATIONS
+}  // namespace tern::avx512

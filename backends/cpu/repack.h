@@ -1,0 +1,87 @@
+// Weights repacked for decoding. A decode step reads every weight byte once per token; with
+// the file's row-major blocks the kernels spend more time gathering scales and summing
+// across lanes than multiplying. The interleaved form (repack_kernels.h: 8 rows per
+// group, 4 bytes of each row per 32-byte load) lets one instruction advance 8 rows and
+// halves the instructions per weight byte. The packed GEMM of prompts reads the same copies
+// (their tiles unpack with byte shifts instead of per-row block decoding). Each CPU backend
+// makes its copies on a tensor's first product and keeps them; the file's pages of those
+// tensors are then no longer read and are handed back to the kernel (MADV_PAGEOUT), so the
+// process holds about one copy of the weights, not two.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/repack_kernels.h"
+#include "types/type_table.h"
+
+namespace tern::cpu {
+
+/// Whether weights of `type` have an interleaved form with decode kernels at `isa`.
+bool has_repacked_form(TensorType type, Isa isa);
+
+/// Bytes of the interleaved form of rows x cols values of `type` (rows rounded up to a group).
+size_t repacked_bytes(TensorType type, int64_t rows, int64_t cols);
+
+/// Writes the interleaved form of w (rows x cols of `type`, the file's layout) to out
+/// (repacked_bytes of it); the last group's missing rows are zero.
+void repack(TensorType type, const void* w, int64_t rows, int64_t cols, void* out, int n_threads);
+
+/// Bytes of one group (8 rows x cols values of `type`) in the interleaved form.
+size_t repacked_group_bytes(TensorType type, int64_t cols);
+
+/// Writes block b (32 values) of the 8 rows of the interleaved group at `group` in the packed
+/// GEMM's tile form (packed_gemm_kernels.h): q [8 steps][8 rows][4], d and min [8 rows],
+/// sub [2 halves][16] (lanes 2r, 2r + 1: row r's sub-scale; left alone for types without).
+using GroupBlockUnpackFn = void (*)(const uint8_t* group, int64_t b, int8_t* q, float* d,
+                                    float* min, int16_t* sub);
+/// The unpacker of `type`'s interleaved form, or nullptr where it has none.
+GroupBlockUnpackFn group_block_unpacker(TensorType type);
+
+/// One activation row (cols values in `type`'s vec_dot_type) with the per-block values the
+/// kernels read; storage in this object, valid until the next prepare().
+class GroupActBuffer {
+ public:
+  /// For weights of `type`; x is cols values in its vec_dot_type.
+  GroupActs prepare(TensorType type, const void* x, int64_t cols);
+
+ private:
+  // Q8_0 / Q8_1 rows: each block's scale and sum of quants (and Q8_1's stored d * sum).
+  template <typename Block>
+  void block_scales_and_sums(const Block* blocks, int64_t n_blocks);
+
+  std::vector<float> d_;
+  std::vector<int32_t> sums_;
+  std::vector<float> s_;
+};
+
+/// y[r - r0] = row r . x for r in [r0, r1) of repacked weights (cols values of `type` per
+/// row); r0 is a multiple of kGroupRows and r1 at most the matrix's rows.
+void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0, int64_t r1,
+                   const GroupActs& x, float* y, Isa isa);
+
+/// The interleaved copies one backend has made, by weight address and shape. The weights
+/// must stay where they are while the store lives (the model outlives its backends).
+class RepackedWeights {
+ public:
+  /// The interleaved form of w, made now if this is its first use; nullptr when `type`
+  /// has none at `isa`.
+  const void* get(TensorType type, const void* w, int64_t rows, int64_t cols, Isa isa,
+                  int n_threads);
+  size_t bytes() const { return bytes_; }
+
+ private:
+  struct AlignedFree {
+    void operator()(uint8_t* p) const;
+  };
+  using Key = std::tuple<const void*, TensorType, int64_t, int64_t>;
+  std::map<Key, std::unique_ptr<uint8_t, AlignedFree>> copies_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace tern::cpu

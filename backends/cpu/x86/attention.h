@@ -1,0 +1,319 @@
+// The x86 SIMD body of attention (attention.h), expanded once per level by
+// attention_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
+//
+// One work item: rows = query heads of one kv head (all of its group, or one when items
+// are split for threads) at a block of tokens. Items of kAttentionMinTileRows rows or
+// more run in 16-row tiles (x86/attention_tiles.h); the few rows of a decoding step run
+// here, for each chunk of keys [c0, c1) (in L1):
+//   scores [rows, chunk] = scale * Q K^T, two rows x four keys per register tile (each
+//     K vector loaded once for both rows), -inf outside each row's visible keys;
+//   online softmax: new max m', rescale = e^(m - m'), p = e^(s - m'), sum = sum * rescale
+//     + sum(p);
+//   acc [rows, head_dim_v] = acc * rescale + p V, two rows x 32 values per tile.
+// At the end out = acc / sum.
+#ifndef TERN_SIMD_NAMESPACE
+#error "define TERN_SIMD_NAMESPACE before including x86/attention.h"
+#endif
+
+#include <cmath>
+
+#include "backends/cpu/attention.h"
+#include "backends/cpu/x86/attention_tiles.h"
+#include "backends/cpu/x86/vector_math.h"
+
+namespace tern::cpu::TERN_SIMD_NAMESPACE {
+
+namespace {
+
+constexpr int64_t kTileRows = 2;  // query rows per register tile
+constexpr int64_t kTileKeys = 4;  // keys per score tile
+constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// [sum a, sum b, sum c, sum d]
+__m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+// Keys [begin, end) (end <= begin: none).
+struct Span {
+  int64_t begin, end;
+  bool empty() const { return end <= begin; }
+};
+
+// One work item: where its rows live and its scratch.
+struct Item {
+  const AttentionJob& job;
+  int64_t kv, h0, n_heads, t0, n_rows;  // query heads [h0, h0 + n_heads) of the group
+  int64_t acc_stride;                   // head_dim_v rounded up to 8
+  float* scores;   // [n_rows, key_chunk]; p = e^(s - max) after the softmax step
+  float* acc;      // [n_rows, acc_stride] un-normalized outputs
+  float* max;      // [n_rows] running max of the row's scores
+  float* sum;      // [n_rows] running sum of e^(score - max)
+  float* rescale;  // [n_rows] this chunk's factor for acc: e^(old max - new max)
+  float* staging;  // an F16 cache's chunk as floats
+  KvRows rows;     // the current chunk's K and V rows
+
+  int64_t token(int64_t r) const { return t0 + r / n_heads; }
+  int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
+  const float* q_row(int64_t r) const {
+    return job.q + token(r) * job.q_stride + head(r) * job.head_dim_k;
+  }
+  const float* k_row(int64_t j) const { return rows.k_row(j); }
+  const float* v_row(int64_t j) const { return rows.v_row(j); }
+  float* out_row(int64_t r) const {
+    return job.out + token(r) * job.o_stride + head(r) * job.head_dim_v;
+  }
+  float* score_row(int64_t r) const { return scores + r * job.key_chunk; }
+  float* acc_row(int64_t r) const { return acc + r * acc_stride; }
+  // The keys row r sees: position p = pos0 + token sees p - window < j <= p.
+  Span visible(int64_t r) const {
+    int64_t end = job.pos0 + token(r) + 1;
+    return {job.window > 0 ? max64(0, end - job.window) : 0, end};
+  }
+  Span visible_in(int64_t r, Span chunk) const {
+    Span s = visible(r);
+    return {max64(s.begin, chunk.begin), min64(s.end, chunk.end)};
+  }
+  // The union of rows [r, r + n)'s visible keys in the chunk (contiguous: consecutive
+  // rows' spans overlap or touch).
+  Span visible_in(int64_t r, int64_t n, Span chunk) const {
+    Span u{chunk.end, chunk.begin};
+    for (int64_t i = r; i < r + n; ++i) {
+      Span s = visible_in(i, chunk);
+      if (s.empty()) continue;
+      u = {min64(u.begin, s.begin), max64(u.end, s.end)};
+    }
+    return u;
+  }
+};
+
+// acc[i][x] += q_i[d, d + 8) . k_x[d, d + 8) for kRows rows and kKeys keys; the first
+// n < 8 values only where n is given (a head size that is not a multiple of 8).
+template <int64_t kRows, int64_t kKeys>
+void dot_step(__m256 (&acc)[kRows][kKeys], const float* const (&q)[kRows],
+              const float* const (&k)[kKeys], int64_t d, int64_t n = kLanes) {
+  __m256 kv[kKeys];
+  for (int64_t x = 0; x < kKeys; ++x) kv[x] = load_part(k[x] + d, n);
+  for (int64_t i = 0; i < kRows; ++i) {
+    __m256 qv = load_part(q[i] + d, n);
+    for (int64_t x = 0; x < kKeys; ++x) acc[i][x] = _mm256_fmadd_ps(qv, kv[x], acc[i][x]);
+  }
+}
+
+// scores[r + i][j + x - c0] = scale * q_{r+i} . k_{j+x} for kRows rows and kKeys keys.
+template <int64_t kRows, int64_t kKeys>
+void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
+  const int64_t dim = it.job.head_dim_k;
+  const float* q[kRows];
+  const float* k[kKeys];
+  __m256 acc[kRows][kKeys];
+  for (int64_t i = 0; i < kRows; ++i) q[i] = it.q_row(r + i);
+  for (int64_t x = 0; x < kKeys; ++x) k[x] = it.k_row(j + x);
+  for (int64_t i = 0; i < kRows; ++i) {
+    for (int64_t x = 0; x < kKeys; ++x) acc[i][x] = _mm256_setzero_ps();
+  }
+  int64_t d = 0;
+  for (; d + kLanes <= dim; d += kLanes) dot_step<kRows, kKeys>(acc, q, k, d);
+  if (d < dim) dot_step<kRows, kKeys>(acc, q, k, d, dim - d);
+  const __m128 scale = _mm_set1_ps(it.job.scale);
+  for (int64_t i = 0; i < kRows; ++i) {
+    float* out = it.score_row(r + i) + (j - c0);
+    if constexpr (kKeys == 4) {
+      _mm_storeu_ps(out, _mm_mul_ps(hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), scale));
+    } else {
+      for (int64_t x = 0; x < kKeys; ++x) out[x] = hsum(acc[i][x]) * it.job.scale;
+    }
+  }
+}
+
+void fill(float* p, int64_t n, float value) {
+  for (int64_t i = 0; i < n; ++i) p[i] = value;
+}
+
+// Scores of rows [r, r + kRows) against the keys of the chunk they see; -inf elsewhere
+// in their score rows.
+template <int64_t kRows>
+void scores(const Item& it, int64_t r, Span chunk) {
+  Span u = it.visible_in(r, kRows, chunk);
+  int64_t j = u.begin;
+  for (; j + kTileKeys <= u.end; j += kTileKeys)
+    score_tile<kRows, kTileKeys>(it, r, j, chunk.begin);
+  for (; j < u.end; ++j) score_tile<kRows, 1>(it, r, j, chunk.begin);
+  for (int64_t i = r; i < r + kRows; ++i) {
+    Span s = it.visible_in(i, chunk);
+    float* row = it.score_row(i);
+    if (s.empty()) {
+      fill(row, it.job.key_chunk, -INFINITY);
+      continue;
+    }
+    fill(row, s.begin - chunk.begin, -INFINITY);
+    fill(row + (s.end - chunk.begin), it.job.key_chunk - (s.end - chunk.begin), -INFINITY);
+  }
+}
+
+// Turns row r's scores into p = e^(s - max') and updates its max, sum and rescale.
+void softmax_step(const Item& it, int64_t r, Span chunk) {
+  float* row = it.score_row(r);
+  const int64_t n = it.job.key_chunk;  // a multiple of 8
+  if (it.visible_in(r, chunk).empty()) {
+    fill(row, n, 0.0f);
+    it.rescale[r] = 1.0f;
+    return;
+  }
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < n; j += kLanes) m = _mm256_max_ps(m, _mm256_loadu_ps(row + j));
+  float new_max = it.max[r] > hmax(m) ? it.max[r] : hmax(m);
+  __m256 shift = _mm256_set1_ps(new_max);
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; j += kLanes) {
+    __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), shift));
+    _mm256_storeu_ps(row + j, p);
+    sum = _mm256_add_ps(sum, p);
+  }
+  // e^(-inf) = 0 on the first chunk: acc and sum start at 0 anyway.
+  float rescale = _mm256_cvtss_f32(exp8(_mm256_set1_ps(it.max[r] - new_max)));
+  it.rescale[r] = rescale;
+  it.sum[r] = it.sum[r] * rescale + hsum(sum);
+  it.max[r] = new_max;
+}
+
+// acc[r + i][d, d + 8 kVecs) = acc * rescale + sum_j p[r + i][j] v_j[d, ...) over keys u.
+// With kPartial (kVecs 1), only the head's last dim - d < 8 values of v are read.
+template <int64_t kRows, int64_t kVecs, bool kPartial = false>
+void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
+  __m256 acc[kRows][kVecs];
+  const float* p[kRows];
+  for (int64_t i = 0; i < kRows; ++i) {
+    __m256 rescale = _mm256_set1_ps(it.rescale[r + i]);
+    for (int64_t x = 0; x < kVecs; ++x) {
+      acc[i][x] = _mm256_mul_ps(_mm256_loadu_ps(it.acc_row(r + i) + d + x * kLanes), rescale);
+    }
+    p[i] = it.score_row(r + i) + (u.begin - c0);
+  }
+  const __m256i tail = lane_mask(it.job.head_dim_v - d);
+  const int64_t stride = it.rows.v_stride;
+  const float* v = it.v_row(u.begin) + d;
+  for (int64_t n = u.end - u.begin; n > 0; --n, v += stride) {
+    __m256 vv[kVecs];
+    for (int64_t x = 0; x < kVecs; ++x) {
+      vv[x] = kPartial ? _mm256_maskload_ps(v, tail) : _mm256_loadu_ps(v + x * kLanes);
+    }
+    for (int64_t i = 0; i < kRows; ++i) {
+      __m256 w = _mm256_broadcast_ss(p[i]++);
+      for (int64_t x = 0; x < kVecs; ++x) acc[i][x] = _mm256_fmadd_ps(w, vv[x], acc[i][x]);
+    }
+  }
+  for (int64_t i = 0; i < kRows; ++i) {
+    for (int64_t x = 0; x < kVecs; ++x) {
+      _mm256_storeu_ps(it.acc_row(r + i) + d + x * kLanes, acc[i][x]);
+    }
+  }
+}
+
+// acc of rows [r, r + kRows) += their p V over the chunk, every output value.
+template <int64_t kRows>
+void accumulate(const Item& it, int64_t r, Span chunk) {
+  Span u = it.visible_in(r, kRows, chunk);
+  if (u.empty()) return;  // rescale is 1 for rows without keys here
+  const int64_t dim = it.job.head_dim_v;
+  int64_t d = 0;
+  for (; d + kTileVecs * kLanes <= dim; d += kTileVecs * kLanes) {
+    accumulate_tile<kRows, kTileVecs>(it, r, d, u, chunk.begin);
+  }
+  for (; d + kLanes <= dim; d += kLanes) accumulate_tile<kRows, 1>(it, r, d, u, chunk.begin);
+  if (d < dim) accumulate_tile<kRows, 1, true>(it, r, d, u, chunk.begin);
+}
+
+// Runs step<kTileRows> over the item's rows in tiles, step<1> for an odd last row.
+template <template <int64_t> class Step>
+void for_row_tiles(const Item& it, Span chunk) {
+  int64_t r = 0;
+  for (; r + kTileRows <= it.n_rows; r += kTileRows) Step<kTileRows>::run(it, r, chunk);
+  for (; r < it.n_rows; ++r) Step<1>::run(it, r, chunk);
+}
+
+template <int64_t kRows>
+struct ScoresStep {
+  static void run(const Item& it, int64_t r, Span chunk) { scores<kRows>(it, r, chunk); }
+};
+template <int64_t kRows>
+struct AccumulateStep {
+  static void run(const Item& it, int64_t r, Span chunk) { accumulate<kRows>(it, r, chunk); }
+};
+
+void start(const Item& it) {
+  fill(it.acc, it.n_rows * it.acc_stride, 0.0f);
+  fill(it.max, it.n_rows, -INFINITY);
+  fill(it.sum, it.n_rows, 0.0f);
+}
+
+// out = acc / sum for every row.
+void finish(const Item& it) {
+  const int64_t dim = it.job.head_dim_v;
+  for (int64_t r = 0; r < it.n_rows; ++r) {
+    __m256 inv = _mm256_set1_ps(1.0f / it.sum[r]);
+    const float* acc = it.acc_row(r);
+    float* out = it.out_row(r);
+    for (int64_t d = 0; d < dim; d += kLanes) {
+      store_part(out + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), inv), dim - d);
+    }
+  }
+}
+
+}  // namespace
+
+void attention_item(const AttentionJob& job, const AttentionItem& item) {
+  int64_t n_heads = item.h1 - item.h0;
+  int64_t n_rows = (item.t1 - item.t0) * n_heads;
+  if (n_rows >= kAttentionMinTileRows) {
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
+    return;
+  }
+  int64_t acc_stride = (job.head_dim_v + kLanes - 1) / kLanes * kLanes;
+  float* scratch = item.scratch;
+  Item it{job,
+          item.kv,
+          item.h0,
+          n_heads,
+          item.t0,
+          n_rows,
+          acc_stride,
+          scratch,
+          scratch + n_rows * job.key_chunk,
+          scratch + n_rows * (job.key_chunk + acc_stride),
+          scratch + n_rows * (job.key_chunk + acc_stride + 1),
+          scratch + n_rows * (job.key_chunk + acc_stride + 2),
+          scratch + n_rows * (job.key_chunk + acc_stride + 3),
+          {}};
+  start(it);
+  // Keys seen by any row: from the first row's first to the last row's last.
+  Span keys{it.visible(0).begin, it.visible(n_rows - 1).end};
+  for (int64_t c0 = keys.begin; c0 < keys.end; c0 += job.key_chunk) {
+    Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
+    it.rows = kv_rows(job, it.kv, chunk.begin, chunk.end, it.staging);
+    for_row_tiles<ScoresStep>(it, chunk);
+    for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
+    for_row_tiles<AccumulateStep>(it, chunk);
+  }
+  finish(it);
+}
+
+}  // namespace tern::cpu::TERN_SIMD_NAMESPACE

@@ -1,0 +1,54 @@
+// The x86 SIMD bodies of the elementwise ops (elementwise.h), expanded once per level by
+// elementwise_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
+#ifndef TERN_SIMD_NAMESPACE
+#error "define TERN_SIMD_NAMESPACE before including x86/elementwise.h"
+#endif
+
+#include "backends/cpu/elementwise.h"
+#include "backends/cpu/x86/vector_math.h"
+
+namespace tern::cpu::TERN_SIMD_NAMESPACE {
+
+namespace {
+
+// x * sigmoid(t) = x / (1 + e^-t): silu is t = x; tanh-GELU is t = 2u, since
+// 0.5 (1 + tanh(u)) = sigmoid(2u). No cancellation anywhere; e^-t = inf gives -0 or 0 as
+// the reference formulas do.
+__m256 times_sigmoid(__m256 x, __m256 t) {
+  __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), t));
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+__m256 silu8(__m256 x) { return times_sigmoid(x, x); }
+
+// gelu_tanh(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+__m256 gelu_tanh8(__m256 x) {
+  __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+  __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f),
+                           _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+  return times_sigmoid(x, _mm256_add_ps(u, u));
+}
+
+// out[i] = f(a[i], b[i]) over n values, eight at a time, the last partial vector masked.
+template <class F>
+void map2(const float* a, const float* b, int64_t n, float* out, F f) {
+  for (int64_t i = 0; i < n; i += kLanes) {
+    store_part(out + i, f(load_part(a + i, n - i), load_part(b + i, n - i)), n - i);
+  }
+}
+
+}  // namespace
+
+void swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  map2(gate, up, n, out, [](__m256 g, __m256 u) { return _mm256_mul_ps(silu8(g), u); });
+}
+
+void geglu(const float* gate, const float* up, int64_t n, float* out) {
+  map2(gate, up, n, out, [](__m256 g, __m256 u) { return _mm256_mul_ps(gelu_tanh8(g), u); });
+}
+
+void exp_values(const float* x, int64_t n, float* out) {
+  map2(x, x, n, out, [](__m256 v, __m256) { return exp8(v); });
+}
+
+}  // namespace tern::cpu::TERN_SIMD_NAMESPACE

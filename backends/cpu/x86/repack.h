@@ -1,0 +1,319 @@
+// The decode kernels over interleaved weight groups (backends/cpu/repack_kernels.h), expanded once
+// per SIMD level by repack_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
+// Each 32-byte load is 4 bytes of 8 rows; its low and high nibbles each multiply 4
+// broadcast activation bytes (vpmaddubsw), so one instruction advances 8 rows by 4 values
+// and the 8 rows' sums come out in the 8 lanes of one vector, scaled there all at once
+// (no horizontal sums, no per-row scale gathers: twice the row kernels' speed per core).
+#ifndef TERN_SIMD_NAMESPACE
+#error "define TERN_SIMD_NAMESPACE before including x86/repack.h"
+#endif
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "backends/cpu/repack_kernels.h"
+#include "backends/cpu/x86/simd_helpers.h"
+
+namespace tern::TERN_SIMD_NAMESPACE {
+
+namespace {
+
+using cpu::BlockQ4_0x8;
+using cpu::BlockQ4_1x8;
+using cpu::BlockQ5_0x8;
+using cpu::BlockQ5_1x8;
+using cpu::BlockQ4_Kx8;
+using cpu::BlockQ8_0x8;
+using cpu::BlockQ6_Kx8;
+using cpu::GroupActs;
+
+// How far ahead of its reads a kernel prefetches: far enough to cover DRAM latency at the
+// rate one core consumes groups, near enough to stay in L1 (measured 1-4 KiB: all alike).
+constexpr size_t kPrefetchAhead = 2048;
+
+// Part `part` of kParts of the bytes kPrefetchAhead past block w. Every block kernel
+// prefetches its share as it starts; the K-quant groups (1152 and 1680 bytes) spread theirs
+// over their sub-blocks: requested all at once, their 18-26 lines held up the loads behind
+// them (one thread from DRAM, bench_kernels: Q4_K 13-15 -> 18 GB/s in 4 parts, Q6_K
+// 11-12 -> 15-16 GB/s in 2; 4 parts were slower for Q6_K, 2 for Q4_K).
+template <int kParts = 1, typename Block>
+void prefetch_ahead(const Block& w, int part = 0) {
+  constexpr size_t kPart = sizeof(Block) / kParts;
+  prefetch<kPart>(reinterpret_cast<const uint8_t*>(&w) + kPrefetchAhead + part * kPart);
+}
+
+// The low and high nibbles of 32 bytes, as unsigned bytes.
+struct Nibbles {
+  __m256i lo, hi;
+};
+Nibbles nibbles(const void* p) {
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  __m256i v = load256(p);
+  return {_mm256_and_si256(v, mask), _mm256_and_si256(_mm256_srli_epi16(v, 4), mask)};
+}
+
+// The 8 rows' byte scales of two sub-blocks (16 bytes: 8 rows of the even one, then 8 of
+// the odd one) as int16 pairs (f, f) per row's 32-bit lane, for vpmaddwd against 16-bit
+// pair sums: one 128-bit broadcast and one byte shuffle per sub-block (zero high bytes).
+struct SubBlockFactors {
+  __m256i even, odd;
+};
+SubBlockFactors sub_block_factors(const uint8_t* scales) {
+  constexpr char z = -128;  // vpshufb writes 0 for an index with its top bit set
+  const __m256i pick_even = _mm256_setr_epi8(0, z, 0, z, 1, z, 1, z, 2, z, 2, z, 3, z, 3, z,  //
+                                             4, z, 4, z, 5, z, 5, z, 6, z, 6, z, 7, z, 7, z);
+  const __m256i pick_odd = _mm256_add_epi8(pick_even, _mm256_set1_epi8(8));
+  __m256i both = _mm256_broadcastsi128_si256(load128(scales));
+  return {_mm256_shuffle_epi8(both, pick_even), _mm256_shuffle_epi8(both, pick_odd)};
+}
+
+// Bit p of every byte moved to bit 4 (cpu::BlockQ5_0x8's fifth-bit planes).
+__m256i fifth_bit_plane(__m256i planes, int p) {
+  if (p < 4) return _mm256_slli_epi16(planes, 4 - p);
+  return p == 4 ? planes : _mm256_srli_epi16(planes, p - 4);
+}
+
+__m256 row_halves(const uint16_t* h) { return _mm256_cvtph_ps(load128(h)); }
+
+// The 8 rows' fp16 scales times the activation block's scale.
+__m256 row_scales(const uint16_t* d, float x_d) {
+  return _mm256_mul_ps(row_halves(d), _mm256_set1_ps(x_d));
+}
+
+// Bits 2I..2I+1 of every byte moved to bits 4-5 (16-bit shifts: what crosses into the
+// neighbouring byte falls outside the 0x30 mask the caller applies).
+template <int I>
+__m256i high_bits_to_4(__m256i bits) {
+  if constexpr (I == 0) return _mm256_slli_epi16(bits, 4);
+  if constexpr (I == 1) return _mm256_slli_epi16(bits, 2);
+  if constexpr (I == 2) return bits;
+  if constexpr (I == 3) return _mm256_srli_epi16(bits, 2);
+}
+
+// int16 pairs (f, f) per row from the rows' (a, b) pairs: kHigh picks b.
+template <bool kHigh>
+__m256i duplicate_pair_half(__m256i pairs) {
+  constexpr char l = kHigh ? 2 : 0;
+  const __m256i pick = _mm256_setr_epi8(l, l + 1, l, l + 1, l + 4, l + 5, l + 4, l + 5, l + 8, l + 9,
+                                        l + 8, l + 9, l + 12, l + 13, l + 12, l + 13, l, l + 1, l,
+                                        l + 1, l + 4, l + 5, l + 4, l + 5, l + 8, l + 9, l + 8, l + 9,
+                                        l + 12, l + 13, l + 12, l + 13);
+  return _mm256_shuffle_epi8(pairs, pick);
+}
+
+// Sub-blocks j = 2c and 2c + 1 (c = 2h + C2: high bits i = 2 C2 and 2 C2 + 1 of qh[h]) of a
+// Q6_K group: sum over their 16-value groups of scale * (q . x), q unsigned (0..63), and
+// into `offset` sum of scale * sum(x), for the -32 of every value. Two products of at most
+// 2 * 63 * 128 fit in int16, so the pair sums widen every 2 steps.
+template <int C2>
+void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K& x, __m256i& sum,
+                       __m256i& offset) {
+  const int c = 2 * h + C2;
+  const __m256i bits45 = _mm256_set1_epi8(0x30);
+  __m256i scales[2];
+  for (int t = 0; t < 2; ++t) {
+    int j = 2 * c + t;
+    scales[t] = _mm256_cvtepi8_epi16(load128(k.scales[j]));
+    int32_t group_sums;  // x's sums of values 0-15 and 16-31 of sub-block j
+    std::memcpy(&group_sums, x.bsums + 2 * j, 4);
+    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(scales[t], _mm256_set1_epi32(group_sums)));
+  }
+  const int8_t* x_even = x.qs + 64 * c;
+  const int8_t* x_odd = x_even + 32;
+  for (int s = 0; s < 8; s += 2) {
+    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+    for (int t = s; t < s + 2; ++t) {
+      Nibbles low = nibbles(k.ql[c][t]);
+      __m256i high = load256(k.qh[h][t]);
+      __m256i q0 = _mm256_or_si256(low.lo, _mm256_and_si256(high_bits_to_4<2 * C2>(high), bits45));
+      __m256i q1 = _mm256_or_si256(low.hi, _mm256_and_si256(high_bits_to_4<2 * C2 + 1>(high), bits45));
+      even = _mm256_add_epi16(even, _mm256_maddubs_epi16(q0, broadcast4(x_even + 4 * t)));
+      odd = _mm256_add_epi16(odd, _mm256_maddubs_epi16(q1, broadcast4(x_odd + 4 * t)));
+    }
+    // Steps 0-3 are values 0-15 (the first scale of each row), 4-7 values 16-31.
+    __m256i f0 = s < 4 ? duplicate_pair_half<false>(scales[0]) : duplicate_pair_half<true>(scales[0]);
+    __m256i f1 = s < 4 ? duplicate_pair_half<false>(scales[1]) : duplicate_pair_half<true>(scales[1]);
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_madd_epi16(even, f0), _mm256_madd_epi16(odd, f1)));
+  }
+}
+
+// The 8 rows' sums (int32) of a legacy group block's values times the block's activations:
+// 4 steps of values 4s..4s+3 (low nibbles) and 16+4s.. (high), each joined by its fifth bit
+// from planes 2s and 2s + 1 where the type has them. The byte products are summed in 16
+// bits: 8 of at most 2 * 15 * 127 stay below 2^15, and 4 of 2 * 31 * 127 for 5-bit values.
+template <typename Block>
+__m256i legacy_block_dots(const Block& w, const int8_t* x) {
+  constexpr bool kFifthBit = requires { w.qh; };
+  constexpr int kStepsPerWidening = kFifthBit ? 2 : 4;
+  __m256i sums = _mm256_setzero_si256(), sums16 = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int s = 0; s < 4; ++s) {
+    Nibbles q = nibbles(w.qs[s]);
+    if constexpr (kFifthBit) {
+      const __m256i bit4 = _mm256_set1_epi8(0x10);
+      const __m256i planes = load256(w.qh);
+      q.lo = _mm256_or_si256(q.lo, _mm256_and_si256(fifth_bit_plane(planes, 2 * s), bit4));
+      q.hi = _mm256_or_si256(q.hi, _mm256_and_si256(fifth_bit_plane(planes, 2 * s + 1), bit4));
+    }
+    sums16 = _mm256_add_epi16(sums16, _mm256_maddubs_epi16(q.lo, broadcast4(x + 4 * s)));
+    sums16 = _mm256_add_epi16(sums16, _mm256_maddubs_epi16(q.hi, broadcast4(x + 16 + 4 * s)));
+    if ((s + 1) % kStepsPerWidening == 0) {
+      sums = _mm256_add_epi32(sums, _mm256_madd_epi16(sums16, _mm256_set1_epi16(1)));
+      sums16 = _mm256_setzero_si256();
+    }
+  }
+  return sums;
+}
+
+// Each type's kernel: acc += the 8 rows' products with block b of the activation row.
+// kStreams: groups in flight per pass (see gemv below).
+//
+// Q4_0 / Q5_0 (values q - 8 / q - 16 against Q8_0 activations) and Q4_1 / Q5_1 (d q + m
+// against Q8_1 activations: m times the block's stored d * sum(q), as the row kernels and
+// llama.cpp take it).
+template <typename GroupBlock>
+struct LegacyX8 {
+  using Block = GroupBlock;
+  static constexpr int kStreams = 2;
+  static constexpr bool kHasMin = requires(const Block& w) { w.m; };
+  static constexpr int kOffset = requires(const Block& w) { w.qh; } ? 16 : 8;
+  static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
+    prefetch_ahead(w);
+    if constexpr (kHasMin) {
+      const auto& a = static_cast<const BlockQ8_1*>(x.blocks)[b];
+      __m256 dots = _mm256_cvtepi32_ps(legacy_block_dots(w, a.qs));
+      acc = _mm256_fmadd_ps(dots, row_scales(w.d, x.d[b]), acc);
+      return _mm256_fmadd_ps(row_halves(w.m), _mm256_set1_ps(x.s[b]), acc);
+    } else {
+      // (q - offset) . x = q . x - offset * sum(x): the same for the 8 rows.
+      const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
+      __m256i sums = _mm256_sub_epi32(legacy_block_dots(w, a.qs), _mm256_set1_epi32(kOffset * x.sums[b]));
+      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
+    }
+  }
+};
+
+struct Q8_0x8 {
+  using Block = BlockQ8_0x8;
+  static constexpr int kStreams = 2;
+  static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
+    prefetch_ahead(w);
+    const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
+    __m256i sums = _mm256_setzero_si256();
+    for (int s = 0; s < 8; ++s) {  // |q| . (x with q's signs): vpmaddubsw wants one unsigned side
+      __m256i q = load256(w.qs[s]);
+      sums = add_dot_u8_i8(sums, _mm256_sign_epi8(q, q), _mm256_sign_epi8(broadcast4(a.qs + 4 * s), q));
+    }
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
+  }
+};
+
+// Two streams, as the legacy types, but each block is a call of its own: inlined, the two
+// streams' blocks share one loop body and spill (one stream was then the faster, see gemv).
+struct Q4_Kx8 {
+  using Block = BlockQ4_Kx8;
+  static constexpr int kStreams = 2;
+  [[gnu::noinline]] static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
+    const auto& a = static_cast<const BlockQ8_K*>(x.blocks)[b];
+    // sum over sub-blocks j of scale_j * (q . x)_j, exact in int32 (< 2^25).
+    __m256i scaled = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      prefetch_ahead<4>(k, c);
+      __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+      // 8 products of at most 2 * 15 * 128: below 2^15. Unrolled 4 times: fully, GCC
+      // hoists the loads and broadcasts of all 8 steps and spills them; twice, each pass
+      // ends in register copies (bench_kernels from L2, best of 12: 28, 32, 30 GB/s).
+#pragma GCC unroll 4
+      for (int s = 0; s < 8; ++s) {
+        Nibbles q = nibbles(k.qs[c][s]);
+        even = _mm256_add_epi16(even, _mm256_maddubs_epi16(q.lo, broadcast4(a.qs + 64 * c + 4 * s)));
+        odd = _mm256_add_epi16(odd, _mm256_maddubs_epi16(q.hi, broadcast4(a.qs + 64 * c + 32 + 4 * s)));
+      }
+      SubBlockFactors f = sub_block_factors(k.scales[2 * c]);
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(even, f.even));
+      scaled = _mm256_add_epi32(scaled, _mm256_madd_epi16(odd, f.odd));
+    }
+    // sum over j of min_j * sum(x)_j, two sub-blocks per vpmaddwd.
+    __m256i mins = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {
+      __m256i m = _mm256_cvtepu8_epi16(load128(k.mins[p]));
+      mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(x.sums[4 * b + p])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), row_scales(k.d, a.d), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), row_scales(k.dmin, a.d), acc);
+  }
+};
+
+// A call per block, as Q4_Kx8 (see gemv).
+struct Q6_Kx8 {
+  using Block = BlockQ6_Kx8;
+  static constexpr int kStreams = 2;
+  [[gnu::noinline]] static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
+    const auto& a = static_cast<const BlockQ8_K*>(x.blocks)[b];
+    __m256i sum = _mm256_setzero_si256(), offset = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      prefetch_ahead<2>(k, h);
+      q6_sub_block_pair<0>(k, h, a, sum, offset);
+      q6_sub_block_pair<1>(k, h, a, sum, offset);
+    }
+    // sum(scale * (q - 32) . x) = sum(scale * q . x) - 32 sum(scale * sum(x)).
+    __m256i total = _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 5));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), row_scales(k.d, a.d), acc);
+  }
+};
+
+// y[8g + r] for the n_groups groups at `groups`, each pass over the activation row taking
+// K::kStreams groups spread over the range (group g, g + n_groups / 2): for the byte-light
+// legacy kernels two streams of weights in flight draw more from memory than one (one
+// thread from DRAM: Q4_0 15 -> 19.5 GB/s, Q8_0 13 -> 18.7 GB/s in bench_kernels), and the
+// two accumulators are independent chains. Q4_K too, once its blocks are calls (both
+// threads from DRAM: 10-12 -> 13-14 GB/s each; 1B Q4_K_M tg128 +6% with the longer decode
+// tasks of backends/cpu/matmul.cpp). Q6_K as well, its blocks calls like Q4_K's (Zen 4, one thread
+// from DRAM: 12.5 -> 23 GB/s at the AVX512 level, 16 -> 22 at AVX2; inlined, two streams
+// measured no gain on Zen 3).
+template <typename K>
+void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x, float* y) {
+  using Block = typename K::Block;
+  constexpr int kS = K::kStreams;
+  const auto* w = static_cast<const Block*>(groups);
+  const int64_t stride = n_groups / kS;  // groups between one pass's streams
+  // The loop prefetches kPrefetchAhead bytes past its reads: fetch the bytes before that
+  // now, all at once, rather than as one demand miss after another (a decoded token runs
+  // thousands of these calls, each starting cold).
+  for (int s = 0; s < kS; ++s) prefetch<kPrefetchAhead>(w + s * stride * n_blocks);
+  for (int64_t g = 0; g < n_groups; ++g) {
+    int in_pass = stride > 0 && g < stride * kS ? kS : 1;
+    if (in_pass > 1 && g >= stride) continue;  // done as another pass's second stream
+    const Block* rows[kS];
+    __m256 acc[kS];
+    for (int s = 0; s < in_pass; ++s) {
+      rows[s] = w + (g + s * stride) * n_blocks;
+      acc[s] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      for (int s = 0; s < in_pass; ++s) acc[s] = K::block(rows[s][b], b, x, acc[s]);
+    }
+    for (int s = 0; s < in_pass; ++s) _mm256_storeu_ps(y + cpu::kGroupRows * (g + s * stride), acc[s]);
+  }
+}
+
+}  // namespace
+
+// The entry points of backends/cpu/repack_kernels.h, one per interleaved type.
+#define TERN_DEFINE_GEMV(name, kernel)                                                        \
+  void name(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,       \
+            float* y) {                                                                       \
+    gemv<kernel>(groups, n_blocks, n_groups, x, y);                                           \
+  }
+TERN_DEFINE_GEMV(gemv_q4_0x8, LegacyX8<BlockQ4_0x8>)
+TERN_DEFINE_GEMV(gemv_q4_1x8, LegacyX8<BlockQ4_1x8>)
+TERN_DEFINE_GEMV(gemv_q5_0x8, LegacyX8<BlockQ5_0x8>)
+TERN_DEFINE_GEMV(gemv_q5_1x8, LegacyX8<BlockQ5_1x8>)
+TERN_DEFINE_GEMV(gemv_q8_0x8, Q8_0x8)
+TERN_DEFINE_GEMV(gemv_q4_kx8, Q4_Kx8)
+TERN_DEFINE_GEMV(gemv_q6_kx8, Q6_Kx8)
+#undef TERN_DEFINE_GEMV
+
+}  // namespace tern::TERN_SIMD_NAMESPACE

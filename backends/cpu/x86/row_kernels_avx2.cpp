@@ -1,0 +1,3 @@
+// AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; see CMakeLists.txt).
+#define TERN_SIMD_NAMESPACE avx2
+#include "backends/cpu/x86/row_kernels.h"

@@ -1,3 +1,0 @@
-// AVX2 + FMA elementwise ops (compiled with -mavx2 -mfma -mf16c; see CMakeLists.txt).
-#define TERN_SIMD_NAMESPACE avx2
-#include "cpu/elementwise_x86.h"

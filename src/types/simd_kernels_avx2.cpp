@@ -1,3 +1,0 @@
-// AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; see CMakeLists.txt).
-#define TERN_SIMD_NAMESPACE avx2
-#include "types/simd_kernels_x86.h"
