@@ -219,14 +219,14 @@ constexpr int64_t kDecodeCols = 4096;
 
 // `repacked`: the same rows in their interleaved form (backends/cpu/repack.h) through its kernel.
 void decode_rows(benchmark::State& state, TensorType type, Isa isa, bool repacked) {
-  const tern::SimdKernels& k = tern::cpu::simd_kernels(type, isa);
+  const tern::cpu::SimdKernels& k = tern::cpu::simd_kernels(type, isa);
   if (isa > tern::cpu::detected_isa() || k.dot_rows == nullptr ||
       (repacked && !tern::cpu::has_repacked_form(type, isa))) {
     state.SkipWithError("level or kernel not available on this CPU");
     return;
   }
   const tern::TypeTraits& traits = tern::type_traits(type);
-  const tern::TypeTraits& act = tern::type_traits(traits.vec_dot_type);
+  const tern::TypeTraits& act = tern::type_traits(tern::cpu::type_kernels(type).vec_dot_type);
   size_t stride = *tern::row_bytes(type, kDecodeCols);
   auto rows = std::max<int64_t>(static_cast<int64_t>((size_t(state.range(0)) << 10) / stride), 1);
   // One quantized row copied everywhere: the values do not change the speed.

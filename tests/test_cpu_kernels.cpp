@@ -94,20 +94,21 @@ TEST(CpuKernels, DotMatchesScalarReferenceForEveryTypeAndLevel) {
   for (Isa isa : simd_levels()) {
     for (const TypeTraits& traits : all_types()) {
       const SimdKernels& k = simd_kernels(traits.type, isa);
+      TensorType act = type_kernels(traits.type).vec_dot_type;
       if (k.dot == nullptr) continue;
       ASSERT_TRUE(has_simd_matmul(traits.type, isa)) << traits.name;
       int64_t block =
-          std::max<int64_t>(traits.block_size, type_traits(traits.vec_dot_type).block_size);
+          std::max<int64_t>(traits.block_size, type_traits(act).block_size);
       for (int64_t cols : {block, 3 * block, int64_t{8192}, block == 1 ? int64_t{27} : block}) {
         Rows w = make_rows(traits.type, 1, cols, 11, traits.from_float);
         for (int n_x : {1, 2, 3, 4, 5, 9}) {
-          Rows x = make_activations(traits.vec_dot_type, n_x, cols, 12 + n_x, isa);
+          Rows x = make_activations(act, n_x, cols, 12 + n_x, isa);
           std::vector<float> out(static_cast<size_t>(n_x));
           k.dot(cols, w.bytes.data(), x.bytes.data(), x.stride, n_x, out.data());
           for (int j = 0; j < n_x; ++j) {
             const float* xv = x.values.data() + j * cols;
             double tol = tolerance(w.values.data(), xv, cols);
-            if (traits.vec_dot_type == TensorType::Q8_1) {
+            if (act == TensorType::Q8_1) {
               tol += q8_1_sum_tolerance(w.values.data(), x, j, cols);
             }
             EXPECT_NEAR(out[j], reference_dot(w.values.data(), xv, cols), tol)
@@ -132,12 +133,13 @@ TEST(CpuKernels, DotRowsMatchesScalarReferenceForEveryTypeAndLevel) {
   for (Isa isa : simd_levels()) {
     for (const TypeTraits& traits : all_types()) {
       const SimdKernels& k = simd_kernels(traits.type, isa);
+      TensorType act = type_kernels(traits.type).vec_dot_type;
       if (k.dot == nullptr) continue;
       ASSERT_NE(k.dot_rows, nullptr) << isa_name(isa) << " " << traits.name;
       int64_t block =
-          std::max<int64_t>(traits.block_size, type_traits(traits.vec_dot_type).block_size);
+          std::max<int64_t>(traits.block_size, type_traits(act).block_size);
       for (int64_t cols : {block, 3 * block, int64_t{8192 + 256}}) {
-        Rows x = make_activations(traits.vec_dot_type, 1, cols, 51, isa);
+        Rows x = make_activations(act, 1, cols, 51, isa);
         for (int64_t n_w : {1, 2, 3, 4, 5, 6, 7, 9}) {
           Rows w =
               make_rows(traits.type, n_w, cols, 52 + static_cast<uint32_t>(n_w), traits.from_float);
@@ -146,7 +148,7 @@ TEST(CpuKernels, DotRowsMatchesScalarReferenceForEveryTypeAndLevel) {
           for (int64_t r = 0; r < n_w; ++r) {
             const float* wv = w.values.data() + r * cols;
             double tol = tolerance(wv, x.values.data(), cols);
-            if (traits.vec_dot_type == TensorType::Q8_1) tol += q8_1_sum_tolerance(wv, x, 0, cols);
+            if (act == TensorType::Q8_1) tol += q8_1_sum_tolerance(wv, x, 0, cols);
             EXPECT_NEAR(y[static_cast<size_t>(r)], reference_dot(wv, x.values.data(), cols), tol)
                 << isa_name(isa) << " " << traits.name << " cols " << cols << " row " << r << " of "
                 << n_w;
@@ -168,11 +170,12 @@ TEST(CpuKernels, Dot2MatchesScalarReferenceForEveryTypeAndLevel) {
   for (Isa isa : simd_levels()) {
     for (const TypeTraits& traits : all_types()) {
       const SimdKernels& k = simd_kernels(traits.type, isa);
+      TensorType act = type_kernels(traits.type).vec_dot_type;
       if (k.dot2 == nullptr) continue;
       for (int64_t cols : {traits.block_size, 5 * traits.block_size, int64_t{4096}}) {
         Rows w = make_rows(traits.type, 2, cols, 31, traits.from_float);
         for (int n_x : {1, 2, 3, 4, 5, 9}) {
-          Rows x = make_activations(traits.vec_dot_type, n_x, cols, 32 + n_x, isa);
+          Rows x = make_activations(act, n_x, cols, 32 + n_x, isa);
           constexpr int64_t kYStride = 3;  // y[j * 3 + r]; the third column stays untouched
           std::vector<float> y(static_cast<size_t>(n_x * kYStride), -7.0f);
           k.dot2(cols, w.bytes.data(), w.stride, x.bytes.data(), x.stride, n_x, y.data(), kYStride);
@@ -181,7 +184,7 @@ TEST(CpuKernels, Dot2MatchesScalarReferenceForEveryTypeAndLevel) {
             for (int r = 0; r < 2; ++r) {
               const float* wv = w.values.data() + r * cols;
               double tol = tolerance(wv, xv, cols);
-              if (traits.vec_dot_type == TensorType::Q8_1) {
+              if (act == TensorType::Q8_1) {
                 tol += q8_1_sum_tolerance(wv, x, j, cols);
               }
               EXPECT_NEAR(y[static_cast<size_t>(j * kYStride + r)], reference_dot(wv, xv, cols),
@@ -205,6 +208,7 @@ TEST(CpuKernels, DotHandlesZeroAndSaturatedBlocks) {
   for (Isa isa : simd_levels()) {
     for (const TypeTraits& traits : all_types()) {
       const SimdKernels& k = simd_kernels(traits.type, isa);
+      TensorType act = type_kernels(traits.type).vec_dot_type;
       if (k.dot == nullptr) continue;
       const int64_t cols = 512;
       std::vector<float> in(cols, 0.0f);
@@ -216,11 +220,11 @@ TEST(CpuKernels, DotHandlesZeroAndSaturatedBlocks) {
       traits.from_float(in.data(), w.bytes.data(), cols);
       w.values.resize(cols);
       dequantize(traits.type, w.bytes.data(), w.values.data(), cols);
-      Rows x = make_activations(traits.vec_dot_type, 1, cols, 5, isa);
+      Rows x = make_activations(act, 1, cols, 5, isa);
       float out = 0.0f;
       k.dot(cols, w.bytes.data(), x.bytes.data(), x.stride, 1, &out);
       double tol = tolerance(w.values.data(), x.values.data(), cols);
-      if (traits.vec_dot_type == TensorType::Q8_1) {
+      if (act == TensorType::Q8_1) {
         tol += q8_1_sum_tolerance(w.values.data(), x, 0, cols);
       }
       EXPECT_NEAR(out, reference_dot(w.values.data(), x.values.data(), cols), tol)
@@ -238,6 +242,7 @@ TEST(CpuKernels, DotRowsHandleSaturatedWeightsAndActivations) {
   for (Isa isa : simd_levels()) {
     for (const TypeTraits& traits : all_types()) {
       const SimdKernels& k = simd_kernels(traits.type, isa);
+      TensorType act = type_kernels(traits.type).vec_dot_type;
       if (k.dot_rows == nullptr) continue;
       const int64_t cols = 512, n_w = 5;
       const float row_values[n_w] = {4.0f, -4.0f, 0.0f, 4.0f, -4.0f};
@@ -260,12 +265,12 @@ TEST(CpuKernels, DotRowsHandleSaturatedWeightsAndActivations) {
       for (float sign : {1.0f, -1.0f}) {
         std::vector<float> xf(static_cast<size_t>(cols), sign);
         Rows x;
-        x.stride = *row_bytes(traits.vec_dot_type, cols);
+        x.stride = *row_bytes(act, cols);
         x.bytes.resize(x.stride);
         x.values = xf;
-        if (traits.vec_dot_type != TensorType::F32) {
-          simd_kernels(traits.vec_dot_type, isa).quantize(xf.data(), x.bytes.data(), cols);
-          dequantize(traits.vec_dot_type, x.bytes.data(), x.values.data(), cols);
+        if (act != TensorType::F32) {
+          simd_kernels(act, isa).quantize(xf.data(), x.bytes.data(), cols);
+          dequantize(act, x.bytes.data(), x.values.data(), cols);
         } else {
           std::memcpy(x.bytes.data(), xf.data(), x.stride);
         }
@@ -274,7 +279,7 @@ TEST(CpuKernels, DotRowsHandleSaturatedWeightsAndActivations) {
         for (int64_t r = 0; r < n_w; ++r) {
           const float* wv = w.values.data() + r * cols;
           double tol = tolerance(wv, x.values.data(), cols);
-          if (traits.vec_dot_type == TensorType::Q8_1) tol += q8_1_sum_tolerance(wv, x, 0, cols);
+          if (act == TensorType::Q8_1) tol += q8_1_sum_tolerance(wv, x, 0, cols);
           EXPECT_NEAR(y[static_cast<size_t>(r)], reference_dot(wv, x.values.data(), cols), tol)
               << isa_name(isa) << " " << traits.name << " row " << r << " x " << sign;
         }
@@ -343,6 +348,7 @@ TEST(CpuKernels, SimdMatmulMatchesReferenceOnOddShapes) {
     for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K,
                             TensorType::F16}) {
       const TypeTraits& traits = type_traits(type);
+      TensorType act = type_kernels(type).vec_dot_type;
       const int64_t cols = 512;
       for (int64_t rows : {int64_t{1}, int64_t{37}, int64_t{1001}}) {
         Rows w = make_rows(type, rows, cols, 21, traits.from_float);
@@ -350,9 +356,9 @@ TEST(CpuKernels, SimdMatmulMatchesReferenceOnOddShapes) {
           std::vector<float> x = random_values(static_cast<size_t>(n * cols), 22);
           // The activations simd_matmul quantizes, dequantized for the reference.
           std::vector<float> xq(x.size());
-          std::vector<uint8_t> xb(*row_bytes(traits.vec_dot_type, cols) * static_cast<size_t>(n));
-          quantize_rows(traits.vec_dot_type, x.data(), n, cols, xb.data(), 1, isa);
-          dequantize(traits.vec_dot_type, xb.data(), xq.data(), n * cols);
+          std::vector<uint8_t> xb(*row_bytes(act, cols) * static_cast<size_t>(n));
+          quantize_rows(act, x.data(), n, cols, xb.data(), 1, isa);
+          dequantize(act, xb.data(), xq.data(), n * cols);
           for (int threads : {1, 3}) {
             std::vector<float> y(static_cast<size_t>(n * rows));
             simd_matmul(type, w.bytes.data(), rows, cols, x.data(), n, y.data(), threads, isa);

@@ -36,7 +36,7 @@ struct Acts {
 };
 
 Acts quantized_activations(const std::vector<float>& x, int64_t cols, Isa isa, TensorType type) {
-  TensorType format = type_traits(type).vec_dot_type;
+  TensorType format = type_kernels(type).vec_dot_type;
   int64_t n = static_cast<int64_t>(x.size()) / cols;
   size_t stride = *row_bytes(format, cols);
   std::vector<uint8_t> bytes(stride * static_cast<size_t>(n));

@@ -50,7 +50,7 @@ double q8_1_sum_correction(TensorType type, const uint8_t* row, const uint8_t* x
 
 // Each row's dot product in double over dequantized weights and activations.
 void reference(Problem& p) {
-  TensorType act = type_traits(p.type).vec_dot_type;
+  TensorType act = type_kernels(p.type).vec_dot_type;
   std::vector<float> xf(static_cast<size_t>(p.cols)), wf(static_cast<size_t>(p.cols));
   dequantize(act, p.x.data(), xf.data(), p.cols);
   size_t row_bytes = checked_row_bytes(p.type, p.cols);
@@ -78,7 +78,7 @@ Problem random_problem(TensorType type, int64_t rows, int64_t cols, Isa isa, uin
                                  p.w.data() + checked_row_bytes(type, cols) * static_cast<size_t>(r), cols);
   }
   std::vector<float> xf = random_values(static_cast<size_t>(cols), seed + 1);
-  TensorType act = type_traits(type).vec_dot_type;
+  TensorType act = type_kernels(type).vec_dot_type;
   p.x.resize(checked_row_bytes(act, cols));
   quantize_rows(act, xf.data(), 1, cols, p.x.data(), 1, isa);
   reference(p);

@@ -145,10 +145,10 @@ size_t CpuBackend::simd_matmul_run(const Graph& graph, size_t i, size_t last) co
     return node.op == Op::MatMul && cpu::has_simd_matmul(graph.tensor(node.in[0]).type, isa_);
   };
   if (!simd(nodes[i])) return 0;
-  TensorType act = type_traits(graph.tensor(nodes[i].in[0]).type).vec_dot_type;
+  TensorType act = cpu::type_kernels(graph.tensor(nodes[i].in[0]).type).vec_dot_type;
   size_t end = i + 1;
   while (end < last && simd(nodes[end]) && nodes[end].in[1] == nodes[i].in[1] &&
-         type_traits(graph.tensor(nodes[end].in[0]).type).vec_dot_type == act) {
+         cpu::type_kernels(graph.tensor(nodes[end].in[0]).type).vec_dot_type == act) {
     ++end;
   }
   return end - i;

@@ -59,22 +59,8 @@ constexpr int64_t kQuantizeRowsPerTask = 16;
 
 }  // namespace
 
-const SimdKernels& simd_kernels(TensorType type, Isa isa) {
-  static const SimdKernels kNone;
-  const TypeTraits& traits = type_traits(type);
-  switch (isa) {
-    case Isa::Avx2:
-      return traits.avx2;
-    case Isa::Avx512:
-      return traits.avx512;
-    case Isa::Scalar:
-      break;
-  }
-  return kNone;
-}
-
 bool has_simd_matmul(TensorType type, Isa isa) {
-  TensorType act = type_traits(type).vec_dot_type;
+  TensorType act = type_kernels(type).vec_dot_type;
   const SimdKernels& kernels = simd_kernels(type, isa);
   return kernels.dot != nullptr && kernels.dot_rows != nullptr &&
          (act == TensorType::F32 || simd_kernels(act, isa).quantize != nullptr);
@@ -110,7 +96,7 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
   if (targets.empty()) return;
   if (prefer_packed_gemm(targets, n, isa))
     return packed_matmuls(targets, cols, x, n, n_threads, isa);
-  TensorType act_type = type_traits(targets[0].type).vec_dot_type;
+  TensorType act_type = type_kernels(targets[0].type).vec_dot_type;
   size_t x_stride = checked_row_bytes(act_type, cols);
   // Quantized activations: [n, cols] of act_type. F32 activations are used in place.
   thread_local std::vector<uint8_t> quantized;
@@ -129,7 +115,7 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     group_acts = group_act_storage.prepare(targets[0].type, xq, cols);
   }
   for (const auto& t : targets) {
-    if (type_traits(t.type).vec_dot_type != act_type) {
+    if (type_kernels(t.type).vec_dot_type != act_type) {
       throw Error("simd_matmuls: targets with different activation formats");
     }
   }

@@ -1,4 +1,4 @@
-// Matrix products over quantized weights with the SIMD kernels of the type table:
+// Matrix products over quantized weights with the row kernels of the CPU type table:
 // activations are quantized once to the weight type's vec_dot_type, then each thread
 // takes blocks of weight rows and runs them against every activation row, up to
 // kMaxDotRows at a time (one pass over a weight row serves several tokens). One token
@@ -10,12 +10,10 @@
 #include <span>
 
 #include "backends/cpu/cpu_features.h"
+#include "backends/cpu/type_kernels.h"
 #include "types/type_table.h"
 
 namespace tern::cpu {
-
-/// The kernels `isa` has for weights of `type` (dot is null where it has none).
-const SimdKernels& simd_kernels(TensorType type, Isa isa);
 
 /// Whether simd_matmul can run weights of `type` at `isa`.
 bool has_simd_matmul(TensorType type, Isa isa);

@@ -10,6 +10,7 @@
 #include "backends/cpu/packed_gemm_kernels.h"
 #include "backends/cpu/repack.h"
 #include "backends/cpu/thread_pool.h"
+#include "backends/cpu/type_kernels.h"
 #include "tern/error.h"
 #include "types/blocks.h"
 #include "types/float_types.h"
@@ -19,17 +20,6 @@
 namespace tern::cpu {
 
 namespace {
-
-// One 32-value block of a weight row in integer form: value j = d * sub[j / 16] * q[j] + min.
-struct UnpackedBlock {
-  int8_t q[kPackBlock];
-  float d = 0;
-  float min = 0;
-  int16_t sub[2] = {1, 1};
-};
-
-// Block b (of 32 values) of a row of the format's type.
-using UnpackFn = void (*)(const uint8_t* row, int64_t b, UnpackedBlock& out);
 
 template <typename Block>
 const Block& block_at(const uint8_t* row, int64_t i) {
@@ -50,6 +40,8 @@ void fifth_bits(const uint8_t* qh, int8_t* q) {
   for (int j = 0; j < kPackBlock; ++j) q[j] = static_cast<int8_t>(q[j] | (((bits >> j) & 1) << 4));
 }
 
+}  // namespace
+
 // Q4_0, Q4_1, Q5_0, Q5_1: nibbles (plus fifth bits where the block has qh), scale d, and
 // either the block's minimum m or the centring offset (8 or 16 steps) as the minimum.
 template <typename Block>
@@ -65,6 +57,11 @@ void unpack_legacy(const uint8_t* row, int64_t b, UnpackedBlock& out) {
     out.min = (kFifthBit ? -16.0f : -8.0f) * out.d;
   }
 }
+template void unpack_legacy<BlockQ4_0>(const uint8_t*, int64_t, UnpackedBlock&);
+template void unpack_legacy<BlockQ4_1>(const uint8_t*, int64_t, UnpackedBlock&);
+template void unpack_legacy<BlockQ5_0>(const uint8_t*, int64_t, UnpackedBlock&);
+template void unpack_legacy<BlockQ5_1>(const uint8_t*, int64_t, UnpackedBlock&);
+
 void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& out) {
   const auto& blk = block_at<BlockQ8_0>(row, b);
   std::memcpy(out.q, blk.qs, kPackBlock);
@@ -99,6 +96,9 @@ void unpack_q45_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
   out.d = f16_to_f32(blk.d) * static_cast<float>(sc);
   out.min = -f16_to_f32(blk.dmin) * static_cast<float>(m);
 }
+
+template void unpack_q45_k<BlockQ4_K>(const uint8_t*, int64_t, UnpackedBlock&);
+template void unpack_q45_k<BlockQ5_K>(const uint8_t*, int64_t, UnpackedBlock&);
 
 // Q6_K: value l of sub-block j = 4h + k: low 4 bits in ql[64h + 32 (k % 2) + l] (high nibble
 // for k >= 2), high 2 bits in field k of qh[32h + l]; q - 32; signed scales per 16 values.
@@ -144,41 +144,11 @@ void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& out) {
   out.d = f16_to_f32(blk.d) * static_cast<float>(ls - 32);
 }
 
-struct PackedFormat {
-  TensorType type;
-  UnpackFn unpack;
-  int max_abs_q;  // largest |q| the unpacker can produce
-  bool is_signed;
-  bool has_min;
-  bool has_sub;
-  int64_t min_tokens;  // where the GEMM overtakes the row kernels (bench_kernels prompt/)
-};
-
-// The packable types. Q2_K (per-16 minimums) and the IQ grids go through the row kernels.
-constexpr PackedFormat kFormats[] = {
-    {TensorType::Q4_0, unpack_legacy<BlockQ4_0>, 15, false, true, false, kMinPackedTokens},
-    {TensorType::Q4_1, unpack_legacy<BlockQ4_1>, 15, false, true, false, kMinPackedTokens},
-    {TensorType::Q5_0, unpack_legacy<BlockQ5_0>, 31, false, true, false, kMinPackedTokens},
-    {TensorType::Q5_1, unpack_legacy<BlockQ5_1>, 31, false, true, false, kMinPackedTokens},
-    {TensorType::Q8_0, unpack_q8_0, 128, true, false, false, 32},
-    {TensorType::IQ4_NL, unpack_iq4_nl, 127, true, false, false, kMinPackedTokens},
-    {TensorType::Q3_K, unpack_q3_k, 4, true, false, true, 64},
-    {TensorType::Q4_K, unpack_q45_k<BlockQ4_K>, 15, false, true, false, 64},
-    {TensorType::Q5_K, unpack_q45_k<BlockQ5_K>, 31, false, true, false, 64},
-    {TensorType::Q6_K, unpack_q6_k, 32, true, false, true, 128},
-    {TensorType::IQ4_XS, unpack_iq4_xs, 127, true, false, false, 64},
-};
-
-const PackedFormat* format_of(TensorType type) {
-  for (const auto& f : kFormats) {
-    if (f.type == type) return &f;
-  }
-  return nullptr;
-}
+namespace {
 
 // Steps of 16-bit pair sums (each at most 2 * max|q| * 127) that fit in int16, capped by the
 // 8 steps of a block and, with sub-scales, by the 4 steps of one sub-scale.
-TileShape shape_of(const PackedFormat& f) {
+TileShape shape_of(const PackedForm& f) {
   int steps = 8;
   while (steps > 1 && steps * 2 * f.max_abs_q * 127 > 32767) steps /= 2;
   if (f.has_sub) steps = std::min(steps, 4);
@@ -257,7 +227,7 @@ struct TileBuffer {
 
   // Space for n_blocks blocks of `tile_rows` rows; where fewer rows than that are packed,
   // the rest must read as zero, so the buffers are cleared.
-  void resize(const PackedFormat& f, int tile_rows, int64_t n_blocks, bool clear) {
+  void resize(const PackedForm& f, int tile_rows, int64_t n_blocks, bool clear) {
     rows = tile_rows;
     auto blocks = static_cast<size_t>(n_blocks);
     auto r = static_cast<size_t>(rows);
@@ -278,7 +248,7 @@ struct TileBuffer {
   // The tile of n_units interleaved groups (repack.h) from `group` on: their rows are
   // already side by side, so each block unpacks with byte shifts (an 8-row unit at a time,
   // then into its place in the tile's steps).
-  PackedTile pack_groups(const PackedFormat& f, GroupBlockUnpackFn unpack, const uint8_t* group,
+  PackedTile pack_groups(const PackedForm& f, GroupBlockUnpackFn unpack, const uint8_t* group,
                          size_t group_bytes, int n_units, int tile_rows, int64_t n_blocks) {
     resize(f, tile_rows, n_blocks, n_units * kTileRows < tile_rows);
     constexpr int kUnitStep = kTileRows * kStepValues;  // bytes of one unit's step
@@ -309,7 +279,7 @@ struct TileBuffer {
 
   // Packs rows [r0, r0 + n_rows) of w (row_stride bytes apart) for n_blocks blocks; rows past
   // n_rows (a matrix's last tile) are zero.
-  PackedTile pack(const PackedFormat& f, const uint8_t* w, size_t row_stride, int64_t r0,
+  PackedTile pack(const PackedForm& f, const uint8_t* w, size_t row_stride, int64_t r0,
                   int n_rows, int tile_rows, int64_t n_blocks) {
     resize(f, tile_rows, n_blocks, n_rows < tile_rows);
     UnpackedBlock u;
@@ -340,15 +310,16 @@ struct TileBuffer {
 }  // namespace
 
 bool has_packed_gemm(TensorType type, Isa isa) {
-  return format_of(type) != nullptr && tile_kernels(isa).gemm != nullptr &&
-         simd_kernels(type_traits(type).vec_dot_type, isa).quantize != nullptr;
+  const TypeKernels& k = type_kernels(type);
+  return k.packed.unpack != nullptr && tile_kernels(isa).gemm != nullptr &&
+         simd_kernels(k.vec_dot_type, isa).quantize != nullptr;
 }
 
 bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa isa) {
   return std::all_of(targets.begin(), targets.end(), [&](const MatmulTarget& t) {
     if (!has_packed_gemm(t.type, isa)) return false;
     // Interleaved weights unpack cheaply and their file pages should stay unread.
-    return n >= (t.packed != nullptr ? 2 : format_of(t.type)->min_tokens);
+    return n >= (t.packed != nullptr ? 2 : type_kernels(t.type).packed.min_tokens);
   });
 }
 
@@ -361,11 +332,11 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   // One task per tile of kernels.rows rows, numbered target after target.
   std::vector<int64_t> first_task(targets.size() + 1, 0);
   for (size_t i = 0; i < targets.size(); ++i) {
-    const PackedFormat* f = format_of(targets[i].type);
-    if (type_traits(targets[i].type).vec_dot_type != type_traits(targets[0].type).vec_dot_type) {
+    const TypeKernels& k = type_kernels(targets[i].type);
+    if (k.vec_dot_type != type_kernels(targets[0].type).vec_dot_type) {
       throw Error("packed_matmuls: targets with different activation formats");
     }
-    if (f == nullptr || cols % type_traits(targets[i].type).block_size != 0) {
+    if (k.packed.unpack == nullptr || cols % type_traits(targets[i].type).block_size != 0) {
       throw Error(fmt::format("packed_matmuls: {} weights of {} columns have no packed form",
                               type_traits(targets[i].type).name, cols));
     }
@@ -396,7 +367,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   float* s = xs.data();
   int32_t* sum = xsum.data();
   // Each token is quantized by the row kernels' quantizer, then spread into its group.
-  TensorType format = type_traits(targets[0].type).vec_dot_type;
+  TensorType format = type_kernels(targets[0].type).vec_dot_type;
   FromFloatFn quantize = simd_kernels(format, isa).quantize;
   size_t row_size = checked_row_bytes(format, cols);
   ThreadPool::shared().run(n, n_threads, [&](int64_t t) {
@@ -415,14 +386,15 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     size_t i = 0;
     while (task >= first_task[i + 1]) ++i;
     const MatmulTarget& target = targets[i];
-    const PackedFormat& f = *format_of(target.type);
+    const TypeKernels& type = type_kernels(target.type);
+    const PackedForm& f = type.packed;
     int64_t r0 = (task - first_task[i]) * kernels.rows;
     int n_rows = static_cast<int>(std::min<int64_t>(kernels.rows, target.rows - r0));
     thread_local TileBuffer buffer;
     PackedTile tile;
     if (target.packed != nullptr) {
       size_t group_bytes = repacked_group_bytes(target.type, cols);
-      tile = buffer.pack_groups(f, group_block_unpacker(target.type),
+      tile = buffer.pack_groups(f, type.repack.tile_block,
                                 static_cast<const uint8_t*>(target.packed) + group_bytes * static_cast<size_t>(r0 / kTileRows),
                                 group_bytes, (n_rows + kTileRows - 1) / kTileRows, kernels.rows, n_blocks);
     } else {

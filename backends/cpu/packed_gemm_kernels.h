@@ -1,5 +1,6 @@
 // The per-ISA half of the packed GEMM (packed_gemm.h): the tile layout shared with the
-// baseline driver, and the kernels each SIMD level defines in packed_gemm_<level>.cpp.
+// baseline driver, the kernels each SIMD level defines in packed_gemm_<level>.cpp, and
+// the scalar unpackers of each packable type's blocks.
 #pragma once
 
 #include <cstddef>
@@ -51,6 +52,29 @@ struct PackedActs {
   int64_t n_blocks;
 };
 
+
+/// One 32-value block of a weight row in integer form: value j = d * sub[j / 16] * q[j] + min.
+struct UnpackedBlock {
+  int8_t q[kPackBlock];
+  float d = 0;
+  float min = 0;
+  int16_t sub[2] = {1, 1};
+};
+
+/// Block b (of 32 values) of a row of the file's blocks.
+using BlockUnpackFn = void (*)(const uint8_t* row, int64_t b, UnpackedBlock& out);
+
+// Each packable type's BlockUnpackFn (packed_gemm.cpp), named by the CPU type table
+// (type_kernels.cpp). Legacy: Q4_0, Q4_1, Q5_0, Q5_1; q45_k: Q4_K, Q5_K.
+template <typename Block>
+void unpack_legacy(const uint8_t* row, int64_t b, UnpackedBlock& out);
+void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& out);
+void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& out);
+template <typename Block>
+void unpack_q45_k(const uint8_t* row, int64_t b, UnpackedBlock& out);
+void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& out);
+void unpack_q3_k(const uint8_t* row, int64_t b, UnpackedBlock& out);
+void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& out);
 }  // namespace tern::cpu
 
 // One declaration list for every level.

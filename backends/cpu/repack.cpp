@@ -11,6 +11,7 @@
 
 #include "backends/cpu/packed_gemm_kernels.h"
 #include "backends/cpu/thread_pool.h"
+#include "backends/cpu/type_kernels.h"
 #include "tern/error.h"
 #include "types/blocks.h"
 #include "types/float_types.h"
@@ -20,16 +21,12 @@ namespace tern::cpu {
 
 namespace {
 
-using GemvFn = decltype(&avx2::gemv_q4_0x8);
-
-// Writes one group: `n_rows` rows (the rest stay zero) of n_blocks blocks each into `out`.
-using RepackGroupFn = void (*)(const uint8_t* const* rows, int n_rows, int64_t n_blocks,
-                               uint8_t* out);
-
 template <typename Block>
 const Block& block_at(const uint8_t* row, int64_t i) {
   return reinterpret_cast<const Block*>(row)[i];
 }
+
+}  // namespace
 
 // Q4_0, Q4_1, Q5_0 and Q5_1 (Block, with its minimum m and fifth bits qh where it has them)
 // into Group blocks; the fifth bits go to the planes of cpu::BlockQ5_0x8.
@@ -55,6 +52,11 @@ void repack_nibbles(const uint8_t* const* rows, int n_rows, int64_t n_blocks, ui
     }
   }
 }
+
+template void repack_nibbles<BlockQ4_0, BlockQ4_0x8>(const uint8_t* const*, int, int64_t, uint8_t*);
+template void repack_nibbles<BlockQ4_1, BlockQ4_1x8>(const uint8_t* const*, int, int64_t, uint8_t*);
+template void repack_nibbles<BlockQ5_0, BlockQ5_0x8>(const uint8_t* const*, int, int64_t, uint8_t*);
+template void repack_nibbles<BlockQ5_1, BlockQ5_1x8>(const uint8_t* const*, int, int64_t, uint8_t*);
 
 void repack_q8_0(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out) {
   auto* groups = reinterpret_cast<BlockQ8_0x8*>(out);
@@ -89,6 +91,8 @@ void repack_q4_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8
   }
 }
 
+namespace {
+
 // Q6_K value v (0..255): its low 4 bits and high 2 bits in the file's layout (half h of
 // 128 values, quarter k of 32: ql byte 64h + 32(k % 2) + l, nibble k / 2; qh byte 32h + l,
 // bits 2k..2k+1).
@@ -100,6 +104,8 @@ int q6_high2(const BlockQ6_K& b, int v) {
   int h = v / 128, k = v % 128 / 32, l = v % 32;
   return (b.qh[32 * h + l] >> (2 * k)) & 3;
 }
+
+}  // namespace
 
 void repack_q6_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out) {
   auto* groups = reinterpret_cast<BlockQ6_Kx8*>(out);
@@ -164,6 +170,11 @@ void tile_nibbles(const uint8_t* group, int64_t b, int8_t* q, float* d, float* m
   }
 }
 
+template void tile_nibbles<BlockQ4_0x8>(const uint8_t*, int64_t, int8_t*, float*, float*, int16_t*);
+template void tile_nibbles<BlockQ4_1x8>(const uint8_t*, int64_t, int8_t*, float*, float*, int16_t*);
+template void tile_nibbles<BlockQ5_0x8>(const uint8_t*, int64_t, int8_t*, float*, float*, int16_t*);
+template void tile_nibbles<BlockQ5_1x8>(const uint8_t*, int64_t, int8_t*, float*, float*, int16_t*);
+
 void tile_q8_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
   const auto& g = reinterpret_cast<const BlockQ8_0x8*>(group)[b];
   std::memcpy(q, g.qs, sizeof g.qs);  // already the tile's order
@@ -206,54 +217,14 @@ void tile_q6_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min,
   }
 }
 
-struct RepackFormat {
-  TensorType type;
-  size_t group_block_bytes;  // one block of the type for the group's 8 rows
-  RepackGroupFn repack_group;
-  GroupBlockUnpackFn tile_block;
-  GemvFn avx2;
-  GemvFn avx512;
-};
+namespace {
 
-constexpr RepackFormat kFormats[] = {
-    {TensorType::Q4_0, sizeof(BlockQ4_0x8), repack_nibbles<BlockQ4_0, BlockQ4_0x8>,
-     tile_nibbles<BlockQ4_0x8>, avx2::gemv_q4_0x8, avx512::gemv_q4_0x8},
-    {TensorType::Q4_1, sizeof(BlockQ4_1x8), repack_nibbles<BlockQ4_1, BlockQ4_1x8>,
-     tile_nibbles<BlockQ4_1x8>, avx2::gemv_q4_1x8, avx512::gemv_q4_1x8},
-    {TensorType::Q5_0, sizeof(BlockQ5_0x8), repack_nibbles<BlockQ5_0, BlockQ5_0x8>,
-     tile_nibbles<BlockQ5_0x8>, avx2::gemv_q5_0x8, avx512::gemv_q5_0x8},
-    {TensorType::Q5_1, sizeof(BlockQ5_1x8), repack_nibbles<BlockQ5_1, BlockQ5_1x8>,
-     tile_nibbles<BlockQ5_1x8>, avx2::gemv_q5_1x8, avx512::gemv_q5_1x8},
-    {TensorType::Q8_0, sizeof(BlockQ8_0x8), repack_q8_0, tile_q8_0, avx2::gemv_q8_0x8,
-     avx512::gemv_q8_0x8},
-    {TensorType::Q4_K, sizeof(BlockQ4_Kx8), repack_q4_k, tile_q4_k, avx2::gemv_q4_kx8,
-     avx512::gemv_q4_kx8},
-    {TensorType::Q6_K, sizeof(BlockQ6_Kx8), repack_q6_k, tile_q6_k, avx2::gemv_q6_kx8,
-     avx512::gemv_q6_kx8},
-};
-
-const RepackFormat* format_of(TensorType type) {
-  for (const auto& f : kFormats) {
-    if (f.type == type) return &f;
-  }
-  return nullptr;
-}
-
-GemvFn gemv_of(const RepackFormat& f, Isa isa) {
-  switch (isa) {
-    case Isa::Avx2: return f.avx2;
-    case Isa::Avx512: return f.avx512;
-    case Isa::Scalar: break;
-  }
-  return nullptr;
-}
-
-const RepackFormat& checked_format(TensorType type) {
-  const RepackFormat* f = format_of(type);
-  if (f == nullptr) {
+const RepackForm& checked_form(TensorType type) {
+  const RepackForm& f = type_kernels(type).repack;
+  if (f.repack_group == nullptr) {
     throw Error(fmt::format("repack: {} weights have no interleaved form", type_traits(type).name));
   }
-  return *f;
+  return f;
 }
 
 int64_t blocks_per_row(TensorType type, int64_t cols) {
@@ -279,12 +250,11 @@ void release_pages(const void* p, size_t bytes) {
 }  // namespace
 
 bool has_repacked_form(TensorType type, Isa isa) {
-  const RepackFormat* f = format_of(type);
-  return f != nullptr && gemv_of(*f, isa) != nullptr;
+  return group_gemv(type, isa) != nullptr;
 }
 
 size_t repacked_group_bytes(TensorType type, int64_t cols) {
-  return static_cast<size_t>(blocks_per_row(type, cols)) * checked_format(type).group_block_bytes;
+  return static_cast<size_t>(blocks_per_row(type, cols)) * checked_form(type).group_block_bytes;
 }
 
 size_t repacked_bytes(TensorType type, int64_t rows, int64_t cols) {
@@ -292,13 +262,8 @@ size_t repacked_bytes(TensorType type, int64_t rows, int64_t cols) {
   return groups * repacked_group_bytes(type, cols);
 }
 
-GroupBlockUnpackFn group_block_unpacker(TensorType type) {
-  const RepackFormat* f = format_of(type);
-  return f == nullptr ? nullptr : f->tile_block;
-}
-
 void repack(TensorType type, const void* w, int64_t rows, int64_t cols, void* out, int n_threads) {
-  const RepackFormat& f = checked_format(type);
+  const RepackForm& f = checked_form(type);
   int64_t n_blocks = blocks_per_row(type, cols);
   size_t row_bytes = checked_row_bytes(type, cols);
   size_t group_bytes = static_cast<size_t>(n_blocks) * f.group_block_bytes;
@@ -332,7 +297,7 @@ void GroupActBuffer::block_scales_and_sums(const Block* blocks, int64_t n_blocks
 }
 
 GroupActs GroupActBuffer::prepare(TensorType type, const void* x, int64_t cols) {
-  switch (type_traits(type).vec_dot_type) {
+  switch (type_kernels(type).vec_dot_type) {
     case TensorType::Q8_0:  // per block of 32: the scale and the sum of the quants
       block_scales_and_sums(static_cast<const BlockQ8_0*>(x), blocks_per_row(TensorType::Q8_0, cols));
       break;
@@ -355,15 +320,15 @@ GroupActs GroupActBuffer::prepare(TensorType type, const void* x, int64_t cols) 
     }
     default:
       throw Error(fmt::format("repack: no kernels for {} activations",
-                              type_traits(type_traits(type).vec_dot_type).name));
+                              type_traits(type_kernels(type).vec_dot_type).name));
   }
   return {x, d_.data(), sums_.data(), s_.data()};
 }
 
 void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0, int64_t r1,
                    const GroupActs& x, float* y, Isa isa) {
-  const RepackFormat& f = checked_format(type);
-  GemvFn gemv = gemv_of(f, isa);
+  const RepackForm& f = checked_form(type);
+  GroupGemvFn gemv = group_gemv(type, isa);
   if (gemv == nullptr || r0 % kGroupRows != 0 || r1 < r0) {
     throw Error(fmt::format("repacked_gemv: no kernel or bad rows [{}, {})", r0, r1));
   }

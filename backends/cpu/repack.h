@@ -35,14 +35,6 @@ void repack(TensorType type, const void* w, int64_t rows, int64_t cols, void* ou
 /// Bytes of one group (8 rows x cols values of `type`) in the interleaved form.
 size_t repacked_group_bytes(TensorType type, int64_t cols);
 
-/// Writes block b (32 values) of the 8 rows of the interleaved group at `group` in the packed
-/// GEMM's tile form (packed_gemm_kernels.h): q [8 steps][8 rows][4], d and min [8 rows],
-/// sub [2 halves][16] (lanes 2r, 2r + 1: row r's sub-scale; left alone for types without).
-using GroupBlockUnpackFn = void (*)(const uint8_t* group, int64_t b, int8_t* q, float* d,
-                                    float* min, int16_t* sub);
-/// The unpacker of `type`'s interleaved form, or nullptr where it has none.
-GroupBlockUnpackFn group_block_unpacker(TensorType type);
-
 /// One activation row (cols values in `type`'s vec_dot_type) with the per-block values the
 /// kernels read; storage in this object, valid until the next prepare().
 class GroupActBuffer {

@@ -1,9 +1,9 @@
-// The interleaved weight layouts of repack.h and the decode kernels each SIMD level
-// defines over them (repack_<level>.cpp). A group is 8 consecutive weight rows; each of its
-// blocks holds those rows' values of one block of the original type, arranged so that one
-// 32-byte load is 4 bytes of each of the 8 rows: a multiply with 4 broadcast activation
-// bytes (vpmaddubsw) then advances all 8 rows at once, and the 8 rows' scales sit side by
-// side (one fp16 load converts all of them).
+// The interleaved weight layouts of repack.h, the scalar conversions into and out of them
+// and the decode kernels each SIMD level defines over them (repack_<level>.cpp). A group is
+// 8 consecutive weight rows; each of its blocks holds those rows' values of one block of
+// the original type, arranged so that one 32-byte load is 4 bytes of each of the 8 rows: a
+// multiply with 4 broadcast activation bytes (vpmaddubsw) then advances all 8 rows at once,
+// and the 8 rows' scales sit side by side (one fp16 load converts all of them).
 #pragma once
 
 #include <cstddef>
@@ -89,6 +89,29 @@ struct GroupActs {
   const float* s;        // Q8_1: the block's stored d * sum(q), which Q4_1/Q5_1 products use
 };
 
+
+/// Writes one group: `n_rows` rows (the rest stay zero) of n_blocks blocks each into `out`.
+using RepackGroupFn = void (*)(const uint8_t* const* rows, int n_rows, int64_t n_blocks,
+                               uint8_t* out);
+
+/// Writes block b (32 values) of the 8 rows of the interleaved group at `group` in the packed
+/// GEMM's tile form (packed_gemm_kernels.h): q [8 steps][8 rows][4], d and min [8 rows],
+/// sub [2 halves][16] (lanes 2r, 2r + 1: row r's sub-scale; left alone for types without).
+using GroupBlockUnpackFn = void (*)(const uint8_t* group, int64_t b, int8_t* q, float* d,
+                                    float* min, int16_t* sub);
+
+// Each interleaved type's RepackGroupFn and GroupBlockUnpackFn (repack.cpp), named by the
+// CPU type table (type_kernels.cpp). Q4_0, Q4_1, Q5_0 and Q5_1 share the nibble layout.
+template <typename Block, typename Group>
+void repack_nibbles(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out);
+void repack_q8_0(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out);
+void repack_q4_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out);
+void repack_q6_k(const uint8_t* const* rows, int n_rows, int64_t n_blocks, uint8_t* out);
+template <typename Group>
+void tile_nibbles(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t* sub);
+void tile_q8_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t* sub);
+void tile_q4_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t* sub);
+void tile_q6_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t* sub);
 }  // namespace tern::cpu
 
 // One declaration list for every level: y[8g + r] = row r of group g . x, for g < n_groups

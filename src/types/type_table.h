@@ -1,5 +1,7 @@
 // The one table of tensor types: ids as GGUF stores them, block geometry, and the
-// scalar reference conversions. Nothing else in tern switches on a tensor type.
+// scalar reference conversions, the same for every backend. Nothing else in tern switches
+// on a tensor type; a backend's kernels per type sit in its own table
+// (backends/cpu/type_kernels.h for the CPU).
 #pragma once
 
 #include <cstddef>
@@ -52,36 +54,6 @@ using ToFloatFn = void (*)(const void* blocks, float* out, int64_t n);
 /// Converts `n` floats (a multiple of the block size) into a type's blocks.
 using FromFloatFn = void (*)(const float* in, void* blocks, int64_t n);
 
-/// Most activation rows one DotFn call takes.
-inline constexpr int kMaxDotRows = 4;
-
-/// Dot products of one weight row (n values of its type) with n_x activation rows (n values
-/// each in the type's vec_dot_type, x_stride bytes apart): out[j] = w . x_j. Any n_x >= 1;
-/// kernels take up to kMaxDotRows rows per pass over the weight row.
-using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride, int n_x,
-                       float* out);
-
-/// Dot products of n_w weight rows (w and every w_stride bytes after it) with ONE activation
-/// row x: y[r] = w_r . x. The decode kernel (one token): each activation block is loaded
-/// once for several weight rows, whose independent accumulators hide the FMA latency.
-using DotRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
-                           float* y);
-
-/// Dot products of two weight rows (w and w + w_stride bytes) with n_x activation rows:
-/// y[j * y_stride + r] = w_r . x_j for r in {0, 1}. A register tile for prompts: each
-/// activation block is loaded once for both rows (kernels take up to kMaxDotRows per pass).
-using Dot2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
-                        int n_x, float* y, int64_t y_stride);
-
-/// One SIMD level's kernels for a type; null where that level has none (the CPU backend
-/// then uses the scalar reference path).
-struct SimdKernels {
-  DotFn dot = nullptr;             // weight rows of this type . activations in vec_dot_type
-  FromFloatFn quantize = nullptr;  // fast from_float (the activation formats Q8_0/Q8_1/Q8_K)
-  Dot2Fn dot2 = nullptr;           // two weight rows at a time, where the type has it
-  DotRowsFn dot_rows = nullptr;    // one token against many weight rows (set with dot)
-};
-
 struct TypeTraits {
   TensorType type;
   std::string_view name;   // as GGUF tools print it: "Q4_K", "F16"...
@@ -89,10 +61,6 @@ struct TypeTraits {
   size_t block_bytes;      // bytes per block
   ToFloatFn to_float;      // scalar reference; nullptr for integer types
   FromFloatFn from_float;  // scalar reference quantizer; nullptr where there is none
-  // Format activations are converted to for the SIMD dot kernels (F32: kept as floats).
-  TensorType vec_dot_type = TensorType::F32;
-  SimdKernels avx2 = {};    // AVX2 + FMA + F16C
-  SimdKernels avx512 = {};  // AVX512 F/BW/VL + VNNI
 };
 
 /// The traits of a type id read from a file, or nullptr for an unknown/retired id.
