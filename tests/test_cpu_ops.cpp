@@ -85,23 +85,23 @@ TEST(CpuOps, RopeNormalAndNeoxPairs) {
   std::vector<float> x = {1, 2, 3, 4};
   std::vector<float> out(4);
   graph::RopeParams p{1, 4, 4, 10000.0f, 1.0f, false};
-  rope(x.data(), 1, 0, p, nullptr, out.data());
+  rope(x.data(), 1, p, rope_angles(1, 0, p, nullptr).data(), out.data());
   EXPECT_EQ(out, x);  // position 0 is the identity
-  rope(x.data(), 1, 1, p, nullptr, out.data());
+  rope(x.data(), 1, p, rope_angles(1, 1, p, nullptr).data(), out.data());
   double c0 = std::cos(1.0), s0 = std::sin(1.0), c1 = std::cos(0.01), s1 = std::sin(0.01);
   EXPECT_NEAR(out[0], 1 * c0 - 2 * s0, 1e-6);  // normal: pairs (0, 1) and (2, 3)
   EXPECT_NEAR(out[1], 1 * s0 + 2 * c0, 1e-6);
   EXPECT_NEAR(out[2], 3 * c1 - 4 * s1, 1e-6);
   EXPECT_NEAR(out[3], 3 * s1 + 4 * c1, 1e-6);
   p.neox = true;
-  rope(x.data(), 1, 1, p, nullptr, out.data());
+  rope(x.data(), 1, p, rope_angles(1, 1, p, nullptr).data(), out.data());
   EXPECT_NEAR(out[0], 1 * c0 - 3 * s0, 1e-6);  // NeoX: pairs (0, 2) and (1, 3)
   EXPECT_NEAR(out[2], 1 * s0 + 3 * c0, 1e-6);
   EXPECT_NEAR(out[1], 2 * c1 - 4 * s1, 1e-6);
   EXPECT_NEAR(out[3], 2 * s1 + 4 * c1, 1e-6);
   const float factors[] = {2.0f, 1.0f};  // pair 0 at half frequency: 0.5 rad
   p.neox = false;
-  rope(x.data(), 1, 1, p, factors, out.data());
+  rope(x.data(), 1, p, rope_angles(1, 1, p, factors).data(), out.data());
   EXPECT_NEAR(out[0], 1 * std::cos(0.5) - 2 * std::sin(0.5), 1e-6);
 }
 

@@ -1,8 +1,9 @@
-// The CPU backend: host buffers, the scalar reference kernels (kernels.h) and, for
+// The CPU backend: host buffers, the scalar reference kernels (reference_kernels.h) and, for
 // matrix products, attention and the gated activations, the SIMD kernels of the level
 // cpu_features.h selects (matmul.h, attention.h, elementwise.h).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -75,6 +76,40 @@ class Operands {
   float* workspace_;
 };
 
+// The rope angle tables of one run: every layer's q and k rotate the same tokens, so each
+// distinct rotation (gemma3's local and global layers differ in base) is computed once per
+// run instead of n_tokens * n_rot / 2 pow, cos and sin per rope node.
+class RopeAngleTables {
+ public:
+  void clear() { tables_.clear(); }
+
+  const float* get(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
+                   const float* factors) {
+    size_t n_factors = factors ? static_cast<size_t>(p.n_rot / 2) : 0;
+    for (const auto& t : tables_) {
+      if (t.n_tokens == n_tokens && t.pos0 == pos0 && t.n_rot == p.n_rot &&
+          t.freq_base == p.freq_base && t.freq_scale == p.freq_scale &&
+          std::equal(t.factors.begin(), t.factors.end(), factors, factors + n_factors)) {
+        return t.angles.data();
+      }
+    }
+    tables_.push_back({n_tokens, pos0, p.n_rot, p.freq_base, p.freq_scale,
+                       std::vector<float>(factors, factors + n_factors),
+                       cpu::rope_angles(n_tokens, pos0, p, factors)});
+    return tables_.back().angles.data();
+  }
+
+ private:
+  struct Table {
+    int64_t n_tokens, pos0;
+    int n_rot;
+    float freq_base, freq_scale;
+    std::vector<float> factors;  // by value: the operand may live in reused scratch
+    std::vector<float> angles;
+  };
+  std::vector<Table> tables_;
+};
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& options)
@@ -104,6 +139,7 @@ class CpuBackend final : public Backend {
       throw Error("cpu: workspace smaller than the graph needs");
     }
     Operands ops(graph, static_cast<float*>(workspace.host_data()));
+    rope_angles_.clear();
     for (size_t i = first; i < last;) {
       size_t n_matmuls = simd_matmul_run(graph, i, last);
       if (n_matmuls > 0) {
@@ -135,6 +171,7 @@ class CpuBackend final : public Backend {
   std::vector<float> scratch_b_;
   std::vector<cpu::MatmulTarget> targets_;
   cpu::RepackedWeights repacked_;  // interleaved weights, made on first use
+  RopeAngleTables rope_angles_;
 };
 
 // How many nodes from i on are SIMD matrix products of one activation tensor with weights
@@ -206,8 +243,9 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     case Op::Rope: {
       bool has_f = node.in[1] != graph::kNone;
       const float* f = has_f ? ops.floats(node.in[1], in(1).rows, scratch_a_) : nullptr;
-      cpu::rope(ops.act(node.in[0]), out.rows, graph.pos0(),
-                std::get<graph::RopeParams>(node.params), f, ops.act(node.out));
+      const auto& p = std::get<graph::RopeParams>(node.params);
+      cpu::rope(ops.act(node.in[0]), out.rows, p, rope_angles_.get(out.rows, graph.pos0(), p, f),
+                ops.act(node.out));
       break;
     }
     case Op::Attention: {

@@ -92,48 +92,11 @@ void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, f
   }
 }
 
-namespace {
-
-// cos and sin of every (token, pair) angle of one rope call, [n_tokens][n_rot / 2][2]. A
-// forward pass rotates the q and k of every layer at the same positions, so each thread
-// keeps its last tables (two: gemma3's local and global layers differ in base) instead of
-// evaluating n_tokens * n_rot / 2 pow, cos and sin per call.
-struct RopeTable {
-  int64_t pos0 = -1, n_tokens = 0;
-  int n_rot = 0;
-  float freq_base = 0, freq_scale = 0;
-  std::vector<float> factors;  // by value: another model may reuse an address
-  std::vector<float> cos_sin;
-
-  bool matches(int64_t t0, int64_t n, const graph::RopeParams& p, const float* f) const {
-    if (pos0 != t0 || n_tokens != n || n_rot != p.n_rot || freq_base != p.freq_base ||
-        freq_scale != p.freq_scale) {
-      return false;
-    }
-    if (f == nullptr) return factors.empty();
-    return factors.size() == static_cast<size_t>(n_rot / 2) &&
-           std::equal(factors.begin(), factors.end(), f);
-  }
-};
-
-const float* rope_table(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
-                        const float* factors) {
-  thread_local RopeTable tables[2];
-  thread_local int next = 0;
-  for (const auto& t : tables) {
-    if (t.matches(pos0, n_tokens, p, factors)) return t.cos_sin.data();
-  }
-  RopeTable& t = tables[next];
-  next = 1 - next;
+std::vector<float> rope_angles(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
+                               const float* factors) {
   int half = p.n_rot / 2;
-  t.pos0 = pos0;
-  t.n_tokens = n_tokens;
-  t.n_rot = p.n_rot;
-  t.freq_base = p.freq_base;
-  t.freq_scale = p.freq_scale;
-  t.factors.assign(factors, factors ? factors + half : factors);
-  t.cos_sin.resize(static_cast<size_t>(n_tokens * 2 * half));
-  float* cs = t.cos_sin.data();
+  std::vector<float> angles(static_cast<size_t>(n_tokens * 2 * half));
+  float* cs = angles.data();
   for (int64_t tok = 0; tok < n_tokens; ++tok) {
     auto pos = static_cast<double>(pos0 + tok);
     for (int i = 0; i < half; ++i, cs += 2) {
@@ -144,21 +107,16 @@ const float* rope_table(int64_t n_tokens, int64_t pos0, const graph::RopeParams&
       cs[1] = static_cast<float>(std::sin(theta));
     }
   }
-  return t.cos_sin.data();
+  return angles;
 }
 
-}  // namespace
-
-void rope(const float* x, int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
-          const float* factors, float* out) {
+void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const float* angles,
+          float* out) {
   int64_t width = int64_t{p.n_head} * p.head_dim;
   int half = p.n_rot / 2;
   std::copy(x, x + n_tokens * width, out);
-  // The rotation depends on the position and the pair only: one table row per token,
-  // applied to every head.
-  const float* table = rope_table(n_tokens, pos0, p, factors);
   for (int64_t t = 0; t < n_tokens; ++t) {
-    const float* cos_sin = table + t * 2 * half;
+    const float* cos_sin = angles + t * 2 * half;  // the same rotation for every head
     for (int h = 0; h < p.n_head; ++h) {
       float* o = out + t * width + int64_t{h} * p.head_dim;
       for (int i = 0; i < half; ++i) {

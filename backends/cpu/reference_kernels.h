@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "graph/graph.h"
 #include "types/type_table.h"
@@ -31,10 +32,15 @@ void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const fl
 void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
               float* out);
 
-/// Rotates x [n_tokens, n_head * head_dim] at positions pos0 + t. `factors` (n_rot / 2
-/// values, may be null) divide each pair's frequency (llama3-style scaling).
-void rope(const float* x, int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
-          const float* factors, float* out);
+/// cos and sin of the rotation of every (token, pair) at positions pos0 + t, [n_tokens]
+/// [n_rot / 2][2]. `factors` (n_rot / 2 values, may be null) divide each pair's frequency
+/// (llama3-style scaling). Every layer's q and k at those positions share one table.
+std::vector<float> rope_angles(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
+                               const float* factors);
+
+/// Rotates x [n_tokens, n_head * head_dim] by `angles` (rope_angles of these tokens and p).
+void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const float* angles,
+          float* out);
 
 /// Attention of q [n_tokens, n_head * head_dim_k] (positions pos0 + t) over cache rows
 /// k [pos0 + n_tokens, n_head_kv * head_dim_k] and v [.., n_head_kv * head_dim_v];
