@@ -1,6 +1,7 @@
-// Backend: a device that runs spans of a graph. CPU now; CUDA/Vulkan/HIP later behind
-// this same interface. A scheduler (later, for -ngl) gives each backend a range of
-// layers (graph nodes are tagged with their layer) and copies activations across.
+// Backend: a device that runs spans of a graph. Each backend has one folder beside this
+// file (cpu/, vulkan/, cuda/) and is listed in registry.cpp. The scheduler
+// (src/scheduler/) gives each backend a range of layers for -ngl (graph nodes are tagged
+// with their layer) and copies activations across.
 #pragma once
 
 #include <cstddef>
@@ -49,7 +50,8 @@ struct BackendOptions {
   int n_threads = 0;  // 0: one per physical core
 };
 
-/// The CPU backend with scalar reference kernels.
+/// The CPU backend (backends/cpu/): the SIMD kernels of the level cpu_features.h selects
+/// where it has them, the scalar reference kernels elsewhere.
 std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options);
 
 }  // namespace tern
