@@ -10,11 +10,11 @@
 #include <utility>
 #include <vector>
 
-#include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/attention.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/matmul.h"
 #include "backends/cpu/packed_gemm.h"
+#include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/repack.h"
 #include "types/float_types.h"
 #include "types/type_table.h"

@@ -10,10 +10,10 @@
 #include <random>
 #include <vector>
 
-#include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/attention.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/elementwise.h"
+#include "backends/cpu/reference_kernels.h"
 #include "cpu_test_support.h"
 #include "tern/error.h"
 #include "types/float_types.h"

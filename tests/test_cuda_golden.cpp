@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "backends/registry.h"
 #include "golden_reference.h"
-#include "replay_schedule.h"
 #include "model/model_impl.h"
 #include "model_path.h"
-#include "backends/registry.h"
+#include "replay_schedule.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/error.h"

@@ -25,8 +25,8 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/reference_kernels.h"
-#include "graph/graph.h"
 #include "backends/registry.h"
+#include "graph/graph.h"
 #include "tern/error.h"
 #include "types/type_table.h"
 

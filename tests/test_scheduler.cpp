@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "backends/backend.h"
-#include "model/model_impl.h"
 #include "backends/registry.h"
+#include "model/model_impl.h"
 #include "scheduler/placement.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "golden_reference.h"
-#include "replay_schedule.h"
-#include "model/model_impl.h"
 #include "backends/registry.h"
+#include "golden_reference.h"
+#include "model/model_impl.h"
+#include "replay_schedule.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/model.h"

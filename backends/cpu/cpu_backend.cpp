@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "backends/backend.h"
-#include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/attention.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/matmul.h"
+#include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/repack.h"
 #include "tern/error.h"
 

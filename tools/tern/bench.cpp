@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "commands.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/memory_bandwidth.h"
+#include "commands.h"
 #include "int_range.h"
 #include "tern/error.h"
 #include "tern/model.h"

@@ -24,11 +24,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include "types/blocks.h"
-#include "backends/cpu/x86/simd_helpers.h"
 #include "backends/cpu/row_kernels.h"
 #include "backends/cpu/x86/row_kernels_kquant.h"
 #include "backends/cpu/x86/row_kernels_legacy.h"
+#include "backends/cpu/x86/simd_helpers.h"
+#include "types/blocks.h"
 
 namespace tern::TERN_SIMD_NAMESPACE {
 

@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "backends/cpu/x86/simd_helpers.h"
 #include "types/blocks.h"
 #include "types/quant_iq.h"
-#include "backends/cpu/x86/simd_helpers.h"
 
 namespace tern::TERN_SIMD_NAMESPACE {
 

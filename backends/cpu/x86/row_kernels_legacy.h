@@ -14,9 +14,9 @@
 #include <cstring>
 #include <vector>
 
+#include "backends/cpu/x86/simd_helpers.h"
 #include "types/blocks.h"
 #include "types/quant_iq.h"
-#include "backends/cpu/x86/simd_helpers.h"
 
 namespace tern::TERN_SIMD_NAMESPACE {
 
