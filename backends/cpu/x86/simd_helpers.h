@@ -17,7 +17,7 @@ namespace tern::TERN_SIMD_NAMESPACE {
 
 namespace {
 
-constexpr int kMaxRows = 4;  // activation rows per call (type_table.h: kMaxDotRows)
+constexpr int kMaxRows = 4;  // activation rows per call (type_kernels.h: kMaxDotRows)
 
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
