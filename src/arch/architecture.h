@@ -40,12 +40,13 @@ class ArchModel {
   virtual void build(graph::Graph& g, const BatchInputs& in) const = 0;
 
  protected:
-  /// Records the binder's accounting once the architecture has bound its tensors.
-  void bound(const WeightBinder& binder);
-
   ModelSpec spec_;
 
  private:
+  friend std::unique_ptr<ArchModel> load_architecture(const gguf::File& file);
+  /// Records the binder's accounting once the architecture has bound its tensors.
+  void bound(const WeightBinder& binder);
+
   size_t weight_bytes_ = 0;
   std::vector<size_t> layer_bytes_;
   std::vector<std::string> unused_tensors_;
@@ -54,6 +55,11 @@ class ArchModel {
 /// Reads `file`'s spec and binds its weights with the architecture general.architecture
 /// names. Throws tern::Error for unknown architectures and invalid tensors.
 std::unique_ptr<ArchModel> load_architecture(const gguf::File& file);
+
+/// The tensors the architecture general.architecture names would bind for `file`'s spec,
+/// from the same visitor (the file needs metadata only). Throws tern::Error for unknown
+/// architectures and invalid metadata.
+std::vector<NamedTensor> list_architecture_tensors(const gguf::File& file);
 
 /// Names of the supported architectures, in registry order.
 std::vector<std::string_view> architecture_names();

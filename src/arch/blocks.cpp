@@ -78,34 +78,34 @@ void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
   output_head(g, x, in.output_rows, head, spec.rms_eps);
 }
 
-void bind_head(WeightBinder& b, const ModelSpec& s, HeadWeights& w) {
+void bind_head(TensorVisitor& b, const ModelSpec& s, HeadWeights& w) {
   b.bind(w.tok_embd, "token_embd.weight", {s.n_embd, s.n_vocab});
   b.bind(w.output_norm, "output_norm.weight", {s.n_embd});
   b.bind(w.output, "output.weight", {s.n_embd, s.n_vocab}, Need::Optional);
 }
 
-void bind_qkv(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+void bind_qkv(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w) {
   b.bind_layer(w.wq, "attn_q.weight", {s.n_embd, int64_t{s.n_head} * s.head_dim_k});
   b.bind_layer(w.wk, "attn_k.weight", {s.n_embd, s.k_cols()});
   b.bind_layer(w.wv, "attn_v.weight", {s.n_embd, s.v_cols()});
 }
 
-void bind_qkv_bias(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+void bind_qkv_bias(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w) {
   b.bind_layer(w.bq, "attn_q.bias", {int64_t{s.n_head} * s.head_dim_k});
   b.bind_layer(w.bk, "attn_k.bias", {s.k_cols()});
   b.bind_layer(w.bv, "attn_v.bias", {s.v_cols()});
 }
 
-void bind_qk_norm(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+void bind_qk_norm(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w) {
   b.bind_layer(w.q_norm, "attn_q_norm.weight", {s.head_dim_k});
   b.bind_layer(w.k_norm, "attn_k_norm.weight", {s.head_dim_k});
 }
 
-void bind_attn_output(WeightBinder& b, const ModelSpec& s, AttentionWeights& w) {
+void bind_attn_output(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w) {
   b.bind_layer(w.wo, "attn_output.weight", {int64_t{s.n_head} * s.head_dim_v, s.n_embd});
 }
 
-void bind_feed_forward(WeightBinder& b, const ModelSpec& s, FeedForwardWeights& w) {
+void bind_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights& w) {
   b.bind_layer(w.gate, "ffn_gate.weight", {s.n_embd, s.n_ff});
   b.bind_layer(w.up, "ffn_up.weight", {s.n_embd, s.n_ff});
   b.bind_layer(w.down, "ffn_down.weight", {s.n_ff, s.n_embd});

@@ -79,16 +79,16 @@ void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
 // Binding helpers: each names its tensors once, for every architecture's visitor.
 
 /// token_embd, output_norm and the optional output.weight.
-void bind_head(WeightBinder& b, const ModelSpec& s, HeadWeights& w);
+void bind_head(TensorVisitor& b, const ModelSpec& s, HeadWeights& w);
 /// attn_q, attn_k, attn_v of the current layer.
-void bind_qkv(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+void bind_qkv(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// attn_q.bias, attn_k.bias, attn_v.bias (qwen2).
-void bind_qkv_bias(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+void bind_qkv_bias(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// attn_q_norm, attn_k_norm: per-head RMS norms (qwen3, gemma3).
-void bind_qk_norm(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+void bind_qk_norm(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// attn_output.
-void bind_attn_output(WeightBinder& b, const ModelSpec& s, AttentionWeights& w);
+void bind_attn_output(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// ffn_gate, ffn_up, ffn_down.
-void bind_feed_forward(WeightBinder& b, const ModelSpec& s, FeedForwardWeights& w);
+void bind_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights& w);
 
 }  // namespace tern::blocks

@@ -24,11 +24,9 @@ struct Gemma3Layer {
 
 class Gemma3 final : public ArchModel {
  public:
-  explicit Gemma3(const gguf::File& file) {
+  Gemma3(const gguf::File& file, TensorVisitor& tensors) {
     spec_ = read_model_spec(file);
-    WeightBinder binder(file);
-    visit(binder);
-    bound(binder);
+    visit(tensors);
   }
 
   void build(graph::Graph& g, const BatchInputs& in) const override {
@@ -62,7 +60,7 @@ class Gemma3 final : public ArchModel {
   }
 
   // The one list of gemma3's tensors: loading, validation and size accounting.
-  void visit(WeightBinder& b) {
+  void visit(TensorVisitor& b) {
     const ModelSpec& s = spec_;
     blocks::bind_head(b, s, head_);
     layers_.resize(static_cast<size_t>(s.n_layer));
@@ -86,8 +84,8 @@ class Gemma3 final : public ArchModel {
 
 }  // namespace
 
-std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file) {
-  return std::make_unique<Gemma3>(file);
+std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file, TensorVisitor& tensors) {
+  return std::make_unique<Gemma3>(file, tensors);
 }
 
 }  // namespace tern

@@ -5,8 +5,8 @@
 
 namespace tern {
 
-std::unique_ptr<ArchModel> load_llama(const gguf::File& file) {
-  return load_pre_norm_decoder(file, {.neox = false, .rope_freqs = true});
+std::unique_ptr<ArchModel> load_llama(const gguf::File& file, TensorVisitor& tensors) {
+  return load_pre_norm_decoder(file, tensors, {.neox = false, .rope_freqs = true});
 }
 
 }  // namespace tern

@@ -6,11 +6,10 @@ namespace {
 
 class PreNormDecoder final : public ArchModel {
  public:
-  PreNormDecoder(const gguf::File& file, const PreNormDecoderDesc& desc) : desc_(desc) {
+  PreNormDecoder(const gguf::File& file, TensorVisitor& tensors, const PreNormDecoderDesc& desc)
+      : desc_(desc) {
     spec_ = read_model_spec(file);
-    WeightBinder binder(file);
-    visit(binder);
-    bound(binder);
+    visit(tensors);
   }
 
   void build(graph::Graph& g, const BatchInputs& in) const override {
@@ -20,7 +19,7 @@ class PreNormDecoder final : public ArchModel {
 
  private:
   // The one list of the model's tensors: loading, validation and size accounting.
-  void visit(WeightBinder& b) {
+  void visit(TensorVisitor& b) {
     const ModelSpec& s = spec_;
     blocks::bind_head(b, s, head_);
     Weight rope_freqs;  // per-pair frequency factors shared by every layer
@@ -46,9 +45,9 @@ class PreNormDecoder final : public ArchModel {
 
 }  // namespace
 
-std::unique_ptr<ArchModel> load_pre_norm_decoder(const gguf::File& file,
+std::unique_ptr<ArchModel> load_pre_norm_decoder(const gguf::File& file, TensorVisitor& tensors,
                                                  const PreNormDecoderDesc& desc) {
-  return std::make_unique<PreNormDecoder>(file, desc);
+  return std::make_unique<PreNormDecoder>(file, tensors, desc);
 }
 
 }  // namespace tern

@@ -14,11 +14,12 @@ struct PreNormDecoderDesc {
   bool neox = false;        // NeoX-style RoPE pairs
   bool rope_freqs = false;  // optional llama3 rope_freqs.weight shared by every layer
   /// Binds the extra attention tensors of the current layer (biases, q/k norms); may be null.
-  void (*bind_attention_extras)(WeightBinder&, const ModelSpec&,
+  void (*bind_attention_extras)(TensorVisitor&, const ModelSpec&,
                                 blocks::AttentionWeights&) = nullptr;
 };
 
-std::unique_ptr<ArchModel> load_pre_norm_decoder(const gguf::File& file,
+/// Reads `file`'s spec and names the model's tensors to `tensors`.
+std::unique_ptr<ArchModel> load_pre_norm_decoder(const gguf::File& file, TensorVisitor& tensors,
                                                  const PreNormDecoderDesc& desc);
 
 }  // namespace tern

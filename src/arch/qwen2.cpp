@@ -3,8 +3,8 @@
 
 namespace tern {
 
-std::unique_ptr<ArchModel> load_qwen2(const gguf::File& file) {
-  return load_pre_norm_decoder(file,
+std::unique_ptr<ArchModel> load_qwen2(const gguf::File& file, TensorVisitor& tensors) {
+  return load_pre_norm_decoder(file, tensors,
                                {.neox = true, .bind_attention_extras = blocks::bind_qkv_bias});
 }
 

@@ -3,8 +3,9 @@
 
 namespace tern {
 
-std::unique_ptr<ArchModel> load_qwen3(const gguf::File& file) {
-  return load_pre_norm_decoder(file, {.neox = true, .bind_attention_extras = blocks::bind_qk_norm});
+std::unique_ptr<ArchModel> load_qwen3(const gguf::File& file, TensorVisitor& tensors) {
+  return load_pre_norm_decoder(file, tensors,
+                               {.neox = true, .bind_attention_extras = blocks::bind_qk_norm});
 }
 
 }  // namespace tern

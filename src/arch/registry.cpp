@@ -7,16 +7,19 @@
 
 namespace tern {
 
-std::unique_ptr<ArchModel> load_llama(const gguf::File& file);
-std::unique_ptr<ArchModel> load_qwen2(const gguf::File& file);
-std::unique_ptr<ArchModel> load_qwen3(const gguf::File& file);
-std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file);
+std::unique_ptr<ArchModel> load_llama(const gguf::File& file, TensorVisitor& tensors);
+std::unique_ptr<ArchModel> load_qwen2(const gguf::File& file, TensorVisitor& tensors);
+std::unique_ptr<ArchModel> load_qwen3(const gguf::File& file, TensorVisitor& tensors);
+std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file, TensorVisitor& tensors);
 
 namespace {
 
+// Reads the file's spec and names the architecture's tensors to `tensors`.
+using Loader = std::unique_ptr<ArchModel> (*)(const gguf::File& file, TensorVisitor& tensors);
+
 struct ArchEntry {
   std::string_view name;  // general.architecture
-  std::unique_ptr<ArchModel> (*load)(const gguf::File& file);
+  Loader load;
 };
 
 constexpr ArchEntry kArchitectures[] = {
@@ -25,6 +28,15 @@ constexpr ArchEntry kArchitectures[] = {
     {"qwen3", load_qwen3},
     {"gemma3", load_gemma3},
 };
+
+Loader find_loader(const gguf::File& file) {
+  std::string_view arch = file.get_string("general.architecture");
+  for (const auto& entry : kArchitectures) {
+    if (entry.name == arch) return entry.load;
+  }
+  throw Error(fmt::format("{}: unknown architecture '{}' (supported: {})", file.name(), arch,
+                          fmt::join(architecture_names(), ", ")));
+}
 
 }  // namespace
 
@@ -41,12 +53,16 @@ std::vector<std::string_view> architecture_names() {
 }
 
 std::unique_ptr<ArchModel> load_architecture(const gguf::File& file) {
-  std::string_view arch = file.get_string("general.architecture");
-  for (const auto& entry : kArchitectures) {
-    if (entry.name == arch) return entry.load(file);
-  }
-  throw Error(fmt::format("{}: unknown architecture '{}' (supported: {})", file.name(), arch,
-                          fmt::join(architecture_names(), ", ")));
+  WeightBinder binder(file);
+  std::unique_ptr<ArchModel> model = find_loader(file)(file, binder);
+  model->bound(binder);
+  return model;
+}
+
+std::vector<NamedTensor> list_architecture_tensors(const gguf::File& file) {
+  TensorLister lister;
+  find_loader(file)(file, lister);
+  return lister.tensors();
 }
 
 }  // namespace tern

@@ -37,20 +37,15 @@ bool shape_matches(const gguf::TensorInfo& t, std::initializer_list<int64_t> sha
   return true;
 }
 
-thread_local TensorListRecorder* active_recorder = nullptr;
-
 }  // namespace
 
-TensorListRecorder::TensorListRecorder() : previous_(active_recorder) { active_recorder = this; }
+void TensorVisitor::bind_layer(Weight& slot, std::string_view name,
+                               std::initializer_list<int64_t> shape, Need need) {
+  bind(slot, fmt::format("blk.{}.{}", layer_, name), shape, need);
+}
 
-TensorListRecorder::~TensorListRecorder() { active_recorder = previous_; }
-
-void WeightBinder::bind(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
-                        Need need) {
-  if (active_recorder != nullptr) {
-    active_recorder->tensors_.push_back({name, std::vector<int64_t>(shape), need});
-    return;
-  }
+void WeightBinder::tensor(Weight& slot, const std::string& name,
+                          std::initializer_list<int64_t> shape, Need need) {
   const gguf::TensorInfo* t = file_.find_tensor(name);
   if (t == nullptr) {
     if (need == Need::Optional) return;
@@ -72,11 +67,6 @@ void WeightBinder::bind(Weight& slot, const std::string& name, std::initializer_
     if (layer_bytes_.size() <= static_cast<size_t>(layer_)) layer_bytes_.resize(layer_ + 1u, 0);
     layer_bytes_[static_cast<size_t>(layer_)] += t->n_bytes;
   }
-}
-
-void WeightBinder::bind_layer(Weight& slot, std::string_view name,
-                              std::initializer_list<int64_t> shape, Need need) {
-  bind(slot, fmt::format("blk.{}.{}", layer_, name), shape, need);
 }
 
 std::vector<std::string> WeightBinder::unused_tensors() const {

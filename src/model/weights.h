@@ -1,5 +1,6 @@
-// Weights: views of a model's tensors in the mmap (nothing copied), and the binder that
-// each architecture's tensor visitor drives for loading, validation and size accounting.
+// Weights: views of a model's tensors in the mmap (nothing copied), and the targets each
+// architecture's tensor visitor drives: the binder (loading, validation and size
+// accounting) and the lister (the tensor list alone).
 #pragma once
 
 #include <cstdint>
@@ -31,38 +32,35 @@ struct NamedTensor {
   Need need = Need::Required;
 };
 
-/// While one is alive on this thread, WeightBinders record every tensor they are asked to
-/// bind instead of looking it up (slots stay empty): tools that create models (tern synth)
-/// learn an architecture's tensors from the same visitor that loads it.
-class TensorListRecorder {
+/// What an architecture's visitor drives: it names every tensor once, with its expected
+/// shape, and the target decides what naming means (binding to a file, listing).
+class TensorVisitor {
  public:
-  TensorListRecorder();
-  ~TensorListRecorder();
-  TensorListRecorder(const TensorListRecorder&) = delete;
-  TensorListRecorder& operator=(const TensorListRecorder&) = delete;
-  const std::vector<NamedTensor>& tensors() const { return tensors_; }
+  virtual ~TensorVisitor() = default;
 
- private:
-  friend class WeightBinder;
-  std::vector<NamedTensor> tensors_;
-  TensorListRecorder* previous_;
+  /// Tensors named from now on belong to `layer` (-1: outside the layers).
+  void set_layer(int layer) { layer_ = layer; }
+  /// Names `name` with shape `shape` (ne0 first, as GGUF lists it), to be bound into `slot`.
+  void bind(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
+            Need need = Need::Required) {
+    tensor(slot, name, shape, need);
+  }
+  /// Names "blk.{layer}.{name}" for the current layer.
+  void bind_layer(Weight& slot, std::string_view name, std::initializer_list<int64_t> shape,
+                  Need need = Need::Required);
+
+ protected:
+  virtual void tensor(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
+                      Need need) = 0;
+  int layer_ = -1;
 };
 
 /// Binds the tensors an architecture names to the file. Each must be present (unless
 /// optional) with exactly the expected shape and a type the table converts to float;
 /// otherwise tern::Error names the tensor with the expected and actual shape or type.
-class WeightBinder {
+class WeightBinder final : public TensorVisitor {
  public:
   explicit WeightBinder(const gguf::File& file) : file_(file) {}
-
-  /// Tensors bound from now on belong to `layer` (-1: outside the layers).
-  void set_layer(int layer) { layer_ = layer; }
-  /// Binds `name` with shape `shape` (ne0 first, as GGUF lists it) into `slot`.
-  void bind(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
-            Need need = Need::Required);
-  /// Binds "blk.{layer}.{name}" for the current layer.
-  void bind_layer(Weight& slot, std::string_view name, std::initializer_list<int64_t> shape,
-                  Need need = Need::Required);
 
   /// Bytes of every bound tensor.
   size_t total_bytes() const { return total_bytes_; }
@@ -72,11 +70,28 @@ class WeightBinder {
   std::vector<std::string> unused_tensors() const;
 
  private:
+  void tensor(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
+              Need need) override;
+
   const gguf::File& file_;
-  int layer_ = -1;
   size_t total_bytes_ = 0;
   std::vector<size_t> layer_bytes_;
   std::vector<std::string_view> bound_;
+};
+
+/// Records every tensor named, leaving the slots empty: tools that create models (tern
+/// synth) learn an architecture's tensors from the same visitor that loads it.
+class TensorLister final : public TensorVisitor {
+ public:
+  const std::vector<NamedTensor>& tensors() const { return tensors_; }
+
+ private:
+  void tensor(Weight&, const std::string& name, std::initializer_list<int64_t> shape,
+              Need need) override {
+    tensors_.push_back({name, std::vector<int64_t>(shape), need});
+  }
+
+  std::vector<NamedTensor> tensors_;
 };
 
 }  // namespace tern

@@ -94,10 +94,7 @@ void check_shape(const SynthShape& s) {
 // The architecture's tensors for the metadata in `w`, from its own visitor.
 std::vector<NamedTensor> list_tensors(const gguf::Writer& w) {
   std::vector<uint8_t> bytes = w.to_bytes();
-  gguf::File file = gguf::File::parse(bytes, "synth");
-  TensorListRecorder recorder;
-  load_architecture(file);
-  return recorder.tensors();
+  return list_architecture_tensors(gguf::File::parse(bytes, "synth"));
 }
 
 // One tensor's rows: weights N(0, 1/ne0) (rows of unit-variance inputs give unit-variance
