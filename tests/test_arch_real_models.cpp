@@ -19,7 +19,7 @@ namespace {
 // Greedy continuation of `prompt` (special tokens parsed) until EOS/EOT or n_max tokens.
 std::string greedy_answer(const std::string& name, const std::string& prompt, int n_max) {
   Model model = Model::load(resolve_model_path(name));
-  Tokenizer tokenizer(model.gguf_file());
+  const Tokenizer& tokenizer = model.tokenizer();
   std::vector<TokenId> tokens =
       tokenizer.tokenize(prompt, {.add_eos = false, .parse_special = true});
   Session session(model, {.n_ctx = 256, .n_batch = 64});

@@ -23,7 +23,7 @@
 
 #include "backends/registry.h"
 #include "golden_reference.h"
-#include "model/model_impl.h"
+#include "model/model_internals.h"
 #include "model_path.h"
 #include "replay_schedule.h"
 #include "scheduler/scheduler.h"
@@ -100,7 +100,7 @@ TEST_P(CudaGolden, CliSplitAcrossCpuAndCuda) {
 TEST_P(CudaGolden, NoCpuFallbacks) {
   Golden g = load_golden(GetParam());
   Model model = Model::load(g.dir + "/model.gguf");
-  const ArchModel& arch = *model.impl().arch;
+  const ArchModel& arch = ModelInternals::arch(model);
   Scheduler scheduler(make_cpu_backend({2}), make_gpu_backend(BackendKind::Cuda, {}),
                       Placement(arch.spec().n_layer, -1, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },
@@ -157,7 +157,7 @@ class CudaRealModels : public testing::TestWithParam<std::string> {
 
 TEST_P(CudaRealModels, EveryOffloadGivesTheCpusGreedyTokens) {
   Model model = Model::load(path_);
-  Tokenizer tokenizer(model.gguf_file());
+  const Tokenizer& tokenizer = model.tokenizer();
   std::vector<TokenId> prompt =
       tokenizer.tokenize("The capital of France is", {.add_eos = false, .parse_special = true});
   int64_t n_vocab = model.n_vocab();

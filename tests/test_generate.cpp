@@ -22,12 +22,9 @@ class SmolLm2 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     model_ = new Model(Model::load(resolve_model_path("smollm2-135m")));
-    tokenizer_ = new Tokenizer(model_->gguf_file());
+    tokenizer_ = &model_->tokenizer();
   }
-  static void TearDownTestSuite() {
-    delete tokenizer_;
-    delete model_;
-  }
+  static void TearDownTestSuite() { delete model_; }
   void SetUp() override {
     if (model_ == nullptr) GTEST_FAIL() << "smollm2-135m did not load";
   }
@@ -37,10 +34,10 @@ class SmolLm2 : public ::testing::Test {
   static SamplingParams greedy() { return {.temp = 0.0f}; }
 
   static Model* model_;
-  static Tokenizer* tokenizer_;
+  static const Tokenizer* tokenizer_;
 };
 Model* SmolLm2::model_ = nullptr;
-Tokenizer* SmolLm2::tokenizer_ = nullptr;
+const Tokenizer* SmolLm2::tokenizer_ = nullptr;
 
 TEST_F(SmolLm2, GreedyAnswerStopsAtEndOfGenerationAndStreamsEveryByte) {
   Session session(*model_, {.n_ctx = 128, .n_threads = 2});

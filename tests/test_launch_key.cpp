@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "graph/launch_key.h"
-#include "model/model_impl.h"
+#include "model/model_internals.h"
 #include "tern/model.h"
 
 namespace tern {
@@ -22,7 +22,7 @@ class LaunchKeyTest : public testing::Test {
  protected:
   void SetUp() override {
     model_ = std::make_unique<Model>(Model::load(kModel));
-    const ModelSpec& spec = model_->impl().arch->spec();
+    const ModelSpec& spec = ModelInternals::arch(*model_).spec();
     cache_bytes_.resize(static_cast<size_t>(2 * spec.n_layer));
     for (int64_t l = 0; l < spec.n_layer; ++l) {
       // Only the addresses matter here: the graph is keyed, never run.
@@ -35,7 +35,7 @@ class LaunchKeyTest : public testing::Test {
   std::vector<uint64_t> key(std::vector<int32_t> tokens, int64_t pos0, uint64_t cache_salt = 0) {
     graph::Graph g(pos0, static_cast<int64_t>(tokens.size()));
     std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
-    model_->impl().arch->build(g, {tokens, pos0, rows, views_});
+    ModelInternals::arch(*model_).build(g, {tokens, pos0, rows, views_});
     std::vector<uint64_t> words;
     auto cache_id = [&](const void* c) { return cache_salt + reinterpret_cast<uintptr_t>(c); };
     for (const graph::Node& node : g.nodes()) graph::append_launch_key(g, node, cache_id, words);

@@ -200,7 +200,7 @@ TEST(Perplexity, SmolLM2OnDebianText) {
   if (!fs::exists(path) || !fs::exists(kText))
     GTEST_SKIP() << path << " or " << kText << " missing";
   Model model = Model::load(path);
-  Tokenizer tok(model.gguf_file());
+  const Tokenizer& tok = model.tokenizer();
   std::ifstream in(kText);
   std::stringstream text;
   text << in.rdbuf();

@@ -11,7 +11,7 @@
 
 #include "backends/backend.h"
 #include "backends/registry.h"
-#include "model/model_impl.h"
+#include "model/model_internals.h"
 #include "scheduler/placement.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
@@ -109,7 +109,7 @@ struct SplitRun {
 };
 
 SplitRun run_split(const Model& model, int n_gpu_layers, graph::Op refused) {
-  const ArchModel& arch = *model.impl().arch;
+  const ArchModel& arch = ModelInternals::arch(model);
   SplitRun out;
   auto gpu = std::make_unique<FakeGpu>(refused, &out.gpu_allocations);
   Scheduler scheduler(make_cpu_backend({1}), std::move(gpu),

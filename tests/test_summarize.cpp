@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "scratch_dir.h"
 #include "summarize/summarizer.h"
 #include "tern/error.h"
-#include "scratch_dir.h"
 
 namespace tern::summarize {
 namespace {
@@ -84,14 +84,14 @@ class SummarizerTest : public ::testing::Test {
   void SetUp() override {
     if (!fs::exists(models_dir() / "smollm2-135m.gguf")) GTEST_SKIP() << "smollm2-135m absent";
     model_.emplace(Model::load((models_dir() / "smollm2-135m.gguf").string()));
-    tokenizer_.emplace(model_->gguf_file());
+    tokenizer_ = &model_->tokenizer();
     session_.emplace(*model_, SessionOptions{.n_ctx = 256, .n_threads = 2});
   }
   SummarizeOptions options() const {
     return {.n_predict = 12, .n_overlap = 16, .chat = choose_chat_template(*model_).tmpl};
   }
   std::optional<Model> model_;
-  std::optional<Tokenizer> tokenizer_;
+  const Tokenizer* tokenizer_ = nullptr;
   std::optional<Session> session_;
   SamplerChain sampler_{{.temp = 0.0f}};
 };
@@ -135,7 +135,8 @@ TEST_F(SummarizerTest, ContextTooSmallIsNamed) {
     Summarizer summarizer(*session_, *tokenizer_, sampler_, o);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("use a larger context or fewer summary tokens"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("use a larger context or fewer summary tokens"),
+              std::string::npos)
         << e.what();
   }
 }

@@ -59,7 +59,7 @@ TEST(Synth, EveryArchitectureLoadsAndRuns) {
     EXPECT_EQ(f.find_tensor("blk.0.ffn_up.weight")->type, TensorType::Q4_K);
     EXPECT_EQ(f.find_tensor("blk.1.ffn_down.weight")->type, TensorType::Q6_K);  // more bits
     Session s(model, {64, 64, 2, KvType::F32});
-    std::vector<int32_t> tokens = Tokenizer(f).tokenize("hello synth");
+    std::vector<int32_t> tokens = model.tokenizer().tokenize("hello synth");
     std::span<const float> logits = s.decode(tokens);
     for (float v : logits) ASSERT_TRUE(std::isfinite(v)) << arch;
   }

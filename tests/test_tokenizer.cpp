@@ -14,6 +14,7 @@
 #include "gguf/file.h"
 #include "tern/error.h"
 #include "tern/tokenizer.h"
+#include "tokenizer/tokenizer_internals.h"
 
 namespace tern {
 namespace {
@@ -310,7 +311,7 @@ GgufBuilder tiny_bpe(const std::vector<std::string>& merges = {"a b"},
 std::string build_error(const GgufBuilder& builder) {
   const std::vector<uint8_t> bytes = builder.bytes();
   try {
-    Tokenizer tok(gguf::File::parse(bytes, "test.gguf"));
+    TokenizerInternals::from_file(gguf::File::parse(bytes, "test.gguf"));
     return "";
   } catch (const Error& e) {
     return e.what();
@@ -319,7 +320,7 @@ std::string build_error(const GgufBuilder& builder) {
 
 TEST(TokenizerMetadata, TinyVocabularyWorks) {
   const std::vector<uint8_t> bytes = tiny_bpe().bytes();
-  const Tokenizer tok(gguf::File::parse(bytes, "tiny.gguf"));
+  const Tokenizer tok = TokenizerInternals::from_file(gguf::File::parse(bytes, "tiny.gguf"));
   EXPECT_EQ(tok.tokenize("abab"), (std::vector<TokenId>{2, 2}));
   EXPECT_EQ(tok.tokenize("ba"), (std::vector<TokenId>{1, 0}));
   EXPECT_TRUE(tok.is_end_of_generation(3));  // "<|end|>" is a known end-of-turn marker

@@ -22,7 +22,7 @@
 
 #include "backends/registry.h"
 #include "golden_reference.h"
-#include "model/model_impl.h"
+#include "model/model_internals.h"
 #include "replay_schedule.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
@@ -93,7 +93,7 @@ TEST_P(VulkanGolden, CliSplitAcrossCpuAndVulkan) {
 TEST_P(VulkanGolden, NoCpuFallbacks) {
   Golden g = load_golden(GetParam());
   Model model = Model::load(g.dir + "/model.gguf");
-  const ArchModel& arch = *model.impl().arch;
+  const ArchModel& arch = ModelInternals::arch(model);
   Scheduler scheduler(make_cpu_backend({2}), make_gpu_backend(BackendKind::Vulkan, {}),
                       Placement(arch.spec().n_layer, -1, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   const int n_predict = argc > 3 ? std::atoi(argv[3]) : 32;
   try {
     const tern::Model model = tern::Model::load(argv[1]);
-    const tern::Tokenizer tokenizer(model.gguf_file());
+    const tern::Tokenizer& tokenizer = model.tokenizer();
     // Special tokens in the prompt text (<|im_start|>...) are read as tokens; BOS is added
     // when the vocabulary asks for it.
     std::vector<tern::TokenId> tokens =

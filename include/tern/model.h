@@ -9,11 +9,9 @@
 #include <string>
 #include <string_view>
 
-namespace tern {
+#include "tern/tokenizer.h"
 
-namespace gguf {
-class File;
-}
+namespace tern {
 
 /// Options for Model::load; the defaults suit normal use.
 struct ModelOptions {
@@ -47,14 +45,15 @@ class Model {
   /// A string/integer metadata value, or nullopt when the key is absent or of another type.
   std::optional<std::string> meta_string(std::string_view key) const;
   std::optional<int64_t> meta_int(std::string_view key) const;
-  /// The parsed file, for library components that read more metadata (the tokenizer).
-  const gguf::File& gguf_file() const;
 
-  struct Impl;
-  /// Library-internal state (sessions use it).
-  const Impl& impl() const { return *impl_; }
+  /// The tokenizer the file's `tokenizer.ggml.*` keys describe, built on the first call
+  /// (safe from several threads at once). Throws tern::Error naming the key at fault; a
+  /// later call tries again. The reference is valid as long as the model.
+  const Tokenizer& tokenizer() const;
 
  private:
+  struct Impl;
+  friend struct ModelInternals;  // the library's own access (src/model/model_internals.h)
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

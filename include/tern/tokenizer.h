@@ -10,10 +10,6 @@
 
 namespace tern {
 
-namespace gguf {
-class File;
-}
-
 using TokenId = int32_t;
 /// "No such token" (a special id the file does not define).
 inline constexpr TokenId kNoToken = -1;
@@ -50,13 +46,11 @@ struct TokenizeOptions {
 
 /// A tokenizer built from GGUF metadata: SentencePiece (`llama`) or byte-level BPE (`gpt2`)
 /// with the pre-tokenizer named by `tokenizer.ggml.pre`. Immutable after construction, so
-/// one instance may be shared by threads.
+/// one instance may be shared by threads. A loaded model's is Model::tokenizer().
 class Tokenizer {
  public:
-  /// Reads and validates the tokenizer keys of `file` and copies what it needs: `file` may be
-  /// destroyed afterwards. Throws tern::Error naming the key at fault.
-  explicit Tokenizer(const gguf::File& file);
-  /// Opens the GGUF file at `path` (a vocab-only file is enough) and builds its tokenizer.
+  /// Opens the GGUF file at `path` (a vocab-only file is enough), reads and validates its
+  /// tokenizer keys and copies what it needs. Throws tern::Error naming the key at fault.
   static Tokenizer open(const std::string& path);
 
   Tokenizer(Tokenizer&&) noexcept;
@@ -92,11 +86,12 @@ class Tokenizer {
   std::string_view model_name() const;
   std::string_view pre_name() const;
 
-  struct Impl;
-
  private:
-  std::unique_ptr<const Impl> impl_;
+  struct Impl;
   friend class StreamDecoder;
+  friend struct TokenizerInternals;  // builds tokenizers from parsed files (src/tokenizer/)
+  explicit Tokenizer(std::unique_ptr<const Impl> impl);
+  std::unique_ptr<const Impl> impl_;
 };
 
 /// Turns generated tokens into text as they arrive, holding back the bytes of a character

@@ -1,10 +1,22 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "model/model_impl.h"
+#include <mutex>
+
+#include "model/model_internals.h"
 #include "tern/error.h"
+#include "tokenizer/tokenizer_internals.h"
 
 namespace tern {
+
+struct Model::Impl {
+  gguf::File file;
+  std::unique_ptr<ArchModel> arch;
+  std::once_flag tokenizer_built;  // not set while building throws, so a later call retries
+  std::optional<Tokenizer> tokenizer;
+};
+
+const ArchModel& ModelInternals::arch(const Model& model) { return *model.impl_->arch; }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -12,7 +24,7 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& path, const ModelOptions& options) {
-  auto impl = std::make_unique<Impl>(Impl{gguf::File::open(path), nullptr});
+  auto impl = std::make_unique<Impl>(gguf::File::open(path));
   impl->arch = load_architecture(impl->file);
   const auto& unused = impl->arch->unused_tensors();
   if (options.strict && !unused.empty()) {
@@ -29,7 +41,12 @@ int64_t Model::n_embd() const { return impl_->arch->spec().n_embd; }
 int64_t Model::n_layer() const { return impl_->arch->spec().n_layer; }
 size_t Model::weight_bytes() const { return impl_->arch->weight_bytes(); }
 size_t Model::file_bytes() const { return impl_->file.bytes().size(); }
-const gguf::File& Model::gguf_file() const { return impl_->file; }
+
+const Tokenizer& Model::tokenizer() const {
+  std::call_once(impl_->tokenizer_built,
+                 [this] { impl_->tokenizer.emplace(TokenizerInternals::from_file(impl_->file)); });
+  return *impl_->tokenizer;
+}
 
 std::optional<std::string> Model::meta_string(std::string_view key) const {
   const gguf::Value* v = impl_->file.find(key);

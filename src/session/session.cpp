@@ -7,7 +7,7 @@
 
 #include "backends/backend.h"
 #include "backends/registry.h"
-#include "model/model_impl.h"
+#include "model/model_internals.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/error.h"
@@ -57,7 +57,7 @@ std::unique_ptr<Scheduler> make_scheduler(const ArchModel& arch, const SessionOp
 
 struct Session::Impl {
   Impl(const Model& model, const SessionOptions& options)
-      : arch(*model.impl().arch),
+      : arch(ModelInternals::arch(model)),
         n_batch(options.n_batch),
         scheduler(make_scheduler(arch, options, context_size(options, arch.spec()),
                                  kv_tensor_type(options.kv_type))),

@@ -8,6 +8,7 @@
 #include "tern/error.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer_impl.h"
+#include "tokenizer/tokenizer_internals.h"
 #include "tokenizer/utf8.h"
 
 namespace tern {
@@ -119,9 +120,15 @@ void Tokenizer::Impl::append_piece(TokenId token, bool render_special, bool& at_
   at_text_start = true;  // the input had a special-token fragment here
 }
 
-Tokenizer::Tokenizer(const gguf::File& file) : impl_(std::make_unique<const Impl>(file)) {}
+Tokenizer::Tokenizer(std::unique_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
-Tokenizer Tokenizer::open(const std::string& path) { return Tokenizer(gguf::File::open(path)); }
+Tokenizer TokenizerInternals::from_file(const gguf::File& file) {
+  return Tokenizer(std::make_unique<const Tokenizer::Impl>(file));
+}
+
+Tokenizer Tokenizer::open(const std::string& path) {
+  return TokenizerInternals::from_file(gguf::File::open(path));
+}
 
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;

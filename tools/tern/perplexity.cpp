@@ -36,7 +36,7 @@ std::vector<TokenId> input_chunks(const PerplexityCliOptions& o, const Model& mo
     return base.tokens();
   }
   if (o.text_file.empty()) throw Error("perplexity: -f TEXT is required (unless --kl-compare)");
-  Tokenizer tokenizer(model.gguf_file());
+  const Tokenizer& tokenizer = model.tokenizer();
   std::vector<TokenId> tokens =
       tokenizer.tokenize(read_input_file(o.text_file), {false, false, false});
   TokenId bos = tokenizer.add_bos() ? tokenizer.special().bos : kNoToken;

@@ -122,7 +122,6 @@ bool stream_to_stdout(std::string_view text) { return out().stream(text) && g_in
 // Everything a run needs, loaded once.
 struct Loaded {
   Model model;
-  Tokenizer tokenizer;
   Session session;
   SamplerChain sampler;
   double load_seconds;
@@ -131,12 +130,12 @@ struct Loaded {
 Loaded load(const RunOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   Model model = Model::load(resolve_model_path(o.model));
-  Tokenizer tokenizer(model.gguf_file());
+  model.tokenizer();  // built now, so that the load time counts it
   Session session(model, o.session);
   SamplerChain sampler(o.sampling);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return {std::move(model), std::move(tokenizer), std::move(session), std::move(sampler), seconds};
+  return {std::move(model), std::move(session), std::move(sampler), seconds};
 }
 
 nlohmann::json timings_json(const GenerateResult& r, double load_seconds) {
@@ -224,12 +223,12 @@ void run(RunOptions o, const CLI::App* cmd) {
   const TextCallback sink = o.json ? TextCallback{} : TextCallback(stream_to_stdout);
   if (!use_chat) {
     const std::vector<TokenId> tokens =
-        l.tokenizer.tokenize(*prompt, {.add_eos = false, .parse_special = true});
-    report(o, generate(l.session, l.tokenizer, l.sampler, tokens, o.generate, sink), l.load_seconds,
-           std::nullopt);
+        l.model.tokenizer().tokenize(*prompt, {.add_eos = false, .parse_special = true});
+    report(o, generate(l.session, l.model.tokenizer(), l.sampler, tokens, o.generate, sink),
+           l.load_seconds, std::nullopt);
     return;
   }
-  Conversation conversation(l.session, l.tokenizer, l.sampler, choice.tmpl, o.system);
+  Conversation conversation(l.session, l.model.tokenizer(), l.sampler, choice.tmpl, o.system);
   if (prompt) {
     report(o, conversation.reply(*prompt, o.generate, sink), l.load_seconds, choice.tmpl.format);
     return;

@@ -204,7 +204,7 @@ void run(SummarizeCliOptions o) {
   if (!is_stdout(o.out)) file.emplace(o.out, "ab");
   Output& results = file ? *file : out();
   const Model model = Model::load(resolve_model_path(o.model));
-  const Tokenizer tokenizer(model.gguf_file());
+  const Tokenizer& tokenizer = model.tokenizer();
   Session session(model, o.session);
   o.sampling.seed = o.seed < 0 ? kRandomSeed : static_cast<uint32_t>(o.seed);
   SamplerChain sampler(o.sampling);
