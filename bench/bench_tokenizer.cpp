@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "model_path.h"
 #include "tern/error.h"
+#include "tern/model_path.h"
 #include "tern/tokenizer.h"
 
 namespace {

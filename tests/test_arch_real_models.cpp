@@ -8,8 +8,8 @@
 #include <string>
 
 #include "backends/cpu/cpu_features.h"
-#include "model_path.h"
 #include "tern/model.h"
+#include "tern/model_path.h"
 #include "tern/session.h"
 #include "tern/tokenizer.h"
 

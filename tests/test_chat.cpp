@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "gguf/file.h"
-#include "model_path.h"
 #include "tern/chat.h"
 #include "tern/error.h"
+#include "tern/model_path.h"
 
 namespace tern {
 namespace {

@@ -24,12 +24,12 @@
 #include "backends/registry.h"
 #include "golden_reference.h"
 #include "model/model_internals.h"
-#include "model_path.h"
 #include "replay_schedule.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
 #include "tern/error.h"
 #include "tern/model.h"
+#include "tern/model_path.h"
 #include "tern/session.h"
 #include "tern/tokenizer.h"
 
@@ -73,8 +73,8 @@ TEST_P(CudaGolden, StepwiseLogitsMatchLlamaCpp) {
 // test_launch_key checks that a step's key does not change with the position, so the
 // graphs are really captured and replayed.
 TEST_P(CudaGolden, ReplayedGraphsGiveTheDirectLaunchesLogits) {
-  expect_replay_matches_direct(load_golden(GetParam()), BackendKind::Cuda, "TERN_CUDA_GRAPHS",
-                               "0", "strict");
+  expect_replay_matches_direct(load_golden(GetParam()), BackendKind::Cuda, "TERN_CUDA_GRAPHS", "0",
+                               "strict");
 }
 
 TEST_P(CudaGolden, CliSplitAcrossCpuAndCuda) {
@@ -190,8 +190,7 @@ TEST_P(CudaRealModels, EveryOffloadGivesTheCpusGreedyTokens) {
       const float* w = want.data() + r * static_cast<size_t>(n_vocab);
       if (top2_margin(w, n_vocab) <= kRealModelMargin) continue;
       ++compared;
-      EXPECT_EQ(argmax(got.data() + r * static_cast<size_t>(n_vocab), n_vocab),
-                argmax(w, n_vocab))
+      EXPECT_EQ(argmax(got.data() + r * static_cast<size_t>(n_vocab), n_vocab), argmax(w, n_vocab))
           << GetParam() << " -ngl " << ngl << " position " << r;
     }
     EXPECT_GE(compared, want.size() / static_cast<size_t>(n_vocab) / 2)

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <string>
 
-#include "model_path.h"
 #include "tern/error.h"
 #include "tern/generate.h"
+#include "tern/model_path.h"
 
 namespace tern {
 namespace {

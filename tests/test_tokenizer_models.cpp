@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model_path.h"
+#include "tern/model_path.h"
 #include "tern/tokenizer.h"
 
 namespace tern {

@@ -10,10 +10,10 @@
 
 #include "commands.h"
 #include "int_range.h"
-#include "model_path.h"
 #include "output.h"
 #include "tern/error.h"
 #include "tern/model.h"
+#include "tern/model_path.h"
 #include "tern/session.h"
 
 namespace tern::cli {

@@ -11,10 +11,10 @@
 #include "commands.h"
 #include "input_file.h"
 #include "int_range.h"
-#include "model_path.h"
 #include "perplexity/kl_base_file.h"
 #include "tern/error.h"
 #include "tern/model.h"
+#include "tern/model_path.h"
 #include "tern/tokenizer.h"
 
 namespace tern::cli {

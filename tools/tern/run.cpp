@@ -23,10 +23,10 @@
 #include "commands.h"
 #include "input_file.h"
 #include "int_range.h"
-#include "model_path.h"
 #include "output.h"
 #include "tern/error.h"
 #include "tern/generate.h"
+#include "tern/model_path.h"
 
 namespace tern::cli {
 

@@ -24,11 +24,11 @@
 #include "commands.h"
 #include "input_file.h"
 #include "int_range.h"
-#include "model_path.h"
 #include "output.h"
 #include "summarize/summarizer.h"
 #include "summarize_results.h"
 #include "tern/error.h"
+#include "tern/model_path.h"
 #include "utf8_escape.h"
 
 namespace tern::cli {

@@ -13,9 +13,9 @@
 
 #include "commands.h"
 #include "input_file.h"
-#include "model_path.h"
 #include "output.h"
 #include "tern/error.h"
+#include "tern/model_path.h"
 #include "tern/tokenizer.h"
 
 namespace tern::cli {

@@ -1,4 +1,4 @@
-#include "model_path.h"
+#include "tern/model_path.h"
 
 #include <fmt/format.h>
 
