@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "scratch_dir.h"
-#include "summarize/summarizer.h"
 #include "tern/error.h"
+#include "tern/summarize.h"
 
 namespace tern::summarize {
 namespace {

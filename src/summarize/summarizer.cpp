@@ -1,11 +1,10 @@
 // Prompt frame, chunking and the summarize-then-summarize-the-summaries recursion.
-#include "summarize/summarizer.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "tern/error.h"
+#include "tern/summarize.h"
 
 namespace tern::summarize {
 

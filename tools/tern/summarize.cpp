@@ -2,6 +2,8 @@
 // per document, one JSON line per document written and flushed as it finishes. With --out,
 // a re-run skips the documents the file already holds, so an interrupted job loses nothing;
 // a file tern did not write is never appended to (summarize_results.h).
+#include "tern/summarize.h"
+
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,7 +27,6 @@
 #include "input_file.h"
 #include "int_range.h"
 #include "output.h"
-#include "summarize/summarizer.h"
 #include "summarize_results.h"
 #include "tern/error.h"
 #include "tern/model_path.h"

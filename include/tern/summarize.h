@@ -37,6 +37,8 @@ struct Summary {
 std::vector<std::pair<size_t, size_t>> chunk_ranges(size_t n_tokens, size_t max_chunk,
                                                     size_t n_overlap);
 
+/// Summarizes documents over one session, clearing its cache before every prompt. Not
+/// thread-safe (it drives the session and the sampler); one per thread.
 class Summarizer {
  public:
   /// The referenced objects must outlive the summarizer. Throws tern::Error when the
