@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "perplexity/log_probs.h"
-#include "perplexity/perplexity.h"
 #include "quantize/quantize_model.h"
 #include "tern/error.h"
 #include "tern/model.h"
+#include "tern/perplexity.h"
 #include "tern/session.h"
 #include "tern/tokenizer.h"
 

@@ -1,6 +1,7 @@
 #include "perplexity/log_probs.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace tern::ppl {
 

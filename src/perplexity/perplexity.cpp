@@ -1,4 +1,4 @@
-#include "perplexity/perplexity.h"
+#include "tern/perplexity.h"
 
 #include <fmt/format.h>
 
@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "perplexity/kl_base_file.h"
+#include "perplexity/log_probs.h"
 #include "tern/error.h"
 #include "tern/session.h"
 
@@ -86,6 +87,11 @@ std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx,
     for (int64_t c = 0; c < n_chunks; ++c) chunks[static_cast<size_t>(c * n_ctx)] = bos;
   }
   return chunks;
+}
+
+KlBaseChunks read_kl_base_chunks(const std::string& path) {
+  KlBaseReader base(path);
+  return {base.tokens(), base.header().n_ctx};
 }
 
 PerplexityReport evaluate_perplexity(const Model& model, std::span<const TokenId> chunks,

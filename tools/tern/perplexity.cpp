@@ -1,7 +1,7 @@
 // tern perplexity -m MODEL -f TEXT: perplexity in chunks of -c tokens with a running
 // estimate; --kl-base saves the log-probabilities, --kl-compare reports KL divergence and
 // top-1 agreement of another (quantized) model against them.
-#include "perplexity/perplexity.h"
+#include "tern/perplexity.h"
 
 #include <fmt/format.h>
 
@@ -11,7 +11,6 @@
 #include "commands.h"
 #include "input_file.h"
 #include "int_range.h"
-#include "perplexity/kl_base_file.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/model_path.h"
@@ -31,9 +30,9 @@ struct PerplexityCliOptions {
 std::vector<TokenId> input_chunks(const PerplexityCliOptions& o, const Model& model,
                                   ppl::PerplexityOptions& po) {
   if (!po.kl_compare_in.empty()) {
-    ppl::KlBaseReader base(po.kl_compare_in);
-    po.n_ctx = base.header().n_ctx;
-    return base.tokens();
+    ppl::KlBaseChunks base = ppl::read_kl_base_chunks(po.kl_compare_in);
+    po.n_ctx = base.n_ctx;
+    return std::move(base.tokens);
   }
   if (o.text_file.empty()) throw Error("perplexity: -f TEXT is required (unless --kl-compare)");
   const Tokenizer& tokenizer = model.tokenizer();

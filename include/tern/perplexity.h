@@ -5,6 +5,8 @@
 // Optionally saves the log-probabilities (--kl-base) or compares with saved ones (KL).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -12,11 +14,32 @@
 #include <string>
 #include <vector>
 
-#include "perplexity/log_probs.h"
 #include "tern/model.h"
 #include "tern/tokenizer.h"
 
 namespace tern::ppl {
+
+/// Mean of a series and the standard error of that mean.
+class RunningStat {
+ public:
+  void add(double x) {
+    ++n_;
+    sum_ += x;
+    sum_sq_ += x * x;
+  }
+  int64_t count() const { return n_; }
+  double mean() const { return n_ > 0 ? sum_ / double(n_) : 0.0; }
+  /// sqrt(sample variance / n); 0 with fewer than two values.
+  double standard_error() const {
+    if (n_ < 2) return 0.0;
+    double var = (sum_sq_ - sum_ * sum_ / double(n_)) / double(n_ - 1);
+    return std::sqrt(std::max(var, 0.0) / double(n_));
+  }
+
+ private:
+  int64_t n_ = 0;
+  double sum_ = 0, sum_sq_ = 0;
+};
 
 struct PerplexityOptions {
   int64_t n_ctx = 512;  // tokens per chunk
@@ -56,8 +79,17 @@ struct PerplexityReport {
 std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx, int64_t max_chunks,
                                  TokenId bos);
 
+/// The chunks a --kl-base file was written for and their length: what a model compared
+/// against that file evaluates. Throws tern::Error naming the file when it is not one.
+struct KlBaseChunks {
+  std::vector<TokenId> tokens;
+  int64_t n_ctx = 0;
+};
+KlBaseChunks read_kl_base_chunks(const std::string& path);
+
 /// Evaluates `chunks` (a multiple of options.n_ctx tokens, e.g. from make_chunks or a
-/// --kl-base file) and reports the perplexity; calls `on_chunk` after each chunk.
+/// --kl-base file) with a session of its own and reports the perplexity; calls `on_chunk`
+/// after each chunk, on the calling thread. `model` may be shared with other threads.
 PerplexityReport evaluate_perplexity(const Model& model, std::span<const TokenId> chunks,
                                      const PerplexityOptions& options,
                                      const std::function<void(const ChunkReport&)>& on_chunk);
