@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "perplexity/log_probs.h"
-#include "quantize/quantize_model.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/perplexity.h"
+#include "tern/quantize.h"
 #include "tern/session.h"
 #include "tern/tokenizer.h"
 
@@ -117,7 +117,7 @@ TEST(Perplexity, KlBaseAndCompare) {
   fs::path dir = temp_dir();
   std::string f32 = kGolden + "llama-f32/model.gguf";
   std::string q4 = (dir / "q4.gguf").string();
-  quant::quantize_model(f32, q4, *quant::find_mix("Q4_0"), {});
+  quant::quantize_model(f32, q4, "Q4_0", {});
   std::vector<int32_t> tokens = golden_tokens("llama-f32");
   size_t n = tokens.size();
   ppl::PerplexityOptions o;
@@ -174,7 +174,7 @@ TEST(Perplexity, CliEndToEndOnDebianText) {
   fs::path dir = temp_dir();
   std::string f32 = kGolden + "llama-f32/model.gguf";
   std::string q8 = (dir / "q8.gguf").string();
-  quant::quantize_model(f32, q8, *quant::find_mix("Q8_0"), {});
+  quant::quantize_model(f32, q8, "Q8_0", {});
   std::string base = (dir / "base.kl").string();
   std::string out =
       run_cli("perplexity -m " + f32 + " -f " + kText + " -c 64 --chunks 3 -t 2 --kl-base " + base,

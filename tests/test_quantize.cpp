@@ -15,11 +15,11 @@
 #include "gguf/file.h"
 #include "perplexity/log_probs.h"
 #include "quantize/quantize_model.h"
+#include "scratch_dir.h"
 #include "synth/synth_model.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
-#include "scratch_dir.h"
 
 namespace tern {
 namespace {
@@ -131,7 +131,7 @@ TEST(QuantizeRoundTrip, EveryMixLoadsAndTracksTheOriginal) {
     std::string out = (dir / (std::string(mix) + ".gguf")).string();
     quant::QuantizeOptions qo;
     qo.n_threads = 2;
-    quant::quantize_model(original, out, *quant::find_mix(mix), qo);
+    quant::quantize_model(original, out, mix, qo);
     double kl = mean_kl(base, log_probs(out, tokens), 512);
     std::printf("%-7s KL %.6f\n", mix, kl);
     EXPECT_LT(kl, bound) << mix;
@@ -166,7 +166,7 @@ TEST(QuantizeQuality, KlNoWorseThanLlamaCppOnGoldenOriginals) {
     if (std::system(cmd.c_str()) != 0)
       GTEST_SKIP() << "python3 with gguf/numpy is needed to regenerate " << original;
     std::string ours = (dir / (std::string(c.golden) + "-tern.gguf")).string();
-    quant::quantize_model(original, ours, *quant::find_mix(c.mix), {});
+    quant::quantize_model(original, ours, c.mix, {});
     std::vector<int32_t> tokens = golden_tokens(c.golden);
     std::vector<float> base = log_probs(original, tokens);
     double kl_tern = mean_kl(base, log_probs(ours, tokens), 512);
@@ -183,7 +183,7 @@ TEST(Quantize, RefusesRequantizationUnlessAllowed) {
   std::string in = kGolden + "llama-q4_k_m/model.gguf";
   std::string out = (dir / "q8.gguf").string();
   try {
-    quant::quantize_model(in, out, *quant::find_mix("Q8_0"), {});
+    quant::quantize_model(in, out, "Q8_0", {});
     FAIL() << "requantized without --allow-requantize";
   } catch (const Error& e) {
     std::string what = e.what();
@@ -193,7 +193,7 @@ TEST(Quantize, RefusesRequantizationUnlessAllowed) {
   EXPECT_FALSE(fs::exists(out));
   quant::QuantizeOptions qo;
   qo.allow_requantize = true;
-  quant::quantize_model(in, out, *quant::find_mix("Q8_0"), qo);
+  quant::quantize_model(in, out, "Q8_0", qo);
   EXPECT_EQ(Model::load(out).n_vocab(), 512);
 }
 
@@ -203,8 +203,8 @@ TEST(Quantize, CopiesMetadataAndIsIndependentOfThreads) {
   quant::QuantizeOptions one, three;
   one.n_threads = 1;
   three.n_threads = 3;
-  quant::quantize_model(in, (dir / "a.gguf").string(), *quant::find_mix("Q4_0"), one);
-  quant::quantize_model(in, (dir / "b.gguf").string(), *quant::find_mix("Q4_0"), three);
+  quant::quantize_model(in, (dir / "a.gguf").string(), "Q4_0", one);
+  quant::quantize_model(in, (dir / "b.gguf").string(), "Q4_0", three);
   EXPECT_EQ(file_bytes(dir / "a.gguf"), file_bytes(dir / "b.gguf"));
   gguf::File src = gguf::File::open(in);
   gguf::File q = gguf::File::open((dir / "a.gguf").string());

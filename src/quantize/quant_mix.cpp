@@ -1,7 +1,13 @@
 #include "quantize/quant_mix.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cctype>
+
+#include "tern/error.h"
+#include "tern/quantize.h"
 
 namespace tern::quant {
 
@@ -136,6 +142,18 @@ const QuantMix* find_mix(std::string_view name) {
     if (iequals(m.name, name)) return &m;
   }
   return nullptr;
+}
+
+const QuantMix& mix_named(std::string_view name) {
+  if (const QuantMix* mix = find_mix(name)) return *mix;
+  throw Error(fmt::format("unknown quantization type '{}' (one of: {})", name,
+                          fmt::join(mix_names(), ", ")));
+}
+
+std::vector<std::string_view> mix_names() {
+  std::vector<std::string_view> names;
+  for (const QuantMix& m : all_mixes()) names.push_back(m.name);
+  return names;
 }
 
 TensorType mix_type(const QuantMix& mix, const TensorPlace& place) {

@@ -50,6 +50,8 @@ struct TensorPlace {
 
 /// The mix with this name (case-insensitive), or nullptr.
 const QuantMix* find_mix(std::string_view name);
+/// The mix with this name (case-insensitive); throws tern::Error naming every mix if none.
+const QuantMix& mix_named(std::string_view name);
 /// Every mix, in the order `tern quantize --help` lists them.
 const std::vector<QuantMix>& all_mixes();
 

@@ -133,7 +133,8 @@ std::vector<TensorPlan> plan_quantization(const gguf::File& file, const QuantMix
 }
 
 QuantizeReport quantize_model(const std::string& in_path, const std::string& out_path,
-                              const QuantMix& mix, const QuantizeOptions& options) {
+                              std::string_view mix_name, const QuantizeOptions& options) {
+  const QuantMix& mix = mix_named(mix_name);
   gguf::File file = gguf::File::open(in_path);
   std::vector<TensorPlan> plan = plan_quantization(file, mix);
   check_requantize(file, plan, options.allow_requantize);
@@ -141,6 +142,7 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
   gguf::Writer w;
   copy_metadata(file, mix, w);
   QuantizeReport report;
+  report.mix = mix.name;
   std::map<TensorType, int> counts;
   for (const TensorPlan& p : plan) report.n_values += p.info->n_elements();
 
@@ -159,7 +161,7 @@ QuantizeReport quantize_model(const std::string& in_path, const std::string& out
                  });
   }
   w.write_file(out_path);
-  report.type_counts.assign(counts.begin(), counts.end());
+  for (const auto& [type, n] : counts) report.type_counts.emplace_back(type_traits(type).name, n);
   return report;
 }
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "quantize/quantize_model.h"
+#include "tern/quantize.h"
 
 namespace tern::cli {
 

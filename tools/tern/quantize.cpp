@@ -1,6 +1,9 @@
 // tern quantize IN.gguf OUT.gguf TYPE: rewrites a model with a llama.cpp-style quantization
 // mix (Q4_K_M, Q8_0, F16...), multi-threaded, with a progress bar on stderr.
+#include "tern/quantize.h"
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,7 +15,6 @@
 #include "int_range.h"
 #include "output.h"
 #include "progress_bar.h"
-#include "quantize/quantize_model.h"
 #include "tern/error.h"
 
 namespace tern::cli {
@@ -51,18 +53,9 @@ void catch_stop_signals() {
   std::_Exit(128 + g_stop_signal);  // not reached: the default action ends the process
 }
 
-std::string mix_list() {
-  std::string names;
-  for (const auto& m : quant::all_mixes())
-    names += fmt::format("{}{}", names.empty() ? "" : ", ", m.name);
-  return names;
-}
+std::string mix_list() { return fmt::format("{}", fmt::join(quant::mix_names(), ", ")); }
 
 void run(const QuantizeCliOptions& o) {
-  const quant::QuantMix* mix = quant::find_mix(o.type);
-  if (mix == nullptr) {
-    throw Error(fmt::format("unknown quantization type '{}' (one of: {})", o.type, mix_list()));
-  }
   quant::QuantizeOptions qo;
   qo.n_threads = o.n_threads > 0
                      ? o.n_threads
@@ -76,18 +69,16 @@ void run(const QuantizeCliOptions& o) {
   auto start = std::chrono::steady_clock::now();
   quant::QuantizeReport r;
   try {
-    r = quant::quantize_model(o.in, o.out, *mix, qo);
+    r = quant::quantize_model(o.in, o.out, o.type, qo);
   } catch (const Error&) {
     if (g_stop_signal != 0) die_of_stop_signal();  // the partial file is gone already
     throw;
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string types;
-  for (const auto& [type, n] : r.type_counts) {
-    types += fmt::format(" {}:{}", type_traits(type).name, n);
-  }
+  for (const auto& [type, n] : r.type_counts) types += fmt::format(" {}:{}", type, n);
   out().print("{} -> {} ({}): {:.2f} MiB -> {:.2f} MiB, {:.3f} bits per weight, {:.1f} s\n", o.in,
-              o.out, mix->name, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
+              o.out, r.mix, double(r.in_bytes) / (1 << 20), double(r.out_bytes) / (1 << 20),
               8.0 * double(r.out_bytes) / double(r.n_values), seconds);
   out().print("tensor types:{}\n", types);
 }
