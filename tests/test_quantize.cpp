@@ -16,10 +16,10 @@
 #include "perplexity/log_probs.h"
 #include "quantize/quantize_model.h"
 #include "scratch_dir.h"
-#include "synth/synth_model.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
+#include "tern/synth.h"
 
 namespace tern {
 namespace {
@@ -114,7 +114,7 @@ TEST(QuantizeRoundTrip, EveryMixLoadsAndTracksTheOriginal) {
   fs::path dir = temp_dir();
   synth::SynthOptions so;
   so.shape = {"test", 512, 256, 2, 4, 2, 512, 512, 10000.0f, false};
-  so.mix = quant::find_mix("F32");
+  so.mix = "F32";
   std::string original = (dir / "f32.gguf").string();
   synth::write_synthetic_model(original, so);
   std::vector<int32_t> tokens = golden_tokens("llama-f32");

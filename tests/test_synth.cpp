@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "gguf/file.h"
-#include "synth/synth_model.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
+#include "tern/synth.h"
 #include "tern/tokenizer.h"
 
 namespace tern {
@@ -33,7 +33,7 @@ synth::SynthOptions small(const std::string& arch, const char* mix) {
   synth::SynthOptions o;
   o.arch = arch;
   o.shape = {"small", 300, 256, 2, 4, 2, 512, 1024, 10000.0f, false};
-  o.mix = quant::find_mix(mix);
+  o.mix = mix;
   o.n_threads = 2;
   return o;
 }

@@ -1,5 +1,3 @@
-#include "synth/synth_model.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,9 +7,11 @@
 #include "arch/architecture.h"
 #include "gguf/writer.h"
 #include "model/weights.h"
+#include "quantize/quantize_model.h"
 #include "quantize/row_stream.h"
 #include "synth/byte_vocab.h"
 #include "tern/error.h"
+#include "tern/synth.h"
 
 namespace tern::synth {
 
@@ -50,13 +50,13 @@ int64_t product(const std::vector<int64_t>& shape, size_t first) {
   return n;
 }
 
-void add_shape(gguf::Writer& w, const SynthOptions& o) {
+void add_shape(gguf::Writer& w, const SynthOptions& o, const quant::QuantMix& mix) {
   const SynthShape& s = o.shape;
   auto key = [&](std::string_view suffix) { return fmt::format("{}.{}", o.arch, suffix); };
   w.add("general.architecture", {std::string_view(o.arch)});
   std::string name = fmt::format("tern synth {} {}", o.arch, s.name);
   w.add("general.name", {std::string_view(name)});
-  w.add("general.file_type", {o.mix->file_type});
+  w.add("general.file_type", {mix.file_type});
   w.add("general.quantization_version", {uint32_t{2}});
   w.add(key("context_length"), {static_cast<uint32_t>(s.n_ctx_train)});
   w.add(key("embedding_length"), {static_cast<uint32_t>(s.n_embd)});
@@ -117,11 +117,11 @@ quant::RowFill row_fill(const NamedTensor& t, uint64_t seed) {
 }  // namespace
 
 SynthReport write_synthetic_model(const std::string& out_path, const SynthOptions& o) {
-  if (o.mix == nullptr) throw Error("synth: no quantization type given");
+  const quant::QuantMix& mix = quant::mix_named(o.mix);
   SynthOptions opts = o;
   check_shape(opts.shape);
   gguf::Writer w;
-  add_shape(w, opts);
+  add_shape(w, opts, mix);
   opts.shape.n_vocab = add_vocab(w, opts);
   std::vector<NamedTensor> tensors = list_tensors(w);
 
@@ -129,6 +129,7 @@ SynthReport write_synthetic_model(const std::string& out_path, const SynthOption
                           static_cast<int>(opts.shape.n_head / opts.shape.n_head_kv),
                           !opts.shape.tied};
   SynthReport report;
+  report.mix = mix.name;
   quant::QuantizeProgress progress;
   // Optional tensors are left out (tied output, no rope factors) except an untied output.
   std::erase_if(tensors, [&](const NamedTensor& t) {
@@ -139,7 +140,7 @@ SynthReport write_synthetic_model(const std::string& out_path, const SynthOption
     int64_t n_cols = t.shape[0];
     int64_t n_rows = product(t.shape, 1);
     TensorType type = quant::is_quantizable(t.name, static_cast<int>(t.shape.size()), n_rows)
-                          ? quant::weight_type(*opts.mix, t.name, n_cols, place)
+                          ? quant::weight_type(mix, t.name, n_cols, place)
                           : TensorType::F32;
     report.n_params += n_cols * n_rows;
     report.bytes += *row_bytes(type, n_cols) * static_cast<size_t>(n_rows);

@@ -1,4 +1,4 @@
-#include "synth/synth_shape.h"
+#include "tern/synth.h"
 
 namespace tern::synth {
 

@@ -1,6 +1,8 @@
 // tern synth OUT.gguf --shape 1b --type Q4_K_M: writes a model of a real architecture with
 // random weights, for measuring speed where no weights can be downloaded ("how fast would
 // a 70B model run here?").
+#include "tern/synth.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include "commands.h"
 #include "int_range.h"
 #include "progress_bar.h"
-#include "synth/synth_model.h"
 #include "tern/error.h"
 
 namespace tern::cli {
@@ -18,7 +19,7 @@ namespace tern::cli {
 namespace {
 
 struct SynthCliOptions {
-  std::string out, shape = "1b", type = "Q4_K_M";
+  std::string out, shape = "1b";
   synth::SynthOptions synth;
   synth::SynthShape custom;  // fields > 0 override the preset
 };
@@ -52,8 +53,6 @@ synth::SynthShape resolve_shape(const SynthCliOptions& o) {
 
 void run(SynthCliOptions o) {
   o.synth.shape = resolve_shape(o);
-  o.synth.mix = quant::find_mix(o.type);
-  if (o.synth.mix == nullptr) throw Error(fmt::format("unknown type '{}'", o.type));
   if (o.synth.n_threads <= 0)
     o.synth.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ProgressBar bar;
@@ -65,9 +64,8 @@ void run(SynthCliOptions o) {
   fmt::print(
       "{}: {} {} ({}), {} tensors, {:.3f} B parameters, {:.2f} MiB, {:.3f} bits per weight, {:.1f} "
       "s\n",
-      o.out, o.synth.arch, o.synth.shape.name, o.synth.mix->name, r.n_tensors,
-      double(r.n_params) / 1e9, double(r.bytes) / (1 << 20),
-      8.0 * double(r.bytes) / double(r.n_params), seconds);
+      o.out, o.synth.arch, o.synth.shape.name, r.mix, r.n_tensors, double(r.n_params) / 1e9,
+      double(r.bytes) / (1 << 20), 8.0 * double(r.bytes) / double(r.n_params), seconds);
 }
 
 }  // namespace
@@ -80,7 +78,7 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--arch", o->synth.arch, "Architecture (llama, qwen2, qwen3, gemma3)")
       ->capture_default_str();
   cmd->add_option("--shape", o->shape, "Preset: " + preset_list())->capture_default_str();
-  cmd->add_option("--type", o->type, "Quantization mix, as for tern quantize")
+  cmd->add_option("--type", o->synth.mix, "Quantization mix, as for tern quantize")
       ->capture_default_str();
   cmd->add_option("--n-vocab", o->custom.n_vocab, "Override: vocabulary size")
       ->check(in_range(1, 1 << 24));
