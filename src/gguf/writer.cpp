@@ -6,7 +6,7 @@
 #include <cstring>
 #include <utility>
 
-#include "atomic_file.h"
+#include "tern/atomic_file.h"
 #include "tern/error.h"
 
 namespace tern::gguf {

@@ -22,12 +22,12 @@
 #include <string>
 #include <vector>
 
-#include "atomic_file.h"
 #include "commands.h"
 #include "input_file.h"
 #include "int_range.h"
 #include "output.h"
 #include "summarize_results.h"
+#include "tern/atomic_file.h"
 #include "tern/error.h"
 #include "tern/model_path.h"
 #include "utf8_escape.h"

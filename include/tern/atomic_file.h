@@ -1,6 +1,6 @@
 // An output file that appears whole or not at all: written under a temporary name next to
 // its target and renamed over it only once everything is written. Used for files tern
-// rewrites (quantized models, results files it compacts).
+// rewrites (quantized models, results files it compacts), and for programs' own outputs.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@ namespace tern {
 /// is refused with tern::Error, untouched. Partial files that processes no longer running
 /// left for the same target (killed by SIGKILL) are removed first. Destroyed without
 /// commit(), it removes its partial file, so a failure or an exception never leaves one.
+/// Not thread-safe: one writer per object.
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);
