@@ -48,7 +48,8 @@ class Model {
 
   /// The tokenizer the file's `tokenizer.ggml.*` keys describe, built on the first call
   /// (safe from several threads at once). Throws tern::Error naming the key at fault; a
-  /// later call tries again. The reference is valid as long as the model.
+  /// later call tries again. The reference lives as long as the model (or the one it is
+  /// moved into).
   const Tokenizer& tokenizer() const;
 
  private:
