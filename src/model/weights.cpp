@@ -44,8 +44,8 @@ void TensorVisitor::bind_layer(Weight& slot, std::string_view name,
   bind(slot, fmt::format("blk.{}.{}", layer_, name), shape, need);
 }
 
-void WeightBinder::tensor(Weight& slot, const std::string& name,
-                          std::initializer_list<int64_t> shape, Need need) {
+void WeightBinder::on_tensor(Weight& slot, const std::string& name,
+                             std::initializer_list<int64_t> shape, Need need) {
   const gguf::TensorInfo* t = file_.find_tensor(name);
   if (t == nullptr) {
     if (need == Need::Optional) return;

@@ -43,15 +43,16 @@ class TensorVisitor {
   /// Names `name` with shape `shape` (ne0 first, as GGUF lists it), to be bound into `slot`.
   void bind(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
             Need need = Need::Required) {
-    tensor(slot, name, shape, need);
+    on_tensor(slot, name, shape, need);
   }
   /// Names "blk.{layer}.{name}" for the current layer.
   void bind_layer(Weight& slot, std::string_view name, std::initializer_list<int64_t> shape,
                   Need need = Need::Required);
 
  protected:
-  virtual void tensor(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
-                      Need need) = 0;
+  /// What naming a tensor means to this target.
+  virtual void on_tensor(Weight& slot, const std::string& name,
+                         std::initializer_list<int64_t> shape, Need need) = 0;
   int layer_ = -1;
 };
 
@@ -70,8 +71,8 @@ class WeightBinder final : public TensorVisitor {
   std::vector<std::string> unused_tensors() const;
 
  private:
-  void tensor(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
-              Need need) override;
+  void on_tensor(Weight& slot, const std::string& name, std::initializer_list<int64_t> shape,
+                 Need need) override;
 
   const gguf::File& file_;
   size_t total_bytes_ = 0;
@@ -86,8 +87,8 @@ class TensorLister final : public TensorVisitor {
   const std::vector<NamedTensor>& tensors() const { return tensors_; }
 
  private:
-  void tensor(Weight&, const std::string& name, std::initializer_list<int64_t> shape,
-              Need need) override {
+  void on_tensor(Weight&, const std::string& name, std::initializer_list<int64_t> shape,
+                 Need need) override {
     tensors_.push_back({name, std::vector<int64_t>(shape), need});
   }
 
