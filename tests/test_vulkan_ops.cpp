@@ -283,7 +283,6 @@ TEST_P(VulkanOps, GatedActivationsAndElementwise) {
         return g.add(x, g.weight(TensorType::F32, 96, 1, bias.data()));
       },
       [](Graph& g, TensorId x, TensorId) { return g.scale(x, 0.37f); },
-      [](Graph& g, TensorId x, TensorId) { return g.softcap(x, 3.0f); },
   };
   for (size_t i = 0; i < std::size(ops); ++i) {
     auto [out, unused] = compare(0, 7, [&](Graph& g, Cache&) { return ops[i](g, a.add(g), b.add(g)); });

@@ -18,6 +18,7 @@
 #include "backends/cpu/matmul.h"
 #include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/repack.h"
+#include "backends/rope_angles.h"
 #include "tern/error.h"
 
 namespace tern {
@@ -95,7 +96,7 @@ class RopeAngleTables {
     }
     tables_.push_back({n_tokens, pos0, p.n_rot, p.freq_base, p.freq_scale,
                        std::vector<float>(factors, factors + n_factors),
-                       cpu::rope_angles(n_tokens, pos0, p, factors)});
+                       rope_angles(n_tokens, pos0, p, factors)});
     return tables_.back().angles.data();
   }
 
@@ -297,10 +298,6 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     case Op::Scale:
       cpu::scale(ops.act(node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
                  ops.act(node.out));
-      break;
-    case Op::Softcap:
-      cpu::softcap(ops.act(node.in[0]), n, std::get<graph::SoftcapParams>(node.params).cap,
-                   ops.act(node.out));
       break;
     case Op::Copy: {
       auto row = std::get<graph::CopyParams>(node.params).dst_row;

@@ -92,24 +92,6 @@ void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, f
   }
 }
 
-std::vector<float> rope_angles(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
-                               const float* factors) {
-  int half = p.n_rot / 2;
-  std::vector<float> angles(static_cast<size_t>(n_tokens * 2 * half));
-  float* cs = angles.data();
-  for (int64_t tok = 0; tok < n_tokens; ++tok) {
-    auto pos = static_cast<double>(pos0 + tok);
-    for (int i = 0; i < half; ++i, cs += 2) {
-      // theta_i = pos * freq_scale * base^(-2i / n_rot), divided by the pair's factor.
-      double theta = pos * p.freq_scale * std::pow(double{p.freq_base}, -2.0 * i / p.n_rot);
-      if (factors) theta /= factors[i];
-      cs[0] = static_cast<float>(std::cos(theta));
-      cs[1] = static_cast<float>(std::sin(theta));
-    }
-  }
-  return angles;
-}
-
 void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const float* angles,
           float* out) {
   int64_t width = int64_t{p.n_head} * p.head_dim;
@@ -193,10 +175,6 @@ void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_r
 
 void scale(const float* x, int64_t n, float factor, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * factor;
-}
-
-void softcap(const float* x, int64_t n, float cap, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = cap * std::tanh(x[i] / cap);
 }
 
 void store(const float* x, int64_t n, TensorType type, void* dst) {

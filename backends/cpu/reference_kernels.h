@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <functional>
 #include <span>
-#include <vector>
 
 #include "graph/graph.h"
 #include "types/type_table.h"
@@ -32,13 +31,8 @@ void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const fl
 void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
               float* out);
 
-/// cos and sin of the rotation of every (token, pair) at positions pos0 + t, [n_tokens]
-/// [n_rot / 2][2]. `factors` (n_rot / 2 values, may be null) divide each pair's frequency
-/// (llama3-style scaling). Every layer's q and k at those positions share one table.
-std::vector<float> rope_angles(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
-                               const float* factors);
-
-/// Rotates x [n_tokens, n_head * head_dim] by `angles` (rope_angles of these tokens and p).
+/// Rotates x [n_tokens, n_head * head_dim] by `angles` (backends/rope_angles.h of these
+/// tokens and p).
 void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const float* angles,
           float* out);
 
@@ -55,7 +49,6 @@ void geglu(const float* gate, const float* up, int64_t n, float* out);
 /// out [rows, cols] = a + b, where b has `b_rows` rows (rows or 1, broadcast).
 void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_rows, float* out);
 void scale(const float* x, int64_t n, float factor, float* out);
-void softcap(const float* x, int64_t n, float cap, float* out);
 
 /// Converts n float values into `type` (the table's from_float) at dst.
 void store(const float* x, int64_t n, TensorType type, void* dst);

@@ -10,12 +10,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <limits>
 #include <unordered_set>
 #include <vector>
 
+#include "backends/rope_angles.h"
 #include "device.h"
 #include "graph/launch_key.h"
 #include "launch_graphs.h"
@@ -46,29 +46,16 @@ bool f32_operand(const Tensor& t) {
          (t.storage == Storage::Weight && WeightStore::device_bytes(t, WeightUse::F32) > 0);
 }
 
-// cos and sin of each (token, pair) angle, in double as the CPU reference computes them:
-// [n_tokens, n_rot / 2, 2] floats.
-void rope_table(const Graph& g, const Node& node, std::vector<float>& table) {
-  const auto& p = std::get<graph::RopeParams>(node.params);
-  const Tensor& x = g.tensor(node.in[0]);
-  int half = p.n_rot / 2;
+// The rope node's angle table (rope_angles.h): [n_tokens, n_rot / 2, 2] floats.
+std::vector<float> rope_table(const Graph& g, const Node& node) {
   std::vector<float> factors;
   if (node.in[1] != graph::kNone) {
     const Tensor& f = g.tensor(node.in[1]);
     factors.resize(static_cast<size_t>(f.rows * f.cols));
     dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
   }
-  table.resize(static_cast<size_t>(x.rows * half * 2));
-  for (int64_t t = 0; t < x.rows; ++t) {
-    auto pos = static_cast<double>(g.pos0() + t);
-    for (int i = 0; i < half; ++i) {
-      double theta = pos * p.freq_scale * std::pow(double{p.freq_base}, -2.0 * i / p.n_rot);
-      if (!factors.empty()) theta /= factors[static_cast<size_t>(i)];
-      size_t at = static_cast<size_t>((t * half + i) * 2);
-      table[at] = static_cast<float>(std::cos(theta));
-      table[at + 1] = static_cast<float>(std::sin(theta));
-    }
-  }
+  return rope_angles(g.tensor(node.in[0]).rows, g.pos0(), std::get<graph::RopeParams>(node.params),
+                     factors.empty() ? nullptr : factors.data());
 }
 
 // A position as a per-run word (the kernels read positions as int32).
@@ -155,7 +142,6 @@ class CudaBackend final : public Backend {
   std::unordered_set<const Buffer*> live_;
   std::vector<uint32_t> aux_words_;
   std::vector<size_t> aux_at_;
-  std::vector<float> rope_scratch_;
   PinnedBuffer aux_host_;
   std::unique_ptr<DeviceBuffer> aux_device_;
   float* workspace_ = nullptr;  // during run()
@@ -234,8 +220,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::Add: return node.in[1] == graph::kNone || f32_operand(in(1));
     case Op::SwiGlu:
     case Op::GeGlu: return activation(1);
-    case Op::Scale:
-    case Op::Softcap: return true;
+    case Op::Scale: return true;
   }
   return false;
 }
@@ -279,10 +264,10 @@ void CudaBackend::gather_aux(const Graph& g, size_t first, size_t last) {
         aux_words_.push_back(static_cast<uint32_t>(id));
       }
     } else {
-      rope_table(g, node, rope_scratch_);
+      std::vector<float> table = rope_table(g, node);
       size_t at = aux_words_.size();
-      aux_words_.resize(at + rope_scratch_.size());
-      std::memcpy(aux_words_.data() + at, rope_scratch_.data(), rope_scratch_.size() * 4);
+      aux_words_.resize(at + table.size());
+      std::memcpy(aux_words_.data() + at, table.data(), table.size() * 4);
     }
   }
 }
@@ -393,10 +378,6 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
     case Op::Scale:
       scale(act(g, node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
             act(g, node.out), stream_);
-      return;
-    case Op::Softcap:
-      softcap(act(g, node.in[0]), n, std::get<graph::SoftcapParams>(node.params).cap,
-              act(g, node.out), stream_);
       return;
   }
 }

@@ -60,7 +60,5 @@ void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_r
          cudaStream_t stream);
 /// out = x * factor over n values (ops_binary.cu).
 void scale(const float* x, int64_t n, float factor, float* out, cudaStream_t stream);
-/// out = cap * tanh(x / cap) over n values (ops_binary.cu).
-void softcap(const float* x, int64_t n, float cap, float* out, cudaStream_t stream);
 
 }  // namespace tern::cuda

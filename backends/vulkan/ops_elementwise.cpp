@@ -1,4 +1,4 @@
-// RmsNorm, SwiGlu/GeGlu, Add, Scale and Softcap: one thread per value (a workgroup per
+// RmsNorm, SwiGlu/GeGlu, Add and Scale: one thread per value (a workgroup per
 // group for the norm). Weight operands (norm weights, biases) are read as F32.
 #include "ops.h"
 
@@ -63,13 +63,9 @@ void record_elementwise(OpContext& c, const graph::Node& node) {
       c.exec.dispatch("add", {c.workspace, c.workspace, b, c.workspace}, push, groups_for(n));
       return;
     }
-    case graph::Op::Scale:
-    case graph::Op::Softcap: {
-      bool scale = node.op == graph::Op::Scale;
-      push.u(n).u(scale ? 0 : 1).u(x_off).u(y_off);
-      push.f(scale ? std::get<graph::ScaleParams>(node.params).factor
-                   : std::get<graph::SoftcapParams>(node.params).cap);
-      c.exec.dispatch("unary", {c.workspace, c.workspace, c.workspace, c.workspace}, push,
+    case graph::Op::Scale: {
+      push.u(n).u(x_off).u(y_off).f(std::get<graph::ScaleParams>(node.params).factor);
+      c.exec.dispatch("scale", {c.workspace, c.workspace, c.workspace, c.workspace}, push,
                       groups_for(n));
       return;
     }

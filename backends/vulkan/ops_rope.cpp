@@ -1,9 +1,9 @@
 // Rope: the host computes each (token, pair) angle's cos and sin in double, as the CPU
 // reference does, into the per-run data; the shader only rotates.
-#include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "backends/rope_angles.h"
 #include "ops.h"
 
 namespace tern::vulkan {
@@ -20,25 +20,15 @@ void record_rope(OpContext& c, const graph::Node& node) {
   const auto& p = std::get<graph::RopeParams>(node.params);
   const graph::Tensor& x = c.graph.tensor(node.in[0]);
   const graph::Tensor& y = c.graph.tensor(node.out);
-  int half = p.n_rot / 2;
   std::vector<float> factors;
   if (node.in[1] != graph::kNone) {
     const graph::Tensor& f = c.graph.tensor(node.in[1]);
     factors.resize(static_cast<size_t>(f.rows * f.cols));
     dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
   }
-  // table [n_tok, half] of (cos, sin)
-  std::vector<float> table(static_cast<size_t>(x.rows * half * 2));
-  for (int64_t t = 0; t < x.rows; ++t) {
-    auto pos = static_cast<double>(c.graph.pos0() + t);
-    for (int i = 0; i < half; ++i) {
-      double theta = pos * p.freq_scale * std::pow(double{p.freq_base}, -2.0 * i / p.n_rot);
-      if (!factors.empty()) theta /= factors[static_cast<size_t>(i)];
-      size_t at = static_cast<size_t>((t * half + i) * 2);
-      table[at] = static_cast<float>(std::cos(theta));
-      table[at + 1] = static_cast<float>(std::sin(theta));
-    }
-  }
+  // table [n_tok, n_rot / 2] of (cos, sin)
+  std::vector<float> table =
+      rope_angles(x.rows, c.graph.pos0(), p, factors.empty() ? nullptr : factors.data());
   std::vector<uint32_t> words(table.size());
   std::memcpy(words.data(), table.data(), table.size() * 4);
   uint64_t at = c.append_aux(words.data(), words.size());

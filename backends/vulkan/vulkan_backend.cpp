@@ -151,8 +151,7 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::SwiGlu:
     case Op::GeGlu:
     case Op::Add:
-    case Op::Scale:
-    case Op::Softcap: return vulkan::supports_elementwise(limits, g, node);
+    case Op::Scale: return vulkan::supports_elementwise(limits, g, node);
   }
   return false;
 }
@@ -168,8 +167,7 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::SwiGlu:
     case Op::GeGlu:
     case Op::Add:
-    case Op::Scale:
-    case Op::Softcap: vulkan::record_elementwise(c, node); break;
+    case Op::Scale: vulkan::record_elementwise(c, node); break;
   }
 }
 

@@ -10,9 +10,9 @@
 namespace tern::graph {
 
 std::string_view op_name(Op op) {
-  constexpr std::array<std::string_view, 11> kNames = {"get_rows",  "matmul",  "rms_norm", "rope",
-                                                       "attention", "swiglu",  "geglu",    "add",
-                                                       "scale",     "softcap", "copy"};
+  constexpr std::array<std::string_view, 10> kNames = {"get_rows",  "matmul", "rms_norm", "rope",
+                                                       "attention", "swiglu", "geglu",    "add",
+                                                       "scale",     "copy"};
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -129,10 +129,6 @@ TensorId Graph::add(TensorId a, TensorId b) {
 
 TensorId Graph::scale(TensorId x, float factor) {
   return add_node(Op::Scale, activation(tensor(x).cols, tensor(x).rows), {x}, ScaleParams{factor});
-}
-
-TensorId Graph::softcap(TensorId x, float cap) {
-  return add_node(Op::Softcap, activation(tensor(x).cols, tensor(x).rows), {x}, SoftcapParams{cap});
 }
 
 void Graph::copy(TensorId x, TensorId dst, int64_t dst_row) {

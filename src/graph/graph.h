@@ -25,7 +25,6 @@ enum class Op : uint8_t {
   GeGlu,      // out = gelu_tanh(gate) * up
   Add,        // out = a + b; b with one row broadcasts over a's rows (biases)
   Scale,      // out = x * factor
-  Softcap,    // out = cap * tanh(x / cap)
   Copy,       // writes x's rows into a cache tensor at row dst_row, converting the type
 };
 
@@ -74,14 +73,11 @@ struct AttentionParams {
 struct ScaleParams {
   float factor;
 };
-struct SoftcapParams {
-  float cap;
-};
 struct CopyParams {
   int64_t dst_row;
 };
 using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams,
-                            SoftcapParams, CopyParams>;
+                            CopyParams>;
 
 struct Node {
   Op op;
@@ -124,7 +120,6 @@ class Graph {
   TensorId geglu(TensorId gate, TensorId up);
   TensorId add(TensorId a, TensorId b);
   TensorId scale(TensorId x, float factor);
-  TensorId softcap(TensorId x, float cap);
   /// Writes x into `dst` (a cache tensor) from row dst_row; returns nothing to read.
   void copy(TensorId x, TensorId dst, int64_t dst_row);
 

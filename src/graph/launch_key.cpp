@@ -32,8 +32,6 @@ void append_params(const Params& params, std::vector<uint64_t>& key) {
                                  word(p.head_dim_v), word(p.scale), word(p.window)});
         } else if constexpr (std::is_same_v<P, ScaleParams>) {
           key.push_back(word(p.factor));
-        } else if constexpr (std::is_same_v<P, SoftcapParams>) {
-          key.push_back(word(p.cap));
         }  // CopyParams hold only the row: a position
       },
       params);
