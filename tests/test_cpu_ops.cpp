@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "backends/backend.h"
 #include "backends/cpu/reference_kernels.h"
 #include "backends/rope_angles.h"
 #include "cpu_test_support.h"
@@ -194,7 +195,8 @@ TEST(CpuOps, GraphRefusesCopiesOutsideTheCache) {
   graph::Graph g(0, 2);
   auto w = g.weight(TensorType::F32, 8, 4, table.data());
   auto x = g.get_rows(w, g.input({0, 1}));
-  auto cache = g.cache(TensorType::F32, 8, 10, table.data());
+  auto buffer = make_cpu_backend({1})->allocate(10 * 8 * sizeof(float));
+  auto cache = g.cache(TensorType::F32, 8, 10, *buffer);
   EXPECT_NO_THROW(g.copy(x, cache, 8));
   EXPECT_THROW(g.copy(x, cache, 9), Error);
   EXPECT_THROW(g.copy(x, cache, -1), Error);

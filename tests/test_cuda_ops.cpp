@@ -67,10 +67,9 @@ std::vector<uint8_t> encode(TensorType type, const std::vector<float>& values) {
   return out;
 }
 
-// One KV cache layer's K and V on a backend; `address` is what the graph names them by.
+// One KV cache layer's K and V on a backend.
 struct Cache {
   std::unique_ptr<Buffer> k, v;
-  void* address(Buffer& b) { return b.host_data() != nullptr ? b.host_data() : &b; }
 };
 
 using Build = std::function<TensorId(Graph&, Cache&)>;
@@ -319,8 +318,8 @@ void check_attention(CudaOps& t, TensorType cache_type, int n_head, int n_head_k
   Input k(n_tok, kv_cols, 2);
   Input v(n_tok, v_cols, 3);
   auto build = [&](Graph& g, Cache& c) {
-    TensorId kc = g.cache(cache_type, kv_cols, n_ctx, c.address(*c.k));
-    TensorId vc = g.cache(cache_type, v_cols, n_ctx, c.address(*c.v));
+    TensorId kc = g.cache(cache_type, kv_cols, n_ctx, *c.k);
+    TensorId vc = g.cache(cache_type, v_cols, n_ctx, *c.v);
     g.copy(k.add(g), kc, pos0);
     g.copy(v.add(g), vc, pos0);
     graph::AttentionParams p{n_head, n_head_kv, head_dim, head_dim_v,
@@ -383,10 +382,10 @@ TEST_F(CudaOps, GatedActivationsAndElementwise) {
 }
 
 TEST_F(CudaOps, RefusesCachesOfOtherBackends) {
-  std::vector<float> host(64 * 4);
+  auto host = cpu_->allocate(64 * 4 * sizeof(float));
   Graph g(0, 1);
   Input x(1, 64, 1);
-  TensorId kc = g.cache(TensorType::F32, 64, 4, host.data());
+  TensorId kc = g.cache(TensorType::F32, 64, 4, *host);
   g.copy(x.add(g), kc, 0);
   g.finish(kc);
   auto backend = gpu();

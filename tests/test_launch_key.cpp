@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.h"
 #include "graph/launch_key.h"
 #include "model/model_internals.h"
 #include "tern/model.h"
@@ -23,11 +24,14 @@ class LaunchKeyTest : public testing::Test {
   void SetUp() override {
     model_ = std::make_unique<Model>(Model::load(kModel));
     const ModelSpec& spec = ModelInternals::arch(*model_).spec();
-    cache_bytes_.resize(static_cast<size_t>(2 * spec.n_layer));
+    auto cpu = make_cpu_backend({1});
     for (int64_t l = 0; l < spec.n_layer; ++l) {
-      // Only the addresses matter here: the graph is keyed, never run.
-      views_.push_back({&cache_bytes_[2 * l], &cache_bytes_[2 * l + 1], TensorType::F16, 64,
-                        spec.k_cols(), spec.v_cols()});
+      // Only the buffers' identities matter here: the graph is keyed, never run.
+      auto k = cpu->allocate(1);
+      auto v = cpu->allocate(1);
+      views_.push_back({k.get(), v.get(), TensorType::F16, 64, spec.k_cols(), spec.v_cols()});
+      caches_.push_back(std::move(k));
+      caches_.push_back(std::move(v));
     }
   }
 
@@ -37,13 +41,13 @@ class LaunchKeyTest : public testing::Test {
     std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
     ModelInternals::arch(*model_).build(g, {tokens, pos0, rows, views_});
     std::vector<uint64_t> words;
-    auto cache_id = [&](const void* c) { return cache_salt + reinterpret_cast<uintptr_t>(c); };
+    auto cache_id = [&](const Buffer* c) { return cache_salt + reinterpret_cast<uintptr_t>(c); };
     for (const graph::Node& node : g.nodes()) graph::append_launch_key(g, node, cache_id, words);
     return words;
   }
 
   std::unique_ptr<Model> model_;
-  std::vector<char> cache_bytes_;
+  std::vector<std::unique_ptr<Buffer>> caches_;
   std::vector<graph::CacheView> views_;
 };
 

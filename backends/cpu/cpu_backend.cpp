@@ -69,7 +69,7 @@ class Operands {
   }
   const void* bytes(const Tensor& t) const {
     if (t.storage == Storage::Activation) return workspace_ + t.offset;
-    return t.storage == Storage::Cache ? t.cache : t.data;
+    return t.storage == Storage::Cache ? t.cache->host_data() : t.data;
   }
 
  private:
@@ -125,12 +125,12 @@ class CpuBackend final : public Backend {
   }
 
   bool supports(const Graph& graph, const Node& node) const override {
-    // Every op; weights in every type the table converts to float.
-    for (graph::TensorId id : node.in) {
-      if (id != graph::kNone && graph.tensor(id).type != TensorType::I32 &&
-          type_traits(graph.tensor(id).type).to_float == nullptr) {
-        return false;
-      }
+    // Every op; weights in every type the table converts to float; caches in host memory.
+    for (graph::TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
+      if (id == graph::kNone) continue;
+      const Tensor& t = graph.tensor(id);
+      if (t.storage == Storage::Cache && t.cache->host_data() == nullptr) return false;
+      if (t.type != TensorType::I32 && type_traits(t.type).to_float == nullptr) return false;
     }
     return true;
   }
@@ -303,7 +303,7 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       auto row = std::get<graph::CopyParams>(node.params).dst_row;
       size_t stride = *row_bytes(out.type, out.cols);
       cpu::store(ops.act(node.in[0]), in(0).rows * in(0).cols, out.type,
-                 static_cast<uint8_t*>(out.cache) + stride * static_cast<size_t>(row));
+                 static_cast<uint8_t*>(out.cache->host_data()) + stride * static_cast<size_t>(row));
       break;
     }
   }

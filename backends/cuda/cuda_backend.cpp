@@ -12,9 +12,9 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <unordered_set>
 #include <vector>
 
+#include "backends/buffer_registry.h"
 #include "backends/rope_angles.h"
 #include "device.h"
 #include "graph/launch_key.h"
@@ -81,38 +81,12 @@ class CudaBackend final : public Backend {
   }
   std::unique_ptr<Buffer> allocate(size_t bytes) override {
     TERN_CUDA_CHECK(cudaSetDevice(props_.index));
-    return std::make_unique<Registered>(*this, bytes);
+    return buffers_.adopt(std::make_unique<DeviceBuffer>(bytes, stream_));
   }
   bool supports(const Graph& g, const Node& node) const override;
   void run(const Graph& g, size_t first, size_t last, Buffer& workspace) override;
 
  private:
-  // A buffer this backend made, findable by address while it lives (KV caches are named
-  // by their Buffer object in the graph; see KvCache).
-  class Registered final : public Buffer {
-   public:
-    Registered(CudaBackend& owner, size_t bytes)
-        : owner_(owner), buffer_(bytes, owner.stream_) {
-      owner_.live_.insert(this);
-    }
-    ~Registered() override { owner_.live_.erase(this); }
-    size_t size() const override { return buffer_.size(); }
-    void* host_data() override { return nullptr; }
-    void upload(const void* src, size_t offset, size_t n) override { buffer_.upload(src, offset, n); }
-    void download(void* dst, size_t offset, size_t n) const override {
-      buffer_.download(dst, offset, n);
-    }
-    void* data() const { return buffer_.data(); }
-
-   private:
-    CudaBackend& owner_;
-    DeviceBuffer buffer_;
-  };
-
-  Registered* find(const void* address) const {
-    auto* b = static_cast<Buffer*>(const_cast<void*>(address));
-    return live_.count(b) != 0 ? static_cast<Registered*>(b) : nullptr;
-  }
   // Device address of a cache tensor's rows.
   void* cache_data(const Tensor& t) const;
   bool supports_op(const Graph& g, const Node& node) const;
@@ -139,7 +113,7 @@ class CudaBackend final : public Backend {
   Scratch scratch_;
   WeightStore weights_;
   LaunchGraphs graphs_;
-  std::unordered_set<const Buffer*> live_;
+  BufferRegistry<DeviceBuffer> buffers_;  // workspaces and KV caches handed out
   std::vector<uint32_t> aux_words_;
   std::vector<size_t> aux_at_;
   PinnedBuffer aux_host_;
@@ -173,7 +147,7 @@ CudaBackend::~CudaBackend() {
 }
 
 void* CudaBackend::cache_data(const Tensor& t) const {
-  Registered* r = find(t.cache);
+  DeviceBuffer* r = buffers_.find(t.cache);
   if (r == nullptr) throw Error("cuda: KV cache of another backend");
   return r->data();
 }
@@ -182,7 +156,7 @@ bool CudaBackend::supports(const Graph& g, const Node& node) const {
   for (TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
     if (id == graph::kNone) continue;
     const Tensor& t = g.tensor(id);
-    if (t.storage == Storage::Cache && (find(t.cache) == nullptr || !cache_type(t.type))) {
+    if (t.storage == Storage::Cache && (buffers_.find(t.cache) == nullptr || !cache_type(t.type))) {
       return false;
     }
   }
@@ -288,7 +262,7 @@ void CudaBackend::send_aux() {
 }
 
 void CudaBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspace) {
-  Registered* ws = find(&workspace);
+  DeviceBuffer* ws = buffers_.find(&workspace);
   if (ws == nullptr) throw Error("cuda: the workspace is not a buffer of this backend");
   if (workspace.size() < g.workspace_floats() * sizeof(float)) {
     throw Error("cuda: workspace smaller than the graph needs");
@@ -316,8 +290,8 @@ std::vector<uint64_t> CudaBackend::span_key(const Graph& g, size_t first, size_t
                                address_word(aux_device_ ? aux_device_->data() : nullptr),
                                aux_device_ ? aux_device_->size() : 0, scratch_.generation()};
   // Caches by device address: a new cache at a freed one's Buffer address is new memory.
-  auto cache_id = [this](const void* cache) {
-    Registered* r = find(cache);
+  auto cache_id = [this](const Buffer* cache) {
+    DeviceBuffer* r = buffers_.find(cache);
     return address_word(r != nullptr ? r->data() : nullptr);
   };
   for (size_t i = first; i < last; ++i) graph::append_launch_key(g, g.nodes()[i], cache_id, key);

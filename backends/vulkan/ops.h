@@ -23,7 +23,7 @@ struct OpContext {
   VkBuffer workspace;
   VkBuffer aux;                     // host-visible per-run data: ids, rope tables, positions
   std::vector<uint32_t>& aux_data;  // its contents, uploaded before the submit
-  std::function<DeviceBuffer*(const void*)> cache_buffer;  // a KV cache of this backend
+  std::function<DeviceBuffer*(const Buffer*)> cache_buffer;  // a KV cache of this backend
 
   /// Appends `words` to the per-run data and returns their offset (in 32-bit words).
   uint64_t append_aux(const uint32_t* words, size_t n);
@@ -32,7 +32,7 @@ struct OpContext {
 /// What the ops need to decide support.
 struct OpLimits {
   uint64_t max_buffer_bytes;  // maxStorageBufferRange
-  std::function<bool(const void*)> owns_cache;
+  std::function<bool(const Buffer*)> owns_cache;
 };
 
 /// 32-bit words of per-run data `node` needs (ids, rope tables, positions).

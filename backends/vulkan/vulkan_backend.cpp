@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <unordered_set>
 
+#include "backends/buffer_registry.h"
 #include "device.h"
 #include "executor.h"
 #include "graph/launch_key.h"
@@ -78,42 +78,13 @@ class VulkanBackend final : public Backend {
   }
 
   std::unique_ptr<Buffer> allocate(size_t bytes) override {
-    auto buffer = std::make_unique<Registered>(*this, bytes);
-    return buffer;
+    return buffers_.adopt(memory_.allocate(bytes));
   }
 
   bool supports(const Graph& g, const Node& node) const override;
   void run(const Graph& g, size_t first, size_t last, Buffer& workspace) override;
 
  private:
-  // A buffer this backend made, findable by address while it lives (caches are named
-  // by their Buffer object in the graph; see KvCache).
-  class Registered final : public Buffer {
-   public:
-    Registered(VulkanBackend& owner, size_t bytes)
-        : owner_(owner), buffer_(owner.memory_.allocate(bytes)) {
-      owner_.live_.insert(this);
-    }
-    ~Registered() override { owner_.live_.erase(this); }
-    size_t size() const override { return buffer_->size(); }
-    void* host_data() override { return nullptr; }
-    void upload(const void* src, size_t offset, size_t n) override {
-      buffer_->upload(src, offset, n);
-    }
-    void download(void* dst, size_t offset, size_t n) const override {
-      buffer_->download(dst, offset, n);
-    }
-    DeviceBuffer& device_buffer() { return *buffer_; }
-
-   private:
-    VulkanBackend& owner_;
-    std::unique_ptr<DeviceBuffer> buffer_;
-  };
-
-  Registered* find(const void* address) const {
-    auto* b = static_cast<Buffer*>(const_cast<void*>(address));
-    return live_.count(b) != 0 ? static_cast<Registered*>(b) : nullptr;
-  }
   void record(vulkan::OpContext& c, const Node& node);
   // The launch key of nodes [first, last) over `workspace`: buffers by serial.
   std::vector<uint64_t> span_key(const Graph& g, size_t first, size_t last,
@@ -124,7 +95,7 @@ class VulkanBackend final : public Backend {
   vulkan::Pipelines pipelines_;
   vulkan::Executor executor_;
   vulkan::WeightStore weights_;
-  std::unordered_set<const Buffer*> live_;
+  BufferRegistry<vulkan::DeviceBuffer> buffers_;  // workspaces and KV caches handed out
   std::unique_ptr<DeviceBuffer> aux_;
   std::vector<uint32_t> aux_data_;
   bool replay_;
@@ -133,7 +104,7 @@ class VulkanBackend final : public Backend {
 
 bool VulkanBackend::supports(const Graph& g, const Node& node) const {
   vulkan::OpLimits limits{device_.limits().maxStorageBufferRange,
-                          [this](const void* a) { return find(a) != nullptr; }};
+                          [this](const Buffer* b) { return buffers_.find(b) != nullptr; }};
   if (g.workspace_floats() * sizeof(float) > limits.max_buffer_bytes) return false;
   for (graph::TensorId id : node.in) {
     if (id != graph::kNone && g.tensor(id).storage == graph::Storage::Cache &&
@@ -174,9 +145,9 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
 std::vector<uint64_t> VulkanBackend::span_key(const Graph& g, size_t first, size_t last,
                                               const vulkan::DeviceBuffer& workspace) const {
   std::vector<uint64_t> key = {workspace.serial(), aux_->serial()};
-  auto cache_id = [this](const void* cache) -> uint64_t {
-    Registered* r = find(cache);
-    return r != nullptr ? r->device_buffer().serial() : 0;
+  auto cache_id = [this](const Buffer* cache) -> uint64_t {
+    vulkan::DeviceBuffer* r = buffers_.find(cache);
+    return r != nullptr ? r->serial() : 0;
   };
   for (size_t i = first; i < last; ++i) graph::append_launch_key(g, g.nodes()[i], cache_id, key);
   return key;
@@ -186,7 +157,7 @@ std::vector<uint64_t> VulkanBackend::span_key(const Graph& g, size_t first, size
 // after a dry walk over the ops that gathers the new per-run data and checks it; other
 // spans are recorded anew each run.
 void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspace) {
-  Registered* ws = find(&workspace);
+  vulkan::DeviceBuffer* ws = buffers_.find(&workspace);
   if (ws == nullptr) throw Error("vulkan: the workspace is not a buffer of this backend");
   if (workspace.size() < g.workspace_floats() * sizeof(float)) {
     throw Error("vulkan: workspace smaller than the graph needs");
@@ -198,17 +169,17 @@ void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& works
   vulkan::OpContext c{g,
                       executor_,
                       weights_,
-                      ws->device_buffer().handle(),
+                      ws->handle(),
                       aux_->handle(),
                       aux_data_,
-                      [this](const void* a) -> vulkan::DeviceBuffer* {
-                        Registered* r = find(a);
+                      [this](const Buffer* b) -> vulkan::DeviceBuffer* {
+                        vulkan::DeviceBuffer* r = buffers_.find(b);
                         if (r == nullptr) throw Error("vulkan: KV cache of another backend");
-                        return &r->device_buffer();
+                        return r;
                       }};
   Recorded* recorded = nullptr;
   if (replay_ && g.n_tokens() == 1) {
-    recorded = &programs_.get(span_key(g, first, last, ws->device_buffer()));
+    recorded = &programs_.get(span_key(g, first, last, *ws));
     if (!recorded->program) recorded->program = std::make_unique<vulkan::Program>(device_);
   }
   const bool replay = recorded != nullptr && recorded->complete;

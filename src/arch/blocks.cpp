@@ -37,8 +37,8 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   rope.n_head = spec.n_head_kv;
   k = g.rope(k, factors, rope);
 
-  TensorId k_cache = g.cache(cache.type, cache.k_cols, cache.n_ctx, cache.k);
-  TensorId v_cache = g.cache(cache.type, cache.v_cols, cache.n_ctx, cache.v);
+  TensorId k_cache = g.cache(cache.type, cache.k_cols, cache.n_ctx, *cache.k);
+  TensorId v_cache = g.cache(cache.type, cache.v_cols, cache.n_ctx, *cache.v);
   g.copy(k, k_cache, g.pos0());
   g.copy(v, v_cache, g.pos0());
   float scale =

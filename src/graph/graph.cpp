@@ -43,8 +43,8 @@ TensorId Graph::input(std::vector<int32_t> ids) {
   return add_tensor({TensorType::I32, 1, n, Storage::Input, nullptr, nullptr, inputs_.size() - 1});
 }
 
-TensorId Graph::cache(TensorType type, int64_t cols, int64_t rows, void* data) {
-  return add_tensor({type, cols, rows, Storage::Cache, nullptr, data});
+TensorId Graph::cache(TensorType type, int64_t cols, int64_t rows, Buffer& buffer) {
+  return add_tensor({type, cols, rows, Storage::Cache, nullptr, &buffer});
 }
 
 TensorId Graph::add_node(Op op, TensorId out, std::initializer_list<TensorId> in, Params params) {

@@ -13,6 +13,10 @@
 
 #include "types/type_table.h"
 
+namespace tern {
+class Buffer;  // backends/backend.h
+}
+
 namespace tern::graph {
 
 enum class Op : uint8_t {
@@ -35,7 +39,7 @@ enum class Storage : uint8_t {
   Activation,  // float rows in the graph's workspace at `offset` (in floats)
   Weight,      // read-only bytes in the model (mmap), any tensor type
   Input,       // int32 ids owned by the graph: input(tensor)
-  Cache,       // the session's KV cache rows (F32 or F16), written by Copy
+  Cache,       // the session's KV cache rows (F32 or F16) in a backend's Buffer, written by Copy
 };
 
 using TensorId = int32_t;
@@ -48,7 +52,7 @@ struct Tensor {
   int64_t rows = 0;
   Storage storage = Storage::Activation;
   const void* data = nullptr;  // Weight
-  void* cache = nullptr;       // Cache
+  Buffer* cache = nullptr;     // Cache: host memory on the CPU; a GPU backend resolves its own
   size_t offset = 0;           // Activation: floats into the workspace; Input: input index
 };
 
@@ -89,8 +93,8 @@ struct Node {
 
 /// One layer's KV cache as the session owns it: K and V rows [n_ctx, n_head_kv * head_dim].
 struct CacheView {
-  void* k = nullptr;
-  void* v = nullptr;
+  Buffer* k = nullptr;
+  Buffer* v = nullptr;
   TensorType type = TensorType::F32;
   int64_t n_ctx = 0;
   int64_t k_cols = 0;
@@ -108,7 +112,7 @@ class Graph {
   // Leaf tensors.
   TensorId weight(TensorType type, int64_t cols, int64_t rows, const void* data);
   TensorId input(std::vector<int32_t> ids);
-  TensorId cache(TensorType type, int64_t cols, int64_t rows, void* data);
+  TensorId cache(TensorType type, int64_t cols, int64_t rows, Buffer& buffer);
 
   // Ops; each returns its (new, F32 activation) output unless noted.
   TensorId get_rows(TensorId table, TensorId ids);

@@ -14,7 +14,7 @@
 namespace tern::graph {
 
 /// The identity of a KV cache's device memory, as the backend that owns it sees it.
-using CacheIdentity = std::function<uint64_t(const void* cache)>;
+using CacheIdentity = std::function<uint64_t(const Buffer* cache)>;
 
 /// Appends `node`'s words to `key`: op, parameters, and each operand's type, shape, storage
 /// and identity (weights by address, caches by `cache_id`, activations and inputs by

@@ -16,11 +16,6 @@ size_t cache_bytes(TensorType type, int64_t cols, int64_t n_ctx) {
   return *row * static_cast<size_t>(n_ctx);
 }
 
-void* address(Buffer& buffer) {
-  void* host = buffer.host_data();
-  return host != nullptr ? host : static_cast<void*>(&buffer);
-}
-
 }  // namespace
 
 size_t KvCache::layer_bytes(const ModelSpec& spec, int64_t n_ctx, TensorType type) {
@@ -34,7 +29,7 @@ KvCache::KvCache(const std::function<Backend&(int)>& backend_of_layer, const Mod
     Backend& backend = backend_of_layer(static_cast<int>(il));
     auto k = backend.allocate(cache_bytes(type, spec.k_cols(), n_ctx));
     auto v = backend.allocate(cache_bytes(type, spec.v_cols(), n_ctx));
-    views_.push_back({address(*k), address(*v), type, n_ctx, spec.k_cols(), spec.v_cols()});
+    views_.push_back({k.get(), v.get(), type, n_ctx, spec.k_cols(), spec.v_cols()});
     buffers_.push_back(std::move(k));
     buffers_.push_back(std::move(v));
   }

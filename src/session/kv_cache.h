@@ -26,8 +26,8 @@ class KvCache {
 
   int64_t n_ctx() const { return n_ctx_; }
   size_t bytes() const;
-  /// One view per layer, for graph building. A device-only buffer (no host address) is
-  /// named by its Buffer object, which only the backend that made it dereferences.
+  /// One view per layer, for graph building: the layer's Buffers, which only the backend
+  /// that made them reads.
   std::span<const graph::CacheView> views() const { return views_; }
 
  private:
