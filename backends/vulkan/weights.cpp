@@ -26,6 +26,11 @@ bool has_kernel(TensorType type) {
   }
 }
 
+// The basic shaders read weights as 32-bit words (shaders/bytes.glsl), so a weight's
+// buffer holds whole words: 67 rows of 9 Q6_K blocks (126630 bytes) would otherwise leave
+// the last block's scale d half outside the binding (read as zero).
+size_t whole_words(size_t bytes) { return (bytes + 3) & ~size_t{3}; }
+
 }  // namespace
 
 std::optional<TensorType> WeightStore::device_type(TensorType type, WeightUse use) {
@@ -38,7 +43,7 @@ size_t WeightStore::device_bytes(const graph::Tensor& t, WeightUse use) {
   auto type = device_type(t.type, use);
   if (!type) return 0;
   auto row = row_bytes(*type, t.cols);
-  return row ? *row * static_cast<size_t>(t.rows) : 0;
+  return row ? whole_words(*row * static_cast<size_t>(t.rows)) : 0;
 }
 
 std::string WeightStore::kernel_suffix(TensorType type) {
@@ -57,14 +62,14 @@ const ResidentWeight& WeightStore::get(const graph::Tensor& t, WeightUse use) {
   if (it != weights_.end()) return it->second.second;
   size_t row = *row_bytes(*type, t.cols);
   size_t bytes = row * static_cast<size_t>(t.rows);
-  auto buffer = memory_.allocate(bytes);
+  auto buffer = memory_.allocate(whole_words(bytes));
   if (*type == t.type) {
     buffer->upload(t.data, 0, bytes);
   } else {
     std::vector<uint8_t> converted = convert_rows(t.type, t.data, t.rows, t.cols, *type);
     buffer->upload(converted.data(), 0, bytes);
   }
-  resident_bytes_ += bytes;
+  resident_bytes_ += buffer->size();
   ResidentWeight resident{buffer.get(), *type, row};
   auto& slot = weights_[key];
   slot = {std::move(buffer), resident};
