@@ -52,7 +52,7 @@ constexpr double kQuantized = 1e-4;
 struct Target {
   const char* name;
   BackendKind kind;
-  bool basic_shaders;  // Vulkan: TERN_VULKAN_BASIC=1
+  bool basic_shaders;   // Vulkan: TERN_VULKAN_BASIC=1
   bool any_row_length;  // runs matmuls over float rows of any length (else: multiples of 8)
   double (*matmul_bound)(TensorType);
   double (*get_rows_bound)(TensorType);
@@ -85,9 +85,9 @@ const Target kTargets[] = {
 
 // Every weight type real models use: float types, then block-quantized ones.
 const TensorType kWeightTypes[] = {
-    TensorType::F32,  TensorType::F16,  TensorType::BF16,   TensorType::Q4_0,   TensorType::Q4_1,
-    TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,   TensorType::Q2_K,   TensorType::Q3_K,
-    TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,   TensorType::IQ4_NL, TensorType::IQ4_XS,
+    TensorType::F32,   TensorType::F16,   TensorType::BF16,  TensorType::Q4_0,   TensorType::Q4_1,
+    TensorType::Q5_0,  TensorType::Q5_1,  TensorType::Q8_0,  TensorType::Q2_K,   TensorType::Q3_K,
+    TensorType::Q4_K,  TensorType::Q5_K,  TensorType::Q6_K,  TensorType::IQ4_NL, TensorType::IQ4_XS,
     TensorType::TQ1_0, TensorType::TQ2_0, TensorType::MXFP4,
 };
 
@@ -252,8 +252,8 @@ struct Input {
 
 // The backend's matmul of w [rows, cols] (of `type`) by n input rows against the scalar
 // CPU kernel's; nullopt when the backend does not support it.
-std::optional<double> matmul_nmse(const BackendOps& t, TensorType type, int64_t cols,
-                                  int64_t rows, int64_t n, const std::vector<uint8_t>& w) {
+std::optional<double> matmul_nmse(const BackendOps& t, TensorType type, int64_t cols, int64_t rows,
+                                  int64_t n, const std::vector<uint8_t>& w) {
   Input x(n, cols, 5);
   std::optional<Result> got = run_on(*t.gpu(), 0, n, [&](Graph& g, Cache&) {
     return g.matmul(g.weight(type, cols, rows, w.data()), x.add(g));
@@ -409,8 +409,12 @@ void check_attention(const BackendOps& t, const AttentionCase& a) {
     TensorId vc = g.cache(a.cache_type, v_cols, n_ctx, *c.v);
     g.copy(k.add(g), kc, a.pos0);
     g.copy(v.add(g), vc, a.pos0);
-    graph::AttentionParams p{a.n_head, a.n_head_kv, a.head_dim, head_dim_v,
-                             1.0f / std::sqrt(static_cast<float>(a.head_dim)), a.window};
+    graph::AttentionParams p{a.n_head,
+                             a.n_head_kv,
+                             a.head_dim,
+                             head_dim_v,
+                             1.0f / std::sqrt(static_cast<float>(a.head_dim)),
+                             a.window};
     return g.attention(q.add(g), kc, vc, p);
   };
   std::string what = std::string(type_traits(a.cache_type).name) + " heads " +
@@ -424,19 +428,19 @@ void check_attention(const BackendOps& t, const AttentionCase& a) {
   EXPECT_LE(out, bound) << what;
   EXPECT_LE(cache, bound) << what;
 
-  Result got = t.run(a.pos0, a.n_tok, build,
-                     {a.cache_type, kv_cols, n_ctx, init, a.pos0 + a.n_tok, v_cols});
+  Result got =
+      t.run(a.pos0, a.n_tok, build, {a.cache_type, kv_cols, n_ctx, init, a.pos0 + a.n_tok, v_cols});
   for (float x : got.out) ASSERT_FALSE(std::isnan(x)) << "read past the cache rows: " << what;
 }
 
 TEST_P(BackendOps, AttentionWithGqaWindowAndLongHistory) {
   const AttentionCase cases[] = {
       {TensorType::F32, 4, 2, 64, 0, 0, 5},
-      {TensorType::F32, 8, 2, 32, 0, 150, 1},   // > 2 of Vulkan's 64-key blocks
-      {TensorType::F32, 8, 2, 32, 0, 300, 1},   // > 2 of CUDA's 128-key chunks
-      {TensorType::F32, 4, 4, 256, 0, 7, 9},    // gemma's head size
-      {TensorType::F32, 2, 1, 512, 0, 130, 2},  // the largest
-      {TensorType::F32, 4, 1, 64, 16, 70, 4},   // sliding window
+      {TensorType::F32, 8, 2, 32, 0, 150, 1},    // > 2 of Vulkan's 64-key blocks
+      {TensorType::F32, 8, 2, 32, 0, 300, 1},    // > 2 of CUDA's 128-key chunks
+      {TensorType::F32, 4, 4, 256, 0, 7, 9},     // gemma's head size
+      {TensorType::F32, 2, 1, 512, 0, 130, 2},   // the largest
+      {TensorType::F32, 4, 1, 64, 16, 70, 4},    // sliding window
       {TensorType::F32, 4, 1, 64, 200, 300, 3},  // window > chunk
       {TensorType::F32, 4, 2, 64, 3, 0, 9},      // window < batch
       {TensorType::F32, 8, 2, 32, 0, 0, 150},    // prompt > a chunk
