@@ -1,21 +1,21 @@
 // CudaBackend: one device, one stream, one cuBLAS handle, one matmul Scratch. run()
-// gathers the span's per-run data (row ids, rope tables, the positions attention and the
-// KV append use) into pinned memory and sends it in one copy, enqueues one kernel (or
-// matmul) per node and synchronizes once at the end. Nothing in between waits for the
-// host except the first use of a weight (its upload) and Scratch growth, and no launch
-// argument depends on the position, so a decode step's launches are the same at every
-// position: LaunchGraphs captures them once and replays them.
+// gathers the span's per-run data (backends/run_data.h: row ids, rope tables, the
+// positions attention and the KV append use) into pinned memory and sends it in one
+// copy, enqueues one kernel (or matmul) per node and synchronizes once at the end.
+// Nothing in between waits for the host except the first use of a weight (its upload)
+// and Scratch growth, and no launch argument depends on the position, so a decode step's
+// launches are the same at every position: LaunchGraphs captures them once and replays
+// them.
 #include "cuda_backend.h"
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cstring>
-#include <limits>
+#include <span>
 #include <vector>
 
 #include "backends/buffer_registry.h"
-#include "backends/rope_angles.h"
+#include "backends/run_data.h"
 #include "device.h"
 #include "graph/launch_key.h"
 #include "launch_graphs.h"
@@ -46,26 +46,6 @@ bool f32_operand(const Tensor& t) {
          (t.storage == Storage::Weight && WeightStore::device_bytes(t, WeightUse::F32) > 0);
 }
 
-// The rope node's angle table (rope_angles.h): [n_tokens, n_rot / 2, 2] floats.
-std::vector<float> rope_table(const Graph& g, const Node& node) {
-  std::vector<float> factors;
-  if (node.in[1] != graph::kNone) {
-    const Tensor& f = g.tensor(node.in[1]);
-    factors.resize(static_cast<size_t>(f.rows * f.cols));
-    dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
-  }
-  return rope_angles(g.tensor(node.in[0]).rows, g.pos0(), std::get<graph::RopeParams>(node.params),
-                     factors.empty() ? nullptr : factors.data());
-}
-
-// A position as a per-run word (the kernels read positions as int32).
-uint32_t position_word(int64_t pos) {
-  if (pos < 0 || pos > std::numeric_limits<int32_t>::max()) {
-    throw Error(fmt::format("cuda: position {} out of range", pos));
-  }
-  return static_cast<uint32_t>(pos);
-}
-
 uint64_t address_word(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
 class CudaBackend final : public Backend {
@@ -91,9 +71,6 @@ class CudaBackend final : public Backend {
   void* cache_data(const Tensor& t) const;
   bool supports_op(const Graph& g, const Node& node) const;
 
-  // Per-run data of nodes [first, last) into aux_words_; aux_at_[i - first] is node i's
-  // offset in 4-byte words.
-  void gather_aux(const Graph& g, size_t first, size_t last);
   void send_aux();
   // LaunchGraphs' key for nodes [first, last): their words and the device memory their
   // launches point at (workspace, per-run data, scratch).
@@ -114,8 +91,7 @@ class CudaBackend final : public Backend {
   WeightStore weights_;
   LaunchGraphs graphs_;
   BufferRegistry<DeviceBuffer> buffers_;  // workspaces and KV caches handed out
-  std::vector<uint32_t> aux_words_;
-  std::vector<size_t> aux_at_;
+  RunData run_data_;  // of the span run() is running
   PinnedBuffer aux_host_;
   std::unique_ptr<DeviceBuffer> aux_device_;
   float* workspace_ = nullptr;  // during run()
@@ -199,61 +175,15 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
   return false;
 }
 
-void CudaBackend::gather_aux(const Graph& g, size_t first, size_t last) {
-  aux_words_.clear();
-  aux_at_.assign(last - first, 0);
-  for (size_t i = first; i < last; ++i) {
-    const Node& node = g.nodes()[i];
-    if (node.op != Op::GetRows && node.op != Op::Rope && node.op != Op::Attention &&
-        node.op != Op::Copy) {
-      continue;
-    }
-    aux_words_.resize((aux_words_.size() + 3) & ~size_t{3});  // 16-byte aligned starts
-    aux_at_[i - first] = aux_words_.size();
-    // Checked here, on every run: a replayed graph does not pass through enqueue().
-    if (node.op == Op::Attention) {
-      const Tensor& k = g.tensor(node.in[1]);
-      const Tensor& v = g.tensor(node.in[2]);
-      int64_t n_kv = g.pos0() + g.tensor(node.in[0]).rows;  // cache rows the kernel reads
-      if (n_kv > k.rows || n_kv > v.rows) {
-        throw Error(fmt::format("cuda: attention over {} positions of a cache of {}", n_kv,
-                                std::min(k.rows, v.rows)));
-      }
-      aux_words_.push_back(position_word(g.pos0()));
-    } else if (node.op == Op::Copy) {
-      const Tensor& x = g.tensor(node.in[0]);
-      const Tensor& dst = g.tensor(node.out);
-      int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
-      if (row < 0 || x.cols != dst.cols || row + x.rows > dst.rows) {
-        throw Error(fmt::format("cuda: copy of {} rows at row {} past a cache of {} rows", x.rows,
-                                row, dst.rows));
-      }
-      aux_words_.push_back(position_word(row));
-    } else if (node.op == Op::GetRows) {
-      const Tensor& table = g.tensor(node.in[0]);
-      for (int32_t id : g.ids(g.tensor(node.in[1]))) {
-        if (id < 0 || id >= table.rows) {
-          throw Error(fmt::format("row id {} out of range [0, {})", id, table.rows));
-        }
-        aux_words_.push_back(static_cast<uint32_t>(id));
-      }
-    } else {
-      std::vector<float> table = rope_table(g, node);
-      size_t at = aux_words_.size();
-      aux_words_.resize(at + table.size());
-      std::memcpy(aux_words_.data() + at, table.data(), table.size() * 4);
-    }
-  }
-}
-
 // One host-to-device copy of the span's per-run data. Growing the buffers happens here,
 // before any kernel of the span is enqueued (the previous run has finished: run() ends
 // with a synchronize).
 void CudaBackend::send_aux() {
-  if (aux_words_.empty()) return;
-  size_t bytes = aux_words_.size() * 4;
+  std::span<const uint32_t> words = run_data_.words();
+  if (words.empty()) return;
+  size_t bytes = words.size() * 4;
   void* host = aux_host_.reserve(bytes);
-  std::memcpy(host, aux_words_.data(), bytes);
+  std::memcpy(host, words.data(), bytes);
   if (!aux_device_ || aux_device_->size() < bytes) {
     aux_device_ = std::make_unique<DeviceBuffer>(bytes, stream_);
   }
@@ -268,7 +198,7 @@ void CudaBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspa
     throw Error("cuda: workspace smaller than the graph needs");
   }
   TERN_CUDA_CHECK(cudaSetDevice(props_.index));
-  gather_aux(g, first, last);
+  run_data_.gather(g, first, last);
   send_aux();
   workspace_ = static_cast<float*>(ws->data());
   try {
@@ -299,7 +229,7 @@ std::vector<uint64_t> CudaBackend::span_key(const Graph& g, size_t first, size_t
 }
 
 void CudaBackend::enqueue_span(const Graph& g, size_t first, size_t last) {
-  for (size_t i = first; i < last; ++i) enqueue(g, g.nodes()[i], aux_at_[i - first]);
+  for (size_t i = first; i < last; ++i) enqueue(g, g.nodes()[i], run_data_.at(i));
 }
 
 const float* CudaBackend::f32_operand_data(const Graph& g, TensorId id) {

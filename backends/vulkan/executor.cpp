@@ -51,8 +51,6 @@ void Executor::begin(Program* program) {
   state_ = State::Recording;
 }
 
-void Executor::begin_dry() { state_ = State::Dry; }
-
 VkDescriptorSet Executor::allocate_set() {
   Program& p = *program_;
   if (p.sets_in_pool_ == kSetsPerPool) {
@@ -84,7 +82,7 @@ VkDescriptorSet Executor::allocate_set() {
 void Executor::dispatch(const std::string& shader, const Bindings& bindings, const Push& push,
                         uint64_t groups, uint32_t groups_y) {
   if (state_ == State::Idle) throw Error("vulkan: dispatch outside a run");
-  if (state_ == State::Dry || groups == 0 || groups_y == 0) return;
+  if (groups == 0 || groups_y == 0) return;
   VkPipeline pipeline = pipelines_.get(shader);
   VkDescriptorSet set = allocate_set();
   std::array<VkDescriptorBufferInfo, kBindings> infos{};

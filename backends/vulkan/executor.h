@@ -61,20 +61,17 @@ class Executor {
   /// Starts recording into `program` (null: the executor's own, recorded anew every
   /// run); the previous run has completed.
   void begin(Program* program = nullptr);
-  /// Starts a pass that records nothing (dispatch() returns at once): a replay walks
-  /// the ops again only for their per-run data and checks.
-  void begin_dry();
   /// Dispatches `groups` workgroups (split over x and z past the 65535 limit) times
   /// `groups_y` of `shader` over `bindings`.
   void dispatch(const std::string& shader, const Bindings& bindings, const Push& push,
                 uint64_t groups, uint32_t groups_y = 1);
-  /// Ends the pass: submits what was recorded and waits for it (a dry pass: nothing).
+  /// Ends the pass: submits what was recorded and waits for it.
   void finish();
   /// Submits `program` as last recorded and waits for it.
   void replay(Program& program);
 
  private:
-  enum class State { Idle, Recording, Dry };
+  enum class State { Idle, Recording };
   VkDescriptorSet allocate_set();
 
   Device& device_;

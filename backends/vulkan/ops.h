@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <vector>
 
 #include "executor.h"
 #include "graph/graph.h"
@@ -21,12 +20,9 @@ struct OpContext {
   Executor& exec;
   WeightStore& weights;
   VkBuffer workspace;
-  VkBuffer aux;                     // host-visible per-run data: ids, rope tables, positions
-  std::vector<uint32_t>& aux_data;  // its contents, uploaded before the submit
+  VkBuffer aux;  // the span's per-run data (backends/run_data.h): ids, rope tables, positions
   std::function<DeviceBuffer*(const Buffer*)> cache_buffer;  // a KV cache of this backend
-
-  /// Appends `words` to the per-run data and returns their offset (in 32-bit words).
-  uint64_t append_aux(const uint32_t* words, size_t n);
+  uint64_t aux_at = 0;  // where the node being recorded finds its data in `aux`, in words
 };
 
 /// What the ops need to decide support.
@@ -34,9 +30,6 @@ struct OpLimits {
   uint64_t max_buffer_bytes;  // maxStorageBufferRange
   std::function<bool(const Buffer*)> owns_cache;
 };
-
-/// 32-bit words of per-run data `node` needs (ids, rope tables, positions).
-uint64_t aux_words(const graph::Graph& g, const graph::Node& node);
 
 bool supports_matmul(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
 bool supports_get_rows(const OpLimits& l, const graph::Graph& g, const graph::Node& node);

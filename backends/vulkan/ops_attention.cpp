@@ -37,11 +37,8 @@ void record_attention(OpContext& c, const graph::Node& node) {
   const graph::Tensor& k = c.graph.tensor(node.in[1]);
   const graph::Tensor& v = c.graph.tensor(node.in[2]);
   const graph::Tensor& out = c.graph.tensor(node.out);
-  // Graph::attention has checked that the cache holds pos0 + q.rows rows.
-  auto pos0 = static_cast<uint32_t>(c.graph.pos0());
-  uint64_t pos_at = c.append_aux(&pos0, 1);
-  Push push;
-  push.u(q.rows).u(static_cast<int64_t>(pos_at)).u(p.n_head).u(p.n_head_kv);
+  Push push;  // pos0 is per-run data, checked by RunData against the cache rows
+  push.u(q.rows).u(static_cast<int64_t>(c.aux_at)).u(p.n_head).u(p.n_head_kv);
   push.u(p.head_dim_k).u(p.head_dim_v);
   push.u(p.window).u(k.cols).u(v.cols).u(static_cast<int64_t>(q.offset));
   push.u(static_cast<int64_t>(out.offset)).f(p.scale);
@@ -55,12 +52,8 @@ void record_copy(OpContext& c, const graph::Node& node) {
   const graph::Tensor& x = c.graph.tensor(node.in[0]);
   const graph::Tensor& dst = c.graph.tensor(node.out);
   int64_t n = x.rows * x.cols;
-  // Graph::copy has checked that the rows fit the cache.
-  int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
-  auto row_word = static_cast<uint32_t>(row);
-  uint64_t row_at = c.append_aux(&row_word, 1);
-  Push push;
-  push.u(n).u(static_cast<int64_t>(row_at)).u(dst.cols).u(static_cast<int64_t>(x.offset));
+  Push push;  // the first row is per-run data, checked by RunData against the cache rows
+  push.u(n).u(static_cast<int64_t>(c.aux_at)).u(dst.cols).u(static_cast<int64_t>(x.offset));
   uint64_t threads = static_cast<uint64_t>(dst.type == TensorType::F16 ? (n + 1) / 2 : n);
   c.exec.dispatch("copy_" + suffix(dst.type),
                   {c.workspace, c.workspace, c.cache_buffer(dst.cache)->handle(), c.aux},

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "ops.h"
-#include "tern/error.h"
 
 namespace tern::vulkan {
 
@@ -48,16 +47,10 @@ void record_matmul(OpContext& c, const graph::Node& node) {
 void record_get_rows(OpContext& c, const graph::Node& node) {
   const graph::Tensor& table = c.graph.tensor(node.in[0]);
   const graph::Tensor& y = c.graph.tensor(node.out);
-  auto ids = c.graph.ids(c.graph.tensor(node.in[1]));
-  uint64_t ids_at = c.append_aux(reinterpret_cast<const uint32_t*>(ids.data()), ids.size());
-  for (int32_t id : ids) {
-    if (id < 0 || id >= table.rows) {
-      throw Error(fmt::format("row id {} out of range [0, {})", id, table.rows));
-    }
-  }
+  auto ids_at = static_cast<int64_t>(c.aux_at);  // checked against the table by RunData
   Push push;
   if (table.storage == graph::Storage::Activation) {
-    push.u(y.rows).u(table.cols).u(table.rows).u(static_cast<int64_t>(ids_at));
+    push.u(y.rows).u(table.cols).u(table.rows).u(ids_at);
     push.u(static_cast<int64_t>(table.offset)).u(static_cast<int64_t>(y.offset));
     c.exec.dispatch("get_rows_act", {c.workspace, c.workspace, c.aux, c.workspace}, push,
                     static_cast<uint64_t>(y.rows));
@@ -65,7 +58,7 @@ void record_get_rows(OpContext& c, const graph::Node& node) {
   }
   const ResidentWeight& w = c.weights.get(table, WeightUse::Kernel);
   push.u(y.rows).u(table.cols).u(static_cast<int64_t>(w.row_bytes)).u(table.rows);
-  push.u(static_cast<int64_t>(ids_at)).u(static_cast<int64_t>(y.offset));
+  push.u(ids_at).u(static_cast<int64_t>(y.offset));
   c.exec.dispatch("get_rows_" + WeightStore::kernel_suffix(w.type),
                   {w.buffer->handle(), c.workspace, c.aux, c.workspace}, push,
                   static_cast<uint64_t>(y.rows));

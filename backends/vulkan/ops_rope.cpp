@@ -1,9 +1,5 @@
 // Rope: the host computes each (token, pair) angle's cos and sin in double, as the CPU
-// reference does, into the per-run data; the shader only rotates.
-#include <cstring>
-#include <vector>
-
-#include "backends/rope_angles.h"
+// does, into the per-run data (backends/run_data.h); the shader only rotates.
 #include "ops.h"
 
 namespace tern::vulkan {
@@ -20,21 +16,10 @@ void record_rope(OpContext& c, const graph::Node& node) {
   const auto& p = std::get<graph::RopeParams>(node.params);
   const graph::Tensor& x = c.graph.tensor(node.in[0]);
   const graph::Tensor& y = c.graph.tensor(node.out);
-  std::vector<float> factors;
-  if (node.in[1] != graph::kNone) {
-    const graph::Tensor& f = c.graph.tensor(node.in[1]);
-    factors.resize(static_cast<size_t>(f.rows * f.cols));
-    dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
-  }
-  // table [n_tok, n_rot / 2] of (cos, sin)
-  std::vector<float> table =
-      rope_angles(x.rows, c.graph.pos0(), p, factors.empty() ? nullptr : factors.data());
-  std::vector<uint32_t> words(table.size());
-  std::memcpy(words.data(), table.data(), table.size() * 4);
-  uint64_t at = c.append_aux(words.data(), words.size());
   Push push;
   push.u(x.rows).u(p.n_head).u(p.head_dim).u(p.n_rot).u(p.neox ? 1 : 0);
-  push.u(static_cast<int64_t>(at / 2)).u(static_cast<int64_t>(x.offset));
+  // The angle table's start in (cos, sin) pairs: the shader reads it as vec2.
+  push.u(static_cast<int64_t>(c.aux_at / 2)).u(static_cast<int64_t>(x.offset));
   push.u(static_cast<int64_t>(y.offset));
   uint64_t items = static_cast<uint64_t>(x.rows) * static_cast<uint64_t>(p.n_head) *
                    static_cast<uint64_t>(p.head_dim / 2);

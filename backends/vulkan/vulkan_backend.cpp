@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <span>
 
 #include "backends/buffer_registry.h"
+#include "backends/run_data.h"
 #include "device.h"
 #include "executor.h"
 #include "graph/launch_key.h"
@@ -20,23 +22,6 @@
 namespace tern {
 
 namespace vulkan {
-
-uint64_t OpContext::append_aux(const uint32_t* words, size_t n) {
-  aux_data.resize((aux_data.size() + 3) & ~size_t{3});  // 16-byte aligned starts
-  uint64_t at = aux_data.size();
-  aux_data.insert(aux_data.end(), words, words + n);
-  return at;
-}
-
-uint64_t aux_words(const graph::Graph& g, const graph::Node& node) {
-  uint64_t n = node.op == graph::Op::Attention || node.op == graph::Op::Copy ? 1 : 0;  // a position
-  if (node.op == graph::Op::GetRows) n = static_cast<uint64_t>(g.tensor(node.in[1]).rows);
-  if (node.op == graph::Op::Rope) {
-    n = static_cast<uint64_t>(g.tensor(node.in[0]).rows) *
-        static_cast<uint64_t>(std::get<graph::RopeParams>(node.params).n_rot);
-  }
-  return n + 3;  // alignment padding
-}
 
 namespace {
 
@@ -96,8 +81,8 @@ class VulkanBackend final : public Backend {
   vulkan::Executor executor_;
   vulkan::WeightStore weights_;
   BufferRegistry<vulkan::DeviceBuffer> buffers_;  // workspaces and KV caches handed out
-  std::unique_ptr<DeviceBuffer> aux_;
-  std::vector<uint32_t> aux_data_;
+  RunData run_data_;                  // of the span run() is running
+  std::unique_ptr<DeviceBuffer> aux_;  // run_data_ on the device (host-visible)
   bool replay_;
   graph::LaunchCache<Recorded> programs_;
 };
@@ -154,24 +139,23 @@ std::vector<uint64_t> VulkanBackend::span_key(const Graph& g, size_t first, size
 }
 
 // Single-token spans (decode steps) are recorded once per launch key and submitted again
-// after a dry walk over the ops that gathers the new per-run data and checks it; other
-// spans are recorded anew each run.
+// with the new per-run data; other spans are recorded anew each run.
 void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspace) {
   vulkan::DeviceBuffer* ws = buffers_.find(&workspace);
   if (ws == nullptr) throw Error("vulkan: the workspace is not a buffer of this backend");
   if (workspace.size() < g.workspace_floats() * sizeof(float)) {
     throw Error("vulkan: workspace smaller than the graph needs");
   }
-  uint64_t aux_words = 4;
-  for (size_t i = first; i < last; ++i) aux_words += vulkan::aux_words(g, g.nodes()[i]);
-  if (!aux_ || aux_->size() < aux_words * 4) aux_ = memory_.allocate(aux_words * 4, true);
-  aux_data_.clear();
+  run_data_.gather(g, first, last);  // checks ids and positions before anything is recorded
+  std::span<const uint32_t> words = run_data_.words();
+  size_t aux_bytes = std::max<size_t>(words.size(), 4) * 4;  // a buffer to bind even if empty
+  if (!aux_ || aux_->size() < aux_bytes) aux_ = memory_.allocate(aux_bytes, true);
+  if (!words.empty()) aux_->upload(words.data(), 0, words.size() * 4);
   vulkan::OpContext c{g,
                       executor_,
                       weights_,
                       ws->handle(),
                       aux_->handle(),
-                      aux_data_,
                       [this](const Buffer* b) -> vulkan::DeviceBuffer* {
                         vulkan::DeviceBuffer* r = buffers_.find(b);
                         if (r == nullptr) throw Error("vulkan: KV cache of another backend");
@@ -182,23 +166,19 @@ void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& works
     recorded = &programs_.get(span_key(g, first, last, *ws));
     if (!recorded->program) recorded->program = std::make_unique<vulkan::Program>(device_);
   }
-  const bool replay = recorded != nullptr && recorded->complete;
-  if (replay) {
-    executor_.begin_dry();
-  } else {
-    executor_.begin(recorded != nullptr ? recorded->program.get() : nullptr);
+  if (recorded != nullptr && recorded->complete) {
+    executor_.replay(*recorded->program);
+    return;
   }
+  executor_.begin(recorded != nullptr ? recorded->program.get() : nullptr);
   try {
-    for (size_t i = first; i < last; ++i) record(c, g.nodes()[i]);
+    for (size_t i = first; i < last; ++i) {
+      c.aux_at = run_data_.at(i);
+      record(c, g.nodes()[i]);
+    }
   } catch (...) {
     executor_.finish();  // submit what was recorded: the command buffer must not dangle
     throw;
-  }
-  if (!aux_data_.empty()) aux_->upload(aux_data_.data(), 0, aux_data_.size() * 4);
-  if (replay) {
-    executor_.finish();
-    executor_.replay(*recorded->program);
-    return;
   }
   executor_.finish();
   if (recorded != nullptr) recorded->complete = true;

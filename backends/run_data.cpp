@@ -1,0 +1,98 @@
+#include "backends/run_data.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "backends/rope_angles.h"
+#include "tern/error.h"
+
+namespace tern {
+
+namespace {
+
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::Tensor;
+
+// A position as a word (kernels read positions as int32).
+uint32_t position_word(int64_t pos) {
+  if (pos < 0 || pos > std::numeric_limits<int32_t>::max()) {
+    throw Error(fmt::format("position {} out of range", pos));
+  }
+  return static_cast<uint32_t>(pos);
+}
+
+void append_ids(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
+  const Tensor& table = g.tensor(node.in[0]);
+  for (int32_t id : g.ids(g.tensor(node.in[1]))) {
+    if (id < 0 || id >= table.rows) {
+      throw Error(fmt::format("row id {} out of range [0, {})", id, table.rows));
+    }
+    words.push_back(static_cast<uint32_t>(id));
+  }
+}
+
+void append_rope_angles(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
+  std::vector<float> factors;
+  if (node.in[1] != graph::kNone) {
+    const Tensor& f = g.tensor(node.in[1]);
+    factors.resize(static_cast<size_t>(f.rows * f.cols));
+    dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
+  }
+  std::vector<float> angles =
+      rope_angles(g.tensor(node.in[0]).rows, g.pos0(), std::get<graph::RopeParams>(node.params),
+                  factors.empty() ? nullptr : factors.data());
+  size_t at = words.size();
+  words.resize(at + angles.size());
+  std::memcpy(words.data() + at, angles.data(), angles.size() * sizeof(float));
+}
+
+void append_attention_pos0(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
+  const Tensor& k = g.tensor(node.in[1]);
+  const Tensor& v = g.tensor(node.in[2]);
+  int64_t n_kv = g.pos0() + g.tensor(node.in[0]).rows;  // cache rows the kernels read
+  if (n_kv > k.rows || n_kv > v.rows) {
+    throw Error(fmt::format("attention over {} positions of a cache of {}", n_kv,
+                            std::min(k.rows, v.rows)));
+  }
+  words.push_back(position_word(g.pos0()));
+}
+
+void append_copy_row(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
+  const Tensor& x = g.tensor(node.in[0]);
+  const Tensor& dst = g.tensor(node.out);
+  int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
+  if (row < 0 || x.cols != dst.cols || row + x.rows > dst.rows) {
+    throw Error(
+        fmt::format("copy of {} rows at row {} past a cache of {} rows", x.rows, row, dst.rows));
+  }
+  words.push_back(position_word(row));
+}
+
+bool has_run_data(Op op) {
+  return op == Op::GetRows || op == Op::Rope || op == Op::Attention || op == Op::Copy;
+}
+
+}  // namespace
+
+void RunData::gather(const Graph& g, size_t first, size_t last) {
+  words_.clear();
+  at_.assign(last - first, 0);
+  first_ = first;
+  for (size_t i = first; i < last; ++i) {
+    const Node& node = g.nodes()[i];
+    if (!has_run_data(node.op)) continue;
+    words_.resize((words_.size() + 3) & ~size_t{3});  // 16-byte aligned starts
+    at_[i - first] = words_.size();
+    if (node.op == Op::GetRows) append_ids(g, node, words_);
+    if (node.op == Op::Rope) append_rope_angles(g, node, words_);
+    if (node.op == Op::Attention) append_attention_pos0(g, node, words_);
+    if (node.op == Op::Copy) append_copy_row(g, node, words_);
+  }
+}
+
+}  // namespace tern
