@@ -83,16 +83,37 @@ void RunData::gather(const Graph& g, size_t first, size_t last) {
   words_.clear();
   at_.assign(last - first, 0);
   first_ = first;
+  rope_tables_.clear();
   for (size_t i = first; i < last; ++i) {
     const Node& node = g.nodes()[i];
     if (!has_run_data(node.op)) continue;
-    words_.resize((words_.size() + 3) & ~size_t{3});  // 16-byte aligned starts
-    at_[i - first] = words_.size();
+    if (node.op == Op::Rope) {
+      at_[i - first] = rope_table_at(g, node);
+      continue;
+    }
+    at_[i - first] = start_node();
     if (node.op == Op::GetRows) append_ids(g, node, words_);
-    if (node.op == Op::Rope) append_rope_angles(g, node, words_);
     if (node.op == Op::Attention) append_attention_pos0(g, node, words_);
     if (node.op == Op::Copy) append_copy_row(g, node, words_);
   }
+}
+
+size_t RunData::start_node() {
+  words_.resize((words_.size() + 3) & ~size_t{3});
+  return words_.size();
+}
+
+size_t RunData::rope_table_at(const Graph& g, const Node& node) {
+  const auto& p = std::get<graph::RopeParams>(node.params);
+  const void* factors = node.in[1] != graph::kNone ? g.tensor(node.in[1]).data : nullptr;
+  Rotation r{g.tensor(node.in[0]).rows, p.n_rot, p.freq_base, p.freq_scale, factors};
+  for (const auto& [rotation, at] : rope_tables_) {
+    if (rotation == r) return at;
+  }
+  size_t at = start_node();
+  append_rope_angles(g, node, words_);
+  rope_tables_.emplace_back(r, at);
+  return at;
 }
 
 }  // namespace tern

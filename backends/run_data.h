@@ -1,7 +1,8 @@
 // RunData: the per-run values of a span of graph nodes, gathered once on the host into
 // 32-bit words that a GPU backend uploads in one copy before the span's kernels run:
 //   GetRows    the row ids (int32), checked against the table
-//   Rope       the angle table, rope_angles.h: [n_tokens, n_rot / 2] (cos, sin) floats
+//   Rope       the angle table, rope_angles.h: [n_tokens, n_rot / 2] (cos, sin) floats;
+//              one per distinct rotation, shared by every layer's q and k
 //   Attention  pos0 (int32), checked: the caches hold pos0 + n_tokens rows
 //   Copy       the cache row the batch goes to (int32), checked: the rows fit the cache
 // Kernels read these from the uploaded words, never from launch arguments, so a decode
@@ -12,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "graph/graph.h"
@@ -32,9 +34,25 @@ class RunData {
   size_t at(size_t i) const { return at_[i - first_]; }
 
  private:
+  // What a rope node's angles depend on (the positions are the graph's).
+  struct Rotation {
+    int64_t n_tokens;
+    int n_rot;
+    float freq_base, freq_scale;
+    const void* factors;  // the frequency factors (a weight: GPU backends ask for one)
+    bool operator==(const Rotation&) const = default;
+  };
+
+  // Starts a node's words at the next 16-byte boundary; returns the start.
+  size_t start_node();
+  // The start of the angle table of rope node `node`, appended unless an earlier node of
+  // the span has the same rotation.
+  size_t rope_table_at(const graph::Graph& g, const graph::Node& node);
+
   std::vector<uint32_t> words_;
   std::vector<size_t> at_;
   size_t first_ = 0;
+  std::vector<std::pair<Rotation, size_t>> rope_tables_;  // this span's, with their starts
 };
 
 }  // namespace tern
