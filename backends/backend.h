@@ -11,6 +11,7 @@
 #include <string>
 
 #include "graph/graph.h"
+#include "tern/model.h"
 
 namespace tern {
 
@@ -45,13 +46,25 @@ class Backend {
   virtual void run(const graph::Graph& graph, size_t first, size_t last, Buffer& workspace) = 0;
 };
 
-/// Options every backend understands.
+namespace cpu {
+class RepackedWeights;
+}
+
+/// Options of the backends; each reads its own.
 struct BackendOptions {
-  int n_threads = 0;  // 0: one per physical core
+  int n_threads = 0;  // CPU: 0, one per physical core
+  CpuKernels cpu_kernels = CpuKernels::Auto;
+  bool repack = true;  // CPU: interleaved weight copies (backends/cpu/repack.h)
+  /// CPU: the store of interleaved copies, shared by the CPU backends of one model's
+  /// sessions (thread-safe); null: the backend keeps its own.
+  cpu::RepackedWeights* repacked = nullptr;
+  int cuda_device = 0;
+  int vulkan_device = -1;  // -1: the best device
 };
 
-/// The CPU backend (backends/cpu/): the SIMD kernels of the level cpu_features.h selects
-/// where it has them, the scalar reference kernels elsewhere.
+/// The CPU backend (backends/cpu/): the SIMD kernels of the level `cpu_kernels` selects
+/// where it has them, the scalar reference kernels elsewhere. Throws tern::Error for a
+/// level this CPU lacks.
 std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options);
 
 }  // namespace tern

@@ -49,7 +49,7 @@ std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, [[maybe_unused]] con
       if (cuda_device_count() > 0) return make_cuda_backend(options);
 #endif
 #ifdef TERN_VULKAN
-      if (vulkan_gpu_available()) return make_vulkan_backend(options);
+      if (vulkan_gpu_available(options.vulkan_device)) return make_vulkan_backend(options);
 #endif
       return nullptr;
     case BackendKind::Vulkan:

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "backends/backend.h"
-#include "tern/session.h"
+#include "tern/model.h"
 
 namespace tern {
 

@@ -46,15 +46,19 @@ inline constexpr size_t kReplayScheduleTokens = 20;
 
 /// The last-row logits of each decode of the schedule over `tokens` (at least
 /// kReplayScheduleTokens): 5 single steps, a batch of 6, 5 single steps, trim to 8
-/// positions, then single steps to the end. The session (and its backend) is made while
-/// `env` is set to `value`.
-inline std::vector<float> replay_schedule_logits(const Model& model, const SessionOptions& options,
+/// positions, then single steps to the end. The model at `path` and its session (with the
+/// model's backend) are made while `env` is set to `value`.
+inline std::vector<float> replay_schedule_logits(const std::string& path,
+                                                 const ModelOptions& model_options,
+                                                 const SessionOptions& options,
                                                  std::span<const int32_t> tokens, const char* env,
                                                  const char* value) {
+  std::optional<Model> model;
   std::optional<Session> session;
   {
     ScopedEnv scoped(env, value);
-    session.emplace(model, options);
+    model.emplace(Model::load(path, model_options));
+    session.emplace(*model, options);
   }
   std::vector<float> logits;
   auto decode = [&](size_t from, size_t n) {
@@ -74,10 +78,13 @@ inline std::vector<float> replay_schedule_logits(const Model& model, const Sessi
 inline void expect_replay_matches_direct(const Golden& g, BackendKind backend, const char* env,
                                          const char* direct, const char* replay) {
   ASSERT_GE(g.tokens.size(), kReplayScheduleTokens);
-  Model model = Model::load(g.dir + "/model.gguf");
-  SessionOptions options{.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16, .backend = backend};
-  std::vector<float> want = replay_schedule_logits(model, options, g.tokens, env, direct);
-  std::vector<float> got = replay_schedule_logits(model, options, g.tokens, env, replay);
+  const std::string path = g.dir + "/model.gguf";
+  const ModelOptions model_options{.backend = backend};
+  const SessionOptions options{.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16};
+  std::vector<float> want =
+      replay_schedule_logits(path, model_options, options, g.tokens, env, direct);
+  std::vector<float> got =
+      replay_schedule_logits(path, model_options, options, g.tokens, env, replay);
   ASSERT_EQ(want.size(), got.size());
   for (size_t i = 0; i < want.size(); ++i) {
     ASSERT_EQ(want[i], got[i]) << "logit " << i << " of " << g.dir << " (" << env << ")";

@@ -47,8 +47,8 @@ class CudaGolden : public testing::TestWithParam<std::string> {
 
 TEST_P(CudaGolden, PromptLogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf");
-  Session session(model, {.n_ctx = 64, .n_threads = 2, .backend = BackendKind::Cuda});
+  Model model = Model::load(g.dir + "/model.gguf", {.backend = BackendKind::Cuda});
+  Session session(model, {.n_ctx = 64, .n_threads = 2});
   expect_matches_reference(g, session.decode(g.tokens, Outputs::All), " (cuda)");
 }
 
@@ -56,9 +56,8 @@ TEST_P(CudaGolden, PromptLogitsMatchLlamaCpp) {
 // F16 cache.
 TEST_P(CudaGolden, StepwiseLogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf");
-  Session session(
-      model, {.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16, .backend = BackendKind::Cuda});
+  Model model = Model::load(g.dir + "/model.gguf", {.backend = BackendKind::Cuda});
+  Session session(model, {.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16});
   std::vector<float> logits;
   for (int32_t token : g.tokens) {
     std::span<const float> row = session.decode(std::span(&token, 1));
@@ -101,8 +100,8 @@ TEST_P(CudaGolden, NoCpuFallbacks) {
   Golden g = load_golden(GetParam());
   Model model = Model::load(g.dir + "/model.gguf");
   const ArchModel& arch = ModelInternals::arch(model);
-  Scheduler scheduler(make_cpu_backend({2}), make_gpu_backend(BackendKind::Cuda, {}),
-                      Placement(arch.spec().n_layer, -1, true));
+  SharedBackend gpu{make_gpu_backend(BackendKind::Cuda, {})};
+  Scheduler scheduler(make_cpu_backend({2}), &gpu, Placement(arch.spec().n_layer, -1, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },
                 arch.spec(), 16, TensorType::F16);
   std::vector<int32_t> rows = {0, 1, 2, 3};
@@ -128,11 +127,13 @@ INSTANTIATE_TEST_SUITE_P(AllGoldens, CudaGolden,
 constexpr float kRealModelMargin = 0.5f;  // the quantized goldens' argmax threshold
 constexpr int kGenerated = 16;
 
-// Logits rows of `tokens` decoded one at a time after `prompt` (prompt's last row first).
-std::vector<float> stepwise_logits(const Model& model, const SessionOptions& options,
+// Logits rows of `tokens` decoded one at a time after `prompt` (prompt's last row first),
+// by the model at `path` placed as `placement` asks.
+std::vector<float> stepwise_logits(const std::string& path, const ModelOptions& placement,
                                    const std::vector<TokenId>& prompt,
                                    const std::vector<TokenId>& tokens) {
-  Session session(model, options);
+  Model model = Model::load(path, placement);
+  Session session(model, {.n_ctx = 128, .n_threads = 2});
   std::span<const float> row = session.decode(prompt);
   std::vector<float> logits(row.begin(), row.end());
   for (TokenId t : tokens) {
@@ -156,16 +157,16 @@ class CudaRealModels : public testing::TestWithParam<std::string> {
 };
 
 TEST_P(CudaRealModels, EveryOffloadGivesTheCpusGreedyTokens) {
-  Model model = Model::load(path_);
+  Model model = Model::load(path_, {.backend = BackendKind::Cpu});
   const Tokenizer& tokenizer = model.tokenizer();
   std::vector<TokenId> prompt =
       tokenizer.tokenize("The capital of France is", {.add_eos = false, .parse_special = true});
   int64_t n_vocab = model.n_vocab();
-  SessionOptions cpu{.n_ctx = 128, .n_threads = 2, .backend = BackendKind::Cpu};
+  const ModelOptions cpu{.backend = BackendKind::Cpu};
   // The CPU's greedy continuation, then its logits along that continuation.
   std::vector<TokenId> greedy;
   {
-    Session session(model, cpu);
+    Session session(model, {.n_ctx = 128, .n_threads = 2});
     std::span<const float> row = session.decode(prompt);
     for (int i = 0; i < kGenerated; ++i) {
       auto next = static_cast<TokenId>(argmax(row.data(), n_vocab));
@@ -174,13 +175,11 @@ TEST_P(CudaRealModels, EveryOffloadGivesTheCpusGreedyTokens) {
     }
   }
   greedy.pop_back();  // the last token's logits are not needed
-  std::vector<float> want = stepwise_logits(model, cpu, prompt, greedy);
+  std::vector<float> want = stepwise_logits(path_, cpu, prompt, greedy);
   int64_t n_layer = model.n_layer();
   for (int64_t ngl : {int64_t{0}, int64_t{1}, n_layer / 2, n_layer}) {
-    SessionOptions gpu = cpu;
-    gpu.backend = BackendKind::Cuda;
-    gpu.n_gpu_layers = static_cast<int>(ngl);
-    std::vector<float> got = stepwise_logits(model, gpu, prompt, greedy);
+    const ModelOptions gpu{.backend = BackendKind::Cuda, .n_gpu_layers = static_cast<int>(ngl)};
+    std::vector<float> got = stepwise_logits(path_, gpu, prompt, greedy);
     ASSERT_EQ(got.size(), want.size());
     // argmax over a row with NaN answers whatever it meets first: NaN must fail by itself.
     ASSERT_TRUE(std::all_of(got.begin(), got.end(), [](float x) { return std::isfinite(x); }))

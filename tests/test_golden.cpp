@@ -28,9 +28,17 @@ using namespace golden;  // NOLINT: the golden helpers are this test's vocabular
 
 class GoldenTest : public testing::TestWithParam<std::string> {};
 
+// The .scalar run of this suite sets TERN_CPU=scalar (tests/CMakeLists.txt); the library
+// reads no environment, so the test maps it, as the CLI (`tern logits` below) does.
+ModelOptions kernels_from_environment() {
+  const char* v = std::getenv("TERN_CPU");
+  bool scalar = v != nullptr && std::string(v) == "scalar";
+  return {.cpu_kernels = scalar ? CpuKernels::Scalar : CpuKernels::Auto};
+}
+
 TEST_P(GoldenTest, LogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf");
+  Model model = Model::load(g.dir + "/model.gguf", kernels_from_environment());
   ASSERT_EQ(model.n_vocab(), g.n_vocab);
   Session session(model, {.n_ctx = 64, .n_batch = 512, .n_threads = 2});
   expect_matches_reference(g, session.decode(g.tokens, Outputs::All));
@@ -40,7 +48,7 @@ TEST_P(GoldenTest, LogitsMatchLlamaCpp) {
 // pick wherever tern's own top-2 margin is clear; llama.cpp's pick is fed back either way.
 TEST_P(GoldenTest, GreedyContinuationMatches) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf");
+  Model model = Model::load(g.dir + "/model.gguf", kernels_from_environment());
   Session session(model, {.n_ctx = 64, .n_batch = 512, .n_threads = 2});
   std::span<const float> logits = session.decode(g.tokens);
   int checked = 0;

@@ -111,8 +111,8 @@ struct SplitRun {
 SplitRun run_split(const Model& model, int n_gpu_layers, graph::Op refused) {
   const ArchModel& arch = ModelInternals::arch(model);
   SplitRun out;
-  auto gpu = std::make_unique<FakeGpu>(refused, &out.gpu_allocations);
-  Scheduler scheduler(make_cpu_backend({1}), std::move(gpu),
+  SharedBackend gpu{std::make_unique<FakeGpu>(refused, &out.gpu_allocations)};
+  Scheduler scheduler(make_cpu_backend({1}), &gpu,
                       Placement(arch.spec().n_layer, n_gpu_layers, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },
                 arch.spec(), 16, TensorType::F32);
@@ -185,11 +185,10 @@ TEST(BackendRegistry, CpuAlwaysAndNamedBackendsExplainTheirAbsence) {
 
 // Sessions on the CPU backend ignore -ngl.
 TEST(Scheduler, CpuSessionsIgnoreGpuLayers) {
-  Model model = Model::load(kModel);
   std::vector<int32_t> tokens = {1, 7, 42, 99};
   auto logits = [&](int n_gpu_layers) {
-    Session s(model, {.n_ctx = 8, .n_threads = 1, .backend = BackendKind::Cpu,
-                      .n_gpu_layers = n_gpu_layers});
+    Model model = Model::load(kModel, {.backend = BackendKind::Cpu, .n_gpu_layers = n_gpu_layers});
+    Session s(model, {.n_ctx = 8, .n_threads = 1});
     std::span<const float> out = s.decode(tokens, Outputs::All);
     return std::vector<float>(out.begin(), out.end());
   };

@@ -45,8 +45,8 @@ class VulkanGolden : public testing::TestWithParam<std::string> {
 
 TEST_P(VulkanGolden, PromptLogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf");
-  Session session(model, {.n_ctx = 64, .n_threads = 2, .backend = BackendKind::Vulkan});
+  Model model = Model::load(g.dir + "/model.gguf", {.backend = BackendKind::Vulkan});
+  Session session(model, {.n_ctx = 64, .n_threads = 2});
   expect_matches_reference(g, session.decode(g.tokens, Outputs::All), " (vulkan)");
 }
 
@@ -54,9 +54,8 @@ TEST_P(VulkanGolden, PromptLogitsMatchLlamaCpp) {
 // F16 cache.
 TEST_P(VulkanGolden, StepwiseLogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf");
-  Session session(
-      model, {.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16, .backend = BackendKind::Vulkan});
+  Model model = Model::load(g.dir + "/model.gguf", {.backend = BackendKind::Vulkan});
+  Session session(model, {.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16});
   std::vector<float> logits;
   for (int32_t token : g.tokens) {
     std::span<const float> row = session.decode(std::span(&token, 1));
@@ -94,8 +93,8 @@ TEST_P(VulkanGolden, NoCpuFallbacks) {
   Golden g = load_golden(GetParam());
   Model model = Model::load(g.dir + "/model.gguf");
   const ArchModel& arch = ModelInternals::arch(model);
-  Scheduler scheduler(make_cpu_backend({2}), make_gpu_backend(BackendKind::Vulkan, {}),
-                      Placement(arch.spec().n_layer, -1, true));
+  SharedBackend gpu{make_gpu_backend(BackendKind::Vulkan, {})};
+  Scheduler scheduler(make_cpu_backend({2}), &gpu, Placement(arch.spec().n_layer, -1, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },
                 arch.spec(), 16, TensorType::F16);
   std::vector<int32_t> rows = {0, 1, 2, 3};

@@ -4,11 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <span>
-#include <string_view>
 #include <vector>
 
 #include "backends/backend.h"
@@ -115,8 +114,10 @@ class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& options)
       : n_threads_(options.n_threads > 0 ? options.n_threads : cpu::physical_cores()),
-        isa_(cpu::active_isa()),
-        repack_(repack_enabled()) {}
+        isa_(cpu::isa_of(options.cpu_kernels)),
+        repack_(options.repack),
+        own_repacked_(options.repacked ? nullptr : std::make_unique<cpu::RepackedWeights>()),
+        repacked_(options.repacked ? *options.repacked : *own_repacked_) {}
 
   DeviceInfo device() const override { return {"cpu", 0, true}; }
 
@@ -158,20 +159,14 @@ class CpuBackend final : public Backend {
   size_t simd_matmul_run(const Graph& graph, size_t i, size_t last) const;
   void run_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
 
-  // TERN_REPACK=0 keeps every product on the file's layout (no interleaved copies, no
-  // start-up cost: a baseline for comparisons).
-  static bool repack_enabled() {
-    const char* v = std::getenv("TERN_REPACK");
-    return v == nullptr || std::string_view(v) != "0";
-  }
-
   int n_threads_;
   cpu::Isa isa_;
   bool repack_;
   std::vector<float> scratch_a_;
   std::vector<float> scratch_b_;
   std::vector<cpu::MatmulTarget> targets_;
-  cpu::RepackedWeights repacked_;  // interleaved weights, made on first use
+  std::unique_ptr<cpu::RepackedWeights> own_repacked_;  // when no shared store was given
+  cpu::RepackedWeights& repacked_;                      // interleaved weights, made on first use
   RopeAngleTables rope_angles_;
 };
 

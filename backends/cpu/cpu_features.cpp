@@ -52,11 +52,6 @@ const Features& features() {
   return f;
 }
 
-Isa isa_from_env() {
-  const char* forced = std::getenv("TERN_CPU");
-  return forced && *forced ? parse_isa(forced) : detected_isa();
-}
-
 std::atomic<int>& isa_override() {
   static std::atomic<int> isa{-1};
   return isa;
@@ -90,18 +85,31 @@ Isa parse_isa(std::string_view name) {
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
     if (name != isa_name(isa)) continue;
     if (isa > detected_isa()) {
-      throw Error(
-          fmt::format("TERN_CPU={}: this CPU supports at most {}", name, isa_name(detected_isa())));
+      throw Error(fmt::format("CPU level {}: this CPU supports at most {}", name,
+                              isa_name(detected_isa())));
     }
     return isa;
   }
-  throw Error(fmt::format("TERN_CPU={}: expected scalar, avx2 or avx512", name));
+  throw Error(fmt::format("CPU level {}: expected scalar, avx2 or avx512", name));
 }
 
 Isa active_isa() {
-  static const Isa from_env = isa_from_env();
   int forced = isa_override().load(std::memory_order_relaxed);
-  return forced >= 0 ? static_cast<Isa>(forced) : from_env;
+  return forced >= 0 ? static_cast<Isa>(forced) : detected_isa();
+}
+
+Isa isa_of(CpuKernels kernels) {
+  switch (kernels) {
+    case CpuKernels::Auto:
+      return active_isa();
+    case CpuKernels::Scalar:
+      return Isa::Scalar;
+    case CpuKernels::Avx2:
+      return parse_isa(isa_name(Isa::Avx2));
+    case CpuKernels::Avx512:
+      return parse_isa(isa_name(Isa::Avx512));
+  }
+  return active_isa();
 }
 
 void set_isa(Isa isa) {

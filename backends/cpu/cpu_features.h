@@ -1,8 +1,11 @@
 // Which x86 SIMD level the CPU kernels use: detected once from CPUID, or forced with
-// TERN_CPU=scalar|avx2|avx512 (tests use it to cover every path on one machine).
+// ModelOptions::cpu_kernels (the CLI maps TERN_CPU=scalar|avx2|avx512 onto it; tests use it
+// to cover every path on one machine).
 #pragma once
 
 #include <string_view>
+
+#include "tern/model.h"
 
 namespace tern::cpu {
 
@@ -17,10 +20,13 @@ std::string_view isa_name(Isa isa);
 /// The best level this CPU and OS support.
 Isa detected_isa();
 
-/// The level in use: TERN_CPU if set (an unknown name, or one the CPU lacks, throws
-/// tern::Error), else detected_isa(). Read once; set_isa() overrides it (tests).
+/// The level CpuKernels::Auto means: detected_isa(), unless set_isa() overrides it (tests).
 Isa active_isa();
 void set_isa(Isa isa);
+
+/// The level `kernels` asks for (Auto: active_isa()); throws tern::Error for one above
+/// detected_isa().
+Isa isa_of(CpuKernels kernels);
 
 /// Uses `isa` for its lifetime, then the previous level (tests that measure the scalar
 /// path's float-activation accuracy pin it with this).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cstring>
 #include <new>
 
@@ -352,6 +353,9 @@ void RepackedWeights::AlignedFree::operator()(uint8_t* p) const {
 const void* RepackedWeights::get(TensorType type, const void* w, int64_t rows, int64_t cols,
                                  Isa isa, int n_threads) {
   if (!has_repacked_form(type, isa)) return nullptr;
+  // Held while a copy is made: a second session asking for the same weight waits for it
+  // instead of making its own.
+  std::lock_guard lock(mutex_);
   Key key{w, type, rows, cols};
   auto it = copies_.find(key);
   if (it != copies_.end()) return it->second.get();
@@ -362,6 +366,11 @@ const void* RepackedWeights::get(TensorType type, const void* w, int64_t rows, i
   release_pages(w, checked_row_bytes(type, cols) * static_cast<size_t>(rows));
   bytes_ += bytes;
   return copies_.emplace(key, std::move(copy)).first->second.get();
+}
+
+size_t RepackedWeights::bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
 }
 
 }  // namespace tern::cpu

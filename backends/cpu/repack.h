@@ -3,8 +3,9 @@
 // across lanes than multiplying. The interleaved form (repack_kernels.h: 8 rows per
 // group, 4 bytes of each row per 32-byte load) lets one instruction advance 8 rows and
 // halves the instructions per weight byte. The packed GEMM of prompts reads the same copies
-// (their tiles unpack with byte shifts instead of per-row block decoding). Each CPU backend
-// makes its copies on a tensor's first product and keeps them; the file's pages of those
+// (their tiles unpack with byte shifts instead of per-row block decoding). One store per
+// model (shared by its sessions' CPU backends) makes the copies on a tensor's first product
+// and keeps them; the file's pages of those
 // tensors are then no longer read and are handed back to the kernel (MADV_PAGEOUT), so the
 // process holds about one copy of the weights, not two.
 #pragma once
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <tuple>
 #include <vector>
 
@@ -57,21 +59,23 @@ class GroupActBuffer {
 void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0, int64_t r1,
                    const GroupActs& x, float* y, Isa isa);
 
-/// The interleaved copies one backend has made, by weight address and shape. The weights
-/// must stay where they are while the store lives (the model outlives its backends).
+/// The interleaved copies made so far, by weight address and shape; safe to use from
+/// several threads at once. The weights must stay where they are while the store lives
+/// (it belongs to their model).
 class RepackedWeights {
  public:
   /// The interleaved form of w, made now if this is its first use; nullptr when `type`
   /// has none at `isa`.
   const void* get(TensorType type, const void* w, int64_t rows, int64_t cols, Isa isa,
                   int n_threads);
-  size_t bytes() const { return bytes_; }
+  size_t bytes() const;
 
  private:
   struct AlignedFree {
     void operator()(uint8_t* p) const;
   };
   using Key = std::tuple<const void*, TensorType, int64_t, int64_t>;
+  mutable std::mutex mutex_;
   std::map<Key, std::unique_ptr<uint8_t, AlignedFree>> copies_;
   size_t bytes_ = 0;
 };

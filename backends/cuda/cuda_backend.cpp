@@ -326,8 +326,8 @@ void CudaBackend::enqueue_copy(const Graph& g, const Node& node, const int32_t* 
 
 size_t cuda_device_count() { return static_cast<size_t>(cuda::device_count()); }
 
-std::unique_ptr<Backend> make_cuda_backend(const BackendOptions&) {
-  return std::make_unique<cuda::CudaBackend>(cuda::choose_device());
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
+  return std::make_unique<cuda::CudaBackend>(cuda::choose_device(options.cuda_device));
 }
 
 }  // namespace tern

@@ -11,7 +11,7 @@ namespace tern {
 
 /// CUDA devices on this machine (0 without a driver or a device).
 size_t cuda_device_count();
-/// The backend on TERN_CUDA_DEVICE=N, else device 0; throws tern::Error when there is none.
+/// The backend on device options.cuda_device; throws tern::Error when there is none.
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);
 
 }  // namespace tern

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "tern/error.h"
@@ -24,17 +23,13 @@ int device_count() {
   return n;
 }
 
-int choose_device() {
+int choose_device(int index) {
   int n = device_count();
   if (n == 0) throw Error("cuda: no CUDA device on this machine");
-  const char* env = std::getenv("TERN_CUDA_DEVICE");
-  if (env == nullptr || *env == '\0') return 0;
-  char* end = nullptr;
-  long index = std::strtol(env, &end, 10);
-  if (*end != '\0' || index < 0 || index >= n) {
-    throw Error(fmt::format("cuda: TERN_CUDA_DEVICE={} is not a device index in [0, {})", env, n));
+  if (index < 0 || index >= n) {
+    throw Error(fmt::format("cuda: device {} is not a device index in [0, {})", index, n));
   }
-  return static_cast<int>(index);
+  return index;
 }
 
 DeviceProps query_device(int index) {

@@ -1,5 +1,5 @@
 // CUDA devices: discovery (name, memory, compute capability, peak bandwidth), the choice
-// of one (TERN_CUDA_DEVICE=N, else device 0), and the one way CUDA and cuBLAS failures
+// of one (ModelOptions::cuda_device, default 0), and the one way CUDA and cuBLAS failures
 // become tern::Error (the call that failed and CUDA's own message).
 #pragma once
 
@@ -28,9 +28,8 @@ struct DeviceProps {
 
 /// CUDA devices on this machine; 0 without a driver or a device (never throws).
 int device_count();
-/// The device the backend uses: TERN_CUDA_DEVICE=N when set (checked against the
-/// count), else 0. Throws tern::Error when there is no device.
-int choose_device();
+/// `index`, checked against the count. Throws tern::Error when it is not a device.
+int choose_device(int index);
 /// What device `index` is (makes it current on this thread to read free memory).
 DeviceProps query_device(int index);
 

@@ -105,24 +105,22 @@ std::vector<PhysicalDeviceInfo> list_devices() {
   return out;
 }
 
-PhysicalDeviceInfo choose_device(const std::vector<PhysicalDeviceInfo>& devices) {
+PhysicalDeviceInfo choose_device(const std::vector<PhysicalDeviceInfo>& devices, int index) {
   if (devices.empty()) throw Error("vulkan: no Vulkan device with compute (is a driver installed?)");
-  if (const char* env = std::getenv("TERN_VULKAN_DEVICE"); env != nullptr && *env != '\0') {
-    char* end = nullptr;
-    long want = std::strtol(env, &end, 10);
+  if (index >= 0) {
     for (const auto& d : devices) {
-      if (*end == '\0' && want == static_cast<long>(d.index)) return d;
+      if (static_cast<uint32_t>(index) == d.index) return d;
     }
-    throw Error(fmt::format("vulkan: TERN_VULKAN_DEVICE={} is not one of the {} usable devices",
-                            env, devices.size()));
+    throw Error(fmt::format("vulkan: device {} is not one of the {} usable devices", index,
+                            devices.size()));
   }
   return *std::min_element(devices.begin(), devices.end(), [](const auto& a, const auto& b) {
     return type_rank(a.type) < type_rank(b.type);
   });
 }
 
-Device::Device() {
-  info_ = choose_device(list_devices());
+Device::Device(int index) {
+  info_ = choose_device(list_devices(), index);
   physical_ = physical_devices(process_instance()).at(info_.index);
   queue_family_ = static_cast<uint32_t>(compute_family(physical_));
   VkPhysicalDeviceProperties props;

@@ -1,5 +1,5 @@
 // Device: the chosen physical device of the process-wide Vulkan instance (a discrete GPU
-// first, or TERN_VULKAN_DEVICE=N), its compute queue, and the features the shaders may use.
+// first, or the one asked for), its compute queue, and the features the shaders may use.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -15,7 +15,7 @@ namespace tern::vulkan {
 void check(VkResult result, std::string_view what);
 
 struct PhysicalDeviceInfo {
-  uint32_t index = 0;  // in vkEnumeratePhysicalDevices order (TERN_VULKAN_DEVICE)
+  uint32_t index = 0;  // in vkEnumeratePhysicalDevices order (ModelOptions::vulkan_device)
   std::string name;
   VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
   uint64_t device_local_bytes = 0;  // largest device-local heap
@@ -23,13 +23,15 @@ struct PhysicalDeviceInfo {
 
 /// The usable devices (Vulkan >= 1.1 with a compute queue); empty without a driver.
 std::vector<PhysicalDeviceInfo> list_devices();
-/// The device a backend would use: TERN_VULKAN_DEVICE if set, else the first discrete,
-/// integrated, virtual, then CPU device. Throws tern::Error when there is none.
-PhysicalDeviceInfo choose_device(const std::vector<PhysicalDeviceInfo>& devices);
+/// The device a backend would use: `index` when >= 0 (an error when it is not a usable
+/// device), else the first discrete, integrated, virtual, then CPU device. Throws
+/// tern::Error when there is none.
+PhysicalDeviceInfo choose_device(const std::vector<PhysicalDeviceInfo>& devices, int index);
 
 class Device {
  public:
-  Device();
+  /// On choose_device(list_devices(), index).
+  explicit Device(int index);
   ~Device();
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;

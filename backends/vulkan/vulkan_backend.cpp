@@ -48,8 +48,9 @@ struct Recorded {
 
 class VulkanBackend final : public Backend {
  public:
-  VulkanBackend()
-      : memory_(device_),
+  explicit VulkanBackend(int device_index)
+      : device_(device_index),
+        memory_(device_),
         pipelines_(device_),
         executor_(device_, pipelines_),
         weights_(memory_),
@@ -189,18 +190,18 @@ void VulkanBackend::run(const Graph& g, size_t first, size_t last, Buffer& works
 
 size_t vulkan_device_count() { return vulkan::list_devices().size(); }
 
-bool vulkan_gpu_available() {
+bool vulkan_gpu_available(int device_index) {
   auto devices = vulkan::list_devices();
   if (devices.empty()) return false;
   try {
-    return vulkan::choose_device(devices).type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+    return vulkan::choose_device(devices, device_index).type != VK_PHYSICAL_DEVICE_TYPE_CPU;
   } catch (const Error&) {
     return false;
   }
 }
 
-std::unique_ptr<Backend> make_vulkan_backend(const BackendOptions&) {
-  return std::make_unique<vulkan::VulkanBackend>();
+std::unique_ptr<Backend> make_vulkan_backend(const BackendOptions& options) {
+  return std::make_unique<vulkan::VulkanBackend>(options.vulkan_device);
 }
 
 }  // namespace tern

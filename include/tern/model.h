@@ -1,5 +1,11 @@
-// tern::Model: a GGUF model loaded for inference. Weights stay in the file's memory
-// mapping; the model is immutable after loading and may be shared by sessions.
+// tern::Model: a GGUF model loaded for inference, and where its layers run. Weights stay in
+// the file's memory mapping; each backend prepares its form of them (the CPU's interleaved
+// copies, a GPU's uploads) once per model, shared read-only by all its sessions.
+//
+// Threads: one model, many sessions. Every const member of Model may be called from any
+// number of threads at once, and sessions over one model may decode in different threads
+// at the same time (they take turns on the GPU backend, one span of layers at a time).
+// Each Session is used by one thread at a time.
 #pragma once
 
 #include <cstddef>
@@ -13,10 +19,33 @@
 
 namespace tern {
 
-/// Options for Model::load; the defaults suit normal use.
+/// The backend that runs the GPU share of the layers. Auto: the best available (a real
+/// GPU, else the CPU); Cpu: the CPU only; Vulkan/Cuda: that backend or an error.
+enum class BackendKind { Auto, Cpu, Vulkan, Cuda };
+
+/// The CPU kernels' SIMD level. Auto: the best this CPU has; a level above it is an error.
+/// Scalar runs the reference kernels (float activations).
+enum class CpuKernels { Auto, Scalar, Avx2, Avx512 };
+
+/// Options for Model::load; the defaults suit normal use. Placement options are checked,
+/// and the backends made, when the first session is created (metadata-only uses such as
+/// `tern inspect` never touch a device).
 struct ModelOptions {
   /// Refuse files holding tensors the architecture does not use (default: ignore them).
   bool strict = false;
+  BackendKind backend = BackendKind::Auto;
+  /// Layers on the GPU backend: the last n_gpu_layers (the output head too when that is
+  /// all of them); the rest, and each session's KV cache of them, on the CPU. -1: all.
+  int n_gpu_layers = -1;
+  /// The CUDA device index (cudaGetDeviceCount order), default 0.
+  int cuda_device = 0;
+  /// The Vulkan device index (vkEnumeratePhysicalDevices order); -1: the best (discrete >
+  /// integrated > virtual > CPU).
+  int vulkan_device = -1;
+  CpuKernels cpu_kernels = CpuKernels::Auto;
+  /// Interleaved copies of the weights for the CPU's SIMD kernels (made on first use);
+  /// false keeps every product on the file's layout (a baseline for comparisons).
+  bool repack = true;
 };
 
 class Model {

@@ -1,5 +1,7 @@
 // tern::Session: one conversation's state over a Model: the KV cache, the current
-// position, and the logits of the last decode. Not thread-safe; one per thread.
+// position, the workspace and the logits of the last decode. The weights belong to the
+// model (see model.h). A session is used by one thread at a time; sessions over one model
+// may run in different threads at once.
 #pragma once
 
 #include <cstddef>
@@ -16,10 +18,6 @@ namespace tern {
 /// Element type of the KV cache.
 enum class KvType { F32, F16 };
 
-/// The backend that runs the GPU share of the layers. Auto: the best available (a real
-/// GPU, else the CPU); Cpu: the CPU only; Vulkan/Cuda: that backend or an error.
-enum class BackendKind { Auto, Cpu, Vulkan, Cuda };
-
 /// Largest context (KV cache positions) and micro-batch a session accepts.
 constexpr int64_t kMaxContextSize = int64_t{1} << 24;
 constexpr int64_t kMaxBatchSize = int64_t{1} << 16;
@@ -29,10 +27,6 @@ struct SessionOptions {
   int64_t n_batch = 512;  // tokens per micro-batch when processing a prompt, 1..kMaxBatchSize
   int n_threads = 0;      // 0: one per physical core
   KvType kv_type = KvType::F32;
-  BackendKind backend = BackendKind::Auto;
-  /// Layers on the GPU backend: the last n_gpu_layers (the output head too when that is
-  /// all of them); the rest, and each layer's KV cache with it, on the CPU. -1: all.
-  int n_gpu_layers = -1;
 };
 
 /// Which positions of a decode get logits.
@@ -46,7 +40,9 @@ using AbortCheck = std::function<bool()>;
 class Session {
  public:
   /// A session over `model`, which must outlive it. Allocates the KV cache
-  /// (n_layer x n_ctx x (K + V) widths). Throws tern::Error for invalid options.
+  /// (n_layer x n_ctx x (K + V) widths), each layer's on the backend the model placed it
+  /// on. Throws tern::Error for invalid options, or when the model's backends cannot be made
+  /// or its GPU share and this KV cache do not fit the device.
   explicit Session(const Model& model, const SessionOptions& options = {});
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;

@@ -11,12 +11,22 @@ namespace tern {
 
 struct Model::Impl {
   gguf::File file;
+  ModelOptions options;
   std::unique_ptr<ArchModel> arch;
   std::once_flag tokenizer_built;  // not set while building throws, so a later call retries
   std::optional<Tokenizer> tokenizer;
+  std::once_flag backends_made;
+  std::unique_ptr<ModelBackends> backends;  // last: released before the weights they copied
 };
 
 const ArchModel& ModelInternals::arch(const Model& model) { return *model.impl_->arch; }
+
+ModelBackends& ModelInternals::backends(const Model& model) {
+  Model::Impl& m = *model.impl_;
+  std::call_once(m.backends_made,
+                 [&m] { m.backends = std::make_unique<ModelBackends>(*m.arch, m.options); });
+  return *m.backends;
+}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -24,7 +34,7 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& path, const ModelOptions& options) {
-  auto impl = std::make_unique<Impl>(gguf::File::open(path));
+  auto impl = std::make_unique<Impl>(gguf::File::open(path), options);
   impl->arch = load_architecture(impl->file);
   const auto& unused = impl->arch->unused_tensors();
   if (options.strict && !unused.empty()) {

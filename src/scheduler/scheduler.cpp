@@ -13,30 +13,38 @@ using graph::Node;
 using graph::Storage;
 using graph::TensorId;
 
-Scheduler::Scheduler(std::unique_ptr<Backend> cpu, std::unique_ptr<Backend> gpu,
-                     Placement placement)
-    : cpu_(std::move(cpu)), gpu_(std::move(gpu)), placement_(placement) {
-  if (!gpu_ && placement_.n_gpu_layers() > 0) {
+std::unique_lock<std::mutex> lock(SharedBackend* shared) {
+  return shared != nullptr ? std::unique_lock(shared->mutex) : std::unique_lock<std::mutex>();
+}
+
+Scheduler::Scheduler(std::unique_ptr<Backend> cpu, SharedBackend* gpu, Placement placement)
+    : cpu_(std::move(cpu)), gpu_(gpu), placement_(placement) {
+  if (gpu_ == nullptr && placement_.n_gpu_layers() > 0) {
     throw Error("scheduler: GPU layers placed without a GPU backend");
   }
 }
 
+Scheduler::~Scheduler() {
+  auto held = lock_backend(kGpu);
+  workspaces_[kGpu].reset();
+}
+
 Backend& Scheduler::backend_of_layer(int layer) {
-  return placement_.on_gpu(layer) ? *gpu_ : *cpu_;
+  return placement_.on_gpu(layer) ? *gpu_->backend : *cpu_;
 }
 
 // The layer's backend, or the CPU where the GPU backend cannot run the node. Nodes that
 // touch a KV cache must run where the cache lives: no fallback for them.
 size_t Scheduler::assign(const Graph& g, const Node& node) const {
   if (!placement_.on_gpu(node.layer)) return kCpu;
-  if (gpu_->supports(g, node)) return kGpu;
+  if (auto held = lock(gpu_); gpu_->backend->supports(g, node)) return kGpu;
   bool touches_cache = g.tensor(node.out).storage == Storage::Cache;
   for (TensorId id : node.in) {
     if (id != graph::kNone && g.tensor(id).storage == Storage::Cache) touches_cache = true;
   }
   if (touches_cache) {
-    throw Error(fmt::format("{}: cannot run {} of layer {} over its KV cache", gpu_->device().name,
-                            graph::op_name(node.op), node.layer));
+    throw Error(fmt::format("{}: cannot run {} of layer {} over its KV cache",
+                            gpu_->backend->device().name, graph::op_name(node.op), node.layer));
   }
   return kCpu;
 }
@@ -50,7 +58,11 @@ void Scheduler::make_valid(const Graph& g, TensorId id, size_t on) {
   size_t from = on == kCpu ? kGpu : kCpu;
   size_t n = static_cast<size_t>(t.rows * t.cols);
   staging_.resize(n);
-  workspaces_[from]->download(staging_.data(), t.offset * sizeof(float), n * sizeof(float));
+  {
+    auto held = lock_backend(from);
+    workspaces_[from]->download(staging_.data(), t.offset * sizeof(float), n * sizeof(float));
+  }
+  auto held = lock_backend(on);
   workspaces_[on]->upload(staging_.data(), t.offset * sizeof(float), n * sizeof(float));
   bits |= static_cast<uint8_t>(1u << on);
   ++stats_.copies;
@@ -62,6 +74,7 @@ void Scheduler::run(const Graph& g, const std::function<bool()>& abort) {
   size_t need = g.workspace_floats() * sizeof(float);
   size_t n_backends = placement_.n_gpu_layers() > 0 ? 2 : 1;  // a GPU with no layers idles
   for (size_t b = 0; b < n_backends; ++b) {
+    auto held = lock_backend(b);
     if (!workspaces_[b] || workspaces_[b]->size() < need) workspaces_[b] = backend(b).allocate(need);
   }
   auto nodes = g.nodes();
@@ -78,7 +91,7 @@ void Scheduler::run(const Graph& g, const std::function<bool()>& abort) {
     const bool layer_end = abort && b == kCpu && span_backend == kCpu && i > span_begin &&
                            nodes[i].layer != nodes[i - 1].layer;
     if (i > span_begin && (b != span_backend || layer_end)) {
-      backend(span_backend).run(g, span_begin, i, *workspaces_[span_backend]);
+      run_span(g, span_backend, span_begin, i);
       span_begin = i;
       ++stats_.spans;
       if (abort && abort()) throw Cancelled();
@@ -92,9 +105,14 @@ void Scheduler::run(const Graph& g, const std::function<bool()>& abort) {
     if (b == kCpu && placement_.on_gpu(nodes[i].layer)) ++stats_.cpu_fallbacks;
   }
   if (span_begin < nodes.size()) {
-    backend(span_backend).run(g, span_begin, nodes.size(), *workspaces_[span_backend]);
+    run_span(g, span_backend, span_begin, nodes.size());
     ++stats_.spans;
   }
+}
+
+void Scheduler::run_span(const Graph& g, size_t which, size_t first, size_t last) {
+  auto held = lock_backend(which);
+  backend(which).run(g, first, last, *workspaces_[which]);
 }
 
 void Scheduler::read(const Graph& g, TensorId id, float* dst) {
@@ -104,6 +122,7 @@ void Scheduler::read(const Graph& g, TensorId id, float* dst) {
   if (t.storage != Storage::Activation || bits == 0) {
     throw Error(fmt::format("scheduler: tensor {} is not a computed activation", id));
   }
+  auto held = lock_backend(from);
   workspaces_[from]->download(dst, t.offset * sizeof(float),
                               static_cast<size_t>(t.rows * t.cols) * sizeof(float));
 }

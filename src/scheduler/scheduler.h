@@ -3,12 +3,15 @@
 // to the CPU. Consecutive nodes on one backend run as one span; activations a span reads
 // from the other backend are copied across first. Each backend has its own workspace with
 // the graph's offsets, so a copy is a download + upload of the same float range.
+// The CPU backend is the scheduler's own; the GPU backend is shared by the sessions of one
+// model, so every call on it (and on the buffers it made) is made holding its mutex.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "backends/backend.h"
@@ -26,14 +29,31 @@ struct ScheduleStats {
   size_t copied_bytes = 0;
 };
 
+/// A backend several schedulers share (a model's GPU backend): every call on it and on the
+/// buffers it made, their destruction included, is made holding `mutex`, so its per-run
+/// state (stream or queue, scratch, recordings, buffer registry) serves one run at a time.
+struct SharedBackend {
+  std::unique_ptr<Backend> backend;
+  std::mutex mutex;
+};
+
+/// Holds `shared`'s mutex (nothing when it is null).
+std::unique_lock<std::mutex> lock(SharedBackend* shared);
+
 class Scheduler {
  public:
-  /// `gpu` may be null (everything on `cpu`); `placement` must have been made for it.
-  Scheduler(std::unique_ptr<Backend> cpu, std::unique_ptr<Backend> gpu, Placement placement);
+  /// `gpu` may be null (everything on `cpu`) and must outlive the scheduler; `placement`
+  /// must have been made for it.
+  Scheduler(std::unique_ptr<Backend> cpu, SharedBackend* gpu, Placement placement);
+  /// Releases the workspaces (the GPU one under its lock).
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
-  /// The backend that owns `layer`'s KV cache and runs its nodes.
+  /// The backend that owns `layer`'s KV cache and runs its nodes; the caller holds the
+  /// GPU lock to use it when it is the GPU backend.
   Backend& backend_of_layer(int layer);
-  Backend* gpu() { return gpu_.get(); }
+  SharedBackend* gpu() { return gpu_; }
   const Placement& placement() const { return placement_; }
 
   /// Runs every node of `g`. With `abort`, a CPU span also ends at each layer's end and
@@ -51,10 +71,14 @@ class Scheduler {
 
   size_t assign(const graph::Graph& g, const graph::Node& node) const;
   void make_valid(const graph::Graph& g, graph::TensorId id, size_t on);
-  Backend& backend(size_t which) { return which == kCpu ? *cpu_ : *gpu_; }
+  void run_span(const graph::Graph& g, size_t which, size_t first, size_t last);
+  Backend& backend(size_t which) { return which == kCpu ? *cpu_ : *gpu_->backend; }
+  std::unique_lock<std::mutex> lock_backend(size_t which) {
+    return which == kGpu ? lock(gpu_) : std::unique_lock<std::mutex>();
+  }
 
   std::unique_ptr<Backend> cpu_;
-  std::unique_ptr<Backend> gpu_;
+  SharedBackend* gpu_;
   Placement placement_;
   std::array<std::unique_ptr<Buffer>, 2> workspaces_;
   std::vector<uint8_t> valid_;  // per tensor: bit b set = current in backend b's workspace

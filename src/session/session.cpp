@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "backends/backend.h"
-#include "backends/registry.h"
 #include "model/model_internals.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
@@ -28,51 +28,63 @@ TensorType kv_tensor_type(KvType type) {
   return type == KvType::F16 ? TensorType::F16 : TensorType::F32;
 }
 
-// The scheduler for `options`: the CPU backend plus the GPU backend asked for, the layer
-// placement, and a check that the GPU share fits before anything is allocated.
-std::unique_ptr<Scheduler> make_scheduler(const ArchModel& arch, const SessionOptions& options,
-                                          int64_t n_ctx, TensorType kv_type) {
+// Checks, before this session allocates anything, that the model's GPU share of the
+// weights, with this session's KV cache of the GPU layers and its scratch, fits the device.
+void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_batch,
+                    int64_t n_ctx, TensorType kv_type) {
+  SharedBackend* gpu = backends.gpu();
+  if (gpu == nullptr) return;
   const ModelSpec& spec = arch.spec();
-  std::unique_ptr<Backend> gpu;
-  if (options.n_gpu_layers != 0) gpu = make_gpu_backend(options.backend, {options.n_threads});
-  Placement placement(spec.n_layer, options.n_gpu_layers, gpu != nullptr);
-  if (gpu) {
-    size_t layers = 0;
-    for (size_t b : arch.layer_bytes()) layers += b;
-    // Activations of one micro-batch (a few rows of n_embd and n_ff) and its logits.
-    auto batch = static_cast<size_t>(std::clamp<int64_t>(options.n_batch, 1, kMaxBatchSize));
-    size_t scratch = batch * static_cast<size_t>(6 * spec.n_embd + 3 * spec.n_ff + spec.n_vocab) *
-                     sizeof(float);
-    GpuMemoryNeed need =
-        gpu_memory_need(placement, arch.layer_bytes(), arch.weight_bytes() - layers,
-                        KvCache::layer_bytes(spec, n_ctx, kv_type), scratch);
-    DeviceInfo info = gpu->device();
-    check_fits(info.name, info.memory_bytes, placement, need);
-  }
-  return std::make_unique<Scheduler>(make_cpu_backend({options.n_threads}), std::move(gpu),
-                                     placement);
+  size_t layers = 0;
+  for (size_t b : arch.layer_bytes()) layers += b;
+  // Activations of one micro-batch (a few rows of n_embd and n_ff) and its logits.
+  size_t scratch = static_cast<size_t>(n_batch) *
+                   static_cast<size_t>(6 * spec.n_embd + 3 * spec.n_ff + spec.n_vocab) *
+                   sizeof(float);
+  GpuMemoryNeed need =
+      gpu_memory_need(backends.placement(), arch.layer_bytes(), arch.weight_bytes() - layers,
+                      KvCache::layer_bytes(spec, n_ctx, kv_type), scratch);
+  auto held = lock(gpu);
+  DeviceInfo info = gpu->backend->device();
+  check_fits(info.name, info.memory_bytes, backends.placement(), need);
 }
 
 }  // namespace
 
 struct Session::Impl {
   Impl(const Model& model, const SessionOptions& options)
-      : arch(ModelInternals::arch(model)),
-        n_batch(options.n_batch),
-        scheduler(make_scheduler(arch, options, context_size(options, arch.spec()),
-                                 kv_tensor_type(options.kv_type))),
-        cache([this](int layer) -> Backend& { return scheduler->backend_of_layer(layer); },
-              arch.spec(), context_size(options, arch.spec()), kv_tensor_type(options.kv_type)) {
+      : arch(ModelInternals::arch(model)), n_batch(options.n_batch) {
     if (n_batch < 1 || n_batch > kMaxBatchSize) {
       throw Error(fmt::format("batch size {} is not in 1..{}", n_batch, kMaxBatchSize));
     }
+    const int64_t n_ctx = context_size(options, arch.spec());
+    const TensorType kv_type = kv_tensor_type(options.kv_type);
+    ModelBackends& backends = ModelInternals::backends(model);
+    check_gpu_fits(arch, backends, n_batch, n_ctx, kv_type);
+    scheduler = std::make_unique<Scheduler>(backends.make_cpu_backend(options.n_threads),
+                                            backends.gpu(), backends.placement());
+    auto held = lock(scheduler->gpu());
+    cache.emplace([this](int layer) -> Backend& { return scheduler->backend_of_layer(layer); },
+                  arch.spec(), n_ctx, kv_type);
   }
+
+  // The KV cache's GPU buffers are released under the GPU lock (the scheduler releases its
+  // workspace under it itself).
+  ~Impl() {
+    if (!scheduler) return;
+    SharedBackend* gpu = scheduler->gpu();
+    scheduler.reset();
+    auto held = lock(gpu);
+    cache.reset();
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   void check(std::span<const int32_t> tokens) const {
     int64_t end = n_past + static_cast<int64_t>(tokens.size());
-    if (end > cache.n_ctx()) {
+    if (end > cache->n_ctx()) {
       throw ContextOverflow(fmt::format("positions {}..{} exceed the context size {}", n_past,
-                                        end - 1, cache.n_ctx()));
+                                        end - 1, cache->n_ctx()));
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (tokens[i] < 0 || tokens[i] >= arch.spec().n_vocab) {
@@ -87,7 +99,7 @@ struct Session::Impl {
                  const AbortCheck& abort) {
     graph::Graph g(n_past, static_cast<int64_t>(tokens.size()));
     int64_t n_rows = static_cast<int64_t>(rows.size());
-    arch.build(g, {tokens, n_past, std::move(rows), cache.views()});
+    arch.build(g, {tokens, n_past, std::move(rows), cache->views()});
     scheduler->run(g, abort);
     size_t at = logits.size();
     logits.resize(at + static_cast<size_t>(n_rows * arch.spec().n_vocab));
@@ -98,7 +110,7 @@ struct Session::Impl {
   const ArchModel& arch;
   int64_t n_batch;
   std::unique_ptr<Scheduler> scheduler;
-  KvCache cache;
+  std::optional<KvCache> cache;
   int64_t n_past = 0;
   std::vector<float> logits;  // [n_outputs, n_vocab]
 };
@@ -141,21 +153,24 @@ int64_t Session::n_outputs() const {
   return static_cast<int64_t>(impl_->logits.size()) / impl_->arch.spec().n_vocab;
 }
 int64_t Session::n_past() const { return impl_->n_past; }
-int64_t Session::n_ctx() const { return impl_->cache.n_ctx(); }
+int64_t Session::n_ctx() const { return impl_->cache->n_ctx(); }
 int64_t Session::n_vocab() const { return impl_->arch.spec().n_vocab; }
-size_t Session::kv_bytes() const { return impl_->cache.bytes(); }
+size_t Session::kv_bytes() const { return impl_->cache->bytes(); }
 
 double Session::device_peak_gbps() const {
-  Backend* gpu = impl_->scheduler->gpu();
-  return gpu != nullptr && impl_->scheduler->placement().n_gpu_layers() > 0 ? gpu->device().peak_gbps
-                                                                           : 0.0;
+  SharedBackend* gpu = impl_->scheduler->gpu();
+  if (gpu == nullptr || impl_->scheduler->placement().n_gpu_layers() == 0) return 0.0;
+  auto held = lock(gpu);
+  return gpu->backend->device().peak_gbps;
 }
 
 std::string Session::device() const {
-  Backend* gpu = impl_->scheduler->gpu();
+  SharedBackend* gpu = impl_->scheduler->gpu();
   const Placement& p = impl_->scheduler->placement();
   if (gpu == nullptr || p.n_gpu_layers() == 0) return "cpu";
-  return fmt::format("{}, {}/{} layers", gpu->device().name, p.n_gpu_layers(), p.n_layer());
+  auto held = lock(gpu);
+  return fmt::format("{}, {}/{} layers", gpu->backend->device().name, p.n_gpu_layers(),
+                     p.n_layer());
 }
 
 void Session::clear() { impl_->n_past = 0; }

@@ -1,14 +1,55 @@
 // --backend, --n-gpu-layers (-ngl) and --kv-type, shared by the subcommands that run a
-// model.
+// model, and the environment variables that pick kernels and devices.
+#include <fmt/format.h>
+
+#include <cstdlib>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "commands.h"
 #include "int_range.h"
+#include "tern/error.h"
 
 namespace tern::cli {
 
-void add_backend_options(CLI::App* cmd, BackendKind& backend, int& n_gpu_layers) {
+namespace {
+
+// A device index (0 or more) from `name`, or `fallback` when it is unset or empty.
+int env_device(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  long index = std::strtol(v, &end, 10);
+  if (*end != '\0' || index < 0 || index > (1 << 20)) {
+    throw Error(fmt::format("{}={} is not a device index", name, v));
+  }
+  return static_cast<int>(index);
+}
+
+}  // namespace
+
+ModelOptions with_environment(ModelOptions options) {
+  if (const char* v = std::getenv("TERN_CPU"); v != nullptr && *v != '\0') {
+    const std::map<std::string_view, CpuKernels> levels = {
+        {"scalar", CpuKernels::Scalar}, {"avx2", CpuKernels::Avx2}, {"avx512", CpuKernels::Avx512}};
+    auto it = levels.find(v);
+    if (it == levels.end()) {
+      throw Error(fmt::format("TERN_CPU={}: expected scalar, avx2 or avx512", v));
+    }
+    options.cpu_kernels = it->second;
+  }
+  if (const char* v = std::getenv("TERN_REPACK"); v != nullptr && std::string_view(v) == "0") {
+    options.repack = false;
+  }
+  options.cuda_device = env_device("TERN_CUDA_DEVICE", options.cuda_device);
+  options.vulkan_device = env_device("TERN_VULKAN_DEVICE", options.vulkan_device);
+  return options;
+}
+
+void add_backend_options(CLI::App* cmd, ModelOptions& options) {
+  BackendKind& backend = options.backend;
+  int& n_gpu_layers = options.n_gpu_layers;
   const std::map<std::string, BackendKind> kinds = {{"auto", BackendKind::Auto},
                                                     {"cpu", BackendKind::Cpu},
                                                     {"vulkan", BackendKind::Vulkan},

@@ -33,8 +33,7 @@ struct BenchOptions {
   int n_batch = 512;
   bool json = false;
   bool memory_only = false;
-  BackendKind backend = BackendKind::Auto;
-  int n_gpu_layers = -1;
+  ModelOptions model;  // --backend, -ngl
   KvType kv_type = KvType::F32;
 };
 
@@ -80,8 +79,6 @@ Result run_test(const Model& model, const std::string& name, const BenchOptions&
   so.n_ctx = depth + n;
   so.n_batch = o.n_batch;
   so.n_threads = threads;
-  so.backend = o.backend;
-  so.n_gpu_layers = o.n_gpu_layers;
   so.kv_type = o.kv_type;
   Session session(model, so);
   std::vector<int32_t> tokens = bench_tokens(model.n_vocab(), depth + n);
@@ -113,7 +110,7 @@ std::string base_name(const std::string& path) {
 // The read bandwidth measured with each thread count the tests use.
 using BandwidthByThreads = std::map<int, cpu::Bandwidth>;
 
-void print_table(const std::vector<Result>& results, const BandwidthByThreads& bws) {
+void print_table(const std::vector<Result>& results, const BandwidthByThreads& bws, cpu::Isa isa) {
   fmt::print("| model | size | device | threads | test | t/s | GB/s (% of bandwidth) |\n");
   fmt::print("| --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
   for (const Result& r : results) {
@@ -132,10 +129,10 @@ void print_table(const std::vector<Result>& results, const BandwidthByThreads& b
                bw.best_gbps, bw.median_gbps);
   }
   fmt::print("cpu: {}; kernels: {}; flags: {}\n", cpu::cpu_model(),
-             cpu::isa_name(cpu::active_isa()), cpu::cpu_flags());
+             cpu::isa_name(isa), cpu::cpu_flags());
 }
 
-void print_json(const std::vector<Result>& results, const BandwidthByThreads& bws) {
+void print_json(const std::vector<Result>& results, const BandwidthByThreads& bws, cpu::Isa isa) {
   nlohmann::json out = nlohmann::json::array();
   for (const Result& r : results) {
     nlohmann::json j = {{"model", r.model},
@@ -148,7 +145,7 @@ void print_json(const std::vector<Result>& results, const BandwidthByThreads& bw
                         {"tps_std", r.std},
                         {"samples_tps", r.tps},
                         {"read_gbps", bws.at(r.threads).best_gbps},
-                        {"isa", std::string(cpu::isa_name(cpu::active_isa()))}};
+                        {"isa", std::string(cpu::isa_name(isa))}};
     if (r.gbps > 0) j["gbps"] = r.gbps;
     if (r.device_peak_gbps > 0) j["device_peak_gbps"] = r.device_peak_gbps;
     out.push_back(j);
@@ -166,6 +163,9 @@ void print_json(const std::vector<Result>& results, const BandwidthByThreads& bw
 
 void run_bench(const BenchOptions& o) {
   if (o.models.empty() && !o.memory_only) throw Error("bench: give -m MODEL or --memory");
+  const ModelOptions model_options = with_environment(o.model);
+  const cpu::Isa isa = cpu::isa_of(model_options.cpu_kernels);
+  cpu::set_isa(isa);  // the bandwidth probe reads with the kernels' level too
   std::vector<int> threads =
       o.threads.empty() ? std::vector<int>{cpu::physical_cores()} : o.threads;
   BandwidthByThreads bws;
@@ -175,7 +175,7 @@ void run_bench(const BenchOptions& o) {
   std::vector<Result> results;
   if (!o.memory_only) {
     for (const std::string& path : o.models) {
-      Model model = Model::load(path);
+      Model model = Model::load(path, model_options);
       for (int t : threads) {
         for (int d : o.depths) {
           for (int p : o.n_prompt) {
@@ -189,14 +189,14 @@ void run_bench(const BenchOptions& o) {
     }
   }
   if (o.json) {
-    print_json(results, bws);
+    print_json(results, bws, isa);
   } else if (results.empty()) {
     for (const auto& [t, bw] : bws) {
       fmt::print("read bandwidth ({} threads): {:.1f} GB/s best, {:.1f} GB/s median\n", t,
                  bw.best_gbps, bw.median_gbps);
     }
   } else {
-    print_table(results, bws);
+    print_table(results, bws, isa);
   }
 }
 
@@ -228,7 +228,7 @@ void add_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print a JSON list, one object per test");
   cmd->add_flag("--memory", o->memory_only, "Only measure the read bandwidth");
-  add_backend_options(cmd, o->backend, o->n_gpu_layers);
+  add_backend_options(cmd, o->model);
   add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o] { run_bench(*o); });
 }

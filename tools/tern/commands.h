@@ -21,8 +21,12 @@ std::vector<std::string> expand_llama_aliases(int argc, char** argv);
 void add_quantize(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_synth(CLI::App& app);
-/// --backend and --n-gpu-layers (-ngl) on `cmd`, into the given fields.
-void add_backend_options(CLI::App* cmd, BackendKind& backend, int& n_gpu_layers);
+/// --backend and --n-gpu-layers (-ngl) on `cmd`, into `options`.
+void add_backend_options(CLI::App* cmd, ModelOptions& options);
+/// `options` with the environment's choices of kernels and devices: TERN_CPU=scalar|avx2|
+/// avx512, TERN_REPACK=0, TERN_CUDA_DEVICE=N, TERN_VULKAN_DEVICE=N. Throws tern::Error
+/// for a value it cannot read.
+ModelOptions with_environment(ModelOptions options);
 /// --kv-type f32|f16.
 void add_kv_type_option(CLI::App* cmd, KvType& kv_type);
 

@@ -28,8 +28,7 @@ struct LogitsOptions {
   int n_threads = 0;
   int64_t n_ctx = 0;
   int64_t n_batch = 512;
-  BackendKind backend = BackendKind::Auto;
-  int n_gpu_layers = -1;
+  ModelOptions model_options;  // --backend, -ngl
   KvType kv_type = KvType::F32;
 };
 
@@ -77,13 +76,11 @@ void print_top(std::span<const float> logits, int64_t n_vocab, int top) {
 
 void run(const LogitsOptions& o) {
   std::vector<int32_t> tokens = parse_tokens(o.tokens);
-  Model model = Model::load(resolve_model_path(o.model));
+  Model model = Model::load(resolve_model_path(o.model), with_environment(o.model_options));
   SessionOptions so;
   so.n_ctx = o.n_ctx > 0 ? o.n_ctx : static_cast<int64_t>(tokens.size());
   so.n_batch = o.n_batch;
   so.n_threads = o.n_threads;
-  so.backend = o.backend;
-  so.n_gpu_layers = o.n_gpu_layers;
   so.kv_type = o.kv_type;
   Session session(model, so);
   std::span<const float> logits = session.decode(tokens, Outputs::All);
@@ -112,7 +109,7 @@ void add_logits(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per micro-batch")
       ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
-  add_backend_options(cmd, o->backend, o->n_gpu_layers);
+  add_backend_options(cmd, o->model_options);
   add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o, cmd] {
     if (o->top == 0 && o->out.empty()) {

@@ -55,7 +55,7 @@ void print_kl(const ppl::PerplexityReport& r) {
 }
 
 void run(PerplexityCliOptions o) {
-  Model model = Model::load(resolve_model_path(o.model));
+  Model model = Model::load(resolve_model_path(o.model), with_environment({}));
   std::vector<TokenId> chunks = input_chunks(o, model, o.ppl);
   fmt::print("{} chunks of {} tokens, scoring the last {} of each\n",
              chunks.size() / static_cast<size_t>(o.ppl.n_ctx), o.ppl.n_ctx,

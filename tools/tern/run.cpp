@@ -43,6 +43,7 @@ struct RunOptions {
   bool escapes = false;
   bool json = false;
   int64_t seed = -1;
+  ModelOptions model_options;  // --backend, -ngl
   SessionOptions session{.n_ctx = 4096};
   SamplingParams sampling;
   GenerateOptions generate;
@@ -129,7 +130,7 @@ struct Loaded {
 
 Loaded load(const RunOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  Model model = Model::load(resolve_model_path(o.model));
+  Model model = Model::load(resolve_model_path(o.model), with_environment(o.model_options));
   model.tokenizer();  // built now, so that the load time counts it
   Session session(model, o.session);
   SamplerChain sampler(o.sampling);
@@ -278,7 +279,7 @@ void add_run(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
       ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
-  add_backend_options(cmd, o->session.backend, o->session.n_gpu_layers);
+  add_backend_options(cmd, o->model_options);
   add_kv_type_option(cmd, o->session.kv_type);
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
       ->check(in_range(-1, 0xFFFFFFFE));

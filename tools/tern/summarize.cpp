@@ -204,7 +204,7 @@ void run(SummarizeCliOptions o) {
   std::optional<Output> file;
   if (!is_stdout(o.out)) file.emplace(o.out, "ab");
   Output& results = file ? *file : out();
-  const Model model = Model::load(resolve_model_path(o.model));
+  const Model model = Model::load(resolve_model_path(o.model), with_environment({}));
   const Tokenizer& tokenizer = model.tokenizer();
   Session session(model, o.session);
   o.sampling.seed = o.seed < 0 ? kRandomSeed : static_cast<uint32_t>(o.seed);
