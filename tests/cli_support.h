@@ -28,15 +28,17 @@ inline void write_file(const std::filesystem::path& path, const std::string& byt
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-/// `tern ARGS` (in folder `cwd` when given) with standard error (and standard output, unless
-/// `stdout_to` names where it goes, e.g. /dev/full) captured in files under `scratch`.
+/// `tern ARGS` (in folder `cwd` when given, with the variables `env` assigns, "NAME=value
+/// ...") with standard error (and standard output, unless `stdout_to` names where it goes,
+/// e.g. /dev/full) captured in files under `scratch`.
 inline CliResult run_cli(const std::filesystem::path& scratch, const std::string& args,
-                         const std::string& stdout_to = "", const std::string& cwd = ".") {
+                         const std::string& stdout_to = "", const std::string& cwd = ".",
+                         const std::string& env = "") {
   const std::filesystem::path out = scratch / "cli_stdout";
   const std::filesystem::path err = scratch / "cli_stderr";
   std::filesystem::remove(out);
   const std::string cmd =
-      fmt::format("cd '{}' && {} {} </dev/null >'{}' 2>'{}'", cwd, TERN_CLI_PATH, args,
+      fmt::format("cd '{}' && {} {} {} </dev/null >'{}' 2>'{}'", cwd, env, TERN_CLI_PATH, args,
                   stdout_to.empty() ? out.string() : stdout_to, err.string());
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
