@@ -22,6 +22,14 @@
 
 namespace tern::golden {
 
+/// A parametrized test's name from its model name ("llama-q4_k_m" -> "llama_q4_k_m"):
+/// gtest names allow no dashes.
+inline std::string model_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
 inline const std::string kGoldenDir = std::string(TERN_SHARED_DIR) + "/golden/";
 
 inline std::string slurp(const std::string& path) {

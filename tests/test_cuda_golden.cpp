@@ -118,11 +118,7 @@ TEST_P(CudaGolden, NoCpuFallbacks) {
 INSTANTIATE_TEST_SUITE_P(AllGoldens, CudaGolden,
                          testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "llama-q4_k_m",
                                          "qwen2-q4_0"),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         golden::model_test_name);
 
 constexpr float kRealModelMargin = 0.5f;  // the quantized goldens' argmax threshold
 constexpr int kGenerated = 16;
@@ -198,11 +194,7 @@ TEST_P(CudaRealModels, EveryOffloadGivesTheCpusGreedyTokens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaRealModels, testing::Values("smollm2-135m", "gemma3-270m"),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         golden::model_test_name);
 
 }  // namespace
 }  // namespace tern

@@ -81,11 +81,7 @@ TEST_P(GoldenTest, CliLogitsMatchLlamaCpp) {
 INSTANTIATE_TEST_SUITE_P(AllGoldens, GoldenTest,
                          testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "llama-q4_k_m",
                                          "qwen2-q4_0"),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         golden::model_test_name);
 
 TEST(Golden, EveryGoldenModelIsCovered) {
   std::vector<std::string> names;

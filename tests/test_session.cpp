@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_features.h"
+#include "golden_reference.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
@@ -125,11 +126,7 @@ TEST_P(SessionTest, F16CacheReadInPlaceStaysCloseToF32) {
 
 INSTANTIATE_TEST_SUITE_P(Goldens, SessionTest,
                          testing::Values("llama-f32", "gemma3-f32", "qwen2-q4_0"),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         golden::model_test_name);
 
 TEST(Session, OutputsSelectRows) {
   Model model = Model::load(kGolden + "llama-f32/model.gguf");

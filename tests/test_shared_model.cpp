@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/registry.h"
+#include "golden_reference.h"
 #include "tern/model.h"
 #include "tern/session.h"
 
@@ -72,11 +73,7 @@ TEST_P(SharedModel, TwoThreadsOnVulkanGiveTheTokensOfOne) {
 
 INSTANTIATE_TEST_SUITE_P(Goldens, SharedModel,
                          testing::Values("llama-q4_k_m", "qwen2-q4_0", "gemma3-f32"),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         golden::model_test_name);
 
 }  // namespace
 }  // namespace tern
