@@ -3,16 +3,17 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "graph/graph.h"
 
 namespace tern {
 
-/// cos and sin of the rotation of every (token, pair) at positions pos0 + t, [n_tokens]
-/// [n_rot / 2][2]. `factors` (n_rot / 2 values, may be null) divide each pair's frequency
-/// (llama3-style scaling). Every layer's q and k at those positions share one table.
-std::vector<float> rope_angles(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
-                               const float* factors);
+/// cos and sin of the rotation of every (token, pair) at the tokens' positions,
+/// [places.size()][n_rot / 2][2]. `factors` (n_rot / 2 values, may be null) divide each
+/// pair's frequency (llama3-style scaling). Every layer's q and k share one table.
+std::vector<float> rope_angles(std::span<const graph::TokenPlace> places,
+                               const graph::RopeParams& p, const float* factors);
 
 }  // namespace tern

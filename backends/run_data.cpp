@@ -43,34 +43,34 @@ void append_rope_angles(const Graph& g, const Node& node, std::vector<uint32_t>&
     factors.resize(static_cast<size_t>(f.rows * f.cols));
     dequantize(f.type, f.data, factors.data(), f.rows * f.cols);
   }
-  std::vector<float> angles =
-      rope_angles(g.tensor(node.in[0]).rows, g.pos0(), std::get<graph::RopeParams>(node.params),
-                  factors.empty() ? nullptr : factors.data());
+  std::vector<float> angles = rope_angles(g.places(), std::get<graph::RopeParams>(node.params),
+                                         factors.empty() ? nullptr : factors.data());
   size_t at = words.size();
   words.resize(at + angles.size());
   std::memcpy(words.data() + at, angles.data(), angles.size() * sizeof(float));
 }
 
-void append_attention_pos0(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
+void append_attention_places(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
   const Tensor& k = g.tensor(node.in[1]);
   const Tensor& v = g.tensor(node.in[2]);
-  int64_t n_kv = g.pos0() + g.tensor(node.in[0]).rows;  // cache rows the kernels read
-  if (n_kv > k.rows || n_kv > v.rows) {
-    throw Error(fmt::format("attention over {} positions of a cache of {}", n_kv,
+  if (g.cache_rows_used() > std::min(k.rows, v.rows) || g.tensor(node.in[0]).rows != g.n_tokens()) {
+    throw Error(fmt::format("attention over {} rows of a cache of {}", g.cache_rows_used(),
                             std::min(k.rows, v.rows)));
   }
-  words.push_back(position_word(g.pos0()));
+  for (const graph::TokenPlace& place : g.places()) {
+    words.push_back(position_word(place.pos));
+    words.push_back(position_word(place.slot_row));
+  }
 }
 
-void append_copy_row(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
+void append_copy_rows(const Graph& g, const Node& node, std::vector<uint32_t>& words) {
   const Tensor& x = g.tensor(node.in[0]);
   const Tensor& dst = g.tensor(node.out);
-  int64_t row = std::get<graph::CopyParams>(node.params).dst_row;
-  if (row < 0 || x.cols != dst.cols || row + x.rows > dst.rows) {
-    throw Error(
-        fmt::format("copy of {} rows at row {} past a cache of {} rows", x.rows, row, dst.rows));
+  if (x.cols != dst.cols || x.rows != g.n_tokens() || g.cache_rows_used() > dst.rows) {
+    throw Error(fmt::format("copy of {} rows up to row {} of a cache of {} rows", x.rows,
+                            g.cache_rows_used() - 1, dst.rows));
   }
-  words.push_back(position_word(row));
+  for (const graph::TokenPlace& place : g.places()) words.push_back(position_word(place.cache_row()));
 }
 
 bool has_run_data(Op op) {
@@ -93,8 +93,8 @@ void RunData::gather(const Graph& g, size_t first, size_t last) {
     }
     at_[i - first] = start_node();
     if (node.op == Op::GetRows) append_ids(g, node, words_);
-    if (node.op == Op::Attention) append_attention_pos0(g, node, words_);
-    if (node.op == Op::Copy) append_copy_row(g, node, words_);
+    if (node.op == Op::Attention) append_attention_places(g, node, words_);
+    if (node.op == Op::Copy) append_copy_rows(g, node, words_);
   }
 }
 

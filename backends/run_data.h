@@ -3,8 +3,9 @@
 //   GetRows    the row ids (int32), checked against the table
 //   Rope       the angle table, rope_angles.h: [n_tokens, n_rot / 2] (cos, sin) floats;
 //              one per distinct rotation, shared by every layer's q and k
-//   Attention  pos0 (int32), checked: the caches hold pos0 + n_tokens rows
-//   Copy       the cache row the batch goes to (int32), checked: the rows fit the cache
+//   Attention  per token: its position and its sequence's first cache row (int32 pairs),
+//              checked: the caches hold every row the tokens read
+//   Copy       per token: the cache row its K or V goes to (int32), checked to fit
 // Kernels read these from the uploaded words, never from launch arguments, so a decode
 // step's launches are the same at every position: CUDA Graphs and recorded Vulkan
 // command buffers replay them with new words (see src/graph/launch_key.h).

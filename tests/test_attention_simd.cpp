@@ -57,23 +57,35 @@ Cache make_cache(std::vector<float> values, TensorType kv_type) {
   return c;
 }
 
-Diff compare_attention(const Shape& s, Isa isa, int n_threads,
-                       TensorType kv_type = TensorType::F32) {
+// The SIMD kernels against the scalar reference run segment by segment. Without
+// `segments`, one sequence's s.n_tokens tokens at s.pos0 (slot row 0).
+Diff compare_attention(const Shape& s, Isa isa, int n_threads, TensorType kv_type = TensorType::F32,
+                       std::vector<graph::Segment> segments = {}) {
   graph::AttentionParams p{s.n_head, s.n_head_kv, s.head_dim_k, s.head_dim_v, 0.0f, s.window};
   // q and k ~ N(0, 1): q.k has standard deviation sqrt(head_dim_k).
   p.scale = s.score_std / std::sqrt(static_cast<float>(s.head_dim_k));
-  int64_t n_kv = s.pos0 + s.n_tokens;
-  auto q = random_values(static_cast<size_t>(s.n_tokens * s.n_head * s.head_dim_k), 1);
+  if (segments.empty()) segments.push_back({0, s.n_tokens, s.pos0, 0});
+  int64_t n_kv = 0, n_tokens = 0;
+  for (const graph::Segment& g : segments) {
+    n_kv = std::max(n_kv, g.slot_row + g.pos0 + g.n_rows);
+    n_tokens += g.n_rows;
+  }
+  auto q = random_values(static_cast<size_t>(n_tokens * s.n_head * s.head_dim_k), 1);
   Cache k = make_cache(random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_k), 2),
                        kv_type);
   Cache v = make_cache(random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_v), 3),
                        kv_type);
-  size_t n_out = static_cast<size_t>(s.n_tokens * s.n_head * s.head_dim_v);
+  size_t n_out = static_cast<size_t>(n_tokens * s.n_head * s.head_dim_v);
   std::vector<float> ref(n_out), out(n_out, NAN);
-  attention(q.data(), k.values.data(), v.values.data(), s.n_tokens, s.pos0, p, ref.data(),
-            n_threads);
-  simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type, s.n_tokens, s.pos0, p,
-                 out.data(), n_threads, isa);
+  const int64_t q_cols = int64_t{s.n_head} * s.head_dim_k, o_cols = int64_t{s.n_head} * s.head_dim_v;
+  for (const graph::Segment& g : segments) {
+    attention(q.data() + g.row0 * q_cols,
+              k.values.data() + g.slot_row * s.n_head_kv * s.head_dim_k,
+              v.values.data() + g.slot_row * s.n_head_kv * s.head_dim_v, g.n_rows, g.pos0, p,
+              ref.data() + g.row0 * o_cols, n_threads);
+  }
+  simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type, segments, p, out.data(),
+                 n_threads, isa);
   Diff d;
   for (size_t i = 0; i < n_out; ++i) {
     d.max_diff = std::max(d.max_diff, std::fabs(double{out[i]} - ref[i]));
@@ -149,11 +161,30 @@ TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
+// Batched decoding: segments of several sequences (slots 100 rows apart) in one call, a
+// prompt beside single tokens and a sequence split into two segments, on 1 and 3 threads.
+TEST(AttentionSimd, MatchesScalarReferenceOverSegmentsOfSeveralSequences) {
+  const std::vector<graph::Segment> segments = {
+      {0, 1, 40, 200}, {1, 20, 0, 100}, {21, 1, 7, 0}, {22, 2, 41, 200}, {24, 1, 99, 300}};
+  for (Isa isa : simd_levels()) {
+    for (auto [n_threads, kv_type] : {std::pair{1, TensorType::F32}, std::pair{3, TensorType::F16}}) {
+      for (int64_t window : {0, 16}) {
+        Shape s{8, 2, 64, 64, 0, 0, window, 1.0f};
+        Diff d = compare_attention(s, isa, n_threads, kv_type, segments);
+        EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
+            << isa_name(isa) << " threads " << n_threads << " window " << window;
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
 TEST(AttentionSimd, RejectsScalarLevelBadCacheTypesAndHeadCounts) {
   std::vector<float> x(64, 0.0f);
   graph::AttentionParams p{4, 4, 8, 8, 1.0f, 0};
+  const graph::Segment one{0, 1, 0, 0};
   auto run = [&](TensorType kv_type, Isa isa) {
-    simd_attention(x.data(), x.data(), x.data(), kv_type, 1, 0, p, x.data(), 1, isa);
+    simd_attention(x.data(), x.data(), x.data(), kv_type, std::span(&one, 1), p, x.data(), 1, isa);
   };
   EXPECT_THROW(run(TensorType::F32, Isa::Scalar), Error);
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";

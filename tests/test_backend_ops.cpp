@@ -130,7 +130,7 @@ struct CacheSpec {
   TensorType type = TensorType::F32;
   int64_t cols = 0, rows = 0;
   std::vector<float> init;   // K's values; V gets them reversed (repeated to its size)
-  int64_t poison_from = -1;  // rows from here on hold NaN in K and V (-1: none)
+  std::function<bool(int64_t row)> poisoned;  // rows that hold NaN in K and V (null: none)
   int64_t v_cols = 0;        // values per V row (0: cols)
 };
 
@@ -144,11 +144,11 @@ void fill_cache(Cache& cache, const CacheSpec& spec, size_t k_bytes, size_t v_by
   std::vector<float> k = spec.init;
   std::vector<float> v(static_cast<size_t>(v_cols * spec.rows));
   for (size_t i = 0; i < v.size(); ++i) v[i] = spec.init[k.size() - 1 - i % k.size()];
-  if (spec.poison_from >= 0) {
-    std::fill(k.begin() + spec.poison_from * spec.cols, k.end(),
-              std::numeric_limits<float>::quiet_NaN());
-    std::fill(v.begin() + spec.poison_from * v_cols, v.end(),
-              std::numeric_limits<float>::quiet_NaN());
+  for (int64_t row = 0; spec.poisoned && row < spec.rows; ++row) {
+    if (!spec.poisoned(row)) continue;
+    constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
+    std::fill_n(k.begin() + row * spec.cols, spec.cols, kNan);
+    std::fill_n(v.begin() + row * v_cols, v_cols, kNan);
   }
   std::vector<uint8_t> bytes(k_bytes);
   cpu::store(k.data(), static_cast<int64_t>(k.size()), spec.type, bytes.data());
@@ -160,14 +160,14 @@ void fill_cache(Cache& cache, const CacheSpec& spec, size_t k_bytes, size_t v_by
 
 // Runs the graph `build` makes on `backend`; nullopt when the backend does not support
 // one of its nodes.
-std::optional<Result> run_on(Backend& backend, int64_t pos0, int64_t n_tok, const Build& build,
-                             const CacheSpec& spec = {}) {
+std::optional<Result> run_on(Backend& backend, const std::vector<graph::TokenPlace>& places,
+                             const Build& build, const CacheSpec& spec = {}) {
   const int64_t v_cols = spec.v_cols > 0 ? spec.v_cols : spec.cols;
   size_t k_bytes = spec.cols > 0 ? *row_bytes(spec.type, spec.cols * spec.rows) : 16;
   size_t v_bytes = spec.cols > 0 ? *row_bytes(spec.type, v_cols * spec.rows) : 16;
   Cache cache{backend.allocate(k_bytes), backend.allocate(v_bytes)};
   if (!spec.init.empty()) fill_cache(cache, spec, k_bytes, v_bytes);
-  Graph g(pos0, n_tok);
+  Graph g(places);
   TensorId result = build(g, cache);
   g.finish(result);
   for (const graph::Node& node : g.nodes()) {
@@ -210,19 +210,34 @@ class BackendOps : public testing::TestWithParam<Target> {
   const Target& target() const { return GetParam(); }
   std::unique_ptr<Backend> gpu() const { return make_gpu_backend(GetParam().kind, {}); }
 
-  // The backend's result; a failure (and an empty result) when it refuses a node.
-  Result run(int64_t pos0, int64_t n_tok, const Build& build, const CacheSpec& spec = {}) const {
-    std::optional<Result> r = run_on(*gpu(), pos0, n_tok, build, spec);
+  // The backend's result for a batch of tokens at `places`; a failure (and an empty
+  // result) when it refuses a node.
+  Result run(const std::vector<graph::TokenPlace>& places, const Build& build,
+             const CacheSpec& spec = {}) const {
+    std::optional<Result> r = run_on(*gpu(), places, build, spec);
     if (!r) ADD_FAILURE() << target().name << " does not support a node of this case";
     return r ? *r : Result{};
   }
 
   // Runs `build` on the backend and the CPU; the NMSE of the results (and of the K caches).
+  std::pair<double, double> compare(const std::vector<graph::TokenPlace>& places,
+                                    const Build& build, const CacheSpec& spec = {}) const {
+    Result want = *run_on(*cpu_, places, build, spec);
+    Result got = run(places, build, spec);
+    return {nmse(got.out, want.out), nmse(got.k_cache, want.k_cache)};
+  }
+
+  // One sequence's n_tok tokens at positions pos0, pos0 + 1, ...
+  Result run(int64_t pos0, int64_t n_tok, const Build& build, const CacheSpec& spec = {}) const {
+    return run(consecutive(pos0, n_tok), build, spec);
+  }
   std::pair<double, double> compare(int64_t pos0, int64_t n_tok, const Build& build,
                                     const CacheSpec& spec = {}) const {
-    Result want = *run_on(*cpu_, pos0, n_tok, build, spec);
-    Result got = run(pos0, n_tok, build, spec);
-    return {nmse(got.out, want.out), nmse(got.k_cache, want.k_cache)};
+    return compare(consecutive(pos0, n_tok), build, spec);
+  }
+  static std::vector<graph::TokenPlace> consecutive(int64_t pos0, int64_t n_tok) {
+    Graph g(pos0, n_tok);
+    return {g.places().begin(), g.places().end()};
   }
 
  protected:
@@ -255,7 +270,7 @@ struct Input {
 std::optional<double> matmul_nmse(const BackendOps& t, TensorType type, int64_t cols, int64_t rows,
                                   int64_t n, const std::vector<uint8_t>& w) {
   Input x(n, cols, 5);
-  std::optional<Result> got = run_on(*t.gpu(), 0, n, [&](Graph& g, Cache&) {
+  std::optional<Result> got = run_on(*t.gpu(), BackendOps::consecutive(0, n), [&](Graph& g, Cache&) {
     return g.matmul(g.weight(type, cols, rows, w.data()), x.add(g));
   });
   if (!got) return std::nullopt;
@@ -392,23 +407,26 @@ struct AttentionCase {
   int head_dim_v = 0;  // V's head size when it differs from K's (0: the same)
 };
 
-// Attention over a cache whose first pos0 rows exist already; the batch's K and V are
-// copied in by the graph (Copy), so the cache comparison checks Copy too. Then once more
-// with NaN in every row past pos0 + n_tok: reading any of them would poison the output.
-void check_attention(const BackendOps& t, const AttentionCase& a) {
+// Attention of tokens at `places` over a cache of `rows` rows whose rows before each
+// token's exist already; the batch's K and V are copied in by the graph (Copy), so the
+// cache comparison checks Copy too. Then once more with NaN in every row no token may
+// read (`unread`): reading any of them would poison the output.
+void check_attention(const BackendOps& t, const AttentionCase& a,
+                     const std::vector<graph::TokenPlace>& places, int64_t rows,
+                     const std::function<bool(int64_t)>& unread) {
   int head_dim_v = a.head_dim_v > 0 ? a.head_dim_v : a.head_dim;
   int64_t kv_cols = int64_t{a.n_head_kv} * a.head_dim;
   int64_t v_cols = int64_t{a.n_head_kv} * head_dim_v;
-  int64_t n_ctx = a.pos0 + a.n_tok + 3;
-  std::vector<float> init = random_floats(static_cast<size_t>(kv_cols * n_ctx), 21);
-  Input q(a.n_tok, int64_t{a.n_head} * a.head_dim, 1);
-  Input k(a.n_tok, kv_cols, 2);
-  Input v(a.n_tok, v_cols, 3);
+  auto n_tok = static_cast<int64_t>(places.size());
+  std::vector<float> init = random_floats(static_cast<size_t>(kv_cols * rows), 21);
+  Input q(n_tok, int64_t{a.n_head} * a.head_dim, 1);
+  Input k(n_tok, kv_cols, 2);
+  Input v(n_tok, v_cols, 3);
   auto build = [&](Graph& g, Cache& c) {
-    TensorId kc = g.cache(a.cache_type, kv_cols, n_ctx, *c.k);
-    TensorId vc = g.cache(a.cache_type, v_cols, n_ctx, *c.v);
-    g.copy(k.add(g), kc, a.pos0);
-    g.copy(v.add(g), vc, a.pos0);
+    TensorId kc = g.cache(a.cache_type, kv_cols, rows, *c.k);
+    TensorId vc = g.cache(a.cache_type, v_cols, rows, *c.v);
+    g.copy(k.add(g), kc);
+    g.copy(v.add(g), vc);
     graph::AttentionParams p{a.n_head,
                              a.n_head_kv,
                              a.head_dim,
@@ -421,16 +439,41 @@ void check_attention(const BackendOps& t, const AttentionCase& a) {
                      std::to_string(a.n_head) + "/" + std::to_string(a.n_head_kv) + " dim " +
                      std::to_string(a.head_dim) + "/" + std::to_string(head_dim_v) + " window " +
                      std::to_string(a.window) + " pos0 " + std::to_string(a.pos0) + " n " +
-                     std::to_string(a.n_tok);
+                     std::to_string(n_tok);
   double bound = a.cache_type == TensorType::F16 ? t.target().f16_cache_bound : kExact;
-  auto [out, cache] =
-      t.compare(a.pos0, a.n_tok, build, {a.cache_type, kv_cols, n_ctx, init, -1, v_cols});
+  auto [out, cache] = t.compare(places, build, {a.cache_type, kv_cols, rows, init, {}, v_cols});
   EXPECT_LE(out, bound) << what;
   EXPECT_LE(cache, bound) << what;
 
-  Result got =
-      t.run(a.pos0, a.n_tok, build, {a.cache_type, kv_cols, n_ctx, init, a.pos0 + a.n_tok, v_cols});
+  Result got = t.run(places, build, {a.cache_type, kv_cols, rows, init, unread, v_cols});
   for (float x : got.out) ASSERT_FALSE(std::isnan(x)) << "read past the cache rows: " << what;
+}
+
+void check_attention(const BackendOps& t, const AttentionCase& a) {
+  int64_t end = a.pos0 + a.n_tok;
+  check_attention(t, a, BackendOps::consecutive(a.pos0, a.n_tok), end + 3,
+                  [end](int64_t row) { return row >= end; });
+}
+
+// Batched decoding: tokens of three sequences in slots of 64 rows, a prompt, single
+// steps and one sequence in two runs of the batch; every row past a sequence's last
+// position is unread.
+TEST_P(BackendOps, AttentionOfSeveralSequences) {
+  constexpr int64_t kSlot = 64;
+  const std::vector<graph::TokenPlace> places = {
+      {37, 2 * kSlot}, {0, kSlot}, {1, kSlot}, {2, kSlot}, {3, kSlot}, {4, kSlot},
+      {20, 0},         {38, 2 * kSlot}};
+  std::vector<int64_t> last(3, -1);
+  for (const auto& p : places) {
+    auto& l = last[static_cast<size_t>(p.slot_row / kSlot)];
+    l = std::max(l, p.pos);
+  }
+  auto unread = [&](int64_t row) { return row % kSlot > last[static_cast<size_t>(row / kSlot)]; };
+  for (TensorType type : {TensorType::F32, TensorType::F16}) {
+    for (int64_t window : {0, 8}) {
+      check_attention(*this, {type, 4, 2, 64, window, 0, 0}, places, 3 * kSlot, unread);
+    }
+  }
 }
 
 TEST_P(BackendOps, AttentionWithGqaWindowAndLongHistory) {
@@ -481,7 +524,7 @@ TEST_P(BackendOps, RefusesCachesOfOtherBackends) {
   Graph g(0, 1);
   Input x(1, 64, 1);
   TensorId kc = g.cache(TensorType::F32, 64, 4, *host);
-  g.copy(x.add(g), kc, 0);
+  g.copy(x.add(g), kc);
   g.finish(kc);
   auto backend = gpu();
   EXPECT_FALSE(backend->supports(g, g.nodes().back()));

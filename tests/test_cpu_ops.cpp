@@ -87,23 +87,24 @@ TEST(CpuOps, RopeNormalAndNeoxPairs) {
   std::vector<float> x = {1, 2, 3, 4};
   std::vector<float> out(4);
   graph::RopeParams p{1, 4, 4, 10000.0f, 1.0f, false};
-  rope(x.data(), 1, p, rope_angles(1, 0, p, nullptr).data(), out.data());
+  const graph::TokenPlace at0[] = {{0, 0}}, at1[] = {{1, 0}};
+  rope(x.data(), 1, p, rope_angles(at0, p, nullptr).data(), out.data());
   EXPECT_EQ(out, x);  // position 0 is the identity
-  rope(x.data(), 1, p, rope_angles(1, 1, p, nullptr).data(), out.data());
+  rope(x.data(), 1, p, rope_angles(at1, p, nullptr).data(), out.data());
   double c0 = std::cos(1.0), s0 = std::sin(1.0), c1 = std::cos(0.01), s1 = std::sin(0.01);
   EXPECT_NEAR(out[0], 1 * c0 - 2 * s0, 1e-6);  // normal: pairs (0, 1) and (2, 3)
   EXPECT_NEAR(out[1], 1 * s0 + 2 * c0, 1e-6);
   EXPECT_NEAR(out[2], 3 * c1 - 4 * s1, 1e-6);
   EXPECT_NEAR(out[3], 3 * s1 + 4 * c1, 1e-6);
   p.neox = true;
-  rope(x.data(), 1, p, rope_angles(1, 1, p, nullptr).data(), out.data());
+  rope(x.data(), 1, p, rope_angles(at1, p, nullptr).data(), out.data());
   EXPECT_NEAR(out[0], 1 * c0 - 3 * s0, 1e-6);  // NeoX: pairs (0, 2) and (1, 3)
   EXPECT_NEAR(out[2], 1 * s0 + 3 * c0, 1e-6);
   EXPECT_NEAR(out[1], 2 * c1 - 4 * s1, 1e-6);
   EXPECT_NEAR(out[3], 2 * s1 + 4 * c1, 1e-6);
   const float factors[] = {2.0f, 1.0f};  // pair 0 at half frequency: 0.5 rad
   p.neox = false;
-  rope(x.data(), 1, p, rope_angles(1, 1, p, factors).data(), out.data());
+  rope(x.data(), 1, p, rope_angles(at1, p, factors).data(), out.data());
   EXPECT_NEAR(out[0], 1 * std::cos(0.5) - 2 * std::sin(0.5), 1e-6);
 }
 
@@ -192,14 +193,20 @@ TEST(CpuOps, GraphReusesOnlyDeadActivations) {
 // Backends take a copy's rows as checked: none before the cache's start or past its end.
 TEST(CpuOps, GraphRefusesCopiesOutsideTheCache) {
   std::vector<float> table(4 * 8, 0.0f);
-  graph::Graph g(0, 2);
-  auto w = g.weight(TensorType::F32, 8, 4, table.data());
-  auto x = g.get_rows(w, g.input({0, 1}));
   auto buffer = make_cpu_backend({1})->allocate(10 * 8 * sizeof(float));
-  auto cache = g.cache(TensorType::F32, 8, 10, *buffer);
-  EXPECT_NO_THROW(g.copy(x, cache, 8));
-  EXPECT_THROW(g.copy(x, cache, 9), Error);
-  EXPECT_THROW(g.copy(x, cache, -1), Error);
+  for (int64_t pos0 : {8, 9}) {
+    graph::Graph g(pos0, 2);
+    auto w = g.weight(TensorType::F32, 8, 4, table.data());
+    auto x = g.get_rows(w, g.input({0, 1}));
+    auto cache = g.cache(TensorType::F32, 8, 10, *buffer);
+    if (pos0 == 8) {
+      EXPECT_NO_THROW(g.copy(x, cache));
+    } else {
+      EXPECT_THROW(g.copy(x, cache), Error);
+    }
+  }
+  EXPECT_THROW(graph::Graph(-1, 2), Error);
+  EXPECT_THROW(graph::Graph({{0, -1}}), Error);
 }
 
 }  // namespace

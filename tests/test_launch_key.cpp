@@ -39,7 +39,7 @@ class LaunchKeyTest : public testing::Test {
   std::vector<uint64_t> key(std::vector<int32_t> tokens, int64_t pos0, uint64_t cache_salt = 0) {
     graph::Graph g(pos0, static_cast<int64_t>(tokens.size()));
     std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
-    ModelInternals::arch(*model_).build(g, {tokens, pos0, rows, views_});
+    ModelInternals::arch(*model_).build(g, {tokens, rows, views_});
     std::vector<uint64_t> words;
     auto cache_id = [&](const Buffer* c) { return cache_salt + reinterpret_cast<uintptr_t>(c); };
     for (const graph::Node& node : g.nodes()) graph::append_launch_key(g, node, cache_id, words);

@@ -26,11 +26,13 @@ std::vector<float> floats_at(const RunData& d, size_t at, size_t n) {
 }
 
 TEST(RunData, WordsOfEachNodeAndSharedRopeTables) {
-  constexpr int64_t kPos0 = 7, kTokens = 3, kCols = 4 * 8;
+  constexpr int64_t kTokens = 3, kCols = 4 * 8;
   std::vector<float> table(16 * kCols, 1.0f);
   std::vector<float> factors = {1.0f, 2.0f, 3.0f, 4.0f};
-  auto cache = make_cpu_backend({1})->allocate(16 * kCols * sizeof(float));
-  Graph g(kPos0, kTokens);
+  auto cache = make_cpu_backend({1})->allocate(32 * kCols * sizeof(float));
+  // Two sequences: positions 7 and 8 of the slot at row 0, position 3 of the one at row 16.
+  Graph g({{7, 0}, {8, 0}, {3, 16}});
+  auto places = g.places();
   TensorId x = g.get_rows(g.weight(TensorType::F32, kCols, 16, table.data()), g.input({5, 0, 9}));
   graph::RopeParams local{4, 8, 8, 10000.0f, 1.0f, false};
   graph::RopeParams global = local;
@@ -40,8 +42,8 @@ TEST(RunData, WordsOfEachNodeAndSharedRopeTables) {
   TensorId k = g.rope(x, graph::kNone, local);    // node 2: shares node 1's table
   TensorId q2 = g.rope(q, graph::kNone, global);  // node 3: another base
   TensorId k2 = g.rope(k, f, local);              // node 4: factors
-  TensorId kc = g.cache(TensorType::F32, kCols, 16, *cache);
-  g.copy(k2, kc, kPos0);  // node 5
+  TensorId kc = g.cache(TensorType::F32, kCols, 32, *cache);
+  g.copy(k2, kc);  // node 5
   graph::AttentionParams p{4, 4, 8, 8, 1.0f, 0};
   g.finish(g.attention(q2, kc, kc, p));  // node 6
 
@@ -51,19 +53,34 @@ TEST(RunData, WordsOfEachNodeAndSharedRopeTables) {
   EXPECT_EQ(std::vector<uint32_t>(d.words().begin() + d.at(0), d.words().begin() + d.at(0) + 3),
             (std::vector<uint32_t>{5, 0, 9}));
   size_t n_angles = kTokens * 8;
-  EXPECT_EQ(floats_at(d, d.at(1), n_angles), rope_angles(kTokens, kPos0, local, nullptr));
+  EXPECT_EQ(floats_at(d, d.at(1), n_angles), rope_angles(places, local, nullptr));
   EXPECT_EQ(d.at(2), d.at(1));
-  EXPECT_EQ(floats_at(d, d.at(3), n_angles), rope_angles(kTokens, kPos0, global, nullptr));
-  EXPECT_EQ(floats_at(d, d.at(4), n_angles), rope_angles(kTokens, kPos0, local, factors.data()));
+  EXPECT_EQ(floats_at(d, d.at(3), n_angles), rope_angles(places, global, nullptr));
+  EXPECT_EQ(floats_at(d, d.at(4), n_angles), rope_angles(places, local, factors.data()));
   EXPECT_NE(d.at(3), d.at(1));
   EXPECT_NE(d.at(4), d.at(1));
-  EXPECT_EQ(d.words()[d.at(5)], static_cast<uint32_t>(kPos0));  // the copy's first row
-  EXPECT_EQ(d.words()[d.at(6)], static_cast<uint32_t>(kPos0));  // attention's pos0
+  auto words = [&](size_t at, size_t n) {
+    return std::vector<uint32_t>(d.words().begin() + at, d.words().begin() + at + n);
+  };
+  EXPECT_EQ(words(d.at(5), 3), (std::vector<uint32_t>{7, 8, 19}));  // the copy's cache rows
+  EXPECT_EQ(words(d.at(6), 6), (std::vector<uint32_t>{7, 0, 8, 0, 3, 16}));  // (pos, slot)
 
   // A span: node offsets are the span's own.
   d.gather(g, 3, 5);
   EXPECT_EQ(d.at(3), 0u);
-  EXPECT_EQ(floats_at(d, d.at(3), n_angles), rope_angles(kTokens, kPos0, global, nullptr));
+  EXPECT_EQ(floats_at(d, d.at(3), n_angles), rope_angles(places, global, nullptr));
+}
+
+TEST(RunData, CacheRowsPastTheCacheAreErrors) {
+  std::vector<float> table(4 * 8, 0.0f);
+  auto cache = make_cpu_backend({1})->allocate(16 * 8 * sizeof(float));
+  Graph fits({{3, 8}, {7, 8}});
+  TensorId x = fits.get_rows(fits.weight(TensorType::F32, 8, 4, table.data()), fits.input({0, 1}));
+  TensorId kc = fits.cache(TensorType::F32, 8, 16, *cache);
+  fits.copy(x, kc);
+  Graph past({{3, 8}, {8, 8}});  // row 16 of 16
+  TensorId y = past.get_rows(past.weight(TensorType::F32, 8, 4, table.data()), past.input({0, 1}));
+  EXPECT_THROW(past.copy(y, past.cache(TensorType::F32, 8, 16, *cache)), Error);
 }
 
 TEST(RunData, RowIdsOutsideTheTableAreErrors) {

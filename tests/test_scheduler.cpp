@@ -115,11 +115,11 @@ SplitRun run_split(const Model& model, int n_gpu_layers, graph::Op refused) {
   Scheduler scheduler(make_cpu_backend({1}), &gpu,
                       Placement(arch.spec().n_layer, n_gpu_layers, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },
-                arch.spec(), 16, TensorType::F32);
+                arch.spec(), 16, 1, TensorType::F32);
   std::vector<int32_t> tokens = {1, 7, 42, 99, 3, 250};
   std::vector<int32_t> rows = {0, 1, 2, 3, 4, 5};
   graph::Graph g(0, static_cast<int64_t>(tokens.size()));
-  arch.build(g, {tokens, 0, rows, cache.views()});
+  arch.build(g, {tokens, rows, cache.views()});
   scheduler.run(g);
   out.logits.resize(tokens.size() * static_cast<size_t>(arch.spec().n_vocab));
   scheduler.read(g, g.result(), out.logits.data());

@@ -96,10 +96,10 @@ TEST_P(VulkanGolden, NoCpuFallbacks) {
   SharedBackend gpu{make_gpu_backend(BackendKind::Vulkan, {})};
   Scheduler scheduler(make_cpu_backend({2}), &gpu, Placement(arch.spec().n_layer, -1, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },
-                arch.spec(), 16, TensorType::F16);
+                arch.spec(), 16, 1, TensorType::F16);
   std::vector<int32_t> rows = {0, 1, 2, 3};
   graph::Graph graph(0, 4);
-  arch.build(graph, {std::span(g.tokens).first(4), 0, rows, cache.views()});
+  arch.build(graph, {std::span(g.tokens).first(4), rows, cache.views()});
   scheduler.run(graph);
   size_t layer_nodes = 0;
   for (const graph::Node& node : graph.nodes()) layer_nodes += node.layer >= 0 ? 1 : 0;

@@ -83,32 +83,50 @@ int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows) {
 }
 
 void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
-                    int64_t n_tokens, int64_t pos0, const graph::AttentionParams& p, float* out,
-                    int n_threads, Isa isa) {
-  if (n_tokens <= 0) return;
+                    std::span<const graph::Segment> segments, const graph::AttentionParams& p,
+                    float* out, int n_threads, Isa isa) {
+  if (segments.empty()) return;
   ItemFn kernel = item_kernel(isa);
-  const AttentionJob job = make_job(q, k, v, kv_type, pos0, p, out);
-  // Items of every query head of a group, or of single heads when those are too few.
-  int64_t heads_per_item = job.group;
-  const int64_t tokens_per_item = kTokensPerItem;
-  if (ceil_div(n_tokens, tokens_per_item) * p.n_head_kv < kMinItemsPerThread * n_threads) {
-    heads_per_item = 1;
+  const AttentionJob base = make_job(q, k, v, kv_type, 0, p, out);
+  const size_t kv_bytes = base.f16 ? 2 : 4;
+  // One job per segment: its rows of q and out, its slot of the cache.
+  std::vector<AttentionJob> jobs;
+  for (const graph::Segment& s : segments) {
+    AttentionJob job = base;
+    job.q = q + s.row0 * base.q_stride;
+    job.out = out + s.row0 * base.o_stride;
+    job.k = static_cast<const uint8_t*>(k) + static_cast<size_t>(s.slot_row * base.k_stride) * kv_bytes;
+    job.v = static_cast<const uint8_t*>(v) + static_cast<size_t>(s.slot_row * base.v_stride) * kv_bytes;
+    job.pos0 = s.pos0;
+    jobs.push_back(job);
   }
-  int64_t n_blocks = ceil_div(n_tokens, tokens_per_item);
+  // Items of every query head of a group, or of single heads when those are too few.
+  int64_t heads_per_item = base.group;
+  const int64_t tokens_per_item = kTokensPerItem;
+  int64_t n_blocks = 0;  // blocks of tokens, none spanning two segments
+  std::vector<int64_t> first_block;
+  for (const graph::Segment& s : segments) {
+    first_block.push_back(n_blocks);
+    n_blocks += ceil_div(s.n_rows, tokens_per_item);
+  }
+  if (n_blocks * p.n_head_kv < kMinItemsPerThread * n_threads) heads_per_item = 1;
   int64_t items_per_block = int64_t{p.n_head} / heads_per_item;  // kv head x head subset
-  int64_t scratch_floats = attention_scratch_floats(job, tokens_per_item * heads_per_item);
+  int64_t scratch_floats = attention_scratch_floats(base, tokens_per_item * heads_per_item);
   ThreadPool::shared().run(n_blocks * items_per_block, n_threads, [&](int64_t task) {
-    // Latest tokens (the most keys) first, so the cheapest items even out the end.
+    // Latest blocks (the most keys within a segment) first, so the cheapest items even
+    // out the end.
     int64_t block = n_blocks - 1 - task / items_per_block;
+    size_t seg = static_cast<size_t>(
+        std::upper_bound(first_block.begin(), first_block.end(), block) - first_block.begin() - 1);
     int64_t heads = task % items_per_block * heads_per_item;  // first query head
-    int64_t t0 = block * tokens_per_item;
+    int64_t t0 = (block - first_block[seg]) * tokens_per_item;
     thread_local std::vector<float> scratch;
     if (scratch.size() < static_cast<size_t>(scratch_floats)) {
       scratch.resize(static_cast<size_t>(scratch_floats));
     }
-    int64_t h0 = heads % job.group;
-    kernel(job, {heads / job.group, h0, h0 + heads_per_item, t0,
-                 std::min(n_tokens, t0 + tokens_per_item), scratch.data()});
+    int64_t h0 = heads % base.group;
+    kernel(jobs[seg], {heads / base.group, h0, h0 + heads_per_item, t0,
+                       std::min(segments[seg].n_rows, t0 + tokens_per_item), scratch.data()});
   });
 }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "backends/cpu/cpu_features.h"
 #include "graph/graph.h"
@@ -20,13 +21,14 @@
 
 namespace tern::cpu {
 
-/// As cpu::attention: q [n_tokens, n_head * head_dim_k] at positions pos0 + t, k/v cache
-/// rows [pos0 + n_tokens, n_head_kv * head_dim_k|v] of `kv_type` (F32 or F16) -> out
-/// [n_tokens, n_head * head_dim_v], with `isa`'s kernels (not Scalar), on up to n_threads
-/// threads of the shared pool.
+/// As cpu::attention for each segment: its q rows [n_rows, n_head * head_dim_k] at positions
+/// pos0 + t over the k/v cache rows slot_row + [0, pos0 + n_rows) (rows of n_head_kv *
+/// head_dim_k|v values of `kv_type`, F32 or F16) -> its out rows [n_rows, n_head *
+/// head_dim_v]; with `isa`'s kernels (not Scalar), every segment's work items in one
+/// pass of up to n_threads threads of the shared pool.
 void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
-                    int64_t n_tokens, int64_t pos0, const graph::AttentionParams& p, float* out,
-                    int n_threads, Isa isa);
+                    std::span<const graph::Segment> segments, const graph::AttentionParams& p,
+                    float* out, int n_threads, Isa isa);
 
 /// One attention call as the per-level kernels see it. Strides are in floats.
 struct AttentionJob {

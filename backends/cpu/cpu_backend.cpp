@@ -83,25 +83,23 @@ class RopeAngleTables {
  public:
   void clear() { tables_.clear(); }
 
-  const float* get(int64_t n_tokens, int64_t pos0, const graph::RopeParams& p,
+  const float* get(std::span<const graph::TokenPlace> places, const graph::RopeParams& p,
                    const float* factors) {
     size_t n_factors = factors ? static_cast<size_t>(p.n_rot / 2) : 0;
     for (const auto& t : tables_) {
-      if (t.n_tokens == n_tokens && t.pos0 == pos0 && t.n_rot == p.n_rot &&
-          t.freq_base == p.freq_base && t.freq_scale == p.freq_scale &&
+      if (t.n_rot == p.n_rot && t.freq_base == p.freq_base && t.freq_scale == p.freq_scale &&
           std::equal(t.factors.begin(), t.factors.end(), factors, factors + n_factors)) {
         return t.angles.data();
       }
     }
-    tables_.push_back({n_tokens, pos0, p.n_rot, p.freq_base, p.freq_scale,
+    tables_.push_back({p.n_rot, p.freq_base, p.freq_scale,
                        std::vector<float>(factors, factors + n_factors),
-                       rope_angles(n_tokens, pos0, p, factors)});
+                       rope_angles(places, p, factors)});
     return tables_.back().angles.data();
   }
 
  private:
-  struct Table {
-    int64_t n_tokens, pos0;
+  struct Table {  // the run's places are the same for every table
     int n_rot;
     float freq_base, freq_scale;
     std::vector<float> factors;  // by value: the operand may live in reused scratch
@@ -240,19 +238,23 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       bool has_f = node.in[1] != graph::kNone;
       const float* f = has_f ? ops.floats(node.in[1], in(1).rows, scratch_a_) : nullptr;
       const auto& p = std::get<graph::RopeParams>(node.params);
-      cpu::rope(ops.act(node.in[0]), out.rows, p, rope_angles_.get(out.rows, graph.pos0(), p, f),
+      cpu::rope(ops.act(node.in[0]), out.rows, p, rope_angles_.get(graph.places(), p, f),
                 ops.act(node.out));
       break;
     }
     case Op::Attention: {
-      int64_t n_kv = graph.pos0() + out.rows;  // cache rows in use, this batch included
+      int64_t n_kv = graph.cache_rows_used();  // this batch's rows included
       const float* q = ops.act(node.in[0]);
       const auto& p = std::get<graph::AttentionParams>(node.params);
       const Tensor& k_cache = graph.tensor(node.in[1]);
       if (isa_ == cpu::Isa::Scalar) {
         const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
         const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
-        cpu::attention(q, k, v, out.rows, graph.pos0(), p, ops.act(node.out), n_threads_);
+        for (const graph::Segment& s : graph.segments()) {
+          cpu::attention(q + s.row0 * in(0).cols, k + s.slot_row * in(1).cols,
+                         v + s.slot_row * in(2).cols, s.n_rows, s.pos0, p,
+                         ops.act(node.out) + s.row0 * out.cols, n_threads_);
+        }
       } else {
         // F32 and F16 caches are read in place; any other type is converted first.
         const Tensor& v_cache = graph.tensor(node.in[2]);
@@ -260,8 +262,8 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
                         (k_cache.type == TensorType::F32 || k_cache.type == TensorType::F16);
         const void* k = in_place ? ops.bytes(k_cache) : ops.floats(node.in[1], n_kv, scratch_a_);
         const void* v = in_place ? ops.bytes(v_cache) : ops.floats(node.in[2], n_kv, scratch_b_);
-        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32, out.rows,
-                            graph.pos0(), p, ops.act(node.out), n_threads_, isa_);
+        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32,
+                            graph.segments(), p, ops.act(node.out), n_threads_, isa_);
       }
       break;
     }
@@ -294,11 +296,13 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       cpu::scale(ops.act(node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
                  ops.act(node.out));
       break;
-    case Op::Copy: {
-      auto row = std::get<graph::CopyParams>(node.params).dst_row;
+    case Op::Copy: {  // each segment's rows are consecutive cache rows
       size_t stride = *row_bytes(out.type, out.cols);
-      cpu::store(ops.act(node.in[0]), in(0).rows * in(0).cols, out.type,
-                 static_cast<uint8_t*>(out.cache->host_data()) + stride * static_cast<size_t>(row));
+      auto* cache = static_cast<uint8_t*>(out.cache->host_data());
+      for (const graph::Segment& s : graph.segments()) {
+        cpu::store(ops.act(node.in[0]) + s.row0 * in(0).cols, s.n_rows * in(0).cols, out.type,
+                   cache + stride * static_cast<size_t>(s.slot_row + s.pos0));
+      }
       break;
     }
   }

@@ -1,6 +1,6 @@
 // CudaBackend: one device, one stream, one cuBLAS handle, one matmul Scratch. run()
 // gathers the span's per-run data (backends/run_data.h: row ids, rope tables, the
-// positions attention and the KV append use) into pinned memory and sends it in one
+// tokens' positions and cache rows) into pinned memory and sends it in one
 // copy, enqueues one kernel (or matmul) per node and synchronizes once at the end.
 // Nothing in between waits for the host except the first use of a weight (its upload)
 // and Scratch growth, and no launch argument depends on the position, so a decode step's
@@ -81,8 +81,8 @@ class CudaBackend final : public Backend {
   float* act(const Graph& g, TensorId id) const { return workspace_ + g.tensor(id).offset; }
   const float* f32_operand_data(const Graph& g, TensorId id);
   void enqueue_get_rows(const Graph& g, const Node& node, const int32_t* ids);
-  void enqueue_attention(const Graph& g, const Node& node, const int32_t* pos0);
-  void enqueue_copy(const Graph& g, const Node& node, const int32_t* row);
+  void enqueue_attention(const Graph& g, const Node& node, const int32_t* places);
+  void enqueue_copy(const Graph& g, const Node& node, const int32_t* rows);
 
   DeviceProps props_;
   cudaStream_t stream_ = nullptr;
@@ -299,7 +299,7 @@ void CudaBackend::enqueue_get_rows(const Graph& g, const Node& node, const int32
   get_rows(weights_.get(table, WeightUse::Matrix), ids, act(g, node.out), out.rows, stream_);
 }
 
-void CudaBackend::enqueue_attention(const Graph& g, const Node& node, const int32_t* pos0) {
+void CudaBackend::enqueue_attention(const Graph& g, const Node& node, const int32_t* places) {
   const auto& p = std::get<graph::AttentionParams>(node.params);
   const Tensor& q = g.tensor(node.in[0]);
   const Tensor& k = g.tensor(node.in[1]);
@@ -310,14 +310,14 @@ void CudaBackend::enqueue_attention(const Graph& g, const Node& node, const int3
   auto* partials = partial_floats == 0
                        ? nullptr
                        : static_cast<float*>(scratch_.get(partial_floats * sizeof(float), stream_));
-  attention(act(g, node.in[0]), cache_data(k), cache_data(v), k.type == TensorType::F16, s, pos0,
+  attention(act(g, node.in[0]), cache_data(k), cache_data(v), k.type == TensorType::F16, s, places,
             partials, act(g, node.out), stream_);
 }
 
-void CudaBackend::enqueue_copy(const Graph& g, const Node& node, const int32_t* row_at) {
+void CudaBackend::enqueue_copy(const Graph& g, const Node& node, const int32_t* rows) {
   const Tensor& x = g.tensor(node.in[0]);
   const Tensor& dst = g.tensor(node.out);
-  copy_to_cache(act(g, node.in[0]), x.rows * x.cols, cache_data(dst), dst.cols, row_at,
+  copy_to_cache(act(g, node.in[0]), x.rows * x.cols, cache_data(dst), dst.cols, rows,
                 dst.type == TensorType::F16, stream_);
 }
 

@@ -25,7 +25,7 @@ void rope(const float* x, const float* cos_sin, int64_t n_tokens, int n_head, in
 inline constexpr int kMaxAttentionHeadDim = 512;
 
 struct AttentionShape {
-  int64_t n_tokens = 0;  // queries, at positions pos0 .. pos0 + n_tokens - 1
+  int64_t n_tokens = 0;  // queries (one per token of the batch)
   int n_head = 0, n_head_kv = 0;
   int head_dim_k = 0, head_dim_v = 0;
   int64_t k_cols = 0, v_cols = 0;  // values per cache row (n_head_kv * head dims)
@@ -38,16 +38,17 @@ struct AttentionShape {
 size_t attention_scratch_floats(const AttentionShape& s);
 
 /// out [n_tokens, n_head * head_dim_v] = causal softmax(q k^T * scale) v for q [n_tokens,
-/// n_head * head_dim_k] over cache rows [0, pos0 + n_tokens) of k and v (F32, or F16
-/// when `f16`). pos0 is read on the device from `*pos0` (the per-run data), so the launch
-/// does not change from one decode step to the next. Reads no row past pos0 + n_tokens;
-/// `scratch` holds attention_scratch_floats(s) floats (ops_attention.cu).
+/// n_head * head_dim_k]: token t at position places[2t] of the sequence whose cache rows
+/// start at places[2t + 1] reads rows places[2t + 1] + [0, places[2t]] of k and v (F32, or
+/// F16 when `f16`) and no others. `places` is read on the device (the per-run data), so
+/// the launch does not change from one decode step to the next; `scratch` holds
+/// attention_scratch_floats(s) floats (ops_attention.cu).
 void attention(const float* q, const void* k, const void* v, bool f16, const AttentionShape& s,
-               const int32_t* pos0, float* scratch, float* out, cudaStream_t stream);
+               const int32_t* places, float* scratch, float* out, cudaStream_t stream);
 
-/// Rows *row .. of `cache` (rows of row_values values; *row read on the device) = x[0, n),
-/// as F16 (round to nearest even) when `f16`, else F32 (ops_copy.cu).
-void copy_to_cache(const float* x, int64_t n, void* cache, int64_t row_values, const int32_t* row,
+/// Row rows[r] of `cache` (rows of row_values values; `rows` read on the device) = row r of
+/// x (n values in all), as F16 (round to nearest even) when `f16`, else F32 (ops_copy.cu).
+void copy_to_cache(const float* x, int64_t n, void* cache, int64_t row_values, const int32_t* rows,
                    bool f16, cudaStream_t stream);
 
 enum class Glu { Silu, GeluTanh };

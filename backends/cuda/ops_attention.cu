@@ -8,7 +8,7 @@
 // GPU runs at once, and each block would walk every key in turn: so a few rows split their
 // keys over up to kMaxSplits blocks (flash-decoding), which write (m, l, unnormalized
 // output) partials that combine_kernel merges. The split count depends on the shape only;
-// the share of each split is worked out on the device from pos0.
+// the share of each split is worked out on the device from the row's position.
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -44,15 +44,18 @@ int64_t partial_floats(const AttentionShape& s) { return s.head_dim_v + 2; }
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    attention_kernel(const float* q, const T* k, const T* v, AttentionShape s, const int32_t* pos0,
-                     float* partial, float* out) {
+    attention_kernel(const float* q, const T* k, const T* v, AttentionShape s,
+                     const int32_t* places, float* partial, float* out) {
   __shared__ float qs[kMaxAttentionHeadDim];
   __shared__ float scores[kChunk];
   const int64_t row = blockIdx.x;
   const int64_t t = row / s.n_head;
   const int h = static_cast<int>(row % s.n_head);
   const int kv = h / (s.n_head / s.n_head_kv);
-  const int64_t pos = *pos0 + t;
+  const int64_t pos = places[2 * t];
+  const int64_t slot_row = places[2 * t + 1];  // the token's sequence's first cache row
+  k += slot_row * s.k_cols;
+  v += slot_row * s.v_cols;
   const int64_t first = s.window > 0 ? max(int64_t{0}, pos - s.window + 1) : 0;
   // This block's share of keys [first, pos]: split blockIdx.y of gridDim.y (the first
   // split is never empty).
@@ -161,17 +164,17 @@ size_t attention_scratch_floats(const AttentionShape& s) {
 }
 
 void attention(const float* q, const void* k, const void* v, bool f16, const AttentionShape& s,
-               const int32_t* pos0, float* scratch, float* out, cudaStream_t stream) {
+               const int32_t* places, float* scratch, float* out, cudaStream_t stream) {
   const int64_t rows = query_rows(s);
   if (rows == 0) return;
   const int64_t splits = split_count(s);
   const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(splits));
   if (f16) {
     attention_kernel<<<grid, kThreads, 0, stream>>>(
-        q, static_cast<const __half*>(k), static_cast<const __half*>(v), s, pos0, scratch, out);
+        q, static_cast<const __half*>(k), static_cast<const __half*>(v), s, places, scratch, out);
   } else {
     attention_kernel<<<grid, kThreads, 0, stream>>>(
-        q, static_cast<const float*>(k), static_cast<const float*>(v), s, pos0, scratch, out);
+        q, static_cast<const float*>(k), static_cast<const float*>(v), s, places, scratch, out);
   }
   check_launch("attention_kernel");
   if (splits == 1) return;

@@ -37,7 +37,7 @@ void record_attention(OpContext& c, const graph::Node& node) {
   const graph::Tensor& k = c.graph.tensor(node.in[1]);
   const graph::Tensor& v = c.graph.tensor(node.in[2]);
   const graph::Tensor& out = c.graph.tensor(node.out);
-  Push push;  // pos0 is per-run data, checked by RunData against the cache rows
+  Push push;  // the places are per-run data, checked by RunData against the cache rows
   push.u(q.rows).u(static_cast<int64_t>(c.aux_at)).u(p.n_head).u(p.n_head_kv);
   push.u(p.head_dim_k).u(p.head_dim_v);
   push.u(p.window).u(k.cols).u(v.cols).u(static_cast<int64_t>(q.offset));
@@ -52,7 +52,7 @@ void record_copy(OpContext& c, const graph::Node& node) {
   const graph::Tensor& x = c.graph.tensor(node.in[0]);
   const graph::Tensor& dst = c.graph.tensor(node.out);
   int64_t n = x.rows * x.cols;
-  Push push;  // the first row is per-run data, checked by RunData against the cache rows
+  Push push;  // the rows are per-run data, checked by RunData against the cache rows
   push.u(n).u(static_cast<int64_t>(c.aux_at)).u(dst.cols).u(static_cast<int64_t>(x.offset));
   uint64_t threads = static_cast<uint64_t>(dst.type == TensorType::F16 ? (n + 1) / 2 : n);
   c.exec.dispatch("copy_" + suffix(dst.type),

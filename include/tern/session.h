@@ -1,7 +1,9 @@
-// tern::Session: one conversation's state over a Model: the KV cache, the current
-// position, the workspace and the logits of the last decode. The weights belong to the
-// model (see model.h). A session is used by one thread at a time; sessions over one model
-// may run in different threads at once.
+// tern::Session: the state of one or more sequences (conversations) over a Model: the KV
+// cache with a slot of n_ctx positions per sequence, each sequence's length, the workspace
+// and the logits of the last decode. The weights belong to the model (see model.h). A
+// session is used by one thread at a time; sessions over one model may run in different
+// threads at once. One decode may append tokens to several sequences: the weights are read
+// once for all of them (batched decoding), each token attends only to its own sequence.
 #pragma once
 
 #include <cstddef>
@@ -18,19 +20,32 @@ namespace tern {
 /// Element type of the KV cache.
 enum class KvType { F32, F16 };
 
-/// Largest context (KV cache positions) and micro-batch a session accepts.
+/// Largest context (KV cache positions of one sequence), micro-batch and sequence count a
+/// session accepts; n_seq * n_ctx may not pass kMaxCacheRows either.
 constexpr int64_t kMaxContextSize = int64_t{1} << 24;
 constexpr int64_t kMaxBatchSize = int64_t{1} << 16;
+constexpr int kMaxSequences = 1024;
+constexpr int64_t kMaxCacheRows = (int64_t{1} << 31) - 1;
 
 struct SessionOptions {
-  int64_t n_ctx = 4096;   // KV cache positions, 1..kMaxContextSize; 0: the model's n_ctx_train
-  int64_t n_batch = 512;  // tokens per micro-batch when processing a prompt, 1..kMaxBatchSize
+  int64_t n_ctx = 4096;   // KV cache positions per sequence, 1..kMaxContextSize; 0: the
+                          // model's n_ctx_train
+  int64_t n_batch = 512;  // tokens per micro-batch (all sequences together), 1..kMaxBatchSize
   int n_threads = 0;      // 0: one per physical core
   KvType kv_type = KvType::F32;
+  int n_seq = 1;  // sequences, 1..kMaxSequences, each with its own n_ctx positions of cache
 };
 
 /// Which positions of a decode get logits.
 enum class Outputs { Last, All, None };
+
+/// One sequence's part of a batched decode: `tokens` go to sequence `seq` at its next
+/// positions (n_past(seq), n_past(seq) + 1, ...).
+struct SequenceTokens {
+  int seq = 0;
+  std::span<const int32_t> tokens;
+  Outputs outputs = Outputs::Last;
+};
 
 /// Asked by a decode before each micro-batch and between layers (on the CPU; between the
 /// GPU's runs of layers); true abandons the decode. Runs on the decoding thread, so it must
@@ -54,18 +69,32 @@ class Session {
   /// the vocabulary, both before decoding anything (the session unchanged). When `abort`
   /// returns true, throws tern::Cancelled and keeps none of this call's positions: n_past()
   /// is what it was before the call, logits() is empty, and the next decode continues there.
+  /// The same as decode({{0, tokens, outputs}}, abort): sequence 0.
   std::span<const float> decode(std::span<const int32_t> tokens, Outputs outputs = Outputs::Last,
+                                const AbortCheck& abort = {});
+
+  /// Appends each part's tokens to its sequence in one forward pass per micro-batch of
+  /// n_batch tokens, and returns the logits the parts' `outputs` ask for: rows of n_vocab
+  /// floats, part by part in batch order, each part's in position order. A sequence may
+  /// appear in one part only. Throws before decoding anything (the session unchanged):
+  /// tern::ContextOverflow when a part passes its sequence's n_ctx; tern::Error for a
+  /// sequence outside [0, n_seq()) or named twice, or a token outside the vocabulary.
+  /// When `abort` returns true, throws tern::Cancelled and keeps none of the call's
+  /// positions (every n_past() as before, logits() empty).
+  std::span<const float> decode(std::span<const SequenceTokens> batch,
                                 const AbortCheck& abort = {});
 
   /// The logits the last decode returned, and their row count.
   std::span<const float> logits() const;
   int64_t n_outputs() const;
 
-  /// Positions filled in the cache.
-  int64_t n_past() const;
+  /// Positions of sequence `seq` filled in the cache.
+  int64_t n_past(int seq = 0) const;
+  /// Positions per sequence.
   int64_t n_ctx() const;
+  int n_seq() const;
   int64_t n_vocab() const;
-  /// Bytes of the KV cache.
+  /// Bytes of the KV cache (every sequence's slot).
   size_t kv_bytes() const;
   /// Where the layers run: "cpu", or the GPU backend's device and its share of the layers
   /// ("cuda:0 (NVIDIA H100 80GB HBM3), 32/32 layers").
@@ -74,10 +103,17 @@ class Session {
   /// the ceiling `tern bench` compares GPU decoding against.
   double device_peak_gbps() const;
 
-  /// Empties the cache.
+  /// Empties every sequence.
   void clear();
-  /// Keeps the first n_keep positions (n_keep <= n_past()); later decodes continue there.
-  void trim(int64_t n_keep);
+  /// Empties sequence `seq`; the others are untouched.
+  void clear_sequence(int seq);
+  /// Keeps the first n_keep positions of sequence `seq` (n_keep <= n_past(seq)); later
+  /// decodes continue there.
+  void trim(int64_t n_keep, int seq = 0);
+  /// Makes sequence `dst` a copy of sequence `src` (its cached positions and length), e.g.
+  /// a shared prompt decoded once for several generations. Throws tern::Error for a
+  /// sequence outside [0, n_seq()).
+  void copy_sequence(int src, int dst);
 
  private:
   struct Impl;

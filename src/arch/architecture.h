@@ -16,12 +16,11 @@
 
 namespace tern {
 
-/// What one micro-batch asks of the forward pass.
+/// What one micro-batch asks of the forward pass (the tokens' places are the graph's).
 struct BatchInputs {
   std::span<const int32_t> tokens;          // [n_tokens], ids < n_vocab
-  int64_t pos0 = 0;                         // position of tokens[0]
   std::vector<int32_t> output_rows;         // batch rows whose logits are wanted, ascending
-  std::span<const graph::CacheView> cache;  // per layer, rows >= pos0 + n_tokens
+  std::span<const graph::CacheView> cache;  // per layer, rows >= the graph's cache_rows_used()
 };
 
 class ArchModel {
@@ -35,7 +34,7 @@ class ArchModel {
   const std::vector<std::string>& unused_tensors() const { return unused_tensors_; }
 
   /// Adds the forward pass of one micro-batch to `g` (which must be for
-  /// in.tokens.size() tokens at in.pos0) and finishes it with the logits
+  /// in.tokens.size() tokens) and finishes it with the logits
   /// [output_rows.size(), n_vocab] as its result.
   virtual void build(graph::Graph& g, const BatchInputs& in) const = 0;
 

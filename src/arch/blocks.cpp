@@ -37,10 +37,10 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   rope.n_head = spec.n_head_kv;
   k = g.rope(k, factors, rope);
 
-  TensorId k_cache = g.cache(cache.type, cache.k_cols, cache.n_ctx, *cache.k);
-  TensorId v_cache = g.cache(cache.type, cache.v_cols, cache.n_ctx, *cache.v);
-  g.copy(k, k_cache, g.pos0());
-  g.copy(v, v_cache, g.pos0());
+  TensorId k_cache = g.cache(cache.type, cache.k_cols, cache.rows, *cache.k);
+  TensorId v_cache = g.cache(cache.type, cache.v_cols, cache.rows, *cache.v);
+  g.copy(k, k_cache);
+  g.copy(v, v_cache);
   float scale =
       config.scale > 0.0f ? config.scale : 1.0f / std::sqrt(static_cast<float>(spec.head_dim_k));
   graph::AttentionParams params{spec.n_head,     spec.n_head_kv, spec.head_dim_k,

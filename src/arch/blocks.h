@@ -38,7 +38,7 @@ struct AttentionConfig {
   int64_t window = 0;       // sliding window (0: full causal)
 };
 
-/// Self-attention of the normalized input x [n, n_embd] at positions pos0.. over the KV
+/// Self-attention of the normalized input x [n, n_embd] at the graph's places over the KV
 /// cache of one layer (this batch's K and V are written into it first); -> [n, n_embd].
 TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionWeights& w,
                    const AttentionConfig& config, const graph::CacheView& cache);

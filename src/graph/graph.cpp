@@ -24,6 +24,38 @@ namespace {
 
 }  // namespace
 
+namespace {
+
+std::vector<TokenPlace> consecutive_places(int64_t pos0, int64_t n_tokens) {
+  std::vector<TokenPlace> places(static_cast<size_t>(std::max<int64_t>(n_tokens, 0)));
+  for (size_t i = 0; i < places.size(); ++i) places[i].pos = pos0 + static_cast<int64_t>(i);
+  return places;
+}
+
+}  // namespace
+
+Graph::Graph(int64_t pos0, int64_t n_tokens) : Graph(consecutive_places(pos0, n_tokens)) {}
+
+Graph::Graph(std::vector<TokenPlace> places) : places_(std::move(places)) {
+  for (size_t i = 0; i < places_.size(); ++i) {
+    const TokenPlace& p = places_[i];
+    if (p.pos < 0 || p.slot_row < 0) {
+      throw Error(fmt::format("graph: token {} at position {} of slot row {}", i, p.pos,
+                              p.slot_row));
+    }
+    cache_rows_used_ = std::max(cache_rows_used_, p.cache_row() + 1);
+    auto row = static_cast<int64_t>(i);
+    if (!segments_.empty()) {
+      Segment& last = segments_.back();
+      if (last.slot_row == p.slot_row && last.pos0 + last.n_rows == p.pos) {
+        ++last.n_rows;
+        continue;
+      }
+    }
+    segments_.push_back({row, 1, p.pos, p.slot_row});
+  }
+}
+
 TensorId Graph::add_tensor(const Tensor& t) {
   tensors_.push_back(t);
   return static_cast<TensorId>(tensors_.size() - 1);
@@ -63,6 +95,13 @@ void Graph::check_rows_match(Op op, TensorId a, TensorId b) const {
   }
 }
 
+// Ops whose rows are the batch's tokens (their positions and cache rows come from places).
+void Graph::check_per_token(Op op, TensorId x) const {
+  if (tensor(x).rows != n_tokens()) {
+    shape_error(op, fmt::format("{} rows for a batch of {} tokens", tensor(x).rows, n_tokens()));
+  }
+}
+
 TensorId Graph::get_rows(TensorId table, TensorId ids) {
   const Tensor& t = tensor(table);
   return add_node(Op::GetRows, activation(t.cols, tensor(ids).rows), {table, ids});
@@ -91,6 +130,7 @@ TensorId Graph::rope(TensorId x, TensorId freq_factors, const RopeParams& p) {
     shape_error(Op::Rope, fmt::format("rows of {} for {} heads of {} ({} rotating)", t.cols,
                                       p.n_head, p.head_dim, p.n_rot));
   }
+  check_per_token(Op::Rope, x);
   if (freq_factors != kNone &&
       tensor(freq_factors).cols * tensor(freq_factors).rows != p.n_rot / 2) {
     shape_error(Op::Rope, "frequency factors must have n_rot / 2 values");
@@ -107,7 +147,10 @@ TensorId Graph::attention(TensorId q, TensorId k_cache, TensorId v_cache,
       tensor(v_cache).cols != int64_t{p.n_head_kv} * p.head_dim_v) {
     shape_error(Op::Attention, "q/k/v widths do not match the head counts and sizes");
   }
-  if (pos0_ + t.rows > tensor(k_cache).rows) shape_error(Op::Attention, "cache too short");
+  check_per_token(Op::Attention, q);
+  if (cache_rows_used_ > std::min(tensor(k_cache).rows, tensor(v_cache).rows)) {
+    shape_error(Op::Attention, "cache too short");
+  }
   return add_node(Op::Attention, activation(int64_t{p.n_head} * p.head_dim_v, t.rows),
                   {q, k_cache, v_cache}, p);
 }
@@ -131,13 +174,13 @@ TensorId Graph::scale(TensorId x, float factor) {
   return add_node(Op::Scale, activation(tensor(x).cols, tensor(x).rows), {x}, ScaleParams{factor});
 }
 
-void Graph::copy(TensorId x, TensorId dst, int64_t dst_row) {
+void Graph::copy(TensorId x, TensorId dst) {
   const Tensor& d = tensor(dst);
-  if (d.storage != Storage::Cache || d.cols != tensor(x).cols || dst_row < 0 ||
-      dst_row + tensor(x).rows > d.rows) {
+  if (d.storage != Storage::Cache || d.cols != tensor(x).cols || cache_rows_used_ > d.rows) {
     shape_error(Op::Copy, "destination is not a cache tensor with room for the rows");
   }
-  add_node(Op::Copy, dst, {x}, CopyParams{dst_row});
+  check_per_token(Op::Copy, x);
+  add_node(Op::Copy, dst, {x});
 }
 
 // Liveness-based placement: an activation's space is reused once its last reader has

@@ -29,7 +29,7 @@ enum class Op : uint8_t {
   GeGlu,      // out = gelu_tanh(gate) * up
   Add,        // out = a + b; b with one row broadcasts over a's rows (biases)
   Scale,      // out = x * factor
-  Copy,       // writes x's rows into a cache tensor at row dst_row, converting the type
+  Copy,       // writes row i of x into cache row places[i].cache_row(), converting the type
 };
 
 std::string_view op_name(Op op);
@@ -77,11 +77,7 @@ struct AttentionParams {
 struct ScaleParams {
   float factor;
 };
-struct CopyParams {
-  int64_t dst_row;
-};
-using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams,
-                            CopyParams>;
+using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams>;
 
 struct Node {
   Op op;
@@ -91,23 +87,47 @@ struct Node {
   Params params;
 };
 
-/// One layer's KV cache as the session owns it: K and V rows [n_ctx, n_head_kv * head_dim].
+/// One layer's KV cache as the session owns it: K and V rows [rows, n_head_kv * head_dim],
+/// one slot of rows per sequence.
 struct CacheView {
   Buffer* k = nullptr;
   Buffer* v = nullptr;
   TensorType type = TensorType::F32;
-  int64_t n_ctx = 0;
+  int64_t rows = 0;
   int64_t k_cols = 0;
   int64_t v_cols = 0;
 };
 
+/// Where one token of a batch belongs: its position in its sequence, and the first KV
+/// cache row of that sequence's slot. Its K and V go to cache row slot_row + pos; it
+/// attends to the rows slot_row + [0, pos] (a sliding window keeps the last ones).
+struct TokenPlace {
+  int64_t pos = 0;
+  int64_t slot_row = 0;
+  int64_t cache_row() const { return slot_row + pos; }
+  bool operator==(const TokenPlace&) const = default;
+};
+
+/// Batch rows [row0, row0 + n_rows) of one slot at consecutive positions pos0, pos0 + 1, ...:
+/// the runs a batch's places fall into (one per sequence of a typical batch).
+struct Segment {
+  int64_t row0, n_rows, pos0, slot_row;
+};
+
 class Graph {
  public:
-  /// A graph for `n_tokens` tokens at positions pos0, pos0 + 1, ...
-  Graph(int64_t pos0, int64_t n_tokens) : pos0_(pos0), n_tokens_(n_tokens) {}
+  /// A graph for one sequence's `n_tokens` tokens at positions pos0, pos0 + 1, ... (slot 0).
+  Graph(int64_t pos0, int64_t n_tokens);
+  /// A graph for tokens of one or more sequences, batch row i at places[i]. Throws
+  /// tern::Error for a negative position or slot row.
+  explicit Graph(std::vector<TokenPlace> places);
 
-  int64_t pos0() const { return pos0_; }
-  int64_t n_tokens() const { return n_tokens_; }
+  int64_t n_tokens() const { return static_cast<int64_t>(places_.size()); }
+  std::span<const TokenPlace> places() const { return places_; }
+  /// The places as runs of consecutive positions of one slot, in row order.
+  std::span<const Segment> segments() const { return segments_; }
+  /// One past the last cache row any token writes or reads.
+  int64_t cache_rows_used() const { return cache_rows_used_; }
 
   // Leaf tensors.
   TensorId weight(TensorType type, int64_t cols, int64_t rows, const void* data);
@@ -124,8 +144,9 @@ class Graph {
   TensorId geglu(TensorId gate, TensorId up);
   TensorId add(TensorId a, TensorId b);
   TensorId scale(TensorId x, float factor);
-  /// Writes x into `dst` (a cache tensor) from row dst_row; returns nothing to read.
-  void copy(TensorId x, TensorId dst, int64_t dst_row);
+  /// Writes row i of x (one row per token) into row places()[i].cache_row() of `dst` (a
+  /// cache tensor); returns nothing to read.
+  void copy(TensorId x, TensorId dst);
 
   /// Subsequent nodes belong to `layer` (see Node::layer).
   void set_layer(int layer) { layer_ = layer; }
@@ -145,9 +166,11 @@ class Graph {
   // Operands not given are kNone (a braced std::array would fill them with tensor 0).
   TensorId add_node(Op op, TensorId out, std::initializer_list<TensorId> in, Params params = {});
   void check_rows_match(Op op, TensorId a, TensorId b) const;
+  void check_per_token(Op op, TensorId x) const;
 
-  int64_t pos0_;
-  int64_t n_tokens_;
+  std::vector<TokenPlace> places_;
+  std::vector<Segment> segments_;
+  int64_t cache_rows_used_ = 0;
   int layer_ = -1;
   std::vector<Tensor> tensors_;
   std::vector<Node> nodes_;

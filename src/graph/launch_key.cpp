@@ -32,7 +32,7 @@ void append_params(const Params& params, std::vector<uint64_t>& key) {
                                  word(p.head_dim_v), word(p.scale), word(p.window)});
         } else if constexpr (std::is_same_v<P, ScaleParams>) {
           key.push_back(word(p.factor));
-        }  // CopyParams hold only the row: a position
+        }
       },
       params);
 }

@@ -18,7 +18,7 @@ using CacheIdentity = std::function<uint64_t(const Buffer* cache)>;
 
 /// Appends `node`'s words to `key`: op, parameters, and each operand's type, shape, storage
 /// and identity (weights by address, caches by `cache_id`, activations and inputs by
-/// offset). Positions (the graph's pos0, a copy's row) are left out: a backend that
+/// offset). The tokens' places (positions, cache rows) are left out: a backend that
 /// replays launches passes them as per-run data.
 void append_launch_key(const Graph& g, const Node& node, const CacheIdentity& cache_id,
                        std::vector<uint64_t>& key);

@@ -8,28 +8,30 @@ namespace tern {
 
 namespace {
 
-size_t cache_bytes(TensorType type, int64_t cols, int64_t n_ctx) {
+size_t kv_row_bytes(TensorType type, int64_t cols) {
   auto row = row_bytes(type, cols);
   if (!row)
     throw Error(
         fmt::format("KV cache rows of {} values cannot be {}", cols, type_traits(type).name));
-  return *row * static_cast<size_t>(n_ctx);
+  return *row;
 }
 
 }  // namespace
 
-size_t KvCache::layer_bytes(const ModelSpec& spec, int64_t n_ctx, TensorType type) {
-  return cache_bytes(type, spec.k_cols(), n_ctx) + cache_bytes(type, spec.v_cols(), n_ctx);
+size_t KvCache::layer_bytes(const ModelSpec& spec, int64_t rows, TensorType type) {
+  return (kv_row_bytes(type, spec.k_cols()) + kv_row_bytes(type, spec.v_cols())) *
+         static_cast<size_t>(rows);
 }
 
 KvCache::KvCache(const std::function<Backend&(int)>& backend_of_layer, const ModelSpec& spec,
-                 int64_t n_ctx, TensorType type)
-    : n_ctx_(n_ctx) {
+                 int64_t n_ctx, int n_seq, TensorType type)
+    : n_ctx_(n_ctx), n_seq_(n_seq) {
+  const int64_t rows = n_ctx * n_seq;
   for (int64_t il = 0; il < spec.n_layer; ++il) {
     Backend& backend = backend_of_layer(static_cast<int>(il));
-    auto k = backend.allocate(cache_bytes(type, spec.k_cols(), n_ctx));
-    auto v = backend.allocate(cache_bytes(type, spec.v_cols(), n_ctx));
-    views_.push_back({k.get(), v.get(), type, n_ctx, spec.k_cols(), spec.v_cols()});
+    auto k = backend.allocate(kv_row_bytes(type, spec.k_cols()) * static_cast<size_t>(rows));
+    auto v = backend.allocate(kv_row_bytes(type, spec.v_cols()) * static_cast<size_t>(rows));
+    views_.push_back({k.get(), v.get(), type, rows, spec.k_cols(), spec.v_cols()});
     buffers_.push_back(std::move(k));
     buffers_.push_back(std::move(v));
   }
@@ -39,6 +41,19 @@ size_t KvCache::bytes() const {
   size_t total = 0;
   for (const auto& b : buffers_) total += b->size();
   return total;
+}
+
+void KvCache::copy_positions(int src, int dst, int64_t n) {
+  if (src == dst || n == 0) return;
+  std::vector<uint8_t> staging;
+  for (const graph::CacheView& view : views_) {
+    for (auto [buffer, cols] : {std::pair{view.k, view.k_cols}, std::pair{view.v, view.v_cols}}) {
+      size_t row = kv_row_bytes(view.type, cols);
+      staging.resize(row * static_cast<size_t>(n));
+      buffer->download(staging.data(), row * static_cast<size_t>(slot_row(src)), staging.size());
+      buffer->upload(staging.data(), row * static_cast<size_t>(slot_row(dst)), staging.size());
+    }
+  }
 }
 
 }  // namespace tern

@@ -1,4 +1,5 @@
-// KvCache: per-layer K and V rows [n_ctx, n_head_kv * head_dim] in backend buffers.
+// KvCache: per-layer K and V rows in backend buffers, one slot of n_ctx rows per sequence
+// (sequence s owns rows [s * n_ctx, (s + 1) * n_ctx); its position p is row s * n_ctx + p).
 // Each layer's rows live on the backend that runs the layer (see scheduler/placement.h).
 #pragma once
 
@@ -16,22 +17,32 @@ namespace tern {
 
 class KvCache {
  public:
-  /// Allocates n_layer x n_ctx rows of K and V of `type` (F32 or F16), layer il on
-  /// backend_of_layer(il).
+  /// Allocates n_layer x (n_seq * n_ctx) rows of K and V of `type` (F32 or F16), layer il
+  /// on backend_of_layer(il).
   KvCache(const std::function<Backend&(int)>& backend_of_layer, const ModelSpec& spec,
-          int64_t n_ctx, TensorType type);
+          int64_t n_ctx, int n_seq, TensorType type);
 
-  /// Bytes of one layer's K and V rows.
-  static size_t layer_bytes(const ModelSpec& spec, int64_t n_ctx, TensorType type);
+  /// Bytes of one layer's K and V rows for `rows` positions (all slots together).
+  static size_t layer_bytes(const ModelSpec& spec, int64_t rows, TensorType type);
 
+  /// Positions per sequence.
   int64_t n_ctx() const { return n_ctx_; }
+  int n_seq() const { return n_seq_; }
+  /// The first row of sequence `seq`'s slot.
+  int64_t slot_row(int seq) const { return int64_t{seq} * n_ctx_; }
   size_t bytes() const;
   /// One view per layer, for graph building: the layer's Buffers, which only the backend
   /// that made them reads.
   std::span<const graph::CacheView> views() const { return views_; }
 
+  /// Copies positions [0, n) of sequence `src` to the same positions of `dst`, in every
+  /// layer (through host memory: a prefix is shared once per prompt, not per token). The
+  /// caller holds the locks of the backends the buffers belong to.
+  void copy_positions(int src, int dst, int64_t n);
+
  private:
   int64_t n_ctx_;
+  int n_seq_;
   std::vector<std::unique_ptr<Buffer>> buffers_;  // K and V of each layer
   std::vector<graph::CacheView> views_;
 };

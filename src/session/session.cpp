@@ -21,6 +21,13 @@ int64_t context_size(const SessionOptions& options, const ModelSpec& spec) {
   if (n_ctx < 1 || n_ctx > kMaxContextSize) {
     throw Error(fmt::format("context size {} is not in 1..{}", n_ctx, kMaxContextSize));
   }
+  if (options.n_seq < 1 || options.n_seq > kMaxSequences) {
+    throw Error(fmt::format("sequence count {} is not in 1..{}", options.n_seq, kMaxSequences));
+  }
+  if (n_ctx * options.n_seq > kMaxCacheRows) {
+    throw Error(fmt::format("{} sequences of {} positions exceed the cache's {} rows",
+                            options.n_seq, n_ctx, kMaxCacheRows));
+  }
   return n_ctx;
 }
 
@@ -31,7 +38,7 @@ TensorType kv_tensor_type(KvType type) {
 // Checks, before this session allocates anything, that the model's GPU share of the
 // weights, with this session's KV cache of the GPU layers and its scratch, fits the device.
 void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_batch,
-                    int64_t n_ctx, TensorType kv_type) {
+                    int64_t n_ctx, int n_seq, TensorType kv_type) {
   SharedBackend* gpu = backends.gpu();
   if (gpu == nullptr) return;
   const ModelSpec& spec = arch.spec();
@@ -43,7 +50,7 @@ void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_ba
                    sizeof(float);
   GpuMemoryNeed need =
       gpu_memory_need(backends.placement(), arch.layer_bytes(), arch.weight_bytes() - layers,
-                      KvCache::layer_bytes(spec, n_ctx, kv_type), scratch);
+                      KvCache::layer_bytes(spec, n_ctx * n_seq, kv_type), scratch);
   auto held = lock(gpu);
   DeviceInfo info = gpu->backend->device();
   check_fits(info.name, info.memory_bytes, backends.placement(), need);
@@ -60,12 +67,13 @@ struct Session::Impl {
     const int64_t n_ctx = context_size(options, arch.spec());
     const TensorType kv_type = kv_tensor_type(options.kv_type);
     ModelBackends& backends = ModelInternals::backends(model);
-    check_gpu_fits(arch, backends, n_batch, n_ctx, kv_type);
+    check_gpu_fits(arch, backends, n_batch, n_ctx, options.n_seq, kv_type);
     scheduler = std::make_unique<Scheduler>(backends.make_cpu_backend(options.n_threads),
                                             backends.gpu(), backends.placement());
     auto held = lock(scheduler->gpu());
     cache.emplace([this](int layer) -> Backend& { return scheduler->backend_of_layer(layer); },
-                  arch.spec(), n_ctx, kv_type);
+                  arch.spec(), n_ctx, options.n_seq, kv_type);
+    n_past.assign(static_cast<size_t>(options.n_seq), 0);
   }
 
   // The KV cache's GPU buffers are released under the GPU lock (the scheduler releases its
@@ -80,39 +88,53 @@ struct Session::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
-  void check(std::span<const int32_t> tokens) const {
-    int64_t end = n_past + static_cast<int64_t>(tokens.size());
-    if (end > cache->n_ctx()) {
-      throw ContextOverflow(fmt::format("positions {}..{} exceed the context size {}", n_past,
-                                        end - 1, cache->n_ctx()));
+  void check_seq(int seq) const {
+    if (seq < 0 || seq >= cache->n_seq()) {
+      throw Error(fmt::format("sequence {} is not in [0, {})", seq, cache->n_seq()));
     }
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (tokens[i] < 0 || tokens[i] >= arch.spec().n_vocab) {
-        throw Error(fmt::format("token {} at index {} is outside the vocabulary [0, {})", tokens[i],
-                                i, arch.spec().n_vocab));
+  }
+
+  void check(std::span<const SequenceTokens> batch) const {
+    std::vector<bool> named(n_past.size());
+    for (const SequenceTokens& part : batch) {
+      check_seq(part.seq);
+      if (named[static_cast<size_t>(part.seq)]) {
+        throw Error(fmt::format("sequence {} appears twice in one batch", part.seq));
+      }
+      named[static_cast<size_t>(part.seq)] = true;
+      int64_t begin = n_past[static_cast<size_t>(part.seq)];
+      int64_t end = begin + static_cast<int64_t>(part.tokens.size());
+      if (end > cache->n_ctx()) {
+        throw ContextOverflow(fmt::format("positions {}..{} exceed the context size {}", begin,
+                                          end - 1, cache->n_ctx()));
+      }
+      for (size_t i = 0; i < part.tokens.size(); ++i) {
+        if (part.tokens[i] < 0 || part.tokens[i] >= arch.spec().n_vocab) {
+          throw Error(fmt::format("token {} at index {} is outside the vocabulary [0, {})",
+                                  part.tokens[i], i, arch.spec().n_vocab));
+        }
       }
     }
   }
 
-  // Runs one micro-batch at n_past and appends the logits of `rows` (batch rows).
-  void run_batch(std::span<const int32_t> tokens, std::vector<int32_t> rows,
-                 const AbortCheck& abort) {
-    graph::Graph g(n_past, static_cast<int64_t>(tokens.size()));
+  // Runs one micro-batch and appends the logits of `rows` (batch rows).
+  void run_batch(std::span<const int32_t> tokens, std::vector<graph::TokenPlace> places,
+                 std::vector<int32_t> rows, const AbortCheck& abort) {
+    graph::Graph g(std::move(places));
     int64_t n_rows = static_cast<int64_t>(rows.size());
-    arch.build(g, {tokens, n_past, std::move(rows), cache->views()});
+    arch.build(g, {tokens, std::move(rows), cache->views()});
     scheduler->run(g, abort);
     size_t at = logits.size();
     logits.resize(at + static_cast<size_t>(n_rows * arch.spec().n_vocab));
     scheduler->read(g, g.result(), logits.data() + at);
-    n_past += static_cast<int64_t>(tokens.size());
   }
 
   const ArchModel& arch;
   int64_t n_batch;
   std::unique_ptr<Scheduler> scheduler;
   std::optional<KvCache> cache;
-  int64_t n_past = 0;
-  std::vector<float> logits;  // [n_outputs, n_vocab]
+  std::vector<int64_t> n_past;  // per sequence
+  std::vector<float> logits;    // [n_outputs, n_vocab]
 };
 
 Session::Session(const Model& model, const SessionOptions& options)
@@ -123,10 +145,29 @@ Session::~Session() = default;
 
 std::span<const float> Session::decode(std::span<const int32_t> tokens, Outputs outputs,
                                        const AbortCheck& abort) {
+  const SequenceTokens part{0, tokens, outputs};
+  return decode(std::span(&part, 1), abort);
+}
+
+std::span<const float> Session::decode(std::span<const SequenceTokens> batch,
+                                       const AbortCheck& abort) {
   Impl& s = *impl_;
-  s.check(tokens);
+  s.check(batch);
   s.logits.clear();
-  const int64_t n_past_before = s.n_past;
+  // The batch as one row per token: its id, its place, whether its logits are wanted.
+  std::vector<int32_t> tokens;
+  std::vector<graph::TokenPlace> places;
+  std::vector<bool> wanted;
+  std::vector<int64_t> n_past = s.n_past;
+  for (const SequenceTokens& part : batch) {
+    auto& end = n_past[static_cast<size_t>(part.seq)];
+    for (size_t i = 0; i < part.tokens.size(); ++i) {
+      tokens.push_back(part.tokens[i]);
+      places.push_back({end++, s.cache->slot_row(part.seq)});
+      bool last = i + 1 == part.tokens.size();
+      wanted.push_back(part.outputs == Outputs::All || (part.outputs == Outputs::Last && last));
+    }
+  }
   auto n = static_cast<int64_t>(tokens.size());
   try {
     for (int64_t b = 0; b < n; b += s.n_batch) {
@@ -134,17 +175,17 @@ std::span<const float> Session::decode(std::span<const int32_t> tokens, Outputs 
       int64_t len = std::min(s.n_batch, n - b);
       std::vector<int32_t> rows;
       for (int32_t r = 0; r < len; ++r) {
-        bool last = b + r == n - 1;
-        if (outputs == Outputs::All || (outputs == Outputs::Last && last)) rows.push_back(r);
+        if (wanted[static_cast<size_t>(b + r)]) rows.push_back(r);
       }
-      s.run_batch(tokens.subspan(static_cast<size_t>(b), static_cast<size_t>(len)), std::move(rows),
-                  abort);
+      auto first = places.begin() + b;
+      s.run_batch(std::span(tokens).subspan(static_cast<size_t>(b), static_cast<size_t>(len)),
+                  {first, first + len}, std::move(rows), abort);
     }
-  } catch (const Cancelled&) {  // positions past n_past_before are free to be overwritten
-    s.n_past = n_past_before;
+  } catch (...) {  // positions past each n_past are free to be overwritten
     s.logits.clear();
     throw;
   }
+  s.n_past = std::move(n_past);
   return s.logits;
 }
 
@@ -152,8 +193,12 @@ std::span<const float> Session::logits() const { return impl_->logits; }
 int64_t Session::n_outputs() const {
   return static_cast<int64_t>(impl_->logits.size()) / impl_->arch.spec().n_vocab;
 }
-int64_t Session::n_past() const { return impl_->n_past; }
+int64_t Session::n_past(int seq) const {
+  impl_->check_seq(seq);
+  return impl_->n_past[static_cast<size_t>(seq)];
+}
 int64_t Session::n_ctx() const { return impl_->cache->n_ctx(); }
+int Session::n_seq() const { return impl_->cache->n_seq(); }
 int64_t Session::n_vocab() const { return impl_->arch.spec().n_vocab; }
 size_t Session::kv_bytes() const { return impl_->cache->bytes(); }
 
@@ -173,14 +218,28 @@ std::string Session::device() const {
                      p.n_layer());
 }
 
-void Session::clear() { impl_->n_past = 0; }
+void Session::clear() { std::fill(impl_->n_past.begin(), impl_->n_past.end(), 0); }
 
-void Session::trim(int64_t n_keep) {
-  if (n_keep < 0 || n_keep > impl_->n_past) {
-    throw Error(
-        fmt::format("cannot trim the cache to {} positions: it holds {}", n_keep, impl_->n_past));
+void Session::clear_sequence(int seq) { trim(0, seq); }
+
+void Session::trim(int64_t n_keep, int seq) {
+  impl_->check_seq(seq);
+  int64_t& n_past = impl_->n_past[static_cast<size_t>(seq)];
+  if (n_keep < 0 || n_keep > n_past) {
+    throw Error(fmt::format("cannot trim sequence {} to {} positions: it holds {}", seq, n_keep,
+                            n_past));
   }
-  impl_->n_past = n_keep;
+  n_past = n_keep;
+}
+
+void Session::copy_sequence(int src, int dst) {
+  Impl& s = *impl_;
+  s.check_seq(src);
+  s.check_seq(dst);
+  int64_t n = s.n_past[static_cast<size_t>(src)];
+  auto held = lock(s.scheduler->gpu());
+  s.cache->copy_positions(src, dst, n);
+  s.n_past[static_cast<size_t>(dst)] = n;
 }
 
 }  // namespace tern

@@ -4,8 +4,8 @@
 // per thread, then an online-softmax update (running max m, running sum l) of the
 // output, whose head_dim_v values are spread over the threads (<= MAX_DIM / WG each).
 // Caches: K in binding 2, V in binding 3, F32 or (CACHE_F16) halves, as 32-bit words.
-// pos0 is aux[pos_at] (the per-run data, binding 0), so a recorded decode step serves
-// every position.
+// Token t's position is aux[pos_at + 2t] and its sequence's first cache row aux[pos_at +
+// 2t + 1] (the per-run data, binding 0), so a recorded decode step serves every position.
 #include "common.glsl"
 
 #define MAX_DIM 512
@@ -39,7 +39,8 @@ void main() {
   uint t = item / p.n_head;
   uint h = item % p.n_head;
   uint kv = h / (p.n_head / p.n_head_kv);
-  uint pos = aux[p.pos_at] + t;
+  uint pos = aux[p.pos_at + 2 * t];
+  uint slot = aux[p.pos_at + 2 * t + 1];  // rows of the token's sequence start here
   uint first = p.window > 0 && pos + 1 > p.window ? pos + 1 - p.window : 0;
   for (uint d = lid; d < p.hd_k; d += WG) q_sh[d] = ws[p.q_off + t * p.n_head * p.hd_k + h * p.hd_k + d];
   barrier();
@@ -53,7 +54,7 @@ void main() {
     uint j = j0 + lid;
     float s = kLow;
     if (j <= pos) {
-      uint kb = j * p.k_cols + kv * p.hd_k;
+      uint kb = (slot + j) * p.k_cols + kv * p.hd_k;
       s = 0.0;
       for (uint d = 0; d < p.hd_k; ++d) s += q_sh[d] * kv_at(kb + d, true);
       s *= p.scale;
@@ -68,7 +69,7 @@ void main() {
       if (d < p.hd_v) {
         float a = acc[k] * alpha;
         for (uint i = 0; i < count; ++i) {
-          a += exp(score_sh[i] - m_new) * kv_at((j0 + i) * p.v_cols + kv * p.hd_v + d, false);
+          a += exp(score_sh[i] - m_new) * kv_at((slot + j0 + i) * p.v_cols + kv * p.hd_v + d, false);
         }
         acc[k] = a;
       }

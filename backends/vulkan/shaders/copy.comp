@@ -1,8 +1,8 @@
 #version 450
-// Writes x [n values] into the KV cache (binding 2, 32-bit words) from row aux[row_at]
-// (rows of row_values values; the per-run data, binding 3, so a recorded decode step
-// serves every position): F32, or (CACHE_F16) halves, two per word (row_values and n
-// even). One thread per word.
+// Writes row r of x [n values, rows of row_values] into row aux[row_at + r] of the KV
+// cache (binding 2, 32-bit words; the rows are per-run data, binding 3, so a recorded
+// decode step serves every position): F32, or (CACHE_F16) halves, two per word
+// (row_values and n even). One thread per word.
 #include "common.glsl"
 
 layout(binding = 2) writeonly buffer Cache { uint cache[]; };
@@ -13,12 +13,14 @@ layout(push_constant) uniform Params {
 
 void main() {
   uint i = group_x() * WG + gl_LocalInvocationID.x;
-  uint dst_at = aux[p.row_at] * p.row_values;
 #ifdef CACHE_F16
   if (2 * i >= p.n) return;
-  cache[(dst_at >> 1) + i] = packHalf2x16(vec2(ws[p.x_off + 2 * i], ws[p.x_off + 2 * i + 1]));
+  uint r = 2 * i / p.row_values;
+  uint dst_at = aux[p.row_at + r] * p.row_values + (2 * i - r * p.row_values);
+  cache[(dst_at >> 1)] = packHalf2x16(vec2(ws[p.x_off + 2 * i], ws[p.x_off + 2 * i + 1]));
 #else
   if (i >= p.n) return;
-  cache[dst_at + i] = floatBitsToUint(ws[p.x_off + i]);
+  uint r = i / p.row_values;
+  cache[aux[p.row_at + r] * p.row_values + (i - r * p.row_values)] = floatBitsToUint(ws[p.x_off + i]);
 #endif
 }
