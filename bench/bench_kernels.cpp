@@ -245,7 +245,8 @@ void decode_rows(benchmark::State& state, TensorType type, Isa isa, bool repacke
     tern::cpu::GroupActBuffer acts;
     tern::cpu::GroupActs xa = acts.prepare(type, x.data(), kDecodeCols);
     for (auto _ : state) {
-      tern::cpu::repacked_gemv(type, packed.data(), kDecodeCols, 0, rows, xa, y.data(), isa);
+      tern::cpu::repacked_gemv(type, packed.data(), kDecodeCols, 0, rows, std::span(&xa, 1),
+                               y.data(), rows, isa);
       benchmark::DoNotOptimize(y.data());
     }
   } else {

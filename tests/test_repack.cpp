@@ -4,7 +4,9 @@
 // rows are not a multiple of the 8-row group.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <span>
 #include <cstring>
 #include <vector>
 
@@ -107,7 +109,8 @@ std::vector<float> repacked_product(const Problem& p, Isa isa) {
   std::vector<float> y(static_cast<size_t>(p.rows), NAN);
   for (int64_t r0 = 0; r0 < p.rows; r0 += 40) {
     int64_t r1 = std::min(p.rows, r0 + 40);
-    repacked_gemv(p.type, packed.data(), p.cols, r0, r1, x, y.data() + r0, isa);
+    repacked_gemv(p.type, packed.data(), p.cols, r0, r1, std::span(&x, 1), y.data() + r0, p.rows,
+                  isa);
   }
   return y;
 }
@@ -142,6 +145,46 @@ TEST(Repack, KernelsMatchReferenceOnOddShapes) {
       }
     }
   }
+}
+
+// Batched decoding: several activation rows in one call (kMaxActRows per pass over the
+// weights, then further passes) give each row exactly its single-row result: the integer
+// sums are exact and each row's float steps are the same.
+TEST(Repack, SeveralActivationRowsGiveEachRowsOwnResult) {
+  constexpr int64_t kRows = 67;
+  for (Isa isa : simd_levels()) {
+    for (const Case& c : kCases) {
+      const int64_t cols = 3 * c.block;
+      Problem p = random_problem(c.type, kRows, cols, isa, 7);
+      std::vector<uint8_t> packed(repacked_bytes(c.type, kRows, cols));
+      repack(c.type, p.w.data(), kRows, cols, packed.data(), 2);
+      const TensorType act = type_kernels(c.type).vec_dot_type;
+      const size_t x_bytes = checked_row_bytes(act, cols);
+      std::vector<float> xf = random_values(static_cast<size_t>(kMaxDecodeRows * cols), 11);
+      std::vector<uint8_t> x(x_bytes * kMaxDecodeRows);
+      quantize_rows(act, xf.data(), kMaxDecodeRows, cols, x.data(), 1, isa);
+      std::vector<GroupActBuffer> buffers(kMaxDecodeRows);
+      std::vector<GroupActs> acts;
+      for (size_t j = 0; j < buffers.size(); ++j) {
+        acts.push_back(buffers[j].prepare(c.type, x.data() + j * x_bytes, cols));
+      }
+      for (int n : {2, 3, 4, 5, kMaxDecodeRows}) {
+        std::vector<float> y(static_cast<size_t>(n * kRows), NAN);
+        for (int64_t r0 = 0; r0 < kRows; r0 += 40) {  // decode tasks: whole groups, a tail
+          repacked_gemv(c.type, packed.data(), cols, r0, std::min(kRows, r0 + 40),
+                        std::span(acts).first(static_cast<size_t>(n)), y.data() + r0, kRows, isa);
+        }
+        for (int j = 0; j < n; ++j) {
+          std::vector<float> one(static_cast<size_t>(kRows), NAN);
+          repacked_gemv(c.type, packed.data(), cols, 0, kRows, std::span(&acts[static_cast<size_t>(j)], 1),
+                        one.data(), kRows, isa);
+          EXPECT_EQ(std::vector<float>(y.begin() + j * kRows, y.begin() + (j + 1) * kRows), one)
+              << isa_name(isa) << " " << type_traits(c.type).name << " " << n << " rows, row " << j;
+        }
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
 // Largest nibbles, scales and minimums against activations of -128: the 16-bit partial
@@ -271,17 +314,21 @@ TEST(Repack, PackedGemmReadsInterleavedWeightsExactly) {
           std::vector<uint8_t> packed(repacked_bytes(c.type, rows, cols));
           repack(c.type, p.w.data(), rows, cols, packed.data(), 1);
           std::vector<float> from_file(static_cast<size_t>(n * rows)), from_groups(from_file.size()),
-              by_rows(from_file.size());
+              by_matmul(from_file.size()), by_rows(from_file.size());
           MatmulTarget file{c.type, p.w.data(), rows, from_file.data()};
           MatmulTarget groups{c.type, p.w.data(), rows, from_groups.data(), packed.data()};
+          MatmulTarget chosen{c.type, p.w.data(), rows, by_matmul.data(), packed.data()};
           MatmulTarget plain{c.type, p.w.data(), rows, by_rows.data()};
           packed_matmuls({&file, 1}, cols, x.data(), n, 2, isa);
-          ASSERT_TRUE(prefer_packed_gemm({&groups, 1}, n, isa));
-          simd_matmuls({&groups, 1}, cols, x.data(), n, 2, isa);
+          packed_matmuls({&groups, 1}, cols, x.data(), n, 2, isa);
           EXPECT_EQ(from_groups, from_file) << type_traits(c.type).name << " " << rows << " x " << n;
+          // Up to kMaxDecodeRows tokens the decode kernels take interleaved weights.
+          EXPECT_EQ(prefer_packed_gemm({&chosen, 1}, n, isa), n > kMaxDecodeRows);
+          simd_matmuls({&chosen, 1}, cols, x.data(), n, 2, isa);
           simd_matmuls({&plain, 1}, cols, x.data(), n, 2, isa);  // row kernels below 16 tokens
           for (size_t i = 0; i < by_rows.size(); ++i) {
             EXPECT_NEAR(from_groups[i], by_rows[i], 1e-4 * (1 + std::abs(by_rows[i]))) << i;
+            EXPECT_NEAR(by_matmul[i], by_rows[i], 1e-4 * (1 + std::abs(by_rows[i]))) << i;
           }
         }
       }

@@ -33,8 +33,8 @@ struct RowTask {
 };
 
 // The job's tasks, target after target: kRowsPerTask rows each for several tokens, the
-// shrinking decode sizes above for one.
-void plan_tasks(std::span<const MatmulTarget> targets, int64_t n, int n_threads,
+// shrinking decode sizes above for the decode kernels (`decode`).
+void plan_tasks(std::span<const MatmulTarget> targets, bool decode, int n_threads,
                 std::vector<RowTask>& tasks) {
   tasks.clear();
   int64_t left = 0;
@@ -42,7 +42,7 @@ void plan_tasks(std::span<const MatmulTarget> targets, int64_t n, int n_threads,
   for (size_t i = 0; i < targets.size(); ++i) {
     for (int64_t r0 = 0; r0 < targets[i].rows;) {
       int64_t size = kRowsPerTask;
-      if (n == 1) {
+      if (decode) {
         size = left / (2 * int64_t{std::max(n_threads, 1)});
         size = std::max(kMinDecodeRowsPerTask, size / kMinDecodeRowsPerTask * kMinDecodeRowsPerTask);
       }
@@ -107,13 +107,22 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     xq = quantized.data();
   }
   const auto* x_bytes = static_cast<const uint8_t*>(xq);
-  // One token against interleaved weights: the activation row with its per-block sums.
-  thread_local GroupActBuffer group_act_storage;
-  GroupActs group_acts{};
-  if (n == 1 && std::any_of(targets.begin(), targets.end(),
+  // A few tokens against interleaved weights (decoding one or several sequences): each
+  // activation row with its per-block sums.
+  const bool decode = n <= kMaxDecodeRows;
+  thread_local std::vector<GroupActBuffer> group_act_storage;
+  thread_local std::vector<GroupActs> group_acts;
+  group_acts.clear();
+  if (decode && std::any_of(targets.begin(), targets.end(),
                             [](const MatmulTarget& t) { return t.packed != nullptr; })) {
-    group_acts = group_act_storage.prepare(targets[0].type, xq, cols);
+    group_act_storage.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) {
+      group_acts.push_back(group_act_storage[static_cast<size_t>(j)].prepare(
+          targets[0].type, static_cast<const uint8_t*>(xq) + x_stride * static_cast<size_t>(j),
+          cols));
+    }
   }
+  std::span<const GroupActs> acts = group_acts;  // the pool's threads read the caller's
   for (const auto& t : targets) {
     if (type_kernels(t.type).vec_dot_type != act_type) {
       throw Error("simd_matmuls: targets with different activation formats");
@@ -123,7 +132,7 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
   // this reference, not through their own thread_local instance.
   thread_local std::vector<RowTask> task_storage;
   std::vector<RowTask>& tasks = task_storage;
-  plan_tasks(targets, n, n_threads, tasks);
+  plan_tasks(targets, n == 1 || !acts.empty(), n_threads, tasks);
   ThreadPool::shared().run(static_cast<int64_t>(tasks.size()), n_threads, [&](int64_t task) {
     const auto [i, r0, r1] = tasks[static_cast<size_t>(task)];
     const MatmulTarget& target = targets[i];
@@ -135,8 +144,8 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     const auto* w_bytes = static_cast<const uint8_t*>(target.w);
     int64_t rows = target.rows;
     float* y = target.y;
-    if (n == 1 && target.packed != nullptr) {
-      repacked_gemv(target.type, target.packed, cols, r0, r1, group_acts, y + r0, isa);
+    if (!acts.empty() && target.packed != nullptr) {
+      repacked_gemv(target.type, target.packed, cols, r0, r1, acts, y + r0, rows, isa);
       return;
     }
     if (n == 1) {  // one token: the decode kernel runs several weight rows per pass over x

@@ -318,8 +318,9 @@ bool has_packed_gemm(TensorType type, Isa isa) {
 bool prefer_packed_gemm(std::span<const MatmulTarget> targets, int64_t n, Isa isa) {
   return std::all_of(targets.begin(), targets.end(), [&](const MatmulTarget& t) {
     if (!has_packed_gemm(t.type, isa)) return false;
-    // Interleaved weights unpack cheaply and their file pages should stay unread.
-    return n >= (t.packed != nullptr ? 2 : type_kernels(t.type).packed.min_tokens);
+    // Interleaved weights unpack cheaply and their file pages should stay unread; up to
+    // kMaxDecodeRows tokens (batched decoding) their decode kernels are faster still.
+    return n > (t.packed != nullptr ? kMaxDecodeRows : type_kernels(t.type).packed.min_tokens - 1);
   });
 }
 

@@ -327,7 +327,7 @@ GroupActs GroupActBuffer::prepare(TensorType type, const void* x, int64_t cols) 
 }
 
 void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0, int64_t r1,
-                   const GroupActs& x, float* y, Isa isa) {
+                   std::span<const GroupActs> x, float* y, int64_t y_stride, Isa isa) {
   const RepackForm& f = checked_form(type);
   GroupGemvFn gemv = group_gemv(type, isa);
   if (gemv == nullptr || r0 % kGroupRows != 0 || r1 < r0) {
@@ -336,13 +336,18 @@ void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0
   int64_t n_blocks = blocks_per_row(type, cols);
   size_t group_bytes = static_cast<size_t>(n_blocks) * f.group_block_bytes;
   const auto* groups = static_cast<const uint8_t*>(packed) + group_bytes * static_cast<size_t>(r0 / kGroupRows);
+  const int n_x = static_cast<int>(x.size());
   int64_t full = (r1 - r0) / kGroupRows;
-  if (full > 0) gemv(groups, n_blocks, full, x, y);
+  if (full > 0) gemv(groups, n_blocks, full, x.data(), n_x, y, y_stride);
   int64_t rest = (r1 - r0) % kGroupRows;
   if (rest > 0) {  // the matrix's last, partial group: its zero rows land in a scratch
-    float last[kGroupRows];
-    gemv(groups + group_bytes * static_cast<size_t>(full), n_blocks, 1, x, last);
-    std::copy_n(last, rest, y + full * kGroupRows);
+    std::vector<float> last(x.size() * kGroupRows);
+    gemv(groups + group_bytes * static_cast<size_t>(full), n_blocks, 1, x.data(), n_x,
+         last.data(), kGroupRows);
+    for (size_t j = 0; j < x.size(); ++j) {
+      std::copy_n(last.data() + j * kGroupRows, rest,
+                  y + static_cast<int64_t>(j) * y_stride + full * kGroupRows);
+    }
   }
 }
 

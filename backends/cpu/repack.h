@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <tuple>
 #include <vector>
 
@@ -54,10 +55,11 @@ class GroupActBuffer {
   std::vector<float> s_;
 };
 
-/// y[r - r0] = row r . x for r in [r0, r1) of repacked weights (cols values of `type` per
-/// row); r0 is a multiple of kGroupRows and r1 at most the matrix's rows.
+/// y[j * y_stride + r - r0] = row r . x[j] for r in [r0, r1) of repacked weights (cols
+/// values of `type` per row) and each activation row x[j] (one per sequence decoded); r0
+/// is a multiple of kGroupRows and r1 at most the matrix's rows.
 void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0, int64_t r1,
-                   const GroupActs& x, float* y, Isa isa);
+                   std::span<const GroupActs> x, float* y, int64_t y_stride, Isa isa);
 
 /// The interleaved copies made so far, by weight address and shape; safe to use from
 /// several threads at once. The weights must stay where they are while the store lives

@@ -14,6 +14,11 @@
 namespace tern::cpu {
 
 inline constexpr int kGroupRows = 8;
+/// Activation rows the decode kernels take in one pass over the weights (more run in
+/// further passes), and the most they take at all (batched decoding; more tokens take the
+/// packed GEMM of prompts).
+inline constexpr int kMaxActRows = 4;
+inline constexpr int kMaxDecodeRows = 2 * kMaxActRows;
 
 /// 8 rows x 32 values of Q4_0. Byte k of row r in step s holds value 4s + k in its low
 /// nibble and value 16 + 4s + k in its high nibble (the original qs bytes 4s..4s+3).
@@ -114,23 +119,24 @@ void tile_q4_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min,
 void tile_q6_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t* sub);
 }  // namespace tern::cpu
 
-// One declaration list for every level: y[8g + r] = row r of group g . x, for g < n_groups
-// (groups contiguous from `groups`, n_blocks blocks of the original type each).
-#define TERN_REPACK_DECLARATIONS                                                             \
-  void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
-                   const cpu::GroupActs& x, float* y);                                       \
-  void gemv_q4_1x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
-                   const cpu::GroupActs& x, float* y);                                       \
-  void gemv_q5_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
-                   const cpu::GroupActs& x, float* y);                                       \
-  void gemv_q5_1x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
-                   const cpu::GroupActs& x, float* y);                                       \
-  void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
-                   const cpu::GroupActs& x, float* y);                                       \
-  void gemv_q4_kx8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
-                   const cpu::GroupActs& x, float* y);                                       \
-  void gemv_q6_kx8(const void* groups, int64_t n_blocks, int64_t n_groups,                   \
-                   const cpu::GroupActs& x, float* y);
+// One declaration list for every level: y[j * y_stride + 8g + r] = row r of group g . x[j],
+// for g < n_groups (groups contiguous from `groups`, n_blocks blocks of the original type
+// each) and j < n_x (the activation rows).
+#define TERN_REPACK_DECLARATIONS                                                \
+  void gemv_q4_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,      \
+                 const cpu::GroupActs* x, int n_x, float* y, int64_t y_stride); \
+  void gemv_q4_1x8(const void* groups, int64_t n_blocks, int64_t n_groups,      \
+                 const cpu::GroupActs* x, int n_x, float* y, int64_t y_stride); \
+  void gemv_q5_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,      \
+                 const cpu::GroupActs* x, int n_x, float* y, int64_t y_stride); \
+  void gemv_q5_1x8(const void* groups, int64_t n_blocks, int64_t n_groups,      \
+                 const cpu::GroupActs* x, int n_x, float* y, int64_t y_stride); \
+  void gemv_q8_0x8(const void* groups, int64_t n_blocks, int64_t n_groups,      \
+                 const cpu::GroupActs* x, int n_x, float* y, int64_t y_stride); \
+  void gemv_q4_kx8(const void* groups, int64_t n_blocks, int64_t n_groups,      \
+                 const cpu::GroupActs* x, int n_x, float* y, int64_t y_stride); \
+  void gemv_q6_kx8(const void* groups, int64_t n_blocks, int64_t n_groups,      \
+                 const cpu::GroupActs* x, int n_x, float* y, int64_t y_stride);
 
 namespace tern::avx2 {
 TERN_REPACK_DECLARATIONS

@@ -45,9 +45,10 @@ struct SimdKernels {
   DotRowsFn dot_rows = nullptr;    // one token against many weight rows (set with dot)
 };
 
-/// y[8 g + r] = row r of group g . x for n_groups interleaved groups of n_blocks blocks.
+/// y[j * y_stride + 8 g + r] = row r of group g . x[j] for n_groups interleaved groups of
+/// n_blocks blocks and the n_x activation rows x[j] (decoding n_x sequences at once).
 using GroupGemvFn = void (*)(const void* groups, int64_t n_blocks, int64_t n_groups,
-                             const GroupActs& x, float* y);
+                             const GroupActs* x, int n_x, float* y, int64_t y_stride);
 
 /// A type's interleaved form (repack.h, layouts in repack_kernels.h); absent where
 /// repack_group is null.

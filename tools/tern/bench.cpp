@@ -1,5 +1,8 @@
 // tern bench: prompt-processing (ppN) and generation (tgN) speed like llama-bench, plus the
-// machine's read bandwidth, the ceiling for generation (every weight is read per token).
+// machine's read bandwidth, the ceiling for generation (every weight is read per step).
+// With --parallel W, W sequences run side by side in one session (batched decoding, like
+// llama-batched-bench): each gets the prompt, or one token per step, and t/s counts the
+// tokens of all W.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -29,6 +32,7 @@ struct BenchOptions {
   std::vector<int> n_gen = {128};
   std::vector<int> threads;
   std::vector<int> depths = {0};
+  std::vector<int> widths = {1};  // sequences decoded side by side
   int reps = 5;
   int n_batch = 512;
   bool json = false;
@@ -41,13 +45,14 @@ struct Result {
   std::string model;
   size_t model_bytes = 0;
   int threads = 0;
-  std::string test;  // "pp512", "tg128", "tg128 @ d4096"
+  std::string test;  // "pp512", "tg128", "tg128 @ d4096", "tg128 x4" (4 sequences)
   int depth = 0;     // positions in the cache before the test
+  int width = 1;     // sequences side by side
   std::string device;  // Session::device(): "cpu" or the GPU and its layers
   double device_peak_gbps = 0;  // the GPU's claimed bandwidth (0: CPU or unknown)
   std::vector<double> tps;
   double mean = 0, std = 0;
-  double gbps = 0;  // tg: model bytes x t/s
+  double gbps = 0;  // tg: model bytes x steps/s (t/s / width)
 };
 
 // Random token ids past the first few (special) ones; fixed seed, like llama-bench's.
@@ -59,46 +64,61 @@ std::vector<int32_t> bench_tokens(int64_t n_vocab, int n) {
   return tokens;
 }
 
-// Seconds for one run of the test after the cache's first `depth` positions (kept from
-// the prefill; the previous run's are dropped): the whole prompt in micro-batches (pp), or
-// n_gen single-token decodes (tg).
-double run_once(Session& session, const std::vector<int32_t>& tokens, bool prompt, int depth) {
-  session.trim(depth);
+// Seconds for one run of the test on `width` sequences after each one's first `depth`
+// positions (kept from the prefill; the previous run's are dropped): the whole prompt in
+// each sequence, in micro-batches (pp), or n_gen steps of one token per sequence (tg).
+double run_once(Session& session, const std::vector<int32_t>& tokens, bool prompt, int depth,
+                int width) {
+  std::vector<SequenceTokens> batch;
+  for (int seq = 0; seq < width; ++seq) {
+    session.trim(depth, seq);
+    batch.push_back({seq, tokens, Outputs::Last});
+  }
   auto start = std::chrono::steady_clock::now();
   if (prompt) {
-    session.decode(tokens, Outputs::Last);
+    session.decode(batch);
   } else {
-    for (int32_t t : tokens) session.decode(std::span<const int32_t>(&t, 1), Outputs::Last);
+    for (const int32_t& t : tokens) {
+      for (SequenceTokens& part : batch) part.tokens = {&t, 1};
+      session.decode(batch);
+    }
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 Result run_test(const Model& model, const std::string& name, const BenchOptions& o, int threads,
-                int n, bool prompt, int depth) {
+                int n, bool prompt, int depth, int width) {
   SessionOptions so;
   so.n_ctx = depth + n;
   so.n_batch = o.n_batch;
   so.n_threads = threads;
   so.kv_type = o.kv_type;
+  so.n_seq = width;
   Session session(model, so);
   std::vector<int32_t> tokens = bench_tokens(model.n_vocab(), depth + n);
   std::vector<int32_t> context(tokens.begin(), tokens.begin() + depth);
   tokens.erase(tokens.begin(), tokens.begin() + depth);
-  if (depth > 0) session.decode(context, Outputs::Last);  // once: every run starts from it
+  if (depth > 0) {  // once, shared: every run of every sequence starts from it
+    session.decode(context, Outputs::Last);
+    for (int seq = 1; seq < width; ++seq) session.copy_sequence(0, seq);
+  }
   // Warm-up (pages the weights in, grows the workspace and the pool): a short run.
   std::vector<int32_t> warm(tokens.begin(), tokens.begin() + std::min(n, prompt ? n : 4));
-  run_once(session, warm, prompt, depth);
+  run_once(session, warm, prompt, depth, width);
   std::string test = fmt::format("{}{}", prompt ? "pp" : "tg", n);
   if (depth > 0) test += fmt::format(" @ d{}", depth);
-  Result r{name, model.weight_bytes(), threads, test, depth, session.device(),
+  if (width > 1) test += fmt::format(" x{}", width);
+  Result r{name, model.weight_bytes(), threads, test, depth, width, session.device(),
            session.device_peak_gbps()};
-  for (int i = 0; i < o.reps; ++i) r.tps.push_back(n / run_once(session, tokens, prompt, depth));
+  for (int i = 0; i < o.reps; ++i) {
+    r.tps.push_back(static_cast<double>(n) * width / run_once(session, tokens, prompt, depth, width));
+  }
   double sum = 0, sq = 0;
   for (double v : r.tps) sum += v;
   r.mean = sum / static_cast<double>(r.tps.size());
   for (double v : r.tps) sq += (v - r.mean) * (v - r.mean);
   r.std = r.tps.size() > 1 ? std::sqrt(sq / static_cast<double>(r.tps.size() - 1)) : 0.0;
-  if (!prompt) r.gbps = static_cast<double>(r.model_bytes) * r.mean / 1e9;
+  if (!prompt) r.gbps = static_cast<double>(r.model_bytes) * r.mean / width / 1e9;
   return r;
 }
 
@@ -140,6 +160,7 @@ void print_json(const std::vector<Result>& results, const BandwidthByThreads& bw
                         {"threads", r.threads},
                         {"test", r.test},
                         {"depth", r.depth},
+                        {"parallel", r.width},
                         {"device", r.device},
                         {"tps", r.mean},
                         {"tps_std", r.std},
@@ -178,11 +199,13 @@ void run_bench(const BenchOptions& o) {
       Model model = Model::load(path, model_options);
       for (int t : threads) {
         for (int d : o.depths) {
-          for (int p : o.n_prompt) {
-            if (p > 0) results.push_back(run_test(model, base_name(path), o, t, p, true, d));
-          }
-          for (int n : o.n_gen) {
-            if (n > 0) results.push_back(run_test(model, base_name(path), o, t, n, false, d));
+          for (int w : o.widths) {
+            for (int p : o.n_prompt) {
+              if (p > 0) results.push_back(run_test(model, base_name(path), o, t, p, true, d, w));
+            }
+            for (int n : o.n_gen) {
+              if (n > 0) results.push_back(run_test(model, base_name(path), o, t, n, false, d, w));
+            }
           }
         }
       }
@@ -220,6 +243,10 @@ void add_bench(CLI::App& app) {
                   "Positions already in the cache when each test starts (prefilled once)")
       ->delimiter(',')
       ->check(in_range(0, kMaxContextSize));
+  cmd->add_option("--parallel", o->widths,
+                  "Sequences decoded side by side in one batch, aggregate t/s of all; also -np")
+      ->delimiter(',')
+      ->check(in_range(1, kMaxSequences));
   cmd->add_option("-r,--repetitions", o->reps, "Repetitions per test")
       ->check(in_range(1, 1 << 20))
       ->capture_default_str();

@@ -305,7 +305,8 @@ void add_run(CLI::App& app) {
 std::vector<std::string> expand_llama_aliases(int argc, char** argv) {
   // CLI11 takes one-letter short options only; these llama.cpp names map to long ones.
   constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
-      {"-ngl", "--n-gpu-layers"}, {"-cnv", "--conversation"}, {"-sys", "--system"}};
+      {"-ngl", "--n-gpu-layers"}, {"-cnv", "--conversation"}, {"-sys", "--system"},
+      {"-np", "--parallel"}};
   std::vector<std::string> args;
   for (int i = argc - 1; i >= 1; --i) {  // reversed: the order CLI11's parse(vector) takes
     std::string arg = argv[i];

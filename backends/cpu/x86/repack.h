@@ -4,14 +4,18 @@
 // broadcast activation bytes (vpmaddubsw), so one instruction advances 8 rows by 4 values
 // and the 8 rows' sums come out in the 8 lanes of one vector, scaled there all at once
 // (no horizontal sums, no per-row scale gathers: twice the row kernels' speed per core).
+// Batched decoding passes up to kMaxActRows activation rows at once: each weight load and
+// its nibble split then serve every row (kernels are templates over the row count N).
 #ifndef TERN_SIMD_NAMESPACE
 #error "define TERN_SIMD_NAMESPACE before including x86/repack.h"
 #endif
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "backends/cpu/repack_kernels.h"
 #include "backends/cpu/x86/simd_helpers.h"
@@ -89,50 +93,60 @@ __m256i duplicate_pair_half(__m256i pairs) {
 }
 
 // Sub-blocks j = 2c and 2c + 1 (c = 2h + C2: high bits i = 2 C2 and 2 C2 + 1 of qh[h]) of a
-// Q6_K group: sum over their 16-value groups of scale * (q . x), q unsigned (0..63), and
-// into `offset` sum of scale * sum(x), for the -32 of every value. Two products of at most
-// 2 * 63 * 128 fit in int16, so the pair sums widen every 2 steps.
-template <int C2>
-void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K& x, __m256i& sum,
-                       __m256i& offset) {
+// Q6_K group against N activation rows: per row, sum over their 16-value groups of scale *
+// (q . x), q unsigned (0..63), and into `offset` sum of scale * sum(x), for the -32 of
+// every value. Two products of at most 2 * 63 * 128 fit in int16, so the pair sums widen
+// every 2 steps.
+template <int C2, int N>
+void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, __m256i* sum,
+                       __m256i* offset) {
   const int c = 2 * h + C2;
   const __m256i bits45 = _mm256_set1_epi8(0x30);
   __m256i scales[2];
   for (int t = 0; t < 2; ++t) {
     int j = 2 * c + t;
     scales[t] = _mm256_cvtepi8_epi16(load128(k.scales[j]));
-    int32_t group_sums;  // x's sums of values 0-15 and 16-31 of sub-block j
-    std::memcpy(&group_sums, x.bsums + 2 * j, 4);
-    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(scales[t], _mm256_set1_epi32(group_sums)));
+    for (int r = 0; r < N; ++r) {
+      int32_t group_sums;  // x's sums of values 0-15 and 16-31 of sub-block j
+      std::memcpy(&group_sums, x[r]->bsums + 2 * j, 4);
+      offset[r] = _mm256_add_epi32(offset[r], _mm256_madd_epi16(scales[t], _mm256_set1_epi32(group_sums)));
+    }
   }
-  const int8_t* x_even = x.qs + 64 * c;
-  const int8_t* x_odd = x_even + 32;
   for (int s = 0; s < 8; s += 2) {
-    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+    __m256i even[N], odd[N];
+    for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm256_setzero_si256();
     for (int t = s; t < s + 2; ++t) {
       Nibbles low = nibbles(k.ql[c][t]);
       __m256i high = load256(k.qh[h][t]);
       __m256i q0 = _mm256_or_si256(low.lo, _mm256_and_si256(high_bits_to_4<2 * C2>(high), bits45));
       __m256i q1 = _mm256_or_si256(low.hi, _mm256_and_si256(high_bits_to_4<2 * C2 + 1>(high), bits45));
-      even = _mm256_add_epi16(even, _mm256_maddubs_epi16(q0, broadcast4(x_even + 4 * t)));
-      odd = _mm256_add_epi16(odd, _mm256_maddubs_epi16(q1, broadcast4(x_odd + 4 * t)));
+      for (int r = 0; r < N; ++r) {
+        const int8_t* x_even = x[r]->qs + 64 * c;
+        even[r] = _mm256_add_epi16(even[r], _mm256_maddubs_epi16(q0, broadcast4(x_even + 4 * t)));
+        odd[r] = _mm256_add_epi16(odd[r], _mm256_maddubs_epi16(q1, broadcast4(x_even + 32 + 4 * t)));
+      }
     }
     // Steps 0-3 are values 0-15 (the first scale of each row), 4-7 values 16-31.
     __m256i f0 = s < 4 ? duplicate_pair_half<false>(scales[0]) : duplicate_pair_half<true>(scales[0]);
     __m256i f1 = s < 4 ? duplicate_pair_half<false>(scales[1]) : duplicate_pair_half<true>(scales[1]);
-    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_madd_epi16(even, f0), _mm256_madd_epi16(odd, f1)));
+    for (int r = 0; r < N; ++r) {
+      sum[r] = _mm256_add_epi32(sum[r], _mm256_add_epi32(_mm256_madd_epi16(even[r], f0),
+                                                         _mm256_madd_epi16(odd[r], f1)));
+    }
   }
 }
 
-// The 8 rows' sums (int32) of a legacy group block's values times the block's activations:
-// 4 steps of values 4s..4s+3 (low nibbles) and 16+4s.. (high), each joined by its fifth bit
-// from planes 2s and 2s + 1 where the type has them. The byte products are summed in 16
-// bits: 8 of at most 2 * 15 * 127 stay below 2^15, and 4 of 2 * 31 * 127 for 5-bit values.
-template <typename Block>
-__m256i legacy_block_dots(const Block& w, const int8_t* x) {
+// The 8 rows' sums (int32) of a legacy group block's values times the block's activations
+// of N rows (x[r]): 4 steps of values 4s..4s+3 (low nibbles) and 16+4s.. (high), each
+// joined by its fifth bit from planes 2s and 2s + 1 where the type has them. The byte
+// products are summed in 16 bits: 8 of at most 2 * 15 * 127 stay below 2^15, and 4 of
+// 2 * 31 * 127 for 5-bit values.
+template <int N, typename Block>
+void legacy_block_dots(const Block& w, const int8_t* const* x, __m256i* sums) {
   constexpr bool kFifthBit = requires { w.qh; };
   constexpr int kStepsPerWidening = kFifthBit ? 2 : 4;
-  __m256i sums = _mm256_setzero_si256(), sums16 = _mm256_setzero_si256();
+  __m256i sums16[N];
+  for (int r = 0; r < N; ++r) sums[r] = sums16[r] = _mm256_setzero_si256();
 #pragma GCC unroll 4
   for (int s = 0; s < 4; ++s) {
     Nibbles q = nibbles(w.qs[s]);
@@ -142,18 +156,19 @@ __m256i legacy_block_dots(const Block& w, const int8_t* x) {
       q.lo = _mm256_or_si256(q.lo, _mm256_and_si256(fifth_bit_plane(planes, 2 * s), bit4));
       q.hi = _mm256_or_si256(q.hi, _mm256_and_si256(fifth_bit_plane(planes, 2 * s + 1), bit4));
     }
-    sums16 = _mm256_add_epi16(sums16, _mm256_maddubs_epi16(q.lo, broadcast4(x + 4 * s)));
-    sums16 = _mm256_add_epi16(sums16, _mm256_maddubs_epi16(q.hi, broadcast4(x + 16 + 4 * s)));
-    if ((s + 1) % kStepsPerWidening == 0) {
-      sums = _mm256_add_epi32(sums, _mm256_madd_epi16(sums16, _mm256_set1_epi16(1)));
-      sums16 = _mm256_setzero_si256();
+    for (int r = 0; r < N; ++r) {
+      sums16[r] = _mm256_add_epi16(sums16[r], _mm256_maddubs_epi16(q.lo, broadcast4(x[r] + 4 * s)));
+      sums16[r] = _mm256_add_epi16(sums16[r], _mm256_maddubs_epi16(q.hi, broadcast4(x[r] + 16 + 4 * s)));
+      if ((s + 1) % kStepsPerWidening == 0) {
+        sums[r] = _mm256_add_epi32(sums[r], _mm256_madd_epi16(sums16[r], _mm256_set1_epi16(1)));
+        sums16[r] = _mm256_setzero_si256();
+      }
     }
   }
-  return sums;
 }
 
-// Each type's kernel: acc += the 8 rows' products with block b of the activation row.
-// kStreams: groups in flight per pass (see gemv below).
+// Each type's kernel: acc[r] += the 8 rows' products with block b of activation row x[r],
+// for r < N. kStreams: groups in flight per pass (see gemv below).
 //
 // Q4_0 / Q5_0 (values q - 8 / q - 16 against Q8_0 activations) and Q4_1 / Q5_1 (d q + m
 // against Q8_1 activations: m times the block's stored d * sum(q), as the row kernels and
@@ -164,18 +179,23 @@ struct LegacyX8 {
   static constexpr int kStreams = 2;
   static constexpr bool kHasMin = requires(const Block& w) { w.m; };
   static constexpr int kOffset = requires(const Block& w) { w.qh; } ? 16 : 8;
-  static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
+  using Act = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
+  template <int N>
+  static void block(const Block& w, int64_t b, const GroupActs* x, __m256* acc) {
     prefetch_ahead(w);
-    if constexpr (kHasMin) {
-      const auto& a = static_cast<const BlockQ8_1*>(x.blocks)[b];
-      __m256 dots = _mm256_cvtepi32_ps(legacy_block_dots(w, a.qs));
-      acc = _mm256_fmadd_ps(dots, row_scales(w.d, x.d[b]), acc);
-      return _mm256_fmadd_ps(row_halves(w.m), _mm256_set1_ps(x.s[b]), acc);
-    } else {
-      // (q - offset) . x = q . x - offset * sum(x): the same for the 8 rows.
-      const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
-      __m256i sums = _mm256_sub_epi32(legacy_block_dots(w, a.qs), _mm256_set1_epi32(kOffset * x.sums[b]));
-      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
+    const int8_t* qs[N];
+    for (int r = 0; r < N; ++r) qs[r] = static_cast<const Act*>(x[r].blocks)[b].qs;
+    __m256i dots[N];
+    legacy_block_dots<N>(w, qs, dots);
+    for (int r = 0; r < N; ++r) {
+      if constexpr (kHasMin) {
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[r]), row_scales(w.d, x[r].d[b]), acc[r]);
+        acc[r] = _mm256_fmadd_ps(row_halves(w.m), _mm256_set1_ps(x[r].s[b]), acc[r]);
+      } else {
+        // (q - offset) . x = q . x - offset * sum(x): the same for the 8 rows.
+        __m256i sums = _mm256_sub_epi32(dots[r], _mm256_set1_epi32(kOffset * x[r].sums[b]));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x[r].d[b]), acc[r]);
+      }
     }
   }
 };
@@ -183,15 +203,25 @@ struct LegacyX8 {
 struct Q8_0x8 {
   using Block = BlockQ8_0x8;
   static constexpr int kStreams = 2;
-  static __m256 block(const Block& w, int64_t b, const GroupActs& x, __m256 acc) {
+  template <int N>
+  static void block(const Block& w, int64_t b, const GroupActs* x, __m256* acc) {
     prefetch_ahead(w);
-    const auto& a = static_cast<const BlockQ8_0*>(x.blocks)[b];
-    __m256i sums = _mm256_setzero_si256();
+    const int8_t* qs[N];
+    __m256i sums[N];
+    for (int r = 0; r < N; ++r) {
+      qs[r] = static_cast<const BlockQ8_0*>(x[r].blocks)[b].qs;
+      sums[r] = _mm256_setzero_si256();
+    }
     for (int s = 0; s < 8; ++s) {  // |q| . (x with q's signs): vpmaddubsw wants one unsigned side
       __m256i q = load256(w.qs[s]);
-      sums = add_dot_u8_i8(sums, _mm256_sign_epi8(q, q), _mm256_sign_epi8(broadcast4(a.qs + 4 * s), q));
+      __m256i abs_q = _mm256_sign_epi8(q, q);
+      for (int r = 0; r < N; ++r) {
+        sums[r] = add_dot_u8_i8(sums[r], abs_q, _mm256_sign_epi8(broadcast4(qs[r] + 4 * s), q));
+      }
     }
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), row_scales(w.d, x.d[b]), acc);
+    for (int r = 0; r < N; ++r) {
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), row_scales(w.d, x[r].d[b]), acc[r]);
+    }
   }
 };
 
@@ -231,33 +261,45 @@ struct SubBlockDots {
 struct Q4_Kx8 {
   using Block = BlockQ4_Kx8;
   static constexpr int kStreams = 2;
-  [[gnu::noinline]] static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
-    const auto& a = static_cast<const BlockQ8_K*>(x.blocks)[b];
+  template <int N>
+  [[gnu::noinline]] static void block(const Block& k, int64_t b, const GroupActs* x, __m256* acc) {
+    const BlockQ8_K* a[N];
+    for (int r = 0; r < N; ++r) a[r] = &static_cast<const BlockQ8_K*>(x[r].blocks)[b];
     // sum over sub-blocks j of scale_j * (q . x)_j, exact in int32 (< 2^25).
-    __m256i scaled = _mm256_setzero_si256();
+    __m256i scaled[N];
+    for (int r = 0; r < N; ++r) scaled[r] = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       prefetch_ahead<4>(k, c);
-      SubBlockDots even, odd;
+      SubBlockDots even[N], odd[N];
       // Unrolled 4 times: fully, GCC hoists the loads and broadcasts of all 8 steps and
       // spills them; twice, each pass ends in register copies (bench_kernels from L2, best
       // of 12: 28, 32, 30 GB/s).
 #pragma GCC unroll 4
       for (int s = 0; s < 8; ++s) {
         Nibbles q = nibbles(k.qs[c][s]);
-        even.add(q.lo, broadcast4(a.qs + 64 * c + 4 * s));
-        odd.add(q.hi, broadcast4(a.qs + 64 * c + 32 + 4 * s));
+        for (int r = 0; r < N; ++r) {
+          even[r].add(q.lo, broadcast4(a[r]->qs + 64 * c + 4 * s));
+          odd[r].add(q.hi, broadcast4(a[r]->qs + 64 * c + 32 + 4 * s));
+        }
       }
-      scaled = _mm256_add_epi32(scaled, even.scaled(k.scales[2 * c]));
-      scaled = _mm256_add_epi32(scaled, odd.scaled(k.scales[2 * c + 1]));
+      for (int r = 0; r < N; ++r) {
+        scaled[r] = _mm256_add_epi32(scaled[r], even[r].scaled(k.scales[2 * c]));
+        scaled[r] = _mm256_add_epi32(scaled[r], odd[r].scaled(k.scales[2 * c + 1]));
+      }
     }
     // sum over j of min_j * sum(x)_j, two sub-blocks per vpmaddwd.
-    __m256i mins = _mm256_setzero_si256();
+    __m256i mins[N];
+    for (int r = 0; r < N; ++r) mins[r] = _mm256_setzero_si256();
     for (int p = 0; p < 4; ++p) {
       __m256i m = _mm256_cvtepu8_epi16(load128(k.mins[p]));
-      mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m, _mm256_set1_epi32(x.sums[4 * b + p])));
+      for (int r = 0; r < N; ++r) {
+        mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(m, _mm256_set1_epi32(x[r].sums[4 * b + p])));
+      }
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), row_scales(k.d, a.d), acc);
-    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), row_scales(k.dmin, a.d), acc);
+    for (int r = 0; r < N; ++r) {
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), row_scales(k.d, a[r]->d), acc[r]);
+      acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[r]), row_scales(k.dmin, a[r]->d), acc[r]);
+    }
   }
 };
 
@@ -265,17 +307,24 @@ struct Q4_Kx8 {
 struct Q6_Kx8 {
   using Block = BlockQ6_Kx8;
   static constexpr int kStreams = 2;
-  [[gnu::noinline]] static __m256 block(const Block& k, int64_t b, const GroupActs& x, __m256 acc) {
-    const auto& a = static_cast<const BlockQ8_K*>(x.blocks)[b];
-    __m256i sum = _mm256_setzero_si256(), offset = _mm256_setzero_si256();
+  template <int N>
+  [[gnu::noinline]] static void block(const Block& k, int64_t b, const GroupActs* x, __m256* acc) {
+    const BlockQ8_K* a[N];
+    __m256i sum[N], offset[N];
+    for (int r = 0; r < N; ++r) {
+      a[r] = &static_cast<const BlockQ8_K*>(x[r].blocks)[b];
+      sum[r] = offset[r] = _mm256_setzero_si256();
+    }
     for (int h = 0; h < 2; ++h) {
       prefetch_ahead<2>(k, h);
-      q6_sub_block_pair<0>(k, h, a, sum, offset);
-      q6_sub_block_pair<1>(k, h, a, sum, offset);
+      q6_sub_block_pair<0, N>(k, h, a, sum, offset);
+      q6_sub_block_pair<1, N>(k, h, a, sum, offset);
     }
     // sum(scale * (q - 32) . x) = sum(scale * q . x) - 32 sum(scale * sum(x)).
-    __m256i total = _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 5));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), row_scales(k.d, a.d), acc);
+    for (int r = 0; r < N; ++r) {
+      __m256i total = _mm256_sub_epi32(sum[r], _mm256_slli_epi32(offset[r], 5));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), row_scales(k.d, a[r]->d), acc[r]);
+    }
   }
 };
 
@@ -288,8 +337,11 @@ struct Q6_Kx8 {
 // tasks of backends/cpu/matmul.cpp). Q6_K as well, its blocks calls like Q4_K's (Zen 4, one thread
 // from DRAM: 12.5 -> 23 GB/s at the AVX512 level, 16 -> 22 at AVX2; inlined, two streams
 // measured no gain on Zen 3).
-template <typename K>
-void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x, float* y) {
+//
+// N activation rows share each pass: row r's results go to y + r * y_stride.
+template <typename K, int N>
+void gemv_rows(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs* x,
+               float* y, int64_t y_stride) {
   using Block = typename K::Block;
   constexpr int kS = K::kStreams;
   const auto* w = static_cast<const Block*>(groups);
@@ -302,25 +354,43 @@ void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupAct
     int in_pass = stride > 0 && g < stride * kS ? kS : 1;
     if (in_pass > 1 && g >= stride) continue;  // done as another pass's second stream
     const Block* rows[kS];
-    __m256 acc[kS];
+    __m256 acc[kS][N];
     for (int s = 0; s < in_pass; ++s) {
       rows[s] = w + (g + s * stride) * n_blocks;
-      acc[s] = _mm256_setzero_ps();
+      for (int r = 0; r < N; ++r) acc[s][r] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < n_blocks; ++b) {
-      for (int s = 0; s < in_pass; ++s) acc[s] = K::block(rows[s][b], b, x, acc[s]);
+      for (int s = 0; s < in_pass; ++s) K::template block<N>(rows[s][b], b, x, acc[s]);
     }
-    for (int s = 0; s < in_pass; ++s) _mm256_storeu_ps(y + cpu::kGroupRows * (g + s * stride), acc[s]);
+    for (int s = 0; s < in_pass; ++s) {
+      for (int r = 0; r < N; ++r) {
+        _mm256_storeu_ps(y + r * y_stride + cpu::kGroupRows * (g + s * stride), acc[s][r]);
+      }
+    }
+  }
+}
+
+template <typename K>
+void gemv(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs* x, int n_x,
+          float* y, int64_t y_stride) {
+  for (int r = 0; r < n_x; r += cpu::kMaxActRows) {
+    float* yr = y + r * y_stride;
+    switch (std::min(cpu::kMaxActRows, n_x - r)) {
+      case 1: gemv_rows<K, 1>(groups, n_blocks, n_groups, x + r, yr, y_stride); break;
+      case 2: gemv_rows<K, 2>(groups, n_blocks, n_groups, x + r, yr, y_stride); break;
+      case 3: gemv_rows<K, 3>(groups, n_blocks, n_groups, x + r, yr, y_stride); break;
+      default: gemv_rows<K, 4>(groups, n_blocks, n_groups, x + r, yr, y_stride); break;
+    }
   }
 }
 
 }  // namespace
 
 // The entry points of backends/cpu/repack_kernels.h, one per interleaved type.
-#define TERN_DEFINE_GEMV(name, kernel)                                                        \
-  void name(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs& x,       \
-            float* y) {                                                                       \
-    gemv<kernel>(groups, n_blocks, n_groups, x, y);                                           \
+#define TERN_DEFINE_GEMV(name, kernel)                                                       \
+  void name(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs* x,      \
+            int n_x, float* y, int64_t y_stride) {                                           \
+    gemv<kernel>(groups, n_blocks, n_groups, x, n_x, y, y_stride);                           \
   }
 TERN_DEFINE_GEMV(gemv_q4_0x8, LegacyX8<BlockQ4_0x8>)
 TERN_DEFINE_GEMV(gemv_q4_1x8, LegacyX8<BlockQ4_1x8>)
