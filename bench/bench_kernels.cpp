@@ -210,11 +210,13 @@ BENCHMARK_CAPTURE(attention_decode_1b, avx512, Isa::Avx512)
 }  // namespace
 
 // ---- decode kernels (DotRowsFn) alone, one thread ----
-// Weight rows against one activation row, as a decode step reads them. The argument is the
-// weights' size in KiB: 262144 (256 MiB, 8x the L3 of the machines measured: streamed from
-// DRAM) and 384 (stays in L2: the kernel's compute speed). Bytes/s counts weight bytes, so
-// compare the DRAM figure with `tern bench --memory` (per-thread share) and with the L2
-// figure to see whether a kernel is bandwidth or compute bound.
+// Weight rows against one activation row, as a decode step reads them. The first argument
+// is the weights' size in KiB: 262144 (256 MiB, 8x the L3 of the machines measured:
+// streamed from DRAM) and 384 (stays in L2: the kernel's compute speed). Bytes/s counts
+// weight bytes, so compare the DRAM figure with `tern bench --memory` (per-thread share)
+// and with the L2 figure to see whether a kernel is bandwidth or compute bound. The second
+// is the activation rows (batched decoding: sequences decoded at once; interleaved
+// weights only); tok/s counts them.
 namespace {
 
 constexpr int64_t kDecodeCols = 4096;
@@ -236,17 +238,24 @@ void decode_rows(benchmark::State& state, TensorType type, Isa isa, bool repacke
   std::vector<float> values = random_values(kDecodeCols);
   traits.from_float(values.data(), w.data(), kDecodeCols);
   for (int64_t r = 1; r < rows; ++r) std::copy_n(w.data(), stride, w.data() + stride * r);
-  std::vector<uint8_t> x(*tern::row_bytes(act.type, kDecodeCols));
-  tern::cpu::quantize_rows(act.type, values.data(), 1, kDecodeCols, x.data(), 1, isa);
-  std::vector<float> y(static_cast<size_t>(rows));
+  const auto n_x = static_cast<int>(state.range(1));
+  const size_t x_bytes = *tern::row_bytes(act.type, kDecodeCols);
+  std::vector<uint8_t> x(x_bytes * static_cast<size_t>(n_x));
+  for (int j = 0; j < n_x; ++j) {
+    tern::cpu::quantize_rows(act.type, values.data(), 1, kDecodeCols, x.data() + x_bytes * j, 1,
+                             isa);
+  }
+  std::vector<float> y(static_cast<size_t>(rows * n_x));
   if (repacked) {
     std::vector<uint8_t> packed(tern::cpu::repacked_bytes(type, rows, kDecodeCols));
     tern::cpu::repack(type, w.data(), rows, kDecodeCols, packed.data(), 1);
-    tern::cpu::GroupActBuffer acts;
-    tern::cpu::GroupActs xa = acts.prepare(type, x.data(), kDecodeCols);
+    std::vector<tern::cpu::GroupActBuffer> buffers(static_cast<size_t>(n_x));
+    std::vector<tern::cpu::GroupActs> xa;
+    for (int j = 0; j < n_x; ++j) {
+      xa.push_back(buffers[static_cast<size_t>(j)].prepare(type, x.data() + x_bytes * j, kDecodeCols));
+    }
     for (auto _ : state) {
-      tern::cpu::repacked_gemv(type, packed.data(), kDecodeCols, 0, rows, std::span(&xa, 1),
-                               y.data(), rows, isa);
+      tern::cpu::repacked_gemv(type, packed.data(), kDecodeCols, 0, rows, xa, y.data(), rows, isa);
       benchmark::DoNotOptimize(y.data());
     }
   } else {
@@ -257,6 +266,8 @@ void decode_rows(benchmark::State& state, TensorType type, Isa isa, bool repacke
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(w.size()));
+  state.counters["tok/s"] = benchmark::Counter(
+      static_cast<double>(n_x) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 const bool kDecodeRegistered = [] {
@@ -269,10 +280,11 @@ const bool kDecodeRegistered = [] {
         std::string name = std::string(repacked ? "decode_repacked/" : "decode_rows/") +
                            std::string(tern::type_traits(type).name) + "/" +
                            std::string(tern::cpu::isa_name(isa));
-        benchmark::RegisterBenchmark(name.c_str(), decode_rows, type, isa, repacked)
-            ->Arg(262144)
-            ->Arg(384)
-            ->Unit(benchmark::kMicrosecond);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), decode_rows, type, isa, repacked);
+        for (int64_t n_x : repacked ? std::vector<int64_t>{1, 2, 4, 8} : std::vector<int64_t>{1}) {
+          b->Args({262144, n_x})->Args({384, n_x});
+        }
+        b->Unit(benchmark::kMicrosecond);
       }
     }
   }
