@@ -96,8 +96,8 @@ __m256i duplicate_pair_half(__m256i pairs) {
 // Sub-blocks j = 2c and 2c + 1 (c = 2h + C2: high bits i = 2 C2 and 2 C2 + 1 of qh[h]) of a
 // Q6_K group against N activation rows: per row, sum over their 16-value groups of scale *
 // (q . x), q unsigned (0..63), and into `offset` sum of scale * sum(x), for the -32 of
-// every value. Two products of at most 2 * 63 * 128 fit in int16, so the pair sums widen
-// every 2 steps.
+// every value. Without VNNI, two products of at most 2 * 63 * 128 fit in int16, so the
+// pair sums widen every 2 steps.
 template <int C2, int N>
 void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, __m256i* sum,
                        __m256i* offset) {
@@ -113,6 +113,36 @@ void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, _
       offset[r] = _mm256_add_epi32(offset[r], _mm256_madd_epi16(scales[t], _mm256_set1_epi32(group_sums)));
     }
   }
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  // vpdpbusd sums 4 steps (16 values, one scale per row) straight into int32; each row's
+  // scale of values 0-15 and 16-31 as int32 lanes then multiplies them once.
+  const __m128i even_bytes = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i odd_bytes = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+  for (int half = 0; half < 2; ++half) {
+    __m256i f[2];  // sub-block 2c + t's scales of this half, one per row
+    for (int t = 0; t < 2; ++t) {
+      __m128i raw = load128(k.scales[2 * c + t]);
+      f[t] = _mm256_cvtepi8_epi32(_mm_shuffle_epi8(raw, half == 0 ? even_bytes : odd_bytes));
+    }
+    __m256i even[N], odd[N];
+    for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm256_setzero_si256();
+    for (int t = 4 * half; t < 4 * half + 4; ++t) {
+      Nibbles low = nibbles(k.ql[c][t]);
+      __m256i high = load256(k.qh[h][t]);
+      __m256i q0 = _mm256_or_si256(low.lo, _mm256_and_si256(high_bits_to_4<2 * C2>(high), bits45));
+      __m256i q1 = _mm256_or_si256(low.hi, _mm256_and_si256(high_bits_to_4<2 * C2 + 1>(high), bits45));
+      for (int r = 0; r < N; ++r) {
+        const int8_t* x_even = x[r]->qs + 64 * c;
+        even[r] = _mm256_dpbusd_epi32(even[r], q0, broadcast4(x_even + 4 * t));
+        odd[r] = _mm256_dpbusd_epi32(odd[r], q1, broadcast4(x_even + 32 + 4 * t));
+      }
+    }
+    for (int r = 0; r < N; ++r) {
+      sum[r] = _mm256_add_epi32(sum[r], _mm256_add_epi32(_mm256_mullo_epi32(even[r], f[0]),
+                                                         _mm256_mullo_epi32(odd[r], f[1])));
+    }
+  }
+#else
   for (int s = 0; s < 8; s += 2) {
     __m256i even[N], odd[N];
     for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm256_setzero_si256();
@@ -135,6 +165,7 @@ void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, _
                                                          _mm256_madd_epi16(odd[r], f1)));
     }
   }
+#endif
 }
 
 // The 8 rows' sums (int32) of a legacy group block's values times the block's activations
