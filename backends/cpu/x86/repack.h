@@ -93,6 +93,17 @@ __m256i duplicate_pair_half(__m256i pairs) {
   return _mm256_shuffle_epi8(pairs, pick);
 }
 
+// Step t of sub-blocks 2c (lo) and 2c + 1 (hi), c = 2h + C2: their 6-bit values as
+// unsigned bytes, the low 4 bits joined by high bits 2 C2 and 2 C2 + 1 of qh[h].
+template <int C2>
+Nibbles q6_step(const BlockQ6_Kx8& k, int c, int h, int t) {
+  const __m256i bits45 = _mm256_set1_epi8(0x30);
+  Nibbles low = nibbles(k.ql[c][t]);
+  __m256i high = load256(k.qh[h][t]);
+  return {_mm256_or_si256(low.lo, _mm256_and_si256(high_bits_to_4<2 * C2>(high), bits45)),
+          _mm256_or_si256(low.hi, _mm256_and_si256(high_bits_to_4<2 * C2 + 1>(high), bits45))};
+}
+
 // Sub-blocks j = 2c and 2c + 1 (c = 2h + C2: high bits i = 2 C2 and 2 C2 + 1 of qh[h]) of a
 // Q6_K group against N activation rows: per row, sum over their 16-value groups of scale *
 // (q . x), q unsigned (0..63), and into `offset` sum of scale * sum(x), for the -32 of
@@ -102,7 +113,6 @@ template <int C2, int N>
 void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, __m256i* sum,
                        __m256i* offset) {
   const int c = 2 * h + C2;
-  const __m256i bits45 = _mm256_set1_epi8(0x30);
   __m256i scales[2];
   for (int t = 0; t < 2; ++t) {
     int j = 2 * c + t;
@@ -127,10 +137,7 @@ void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, _
     __m256i even[N], odd[N];
     for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm256_setzero_si256();
     for (int t = 4 * half; t < 4 * half + 4; ++t) {
-      Nibbles low = nibbles(k.ql[c][t]);
-      __m256i high = load256(k.qh[h][t]);
-      __m256i q0 = _mm256_or_si256(low.lo, _mm256_and_si256(high_bits_to_4<2 * C2>(high), bits45));
-      __m256i q1 = _mm256_or_si256(low.hi, _mm256_and_si256(high_bits_to_4<2 * C2 + 1>(high), bits45));
+      const auto [q0, q1] = q6_step<C2>(k, c, h, t);
       for (int r = 0; r < N; ++r) {
         const int8_t* x_even = x[r]->qs + 64 * c;
         even[r] = _mm256_dpbusd_epi32(even[r], q0, broadcast4(x_even + 4 * t));
@@ -147,10 +154,7 @@ void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, _
     __m256i even[N], odd[N];
     for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm256_setzero_si256();
     for (int t = s; t < s + 2; ++t) {
-      Nibbles low = nibbles(k.ql[c][t]);
-      __m256i high = load256(k.qh[h][t]);
-      __m256i q0 = _mm256_or_si256(low.lo, _mm256_and_si256(high_bits_to_4<2 * C2>(high), bits45));
-      __m256i q1 = _mm256_or_si256(low.hi, _mm256_and_si256(high_bits_to_4<2 * C2 + 1>(high), bits45));
+      const auto [q0, q1] = q6_step<C2>(k, c, h, t);
       for (int r = 0; r < N; ++r) {
         const int8_t* x_even = x[r]->qs + 64 * c;
         even[r] = _mm256_add_epi16(even[r], _mm256_maddubs_epi16(q0, broadcast4(x_even + 4 * t)));
