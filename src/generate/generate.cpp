@@ -1,11 +1,11 @@
-// The token loop: prompt -> (sample -> stop? -> stream -> decode)* with timings.
+// The token loop: prompt -> (sample -> stop? -> stream -> decode)* with timings; the
+// per-token rules are TokenLoop's (token_loop.h), shared with BatchGenerator.
 #include "tern/generate.h"
 
-#include <fmt/format.h>
-
 #include <chrono>
-#include <limits>
+#include <optional>
 
+#include "generate/token_loop.h"
 #include "tern/error.h"
 
 namespace tern {
@@ -23,37 +23,6 @@ std::span<const float> last_row(std::span<const float> logits, int64_t n_vocab) 
   const auto n = static_cast<size_t>(n_vocab);
   if (logits.size() < n) throw Error("generate: the session has no logits to sample from");
   return logits.subspan(logits.size() - n);
-}
-
-// Every end-of-generation id of the vocabulary (EOS, EOT, end-of-turn markers).
-std::vector<TokenId> end_of_generation_ids(const Tokenizer& tokenizer) {
-  std::vector<TokenId> ids;
-  for (TokenId id = 0; id < tokenizer.n_vocab(); ++id) {
-    if (tokenizer.is_end_of_generation(id)) ids.push_back(id);
-  }
-  return ids;
-}
-
-// Samples the next token; with `banned` non-empty those ids get -inf first (--ignore-eos).
-TokenId sample_next(SamplerChain& sampler, std::span<const float> row,
-                    std::span<const TokenId> banned, std::vector<float>& scratch) {
-  if (banned.empty()) return sampler.sample(row);
-  scratch.assign(row.begin(), row.end());
-  for (TokenId id : banned) {
-    if (static_cast<size_t>(id) < scratch.size()) {
-      scratch[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-    }
-  }
-  return sampler.sample(scratch);
-}
-
-void check_fits(const Session& session, size_t n_prompt) {
-  const int64_t n_free = session.n_ctx() - session.n_past();
-  if (static_cast<int64_t>(n_prompt) > n_free) {
-    throw ContextOverflow(fmt::format(
-        "the prompt is {} tokens, longer than the {} free positions of the context (n_ctx {})",
-        n_prompt, n_free, session.n_ctx()));
-  }
 }
 
 // session.decode(tokens), or an empty span when `abort` abandoned it (nothing kept).
@@ -94,62 +63,27 @@ std::string_view stop_reason_name(StopReason reason) {
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
                         std::span<const TokenId> prompt, const GenerateOptions& options,
                         const TextCallback& on_text) {
-  check_fits(session, prompt.size());
-  GenerateResult result;
+  detail::check_prompt_fits(prompt.size(), session.n_ctx() - session.n_past(), session.n_ctx());
   const Clock::time_point prompt_start = Clock::now();
   bool aborted = false;
   std::span<const float> logits =
       prompt.empty() ? session.logits()
                      : decode_unless_aborted(session, prompt, options.abort, aborted);
-  result.prompt_seconds = seconds_since(prompt_start);
   if (aborted) {
+    GenerateResult result;
+    result.prompt_seconds = seconds_since(prompt_start);
     result.stop = StopReason::Interrupted;
     return result;
   }
-  for (TokenId token : prompt) sampler.accept(token);
-  result.n_prompt = static_cast<int64_t>(prompt.size());
-
-  const Clock::time_point generate_start = Clock::now();
-  const std::vector<TokenId> banned =
-      options.ignore_eos ? end_of_generation_ids(tokenizer) : std::vector<TokenId>{};
-  std::vector<float> scratch;
-  StreamDecoder stream(tokenizer);
-  const auto limit_reached = [&] {
-    return options.n_predict >= 0 && std::ssize(result.tokens) >= options.n_predict;
-  };
-  // Each pass: sample, stop on end-of-generation, stream, then decode unless a limit stops.
-  while (!limit_reached()) {
-    const TokenId next = sample_next(sampler, last_row(logits, session.n_vocab()), banned, scratch);
-    sampler.accept(next);
-    if (tokenizer.is_end_of_generation(next) && banned.empty()) {
-      result.stop = StopReason::EndOfGeneration;
-      result.pending = {next};
-      break;
-    }
-    result.tokens.push_back(next);
-    const std::string piece = stream.push(next);
-    result.text += piece;
-    const bool go_on = (!on_text || on_text(piece)) && !(options.abort && options.abort());
-    const bool context_full = session.n_past() >= session.n_ctx();
-    if (!go_on || limit_reached() || context_full) {
-      result.stop = !go_on         ? StopReason::Interrupted
-                    : context_full ? StopReason::ContextFull
-                                   : StopReason::MaxTokens;
-      result.pending = {next};
-      break;
-    }
-    logits = decode_unless_aborted(session, std::span(&next, 1), options.abort, aborted);
-    if (aborted) {  // `next` was streamed but is not in the session
-      result.stop = StopReason::Interrupted;
-      result.pending = {next};
-      break;
-    }
+  detail::TokenLoop loop(tokenizer, sampler, prompt, seconds_since(prompt_start), options, on_text);
+  while (!loop.finished()) {
+    const std::optional<TokenId> next =
+        loop.advance(last_row(logits, session.n_vocab()), session.n_past() >= session.n_ctx());
+    if (!next) break;
+    logits = decode_unless_aborted(session, std::span(&*next, 1), options.abort, aborted);
+    if (aborted) loop.interrupt();  // `next` was streamed but is not in the session
   }
-  const std::string rest = stream.finish();
-  result.text += rest;
-  if (!rest.empty() && on_text) on_text(rest);
-  result.generate_seconds = seconds_since(generate_start);
-  return result;
+  return loop.finish();
 }
 
 }  // namespace tern

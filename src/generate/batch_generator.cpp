@@ -1,0 +1,117 @@
+// Continuous batching: slots of one session, one Session::decode per step for all of them,
+// and TokenLoop (shared with generate()) for each slot's sampling and stop rules.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "generate/token_loop.h"
+#include "tern/batch_generate.h"
+#include "tern/error.h"
+
+namespace tern {
+
+struct BatchGenerator::Slot {
+  bool busy = false;
+  std::vector<TokenId> prompt;  // until the step that decodes it
+  SamplerChain* sampler = nullptr;
+  GenerateOptions options;
+  TextCallback on_text;
+  std::optional<detail::TokenLoop> loop;  // from the step that decoded the prompt on
+  TokenId next = 0;                       // sampled, to be decoded in the next step
+};
+
+BatchGenerator::BatchGenerator(Session& session, const Tokenizer& tokenizer)
+    : session_(&session), tokenizer_(&tokenizer), slots_(static_cast<size_t>(session.n_seq())) {}
+
+BatchGenerator::~BatchGenerator() = default;
+
+int BatchGenerator::busy() const {
+  return static_cast<int>(
+      std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; }));
+}
+
+int BatchGenerator::slots() const { return static_cast<int>(slots_.size()); }
+
+std::optional<int> BatchGenerator::start(std::span<const TokenId> prompt, SamplerChain& sampler,
+                                         const GenerateOptions& options, TextCallback on_text) {
+  if (prompt.empty()) throw Error("BatchGenerator: a generation needs a prompt");
+  for (TokenId token : prompt) {
+    if (token < 0 || token >= session_->n_vocab()) {
+      throw Error(fmt::format("BatchGenerator: token id {} is outside the vocabulary ({} ids)",
+                              token, session_->n_vocab()));
+    }
+  }
+  detail::check_prompt_fits(prompt.size(), session_->n_ctx(), session_->n_ctx());
+  const auto free =
+      std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
+  if (free == slots_.end()) return std::nullopt;
+  const int index = static_cast<int>(free - slots_.begin());
+  session_->clear_sequence(index);
+  free->busy = true;
+  free->prompt.assign(prompt.begin(), prompt.end());
+  free->sampler = &sampler;
+  free->options = options;
+  free->on_text = std::move(on_text);
+  free->loop.reset();
+  return index;
+}
+
+std::vector<FinishedGeneration> BatchGenerator::step() {
+  std::vector<FinishedGeneration> finished;
+  const auto finish = [&](int index, GenerateResult result) {
+    Slot& slot = slots_[static_cast<size_t>(index)];
+    slot = Slot{};
+    finished.push_back({index, std::move(result)});
+  };
+  // Aborted generations leave before the decode, as generate()'s decode would abandon them.
+  for (int i = 0; i < slots(); ++i) {
+    Slot& slot = slots_[static_cast<size_t>(i)];
+    if (!slot.busy || !slot.options.abort || !slot.options.abort()) continue;
+    if (!slot.loop) {
+      finish(i, GenerateResult{.stop = StopReason::Interrupted});
+      continue;
+    }
+    slot.loop->interrupt();
+    finish(i, slot.loop->finish());
+  }
+
+  std::vector<SequenceTokens> batch;
+  for (int i = 0; i < slots(); ++i) {
+    const Slot& slot = slots_[static_cast<size_t>(i)];
+    if (!slot.busy) continue;
+    batch.push_back({i, slot.loop ? std::span(&slot.next, 1) : std::span(slot.prompt)});
+  }
+  if (batch.empty()) return finished;
+  const auto decode_start = std::chrono::steady_clock::now();
+  const std::span<const float> logits = session_->decode(batch);
+  const double decode_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count();
+
+  const auto n_vocab = static_cast<size_t>(session_->n_vocab());
+  for (size_t part = 0; part < batch.size(); ++part) {
+    const int index = batch[part].seq;
+    Slot& slot = slots_[static_cast<size_t>(index)];
+    if (!slot.loop) {  // the prompt is in: generation starts as generate()'s does
+      slot.loop.emplace(*tokenizer_, *slot.sampler, slot.prompt, decode_seconds, slot.options,
+                        slot.on_text);
+      slot.prompt = {};
+    }
+    std::optional<TokenId> next;
+    if (!slot.loop->finished()) {
+      next = slot.loop->advance(logits.subspan(part * n_vocab, n_vocab),
+                                session_->n_past(index) >= session_->n_ctx());
+    }
+    if (next) {
+      slot.next = *next;
+    } else {
+      finish(index, slot.loop->finish());
+    }
+  }
+  std::sort(
+      finished.begin(), finished.end(),
+      [](const FinishedGeneration& a, const FinishedGeneration& b) { return a.slot < b.slot; });
+  return finished;
+}
+
+}  // namespace tern

@@ -1,0 +1,104 @@
+// Sample -> stop? -> stream, one token at a time, for generate() and BatchGenerator.
+#include "generate/token_loop.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+#include <string>
+
+#include "tern/error.h"
+
+namespace tern::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Every end-of-generation id of the vocabulary (EOS, EOT, end-of-turn markers).
+std::vector<TokenId> end_of_generation_ids(const Tokenizer& tokenizer) {
+  std::vector<TokenId> ids;
+  for (TokenId id = 0; id < tokenizer.n_vocab(); ++id) {
+    if (tokenizer.is_end_of_generation(id)) ids.push_back(id);
+  }
+  return ids;
+}
+
+// Samples the next token; with `banned` non-empty those ids get -inf first (--ignore-eos).
+TokenId sample_next(SamplerChain& sampler, std::span<const float> row,
+                    std::span<const TokenId> banned, std::vector<float>& scratch) {
+  if (banned.empty()) return sampler.sample(row);
+  scratch.assign(row.begin(), row.end());
+  for (TokenId id : banned) {
+    if (static_cast<size_t>(id) < scratch.size()) {
+      scratch[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  return sampler.sample(scratch);
+}
+
+}  // namespace
+
+void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx) {
+  if (static_cast<int64_t>(n_prompt) > n_free) {
+    throw ContextOverflow(fmt::format(
+        "the prompt is {} tokens, longer than the {} free positions of the context (n_ctx {})",
+        n_prompt, n_free, n_ctx));
+  }
+}
+
+TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
+                     std::span<const TokenId> prompt, double prompt_seconds,
+                     const GenerateOptions& options, const TextCallback& on_text)
+    : tokenizer_(&tokenizer),
+      sampler_(&sampler),
+      options_(&options),
+      on_text_(&on_text),
+      banned_(options.ignore_eos ? end_of_generation_ids(tokenizer) : std::vector<TokenId>{}),
+      stream_(tokenizer),
+      generate_start_(Clock::now()) {
+  for (TokenId token : prompt) sampler.accept(token);
+  result_.n_prompt = std::ssize(prompt);
+  result_.prompt_seconds = prompt_seconds;
+  finished_ = options.n_predict == 0;
+}
+
+std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool context_full) {
+  const TokenId next = sample_next(*sampler_, row, banned_, scratch_);
+  sampler_->accept(next);
+  if (tokenizer_->is_end_of_generation(next) && banned_.empty()) {
+    stop(StopReason::EndOfGeneration, next);
+    return std::nullopt;
+  }
+  result_.tokens.push_back(next);
+  const std::string piece = stream_.push(next);
+  result_.text += piece;
+  const bool go_on = (!*on_text_ || (*on_text_)(piece)) && !(options_->abort && options_->abort());
+  const bool limit_reached =
+      options_->n_predict >= 0 && std::ssize(result_.tokens) >= options_->n_predict;
+  if (!go_on || limit_reached || context_full) {
+    stop(!go_on         ? StopReason::Interrupted
+         : context_full ? StopReason::ContextFull
+                        : StopReason::MaxTokens,
+         next);
+    return std::nullopt;
+  }
+  return next;
+}
+
+void TokenLoop::interrupt() { stop(StopReason::Interrupted, result_.tokens.back()); }
+
+void TokenLoop::stop(StopReason reason, TokenId pending) {
+  result_.stop = reason;
+  result_.pending = {pending};
+  finished_ = true;
+}
+
+GenerateResult TokenLoop::finish() {
+  const std::string rest = stream_.finish();
+  result_.text += rest;
+  if (!rest.empty() && *on_text_) (*on_text_)(rest);
+  result_.generate_seconds = std::chrono::duration<double>(Clock::now() - generate_start_).count();
+  return std::move(result_);
+}
+
+}  // namespace tern::detail

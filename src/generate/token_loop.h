@@ -1,0 +1,58 @@
+// The per-token part of generation that generate() and BatchGenerator share: after a
+// prompt is in the cache, each logits row is sampled, checked against the stop rules and
+// streamed; the caller decodes the token it hands back (alone, or in a batch with other
+// sequences) and brings the next row. One rule set, so a batched generation stops, streams
+// and reports exactly as generate() does.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "tern/generate.h"
+
+namespace tern::detail {
+
+/// Throws tern::ContextOverflow when `n_prompt` tokens do not fit in `n_free` positions.
+void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx);
+
+class TokenLoop {
+ public:
+  /// Starts generating after `prompt` was decoded (in `prompt_seconds`): records every
+  /// prompt token in `sampler`. The referenced objects must outlive the loop.
+  TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler, std::span<const TokenId> prompt,
+            double prompt_seconds, const GenerateOptions& options, const TextCallback& on_text);
+
+  /// True once a stop rule ended generation (at once for n_predict 0).
+  bool finished() const { return finished_; }
+
+  /// Samples the next token from `row` (n_vocab logits), streams it and applies the stop
+  /// rules; `context_full`: the sequence has no position left for it. Returns the token
+  /// to decode next, or nullopt when generation stopped (finished() is true then).
+  std::optional<TokenId> advance(std::span<const float> row, bool context_full);
+
+  /// The decode of the token advance() returned was abandoned (options.abort): it was
+  /// streamed but is not in the session; generation stops as interrupted.
+  void interrupt();
+
+  /// Flushes the stream's held-back bytes and returns the result; call once.
+  GenerateResult finish();
+
+ private:
+  void stop(StopReason reason, TokenId pending);
+
+  const Tokenizer* tokenizer_;
+  SamplerChain* sampler_;
+  const GenerateOptions* options_;
+  const TextCallback* on_text_;
+  std::vector<TokenId> banned_;  // end-of-generation ids under ignore_eos
+  std::vector<float> scratch_;
+  StreamDecoder stream_;
+  GenerateResult result_;
+  std::chrono::steady_clock::time_point generate_start_;
+  bool finished_ = false;
+};
+
+}  // namespace tern::detail

@@ -1,0 +1,219 @@
+// BatchGenerator: generations started at different steps (one joins while others run, one
+// finishes early and its slot is reused) each give what generate() gives alone in a fresh
+// session, token for token and byte for byte, greedy and with seeded samplers; its stop
+// rules, aborts and refusals. On the golden synthetic models (CPU).
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "golden_reference.h"
+#include "tern/batch_generate.h"
+#include "tern/error.h"
+#include "tern/generate.h"
+
+namespace tern {
+namespace {
+
+constexpr int64_t kCtx = 48;
+
+// One generation of the schedule: its prompt, its options, and the step it starts at.
+struct Job {
+  std::vector<TokenId> prompt;
+  GenerateOptions options;
+  int start_step = 0;
+};
+
+// Slots: 3. Jobs 0 and 1 start together; 2 joins while they run; 1 stops early (n_predict
+// 3), so 3 takes its slot; 4 waits for a slot; 5 fills its context (ContextFull).
+std::vector<Job> schedule() {
+  return {
+      {{1, 436, 94, 16, 328}, {.n_predict = 14, .ignore_eos = true}, 0},
+      {{1, 189, 240}, {.n_predict = 3}, 0},
+      {{1, 43, 191, 330, 183, 426, 12, 77, 300}, {.n_predict = 10, .ignore_eos = true}, 2},
+      {{1, 405, 361, 463}, {.n_predict = 12}, 3},
+      {{1, 370, 93}, {.n_predict = 0}, 4},
+      {std::vector<TokenId>(40, 53), {.n_predict = -1, .ignore_eos = true}, 4},
+  };
+}
+
+struct Outcome {
+  GenerateResult result;
+  std::string streamed;
+};
+
+void expect_same(const Outcome& got, const Outcome& want, size_t job) {
+  SCOPED_TRACE("job " + std::to_string(job));
+  EXPECT_EQ(got.result.tokens, want.result.tokens);
+  EXPECT_EQ(got.result.text, want.result.text);
+  EXPECT_EQ(got.result.stop, want.result.stop);
+  EXPECT_EQ(got.result.pending, want.result.pending);
+  EXPECT_EQ(got.result.n_prompt, want.result.n_prompt);
+  EXPECT_EQ(got.streamed, got.result.text);
+}
+
+class BatchGenerate : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    model_.emplace(Model::load(golden::kGoldenDir + GetParam() + "/model.gguf"));
+  }
+
+  // Each job alone: generate() in a fresh single-sequence session.
+  std::vector<Outcome> alone(const std::vector<Job>& jobs, const SamplingParams& params) const {
+    std::vector<Outcome> outcomes;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      Session session(*model_, {.n_ctx = kCtx, .n_threads = 2});
+      SamplerChain sampler(seeded(params, j));
+      Outcome o;
+      o.result = generate(session, model_->tokenizer(), sampler, jobs[j].prompt, jobs[j].options,
+                          [&o](std::string_view text) {
+                            o.streamed += text;
+                            return true;
+                          });
+      outcomes.push_back(std::move(o));
+    }
+    return outcomes;
+  }
+
+  // The jobs through one BatchGenerator of `n_slots`, each started at its step (or the
+  // first step after it with a free slot).
+  std::vector<Outcome> batched(const std::vector<Job>& jobs, const SamplingParams& params,
+                               int n_slots) const {
+    Session session(*model_, {.n_ctx = kCtx, .n_batch = 8, .n_threads = 2, .n_seq = n_slots});
+    BatchGenerator generator(session, model_->tokenizer());
+    std::vector<std::unique_ptr<SamplerChain>> samplers;
+    std::vector<Outcome> outcomes(jobs.size());
+    std::vector<int> job_in_slot(static_cast<size_t>(n_slots), -1);
+    size_t next_job = 0;
+    std::vector<bool> slot_used(static_cast<size_t>(n_slots), false);
+    bool slot_reused = false;
+    for (int step = 0; next_job < jobs.size() || !generator.idle(); ++step) {
+      while (next_job < jobs.size() && jobs[next_job].start_step <= step) {
+        samplers.push_back(std::make_unique<SamplerChain>(seeded(params, next_job)));
+        Outcome& o = outcomes[next_job];
+        const std::optional<int> slot =
+            generator.start(jobs[next_job].prompt, *samplers.back(), jobs[next_job].options,
+                            [&o](std::string_view text) {
+                              o.streamed += text;
+                              return true;
+                            });
+        if (!slot) {
+          samplers.pop_back();
+          break;
+        }
+        slot_reused |= slot_used[static_cast<size_t>(*slot)];
+        slot_used[static_cast<size_t>(*slot)] = true;
+        job_in_slot[static_cast<size_t>(*slot)] = static_cast<int>(next_job++);
+      }
+      for (FinishedGeneration& f : generator.step()) {
+        outcomes[static_cast<size_t>(job_in_slot[static_cast<size_t>(f.slot)])].result =
+            std::move(f.result);
+      }
+      EXPECT_LT(step, 200) << "runaway";
+      if (step >= 200) break;
+    }
+    EXPECT_TRUE(slot_reused);
+    return outcomes;
+  }
+
+  static SamplingParams seeded(SamplingParams params, size_t job) {
+    params.seed += static_cast<uint32_t>(job);
+    return params;
+  }
+
+  void expect_batched_equals_alone(const SamplingParams& params) const {
+    const std::vector<Job> jobs = schedule();
+    const std::vector<Outcome> want = alone(jobs, params);
+    const std::vector<Outcome> got = batched(jobs, params, 3);
+    for (size_t j = 0; j < jobs.size(); ++j) expect_same(got[j], want[j], j);
+    EXPECT_EQ(want[0].result.tokens.size(), 14u);
+    EXPECT_EQ(want[1].result.tokens.size(), 3u);  // the early finisher did finish early
+    EXPECT_TRUE(want[4].result.tokens.empty());
+    EXPECT_EQ(want[5].result.stop, StopReason::ContextFull);
+  }
+
+  std::optional<Model> model_;
+};
+
+TEST_P(BatchGenerate, GreedyGenerationsGiveWhatEachGivesAlone) {
+  expect_batched_equals_alone({.temp = 0.0f});
+}
+
+TEST_P(BatchGenerate, SeededSamplingGivesWhatEachGivesAlone) {
+  expect_batched_equals_alone({.temp = 0.9f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 7});
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, BatchGenerate,
+                         ::testing::Values("llama-f32", "qwen3-f32", "llama-q4_k_m", "qwen2-q4_0"),
+                         golden::model_test_name);
+
+class BatchGeneratorRules : public ::testing::Test {
+ protected:
+  BatchGeneratorRules()
+      : model_(Model::load(golden::kGoldenDir + "llama-f32/model.gguf")),
+        session_(model_, {.n_ctx = 16, .n_threads = 2, .n_seq = 2}),
+        generator_(session_, model_.tokenizer()) {}
+  Model model_;
+  Session session_;
+  BatchGenerator generator_;
+  SamplerChain sampler_{{.temp = 0.0f}};
+  const std::vector<TokenId> prompt_ = {1, 436, 94};
+};
+
+TEST_F(BatchGeneratorRules, StartRefusesWhenFullAndForUnfitPrompts) {
+  EXPECT_TRUE(generator_.idle());
+  EXPECT_THROW(generator_.start(std::vector<TokenId>(17, 5), sampler_, {}), ContextOverflow);
+  EXPECT_THROW(generator_.start({}, sampler_, {}), Error);
+  EXPECT_THROW(generator_.start(std::vector<TokenId>{1, 512}, sampler_, {}), Error);
+  EXPECT_EQ(generator_.start(prompt_, sampler_, {.n_predict = 2}), 0);
+  EXPECT_EQ(generator_.start(prompt_, sampler_, {.n_predict = 2}), 1);
+  EXPECT_EQ(generator_.start(prompt_, sampler_, {.n_predict = 2}), std::nullopt);
+  EXPECT_EQ(generator_.busy(), 2);
+  EXPECT_TRUE(generator_.step().empty());
+  const std::vector<FinishedGeneration> done = generator_.step();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].slot, 0);
+  EXPECT_EQ(done[1].slot, 1);
+  EXPECT_TRUE(generator_.idle());
+  EXPECT_TRUE(generator_.step().empty());
+}
+
+TEST_F(BatchGeneratorRules, AbortBeforeThePromptAndWhileGenerating) {
+  bool abort_first = true;
+  bool abort_second = false;
+  ASSERT_TRUE(generator_.start(prompt_, sampler_, {.abort = [&] { return abort_first; }}));
+  ASSERT_TRUE(generator_.start(prompt_, sampler_, {.abort = [&] { return abort_second; }}));
+  std::vector<FinishedGeneration> done = generator_.step();
+  ASSERT_EQ(done.size(), 1u);  // the first never decoded its prompt
+  EXPECT_EQ(done[0].result.stop, StopReason::Interrupted);
+  EXPECT_EQ(done[0].result.n_prompt, 0);
+  EXPECT_TRUE(done[0].result.tokens.empty());
+  abort_second = true;  // seen after the token it sampled: that token stays pending
+  done = generator_.step();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].result.stop, StopReason::Interrupted);
+  EXPECT_EQ(done[0].result.n_prompt, 3);
+  ASSERT_EQ(done[0].result.tokens.size(), 1u);
+  EXPECT_EQ(done[0].result.pending, done[0].result.tokens);
+  EXPECT_TRUE(generator_.idle());
+}
+
+TEST_F(BatchGeneratorRules, CallbackStopsOnlyItsGeneration) {
+  ASSERT_TRUE(generator_.start(prompt_, sampler_, {.n_predict = 4, .ignore_eos = true},
+                               [](std::string_view) { return false; }));
+  ASSERT_TRUE(generator_.start(prompt_, sampler_, {.n_predict = 4, .ignore_eos = true}));
+  std::vector<FinishedGeneration> done = generator_.step();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].slot, 0);
+  EXPECT_EQ(done[0].result.stop, StopReason::Interrupted);
+  while (done = generator_.step(), done.empty()) {
+  }
+  EXPECT_EQ(done[0].slot, 1);
+  EXPECT_EQ(done[0].result.stop, StopReason::MaxTokens);
+  EXPECT_EQ(done[0].result.tokens.size(), 4u);
+}
+
+}  // namespace
+}  // namespace tern
