@@ -121,6 +121,44 @@ TEST_F(SummarizerTest, LongTextIsChunkedAndSummarizedAgain) {
   EXPECT_FALSE(s.text.empty());
 }
 
+// Five documents (a long one chunked over two rounds, an empty one) through three slots:
+// each gets the summary and statistics the one-at-a-time summarizer gives it.
+TEST_F(SummarizerTest, ParallelGivesWhatOneAtATimeGives) {
+  const std::vector<std::string> texts = {
+      "The village of Alder sits beside a river. Every spring the farmers plant barley.",
+      long_text(),
+      "",
+      "The meeting moved to Friday at noon because the hall was booked on Thursday.",
+      "Bees collect nectar from flowers and turn it into honey inside the hive.",
+  };
+  Summarizer one_at_a_time(*session_, *tokenizer_, sampler_, options());
+  Session slots(*model_, {.n_ctx = 256, .n_threads = 2, .n_seq = 3});
+  ParallelSummarizer parallel(slots, *tokenizer_, {.temp = 0.0f}, options());
+  std::vector<std::optional<Summary>> got(texts.size());
+  size_t next = 0;
+  while (next < texts.size() || !parallel.idle()) {
+    while (next < texts.size() && parallel.wants_document()) {
+      parallel.add(next, texts[next]);
+      ++next;
+    }
+    for (ParallelSummarizer::Finished& f : parallel.step()) {
+      ASSERT_FALSE(got[f.id]) << "document " << f.id << " finished twice";
+      got[f.id] = std::move(f.summary);
+    }
+  }
+  for (size_t i = 0; i < texts.size(); ++i) {
+    SCOPED_TRACE("document " + std::to_string(i));
+    const Summary want = one_at_a_time.summarize(texts[i]);
+    ASSERT_TRUE(got[i]);
+    EXPECT_EQ(got[i]->text, want.text);
+    EXPECT_EQ(got[i]->n_tokens_in, want.n_tokens_in);
+    EXPECT_EQ(got[i]->n_tokens_out, want.n_tokens_out);
+    EXPECT_EQ(got[i]->n_chunks, want.n_chunks);
+    EXPECT_EQ(got[i]->n_rounds, want.n_rounds);
+  }
+  EXPECT_EQ(got[1]->n_rounds, 2);
+}
+
 TEST_F(SummarizerTest, EmptyTextNeedsNoPrompt) {
   Summarizer summarizer(*session_, *tokenizer_, sampler_, options());
   const Summary s = summarizer.summarize("");

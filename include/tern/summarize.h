@@ -1,15 +1,19 @@
 // Summarizing documents of any length: a document that fits the context is summarized in
 // one prompt; a longer one is cut into overlapping chunks whose summaries are joined and
-// summarized again, until the text fits.
+// summarized again, until the text fits. Summarizer does one document at a time;
+// ParallelSummarizer runs the prompts of several at once through a BatchGenerator.
 #pragma once
 
 #include <cstdint>
+#include <list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tern/batch_generate.h"
 #include "tern/generate.h"
 
 namespace tern::summarize {
@@ -37,8 +41,61 @@ struct Summary {
 std::vector<std::pair<size_t, size_t>> chunk_ranges(size_t n_tokens, size_t max_chunk,
                                                     size_t n_overlap);
 
-/// Summarizes documents over one session, clearing its cache before every prompt. Not
-/// thread-safe (it drives the session and the sampler); one per thread.
+/// The prompt around a text to summarize (the instruction, in the chat format or as plain
+/// completion), and how much text one prompt can hold in a context of n_ctx.
+class SummaryPrompt {
+ public:
+  /// `tokenizer` must outlive the prompt. Throws tern::Error when the context leaves too
+  /// little room for a chunk (n_ctx - prompt frame - n_predict).
+  SummaryPrompt(const Tokenizer& tokenizer, SummarizeOptions options, int64_t n_ctx);
+
+  /// The prompt tokens asking to summarize `text`.
+  std::vector<TokenId> around(std::span<const TokenId> text) const;
+  /// Most document tokens one prompt can hold.
+  size_t capacity() const { return capacity_; }
+  const SummarizeOptions& options() const { return options_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+
+ private:
+  const Tokenizer* tokenizer_;
+  SummarizeOptions options_;
+  std::vector<TokenId> prefix_;  // prompt tokens before the text (BOS included)
+  std::vector<TokenId> suffix_;  // prompt tokens after it (up to the answer)
+  size_t capacity_ = 0;
+};
+
+/// One document's summarization as rounds of prompts: a round has one prompt per chunk of
+/// its text, independent of each other (they may run in any order, or at once); their
+/// summaries joined are the next round's text, until the text fits one prompt. Each prompt
+/// is generated in a fresh sequence with a freshly reset sampler and n_predict tokens.
+class SummaryRounds {
+ public:
+  /// `prompt` must outlive the rounds. An empty text is done() at once.
+  SummaryRounds(const SummaryPrompt& prompt, std::string_view text);
+
+  bool done() const { return prompts_.empty(); }
+  /// The prompts of the round under way; empty once done().
+  const std::vector<std::vector<TokenId>>& prompts() const { return prompts_; }
+  /// Records what prompt `i` of the round under way generated. Returns true when that
+  /// completed the round: prompts() is then the next round's, or empty when done().
+  bool record(size_t i, const GenerateResult& result);
+  /// The summary and its statistics; complete once done().
+  const Summary& summary() const { return summary_; }
+
+ private:
+  void begin_round(std::vector<TokenId> tokens);
+
+  const SummaryPrompt* prompt_;
+  Summary summary_;
+  std::vector<TokenId> tokens_;  // the round's text
+  std::vector<std::vector<TokenId>> prompts_;
+  std::vector<std::string> summaries_;  // per prompt of the round, once recorded
+  size_t n_recorded_ = 0;
+};
+
+/// Summarizes documents one at a time over one session (generate()), clearing its cache
+/// before every prompt. Not thread-safe (it drives the session and the sampler); one per
+/// thread.
 class Summarizer {
  public:
   /// The referenced objects must outlive the summarizer. Throws tern::Error when the
@@ -49,18 +106,58 @@ class Summarizer {
   Summary summarize(std::string_view text);
 
   /// Most document tokens one prompt can hold.
-  size_t chunk_capacity() const { return capacity_; }
+  size_t chunk_capacity() const { return prompt_.capacity(); }
 
  private:
-  std::string summarize_once(std::span<const TokenId> text, Summary& stats);
-
   Session* session_;
-  const Tokenizer* tokenizer_;
   SamplerChain* sampler_;
-  SummarizeOptions options_;
-  std::vector<TokenId> prefix_;  // prompt tokens before the text (BOS included)
-  std::vector<TokenId> suffix_;  // prompt tokens after it (up to the answer)
-  size_t capacity_ = 0;
+  SummaryPrompt prompt_;
+};
+
+/// Summarizes several documents at once over one session: every prompt under way (chunks
+/// of one document, or of several) is a generation in a sequence slot of a BatchGenerator,
+/// so they share each decode; a long document's later rounds start as its chunks finish.
+/// Each document gets what Summarizer gives it (each prompt with a sampler of `sampling`
+/// freshly reset; greedy output is the same up to the batched kernels' rounding). One
+/// thread drives it.
+class ParallelSummarizer {
+ public:
+  /// One slot per sequence of `session` (n_seq). The referenced objects must outlive the
+  /// summarizer. Throws tern::Error as SummaryPrompt does.
+  ParallelSummarizer(Session& session, const Tokenizer& tokenizer, const SamplingParams& sampling,
+                     SummarizeOptions options);
+  ~ParallelSummarizer();
+  ParallelSummarizer(const ParallelSummarizer&) = delete;  // documents point at prompt_
+  ParallelSummarizer& operator=(const ParallelSummarizer&) = delete;
+
+  /// Whether a slot would idle in the next step without another document: add one then.
+  bool wants_document() const;
+  /// Starts summarizing `text`, reported as document `id`.
+  void add(size_t id, std::string_view text);
+
+  struct Finished {
+    size_t id = 0;
+    Summary summary;
+  };
+  /// Starts what prompts have a free slot, then runs one batched step. Returns the documents
+  /// that finished (in no particular order).
+  std::vector<Finished> step();
+  /// Every added document finished and was returned.
+  bool idle() const;
+
+  /// Most document tokens one prompt can hold.
+  size_t chunk_capacity() const { return prompt_.capacity(); }
+
+ private:
+  struct Document;
+  struct Job;
+
+  SummaryPrompt prompt_;
+  std::unique_ptr<BatchGenerator> generator_;
+  std::list<Document> documents_;  // in progress, in the order added
+  std::vector<Job> jobs_;          // per slot: the prompt it runs, with its sampler
+  std::vector<std::unique_ptr<SamplerChain>> idle_samplers_;  // one per free slot
+  std::vector<Finished> finished_;  // done before their step (empty texts)
 };
 
 }  // namespace tern::summarize

@@ -1,4 +1,5 @@
-// Prompt frame, chunking and the summarize-then-summarize-the-summaries recursion.
+// Prompt frame, chunking, the rounds of summarize-then-summarize-the-summaries, and the
+// one-document-at-a-time Summarizer over them.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -26,10 +27,12 @@ std::pair<std::string, std::string> prompt_frame(const SummarizeOptions& options
   return {prompt.substr(0, at), prompt.substr(at + kTextSlot.size())};
 }
 
-std::string_view trim(std::string_view text) {
+constexpr TokenizeOptions kPlain{.add_bos = false, .add_eos = false};
+
+std::string trim(std::string_view text) {
   const size_t begin = text.find_first_not_of(" \t\r\n");
   if (begin == std::string_view::npos) return {};
-  return text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1);
+  return std::string(text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1));
 }
 
 }  // namespace
@@ -53,59 +56,88 @@ std::vector<std::pair<size_t, size_t>> chunk_ranges(size_t n_tokens, size_t max_
   return ranges;
 }
 
-Summarizer::Summarizer(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
-                       SummarizeOptions options)
-    : session_(&session), tokenizer_(&tokenizer), sampler_(&sampler), options_(std::move(options)) {
+SummaryPrompt::SummaryPrompt(const Tokenizer& tokenizer, SummarizeOptions options, int64_t n_ctx)
+    : tokenizer_(&tokenizer), options_(std::move(options)) {
   const auto [prefix, suffix] = prompt_frame(options_);
   prefix_ = tokenizer.tokenize(prefix, {.add_eos = false, .parse_special = true});
   suffix_ = tokenizer.tokenize(suffix, {.add_bos = false, .add_eos = false, .parse_special = true});
-  const int64_t room = session.n_ctx() - std::ssize(prefix_) - std::ssize(suffix_) -
-                       std::max<int64_t>(options_.n_predict, 1);
+  const int64_t room =
+      n_ctx - std::ssize(prefix_) - std::ssize(suffix_) - std::max<int64_t>(options_.n_predict, 1);
   if (room <= 2 * static_cast<int64_t>(options_.n_overlap)) {
     throw Error(fmt::format(
         "summarize: a context of {} tokens leaves {} for the text after the prompt ({} tokens) "
         "and the summary ({} tokens); use a larger context or fewer summary tokens",
-        session.n_ctx(), room, prefix_.size() + suffix_.size(), options_.n_predict));
+        n_ctx, room, prefix_.size() + suffix_.size(), options_.n_predict));
   }
   capacity_ = static_cast<size_t>(room);
 }
 
-std::string Summarizer::summarize_once(std::span<const TokenId> text, Summary& stats) {
+std::vector<TokenId> SummaryPrompt::around(std::span<const TokenId> text) const {
   std::vector<TokenId> prompt = prefix_;
   prompt.insert(prompt.end(), text.begin(), text.end());
   prompt.insert(prompt.end(), suffix_.begin(), suffix_.end());
-  session_->clear();
-  sampler_->reset();
-  const GenerateResult result =
-      generate(*session_, *tokenizer_, *sampler_, prompt, {.n_predict = options_.n_predict});
-  stats.n_tokens_out += std::ssize(result.tokens);
-  stats.n_chunks += 1;
-  return std::string(trim(result.text));
+  return prompt;
 }
 
-Summary Summarizer::summarize(std::string_view text) {
-  Summary stats;
-  const TokenizeOptions plain{.add_bos = false, .add_eos = false};
-  std::vector<TokenId> tokens = tokenizer_->tokenize(text, plain);
-  stats.n_tokens_in = std::ssize(tokens);
-  if (tokens.empty()) return stats;
-  while (true) {
-    stats.n_rounds += 1;
-    if (tokens.size() <= capacity_) {
-      stats.text = summarize_once(tokens, stats);
-      return stats;
-    }
-    std::string joined;
-    for (auto [begin, end] : chunk_ranges(tokens.size(), capacity_, options_.n_overlap)) {
-      const std::span<const TokenId> chunk(tokens.data() + begin, end - begin);
-      if (!joined.empty()) joined += "\n\n";
-      joined += summarize_once(chunk, stats);
-    }
-    std::vector<TokenId> next = tokenizer_->tokenize(joined, plain);
-    // Summaries longer than their text would never converge: keep what fits.
-    if (next.size() >= tokens.size()) next.resize(capacity_);
-    tokens = std::move(next);
+SummaryRounds::SummaryRounds(const SummaryPrompt& prompt, std::string_view text)
+    : prompt_(&prompt) {
+  std::vector<TokenId> tokens = prompt.tokenizer().tokenize(text, kPlain);
+  summary_.n_tokens_in = std::ssize(tokens);
+  if (!tokens.empty()) begin_round(std::move(tokens));
+}
+
+void SummaryRounds::begin_round(std::vector<TokenId> tokens) {
+  summary_.n_rounds += 1;
+  tokens_ = std::move(tokens);
+  prompts_.clear();
+  for (auto [begin, end] :
+       chunk_ranges(tokens_.size(), prompt_->capacity(), prompt_->options().n_overlap)) {
+    prompts_.push_back(prompt_->around(std::span(tokens_).subspan(begin, end - begin)));
   }
+  summaries_.assign(prompts_.size(), {});
+  n_recorded_ = 0;
+}
+
+bool SummaryRounds::record(size_t i, const GenerateResult& result) {
+  summary_.n_tokens_out += std::ssize(result.tokens);
+  summary_.n_chunks += 1;
+  summaries_.at(i) = trim(result.text);
+  if (++n_recorded_ < prompts_.size()) return false;
+  if (tokens_.size() <= prompt_->capacity()) {  // the text fit one prompt: its summary is final
+    summary_.text = std::move(summaries_[0]);
+    prompts_.clear();
+    return true;
+  }
+  std::string joined;
+  for (const std::string& s : summaries_) {
+    if (!joined.empty()) joined += "\n\n";
+    joined += s;
+  }
+  std::vector<TokenId> next = prompt_->tokenizer().tokenize(joined, kPlain);
+  // Summaries longer than their text would never converge: keep what fits.
+  if (next.size() >= tokens_.size()) next.resize(prompt_->capacity());
+  begin_round(std::move(next));
+  return true;
+}
+
+Summarizer::Summarizer(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
+                       SummarizeOptions options)
+    : session_(&session),
+      sampler_(&sampler),
+      prompt_(tokenizer, std::move(options), session.n_ctx()) {}
+
+Summary Summarizer::summarize(std::string_view text) {
+  SummaryRounds rounds(prompt_, text);
+  while (!rounds.done()) {
+    const size_t n_prompts = rounds.prompts().size();
+    for (size_t i = 0; i < n_prompts; ++i) {
+      session_->clear();
+      sampler_->reset();
+      rounds.record(i, generate(*session_, prompt_.tokenizer(), *sampler_, rounds.prompts()[i],
+                                {.n_predict = prompt_.options().n_predict}));
+    }
+  }
+  return rounds.summary();
 }
 
 }  // namespace tern::summarize
