@@ -267,6 +267,54 @@ TEST(SummarizeCli, KilledMidwayThenResumedWritesTenLines) {
   EXPECT_EQ(read_lines(out).size(), 10u);
 }
 
+// A record without its "seconds" (the one field that differs between runs).
+std::string without_seconds(const std::string& line) {
+  const size_t at = line.find(",\"seconds\":");
+  return at == std::string::npos ? line : line.substr(0, at);
+}
+
+// Eight documents four at a time (-np 4: the llama.cpp spelling) give, greedy, the lines one
+// at a time gives, in input order.
+TEST(SummarizeCli, ParallelWritesWhatOneAtATimeWrites) {
+  if (!fs::exists(models_dir() / "smollm2-135m.gguf")) GTEST_SKIP() << "smollm2-135m absent";
+  const char* kTexts[] = {
+      "The town council met on Tuesday to discuss the new bridge over the river. Engineers "
+      "said the old bridge is unsafe for heavy trucks.",
+      "Honeybees live in colonies of tens of thousands. A single queen lays the eggs, while "
+      "workers gather nectar and build wax combs.",
+      "The library will close for renovation from March to June. A small branch in the school "
+      "gym will lend books meanwhile.",
+      "Marie Curie was the first person to win two Nobel prizes, in physics and in chemistry.",
+      "A storm is expected on the coast on Friday night. Schools will stay closed on Saturday "
+      "and the ferries are cancelled.",
+      "The company reported higher profits this quarter thanks to strong sales of its new phone.",
+      "Volcanoes form where molten rock rises through cracks in the crust of the Earth.",
+      "The football club signed a young striker from Brazil for a record fee.",
+  };
+  const fs::path docs = temp_dir() / "parallel_docs";
+  fs::create_directories(docs);
+  for (size_t i = 0; i < std::size(kTexts); ++i) {
+    std::ofstream(docs / fmt::format("doc{}.txt", i)) << kTexts[i] << "\n";
+  }
+  std::vector<std::vector<std::string>> runs;
+  for (const char* parallel : {"--parallel 1", "-np 4"}) {
+    const fs::path out = temp_dir() / "parallel_out.jsonl";
+    fs::remove(out);
+    ASSERT_EQ(run_shell(fmt::format("{} summarize -m smollm2-135m '{}' -c 256 -n 40 -t 2 {} "
+                                    "--out '{}' 2>/dev/null",
+                                    TERN_CLI_PATH, docs.string(), parallel, out.string())),
+              0)
+        << parallel;
+    runs.push_back(read_lines(out));
+  }
+  ASSERT_EQ(runs[0].size(), std::size(kTexts));
+  ASSERT_EQ(runs[1].size(), std::size(kTexts));
+  for (size_t i = 0; i < std::size(kTexts); ++i) {
+    EXPECT_TRUE(runs[1][i].starts_with(fmt::format("{{\"index\":{},", i))) << runs[1][i];
+    EXPECT_EQ(without_seconds(runs[1][i]), without_seconds(runs[0][i]));
+  }
+}
+
 TEST(SummarizeCli, InputListWithInlineText) {
   if (!fs::exists(models_dir() / "smollm2-135m.gguf")) GTEST_SKIP() << "smollm2-135m absent";
   const fs::path list = temp_dir() / "list.jsonl";

@@ -1,7 +1,8 @@
 // tern summarize -m MODEL FILES... [--input list.jsonl] [--out results.jsonl]: one summary
-// per document, one JSON line per document written and flushed as it finishes. With --out,
-// a re-run skips the documents the file already holds, so an interrupted job loses nothing;
-// a file tern did not write is never appended to (summarize_results.h).
+// per document, one JSON line per document written and flushed in input order (with
+// --parallel N, N prompts run at once and a finished record waits for the ones before it).
+// With --out, a re-run skips the documents the file already holds, so an interrupted job
+// loses nothing; a file tern did not write is never appended to (summarize_results.h).
 #include "tern/summarize.h"
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -38,6 +40,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Documents summarized at once by default: on the CPU, 4 sequences share each read of the
+// weights (the decode kernels take up to 8 activation rows).
+constexpr int kDefaultParallel = 4;
+
 struct SummarizeCliOptions {
   std::string model;
   std::vector<std::string> inputs;
@@ -49,6 +55,7 @@ struct SummarizeCliOptions {
   SessionOptions session{.n_ctx = 4096};
   SamplingParams sampling{.temp = 0.0f};
   summarize::SummarizeOptions summarize;
+  int n_parallel = kDefaultParallel;
 };
 
 // A document: its path (the id in the results) and, from --input, possibly its text.
@@ -169,24 +176,59 @@ class Progress {
 
 // A document's record: its identity first (index in the input, path with bytes that are not
 // UTF-8 written as \xNN), then its summary or its error.
-nlohmann::ordered_json summarize_one(summarize::Summarizer& summarizer, const Document& doc,
-                                     size_t index, const std::string& record_path) {
-  nlohmann::ordered_json record = {{"index", index}, {"path", record_path}};
-  const auto start = std::chrono::steady_clock::now();
-  try {
-    const summarize::Summary s = summarizer.summarize(read_text(doc));
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    record.update({{"summary", s.text},
-                   {"tokens_in", s.n_tokens_in},
-                   {"tokens_out", s.n_tokens_out},
-                   {"chunks", s.n_chunks},
-                   {"rounds", s.n_rounds},
-                   {"seconds", seconds}});
-  } catch (const Error& e) {  // one bad document does not stop the batch; a re-run retries it
-    record["error"] = e.what();
+nlohmann::ordered_json record_of(size_t index, const std::string& record_path) {
+  return {{"index", index}, {"path", record_path}};
+}
+
+void add_summary(nlohmann::ordered_json& record, const summarize::Summary& s, double seconds) {
+  record.update({{"summary", s.text},
+                 {"tokens_in", s.n_tokens_in},
+                 {"tokens_out", s.n_tokens_out},
+                 {"chunks", s.n_chunks},
+                 {"rounds", s.n_rounds},
+                 {"seconds", seconds}});
+}
+
+// Writes the finished records in input order: a record waits until every document before
+// it is written, so the file reads as --parallel 1 writes it.
+class OrderedWriter {
+ public:
+  OrderedWriter(Output& results, Progress& progress, const std::vector<Document>& docs,
+                const std::vector<bool>& done)
+      : results_(&results), progress_(&progress), docs_(&docs), done_(&done) {}
+
+  void finished(size_t index, nlohmann::ordered_json record) {
+    waiting_.emplace(index, std::move(record));
+    for (auto it = waiting_.begin(); it != waiting_.end(); it = waiting_.erase(it)) {
+      while (next_ < docs_->size() && (*done_)[next_]) ++next_;
+      if (it->first != next_) break;
+      write(docs_->at(next_).path, it->second);
+      ++next_;
+    }
   }
-  return record;
+
+ private:
+  void write(const std::string& path, const nlohmann::ordered_json& line) {
+    // Each line is written and flushed whole (a summary cut mid-character is not UTF-8).
+    results_->print("{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    results_->flush();
+    progress_->done(
+        path, line.contains("error")
+                  ? line["error"].get<std::string>()
+                  : fmt::format("{} -> {} tokens, {:.1f} s", line["tokens_in"].get<int64_t>(),
+                                line["tokens_out"].get<int64_t>(), line["seconds"].get<double>()));
+  }
+
+  Output* results_;
+  Progress* progress_;
+  const std::vector<Document>* docs_;
+  const std::vector<bool>* done_;
+  std::map<size_t, nlohmann::ordered_json> waiting_;  // finished, by input index
+  size_t next_ = 0;                                   // the next document to write
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void run(SummarizeCliOptions o) {
@@ -206,30 +248,40 @@ void run(SummarizeCliOptions o) {
   Output& results = file ? *file : out();
   const Model model = Model::load(resolve_model_path(o.model), with_environment({}));
   const Tokenizer& tokenizer = model.tokenizer();
+  // No more slots than documents: each slot holds a KV cache of n_ctx positions.
+  o.session.n_seq = static_cast<int>(std::min<size_t>(static_cast<size_t>(o.n_parallel), n_todo));
   Session session(model, o.session);
   o.sampling.seed = o.seed < 0 ? kRandomSeed : static_cast<uint32_t>(o.seed);
-  SamplerChain sampler(o.sampling);
   // Same prompt-format rule as `tern run`: the chat format only for a chat model.
   const ChatTemplateChoice choice = choose_chat_template(model, o.chat_template);
   if (!o.no_chat_template && (choice.source == ChatTemplateSource::Named ||
                               choice.source == ChatTemplateSource::Metadata)) {
     o.summarize.chat = choice.tmpl;
   }
-  summarize::Summarizer summarizer(session, tokenizer, sampler, o.summarize);
+  summarize::ParallelSummarizer summarizer(session, tokenizer, o.sampling, o.summarize);
   Progress progress(n_todo);
-  for (size_t i = 0; i < docs.size(); ++i) {
-    if (done[i]) continue;
-    const Document& doc = docs[i];
-    progress.begin(doc.path);
-    const nlohmann::ordered_json line = summarize_one(summarizer, doc, i, record_paths[i]);
-    // Each line is written and flushed whole (a summary cut mid-character is not UTF-8).
-    results.print("{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    results.flush();
-    progress.done(doc.path, line.contains("error") ? line["error"].get<std::string>()
-                                                   : fmt::format("{} -> {} tokens, {:.1f} s",
-                                                                 line["tokens_in"].get<int64_t>(),
-                                                                 line["tokens_out"].get<int64_t>(),
-                                                                 line["seconds"].get<double>()));
+  OrderedWriter writer(results, progress, docs, done);
+  std::vector<std::chrono::steady_clock::time_point> started(docs.size());
+  size_t next = 0;  // the next document to start
+  while (true) {
+    for (; next < docs.size() && summarizer.wants_document(); ++next) {
+      if (done[next]) continue;
+      progress.begin(docs[next].path);
+      started[next] = std::chrono::steady_clock::now();
+      try {
+        summarizer.add(next, read_text(docs[next]));
+      } catch (const Error& e) {  // one bad document does not stop the batch; a re-run retries it
+        nlohmann::ordered_json record = record_of(next, record_paths[next]);
+        record["error"] = e.what();
+        writer.finished(next, std::move(record));
+      }
+    }
+    if (summarizer.idle() && next == docs.size()) break;
+    for (summarize::ParallelSummarizer::Finished& f : summarizer.step()) {
+      nlohmann::ordered_json record = record_of(f.id, record_paths[f.id]);
+      add_summary(record, f.summary, seconds_since(started[f.id]));
+      writer.finished(f.id, std::move(record));
+    }
   }
   if (file) file->close();
 }
@@ -260,6 +312,10 @@ void add_summarize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->session.n_threads, "Threads; 0: one per physical core")
       ->check(in_range(0, kMaxThreads));
+  cmd->add_option("--parallel", o->n_parallel,
+                  "Prompts summarized at once (-np), each with a KV cache of --ctx-size")
+      ->check(in_range(1, kMaxSequences))
+      ->capture_default_str();
   add_kv_type_option(cmd, o->session.kv_type);
   cmd->add_option("--temp", o->sampling.temp, "Temperature; <= 0: greedy")->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
