@@ -48,7 +48,7 @@ class BatchGenerator {
   /// generate()'s stop rules. Returns the generations that finished in this step, in slot
   /// order, and frees their slots. Timings are wall-clock of the shared steps: prompt_seconds
   /// is the step that decoded the prompt, generate_seconds from then to the finish. Does
-  /// nothing when idle(). Session errors propagate with every generation left as it was.
+  /// nothing when idle(). An error of the decode propagates before any slot changed.
   std::vector<FinishedGeneration> step();
 
   /// No generation in any slot.
