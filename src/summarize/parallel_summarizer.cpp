@@ -52,12 +52,14 @@ bool ParallelSummarizer::idle() const { return documents_.empty() && finished_.e
 std::vector<ParallelSummarizer::Finished> ParallelSummarizer::step() {
   for (Document& d : documents_) {
     while (d.n_started < d.rounds.prompts().size() && generator_->busy() < generator_->slots()) {
-      std::unique_ptr<SamplerChain> sampler = std::move(idle_samplers_.back());
+      SamplerChain& sampler = *idle_samplers_.back();
+      sampler.reset();  // as Summarizer does before every prompt
+      const int slot = generator_
+                           ->start(d.rounds.prompts()[d.n_started], sampler,
+                                   {.n_predict = prompt_.options().n_predict})
+                           .value();  // a slot is free, and every prompt fits (SummaryPrompt)
+      jobs_.at(static_cast<size_t>(slot)) = {&d, d.n_started++, std::move(idle_samplers_.back())};
       idle_samplers_.pop_back();
-      sampler->reset();  // as Summarizer does before every prompt
-      const std::optional<int> slot = generator_->start(d.rounds.prompts()[d.n_started], *sampler,
-                                                        {.n_predict = prompt_.options().n_predict});
-      jobs_.at(static_cast<size_t>(slot.value())) = {&d, d.n_started++, std::move(sampler)};
     }
   }
   std::vector<Finished> finished = std::move(finished_);
