@@ -1,7 +1,8 @@
 // Summarization: chunk ranges (exhaustively over small sizes), the summarizer on SmolLM2
-// (one prompt when the text fits, chunks and a second round when it does not), and
-// `tern summarize` over ten files: killed midway and re-run, it finishes the rest without
-// redoing what was written, and a line cut by the kill is dropped.
+// (one prompt when the text fits, chunks and a second round when it does not), the
+// parallel summarizer against it, and `tern summarize` over ten files (four at a time, the
+// default): killed midway and re-run, it finishes the rest without redoing what was
+// written, and a line cut by the kill is dropped; --parallel 4 writes what --parallel 1 does.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
