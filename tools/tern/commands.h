@@ -15,6 +15,7 @@ void add_logits(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_run(CLI::App& app);
 void add_summarize(CLI::App& app);
+void add_serve(CLI::App& app);
 /// argv without the program name, reversed (as CLI11's parse(vector) takes it), with
 /// llama.cpp's multi-letter short options (-ngl, -cnv, -sys, -np) spelled as long ones.
 std::vector<std::string> expand_llama_aliases(int argc, char** argv);

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   tern::cli::add_bench(app);
   tern::cli::add_run(app);
   tern::cli::add_summarize(app);
+  tern::cli::add_serve(app);
   tern::cli::add_quantize(app);
   tern::cli::add_perplexity(app);
   tern::cli::add_synth(app);

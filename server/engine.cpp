@@ -1,0 +1,221 @@
+#include "server/engine.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "tern/error.h"
+
+namespace tern::server {
+
+Job::Job(CompletionRequest request, std::vector<TokenId> prompt)
+    : request_(std::move(request)),
+      prompt_(std::move(prompt)),
+      sampler_(request_.sampling),
+      stops_(request_.stop) {}
+
+bool Job::wait_text(std::string& text, int timeout_ms) {
+  std::unique_lock lock(mutex_);
+  ready_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                  [&] { return !text_.empty() || ended_; });
+  text = std::move(text_);
+  text_.clear();
+  return ended_;
+}
+
+FinishReason Job::finish() const {
+  std::lock_guard lock(mutex_);
+  return finish_;
+}
+
+Usage Job::usage() const {
+  std::lock_guard lock(mutex_);
+  return usage_;
+}
+
+bool Job::ended() const {
+  std::lock_guard lock(mutex_);
+  return ended_;
+}
+
+std::optional<ApiError> Job::error() const {
+  std::lock_guard lock(mutex_);
+  return error_;
+}
+
+void Job::push_text(const std::string& text) {
+  if (text.empty()) return;
+  std::lock_guard lock(mutex_);
+  text_ += text;
+  ready_.notify_all();
+}
+
+void Job::end(FinishReason finish, Usage usage, std::optional<ApiError> error) {
+  std::lock_guard lock(mutex_);
+  finish_ = finish;
+  usage_ = usage;
+  error_ = std::move(error);
+  ended_ = true;
+  ready_.notify_all();
+}
+
+struct Engine::Running {
+  std::shared_ptr<Job> job;
+};
+
+namespace {
+
+SessionOptions session_options(const EngineOptions& o) {
+  SessionOptions s;
+  s.n_ctx = o.n_ctx;
+  s.n_batch = o.n_batch;
+  s.n_threads = o.n_threads;
+  s.n_seq = o.n_slots;
+  return s;
+}
+
+int64_t micros(double seconds) { return static_cast<int64_t>(seconds * 1e6); }
+
+}  // namespace
+
+Engine::Engine(const Model& model, const EngineOptions& options, Metrics& metrics)
+    : options_(options),
+      metrics_(metrics),
+      session_(model, session_options(options)),
+      generator_(session_, model.tokenizer()) {
+  running_.resize(static_cast<size_t>(options.n_slots));
+  metrics_.slots = options.n_slots;
+  metrics_.kv_size = options.n_slots * options.n_ctx;
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = quit_ = true;
+    for (const auto& job : queue_) job->end(FinishReason::Stop, {});
+    queue_.clear();
+    for (const auto& r : running_) {
+      if (r) r->job->cancel();
+    }
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Engine::submit(const std::shared_ptr<Job>& job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw ApiError(503, "server_error", "shutting_down", "the server is shutting down");
+    if (queue_.size() >= options_.max_queue) {
+      throw ApiError(503, "server_error", "server_busy",
+                     fmt::format("every slot is busy and {} requests are waiting; retry later",
+                                 queue_.size()));
+    }
+    queue_.push_back(job);
+    metrics_.queued = static_cast<int64_t>(queue_.size());
+  }
+  wake_.notify_one();
+}
+
+void Engine::drain(int grace_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  bool cancelled = false;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      bool any = !queue_.empty();
+      for (const auto& r : running_) any = any || r != nullptr;
+      if (!any) return;
+      if (!cancelled && std::chrono::steady_clock::now() >= deadline) {
+        for (const auto& job : queue_) job->cancel();
+        for (const auto& r : running_) {
+          if (r) r->job->cancel();
+        }
+        cancelled = true;
+      }
+    }
+    wake_.notify_all();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// Under mutex_: moves queued jobs into free slots.
+void Engine::start_queued() {
+  while (!queue_.empty() && generator_.busy() < generator_.slots()) {
+    std::shared_ptr<Job> job = queue_.front();
+    queue_.pop_front();
+    if (job->cancelled()) {  // its client left while it waited
+      job->end(FinishReason::Stop, {});
+      continue;
+    }
+    GenerateOptions options;
+    options.n_predict = job->request().max_tokens;
+    options.abort = [job] { return job->cancelled(); };
+    // Text goes out through the stop strings; the first one ends generation.
+    TextCallback on_text = [job = job.get()](std::string_view text) {
+      job->push_text(job->stops_.feed(text));
+      return !job->stops_.stopped();
+    };
+    try {
+      std::optional<int> slot = generator_.start(job->prompt(), job->sampler_, options, on_text);
+      running_[static_cast<size_t>(*slot)] = std::make_unique<Running>(Running{job});
+    } catch (const ContextOverflow& e) {
+      job->end(FinishReason::Length, {},
+               ApiError(400, "invalid_request_error", "context_length_exceeded", e.what()));
+    } catch (const Error& e) {
+      job->end(FinishReason::Stop, {}, invalid_request("invalid_value", e.what()));
+    }
+  }
+  metrics_.queued = static_cast<int64_t>(queue_.size());
+  metrics_.busy_slots = generator_.busy();
+}
+
+void Engine::finish(Running& r, const GenerateResult& result) {
+  Job& job = *r.job;
+  if (job.ended()) return;  // failed with the session already
+  job.push_text(job.stops_.flush());
+  const bool length = result.stop == StopReason::MaxTokens || result.stop == StopReason::ContextFull;
+  Usage usage{result.n_prompt, static_cast<int64_t>(result.tokens.size())};
+  metrics_.prompt_tokens += usage.prompt_tokens;
+  metrics_.completion_tokens += usage.completion_tokens;
+  metrics_.prompt_us += micros(result.prompt_seconds);
+  metrics_.generate_us += micros(result.generate_seconds);
+  job.end(length ? FinishReason::Length : FinishReason::Stop, usage);
+}
+
+void Engine::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return quit_ || !queue_.empty() || !generator_.idle(); });
+      if (quit_ && generator_.idle()) return;
+      start_queued();
+      if (generator_.idle()) continue;
+    }
+    try {
+      for (FinishedGeneration& f : generator_.step()) {
+        auto& r = running_[static_cast<size_t>(f.slot)];
+        finish(*r, f.result);
+        std::lock_guard lock(mutex_);
+        r.reset();
+      }
+    } catch (const std::exception& e) {
+      // The session failed (a device error): every running job ends with it; the next step
+      // takes them out of the generator (they are cancelled).
+      std::lock_guard lock(mutex_);
+      for (auto& r : running_) {
+        if (!r) continue;
+        r->job->cancel();
+        r->job->end(FinishReason::Stop, {}, ApiError(500, "server_error", "engine_error", e.what()));
+      }
+    }
+    int64_t used = 0;
+    for (int s = 0; s < generator_.slots(); ++s) used += session_.n_past(s);
+    metrics_.kv_used = used;
+    metrics_.busy_slots = generator_.busy();
+  }
+}
+
+}  // namespace tern::server

@@ -1,0 +1,116 @@
+// The generation engine of tern serve: one thread drives a BatchGenerator over a session
+// with one sequence slot per parallel request (-np), taking queued requests into free
+// slots between steps (continuous batching). HTTP threads submit Jobs and read their
+// output as it comes; a Job cancelled by its client (disconnect) leaves its slot at the
+// next step.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/metrics.h"
+#include "server/openai_api.h"
+#include "tern/batch_generate.h"
+#include "tern/model.h"
+#include "tern/sampler.h"
+#include "tern/session.h"
+#include "tern/stop_strings.h"
+
+namespace tern::server {
+
+/// One request's generation, shared by the HTTP thread that waits on it and the engine.
+class Job {
+ public:
+  Job(CompletionRequest request, std::vector<TokenId> prompt);
+
+  const CompletionRequest& request() const { return request_; }
+  std::span<const TokenId> prompt() const { return prompt_; }
+
+  /// Waits until text is ready or the job ended (or `timeout_ms` passed) and takes the text
+  /// produced since the last call; true once the job has ended and all text was taken.
+  bool wait_text(std::string& text, int timeout_ms);
+  /// The outcome once ended: finish reason and usage, or the error of a failed job.
+  FinishReason finish() const;
+  Usage usage() const;
+  std::optional<ApiError> error() const;
+
+  /// Asks the engine to stop this job at its next step (the client went away).
+  void cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+  bool ended() const;
+
+ private:
+  friend class Engine;
+  // Engine side.
+  void push_text(const std::string& text);
+  void end(FinishReason finish, Usage usage, std::optional<ApiError> error = std::nullopt);
+
+  CompletionRequest request_;
+  std::vector<TokenId> prompt_;
+  SamplerChain sampler_;
+  StopStrings stops_;
+  std::atomic<bool> cancelled_{false};
+
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::string text_;
+  bool ended_ = false;
+  FinishReason finish_ = FinishReason::Stop;
+  Usage usage_;
+  std::optional<ApiError> error_;
+};
+
+struct EngineOptions {
+  int n_slots = 4;            // sequences decoded in one batch
+  int64_t n_ctx = 4096;       // positions per slot
+  int n_threads = 0;          // CPU threads (0: one per physical core)
+  size_t max_queue = 64;      // jobs waiting for a slot before submit() refuses (503)
+  int64_t n_batch = 512;
+};
+
+class Engine {
+ public:
+  /// Makes the session (n_slots sequences of n_ctx positions) and starts the thread.
+  Engine(const Model& model, const EngineOptions& options, Metrics& metrics);
+  /// Cancels every job and joins the thread.
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Queues a job. Throws ApiError 503 when the queue is full or the engine is stopping.
+  void submit(const std::shared_ptr<Job>& job);
+  /// Stops taking jobs; running and queued ones go on until they end or `grace_ms` passes,
+  /// then are cancelled. Returns when none is left.
+  void drain(int grace_ms);
+
+  int64_t n_ctx() const { return options_.n_ctx; }
+
+ private:
+  struct Running;
+  void loop();
+  void start_queued();
+  void finish(Running& r, const GenerateResult& result);
+
+  EngineOptions options_;
+  Metrics& metrics_;
+  Session session_;
+  BatchGenerator generator_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;  // no new jobs
+  bool quit_ = false;      // the thread ends
+  std::vector<std::unique_ptr<Running>> running_;  // by slot
+  std::thread thread_;
+};
+
+}  // namespace tern::server

@@ -1,0 +1,228 @@
+#include "server/openai_api.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+
+namespace tern::server {
+
+using nlohmann::json;
+
+ApiError invalid_request(const std::string& code, const std::string& message) {
+  return ApiError(400, "invalid_request_error", code, message);
+}
+
+std::string error_body(const ApiError& e) {
+  return json{{"error", {{"message", e.what()}, {"type", e.type}, {"code", e.code}}}}.dump();
+}
+
+namespace {
+
+[[noreturn]] void wrong_type(const char* name, const char* want) {
+  throw invalid_request("invalid_type", fmt::format("'{}' must be {}", name, want));
+}
+
+// The field `name` when present and not null.
+const json* present(const json& body, const char* name) {
+  auto it = body.find(name);
+  return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::optional<double> number(const json& body, const char* name, double lo, double hi) {
+  const json* v = present(body, name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_number()) wrong_type(name, "a number");
+  double x = v->get<double>();
+  if (!std::isfinite(x) || x < lo || x > hi) {
+    throw invalid_request("invalid_value", fmt::format("'{}' must be in [{}, {}]", name, lo, hi));
+  }
+  return x;
+}
+
+std::optional<int64_t> integer(const json& body, const char* name, int64_t lo, int64_t hi) {
+  const json* v = present(body, name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_number_integer()) wrong_type(name, "an integer");
+  // Unsigned values past int64 are out of range too.
+  if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi)) {
+    throw invalid_request("invalid_value", fmt::format("'{}' must be in [{}, {}]", name, lo, hi));
+  }
+  int64_t x = v->get<int64_t>();
+  if (x < lo || x > hi) {
+    throw invalid_request("invalid_value", fmt::format("'{}' must be in [{}, {}]", name, lo, hi));
+  }
+  return x;
+}
+
+std::optional<bool> boolean(const json& body, const char* name) {
+  const json* v = present(body, name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_boolean()) wrong_type(name, "a boolean");
+  return v->get<bool>();
+}
+
+// A message's content: a string, or text parts [{"type": "text", "text": ...}].
+std::string message_content(const json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) wrong_type("content", "a string or an array of text parts");
+  std::string text;
+  for (const json& part : content) {
+    const json* type = part.is_object() ? present(part, "type") : nullptr;
+    const json* t = part.is_object() ? present(part, "text") : nullptr;
+    if (type == nullptr || *type != "text" || t == nullptr || !t->is_string()) {
+      throw invalid_request("invalid_value", "only text content parts are supported");
+    }
+    text += t->get<std::string>();
+  }
+  return text;
+}
+
+std::vector<ChatMessage> parse_messages(const json& body) {
+  const json* v = present(body, "messages");
+  if (v == nullptr) throw invalid_request("missing_field", "'messages' is required");
+  if (!v->is_array() || v->empty()) wrong_type("messages", "a non-empty array");
+  std::vector<ChatMessage> messages;
+  for (const json& m : *v) {
+    if (!m.is_object()) wrong_type("messages", "an array of objects");
+    const json* role = present(m, "role");
+    if (role == nullptr || !role->is_string()) wrong_type("role", "a string");
+    const json* content = present(m, "content");
+    messages.push_back({role->get<std::string>(), content ? message_content(*content) : ""});
+  }
+  return messages;
+}
+
+std::string parse_prompt(const json& body) {
+  const json* v = present(body, "prompt");
+  if (v == nullptr) throw invalid_request("missing_field", "'prompt' is required");
+  if (v->is_string()) return v->get<std::string>();
+  if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) return (*v)[0].get<std::string>();
+  wrong_type("prompt", "a string (or an array of one string)");
+}
+
+std::vector<std::string> parse_stop(const json& body, size_t max_stops) {
+  const json* v = present(body, "stop");
+  if (v == nullptr) return {};
+  if (v->is_string()) return {v->get<std::string>()};
+  if (!v->is_array()) wrong_type("stop", "a string or an array of strings");
+  if (v->size() > max_stops) {
+    throw invalid_request("invalid_value", fmt::format("at most {} stop strings", max_stops));
+  }
+  std::vector<std::string> stops;
+  for (const json& s : *v) {
+    if (!s.is_string()) wrong_type("stop", "a string or an array of strings");
+    stops.push_back(s.get<std::string>());
+  }
+  return stops;
+}
+
+}  // namespace
+
+CompletionRequest parse_completion_request(std::string_view body, bool chat,
+                                           const RequestLimits& limits) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) throw invalid_request("invalid_json", "the body is not valid JSON");
+  if (!j.is_object()) throw invalid_request("invalid_json", "the body must be a JSON object");
+  CompletionRequest r;
+  r.chat = chat;
+  if (chat) {
+    r.messages = parse_messages(j);
+  } else {
+    r.prompt = parse_prompt(j);
+  }
+  if (const json* m = present(j, "model")) {
+    if (!m->is_string()) wrong_type("model", "a string");
+    r.model = m->get<std::string>();
+  }
+  if (integer(j, "n", 1, 1024).value_or(1) != 1) {
+    throw invalid_request("invalid_value", "only n = 1 is supported");
+  }
+  // max_completion_tokens is the newer name of max_tokens.
+  std::optional<int64_t> max_tokens = integer(j, "max_completion_tokens", 1, limits.max_tokens);
+  if (!max_tokens) max_tokens = integer(j, "max_tokens", 1, limits.max_tokens);
+  r.max_tokens = static_cast<int32_t>(max_tokens.value_or(limits.max_tokens));
+  SamplingParams& s = r.sampling;
+  if (auto t = number(j, "temperature", 0.0, 2.0)) s.temp = static_cast<float>(*t);
+  if (auto p = number(j, "top_p", 0.0, 1.0)) s.top_p = static_cast<float>(*p);
+  if (auto k = integer(j, "top_k", 0, std::numeric_limits<int32_t>::max())) {
+    s.top_k = static_cast<int32_t>(*k);
+  }
+  if (auto p = number(j, "min_p", 0.0, 1.0)) s.min_p = static_cast<float>(*p);
+  if (auto p = number(j, "presence_penalty", -2.0, 2.0)) s.presence_penalty = static_cast<float>(*p);
+  if (auto p = number(j, "frequency_penalty", -2.0, 2.0)) s.frequency_penalty = static_cast<float>(*p);
+  if (auto seed = integer(j, "seed", std::numeric_limits<int64_t>::min(),
+                          std::numeric_limits<int64_t>::max())) {
+    // Any 64-bit seed; the low 32 bits seed the chain (all ones would ask for a random one).
+    s.seed = static_cast<uint32_t>(*seed);
+    if (s.seed == kRandomSeed) s.seed = 0;
+  }
+  r.stop = parse_stop(j, limits.max_stops);
+  r.stream = boolean(j, "stream").value_or(false);
+  if (const json* o = present(j, "stream_options")) {
+    if (!o->is_object()) wrong_type("stream_options", "an object");
+    r.include_usage = boolean(*o, "include_usage").value_or(false);
+  }
+  return r;
+}
+
+std::string_view finish_reason_name(FinishReason r) { return r == FinishReason::Stop ? "stop" : "length"; }
+
+namespace {
+
+json header_json(const ResponseHeader& h, bool chunk) {
+  std::string object = h.chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+  return {{"id", h.id}, {"object", object}, {"created", h.created}, {"model", h.model}};
+}
+
+json usage_json(const Usage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+}
+
+}  // namespace
+
+json completion_response(const ResponseHeader& h, const std::string& text, FinishReason finish,
+                         const Usage& usage) {
+  json r = header_json(h, false);
+  json choice = {{"index", 0}, {"finish_reason", finish_reason_name(finish)}};
+  if (h.chat) {
+    choice["message"] = {{"role", "assistant"}, {"content", text}};
+  } else {
+    choice["text"] = text;
+    choice["logprobs"] = nullptr;
+  }
+  r["choices"] = json::array({choice});
+  r["usage"] = usage_json(usage);
+  return r;
+}
+
+json stream_chunk(const ResponseHeader& h, const std::string& text, bool first,
+                  std::optional<FinishReason> finish) {
+  json r = header_json(h, true);
+  json choice = {{"index", 0}};
+  choice["finish_reason"] = finish ? json(finish_reason_name(*finish)) : json(nullptr);
+  if (h.chat) {
+    json delta = json::object();
+    if (first) delta["role"] = "assistant";
+    if (!finish) delta["content"] = text;
+    choice["delta"] = delta;
+  } else {
+    choice["text"] = text;
+    choice["logprobs"] = nullptr;
+  }
+  r["choices"] = json::array({choice});
+  return r;
+}
+
+json usage_chunk(const ResponseHeader& h, const Usage& usage) {
+  json r = header_json(h, true);
+  r["choices"] = json::array();
+  r["usage"] = usage_json(usage);
+  return r;
+}
+
+std::string sse_event(const json& data) { return "data: " + data.dump() + "\n\n"; }
+
+}  // namespace tern::server

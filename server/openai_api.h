@@ -1,0 +1,100 @@
+// The OpenAI API as tern serve speaks it: request bodies of /v1/chat/completions and
+// /v1/completions parsed and checked into CompletionRequest, and the JSON of responses,
+// stream chunks and errors. No HTTP and no model here: server.cpp routes, engine.cpp
+// generates.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tern/chat.h"
+#include "tern/sampler.h"
+
+namespace tern::server {
+
+/// An error as the API reports it: the HTTP status and OpenAI's {"error": {"message",
+/// "type", "code"}}.
+struct ApiError : std::runtime_error {
+  ApiError(int http_status, std::string error_type, std::string error_code,
+           const std::string& message)
+      : std::runtime_error(message),
+        status(http_status),
+        type(std::move(error_type)),
+        code(std::move(error_code)) {}
+  int status;
+  std::string type;  // "invalid_request_error", "authentication_error", "server_error", ...
+  std::string code;  // "invalid_json", "invalid_type", "context_length_exceeded", ...
+};
+
+/// 400 invalid_request_error with `code`.
+ApiError invalid_request(const std::string& code, const std::string& message);
+
+/// The error's JSON body.
+std::string error_body(const ApiError& e);
+
+struct RequestLimits {
+  int32_t max_tokens = 4096;  // the most a request may ask for (and the default)
+  size_t max_stops = 4;       // OpenAI allows up to 4 stop strings
+};
+
+/// One completion request. Sampling fields the request leaves out keep tern's (and
+/// llama-server's) defaults; `temperature` 0 is greedy.
+struct CompletionRequest {
+  bool chat = false;
+  std::vector<ChatMessage> messages;  // chat
+  std::string prompt;                 // completions
+  std::string model;                  // echoed back
+  int32_t max_tokens = 0;             // after limits: 1..RequestLimits::max_tokens
+  SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage: a last chunk with usage
+};
+
+/// Parses and checks a request body. Throws ApiError (400) for malformed JSON, a body that
+/// is not an object, a known field of the wrong type or out of range, n != 1, a missing
+/// prompt or messages. Unknown fields are ignored (clients send extras such as `user`).
+CompletionRequest parse_completion_request(std::string_view body, bool chat,
+                                           const RequestLimits& limits);
+
+/// Why a completion ended, as OpenAI names it.
+enum class FinishReason { Stop, Length };
+std::string_view finish_reason_name(FinishReason r);
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+
+/// What every response of one request shares.
+struct ResponseHeader {
+  std::string id;  // "chatcmpl-..." or "cmpl-..."
+  int64_t created = 0;
+  std::string model;
+  bool chat = false;
+};
+
+/// The whole (non-streamed) response.
+nlohmann::json completion_response(const ResponseHeader& h, const std::string& text,
+                                   FinishReason finish, const Usage& usage);
+
+/// One stream chunk: `text` so far unsent (chat: the first chunk also carries the role), or
+/// with `finish` the last one of the choice (empty delta).
+nlohmann::json stream_chunk(const ResponseHeader& h, const std::string& text, bool first,
+                            std::optional<FinishReason> finish);
+
+/// The usage chunk after the last one (stream_options.include_usage): no choices.
+nlohmann::json usage_chunk(const ResponseHeader& h, const Usage& usage);
+
+/// `data: <json>\n\n`, the Server-Sent Events framing OpenAI clients parse; the stream
+/// ends with `data: [DONE]\n\n`.
+std::string sse_event(const nlohmann::json& data);
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+}  // namespace tern::server

@@ -1,0 +1,254 @@
+#include "server/server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "tern/error.h"
+#include "tern/generate.h"
+
+namespace tern::server {
+
+namespace {
+
+using nlohmann::json;
+
+// What the routes share; the model and engine exist once loaded (ready).
+struct State {
+  explicit State(const ServeOptions& options) : o(options) {}
+  const ServeOptions& o;
+  Metrics metrics;
+  std::atomic<bool> ready{false};
+  std::atomic<bool> failed{false};
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Engine> engine;
+  ChatTemplate tmpl;
+  std::atomic<int64_t> next_id{1};
+};
+
+void reply_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(error_body(e), "application/json");
+}
+
+void check_api_key(const State& s, const httplib::Request& req) {
+  if (s.o.api_key.empty()) return;
+  if (req.get_header_value("Authorization") != "Bearer " + s.o.api_key) {
+    throw ApiError(401, "invalid_request_error", "invalid_api_key",
+                   "missing or wrong API key (Authorization: Bearer KEY)");
+  }
+}
+
+Engine& ready_engine(const State& s) {
+  if (s.failed) throw ApiError(503, "server_error", "model_not_loaded", "the model failed to load");
+  if (!s.ready) throw ApiError(503, "server_error", "loading", "the model is loading");
+  return *s.engine;
+}
+
+std::vector<TokenId> prompt_tokens(const State& s, const CompletionRequest& r) {
+  const std::string text = r.chat ? apply_chat_template(s.tmpl, r.messages, true) : r.prompt;
+  std::vector<TokenId> tokens =
+      s.model->tokenizer().tokenize(text, {.add_eos = false, .parse_special = true});
+  if (tokens.empty()) throw invalid_request("invalid_value", "the prompt has no tokens");
+  if (static_cast<int64_t>(tokens.size()) >= s.engine->n_ctx()) {
+    throw ApiError(400, "invalid_request_error", "context_length_exceeded",
+                   fmt::format("the prompt has {} tokens; a slot's context holds {}",
+                               tokens.size(), s.engine->n_ctx()));
+  }
+  return tokens;
+}
+
+ResponseHeader make_header(State& s, const CompletionRequest& r) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return {fmt::format("{}-{:x}{:06x}", r.chat ? "chatcmpl" : "cmpl", s.next_id++,
+                      std::chrono::duration_cast<std::chrono::microseconds>(now).count() & 0xffffff),
+          std::chrono::duration_cast<std::chrono::seconds>(now).count(),
+          r.model.empty() ? s.o.model_name : r.model, r.chat};
+}
+
+// Writes the job's output as Server-Sent Events until it ends; false (and the job
+// cancelled) when the client is gone.
+bool stream_job(Job& job, const ResponseHeader& h, bool include_usage, httplib::DataSink& sink) {
+  auto send = [&](const std::string& event) {
+    if (sink.is_writable() && sink.write(event.data(), event.size())) return true;
+    job.cancel();
+    return false;
+  };
+  bool first = true;
+  for (bool ended = false; !ended;) {
+    std::string piece;
+    ended = job.wait_text(piece, 100);
+    if (!sink.is_writable()) {
+      job.cancel();
+      return false;
+    }
+    if (piece.empty()) continue;
+    if (!send(sse_event(stream_chunk(h, piece, first, std::nullopt)))) return false;
+    first = false;
+  }
+  if (std::optional<ApiError> e = job.error()) {
+    if (!send(sse_event(json::parse(error_body(*e))))) return false;
+  } else {
+    if (first && h.chat && !send(sse_event(stream_chunk(h, "", true, std::nullopt)))) return false;
+    if (!send(sse_event(stream_chunk(h, "", false, job.finish())))) return false;
+    if (include_usage && !send(sse_event(usage_chunk(h, job.usage())))) return false;
+  }
+  if (!send(std::string(kSseDone))) return false;
+  sink.done();
+  return true;
+}
+
+void handle_completion(State& s, const httplib::Request& req, httplib::Response& res, bool chat) {
+  try {
+    check_api_key(s, req);
+    Engine& engine = ready_engine(s);
+    CompletionRequest r = parse_completion_request(req.body, chat, s.o.limits);
+    auto job = std::make_shared<Job>(r, prompt_tokens(s, r));
+    engine.submit(job);
+    ++s.metrics.requests;
+    const ResponseHeader h = make_header(s, r);
+    if (r.stream) {
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [job, h, usage = r.include_usage](size_t, httplib::DataSink& sink) {
+            return stream_job(*job, h, usage, sink);
+          },
+          [job](bool success) {
+            if (!success) job->cancel();
+          });
+      return;
+    }
+    std::string text;
+    for (bool ended = false; !ended;) {
+      std::string piece;
+      ended = job->wait_text(piece, 1000);
+      text += piece;
+    }
+    if (std::optional<ApiError> e = job->error()) throw *e;
+    res.set_content(completion_response(h, text, job->finish(), job->usage()).dump(),
+                    "application/json");
+  } catch (const ApiError& e) {
+    ++s.metrics.requests_failed;
+    reply_error(res, e);
+  }
+}
+
+// JSON bodies for what httplib answers itself (unknown route, body too large, ...).
+void fill_error(httplib::Response& res) {
+  if (!res.body.empty()) return;
+  switch (res.status) {
+    case 404:
+      res.set_content(error_body(ApiError(404, "invalid_request_error", "not_found", "unknown route")),
+                      "application/json");
+      break;
+    case 405:
+      res.set_content(error_body(ApiError(405, "invalid_request_error", "method_not_allowed",
+                                          "method not allowed on this route")),
+                      "application/json");
+      break;
+    case 413:
+      res.set_content(error_body(ApiError(413, "invalid_request_error", "payload_too_large",
+                                          "the request body is too large")),
+                      "application/json");
+      break;
+    default:
+      res.set_content(error_body(ApiError(res.status, "invalid_request_error", "bad_request",
+                                          fmt::format("HTTP {}", res.status))),
+                      "application/json");
+  }
+}
+
+void add_routes(httplib::Server& svr, State& s) {
+  svr.Post("/v1/chat/completions", [&s](const httplib::Request& req, httplib::Response& res) {
+    handle_completion(s, req, res, true);
+  });
+  svr.Post("/v1/completions", [&s](const httplib::Request& req, httplib::Response& res) {
+    handle_completion(s, req, res, false);
+  });
+  svr.Get("/v1/models", [&s](const httplib::Request& req, httplib::Response& res) {
+    try {
+      check_api_key(s, req);
+      json model = {{"id", s.o.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "tern"}};
+      res.set_content(json{{"object", "list"}, {"data", json::array({model})}}.dump(),
+                      "application/json");
+    } catch (const ApiError& e) {
+      reply_error(res, e);
+    }
+  });
+  svr.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
+    const char* status = s.failed ? "error" : s.ready ? "ok" : "loading";
+    res.status = s.ready ? 200 : 503;
+    res.set_content(json{{"status", status}}.dump(), "application/json");
+  });
+  svr.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
+    res.set_content(s.metrics.render(), "text/plain; version=0.0.4");
+  });
+  svr.set_error_handler([](const httplib::Request&, httplib::Response& res) { fill_error(res); });
+  svr.set_exception_handler(
+      [&s](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        ++s.metrics.requests_failed;
+        reply_error(res, ApiError(500, "server_error", "internal_error", what));
+      });
+}
+
+void load(State& s) {
+  try {
+    s.model = std::make_unique<Model>(Model::load(s.o.model_path, s.o.model));
+    s.tmpl = choose_chat_template(*s.model, s.o.chat_template).tmpl;
+    s.engine = std::make_unique<Engine>(*s.model, s.o.engine, s.metrics);
+    s.ready = true;
+    fmt::print(stderr, "tern serve: {} loaded: {} slots of {} positions\n", s.o.model_name,
+               s.o.engine.n_slots, s.o.engine.n_ctx);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "tern serve: cannot load the model: {}\n", e.what());
+    s.failed = true;
+  }
+}
+
+}  // namespace
+
+void serve(const ServeOptions& options, const std::atomic<bool>& stop,
+           const std::function<void(int port)>& on_listening) {
+  State s(options);
+  httplib::Server svr;
+  // A thread per open request (streams hold theirs): every slot and queued job, and more.
+  const size_t threads = static_cast<size_t>(options.engine.n_slots) + options.engine.max_queue + 8;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_payload_max_length(options.max_body_bytes);
+  svr.set_read_timeout(options.timeout_s, 0);
+  svr.set_write_timeout(options.timeout_s, 0);
+  add_routes(svr, s);
+  int port = options.port;
+  if (port == 0) {
+    port = svr.bind_to_any_port(options.host);
+  } else if (!svr.bind_to_port(options.host, port)) {
+    port = -1;
+  }
+  if (port < 0) {
+    throw Error(fmt::format("serve: cannot listen on {}:{}", options.host, options.port));
+  }
+  fmt::print(stderr, "tern serve: listening on http://{}:{}\n", options.host, port);
+  if (on_listening) on_listening(port);
+  std::thread loader([&s] { load(s); });
+  std::thread watcher([&] {
+    while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    loader.join();  // the engine exists (or never will) from here on
+    if (s.engine) s.engine->drain(options.shutdown_grace_ms);
+    svr.stop();
+  });
+  svr.listen_after_bind();
+  watcher.join();
+  fmt::print(stderr, "tern serve: stopped\n");
+}
+
+}  // namespace tern::server
