@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "tern/error.h"
@@ -61,6 +62,7 @@ void Job::end(FinishReason finish, Usage usage, std::optional<ApiError> error) {
 
 struct Engine::Running {
   std::shared_ptr<Job> job;
+  int64_t n_keep = 0;  // prompt tokens found in the slot's cache
 };
 
 namespace {
@@ -84,6 +86,8 @@ Engine::Engine(const Model& model, const EngineOptions& options, Metrics& metric
       session_(model, session_options(options)),
       generator_(session_, model.tokenizer()) {
   running_.resize(static_cast<size_t>(options.n_slots));
+  cached_.resize(static_cast<size_t>(options.n_slots));
+  last_used_.resize(static_cast<size_t>(options.n_slots));
   metrics_.slots = options.n_slots;
   metrics_.kv_size = options.n_slots * options.n_ctx;
   thread_ = std::thread([this] { loop(); });
@@ -141,6 +145,22 @@ void Engine::drain(int grace_ms) {
   }
 }
 
+// The free slot whose cached tokens share the longest prefix with `prompt` (the least
+// recently used among equals), and that prefix's length.
+SlotChoice Engine::choose_slot(std::span<const TokenId> prompt) const {
+  SlotChoice best{-1, -1};
+  for (size_t s = 0; s < running_.size(); ++s) {
+    if (running_[s]) continue;
+    const std::vector<TokenId>& c = cached_[s];
+    auto common = std::mismatch(c.begin(), c.end(), prompt.begin(), prompt.end()).first - c.begin();
+    if (common > best.n_keep ||
+        (common == best.n_keep && last_used_[s] < last_used_[static_cast<size_t>(best.slot)])) {
+      best = {static_cast<int>(s), common};
+    }
+  }
+  return best;
+}
+
 // Under mutex_: moves queued jobs into free slots.
 void Engine::start_queued() {
   while (!queue_.empty() && generator_.busy() < generator_.slots()) {
@@ -159,8 +179,13 @@ void Engine::start_queued() {
       return !job->stops_.stopped();
     };
     try {
-      std::optional<int> slot = generator_.start(job->prompt(), job->sampler_, options, on_text);
-      running_[static_cast<size_t>(*slot)] = std::make_unique<Running>(Running{job});
+      const SlotChoice where = choose_slot(job->prompt());
+      std::optional<int> slot =
+          generator_.start(job->prompt(), job->sampler_, options, on_text, where);
+      const auto s = static_cast<size_t>(*slot);
+      running_[s] = std::make_unique<Running>(Running{job, std::min<int64_t>(
+                                                               where.n_keep, std::ssize(job->prompt()) - 1)});
+      last_used_[s] = ++clock_;
     } catch (const ContextOverflow& e) {
       job->end(FinishReason::Length, {},
                ApiError(400, "invalid_request_error", "context_length_exceeded", e.what()));
@@ -172,13 +197,20 @@ void Engine::start_queued() {
   metrics_.busy_slots = generator_.busy();
 }
 
-void Engine::finish(Running& r, const GenerateResult& result) {
+void Engine::finish(int slot, const GenerateResult& result) {
+  const Running& r = *running_[static_cast<size_t>(slot)];
   Job& job = *r.job;
+  // What the sequence now holds: the prompt and the answer, up to its length (the last
+  // sampled token may not have been decoded).
+  std::vector<TokenId>& cached = cached_[static_cast<size_t>(slot)];
+  cached.assign(job.prompt().begin(), job.prompt().end());
+  cached.insert(cached.end(), result.tokens.begin(), result.tokens.end());
+  cached.resize(std::min<size_t>(cached.size(), static_cast<size_t>(session_.n_past(slot))));
   if (job.ended()) return;  // failed with the session already
   job.push_text(job.stops_.flush());
   const bool length = result.stop == StopReason::MaxTokens || result.stop == StopReason::ContextFull;
   Usage usage{result.n_prompt, static_cast<int64_t>(result.tokens.size())};
-  metrics_.prompt_tokens += usage.prompt_tokens;
+  metrics_.prompt_tokens += usage.prompt_tokens - r.n_keep;
   metrics_.completion_tokens += usage.completion_tokens;
   metrics_.prompt_us += micros(result.prompt_seconds);
   metrics_.generate_us += micros(result.generate_seconds);
@@ -196,15 +228,15 @@ void Engine::loop() {
     }
     try {
       for (FinishedGeneration& f : generator_.step()) {
-        auto& r = running_[static_cast<size_t>(f.slot)];
-        finish(*r, f.result);
+        finish(f.slot, f.result);
         std::lock_guard lock(mutex_);
-        r.reset();
+        running_[static_cast<size_t>(f.slot)].reset();
       }
     } catch (const std::exception& e) {
       // The session failed (a device error): every running job ends with it; the next step
       // takes them out of the generator (they are cancelled).
       std::lock_guard lock(mutex_);
+      for (auto& c : cached_) c.clear();  // what the sequences hold is unknown now
       for (auto& r : running_) {
         if (!r) continue;
         r->job->cancel();

@@ -2,7 +2,9 @@
 // with one sequence slot per parallel request (-np), taking queued requests into free
 // slots between steps (continuous batching). HTTP threads submit Jobs and read their
 // output as it comes; a Job cancelled by its client (disconnect) leaves its slot at the
-// next step.
+// next step. A slot keeps its last conversation in the KV cache: a request goes to the
+// free slot whose cached tokens share the longest prefix with its prompt (a chat's next
+// turn finds its earlier turns there) and decodes only the rest.
 #pragma once
 
 #include <atomic>
@@ -97,7 +99,8 @@ class Engine {
   struct Running;
   void loop();
   void start_queued();
-  void finish(Running& r, const GenerateResult& result);
+  SlotChoice choose_slot(std::span<const TokenId> prompt) const;
+  void finish(int slot, const GenerateResult& result);
 
   EngineOptions options_;
   Metrics& metrics_;
@@ -110,6 +113,12 @@ class Engine {
   bool stopping_ = false;  // no new jobs
   bool quit_ = false;      // the thread ends
   std::vector<std::unique_ptr<Running>> running_;  // by slot
+  // By slot, for the engine thread: the tokens its sequence holds (a finished
+  // conversation's prompt and answer, reused by a follow-up that starts with them) and
+  // when it was last used.
+  std::vector<std::vector<TokenId>> cached_;
+  std::vector<int64_t> last_used_;
+  int64_t clock_ = 0;
   std::thread thread_;
 };
 

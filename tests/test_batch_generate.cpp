@@ -180,6 +180,34 @@ TEST_F(BatchGeneratorRules, StartRefusesWhenFullAndForUnfitPrompts) {
   EXPECT_TRUE(generator_.step().empty());
 }
 
+// A conversation's next turn in the slot that holds its first: the kept prefix is not
+// decoded again, and the turn gives what generate() gives for the whole prompt alone.
+TEST_F(BatchGeneratorRules, KeptPrefixContinuesAsTheWholePromptAlone) {
+  const std::vector<TokenId> first = {1, 436, 94, 16};
+  const std::vector<TokenId> second = {1, 436, 94, 16, 328, 189};  // starts with `first`
+  ASSERT_EQ(generator_.start(first, sampler_, {.n_predict = 1}), 0);
+  while (!generator_.idle()) generator_.step();
+  ASSERT_EQ(session_.n_past(0), 4);  // the answer's token is pending, not decoded
+  SamplerChain sampler{{.temp = 0.0f}};
+  ASSERT_EQ(generator_.start(second, sampler, {.n_predict = 4}, {}, {.slot = 0, .n_keep = 4}), 0);
+  std::vector<FinishedGeneration> done;
+  while (!generator_.idle()) {
+    for (FinishedGeneration& f : generator_.step()) done.push_back(std::move(f));
+  }
+  ASSERT_EQ(done.size(), 1u);
+  Session alone(model_, {.n_ctx = 16, .n_threads = 2});
+  SamplerChain alone_sampler{{.temp = 0.0f}};
+  const GenerateResult want =
+      generate(alone, model_.tokenizer(), alone_sampler, second, {.n_predict = 4});
+  EXPECT_EQ(done[0].result.tokens, want.tokens);
+  EXPECT_EQ(done[0].result.n_prompt, 6);
+  // A slot that is busy, or a prefix past what the slot holds, is refused.
+  EXPECT_THROW(generator_.start(second, sampler, {}, {}, {.slot = 0, .n_keep = 20}), Error);
+  ASSERT_EQ(generator_.start(first, sampler, {.n_predict = 1}, {}, {.slot = 1}), 1);
+  EXPECT_THROW(generator_.start(first, sampler, {}, {}, {.slot = 1}), Error);
+  EXPECT_THROW(generator_.start(first, sampler, {}, {}, {.slot = 2}), Error);
+}
+
 TEST_F(BatchGeneratorRules, AbortBeforeThePromptAndWhileGenerating) {
   bool abort_first = true;
   bool abort_second = false;

@@ -20,6 +20,15 @@ struct FinishedGeneration {
   GenerateResult result;
 };
 
+/// Where start() puts a generation: by default any free slot, emptied. With `slot`, that
+/// free slot keeping the first `n_keep` positions of its sequence, which must hold the
+/// prompt's first n_keep tokens (a conversation's earlier turns, kept by a server between
+/// requests): only the rest of the prompt is decoded.
+struct SlotChoice {
+  int slot = -1;
+  int64_t n_keep = 0;
+};
+
 /// Threading: one thread drives a BatchGenerator (start(), step() and the callbacks they
 /// run), and nothing else may use its session meanwhile. The text callbacks and
 /// options.abort checks run on that thread, inside step().
@@ -41,8 +50,14 @@ class BatchGenerator {
   /// before each step and after each generated token, not inside the batched decode (one
   /// generation's abort must not abandon the others'): a prompt aborted before its step
   /// ends with n_prompt 0, like generate()'s prompt abandoned mid-decode.
+  ///
+  /// `where` picks the slot (see SlotChoice); n_keep is capped at prompt.size() - 1, as the
+  /// last prompt token must be decoded for its logits, and the result's n_prompt still
+  /// counts the whole prompt. Throws tern::Error for a slot that is busy or out of range, or
+  /// n_keep past its sequence.
   std::optional<int> start(std::span<const TokenId> prompt, SamplerChain& sampler,
-                           const GenerateOptions& options, TextCallback on_text = {});
+                           const GenerateOptions& options, TextCallback on_text = {},
+                           SlotChoice where = {});
 
   /// One Session::decode over every busy slot, then for each: sample, stream and apply
   /// generate()'s stop rules. Returns the generations that finished in this step, in slot

@@ -14,6 +14,7 @@ namespace tern {
 struct BatchGenerator::Slot {
   bool busy = false;
   std::vector<TokenId> prompt;  // until the step that decodes it
+  int64_t n_keep = 0;           // of which these are in the sequence already
   SamplerChain* sampler = nullptr;
   GenerateOptions options;
   TextCallback on_text;
@@ -34,7 +35,8 @@ int BatchGenerator::busy() const {
 int BatchGenerator::slots() const { return static_cast<int>(slots_.size()); }
 
 std::optional<int> BatchGenerator::start(std::span<const TokenId> prompt, SamplerChain& sampler,
-                                         const GenerateOptions& options, TextCallback on_text) {
+                                         const GenerateOptions& options, TextCallback on_text,
+                                         SlotChoice where) {
   if (prompt.empty()) throw Error("BatchGenerator: a generation needs a prompt");
   for (TokenId token : prompt) {
     if (token < 0 || token >= session_->n_vocab()) {
@@ -43,13 +45,25 @@ std::optional<int> BatchGenerator::start(std::span<const TokenId> prompt, Sample
     }
   }
   detail::check_prompt_fits(prompt.size(), session_->n_ctx(), session_->n_ctx());
-  const auto free =
-      std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
+  auto free = std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
+  int64_t n_keep = 0;
+  if (where.slot >= 0) {
+    if (where.slot >= slots() || slots_[static_cast<size_t>(where.slot)].busy) {
+      throw Error(fmt::format("BatchGenerator: slot {} is not a free slot", where.slot));
+    }
+    if (where.n_keep < 0 || where.n_keep > session_->n_past(where.slot)) {
+      throw Error(fmt::format("BatchGenerator: slot {} holds {} positions, not {}", where.slot,
+                              session_->n_past(where.slot), where.n_keep));
+    }
+    free = slots_.begin() + where.slot;
+    n_keep = std::min<int64_t>(where.n_keep, std::ssize(prompt) - 1);
+  }
   if (free == slots_.end()) return std::nullopt;
   const int index = static_cast<int>(free - slots_.begin());
-  session_->clear_sequence(index);
+  session_->trim(n_keep, index);
   free->busy = true;
   free->prompt.assign(prompt.begin(), prompt.end());
+  free->n_keep = n_keep;
   free->sampler = &sampler;
   free->options = options;
   free->on_text = std::move(on_text);
@@ -80,7 +94,8 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
   for (int i = 0; i < slots(); ++i) {
     const Slot& slot = slots_[static_cast<size_t>(i)];
     if (!slot.busy) continue;
-    batch.push_back({i, slot.loop ? std::span(&slot.next, 1) : std::span(slot.prompt)});
+    batch.push_back({i, slot.loop ? std::span(&slot.next, 1)
+                                  : std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep))});
   }
   if (batch.empty()) return finished;
   const auto decode_start = std::chrono::steady_clock::now();
