@@ -101,6 +101,31 @@ bool stream_job(Job& job, const ResponseHeader& h, bool include_usage, httplib::
   return true;
 }
 
+// Waits for the whole answer, then writes it as one JSON body; false (and the job
+// cancelled) when the client is gone first.
+bool answer_job(Job& job, const ResponseHeader& h, State& s, httplib::DataSink& sink) {
+  std::string text;
+  for (bool ended = false; !ended;) {
+    std::string piece;
+    ended = job.wait_text(piece, 100);
+    text += piece;
+    if (!sink.is_writable()) {
+      job.cancel();
+      return false;
+    }
+  }
+  std::string body;
+  if (std::optional<ApiError> e = job.error()) {
+    ++s.metrics.requests_failed;  // the status is sent already: the body says what failed
+    body = error_body(*e);
+  } else {
+    body = completion_response(h, text, job.finish(), job.usage()).dump();
+  }
+  if (!sink.write(body.data(), body.size())) return false;
+  sink.done();
+  return true;
+}
+
 void handle_completion(State& s, const httplib::Request& req, httplib::Response& res, bool chat) {
   try {
     check_api_key(s, req);
@@ -121,15 +146,14 @@ void handle_completion(State& s, const httplib::Request& req, httplib::Response&
           });
       return;
     }
-    std::string text;
-    for (bool ended = false; !ended;) {
-      std::string piece;
-      ended = job->wait_text(piece, 1000);
-      text += piece;
-    }
-    if (std::optional<ApiError> e = job->error()) throw *e;
-    res.set_content(completion_response(h, text, job->finish(), job->usage()).dump(),
-                    "application/json");
+    // Sent when the job ends; written through a provider, so that a client that leaves
+    // while it waits is noticed (the socket stops being writable) and cancels the job.
+    res.set_chunked_content_provider(
+        "application/json",
+        [job, h, &s](size_t, httplib::DataSink& sink) { return answer_job(*job, h, s, sink); },
+        [job](bool success) {
+          if (!success) job->cancel();
+        });
   } catch (const ApiError& e) {
     ++s.metrics.requests_failed;
     reply_error(res, e);
