@@ -191,6 +191,8 @@ void Engine::start_queued() {
                ApiError(400, "invalid_request_error", "context_length_exceeded", e.what()));
     } catch (const Error& e) {
       job->end(FinishReason::Stop, {}, invalid_request("invalid_value", e.what()));
+    } catch (const std::exception& e) {  // out of memory: this job fails, the server goes on
+      job->end(FinishReason::Stop, {}, ApiError(500, "server_error", "engine_error", e.what()));
     }
   }
   metrics_.queued = static_cast<int64_t>(queue_.size());
