@@ -12,8 +12,7 @@ namespace tern::server {
 Job::Job(CompletionRequest request, std::vector<TokenId> prompt)
     : request_(std::move(request)),
       prompt_(std::move(prompt)),
-      sampler_(request_.sampling),
-      stops_(request_.stop) {}
+      sampler_(request_.sampling) {}
 
 bool Job::wait_text(std::string& text, int timeout_ms) {
   std::unique_lock lock(mutex_);
@@ -173,10 +172,10 @@ void Engine::start_queued() {
     GenerateOptions options;
     options.n_predict = job->request().max_tokens;
     options.abort = [job] { return job->cancelled(); };
-    // Text goes out through the stop strings; the first one ends generation.
+    options.stop = job->request().stop;
     TextCallback on_text = [job = job.get()](std::string_view text) {
-      job->push_text(job->stops_.feed(text));
-      return !job->stops_.stopped();
+      job->push_text(std::string(text));
+      return true;
     };
     try {
       const SlotChoice where = choose_slot(job->prompt());
@@ -209,7 +208,6 @@ void Engine::finish(int slot, const GenerateResult& result) {
   cached.insert(cached.end(), result.tokens.begin(), result.tokens.end());
   cached.resize(std::min<size_t>(cached.size(), static_cast<size_t>(session_.n_past(slot))));
   if (job.ended()) return;  // failed with the session already
-  job.push_text(job.stops_.flush());
   const bool length = result.stop == StopReason::MaxTokens || result.stop == StopReason::ContextFull;
   Usage usage{result.n_prompt, static_cast<int64_t>(result.tokens.size())};
   metrics_.prompt_tokens += usage.prompt_tokens - r.n_keep;

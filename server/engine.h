@@ -24,7 +24,6 @@
 #include "tern/model.h"
 #include "tern/sampler.h"
 #include "tern/session.h"
-#include "tern/stop_strings.h"
 
 namespace tern::server {
 
@@ -58,7 +57,6 @@ class Job {
   CompletionRequest request_;
   std::vector<TokenId> prompt_;
   SamplerChain sampler_;
-  StopStrings stops_;
   std::atomic<bool> cancelled_{false};
 
   mutable std::mutex mutex_;

@@ -73,6 +73,33 @@ TEST_F(SmolLm2, NPredictLimitLeavesTheLastTokenPending) {
   EXPECT_EQ(session.n_past(), r.n_prompt + 1);
 }
 
+// A stop string ends the text where it first appears, wherever the tokens split it; it is
+// neither streamed nor in the result, and the token that completed it stays pending.
+TEST_F(SmolLm2, StopStringEndsTheTextBeforeIt) {
+  auto run = [&](std::vector<std::string> stop, std::string* streamed) {
+    Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+    SamplerChain sampler(greedy());
+    GenerateOptions options{.n_predict = 32};
+    options.stop = std::move(stop);
+    return generate(session, *tokenizer_, sampler, question(), options, [&](std::string_view t) {
+      *streamed += t;
+      return true;
+    });
+  };
+  std::string full_stream;
+  const GenerateResult full = run({}, &full_stream);
+  const size_t at = full.text.find("aris");  // inside the token " Paris"
+  ASSERT_NE(at, std::string::npos) << full.text;
+  for (const std::string& stop : {std::string("aris"), full.text.substr(at, 6)}) {
+    std::string streamed;
+    const GenerateResult r = run({"no such text", stop}, &streamed);
+    EXPECT_EQ(r.text, full.text.substr(0, at)) << stop;
+    EXPECT_EQ(streamed, r.text);
+    EXPECT_EQ(r.stop, StopReason::StopString);
+    EXPECT_EQ(r.pending, std::vector<TokenId>{r.tokens.back()});
+  }
+}
+
 TEST_F(SmolLm2, IgnoreEosRunsToTheLimitWithoutEndTokens) {
   Session session(*model_, {.n_ctx = 128, .n_threads = 2});
   SamplerChain sampler(greedy());

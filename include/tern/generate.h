@@ -27,10 +27,13 @@ struct GenerateOptions {
   /// generated token; true stops generation with StopReason::Interrupted. A prompt whose
   /// decode is abandoned leaves the session as it was (GenerateResult::n_prompt is 0).
   AbortCheck abort;
+  /// Stop strings: generation ends at the first one in the text, which is neither streamed
+  /// nor in the result (text that could still become one is held back until it cannot).
+  std::vector<std::string> stop;
 };
 
 /// Why generation stopped.
-enum class StopReason { EndOfGeneration, MaxTokens, ContextFull, Interrupted };
+enum class StopReason { EndOfGeneration, MaxTokens, ContextFull, Interrupted, StopString };
 
 /// Receives the text that became complete with each generated token (possibly empty; whole
 /// UTF-8 characters only). Return false to stop generation (e.g. on Ctrl-C).
@@ -52,7 +55,8 @@ struct GenerateResult {
   double generated_tokens_per_second() const;
 };
 
-/// The name of a stop reason ("eos", "length", "context", "interrupted"), as JSON shows it.
+/// The name of a stop reason ("eos", "length", "context", "interrupted", "stop"), as JSON
+/// shows it.
 std::string_view stop_reason_name(StopReason reason);
 
 /// Appends `prompt` to `session` (at n_past()), records every prompt token in `sampler`,

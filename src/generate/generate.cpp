@@ -56,6 +56,8 @@ std::string_view stop_reason_name(StopReason reason) {
       return "context";
     case StopReason::Interrupted:
       return "interrupted";
+    case StopReason::StopString:
+      return "stop";
   }
   return "unknown";
 }

@@ -55,6 +55,7 @@ TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
       on_text_(&on_text),
       banned_(options.ignore_eos ? end_of_generation_ids(tokenizer) : std::vector<TokenId>{}),
       stream_(tokenizer),
+      stops_(options.stop),
       generate_start_(Clock::now()) {
   for (TokenId token : prompt) sampler.accept(token);
   result_.n_prompt = std::ssize(prompt);
@@ -70,15 +71,16 @@ std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool conte
     return std::nullopt;
   }
   result_.tokens.push_back(next);
-  const std::string piece = stream_.push(next);
+  const std::string piece = stops_.feed(stream_.push(next));
   result_.text += piece;
   const bool go_on = (!*on_text_ || (*on_text_)(piece)) && !(options_->abort && options_->abort());
   const bool limit_reached =
       options_->n_predict >= 0 && std::ssize(result_.tokens) >= options_->n_predict;
-  if (!go_on || limit_reached || context_full) {
-    stop(!go_on         ? StopReason::Interrupted
-         : context_full ? StopReason::ContextFull
-                        : StopReason::MaxTokens,
+  if (!go_on || stops_.stopped() || limit_reached || context_full) {
+    stop(!go_on              ? StopReason::Interrupted
+         : stops_.stopped() ? StopReason::StopString
+         : context_full     ? StopReason::ContextFull
+                            : StopReason::MaxTokens,
          next);
     return std::nullopt;
   }
@@ -94,7 +96,9 @@ void TokenLoop::stop(StopReason reason, TokenId pending) {
 }
 
 GenerateResult TokenLoop::finish() {
-  const std::string rest = stream_.finish();
+  // The stream's held-back bytes, then the text held back for the stop strings.
+  std::string rest = stops_.feed(stream_.finish());
+  rest += stops_.flush();
   result_.text += rest;
   if (!rest.empty() && *on_text_) (*on_text_)(rest);
   result_.generate_seconds = std::chrono::duration<double>(Clock::now() - generate_start_).count();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tern/generate.h"
+#include "tern/stop_strings.h"
 
 namespace tern::detail {
 
@@ -50,6 +51,7 @@ class TokenLoop {
   std::vector<TokenId> banned_;  // end-of-generation ids under ignore_eos
   std::vector<float> scratch_;
   StreamDecoder stream_;
+  StopStrings stops_;
   GenerateResult result_;
   std::chrono::steady_clock::time_point generate_start_;
   bool finished_ = false;

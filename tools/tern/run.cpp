@@ -285,6 +285,8 @@ void add_run(CLI::App& app) {
       ->check(in_range(-1, 0xFFFFFFFE));
   add_sampling_options(cmd, o->sampling);
   cmd->add_flag("--ignore-eos", o->generate.ignore_eos, "Never stop at end-of-generation tokens");
+  cmd->add_option("-r,--stop,--reverse-prompt", o->generate.stop,
+                  "Stop at this text, which is not printed (repeatable)");
   cmd->add_flag("-e,--escape", o->escapes, "Process escapes (\\n, \\t, \\xHH...) in the prompt");
   cmd->add_flag("--json", o->json, "Print one JSON object (text, timings) instead of streaming");
   auto* chat =
