@@ -1,0 +1,185 @@
+"""The OpenAI API of `tern serve` through the official `openai` client: answers, streaming,
+stop strings, seeds, usage, finish reasons and errors, checked against `tern run` and
+`tern tokenize` on the same model."""
+
+import json
+import subprocess
+
+import openai
+import pytest
+
+from tern_server import MODEL, tern_cli
+
+QUESTION = "What is the capital of France? Answer briefly."
+PROMPT = "The three primary colors are"
+
+
+def tern(*args: str) -> str:
+    return subprocess.run([tern_cli(), *args], check=True, capture_output=True, text=True,
+                          timeout=120).stdout
+
+
+def tern_run(prompt: str, n: int, *flags: str) -> str:
+    """The text `tern run` generates greedily (--json: exactly the generated part)."""
+    out = tern("run", "-m", MODEL, "-p", prompt, "--temp", "0", "-n", str(n), "-t", "2",
+               "--json", *flags)
+    return json.loads(out)["text"]
+
+
+def complete(client, prompt=PROMPT, **kw):
+    kw.setdefault("max_tokens", 16)
+    kw.setdefault("temperature", 0)
+    return client.completions.create(model=MODEL, prompt=prompt, **kw)
+
+
+def chat(client, content=QUESTION, **kw):
+    kw.setdefault("max_tokens", 16)
+    kw.setdefault("temperature", 0)
+    return client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": content}], **kw)
+
+
+def stream_text(stream) -> tuple[str, list, object]:
+    """(text, finish reasons of the chunks, usage of the usage chunk) of a stream."""
+    text, finishes, usage = "", [], None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for c in chunk.choices:
+            piece = c.delta.content if hasattr(c, "delta") else c.text
+            text += piece or ""
+            finishes.append(c.finish_reason)
+    return text, finishes, usage
+
+
+def test_chat_matches_tern_run(client):
+    r = chat(client, max_tokens=24)
+    assert r.object == "chat.completion" and r.model == MODEL
+    assert r.choices[0].message.role == "assistant"
+    assert r.choices[0].message.content == tern_run(QUESTION, 24)
+    assert "Paris" in r.choices[0].message.content
+
+
+def test_completion_matches_tern_run(client):
+    r = complete(client, max_tokens=20)
+    assert r.object == "text_completion"
+    assert r.choices[0].text == tern_run(PROMPT, 20, "--no-chat-template")
+
+
+@pytest.mark.parametrize("kind", ["chat", "completion"])
+def test_stream_equals_whole_answer(client, kind):
+    ask = chat if kind == "chat" else complete
+    whole = ask(client, max_tokens=20)
+    text, finishes, usage = stream_text(
+        ask(client, max_tokens=20, stream=True, stream_options={"include_usage": True}))
+    choice = whole.choices[0]
+    assert text == (choice.message.content if kind == "chat" else choice.text)
+    # Only the last chunk of the choice has a finish reason, the whole answer's.
+    assert finishes[-1] == choice.finish_reason
+    assert all(f is None for f in finishes[:-1])
+    assert usage.prompt_tokens == whole.usage.prompt_tokens
+    assert usage.completion_tokens == whole.usage.completion_tokens
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    # A token or more per content chunk (pieces of a UTF-8 character or a held-back stop
+    # string wait for the next token).
+    assert len([f for f in finishes if f is None]) <= usage.completion_tokens
+
+
+def test_stream_without_usage_has_no_usage_chunk(client):
+    chunks = list(complete(client, max_tokens=4, stream=True))
+    assert chunks and all(c.usage is None and len(c.choices) == 1 for c in chunks)
+
+
+def test_prompt_tokens_match_tern_tokenize(client):
+    ids = tern("tokenize", "-m", MODEL, "-p", PROMPT, "--parse-special").split()
+    assert complete(client, max_tokens=1).usage.prompt_tokens == len(ids)
+
+
+def test_length_at_max_tokens(client):
+    # Counting goes on far past 7 tokens.
+    r = complete(client, prompt="1, 2, 3, 4, 5,", max_tokens=7)
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 7
+    # The newer name wins over max_tokens.
+    r = chat(client, max_tokens=16, max_completion_tokens=3)
+    assert r.usage.completion_tokens == 3 and r.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_stop_string_ends_the_answer_before_it(client, stream):
+    full = complete(client, prompt="1, 2, 3, 4, 5,", max_tokens=24).choices[0].text
+    assert " 9," in full, full
+    kw = dict(prompt="1, 2, 3, 4, 5,", max_tokens=24, stop=["never there", " 9,"])
+    if stream:
+        text, finishes, _ = stream_text(complete(client, stream=True, **kw))
+        finish = finishes[-1]
+    else:
+        r = complete(client, **kw)
+        text, finish = r.choices[0].text, r.choices[0].finish_reason
+    assert text == full[: full.index(" 9,")]
+    assert finish == "stop"
+
+
+def test_chat_stop_string(client):
+    full = chat(client, max_tokens=24).choices[0].message.content
+    word = full.split()[1]
+    r = chat(client, max_tokens=24, stop=word)
+    assert word not in r.choices[0].message.content
+    assert r.choices[0].message.content == full[: full.index(word)]
+    assert r.choices[0].finish_reason == "stop"
+
+
+def test_seed_reproduces_sampling(client):
+    ask = dict(prompt="Once upon a time", max_tokens=24, temperature=0.8, top_p=0.95)
+    a = complete(client, seed=1234, **ask).choices[0].text
+    b = complete(client, seed=1234, **ask).choices[0].text
+    assert a == b
+    streamed, _, _ = stream_text(complete(client, seed=1234, stream=True, **ask))
+    assert streamed == a
+
+
+def test_sampling_fields_are_accepted(client):
+    r = chat(client, temperature=0.7, top_p=0.9, seed=7, presence_penalty=0.5,
+             frequency_penalty=0.5, extra_body={"top_k": 40, "min_p": 0.05}, max_tokens=8)
+    assert r.usage.completion_tokens <= 8
+    assert r.choices[0].finish_reason in ("stop", "length")
+
+
+def test_models_lists_the_model(client):
+    models = client.models.list()
+    assert [m.id for m in models.data] == [MODEL]
+
+
+def error_code(e: openai.APIStatusError) -> str:
+    return e.response.json()["error"]["code"]
+
+
+def test_wrong_type_is_400(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        complete(client, max_tokens="ten")
+    assert error_code(e.value) == "invalid_type"
+    with pytest.raises(openai.BadRequestError):
+        chat(client, extra_body={"temperature": "hot"})
+
+
+def test_prompt_past_the_context_is_400(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        complete(client, prompt="hello " * 1500)
+    assert error_code(e.value) == "context_length_exceeded"
+
+
+def test_n_2_is_400(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(client, n=2)
+    assert "n = 1" in e.value.response.json()["error"]["message"]
+
+
+def test_too_many_stops_is_400(client):
+    with pytest.raises(openai.BadRequestError):
+        complete(client, stop=["a", "b", "c", "d", "e"])
+
+
+def test_unknown_route_is_404(client):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve(MODEL)  # GET /v1/models/ID is not served
+    assert error_code(e.value) == "not_found"

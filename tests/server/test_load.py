@@ -1,0 +1,91 @@
+"""`tern serve` under load: concurrent requests in its 4 slots, and clients that leave
+mid-stream."""
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tern_server import MODEL, http, metric
+
+# Prompts without a near-tie in their greedy answers: batched kernels round differently
+# from a lone decode (tern/batch_generate.h), enough to flip a near-tie ("A haiku about
+# the sea:" gives "rises" alone at -t 2, "sets" at -t 1 or in a busy batch).
+PROMPTS = ["Python is a programming language that", "The capital of Japan is", "1, 2, 3, 4, 5,",
+           "Water boils at", "The largest planet in the solar system is",
+           "The chemical symbol for gold is", "def fibonacci(n):", "Monday, Tuesday, Wednesday,"]
+
+
+def ask(client, i: int) -> tuple[str, str]:
+    """Request i of a mixed set (chat or completion, streamed or not): (text, finish)."""
+    prompt, n = PROMPTS[i % len(PROMPTS)], 12 + i % 8
+    stream = i % 3 == 0
+    if i % 2:
+        r = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=n,
+            temperature=0, stream=stream)
+        if not stream:
+            return r.choices[0].message.content, r.choices[0].finish_reason
+        parts = [(c.choices[0].delta.content or "", c.choices[0].finish_reason) for c in r]
+    else:
+        r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=n, temperature=0,
+                                      stream=stream)
+        if not stream:
+            return r.choices[0].text, r.choices[0].finish_reason
+        parts = [(c.choices[0].text, c.choices[0].finish_reason) for c in r]
+    return "".join(p for p, _ in parts), parts[-1][1]
+
+
+def test_concurrent_greedy_answers_match_the_lone_ones(server, client):
+    n_requests = 32
+    alone = {i: ask(client, i) for i in range(24)}  # i and i + 24 ask the same
+    before = metric(server.url, "requests_total")
+    start = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda i: ask(client, i), range(n_requests), timeout=90))
+    assert time.monotonic() - start < 90
+    differ = [(i, together[i], alone[i % 24]) for i in range(n_requests)
+              if together[i] != alone[i % 24]]
+    assert not differ
+    assert all(finish in ("stop", "length") and text for text, finish in together)
+    assert metric(server.url, "requests_total") - before == n_requests
+    assert http("GET", server.url + "/health")[0] == 200
+    assert wait_idle(server.url, 2)
+
+
+def wait_idle(url: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if metric(url, "busy_slots") == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_client_gone_mid_stream_frees_its_slot(server, client):
+    # Counting goes on for far longer than the test waits: only cancellation ends it.
+    max_tokens = 1000
+    body = json.dumps({"prompt": "1, 2, 3, 4, 5,", "max_tokens": max_tokens, "temperature": 0,
+                       "stream": True})
+    generated = metric(server.url, "completion_tokens_total")
+    curls = [subprocess.Popen(["curl", "-sSN", "-H", "Content-Type: application/json", "-d", body,
+                               server.url + "/v1/completions"], stdout=subprocess.PIPE)
+             for _ in range(3)]
+    for c in curls:
+        assert c.stdout.readline().startswith(b"data: {")  # the first event came
+    assert metric(server.url, "busy_slots") == 3
+    for c in curls:
+        c.kill()
+        c.wait()
+        c.stdout.close()
+    assert wait_idle(server.url, 3), "the slots stayed busy after their clients left"
+    assert metric(server.url, "completion_tokens_total") - generated < 3 * max_tokens
+    assert ask(client, 0) == ask(client, 0)  # and the server goes on answering
+
+
+def test_stream_closed_early_by_the_client(server, client):
+    stream = client.completions.create(model=MODEL, prompt="1, 2, 3, 4, 5,", max_tokens=1000,
+                                       temperature=0, stream=True)
+    next(iter(stream))
+    stream.close()
+    assert wait_idle(server.url, 3)
