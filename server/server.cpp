@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "tern/error.h"
@@ -160,9 +162,22 @@ void handle_completion(State& s, const httplib::Request& req, httplib::Response&
   }
 }
 
+// The method a route takes; httplib answers 404 for a known route under another method.
+std::optional<std::string_view> route_method(const std::string& path) {
+  if (path == "/v1/chat/completions" || path == "/v1/completions") return "POST";
+  if (path == "/v1/models" || path == "/health" || path == "/metrics") return "GET";
+  return std::nullopt;
+}
+
 // JSON bodies for what httplib answers itself (unknown route, body too large, ...).
-void fill_error(httplib::Response& res) {
+void fill_error(const httplib::Request& req, httplib::Response& res) {
   if (!res.body.empty()) return;
+  if (res.status == 404) {
+    if (std::optional<std::string_view> method = route_method(req.path)) {
+      res.status = 405;
+      res.set_header("Allow", std::string(*method));
+    }
+  }
   switch (res.status) {
     case 404:
       res.set_content(error_body(ApiError(404, "invalid_request_error", "not_found", "unknown route")),
@@ -210,7 +225,8 @@ void add_routes(httplib::Server& svr, State& s) {
   svr.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     res.set_content(s.metrics.render(), "text/plain; version=0.0.4");
   });
-  svr.set_error_handler([](const httplib::Request&, httplib::Response& res) { fill_error(res); });
+  svr.set_error_handler(
+      [](const httplib::Request& req, httplib::Response& res) { fill_error(req, res); });
   svr.set_exception_handler(
       [&s](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "internal error";

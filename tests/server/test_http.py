@@ -72,8 +72,11 @@ def test_error_statuses(server):
     check_error(*post_curl(url, '{"prompt": "x", "temperature": 9}'), 400, "invalid_value")
     check_error(*post_curl(url, '{"prompt": "x", "n": 2}'), 400, "invalid_value")
     check_error(*post_curl(server.url + "/v1/nowhere", "{}"), 404, "not_found")
-    status, _, body = http("GET", url)
-    assert status in (404, 405) and "error" in json.loads(body)
+    status, headers, body = http("GET", url)
+    check_error(status, headers["Content-Type"], body.decode(), 405, "method_not_allowed")
+    assert headers["Allow"] == "POST"
+    status, headers, _ = http("DELETE", server.url + "/health")
+    assert status == 405 and headers["Allow"] == "GET"
     big = json.dumps({"prompt": "x" * (1 << 21)})  # past the 1 MiB body limit
     status, _, body = http("POST", url, big.encode(), {"Content-Type": "application/json"})
     assert status == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
