@@ -150,6 +150,10 @@ def test_fuzzed_bodies_get_200_or_a_json_4xx(server):
         assert status == 200 or 400 <= status < 500, (status, body, answer)
         if status != 200:
             assert "code" in json.loads(answer)["error"], (body, answer)
+        elif headers["Content-Type"].startswith("text/event-stream"):
+            assert events(answer.decode())[-1]["choices"] is not None
+        else:
+            assert json.loads(answer)["choices"][0]["finish_reason"], (body, answer)
         assert server.alive(), "".join(server.stderr)
     assert statuses.get(200, 0) > 20 and statuses.get(400, 0) > 20, statuses
     assert http("GET", server.url + "/health")[0] == 200
