@@ -22,7 +22,10 @@ def server():
 
 @pytest.fixture(scope="session")
 def client(server):
-    return make_client(server.url)
+    # Closed before the server stops, which otherwise waits out the idle keep-alive
+    # connections (httplib: 5 s).
+    with make_client(server.url) as c:
+        yield c
 
 
 @pytest.fixture(autouse=True)

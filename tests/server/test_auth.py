@@ -18,11 +18,11 @@ def keyed():
 
 
 def test_wrong_key_is_401(keyed):
-    with pytest.raises(openai.AuthenticationError):
-        make_client(keyed.url, "sk-wrong").models.list()
-    with pytest.raises(openai.AuthenticationError):
-        make_client(keyed.url, "sk-wrong").completions.create(model=MODEL, prompt="Hi",
-                                                              max_tokens=1)
+    with make_client(keyed.url, "sk-wrong") as client:
+        with pytest.raises(openai.AuthenticationError):
+            client.models.list()
+        with pytest.raises(openai.AuthenticationError):
+            client.completions.create(model=MODEL, prompt="Hi", max_tokens=1)
 
 
 def test_missing_key_is_401(keyed):
@@ -33,11 +33,11 @@ def test_missing_key_is_401(keyed):
 
 
 def test_right_key_works(keyed):
-    client = make_client(keyed.url, KEY)
-    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
-                                       max_tokens=4)
-    assert r.choices[0].message.content
-    assert [m.id for m in client.models.list().data] == [MODEL]
+    with make_client(keyed.url, KEY) as client:
+        r = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+        assert r.choices[0].message.content
+        assert [m.id for m in client.models.list().data] == [MODEL]
 
 
 def test_health_needs_no_key(keyed):
