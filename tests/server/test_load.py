@@ -58,34 +58,55 @@ def test_concurrent_greedy_answers_are_the_lone_ones(server, client):
     assert wait_idle(server.url, 2)
 
 
-def wait_idle(url: str, seconds: float) -> bool:
+def wait_busy_slots(url: str, n: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if metric(url, "busy_slots") == 0:
+        if metric(url, "busy_slots") == n:
             return True
         time.sleep(0.05)
     return False
 
 
-def test_client_gone_mid_stream_frees_its_slot(server, client):
-    # Counting goes on for far longer than the test waits: only cancellation ends it.
-    max_tokens = 1000
+def wait_idle(url: str, seconds: float) -> bool:
+    return wait_busy_slots(url, 0, seconds)
+
+
+def counting_curls(url: str, n: int, max_tokens: int, stream: bool) -> list[subprocess.Popen]:
+    """n curls asking for a count that goes on far longer than the tests wait: only
+    cancellation ends it early."""
     body = json.dumps({"prompt": "1, 2, 3, 4, 5,", "max_tokens": max_tokens, "temperature": 0,
-                       "stream": True})
-    generated = metric(server.url, "completion_tokens_total")
-    curls = [subprocess.Popen(["curl", "-sSN", "-H", "Content-Type: application/json", "-d", body,
-                               server.url + "/v1/completions"], stdout=subprocess.PIPE)
-             for _ in range(3)]
-    for c in curls:
-        assert c.stdout.readline().startswith(b"data: {")  # the first event came
-    assert metric(server.url, "busy_slots") == 3
+                       "stream": stream})
+    return [subprocess.Popen(["curl", "-sSN", "-H", "Content-Type: application/json", "-d", body,
+                              url + "/v1/completions"], stdout=subprocess.PIPE)
+            for _ in range(n)]
+
+
+def kill(curls: list[subprocess.Popen]):
     for c in curls:
         c.kill()
         c.wait()
         c.stdout.close()
+
+
+def test_client_gone_mid_stream_frees_its_slot(server, client):
+    max_tokens = 1000
+    generated = metric(server.url, "completion_tokens_total")
+    curls = counting_curls(server.url, 3, max_tokens, stream=True)
+    for c in curls:
+        assert c.stdout.readline().startswith(b"data: {")  # the first event came
+    assert metric(server.url, "busy_slots") == 3
+    kill(curls)
     assert wait_idle(server.url, 3), "the slots stayed busy after their clients left"
     assert metric(server.url, "completion_tokens_total") - generated < 3 * max_tokens
     assert ask(client, 0) == ask(client, 0)  # and the server goes on answering
+
+
+def test_client_gone_while_waiting_for_a_whole_answer_frees_its_slot(server, client):
+    curls = counting_curls(server.url, 2, 1000, stream=False)
+    assert wait_busy_slots(server.url, 2, 5)
+    kill(curls)
+    assert wait_idle(server.url, 3), "the slots stayed busy after their clients left"
+    assert ask(client, 1)[0]
 
 
 def test_stream_closed_early_by_the_client(server, client):
