@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
 
     tern::Session session(model, {.n_ctx = 512});
     tern::SamplerChain sampler({.temp = 0.0f});  // greedy: the same answer every run
-    for (tern::TokenId t : tokens) sampler.accept(t);
+    for (tern::TokenId t : tokens) sampler.accept_prompt(t);
     tern::StreamDecoder text(tokenizer);  // whole UTF-8 characters only
 
     std::span<const float> logits = session.decode(tokens);  // last position's logits

@@ -8,13 +8,17 @@
 
 namespace tern {
 
+class Tokenizer;
+
 /// Seed value that asks for a non-deterministic seed (std::random_device), as llama.cpp's -1.
 inline constexpr uint32_t kRandomSeed = 0xFFFFFFFFu;
 
 /// Sampling settings, with llama.cpp's defaults. The chain applies, in this order:
-/// penalties -> top-k -> typical -> top-p -> min-p -> temperature -> draw.
-/// With mirostat on, the tail after the penalties is temperature -> mirostat (v1 or v2).
-/// temp <= 0 means greedy: the argmax after the penalties, with no random draw.
+/// penalties -> [grammar] -> top-k -> typical -> top-p -> min-p -> temperature -> draw.
+/// With mirostat on, the tail after the penalties is [grammar] -> temperature -> mirostat
+/// (v1 or v2). temp <= 0 means greedy: the argmax after the penalties (and the grammar),
+/// with no random draw. The grammar stage, present when `grammar` is set, removes every
+/// token that cannot continue the grammar; see docs/grammars.md for how it stays cheap.
 struct SamplingParams {
   float temp = 0.8f;               // logits are divided by temp; <= 0: greedy
   int32_t top_k = 40;              // keep the k most likely tokens; <= 0: off
@@ -29,6 +33,7 @@ struct SamplingParams {
   float mirostat_tau = 5.0f;       // target surprise in bits (--mirostat-ent)
   float mirostat_eta = 0.1f;       // learning rate of mu (--mirostat-lr)
   uint32_t seed = kRandomSeed;     // RNG seed (std::mt19937); kRandomSeed: pick one at random
+  std::string grammar;             // GBNF the generated text must match (tern/grammar.h); "": none
 };
 
 /// A chain of samplers built from SamplingParams. Deterministic for a fixed seed: the RNG is
@@ -36,8 +41,13 @@ struct SamplingParams {
 /// library's distributions. Not thread-safe; use one chain per sequence.
 class SamplerChain {
  public:
-  /// Throws tern::Error naming the parameter when a setting is out of range.
+  /// Throws tern::Error naming the parameter when a setting is out of range, and when
+  /// params.grammar is set (a grammar needs the vocabulary: use the other constructor).
   explicit SamplerChain(const SamplingParams& params = {});
+  /// The same, with the tokenizer whose tokens the chain samples: required for a grammar,
+  /// which it parses here (tern::Error "grammar: LINE:COL: ..."). `tokenizer` must outlive
+  /// the chain.
+  SamplerChain(const SamplingParams& params, const Tokenizer& tokenizer);
   ~SamplerChain();
   SamplerChain(SamplerChain&&) noexcept;
   SamplerChain& operator=(SamplerChain&&) noexcept;
@@ -46,13 +56,19 @@ class SamplerChain {
   /// it: call accept() with the token that is actually fed to the model. Throws tern::Error
   /// when `logits` is empty or has no finite value.
   int32_t sample(std::span<const float> logits);
-  /// Records a token in the penalty history: every prompt token and every generated token.
+  /// Records a generated token: the penalty history takes it and the grammar advances over
+  /// it (tern::Error if the grammar does not allow it).
   void accept(int32_t token);
-  /// Forgets the history, reseeds the RNG from the params and resets mirostat's mu.
+  /// Records a prompt token: in the penalty history only, as the grammar constrains only
+  /// the generated text.
+  void accept_prompt(int32_t token);
+  /// Forgets the history, reseeds the RNG from the params, resets mirostat's mu and puts
+  /// the grammar back at its start.
   void reset();
 
   const SamplingParams& params() const;
-  /// The stages in order, e.g. "penalties -> top-k -> typical -> top-p -> min-p -> temp -> dist".
+  /// The stages in order, e.g. "penalties -> top-k -> typical -> top-p -> min-p -> temp -> dist"
+  /// ("penalties -> grammar -> top-k -> ..." with a grammar).
   std::string describe() const;
 
  private:

@@ -68,6 +68,11 @@ class Tokenizer {
   /// Text of one token on its own (no leading-space removal). Throws on an invalid id.
   std::string token_to_piece(TokenId token, bool render_special = false) const;
 
+  /// token_to_piece(token) from a table of every token's bytes, built on first use (once per
+  /// tokenizer, thread-safe) for code that looks at the whole vocabulary on every step, such
+  /// as a grammar. The view lives as long as the tokenizer. Throws on an invalid id.
+  std::string_view token_bytes(TokenId token) const;
+
   int32_t n_vocab() const;
   /// The token's string as stored in the vocabulary (e.g. "▁the", "Ġthe", "<0x0A>").
   std::string_view token_text(TokenId token) const;

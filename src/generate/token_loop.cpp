@@ -57,7 +57,7 @@ TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
       stream_(tokenizer),
       stops_(options.stop),
       generate_start_(Clock::now()) {
-  for (TokenId token : prompt) sampler.accept(token);
+  for (TokenId token : prompt) sampler.accept_prompt(token);
   result_.n_prompt = std::ssize(prompt);
   result_.prompt_seconds = prompt_seconds;
   finished_ = options.n_predict == 0;

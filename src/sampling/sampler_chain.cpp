@@ -5,12 +5,15 @@
 #include <memory>
 #include <vector>
 
+#include "grammar/compiled.h"
 #include "sampling/candidates.h"
 #include "sampling/filters.h"
+#include "sampling/grammar_filter.h"
 #include "sampling/penalties.h"
 #include "sampling/selectors.h"
 #include "tern/error.h"
 #include "tern/sampler.h"
+#include "tern/tokenizer.h"
 
 namespace tern {
 namespace {
@@ -36,11 +39,29 @@ void validate(const SamplingParams& p) {
   check(p.mirostat_eta >= 0.0f, "mirostat_eta", p.mirostat_eta, ">= 0");
 }
 
+// The most candidates the stages after the grammar can use (0: no limit), which lets the
+// grammar stage check only the best ones: greedy takes one, top-k k.
+size_t candidates_used_after_grammar(const SamplingParams& p) {
+  if (p.temp <= 0.0f) return 1;
+  if (p.mirostat == 0 && p.top_k > 0) return size_t(p.top_k);
+  return 0;
+}
+
 // llama.cpp's default order; see SamplingParams.
-std::vector<std::unique_ptr<Stage>> build_stages(const SamplingParams& p) {
+std::vector<std::unique_ptr<Stage>> build_stages(const SamplingParams& p,
+                                                 const Tokenizer* tokenizer) {
   std::vector<std::unique_ptr<Stage>> stages;
   stages.push_back(std::make_unique<sampling::Penalties>(p.repeat_last_n, p.repeat_penalty,
                                                          p.frequency_penalty, p.presence_penalty));
+  if (!p.grammar.empty()) {
+    if (!tokenizer) {
+      throw Error("sampling: a grammar needs the vocabulary: construct the SamplerChain with "
+                  "the model's tokenizer");
+    }
+    stages.push_back(std::make_unique<sampling::GrammarFilter>(
+        std::make_shared<const grammar::CompiledGrammar>(grammar::compile(p.grammar)), *tokenizer,
+        candidates_used_after_grammar(p)));
+  }
   if (p.temp <= 0.0f) {
     stages.push_back(std::make_unique<sampling::Greedy>());
   } else if (p.mirostat == 1) {
@@ -73,7 +94,14 @@ struct SamplerChain::Impl {
 SamplerChain::SamplerChain(const SamplingParams& params) : impl_(std::make_unique<Impl>()) {
   validate(params);
   impl_->params = params;
-  impl_->stages = build_stages(params);
+  impl_->stages = build_stages(params, nullptr);
+}
+
+SamplerChain::SamplerChain(const SamplingParams& params, const Tokenizer& tokenizer)
+    : impl_(std::make_unique<Impl>()) {
+  validate(params);
+  impl_->params = params;
+  impl_->stages = build_stages(params, &tokenizer);
 }
 
 SamplerChain::~SamplerChain() = default;
@@ -98,6 +126,13 @@ int32_t SamplerChain::sample(std::span<const float> logits) {
 }
 
 void SamplerChain::accept(int32_t token) {
+  for (const auto& stage : impl_->stages) {
+    stage->accept(token);
+    stage->accept_generated(token);
+  }
+}
+
+void SamplerChain::accept_prompt(int32_t token) {
   for (const auto& stage : impl_->stages) stage->accept(token);
 }
 

@@ -16,6 +16,8 @@ class Stage {
   virtual void apply(Candidates& cur) = 0;
   /// Sees every token the caller accepts (prompt and generated); most stages ignore it.
   virtual void accept(int32_t /*token*/) {}
+  /// Sees only generated tokens, after accept(); the grammar advances here, not on prompts.
+  virtual void accept_generated(int32_t /*token*/) {}
   /// Back to the state right after construction (history, RNG, mu).
   virtual void reset() {}
 };

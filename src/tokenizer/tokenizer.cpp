@@ -168,6 +168,22 @@ std::string Tokenizer::token_to_piece(TokenId token, bool render_special) const 
   return out;
 }
 
+std::string_view Tokenizer::token_bytes(TokenId token) const {
+  impl_->vocab.check(token);
+  std::call_once(impl_->pieces_once, [this] {
+    const Impl& im = *impl_;
+    im.piece_offsets.reserve(size_t(n_vocab()) + 1);
+    for (TokenId id = 0; id < n_vocab(); ++id) {
+      im.piece_offsets.push_back(uint32_t(im.pieces.size()));
+      bool at_text_start = false;
+      im.append_piece(id, false, at_text_start, im.pieces);
+    }
+    im.piece_offsets.push_back(uint32_t(im.pieces.size()));
+  });
+  const uint32_t begin = impl_->piece_offsets[size_t(token)];
+  return std::string_view(impl_->pieces).substr(begin, impl_->piece_offsets[size_t(token) + 1] - begin);
+}
+
 int32_t Tokenizer::n_vocab() const { return impl_->vocab.size(); }
 
 std::string_view Tokenizer::token_text(TokenId token) const {

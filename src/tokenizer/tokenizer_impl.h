@@ -1,6 +1,8 @@
 // The state behind tern::Tokenizer, shared by tokenizer.cpp and stream_decoder.cpp.
 #pragma once
 
+#include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +37,11 @@ struct Tokenizer::Impl {
   bool add_bos = false;
   bool add_eos = false;
   bool add_space_prefix = false;  // SentencePiece only
+
+  // Every token's piece back to back (Tokenizer::token_bytes), filled on first use.
+  mutable std::once_flag pieces_once;
+  mutable std::string pieces;
+  mutable std::vector<uint32_t> piece_offsets;  // n_vocab + 1
 };
 
 }  // namespace tern
