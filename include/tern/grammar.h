@@ -12,4 +12,11 @@ namespace tern {
 /// a syntax error, an undefined rule, a missing `root`, left recursion.
 void check_grammar(std::string_view gbnf);
 
+/// A GBNF grammar whose sentences are the JSON texts valid under `schema_json` (a JSON
+/// Schema document; `{}` or `true` allows any JSON value). Objects list their properties in
+/// the schema's order; between tokens the JSON may have one space, or a newline and up to 20
+/// spaces or tabs. docs/grammars.md lists the supported subset; anything else is a
+/// tern::Error("json schema: PATH: ...") naming the keyword, never silently ignored.
+std::string json_schema_to_grammar(std::string_view schema_json);
+
 }  // namespace tern

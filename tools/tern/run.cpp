@@ -7,6 +7,9 @@
 // without one (a base model, e.g. gemma3-270m) gets plain completion, which is what such a
 // model was trained on. --chat-template NAME forces a format, --no-chat-template forces
 // plain completion.
+//
+// --grammar/--grammar-file (GBNF), --json-schema/--json-schema-file and -j (any JSON value)
+// constrain the generated text; see docs/grammars.md.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@
 #include "output.h"
 #include "tern/error.h"
 #include "tern/generate.h"
+#include "tern/grammar.h"
 #include "tern/model_path.h"
 
 namespace tern::cli {
@@ -43,6 +47,11 @@ struct RunOptions {
   bool escapes = false;
   bool json = false;
   int64_t seed = -1;
+  std::string grammar;  // the constraint flags, at most one of them
+  std::string grammar_file;
+  std::string json_schema;
+  std::string json_schema_file;
+  bool any_json = false;
   ModelOptions model_options;  // --backend, -ngl
   SessionOptions session{.n_ctx = 4096};
   SamplingParams sampling;
@@ -133,7 +142,7 @@ Loaded load(const RunOptions& o) {
   Model model = Model::load(resolve_model_path(o.model), with_environment(o.model_options));
   model.tokenizer();  // built now, so that the load time counts it
   Session session(model, o.session);
-  SamplerChain sampler(o.sampling);
+  SamplerChain sampler(o.sampling, model.tokenizer());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {std::move(model), std::move(session), std::move(sampler), seconds};
@@ -208,11 +217,26 @@ void chat_loop(Conversation& conversation, GenerateOptions options) {
   if (terminal) out().write("\n");
 }
 
+// The GBNF the output must match ("" for none), checked before the model loads.
+std::string output_grammar(const RunOptions& o) {
+  std::string gbnf = o.grammar;
+  if (!o.grammar_file.empty()) gbnf = read_input_file(o.grammar_file);
+  if (!o.json_schema.empty()) gbnf = json_schema_to_grammar(o.json_schema);
+  if (!o.json_schema_file.empty()) gbnf = json_schema_to_grammar(read_input_file(o.json_schema_file));
+  if (o.any_json) gbnf = json_schema_to_grammar("{}");
+  if (!gbnf.empty()) check_grammar(gbnf);
+  return gbnf;
+}
+
 void run(RunOptions o, const CLI::App* cmd) {
   o.sampling.seed = o.seed < 0 ? kRandomSeed : static_cast<uint32_t>(o.seed);
   const std::optional<std::string> prompt = read_prompt(o, cmd);
   if (!prompt && !o.chat) throw CLI::ValidationError("run", "needs -p/--prompt or -f/--file");
   if (!prompt && o.json) throw CLI::ValidationError("--json", "needs -p or -f (not interactive)");
+  o.sampling.grammar = output_grammar(o);
+  if (!prompt && !o.sampling.grammar.empty()) {  // one grammar for one reply, not a chat
+    throw CLI::ValidationError("--grammar", "a grammar or schema needs -p or -f (not interactive)");
+  }
   Loaded l = load(o);
   const ChatTemplateChoice choice = choose_chat_template(l.model, o.chat_template);
   // A template named on the command line or shipped in the file: the model is a chat model.
@@ -284,6 +308,21 @@ void add_run(CLI::App& app) {
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
       ->check(in_range(-1, 0xFFFFFFFE));
   add_sampling_options(cmd, o->sampling);
+  auto* grammar = cmd->add_option("--grammar", o->grammar, "GBNF grammar the output must match");
+  auto* grammar_file =
+      cmd->add_option("--grammar-file", o->grammar_file, "Read the GBNF grammar from this file");
+  auto* schema = cmd->add_option("--json-schema", o->json_schema,
+                                 "JSON Schema the output must satisfy (as JSON text)");
+  auto* schema_file = cmd->add_option("--json-schema-file", o->json_schema_file,
+                                      "Read the JSON Schema from this file");
+  auto* any_json = cmd->add_flag("-j,--json-value", o->any_json, "The output is any JSON value");
+  const std::vector<CLI::Option*> constraints = {grammar, grammar_file, schema, schema_file,
+                                                 any_json};
+  for (CLI::Option* a : constraints) {
+    for (CLI::Option* b : constraints) {
+      if (a != b) a->excludes(b);
+    }
+  }
   cmd->add_flag("--ignore-eos", o->generate.ignore_eos, "Never stop at end-of-generation tokens");
   cmd->add_option("-r,--stop,--reverse-prompt", o->generate.stop,
                   "Stop at this text, which is not printed (repeatable)");
