@@ -208,5 +208,25 @@ TEST(GrammarMatcher, BatchedChecksAgreeWithSingleOnes) {
   }
 }
 
+TEST(GrammarMatcher, IndexedChecksAgreeWithDirectOnes) {
+  const std::vector<std::string_view> texts = {
+      "a",  "ab", "abac", "ad",   "x",          "xy!", "x!a",        ".",    "..",   "",
+      "\xC3", "\xA9", "\xA9.", "\xC3\xA9", "\xC3\xA9!", "z\xC3", "\x80", "\xE2\x82", "y", "!"};
+  const TextIndex index{std::vector<std::string_view>(texts)};
+  Matcher m = matcher_for(R"(root ::= ("ab" | "ac" | [x-z\u00e9]+ "!" | [^a-z.!]+)* ".")");
+  // At the start, after some text, and inside a character (texts then read differently).
+  for (std::string_view step : {"", "ab", "\xC3"}) {
+    ASSERT_TRUE(m.accept(step)) << step;
+    std::vector<uint8_t> indexed, direct;
+    m.can_accept_all(index, indexed);
+    m.can_accept_each(texts, direct);
+    ASSERT_EQ(indexed.size(), texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      EXPECT_EQ(indexed[i], direct[i]) << "after '" << step << "': '" << texts[i] << "'";
+      EXPECT_EQ(direct[i] != 0, m.can_accept(texts[i])) << "'" << texts[i] << "'";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tern::grammar

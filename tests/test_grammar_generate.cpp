@@ -110,6 +110,17 @@ TEST_P(SchemaGeneration, SampledOutputsSatisfyTheSchema) {
   for (uint32_t seed : {1u, 2u, 3u}) generate_and_check(cases()[GetParam()], {.seed = seed});
 }
 
+TEST_F(SchemaGeneration, TheGrammarsEndStopsEvenWithIgnoreEos) {
+  const Tokenizer& tokenizer = model_->tokenizer();
+  SamplerChain sampler({.temp = 0.0f, .grammar = R"(root ::= " yes" | " no")"}, tokenizer);
+  Session session(*model_, {.n_ctx = 64, .n_threads = 2});
+  const GenerateResult r = generate(session, tokenizer, sampler,
+                                    tokenizer.tokenize("Is water wet? Answer:", {.add_eos = false}),
+                                    {.n_predict = 16, .ignore_eos = true});
+  EXPECT_EQ(r.stop, StopReason::EndOfGeneration);
+  EXPECT_TRUE(r.text == " yes" || r.text == " no") << r.text;
+}
+
 INSTANTIATE_TEST_SUITE_P(Schemas, SchemaGeneration, ::testing::Range<size_t>(0, 5),
                          [](const ::testing::TestParamInfo<size_t>& param) {
                            return std::string(cases()[param.param].name);

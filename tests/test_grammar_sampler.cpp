@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <random>
 #include <string>
@@ -123,6 +124,19 @@ TEST(GrammarSampler, EndOfGenerationOnlyWhereTheGrammarCanEnd) {
   sampling::GrammarFilter open = make_filter(kGrammar);
   EXPECT_THROW(open.accept_generated(kEos), Error);
   EXPECT_THROW(open.accept_generated(kClose), Error);
+}
+
+TEST(GrammarSampler, BannedTokensAreTheChoiceWhenNothingElseIsAllowed) {
+  sampling::GrammarFilter filter = make_filter(R"(root ::= "1")");
+  filter.accept_generated(kOne);
+  sampling::Candidates cur;
+  std::vector<float> logits(kPieces.size(), 1.0f);
+  logits[kEos] = -INFINITY;  // banned, as under --ignore-eos
+  cur.assign(logits);
+  filter.apply(cur);
+  ASSERT_EQ(cur.items.size(), 1u);
+  EXPECT_EQ(cur.items[0].id, kEos);
+  EXPECT_EQ(cur.items[0].logit, 0.0f);  // finite, so a draw over it is defined
 }
 
 TEST(GrammarSampler, CheckingOnlyTheBestGivesWhatAFullCheckGives) {

@@ -21,7 +21,8 @@ namespace tern {
 struct GenerateOptions {
   /// Most tokens to generate; < 0: until end of generation or the context is full.
   int32_t n_predict = -1;
-  /// Keep going past end-of-generation tokens (EOS, EOT); they are sampled out then.
+  /// Keep going past end-of-generation tokens (EOS, EOT); they are sampled out then, unless
+  /// a grammar (SamplingParams::grammar) allows nothing else: that still ends generation.
   bool ignore_eos = false;
   /// Asked inside every decode (prompt and tokens, see Session::decode) and after each
   /// generated token; true stops generation with StopReason::Interrupted. A prompt whose

@@ -66,7 +66,9 @@ TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
 std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool context_full) {
   const TokenId next = sample_next(*sampler_, row, banned_, scratch_);
   sampler_->accept(next);
-  if (tokenizer_->is_end_of_generation(next) && banned_.empty()) {
+  // Under ignore_eos an end-of-generation token is sampled only when a grammar allows
+  // nothing else, so it ends generation then too.
+  if (tokenizer_->is_end_of_generation(next)) {
     stop(StopReason::EndOfGeneration, next);
     return std::nullopt;
   }

@@ -4,21 +4,6 @@
 
 namespace tern::grammar {
 
-// A text decoded after the pending partial character: its whole code points (in
-// Probes::code_points) and the range an unfinished last character can still become.
-struct Matcher::Probe {
-  uint32_t begin = 0, size = 0;
-  bool valid = true;
-  bool has_partial = false;
-  CodeRange partial{0, 0};
-  uint32_t partial_bytes = 0;  // length of the unfinished character's bytes so far
-};
-
-struct Matcher::Probes {
-  std::vector<uint32_t> code_points;
-  std::vector<Probe> items;
-};
-
 namespace {
 
 void sort_unique(std::vector<std::vector<uint32_t>>& stacks) {
@@ -77,6 +62,54 @@ struct Utf8Reader {
 
 }  // namespace
 
+void DecodedTexts::add(std::string_view prefix, std::string_view bytes) {
+  Text text;
+  text.begin = uint32_t(code_points.size());
+  Utf8Reader reader;
+  bool done = false;
+  for (char c : prefix) reader.feed(static_cast<uint8_t>(c), done);
+  uint32_t pending = uint32_t(prefix.size());
+  for (char c : bytes) {
+    if (!reader.feed(static_cast<uint8_t>(c), done)) {
+      text.valid = false;
+      break;
+    }
+    ++pending;
+    if (done) {
+      code_points.push_back(reader.cp);
+      pending = 0;
+    }
+  }
+  text.size = uint32_t(code_points.size()) - text.begin;
+  if (text.valid && reader.need > 0) {
+    text.has_partial = true;
+    text.partial = reader.unfinished_range();
+    text.partial_bytes = pending;
+  }
+  texts.push_back(text);
+}
+
+TextIndex::TextIndex(std::vector<std::string_view> texts) : views_(std::move(texts)) {
+  std::vector<std::pair<uint32_t, uint32_t>> firsts;  // (first character, id)
+  for (uint32_t id = 0; id < views_.size(); ++id) {
+    decoded_.add({}, views_[id]);
+    const DecodedTexts::Text& t = decoded_.texts.back();
+    if (!t.valid) continue;
+    if (t.size > 0) {
+      firsts.emplace_back(decoded_.code_points[t.begin], id);
+    } else if (t.has_partial) {
+      partial_only_.push_back(id);
+    } else {
+      empty_.push_back(id);
+    }
+  }
+  std::sort(firsts.begin(), firsts.end());
+  for (const auto& [cp, id] : firsts) {
+    first_.push_back(cp);
+    by_first_.push_back(id);
+  }
+}
+
 Matcher::Matcher(std::shared_ptr<const CompiledGrammar> grammar) : grammar_(std::move(grammar)) {
   reset();
 }
@@ -122,40 +155,13 @@ std::vector<Matcher::Stack> Matcher::advance(const Stack& stack) const {
   return out;
 }
 
-void Matcher::decode(std::string_view text, Probes& probes) const {
-  Probe probe;
-  probe.begin = uint32_t(probes.code_points.size());
-  Utf8Reader reader;
-  bool done = false;
-  for (char c : partial_) reader.feed(static_cast<uint8_t>(c), done);  // a valid prefix
-  uint32_t pending = uint32_t(partial_.size());
-  for (char c : text) {
-    if (!reader.feed(static_cast<uint8_t>(c), done)) {
-      probe.valid = false;
-      break;
-    }
-    ++pending;
-    if (done) {
-      probes.code_points.push_back(reader.cp);
-      pending = 0;
-    }
-  }
-  probe.size = uint32_t(probes.code_points.size()) - probe.begin;
-  if (probe.valid && reader.need > 0) {
-    probe.has_partial = true;
-    probe.partial = reader.unfinished_range();
-    probe.partial_bytes = pending;
-  }
-  probes.items.push_back(probe);
-}
-
-// Marks ok[id] for each probe in `ids` that some stack of `stacks` can take, given that the
-// probes' first `depth` code points are already matched.
+// Marks ok[id] for each text in `ids` that some stack of `stacks` can take, given that the
+// texts' first `depth` code points are already matched.
 void Matcher::check(const std::vector<Stack>& stacks, std::span<const uint32_t> ids,
-                    size_t depth, const Probes& probes, std::vector<uint8_t>& ok) const {
+                    size_t depth, const DecodedTexts& decoded, std::vector<uint8_t>& ok) const {
   const CompiledGrammar& g = *grammar_;
   for (uint32_t id : ids) {
-    const Probe& p = probes.items[id];
+    const DecodedTexts::Text& p = decoded.texts[id];
     if (depth == p.size && !p.has_partial) ok[id] = 1;
   }
   std::vector<uint32_t> group;
@@ -165,27 +171,70 @@ void Matcher::check(const std::vector<Stack>& stacks, std::span<const uint32_t> 
     group.clear();
     for (uint32_t id : ids) {
       if (ok[id]) continue;
-      const Probe& p = probes.items[id];
+      const DecodedTexts::Text& p = decoded.texts[id];
       if (depth < p.size) {
-        if (g.matches(top, probes.code_points[p.begin + depth])) group.push_back(id);
+        if (g.matches(top, decoded.code_points[p.begin + depth])) group.push_back(id);
       } else if (g.matches_some(top, p.partial)) {
         ok[id] = 1;
       }
     }
-    if (!group.empty()) check(advance(stack), group, depth + 1, probes, ok);
+    if (!group.empty()) check(advance(stack), group, depth + 1, decoded, ok);
   }
 }
 
 void Matcher::can_accept_each(std::span<const std::string_view> texts,
                               std::vector<uint8_t>& ok) const {
-  Probes probes;
+  DecodedTexts decoded;
   std::vector<uint32_t> ids;
   ok.assign(texts.size(), 0);
   for (size_t i = 0; i < texts.size(); ++i) {
-    decode(texts[i], probes);
-    if (probes.items.back().valid) ids.push_back(uint32_t(i));
+    decoded.add(partial_, texts[i]);
+    if (decoded.texts.back().valid) ids.push_back(uint32_t(i));
   }
-  check(stacks_, ids, 0, probes, ok);
+  check(stacks_, ids, 0, decoded, ok);
+}
+
+void Matcher::can_accept_all(const TextIndex& index, std::vector<uint8_t>& allowed) const {
+  if (!partial_.empty()) {  // the texts read differently after an unfinished character
+    can_accept_each(index.views_, allowed);
+    return;
+  }
+  const CompiledGrammar& g = *grammar_;
+  allowed.assign(index.size(), 0);
+  for (uint32_t id : index.empty_) allowed[id] = 1;
+  std::vector<uint32_t> group;
+  // Appends the ids whose first character lies in [lo, hi].
+  const auto add_first_in = [&](uint32_t lo, uint32_t hi) {
+    const auto begin = std::lower_bound(index.first_.begin(), index.first_.end(), lo);
+    const auto end = std::upper_bound(begin, index.first_.end(), hi);
+    for (auto it = begin; it != end; ++it) {
+      const uint32_t id = index.by_first_[size_t(it - index.first_.begin())];
+      if (!allowed[id]) group.push_back(id);
+    }
+  };
+  std::vector<CodeRange> ranges;
+  for (const Stack& stack : stacks_) {
+    if (stack.empty()) continue;
+    const Element& top = g.elements[stack.back()];
+    ranges.assign(g.ranges.begin() + top.value, g.ranges.begin() + top.value + top.count);
+    group.clear();
+    if (top.kind == ElementKind::Chars) {
+      for (CodeRange r : ranges) add_first_in(r.lo, r.hi);
+    } else {  // the gaps between the excluded ranges
+      std::sort(ranges.begin(), ranges.end(),
+                [](CodeRange a, CodeRange b) { return a.lo < b.lo; });
+      uint32_t next = 0;
+      for (CodeRange r : ranges) {
+        if (r.lo > next) add_first_in(next, r.lo - 1);
+        next = std::max(next, r.hi + 1);
+      }
+      if (next <= 0x10FFFF) add_first_in(next, 0x10FFFF);
+    }
+    for (uint32_t id : index.partial_only_) {
+      if (g.matches_some(top, index.decoded_.texts[id].partial)) allowed[id] = 1;
+    }
+    if (!group.empty()) check(advance(stack), group, 1, index.decoded_, allowed);
+  }
 }
 
 bool Matcher::can_accept(std::string_view bytes) const {
@@ -195,16 +244,16 @@ bool Matcher::can_accept(std::string_view bytes) const {
 }
 
 bool Matcher::accept(std::string_view bytes) {
-  Probes probes;
-  decode(bytes, probes);
-  const Probe& p = probes.items[0];
+  DecodedTexts decoded;
+  decoded.add(partial_, bytes);
+  const DecodedTexts::Text& p = decoded.texts[0];
   if (!p.valid) return false;
   std::vector<Stack> stacks = stacks_;
   for (uint32_t i = 0; i < p.size; ++i) {
     std::vector<Stack> next;
     for (const Stack& stack : stacks) {
       if (stack.empty() || !grammar_->matches(grammar_->elements[stack.back()],
-                                              probes.code_points[p.begin + i])) {
+                                              decoded.code_points[p.begin + i])) {
         continue;
       }
       for (Stack& s : advance(stack)) next.push_back(std::move(s));

@@ -16,43 +16,67 @@ namespace {
 // the grammar (a code fence instead of "{").
 size_t first_batch(size_t keep) { return std::max<size_t>(2 * keep, 32); }
 
+// Every token's bytes; end-of-generation tokens get none (the stage decides them).
+std::vector<std::string_view> token_texts(const Tokenizer& tokenizer,
+                                          const std::vector<uint8_t>& is_end_of_generation) {
+  std::vector<std::string_view> texts(size_t(tokenizer.n_vocab()));
+  for (TokenId id = 0; id < tokenizer.n_vocab(); ++id) {
+    if (!is_end_of_generation[size_t(id)]) texts[size_t(id)] = tokenizer.token_bytes(id);
+  }
+  return texts;
+}
+
+std::vector<uint8_t> end_of_generation_flags(const Tokenizer& tokenizer) {
+  std::vector<uint8_t> flags(size_t(tokenizer.n_vocab()));
+  for (TokenId id = 0; id < tokenizer.n_vocab(); ++id) {
+    flags[size_t(id)] = tokenizer.is_end_of_generation(id);
+  }
+  return flags;
+}
+
 }  // namespace
 
 GrammarFilter::GrammarFilter(std::shared_ptr<const grammar::CompiledGrammar> grammar,
                              const Tokenizer& tokenizer, size_t keep)
-    : matcher_(std::move(grammar)), tokenizer_(&tokenizer), keep_(keep) {
-  is_end_of_generation_.resize(size_t(tokenizer.n_vocab()));
-  for (TokenId id = 0; id < tokenizer.n_vocab(); ++id) {
-    is_end_of_generation_[size_t(id)] = tokenizer.is_end_of_generation(id);
-  }
-  tokenizer.token_bytes(0);  // builds the byte table now rather than on the first step
+    : matcher_(std::move(grammar)),
+      tokenizer_(&tokenizer),
+      is_end_of_generation_(end_of_generation_flags(tokenizer)),
+      vocabulary_(token_texts(tokenizer, is_end_of_generation_)),
+      keep_(keep) {}
+
+uint8_t GrammarFilter::verdict(int32_t id, bool text_ok, bool can_end) const {
+  if (id < 0 || id >= tokenizer_->n_vocab()) return 0;
+  if (is_end_of_generation_[size_t(id)]) return can_end;
+  // A token without text would let the model stall forever.
+  return text_ok && !tokenizer_->token_bytes(id).empty();
 }
 
-size_t GrammarFilter::mark_allowed(const Candidates& cur, size_t begin, size_t end) {
+size_t GrammarFilter::check_first(const Candidates& cur, size_t n) {
   texts_.clear();
-  for (size_t i = begin; i < end; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const int32_t id = cur.items[i].id;
     const bool known = id >= 0 && id < tokenizer_->n_vocab();
-    // End-of-generation and empty tokens are decided below, not by the matcher.
-    texts_.push_back(known && !is_end_of_generation_[size_t(id)] ? tokenizer_->token_bytes(id)
-                                                                  : std::string_view{});
+    texts_.push_back(known ? tokenizer_->token_bytes(id) : std::string_view{});
   }
   matcher_.can_accept_each(texts_, allowed_);
   const bool can_end = matcher_.can_end();
   size_t n_allowed = 0;
-  for (size_t i = begin; i < end; ++i) {
-    const TokenLogit& t = cur.items[i];
-    uint8_t& ok = allowed_[i - begin];
-    if (t.logit == -INFINITY || t.id < 0 || t.id >= tokenizer_->n_vocab()) {
-      ok = 0;  // a banned token (--ignore-eos) or none at all
-    } else if (is_end_of_generation_[size_t(t.id)]) {
-      ok = can_end;
-    } else if (texts_[i - begin].empty()) {
-      ok = 0;  // a token without text would let the model stall forever
-    }
-    n_allowed += ok;
+  for (size_t i = 0; i < n; ++i) {
+    allowed_[i] = verdict(cur.items[i].id, allowed_[i] != 0, can_end);
+    n_allowed += allowed_[i];
   }
   return n_allowed;
+}
+
+void GrammarFilter::check_all(const Candidates& cur) {
+  matcher_.can_accept_all(vocabulary_, allowed_ids_);
+  const bool can_end = matcher_.can_end();
+  allowed_.resize(cur.items.size());
+  for (size_t i = 0; i < cur.items.size(); ++i) {
+    const int32_t id = cur.items[i].id;
+    const bool text_ok = id >= 0 && size_t(id) < allowed_ids_.size() && allowed_ids_[size_t(id)];
+    allowed_[i] = verdict(id, text_ok, can_end);
+  }
 }
 
 void GrammarFilter::keep_allowed(Candidates& cur, size_t n, size_t limit) {
@@ -67,17 +91,23 @@ void GrammarFilter::apply(Candidates& cur) {
   if (keep_ > 0 && keep_ < cur.items.size()) {
     const size_t n = std::min(cur.items.size(), first_batch(keep_));
     cur.sort_top(n);
-    if (mark_allowed(cur, 0, n) >= keep_) {
+    if (check_first(cur, n) >= keep_) {
       keep_allowed(cur, n, keep_);
       cur.sorted = true;  // the best `keep_` allowed tokens, in order
       return;
     }
   }
-  mark_allowed(cur, 0, cur.items.size());
+  check_all(cur);
   keep_allowed(cur, cur.items.size(), cur.items.size());
   if (cur.items.empty()) {
-    throw Error("sampling: no token can continue the grammar (is the end-of-generation token "
-                "banned, or does the vocabulary lack a character it needs?)");
+    throw Error("sampling: no token can continue the grammar (does the vocabulary lack a "
+                "character it needs?)");
+  }
+  // Only banned tokens (-inf: an end of generation under --ignore-eos) are left: the
+  // grammar allows nothing else, so they become the choice the stages after this can make.
+  if (std::all_of(cur.items.begin(), cur.items.end(),
+                  [](const TokenLogit& t) { return t.logit == -INFINITY; })) {
+    for (TokenLogit& t : cur.items) t.logit = 0.0f;
   }
 }
 

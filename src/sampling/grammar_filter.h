@@ -33,17 +33,23 @@ class GrammarFilter : public Stage {
   void reset() override { matcher_.reset(); }
 
  private:
-  // Sets allowed_[i] for items[begin, end); returns how many are allowed.
-  size_t mark_allowed(const Candidates& cur, size_t begin, size_t end);
+  // Sets allowed_[i] for the first n items by checking just them; returns how many pass.
+  size_t check_first(const Candidates& cur, size_t n);
+  // Sets allowed_[i] for every item from the whole vocabulary's check.
+  void check_all(const Candidates& cur);
+  // The verdict for end-of-generation and textless tokens, else `text_ok`.
+  uint8_t verdict(int32_t id, bool text_ok, bool can_end) const;
   // Keeps the allowed items among the first `n` (in order), at most `limit` of them.
   void keep_allowed(Candidates& cur, size_t n, size_t limit);
 
   grammar::Matcher matcher_;
   const Tokenizer* tokenizer_;
   std::vector<uint8_t> is_end_of_generation_;  // per token id
+  grammar::TextIndex vocabulary_;              // every token's text (none for the ends)
   size_t keep_;
   std::vector<std::string_view> texts_;  // scratch, reused between steps
   std::vector<uint8_t> allowed_;
+  std::vector<uint8_t> allowed_ids_;  // per token id, from the whole-vocabulary check
 };
 
 }  // namespace tern::sampling
