@@ -121,7 +121,8 @@ TEST(GrammarParser, ErrorsGiveTheirPosition) {
   EXPECT_EQ(error_of("root ::= * \"a\""), "grammar: 1:10: '*' has nothing to repeat");
   EXPECT_EQ(error_of("root ::= \"a\"{3,1}"), "grammar: 1:13: repetition {3,1} has max < min");
   EXPECT_EQ(error_of("root ::= \"a\"{2"), "grammar: 1:15: expected '}' to close the repetition");
-  EXPECT_EQ(error_of("root ::= \"a\"\nroot ::= \"b\""), "grammar: 2:1: rule 'root' is defined twice");
+  EXPECT_EQ(error_of("root ::= \"a\"\nroot ::= \"b\""),
+            "grammar: 2:1: rule 'root' is defined twice");
   EXPECT_EQ(error_of("root \"a\""), "grammar: 1:6: expected '::=' after 'root'");
   EXPECT_EQ(error_of("root ::= \"a\" ;"), "grammar: 1:14: unexpected character ';'");
   EXPECT_EQ(error_of("root ::= \"a\"{1,5000}"), "grammar: 1:16: repetition count above 1000");
@@ -196,8 +197,8 @@ TEST(GrammarMatcher, RefusesInvalidUtf8) {
 TEST(GrammarMatcher, BatchedChecksAgreeWithSingleOnes) {
   Matcher m = matcher_for(R"(root ::= ("ab" | "ac" | [x-z]+ "!")* "." )");
   ASSERT_TRUE(m.accept("ab"));
-  const std::vector<std::string_view> texts = {"a", "ab", "abac", "ad", "x", "xy!", "x!a",
-                                               ".", "..", "", "\xC3", "zz!ac."};
+  const std::vector<std::string_view> texts = {"a",   "ab", "abac", "ad", "x",    "xy!",
+                                               "x!a", ".",  "..",   "",   "\xC3", "zz!ac."};
   std::vector<uint8_t> ok;
   m.can_accept_each(texts, ok);
   ASSERT_EQ(ok.size(), texts.size());
@@ -210,8 +211,8 @@ TEST(GrammarMatcher, BatchedChecksAgreeWithSingleOnes) {
 
 TEST(GrammarMatcher, IndexedChecksAgreeWithDirectOnes) {
   const std::vector<std::string_view> texts = {
-      "a",  "ab", "abac", "ad",   "x",          "xy!", "x!a",        ".",    "..",   "",
-      "\xC3", "\xA9", "\xA9.", "\xC3\xA9", "\xC3\xA9!", "z\xC3", "\x80", "\xE2\x82", "y", "!"};
+      "a",    "ab",   "abac",  "ad",       "x",         "xy!",   "x!a",  ".",        "..", "",
+      "\xC3", "\xA9", "\xA9.", "\xC3\xA9", "\xC3\xA9!", "z\xC3", "\x80", "\xE2\x82", "y",  "!"};
   const TextIndex index{std::vector<std::string_view>(texts)};
   Matcher m = matcher_for(R"(root ::= ("ab" | "ac" | [x-z\u00e9]+ "!" | [^a-z.!]+)* ".")");
   // At the start, after some text, and inside a character (texts then read differently).

@@ -34,22 +34,25 @@ std::string generated_text(const std::string& flags) {
 TEST(GrammarCli, GrammarTextAndFile) {
   EXPECT_EQ(generated_text(R"(-n 8 --grammar 'root ::= "woof" [!.]')").substr(0, 4), "woof");
   testing::write_file(scratch() / "yes_no.gbnf", "root ::= (\"yes\" | \"no\") # one word\n");
-  const std::string text = generated_text("-n 8 --grammar-file " + (scratch() / "yes_no.gbnf").string());
+  const std::string text =
+      generated_text("-n 8 --grammar-file " + (scratch() / "yes_no.gbnf").string());
   EXPECT_TRUE(text == "yes" || text == "no") << text;
 }
 
 TEST(GrammarCli, JsonSchemaTextFileAndAnyJson) {
   const std::string schema =
       R"({"type":"object","properties":{"name":{"type":"string","maxLength":10}},"required":["name"]})";
-  const nlohmann::json dog = nlohmann::json::parse(generated_text("-n 48 --json-schema '" + schema + "'"));
+  const nlohmann::json dog =
+      nlohmann::json::parse(generated_text("-n 48 --json-schema '" + schema + "'"));
   EXPECT_TRUE(dog.at("name").is_string()) << dog.dump();
   testing::write_file(scratch() / "schema.json", schema);
   EXPECT_EQ(nlohmann::json::parse(
                 generated_text("-n 48 --json-schema-file " + (scratch() / "schema.json").string())),
             dog);  // greedy: the same object
-  const testing::CliResult any = testing::run_cli(
-      scratch(), "run -m smollm2-135m -t 2 --temp 0 -n 96 -j -p 'Reply with a JSON list of "
-                 "three colours.'");
+  const testing::CliResult any =
+      testing::run_cli(scratch(),
+                       "run -m smollm2-135m -t 2 --temp 0 -n 96 -j -p 'Reply with a JSON list of "
+                       "three colours.'");
   ASSERT_EQ(any.code, 0) << any.err;
   EXPECT_TRUE(nlohmann::json::accept(any.out)) << any.out;
 }

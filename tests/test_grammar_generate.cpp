@@ -56,8 +56,8 @@ const std::vector<SchemaCase>& cases() {
                    "legs": {"type": "integer"}}, "required": ["kind", "legs"]},
            "owner": {"type": "string", "maxLength": 12}}, "required": ["pet", "owner"]})",
        [](const json& v) {
-         return v.is_object() && v.size() == 2 && v["pet"].is_object() &&
-                v["pet"].size() == 2 && (v["pet"]["kind"] == "cat" || v["pet"]["kind"] == "dog") &&
+         return v.is_object() && v.size() == 2 && v["pet"].is_object() && v["pet"].size() == 2 &&
+                (v["pet"]["kind"] == "cat" || v["pet"]["kind"] == "dog") &&
                 v["pet"]["legs"].is_number_integer() && is_short_string(v["owner"], 12);
        }},
       {"numbers", "Give the price and quantity of apples in a shop as JSON.",
@@ -85,12 +85,11 @@ class SchemaGeneration : public ::testing::TestWithParam<size_t> {
     const Tokenizer& tokenizer = model_->tokenizer();
     SamplerChain sampler(params, tokenizer);
     Session session(*model_, {.n_ctx = 256, .n_threads = 2});
-    const std::string prompt = std::string("<|im_start|>user\n") + c.question +
-                               "<|im_end|>\n<|im_start|>assistant\n";
-    const GenerateResult r =
-        generate(session, tokenizer, sampler,
-                 tokenizer.tokenize(prompt, {.add_eos = false, .parse_special = true}),
-                 {.n_predict = 96});
+    const std::string prompt =
+        std::string("<|im_start|>user\n") + c.question + "<|im_end|>\n<|im_start|>assistant\n";
+    const GenerateResult r = generate(
+        session, tokenizer, sampler,
+        tokenizer.tokenize(prompt, {.add_eos = false, .parse_special = true}), {.n_predict = 96});
     SCOPED_TRACE(std::string(c.name) + " (seed " + std::to_string(base.seed) + "): " + r.text);
     EXPECT_EQ(r.stop, StopReason::EndOfGeneration);
     const json value = json::parse(r.text, nullptr, /*allow_exceptions=*/false);

@@ -44,9 +44,9 @@ TEST(JsonSchemaGrammar, ObjectsKeepThePropertyOrderAndTheRequiredOnes) {
       "name": {"type": "string"}, "age": {"type": "integer"},
       "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2}},
     "required": ["name"]})");
-  for (const char* ok : {R"({"name":"x"})", R"({"name":"x","age":3})",
-                         R"({"name": "x", "tags": ["a", "b"]})", R"({"name":"","age":-1,"tags":[]})",
-                         "{\n  \"name\": \"a\\\"b\",\n  \"age\": 0\n}"}) {
+  for (const char* ok :
+       {R"({"name":"x"})", R"({"name":"x","age":3})", R"({"name": "x", "tags": ["a", "b"]})",
+        R"({"name":"","age":-1,"tags":[]})", "{\n  \"name\": \"a\\\"b\",\n  \"age\": 0\n}"}) {
     EXPECT_TRUE(g.allows(ok)) << ok << "\n" << g.gbnf();
   }
   for (const char* bad : {"{}", R"({"age":3})", R"({"name":"x","extra":1})",

@@ -23,16 +23,19 @@
 namespace tern {
 namespace {
 
-// id: 0 <unk>, 1 <s>, 2 </s> (EOS), then these pieces ("▁" is SentencePiece's space).
+// The toy vocabulary ("\xE2\x96\x81" is SentencePiece's space, "\xC3\xA9" is é).
+// clang-format off
 const std::vector<std::string> kPieces = {
-    "<unk>", "<s>", "</s>", "{",      "}",  "\"",    "a",          "b",
-    "\":",   "1",   "12",   "<0xC3>", "<0xA9>",  "\xC3\xA9" /* é */, "{\"a", "a\":1}",
-    "\xE2\x96\x81{" /* " {" */, ":"};
-enum : TokenId {
-  kEos = 2, kOpen = 3, kClose = 4, kQuote = 5, kA = 6, kB = 7, kColon = 8, kOne = 9,
-  kTwelve = 10, kByteC3 = 11, kByteA9 = 12, kEAcute = 13, kOpenQuoteA = 14, kATail = 15,
-  kSpaceOpen = 16, kColonAlone = 17
+    "<unk>", "<s>", "</s>",                              // 0-2; </s> ends generation
+    "{", "}", "\"", "a", "b", "\":", "1", "12",           // 3-10
+    "<0xC3>", "<0xA9>", "\xC3\xA9",                       // 11-13: é as two bytes, and whole
+    "{\"a", "a\":1}", "\xE2\x96\x81{", ":",                 // 14-17
 };
+enum : TokenId {
+  kEos = 2, kOpen, kClose, kQuote, kA, kB, kColon, kOne, kTwelve, kByteC3, kByteA9, kEAcute,
+  kOpenQuoteA, kATail, kSpaceOpen, kColonAlone
+};
+// clang-format on
 
 const char* kGrammar = R"(root ::= "{" "\"" name "\":" num "}"
 name ::= ("a" | "\u00e9")+
@@ -69,8 +72,7 @@ const Tokenizer& tokenizer() {
 
 sampling::GrammarFilter make_filter(std::string_view gbnf, size_t keep = 0) {
   return sampling::GrammarFilter(
-      std::make_shared<const grammar::CompiledGrammar>(grammar::compile(gbnf)), tokenizer(),
-      keep);
+      std::make_shared<const grammar::CompiledGrammar>(grammar::compile(gbnf)), tokenizer(), keep);
 }
 
 // The ids that survive the stage when every token has the same logit, in id order.
@@ -182,8 +184,12 @@ TEST(GrammarSampler, ChainSamplesOnlyAllowedTokens) {
 TEST(GrammarSampler, SampledTokensFollowTheGrammar) {
   for (int32_t top_k : {0, 3}) {
     for (uint32_t seed = 1; seed <= 20; ++seed) {
-      SamplerChain chain({.temp = 1.0f, .top_k = top_k, .top_p = 1.0f, .min_p = 0.0f,
-                          .seed = seed, .grammar = kGrammar},
+      SamplerChain chain({.temp = 1.0f,
+                          .top_k = top_k,
+                          .top_p = 1.0f,
+                          .min_p = 0.0f,
+                          .seed = seed,
+                          .grammar = kGrammar},
                          tokenizer());
       std::string text;
       std::vector<float> logits(kPieces.size(), 0.0f);
@@ -193,8 +199,8 @@ TEST(GrammarSampler, SampledTokensFollowTheGrammar) {
         if (t == kEos) break;
         text += tokenizer().token_bytes(t);
       }
-      grammar::Matcher check(std::make_shared<const grammar::CompiledGrammar>(
-          grammar::compile(kGrammar)));
+      grammar::Matcher check(
+          std::make_shared<const grammar::CompiledGrammar>(grammar::compile(kGrammar)));
       EXPECT_TRUE(check.accept(text)) << text;
     }
   }

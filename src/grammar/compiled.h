@@ -30,7 +30,7 @@ struct Element {
 };
 
 struct Rule {
-  std::string name;                  // helper rules: "<parent>-<n>"
+  std::string name;                    // helper rules: "<parent>-<n>"
   std::vector<uint32_t> alternatives;  // index in elements of each alternative's first element
 };
 

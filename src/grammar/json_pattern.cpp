@@ -60,8 +60,7 @@ class PatternParser {
 
   std::string sequence() {
     std::vector<std::string> items;
-    while (!at_end() && peek() != '|' && peek() != ')' &&
-           !(peek() == '$' && i_ + 1 == p_.size())) {
+    while (!at_end() && peek() != '|' && peek() != ')' && !(peek() == '$' && i_ + 1 == p_.size())) {
       std::string item = atom();
       items.push_back(fmt::format("{}{}", item, quantifier()));
     }
@@ -116,12 +115,18 @@ class PatternParser {
     if (at_end()) fail("'\\' at the end");
     const uint32_t e = p_[i_++];
     switch (e) {
-      case 'd': return "[0-9]";
-      case 'w': return "[0-9A-Za-z_]";
-      case 's': return R"(( " " | "\\t" | "\\n" | "\\r" ))";
-      case 'n': return literal('\n');
-      case 't': return literal('\t');
-      case 'r': return literal('\r');
+      case 'd':
+        return "[0-9]";
+      case 'w':
+        return "[0-9A-Za-z_]";
+      case 's':
+        return R"(( " " | "\\t" | "\\n" | "\\r" ))";
+      case 'n':
+        return literal('\n');
+      case 't':
+        return literal('\t');
+      case 'r':
+        return literal('\r');
       default:
         if (is_ascii_punctuation(e)) return literal(e);
         --i_;
@@ -170,7 +175,8 @@ class PatternParser {
     for (Range r : ranges) {
       // Inside a JSON string these would need an escape; only negated classes may leave
       // them out, which they do below.
-      if (!negated && (r.lo < 0x20 || (r.lo <= '"' && r.hi >= '"') || (r.lo <= '\\' && r.hi >= '\\'))) {
+      if (!negated &&
+          (r.lo < 0x20 || (r.lo <= '"' && r.hi >= '"') || (r.lo <= '\\' && r.hi >= '\\'))) {
         fail("a class holding '\"', '\\' or control characters is not supported");
       }
       out += gbnf_class_char(r.lo);

@@ -42,14 +42,17 @@ const Primitive kPrimitives[] = {
      R"("{" ws ( string ws ":" ws value ( ws "," ws string ws ":" ws value )* )? ws "}")",
      {"ws", "string", "value"}},
     {"array", R"("[" ws ( value ( ws "," ws value )* )? ws "]")", {"ws", "value"}},
-    {"value", "object | array | string | number | boolean | null",
+    {"value",
+     "object | array | string | number | boolean | null",
      {"object", "array", "string", "number", "boolean", "null"}},
 };
 
 const std::set<std::string, std::less<>> kKeywords = {
-    "type",     "properties", "required",  "additionalProperties", "items", "minItems",
-    "maxItems", "minLength",  "maxLength", "pattern",              "enum",  "const",
-    "anyOf",    "oneOf",      "$ref",      "$defs",                "definitions"};
+    "type",       "properties", "required", "additionalProperties",
+    "items",      "minItems",   "maxItems", "minLength",
+    "maxLength",  "pattern",    "enum",     "const",
+    "anyOf",      "oneOf",      "$ref",     "$defs",
+    "definitions"};
 // Keywords that describe without constraining: accepted and left out of the grammar.
 const std::set<std::string, std::less<>> kAnnotations = {
     "title",   "description", "$schema",    "$id",      "$comment",
@@ -152,8 +155,8 @@ class Converter {
       if (!kKeywords.contains(key) && !kAnnotations.contains(key)) {
         fail(path, fmt::format("unsupported keyword '{}'", key));
       }
-      constrains |= kKeywords.contains(key) && key != "$ref" && key != "$defs" &&
-                    key != "definitions";
+      constrains |=
+          kKeywords.contains(key) && key != "$ref" && key != "$defs" && key != "definitions";
     }
     if (s.contains("$ref")) {
       if (constrains) fail(path, "'$ref' beside other constraining keywords is not supported");
@@ -245,8 +248,8 @@ class Converter {
       if (!s["pattern"].is_string()) fail(path, "'pattern' must be a string");
       try {
         return quote + " ( " +
-               grammar::pattern_to_gbnf(s["pattern"].get<std::string>(), use("json-char")) +
-               " ) " + quote;
+               grammar::pattern_to_gbnf(s["pattern"].get<std::string>(), use("json-char")) + " ) " +
+               quote;
       } catch (const Error& e) {
         fail(path + "/pattern", e.what());
       }
@@ -291,8 +294,8 @@ class Converter {
                         expression(value, name + "-" + key, path + "/properties/" + key));
       needed.push_back(required.contains(key));
     }
-    rules_[rule].second = "\"{\" " + ws + " " + members_from(0, members, needed, name) + " " +
-                          ws + " \"}\"";
+    rules_[rule].second =
+        "\"{\" " + ws + " " + members_from(0, members, needed, name) + " " + ws + " \"}\"";
     return name;
   }
 

@@ -157,8 +157,8 @@ std::vector<Matcher::Stack> Matcher::advance(const Stack& stack) const {
 
 // Marks ok[id] for each text in `ids` that some stack of `stacks` can take, given that the
 // texts' first `depth` code points are already matched.
-void Matcher::check(const std::vector<Stack>& stacks, std::span<const uint32_t> ids,
-                    size_t depth, const DecodedTexts& decoded, std::vector<uint8_t>& ok) const {
+void Matcher::check(const std::vector<Stack>& stacks, std::span<const uint32_t> ids, size_t depth,
+                    const DecodedTexts& decoded, std::vector<uint8_t>& ok) const {
   const CompiledGrammar& g = *grammar_;
   for (uint32_t id : ids) {
     const DecodedTexts::Text& p = decoded.texts[id];
@@ -221,8 +221,7 @@ void Matcher::can_accept_all(const TextIndex& index, std::vector<uint8_t>& allow
     if (top.kind == ElementKind::Chars) {
       for (CodeRange r : ranges) add_first_in(r.lo, r.hi);
     } else {  // the gaps between the excluded ranges
-      std::sort(ranges.begin(), ranges.end(),
-                [](CodeRange a, CodeRange b) { return a.lo < b.lo; });
+      std::sort(ranges.begin(), ranges.end(), [](CodeRange a, CodeRange b) { return a.lo < b.lo; });
       uint32_t next = 0;
       for (CodeRange r : ranges) {
         if (r.lo > next) add_first_in(next, r.lo - 1);
@@ -252,8 +251,8 @@ bool Matcher::accept(std::string_view bytes) {
   for (uint32_t i = 0; i < p.size; ++i) {
     std::vector<Stack> next;
     for (const Stack& stack : stacks) {
-      if (stack.empty() || !grammar_->matches(grammar_->elements[stack.back()],
-                                              decoded.code_points[p.begin + i])) {
+      if (stack.empty() ||
+          !grammar_->matches(grammar_->elements[stack.back()], decoded.code_points[p.begin + i])) {
         continue;
       }
       for (Stack& s : advance(stack)) next.push_back(std::move(s));
@@ -262,8 +261,7 @@ bool Matcher::accept(std::string_view bytes) {
     if (next.empty()) return false;
     stacks = std::move(next);
   }
-  if (p.has_partial &&
-      std::none_of(stacks.begin(), stacks.end(), [&](const Stack& s) {
+  if (p.has_partial && std::none_of(stacks.begin(), stacks.end(), [&](const Stack& s) {
         return !s.empty() && grammar_->matches_some(grammar_->elements[s.back()], p.partial);
       })) {
     return false;

@@ -43,11 +43,11 @@ class TextIndex {
  private:
   friend class Matcher;
   std::vector<std::string_view> views_;
-  DecodedTexts decoded_;                 // read with no unfinished character before
-  std::vector<uint32_t> by_first_;       // ids with a whole first character, sorted by it
-  std::vector<uint32_t> first_;          // that first character, for by_first_[i]
-  std::vector<uint32_t> partial_only_;   // ids that are one unfinished character
-  std::vector<uint32_t> empty_;          // ids of empty texts (which every state accepts)
+  DecodedTexts decoded_;                // read with no unfinished character before
+  std::vector<uint32_t> by_first_;      // ids with a whole first character, sorted by it
+  std::vector<uint32_t> first_;         // that first character, for by_first_[i]
+  std::vector<uint32_t> partial_only_;  // ids that are one unfinished character
+  std::vector<uint32_t> empty_;         // ids of empty texts (which every state accepts)
 };
 
 class Matcher {
@@ -70,8 +70,6 @@ class Matcher {
   bool can_end() const;
   /// Back to the empty text.
   void reset();
-
-  size_t n_stacks() const { return stacks_.size(); }
 
  private:
   using Stack = std::vector<uint32_t>;

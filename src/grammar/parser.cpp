@@ -236,7 +236,8 @@ class Parser {
     size_t value = 0;
     while (!at_end() && text_[pos_] >= '0' && text_[pos_] <= '9') {
       value = value * 10 + size_t(text_[pos_++] - '0');
-      if (value > kMaxRepetition) fail(start, fmt::format("repetition count above {}", kMaxRepetition));
+      if (value > kMaxRepetition)
+        fail(start, fmt::format("repetition count above {}", kMaxRepetition));
     }
     if (start == pos_) return std::nullopt;
     return value;
@@ -279,15 +280,29 @@ class Parser {
     if (at_end()) fail(at, "'\\' at the end of the grammar");
     const char e = text_[pos_++];
     switch (e) {
-      case 'n': return '\n';
-      case 't': return '\t';
-      case 'r': return '\r';
-      case '\\': case '"': case '\'': case '[': case ']': case '-': case '^': case '/':
+      case 'n':
+        return '\n';
+      case 't':
+        return '\t';
+      case 'r':
+        return '\r';
+      case '\\':
+      case '"':
+      case '\'':
+      case '[':
+      case ']':
+      case '-':
+      case '^':
+      case '/':
         return uint32_t(e);
-      case 'x': return parse_hex(at, 2);
-      case 'u': return parse_hex(at, 4);
-      case 'U': return parse_hex(at, 8);
-      default: fail(at, fmt::format("bad escape '\\{}'", e));
+      case 'x':
+        return parse_hex(at, 2);
+      case 'u':
+        return parse_hex(at, 4);
+      case 'U':
+        return parse_hex(at, 8);
+      default:
+        fail(at, fmt::format("bad escape '\\{}'", e));
     }
   }
 
@@ -295,7 +310,8 @@ class Parser {
     uint32_t value = 0;
     for (int i = 0; i < digits; ++i) {
       const int d = at_end() ? -1 : hex_value(text_[pos_]);
-      if (d < 0) fail(at, fmt::format("bad escape: '\\{}' needs {} hex digits", text_[at + 1], digits));
+      if (d < 0)
+        fail(at, fmt::format("bad escape: '\\{}' needs {} hex digits", text_[at + 1], digits));
       value = value * 16 + uint32_t(d);
       ++pos_;
     }

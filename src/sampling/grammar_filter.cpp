@@ -100,8 +100,9 @@ void GrammarFilter::apply(Candidates& cur) {
   check_all(cur);
   keep_allowed(cur, cur.items.size(), cur.items.size());
   if (cur.items.empty()) {
-    throw Error("sampling: no token can continue the grammar (does the vocabulary lack a "
-                "character it needs?)");
+    throw Error(
+        "sampling: no token can continue the grammar (does the vocabulary lack a "
+        "character it needs?)");
   }
   // Only banned tokens (-inf: an end of generation under --ignore-eos) are left: the
   // grammar allows nothing else, so they become the choice the stages after this can make.

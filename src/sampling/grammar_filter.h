@@ -24,8 +24,8 @@ class GrammarFilter : public Stage {
  public:
   /// `keep`: most candidates the following stages can use; 0 for no limit. `tokenizer`
   /// must outlive the stage (it holds the bytes of every token).
-  GrammarFilter(std::shared_ptr<const grammar::CompiledGrammar> grammar,
-                const Tokenizer& tokenizer, size_t keep);
+  GrammarFilter(std::shared_ptr<const grammar::CompiledGrammar> grammar, const Tokenizer& tokenizer,
+                size_t keep);
   std::string_view name() const override { return "grammar"; }
   void apply(Candidates& cur) override;
   /// Advances the grammar; throws tern::Error for a token it does not allow.

@@ -55,8 +55,9 @@ std::vector<std::unique_ptr<Stage>> build_stages(const SamplingParams& p,
                                                          p.frequency_penalty, p.presence_penalty));
   if (!p.grammar.empty()) {
     if (!tokenizer) {
-      throw Error("sampling: a grammar needs the vocabulary: construct the SamplerChain with "
-                  "the model's tokenizer");
+      throw Error(
+          "sampling: a grammar needs the vocabulary: construct the SamplerChain with "
+          "the model's tokenizer");
     }
     stages.push_back(std::make_unique<sampling::GrammarFilter>(
         std::make_shared<const grammar::CompiledGrammar>(grammar::compile(p.grammar)), *tokenizer,

@@ -181,7 +181,8 @@ std::string_view Tokenizer::token_bytes(TokenId token) const {
     im.piece_offsets.push_back(uint32_t(im.pieces.size()));
   });
   const uint32_t begin = impl_->piece_offsets[size_t(token)];
-  return std::string_view(impl_->pieces).substr(begin, impl_->piece_offsets[size_t(token) + 1] - begin);
+  return std::string_view(impl_->pieces)
+      .substr(begin, impl_->piece_offsets[size_t(token) + 1] - begin);
 }
 
 int32_t Tokenizer::n_vocab() const { return impl_->vocab.size(); }

@@ -222,7 +222,9 @@ std::string output_grammar(const RunOptions& o) {
   std::string gbnf = o.grammar;
   if (!o.grammar_file.empty()) gbnf = read_input_file(o.grammar_file);
   if (!o.json_schema.empty()) gbnf = json_schema_to_grammar(o.json_schema);
-  if (!o.json_schema_file.empty()) gbnf = json_schema_to_grammar(read_input_file(o.json_schema_file));
+  if (!o.json_schema_file.empty()) {
+    gbnf = json_schema_to_grammar(read_input_file(o.json_schema_file));
+  }
   if (o.any_json) gbnf = json_schema_to_grammar("{}");
   if (!gbnf.empty()) check_grammar(gbnf);
   return gbnf;
