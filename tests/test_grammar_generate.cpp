@@ -1,13 +1,18 @@
 // Generation under JSON schemas on SmolLM2: greedy and seeded sampling, five schemas
 // (an object, an array, an enum, nested objects, numbers). Every output must end at
-// end-of-generation, parse as JSON and satisfy its schema.
+// end-of-generation, parse as JSON and satisfy its schema: checked here by hand, and by
+// the `jsonschema` package from PyPI when python3 has it.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "scratch_dir.h"
 #include "tern/error.h"
 #include "tern/generate.h"
 #include "tern/grammar.h"
@@ -71,6 +76,31 @@ const std::vector<SchemaCase>& cases() {
   return all;
 }
 
+bool have_python_jsonschema() {
+  static const bool have = std::system("python3 -c 'import jsonschema' >/dev/null 2>&1") == 0;
+  return have;
+}
+
+// Validates every text against `schema` with python's jsonschema; "" when all pass.
+std::string jsonschema_errors(const char* schema, const std::vector<std::string>& texts) {
+  static const testing::ScratchDir dir("tern_grammar_generate");
+  const std::string input = (dir.path() / "outputs.json").string();
+  const std::string report = (dir.path() / "report.txt").string();
+  std::ofstream(input) << json{{"schema", json::parse(schema)}, {"texts", texts}}.dump();
+  const std::string script =
+      "import json, jsonschema, sys\n"
+      "d = json.load(open(sys.argv[1]))\n"
+      "for t in d['texts']:\n"
+      "    try: jsonschema.validate(json.loads(t), d['schema'])\n"
+      "    except Exception as e: print(repr(t), str(e).splitlines()[0])\n";
+  std::ofstream(dir.path() / "check.py") << script;
+  std::system(
+      ("python3 " + (dir.path() / "check.py").string() + " " + input + " >" + report + " 2>&1")
+          .c_str());
+  std::ifstream in(report);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 class SchemaGeneration : public ::testing::TestWithParam<size_t> {
  protected:
   static void SetUpTestSuite() {
@@ -79,7 +109,7 @@ class SchemaGeneration : public ::testing::TestWithParam<size_t> {
   static void TearDownTestSuite() { delete model_; }
 
   // One reply under the case's schema; fails the test unless it is valid.
-  void generate_and_check(const SchemaCase& c, const SamplingParams& base) {
+  std::string generate_and_check(const SchemaCase& c, const SamplingParams& base) {
     SamplingParams params = base;
     params.grammar = json_schema_to_grammar(c.schema);
     const Tokenizer& tokenizer = model_->tokenizer();
@@ -93,8 +123,15 @@ class SchemaGeneration : public ::testing::TestWithParam<size_t> {
     SCOPED_TRACE(std::string(c.name) + " (seed " + std::to_string(base.seed) + "): " + r.text);
     EXPECT_EQ(r.stop, StopReason::EndOfGeneration);
     const json value = json::parse(r.text, nullptr, /*allow_exceptions=*/false);
-    ASSERT_FALSE(value.is_discarded()) << "not JSON";
-    EXPECT_TRUE(c.valid(value));
+    EXPECT_FALSE(value.is_discarded()) << "not JSON";
+    EXPECT_TRUE(!value.is_discarded() && c.valid(value));
+    return r.text;
+  }
+
+  static void check_with_jsonschema(const SchemaCase& c, const std::vector<std::string>& texts) {
+    if (have_python_jsonschema()) {
+      EXPECT_EQ(jsonschema_errors(c.schema, texts), "") << c.name;
+    }
   }
 
   static Model* model_;
@@ -102,11 +139,15 @@ class SchemaGeneration : public ::testing::TestWithParam<size_t> {
 Model* SchemaGeneration::model_ = nullptr;
 
 TEST_P(SchemaGeneration, GreedyOutputSatisfiesTheSchema) {
-  generate_and_check(cases()[GetParam()], {.temp = 0.0f});
+  const SchemaCase& c = cases()[GetParam()];
+  check_with_jsonschema(c, {generate_and_check(c, {.temp = 0.0f})});
 }
 
 TEST_P(SchemaGeneration, SampledOutputsSatisfyTheSchema) {
-  for (uint32_t seed : {1u, 2u, 3u}) generate_and_check(cases()[GetParam()], {.seed = seed});
+  const SchemaCase& c = cases()[GetParam()];
+  std::vector<std::string> texts;
+  for (uint32_t seed : {1u, 2u, 3u}) texts.push_back(generate_and_check(c, {.seed = seed}));
+  check_with_jsonschema(c, texts);
 }
 
 TEST_F(SchemaGeneration, TheGrammarsEndStopsEvenWithIgnoreEos) {
