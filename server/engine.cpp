@@ -9,10 +9,8 @@
 
 namespace tern::server {
 
-Job::Job(CompletionRequest request, std::vector<TokenId> prompt)
-    : request_(std::move(request)),
-      prompt_(std::move(prompt)),
-      sampler_(request_.sampling) {}
+Job::Job(CompletionRequest request, std::vector<TokenId> prompt, const Tokenizer& tokenizer)
+    : request_(std::move(request)), prompt_(std::move(prompt)), sampler_(request_.sampling, tokenizer) {}
 
 bool Job::wait_text(std::string& text, int timeout_ms) {
   std::unique_lock lock(mutex_);

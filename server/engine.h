@@ -30,7 +30,8 @@ namespace tern::server {
 /// One request's generation, shared by the HTTP thread that waits on it and the engine.
 class Job {
  public:
-  Job(CompletionRequest request, std::vector<TokenId> prompt);
+  /// `tokenizer` (the model's) must outlive the job: a grammar's sampler reads it.
+  Job(CompletionRequest request, std::vector<TokenId> prompt, const Tokenizer& tokenizer);
 
   const CompletionRequest& request() const { return request_; }
   std::span<const TokenId> prompt() const { return prompt_; }

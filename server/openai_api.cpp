@@ -5,6 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "tern/error.h"
+#include "tern/grammar.h"
+
 namespace tern::server {
 
 using nlohmann::json;
@@ -117,6 +120,32 @@ std::vector<std::string> parse_stop(const json& body, size_t max_stops) {
   return stops;
 }
 
+// response_format: "text", "json_object" (any JSON object) or "json_schema" (its
+// json_schema.schema) become the sampler's grammar. The schema is taken from `raw` parsed
+// again keeping key order: its properties' order is the order the grammar writes them in.
+std::string parse_response_format(const json& body, std::string_view raw) {
+  const json* v = present(body, "response_format");
+  if (v == nullptr) return {};
+  const json* type = v->is_object() ? present(*v, "type") : nullptr;
+  if (type == nullptr || !type->is_string()) wrong_type("response_format", "an object with a 'type'");
+  try {
+    if (*type == "text") return {};
+    if (*type == "json_object") return json_schema_to_grammar(R"({"type": "object"})");
+    if (*type == "json_schema") {
+      const json* spec = present(*v, "json_schema");
+      const json* schema = spec && spec->is_object() ? present(*spec, "schema") : nullptr;
+      if (schema == nullptr) {
+        throw invalid_request("missing_field", "'response_format.json_schema.schema' is required");
+      }
+      const auto ordered = nlohmann::ordered_json::parse(raw);
+      return json_schema_to_grammar(ordered["response_format"]["json_schema"]["schema"].dump());
+    }
+  } catch (const Error& e) {
+    throw invalid_request("invalid_value", e.what());
+  }
+  throw invalid_request("invalid_value", "response_format.type must be text, json_object or json_schema");
+}
+
 }  // namespace
 
 CompletionRequest parse_completion_request(std::string_view body, bool chat,
@@ -158,6 +187,7 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat,
     if (s.seed == kRandomSeed) s.seed = 0;
   }
   r.stop = parse_stop(j, limits.max_stops);
+  r.sampling.grammar = parse_response_format(j, body);
   r.stream = boolean(j, "stream").value_or(false);
   if (const json* o = present(j, "stream_options")) {
     if (!o->is_object()) wrong_type("stream_options", "an object");

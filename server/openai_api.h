@@ -59,7 +59,8 @@ struct CompletionRequest {
 
 /// Parses and checks a request body. Throws ApiError (400) for malformed JSON, a body that
 /// is not an object, a known field of the wrong type or out of range, n != 1, a missing
-/// prompt or messages. Unknown fields are ignored (clients send extras such as `user`).
+/// prompt or messages, a response_format schema tern cannot turn into a grammar.
+/// response_format json_object / json_schema becomes sampling.grammar. Unknown fields are ignored (clients send extras such as `user`).
 CompletionRequest parse_completion_request(std::string_view body, bool chat,
                                            const RequestLimits& limits);
 

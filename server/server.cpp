@@ -133,7 +133,7 @@ void handle_completion(State& s, const httplib::Request& req, httplib::Response&
     check_api_key(s, req);
     Engine& engine = ready_engine(s);
     CompletionRequest r = parse_completion_request(req.body, chat, s.o.limits);
-    auto job = std::make_shared<Job>(r, prompt_tokens(s, r));
+    auto job = std::make_shared<Job>(r, prompt_tokens(s, r), s.model->tokenizer());
     engine.submit(job);
     ++s.metrics.requests;
     const ResponseHeader h = make_header(s, r);

@@ -129,6 +129,46 @@ def test_chat_stop_string(client):
     assert r.choices[0].finish_reason == "stop"
 
 
+CAT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "age": {"type": "integer"},
+        "colors": {"type": "array", "items": {"enum": ["black", "white", "orange"]},
+                   "minItems": 1, "maxItems": 3},
+    },
+    "required": ["name", "age", "colors"],
+}
+
+
+@pytest.mark.parametrize("temperature", [0, 0.8])
+def test_json_schema_response_format_gives_valid_json(client, temperature):
+    jsonschema = pytest.importorskip("jsonschema")
+    fmt = {"type": "json_schema", "json_schema": {"name": "cat", "schema": CAT_SCHEMA}}
+    r = chat(client, content="Describe a cat as JSON.", max_tokens=80, seed=3,
+             temperature=temperature, response_format=fmt)
+    assert r.choices[0].finish_reason == "stop"
+    value = json.loads(r.choices[0].message.content)
+    jsonschema.validate(value, CAT_SCHEMA)
+    assert list(value) == ["name", "age", "colors"]  # the schema's order
+
+
+def test_json_object_response_format_gives_an_object(client):
+    r = chat(client, content="Describe a dog as JSON.", max_tokens=60,
+             response_format={"type": "json_object"})
+    if r.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(r.choices[0].message.content), dict)
+    else:  # cut at max_tokens: still the start of an object
+        assert r.choices[0].message.content.lstrip().startswith("{")
+
+
+def test_unsupported_schema_keyword_is_400(client):
+    fmt = {"type": "json_schema", "json_schema": {"schema": {"type": "string", "format": "date"}}}
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(client, response_format=fmt)
+    assert "format" in str(e.value)
+
+
 def test_seed_reproduces_sampling(client):
     ask = dict(prompt="Once upon a time", max_tokens=24, temperature=0.8, top_p=0.95)
     a = complete(client, seed=1234, **ask).choices[0].text
