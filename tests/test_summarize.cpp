@@ -5,6 +5,7 @@
 // written, and a line cut by the kill is dropped; --parallel 4 writes what --parallel 1 does.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +159,27 @@ TEST_F(SummarizerTest, ParallelGivesWhatOneAtATimeGives) {
     EXPECT_EQ(got[i]->n_rounds, want.n_rounds);
   }
   EXPECT_EQ(got[1]->n_rounds, 2);
+}
+
+// A grammar constrains the final summary only: a long text's chunk summaries stay free
+// text (they are summarized again), the answer is the grammar's; serial and parallel agree.
+TEST_F(SummarizerTest, GrammarShapesTheFinalSummaryOnly) {
+  SummarizeOptions o = options();
+  o.grammar = R"(root ::= "{\"mood\": \"" ("calm" | "busy") "\"}")";
+  Summarizer summarizer(*session_, *tokenizer_, sampler_, o);
+  const Summary s = summarizer.summarize(long_text());
+  EXPECT_EQ(s.n_rounds, 2);
+  EXPECT_TRUE(s.text == R"({"mood": "calm"})" || s.text == R"({"mood": "busy"})") << s.text;
+  Session parallel_session(*model_, SessionOptions{.n_ctx = 256, .n_threads = 2, .n_seq = 2});
+  ParallelSummarizer parallel(parallel_session, *tokenizer_, {.temp = 0.0f}, o);
+  parallel.add(0, long_text());
+  std::vector<ParallelSummarizer::Finished> done;
+  for (int step = 0; !parallel.idle() && step < 400; ++step) {
+    for (auto& f : parallel.step()) done.push_back(std::move(f));
+  }
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].summary.text, s.text);
+  EXPECT_EQ(done[0].summary.n_chunks, s.n_chunks);
 }
 
 TEST_F(SummarizerTest, EmptyTextNeedsNoPrompt) {
@@ -314,6 +336,36 @@ TEST(SummarizeCli, ParallelWritesWhatOneAtATimeWrites) {
     EXPECT_TRUE(runs[1][i].starts_with(fmt::format("{{\"index\":{},", i))) << runs[1][i];
     EXPECT_EQ(without_seconds(runs[1][i]), without_seconds(runs[0][i]));
   }
+}
+
+TEST(SummarizeCli, JsonSchemaRecordsCarryTheParsedObject) {
+  if (!fs::exists(models_dir() / "smollm2-135m.gguf")) GTEST_SKIP() << "smollm2-135m absent";
+  const fs::path schema = temp_dir() / "schema.json";
+  std::ofstream(schema) << R"({"type": "object", "properties": {"sentiment": {"enum": )"
+                           R"(["positive", "negative", "neutral"]}}, "required": ["sentiment"]})";
+  const fs::path list = temp_dir() / "schema_list.jsonl";
+  std::ofstream(list) << "{\"path\": \"a\", \"text\": \"We won the cup! Best day ever.\"}\n"
+                      << "{\"path\": \"b\", \"text\": \"The ferry is cancelled again.\"}\n";
+  const fs::path out = temp_dir() / "schema_out.jsonl";
+  fs::remove(out);
+  ASSERT_EQ(run_shell(fmt::format("{} summarize -m smollm2-135m --input '{}' -c 256 -n 24 -t 2 "
+                                  "--json-schema '{}' --out '{}' 2>/dev/null",
+                                  TERN_CLI_PATH, list.string(), schema.string(), out.string())),
+            0);
+  const std::vector<std::string> lines = read_lines(out);
+  ASSERT_EQ(lines.size(), 2u);
+  for (const std::string& line : lines) {
+    const nlohmann::json record = nlohmann::json::parse(line);
+    ASSERT_TRUE(record["summary"].is_object()) << line;
+    const std::string sentiment = record["summary"]["sentiment"];
+    EXPECT_TRUE(sentiment == "positive" || sentiment == "negative" || sentiment == "neutral");
+  }
+  // A schema tern cannot use is a one-line error before any model is loaded.
+  std::ofstream(schema) << R"({"type": "string", "format": "date"})";
+  EXPECT_NE(run_shell(fmt::format("{} summarize -m no-such-model --input '{}' --json-schema '{}' "
+                                  "2>/dev/null",
+                                  TERN_CLI_PATH, list.string(), schema.string())),
+            0);
 }
 
 TEST(SummarizeCli, InputListWithInlineText) {

@@ -25,6 +25,9 @@ struct SummarizeOptions {
   /// The chat format to ask in; nullopt: plain completion ("Text: ... Summary:"), for base
   /// models.
   std::optional<ChatTemplate> chat;
+  /// GBNF the final summary must match (tern/grammar.h; e.g. a JSON schema's): partial
+  /// summaries of chunks stay free text. "": none.
+  std::string grammar;
 };
 
 struct Summary {
@@ -76,6 +79,8 @@ class SummaryRounds {
   bool done() const { return prompts_.empty(); }
   /// The prompts of the round under way; empty once done().
   const std::vector<std::vector<TokenId>>& prompts() const { return prompts_; }
+  /// The round under way gives the summary itself (its text fits one prompt).
+  bool final_round() const;
   /// Records what prompt `i` of the round under way generated. Returns true when that
   /// completed the round: prompts() is then the next round's, or empty when done().
   bool record(size_t i, const GenerateResult& result);
@@ -92,6 +97,11 @@ class SummaryRounds {
   std::vector<std::string> summaries_;  // per prompt of the round, once recorded
   size_t n_recorded_ = 0;
 };
+
+/// The sampler of a final round when options().grammar is set: `params` with the grammar
+/// (partial summaries stay free text); nullopt otherwise.
+std::optional<SamplerChain> final_sampler(const SummaryPrompt& prompt, const SummaryRounds& rounds,
+                                          SamplingParams params);
 
 /// Summarizes documents one at a time over one session (generate()), clearing its cache
 /// before every prompt. Not thread-safe (it drives the session and the sampler); one per

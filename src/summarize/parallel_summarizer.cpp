@@ -17,6 +17,7 @@ struct ParallelSummarizer::Job {
   Document* document = nullptr;  // null: the slot is free
   size_t prompt = 0;             // index in the document's round
   std::unique_ptr<SamplerChain> sampler;
+  bool pooled = true;  // false: a final round's grammar chain, dropped when done
 };
 
 ParallelSummarizer::ParallelSummarizer(Session& session, const Tokenizer& tokenizer,
@@ -52,14 +53,21 @@ bool ParallelSummarizer::idle() const { return documents_.empty() && finished_.e
 std::vector<ParallelSummarizer::Finished> ParallelSummarizer::step() {
   for (Document& d : documents_) {
     while (d.n_started < d.rounds.prompts().size() && generator_->busy() < generator_->slots()) {
-      SamplerChain& sampler = *idle_samplers_.back();
-      sampler.reset();  // as Summarizer does before every prompt
+      std::unique_ptr<SamplerChain> sampler = std::move(idle_samplers_.back());
+      idle_samplers_.pop_back();
+      bool pooled = true;
+      if (std::optional<SamplerChain> constrained =
+              final_sampler(prompt_, d.rounds, sampler->params())) {
+        idle_samplers_.push_back(std::move(sampler));
+        sampler = std::make_unique<SamplerChain>(std::move(*constrained));
+        pooled = false;
+      }
+      sampler->reset();  // as Summarizer does before every prompt
       const int slot = generator_
-                           ->start(d.rounds.prompts()[d.n_started], sampler,
+                           ->start(d.rounds.prompts()[d.n_started], *sampler,
                                    {.n_predict = prompt_.options().n_predict})
                            .value();  // a slot is free, and every prompt fits (SummaryPrompt)
-      jobs_.at(static_cast<size_t>(slot)) = {&d, d.n_started++, std::move(idle_samplers_.back())};
-      idle_samplers_.pop_back();
+      jobs_.at(static_cast<size_t>(slot)) = {&d, d.n_started++, std::move(sampler), pooled};
     }
   }
   std::vector<Finished> finished = std::move(finished_);
@@ -67,7 +75,7 @@ std::vector<ParallelSummarizer::Finished> ParallelSummarizer::step() {
   for (const FinishedGeneration& g : generator_->step()) {
     Job job = std::move(jobs_[static_cast<size_t>(g.slot)]);
     jobs_[static_cast<size_t>(g.slot)] = {};
-    idle_samplers_.push_back(std::move(job.sampler));
+    if (job.pooled) idle_samplers_.push_back(std::move(job.sampler));
     Document& d = *job.document;
     if (!d.rounds.record(job.prompt, g.result)) continue;
     d.n_started = 0;

@@ -98,6 +98,10 @@ void SummaryRounds::begin_round(std::vector<TokenId> tokens) {
   n_recorded_ = 0;
 }
 
+bool SummaryRounds::final_round() const {
+  return !done() && tokens_.size() <= prompt_->capacity();
+}
+
 bool SummaryRounds::record(size_t i, const GenerateResult& result) {
   summary_.n_tokens_out += std::ssize(result.tokens);
   summary_.n_chunks += 1;
@@ -120,6 +124,13 @@ bool SummaryRounds::record(size_t i, const GenerateResult& result) {
   return true;
 }
 
+std::optional<SamplerChain> final_sampler(const SummaryPrompt& prompt, const SummaryRounds& rounds,
+                                          SamplingParams params) {
+  if (prompt.options().grammar.empty() || !rounds.final_round()) return std::nullopt;
+  params.grammar = prompt.options().grammar;
+  return std::optional<SamplerChain>(std::in_place, params, prompt.tokenizer());
+}
+
 Summarizer::Summarizer(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
                        SummarizeOptions options)
     : session_(&session),
@@ -130,10 +141,12 @@ Summary Summarizer::summarize(std::string_view text) {
   SummaryRounds rounds(prompt_, text);
   while (!rounds.done()) {
     const size_t n_prompts = rounds.prompts().size();
+    std::optional<SamplerChain> constrained = final_sampler(prompt_, rounds, sampler_->params());
+    SamplerChain& sampler = constrained ? *constrained : *sampler_;
     for (size_t i = 0; i < n_prompts; ++i) {
       session_->clear();
-      sampler_->reset();
-      rounds.record(i, generate(*session_, prompt_.tokenizer(), *sampler_, rounds.prompts()[i],
+      sampler.reset();
+      rounds.record(i, generate(*session_, prompt_.tokenizer(), sampler, rounds.prompts()[i],
                                 {.n_predict = prompt_.options().n_predict}));
     }
   }

@@ -31,6 +31,7 @@
 #include "summarize_results.h"
 #include "tern/atomic_file.h"
 #include "tern/error.h"
+#include "tern/grammar.h"
 #include "tern/model_path.h"
 #include "utf8_escape.h"
 
@@ -56,6 +57,7 @@ struct SummarizeCliOptions {
   SamplingParams sampling{.temp = 0.0f};
   summarize::SummarizeOptions summarize;
   int n_parallel = kDefaultParallel;
+  std::string json_schema_file;  // structured summaries: the record's summary is the object
 };
 
 // A document: its path (the id in the results) and, from --input, possibly its text.
@@ -180,8 +182,19 @@ nlohmann::ordered_json record_of(size_t index, const std::string& record_path) {
   return {{"index", index}, {"path", record_path}};
 }
 
-void add_summary(nlohmann::ordered_json& record, const summarize::Summary& s, double seconds) {
-  record.update({{"summary", s.text},
+// With a JSON schema the summary is the object it describes (or, cut short by -n, the text
+// and a `summary_error`).
+void add_summary(nlohmann::ordered_json& record, const summarize::Summary& s, double seconds,
+                 bool structured) {
+  nlohmann::ordered_json summary = s.text;
+  if (structured) {
+    summary = nlohmann::ordered_json::parse(s.text, nullptr, false);
+    if (summary.is_discarded()) {
+      summary = s.text;
+      record["summary_error"] = "the summary is not complete JSON (raise -n)";
+    }
+  }
+  record.update({{"summary", summary},
                  {"tokens_in", s.n_tokens_in},
                  {"tokens_out", s.n_tokens_out},
                  {"chunks", s.n_chunks},
@@ -232,6 +245,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 void run(SummarizeCliOptions o) {
+  if (!o.json_schema_file.empty()) {  // checked before anything is read or loaded
+    o.summarize.grammar = json_schema_to_grammar(read_input_file(o.json_schema_file));
+  }
   std::vector<Document> docs;
   for (const std::string& path : o.inputs) add_path(path, docs);
   if (!o.list.empty()) add_list(o.list, docs);
@@ -279,7 +295,7 @@ void run(SummarizeCliOptions o) {
     if (summarizer.idle() && next == docs.size()) break;
     for (summarize::ParallelSummarizer::Finished& f : summarizer.step()) {
       nlohmann::ordered_json record = record_of(f.id, record_paths[f.id]);
-      add_summary(record, f.summary, seconds_since(started[f.id]));
+      add_summary(record, f.summary, seconds_since(started[f.id]), !o.summarize.grammar.empty());
       writer.finished(f.id, std::move(record));
     }
   }
@@ -296,6 +312,9 @@ void add_summarize(CLI::App& app) {
   cmd->add_option("--input", o->list, "JSON lines: {\"path\": ...} with an optional \"text\"");
   cmd->add_option("-o,--out", o->out,
                   "Results (JSON lines); a re-run skips documents done; -: standard output");
+  cmd->add_option("--json-schema", o->json_schema_file,
+                  "JSON Schema file: each summary is a JSON value it describes (the record "
+                  "carries the parsed value)");
   cmd->add_option("-n,--n-predict", o->summarize.n_predict, "Most tokens per summary")
       ->check(in_range(1, 1 << 20))
       ->capture_default_str();

@@ -25,7 +25,8 @@ std::optional<Record> parse_record(std::string_view line) {
   if (index == j.end() || !index->is_number_unsigned() || path == j.end() || !path->is_string()) {
     return std::nullopt;
   }
-  const bool summary = j.contains("summary") && j["summary"].is_string();
+  // A string, or with --json-schema the structured value.
+  const bool summary = j.contains("summary") && !j["summary"].is_null();
   const bool error = j.contains("error") && j["error"].is_string();
   if (summary == error) return std::nullopt;
   return Record{index->get<uint64_t>(), path->get<std::string>(), summary, {}};
