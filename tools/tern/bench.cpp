@@ -20,6 +20,7 @@
 #include "int_range.h"
 #include "tern/error.h"
 #include "tern/model.h"
+#include "tern/model_path.h"
 #include "tern/session.h"
 
 namespace tern::cli {
@@ -196,7 +197,7 @@ void run_bench(const BenchOptions& o) {
   std::vector<Result> results;
   if (!o.memory_only) {
     for (const std::string& path : o.models) {
-      Model model = Model::load(path, model_options);
+      Model model = Model::load(resolve_model_path(path), model_options);
       for (int t : threads) {
         for (int d : o.depths) {
           for (int w : o.widths) {
