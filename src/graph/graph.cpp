@@ -22,10 +22,6 @@ namespace {
   throw Error(fmt::format("graph: {}: {}", op_name(op), what));
 }
 
-}  // namespace
-
-namespace {
-
 std::vector<TokenPlace> consecutive_places(int64_t pos0, int64_t n_tokens) {
   std::vector<TokenPlace> places(static_cast<size_t>(std::max<int64_t>(n_tokens, 0)));
   for (size_t i = 0; i < places.size(); ++i) places[i].pos = pos0 + static_cast<int64_t>(i);

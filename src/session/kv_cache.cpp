@@ -1,25 +1,9 @@
 #include "session/kv_cache.h"
 
-#include <fmt/format.h>
-
-#include "tern/error.h"
-
 namespace tern {
 
-namespace {
-
-size_t kv_row_bytes(TensorType type, int64_t cols) {
-  auto row = row_bytes(type, cols);
-  if (!row)
-    throw Error(
-        fmt::format("KV cache rows of {} values cannot be {}", cols, type_traits(type).name));
-  return *row;
-}
-
-}  // namespace
-
 size_t KvCache::layer_bytes(const ModelSpec& spec, int64_t rows, TensorType type) {
-  return (kv_row_bytes(type, spec.k_cols()) + kv_row_bytes(type, spec.v_cols())) *
+  return (checked_row_bytes(type, spec.k_cols()) + checked_row_bytes(type, spec.v_cols())) *
          static_cast<size_t>(rows);
 }
 
@@ -29,8 +13,8 @@ KvCache::KvCache(const std::function<Backend&(int)>& backend_of_layer, const Mod
   const int64_t rows = n_ctx * n_seq;
   for (int64_t il = 0; il < spec.n_layer; ++il) {
     Backend& backend = backend_of_layer(static_cast<int>(il));
-    auto k = backend.allocate(kv_row_bytes(type, spec.k_cols()) * static_cast<size_t>(rows));
-    auto v = backend.allocate(kv_row_bytes(type, spec.v_cols()) * static_cast<size_t>(rows));
+    auto k = backend.allocate(checked_row_bytes(type, spec.k_cols()) * static_cast<size_t>(rows));
+    auto v = backend.allocate(checked_row_bytes(type, spec.v_cols()) * static_cast<size_t>(rows));
     views_.push_back({k.get(), v.get(), type, rows, spec.k_cols(), spec.v_cols()});
     buffers_.push_back(std::move(k));
     buffers_.push_back(std::move(v));
@@ -48,7 +32,7 @@ void KvCache::copy_positions(int src, int dst, int64_t n) {
   std::vector<uint8_t> staging;
   for (const graph::CacheView& view : views_) {
     for (auto [buffer, cols] : {std::pair{view.k, view.k_cols}, std::pair{view.v, view.v_cols}}) {
-      size_t row = kv_row_bytes(view.type, cols);
+      size_t row = checked_row_bytes(view.type, cols);
       staging.resize(row * static_cast<size_t>(n));
       buffer->download(staging.data(), row * static_cast<size_t>(slot_row(src)), staging.size());
       buffer->upload(staging.data(), row * static_cast<size_t>(slot_row(dst)), staging.size());
