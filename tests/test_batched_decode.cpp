@@ -151,6 +151,7 @@ TEST_P(BatchedDecode, CopiedPrefixContinuesAsTheOriginal) {
   s.copy_sequence(0, 1);
   s.copy_sequence(0, 2);
   EXPECT_EQ(s.n_past(1), static_cast<int64_t>(kPrompts[2].size()));
+  EXPECT_TRUE(std::ranges::equal(s.tokens(1), kPrompts[2]));
   for (int seq : {1, 2}) {
     std::span<const float> row = s.decode(std::vector<SequenceTokens>{{seq, tail}});
     EXPECT_EQ(std::vector<float>(row.begin(), row.end()), want) << GetParam() << " seq " << seq;

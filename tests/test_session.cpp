@@ -82,8 +82,10 @@ TEST_P(SessionTest, TrimAndClearReplayTheSameLogits) {
     last.assign(l.begin(), l.end());
   }
   EXPECT_EQ(session.n_past(), 32);
+  EXPECT_TRUE(std::ranges::equal(session.tokens(), tokens));
   session.trim(20);
   EXPECT_EQ(session.n_past(), 20);
+  EXPECT_TRUE(std::ranges::equal(session.tokens(), tokens.first(20)));
   EXPECT_LE(max_abs_diff(session.decode(tokens.subspan(20)), last), 1e-5f);
   session.clear();
   EXPECT_EQ(session.n_past(), 0);

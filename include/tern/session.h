@@ -90,6 +90,8 @@ class Session {
 
   /// Positions of sequence `seq` filled in the cache.
   int64_t n_past(int seq = 0) const;
+  /// The tokens sequence `seq` holds, one per position: [n_past(seq)].
+  std::span<const int32_t> tokens(int seq = 0) const;
   /// Positions per sequence.
   int64_t n_ctx() const;
   int n_seq() const;

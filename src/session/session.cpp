@@ -73,7 +73,7 @@ struct Session::Impl {
     auto held = lock(scheduler->gpu());
     cache.emplace([this](int layer) -> Backend& { return scheduler->backend_of_layer(layer); },
                   arch.spec(), n_ctx, options.n_seq, kv_type);
-    n_past.assign(static_cast<size_t>(options.n_seq), 0);
+    cached.resize(static_cast<size_t>(options.n_seq));
   }
 
   // The KV cache's GPU buffers are released under the GPU lock (the scheduler releases its
@@ -95,14 +95,14 @@ struct Session::Impl {
   }
 
   void check(std::span<const SequenceTokens> batch) const {
-    std::vector<bool> named(n_past.size());
+    std::vector<bool> named(cached.size());
     for (const SequenceTokens& part : batch) {
       check_seq(part.seq);
       if (named[static_cast<size_t>(part.seq)]) {
         throw Error(fmt::format("sequence {} appears twice in one batch", part.seq));
       }
       named[static_cast<size_t>(part.seq)] = true;
-      int64_t begin = n_past[static_cast<size_t>(part.seq)];
+      auto begin = std::ssize(cached[static_cast<size_t>(part.seq)]);
       int64_t end = begin + static_cast<int64_t>(part.tokens.size());
       if (end > cache->n_ctx()) {
         throw ContextOverflow(fmt::format("positions {}..{} exceed the context size {}", begin,
@@ -133,7 +133,7 @@ struct Session::Impl {
   int64_t n_batch;
   std::unique_ptr<Scheduler> scheduler;
   std::optional<KvCache> cache;
-  std::vector<int64_t> n_past;  // per sequence
+  std::vector<std::vector<int32_t>> cached;  // per sequence: its token at each cached position
   std::vector<float> logits;    // [n_outputs, n_vocab]
 };
 
@@ -158,9 +158,8 @@ std::span<const float> Session::decode(std::span<const SequenceTokens> batch,
   std::vector<int32_t> tokens;
   std::vector<graph::TokenPlace> places;
   std::vector<bool> wanted;
-  std::vector<int64_t> n_past = s.n_past;
   for (const SequenceTokens& part : batch) {
-    auto& end = n_past[static_cast<size_t>(part.seq)];
+    auto end = std::ssize(s.cached[static_cast<size_t>(part.seq)]);
     for (size_t i = 0; i < part.tokens.size(); ++i) {
       tokens.push_back(part.tokens[i]);
       places.push_back({end++, s.cache->slot_row(part.seq)});
@@ -185,7 +184,10 @@ std::span<const float> Session::decode(std::span<const SequenceTokens> batch,
     s.logits.clear();
     throw;
   }
-  s.n_past = std::move(n_past);
+  for (const SequenceTokens& part : batch) {
+    auto& seq_tokens = s.cached[static_cast<size_t>(part.seq)];
+    seq_tokens.insert(seq_tokens.end(), part.tokens.begin(), part.tokens.end());
+  }
   return s.logits;
 }
 
@@ -193,9 +195,10 @@ std::span<const float> Session::logits() const { return impl_->logits; }
 int64_t Session::n_outputs() const {
   return static_cast<int64_t>(impl_->logits.size()) / impl_->arch.spec().n_vocab;
 }
-int64_t Session::n_past(int seq) const {
+int64_t Session::n_past(int seq) const { return std::ssize(tokens(seq)); }
+std::span<const int32_t> Session::tokens(int seq) const {
   impl_->check_seq(seq);
-  return impl_->n_past[static_cast<size_t>(seq)];
+  return impl_->cached[static_cast<size_t>(seq)];
 }
 int64_t Session::n_ctx() const { return impl_->cache->n_ctx(); }
 int Session::n_seq() const { return impl_->cache->n_seq(); }
@@ -218,28 +221,32 @@ std::string Session::device() const {
                      p.n_layer());
 }
 
-void Session::clear() { std::fill(impl_->n_past.begin(), impl_->n_past.end(), 0); }
+void Session::clear() {
+  for (auto& seq_tokens : impl_->cached) seq_tokens.clear();
+}
 
 void Session::clear_sequence(int seq) { trim(0, seq); }
 
 void Session::trim(int64_t n_keep, int seq) {
   impl_->check_seq(seq);
-  int64_t& n_past = impl_->n_past[static_cast<size_t>(seq)];
-  if (n_keep < 0 || n_keep > n_past) {
+  auto& seq_tokens = impl_->cached[static_cast<size_t>(seq)];
+  if (n_keep < 0 || n_keep > std::ssize(seq_tokens)) {
     throw Error(fmt::format("cannot trim sequence {} to {} positions: it holds {}", seq, n_keep,
-                            n_past));
+                            seq_tokens.size()));
   }
-  n_past = n_keep;
+  seq_tokens.resize(static_cast<size_t>(n_keep));
 }
 
 void Session::copy_sequence(int src, int dst) {
   Impl& s = *impl_;
   s.check_seq(src);
   s.check_seq(dst);
-  int64_t n = s.n_past[static_cast<size_t>(src)];
-  auto held = lock(s.scheduler->gpu());
-  s.cache->copy_positions(src, dst, n);
-  s.n_past[static_cast<size_t>(dst)] = n;
+  const auto& source = s.cached[static_cast<size_t>(src)];
+  {
+    auto locked = lock(s.scheduler->gpu());
+    s.cache->copy_positions(src, dst, std::ssize(source));
+  }
+  s.cached[static_cast<size_t>(dst)] = source;
 }
 
 }  // namespace tern
