@@ -117,6 +117,20 @@ class Session {
   /// sequence outside [0, n_seq()).
   void copy_sequence(int src, int dst);
 
+  /// Writes every sequence's tokens and their KV cache rows to `path` (atomically: the
+  /// file appears whole or not at all), for load() in a session of the same model, e.g.
+  /// a prompt decoded once and reused by later runs. The format is in
+  /// src/session/session_file.h. Throws tern::Error when the file cannot be written.
+  void save(const std::string& path) const;
+  /// Replaces every sequence with what `path` holds (sequences it does not hold are
+  /// emptied); logits() is empty until the next decode. The file must come from this
+  /// model (same weights, checked by a fingerprint) with this KV cache type, and fit: each
+  /// stored sequence below n_seq() and no longer than n_ctx(). Otherwise, or when the file
+  /// is truncated or corrupt, throws tern::Error naming the file and the problem, with the
+  /// session unchanged; the sizes the file states are checked against its size and this
+  /// session before anything is allocated for them.
+  void load(const std::string& path);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -3,6 +3,7 @@
 
 #include <mutex>
 
+#include "model/fingerprint.h"
 #include "model/model_internals.h"
 #include "tern/error.h"
 #include "tokenizer/tokenizer_internals.h"
@@ -16,6 +17,8 @@ struct Model::Impl {
   std::once_flag tokenizer_built;  // not set while building throws, so a later call retries
   std::optional<Tokenizer> tokenizer;
   std::once_flag backends_made;
+  std::once_flag fingerprint_taken;
+  uint64_t fingerprint = 0;
   std::unique_ptr<ModelBackends> backends;  // last: released before the weights they copied
 };
 
@@ -26,6 +29,13 @@ ModelBackends& ModelInternals::backends(const Model& model) {
   std::call_once(m.backends_made,
                  [&m] { m.backends = std::make_unique<ModelBackends>(*m.arch, m.options); });
   return *m.backends;
+}
+
+uint64_t ModelInternals::fingerprint(const Model& model) {
+  Model::Impl& m = *model.impl_;
+  std::call_once(m.fingerprint_taken,
+                 [&m] { m.fingerprint = model_fingerprint(m.file, m.arch->spec()); });
+  return m.fingerprint;
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

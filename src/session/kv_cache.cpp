@@ -27,6 +27,25 @@ size_t KvCache::bytes() const {
   return total;
 }
 
+size_t KvCache::position_bytes() const {
+  size_t total = 0;
+  for (const graph::CacheView& view : views_) {
+    total += checked_row_bytes(view.type, view.k_cols) + checked_row_bytes(view.type, view.v_cols);
+  }
+  return total;
+}
+
+void KvCache::visit_positions(int seq, int64_t n,
+                              const std::function<void(Buffer&, size_t, size_t)>& fn) const {
+  if (n == 0) return;
+  for (const graph::CacheView& view : views_) {
+    for (auto [buffer, cols] : {std::pair{view.k, view.k_cols}, std::pair{view.v, view.v_cols}}) {
+      size_t row = checked_row_bytes(view.type, cols);
+      fn(*buffer, row * static_cast<size_t>(slot_row(seq)), row * static_cast<size_t>(n));
+    }
+  }
+}
+
 void KvCache::copy_positions(int src, int dst, int64_t n) {
   if (src == dst || n == 0) return;
   std::vector<uint8_t> staging;

@@ -31,6 +31,9 @@ class KvCache {
   /// The first row of sequence `seq`'s slot.
   int64_t slot_row(int seq) const { return int64_t{seq} * n_ctx_; }
   size_t bytes() const;
+  TensorType type() const { return views_.front().type; }
+  /// Bytes of one position of one sequence: its K and V rows in every layer.
+  size_t position_bytes() const;
   /// One view per layer, for graph building: the layer's Buffers, which only the backend
   /// that made them reads.
   std::span<const graph::CacheView> views() const { return views_; }
@@ -39,6 +42,12 @@ class KvCache {
   /// layer (through host memory: a prefix is shared once per prompt, not per token). The
   /// caller holds the locks of the backends the buffers belong to.
   void copy_positions(int src, int dst, int64_t n);
+
+  /// Calls fn(buffer, offset, bytes) for the bytes of positions [0, n) of sequence `seq`
+  /// in each buffer, layer by layer, K before V: position_bytes() * n bytes in all, which
+  /// the caller downloads or uploads holding the locks of the buffers' backends.
+  void visit_positions(int seq, int64_t n,
+                       const std::function<void(Buffer&, size_t, size_t)>& fn) const;
 
  private:
   int64_t n_ctx_;

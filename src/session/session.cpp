@@ -10,6 +10,7 @@
 #include "model/model_internals.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
+#include "session/session_file.h"
 #include "tern/error.h"
 
 namespace tern {
@@ -37,8 +38,8 @@ TensorType kv_tensor_type(KvType type) {
 
 // Checks, before this session allocates anything, that the model's GPU share of the
 // weights, with this session's KV cache of the GPU layers and its scratch, fits the device.
-void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_batch,
-                    int64_t n_ctx, int n_seq, TensorType kv_type) {
+void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_batch, int64_t n_ctx,
+                    int n_seq, TensorType kv_type) {
   SharedBackend* gpu = backends.gpu();
   if (gpu == nullptr) return;
   const ModelSpec& spec = arch.spec();
@@ -60,7 +61,9 @@ void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_ba
 
 struct Session::Impl {
   Impl(const Model& model, const SessionOptions& options)
-      : arch(ModelInternals::arch(model)), n_batch(options.n_batch) {
+      : fingerprint(ModelInternals::fingerprint(model)),
+        arch(ModelInternals::arch(model)),
+        n_batch(options.n_batch) {
     if (n_batch < 1 || n_batch > kMaxBatchSize) {
       throw Error(fmt::format("batch size {} is not in 1..{}", n_batch, kMaxBatchSize));
     }
@@ -129,12 +132,13 @@ struct Session::Impl {
     scheduler->read(g, g.result(), logits.data() + at);
   }
 
+  uint64_t fingerprint;  // the model's, for saved files
   const ArchModel& arch;
   int64_t n_batch;
   std::unique_ptr<Scheduler> scheduler;
   std::optional<KvCache> cache;
   std::vector<std::vector<int32_t>> cached;  // per sequence: its token at each cached position
-  std::vector<float> logits;    // [n_outputs, n_vocab]
+  std::vector<float> logits;                 // [n_outputs, n_vocab]
 };
 
 Session::Session(const Model& model, const SessionOptions& options)
@@ -247,6 +251,27 @@ void Session::copy_sequence(int src, int dst) {
     s.cache->copy_positions(src, dst, std::ssize(source));
   }
   s.cached[static_cast<size_t>(dst)] = source;
+}
+
+void Session::save(const std::string& path) const {
+  const Impl& s = *impl_;
+  write_session_file(path, s.fingerprint, *s.cache, s.cached, s.scheduler->gpu());
+}
+
+void Session::load(const std::string& path) {
+  Impl& s = *impl_;
+  SavedSession saved = read_session_file(path, s.fingerprint, *s.cache, n_vocab());
+  try {
+    upload_saved_rows(saved, *s.cache, s.scheduler->gpu());
+  } catch (...) {  // a device failure midway: the rows no longer match the tokens
+    clear();
+    throw;
+  }
+  for (size_t seq = 0; seq < s.cached.size(); ++seq) {
+    s.cached[seq] =
+        seq < saved.tokens.size() ? std::move(saved.tokens[seq]) : std::vector<int32_t>{};
+  }
+  s.logits.clear();
 }
 
 }  // namespace tern
