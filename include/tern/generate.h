@@ -104,6 +104,10 @@ class Conversation {
   GenerateResult reply(std::string_view user_text, const GenerateOptions& options,
                        const TextCallback& on_text = {});
 
+  /// The tokens reply(user_text) would decode: the pending tokens of the last reply and
+  /// the text the template adds for the turn (BOS first in an empty conversation).
+  std::vector<TokenId> prompt_tokens(std::string_view user_text) const;
+
   /// Whether a turn of `user_text` fits in a new conversation (after reset()) with room
   /// for at least one generated token: false means no reset can make it fit.
   bool fits_alone(std::string_view user_text) const;

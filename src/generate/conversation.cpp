@@ -32,9 +32,7 @@ std::vector<TokenId> Conversation::turn_tokens(const ChatMessage& next, bool fir
 GenerateResult Conversation::reply(std::string_view user_text, const GenerateOptions& options,
                                    const TextCallback& on_text) {
   ChatMessage user{"user", std::string(user_text)};
-  std::vector<TokenId> prompt = pending_;
-  const std::vector<TokenId> turn = turn_tokens(user, tokens_.empty() && pending_.empty());
-  prompt.insert(prompt.end(), turn.begin(), turn.end());
+  const std::vector<TokenId> prompt = prompt_tokens(user_text);
   GenerateResult result = generate(*session_, *tokenizer_, *sampler_, prompt, options, on_text);
   if (result.n_prompt == 0) return result;  // aborted before the turn was in the session
 
@@ -55,6 +53,14 @@ GenerateResult Conversation::reply(std::string_view user_text, const GenerateOpt
   history_.push_back(std::move(user));
   history_.push_back({"assistant", result.text});
   return result;
+}
+
+std::vector<TokenId> Conversation::prompt_tokens(std::string_view user_text) const {
+  std::vector<TokenId> prompt = pending_;
+  const std::vector<TokenId> turn =
+      turn_tokens({"user", std::string(user_text)}, tokens_.empty() && pending_.empty());
+  prompt.insert(prompt.end(), turn.begin(), turn.end());
+  return prompt;
 }
 
 bool Conversation::fits_alone(std::string_view user_text) const {

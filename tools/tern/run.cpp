@@ -27,6 +27,7 @@
 #include "input_file.h"
 #include "int_range.h"
 #include "output.h"
+#include "prompt_cache.h"
 #include "tern/error.h"
 #include "tern/generate.h"
 #include "tern/grammar.h"
@@ -52,6 +53,8 @@ struct RunOptions {
   std::string json_schema;
   std::string json_schema_file;
   bool any_json = false;
+  std::string prompt_cache;  // --prompt-cache FILE
+  bool prompt_cache_ro = false;
   ModelOptions model_options;  // --backend, -ngl
   SessionOptions session{.n_ctx = 4096};
   SamplingParams sampling;
@@ -148,9 +151,13 @@ Loaded load(const RunOptions& o) {
   return {std::move(model), std::move(session), std::move(sampler), seconds};
 }
 
-nlohmann::json timings_json(const GenerateResult& r, double load_seconds) {
+// `cached`: the prompt tokens --prompt-cache gave (not decoded, not in r.n_prompt).
+nlohmann::json timings_json(const GenerateResult& r, const CachedPrompt& cached,
+                            double load_seconds) {
   return {{"load_s", load_seconds},
           {"prompt_tokens", r.n_prompt},
+          {"n_prompt_cached", cached.n_tokens},
+          {"prompt_cache_load_s", cached.seconds},
           {"prompt_s", r.prompt_seconds},
           {"prompt_tokens_per_s", r.prompt_tokens_per_second()},
           {"generated_tokens", r.tokens.size()},
@@ -158,29 +165,51 @@ nlohmann::json timings_json(const GenerateResult& r, double load_seconds) {
           {"generated_tokens_per_s", r.generated_tokens_per_second()}};
 }
 
-void print_timings(const GenerateResult& r, double load_seconds) {
+void print_timings(const GenerateResult& r, const CachedPrompt& cached, double load_seconds) {
+  const std::string from_cache =
+      cached.n_tokens > 0
+          ? fmt::format(" (+{} from the prompt cache in {:.2f} s)", cached.n_tokens, cached.seconds)
+          : "";
   fmt::print(stderr,
-             "tern: load {:.2f} s | prompt {} tokens, {:.2f} s ({:.1f} tokens/s) | generated {} "
+             "tern: load {:.2f} s | prompt {} tokens{}, {:.2f} s ({:.1f} tokens/s) | generated {} "
              "tokens, {:.2f} s ({:.1f} tokens/s) | stop: {}\n",
-             load_seconds, r.n_prompt, r.prompt_seconds, r.prompt_tokens_per_second(),
+             load_seconds, r.n_prompt, from_cache, r.prompt_seconds, r.prompt_tokens_per_second(),
              r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
              stop_reason_name(r.stop));
 }
 
-void report(const RunOptions& o, const GenerateResult& r, double load_seconds,
-            std::optional<ChatFormat> format) {
+void report(const RunOptions& o, const GenerateResult& r, const CachedPrompt& cached,
+            double load_seconds, std::optional<ChatFormat> format) {
   if (o.json) {
     nlohmann::json out = {{"text", r.text},
                           {"stop", stop_reason_name(r.stop)},
                           {"chat_template", nullptr},
-                          {"timings", timings_json(r, load_seconds)}};
+                          {"timings", timings_json(r, cached, load_seconds)}};
     if (format) out["chat_template"] = chat_format_name(*format);
     cli::out().print("{}\n", out.dump());
     return;
   }
   cli::out().write("\n");
   cli::out().flush();  // the text ends before the timings even when both go to one pipe
-  print_timings(r, load_seconds);
+  print_timings(r, cached, load_seconds);
+}
+
+// One completion of `prompt` (a plain text's tokens, or a chat's first turn), starting from
+// what --prompt-cache holds of it and saving the prompt's state there afterwards.
+void complete(const RunOptions& o, Loaded& l, std::span<const TokenId> prompt,
+              const TextCallback& sink, std::optional<ChatFormat> format) {
+  const bool cache = !o.prompt_cache.empty();
+  const CachedPrompt cached =
+      cache ? reuse_prompt_cache(o.prompt_cache, l.session, prompt) : CachedPrompt{};
+  const auto n_cached = static_cast<size_t>(cached.n_tokens);
+  for (TokenId token : prompt.first(n_cached)) l.sampler.accept_prompt(token);
+  const GenerateResult r = generate(l.session, l.model.tokenizer(), l.sampler,
+                                    prompt.subspan(n_cached), o.generate, sink);
+  if (cache && !o.prompt_cache_ro) {  // the prompt's positions, not the generated ones
+    l.session.trim(std::ssize(prompt));
+    l.session.save(o.prompt_cache);
+  }
+  report(o, r, cached, l.load_seconds, format);
 }
 
 // The interactive loop: one line per user turn; EOF (or Ctrl-C at the prompt) ends it.
@@ -239,6 +268,9 @@ void run(RunOptions o, const CLI::App* cmd) {
   if (!prompt && !o.sampling.grammar.empty()) {  // one grammar for one reply, not a chat
     throw CLI::ValidationError("--grammar", "a grammar or schema needs -p or -f (not interactive)");
   }
+  if (!prompt && !o.prompt_cache.empty()) {
+    throw CLI::ValidationError("--prompt-cache", "needs -p or -f (not an interactive chat)");
+  }
   Loaded l = load(o);
   const ChatTemplateChoice choice = choose_chat_template(l.model, o.chat_template);
   // A template named on the command line or shipped in the file: the model is a chat model.
@@ -251,13 +283,12 @@ void run(RunOptions o, const CLI::App* cmd) {
   if (!use_chat) {
     const std::vector<TokenId> tokens =
         l.model.tokenizer().tokenize(*prompt, {.add_eos = false, .parse_special = true});
-    report(o, generate(l.session, l.model.tokenizer(), l.sampler, tokens, o.generate, sink),
-           l.load_seconds, std::nullopt);
+    complete(o, l, tokens, sink, std::nullopt);
     return;
   }
   Conversation conversation(l.session, l.model.tokenizer(), l.sampler, choice.tmpl, o.system);
-  if (prompt) {
-    report(o, conversation.reply(*prompt, o.generate, sink), l.load_seconds, choice.tmpl.format);
+  if (prompt) {  // one reply: what conversation.reply() would decode and generate
+    complete(o, l, conversation.prompt_tokens(*prompt), sink, choice.tmpl.format);
     return;
   }
   chat_loop(conversation, o.generate);
@@ -329,6 +360,13 @@ void add_run(CLI::App& app) {
   cmd->add_option("-r,--stop,--reverse-prompt", o->generate.stop,
                   "Stop at this text, which is not printed (repeatable)");
   cmd->add_flag("-e,--escape", o->escapes, "Process escapes (\\n, \\t, \\xHH...) in the prompt");
+  auto* prompt_cache = cmd->add_option(
+      "--prompt-cache", o->prompt_cache,
+      "Reuse the KV cache of a prompt that starts the same way from this file, then save "
+      "this prompt's there");
+  cmd->add_flag("--prompt-cache-ro", o->prompt_cache_ro,
+                "With --prompt-cache: read the file, never write it")
+      ->needs(prompt_cache);
   cmd->add_flag("--json", o->json, "Print one JSON object (text, timings) instead of streaming");
   auto* chat =
       cmd->add_flag("--chat,--conversation", o->chat,
@@ -347,9 +385,10 @@ void add_run(CLI::App& app) {
 
 std::vector<std::string> expand_llama_aliases(int argc, char** argv) {
   // CLI11 takes one-letter short options only; these llama.cpp names map to long ones.
-  constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
-      {"-ngl", "--n-gpu-layers"}, {"-cnv", "--conversation"}, {"-sys", "--system"},
-      {"-np", "--parallel"}};
+  constexpr std::pair<std::string_view, std::string_view> kAliases[] = {{"-ngl", "--n-gpu-layers"},
+                                                                        {"-cnv", "--conversation"},
+                                                                        {"-sys", "--system"},
+                                                                        {"-np", "--parallel"}};
   std::vector<std::string> args;
   for (int i = argc - 1; i >= 1; --i) {  // reversed: the order CLI11's parse(vector) takes
     std::string arg = argv[i];
