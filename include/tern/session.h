@@ -128,7 +128,9 @@ class Session {
   /// stored sequence below n_seq() and no longer than n_ctx(). Otherwise, or when the file
   /// is truncated or corrupt, throws tern::Error naming the file and the problem, with the
   /// session unchanged; the sizes the file states are checked against its size and this
-  /// session before anything is allocated for them.
+  /// session before anything is allocated for them. Only a failure while the cache rows are
+  /// read, after every check passed (an I/O error, the file shrinking meanwhile), throws
+  /// with the session emptied instead.
   void load(const std::string& path);
 
  private:

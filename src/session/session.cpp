@@ -260,16 +260,16 @@ void Session::save(const std::string& path) const {
 
 void Session::load(const std::string& path) {
   Impl& s = *impl_;
-  SavedSession saved = read_session_file(path, s.fingerprint, *s.cache, n_vocab());
+  SessionFileReader file(path, s.fingerprint, *s.cache, n_vocab());
   try {
-    upload_saved_rows(saved, *s.cache, s.scheduler->gpu());
-  } catch (...) {  // a device failure midway: the rows no longer match the tokens
+    file.read_rows(*s.cache, s.scheduler->gpu());
+  } catch (...) {  // failed midway: the rows no longer match the tokens
     clear();
     throw;
   }
+  auto& stored = file.tokens();
   for (size_t seq = 0; seq < s.cached.size(); ++seq) {
-    s.cached[seq] =
-        seq < saved.tokens.size() ? std::move(saved.tokens[seq]) : std::vector<int32_t>{};
+    s.cached[seq] = seq < stored.size() ? std::move(stored[seq]) : std::vector<int32_t>{};
   }
   s.logits.clear();
 }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,11 +25,17 @@
 
 namespace tern {
 
-/// A session file read and checked against a model and a cache, not yet in the cache.
-struct SavedSession {
-  std::vector<std::vector<int32_t>> tokens;  // per stored sequence
-  std::vector<uint8_t> rows;                 // the file's rows section
+/// The fixed header, as stored.
+struct SessionFileHeader {
+  uint32_t magic = 0;
+  uint32_t version = 0;
+  uint64_t fingerprint = 0;
+  uint32_t kv_type = 0;
+  uint32_t n_seq = 0;
+  uint64_t position_bytes = 0;
+  uint64_t checksum = 0;
 };
+static_assert(sizeof(SessionFileHeader) == 40);
 
 /// Writes `tokens.size()` sequences of `cache` (sequence s: positions [0, tokens[s].size())
 /// with their tokens) to `path` atomically. `gpu` is the lock the cache's GPU buffers need
@@ -36,13 +43,37 @@ struct SavedSession {
 void write_session_file(const std::string& path, uint64_t fingerprint, const KvCache& cache,
                         std::span<const std::vector<int32_t>> tokens, SharedBackend* gpu);
 
-/// Reads `path` and checks it against the model (`fingerprint`, `n_vocab`) and `cache`
-/// (type, positions per sequence, sequence count) before anything is allocated by its
-/// sizes. Throws tern::Error naming the file and what is wrong with it.
-SavedSession read_session_file(const std::string& path, uint64_t fingerprint, const KvCache& cache,
-                               int64_t n_vocab);
+/// A session file opened and checked, its rows not yet read.
+class SessionFileReader {
+ public:
+  /// Opens `path` and checks it against the model (`fingerprint`, `n_vocab`) and `cache`
+  /// (type, positions per sequence, sequence count) and its exact size before anything is
+  /// allocated by the sizes it states; reads the tokens. Throws tern::Error naming the file
+  /// and what is wrong with it.
+  SessionFileReader(const std::string& path, uint64_t fingerprint, const KvCache& cache,
+                    int64_t n_vocab);
 
-/// Uploads `saved`'s rows into `cache` (the sequences it holds, at their slots).
-void upload_saved_rows(const SavedSession& saved, const KvCache& cache, SharedBackend* gpu);
+  /// Each stored sequence's tokens (for the caller to take).
+  std::vector<std::vector<int32_t>>& tokens() { return tokens_; }
+
+  /// Reads the rows into `cache`'s slots of the stored sequences: straight into host
+  /// memory, through a staging buffer for GPU buffers (under `gpu`'s lock). An I/O error
+  /// midway (the file checked whole could still shrink) throws with those slots partly
+  /// written.
+  void read_rows(const KvCache& cache, SharedBackend* gpu);
+
+ private:
+  void read(void* out, size_t n);
+  [[noreturn]] void fail(const std::string& what) const;
+  void check_header(uint64_t fingerprint, const KvCache& cache) const;
+  uint64_t check_lengths(const KvCache& cache) const;
+
+  std::string path_;
+  std::ifstream in_;
+  uint64_t size_ = 0;
+  SessionFileHeader header_;
+  std::vector<uint32_t> lengths_;  // per stored sequence
+  std::vector<std::vector<int32_t>> tokens_;
+};
 
 }  // namespace tern
