@@ -24,6 +24,17 @@ inline std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+/// Whether the real model `name` ("smollm2-135m") is where `tern` looks for it:
+/// $TERN_MODELS, else ~/.cache/tern/models.
+inline bool have_model(const std::string& name) {
+  const char* dir = std::getenv("TERN_MODELS");
+  const char* home = std::getenv("HOME");
+  const std::filesystem::path base =
+      dir && *dir ? std::filesystem::path(dir)
+                  : std::filesystem::path(home ? home : ".") / ".cache/tern/models";
+  return std::filesystem::exists(base / (name + ".gguf"));
+}
+
 inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }

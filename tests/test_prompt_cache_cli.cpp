@@ -116,18 +116,10 @@ TEST(PromptCacheCli, NeedsAPromptAndItsFileFlag) {
   EXPECT_NE(r.err.find("--prompt-cache"), std::string::npos) << r.err;
 }
 
-bool have(const std::string& name) {
-  const char* dir = std::getenv("TERN_MODELS");
-  const char* home = std::getenv("HOME");
-  const fs::path base =
-      dir && *dir ? fs::path(dir) : fs::path(home ? home : ".") / ".cache/tern/models";
-  return fs::exists(base / (name + ".gguf"));
-}
-
 // A real model, in its chat format and as plain text: the warm run's greedy answer is the
 // cold run's (the last prompt token is decoded alone instead of in the prompt's batch).
 TEST(PromptCacheCli, SmolLm2WarmAnswerIsTheColdOne) {
-  if (!have("smollm2-135m")) GTEST_SKIP() << "smollm2-135m absent";
+  if (!testing::have_model("smollm2-135m")) GTEST_SKIP() << "smollm2-135m absent";
   const std::string prompt = "Write a short story about a robot who learns to paint.";
   for (const std::string mode : {"", "--no-chat-template"}) {
     const fs::path file = scratch() / "smollm2.cache";

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_support.h"
 #include "scratch_dir.h"
 
 namespace {
@@ -50,14 +51,6 @@ Outcome tern(const std::string& args, const std::string& input = "") {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
-bool have(const std::string& name) {
-  const char* dir = std::getenv("TERN_MODELS");
-  const char* home = std::getenv("HOME");
-  const fs::path base =
-      dir && *dir ? fs::path(dir) : fs::path(home ? home : ".") / ".cache/tern/models";
-  return fs::exists(base / (name + ".gguf"));
-}
-
 size_t lines(const std::string& text) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
@@ -73,7 +66,7 @@ void expect_error(const Outcome& o, int code, const std::string& what) {
 }
 
 #define REQUIRE_MODEL(name) \
-  if (!have(name)) GTEST_SKIP() << name " absent"
+  if (!tern::testing::have_model(name)) GTEST_SKIP() << name " absent"
 
 TEST(RunCli, SmolLm2AnswersInItsChatFormatDeterministically) {
   REQUIRE_MODEL("smollm2-135m");
