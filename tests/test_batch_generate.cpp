@@ -243,5 +243,28 @@ TEST_F(BatchGeneratorRules, CallbackStopsOnlyItsGeneration) {
   EXPECT_EQ(done[0].result.tokens.size(), 4u);
 }
 
+// after_prompt runs once, when the prompt is in the sequence and nothing is generated yet:
+// in generate() and in the step of BatchGenerator that decoded the slot's prompt.
+TEST_F(BatchGeneratorRules, AfterPromptRunsOnceBeforeTheFirstToken) {
+  std::vector<int64_t> seen;  // n_past(0) and the text streamed so far, at each call
+  std::string streamed;
+  const GenerateOptions options{.n_predict = 3, .ignore_eos = true, .after_prompt = [&] {
+                                  seen.push_back(session_.n_past(0));
+                                  seen.push_back(std::ssize(streamed));
+                                }};
+  const auto stream = [&](std::string_view text) {
+    streamed += text;
+    return true;
+  };
+  generate(session_, model_.tokenizer(), sampler_, prompt_, options, stream);
+  EXPECT_EQ(seen, (std::vector<int64_t>{3, 0}));
+  session_.clear();
+  seen.clear();
+  streamed.clear();
+  ASSERT_EQ(generator_.start(prompt_, sampler_, options, stream), 0);
+  while (!generator_.idle()) generator_.step();
+  EXPECT_EQ(seen, (std::vector<int64_t>{3, 0}));
+}
+
 }  // namespace
 }  // namespace tern

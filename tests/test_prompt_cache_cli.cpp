@@ -106,7 +106,7 @@ TEST(PromptCacheCli, ReadOnlyNeverWrites) {
   EXPECT_EQ(fs::file_size(file), size);
 }
 
-TEST(PromptCacheCli, NeedsAPromptAndItsFileFlag) {
+TEST(PromptCacheCli, UsageAndWriteErrors) {
   const std::string model = kGolden + "llama-f32/model.gguf";
   auto r = testing::run_cli(scratch(), fmt::format("run -m '{}' --chat --prompt-cache x", model));
   EXPECT_EQ(r.code, 2);  // a usage error, as -p missing is
@@ -114,6 +114,13 @@ TEST(PromptCacheCli, NeedsAPromptAndItsFileFlag) {
   r = testing::run_cli(scratch(), fmt::format("run -m '{}' -p hi --prompt-cache-ro", model));
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("--prompt-cache"), std::string::npos) << r.err;
+  // The file is written once the prompt is decoded, before any token is generated.
+  r = testing::run_cli(
+      scratch(),
+      fmt::format("run -m '{}' -p hi --temp 0 -n 4 --prompt-cache /nonexistent/x", model));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("tern: error: /nonexistent/x: cannot create"), std::string::npos) << r.err;
 }
 
 // A real model, in its chat format and as plain text: the warm run's greedy answer is the

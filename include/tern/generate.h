@@ -31,6 +31,11 @@ struct GenerateOptions {
   /// Stop strings: generation ends at the first one in the text, which is neither streamed
   /// nor in the result (text that could still become one is held back until it cannot).
   std::vector<std::string> stop;
+  /// Called once the prompt is in the session, before the first token is sampled (e.g. to
+  /// keep the prompt's state: Session::save); its time counts in neither timing. It may
+  /// read the session, not change it. BatchGenerator calls it too, after the step that
+  /// decoded the slot's prompt.
+  std::function<void()> after_prompt;
 };
 
 /// Why generation stopped.

@@ -94,8 +94,9 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
   for (int i = 0; i < slots(); ++i) {
     const Slot& slot = slots_[static_cast<size_t>(i)];
     if (!slot.busy) continue;
-    batch.push_back({i, slot.loop ? std::span(&slot.next, 1)
-                                  : std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep))});
+    batch.push_back({i, slot.loop
+                            ? std::span(&slot.next, 1)
+                            : std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep))});
   }
   if (batch.empty()) return finished;
   const auto decode_start = std::chrono::steady_clock::now();
@@ -108,6 +109,7 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
     const int index = batch[part].seq;
     Slot& slot = slots_[static_cast<size_t>(index)];
     if (!slot.loop) {  // the prompt is in: generation starts as generate()'s does
+      if (slot.options.after_prompt) slot.options.after_prompt();
       slot.loop.emplace(*tokenizer_, *slot.sampler, slot.prompt, decode_seconds, slot.options,
                         slot.on_text);
       slot.prompt = {};

@@ -77,7 +77,9 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
     result.stop = StopReason::Interrupted;
     return result;
   }
-  detail::TokenLoop loop(tokenizer, sampler, prompt, seconds_since(prompt_start), options, on_text);
+  const double prompt_seconds = seconds_since(prompt_start);
+  if (options.after_prompt) options.after_prompt();
+  detail::TokenLoop loop(tokenizer, sampler, prompt, prompt_seconds, options, on_text);
   while (!loop.finished()) {
     const std::optional<TokenId> next =
         loop.advance(last_row(logits, session.n_vocab()), session.n_past() >= session.n_ctx());

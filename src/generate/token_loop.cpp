@@ -79,7 +79,7 @@ std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool conte
   const bool limit_reached =
       options_->n_predict >= 0 && std::ssize(result_.tokens) >= options_->n_predict;
   if (!go_on || stops_.stopped() || limit_reached || context_full) {
-    stop(!go_on              ? StopReason::Interrupted
+    stop(!go_on             ? StopReason::Interrupted
          : stops_.stopped() ? StopReason::StopString
          : context_full     ? StopReason::ContextFull
                             : StopReason::MaxTokens,

@@ -195,7 +195,7 @@ void report(const RunOptions& o, const GenerateResult& r, const CachedPrompt& ca
 }
 
 // One completion of `prompt` (a plain text's tokens, or a chat's first turn), starting from
-// what --prompt-cache holds of it and saving the prompt's state there afterwards.
+// what --prompt-cache holds of it and saving the prompt's state there before generating.
 void complete(const RunOptions& o, Loaded& l, std::span<const TokenId> prompt,
               const TextCallback& sink, std::optional<ChatFormat> format) {
   const bool cache = !o.prompt_cache.empty();
@@ -203,12 +203,12 @@ void complete(const RunOptions& o, Loaded& l, std::span<const TokenId> prompt,
       cache ? reuse_prompt_cache(o.prompt_cache, l.session, prompt) : CachedPrompt{};
   const auto n_cached = static_cast<size_t>(cached.n_tokens);
   for (TokenId token : prompt.first(n_cached)) l.sampler.accept_prompt(token);
-  const GenerateResult r = generate(l.session, l.model.tokenizer(), l.sampler,
-                                    prompt.subspan(n_cached), o.generate, sink);
-  if (cache && !o.prompt_cache_ro) {  // the prompt's positions, not the generated ones
-    l.session.trim(std::ssize(prompt));
-    l.session.save(o.prompt_cache);
+  GenerateOptions options = o.generate;
+  if (cache && !o.prompt_cache_ro) {
+    options.after_prompt = [&] { l.session.save(o.prompt_cache); };
   }
+  const GenerateResult r =
+      generate(l.session, l.model.tokenizer(), l.sampler, prompt.subspan(n_cached), options, sink);
   report(o, r, cached, l.load_seconds, format);
 }
 
