@@ -59,6 +59,8 @@ TEST(PromptCacheCli, SecondRunDecodesOnlyTheLastTokenAndAPrefixIsShared) {
   ASSERT_EQ(warm.code, 0) << warm.err;
   EXPECT_EQ(cached(warm), 17);
   EXPECT_EQ(decoded(warm), 1);
+  EXPECT_EQ(warm.out["timings"]["prompt_cache_save_s"], 0.0);  // it holds this prompt already
+  EXPECT_GT(cold.out["timings"]["prompt_cache_save_s"].get<double>(), 0.0);
   EXPECT_EQ(run(model, kPrompt, flags).out["text"], warm.out["text"]);  // deterministic
 
   // A longer prompt: the 18 tokens come from the file, the rest is decoded.
@@ -66,6 +68,11 @@ TEST(PromptCacheCli, SecondRunDecodesOnlyTheLastTokenAndAPrefixIsShared) {
   ASSERT_EQ(longer.code, 0) << longer.err;
   EXPECT_EQ(cached(longer), 18);
   EXPECT_EQ(decoded(longer), 3);
+  // A prompt the file holds whole (10 of its 18 tokens) leaves it as it is.
+  const auto size = fs::file_size(file);
+  EXPECT_EQ(cached(run(model, "hello world, this is", flags)), 9);
+  EXPECT_EQ(fs::file_size(file), size);
+  EXPECT_EQ(cached(run(model, kPrompt, flags)), 17);
   // A prompt that leaves the file's tokens early shares only what it shares: BOS " h" "el"
   // "lo" (4 tokens).
   const RunResult other = run(model, "hello there", flags);

@@ -27,7 +27,10 @@ CachedPrompt reuse_prompt_cache(const std::string& path, Session& session,
   const int64_t n_keep =
       std::min(std::distance(cached.begin(), shared.first), std::ssize(prompt) - 1);
   session.trim(n_keep);
-  return {n_keep, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+  return {
+      .n_tokens = n_keep,
+      .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+      .holds_prompt = shared.second == prompt.end()};
 }
 
 }  // namespace tern::cli

@@ -13,8 +13,10 @@ namespace tern::cli {
 
 /// What a run took from its prompt cache.
 struct CachedPrompt {
-  int64_t n_tokens = 0;  // prompt positions loaded instead of decoded
-  double seconds = 0;    // reading the file into the session
+  int64_t n_tokens = 0;       // prompt positions loaded instead of decoded
+  double seconds = 0;         // reading the file into the session
+  double save_seconds = 0;    // writing this prompt's state (0: not written)
+  bool holds_prompt = false;  // the file's tokens start with the whole prompt: no need to save
 };
 
 /// Loads `path` into `session` (empty, sequence 0) when it exists and keeps the positions

@@ -158,6 +158,7 @@ nlohmann::json timings_json(const GenerateResult& r, const CachedPrompt& cached,
           {"prompt_tokens", r.n_prompt},
           {"n_prompt_cached", cached.n_tokens},
           {"prompt_cache_load_s", cached.seconds},
+          {"prompt_cache_save_s", cached.save_seconds},
           {"prompt_s", r.prompt_seconds},
           {"prompt_tokens_per_s", r.prompt_tokens_per_second()},
           {"generated_tokens", r.tokens.size()},
@@ -170,11 +171,15 @@ void print_timings(const GenerateResult& r, const CachedPrompt& cached, double l
       cached.n_tokens > 0
           ? fmt::format(" (+{} from the prompt cache in {:.2f} s)", cached.n_tokens, cached.seconds)
           : "";
+  const std::string saved =
+      cached.save_seconds > 0
+          ? fmt::format(" | prompt cache saved in {:.2f} s", cached.save_seconds)
+          : "";
   fmt::print(stderr,
-             "tern: load {:.2f} s | prompt {} tokens{}, {:.2f} s ({:.1f} tokens/s) | generated {} "
-             "tokens, {:.2f} s ({:.1f} tokens/s) | stop: {}\n",
+             "tern: load {:.2f} s | prompt {} tokens{}, {:.2f} s ({:.1f} tokens/s){} | generated "
+             "{} tokens, {:.2f} s ({:.1f} tokens/s) | stop: {}\n",
              load_seconds, r.n_prompt, from_cache, r.prompt_seconds, r.prompt_tokens_per_second(),
-             r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
+             saved, r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
              stop_reason_name(r.stop));
 }
 
@@ -195,17 +200,23 @@ void report(const RunOptions& o, const GenerateResult& r, const CachedPrompt& ca
 }
 
 // One completion of `prompt` (a plain text's tokens, or a chat's first turn), starting from
-// what --prompt-cache holds of it and saving the prompt's state there before generating.
+// what --prompt-cache holds of it and saving the prompt's state there before generating
+// (unless the file holds the whole prompt already).
 void complete(const RunOptions& o, Loaded& l, std::span<const TokenId> prompt,
               const TextCallback& sink, std::optional<ChatFormat> format) {
   const bool cache = !o.prompt_cache.empty();
-  const CachedPrompt cached =
+  CachedPrompt cached =
       cache ? reuse_prompt_cache(o.prompt_cache, l.session, prompt) : CachedPrompt{};
   const auto n_cached = static_cast<size_t>(cached.n_tokens);
   for (TokenId token : prompt.first(n_cached)) l.sampler.accept_prompt(token);
   GenerateOptions options = o.generate;
-  if (cache && !o.prompt_cache_ro) {
-    options.after_prompt = [&] { l.session.save(o.prompt_cache); };
+  if (cache && !o.prompt_cache_ro && !cached.holds_prompt) {
+    options.after_prompt = [&] {
+      const auto start = std::chrono::steady_clock::now();
+      l.session.save(o.prompt_cache);
+      cached.save_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
   }
   const GenerateResult r =
       generate(l.session, l.model.tokenizer(), l.sampler, prompt.subspan(n_cached), options, sink);
