@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -46,6 +47,10 @@ void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx) {
   }
 }
 
+void check_draft_size(const GenerateOptions& options) {
+  if (options.n_draft < 0) throw Error(fmt::format("draft size {} is negative", options.n_draft));
+}
+
 TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
                      std::span<const TokenId> prompt, double prompt_seconds,
                      const GenerateOptions& options, const TextCallback& on_text)
@@ -85,6 +90,36 @@ std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool conte
                             : StopReason::MaxTokens,
          next);
     return std::nullopt;
+  }
+  return next;
+}
+
+std::vector<TokenId> TokenLoop::next_step(TokenId next, std::span<const TokenId> held,
+                                          int64_t n_free) {
+  std::vector<TokenId> step = {next};
+  if (options_->drafter == nullptr) return step;
+  int64_t room = std::min<int64_t>(options_->n_draft, n_free - 1);
+  if (options_->n_predict >= 0) room = std::min(room, options_->n_predict - n_generated());
+  if (room <= 0) return step;
+  std::vector<TokenId> context(held.begin(), held.end());
+  context.push_back(next);
+  const std::vector<TokenId> drafts = options_->drafter->draft(context, static_cast<int>(room));
+  step.insert(step.end(), drafts.begin(),
+              drafts.begin() + std::min<std::ptrdiff_t>(room, std::ssize(drafts)));
+  result_.n_drafted += std::ssize(step) - 1;
+  return step;
+}
+
+std::optional<TokenId> TokenLoop::verify(std::span<const TokenId> step,
+                                         std::span<const float> logits, int64_t n_past,
+                                         int64_t n_ctx, int64_t& n_kept) {
+  const size_t n_vocab = logits.size() / step.size();
+  std::optional<TokenId> next;
+  for (size_t i = 0; i < step.size(); ++i) {
+    n_kept = static_cast<int64_t>(i) + 1;
+    next = advance(logits.subspan(i * n_vocab, n_vocab), n_past + n_kept >= n_ctx);
+    if (!next || i + 1 == step.size() || *next != step[i + 1]) break;
+    ++result_.n_accepted;
   }
   return next;
 }

@@ -27,6 +27,7 @@
 #include "input_file.h"
 #include "int_range.h"
 #include "output.h"
+#include "speculation.h"
 #include "tern/error.h"
 #include "tern/generate.h"
 #include "tern/grammar.h"
@@ -56,6 +57,7 @@ struct RunOptions {
   SessionOptions session{.n_ctx = 4096};
   SamplingParams sampling;
   GenerateOptions generate;
+  SpeculationOptions speculation;
 };
 
 // Set by SIGINT while a chat reply streams; the reply stops, the program does not.
@@ -155,16 +157,18 @@ nlohmann::json timings_json(const GenerateResult& r, double load_seconds) {
           {"prompt_tokens_per_s", r.prompt_tokens_per_second()},
           {"generated_tokens", r.tokens.size()},
           {"generate_s", r.generate_seconds},
-          {"generated_tokens_per_s", r.generated_tokens_per_second()}};
+          {"generated_tokens_per_s", r.generated_tokens_per_second()},
+          {"drafted_tokens", r.n_drafted},
+          {"accepted_tokens", r.n_accepted}};
 }
 
 void print_timings(const GenerateResult& r, double load_seconds) {
   fmt::print(stderr,
              "tern: load {:.2f} s | prompt {} tokens, {:.2f} s ({:.1f} tokens/s) | generated {} "
-             "tokens, {:.2f} s ({:.1f} tokens/s) | stop: {}\n",
+             "tokens, {:.2f} s ({:.1f} tokens/s){} | stop: {}\n",
              load_seconds, r.n_prompt, r.prompt_seconds, r.prompt_tokens_per_second(),
              r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
-             stop_reason_name(r.stop));
+             speculation_summary(r.n_drafted, r.n_accepted), stop_reason_name(r.stop));
 }
 
 void report(const RunOptions& o, const GenerateResult& r, double load_seconds,
@@ -240,6 +244,9 @@ void run(RunOptions o, const CLI::App* cmd) {
     throw CLI::ValidationError("--grammar", "a grammar or schema needs -p or -f (not interactive)");
   }
   Loaded l = load(o);
+  const Speculation speculation(o.speculation, l.model, o.model_options, o.session);
+  o.generate.drafter = speculation.drafter();
+  o.generate.n_draft = o.speculation.n_draft;
   const ChatTemplateChoice choice = choose_chat_template(l.model, o.chat_template);
   // A template named on the command line or shipped in the file: the model is a chat model.
   const bool use_chat =
@@ -328,6 +335,7 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--ignore-eos", o->generate.ignore_eos, "Never stop at end-of-generation tokens");
   cmd->add_option("-r,--stop,--reverse-prompt", o->generate.stop,
                   "Stop at this text, which is not printed (repeatable)");
+  add_speculation_options(cmd, o->speculation);
   cmd->add_flag("-e,--escape", o->escapes, "Process escapes (\\n, \\t, \\xHH...) in the prompt");
   cmd->add_flag("--json", o->json, "Print one JSON object (text, timings) instead of streaming");
   auto* chat =
@@ -349,7 +357,7 @@ std::vector<std::string> expand_llama_aliases(int argc, char** argv) {
   // CLI11 takes one-letter short options only; these llama.cpp names map to long ones.
   constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
       {"-ngl", "--n-gpu-layers"}, {"-cnv", "--conversation"}, {"-sys", "--system"},
-      {"-np", "--parallel"}};
+      {"-np", "--parallel"},      {"-md", "--model-draft"}};
   std::vector<std::string> args;
   for (int i = argc - 1; i >= 1; --i) {  // reversed: the order CLI11's parse(vector) takes
     std::string arg = argv[i];
