@@ -36,9 +36,11 @@ struct GenerateOptions {
   /// to n_draft tokens the drafter guesses after it, and keeps the guesses the samples
   /// confirm. The output is what it would be without a drafter. nullptr: one token per
   /// decode. The drafter must outlive the call. The default n_draft makes steps of at most
-  /// 8 tokens, the most rows the CPU's decode kernels take in one pass.
+  /// 7 tokens, which the CPU computes row by row exactly as lone tokens (from 8 rows on,
+  /// some matrix products take the prompt's GEMM kernels, whose rounding can flip a
+  /// near-tie between two tokens).
   Drafter* drafter = nullptr;
-  int32_t n_draft = 7;
+  int32_t n_draft = 6;
 };
 
 /// Why generation stopped.

@@ -33,7 +33,7 @@ struct SummarizeOptions {
   /// (NgramDrafter does; a ModelDrafter follows one sequence, so use it one document at a
   /// time). nullptr: none.
   Drafter* drafter = nullptr;
-  int32_t n_draft = 7;
+  int32_t n_draft = 6;
 };
 
 struct Summary {

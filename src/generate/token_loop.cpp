@@ -103,9 +103,14 @@ std::vector<TokenId> TokenLoop::next_step(TokenId next, std::span<const TokenId>
   if (room <= 0) return step;
   std::vector<TokenId> context(held.begin(), held.end());
   context.push_back(next);
-  const std::vector<TokenId> drafts = options_->drafter->draft(context, static_cast<int>(room));
-  step.insert(step.end(), drafts.begin(),
-              drafts.begin() + std::min<std::ptrdiff_t>(room, std::ssize(drafts)));
+  std::vector<TokenId> drafts = options_->drafter->draft(context, static_cast<int>(room));
+  if (std::ssize(drafts) > room) drafts.resize(static_cast<size_t>(room));
+  // Generation ends at an end-of-generation token, so nothing after one is worth verifying,
+  // and the token itself ends the text without a row of its own.
+  const auto end = std::ranges::find_if(drafts, [&](TokenId t) {
+    return t < 0 || t >= tokenizer_->n_vocab() || tokenizer_->is_end_of_generation(t);
+  });
+  step.insert(step.end(), drafts.begin(), end);
   result_.n_drafted += std::ssize(step) - 1;
   return step;
 }

@@ -16,7 +16,7 @@ namespace tern::cli {
 struct SpeculationOptions {
   std::string mode;  // "none", "ngram" or "draft"; "": draft with -md, else none
   std::string draft_model;
-  int n_draft = 7;
+  int n_draft = 6;
   float p_min = 0.75f;
 };
 
