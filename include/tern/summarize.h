@@ -44,6 +44,7 @@ struct Summary {
   int32_t n_rounds = 0;      // levels: 1 when the document fits the context
   int64_t n_drafted = 0;     // speculative decoding: tokens drafted, and accepted
   int64_t n_accepted = 0;
+  double generate_seconds = 0;  // generating the summaries' tokens (prompts excluded)
 };
 
 /// Half-open token ranges [begin, end) covering [0, n_tokens) in the fewest chunks of at

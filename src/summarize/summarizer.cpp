@@ -106,6 +106,7 @@ bool SummaryRounds::record(size_t i, const GenerateResult& result) {
   summary_.n_tokens_out += std::ssize(result.tokens);
   summary_.n_drafted += result.n_drafted;
   summary_.n_accepted += result.n_accepted;
+  summary_.generate_seconds += result.generate_seconds;
   summary_.n_chunks += 1;
   summaries_.at(i) = trim(result.text);
   if (++n_recorded_ < prompts_.size()) return false;

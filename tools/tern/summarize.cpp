@@ -201,7 +201,8 @@ void add_summary(nlohmann::ordered_json& record, const summarize::Summary& s, do
                  {"tokens_out", s.n_tokens_out},
                  {"chunks", s.n_chunks},
                  {"rounds", s.n_rounds},
-                 {"seconds", seconds}});
+                 {"seconds", seconds},
+                 {"generate_seconds", s.generate_seconds}});
   if (s.n_drafted > 0) record.update({{"drafted", s.n_drafted}, {"accepted", s.n_accepted}});
 }
 
