@@ -61,6 +61,7 @@ struct GenerateResult {
   int64_t n_prompt = 0;  // prompt tokens decoded
   int64_t n_drafted = 0;   // tokens the drafter guessed (speculative decoding)
   int64_t n_accepted = 0;  // of them, the ones the samples confirmed
+  int64_t n_steps = 0;     // decodes of generated tokens (fewer than tokens with drafts)
   double prompt_seconds = 0;
   double generate_seconds = 0;  // sampling and decoding of the generated tokens
 

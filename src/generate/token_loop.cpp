@@ -119,6 +119,7 @@ std::optional<TokenId> TokenLoop::verify(std::span<const TokenId> step,
                                          std::span<const float> logits, int64_t n_past,
                                          int64_t n_ctx, int64_t& n_kept) {
   const size_t n_vocab = logits.size() / step.size();
+  ++result_.n_steps;
   std::optional<TokenId> next;
   for (size_t i = 0; i < step.size(); ++i) {
     n_kept = static_cast<int64_t>(i) + 1;

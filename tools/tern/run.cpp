@@ -159,7 +159,8 @@ nlohmann::json timings_json(const GenerateResult& r, double load_seconds) {
           {"generate_s", r.generate_seconds},
           {"generated_tokens_per_s", r.generated_tokens_per_second()},
           {"drafted_tokens", r.n_drafted},
-          {"accepted_tokens", r.n_accepted}};
+          {"accepted_tokens", r.n_accepted},
+          {"decodes", r.n_steps}};
 }
 
 void print_timings(const GenerateResult& r, double load_seconds) {
@@ -168,7 +169,7 @@ void print_timings(const GenerateResult& r, double load_seconds) {
              "tokens, {:.2f} s ({:.1f} tokens/s){} | stop: {}\n",
              load_seconds, r.n_prompt, r.prompt_seconds, r.prompt_tokens_per_second(),
              r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
-             speculation_summary(r.n_drafted, r.n_accepted), stop_reason_name(r.stop));
+             speculation_summary(r), stop_reason_name(r.stop));
 }
 
 void report(const RunOptions& o, const GenerateResult& r, double load_seconds,

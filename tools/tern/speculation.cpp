@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "commands.h"
 #include "int_range.h"
 #include "tern/error.h"
@@ -45,10 +47,11 @@ Speculation::Speculation(const SpeculationOptions& options, const Model& target,
   drafter_ = std::make_unique<ModelDrafter>(*draft_session_, options.p_min);
 }
 
-std::string speculation_summary(int64_t n_drafted, int64_t n_accepted) {
-  if (n_drafted == 0) return "";
-  return fmt::format(" | drafted {}, accepted {} ({:.0f}%)", n_drafted, n_accepted,
-                     100.0 * static_cast<double>(n_accepted) / static_cast<double>(n_drafted));
+std::string speculation_summary(const GenerateResult& r) {
+  if (r.n_drafted == 0) return "";
+  return fmt::format(" | drafted {}, accepted {} ({:.0f}%), {:.2f} tokens per decode", r.n_drafted,
+                     r.n_accepted, 100.0 * r.acceptance_rate(),
+                     static_cast<double>(r.tokens.size()) / static_cast<double>(std::max<int64_t>(r.n_steps, 1)));
 }
 
 }  // namespace tern::cli

@@ -39,7 +39,7 @@ class Speculation {
   std::unique_ptr<Drafter> drafter_;
 };
 
-/// " | drafted N, accepted M (P%)" when anything was drafted, else "".
-std::string speculation_summary(int64_t n_drafted, int64_t n_accepted);
+/// " | drafted N, accepted M (P%), T tokens per decode" when anything was drafted, else "".
+std::string speculation_summary(const GenerateResult& r);
 
 }  // namespace tern::cli
