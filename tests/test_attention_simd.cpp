@@ -130,10 +130,10 @@ TEST(AttentionSimd, MatchesScalarReferenceOverShapes) {
 // Head sizes that are not a multiple of 8 (masked loads), K and V of different sizes, one
 // thread and several, long caches (many key chunks: the online softmax rescales), peaked
 // softmaxes (scores of standard deviation 8), a window of 1 (each row sees itself only).
-// Work items of 8+ rows take the 16-row tiles (x86/attention_tiles.h), here with last
+// Work items of 8+ tokens take the 16-row tiles (x86/attention_tiles.h), here with last
 // tiles of 15 and 1 rows, 6/4/1-value output steps, windows, caches and chunks of keys;
-// fewer rows (1-3 tokens of a group) the per-row path; 12 tokens on 3 threads make items
-// of one query head (12-row tiles). Every shape with an F32 and an F16 cache (read in
+// fewer tokens (1-5 here, up to 24 rows of a group) the per-row path; 12 tokens on 3
+// threads make items of one query head (12-row tiles). Every shape with an F32 and an F16 cache (read in
 // place, a key chunk at a time).
 TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
   const Shape shapes[] = {
@@ -177,6 +177,53 @@ TEST(AttentionSimd, MatchesScalarReferenceOverSegmentsOfSeveralSequences) {
     }
   }
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+// A speculative step or a short batch: each of up to 7 tokens of a sequence gets exactly
+// the bits it gets decoded alone (so greedy output does not depend on how tokens were
+// grouped into decodes), with windows, F16 caches, grouped heads and several threads.
+TEST(AttentionSimd, FewTokensGetTheBitsEachGetsAlone) {
+  struct Case {
+    int n_head, n_head_kv, head_dim;
+    int64_t window;
+  };
+  const Case cases[] = {{9, 3, 64, 0}, {32, 8, 128, 0}, {4, 1, 256, 16}, {6, 2, 20, 5}};
+  int tested = 0;
+  for (Isa isa : simd_levels()) {
+    for (const Case& c : cases) {
+      for (TensorType kv_type : {TensorType::F32, TensorType::F16}) {
+        graph::AttentionParams p{c.n_head, c.n_head_kv, c.head_dim, c.head_dim, 0.3f, c.window};
+        const int64_t q_cols = int64_t{c.n_head} * c.head_dim;
+        const int64_t kv_cols = int64_t{c.n_head_kv} * c.head_dim;
+        for (int64_t pos0 : {0, 37, 62, 301}) {
+          for (int64_t n = 2; n < kAttentionMinTileTokens; ++n) {
+            const auto n_kv = static_cast<size_t>(pos0 + n);
+            auto q = random_values(static_cast<size_t>(n * q_cols), 4);
+            Cache k = make_cache(random_values(n_kv * static_cast<size_t>(kv_cols), 5), kv_type);
+            Cache v = make_cache(random_values(n_kv * static_cast<size_t>(kv_cols), 6), kv_type);
+            for (int n_threads : {1, 2, 3}) {
+              std::vector<float> together(static_cast<size_t>(n * q_cols)), alone(together.size());
+              const graph::Segment all{0, n, pos0, 0};
+              simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type,
+                             std::span(&all, 1), p, together.data(), n_threads, isa);
+              for (int64_t t = 0; t < n; ++t) {
+                const graph::Segment one{0, 1, pos0 + t, 0};
+                simd_attention(q.data() + t * q_cols, k.data(kv_type), v.data(kv_type), kv_type,
+                               std::span(&one, 1), p, alone.data() + t * q_cols, n_threads, isa);
+              }
+              EXPECT_EQ(together, alone) << isa_name(isa) << " heads " << c.n_head << "/"
+                                         << c.n_head_kv << " dim " << c.head_dim << " window "
+                                         << c.window << " pos0 " << pos0 << " tokens " << n
+                                         << " threads " << n_threads;
+              ++tested;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_EQ(tested, 4 * 2 * 4 * 6 * 3 * static_cast<int>(simd_levels().size()));
 }
 
 TEST(AttentionSimd, RejectsScalarLevelBadCacheTypesAndHeadCounts) {

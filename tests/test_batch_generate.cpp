@@ -1,7 +1,7 @@
 // BatchGenerator: generations started at different steps (one joins while others run, one
 // finishes early and its slot is reused) each give what generate() gives alone in a fresh
 // session, token for token and byte for byte, greedy and with seeded samplers; its stop
-// rules, aborts and refusals. On the golden synthetic models (CPU).
+// rules, aborts and refusals; and the same with speculative drafts. On the golden synthetic models (CPU).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -123,11 +123,18 @@ class BatchGenerate : public ::testing::TestWithParam<std::string> {
     return params;
   }
 
-  void expect_batched_equals_alone(const SamplingParams& params) const {
+  // With `drafter`, the batched jobs decode its drafts (speculative decoding) and the jobs
+  // alone do not: the output is the same either way.
+  void expect_batched_equals_alone(const SamplingParams& params, Drafter* drafter = nullptr) const {
     const std::vector<Job> jobs = schedule();
     const std::vector<Outcome> want = alone(jobs, params);
-    const std::vector<Outcome> got = batched(jobs, params, 3);
+    std::vector<Job> drafted = jobs;
+    for (Job& job : drafted) job.options.drafter = drafter;
+    const std::vector<Outcome> got = batched(drafted, params, 3);
     for (size_t j = 0; j < jobs.size(); ++j) expect_same(got[j], want[j], j);
+    if (drafter != nullptr) {  // job 5 repeats one token: there is something to draft
+      EXPECT_GT(got[5].result.n_drafted, 0);
+    }
     EXPECT_EQ(want[0].result.tokens.size(), 14u);
     EXPECT_EQ(want[1].result.tokens.size(), 3u);  // the early finisher did finish early
     EXPECT_TRUE(want[4].result.tokens.empty());
@@ -143,6 +150,13 @@ TEST_P(BatchGenerate, GreedyGenerationsGiveWhatEachGivesAlone) {
 
 TEST_P(BatchGenerate, SeededSamplingGivesWhatEachGivesAlone) {
   expect_batched_equals_alone({.temp = 0.9f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 7});
+}
+
+TEST_P(BatchGenerate, DraftedGenerationsGiveWhatEachGivesAlone) {
+  NgramDrafter ngram(1, 3);
+  expect_batched_equals_alone({.temp = 0.0f}, &ngram);
+  expect_batched_equals_alone({.temp = 0.9f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 7},
+                              &ngram);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, BatchGenerate,

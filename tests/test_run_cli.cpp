@@ -313,6 +313,32 @@ TEST(RunCli, GpuLayersAreAccepted) {
   expect_error(tern("run -m smollm2-135m -p Hi -ngl -5"), 2, "--n-gpu-layers");
 }
 
+// Speculative decoding changes the speed, not the text; the timings say how much was drafted.
+TEST(RunCli, SpeculationKeepsTheAnswerAndReportsItsDrafts) {
+  REQUIRE_MODEL("smollm2-135m");
+  const std::string run =
+      "run -m smollm2-135m -t 2 --temp 0 -n 48 -p 'Repeat exactly: The council met on Tuesday "
+      "to discuss the budget for road repairs and the new school crossing.'";
+  const Outcome plain = tern(run);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  for (const char* spec : {" --spec ngram", " -md smollm2-135m --draft-max 4"}) {
+    const Outcome drafted = tern(run + spec);
+    ASSERT_EQ(drafted.code, 0) << drafted.err;
+    EXPECT_EQ(drafted.out, plain.out) << spec;
+    EXPECT_NE(drafted.err.find("| drafted "), std::string::npos) << drafted.err;
+  }
+  const Outcome json = tern(run + " --spec ngram --json");
+  EXPECT_NE(json.out.find("\"accepted_tokens\":"), std::string::npos) << json.out;
+}
+
+TEST(RunCliErrors, SpeculationNeedsAFittingDraftModel) {
+  expect_error(tern("run -m smollm2-135m -p x --spec guess"), 2, "--spec");
+  REQUIRE_MODEL("smollm2-135m");
+  expect_error(tern("run -m smollm2-135m -p x --spec draft"), 1, "needs a draft model (-md");
+  expect_error(tern("run -m smollm2-135m -p x -md " TERN_SHARED_DIR "/golden/llama-f32/model.gguf"),
+               1, "not one vocabulary");
+}
+
 TEST(RunCliErrors, MissingModel) {
   expect_error(tern("run -m /nonexistent/model.gguf -p x"), 1,
                "'/nonexistent/model.gguf' not found");

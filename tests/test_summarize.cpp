@@ -2,7 +2,8 @@
 // (one prompt when the text fits, chunks and a second round when it does not), the
 // parallel summarizer against it, and `tern summarize` over ten files (four at a time, the
 // default): killed midway and re-run, it finishes the rest without redoing what was
-// written, and a line cut by the kill is dropped; --parallel 4 writes what --parallel 1 does.
+// written, and a line cut by the kill is dropped; --parallel 4 writes what --parallel 1 does,
+// and so does speculative decoding (--spec ngram, -md).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -320,7 +321,8 @@ TEST(SummarizeCli, ParallelWritesWhatOneAtATimeWrites) {
     std::ofstream(docs / fmt::format("doc{}.txt", i)) << kTexts[i] << "\n";
   }
   std::vector<std::vector<std::string>> runs;
-  for (const char* parallel : {"--parallel 1", "-np 4"}) {
+  for (const char* parallel :
+       {"--parallel 1", "-np 4", "-np 4 --spec ngram", "--parallel 1 -md smollm2-135m"}) {
     const fs::path out = temp_dir() / "parallel_out.jsonl";
     fs::remove(out);
     ASSERT_EQ(run_shell(fmt::format("{} summarize -m smollm2-135m '{}' -c 256 -n 40 -t 2 {} "
@@ -330,12 +332,19 @@ TEST(SummarizeCli, ParallelWritesWhatOneAtATimeWrites) {
         << parallel;
     runs.push_back(read_lines(out));
   }
-  ASSERT_EQ(runs[0].size(), std::size(kTexts));
-  ASSERT_EQ(runs[1].size(), std::size(kTexts));
+  for (const auto& run : runs) ASSERT_EQ(run.size(), std::size(kTexts));
+  int64_t accepted = 0;
   for (size_t i = 0; i < std::size(kTexts); ++i) {
     EXPECT_TRUE(runs[1][i].starts_with(fmt::format("{{\"index\":{},", i))) << runs[1][i];
     EXPECT_EQ(without_seconds(runs[1][i]), without_seconds(runs[0][i]));
+    // Speculative decoding: the same summaries, with the drafts counted.
+    for (size_t r : {2, 3}) {
+      const auto record = nlohmann::json::parse(runs[r][i]);
+      EXPECT_EQ(record["summary"], nlohmann::json::parse(runs[0][i])["summary"]) << r;
+      accepted += record.value("accepted", int64_t{0});
+    }
   }
+  EXPECT_GT(accepted, 0);
 }
 
 TEST(SummarizeCli, JsonSchemaRecordsCarryTheParsedObject) {

@@ -73,9 +73,10 @@ int64_t attention_staging_floats(const AttentionJob& job, int64_t keys) {
   return job.f16 ? keys * (job.head_dim_k + job.head_dim_v) : 0;
 }
 
-int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows) {
+int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int64_t n_heads) {
   int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
-  if (n_rows >= kAttentionMinTileRows) {
+  const int64_t n_rows = n_tokens * n_heads;
+  if (n_tokens >= kAttentionMinTileTokens) {
     return kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v) +
            attention_staging_floats(job, kAttentionTileKeys);
   }
@@ -111,7 +112,10 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
   }
   if (n_blocks * p.n_head_kv < kMinItemsPerThread * n_threads) heads_per_item = 1;
   int64_t items_per_block = int64_t{p.n_head} / heads_per_item;  // kv head x head subset
-  int64_t scratch_floats = attention_scratch_floats(base, tokens_per_item * heads_per_item);
+  // A segment's last block may have fewer tokens than a tile takes.
+  int64_t scratch_floats =
+      std::max(attention_scratch_floats(base, tokens_per_item, heads_per_item),
+               attention_scratch_floats(base, kAttentionMinTileTokens - 1, heads_per_item));
   ThreadPool::shared().run(n_blocks * items_per_block, n_threads, [&](int64_t task) {
     // Latest blocks (the most keys within a segment) first, so the cheapest items even
     // out the end.

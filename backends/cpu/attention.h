@@ -51,22 +51,25 @@ struct AttentionJob {
 /// r = (t - t0) * (h1 - h0) + (head - kv * group - h0).
 struct AttentionItem {
   int64_t kv, h0, h1, t0, t1;
-  float* scratch;  // attention_scratch_floats(job, (t1 - t0) * (h1 - h0)) floats
+  float* scratch;  // attention_scratch_floats(job, t1 - t0, h1 - h0) floats
 };
 
-/// Items of kAttentionMinTileRows rows or more (prompts) are computed kAttentionTileRows
-/// rows at a time, one per vector lane, over chunks of kAttentionTileKeys keys
-/// (x86/attention_tiles.h); fewer rows (decoding) take each row's dot products in turn.
-constexpr int64_t kAttentionMinTileRows = 8;
+/// Items of kAttentionMinTileTokens tokens or more (prompts) are computed
+/// kAttentionTileRows rows at a time, one per vector lane, over chunks of
+/// kAttentionTileKeys keys (x86/attention_tiles.h). Fewer tokens (decoding, a speculative
+/// step) take each row's dot products in turn, on a grid of key chunks fixed by position,
+/// so a row's output does not depend on the other rows of its item: a token decoded with
+/// up to 7 others of its sequence gets the bits it gets alone.
+constexpr int64_t kAttentionMinTileTokens = 8;
 constexpr int64_t kAttentionTileRows = 16;
 constexpr int64_t kAttentionTileKeys = 48;
 
-/// Scratch floats one work item of `n_rows` rows needs: for few rows, scores [n_rows,
-/// key_chunk], accumulated outputs [n_rows, head_dim_v rounded up to 8], running max, sum,
-/// rescale; for a tile, q^T [head_dim_k, 16], scores [kAttentionTileKeys, 16] and
-/// accumulated outputs [head_dim_v, 16]. With an F16 cache, then a chunk's K and V rows
-/// as floats (attention_staging_floats).
-int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_rows);
+/// Scratch floats one work item of `n_tokens` tokens x `n_heads` query heads needs: for
+/// few tokens, for each of their rows scores [key_chunk], accumulated outputs [head_dim_v
+/// rounded up to 8], running max, sum, rescale; for tiles, q^T [head_dim_k, 16], scores
+/// [kAttentionTileKeys, 16] and accumulated outputs [head_dim_v, 16]. With an F16 cache,
+/// then a chunk's K and V rows as floats (attention_staging_floats).
+int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int64_t n_heads);
 /// Floats of F16-to-F32 staging for `keys` keys' K and V rows of one kv head (0 for F32).
 int64_t attention_staging_floats(const AttentionJob& job, int64_t keys);
 

@@ -1,6 +1,7 @@
 // Several generations in one batch (continuous batching): each generation has a sequence
 // slot of a Session; every step() decodes all of them in one Session::decode (new prompts
-// whole, one token for each generation under way), so the weights are read once per step
+// whole, one token for each generation under way, with its drafts when its options have a
+// drafter: speculative decoding, tern/speculative.h), so the weights are read once per step
 // for all. A generation may start whenever a slot is free and finishes on its own stop
 // rule, freeing its slot for the next one. Each generation gives exactly what generate()
 // gives for it alone in a fresh sequence (up to the batched kernels' rounding).

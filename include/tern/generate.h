@@ -14,6 +14,7 @@
 #include "tern/model.h"
 #include "tern/sampler.h"
 #include "tern/session.h"
+#include "tern/speculative.h"
 #include "tern/tokenizer.h"
 
 namespace tern {
@@ -31,6 +32,15 @@ struct GenerateOptions {
   /// Stop strings: generation ends at the first one in the text, which is neither streamed
   /// nor in the result (text that could still become one is held back until it cannot).
   std::vector<std::string> stop;
+  /// Speculative decoding (tern/speculative.h): each decode takes the sampled token and up
+  /// to n_draft tokens the drafter guesses after it, and keeps the guesses the samples
+  /// confirm. The output is what it would be without a drafter. nullptr: one token per
+  /// decode. The drafter must outlive the call. The default n_draft makes steps of at most
+  /// 7 tokens, which the CPU computes row by row exactly as lone tokens (from 8 rows on,
+  /// some matrix products take the prompt's GEMM kernels, whose rounding can flip a
+  /// near-tie between two tokens).
+  Drafter* drafter = nullptr;
+  int32_t n_draft = 6;
   /// Called once the prompt is in the session, before the first token is sampled (e.g. to
   /// keep the prompt's state: Session::save); its time counts in neither timing. It may
   /// read the session, not change it. BatchGenerator calls it too, after the step that
@@ -54,11 +64,16 @@ struct GenerateResult {
   /// when a limit or the callback stopped generation. Feed them before continuing the text.
   std::vector<TokenId> pending;
   int64_t n_prompt = 0;  // prompt tokens decoded
+  int64_t n_drafted = 0;   // tokens the drafter guessed (speculative decoding)
+  int64_t n_accepted = 0;  // of them, the ones the samples confirmed
+  int64_t n_steps = 0;     // decodes of generated tokens (fewer than tokens with drafts)
   double prompt_seconds = 0;
   double generate_seconds = 0;  // sampling and decoding of the generated tokens
 
   double prompt_tokens_per_second() const;
   double generated_tokens_per_second() const;
+  /// n_accepted / n_drafted; 0 without drafts.
+  double acceptance_rate() const;
 };
 
 /// The name of a stop reason ("eos", "length", "context", "interrupted", "stop"), as JSON

@@ -28,6 +28,12 @@ struct SummarizeOptions {
   /// GBNF the final summary must match (tern/grammar.h; e.g. a JSON schema's): partial
   /// summaries of chunks stay free text. "": none.
   std::string grammar;
+  /// Speculative decoding (GenerateOptions::drafter, n_draft) for every prompt. Prompts of
+  /// several documents run at once share the drafter: it must serve interleaved sequences
+  /// (NgramDrafter does; a ModelDrafter follows one sequence, so use it one document at a
+  /// time). nullptr: none.
+  Drafter* drafter = nullptr;
+  int32_t n_draft = 6;
 };
 
 struct Summary {
@@ -36,6 +42,9 @@ struct Summary {
   int64_t n_tokens_out = 0;  // tokens generated, partial summaries included
   int32_t n_chunks = 0;      // prompts evaluated
   int32_t n_rounds = 0;      // levels: 1 when the document fits the context
+  int64_t n_drafted = 0;     // speculative decoding: tokens drafted, and accepted
+  int64_t n_accepted = 0;
+  double generate_seconds = 0;  // generating the summaries' tokens (prompts excluded)
 };
 
 /// Half-open token ranges [begin, end) covering [0, n_tokens) in the fewest chunks of at
@@ -97,6 +106,9 @@ class SummaryRounds {
   std::vector<std::string> summaries_;  // per prompt of the round, once recorded
   size_t n_recorded_ = 0;
 };
+
+/// How each prompt of a summary is generated: n_predict tokens, with the drafter if any.
+GenerateOptions generate_options(const SummarizeOptions& options);
 
 /// The sampler of a final round when options().grammar is set: `params` with the grammar
 /// (partial summaries stay free text); nullopt otherwise.

@@ -19,7 +19,7 @@ struct BatchGenerator::Slot {
   GenerateOptions options;
   TextCallback on_text;
   std::optional<detail::TokenLoop> loop;  // from the step that decoded the prompt on
-  TokenId next = 0;                       // sampled, to be decoded in the next step
+  std::vector<TokenId> step;  // to decode next: the sampled token, then any drafts
 };
 
 BatchGenerator::BatchGenerator(Session& session, const Tokenizer& tokenizer)
@@ -45,6 +45,7 @@ std::optional<int> BatchGenerator::start(std::span<const TokenId> prompt, Sample
     }
   }
   detail::check_prompt_fits(prompt.size(), session_->n_ctx(), session_->n_ctx());
+  detail::check_draft_size(options);
   auto free = std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
   int64_t n_keep = 0;
   if (where.slot >= 0) {
@@ -91,12 +92,16 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
   }
 
   std::vector<SequenceTokens> batch;
+  std::vector<int64_t> n_past;  // of each part's sequence before the decode
   for (int i = 0; i < slots(); ++i) {
     const Slot& slot = slots_[static_cast<size_t>(i)];
     if (!slot.busy) continue;
-    batch.push_back({i, slot.loop
-                            ? std::span(&slot.next, 1)
-                            : std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep))});
+    if (slot.loop) {
+      batch.push_back({i, slot.step, Outputs::All});
+    } else {
+      batch.push_back({i, std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep))});
+    }
+    n_past.push_back(session_->n_past(i));
   }
   if (batch.empty()) return finished;
   const auto decode_start = std::chrono::steady_clock::now();
@@ -105,22 +110,32 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count();
 
   const auto n_vocab = static_cast<size_t>(session_->n_vocab());
+  size_t row = 0;  // the first logits row of the part
   for (size_t part = 0; part < batch.size(); ++part) {
     const int index = batch[part].seq;
     Slot& slot = slots_[static_cast<size_t>(index)];
+    std::optional<TokenId> next;
     if (!slot.loop) {  // the prompt is in: generation starts as generate()'s does
       if (slot.options.after_prompt) slot.options.after_prompt();
       slot.loop.emplace(*tokenizer_, *slot.sampler, slot.prompt, decode_seconds, slot.options,
                         slot.on_text);
       slot.prompt = {};
-    }
-    std::optional<TokenId> next;
-    if (!slot.loop->finished()) {
-      next = slot.loop->advance(logits.subspan(part * n_vocab, n_vocab),
-                                session_->n_past(index) >= session_->n_ctx());
+      if (!slot.loop->finished()) {
+        next = slot.loop->advance(logits.subspan(row * n_vocab, n_vocab),
+                                  session_->n_past(index) >= session_->n_ctx());
+      }
+      ++row;
+    } else {
+      const size_t n_rows = batch[part].tokens.size();
+      int64_t n_kept = 0;
+      next = slot.loop->verify(slot.step, logits.subspan(row * n_vocab, n_rows * n_vocab),
+                               n_past[part], session_->n_ctx(), n_kept);
+      session_->trim(n_past[part] + n_kept, index);  // the rejected drafts leave the cache
+      row += n_rows;
     }
     if (next) {
-      slot.next = *next;
+      slot.step = slot.loop->next_step(*next, session_->tokens(index),
+                                       session_->n_ctx() - session_->n_past(index));
     } else {
       finish(index, slot.loop->finish());
     }

@@ -2,6 +2,7 @@
 // per-token rules are TokenLoop's (token_loop.h), shared with BatchGenerator.
 #include "tern/generate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -18,18 +19,20 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The last row of a decode's logits: [n_rows, n_vocab] -> [n_vocab].
+// The last row of a decode's logits.
 std::span<const float> last_row(std::span<const float> logits, int64_t n_vocab) {
   const auto n = static_cast<size_t>(n_vocab);
   if (logits.size() < n) throw Error("generate: the session has no logits to sample from");
   return logits.subspan(logits.size() - n);
 }
 
-// session.decode(tokens), or an empty span when `abort` abandoned it (nothing kept).
+// session.decode(tokens, outputs), or an empty span when `abort` abandoned it (nothing
+// kept).
 std::span<const float> decode_unless_aborted(Session& session, std::span<const TokenId> tokens,
-                                             const AbortCheck& abort, bool& aborted) {
+                                             Outputs outputs, const AbortCheck& abort,
+                                             bool& aborted) {
   try {
-    return session.decode(tokens, Outputs::Last, abort);
+    return session.decode(tokens, outputs, abort);
   } catch (const Cancelled&) {
     aborted = true;
     return {};
@@ -44,6 +47,10 @@ double GenerateResult::prompt_tokens_per_second() const {
 
 double GenerateResult::generated_tokens_per_second() const {
   return generate_seconds > 0 ? static_cast<double>(tokens.size()) / generate_seconds : 0.0;
+}
+
+double GenerateResult::acceptance_rate() const {
+  return n_drafted > 0 ? static_cast<double>(n_accepted) / static_cast<double>(n_drafted) : 0.0;
 }
 
 std::string_view stop_reason_name(StopReason reason) {
@@ -66,11 +73,12 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
                         std::span<const TokenId> prompt, const GenerateOptions& options,
                         const TextCallback& on_text) {
   detail::check_prompt_fits(prompt.size(), session.n_ctx() - session.n_past(), session.n_ctx());
+  detail::check_draft_size(options);
   const Clock::time_point prompt_start = Clock::now();
   bool aborted = false;
   std::span<const float> logits =
       prompt.empty() ? session.logits()
-                     : decode_unless_aborted(session, prompt, options.abort, aborted);
+                     : decode_unless_aborted(session, prompt, Outputs::Last, options.abort, aborted);
   if (aborted) {
     GenerateResult result;
     result.prompt_seconds = seconds_since(prompt_start);
@@ -80,12 +88,22 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
   const double prompt_seconds = seconds_since(prompt_start);
   if (options.after_prompt) options.after_prompt();
   detail::TokenLoop loop(tokenizer, sampler, prompt, prompt_seconds, options, on_text);
-  while (!loop.finished()) {
-    const std::optional<TokenId> next =
-        loop.advance(last_row(logits, session.n_vocab()), session.n_past() >= session.n_ctx());
-    if (!next) break;
-    logits = decode_unless_aborted(session, std::span(&*next, 1), options.abort, aborted);
-    if (aborted) loop.interrupt();  // `next` was streamed but is not in the session
+  std::optional<TokenId> next;
+  if (!loop.finished()) {
+    next = loop.advance(last_row(logits, session.n_vocab()), session.n_past() >= session.n_ctx());
+  }
+  while (next) {
+    const std::vector<TokenId> step =
+        loop.next_step(*next, session.tokens(), session.n_ctx() - session.n_past());
+    const int64_t n_past = session.n_past();
+    logits = decode_unless_aborted(session, step, Outputs::All, options.abort, aborted);
+    if (aborted) {
+      loop.interrupt();  // `next` was streamed but is not in the session
+      break;
+    }
+    int64_t n_kept = 0;
+    next = loop.verify(step, logits, n_past, session.n_ctx(), n_kept);
+    session.trim(n_past + n_kept);  // the rejected drafts leave the cache
   }
   return loop.finish();
 }

@@ -26,8 +26,7 @@ std::string StopStrings::feed(std::string_view piece) {
   size_t keep = 0;
   for (const std::string& s : stops_) {
     for (size_t n = std::min(s.size() - 1, pending_.size()); n > keep; --n) {
-      if (std::string_view(pending_).substr(pending_.size() - n) ==
-          std::string_view(s).substr(0, n)) {
+      if (std::string_view(pending_).substr(pending_.size() - n) == std::string_view(s).substr(0, n)) {
         keep = n;
         break;
       }

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -46,6 +47,10 @@ void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx) {
   }
 }
 
+void check_draft_size(const GenerateOptions& options) {
+  if (options.n_draft < 0) throw Error(fmt::format("draft size {} is negative", options.n_draft));
+}
+
 TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
                      std::span<const TokenId> prompt, double prompt_seconds,
                      const GenerateOptions& options, const TextCallback& on_text)
@@ -79,12 +84,48 @@ std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool conte
   const bool limit_reached =
       options_->n_predict >= 0 && std::ssize(result_.tokens) >= options_->n_predict;
   if (!go_on || stops_.stopped() || limit_reached || context_full) {
-    stop(!go_on             ? StopReason::Interrupted
+    stop(!go_on              ? StopReason::Interrupted
          : stops_.stopped() ? StopReason::StopString
          : context_full     ? StopReason::ContextFull
                             : StopReason::MaxTokens,
          next);
     return std::nullopt;
+  }
+  return next;
+}
+
+std::vector<TokenId> TokenLoop::next_step(TokenId next, std::span<const TokenId> held,
+                                          int64_t n_free) {
+  std::vector<TokenId> step = {next};
+  if (options_->drafter == nullptr) return step;
+  int64_t room = std::min<int64_t>(options_->n_draft, n_free - 1);
+  if (options_->n_predict >= 0) room = std::min(room, options_->n_predict - n_generated());
+  if (room <= 0) return step;
+  std::vector<TokenId> context(held.begin(), held.end());
+  context.push_back(next);
+  std::vector<TokenId> drafts = options_->drafter->draft(context, static_cast<int>(room));
+  if (std::ssize(drafts) > room) drafts.resize(static_cast<size_t>(room));
+  // Generation ends at an end-of-generation token, so nothing after one is worth verifying,
+  // and the token itself ends the text without a row of its own.
+  const auto end = std::ranges::find_if(drafts, [&](TokenId t) {
+    return t < 0 || t >= tokenizer_->n_vocab() || tokenizer_->is_end_of_generation(t);
+  });
+  step.insert(step.end(), drafts.begin(), end);
+  result_.n_drafted += std::ssize(step) - 1;
+  return step;
+}
+
+std::optional<TokenId> TokenLoop::verify(std::span<const TokenId> step,
+                                         std::span<const float> logits, int64_t n_past,
+                                         int64_t n_ctx, int64_t& n_kept) {
+  const size_t n_vocab = logits.size() / step.size();
+  ++result_.n_steps;
+  std::optional<TokenId> next;
+  for (size_t i = 0; i < step.size(); ++i) {
+    n_kept = static_cast<int64_t>(i) + 1;
+    next = advance(logits.subspan(i * n_vocab, n_vocab), n_past + n_kept >= n_ctx);
+    if (!next || i + 1 == step.size() || *next != step[i + 1]) break;
+    ++result_.n_accepted;
   }
   return next;
 }

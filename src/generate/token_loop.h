@@ -18,6 +18,8 @@ namespace tern::detail {
 
 /// Throws tern::ContextOverflow when `n_prompt` tokens do not fit in `n_free` positions.
 void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx);
+/// Throws tern::Error for a negative options.n_draft.
+void check_draft_size(const GenerateOptions& options);
 
 class TokenLoop {
  public:
@@ -28,11 +30,27 @@ class TokenLoop {
 
   /// True once a stop rule ended generation (at once for n_predict 0).
   bool finished() const { return finished_; }
+  /// Tokens advance() has handed out so far (end-of-generation tokens excluded).
+  int64_t n_generated() const { return std::ssize(result_.tokens); }
 
   /// Samples the next token from `row` (n_vocab logits), streams it and applies the stop
   /// rules; `context_full`: the sequence has no position left for it. Returns the token
   /// to decode next, or nullopt when generation stopped (finished() is true then).
   std::optional<TokenId> advance(std::span<const float> row, bool context_full);
+
+  /// The tokens to decode next: `next` (from advance() or verify()), then what
+  /// options.drafter guesses follows `held` (the sequence's tokens) and `next`: up to
+  /// options.n_draft, as many as `n_free` positions and the tokens still to generate leave
+  /// room for. Just `next` without a drafter.
+  std::vector<TokenId> next_step(TokenId next, std::span<const TokenId> held, int64_t n_free);
+
+  /// Samples from the logits of a decode of `step` (next_step()'s tokens, decoded at
+  /// positions n_past, n_past + 1, ...; one row each): row i follows step[0..i], and its
+  /// sample goes on to row i + 1 while it equals the draft step[i + 1]. Sets `n_kept` to
+  /// the tokens of `step` the sequence keeps (the caller trims the rejected drafts) and
+  /// returns what advance() returns for the last row it sampled from.
+  std::optional<TokenId> verify(std::span<const TokenId> step, std::span<const float> logits,
+                                int64_t n_past, int64_t n_ctx, int64_t& n_kept);
 
   /// The decode of the token advance() returned was abandoned (options.abort): it was
   /// streamed but is not in the session; generation stops as interrupted.

@@ -38,8 +38,8 @@ TensorType kv_tensor_type(KvType type) {
 
 // Checks, before this session allocates anything, that the model's GPU share of the
 // weights, with this session's KV cache of the GPU layers and its scratch, fits the device.
-void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_batch, int64_t n_ctx,
-                    int n_seq, TensorType kv_type) {
+void check_gpu_fits(const ArchModel& arch, ModelBackends& backends, int64_t n_batch,
+                    int64_t n_ctx, int n_seq, TensorType kv_type) {
   SharedBackend* gpu = backends.gpu();
   if (gpu == nullptr) return;
   const ModelSpec& spec = arch.spec();
@@ -138,7 +138,7 @@ struct Session::Impl {
   std::unique_ptr<Scheduler> scheduler;
   std::optional<KvCache> cache;
   std::vector<std::vector<int32_t>> cached;  // per sequence: its token at each cached position
-  std::vector<float> logits;                 // [n_outputs, n_vocab]
+  std::vector<float> logits;    // [n_outputs, n_vocab]
 };
 
 Session::Session(const Model& model, const SessionOptions& options)

@@ -65,7 +65,7 @@ std::vector<ParallelSummarizer::Finished> ParallelSummarizer::step() {
       sampler->reset();  // as Summarizer does before every prompt
       const int slot = generator_
                            ->start(d.rounds.prompts()[d.n_started], *sampler,
-                                   {.n_predict = prompt_.options().n_predict})
+                                   generate_options(prompt_.options()))
                            .value();  // a slot is free, and every prompt fits (SummaryPrompt)
       jobs_.at(static_cast<size_t>(slot)) = {&d, d.n_started++, std::move(sampler), pooled};
     }

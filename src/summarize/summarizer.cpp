@@ -104,6 +104,9 @@ bool SummaryRounds::final_round() const {
 
 bool SummaryRounds::record(size_t i, const GenerateResult& result) {
   summary_.n_tokens_out += std::ssize(result.tokens);
+  summary_.n_drafted += result.n_drafted;
+  summary_.n_accepted += result.n_accepted;
+  summary_.generate_seconds += result.generate_seconds;
   summary_.n_chunks += 1;
   summaries_.at(i) = trim(result.text);
   if (++n_recorded_ < prompts_.size()) return false;
@@ -122,6 +125,10 @@ bool SummaryRounds::record(size_t i, const GenerateResult& result) {
   if (next.size() >= tokens_.size()) next.resize(prompt_->capacity());
   begin_round(std::move(next));
   return true;
+}
+
+GenerateOptions generate_options(const SummarizeOptions& options) {
+  return {.n_predict = options.n_predict, .drafter = options.drafter, .n_draft = options.n_draft};
 }
 
 std::optional<SamplerChain> final_sampler(const SummaryPrompt& prompt, const SummaryRounds& rounds,
@@ -147,7 +154,7 @@ Summary Summarizer::summarize(std::string_view text) {
       session_->clear();
       sampler.reset();
       rounds.record(i, generate(*session_, prompt_.tokenizer(), sampler, rounds.prompts()[i],
-                                {.n_predict = prompt_.options().n_predict}));
+                                generate_options(prompt_.options())));
     }
   }
   return rounds.summary();

@@ -17,7 +17,7 @@ void add_run(CLI::App& app);
 void add_summarize(CLI::App& app);
 void add_serve(CLI::App& app);
 /// argv without the program name, reversed (as CLI11's parse(vector) takes it), with
-/// llama.cpp's multi-letter short options (-ngl, -cnv, -sys, -np) spelled as long ones.
+/// llama.cpp's multi-letter short options (-ngl, -cnv, -sys, -np, -md) spelled as long ones.
 std::vector<std::string> expand_llama_aliases(int argc, char** argv);
 void add_quantize(CLI::App& app);
 void add_perplexity(CLI::App& app);

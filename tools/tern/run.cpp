@@ -28,6 +28,7 @@
 #include "int_range.h"
 #include "output.h"
 #include "prompt_cache.h"
+#include "speculation.h"
 #include "tern/error.h"
 #include "tern/generate.h"
 #include "tern/grammar.h"
@@ -59,6 +60,7 @@ struct RunOptions {
   SessionOptions session{.n_ctx = 4096};
   SamplingParams sampling;
   GenerateOptions generate;
+  SpeculationOptions speculation;
 };
 
 // Set by SIGINT while a chat reply streams; the reply stops, the program does not.
@@ -163,7 +165,10 @@ nlohmann::json timings_json(const GenerateResult& r, const CachedPrompt& cached,
           {"prompt_tokens_per_s", r.prompt_tokens_per_second()},
           {"generated_tokens", r.tokens.size()},
           {"generate_s", r.generate_seconds},
-          {"generated_tokens_per_s", r.generated_tokens_per_second()}};
+          {"generated_tokens_per_s", r.generated_tokens_per_second()},
+          {"drafted_tokens", r.n_drafted},
+          {"accepted_tokens", r.n_accepted},
+          {"decodes", r.n_steps}};
 }
 
 void print_timings(const GenerateResult& r, const CachedPrompt& cached, double load_seconds) {
@@ -177,10 +182,10 @@ void print_timings(const GenerateResult& r, const CachedPrompt& cached, double l
           : "";
   fmt::print(stderr,
              "tern: load {:.2f} s | prompt {} tokens{}, {:.2f} s ({:.1f} tokens/s){} | generated "
-             "{} tokens, {:.2f} s ({:.1f} tokens/s) | stop: {}\n",
+             "{} tokens, {:.2f} s ({:.1f} tokens/s){} | stop: {}\n",
              load_seconds, r.n_prompt, from_cache, r.prompt_seconds, r.prompt_tokens_per_second(),
              saved, r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
-             stop_reason_name(r.stop));
+             speculation_summary(r), stop_reason_name(r.stop));
 }
 
 void report(const RunOptions& o, const GenerateResult& r, const CachedPrompt& cached,
@@ -283,6 +288,9 @@ void run(RunOptions o, const CLI::App* cmd) {
     throw CLI::ValidationError("--prompt-cache", "needs -p or -f (not an interactive chat)");
   }
   Loaded l = load(o);
+  const Speculation speculation(o.speculation, l.model, o.model_options, o.session);
+  o.generate.drafter = speculation.drafter();
+  o.generate.n_draft = o.speculation.n_draft;
   const ChatTemplateChoice choice = choose_chat_template(l.model, o.chat_template);
   // A template named on the command line or shipped in the file: the model is a chat model.
   const bool use_chat =
@@ -370,6 +378,7 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--ignore-eos", o->generate.ignore_eos, "Never stop at end-of-generation tokens");
   cmd->add_option("-r,--stop,--reverse-prompt", o->generate.stop,
                   "Stop at this text, which is not printed (repeatable)");
+  add_speculation_options(cmd, o->speculation);
   cmd->add_flag("-e,--escape", o->escapes, "Process escapes (\\n, \\t, \\xHH...) in the prompt");
   auto* prompt_cache = cmd->add_option(
       "--prompt-cache", o->prompt_cache,
@@ -396,10 +405,9 @@ void add_run(CLI::App& app) {
 
 std::vector<std::string> expand_llama_aliases(int argc, char** argv) {
   // CLI11 takes one-letter short options only; these llama.cpp names map to long ones.
-  constexpr std::pair<std::string_view, std::string_view> kAliases[] = {{"-ngl", "--n-gpu-layers"},
-                                                                        {"-cnv", "--conversation"},
-                                                                        {"-sys", "--system"},
-                                                                        {"-np", "--parallel"}};
+  constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
+      {"-ngl", "--n-gpu-layers"}, {"-cnv", "--conversation"}, {"-sys", "--system"},
+      {"-np", "--parallel"},      {"-md", "--model-draft"}};
   std::vector<std::string> args;
   for (int i = argc - 1; i >= 1; --i) {  // reversed: the order CLI11's parse(vector) takes
     std::string arg = argv[i];

@@ -28,6 +28,7 @@
 #include "input_file.h"
 #include "int_range.h"
 #include "output.h"
+#include "speculation.h"
 #include "summarize_results.h"
 #include "tern/atomic_file.h"
 #include "tern/error.h"
@@ -58,6 +59,7 @@ struct SummarizeCliOptions {
   summarize::SummarizeOptions summarize;
   int n_parallel = kDefaultParallel;
   std::string json_schema_file;  // structured summaries: the record's summary is the object
+  SpeculationOptions speculation;
 };
 
 // A document: its path (the id in the results) and, from --input, possibly its text.
@@ -199,7 +201,9 @@ void add_summary(nlohmann::ordered_json& record, const summarize::Summary& s, do
                  {"tokens_out", s.n_tokens_out},
                  {"chunks", s.n_chunks},
                  {"rounds", s.n_rounds},
-                 {"seconds", seconds}});
+                 {"seconds", seconds},
+                 {"generate_seconds", s.generate_seconds}});
+  if (s.n_drafted > 0) record.update({{"drafted", s.n_drafted}, {"accepted", s.n_accepted}});
 }
 
 // Writes the finished records in input order: a record waits until every document before
@@ -267,6 +271,12 @@ void run(SummarizeCliOptions o) {
   // No more slots than documents: each slot holds a KV cache of n_ctx positions.
   o.session.n_seq = static_cast<int>(std::min<size_t>(static_cast<size_t>(o.n_parallel), n_todo));
   Session session(model, o.session);
+  const Speculation speculation(o.speculation, model, {}, o.session);
+  if (speculation.uses_draft_model() && o.session.n_seq > 1) {
+    throw Error("summarize: a draft model follows one document at a time: use --parallel 1");
+  }
+  o.summarize.drafter = speculation.drafter();
+  o.summarize.n_draft = o.speculation.n_draft;
   o.sampling.seed = o.seed < 0 ? kRandomSeed : static_cast<uint32_t>(o.seed);
   // Same prompt-format rule as `tern run`: the chat format only for a chat model.
   const ChatTemplateChoice choice = choose_chat_template(model, o.chat_template);
@@ -336,6 +346,7 @@ void add_summarize(CLI::App& app) {
       ->check(in_range(1, kMaxSequences))
       ->capture_default_str();
   add_kv_type_option(cmd, o->session.kv_type);
+  add_speculation_options(cmd, o->speculation);
   cmd->add_option("--temp", o->sampling.temp, "Temperature; <= 0: greedy")->capture_default_str();
   cmd->add_option("-s,--seed", o->seed, "Sampling seed; -1: random")
       ->check(in_range(-1, 0xFFFFFFFE))

@@ -2,9 +2,10 @@
 // attention_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
 //
 // One work item: rows = query heads of one kv head (all of its group, or one when items
-// are split for threads) at a block of tokens. Items of kAttentionMinTileRows rows or
-// more run in 16-row tiles (x86/attention_tiles.h); the few rows of a decoding step run
-// here, for each chunk of keys [c0, c1) (in L1):
+// are split for threads) at a block of tokens. Items of kAttentionMinTileTokens tokens or
+// more run in 16-row tiles (x86/attention_tiles.h); the few tokens of a decoding step run
+// here, for each chunk of keys [c0, c1) (in L1; chunks start at multiples of key_chunk,
+// and every score is summed in one order, so a row's result is the same in any item):
 //   scores [rows, chunk] = scale * Q K^T, two rows x four keys per register tile (each
 //     K vector loaded once for both rows), -inf outside each row's visible keys;
 //   online softmax: new max m', rescale = e^(m - m'), p = e^(s - m'), sum = sum * rescale
@@ -138,8 +139,10 @@ void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
     float* out = it.score_row(r + i) + (j - c0);
     if constexpr (kKeys == 4) {
       _mm_storeu_ps(out, _mm_mul_ps(hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), scale));
-    } else {
-      for (int64_t x = 0; x < kKeys; ++x) out[x] = hsum(acc[i][x]) * it.job.scale;
+    } else {  // hsum4's order of additions, whichever tile a key falls in
+      for (int64_t x = 0; x < kKeys; ++x) {
+        out[x] = _mm_cvtss_f32(hsum4(acc[i][x], acc[i][x], acc[i][x], acc[i][x])) * it.job.scale;
+      }
     }
   }
 }
@@ -283,7 +286,7 @@ void finish(const Item& it) {
 void attention_item(const AttentionJob& job, const AttentionItem& item) {
   int64_t n_heads = item.h1 - item.h0;
   int64_t n_rows = (item.t1 - item.t0) * n_heads;
-  if (n_rows >= kAttentionMinTileRows) {
+  if (item.t1 - item.t0 >= kAttentionMinTileTokens) {
     for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
     return;
   }
@@ -304,9 +307,11 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
           scratch + n_rows * (job.key_chunk + acc_stride + 3),
           {}};
   start(it);
-  // Keys seen by any row: from the first row's first to the last row's last.
+  // Keys seen by any row: from the first row's first to the last row's last, in chunks at
+  // multiples of key_chunk (where a row alone would have its chunks).
   Span keys{it.visible(0).begin, it.visible(n_rows - 1).end};
-  for (int64_t c0 = keys.begin; c0 < keys.end; c0 += job.key_chunk) {
+  for (int64_t c0 = keys.begin / job.key_chunk * job.key_chunk; c0 < keys.end;
+       c0 += job.key_chunk) {
     Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
     it.rows = kv_rows(job, it.kv, chunk.begin, chunk.end, it.staging);
     for_row_tiles<ScoresStep>(it, chunk);
