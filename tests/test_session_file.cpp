@@ -155,6 +155,7 @@ TEST(SessionFile, RefusesWhatDoesNotFitAndLeavesTheSessionUnchanged) {
                  "sequence 0 holds 32 positions, more than this context's 31");
   expect_refused(target, scratch() / "absent.tkvs", "cannot read");
   expect_refused(target, scratch(), "is a directory");
+  expect_refused(target, "/dev/null", "is not a regular file");
 
   Session two(s.model, {.n_ctx = 40, .n_threads = 2, .n_seq = 2});
   two.decode(std::vector<SequenceTokens>{{1, tokens(0, 3)}});

@@ -83,10 +83,15 @@ void write_session_file(const std::string& path, uint64_t fingerprint, const KvC
 
 SessionFileReader::SessionFileReader(const std::string& path, uint64_t fingerprint,
                                      const KvCache& cache, int64_t n_vocab)
-    : path_(path), in_(path, std::ios::binary) {
-  if (!in_) fail(fmt::format("cannot read: {}", std::strerror(errno)));
+    : path_(path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) fail("is a directory, not a session file");
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) fail("is a directory, not a session file");
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    fail("is not a regular file");  // a FIFO or a device: never opened, never read
+  }
+  in_.open(path, std::ios::binary);
+  if (!in_) fail(fmt::format("cannot read: {}", std::strerror(errno)));
   size_ = std::filesystem::file_size(path, ec);
   if (ec) fail(fmt::format("cannot read: {}", ec.message()));
   if (size_ < sizeof(header_)) fail(fmt::format("too short for a session file ({} bytes)", size_));
