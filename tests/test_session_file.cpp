@@ -4,11 +4,14 @@
 // small, a truncated or corrupted file) is refused with the session unchanged.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "backends/registry.h"
 #include "cli_support.h"
 #include "scratch_dir.h"
 #include "tern/error.h"
@@ -119,6 +122,49 @@ INSTANTIATE_TEST_SUITE_P(Goldens, SessionFileTest,
                                               (test.param.kv_type == KvType::F16 ? "f16" : "f32");
                            for (char& c : name) c = c == '-' ? '_' : c;
                            return name;
+                         });
+
+float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float d = 0.0f;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+// On a GPU (all layers, and one of them: the cache split between the GPU and the CPU), a
+// loaded session continues as the saved one (the same kernels over the same rows; 1e-4
+// leaves room for a kernel whose sums are not ordered); a file saved there loads on the
+// CPU, within the GPU goldens' tolerance (0.02, test_vulkan_golden.cpp).
+class SessionFileGpuTest : public ::testing::TestWithParam<BackendKind> {};
+
+TEST_P(SessionFileGpuTest, RoundTripThroughDeviceBuffers) {
+  if (!backend_available(GetParam())) GTEST_SKIP() << "no device";
+  for (int n_gpu_layers : {-1, 1}) {
+    Model model = Model::load(kGolden + "llama-f32/model.gguf",
+                              {.backend = GetParam(), .n_gpu_layers = n_gpu_layers});
+    const SessionOptions options{.n_ctx = 40, .n_threads = 2, .n_seq = 4};
+    Session original(model, options);
+    fill(original);
+    const fs::path path = scratch() / "gpu.tkvs";
+    original.save(path.string());
+    Session loaded(model, options);
+    loaded.load(path.string());
+    EXPECT_LE(max_difference(next_logits(loaded), next_logits(original)), 1e-4f) << n_gpu_layers;
+
+    Model cpu_model = Model::load(kGolden + "llama-f32/model.gguf", {.backend = BackendKind::Cpu});
+    Session on_cpu(cpu_model, options);
+    on_cpu.load(path.string());
+    Session cpu_reference(cpu_model, options);
+    fill(cpu_reference);
+    EXPECT_LE(max_difference(next_logits(on_cpu), next_logits(cpu_reference)), 0.02f);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Gpus, SessionFileGpuTest,
+                         ::testing::Values(BackendKind::Vulkan, BackendKind::Cuda),
+                         [](const auto& test) {
+                           return test.param == BackendKind::Vulkan ? std::string("vulkan")
+                                                                    : std::string("cuda");
                          });
 
 // A session holding sequence 0 of the golden tokens, and its file.
