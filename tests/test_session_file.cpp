@@ -207,6 +207,12 @@ TEST(SessionFile, RefusesWhatDoesNotFitAndLeavesTheSessionUnchanged) {
   two.decode(std::vector<SequenceTokens>{{1, tokens(0, 3)}});
   two.save((scratch() / "seq1.tkvs").string());
   expect_refused(target, scratch() / "seq1.tkvs", "holds sequence 1, this session has 1 sequences");
+  two.clear();  // sequences it stores empty need no slot
+  two.decode(tokens(0, 3));
+  two.save((scratch() / "seq0.tkvs").string());
+  Session one(s.model, {.n_ctx = 40, .n_threads = 2});
+  one.load((scratch() / "seq0.tkvs").string());
+  EXPECT_EQ(one.n_past(), 3);
 
   EXPECT_EQ(target.n_past(), 6);
   EXPECT_TRUE(bit_identical(next_logits(target), before));
