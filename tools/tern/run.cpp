@@ -382,8 +382,8 @@ void add_run(CLI::App& app) {
   cmd->add_flag("-e,--escape", o->escapes, "Process escapes (\\n, \\t, \\xHH...) in the prompt");
   auto* prompt_cache = cmd->add_option(
       "--prompt-cache", o->prompt_cache,
-      "Reuse the KV cache of a prompt that starts the same way from this file, then save "
-      "this prompt's there");
+      "KV cache file: the start this prompt shares with it is loaded, not decoded; then this "
+      "prompt's state is saved there");
   cmd->add_flag("--prompt-cache-ro", o->prompt_cache_ro,
                 "With --prompt-cache: read the file, never write it")
       ->needs(prompt_cache);
