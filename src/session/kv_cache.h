@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "arch/architecture.h"
 #include "backends/backend.h"
 #include "graph/graph.h"
 #include "model/model_spec.h"
@@ -39,6 +40,16 @@ class KvCache {
   /// layer (through host memory: a prefix is shared once per prompt, not per token). The
   /// caller holds the locks of the backends the buffers belong to.
   void copy_positions(int src, int dst, int64_t n);
+
+  /// The context shift of sequence `seq`, which holds `n_past` positions: positions
+  /// [n_keep + n_discard, n_past) move down to n_keep.., their keys rotated by layer il's
+  /// `ropes[il]` at position -n_discard (RoPE rotations compose: a key written at p then
+  /// reads as one written at p - n_discard); values only move. Through host memory, one
+  /// download and upload of each layer's K and V (a shift is rare); an F16 cache is
+  /// rotated in float and rounded back. The caller holds the backends' locks and checked
+  /// n_keep + n_discard <= n_past.
+  void shift_positions(int seq, int64_t n_keep, int64_t n_discard, int64_t n_past,
+                       const ModelSpec& spec, std::span<const LayerRope> ropes);
 
  private:
   int64_t n_ctx_;
