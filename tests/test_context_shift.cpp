@@ -28,18 +28,10 @@
 namespace tern {
 namespace {
 
-const std::string kGolden = std::string(TERN_SHARED_DIR) + "/golden/";
-// The golden token sequence (32 ids < 512).
-const std::vector<int32_t> kTokens = {1,   436, 94,  16,  328, 189, 240, 43,  191, 330, 183,
-                                      426, 405, 361, 463, 370, 93,  439, 335, 53,  154, 87,
-                                      495, 373, 471, 146, 326, 310, 386, 63,  265, 331};
+using golden::max_abs_diff;
 
-float max_abs_diff(std::span<const float> a, std::span<const float> b) {
-  EXPECT_EQ(a.size(), b.size());
-  float d = 0.0f;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::abs(a[i] - b[i]));
-  return d;
-}
+const std::string& kGolden = golden::kGoldenDir;
+const std::vector<int32_t> kTokens = golden::shared_tokens();
 
 std::vector<int32_t> concat(std::span<const int32_t> a, std::span<const int32_t> b) {
   std::vector<int32_t> out(a.begin(), a.end());
