@@ -1,13 +1,15 @@
 // Context shift (Session::shift): dropping positions and rotating the cached keys of the
 // later ones to their new positions, on the synthetic golden models of every architecture.
 //
-// What can be compared exactly: with one layer, a cached key or value depends only on its
-// token and position, so a shifted cache must equal the cache of the kept tokens decoded
-// afresh, and so must the logits of what follows. That checks the rotation (NeoX or
-// normal pairs, base, linear scaling, llama3 factors, gemma3's sliding-window base). With
-// more layers the moved tokens' keys and values keep what they saw of the dropped ones (as
-// in llama.cpp), so a fresh decode differs by design; there the tests check that shifts
-// compose and that the session's bookkeeping follows.
+// What can be compared exactly: when a cached key or value depends only on its token and
+// position (one layer; or layers before the last that add nothing), a shifted cache must
+// equal the cache of the kept tokens decoded afresh, and so must the logits of what
+// follows. That checks the rotation (NeoX or normal pairs, base, linear scaling, llama3
+// factors, gemma3's sliding-window and global layers). In the full models the moved
+// tokens' keys and values keep what they saw of the dropped ones (as in llama.cpp), so a
+// fresh decode differs by design; there the tests check that shifts compose and that the
+// session's bookkeeping follows.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -44,31 +46,47 @@ testing::ScratchDir& scratch() {
   return dir;
 }
 
-// Writes a one-layer copy of golden model `name` (its metadata with block_count 1, its
-// tensors but those of layers 1..) and returns its path. `scaled` adds linear rope scaling
-// (factor 2) and llama3-style rope_freqs factors (1, 1.5, 2, ...), for llama.
-std::string one_layer_model(const std::string& name, bool scaled) {
+// How a golden model is cut down so that every cached key and value depends only on its
+// token and position.
+enum class Cut {
+  OneLayer,        // block_count 1: layer 0 alone (gemma3: a sliding-window layer)
+  OneLayerScaled,  // and linear rope scaling (factor 2) with llama3-style rope_freqs
+  LastLayerOnly,   // every layer, but all before the last add nothing (attn_output and
+                   // ffn_down zero): the last layer sees the embeddings (gemma3: global)
+};
+
+// Writes golden model `name` cut by `cut` and returns its path.
+std::string cut_model(const std::string& name, Cut cut) {
   const gguf::File file = gguf::File::open(kGolden + name + "/model.gguf");
   const std::string arch(file.get_string("general.architecture"));
+  const Model original = Model::load(kGolden + name + "/model.gguf");
+  const ModelSpec& spec = ModelInternals::arch(original).spec();
+  const bool one_layer = cut != Cut::LastLayerOnly;
   gguf::Writer w;
   for (const gguf::KeyValue& kv : file.metadata()) {
-    if (kv.key == arch + ".block_count") {
+    if (one_layer && kv.key == arch + ".block_count") {
       w.add(kv.key, {uint32_t{1}});
     } else {
       w.add(kv.key, kv.value);
     }
   }
+  const std::string last = fmt::format("blk.{}.", spec.n_layer - 1);
+  std::vector<uint8_t> zeros;
   for (const gguf::TensorInfo& t : file.tensors()) {
-    if (t.name.starts_with("blk.") && !t.name.starts_with("blk.0.")) continue;
-    w.add_tensor(t.name, t.type, std::span(t.ne, static_cast<size_t>(t.n_dims)),
-                 std::span(t.data, t.n_bytes));
+    std::span<const uint8_t> data(t.data, t.n_bytes);
+    const bool in_layer = t.name.starts_with("blk.");
+    if (one_layer && in_layer && !t.name.starts_with("blk.0.")) continue;
+    if (!one_layer && in_layer && !t.name.starts_with(last) &&
+        (t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight"))) {
+      zeros.resize(std::max(zeros.size(), t.n_bytes));  // 0 in F32, F16 and every quant
+      data = std::span(zeros.data(), t.n_bytes);
+    }
+    w.add_tensor(t.name, t.type, std::span(t.ne, static_cast<size_t>(t.n_dims)), data);
   }
-  std::vector<float> factors;
-  if (scaled) {
+  std::vector<float> factors(static_cast<size_t>(spec.n_rot / 2));
+  if (cut == Cut::OneLayerScaled) {
     w.add(arch + ".rope.scaling.type", {std::string_view("linear")});
     w.add(arch + ".rope.scaling.factor", {2.0f});
-    const Model original = Model::load(kGolden + name + "/model.gguf");
-    factors.resize(static_cast<size_t>(ModelInternals::arch(original).spec().n_rot / 2));
     for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + 0.5f * static_cast<float>(i);
     const int64_t shape[] = {std::ssize(factors)};
     w.add_tensor("rope_freqs.weight", TensorType::F32, shape,
@@ -76,21 +94,22 @@ std::string one_layer_model(const std::string& name, bool scaled) {
                            factors.size() * sizeof(float)));
   }
   const std::string path =
-      (scratch().path() / (name + (scaled ? "-scaled" : "") + "-1layer.gguf")).string();
+      (scratch().path() / fmt::format("{}-{}.gguf", name, static_cast<int>(cut))).string();
   w.write_file(path);
   return path;
 }
 
 struct ShiftCase {
   std::string model;
-  bool scaled = false;  // linear scaling and rope_freqs (llama)
+  Cut cut = Cut::OneLayer;
   KvType kv = KvType::F32;
 };
 
 std::string case_name(const ::testing::TestParamInfo<ShiftCase>& info) {
   std::string name = info.param.model;
   std::replace(name.begin(), name.end(), '-', '_');
-  if (info.param.scaled) name += "_scaled";
+  if (info.param.cut == Cut::OneLayerScaled) name += "_scaled";
+  if (info.param.cut == Cut::LastLayerOnly) name += "_last_layer";
   if (info.param.kv == KvType::F16) name += "_f16";
   return name;
 }
@@ -103,13 +122,13 @@ std::string case_name(const ::testing::TestParamInfo<ShiftCase>& info) {
 // which here absorbs the difference (measured 0).
 float tolerance(KvType kv) { return kv == KvType::F32 ? 1e-3f : 2e-2f; }
 
-class OneLayerShift : public ::testing::TestWithParam<ShiftCase> {};
+class CutModelShift : public ::testing::TestWithParam<ShiftCase> {};
 
 // Decode 24 tokens, drop 9 after the first 4, decode 8 more: their logits equal those of
 // a fresh session that decodes the 15 kept tokens and the same 8.
-TEST_P(OneLayerShift, LogitsEqualAFreshDecodeOfTheKeptTokens) {
+TEST_P(CutModelShift, LogitsEqualAFreshDecodeOfTheKeptTokens) {
   const ShiftCase& c = GetParam();
-  const Model model = Model::load(one_layer_model(c.model, c.scaled));
+  const Model model = Model::load(cut_model(c.model, c.cut));
   const SessionOptions options{.n_ctx = 40, .n_threads = 1, .kv_type = c.kv};
   const std::span<const int32_t> tokens(kTokens);
   const std::span<const int32_t> more = tokens.subspan(24, 8);
@@ -132,12 +151,14 @@ TEST_P(OneLayerShift, LogitsEqualAFreshDecodeOfTheKeptTokens) {
   EXPECT_LE(max_abs_diff(got_logits, want), tolerance(c.kv));
 }
 
-INSTANTIATE_TEST_SUITE_P(Goldens, OneLayerShift,
-                         ::testing::Values(ShiftCase{"llama-f32"}, ShiftCase{"llama-f32", true},
+INSTANTIATE_TEST_SUITE_P(Goldens, CutModelShift,
+                         ::testing::Values(ShiftCase{"llama-f32"},
+                                           ShiftCase{"llama-f32", Cut::OneLayerScaled},
+                                           ShiftCase{"gemma3-f32", Cut::LastLayerOnly},
                                            ShiftCase{"qwen3-f32"}, ShiftCase{"gemma3-f32"},
                                            ShiftCase{"qwen2-q4_0"},
-                                           ShiftCase{"llama-f32", false, KvType::F16},
-                                           ShiftCase{"gemma3-f32", false, KvType::F16}),
+                                           ShiftCase{"llama-f32", Cut::OneLayer, KvType::F16},
+                                           ShiftCase{"gemma3-f32", Cut::OneLayer, KvType::F16}),
                          case_name);
 
 class GoldenShift : public ::testing::TestWithParam<std::string> {};
