@@ -11,6 +11,7 @@
 #include "tern/error.h"
 #include "tern/generate.h"
 #include "tern/model_path.h"
+#include "tern/speculative.h"
 
 namespace tern {
 namespace {
@@ -139,6 +140,25 @@ TEST_F(SmolLm2, SlidesPastAFullContextWithContextShift) {
   EXPECT_TRUE(std::equal(prompt.begin(), prompt.begin() + 5, held.begin()));
   // The session ends with the generated tokens but the pending last one.
   EXPECT_TRUE(std::equal(r.tokens.end() - 4, r.tokens.end() - 1, held.end() - 3));
+}
+
+// Speculative steps never pass the free positions, so a full context shifts at the same
+// points with a drafter as without: greedy output is the same.
+TEST_F(SmolLm2, ContextShiftWithADrafterGivesTheSameTokens) {
+  const std::vector<TokenId> prompt = question();
+  const int64_t n_ctx = std::ssize(prompt) + 8;
+  GenerateOptions options{.n_predict = 40, .ignore_eos = true, .context_shift = true, .n_keep = 5};
+  Session plain(*model_, {.n_ctx = n_ctx, .n_threads = 2});
+  SamplerChain plain_sampler(greedy());
+  const GenerateResult want = generate(plain, *tokenizer_, plain_sampler, prompt, options);
+  NgramDrafter drafter(1, 3);
+  options.drafter = &drafter;
+  Session drafted(*model_, {.n_ctx = n_ctx, .n_threads = 2});
+  SamplerChain drafted_sampler(greedy());
+  const GenerateResult got = generate(drafted, *tokenizer_, drafted_sampler, prompt, options);
+  EXPECT_EQ(got.tokens, want.tokens);
+  EXPECT_EQ(got.n_context_shifts, want.n_context_shifts);
+  EXPECT_GT(got.n_drafted, 0);
 }
 
 // A prompt longer than the free positions makes room by a shift (not when it cannot fit).
