@@ -43,6 +43,19 @@ inline std::vector<int32_t> ids_of(const std::string& text) {
   return {std::istream_iterator<int32_t>(in), {}};
 }
 
+/// The input tokens every golden model shares (tokens.txt: 32 ids < 512, BOS first).
+inline std::vector<int32_t> shared_tokens() {
+  return ids_of(slurp(kGoldenDir + "llama-f32/tokens.txt"));
+}
+
+/// max |a[i] - b[i]| over two rows of the same size.
+inline float max_abs_diff(std::span<const float> a, std::span<const float> b) {
+  EXPECT_EQ(a.size(), b.size());
+  float d = 0.0f;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
 /// Little-endian float32 bytes as floats.
 inline std::vector<float> floats_of(const std::string& bytes) {
   std::vector<float> v(bytes.size() / sizeof(float));

@@ -3,6 +3,7 @@
 // (skipped when absent; scripts/pull NAME fetches them).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -10,6 +11,7 @@
 #include "tern/error.h"
 #include "tern/generate.h"
 #include "tern/model_path.h"
+#include "tern/speculative.h"
 
 namespace tern {
 namespace {
@@ -118,6 +120,60 @@ TEST_F(SmolLm2, StopsWhenTheContextIsFull) {
   EXPECT_EQ(r.stop, StopReason::ContextFull);
   EXPECT_EQ(r.tokens.size(), 4u);  // 3 decoded after the prompt, the 4th sampled from the last
   EXPECT_EQ(session.n_past(), session.n_ctx());
+}
+
+// With context_shift, a full context slides: the first n_keep positions stay, the oldest
+// half of the rest goes, and generation runs on to its n_predict limit.
+TEST_F(SmolLm2, SlidesPastAFullContextWithContextShift) {
+  const std::vector<TokenId> prompt = question();
+  const int64_t n_ctx = std::ssize(prompt) + 8;
+  Session session(*model_, {.n_ctx = n_ctx, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const GenerateOptions options{
+      .n_predict = 40, .ignore_eos = true, .context_shift = true, .n_keep = 5};
+  const GenerateResult r = generate(session, *tokenizer_, sampler, prompt, options);
+  EXPECT_EQ(r.stop, StopReason::MaxTokens);
+  EXPECT_EQ(r.tokens.size(), 40u);
+  EXPECT_GE(r.n_context_shifts, 2);
+  EXPECT_LE(session.n_past(), n_ctx);
+  const std::span<const int32_t> held = session.tokens();
+  EXPECT_TRUE(std::equal(prompt.begin(), prompt.begin() + 5, held.begin()));
+  // The session ends with the generated tokens but the pending last one.
+  EXPECT_TRUE(std::equal(r.tokens.end() - 4, r.tokens.end() - 1, held.end() - 3));
+}
+
+// Speculative steps never pass the free positions, so a full context shifts at the same
+// points with a drafter as without: greedy output is the same.
+TEST_F(SmolLm2, ContextShiftWithADrafterGivesTheSameTokens) {
+  const std::vector<TokenId> prompt = question();
+  const int64_t n_ctx = std::ssize(prompt) + 8;
+  GenerateOptions options{.n_predict = 40, .ignore_eos = true, .context_shift = true, .n_keep = 5};
+  Session plain(*model_, {.n_ctx = n_ctx, .n_threads = 2});
+  SamplerChain plain_sampler(greedy());
+  const GenerateResult want = generate(plain, *tokenizer_, plain_sampler, prompt, options);
+  NgramDrafter drafter(1, 3);
+  options.drafter = &drafter;
+  Session drafted(*model_, {.n_ctx = n_ctx, .n_threads = 2});
+  SamplerChain drafted_sampler(greedy());
+  const GenerateResult got = generate(drafted, *tokenizer_, drafted_sampler, prompt, options);
+  EXPECT_EQ(got.tokens, want.tokens);
+  EXPECT_EQ(got.n_context_shifts, want.n_context_shifts);
+  EXPECT_GT(got.n_drafted, 0);
+}
+
+// A prompt longer than the free positions makes room by a shift (not when it cannot fit).
+TEST_F(SmolLm2, ContextShiftMakesRoomForAPrompt) {
+  const std::vector<TokenId> prompt = question();
+  Session session(*model_, {.n_ctx = std::ssize(prompt) + 4, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const GenerateOptions options{.n_predict = 1, .context_shift = true, .n_keep = 1};
+  generate(session, *tokenizer_, sampler, prompt, options);
+  const GenerateResult r = generate(session, *tokenizer_, sampler, prompt, options);
+  EXPECT_EQ(r.n_context_shifts, 1);
+  EXPECT_EQ(r.n_prompt, std::ssize(prompt));
+  EXPECT_EQ(session.tokens().front(), prompt.front());
+  const std::vector<TokenId> too_long(static_cast<size_t>(session.n_ctx()), prompt[1]);
+  EXPECT_THROW(generate(session, *tokenizer_, sampler, too_long, options), ContextOverflow);
 }
 
 TEST_F(SmolLm2, PromptLongerThanTheContextIsRefusedBeforeDecoding) {
@@ -250,6 +306,29 @@ TEST_F(SmolLm2, ConversationRefusesATurnBeyondTheContextAndResets) {
   EXPECT_EQ(chat.history().size(), 1u);  // the system message stays
   EXPECT_EQ(session.n_past(), 0);
   EXPECT_TRUE(chat.tokens().empty());
+}
+
+// With context_shift a chat slides instead of overflowing: the system turn stays at the
+// start of the session, the oldest turns after it go, and every turn is answered.
+TEST_F(SmolLm2, ConversationSlidesKeepingTheSystemTurn) {
+  Session session(*model_, {.n_ctx = 64, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  const ChatTemplate tmpl = choose_chat_template(*model_).tmpl;
+  Conversation chat(session, *tokenizer_, sampler, tmpl, "Be brief.");
+  const std::vector<TokenId> system = tokenizer_->tokenize(
+      apply_chat_template(tmpl, std::vector<ChatMessage>{{"system", "Be brief."}}, false),
+      {.add_eos = false, .parse_special = true});
+  const GenerateOptions options{.n_predict = 24, .context_shift = true};
+  int shifts = 0;
+  for (const char* line : {"Name a colour.", "Name a fruit.", "Name a city.", "Name a river.",
+                           "Name an animal.", "What is the capital of France?"}) {
+    const GenerateResult r = chat.reply(line, options);
+    shifts += r.n_context_shifts;
+    ASSERT_TRUE(std::equal(system.begin(), system.end(), chat.tokens().begin()));
+    EXPECT_EQ(chat.tokens().size(), static_cast<size_t>(session.n_past()));
+  }
+  EXPECT_GE(shifts, 1);
+  EXPECT_EQ(chat.history().size(), 13u);  // the history keeps every turn's text
 }
 
 // A turn whose prompt decode is abandoned is forgotten: the next turn starts the chat.

@@ -120,6 +120,40 @@ TEST(RunCli, NoChatTemplateGivesPlainCompletion) {
   EXPECT_NE(a.out.find("Paris"), std::string::npos) << a.out;
 }
 
+// A full context slides by default (context shift); --no-context-shift stops there.
+TEST(RunCli, ContextShiftRunsPastTheContextUnlessTurnedOff) {
+  REQUIRE_MODEL("smollm2-135m");
+  const std::string args =
+      "run -m smollm2-135m -p 'Tell me a story.' --no-chat-template --temp 0 -n 40 "
+      "--ignore-eos -c 24 -t 2 --json";
+  const Outcome slid = tern(args + " --keep 2");
+  ASSERT_EQ(slid.code, 0) << slid.err;
+  EXPECT_NE(slid.out.find("\"stop\":\"length\""), std::string::npos) << slid.out;
+  EXPECT_NE(slid.out.find("\"generated_tokens\":40"), std::string::npos) << slid.out;
+  EXPECT_EQ(slid.out.find("\"context_shifts\":0"), std::string::npos) << slid.out;
+  const Outcome stopped = tern(args + " --no-context-shift");
+  ASSERT_EQ(stopped.code, 0) << stopped.err;
+  EXPECT_NE(stopped.out.find("\"stop\":\"context\""), std::string::npos) << stopped.out;
+  EXPECT_NE(stopped.out.find("\"context_shifts\":0"), std::string::npos) << stopped.out;
+  expect_error(tern(args + " --keep -2"), 2, "--keep");
+}
+
+// A chat slides when its context is full (the system turn stays); with
+// --no-context-shift it starts over, as before.
+TEST(RunCli, ChatSlidesInsteadOfStartingOver) {
+  REQUIRE_MODEL("smollm2-135m");
+  const std::string turns =
+      "Name a colour.\nName a fruit.\nName a city.\nName a river.\nName a bird.\n";
+  const std::string args = "run -m smollm2-135m -cnv -sys 'Be brief.' --temp 0 -n 24 -c 64 -t 2";
+  const Outcome slid = tern(args, turns);
+  ASSERT_EQ(slid.code, 0) << slid.err;
+  EXPECT_NE(slid.err.find("the context was full"), std::string::npos) << slid.err;
+  EXPECT_EQ(slid.err.find("starting a new conversation"), std::string::npos) << slid.err;
+  const Outcome restarted = tern(args + " --no-context-shift", turns);
+  ASSERT_EQ(restarted.code, 0) << restarted.err;
+  EXPECT_NE(restarted.err.find("starting a new conversation"), std::string::npos) << restarted.err;
+}
+
 TEST(RunCli, ChatAnswersPipedTurnsUntilEof) {
   REQUIRE_MODEL("smollm2-135m");
   const Outcome a =

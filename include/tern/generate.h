@@ -46,6 +46,16 @@ struct GenerateOptions {
   /// read the session, not change it. BatchGenerator calls it too, after the step that
   /// decoded the slot's prompt.
   std::function<void()> after_prompt;
+  /// Context shift: when the context is full, keep the first n_keep positions of the
+  /// session, drop the oldest half of the rest (Session::shift: the kept keys are rotated,
+  /// nothing is decoded again) and go on, instead of stopping with StopReason::ContextFull.
+  /// A prompt longer than the free positions makes room the same way (at least half, more
+  /// if it needs more; that shift stays even if the prompt's decode is then abandoned).
+  /// Generation with n_predict < 0 then ends only at end of generation, a stop string or
+  /// an abort. Conversation keeps its system turn instead of n_keep. BatchGenerator does
+  /// not shift.
+  bool context_shift = false;
+  int64_t n_keep = 0;  // positions a shift keeps at the start of the session
 };
 
 /// Why generation stopped.
@@ -67,6 +77,7 @@ struct GenerateResult {
   int64_t n_drafted = 0;   // tokens the drafter guessed (speculative decoding)
   int64_t n_accepted = 0;  // of them, the ones the samples confirmed
   int64_t n_steps = 0;     // decodes of generated tokens (fewer than tokens with drafts)
+  int64_t n_context_shifts = 0;  // context shifts made (GenerateOptions::context_shift)
   double prompt_seconds = 0;
   double generate_seconds = 0;  // sampling and decoding of the generated tokens
 
@@ -118,6 +129,8 @@ class Conversation {
                ChatTemplate tmpl, std::string system = {});
 
   /// Adds a user message and generates the assistant's reply, streaming it to `on_text`.
+  /// With options.context_shift, a full context slides: the system turn stays, the oldest
+  /// half of what follows it goes (options.n_keep is replaced by the system turn's length).
   /// Throws tern::ContextOverflow, with the conversation unchanged, when the new turn does
   /// not fit in the context (reset() starts over). When options.abort stops the turn's
   /// prompt, the conversation is unchanged too (the result has n_prompt 0, no text).
@@ -128,6 +141,10 @@ class Conversation {
   /// the text the template adds for the turn (BOS first in an empty conversation).
   std::vector<TokenId> prompt_tokens(std::string_view user_text) const;
 
+  /// The positions of the system turn in `first_turn` (a new conversation's prompt_tokens):
+  /// what a context shift keeps.
+  int64_t system_turn_length(std::span<const TokenId> first_turn) const;
+
   /// Whether a turn of `user_text` fits in a new conversation (after reset()) with room
   /// for at least one generated token: false means no reset can make it fit.
   bool fits_alone(std::string_view user_text) const;
@@ -136,8 +153,9 @@ class Conversation {
   void reset();
 
   std::span<const ChatMessage> history() const { return history_; }
-  /// Every token in the session, in order (the prompt text of all turns and the replies).
-  std::span<const TokenId> tokens() const { return tokens_; }
+  /// Every token in the session, in order (the prompt text of all turns and the replies,
+  /// less what context shifts dropped).
+  std::span<const TokenId> tokens() const { return session_->tokens(); }
 
  private:
   std::vector<TokenId> turn_tokens(const ChatMessage& next, bool first) const;
@@ -147,9 +165,9 @@ class Conversation {
   SamplerChain* sampler_;
   ChatTemplate tmpl_;
   std::vector<ChatMessage> history_;  // messages in the cache (plus pending_ tokens)
-  std::vector<TokenId> tokens_;       // tokens in the session
   std::vector<TokenId> pending_;      // from the last reply, fed with the next turn
   size_t n_system_ = 0;               // 1 with a system message
+  int64_t n_keep_ = 0;                // tokens of the system turn: what a context shift keeps
 };
 
 }  // namespace tern

@@ -112,6 +112,13 @@ class Session {
   /// Keeps the first n_keep positions of sequence `seq` (n_keep <= n_past(seq)); later
   /// decodes continue there.
   void trim(int64_t n_keep, int seq = 0);
+  /// Context shift: drops positions [n_keep, n_keep + n_discard) of sequence `seq` and
+  /// moves the later ones down by n_discard, so the sequence holds n_past(seq) - n_discard
+  /// positions and later decodes continue there. Nothing is decoded again: the cached keys
+  /// are rotated to their new positions (RoPE), the values moved, the tokens (tokens(seq))
+  /// erased from the range; logits() stays. Throws tern::Error, the session unchanged, for
+  /// a sequence outside [0, n_seq()), a negative count or n_keep + n_discard > n_past(seq).
+  void shift(int64_t n_keep, int64_t n_discard, int seq = 0);
   /// Makes sequence `dst` a copy of sequence `src` (its cached positions and length), e.g.
   /// a shared prompt decoded once for several generations. Throws tern::Error for a
   /// sequence outside [0, n_seq()).

@@ -23,6 +23,21 @@ struct BatchInputs {
   std::span<const graph::CacheView> cache;  // per layer, rows >= the graph's cache_rows_used()
 };
 
+/// How one layer rotates its keys (RoPE) before they enter the KV cache. The graph
+/// (blocks::attention) and a context shift (Session::shift, which rotates cached keys to
+/// new positions) both read it, so the two rotations cannot disagree.
+struct LayerRope {
+  bool neox = false;      // NeoX pairs (i, i + n_rot/2) instead of (2i, 2i+1)
+  float base = 10000.0f;  // freq_base
+  float scale = 1.0f;     // linear position scaling (freq_scale)
+  Weight factors;         // optional per-pair frequency divisors [n_rot / 2] (llama3)
+
+  /// The rope of `n_head` heads of head_dim_k values (q: n_head, k: n_head_kv).
+  graph::RopeParams params(const ModelSpec& spec, int n_head) const {
+    return {n_head, spec.head_dim_k, spec.n_rot, base, scale, neox};
+  }
+};
+
 class ArchModel {
  public:
   virtual ~ArchModel() = default;
@@ -32,6 +47,9 @@ class ArchModel {
   const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
   /// Names of file tensors the architecture does not use.
   const std::vector<std::string>& unused_tensors() const { return unused_tensors_; }
+  /// Each layer's key rotation, [n_layer]: what the graph applies and a context shift
+  /// applies again.
+  std::span<const LayerRope> layer_ropes() const { return layer_ropes_; }
 
   /// Adds the forward pass of one micro-batch to `g` (which must be for
   /// in.tokens.size() tokens) and finishes it with the logits
@@ -40,6 +58,7 @@ class ArchModel {
 
  protected:
   ModelSpec spec_;
+  std::vector<LayerRope> layer_ropes_;  // filled once by each architecture's visit()
 
  private:
   friend std::unique_ptr<ArchModel> load_architecture(const gguf::File& file);

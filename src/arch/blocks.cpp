@@ -30,12 +30,10 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   TensorId v = project(g, x, w.wv, w.bv);                // [n, n_kv * hd_v]
   if (w.q_norm) q = norm(g, q, w.q_norm, spec.rms_eps);  // per head: groups of hd_k
   if (w.k_norm) k = norm(g, k, w.k_norm, spec.rms_eps);
-  TensorId factors = w.rope_freqs ? use(g, w.rope_freqs) : graph::kNone;
-  graph::RopeParams rope{spec.n_head,      spec.head_dim_k,   spec.n_rot,
-                         config.rope_base, config.rope_scale, config.neox};
-  q = g.rope(q, factors, rope);
-  rope.n_head = spec.n_head_kv;
-  k = g.rope(k, factors, rope);
+  const LayerRope& rope = config.rope;
+  TensorId factors = rope.factors ? use(g, rope.factors) : graph::kNone;
+  q = g.rope(q, factors, rope.params(spec, spec.n_head));
+  k = g.rope(k, factors, rope.params(spec, spec.n_head_kv));
 
   TensorId k_cache = g.cache(cache.type, cache.k_cols, cache.rows, *cache.k);
   TensorId v_cache = g.cache(cache.type, cache.v_cols, cache.rows, *cache.v);
@@ -64,13 +62,13 @@ void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeig
 
 void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
                       const HeadWeights& head, std::span<const PreNormLayer> layers,
-                      const AttentionConfig& config, Glu glu) {
+                      std::span<const LayerRope> ropes, Glu glu) {
   TensorId x = embed(g, head.tok_embd, in.tokens);  // [n, n_embd]
   for (size_t il = 0; il < layers.size(); ++il) {
     const PreNormLayer& l = layers[il];
     g.set_layer(static_cast<int>(il));
     TensorId h = norm(g, x, l.attn_norm, spec.rms_eps);
-    x = g.add(x, attention(g, h, spec, l.attn, config, in.cache[il]));
+    x = g.add(x, attention(g, h, spec, l.attn, {.rope = ropes[il]}, in.cache[il]));
     h = norm(g, x, l.ffn_norm, spec.rms_eps);
     x = g.add(x, feed_forward(g, h, l.ffn, glu));
   }

@@ -27,15 +27,12 @@ struct AttentionWeights {
       wo;  // [n_embd -> n_head*hd_k], [.. -> n_kv*hd_k], [.. -> n_kv*hd_v], [.. -> n_embd]
   Weight bq, bk, bv;      // optional biases (qwen2)
   Weight q_norm, k_norm;  // optional per-head RMS norms [hd_k] (qwen3, gemma3)
-  Weight rope_freqs;      // optional per-pair frequency factors [n_rot / 2] (llama3)
 };
 
 struct AttentionConfig {
-  bool neox = false;  // NeoX-style rope pairs
-  float rope_base = 10000.0f;
-  float rope_scale = 1.0f;  // linear position scaling
-  float scale = 0.0f;       // q.k scale; 0: 1 / sqrt(head_dim_k)
-  int64_t window = 0;       // sliding window (0: full causal)
+  LayerRope rope;      // the layer's entry of ArchModel::layer_ropes()
+  float scale = 0.0f;  // q.k scale; 0: 1 / sqrt(head_dim_k)
+  int64_t window = 0;  // sliding window (0: full causal)
 };
 
 /// Self-attention of the normalized input x [n, n_embd] at the graph's places over the KV
@@ -71,10 +68,11 @@ struct PreNormLayer {
   FeedForwardWeights ffn;
 };
 
-/// embed -> pre-norm layers -> output head: the whole forward pass of llama, qwen2, qwen3.
+/// embed -> pre-norm layers -> output head: the whole forward pass of llama, qwen2, qwen3;
+/// layer il rotates with ropes[il].
 void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
                       const HeadWeights& head, std::span<const PreNormLayer> layers,
-                      const AttentionConfig& config, Glu glu);
+                      std::span<const LayerRope> ropes, Glu glu);
 
 // Binding helpers: each names its tensors once, for every architecture's visitor.
 

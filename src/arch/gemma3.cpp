@@ -48,12 +48,12 @@ class Gemma3 final : public ArchModel {
   }
 
  private:
+  static bool is_global(int il) { return (il + 1) % kSwaPattern == 0; }
+
   blocks::AttentionConfig layer_config(int il) const {
-    bool global = (il + 1) % kSwaPattern == 0;
+    bool global = is_global(il);
     blocks::AttentionConfig c;
-    c.neox = true;
-    c.rope_base = global ? spec_.rope_freq_base : kSwaRopeBase;
-    c.rope_scale = global ? spec_.rope_freq_scale : 1.0f;
+    c.rope = layer_ropes_[static_cast<size_t>(il)];
     c.scale = 1.0f / std::sqrt(static_cast<float>(spec_.head_dim_k));
     c.window = global ? 0 : spec_.sliding_window;
     return c;
@@ -66,6 +66,10 @@ class Gemma3 final : public ArchModel {
     layers_.resize(static_cast<size_t>(s.n_layer));
     for (int il = 0; il < s.n_layer; ++il) {
       Gemma3Layer& l = layers_[static_cast<size_t>(il)];
+      bool global = is_global(il);
+      layer_ropes_.push_back({.neox = true,
+                              .base = global ? s.rope_freq_base : kSwaRopeBase,
+                              .scale = global ? s.rope_freq_scale : 1.0f});
       b.set_layer(il);
       b.bind_layer(l.attn_norm, "attn_norm.weight", {s.n_embd});
       blocks::bind_qkv(b, s, l.attn);

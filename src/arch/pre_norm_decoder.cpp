@@ -13,8 +13,7 @@ class PreNormDecoder final : public ArchModel {
   }
 
   void build(graph::Graph& g, const BatchInputs& in) const override {
-    blocks::AttentionConfig config{desc_.neox, spec_.rope_freq_base, spec_.rope_freq_scale};
-    blocks::pre_norm_decoder(g, in, spec_, head_, layers_, config, blocks::Glu::Silu);
+    blocks::pre_norm_decoder(g, in, spec_, head_, layers_, layer_ropes_, blocks::Glu::Silu);
   }
 
  private:
@@ -22,8 +21,10 @@ class PreNormDecoder final : public ArchModel {
   void visit(TensorVisitor& b) {
     const ModelSpec& s = spec_;
     blocks::bind_head(b, s, head_);
-    Weight rope_freqs;  // per-pair frequency factors shared by every layer
-    if (desc_.rope_freqs) b.bind(rope_freqs, "rope_freqs.weight", {s.n_rot / 2}, Need::Optional);
+    // One rotation for every layer; llama3's frequency factors are shared by all.
+    LayerRope rope{desc_.neox, s.rope_freq_base, s.rope_freq_scale, {}};
+    if (desc_.rope_freqs) b.bind(rope.factors, "rope_freqs.weight", {s.n_rot / 2}, Need::Optional);
+    layer_ropes_.assign(static_cast<size_t>(s.n_layer), rope);
     layers_.resize(static_cast<size_t>(s.n_layer));
     for (int il = 0; il < s.n_layer; ++il) {
       blocks::PreNormLayer& l = layers_[static_cast<size_t>(il)];
@@ -32,7 +33,6 @@ class PreNormDecoder final : public ArchModel {
       blocks::bind_qkv(b, s, l.attn);
       if (desc_.bind_attention_extras != nullptr) desc_.bind_attention_extras(b, s, l.attn);
       blocks::bind_attn_output(b, s, l.attn);
-      l.attn.rope_freqs = rope_freqs;
       b.bind_layer(l.ffn_norm, "ffn_norm.weight", {s.n_embd});
       blocks::bind_feed_forward(b, s, l.ffn);
     }

@@ -1,5 +1,7 @@
 // A chat that keeps its KV cache across turns: each turn feeds only the text that the
 // template adds after what is already in the session.
+#include <algorithm>
+
 #include "tern/generate.h"
 
 namespace tern {
@@ -29,19 +31,36 @@ std::vector<TokenId> Conversation::turn_tokens(const ChatMessage& next, bool fir
   return tokenizer_->tokenize(text, {.add_bos = first, .add_eos = false, .parse_special = true});
 }
 
+// The system turn's tokens in `first_turn` (the first prompt, BOS first): its common prefix
+// with the system message rendered alone (the template's default one when there is none;
+// gemma-style formats fold it into the user turn, so the prefix ends inside that).
+int64_t Conversation::system_turn_length(std::span<const TokenId> first_turn) const {
+  std::vector<ChatMessage> system(history_.begin(),
+                                  history_.begin() + static_cast<std::ptrdiff_t>(n_system_));
+  if (system.empty() && !tmpl_.default_system.empty()) {
+    system.push_back({"system", tmpl_.default_system});
+  }
+  const std::string text = system.empty() ? "" : apply_chat_template(tmpl_, system, false);
+  const std::vector<TokenId> alone =
+      tokenizer_->tokenize(text, {.add_bos = true, .add_eos = false, .parse_special = true});
+  const auto [end, unused] = std::ranges::mismatch(first_turn, alone);
+  return end - first_turn.begin();
+}
+
 GenerateResult Conversation::reply(std::string_view user_text, const GenerateOptions& options,
                                    const TextCallback& on_text) {
   ChatMessage user{"user", std::string(user_text)};
+  const bool first = session_->n_past() == 0 && pending_.empty();
   const std::vector<TokenId> prompt = prompt_tokens(user_text);
-  GenerateResult result = generate(*session_, *tokenizer_, *sampler_, prompt, options, on_text);
+  GenerateOptions sliding = options;
+  sliding.n_keep = first ? system_turn_length(prompt) : n_keep_;
+  GenerateResult result = generate(*session_, *tokenizer_, *sampler_, prompt, sliding, on_text);
   if (result.n_prompt == 0) return result;  // aborted before the turn was in the session
 
-  // The session now holds the prompt and every generated token but the pending ones.
-  tokens_.insert(tokens_.end(), prompt.begin(), prompt.end());
+  // The session now holds the prompt and every generated token but the pending ones
+  // (less what context shifts dropped, after the system turn).
+  n_keep_ = sliding.n_keep;
   const bool ended = result.stop == StopReason::EndOfGeneration;
-  const size_t n_decoded = result.tokens.size() - (ended ? 0 : result.pending.size());
-  tokens_.insert(tokens_.end(), result.tokens.begin(),
-                 result.tokens.begin() + static_cast<std::ptrdiff_t>(n_decoded));
   pending_ = result.pending;
   if (!ended) {
     // Cut short: close the turn as the template would, so the next turn's text follows.
@@ -58,7 +77,7 @@ GenerateResult Conversation::reply(std::string_view user_text, const GenerateOpt
 std::vector<TokenId> Conversation::prompt_tokens(std::string_view user_text) const {
   std::vector<TokenId> prompt = pending_;
   const std::vector<TokenId> turn =
-      turn_tokens({"user", std::string(user_text)}, tokens_.empty() && pending_.empty());
+      turn_tokens({"user", std::string(user_text)}, session_->n_past() == 0 && pending_.empty());
   prompt.insert(prompt.end(), turn.begin(), turn.end());
   return prompt;
 }
@@ -70,7 +89,7 @@ bool Conversation::fits_alone(std::string_view user_text) const {
 
 void Conversation::reset() {
   history_.resize(n_system_);
-  tokens_.clear();
+  n_keep_ = 0;
   pending_.clear();
   session_->clear();
   sampler_->reset();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <optional>
 
 #include "generate/token_loop.h"
@@ -39,6 +40,20 @@ std::span<const float> decode_unless_aborted(Session& session, std::span<const T
   }
 }
 
+// Makes room for n_needed more positions by a context shift when the options allow one:
+// drops half of the positions after n_keep, or more when that is not enough. False when no
+// room was missing, shifting is off, or n_keep and n_needed alone overflow the context.
+bool shift_context(Session& session, const GenerateOptions& options, int64_t n_needed) {
+  const int64_t n_past = session.n_past();
+  const int64_t n_short = n_needed - (session.n_ctx() - n_past);
+  if (!options.context_shift || n_short <= 0) return false;
+  const int64_t n_keep = std::clamp<int64_t>(options.n_keep, 0, n_past);
+  const int64_t n_drop = std::max((n_past - n_keep) / 2, n_short);
+  if (n_drop > n_past - n_keep) return false;
+  session.shift(n_keep, n_drop);
+  return true;
+}
+
 }  // namespace
 
 double GenerateResult::prompt_tokens_per_second() const {
@@ -72,6 +87,7 @@ std::string_view stop_reason_name(StopReason reason) {
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerChain& sampler,
                         std::span<const TokenId> prompt, const GenerateOptions& options,
                         const TextCallback& on_text) {
+  int64_t n_shifts = shift_context(session, options, std::ssize(prompt)) ? 1 : 0;
   detail::check_prompt_fits(prompt.size(), session.n_ctx() - session.n_past(), session.n_ctx());
   detail::check_draft_size(options);
   const Clock::time_point prompt_start = Clock::now();
@@ -83,16 +99,22 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
     GenerateResult result;
     result.prompt_seconds = seconds_since(prompt_start);
     result.stop = StopReason::Interrupted;
+    result.n_context_shifts = n_shifts;
     return result;
   }
   const double prompt_seconds = seconds_since(prompt_start);
   if (options.after_prompt) options.after_prompt();
   detail::TokenLoop loop(tokenizer, sampler, prompt, prompt_seconds, options, on_text);
+  // With a context shift a full context makes room for the next token instead of ending
+  // generation (a shift is possible whenever n_keep leaves a position to drop).
+  const bool slides = options.context_shift && options.n_keep < session.n_ctx();
+  const int64_t n_ctx_limit = slides ? std::numeric_limits<int64_t>::max() : session.n_ctx();
   std::optional<TokenId> next;
   if (!loop.finished()) {
-    next = loop.advance(last_row(logits, session.n_vocab()), session.n_past() >= session.n_ctx());
+    next = loop.advance(last_row(logits, session.n_vocab()), session.n_past() >= n_ctx_limit);
   }
   while (next) {
+    if (shift_context(session, options, 1)) ++n_shifts;  // only when full
     const std::vector<TokenId> step =
         loop.next_step(*next, session.tokens(), session.n_ctx() - session.n_past());
     const int64_t n_past = session.n_past();
@@ -102,10 +124,12 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
       break;
     }
     int64_t n_kept = 0;
-    next = loop.verify(step, logits, n_past, session.n_ctx(), n_kept);
+    next = loop.verify(step, logits, n_past, n_ctx_limit, n_kept);
     session.trim(n_past + n_kept);  // the rejected drafts leave the cache
   }
-  return loop.finish();
+  GenerateResult result = loop.finish();
+  result.n_context_shifts = n_shifts;
+  return result;
 }
 
 }  // namespace tern

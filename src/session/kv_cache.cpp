@@ -1,6 +1,34 @@
 #include "session/kv_cache.h"
 
+#include "backends/cpu/reference_kernels.h"
+#include "backends/rope_angles.h"
+
 namespace tern {
+
+namespace {
+
+// Rotates n_rows key rows [n_rows, n_head_kv * head_dim_k] by `rope` at position `delta`,
+// with the rope kernels the graph's keys were written with (one angle table for all rows).
+void rotate_keys(std::span<const float> rows, int64_t n_rows, const ModelSpec& spec,
+                 const LayerRope& rope, int64_t delta, std::span<float> out) {
+  const graph::RopeParams p = rope.params(spec, spec.n_head_kv);
+  std::vector<float> factors;
+  if (rope.factors) {
+    factors.resize(static_cast<size_t>(p.n_rot / 2));
+    dequantize(rope.factors.info->type, rope.factors.info->data, factors.data(),
+               std::ssize(factors));
+  }
+  const graph::TokenPlace place{delta, 0};
+  const std::vector<float> angles =
+      rope_angles(std::span(&place, 1), p, factors.empty() ? nullptr : factors.data());
+  const auto width = static_cast<size_t>(spec.k_cols());
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const size_t at = static_cast<size_t>(r) * width;
+    cpu::rope(rows.data() + at, 1, p, angles.data(), out.data() + at);
+  }
+}
+
+}  // namespace
 
 size_t KvCache::layer_bytes(const ModelSpec& spec, int64_t rows, TensorType type) {
   return (checked_row_bytes(type, spec.k_cols()) + checked_row_bytes(type, spec.v_cols())) *
@@ -56,6 +84,36 @@ void KvCache::copy_positions(int src, int dst, int64_t n) {
       buffer->download(staging.data(), row * static_cast<size_t>(slot_row(src)), staging.size());
       buffer->upload(staging.data(), row * static_cast<size_t>(slot_row(dst)), staging.size());
     }
+  }
+}
+
+void KvCache::shift_positions(int seq, int64_t n_keep, int64_t n_discard, int64_t n_past,
+                              const ModelSpec& spec, std::span<const LayerRope> ropes) {
+  const int64_t n_move = n_past - n_keep - n_discard;
+  if (n_discard == 0 || n_move <= 0) return;
+  const auto from = static_cast<size_t>(slot_row(seq) + n_keep + n_discard);
+  const auto to = static_cast<size_t>(slot_row(seq) + n_keep);
+  std::vector<uint8_t> staging;
+  std::vector<float> keys, rotated;
+  for (size_t il = 0; il < views_.size(); ++il) {
+    const graph::CacheView& view = views_[il];
+    const TypeTraits& traits = type_traits(view.type);
+    // Keys: [n_move, k_cols] in the cache's type -> float, rotated, back.
+    size_t row = checked_row_bytes(view.type, view.k_cols);
+    staging.resize(row * static_cast<size_t>(n_move));
+    view.k->download(staging.data(), row * from, staging.size());
+    const int64_t n_values = n_move * view.k_cols;
+    keys.resize(static_cast<size_t>(n_values));
+    rotated.resize(keys.size());
+    traits.to_float(staging.data(), keys.data(), n_values);
+    rotate_keys(keys, n_move, spec, ropes[il], -n_discard, rotated);
+    traits.from_float(rotated.data(), staging.data(), n_values);
+    view.k->upload(staging.data(), row * to, staging.size());
+    // Values: moved as they are.
+    row = checked_row_bytes(view.type, view.v_cols);
+    staging.resize(row * static_cast<size_t>(n_move));
+    view.v->download(staging.data(), row * from, staging.size());
+    view.v->upload(staging.data(), row * to, staging.size());
   }
 }
 

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "arch/architecture.h"
 #include "backends/backend.h"
 #include "graph/graph.h"
 #include "model/model_spec.h"
@@ -48,6 +49,15 @@ class KvCache {
   /// the caller downloads or uploads holding the locks of the buffers' backends.
   void visit_positions(int seq, int64_t n,
                        const std::function<void(Buffer&, size_t, size_t)>& fn) const;
+  /// The context shift of sequence `seq`, which holds `n_past` positions: positions
+  /// [n_keep + n_discard, n_past) move down to n_keep.., their keys rotated by layer il's
+  /// `ropes[il]` at position -n_discard (RoPE rotations compose: a key written at p then
+  /// reads as one written at p - n_discard); values only move. Through host memory, one
+  /// download and upload of each layer's K and V (a shift is rare); an F16 cache is
+  /// rotated in float and rounded back. The caller holds the backends' locks and checked
+  /// n_keep + n_discard <= n_past.
+  void shift_positions(int seq, int64_t n_keep, int64_t n_discard, int64_t n_past,
+                       const ModelSpec& spec, std::span<const LayerRope> ropes);
 
  private:
   int64_t n_ctx_;

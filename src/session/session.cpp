@@ -241,6 +241,23 @@ void Session::trim(int64_t n_keep, int seq) {
   seq_tokens.resize(static_cast<size_t>(n_keep));
 }
 
+void Session::shift(int64_t n_keep, int64_t n_discard, int seq) {
+  Impl& s = *impl_;
+  s.check_seq(seq);
+  auto& seq_tokens = s.cached[static_cast<size_t>(seq)];
+  const auto n_past = std::ssize(seq_tokens);
+  if (n_keep < 0 || n_discard < 0 || n_keep > n_past || n_discard > n_past - n_keep) {
+    throw Error(fmt::format("cannot drop {} positions after {} of sequence {}: it holds {}",
+                            n_discard, n_keep, seq, n_past));
+  }
+  {
+    auto locked = lock(s.scheduler->gpu());
+    s.cache->shift_positions(seq, n_keep, n_discard, n_past, s.arch.spec(), s.arch.layer_ropes());
+  }
+  auto first = seq_tokens.begin() + n_keep;
+  seq_tokens.erase(first, first + n_discard);
+}
+
 void Session::copy_sequence(int src, int dst) {
   Impl& s = *impl_;
   s.check_seq(src);

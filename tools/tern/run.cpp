@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -61,6 +62,8 @@ struct RunOptions {
   SamplingParams sampling;
   GenerateOptions generate;
   SpeculationOptions speculation;
+  int64_t keep = 0;  // --keep: prompt tokens a context shift keeps (BOS aside); -1: all
+  bool no_context_shift = false;
 };
 
 // Set by SIGINT while a chat reply streams; the reply stops, the program does not.
@@ -168,7 +171,8 @@ nlohmann::json timings_json(const GenerateResult& r, const CachedPrompt& cached,
           {"generated_tokens_per_s", r.generated_tokens_per_second()},
           {"drafted_tokens", r.n_drafted},
           {"accepted_tokens", r.n_accepted},
-          {"decodes", r.n_steps}};
+          {"decodes", r.n_steps},
+          {"context_shifts", r.n_context_shifts}};
 }
 
 void print_timings(const GenerateResult& r, const CachedPrompt& cached, double load_seconds) {
@@ -180,12 +184,22 @@ void print_timings(const GenerateResult& r, const CachedPrompt& cached, double l
       cached.save_seconds > 0
           ? fmt::format(" | prompt cache saved in {:.2f} s", cached.save_seconds)
           : "";
+  const std::string shifts =
+      r.n_context_shifts > 0 ? fmt::format(" | context shifts: {}", r.n_context_shifts) : "";
   fmt::print(stderr,
              "tern: load {:.2f} s | prompt {} tokens{}, {:.2f} s ({:.1f} tokens/s){} | generated "
-             "{} tokens, {:.2f} s ({:.1f} tokens/s){} | stop: {}\n",
+             "{} tokens, {:.2f} s ({:.1f} tokens/s){}{} | stop: {}\n",
              load_seconds, r.n_prompt, from_cache, r.prompt_seconds, r.prompt_tokens_per_second(),
              saved, r.tokens.size(), r.generate_seconds, r.generated_tokens_per_second(),
-             speculation_summary(r), stop_reason_name(r.stop));
+             speculation_summary(r), shifts, stop_reason_name(r.stop));
+}
+
+// --keep as positions of the session, as llama.cpp counts it: N prompt tokens after BOS,
+// -1 (or more than the prompt) the whole prompt.
+int64_t positions_to_keep(int64_t keep, std::span<const TokenId> prompt, const Tokenizer& tok) {
+  const auto n = std::ssize(prompt);
+  const bool bos = n > 0 && prompt.front() == tok.special().bos;
+  return keep < 0 ? n : std::min(n, keep + (bos ? 1 : 0));
 }
 
 void report(const RunOptions& o, const GenerateResult& r, const CachedPrompt& cached,
@@ -242,8 +256,9 @@ void chat_loop(Conversation& conversation, GenerateOptions options) {
     if (!std::getline(std::cin, line)) break;
     if (line.empty()) continue;
     g_interrupted = 0;
+    int64_t shifts = 0;
     try {
-      conversation.reply(line, options, stream_to_stdout);
+      shifts = conversation.reply(line, options, stream_to_stdout).n_context_shifts;
     } catch (const ContextOverflow& e) {  // forget the earlier turns and ask again, if that helps
       if (!conversation.fits_alone(line)) {
         fmt::print(stderr,
@@ -258,6 +273,11 @@ void chat_loop(Conversation& conversation, GenerateOptions options) {
     }
     out().write("\n");
     out().flush();  // a reply that could not be written ends the chat with its error
+    if (shifts > 0) {
+      fmt::print(stderr,
+                 "tern: the context was full: the oldest turns after the system turn "
+                 "were dropped\n");
+    }
   }
   if (terminal) out().write("\n");
 }
@@ -299,15 +319,19 @@ void run(RunOptions o, const CLI::App* cmd) {
   if (use_chat && !choice.warning.empty())
     fmt::print(stderr, "tern: warning: {}\n", choice.warning);
   const TextCallback sink = o.json ? TextCallback{} : TextCallback(stream_to_stdout);
+  o.generate.context_shift = !o.no_context_shift;
   if (!use_chat) {
     const std::vector<TokenId> tokens =
         l.model.tokenizer().tokenize(*prompt, {.add_eos = false, .parse_special = true});
+    o.generate.n_keep = positions_to_keep(o.keep, tokens, l.model.tokenizer());
     complete(o, l, tokens, sink, std::nullopt);
     return;
   }
   Conversation conversation(l.session, l.model.tokenizer(), l.sampler, choice.tmpl, o.system);
   if (prompt) {  // one reply: what conversation.reply() would decode and generate
-    complete(o, l, conversation.prompt_tokens(*prompt), sink, choice.tmpl.format);
+    const std::vector<TokenId> tokens = conversation.prompt_tokens(*prompt);
+    o.generate.n_keep = conversation.system_turn_length(tokens);  // as reply() keeps
+    complete(o, l, tokens, sink, choice.tmpl.format);
     return;
   }
   chat_loop(conversation, o.generate);
@@ -352,6 +376,13 @@ void add_run(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", o->session.n_ctx, "Context size; 0: the model's")
       ->check(in_range(0, kMaxContextSize))
       ->capture_default_str();
+  cmd->add_option("--keep", o->keep,
+                  "Prompt tokens a context shift keeps (BOS aside); -1: all; chat: the system "
+                  "turn")
+      ->check(in_range(-1, kMaxContextSize))
+      ->capture_default_str();
+  cmd->add_flag("--no-context-shift", o->no_context_shift,
+                "Stop when the context is full (chat: start over) instead of sliding it");
   cmd->add_option("-b,--batch-size", o->session.n_batch, "Prompt tokens per micro-batch")
       ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
