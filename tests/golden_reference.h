@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -31,6 +32,14 @@ inline std::string model_test_name(const ::testing::TestParamInfo<std::string>& 
 }
 
 inline const std::string kGoldenDir = std::string(TERN_SHARED_DIR) + "/golden/";
+/// Goldens committed with tern (architectures ../shared has none of), same layout.
+inline const std::string kRepoGoldenDir = std::string(TERN_TEST_DATA_DIR) + "/golden/";
+
+/// The directory of the golden `name`: tern's own, or ../shared's.
+inline std::string golden_dir(const std::string& name) {
+  return std::filesystem::exists(kRepoGoldenDir + name) ? kRepoGoldenDir + name
+                                                        : kGoldenDir + name;
+}
 
 inline std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -74,7 +83,7 @@ struct Golden {
 
 inline Golden load_golden(const std::string& name) {
   Golden g;
-  g.dir = kGoldenDir + name;
+  g.dir = golden_dir(name);
   g.quantized = slurp(g.dir + "/kind").starts_with("quant");
   g.n_vocab = std::stoll(slurp(g.dir + "/n_vocab"));
   g.tokens = ids_of(slurp(g.dir + "/tokens.txt"));
