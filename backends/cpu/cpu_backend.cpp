@@ -15,6 +15,7 @@
 #include "backends/cpu/attention.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/elementwise.h"
+#include "backends/cpu/experts.h"
 #include "backends/cpu/matmul.h"
 #include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/repack.h"
@@ -155,9 +156,13 @@ class CpuBackend final : public Backend {
     rope_angles_.clear();
     for (size_t i = first; i < last;) {
       size_t n_matmuls = simd_matmul_run(graph, i, last);
+      size_t n_experts = n_matmuls > 0 ? 0 : expert_matmul_run(graph, i, last);
       if (n_matmuls > 0) {
         run_matmuls(graph, graph.nodes().subspan(i, n_matmuls), ops);
         i += n_matmuls;
+      } else if (n_experts > 0) {
+        run_expert_matmuls(graph, graph.nodes().subspan(i, n_experts), ops);
+        i += n_experts;
       } else {
         run_node(graph, graph.nodes()[i], ops);
         ++i;
@@ -169,6 +174,10 @@ class CpuBackend final : public Backend {
   void run_node(const Graph& graph, const Node& node, const Operands& ops);
   size_t simd_matmul_run(const Graph& graph, size_t i, size_t last) const;
   void run_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
+  size_t expert_matmul_run(const Graph& graph, size_t i, size_t last) const;
+  void run_expert_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
+  void dense_matmuls(std::span<const cpu::ExpertWeight> weights, int64_t cols, const float* x,
+                     int64_t n);
 
   int n_threads_;
   cpu::Isa isa_;
@@ -212,6 +221,72 @@ void CpuBackend::run_matmuls(const Graph& graph, std::span<const Node> nodes,
     targets_.push_back({w.type, bytes, w.rows, ops.act(node.out), packed});
   }
   cpu::simd_matmuls(targets_, x.cols, ops.act(nodes[0].in[1]), x.rows, n_threads_, isa_);
+}
+
+// How many nodes from i on are expert products of one input and route (a layer's gate and
+// up): their tokens are grouped by expert once. 0 if node i is not one.
+size_t CpuBackend::expert_matmul_run(const Graph& graph, size_t i, size_t last) const {
+  auto nodes = graph.nodes();
+  if (nodes[i].op != Op::ExpertMatMul) return 0;
+  auto n_expert = [](const Node& node) {
+    return std::get<graph::ExpertMatMulParams>(node.params).n_expert;
+  };
+  size_t end = i + 1;
+  while (end < last && nodes[end].op == Op::ExpertMatMul && nodes[end].in[1] == nodes[i].in[1] &&
+         nodes[end].in[2] == nodes[i].in[2] && n_expert(nodes[end]) == n_expert(nodes[i])) {
+    ++end;
+  }
+  return end - i;
+}
+
+void CpuBackend::run_expert_matmuls(const Graph& graph, std::span<const Node> nodes,
+                                    const Operands& ops) {
+  const Tensor& x = graph.tensor(nodes[0].in[1]);
+  const Tensor& route = graph.tensor(nodes[0].in[2]);
+  std::vector<cpu::ExpertProduct> products;
+  for (const Node& node : nodes) {
+    const Tensor& w = graph.tensor(node.in[0]);
+    products.push_back({w.type, ops.bytes(w), w.rows, ops.act(node.out)});
+  }
+  cpu::expert_matmuls(
+      products, std::get<graph::ExpertMatMulParams>(nodes[0].params).n_expert,
+      ops.act(nodes[0].in[1]), x.rows, x.cols, ops.act(nodes[0].in[2]), route.rows,
+      static_cast<int>(route.cols / 2),
+      [&](std::span<const cpu::ExpertWeight> weights, const float* xg, int64_t m) {
+        dense_matmuls(weights, x.cols, xg, m);
+      });
+}
+
+// Products of x [n, cols] with each weight, as a MatMul node would run them: SIMD (with the
+// interleaved copies, in runs of one activation format) or the scalar reference.
+void CpuBackend::dense_matmuls(std::span<const cpu::ExpertWeight> weights, int64_t cols,
+                               const float* x, int64_t n) {
+  for (size_t i = 0; i < weights.size();) {
+    const cpu::ExpertWeight& w = weights[i];
+    const void* slice = static_cast<const uint8_t*>(w.stack) +
+                        checked_row_bytes(w.type, cols) * static_cast<size_t>(w.row0);
+    if (!cpu::has_simd_matmul(w.type, isa_)) {
+      cpu::matmul(w.type, slice, w.rows, cols, x, n, w.y, n_threads_);
+      ++i;
+      continue;
+    }
+    TensorType act = cpu::type_kernels(w.type).vec_dot_type;
+    targets_.clear();
+    for (; i < weights.size() && cpu::has_simd_matmul(weights[i].type, isa_) &&
+           cpu::type_kernels(weights[i].type).vec_dot_type == act;
+         ++i) {
+      const cpu::ExpertWeight& t = weights[i];
+      // The whole stack is interleaved at its first use (a bench's warm-up, not its timing).
+      const void* packed = repack_ ? repacked_.get_rows(t.type, t.stack, t.stack_rows, cols,
+                                                        t.row0, isa_, n_threads_)
+                                   : nullptr;
+      targets_.push_back({t.type,
+                          static_cast<const uint8_t*>(t.stack) +
+                              checked_row_bytes(t.type, cols) * static_cast<size_t>(t.row0),
+                          t.rows, t.y, packed});
+    }
+    cpu::simd_matmuls(targets_, cols, x, n, n_threads_, isa_);
+  }
 }
 
 // Row-wise ops over a prompt's rows are split across the threads (run on the caller alone,
@@ -308,6 +383,16 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     case Op::Scale:
       cpu::scale(ops.act(node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
                  ops.act(node.out));
+      break;
+    case Op::ExpertRoute:
+      cpu::expert_route(ops.act(node.in[0]), in(0).rows, in(0).cols,
+                        std::get<graph::ExpertRouteParams>(node.params), ops.act(node.out));
+      break;
+    case Op::ExpertMatMul:  // run in groups by run_expert_matmuls
+      throw Error("cpu: expert_matmul outside its group");
+    case Op::ExpertMix:
+      cpu::expert_mix(ops.act(node.in[0]), ops.act(node.in[1]), out.rows,
+                      static_cast<int>(in(1).cols / 2), out.cols, ops.act(node.out));
       break;
     case Op::Copy: {  // each segment's rows are consecutive cache rows
       size_t stride = *row_bytes(out.type, out.cols);

@@ -373,6 +373,15 @@ const void* RepackedWeights::get(TensorType type, const void* w, int64_t rows, i
   return copies_.emplace(key, std::move(copy)).first->second.get();
 }
 
+const void* RepackedWeights::get_rows(TensorType type, const void* w, int64_t rows, int64_t cols,
+                                      int64_t row0, Isa isa, int n_threads) {
+  if (row0 % kGroupRows != 0) return nullptr;
+  const void* packed = get(type, w, rows, cols, isa, n_threads);
+  if (packed == nullptr) return nullptr;
+  // Groups of kGroupRows rows follow one another, so a group-aligned row starts its own.
+  return static_cast<const uint8_t*>(packed) + repacked_bytes(type, row0, cols);
+}
+
 size_t RepackedWeights::bytes() const {
   std::lock_guard lock(mutex_);
   return bytes_;

@@ -70,6 +70,11 @@ class RepackedWeights {
   /// has none at `isa`.
   const void* get(TensorType type, const void* w, int64_t rows, int64_t cols, Isa isa,
                   int n_threads);
+  /// The interleaved form from row `row0` of w (rows of the whole matrix, all interleaved
+  /// at its first use): for one expert of a stack. nullptr as get(), or when row0 is not
+  /// a multiple of kGroupRows.
+  const void* get_rows(TensorType type, const void* w, int64_t rows, int64_t cols, int64_t row0,
+                       Isa isa, int n_threads);
   size_t bytes() const;
 
  private:

@@ -171,6 +171,9 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::SwiGlu:
     case Op::GeGlu: return activation(1);
     case Op::Scale: return true;
+    case Op::ExpertRoute:
+    case Op::ExpertMatMul:
+    case Op::ExpertMix: return false;  // mixture-of-experts layers run on the CPU
   }
   return false;
 }
@@ -283,6 +286,9 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
       scale(act(g, node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
             act(g, node.out), stream_);
       return;
+    case Op::ExpertRoute:
+    case Op::ExpertMatMul:
+    case Op::ExpertMix: throw Error("cuda: mixture-of-experts ops run on the CPU");
   }
 }
 

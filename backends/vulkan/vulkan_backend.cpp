@@ -109,6 +109,9 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::GeGlu:
     case Op::Add:
     case Op::Scale: return vulkan::supports_elementwise(limits, g, node);
+    case Op::ExpertRoute:
+    case Op::ExpertMatMul:
+    case Op::ExpertMix: return false;  // mixture-of-experts layers run on the CPU
   }
   return false;
 }
@@ -125,6 +128,9 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::GeGlu:
     case Op::Add:
     case Op::Scale: vulkan::record_elementwise(c, node); break;
+    case Op::ExpertRoute:
+    case Op::ExpertMatMul:
+    case Op::ExpertMix: throw Error("vulkan: mixture-of-experts ops run on the CPU");
   }
 }
 

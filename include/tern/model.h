@@ -68,6 +68,9 @@ class Model {
   int64_t n_layer() const;
   /// Bytes of the weights the architecture uses (all in the mapping).
   size_t weight_bytes() const;
+  /// Bytes of weights one token's forward pass reads: weight_bytes(), less the experts of a
+  /// mixture-of-experts model that a token does not choose.
+  size_t token_bytes() const;
   /// Bytes of the whole file.
   size_t file_bytes() const;
 

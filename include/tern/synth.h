@@ -27,10 +27,15 @@ struct SynthShape {
   int64_t n_ctx_train = 4096;
   float rope_freq_base = 10000.0f;
   bool tied = false;  // output head shares token_embd.weight
+  int64_t head_dim = 0;       // attention.key_length and value_length (0: n_embd / n_head)
+  int64_t n_expert = 0;       // mixture of experts: experts per layer (0: dense)
+  int64_t n_expert_used = 0;  // experts each token takes
+  int64_t n_ff_exp = 0;       // one expert's feed-forward width
 };
 
 /// Presets: "135m" (SmolLM2-135M), "1b" (Llama 3.2 1B), "3b" (Llama 3.2 3B), "8b"
-/// (Llama 3.1 8B), "70b" (Llama 3.1 70B) sizes.
+/// (Llama 3.1 8B), "70b" (Llama 3.1 70B) sizes, and "30b-a3b" (Qwen3-30B-A3B: 128 experts,
+/// 8 per token; for --arch qwen3moe).
 const std::vector<SynthShape>& shape_presets();
 /// The preset named `name`, or nullptr.
 const SynthShape* find_shape(std::string_view name);

@@ -44,6 +44,9 @@ class ArchModel {
   const ModelSpec& spec() const { return spec_; }
   /// Bytes of the weights the architecture uses, in all and per layer.
   size_t weight_bytes() const { return weight_bytes_; }
+  /// Bytes one token's forward pass reads: weight_bytes() less the experts it does not
+  /// choose (n_expert_used of each layer's n_expert).
+  size_t token_bytes() const { return token_bytes_; }
   const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
   /// Names of file tensors the architecture does not use.
   const std::vector<std::string>& unused_tensors() const { return unused_tensors_; }
@@ -66,6 +69,7 @@ class ArchModel {
   void bound(const WeightBinder& binder);
 
   size_t weight_bytes_ = 0;
+  size_t token_bytes_ = 0;
   std::vector<size_t> layer_bytes_;
   std::vector<std::string> unused_tensors_;
 };

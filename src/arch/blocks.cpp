@@ -54,6 +54,16 @@ TensorId feed_forward(Graph& g, TensorId x, const FeedForwardWeights& w, Glu glu
   return g.matmul(use(g, w.down), h);  // [n, n_embd]
 }
 
+TensorId expert_feed_forward(Graph& g, TensorId x, const ModelSpec& spec,
+                             const ExpertWeights& w) {
+  TensorId route = g.expert_route(g.matmul(use(g, w.router), x),
+                                  {.n_used = spec.n_expert_used, .normalize = true});
+  TensorId gate = g.expert_matmul(use(g, w.gate), x, route, spec.n_expert);
+  TensorId up = g.expert_matmul(use(g, w.up), x, route, spec.n_expert);
+  TensorId down = g.expert_matmul(use(g, w.down), g.swiglu(gate, up), route, spec.n_expert);
+  return g.expert_mix(down, route);
+}
+
 void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps) {
   TensorId picked = g.get_rows(x, g.input(std::move(rows)));  // [n_out, n_embd]
   TensorId h = norm(g, picked, w.output_norm, eps);
@@ -70,7 +80,8 @@ void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
     TensorId h = norm(g, x, l.attn_norm, spec.rms_eps);
     x = g.add(x, attention(g, h, spec, l.attn, {.rope = ropes[il]}, in.cache[il]));
     h = norm(g, x, l.ffn_norm, spec.rms_eps);
-    x = g.add(x, feed_forward(g, h, l.ffn, glu));
+    x = g.add(x, l.experts ? expert_feed_forward(g, h, spec, l.experts)
+                           : feed_forward(g, h, l.ffn, glu));
   }
   g.set_layer(static_cast<int>(layers.size()));
   output_head(g, x, in.output_rows, head, spec.rms_eps);
@@ -107,6 +118,13 @@ void bind_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights&
   b.bind_layer(w.gate, "ffn_gate.weight", {s.n_embd, s.n_ff});
   b.bind_layer(w.up, "ffn_up.weight", {s.n_embd, s.n_ff});
   b.bind_layer(w.down, "ffn_down.weight", {s.n_ff, s.n_embd});
+}
+
+void bind_experts(TensorVisitor& b, const ModelSpec& s, ExpertWeights& w) {
+  b.bind_layer(w.router, "ffn_gate_inp.weight", {s.n_embd, s.n_expert});
+  b.bind_layer(w.gate, "ffn_gate_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert});
+  b.bind_layer(w.up, "ffn_up_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert});
+  b.bind_layer(w.down, "ffn_down_exps.weight", {s.n_ff_exp, s.n_embd, s.n_expert});
 }
 
 }  // namespace tern::blocks

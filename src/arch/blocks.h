@@ -49,6 +49,18 @@ struct FeedForwardWeights {
 /// Gated feed-forward: down(act(gate x) * up x); x [n, n_embd] -> [n, n_embd].
 TensorId feed_forward(Graph& g, TensorId x, const FeedForwardWeights& w, Glu glu);
 
+/// A mixture of experts: a router and n_expert gated feed-forwards stacked in 3-D tensors.
+struct ExpertWeights {
+  Weight router;           // ffn_gate_inp [n_embd -> n_expert]
+  Weight gate, up, down;   // [n_embd -> n_ff_exp] x n_expert, ..., [n_ff_exp -> n_embd] x n_expert
+  explicit operator bool() const { return static_cast<bool>(router); }
+};
+
+/// Routed feed-forward: each token's n_expert_used most probable experts (softmax routing,
+/// weights renormalized over the chosen ones), their SwiGLU outputs weighted and summed;
+/// x [n, n_embd] -> [n, n_embd].
+TensorId expert_feed_forward(Graph& g, TensorId x, const ModelSpec& spec, const ExpertWeights& w);
+
 /// The tensors outside the layers: embeddings, final norm, optional output head.
 struct HeadWeights {
   Weight tok_embd, output_norm, output;
@@ -65,7 +77,8 @@ struct PreNormLayer {
   Weight attn_norm;
   AttentionWeights attn;
   Weight ffn_norm;
-  FeedForwardWeights ffn;
+  FeedForwardWeights ffn;  // dense models
+  ExpertWeights experts;   // mixture-of-experts models (spec.n_expert > 0) instead of ffn
 };
 
 /// embed -> pre-norm layers -> output head: the whole forward pass of llama, qwen2, qwen3;
@@ -88,5 +101,7 @@ void bind_qk_norm(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 void bind_attn_output(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// ffn_gate, ffn_up, ffn_down.
 void bind_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights& w);
+/// ffn_gate_inp, ffn_gate_exps, ffn_up_exps, ffn_down_exps.
+void bind_experts(TensorVisitor& b, const ModelSpec& s, ExpertWeights& w);
 
 }  // namespace tern::blocks

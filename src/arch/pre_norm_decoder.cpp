@@ -1,5 +1,9 @@
 #include "arch/pre_norm_decoder.h"
 
+#include <fmt/format.h>
+
+#include "tern/error.h"
+
 namespace tern {
 
 namespace {
@@ -9,6 +13,10 @@ class PreNormDecoder final : public ArchModel {
   PreNormDecoder(const gguf::File& file, TensorVisitor& tensors, const PreNormDecoderDesc& desc)
       : desc_(desc) {
     spec_ = read_model_spec(file);
+    if (desc.experts && spec_.n_expert == 0) {
+      throw Error(fmt::format("{}: {} needs the metadata key '{}.expert_count'", file.name(),
+                              spec_.arch, spec_.arch));
+    }
     visit(tensors);
   }
 
@@ -34,7 +42,11 @@ class PreNormDecoder final : public ArchModel {
       if (desc_.bind_attention_extras != nullptr) desc_.bind_attention_extras(b, s, l.attn);
       blocks::bind_attn_output(b, s, l.attn);
       b.bind_layer(l.ffn_norm, "ffn_norm.weight", {s.n_embd});
-      blocks::bind_feed_forward(b, s, l.ffn);
+      if (s.n_expert > 0) {
+        blocks::bind_experts(b, s, l.experts);
+      } else {
+        blocks::bind_feed_forward(b, s, l.ffn);
+      }
     }
   }
 

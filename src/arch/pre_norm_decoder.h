@@ -1,6 +1,7 @@
 // The llama family's model: embeddings -> pre-norm layers (attention, then gated FFN, each
 // added to the residual) -> output head. llama, qwen2 and qwen3 differ only in what this
-// description says, so each of their files is one PreNormDecoderDesc.
+// description says, so each of their files is one PreNormDecoderDesc. A layer's
+// feed-forward is dense, or a mixture of experts where the file has expert_count.
 #pragma once
 
 #include <memory>
@@ -16,6 +17,9 @@ struct PreNormDecoderDesc {
   /// Binds the extra attention tensors of the current layer (biases, q/k norms); may be null.
   void (*bind_attention_extras)(TensorVisitor&, const ModelSpec&,
                                 blocks::AttentionWeights&) = nullptr;
+  /// The architecture is a mixture of experts (a file without expert_count is refused);
+  /// otherwise the layers have experts only where the file counts some (Mixtral as llama).
+  bool experts = false;
 };
 
 /// Reads `file`'s spec and names the model's tensors to `tensors`.

@@ -10,6 +10,7 @@ namespace tern {
 std::unique_ptr<ArchModel> load_llama(const gguf::File& file, TensorVisitor& tensors);
 std::unique_ptr<ArchModel> load_qwen2(const gguf::File& file, TensorVisitor& tensors);
 std::unique_ptr<ArchModel> load_qwen3(const gguf::File& file, TensorVisitor& tensors);
+std::unique_ptr<ArchModel> load_qwen3moe(const gguf::File& file, TensorVisitor& tensors);
 std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file, TensorVisitor& tensors);
 
 namespace {
@@ -26,6 +27,7 @@ constexpr ArchEntry kArchitectures[] = {
     {"llama", load_llama},
     {"qwen2", load_qwen2},
     {"qwen3", load_qwen3},
+    {"qwen3moe", load_qwen3moe},
     {"gemma3", load_gemma3},
 };
 
@@ -42,6 +44,12 @@ Loader find_loader(const gguf::File& file) {
 
 void ArchModel::bound(const WeightBinder& binder) {
   weight_bytes_ = binder.total_bytes();
+  size_t experts = binder.expert_bytes();
+  token_bytes_ = weight_bytes_ - experts;
+  if (spec_.n_expert > 0) {
+    token_bytes_ += experts / static_cast<size_t>(spec_.n_expert) *
+                    static_cast<size_t>(spec_.n_expert_used);
+  }
   layer_bytes_ = binder.layer_bytes();
   unused_tensors_ = binder.unused_tensors();
 }

@@ -10,9 +10,9 @@
 namespace tern::graph {
 
 std::string_view op_name(Op op) {
-  constexpr std::array<std::string_view, 10> kNames = {"get_rows",  "matmul", "rms_norm", "rope",
-                                                       "attention", "swiglu", "geglu",    "add",
-                                                       "scale",     "copy"};
+  constexpr std::array<std::string_view, 13> kNames = {
+      "get_rows", "matmul", "rms_norm",     "rope",         "attention",  "swiglu", "geglu",
+      "add",      "scale",  "copy",         "expert_route", "expert_matmul", "expert_mix"};
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -168,6 +168,39 @@ TensorId Graph::add(TensorId a, TensorId b) {
 
 TensorId Graph::scale(TensorId x, float factor) {
   return add_node(Op::Scale, activation(tensor(x).cols, tensor(x).rows), {x}, ScaleParams{factor});
+}
+
+TensorId Graph::expert_route(TensorId logits, const ExpertRouteParams& p) {
+  const Tensor& t = tensor(logits);
+  if (p.n_used <= 0 || p.n_used > t.cols) {
+    shape_error(Op::ExpertRoute, fmt::format("{} of {} experts", p.n_used, t.cols));
+  }
+  return add_node(Op::ExpertRoute, activation(2 * int64_t{p.n_used}, t.rows), {logits}, p);
+}
+
+TensorId Graph::expert_matmul(TensorId w, TensorId x, TensorId route, int n_expert) {
+  const Tensor& wt = tensor(w);
+  const Tensor& xt = tensor(x);
+  const Tensor& rt = tensor(route);
+  int64_t n_used = rt.cols / 2;
+  if (n_expert <= 0 || wt.rows % n_expert != 0 || wt.cols != xt.cols ||
+      (xt.rows != rt.rows && xt.rows != rt.rows * n_used)) {
+    shape_error(Op::ExpertMatMul,
+                fmt::format("weight [{}, {}] of {} experts, input [{}, {}], route of {} rows",
+                            wt.rows, wt.cols, n_expert, xt.rows, xt.cols, rt.rows));
+  }
+  return add_node(Op::ExpertMatMul, activation(wt.rows / n_expert, rt.rows * n_used),
+                  {w, x, route}, ExpertMatMulParams{n_expert});
+}
+
+TensorId Graph::expert_mix(TensorId y, TensorId route) {
+  const Tensor& yt = tensor(y);
+  const Tensor& rt = tensor(route);
+  if (yt.rows != rt.rows * (rt.cols / 2)) {
+    shape_error(Op::ExpertMix, fmt::format("{} rows for a route of {} rows and {} experts",
+                                           yt.rows, rt.rows, rt.cols / 2));
+  }
+  return add_node(Op::ExpertMix, activation(yt.cols, rt.rows), {y, route});
 }
 
 void Graph::copy(TensorId x, TensorId dst) {

@@ -30,6 +30,9 @@ enum class Op : uint8_t {
   Add,        // out = a + b; b with one row broadcasts over a's rows (biases)
   Scale,      // out = x * factor
   Copy,       // writes row i of x into cache row places[i].cache_row(), converting the type
+  ExpertRoute,   // router logits [n, n_expert] -> route [n, 2 * n_used] (ExpertRouteParams)
+  ExpertMatMul,  // out [n * n_used, w.rows / n_expert]: row t * n_used + j = W[e_tj] x
+  ExpertMix,     // y [n * n_used, cols] -> [n, cols]: out[t] = sum_j p_tj y[t * n_used + j]
 };
 
 std::string_view op_name(Op op);
@@ -77,7 +80,17 @@ struct AttentionParams {
 struct ScaleParams {
   float factor;
 };
-using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams>;
+/// Mixture-of-experts routing: softmax over the router logits, the n_used most probable
+/// experts, their probabilities renormalized to sum 1 when `normalize`.
+struct ExpertRouteParams {
+  int n_used;
+  bool normalize;
+};
+struct ExpertMatMulParams {
+  int n_expert;  // matrices stacked in the weight, each of w.rows / n_expert rows
+};
+using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams,
+                            ExpertRouteParams, ExpertMatMulParams>;
 
 struct Node {
   Op op;
@@ -144,6 +157,17 @@ class Graph {
   TensorId geglu(TensorId gate, TensorId up);
   TensorId add(TensorId a, TensorId b);
   TensorId scale(TensorId x, float factor);
+  /// A route [n, 2 * n_used]: columns [0, n_used) are the chosen experts' weights in
+  /// descending probability order, columns [n_used, 2 * n_used) their indices as exact
+  /// floats (one activation carries both to every backend).
+  TensorId expert_route(TensorId logits, const ExpertRouteParams& p);
+  /// Each token's chosen experts applied to it: w stacks n_expert matrices; x is [n, cols]
+  /// (a token's row serves all its experts) or [n * n_used, cols] (a row per token and
+  /// expert, as expert_matmul returns).
+  TensorId expert_matmul(TensorId w, TensorId x, TensorId route, int n_expert);
+  /// The experts' outputs y [n * n_used, cols] weighted by the route and summed per token,
+  /// in route order.
+  TensorId expert_mix(TensorId y, TensorId route);
   /// Writes row i of x (one row per token) into row places()[i].cache_row() of `dst` (a
   /// cache tensor); returns nothing to read.
   void copy(TensorId x, TensorId dst);

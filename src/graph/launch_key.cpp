@@ -32,6 +32,10 @@ void append_params(const Params& params, std::vector<uint64_t>& key) {
                                  word(p.head_dim_v), word(p.scale), word(p.window)});
         } else if constexpr (std::is_same_v<P, ScaleParams>) {
           key.push_back(word(p.factor));
+        } else if constexpr (std::is_same_v<P, ExpertRouteParams>) {
+          key.insert(key.end(), {word(p.n_used), word(p.normalize)});
+        } else if constexpr (std::is_same_v<P, ExpertMatMulParams>) {
+          key.push_back(word(p.n_expert));
         }
       },
       params);

@@ -60,6 +60,7 @@ int64_t Model::n_ctx_train() const { return impl_->arch->spec().n_ctx_train; }
 int64_t Model::n_embd() const { return impl_->arch->spec().n_embd; }
 int64_t Model::n_layer() const { return impl_->arch->spec().n_layer; }
 size_t Model::weight_bytes() const { return impl_->arch->weight_bytes(); }
+size_t Model::token_bytes() const { return impl_->arch->token_bytes(); }
 size_t Model::file_bytes() const { return impl_->file.bytes().size(); }
 
 const Tokenizer& Model::tokenizer() const {

@@ -104,6 +104,15 @@ ModelSpec read_model_spec(const gguf::File& file) {
   s.rope_freq_base = r.get_positive_float_or("rope.freq_base", s.rope_freq_base);
   s.rope_freq_scale = read_freq_scale(file, r);
   s.sliding_window = r.get_or("attention.sliding_window", 0, 0);
+  s.n_expert = static_cast<int>(r.get_or("expert_count", 0, 0));
+  if (s.n_expert > 0) {
+    s.n_expert_used = static_cast<int>(r.get("expert_used_count"));
+    if (s.n_expert_used > s.n_expert) {
+      throw Error(fmt::format("{}: expert_used_count {} is above expert_count {}", file.name(),
+                              s.n_expert_used, s.n_expert));
+    }
+    s.n_ff_exp = r.get_or("expert_feed_forward_length", s.n_ff);
+  }
   return s;
 }
 

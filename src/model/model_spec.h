@@ -25,6 +25,9 @@ struct ModelSpec {
   float rope_freq_base = 10000.0f;  // {arch}.rope.freq_base
   float rope_freq_scale = 1.0f;     // 1 / {arch}.rope.scaling.factor for linear scaling
   int64_t sliding_window = 0;       // {arch}.attention.sliding_window (0: none)
+  int n_expert = 0;                 // {arch}.expert_count (0: dense feed-forward)
+  int n_expert_used = 0;            // {arch}.expert_used_count: experts per token
+  int64_t n_ff_exp = 0;             // {arch}.expert_feed_forward_length (default n_ff)
 
   int64_t k_cols() const { return int64_t{n_head_kv} * head_dim_k; }  // K cache row width
   int64_t v_cols() const { return int64_t{n_head_kv} * head_dim_v; }  // V cache row width

@@ -65,6 +65,8 @@ class WeightBinder final : public TensorVisitor {
 
   /// Bytes of every bound tensor.
   size_t total_bytes() const { return total_bytes_; }
+  /// Bytes of the bound mixture-of-experts stacks ("*_exps.weight").
+  size_t expert_bytes() const { return expert_bytes_; }
   /// Bytes bound per layer (index = layer).
   const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
   /// Names of file tensors nothing bound (strict loading refuses them).
@@ -76,6 +78,7 @@ class WeightBinder final : public TensorVisitor {
 
   const gguf::File& file_;
   size_t total_bytes_ = 0;
+  size_t expert_bytes_ = 0;
   std::vector<size_t> layer_bytes_;
   std::vector<std::string_view> bound_;
 };

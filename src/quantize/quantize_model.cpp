@@ -34,7 +34,10 @@ Role role_of(std::string_view name, bool has_output) {
   }
   if (ends_with(name, ".attn_v.weight")) return Role::AttnV;
   if (ends_with(name, ".attn_output.weight")) return Role::AttnOutput;
-  if (ends_with(name, ".ffn_down.weight")) return Role::FfnDown;
+  // A mixture's stacked experts take the role of the dense tensor they replace.
+  if (ends_with(name, ".ffn_down.weight") || ends_with(name, ".ffn_down_exps.weight")) {
+    return Role::FfnDown;
+  }
   return Role::Other;
 }
 
@@ -102,7 +105,10 @@ void write_tensor(const TensorPlan& p, const QuantizeOptions& options, QuantizeP
 }  // namespace
 
 bool is_quantizable(std::string_view name, int n_dims, int64_t n_rows) {
-  return ends_with(name, ".weight") && n_dims >= 2 && n_rows > 1;
+  // Expert routers stay F32 (as llama.cpp keeps them): small, and their rounding would
+  // change which experts a token takes.
+  return ends_with(name, ".weight") && !ends_with(name, ".ffn_gate_inp.weight") && n_dims >= 2 &&
+         n_rows > 1;
 }
 
 TensorType weight_type(const QuantMix& mix, std::string_view name, int64_t n_cols,

@@ -66,6 +66,15 @@ void add_shape(gguf::Writer& w, const SynthOptions& o, const quant::QuantMix& mi
   w.add(key("attention.head_count_kv"), {static_cast<uint32_t>(s.n_head_kv)});
   w.add(key("attention.layer_norm_rms_epsilon"), {1e-5f});
   w.add(key("rope.freq_base"), {s.rope_freq_base});
+  if (s.head_dim > 0) {
+    w.add(key("attention.key_length"), {static_cast<uint32_t>(s.head_dim)});
+    w.add(key("attention.value_length"), {static_cast<uint32_t>(s.head_dim)});
+  }
+  if (s.n_expert > 0) {
+    w.add(key("expert_count"), {static_cast<uint32_t>(s.n_expert)});
+    w.add(key("expert_used_count"), {static_cast<uint32_t>(s.n_expert_used)});
+    w.add(key("expert_feed_forward_length"), {static_cast<uint32_t>(s.n_ff_exp)});
+  }
 }
 
 // Copies the tokenizer keys of `vocab_from`, or adds the byte vocabulary; returns n_vocab.
@@ -82,11 +91,17 @@ int64_t add_vocab(gguf::Writer& w, const SynthOptions& o) {
 }
 
 void check_shape(const SynthShape& s) {
+  if (s.n_expert > 0 && (s.n_expert_used <= 0 || s.n_expert_used > s.n_expert || s.n_ff_exp <= 0)) {
+    throw Error(fmt::format(
+        "synth: invalid experts ({} experts, {} used, width {}): need 1 <= used <= experts and "
+        "a positive width",
+        s.n_expert, s.n_expert_used, s.n_ff_exp));
+  }
   if (s.n_embd <= 0 || s.n_layer <= 0 || s.n_head <= 0 || s.n_head_kv <= 0 || s.n_ff <= 0 ||
-      s.n_embd % s.n_head != 0) {
+      (s.head_dim == 0 && s.n_embd % s.n_head != 0)) {
     throw Error(fmt::format(
         "synth: invalid shape (n_embd {}, n_layer {}, n_head {}, n_head_kv {}, n_ff {}): all "
-        "must be positive and n_embd a multiple of n_head",
+        "must be positive and n_embd a multiple of n_head (or a head size given)",
         s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.n_ff));
   }
 }

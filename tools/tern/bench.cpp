@@ -45,6 +45,7 @@ struct BenchOptions {
 struct Result {
   std::string model;
   size_t model_bytes = 0;
+  size_t token_bytes = 0;  // weights one token reads (a mixture: its chosen experts only)
   int threads = 0;
   std::string test;  // "pp512", "tg128", "tg128 @ d4096", "tg128 x4" (4 sequences)
   int depth = 0;     // positions in the cache before the test
@@ -53,7 +54,7 @@ struct Result {
   double device_peak_gbps = 0;  // the GPU's claimed bandwidth (0: CPU or unknown)
   std::vector<double> tps;
   double mean = 0, std = 0;
-  double gbps = 0;  // tg: model bytes x steps/s (t/s / width)
+  double gbps = 0;  // tg: token bytes x steps/s (t/s / width)
 };
 
 // Random token ids past the first few (special) ones; fixed seed, like llama-bench's.
@@ -109,8 +110,8 @@ Result run_test(const Model& model, const std::string& name, const BenchOptions&
   std::string test = fmt::format("{}{}", prompt ? "pp" : "tg", n);
   if (depth > 0) test += fmt::format(" @ d{}", depth);
   if (width > 1) test += fmt::format(" x{}", width);
-  Result r{name, model.weight_bytes(), threads, test, depth, width, session.device(),
-           session.device_peak_gbps()};
+  Result r{name,  model.weight_bytes(), model.token_bytes(),     threads,
+           test,  depth,                width,  session.device(), session.device_peak_gbps()};
   for (int i = 0; i < o.reps; ++i) {
     r.tps.push_back(static_cast<double>(n) * width / run_once(session, tokens, prompt, depth, width));
   }
@@ -119,7 +120,7 @@ Result run_test(const Model& model, const std::string& name, const BenchOptions&
   r.mean = sum / static_cast<double>(r.tps.size());
   for (double v : r.tps) sq += (v - r.mean) * (v - r.mean);
   r.std = r.tps.size() > 1 ? std::sqrt(sq / static_cast<double>(r.tps.size() - 1)) : 0.0;
-  if (!prompt) r.gbps = static_cast<double>(r.model_bytes) * r.mean / width / 1e9;
+  if (!prompt) r.gbps = static_cast<double>(r.token_bytes) * r.mean / width / 1e9;
   return r;
 }
 
@@ -158,6 +159,7 @@ void print_json(const std::vector<Result>& results, const BandwidthByThreads& bw
   for (const Result& r : results) {
     nlohmann::json j = {{"model", r.model},
                         {"size_bytes", r.model_bytes},
+                        {"token_bytes", r.token_bytes},
                         {"threads", r.threads},
                         {"test", r.test},
                         {"depth", r.depth},

@@ -39,13 +39,18 @@ synth::SynthShape resolve_shape(const SynthCliOptions& o) {
   synth::SynthShape s = *preset;
   const synth::SynthShape& c = o.custom;
   bool custom = c.n_vocab > 0 || c.n_embd > 0 || c.n_layer > 0 || c.n_head > 0 || c.n_head_kv > 0 ||
-                c.n_ff > 0;
+                c.n_ff > 0 || c.head_dim > 0 || c.n_expert > 0 || c.n_expert_used > 0 ||
+                c.n_ff_exp > 0;
   if (c.n_vocab > 0) s.n_vocab = c.n_vocab;
   if (c.n_embd > 0) s.n_embd = c.n_embd;
   if (c.n_layer > 0) s.n_layer = c.n_layer;
   if (c.n_head > 0) s.n_head = c.n_head;
   if (c.n_head_kv > 0) s.n_head_kv = c.n_head_kv;
   if (c.n_ff > 0) s.n_ff = c.n_ff;
+  if (c.head_dim > 0) s.head_dim = c.head_dim;
+  if (c.n_expert > 0) s.n_expert = c.n_expert;
+  if (c.n_expert_used > 0) s.n_expert_used = c.n_expert_used;
+  if (c.n_ff_exp > 0) s.n_ff_exp = c.n_ff_exp;
   if (c.tied) s.tied = true;
   if (custom) s.name = "custom";
   return s;
@@ -75,7 +80,7 @@ void add_synth(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("synth", "Write a model with random weights in any shape and type");
   cmd->add_option("output", o->out, "Output GGUF file")->required();
-  cmd->add_option("--arch", o->synth.arch, "Architecture (llama, qwen2, qwen3, gemma3)")
+  cmd->add_option("--arch", o->synth.arch, "Architecture (llama, qwen2, qwen3, qwen3moe, gemma3)")
       ->capture_default_str();
   cmd->add_option("--shape", o->shape, "Preset: " + preset_list())->capture_default_str();
   cmd->add_option("--type", o->synth.mix, "Quantization mix, as for tern quantize")
@@ -90,6 +95,14 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--n-head-kv", o->custom.n_head_kv, "Override: KV heads")
       ->check(in_range(1, 1 << 24));
   cmd->add_option("--n-ff", o->custom.n_ff, "Override: feed-forward width")
+      ->check(in_range(1, 1 << 24));
+  cmd->add_option("--head-dim", o->custom.head_dim, "Override: attention head size")
+      ->check(in_range(1, 1 << 16));
+  cmd->add_option("--n-expert", o->custom.n_expert, "Override: experts per layer")
+      ->check(in_range(1, 1 << 12));
+  cmd->add_option("--n-expert-used", o->custom.n_expert_used, "Override: experts per token")
+      ->check(in_range(1, 1 << 12));
+  cmd->add_option("--n-ff-exp", o->custom.n_ff_exp, "Override: one expert's feed-forward width")
       ->check(in_range(1, 1 << 24));
   cmd->add_flag("--tied", o->custom.tied, "Share token_embd.weight as the output head");
   cmd->add_option("--vocab-from", o->synth.vocab_from,
