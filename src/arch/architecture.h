@@ -48,6 +48,15 @@ class ArchModel {
   /// choose (n_expert_used of each layer's n_expert).
   size_t token_bytes() const { return token_bytes_; }
   const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
+  /// A weight that matrix products read, and the graph layer that reads it.
+  struct Matrix {
+    const gguf::TensorInfo* info;
+    int layer;  // 0..n_layer-1, or n_layer: the output head
+  };
+  /// The weights matrix products read (what a backend prepares for its layers): every
+  /// bound tensor of two or more dimensions, except token embeddings that are only looked
+  /// up (an untied output head).
+  const std::vector<Matrix>& matrices() const { return matrices_; }
   /// Names of file tensors the architecture does not use.
   const std::vector<std::string>& unused_tensors() const { return unused_tensors_; }
   /// Each layer's key rotation, [n_layer]: what the graph applies and a context shift
@@ -72,6 +81,7 @@ class ArchModel {
   size_t token_bytes_ = 0;
   std::vector<size_t> layer_bytes_;
   std::vector<std::string> unused_tensors_;
+  std::vector<Matrix> matrices_;
 };
 
 /// Reads `file`'s spec and binds its weights with the architecture general.architecture

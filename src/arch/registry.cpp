@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "arch/architecture.h"
 #include "tern/error.h"
 
@@ -52,6 +54,14 @@ void ArchModel::bound(const WeightBinder& binder) {
   }
   layer_bytes_ = binder.layer_bytes();
   unused_tensors_ = binder.unused_tensors();
+  bool tied = std::none_of(binder.matrices().begin(), binder.matrices().end(),
+                           [](const auto& m) { return m.first->name == "output.weight"; });
+  for (const auto& [info, layer] : binder.matrices()) {
+    bool embeddings = info->name == "token_embd.weight";
+    if (embeddings && !tied) continue;  // looked up by rows only
+    // Tensors outside the layers are the output head's (embeddings: tied to it).
+    matrices_.push_back({info, layer >= 0 ? layer : static_cast<int>(spec_.n_layer)});
+  }
 }
 
 std::vector<std::string_view> architecture_names() {

@@ -67,6 +67,10 @@ class WeightBinder final : public TensorVisitor {
   size_t total_bytes() const { return total_bytes_; }
   /// Bytes of the bound mixture-of-experts stacks ("*_exps.weight").
   size_t expert_bytes() const { return expert_bytes_; }
+  /// The bound tensors of two or more dimensions, with the layer each was named in.
+  const std::vector<std::pair<const gguf::TensorInfo*, int>>& matrices() const {
+    return matrices_;
+  }
   /// Bytes bound per layer (index = layer).
   const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
   /// Names of file tensors nothing bound (strict loading refuses them).
@@ -79,6 +83,7 @@ class WeightBinder final : public TensorVisitor {
   const gguf::File& file_;
   size_t total_bytes_ = 0;
   size_t expert_bytes_ = 0;
+  std::vector<std::pair<const gguf::TensorInfo*, int>> matrices_;
   std::vector<size_t> layer_bytes_;
   std::vector<std::string_view> bound_;
 };

@@ -1,6 +1,7 @@
 // ModelBackends: what the sessions of one model share, made once from its ModelOptions: the
 // GPU backend asked for (holding the weights it uploads), the CPU's store of interleaved
-// weights, and the layer placement. Each session makes its own CPU backend over that store
+// weights (made for the CPU's layers when the model's backends are made), and the layer
+// placement. Each session makes its own CPU backend over that store
 // (its per-run scratch and thread count are the session's) and takes turns on the GPU
 // backend under its mutex (SharedBackend), so the weights exist once per model.
 #pragma once
@@ -29,6 +30,8 @@ class ModelBackends {
   std::unique_ptr<Backend> make_cpu_backend(int n_threads) const;
 
  private:
+  void interleave_cpu_weights(const ArchModel& arch, const ModelOptions& options);
+
   cpu::RepackedWeights repacked_;  // thread-safe: sessions fill it concurrently
   BackendOptions cpu_options_;
   SharedBackend gpu_;
