@@ -17,6 +17,10 @@ class PreNormDecoder final : public ArchModel {
       throw Error(fmt::format("{}: {} needs the metadata key '{}.expert_count'", file.name(),
                               spec_.arch, spec_.arch));
     }
+    // One expert's width, as llama.cpp reads it: Mixtral-style llama files give it as
+    // feed_forward_length; qwen3moe as expert_feed_forward_length, else n_ff / n_used.
+    if (spec_.n_expert > 0 && !desc.experts) spec_.n_ff_exp = spec_.n_ff;
+    if (spec_.n_expert > 0 && spec_.n_ff_exp == 0) spec_.n_ff_exp = spec_.n_ff / spec_.n_expert_used;
     visit(tensors);
   }
 

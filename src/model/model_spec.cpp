@@ -111,7 +111,7 @@ ModelSpec read_model_spec(const gguf::File& file) {
       throw Error(fmt::format("{}: expert_used_count {} is above expert_count {}", file.name(),
                               s.n_expert_used, s.n_expert));
     }
-    s.n_ff_exp = r.get_or("expert_feed_forward_length", s.n_ff);
+    s.n_ff_exp = r.get_or("expert_feed_forward_length", 0);
   }
   return s;
 }

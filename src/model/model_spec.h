@@ -27,7 +27,8 @@ struct ModelSpec {
   int64_t sliding_window = 0;       // {arch}.attention.sliding_window (0: none)
   int n_expert = 0;                 // {arch}.expert_count (0: dense feed-forward)
   int n_expert_used = 0;            // {arch}.expert_used_count: experts per token
-  int64_t n_ff_exp = 0;             // {arch}.expert_feed_forward_length (default n_ff)
+  int64_t n_ff_exp = 0;             // one expert's width: the architecture decides (see
+                                    // pre_norm_decoder.cpp), from expert_feed_forward_length
 
   int64_t k_cols() const { return int64_t{n_head_kv} * head_dim_k; }  // K cache row width
   int64_t v_cols() const { return int64_t{n_head_kv} * head_dim_v; }  // V cache row width
