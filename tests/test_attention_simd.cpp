@@ -28,7 +28,8 @@ using test::simd_levels;
 struct Shape {
   int n_head, n_head_kv, head_dim_k, head_dim_v;
   int64_t n_tokens, pos0, window;
-  float score_std;  // standard deviation of the scaled scores q.k * scale
+  float score_std;       // standard deviation of the scaled scores q.k * scale
+  float softcap = 0.0f;  // attention logit soft cap (0: none)
 };
 
 // Largest |simd - reference| and largest |reference| over the output.
@@ -64,6 +65,7 @@ Diff compare_attention(const Shape& s, Isa isa, int n_threads, TensorType kv_typ
   graph::AttentionParams p{s.n_head, s.n_head_kv, s.head_dim_k, s.head_dim_v, 0.0f, s.window};
   // q and k ~ N(0, 1): q.k has standard deviation sqrt(head_dim_k).
   p.scale = s.score_std / std::sqrt(static_cast<float>(s.head_dim_k));
+  p.softcap = s.softcap;
   if (segments.empty()) segments.push_back({0, s.n_tokens, s.pos0, 0});
   int64_t n_kv = 0, n_tokens = 0;
   for (const graph::Segment& g : segments) {
@@ -155,6 +157,26 @@ TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
             << "/" << s.n_head_kv << " dims " << s.head_dim_k << "/" << s.head_dim_v << " tokens "
             << s.n_tokens << " pos0 " << s.pos0 << " window " << s.window << " score std "
             << s.score_std << " threads " << n_threads;
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+// Soft-capped scores (gemma2: cap * tanh(score / cap) before the mask) on both SIMD paths:
+// 1 and 5 tokens (per-row scores), 9 and 40 (16-row tiles), with windows and F16 caches.
+// Scores of standard deviation 8 against caps of 0.5 and 5: the cap changes every weight.
+TEST(AttentionSimd, SoftCapMatchesScalarReference) {
+  for (Isa isa : simd_levels()) {
+    for (float cap : {0.5f, 5.0f}) {
+      for (int64_t n_tokens : {1, 5, 9, 40}) {
+        for (auto [window, kv_type] : {std::pair{int64_t{0}, TensorType::F32},
+                                       std::pair{int64_t{8}, TensorType::F16}}) {
+          Shape s{8, 2, 64, 64, n_tokens, 30, window, 8.0f, cap};
+          Diff d = compare_attention(s, isa, 2, kv_type);
+          EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
+              << isa_name(isa) << " cap " << cap << " tokens " << n_tokens << " window " << window;
+        }
       }
     }
   }

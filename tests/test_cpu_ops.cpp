@@ -108,7 +108,7 @@ TEST(CpuOps, RopeNormalAndNeoxPairs) {
   EXPECT_NEAR(out[0], 1 * std::cos(0.5) - 2 * std::sin(0.5), 1e-6);
 }
 
-// Naive attention in double: causal, optional window, GQA.
+// Naive attention in double: causal, optional window and soft cap, GQA.
 std::vector<double> naive_attention(const std::vector<float>& q, const std::vector<float>& k,
                                     const std::vector<float>& v, int64_t n, int64_t pos0,
                                     const graph::AttentionParams& p) {
@@ -126,7 +126,8 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
         for (int64_t i = 0; i < hd; ++i) {
           d += double{q[(t * p.n_head + h) * hd + i]} * k[(j * p.n_head_kv + g) * hd + i];
         }
-        s.push_back(d * p.scale);
+        d *= p.scale;
+        s.push_back(p.softcap > 0 ? p.softcap * std::tanh(d / p.softcap) : d);
         keys.push_back(j);
       }
       double m = *std::max_element(s.begin(), s.end()), z = 0;
@@ -141,9 +142,10 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
   return out;
 }
 
-TEST(CpuOps, AttentionMatchesNaiveWithGqaAndWindow) {
-  for (int64_t window : {0, 3}) {
-    graph::AttentionParams p{4, 2, 8, 6, 0.35f, window};
+TEST(CpuOps, AttentionMatchesNaiveWithGqaWindowAndSoftCap) {
+  for (auto [window, softcap] : {std::pair{int64_t{0}, 0.0f}, std::pair{int64_t{3}, 0.0f},
+                                 std::pair{int64_t{0}, 0.7f}, std::pair{int64_t{3}, 0.7f}}) {
+    graph::AttentionParams p{4, 2, 8, 6, 0.35f, window, softcap};
     int64_t n = 5, pos0 = 4, n_kv = pos0 + n;
     auto q = random_values(static_cast<size_t>(n * 4 * 8), 3);
     auto k = random_values(static_cast<size_t>(n_kv * 2 * 8), 4);
@@ -151,7 +153,9 @@ TEST(CpuOps, AttentionMatchesNaiveWithGqaAndWindow) {
     std::vector<float> out(static_cast<size_t>(n * 4 * 6));
     attention(q.data(), k.data(), v.data(), n, pos0, p, out.data(), 2);
     auto ref = naive_attention(q, k, v, n, pos0, p);
-    for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-5) << window << " " << i;
+    for (size_t i = 0; i < out.size(); ++i) {
+      EXPECT_NEAR(out[i], ref[i], 1e-5) << window << " " << softcap << " " << i;
+    }
   }
 }
 
@@ -167,6 +171,12 @@ TEST(CpuOps, GatedActivationsAndElementwise) {
   float sum[4];
   add(a, b, 2, 2, 1, sum);  // b broadcast over both rows
   EXPECT_EQ(sum[2], 13.0f);
+  const float logits[] = {0.0f, 3.0f, -300.0f};
+  float capped[3];
+  soft_cap(logits, 3, 3.0f, capped);  // 3 tanh(x / 3)
+  EXPECT_EQ(capped[0], 0.0f);
+  EXPECT_NEAR(capped[1], 3 * std::tanh(1.0), 1e-6);
+  EXPECT_NEAR(capped[2], -3.0f, 1e-6);
 }
 
 // The workspace planner never places a live activation over another.

@@ -64,6 +64,7 @@ AttentionJob make_job(const float* q, const void* k, const void* v, TensorType k
           p.head_dim_k,
           p.head_dim_v,
           p.scale,
+          p.softcap,
           chunk};
 }
 

@@ -43,6 +43,7 @@ struct AttentionJob {
   int group;       // query heads per kv head; head h uses kv head h / group
   int head_dim_k, head_dim_v;
   float scale;        // applied to q.k
+  float softcap;      // > 0: scores become softcap * tanh(score / softcap)
   int64_t key_chunk;  // keys per softmax chunk, a multiple of 8
 };
 

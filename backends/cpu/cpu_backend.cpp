@@ -394,6 +394,10 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       cpu::expert_mix(ops.act(node.in[0]), ops.act(node.in[1]), out.rows,
                       static_cast<int>(in(1).cols / 2), out.cols, ops.act(node.out));
       break;
+    case Op::SoftCap:  // the logits of a few rows: not worth a SIMD kernel
+      cpu::soft_cap(ops.act(node.in[0]), n, std::get<graph::SoftCapParams>(node.params).cap,
+                    ops.act(node.out));
+      break;
     case Op::Copy: {  // each segment's rows are consecutive cache rows
       size_t stride = *row_bytes(out.type, out.cols);
       auto* cache = static_cast<uint8_t*>(out.cache->host_data());

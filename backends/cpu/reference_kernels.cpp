@@ -136,6 +136,7 @@ void attention(const float* q, const float* k, const float* v, int64_t n_tokens,
       for (int64_t j = first; j <= pos; ++j) {
         // q_h (head_dim_k,) . k_j (head_dim_k,) -> score
         float s = dot(qh, k + j * k_cols + kv * p.head_dim_k, p.head_dim_k) * p.scale;
+        if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
         scores[static_cast<size_t>(j)] = s;
         max_score = std::max(max_score, s);
       }
@@ -175,6 +176,10 @@ void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_r
 
 void scale(const float* x, int64_t n, float factor, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * factor;
+}
+
+void soft_cap(const float* x, int64_t n, float cap, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = cap * std::tanh(x[i] / cap);
 }
 
 void store(const float* x, int64_t n, TensorType type, void* dst) {

@@ -38,7 +38,7 @@ void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const fl
 
 /// Attention of q [n_tokens, n_head * head_dim_k] (positions pos0 + t) over cache rows
 /// k [pos0 + n_tokens, n_head_kv * head_dim_k] and v [.., n_head_kv * head_dim_v];
-/// out [n_tokens, n_head * head_dim_v]. Causal, with an optional sliding window.
+/// out [n_tokens, n_head * head_dim_v]. Causal, with an optional sliding window and soft cap.
 void attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,
                const graph::AttentionParams& p, float* out, int n_threads);
 
@@ -49,6 +49,8 @@ void geglu(const float* gate, const float* up, int64_t n, float* out);
 /// out [rows, cols] = a + b, where b has `b_rows` rows (rows or 1, broadcast).
 void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_rows, float* out);
 void scale(const float* x, int64_t n, float factor, float* out);
+/// out = cap * tanh(x / cap), elementwise over n values (cap > 0).
+void soft_cap(const float* x, int64_t n, float cap, float* out);
 
 /// Converts n float values into `type` (the table's from_float) at dst.
 void store(const float* x, int64_t n, TensorType type, void* dst);

@@ -163,7 +163,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
       const auto& p = std::get<graph::AttentionParams>(node.params);
       return in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
              in(1).type == in(2).type && p.head_dim_k <= kMaxAttentionHeadDim &&
-             p.head_dim_v <= kMaxAttentionHeadDim;
+             p.head_dim_v <= kMaxAttentionHeadDim && p.softcap == 0.0f;  // no soft cap here
     }
     case Op::Copy: return g.tensor(node.out).storage == Storage::Cache;
     case Op::RmsNorm:
@@ -174,6 +174,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix: return false;  // mixture-of-experts layers run on the CPU
+    case Op::SoftCap: return false;  // stays on the CPU
   }
   return false;
 }
@@ -289,6 +290,7 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix: throw Error("cuda: mixture-of-experts ops run on the CPU");
+    case Op::SoftCap: throw Error("cuda: soft_cap is not supported");  // supports() said so
   }
 }
 

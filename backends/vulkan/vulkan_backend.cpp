@@ -112,6 +112,7 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix: return false;  // mixture-of-experts layers run on the CPU
+    case Op::SoftCap: return false;  // stays on the CPU
   }
   return false;
 }
@@ -131,6 +132,7 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix: throw Error("vulkan: mixture-of-experts ops run on the CPU");
+    case Op::SoftCap: throw Error("vulkan: soft_cap is not supported");  // supports() said so
   }
 }
 

@@ -10,9 +10,9 @@
 namespace tern::graph {
 
 std::string_view op_name(Op op) {
-  constexpr std::array<std::string_view, 13> kNames = {
-      "get_rows", "matmul", "rms_norm",     "rope",         "attention",  "swiglu", "geglu",
-      "add",      "scale",  "copy",         "expert_route", "expert_matmul", "expert_mix"};
+  constexpr std::array<std::string_view, 14> kNames = {
+      "get_rows", "matmul", "rms_norm", "rope",         "attention",     "swiglu",     "geglu",
+      "add",      "scale",  "copy",     "expert_route", "expert_matmul", "expert_mix", "soft_cap"};
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -143,6 +143,7 @@ TensorId Graph::attention(TensorId q, TensorId k_cache, TensorId v_cache,
       tensor(v_cache).cols != int64_t{p.n_head_kv} * p.head_dim_v) {
     shape_error(Op::Attention, "q/k/v widths do not match the head counts and sizes");
   }
+  if (!(p.softcap >= 0.0f)) shape_error(Op::Attention, fmt::format("soft cap {}", p.softcap));
   check_per_token(Op::Attention, q);
   if (cache_rows_used_ > std::min(tensor(k_cache).rows, tensor(v_cache).rows)) {
     shape_error(Op::Attention, "cache too short");
@@ -201,6 +202,11 @@ TensorId Graph::expert_mix(TensorId y, TensorId route) {
                                            yt.rows, rt.rows, rt.cols / 2));
   }
   return add_node(Op::ExpertMix, activation(yt.cols, rt.rows), {y, route});
+}
+
+TensorId Graph::soft_cap(TensorId x, float cap) {
+  if (!(cap > 0.0f)) shape_error(Op::SoftCap, fmt::format("cap {} is not above 0", cap));
+  return add_node(Op::SoftCap, activation(tensor(x).cols, tensor(x).rows), {x}, SoftCapParams{cap});
 }
 
 void Graph::copy(TensorId x, TensorId dst) {

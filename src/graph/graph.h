@@ -24,7 +24,7 @@ enum class Op : uint8_t {
   MatMul,     // out [n, w.rows] = x [n, w.cols] @ w^T; w in any type of the table
   RmsNorm,    // out = x / rms(x) * w, over groups of w.cols values (per row or per head)
   Rope,       // rotary position embedding of x [n, n_head * head_dim] at positions pos0 + i
-  Attention,  // softmax(q k^T * scale + mask) v over the KV cache; GQA, causal, window
+  Attention,  // softmax(softcap(q k^T * scale) + mask) v over the KV cache; GQA, causal, window
   SwiGlu,     // out = silu(gate) * up
   GeGlu,      // out = gelu_tanh(gate) * up
   Add,        // out = a + b; b with one row broadcasts over a's rows (biases)
@@ -33,6 +33,7 @@ enum class Op : uint8_t {
   ExpertRoute,   // router logits [n, n_expert] -> route [n, 2 * n_used] (ExpertRouteParams)
   ExpertMatMul,  // out [n * n_used, w.rows / n_expert]: row t * n_used + j = W[e_tj] x
   ExpertMix,     // y [n * n_used, cols] -> [n, cols]: out[t] = sum_j p_tj y[t * n_used + j]
+  SoftCap,       // out = cap * tanh(x / cap): gemma2's final logit soft-capping
 };
 
 std::string_view op_name(Op op);
@@ -73,9 +74,10 @@ struct RopeParams {
 struct AttentionParams {
   int n_head, n_head_kv;  // query heads; kv heads (GQA: n_head % n_head_kv == 0)
   int head_dim_k, head_dim_v;
-  float scale;     // applied to q.k
-  int64_t window;  // sliding window in positions (0: none): key k visible to
-                   // query p when p - window < k <= p
+  float scale;           // applied to q.k
+  int64_t window;        // sliding window in positions (0: none): key k visible to
+                         // query p when p - window < k <= p
+  float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap) (gemma2)
 };
 struct ScaleParams {
   float factor;
@@ -89,8 +91,11 @@ struct ExpertRouteParams {
 struct ExpertMatMulParams {
   int n_expert;  // matrices stacked in the weight, each of w.rows / n_expert rows
 };
+struct SoftCapParams {
+  float cap;  // > 0
+};
 using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams,
-                            ExpertRouteParams, ExpertMatMulParams>;
+                            ExpertRouteParams, ExpertMatMulParams, SoftCapParams>;
 
 struct Node {
   Op op;
@@ -168,6 +173,8 @@ class Graph {
   /// The experts' outputs y [n * n_used, cols] weighted by the route and summed per token,
   /// in route order.
   TensorId expert_mix(TensorId y, TensorId route);
+  /// cap * tanh(x / cap); cap > 0.
+  TensorId soft_cap(TensorId x, float cap);
   /// Writes row i of x (one row per token) into row places()[i].cache_row() of `dst` (a
   /// cache tensor); returns nothing to read.
   void copy(TensorId x, TensorId dst);

@@ -28,14 +28,17 @@ void append_params(const Params& params, std::vector<uint64_t>& key) {
           key.insert(key.end(), {word(p.n_head), word(p.head_dim), word(p.n_rot), word(p.freq_base),
                                  word(p.freq_scale), word(p.neox)});
         } else if constexpr (std::is_same_v<P, AttentionParams>) {
-          key.insert(key.end(), {word(p.n_head), word(p.n_head_kv), word(p.head_dim_k),
-                                 word(p.head_dim_v), word(p.scale), word(p.window)});
+          key.insert(key.end(),
+                     {word(p.n_head), word(p.n_head_kv), word(p.head_dim_k), word(p.head_dim_v),
+                      word(p.scale), word(p.window), word(p.softcap)});
         } else if constexpr (std::is_same_v<P, ScaleParams>) {
           key.push_back(word(p.factor));
         } else if constexpr (std::is_same_v<P, ExpertRouteParams>) {
           key.insert(key.end(), {word(p.n_used), word(p.normalize)});
         } else if constexpr (std::is_same_v<P, ExpertMatMulParams>) {
           key.push_back(word(p.n_expert));
+        } else if constexpr (std::is_same_v<P, SoftCapParams>) {
+          key.push_back(word(p.cap));
         }
       },
       params);

@@ -6,8 +6,9 @@
 // more run in 16-row tiles (x86/attention_tiles.h); the few tokens of a decoding step run
 // here, for each chunk of keys [c0, c1) (in L1; chunks start at multiples of key_chunk,
 // and every score is summed in one order, so a row's result is the same in any item):
-//   scores [rows, chunk] = scale * Q K^T, two rows x four keys per register tile (each
-//     K vector loaded once for both rows), -inf outside each row's visible keys;
+//   scores [rows, chunk] = scale * Q K^T (soft-capped when the job says so), two rows x
+//     four keys per register tile (each K vector loaded once for both rows), -inf outside
+//     each row's visible keys;
 //   online softmax: new max m', rescale = e^(m - m'), p = e^(s - m'), sum = sum * rescale
 //     + sum(p);
 //   acc [rows, head_dim_v] = acc * rescale + p V, two rows x 32 values per tile.
@@ -144,6 +145,8 @@ void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
         out[x] = _mm_cvtss_f32(hsum4(acc[i][x], acc[i][x], acc[i][x], acc[i][x])) * it.job.scale;
       }
     }
+    if (it.job.softcap > 0.0f)
+      store_part(out, soft_cap8(load_part(out, kKeys), it.job.softcap), kKeys);
   }
 }
 

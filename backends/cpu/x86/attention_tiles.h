@@ -37,6 +37,16 @@ static_assert(kTileLanes == 2 * kLanes);
 constexpr int64_t kStepKeys = 6;  // keys per score step
 constexpr int64_t kStepDims = 6;  // output values per accumulation step
 
+// cap * tanh(x / cap) per lane (cap > 0), with tanh(u) = 1 - 2 / (e^2u + 1): e^2u = inf
+// gives 1, e^2u = 0 gives -1. Near 0 the error is absolute (a few 1e-8 of cap), which is
+// what a softmax over the result sees.
+__m256 soft_cap8(__m256 x, float cap) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 e = exp8(_mm256_mul_ps(x, _mm256_set1_ps(2.0f / cap)));
+  __m256 th = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+  return _mm256_mul_ps(th, _mm256_set1_ps(cap));  // cap * tanh
+}
+
 // Where a work item reads its kv head's K and V rows for one chunk of keys: in the cache
 // itself (F32), or converted into staging (F16 caches; rows of head_dim floats).
 struct KvRows {
@@ -130,6 +140,9 @@ void score_step(const Tile& t, int64_t j, int64_t c0, Lanes& chunk_max) {
     // The scale after the dot product, as the reference applies it (folding it into q
     // rounds every score differently from the one-row path decoding takes).
     for (int h = 0; h < 2; ++h) acc[x][h] = _mm256_mul_ps(acc[x][h], scale);
+    if (t.job.softcap > 0.0f) {
+      for (int h = 0; h < 2; ++h) acc[x][h] = soft_cap8(acc[x][h], t.job.softcap);
+    }
     if (!all_see) mask_key(t, acc[x], j + x);
     float* out = t.s + (j + x - c0) * kTileLanes;
     for (int h = 0; h < 2; ++h) {
