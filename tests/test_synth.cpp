@@ -1,9 +1,11 @@
 // tern synth: every architecture loads from its own tensor list with the requested shape
 // and types, the output is deterministic (seed, not threads), the weights have the stated
 // distribution, and the CLI writes a model tern can run.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -11,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "arch/architecture.h"
 #include "gguf/file.h"
+#include "gguf/writer.h"
 #include "tern/error.h"
 #include "tern/model.h"
 #include "tern/session.h"
@@ -45,7 +49,7 @@ std::vector<uint8_t> bytes_of(const fs::path& p) {
 
 TEST(Synth, EveryArchitectureLoadsAndRuns) {
   fs::path dir = temp_dir();
-  for (const char* arch : {"llama", "qwen2", "qwen3", "gemma3"}) {
+  for (const char* arch : {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
     std::string path = (dir / (std::string(arch) + ".gguf")).string();
     synth::SynthReport r = synth::write_synthetic_model(path, small(arch, "Q4_K_M"));
     Model model = Model::load(path, {.strict = true});  // nothing extra, nothing missing
@@ -63,6 +67,118 @@ TEST(Synth, EveryArchitectureLoadsAndRuns) {
     std::span<const float> logits = s.decode(tokens);
     for (float v : logits) ASSERT_TRUE(std::isfinite(v)) << arch;
   }
+  fs::remove_all(dir);
+}
+
+// The shared keys (head sizes and rope dimensions included) and the architecture's own,
+// so llama.cpp and tern read the same values instead of each its own defaults.
+TEST(Synth, WritesEveryKeyTheArchitectureReads) {
+  fs::path dir = temp_dir();
+  for (std::string_view arch : architecture_names()) {
+    std::string path = (dir / "k.gguf").string();
+    synth::write_synthetic_model(path, small(std::string(arch), "F32"));
+    gguf::File f = gguf::File::open(path);
+    auto key = [&](std::string_view suffix) { return fmt::format("{}.{}", arch, suffix); };
+    EXPECT_EQ(f.get_int(key("attention.key_length")), 64) << arch;
+    EXPECT_EQ(f.get_int(key("attention.value_length")), 64) << arch;
+    EXPECT_EQ(f.get_int(key("rope.dimension_count")), 64) << arch;
+    for (const ArchKey& k : architecture_keys(arch)) {
+      EXPECT_NE(f.find(key(k.suffix)), nullptr) << key(k.suffix);
+    }
+  }
+  EXPECT_EQ(gguf::File::open((dir / "k.gguf").string()).find("gemma3.attention.sliding_window"),
+            nullptr);  // the last architecture is not gemma3's
+  fs::remove_all(dir);
+}
+
+TEST(Synth, KeyOverridesTakeTheKeysType) {
+  fs::path dir = temp_dir();
+  synth::SynthOptions o = small("gemma2", "F32");
+  o.keys = {"attention.sliding_window=8", "attn_logit_softcapping=5", "final_logit_softcapping=3.5"};
+  synth::write_synthetic_model((dir / "o.gguf").string(), o);
+  gguf::File f = gguf::File::open((dir / "o.gguf").string());
+  EXPECT_EQ(f.get_u32("gemma2.attention.sliding_window"), 8u);
+  EXPECT_EQ(f.get_float("gemma2.final_logit_softcapping"), 3.5);
+  for (const char* bad : {"attention.sliding_window=-1", "no_such_key=1", "attn_logit_softcapping",
+                          "attn_logit_softcapping=x"}) {
+    o.keys = {bad};
+    EXPECT_THROW(synth::write_synthetic_model((dir / "x.gguf").string(), o), Error) << bad;
+  }
+  fs::remove_all(dir);
+}
+
+// Copies `in` to `out` without the metadata keys `drop` and with `set` replacing values.
+void rewrite_keys(const std::string& in, const std::string& out,
+                  const std::vector<std::string>& drop,
+                  const std::vector<std::pair<std::string, gguf::Value>>& set = {}) {
+  gguf::File f = gguf::File::open(in);
+  gguf::Writer w;
+  for (const gguf::KeyValue& kv : f.metadata()) {
+    if (std::find(drop.begin(), drop.end(), kv.key) != drop.end()) continue;
+    auto s = std::find_if(set.begin(), set.end(), [&](const auto& p) { return p.first == kv.key; });
+    w.add(kv.key, s == set.end() ? kv.value : s->second);
+  }
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    w.add_tensor(t.name, t.type, std::span(t.ne, t.ne + t.n_dims), std::span(t.data, t.n_bytes));
+  }
+  w.write_file(out);
+}
+
+std::vector<float> all_logits(const std::string& path) {
+  Model model = Model::load(path);
+  Session s(model, {64, 64, 2, KvType::F32});
+  std::vector<int32_t> tokens = {1, 40, 80, 120, 160, 200, 240, 30, 70, 110, 150, 190};
+  std::span<const float> logits = s.decode(tokens, Outputs::All);
+  return {logits.begin(), logits.end()};
+}
+
+// A file that omits a key gets llama.cpp's default: gemma3 without a sliding window has
+// none (every layer global, with the global RoPE base); gemma2's defaults are a 4096
+// window on even layers and soft caps of 50 and 30.
+TEST(Synth, OmittedKeysGetLlamaCppDefaults) {
+  fs::path dir = temp_dir();
+  auto path = [&](const char* name) { return (dir / name).string(); };
+  synth::SynthOptions o = small("gemma3", "F32");
+  o.keys = {"rope.freq_base=100000", "attention.sliding_window=2"};
+  synth::write_synthetic_model(path("g3.gguf"), o);
+  rewrite_keys(path("g3.gguf"), path("g3_none.gguf"), {"gemma3.attention.sliding_window"});
+  rewrite_keys(path("g3.gguf"), path("g3_global.gguf"), {},
+               {{"gemma3.attention.sliding_window", {uint32_t{1000}}},
+                {"gemma3.rope.freq_base_swa", {100000.0f}}});
+  EXPECT_EQ(all_logits(path("g3_none.gguf")), all_logits(path("g3_global.gguf")));
+  EXPECT_NE(all_logits(path("g3_none.gguf")), all_logits(path("g3.gguf")));
+
+  o = small("gemma2", "F32");
+  synth::write_synthetic_model(path("g2.gguf"), o);  // the table's values: llama.cpp's defaults
+  std::vector<std::string> keys;
+  for (const ArchKey& k : architecture_keys("gemma2")) keys.push_back("gemma2." + std::string(k.suffix));
+  rewrite_keys(path("g2.gguf"), path("g2_none.gguf"), keys);
+  EXPECT_EQ(all_logits(path("g2_none.gguf")), all_logits(path("g2.gguf")));
+  o.keys = {"final_logit_softcapping=2"};
+  synth::write_synthetic_model(path("g2_cap.gguf"), o);
+  std::vector<float> capped = all_logits(path("g2_cap.gguf"));
+  EXPECT_NE(capped, all_logits(path("g2.gguf")));
+  for (float v : capped) ASSERT_LT(std::fabs(v), 2.0f);
+  fs::remove_all(dir);
+}
+
+// Keys tern does not implement are refused by name rather than read differently.
+TEST(Synth, UnsupportedKeyFormsAreRefusedByName) {
+  fs::path dir = temp_dir();
+  std::string in = (dir / "g.gguf").string(), out = (dir / "bad.gguf").string();
+  synth::write_synthetic_model(in, small("gemma2", "F32"));
+  gguf::Array layers{gguf::ValueType::Bool, {{true}, {false}}};
+  rewrite_keys(in, out, {}, {{"gemma2.attention.sliding_window_pattern", {layers}}});
+  try {
+    Model::load(out);
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gemma2.attention.sliding_window_pattern"),
+              std::string::npos)
+        << e.what();
+  }
+  rewrite_keys(in, out, {}, {{"gemma2.attn_logit_softcapping", {0.0f}}});
+  EXPECT_THROW(Model::load(out), Error);
   fs::remove_all(dir);
 }
 

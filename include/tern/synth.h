@@ -41,10 +41,13 @@ const std::vector<SynthShape>& shape_presets();
 const SynthShape* find_shape(std::string_view name);
 
 struct SynthOptions {
-  std::string arch = "llama";  // general.architecture: llama, qwen2, qwen3, gemma3
+  std::string arch = "llama";  // general.architecture: llama, qwen2, qwen3, gemma2, gemma3, phi3
   SynthShape shape;
   std::string mix = "Q4_K_M";  // tensor types, as quant::quantize_model would choose them
   std::string vocab_from;      // GGUF file whose tokenizer.* keys are copied ("": byte vocab)
+  /// "SUFFIX=VALUE" overrides of the "{arch}.SUFFIX" keys written (e.g.
+  /// "attention.sliding_window=8"); the value is parsed as the key's type.
+  std::vector<std::string> keys;
   uint64_t seed = 1;
   int n_threads = 1;
   /// Called between chunks of rows, on the calling thread (optional).

@@ -84,6 +84,13 @@ class ArchModel {
   std::vector<Matrix> matrices_;
 };
 
+/// A metadata key an architecture reads beyond the shared ones of ModelSpec, with the
+/// value tern synth writes for it (that of the architecture's real models).
+struct ArchKey {
+  std::string_view suffix;  // after "{arch}."
+  gguf::Value value;
+};
+
 /// Reads `file`'s spec and binds its weights with the architecture general.architecture
 /// names. Throws tern::Error for unknown architectures and invalid tensors.
 std::unique_ptr<ArchModel> load_architecture(const gguf::File& file);
@@ -92,6 +99,10 @@ std::unique_ptr<ArchModel> load_architecture(const gguf::File& file);
 /// from the same visitor (the file needs metadata only). Throws tern::Error for unknown
 /// architectures and invalid metadata.
 std::vector<NamedTensor> list_architecture_tensors(const gguf::File& file);
+
+/// The extra keys architecture `name` reads (empty when it reads only ModelSpec's).
+/// Throws tern::Error for unknown architectures.
+std::span<const ArchKey> architecture_keys(std::string_view name);
 
 /// Names of the supported architectures, in registry order.
 std::vector<std::string_view> architecture_names();

@@ -41,8 +41,8 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   g.copy(v, v_cache);
   float scale =
       config.scale > 0.0f ? config.scale : 1.0f / std::sqrt(static_cast<float>(spec.head_dim_k));
-  graph::AttentionParams params{spec.n_head,     spec.n_head_kv, spec.head_dim_k,
-                                spec.head_dim_v, scale,          config.window};
+  graph::AttentionParams params{spec.n_head, spec.n_head_kv, spec.head_dim_k, spec.head_dim_v,
+                                scale,       config.window,  config.softcap};
   TensorId att = g.attention(q, k_cache, v_cache, params);  // [n, n_head * hd_v]
   return g.matmul(use(g, w.wo), att);                       // [n, n_embd]
 }
@@ -64,10 +64,12 @@ TensorId expert_feed_forward(Graph& g, TensorId x, const ModelSpec& spec,
   return g.expert_mix(down, route);
 }
 
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps) {
+void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps,
+                 float final_softcap) {
   TensorId picked = g.get_rows(x, g.input(std::move(rows)));  // [n_out, n_embd]
   TensorId h = norm(g, picked, w.output_norm, eps);
-  g.finish(g.matmul(use(g, w.projection()), h));  // [n_out, n_vocab]
+  TensorId logits = g.matmul(use(g, w.projection()), h);  // [n_out, n_vocab]
+  g.finish(final_softcap > 0.0f ? g.soft_cap(logits, final_softcap) : logits);
 }
 
 void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
@@ -99,6 +101,15 @@ void bind_qkv(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w) {
   b.bind_layer(w.wv, "attn_v.weight", {s.n_embd, s.v_cols()});
 }
 
+void bind_fused_qkv(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w) {
+  const int64_t q_rows = int64_t{s.n_head} * s.head_dim_k;
+  Weight qkv;  // rows: q [q_rows], k [k_cols], v [v_cols]
+  b.bind_layer(qkv, "attn_qkv.weight", {s.n_embd, q_rows + s.k_cols() + s.v_cols()});
+  w.wq = qkv.rows(0, q_rows);
+  w.wk = qkv.rows(q_rows, s.k_cols());
+  w.wv = qkv.rows(q_rows + s.k_cols(), s.v_cols());
+}
+
 void bind_qkv_bias(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w) {
   b.bind_layer(w.bq, "attn_q.bias", {int64_t{s.n_head} * s.head_dim_k});
   b.bind_layer(w.bk, "attn_k.bias", {s.k_cols()});
@@ -125,6 +136,14 @@ void bind_experts(TensorVisitor& b, const ModelSpec& s, ExpertWeights& w) {
   b.bind_layer(w.gate, "ffn_gate_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert});
   b.bind_layer(w.up, "ffn_up_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert});
   b.bind_layer(w.down, "ffn_down_exps.weight", {s.n_ff_exp, s.n_embd, s.n_expert});
+}
+
+void bind_fused_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights& w) {
+  Weight gate_up;  // rows: gate [n_ff], up [n_ff]
+  b.bind_layer(gate_up, "ffn_up.weight", {s.n_embd, 2 * s.n_ff});
+  w.gate = gate_up.rows(0, s.n_ff);
+  w.up = gate_up.rows(s.n_ff, s.n_ff);
+  b.bind_layer(w.down, "ffn_down.weight", {s.n_ff, s.n_embd});
 }
 
 }  // namespace tern::blocks

@@ -30,9 +30,10 @@ struct AttentionWeights {
 };
 
 struct AttentionConfig {
-  LayerRope rope;      // the layer's entry of ArchModel::layer_ropes()
-  float scale = 0.0f;  // q.k scale; 0: 1 / sqrt(head_dim_k)
-  int64_t window = 0;  // sliding window (0: full causal)
+  LayerRope rope;        // the layer's entry of ArchModel::layer_ropes()
+  float scale = 0.0f;    // q.k scale; 0: 1 / sqrt(head_dim_k)
+  int64_t window = 0;    // sliding window (0: full causal)
+  float softcap = 0.0f;  // attention logit soft cap (0: none)
 };
 
 /// Self-attention of the normalized input x [n, n_embd] at the graph's places over the KV
@@ -69,8 +70,10 @@ struct HeadWeights {
 };
 
 /// Output head: the rows `rows` of x [n, n_embd], normalized, times the projection
-/// ([n_vocab, n_embd]) -> logits [rows.size(), n_vocab]. Finishes the graph.
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps);
+/// ([n_vocab, n_embd]) -> logits [rows.size(), n_vocab], soft-capped when final_softcap > 0.
+/// Finishes the graph.
+void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps,
+                 float final_softcap = 0.0f);
 
 /// The llama-family layer: x + attention(norm(x)), then + feed_forward(norm(x)).
 struct PreNormLayer {
@@ -95,6 +98,8 @@ void bind_head(TensorVisitor& b, const ModelSpec& s, HeadWeights& w);
 void bind_qkv(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// attn_q.bias, attn_k.bias, attn_v.bias (qwen2).
 void bind_qkv_bias(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
+/// attn_qkv: q, k and v as row ranges of one fused matrix (phi3).
+void bind_fused_qkv(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// attn_q_norm, attn_k_norm: per-head RMS norms (qwen3, gemma3).
 void bind_qk_norm(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w);
 /// attn_output.
@@ -103,5 +108,7 @@ void bind_attn_output(TensorVisitor& b, const ModelSpec& s, AttentionWeights& w)
 void bind_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights& w);
 /// ffn_gate_inp, ffn_gate_exps, ffn_up_exps, ffn_down_exps.
 void bind_experts(TensorVisitor& b, const ModelSpec& s, ExpertWeights& w);
+/// ffn_up holding the gate (first n_ff rows) and up (last n_ff rows) matrices, ffn_down (phi3).
+void bind_fused_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights& w);
 
 }  // namespace tern::blocks

@@ -42,14 +42,14 @@ class PreNormDecoder final : public ArchModel {
       blocks::PreNormLayer& l = layers_[static_cast<size_t>(il)];
       b.set_layer(il);
       b.bind_layer(l.attn_norm, "attn_norm.weight", {s.n_embd});
-      blocks::bind_qkv(b, s, l.attn);
+      desc_.bind_qkv(b, s, l.attn);
       if (desc_.bind_attention_extras != nullptr) desc_.bind_attention_extras(b, s, l.attn);
       blocks::bind_attn_output(b, s, l.attn);
       b.bind_layer(l.ffn_norm, "ffn_norm.weight", {s.n_embd});
       if (s.n_expert > 0) {
         blocks::bind_experts(b, s, l.experts);
       } else {
-        blocks::bind_feed_forward(b, s, l.ffn);
+        desc_.bind_feed_forward(b, s, l.ffn);
       }
     }
   }

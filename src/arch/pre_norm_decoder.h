@@ -1,6 +1,6 @@
 // The llama family's model: embeddings -> pre-norm layers (attention, then gated FFN, each
-// added to the residual) -> output head. llama, qwen2 and qwen3 differ only in what this
-// description says, so each of their files is one PreNormDecoderDesc. A layer's
+// added to the residual) -> output head. llama, qwen2, qwen3 and phi3 differ only in what
+// this description says, so each of their files is one PreNormDecoderDesc. A layer's
 // feed-forward is dense, or a mixture of experts where the file has expert_count.
 #pragma once
 
@@ -11,12 +11,18 @@
 
 namespace tern {
 
+using AttentionBinder = void (*)(TensorVisitor&, const ModelSpec&, blocks::AttentionWeights&);
+using FeedForwardBinder = void (*)(TensorVisitor&, const ModelSpec&, blocks::FeedForwardWeights&);
+
 struct PreNormDecoderDesc {
   bool neox = false;        // NeoX-style RoPE pairs
   bool rope_freqs = false;  // optional llama3 rope_freqs.weight shared by every layer
+  /// Binds the current layer's q, k, v projections (separate, or fused as phi3's).
+  AttentionBinder bind_qkv = blocks::bind_qkv;
+  /// Binds the current layer's gate, up and down projections.
+  FeedForwardBinder bind_feed_forward = blocks::bind_feed_forward;
   /// Binds the extra attention tensors of the current layer (biases, q/k norms); may be null.
-  void (*bind_attention_extras)(TensorVisitor&, const ModelSpec&,
-                                blocks::AttentionWeights&) = nullptr;
+  AttentionBinder bind_attention_extras = nullptr;
   /// The architecture is a mixture of experts (a file without expert_count is refused);
   /// otherwise the layers have experts only where the file counts some (Mixtral as llama).
   bool experts = false;

@@ -13,16 +13,24 @@ std::unique_ptr<ArchModel> load_llama(const gguf::File& file, TensorVisitor& ten
 std::unique_ptr<ArchModel> load_qwen2(const gguf::File& file, TensorVisitor& tensors);
 std::unique_ptr<ArchModel> load_qwen3(const gguf::File& file, TensorVisitor& tensors);
 std::unique_ptr<ArchModel> load_qwen3moe(const gguf::File& file, TensorVisitor& tensors);
+std::unique_ptr<ArchModel> load_phi3(const gguf::File& file, TensorVisitor& tensors);
+std::unique_ptr<ArchModel> load_gemma2(const gguf::File& file, TensorVisitor& tensors);
+std::span<const ArchKey> gemma2_keys();
 std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file, TensorVisitor& tensors);
+std::span<const ArchKey> gemma3_keys();
 
 namespace {
 
 // Reads the file's spec and names the architecture's tensors to `tensors`.
 using Loader = std::unique_ptr<ArchModel> (*)(const gguf::File& file, TensorVisitor& tensors);
 
+// The architecture's extra metadata keys (see ArchKey).
+using KeyTable = std::span<const ArchKey> (*)();
+
 struct ArchEntry {
   std::string_view name;  // general.architecture
   Loader load;
+  KeyTable keys = nullptr;  // null: only ModelSpec's keys
 };
 
 constexpr ArchEntry kArchitectures[] = {
@@ -30,16 +38,21 @@ constexpr ArchEntry kArchitectures[] = {
     {"qwen2", load_qwen2},
     {"qwen3", load_qwen3},
     {"qwen3moe", load_qwen3moe},
-    {"gemma3", load_gemma3},
+    {"gemma2", load_gemma2, gemma2_keys},
+    {"gemma3", load_gemma3, gemma3_keys},
+    {"phi3", load_phi3},
 };
 
-Loader find_loader(const gguf::File& file) {
-  std::string_view arch = file.get_string("general.architecture");
+const ArchEntry& find_entry(std::string_view arch, std::string_view where) {
   for (const auto& entry : kArchitectures) {
-    if (entry.name == arch) return entry.load;
+    if (entry.name == arch) return entry;
   }
-  throw Error(fmt::format("{}: unknown architecture '{}' (supported: {})", file.name(), arch,
+  throw Error(fmt::format("{}: unknown architecture '{}' (supported: {})", where, arch,
                           fmt::join(architecture_names(), ", ")));
+}
+
+Loader find_loader(const gguf::File& file) {
+  return find_entry(file.get_string("general.architecture"), file.name()).load;
 }
 
 }  // namespace
@@ -68,6 +81,11 @@ std::vector<std::string_view> architecture_names() {
   std::vector<std::string_view> names;
   for (const auto& entry : kArchitectures) names.push_back(entry.name);
   return names;
+}
+
+std::span<const ArchKey> architecture_keys(std::string_view name) {
+  const ArchEntry& entry = find_entry(name, "architecture keys");
+  return entry.keys ? entry.keys() : std::span<const ArchKey>{};
 }
 
 std::unique_ptr<ArchModel> load_architecture(const gguf::File& file) {

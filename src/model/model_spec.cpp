@@ -13,45 +13,48 @@ namespace {
 // Far above any real model; keeps later size arithmetic away from overflow.
 constexpr int64_t kMaxDim = int64_t{1} << 24;
 
-class SpecReader {
- public:
-  SpecReader(const gguf::File& file, std::string_view arch) : file_(file), arch_(arch) {}
+}  // namespace
 
-  std::string key(std::string_view suffix) const { return fmt::format("{}.{}", arch_, suffix); }
+std::string SpecReader::key(std::string_view suffix) const {
+  return fmt::format("{}.{}", arch_, suffix);
+}
 
-  int64_t get(std::string_view suffix, int64_t min = 1) const {
-    std::string k = key(suffix);
-    int64_t v = file_.get_int(k);
-    check(k, v, min);
-    return v;
-  }
-  int64_t get_or(std::string_view suffix, int64_t fallback, int64_t min = 1) const {
-    return file_.find(key(suffix)) ? get(suffix, min) : fallback;
-  }
-  // A float hyperparameter that divides or scales activations: NaN, infinite, <= 0 or too
-  // small for a normal float (as a float: its inverse must be finite) would turn the
-  // logits into NaN, so it is refused.
-  float get_positive_float_or(std::string_view suffix, float fallback) const {
-    std::string k = key(suffix);
-    if (!file_.find(k)) return fallback;
-    const double v = file_.get_float(k);
-    if (!(v > 0.0) || !std::isnormal(static_cast<float>(v))) {
-      throw Error(fmt::format("{}: metadata key '{}' = {} must be a finite number above 0",
-                              file_.name(), k, v));
-    }
-    return static_cast<float>(v);
-  }
-  void check(const std::string& k, int64_t v, int64_t min) const {
-    if (v < min || v > kMaxDim) {
-      throw Error(fmt::format("{}: metadata key '{}' = {} is outside [{}, {}]", file_.name(), k, v,
-                              min, kMaxDim));
-    }
-  }
+int64_t SpecReader::get(std::string_view suffix, int64_t min) const {
+  std::string k = key(suffix);
+  int64_t v = file_.get_int(k);
+  check(k, v, min);
+  return v;
+}
 
- private:
-  const gguf::File& file_;
-  std::string_view arch_;
-};
+int64_t SpecReader::get_or(std::string_view suffix, int64_t fallback, int64_t min) const {
+  return file_.find(key(suffix)) ? get(suffix, min) : fallback;
+}
+
+float SpecReader::get_positive_float_or(std::string_view suffix, float fallback) const {
+  std::string k = key(suffix);
+  if (!file_.find(k)) return fallback;
+  const double v = file_.get_float(k);
+  if (!(v > 0.0) || !std::isnormal(static_cast<float>(v))) {
+    throw Error(fmt::format("{}: metadata key '{}' = {} must be a finite number above 0",
+                            file_.name(), k, v));
+  }
+  return static_cast<float>(v);
+}
+
+float SpecReader::get_non_negative_float_or(std::string_view suffix, float fallback) const {
+  std::string k = key(suffix);
+  if (file_.find(k) && file_.get_float(k) == 0.0) return 0.0f;
+  return get_positive_float_or(suffix, fallback);
+}
+
+void SpecReader::check(const std::string& k, int64_t v, int64_t min) const {
+  if (v < min || v > kMaxDim) {
+    throw Error(fmt::format("{}: metadata key '{}' = {} is outside [{}, {}]", file_.name(), k, v,
+                            min, kMaxDim));
+  }
+}
+
+namespace {
 
 int64_t read_n_vocab(const gguf::File& file, const SpecReader& r) {
   if (file.find(r.key("vocab_size"))) return r.get("vocab_size");

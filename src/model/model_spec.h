@@ -34,6 +34,34 @@ struct ModelSpec {
   int64_t v_cols() const { return int64_t{n_head_kv} * head_dim_v; }  // V cache row width
 };
 
+/// Reads "{arch}.*" keys with range checks; errors name the file and the key.
+class SpecReader {
+ public:
+  SpecReader(const gguf::File& file, std::string_view arch) : file_(file), arch_(arch) {}
+
+  /// "{arch}.{suffix}".
+  std::string key(std::string_view suffix) const;
+  /// Whether the file has "{arch}.{suffix}".
+  bool has(std::string_view suffix) const { return file_.find(key(suffix)) != nullptr; }
+  /// An integer in [min, 2^24]; the key must exist.
+  int64_t get(std::string_view suffix, int64_t min = 1) const;
+  /// As get(), or `fallback` when the key is absent.
+  int64_t get_or(std::string_view suffix, int64_t fallback, int64_t min = 1) const;
+  /// A float hyperparameter that divides or scales activations, or `fallback` when absent:
+  /// NaN, infinite, <= 0 or too small for a normal float (its inverse must be finite) would
+  /// turn the logits into NaN, so it is refused.
+  float get_positive_float_or(std::string_view suffix, float fallback) const;
+  /// As get_positive_float_or(), but 0 is allowed (a feature switched off).
+  float get_non_negative_float_or(std::string_view suffix, float fallback) const;
+  /// Throws unless min <= v <= 2^24 (far above any real model: later size arithmetic
+  /// stays away from overflow).
+  void check(const std::string& k, int64_t v, int64_t min) const;
+
+ private:
+  const gguf::File& file_;
+  std::string_view arch_;
+};
+
 /// Reads the hyperparameters the architectures share from "{arch}.*" keys and checks
 /// them for sanity. Throws tern::Error naming the key at fault.
 ModelSpec read_model_spec(const gguf::File& file);

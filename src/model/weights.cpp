@@ -10,7 +10,10 @@
 namespace tern {
 
 graph::TensorId use(graph::Graph& g, const Weight& w) {
-  return g.weight(w.info->type, w.info->ne[0], w.info->n_rows(), w.info->data);
+  const gguf::TensorInfo& t = *w.info;
+  // A row holds whole blocks, so a range of rows starts at a byte offset.
+  const size_t offset = static_cast<size_t>(w.row0) * checked_row_bytes(t.type, t.ne[0]);
+  return g.weight(t.type, t.ne[0], w.n_rows < 0 ? t.n_rows() : w.n_rows, t.data + offset);
 }
 
 namespace {

@@ -14,10 +14,16 @@
 
 namespace tern {
 
-/// One tensor of the model, viewed in place; empty for an absent optional tensor.
+/// One tensor of the model, or a range of its rows, viewed in place; empty for an absent
+/// optional tensor.
 struct Weight {
   const gguf::TensorInfo* info = nullptr;
+  int64_t row0 = 0;     // first row viewed
+  int64_t n_rows = -1;  // rows viewed; -1: all of the tensor's
   explicit operator bool() const { return info != nullptr; }
+  /// Rows [first, first + count) of this view: one part of a fused tensor (phi3's
+  /// attn_qkv, ffn_up). The caller keeps the range inside the view.
+  Weight rows(int64_t first, int64_t count) const { return {info, row0 + first, count}; }
 };
 
 /// Adds `w` to `g` as a 2-D weight [rows, ne0] (higher dimensions fold into rows).

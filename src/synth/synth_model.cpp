@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <numbers>
 
@@ -50,31 +51,76 @@ int64_t product(const std::vector<int64_t>& shape, size_t first) {
   return n;
 }
 
-void add_shape(gguf::Writer& w, const SynthOptions& o, const quant::QuantMix& mix) {
+// Every "{arch}.*" key the architecture reads: ModelSpec's from the shape, then the
+// architecture's own (architecture_keys).
+std::vector<ArchKey> model_keys(const SynthOptions& o) {
   const SynthShape& s = o.shape;
-  auto key = [&](std::string_view suffix) { return fmt::format("{}.{}", o.arch, suffix); };
+  auto u32 = [](int64_t v) { return gguf::Value{static_cast<uint32_t>(v)}; };
+  const int64_t head_dim = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
+  std::vector<ArchKey> keys = {
+      {"context_length", u32(s.n_ctx_train)},
+      {"embedding_length", u32(s.n_embd)},
+      {"block_count", u32(s.n_layer)},
+      {"feed_forward_length", u32(s.n_ff)},
+      {"attention.head_count", u32(s.n_head)},
+      {"attention.head_count_kv", u32(s.n_head_kv)},
+      {"attention.key_length", u32(head_dim)},
+      {"attention.value_length", u32(head_dim)},
+      {"attention.layer_norm_rms_epsilon", {1e-5f}},
+      {"rope.dimension_count", u32(head_dim)},
+      {"rope.freq_base", {s.rope_freq_base}},
+  };
+  if (s.n_expert > 0) {
+    keys.push_back({"expert_count", u32(s.n_expert)});
+    keys.push_back({"expert_used_count", u32(s.n_expert_used)});
+    keys.push_back({"expert_feed_forward_length", u32(s.n_ff_exp)});
+  }
+  for (const ArchKey& k : architecture_keys(o.arch)) keys.push_back(k);
+  return keys;
+}
+
+// `text` as a value of `like`'s type (an unsigned 32-bit integer or a float).
+gguf::Value parse_like(const gguf::Value& like, std::string_view text, std::string_view key) {
+  const char* end = text.data() + text.size();
+  if (like.type() == gguf::ValueType::U32) {
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(text.data(), end, v);
+    if (ec == std::errc() && p == end) return {v};
+  } else if (like.type() == gguf::ValueType::F32) {
+    float v = 0;
+    auto [p, ec] = std::from_chars(text.data(), end, v);
+    if (ec == std::errc() && p == end && std::isfinite(v)) return {v};
+  }
+  throw Error(fmt::format("synth: '{}' is not a valid {} for key '{}'", text,
+                          gguf::value_type_name(like.type()), key));
+}
+
+// Applies "SUFFIX=VALUE" overrides to keys the architecture has.
+void override_keys(std::vector<ArchKey>& keys, const std::vector<std::string>& overrides) {
+  for (const std::string& o : overrides) {
+    size_t eq = o.find('=');
+    std::string_view suffix = std::string_view(o).substr(0, eq);
+    auto it = std::find_if(keys.begin(), keys.end(),
+                           [&](const ArchKey& k) { return k.suffix == suffix; });
+    if (eq == std::string::npos || it == keys.end()) {
+      std::string names;
+      for (const ArchKey& k : keys)
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", k.suffix);
+      throw Error(fmt::format("synth: --key '{}' is not KEY=VALUE with KEY one of: {}", o, names));
+    }
+    it->value = parse_like(it->value, std::string_view(o).substr(eq + 1), suffix);
+  }
+}
+
+void add_shape(gguf::Writer& w, const SynthOptions& o, const quant::QuantMix& mix) {
   w.add("general.architecture", {std::string_view(o.arch)});
-  std::string name = fmt::format("tern synth {} {}", o.arch, s.name);
+  std::string name = fmt::format("tern synth {} {}", o.arch, o.shape.name);
   w.add("general.name", {std::string_view(name)});
   w.add("general.file_type", {mix.file_type});
   w.add("general.quantization_version", {uint32_t{2}});
-  w.add(key("context_length"), {static_cast<uint32_t>(s.n_ctx_train)});
-  w.add(key("embedding_length"), {static_cast<uint32_t>(s.n_embd)});
-  w.add(key("block_count"), {static_cast<uint32_t>(s.n_layer)});
-  w.add(key("feed_forward_length"), {static_cast<uint32_t>(s.n_ff)});
-  w.add(key("attention.head_count"), {static_cast<uint32_t>(s.n_head)});
-  w.add(key("attention.head_count_kv"), {static_cast<uint32_t>(s.n_head_kv)});
-  w.add(key("attention.layer_norm_rms_epsilon"), {1e-5f});
-  w.add(key("rope.freq_base"), {s.rope_freq_base});
-  if (s.head_dim > 0) {
-    w.add(key("attention.key_length"), {static_cast<uint32_t>(s.head_dim)});
-    w.add(key("attention.value_length"), {static_cast<uint32_t>(s.head_dim)});
-  }
-  if (s.n_expert > 0) {
-    w.add(key("expert_count"), {static_cast<uint32_t>(s.n_expert)});
-    w.add(key("expert_used_count"), {static_cast<uint32_t>(s.n_expert_used)});
-    w.add(key("expert_feed_forward_length"), {static_cast<uint32_t>(s.n_ff_exp)});
-  }
+  std::vector<ArchKey> keys = model_keys(o);
+  override_keys(keys, o.keys);
+  for (const ArchKey& k : keys) w.add(fmt::format("{}.{}", o.arch, k.suffix), k.value);
 }
 
 // Copies the tokenizer keys of `vocab_from`, or adds the byte vocabulary; returns n_vocab.

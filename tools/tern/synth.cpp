@@ -80,8 +80,11 @@ void add_synth(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("synth", "Write a model with random weights in any shape and type");
   cmd->add_option("output", o->out, "Output GGUF file")->required();
-  cmd->add_option("--arch", o->synth.arch, "Architecture (llama, qwen2, qwen3, qwen3moe, gemma3)")
+  cmd->add_option("--arch", o->synth.arch,
+                  "Architecture (llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3)")
       ->capture_default_str();
+  cmd->add_option("--key", o->synth.keys,
+                  "Override a metadata key, SUFFIX=VALUE (e.g. attention.sliding_window=8)");
   cmd->add_option("--shape", o->shape, "Preset: " + preset_list())->capture_default_str();
   cmd->add_option("--type", o->synth.mix, "Quantization mix, as for tern quantize")
       ->capture_default_str();
