@@ -1,5 +1,5 @@
 // The forward pass against llama.cpp's logits for the synthetic models in
-// ../shared/golden/ (F32 KV cache, CPU). Tolerances are the and stay as stated:
+// ../shared/golden/ and tests/data/golden/ (F32 KV cache, CPU). Tolerances are the and stay as stated:
 //   F32 models:       max |dlogit| <= 0.02, mean KL(ref || tern) <= 1e-4, same argmax
 //                     wherever the reference's top-2 margin exceeds 0.05;
 //   quantized models: mean KL <= 0.03, same argmax wherever the margin exceeds 0.5.
@@ -79,8 +79,9 @@ TEST_P(GoldenTest, CliLogitsMatchLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllGoldens, GoldenTest,
-                         testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "llama-q4_k_m",
-                                         "qwen2-q4_0", "qwen3moe-f32", "llama-moe-f32"),
+                         testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "gemma2-f32",
+                                         "phi3-f32", "llama-q4_k_m", "qwen2-q4_0", "qwen3moe-f32",
+                                         "llama-moe-f32"),
                          golden::model_test_name);
 
 TEST(Golden, EveryGoldenModelIsCovered) {
@@ -92,9 +93,9 @@ TEST(Golden, EveryGoldenModelIsCovered) {
     }
   }
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"gemma3-f32", "llama-f32", "llama-moe-f32",
-                                             "llama-q4_k_m", "qwen2-q4_0", "qwen3-f32",
-                                             "qwen3moe-f32"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"gemma2-f32", "gemma3-f32", "llama-f32",
+                                             "llama-moe-f32", "llama-q4_k_m", "phi3-f32",
+                                             "qwen2-q4_0", "qwen3-f32", "qwen3moe-f32"}));
 }
 
 }  // namespace
