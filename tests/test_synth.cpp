@@ -94,7 +94,8 @@ TEST(Synth, WritesEveryKeyTheArchitectureReads) {
 TEST(Synth, KeyOverridesTakeTheKeysType) {
   fs::path dir = temp_dir();
   synth::SynthOptions o = small("gemma2", "F32");
-  o.keys = {"attention.sliding_window=8", "attn_logit_softcapping=5", "final_logit_softcapping=3.5"};
+  o.keys = {"attention.sliding_window=8", "attn_logit_softcapping=5",
+            "final_logit_softcapping=3.5"};
   synth::write_synthetic_model((dir / "o.gguf").string(), o);
   gguf::File f = gguf::File::open((dir / "o.gguf").string());
   EXPECT_EQ(f.get_u32("gemma2.attention.sliding_window"), 8u);
@@ -151,7 +152,9 @@ TEST(Synth, OmittedKeysGetLlamaCppDefaults) {
   o = small("gemma2", "F32");
   synth::write_synthetic_model(path("g2.gguf"), o);  // the table's values: llama.cpp's defaults
   std::vector<std::string> keys;
-  for (const ArchKey& k : architecture_keys("gemma2")) keys.push_back("gemma2." + std::string(k.suffix));
+  for (const ArchKey& k : architecture_keys("gemma2")) {
+    keys.push_back("gemma2." + std::string(k.suffix));
+  }
   rewrite_keys(path("g2.gguf"), path("g2_none.gguf"), keys);
   EXPECT_EQ(all_logits(path("g2_none.gguf")), all_logits(path("g2.gguf")));
   o.keys = {"final_logit_softcapping=2"};
@@ -162,7 +165,7 @@ TEST(Synth, OmittedKeysGetLlamaCppDefaults) {
   fs::remove_all(dir);
 }
 
-// Keys tern does not implement are refused by name rather than read differently.
+// Keys and tensors tern does not implement are refused by name rather than read differently.
 TEST(Synth, UnsupportedKeyFormsAreRefusedByName) {
   fs::path dir = temp_dir();
   std::string in = (dir / "g.gguf").string(), out = (dir / "bad.gguf").string();
@@ -179,6 +182,22 @@ TEST(Synth, UnsupportedKeyFormsAreRefusedByName) {
   }
   rewrite_keys(in, out, {}, {{"gemma2.attn_logit_softcapping", {0.0f}}});
   EXPECT_THROW(Model::load(out), Error);
+
+  synth::write_synthetic_model(in, small("phi3", "F32"));  // + LongRoPE factors [n_rot / 2]
+  gguf::File phi3 = gguf::File::open(in);
+  gguf::Writer w = gguf::Writer::copy_of(phi3);
+  const std::vector<float> factors(32, 1.0f);
+  const int64_t shape[] = {32};
+  w.add_tensor("rope_factors_long.weight", TensorType::F32, shape,
+               std::span(reinterpret_cast<const uint8_t*>(factors.data()), factors.size() * 4));
+  w.write_file(out);
+  try {
+    Model::load(out);
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rope_factors_long.weight"), std::string::npos)
+        << e.what();
+  }
   fs::remove_all(dir);
 }
 

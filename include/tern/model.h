@@ -59,7 +59,7 @@ class Model {
   Model& operator=(Model&&) noexcept;
   ~Model();
 
-  /// general.architecture ("llama", "qwen2", "qwen3", "gemma3").
+  /// general.architecture ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3").
   std::string_view architecture() const;
   int64_t n_vocab() const;
   /// Context length the model was trained with ({arch}.context_length).

@@ -26,7 +26,8 @@ GemmaParams read_params(const gguf::File& file, ModelSpec& s, const GemmaDesc& d
   SpecReader r(file, s.arch);
   GemmaParams p;
   // An architecture that always slides needs a window of at least one position.
-  s.sliding_window = r.get_or("attention.sliding_window", d.default_window, d.default_window > 0);
+  s.sliding_window =
+      r.get_or("attention.sliding_window", d.default_window, d.default_window > 0 ? 1 : 0);
   const gguf::Value* pattern = file.find(r.key("attention.sliding_window_pattern"));
   if (pattern != nullptr && pattern->type() == gguf::ValueType::Array) {
     throw Error(fmt::format("{}: metadata key '{}' as a per-layer array is not supported",

@@ -114,7 +114,9 @@ void override_keys(std::vector<ArchKey>& keys, const std::vector<std::string>& o
 
 void add_shape(gguf::Writer& w, const SynthOptions& o, const quant::QuantMix& mix) {
   w.add("general.architecture", {std::string_view(o.arch)});
-  std::string name = fmt::format("tern synth {} {}", o.arch, o.shape.name);
+  // Without the architecture: llama.cpp applies tokenizer quirks by general.name (a name
+  // with "phi3" needs phi3's special tokens, which the byte vocabulary lacks).
+  std::string name = fmt::format("tern synth {}", o.shape.name);
   w.add("general.name", {std::string_view(name)});
   w.add("general.file_type", {mix.file_type});
   w.add("general.quantization_version", {uint32_t{2}});
