@@ -86,8 +86,6 @@ TEST(Synth, WritesEveryKeyTheArchitectureReads) {
       EXPECT_NE(f.find(key(k.suffix)), nullptr) << key(k.suffix);
     }
   }
-  EXPECT_EQ(gguf::File::open((dir / "k.gguf").string()).find("gemma3.attention.sliding_window"),
-            nullptr);  // the last architecture is not gemma3's
   fs::remove_all(dir);
 }
 
