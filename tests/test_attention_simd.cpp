@@ -170,8 +170,8 @@ TEST(AttentionSimd, SoftCapMatchesScalarReference) {
   for (Isa isa : simd_levels()) {
     for (float cap : {0.5f, 5.0f}) {
       for (int64_t n_tokens : {1, 5, 9, 40}) {
-        for (auto [window, kv_type] : {std::pair{int64_t{0}, TensorType::F32},
-                                       std::pair{int64_t{8}, TensorType::F16}}) {
+        for (auto [window, kv_type] :
+             {std::pair{int64_t{0}, TensorType::F32}, std::pair{int64_t{8}, TensorType::F16}}) {
           Shape s{8, 2, 64, 64, n_tokens, 30, window, 8.0f, cap};
           Diff d = compare_attention(s, isa, 2, kv_type);
           EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))

@@ -1,5 +1,6 @@
 // The forward pass against llama.cpp's logits for the synthetic models in
-// ../shared/golden/ and tests/data/golden/ (F32 KV cache, CPU). Tolerances are the and stay as stated:
+// ../shared/golden/ and tests/data/golden/ (F32 KV cache, CPU). Tolerances are the
+// issue's and stay as stated:
 //   F32 models:       max |dlogit| <= 0.02, mean KL(ref || tern) <= 1e-4, same argmax
 //                     wherever the reference's top-2 margin exceeds 0.05;
 //   quantized models: mean KL <= 0.03, same argmax wherever the margin exceeds 0.5.
