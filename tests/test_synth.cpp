@@ -76,7 +76,13 @@ TEST(Synth, WritesEveryKeyTheArchitectureReads) {
   fs::path dir = temp_dir();
   for (std::string_view arch : architecture_names()) {
     std::string path = (dir / "k.gguf").string();
-    synth::write_synthetic_model(path, small(std::string(arch), "F32"));
+    synth::SynthOptions o = small(std::string(arch), "F32");
+    if (arch == "qwen3moe") {  // a mixture of experts needs them
+      o.shape.n_expert = 4;
+      o.shape.n_expert_used = 2;
+      o.shape.n_ff_exp = 128;
+    }
+    synth::write_synthetic_model(path, o);
     gguf::File f = gguf::File::open(path);
     auto key = [&](std::string_view suffix) { return fmt::format("{}.{}", arch, suffix); };
     EXPECT_EQ(f.get_int(key("attention.key_length")), 64) << arch;

@@ -41,7 +41,7 @@ const std::vector<SynthShape>& shape_presets();
 const SynthShape* find_shape(std::string_view name);
 
 struct SynthOptions {
-  std::string arch = "llama";  // general.architecture: llama, qwen2, qwen3, gemma2, gemma3, phi3
+  std::string arch = "llama";  // general.architecture: one the registry lists
   SynthShape shape;
   std::string mix = "Q4_K_M";  // tensor types, as quant::quantize_model would choose them
   std::string vocab_from;      // GGUF file whose tokenizer.* keys are copied ("": byte vocab)
