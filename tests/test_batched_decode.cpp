@@ -52,7 +52,7 @@ float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
 class BatchedDecode : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    golden_ = golden::kGoldenDir + GetParam() + "/model.gguf";
+    golden_ = golden::golden_dir(GetParam()) + "/model.gguf";
     tolerance_ = GetParam().find("f32") != std::string::npos ? 1e-4f : 2e-3f;
   }
 
@@ -112,6 +112,7 @@ TEST_P(BatchedDecode, SequencesInOneBatchGiveTheirLogitsAloneOnTheCpu) {
 
 TEST_P(BatchedDecode, SequencesInOneBatchGiveTheirLogitsAloneOnVulkan) {
   if (!backend_available(BackendKind::Vulkan)) GTEST_SKIP() << "no Vulkan device";
+  if (GetParam() == "gemma2-f32") GTEST_SKIP() << "soft-capped attention runs on the CPU only";
   expect_batches_give_the_logits_alone({.backend = BackendKind::Vulkan});
 }
 
@@ -160,8 +161,8 @@ TEST_P(BatchedDecode, CopiedPrefixContinuesAsTheOriginal) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Goldens, BatchedDecode,
-                         testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "llama-q4_k_m",
-                                         "qwen2-q4_0"),
+                         testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "gemma2-f32",
+                                         "phi3-f32", "llama-q4_k_m", "qwen2-q4_0"),
                          golden::model_test_name);
 
 // Bad batches are refused before anything is decoded: the session is unchanged.
