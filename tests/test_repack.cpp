@@ -336,6 +336,34 @@ TEST(Repack, PackedGemmReadsInterleavedWeightsExactly) {
   }
 }
 
+// A row range of a matrix interleaved whole (phi3's fused attn_qkv, bound as q, k and v
+// ranges) is a slice of that copy when it starts and ends at group boundaries: no second
+// copy, the same bytes as interleaving the range alone. Other ranges get their own copy.
+TEST(Repack, GroupAlignedRowRangesAreSlicesOfTheWholeCopy) {
+  for (Isa isa : simd_levels()) {
+    for (const Case& c : kCases) {
+      int64_t cols = 2 * c.block, rows = 48;
+      Problem p = random_problem(c.type, rows, cols, isa, 5);
+      const size_t row_bytes = checked_row_bytes(c.type, cols);
+      RepackedWeights store;
+      const auto* whole =
+          static_cast<const uint8_t*>(store.get(c.type, p.w.data(), rows, cols, isa, 1));
+      const size_t bytes = store.bytes();
+      const uint8_t* k_rows = p.w.data() + 16 * row_bytes;  // rows [16, 40)
+      const void* slice = store.get(c.type, k_rows, 24, cols, isa, 1);
+      EXPECT_EQ(slice, whole + repacked_bytes(c.type, 16, cols));
+      EXPECT_EQ(store.bytes(), bytes);
+      std::vector<uint8_t> alone(repacked_bytes(c.type, 24, cols));
+      repack(c.type, k_rows, 24, cols, alone.data(), 1);
+      EXPECT_EQ(std::memcmp(slice, alone.data(), alone.size()), 0) << type_traits(c.type).name;
+      const void* unaligned = store.get(c.type, p.w.data() + 4 * row_bytes, 8, cols, isa, 1);
+      EXPECT_GT(store.bytes(), bytes);  // rows [4, 12) start inside a group: a copy of their own
+      EXPECT_NE(unaligned, whole + repacked_bytes(c.type, 4, cols));
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
 TEST(Repack, RefusesWhatItCannotPack) {
   EXPECT_FALSE(has_repacked_form(TensorType::Q5_K, Isa::Avx2));
   EXPECT_FALSE(has_repacked_form(TensorType::Q4_0, Isa::Scalar));

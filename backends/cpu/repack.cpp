@@ -382,6 +382,7 @@ const void* RepackedWeights::get(TensorType type, const void* w, int64_t rows, i
   Key key{w, type, rows, cols};
   auto it = copies_.find(key);
   if (it != copies_.end()) return it->second.get();
+  if (const uint8_t* slice = find_slice(key)) return slice;
   size_t bytes = repacked_bytes(type, rows, cols);
   std::unique_ptr<uint8_t, AlignedFree> copy(allocate_copy(bytes));
   repack(type, w, rows, cols, copy.get(), n_threads);
@@ -397,6 +398,32 @@ const void* RepackedWeights::get_rows(TensorType type, const void* w, int64_t ro
   if (packed == nullptr) return nullptr;
   // Groups of kGroupRows rows follow one another, so a group-aligned row starts its own.
   return static_cast<const uint8_t*>(packed) + repacked_bytes(type, row0, cols);
+}
+
+const uint8_t* RepackedWeights::find_slice(const Key& key) {
+  auto known = slices_.find(key);
+  if (known != slices_.end()) return known->second;
+  const auto [w, type, rows, cols] = key;
+  if (rows % kGroupRows != 0) return nullptr;  // its last group would hold foreign rows
+  const auto first = reinterpret_cast<uintptr_t>(w);
+  const size_t row_bytes = checked_row_bytes(type, cols);
+  for (const auto& [whole, copy] : copies_) {
+    const auto [base_ptr, base_type, base_rows, base_cols] = whole;
+    const auto base = reinterpret_cast<uintptr_t>(base_ptr);
+    if (base_type != type || base_cols != cols || first < base ||
+        first + row_bytes * static_cast<size_t>(rows) >
+            base + row_bytes * static_cast<size_t>(base_rows) ||
+        (first - base) % row_bytes != 0) {
+      continue;
+    }
+    const auto row0 = static_cast<int64_t>((first - base) / row_bytes);
+    if (row0 % kGroupRows != 0) continue;
+    // Groups of kGroupRows rows follow one another, so a group-aligned row starts its own.
+    const uint8_t* slice = copy.get() + repacked_bytes(type, row0, cols);
+    slices_.emplace(key, slice);
+    return slice;
+  }
+  return nullptr;
 }
 
 size_t RepackedWeights::bytes() const {

@@ -82,8 +82,14 @@ class RepackedWeights {
     void operator()(uint8_t* p) const;
   };
   using Key = std::tuple<const void*, TensorType, int64_t, int64_t>;
+  /// The part of a copy of a larger matrix that holds key's rows, when they start at a
+  /// group-aligned row of it (phi3's fused attn_qkv and ffn_up are bound as row ranges,
+  /// and the load interleaves the whole tensor); nullptr otherwise. mutex_ held.
+  const uint8_t* find_slice(const Key& key);
+
   mutable std::mutex mutex_;
   std::map<Key, std::unique_ptr<uint8_t, AlignedFree>> copies_;
+  std::map<Key, const uint8_t*> slices_;  // ranges of copies_ found by find_slice
   size_t bytes_ = 0;
 };
 
