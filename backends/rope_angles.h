@@ -12,7 +12,8 @@ namespace tern {
 
 /// cos and sin of the rotation of every (token, pair) at the tokens' positions,
 /// [places.size()][n_rot / 2][2]. `factors` (n_rot / 2 values, may be null) divide each
-/// pair's frequency (llama3-style scaling). Every layer's q and k share one table.
+/// pair's frequency (llama3-style scaling); YaRN as p says. Every layer's q and k share
+/// one table.
 std::vector<float> rope_angles(std::span<const graph::TokenPlace> places,
                                const graph::RopeParams& p, const float* factors);
 

@@ -106,7 +106,15 @@ size_t RunData::start_node() {
 size_t RunData::rope_table_at(const Graph& g, const Node& node) {
   const auto& p = std::get<graph::RopeParams>(node.params);
   const void* factors = node.in[1] != graph::kNone ? g.tensor(node.in[1]).data : nullptr;
-  Rotation r{g.tensor(node.in[0]).rows, p.n_rot, p.freq_base, p.freq_scale, factors};
+  Rotation r{g.tensor(node.in[0]).rows,
+             p.n_rot,
+             p.freq_base,
+             p.freq_scale,
+             p.ext_factor,
+             p.corr_low,
+             p.corr_high,
+             p.mscale,
+             factors};
   for (const auto& [rotation, at] : rope_tables_) {
     if (rotation == r) return at;
   }

@@ -40,6 +40,7 @@ class RunData {
     int64_t n_tokens;
     int n_rot;
     float freq_base, freq_scale;
+    float ext_factor, corr_low, corr_high, mscale;
     const void* factors;  // the frequency factors (a weight: GPU backends ask for one)
     bool operator==(const Rotation&) const = default;
   };

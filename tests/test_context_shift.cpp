@@ -51,6 +51,7 @@ testing::ScratchDir& scratch() {
 enum class Cut {
   OneLayer,        // block_count 1: layer 0 alone (gemma3: a sliding-window layer)
   OneLayerScaled,  // and linear rope scaling (factor 2) with llama3-style rope_freqs
+  OneLayerYarn,    // and YaRN (factor 4 over an original context of 16): keys carry mscale
   LastLayerOnly,   // every layer, but all before the last add nothing (attn_output and
                    // ffn_down zero): the last layer sees the embeddings (gemma3: global)
 };
@@ -93,6 +94,11 @@ std::string cut_model(const std::string& name, Cut cut) {
                  std::span(reinterpret_cast<const uint8_t*>(factors.data()),
                            factors.size() * sizeof(float)));
   }
+  if (cut == Cut::OneLayerYarn) {
+    w.add(arch + ".rope.scaling.type", {std::string_view("yarn")});
+    w.add(arch + ".rope.scaling.factor", {4.0f});
+    w.add(arch + ".rope.scaling.original_context_length", {uint32_t{16}});
+  }
   const std::string path =
       (scratch().path() / fmt::format("{}-{}.gguf", name, static_cast<int>(cut))).string();
   w.write_file(path);
@@ -109,6 +115,7 @@ std::string case_name(const ::testing::TestParamInfo<ShiftCase>& info) {
   std::string name = info.param.model;
   std::replace(name.begin(), name.end(), '-', '_');
   if (info.param.cut == Cut::OneLayerScaled) name += "_scaled";
+  if (info.param.cut == Cut::OneLayerYarn) name += "_yarn";
   if (info.param.cut == Cut::LastLayerOnly) name += "_last_layer";
   if (info.param.kv == KvType::F16) name += "_f16";
   return name;
@@ -154,6 +161,8 @@ TEST_P(CutModelShift, LogitsEqualAFreshDecodeOfTheKeptTokens) {
 INSTANTIATE_TEST_SUITE_P(Goldens, CutModelShift,
                          ::testing::Values(ShiftCase{"llama-f32"},
                                            ShiftCase{"llama-f32", Cut::OneLayerScaled},
+                                           ShiftCase{"llama-f32", Cut::OneLayerYarn},
+                                           ShiftCase{"qwen3-f32", Cut::OneLayerYarn},
                                            ShiftCase{"gemma3-f32", Cut::LastLayerOnly},
                                            ShiftCase{"qwen3-f32"}, ShiftCase{"gemma3-f32"},
                                            ShiftCase{"qwen2-q4_0"},

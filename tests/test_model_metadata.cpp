@@ -88,6 +88,16 @@ TEST(ModelMetadata, RopeScalingFactorMustBeFiniteAndPositive) {
   }
 }
 
+// YaRN loads (its keys optional); a scaling tern does not implement is refused by name.
+TEST(ModelMetadata, RopeScalingYarnLoadsAndUnknownKindsAreRefused) {
+  const std::vector<gguf::KeyValue> yarn = {
+      {"llama.rope.scaling.type", gguf::Value{std::string_view("yarn")}}};
+  EXPECT_EQ(load_error(with_key("llama.rope.scaling.factor", gguf::Value{4.0f}, yarn)), "loaded");
+  const std::string error =
+      load_error(with_key("llama.rope.scaling.type", gguf::Value{std::string_view("longrope")}));
+  EXPECT_NE(error.find("rope scaling 'longrope' is not supported"), std::string::npos) << error;
+}
+
 // What a person sees: one error line naming the key, exit 1 (not -nan and exit 0).
 TEST(ModelMetadata, CliRefusesTheModelInOneLine) {
   const std::string path = with_key("llama.attention.layer_norm_rms_epsilon", gguf::Value{0.0f});

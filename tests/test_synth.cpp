@@ -104,8 +104,17 @@ TEST(Synth, KeyOverridesTakeTheKeysType) {
   gguf::File f = gguf::File::open((dir / "o.gguf").string());
   EXPECT_EQ(f.get_u32("gemma2.attention.sliding_window"), 8u);
   EXPECT_EQ(f.get_float("gemma2.final_logit_softcapping"), 3.5);
-  for (const char* bad : {"attention.sliding_window=-1", "no_such_key=1", "attn_logit_softcapping",
-                          "attn_logit_softcapping=x"}) {
+  // Optional keys are written only when set: rope scaling.
+  EXPECT_EQ(f.find("gemma2.rope.scaling.type"), nullptr);
+  o.keys = {"rope.scaling.type=yarn", "rope.scaling.original_context_length=64"};
+  synth::write_synthetic_model((dir / "y.gguf").string(), o);
+  gguf::File y = gguf::File::open((dir / "y.gguf").string());
+  EXPECT_EQ(y.get_string("gemma2.rope.scaling.type"), "yarn");
+  EXPECT_EQ(y.get_u32("gemma2.rope.scaling.original_context_length"), 64u);
+  EXPECT_EQ(y.find("gemma2.rope.scaling.factor"), nullptr);
+  for (const char* bad :
+       {"attention.sliding_window=-1", "no_such_key=1", "attn_logit_softcapping",
+        "attn_logit_softcapping=x", "rope.scaling.type=", "rope.scaling.factor"}) {
     o.keys = {bad};
     EXPECT_THROW(synth::write_synthetic_model((dir / "x.gguf").string(), o), Error) << bad;
   }

@@ -102,12 +102,14 @@ class RopeAngleTables {
     size_t n_factors = factors ? static_cast<size_t>(p.n_rot / 2) : 0;
     for (const auto& t : tables_) {
       if (t.n_rot == p.n_rot && t.freq_base == p.freq_base && t.freq_scale == p.freq_scale &&
+          t.ext_factor == p.ext_factor && t.corr_low == p.corr_low && t.corr_high == p.corr_high &&
+          t.mscale == p.mscale &&
           std::equal(t.factors.begin(), t.factors.end(), factors, factors + n_factors)) {
         return t.angles.data();
       }
     }
-    tables_.push_back({p.n_rot, p.freq_base, p.freq_scale,
-                       std::vector<float>(factors, factors + n_factors),
+    tables_.push_back({p.n_rot, p.freq_base, p.freq_scale, p.ext_factor, p.corr_low, p.corr_high,
+                       p.mscale, std::vector<float>(factors, factors + n_factors),
                        rope_angles(places, p, factors)});
     return tables_.back().angles.data();
   }
@@ -116,6 +118,7 @@ class RopeAngleTables {
   struct Table {  // the run's places are the same for every table
     int n_rot;
     float freq_base, freq_scale;
+    float ext_factor, corr_low, corr_high, mscale;
     std::vector<float> factors;  // by value: the operand may live in reused scratch
     std::vector<float> angles;
   };

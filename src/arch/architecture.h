@@ -32,10 +32,9 @@ struct LayerRope {
   float scale = 1.0f;     // linear position scaling (freq_scale)
   Weight factors;         // optional per-pair frequency divisors [n_rot / 2] (llama3)
 
-  /// The rope of `n_head` heads of head_dim_k values (q: n_head, k: n_head_kv).
-  graph::RopeParams params(const ModelSpec& spec, int n_head) const {
-    return {n_head, spec.head_dim_k, spec.n_rot, base, scale, neox};
-  }
+  /// The rope of `n_head` heads of head_dim_k values (q: n_head, k: n_head_kv), with the
+  /// file's YaRN scaling where it asks for it (arch/rope.cpp).
+  graph::RopeParams params(const ModelSpec& spec, int n_head) const;
 };
 
 class ArchModel {

@@ -70,6 +70,12 @@ struct RopeParams {
   float freq_base;  // theta_i = pos * freq_scale * freq_base^(-2i/n_rot) / factor_i
   float freq_scale;
   bool neox;  // pairs (i, i + n_rot/2) instead of (2i, 2i+1)
+  // YaRN (ext_factor 0: none): pair i's angle blends the scaled and the unscaled one by
+  // ext_factor * ramp(i), ramp 1 below pair corr_low falling to 0 at corr_high; cos and
+  // sin are multiplied by mscale.
+  float ext_factor = 0.0f;
+  float corr_low = 0.0f, corr_high = 0.0f;
+  float mscale = 1.0f;
 };
 struct AttentionParams {
   int n_head, n_head_kv;  // query heads; kv heads (GQA: n_head % n_head_kv == 0)

@@ -26,7 +26,8 @@ void append_params(const Params& params, std::vector<uint64_t>& key) {
           key.push_back(word(p.eps));
         } else if constexpr (std::is_same_v<P, RopeParams>) {
           key.insert(key.end(), {word(p.n_head), word(p.head_dim), word(p.n_rot), word(p.freq_base),
-                                 word(p.freq_scale), word(p.neox)});
+                                 word(p.freq_scale), word(p.neox), word(p.ext_factor),
+                                 word(p.corr_low), word(p.corr_high), word(p.mscale)});
         } else if constexpr (std::is_same_v<P, AttentionParams>) {
           key.insert(key.end(),
                      {word(p.n_head), word(p.n_head_kv), word(p.head_dim_k), word(p.head_dim_v),

@@ -66,15 +66,19 @@ int64_t read_n_vocab(const gguf::File& file, const SpecReader& r) {
   return embd->ne[1];
 }
 
-float read_freq_scale(const gguf::File& file, const SpecReader& r) {
+// Linear and YaRN scaling (the keys llama.cpp reads for the architectures tern has).
+void read_rope_scaling(const gguf::File& file, const SpecReader& r, ModelSpec& s) {
   const gguf::Value* type = file.find(r.key("rope.scaling.type"));
   std::string_view kind = type ? file.get_string(r.key("rope.scaling.type")) : "none";
-  if (kind == "none") return 1.0f;
-  if (kind != "linear") {
-    throw Error(
-        fmt::format("{}: rope scaling '{}' is not supported (linear only)", file.name(), kind));
+  if (kind == "none") return;
+  if (kind != "linear" && kind != "yarn") {
+    throw Error(fmt::format("{}: rope scaling '{}' is not supported (linear and yarn are)",
+                            file.name(), kind));
   }
-  return 1.0f / r.get_positive_float_or("rope.scaling.factor", 1.0f);
+  s.rope_freq_scale = 1.0f / r.get_positive_float_or("rope.scaling.factor", 1.0f);
+  s.rope_yarn = kind == "yarn";
+  s.rope_yarn_ctx_orig = r.get_or("rope.scaling.original_context_length", s.n_ctx_train);
+  s.rope_attn_factor = r.get_positive_float_or("rope.scaling.attn_factor", 1.0f);
 }
 
 }  // namespace
@@ -105,7 +109,7 @@ ModelSpec read_model_spec(const gguf::File& file) {
   }
   s.rms_eps = r.get_positive_float_or("attention.layer_norm_rms_epsilon", s.rms_eps);
   s.rope_freq_base = r.get_positive_float_or("rope.freq_base", s.rope_freq_base);
-  s.rope_freq_scale = read_freq_scale(file, r);
+  read_rope_scaling(file, r, s);
   s.sliding_window = r.get_or("attention.sliding_window", 0, 0);
   s.n_expert = static_cast<int>(r.get_or("expert_count", 0, 0));
   if (s.n_expert > 0) {

@@ -23,7 +23,10 @@ struct ModelSpec {
   int n_rot = 0;                    // {arch}.rope.dimension_count (default head_dim_k)
   float rms_eps = 1e-5f;            // {arch}.attention.layer_norm_rms_epsilon
   float rope_freq_base = 10000.0f;  // {arch}.rope.freq_base
-  float rope_freq_scale = 1.0f;     // 1 / {arch}.rope.scaling.factor for linear scaling
+  float rope_freq_scale = 1.0f;     // 1 / {arch}.rope.scaling.factor (linear or YaRN)
+  bool rope_yarn = false;           // {arch}.rope.scaling.type == "yarn"
+  int64_t rope_yarn_ctx_orig = 0;   // {arch}.rope.scaling.original_context_length (n_ctx_train)
+  float rope_attn_factor = 1.0f;    // {arch}.rope.scaling.attn_factor
   int64_t sliding_window = 0;       // {arch}.attention.sliding_window (0: none)
   int n_expert = 0;                 // {arch}.expert_count (0: dense feed-forward)
   int n_expert_used = 0;            // {arch}.expert_used_count: experts per token

@@ -11,7 +11,8 @@ namespace {
 // with the rope kernels the graph's keys were written with (one angle table for all rows).
 void rotate_keys(std::span<const float> rows, int64_t n_rows, const ModelSpec& spec,
                  const LayerRope& rope, int64_t delta, std::span<float> out) {
-  const graph::RopeParams p = rope.params(spec, spec.n_head_kv);
+  graph::RopeParams p = rope.params(spec, spec.n_head_kv);
+  p.mscale = 1.0f;  // a shift turns the keys; their YaRN magnitude is already in them
   std::vector<float> factors;
   if (rope.factors) {
     factors.resize(static_cast<size_t>(p.n_rot / 2));

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <numbers>
+#include <utility>
 
 #include "arch/architecture.h"
 #include "gguf/writer.h"
@@ -79,7 +80,7 @@ std::vector<ArchKey> model_keys(const SynthOptions& o) {
   return keys;
 }
 
-// `text` as a value of `like`'s type (an unsigned 32-bit integer or a float).
+// `text` as a value of `like`'s type (an unsigned 32-bit integer, a float or a string).
 gguf::Value parse_like(const gguf::Value& like, std::string_view text, std::string_view key) {
   const char* end = text.data() + text.size();
   if (like.type() == gguf::ValueType::U32) {
@@ -90,22 +91,42 @@ gguf::Value parse_like(const gguf::Value& like, std::string_view text, std::stri
     float v = 0;
     auto [p, ec] = std::from_chars(text.data(), end, v);
     if (ec == std::errc() && p == end && std::isfinite(v)) return {v};
+  } else if (like.type() == gguf::ValueType::String && !text.empty()) {
+    return {text};  // a view of the option, which outlives the writer's copy
   }
   throw Error(fmt::format("synth: '{}' is not a valid {} for key '{}'", text,
                           gguf::value_type_name(like.type()), key));
 }
 
-// Applies "SUFFIX=VALUE" overrides to keys the architecture has.
+// Keys every architecture may have that a file writes only when asked to (--key).
+const std::vector<ArchKey>& optional_keys() {
+  static const std::vector<ArchKey> keys = {
+      {"rope.scaling.type", {std::string_view("none")}},
+      {"rope.scaling.factor", {1.0f}},
+      {"rope.scaling.original_context_length", {uint32_t{0}}},
+      {"rope.scaling.attn_factor", {1.0f}},
+  };
+  return keys;
+}
+
+// Applies "SUFFIX=VALUE" overrides to keys the architecture has, adding optional ones.
 void override_keys(std::vector<ArchKey>& keys, const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) {
     size_t eq = o.find('=');
     std::string_view suffix = std::string_view(o).substr(0, eq);
-    auto it = std::find_if(keys.begin(), keys.end(),
-                           [&](const ArchKey& k) { return k.suffix == suffix; });
+    auto named = [&](const ArchKey& k) { return k.suffix == suffix; };
+    auto it = std::find_if(keys.begin(), keys.end(), named);
+    if (it == keys.end()) {
+      auto optional = std::find_if(optional_keys().begin(), optional_keys().end(), named);
+      if (optional != optional_keys().end()) it = keys.insert(keys.end(), *optional);
+    }
     if (eq == std::string::npos || it == keys.end()) {
       std::string names;
-      for (const ArchKey& k : keys)
-        names += fmt::format("{}{}", names.empty() ? "" : ", ", k.suffix);
+      const std::vector<ArchKey>& optional = optional_keys();
+      for (const std::vector<ArchKey>* list : {&std::as_const(keys), &optional}) {
+        for (const ArchKey& k : *list)
+          names += fmt::format("{}{}", names.empty() ? "" : ", ", k.suffix);
+      }
       throw Error(fmt::format("synth: --key '{}' is not KEY=VALUE with KEY one of: {}", o, names));
     }
     it->value = parse_like(it->value, std::string_view(o).substr(eq + 1), suffix);

@@ -83,8 +83,9 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--arch", o->synth.arch,
                   "Architecture (llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3)")
       ->capture_default_str();
-  cmd->add_option("--key", o->synth.keys,
-                  "Override a metadata key, SUFFIX=VALUE (e.g. attention.sliding_window=8)");
+  cmd->add_option(
+      "--key", o->synth.keys,
+      "Set a metadata key, SUFFIX=VALUE (e.g. attention.sliding_window=8, rope.scaling.type=yarn)");
   cmd->add_option("--shape", o->shape, "Preset: " + preset_list())->capture_default_str();
   cmd->add_option("--type", o->synth.mix, "Quantization mix, as for tern quantize")
       ->capture_default_str();
