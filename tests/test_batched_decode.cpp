@@ -162,7 +162,7 @@ TEST_P(BatchedDecode, CopiedPrefixContinuesAsTheOriginal) {
 
 INSTANTIATE_TEST_SUITE_P(Goldens, BatchedDecode,
                          testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "gemma2-f32",
-                                         "phi3-f32", "llama-q4_k_m", "qwen2-q4_0"),
+                                         "phi3-f32", "llama-q4_k_m", "qwen2-q4_0", "qwen3moe-f32"),
                          golden::model_test_name);
 
 // Bad batches are refused before anything is decoded: the session is unchanged.

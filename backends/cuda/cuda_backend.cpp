@@ -142,8 +142,9 @@ bool CudaBackend::supports(const Graph& g, const Node& node) const {
 bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
   auto in = [&](int i) -> const Tensor& { return g.tensor(node.in[static_cast<size_t>(i)]); };
   auto activation = [&](int i) { return in(i).storage == Storage::Activation; };
-  // The operand every op but the row lookup reads as activation rows (MatMul: x).
-  if (node.op != Op::GetRows && !activation(node.op == Op::MatMul ? 1 : 0)) return false;
+  // The operand every op but the row lookup reads as activation rows (products: x).
+  const bool product = node.op == Op::MatMul || node.op == Op::ExpertMatMul;
+  if (node.op != Op::GetRows && !activation(product ? 1 : 0)) return false;
   switch (node.op) {
     case Op::MatMul:
       return in(0).storage == Storage::Weight &&
@@ -172,8 +173,13 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::GeGlu: return activation(1);
     case Op::Scale: return true;
     case Op::ExpertRoute:
-    case Op::ExpertMatMul:
-    case Op::ExpertMix: return false;  // mixture-of-experts layers run on the CPU
+      return std::get<graph::ExpertRouteParams>(node.params).n_used <= kMaxExpertsUsed;
+    case Op::ExpertMatMul:  // one grid row per token-expert pair
+      return in(0).storage == Storage::Weight && activation(2) &&
+             WeightStore::device_bytes(in(0), WeightUse::Matrix) > 0 &&
+             g.tensor(node.out).rows <= 65535;
+    case Op::ExpertMix:
+      return activation(1);
     case Op::SoftCap: return false;  // stays on the CPU
   }
   return false;
@@ -287,9 +293,22 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
       scale(act(g, node.in[0]), n, std::get<graph::ScaleParams>(node.params).factor,
             act(g, node.out), stream_);
       return;
-    case Op::ExpertRoute:
+    case Op::ExpertRoute: {
+      const auto& p = std::get<graph::ExpertRouteParams>(node.params);
+      expert_route(act(g, node.in[0]), in(0).rows, static_cast<int>(in(0).cols), p.n_used,
+                   p.normalize, act(g, node.out), stream_);
+      return;
+    }
     case Op::ExpertMatMul:
-    case Op::ExpertMix: throw Error("cuda: mixture-of-experts ops run on the CPU");
+      expert_matmul(weights_.get(in(0), WeightUse::Matrix),
+                    std::get<graph::ExpertMatMulParams>(node.params).n_expert, act(g, node.in[1]),
+                    in(1).rows, act(g, node.in[2]), in(2).rows, static_cast<int>(in(2).cols / 2),
+                    act(g, node.out), scratch_, stream_);
+      return;
+    case Op::ExpertMix:
+      expert_mix(act(g, node.in[0]), act(g, node.in[1]), out.rows, static_cast<int>(in(1).cols / 2),
+                 out.cols, act(g, node.out), stream_);
+      return;
     case Op::SoftCap: throw Error("cuda: soft_cap is not supported");  // supports() said so
   }
 }

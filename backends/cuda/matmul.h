@@ -53,6 +53,15 @@ class Scratch {
 void matmul(const DeviceMatrix& w, const float* x, float* y, int64_t n_tokens, Scratch& scratch,
             cublasHandle_t cublas, cudaStream_t stream);
 
+/// Mixture-of-experts products: w stacks n_expert matrices of w.rows / n_expert rows; row
+/// i = t * n_used + j of y [n_tokens * n_used, w.rows / n_expert] is expert route[t][n_used
+/// + j]'s matrix times x's row i (x_rows = n_tokens * n_used) or t (x_rows = n_tokens).
+/// One warp per output row and pair: each pair reads its expert's rows (no grouping by
+/// expert yet, so prompts reread an expert's weights once per token that chose it).
+void expert_matmul(const DeviceMatrix& w, int n_expert, const float* x, int64_t x_rows,
+                   const float* route, int64_t n_tokens, int n_used, float* y, Scratch& scratch,
+                   cudaStream_t stream);
+
 /// out [n, w.cols] = rows ids[0..n) of w as F32; ids are device int32, already checked to
 /// lie in [0, w.rows).
 void get_rows(const DeviceMatrix& w, const int32_t* ids, float* out, int64_t n,

@@ -11,6 +11,7 @@
 #include "device.h"
 #include "kernel_util.cuh"
 #include "matmul_kernels.h"
+#include "tern/error.h"
 
 namespace tern::cuda {
 namespace {
@@ -64,6 +65,35 @@ __global__ void __launch_bounds__(kWarp* kRowsPerCta)
   }
 }
 
+// y [n_pairs, rows]: y[pair * rows + r] = row r of the matrix route chose for the pair
+// (w stacks n_expert matrices of `rows` rows) . x's row of the pair (x_per_pair) or of
+// its token, x rows x_stride elements apart. Grid: (row blocks, pairs).
+template <typename Block>
+__global__ void __launch_bounds__(kWarp* kRowsPerCta)
+    expert_matvec_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t rows,
+                         int n_expert, int64_t n_blocks, const void* __restrict__ x,
+                         int64_t x_stride, bool x_per_pair, const float* __restrict__ route,
+                         int n_used, float* __restrict__ y) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerCta + threadIdx.y;
+  if (row >= rows) return;  // the whole warp leaves together
+  const int64_t pair = blockIdx.y;
+  const int64_t token = pair / n_used;
+  const float chosen = route[token * 2 * n_used + n_used + pair % n_used];
+  const int64_t expert = min(max(static_cast<int>(chosen), 0), n_expert - 1);
+  const auto* w_row = reinterpret_cast<const Block*>(w + (expert * rows + row) * row_bytes);
+  const int64_t x_row = x_per_pair ? pair : token;
+  const void* xr;
+  if constexpr (BlockGeometry<Block>::kQuantized) {
+    xr = static_cast<const ActBlock*>(x) + x_row * x_stride;
+  } else {
+    xr = static_cast<const float*>(x) + x_row * x_stride;
+  }
+  float acc[1] = {};
+  row_dot<Block, 1>(w_row, n_blocks, xr, x_stride, static_cast<int>(threadIdx.x), kWarp, acc);
+  acc[0] = warp_sum(acc[0]);
+  if (threadIdx.x == 0) y[pair * rows + row] = acc[0];
+}
+
 template <typename Block, int kTokens>
 void launch(const DeviceMatrix& w, const void* x, int64_t x_stride, float* y, cudaStream_t stream) {
   const int64_t n_blocks = w.cols / BlockGeometry<Block>::kValues;
@@ -80,22 +110,49 @@ void launch_n(int n, const DeviceMatrix& w, const void* x, int64_t x_stride, flo
   ((n == kT + 1 ? launch<Block, kT + 1>(w, x, x_stride, y, stream) : void()), ...);
 }
 
+// Quantized blocks: x [x_rows, w.cols] as 8-bit blocks in scratch (the activations the
+// kernels dot); plain types: x itself. Returns them and the stride between rows.
+template <typename Block>
+std::pair<const void*, int64_t> kernel_activations(const DeviceMatrix& w, const float* x,
+                                                   int64_t x_rows, Scratch& scratch,
+                                                   cudaStream_t stream) {
+  if constexpr (!BlockGeometry<Block>::kQuantized) {
+    return {x, w.cols};  // floats per row
+  } else {
+    const int64_t n_act = x_rows * (w.cols / kBlock32);
+    auto* act = static_cast<ActBlock*>(scratch.get(n_act * sizeof(ActBlock), stream));
+    quantize_kernel<<<elementwise_blocks(n_act * kWarp), kElementwiseThreads, 0, stream>>>(x, n_act,
+                                                                                           act);
+    return {act, w.cols / kBlock32};  // ActBlocks per row
+  }
+}
+
 }  // namespace
+
+void expert_matmul(const DeviceMatrix& w, int n_expert, const float* x, int64_t x_rows,
+                   const float* route, int64_t n_tokens, int n_used, float* y, Scratch& scratch,
+                   cudaStream_t stream) {
+  check_matrix(w, "expert_matmul");
+  const int64_t rows = w.rows / n_expert, n_pairs = n_tokens * n_used;
+  if (n_pairs == 0 || rows == 0) return;
+  if (n_pairs > 65535) throw Error("cuda expert_matmul: more than 65535 token-expert pairs");
+  visit_block(w.type, plain_by8(w), [&](auto block) {
+    using Block = decltype(block);
+    auto [xs, x_stride] = kernel_activations<Block>(w, x, x_rows, scratch, stream);
+    const dim3 grid(static_cast<unsigned>((rows + kRowsPerCta - 1) / kRowsPerCta),
+                    static_cast<unsigned>(n_pairs));
+    expert_matvec_kernel<Block><<<grid, dim3(kWarp, kRowsPerCta), 0, stream>>>(
+        static_cast<const uint8_t*>(w.data), w.row_bytes, rows, n_expert,
+        w.cols / BlockGeometry<Block>::kValues, xs, x_stride, x_rows == n_pairs, route, n_used, y);
+  });
+  check_launch("expert_matmul");
+}
 
 void matmul_vec(const DeviceMatrix& w, const float* x, float* y, int64_t n_tokens, Scratch& scratch,
                 cudaStream_t stream) {
   visit_block(w.type, plain_by8(w), [&](auto block) {
     using Block = decltype(block);
-    const void* xs = x;
-    int64_t x_stride = w.cols;  // floats per token
-    if constexpr (BlockGeometry<Block>::kQuantized) {
-      const int64_t n_act = n_tokens * (w.cols / kBlock32);
-      auto* act = static_cast<ActBlock*>(scratch.get(n_act * sizeof(ActBlock), stream));
-      quantize_kernel<<<elementwise_blocks(n_act * kWarp), kElementwiseThreads, 0, stream>>>(
-          x, n_act, act);
-      xs = act;
-      x_stride = w.cols / kBlock32;  // ActBlocks per token
-    }
+    auto [xs, x_stride] = kernel_activations<Block>(w, x, n_tokens, scratch, stream);
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxVecTokens) {
       const int n = static_cast<int>(std::min<int64_t>(kMaxVecTokens, n_tokens - t0));
       const void* xt =

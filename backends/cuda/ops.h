@@ -62,4 +62,16 @@ void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_r
 /// out = x * factor over n values (ops_binary.cu).
 void scale(const float* x, int64_t n, float factor, float* out, cudaStream_t stream);
 
+/// Most experts per token expert_route() takes.
+inline constexpr int kMaxExpertsUsed = 16;
+
+/// route [n, 2 * n_used] from router logits [n, n_expert] (graph.h, ExpertRoute; n_used at
+/// most kMaxExpertsUsed) (ops_experts.cu).
+void expert_route(const float* logits, int64_t n, int n_expert, int n_used, bool normalize,
+                  float* route, cudaStream_t stream);
+/// out [n, cols]: out[t] = sum_j route[t][j] * y[t * n_used + j], in route order
+/// (ops_experts.cu).
+void expert_mix(const float* y, const float* route, int64_t n, int n_used, int64_t cols, float* out,
+                cudaStream_t stream);
+
 }  // namespace tern::cuda

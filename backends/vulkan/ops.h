@@ -31,12 +31,16 @@ struct OpLimits {
   std::function<bool(const Buffer*)> owns_cache;
 };
 
+/// A weight the kernels can read: a device type, whole 8-value chunks, within the limit.
+bool readable_weight(const OpLimits& l, const graph::Tensor& t);
+
 bool supports_matmul(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
 bool supports_get_rows(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
 bool supports_rope(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
 bool supports_attention(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
 bool supports_copy(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
 bool supports_elementwise(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
+bool supports_experts(const OpLimits& l, const graph::Graph& g, const graph::Node& node);
 
 void record_matmul(OpContext& c, const graph::Node& node);    // ops_matmul.cpp
 void record_get_rows(OpContext& c, const graph::Node& node);  // ops_matmul.cpp
@@ -45,5 +49,7 @@ void record_attention(OpContext& c, const graph::Node& node);  // ops_attention.
 void record_copy(OpContext& c, const graph::Node& node);       // ops_attention.cpp
 /// RmsNorm, SwiGlu, GeGlu, Add, Scale (ops_elementwise.cpp).
 void record_elementwise(OpContext& c, const graph::Node& node);
+/// ExpertRoute, ExpertMatMul, ExpertMix (ops_experts.cpp).
+void record_experts(OpContext& c, const graph::Node& node);
 
 }  // namespace tern::vulkan

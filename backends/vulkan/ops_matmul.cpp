@@ -9,14 +9,13 @@ namespace {
 
 constexpr int64_t kMatTokens = 8;  // tokens per workgroup of matmul_mat (NTOK)
 
-// A weight the kernels can read: a device type, whole 8-value chunks, within the limit.
+}  // namespace
+
 bool readable_weight(const OpLimits& l, const graph::Tensor& t) {
   if (t.storage != graph::Storage::Weight || t.cols % 8 != 0) return false;
   size_t bytes = WeightStore::device_bytes(t, WeightUse::Kernel);
   return bytes > 0 && bytes <= l.max_buffer_bytes;
 }
-
-}  // namespace
 
 bool supports_matmul(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {
   return readable_weight(l, g.tensor(node.in[0]));

@@ -111,7 +111,8 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::Scale: return vulkan::supports_elementwise(limits, g, node);
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
-    case Op::ExpertMix: return false;  // mixture-of-experts layers run on the CPU
+    case Op::ExpertMix:
+      return vulkan::supports_experts(limits, g, node);
     case Op::SoftCap: return false;  // stays on the CPU
   }
   return false;
@@ -131,7 +132,9 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::Scale: vulkan::record_elementwise(c, node); break;
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
-    case Op::ExpertMix: throw Error("vulkan: mixture-of-experts ops run on the CPU");
+    case Op::ExpertMix:
+      vulkan::record_experts(c, node);
+      break;
     case Op::SoftCap: throw Error("vulkan: soft_cap is not supported");  // supports() said so
   }
 }
