@@ -405,6 +405,7 @@ struct AttentionCase {
   int n_head, n_head_kv, head_dim;
   int64_t window, pos0, n_tok;
   int head_dim_v = 0;  // V's head size when it differs from K's (0: the same)
+  float softcap = 0.0f;
 };
 
 // Attention of tokens at `places` over a cache of `rows` rows whose rows before each
@@ -432,14 +433,15 @@ void check_attention(const BackendOps& t, const AttentionCase& a,
                              a.head_dim,
                              head_dim_v,
                              1.0f / std::sqrt(static_cast<float>(a.head_dim)),
-                             a.window};
+                             a.window,
+                             a.softcap};
     return g.attention(q.add(g), kc, vc, p);
   };
   std::string what = std::string(type_traits(a.cache_type).name) + " heads " +
                      std::to_string(a.n_head) + "/" + std::to_string(a.n_head_kv) + " dim " +
                      std::to_string(a.head_dim) + "/" + std::to_string(head_dim_v) + " window " +
                      std::to_string(a.window) + " pos0 " + std::to_string(a.pos0) + " n " +
-                     std::to_string(n_tok);
+                     std::to_string(n_tok) + " softcap " + std::to_string(a.softcap);
   double bound = a.cache_type == TensorType::F16 ? t.target().f16_cache_bound : kExact;
   auto [out, cache] = t.compare(places, build, {a.cache_type, kv_cols, rows, init, {}, v_cols});
   EXPECT_LE(out, bound) << what;
@@ -495,6 +497,10 @@ TEST_P(BackendOps, AttentionWithGqaWindowAndLongHistory) {
       {TensorType::F32, 4, 2, 64, 0, 20, 3, 320},   // differ
       {TensorType::F16, 4, 2, 64, 0, 30, 6},
       {TensorType::F16, 4, 2, 128, 0, 260, 1},
+      // gemma2's soft cap (50 on scores of ~1: barely bends; 0.5: flattens them)
+      {TensorType::F32, 4, 2, 64, 0, 20, 3, 0, 50.0f},
+      {TensorType::F32, 4, 2, 64, 8, 150, 2, 0, 0.5f},
+      {TensorType::F16, 4, 2, 64, 0, 30, 6, 0, 0.5f},
   };
   for (const AttentionCase& a : cases) check_attention(*this, a);
 }
@@ -511,6 +517,7 @@ TEST_P(BackendOps, GatedActivationsAndElementwise) {
         return g.add(x, g.weight(TensorType::F32, 96, 1, bias.data()));
       },
       [](Graph& g, TensorId x, TensorId) { return g.scale(x, 0.37f); },
+      [](Graph& g, TensorId x, TensorId) { return g.soft_cap(x, 3.0f); },  // x ~ 4: bends
   };
   for (size_t i = 0; i < std::size(ops); ++i) {
     auto [out, unused] =

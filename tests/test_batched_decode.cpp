@@ -112,7 +112,6 @@ TEST_P(BatchedDecode, SequencesInOneBatchGiveTheirLogitsAloneOnTheCpu) {
 
 TEST_P(BatchedDecode, SequencesInOneBatchGiveTheirLogitsAloneOnVulkan) {
   if (!backend_available(BackendKind::Vulkan)) GTEST_SKIP() << "no Vulkan device";
-  if (GetParam() == "gemma2-f32") GTEST_SKIP() << "soft-capped attention runs on the CPU only";
   expect_batches_give_the_logits_alone({.backend = BackendKind::Vulkan});
 }
 

@@ -164,7 +164,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
       const auto& p = std::get<graph::AttentionParams>(node.params);
       return in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
              in(1).type == in(2).type && p.head_dim_k <= kMaxAttentionHeadDim &&
-             p.head_dim_v <= kMaxAttentionHeadDim && p.softcap == 0.0f;  // no soft cap here
+             p.head_dim_v <= kMaxAttentionHeadDim;
     }
     case Op::Copy: return g.tensor(node.out).storage == Storage::Cache;
     case Op::RmsNorm:
@@ -180,7 +180,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
              g.tensor(node.out).rows <= 65535;
     case Op::ExpertMix:
       return activation(1);
-    case Op::SoftCap: return false;  // stays on the CPU
+    case Op::SoftCap: return true;
   }
   return false;
 }
@@ -309,7 +309,10 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
       expert_mix(act(g, node.in[0]), act(g, node.in[1]), out.rows, static_cast<int>(in(1).cols / 2),
                  out.cols, act(g, node.out), stream_);
       return;
-    case Op::SoftCap: throw Error("cuda: soft_cap is not supported");  // supports() said so
+    case Op::SoftCap:
+      soft_cap(act(g, node.in[0]), n, std::get<graph::SoftCapParams>(node.params).cap,
+               act(g, node.out), stream_);
+      return;
   }
 }
 
@@ -332,7 +335,7 @@ void CudaBackend::enqueue_attention(const Graph& g, const Node& node, const int3
   const Tensor& k = g.tensor(node.in[1]);
   const Tensor& v = g.tensor(node.in[2]);
   AttentionShape s{q.rows, p.n_head, p.n_head_kv, p.head_dim_k, p.head_dim_v,
-                   k.cols, v.cols,   p.window,    p.scale};
+                   k.cols, v.cols,   p.window,    p.scale, p.softcap};
   size_t partial_floats = attention_scratch_floats(s);
   auto* partials = partial_floats == 0
                        ? nullptr

@@ -31,13 +31,14 @@ struct AttentionShape {
   int64_t k_cols = 0, v_cols = 0;  // values per cache row (n_head_kv * head dims)
   int64_t window = 0;              // 0: none; else key j visible to p when p - window < j
   float scale = 1.0f;
+  float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap) (gemma2)
 };
 
 /// Floats of device scratch attention() needs for `s` (0: none). Depends on the shape
 /// only, never on the positions, so a captured graph's launches stay valid.
 size_t attention_scratch_floats(const AttentionShape& s);
 
-/// out [n_tokens, n_head * head_dim_v] = causal softmax(q k^T * scale) v for q [n_tokens,
+/// out [n_tokens, n_head * head_dim_v] = causal softmax(softcap(q k^T * scale)) v for q [n_tokens,
 /// n_head * head_dim_k]: token t at position places[2t] of the sequence whose cache rows
 /// start at places[2t + 1] reads rows places[2t + 1] + [0, places[2t]] of k and v (F32, or
 /// F16 when `f16`) and no others. `places` is read on the device (the per-run data), so
@@ -61,6 +62,8 @@ void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_r
          cudaStream_t stream);
 /// out = x * factor over n values (ops_binary.cu).
 void scale(const float* x, int64_t n, float factor, float* out, cudaStream_t stream);
+/// out = cap * tanh(x / cap) over n values, cap > 0 (ops_binary.cu).
+void soft_cap(const float* x, int64_t n, float cap, float* out, cudaStream_t stream);
 
 /// Most experts per token expert_route() takes.
 inline constexpr int kMaxExpertsUsed = 16;

@@ -79,7 +79,10 @@ __global__ void __launch_bounds__(kThreads)
       float dot = 0.0f;
       for (int d = lane; d < s.head_dim_k; d += 32) dot += qs[d] * load(kj, d);
       dot = warp_sum(dot);
-      if (lane == 0) scores[j] = dot * s.scale;
+      if (lane == 0) {
+        const float score = dot * s.scale;
+        scores[j] = s.softcap > 0.0f ? s.softcap * tanhf(score / s.softcap) : score;
+      }
     }
     __syncthreads();
     float chunk_max = -INFINITY;

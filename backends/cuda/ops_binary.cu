@@ -1,4 +1,5 @@
-// Add (with a one-row b broadcast over a's rows: biases) and Scale: one thread per value.
+// Add (with a one-row b broadcast over a's rows: biases), Scale and SoftCap: one thread per
+// value.
 #include "device.h"
 #include "kernel_util.cuh"
 #include "ops.h"
@@ -18,6 +19,11 @@ __global__ void scale_kernel(const float* x, int64_t n, float factor, float* out
   if (i < n) out[i] = x[i] * factor;
 }
 
+__global__ void soft_cap_kernel(const float* x, int64_t n, float cap, float* out) {
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = cap * tanhf(x[i] / cap);
+}
+
 }  // namespace
 
 void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_rows, float* out,
@@ -33,6 +39,12 @@ void scale(const float* x, int64_t n, float factor, float* out, cudaStream_t str
   if (n == 0) return;
   scale_kernel<<<elementwise_blocks(n), kElementwiseThreads, 0, stream>>>(x, n, factor, out);
   check_launch("scale_kernel");
+}
+
+void soft_cap(const float* x, int64_t n, float cap, float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  soft_cap_kernel<<<elementwise_blocks(n), kElementwiseThreads, 0, stream>>>(x, n, cap, out);
+  check_launch("soft_cap_kernel");
 }
 
 }  // namespace tern::cuda

@@ -23,8 +23,7 @@ bool usable_cache(const OpLimits& l, const graph::Tensor& t) {
 bool supports_attention(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {
   const auto& p = std::get<graph::AttentionParams>(node.params);
   return usable_cache(l, g.tensor(node.in[1])) && usable_cache(l, g.tensor(node.in[2])) &&
-         p.head_dim_k <= kMaxHeadDim && p.head_dim_v <= kMaxHeadDim &&
-         p.softcap == 0.0f;  // no soft cap in the shader
+         p.head_dim_k <= kMaxHeadDim && p.head_dim_v <= kMaxHeadDim;
 }
 
 bool supports_copy(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {
@@ -42,7 +41,7 @@ void record_attention(OpContext& c, const graph::Node& node) {
   push.u(q.rows).u(static_cast<int64_t>(c.aux_at)).u(p.n_head).u(p.n_head_kv);
   push.u(p.head_dim_k).u(p.head_dim_v);
   push.u(p.window).u(k.cols).u(v.cols).u(static_cast<int64_t>(q.offset));
-  push.u(static_cast<int64_t>(out.offset)).f(p.scale);
+  push.u(static_cast<int64_t>(out.offset)).f(p.scale).f(p.softcap);
   c.exec.dispatch("attention_" + suffix(k.type),
                   {c.aux, c.workspace, c.cache_buffer(k.cache)->handle(),
                    c.cache_buffer(v.cache)->handle()},

@@ -1,4 +1,4 @@
-// RmsNorm, SwiGlu/GeGlu, Add and Scale: one thread per value (a workgroup per
+// RmsNorm, SwiGlu/GeGlu, Add, Scale and SoftCap: one thread per value (a workgroup per
 // group for the norm). Weight operands (norm weights, biases) are read as F32.
 #include "ops.h"
 
@@ -63,10 +63,14 @@ void record_elementwise(OpContext& c, const graph::Node& node) {
       c.exec.dispatch("add", {c.workspace, c.workspace, b, c.workspace}, push, groups_for(n));
       return;
     }
-    case graph::Op::Scale: {
-      push.u(n).u(x_off).u(y_off).f(std::get<graph::ScaleParams>(node.params).factor);
-      c.exec.dispatch("scale", {c.workspace, c.workspace, c.workspace, c.workspace}, push,
-                      groups_for(n));
+    case graph::Op::Scale:
+    case graph::Op::SoftCap: {
+      const bool cap = node.op == graph::Op::SoftCap;
+      push.u(n).u(x_off).u(y_off);
+      push.f(cap ? std::get<graph::SoftCapParams>(node.params).cap
+                 : std::get<graph::ScaleParams>(node.params).factor);
+      c.exec.dispatch(cap ? "soft_cap" : "scale",
+                      {c.workspace, c.workspace, c.workspace, c.workspace}, push, groups_for(n));
       return;
     }
     default: break;

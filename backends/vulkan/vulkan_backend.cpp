@@ -108,12 +108,12 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::SwiGlu:
     case Op::GeGlu:
     case Op::Add:
-    case Op::Scale: return vulkan::supports_elementwise(limits, g, node);
+    case Op::Scale:
+    case Op::SoftCap: return vulkan::supports_elementwise(limits, g, node);
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix:
       return vulkan::supports_experts(limits, g, node);
-    case Op::SoftCap: return false;  // stays on the CPU
   }
   return false;
 }
@@ -129,13 +129,13 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::SwiGlu:
     case Op::GeGlu:
     case Op::Add:
-    case Op::Scale: vulkan::record_elementwise(c, node); break;
+    case Op::Scale:
+    case Op::SoftCap: vulkan::record_elementwise(c, node); break;
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix:
       vulkan::record_experts(c, node);
       break;
-    case Op::SoftCap: throw Error("vulkan: soft_cap is not supported");  // supports() said so
   }
 }
 

@@ -1,5 +1,5 @@
 #version 450
-// softmax(q k^T * scale) v for one (token, head) per workgroup, over cache rows
+// softmax(softcap(q k^T * scale)) v for one (token, head) per workgroup, over cache rows
 // first..pos (causal, optional sliding window). Keys are taken WG at a time: one score
 // per thread, then an online-softmax update (running max m, running sum l) of the
 // output, whose head_dim_v values are spread over the threads (<= MAX_DIM / WG each).
@@ -17,6 +17,7 @@ layout(binding = 0) readonly buffer Aux { uint aux[]; };
 layout(push_constant) uniform Params {
   uint n_tok, pos_at, n_head, n_head_kv, hd_k, hd_v, window, k_cols, v_cols, q_off, o_off;
   float scale;
+  float softcap;  // > 0: scores become softcap * tanh(score / softcap) (gemma2)
 } p;
 
 #ifdef CACHE_F16
@@ -58,6 +59,7 @@ void main() {
       s = 0.0;
       for (uint d = 0; d < p.hd_k; ++d) s += q_sh[d] * kv_at(kb + d, true);
       s *= p.scale;
+      if (p.softcap > 0.0) s = p.softcap * safe_tanh(s / p.softcap);
     }
     score_sh[lid] = s;
     float m_new = max(m, wg_max(s));  // wg_max's barriers also publish score_sh

@@ -1,5 +1,5 @@
 #version 450
-// y = x * factor over n values.
+// y = x * factor over n values; SOFT_CAP: y = factor * tanh(x / factor) (gemma2's logits).
 #include "common.glsl"
 
 layout(push_constant) uniform Params {
@@ -10,5 +10,9 @@ layout(push_constant) uniform Params {
 void main() {
   uint i = group_x() * WG + gl_LocalInvocationID.x;
   if (i >= p.n) return;
+#ifdef SOFT_CAP
+  ws[p.y_off + i] = p.factor * safe_tanh(ws[p.x_off + i] / p.factor);
+#else
   ws[p.y_off + i] = ws[p.x_off + i] * p.factor;
+#endif
 }
