@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tern/model.h"
@@ -78,6 +79,12 @@ struct PerplexityReport {
 /// the stream holds less than one chunk.
 std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx, int64_t max_chunks,
                                  TokenId bos);
+
+/// The chunks of `text` as llama-perplexity makes them: the text tokenized with BOS (and
+/// EOS) where the vocabulary adds them, then make_chunks with BOS. Chunk c holds tokens
+/// [c * n_ctx, (c + 1) * n_ctx) of that stream, so both tools score the same windows.
+std::vector<TokenId> text_chunks(const Tokenizer& tokenizer, std::string_view text, int64_t n_ctx,
+                                 int64_t max_chunks);
 
 /// The chunks a --kl-base file was written for and their length: what a model compared
 /// against that file evaluates. Throws tern::Error naming the file when it is not one.

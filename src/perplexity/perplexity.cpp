@@ -89,6 +89,13 @@ std::vector<TokenId> make_chunks(std::span<const TokenId> tokens, int64_t n_ctx,
   return chunks;
 }
 
+std::vector<TokenId> text_chunks(const Tokenizer& tokenizer, std::string_view text, int64_t n_ctx,
+                                 int64_t max_chunks) {
+  std::vector<TokenId> tokens = tokenizer.tokenize(text, {});
+  TokenId bos = tokenizer.add_bos() ? tokenizer.special().bos : kNoToken;
+  return make_chunks(tokens, n_ctx, max_chunks, bos);
+}
+
 KlBaseChunks read_kl_base_chunks(const std::string& path) {
   KlBaseReader base(path);
   return {base.tokens(), base.header().n_ctx};

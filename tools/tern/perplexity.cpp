@@ -35,11 +35,8 @@ std::vector<TokenId> input_chunks(const PerplexityCliOptions& o, const Model& mo
     return std::move(base.tokens);
   }
   if (o.text_file.empty()) throw Error("perplexity: -f TEXT is required (unless --kl-compare)");
-  const Tokenizer& tokenizer = model.tokenizer();
-  std::vector<TokenId> tokens =
-      tokenizer.tokenize(read_input_file(o.text_file), {false, false, false});
-  TokenId bos = tokenizer.add_bos() ? tokenizer.special().bos : kNoToken;
-  return ppl::make_chunks(tokens, po.n_ctx, o.max_chunks, bos);
+  return ppl::text_chunks(model.tokenizer(), read_input_file(o.text_file), po.n_ctx,
+                         o.max_chunks);
 }
 
 void print_kl(const ppl::PerplexityReport& r) {
