@@ -124,11 +124,11 @@ void attention_135m(benchmark::State& state, Isa isa) {
   std::vector<float> out(q.size());
   for (auto _ : state) {
     if (isa == Isa::Scalar) {
-      tern::cpu::attention(q.data(), k.data(), v.data(), n, pos0, p, out.data(), 1);
+      tern::cpu::attention(q.data(), k.data(), v.data(), n, pos0, p, nullptr, out.data(), 1);
     } else {
       const tern::graph::Segment all{0, n, pos0, 0};
       tern::cpu::simd_attention(q.data(), k.data(), v.data(), tern::TensorType::F32,
-                                std::span(&all, 1), p, out.data(), 1, isa);
+                                std::span(&all, 1), p, nullptr, out.data(), 1, isa);
     }
     benchmark::DoNotOptimize(out.data());
   }
@@ -188,7 +188,8 @@ void attention_decode_1b(benchmark::State& state, Isa isa) {
     for (int l = 0; l < kLayers; ++l) {
       const void* k = f16 ? static_cast<const void*>(k16[l].data()) : k32[l].data();
       const void* v = f16 ? static_cast<const void*>(v16[l].data()) : v32[l].data();
-      tern::cpu::simd_attention(q.data(), k, v, type, std::span(&step, 1), p, out.data(), 2, isa);
+      tern::cpu::simd_attention(q.data(), k, v, type, std::span(&step, 1), p, nullptr, out.data(),
+                                2, isa);
     }
     benchmark::DoNotOptimize(out.data());
   }

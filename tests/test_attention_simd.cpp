@@ -30,6 +30,7 @@ struct Shape {
   int64_t n_tokens, pos0, window;
   float score_std;       // standard deviation of the scaled scores q.k * scale
   float softcap = 0.0f;  // attention logit soft cap (0: none)
+  bool sinks = false;    // gpt-oss attention sinks: a logit per query head
 };
 
 // Largest |simd - reference| and largest |reference| over the output.
@@ -77,6 +78,10 @@ Diff compare_attention(const Shape& s, Isa isa, int n_threads, TensorType kv_typ
                        kv_type);
   Cache v = make_cache(random_values(static_cast<size_t>(n_kv * s.n_head_kv * s.head_dim_v), 3),
                        kv_type);
+  // Sinks around the scores' scale: some rows give the sink most of the weight, some little.
+  std::vector<float> sinks = random_values(static_cast<size_t>(s.n_head), 7);
+  for (float& x : sinks) x *= 2.0f * s.score_std;
+  const float* sink_logits = s.sinks ? sinks.data() : nullptr;
   size_t n_out = static_cast<size_t>(n_tokens * s.n_head * s.head_dim_v);
   std::vector<float> ref(n_out), out(n_out, NAN);
   const int64_t q_cols = int64_t{s.n_head} * s.head_dim_k, o_cols = int64_t{s.n_head} * s.head_dim_v;
@@ -84,10 +89,10 @@ Diff compare_attention(const Shape& s, Isa isa, int n_threads, TensorType kv_typ
     attention(q.data() + g.row0 * q_cols,
               k.values.data() + g.slot_row * s.n_head_kv * s.head_dim_k,
               v.values.data() + g.slot_row * s.n_head_kv * s.head_dim_v, g.n_rows, g.pos0, p,
-              ref.data() + g.row0 * o_cols, n_threads);
+              sink_logits, ref.data() + g.row0 * o_cols, n_threads);
   }
-  simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type, segments, p, out.data(),
-                 n_threads, isa);
+  simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type, segments, p, sink_logits,
+                 out.data(), n_threads, isa);
   Diff d;
   for (size_t i = 0; i < n_out; ++i) {
     d.max_diff = std::max(d.max_diff, std::fabs(double{out[i]} - ref[i]));
@@ -183,6 +188,27 @@ TEST(AttentionSimd, SoftCapMatchesScalarReference) {
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
+// Attention sinks (gpt-oss: a logit per query head in the softmax denominator only) on both
+// SIMD paths: 1 and 5 tokens (per-row), 9 and 40 (16-row tiles), GQA groups of 4 so a tile
+// mixes heads of different sinks, with windows and F16 caches, peaked and flat scores.
+TEST(AttentionSimd, SinksMatchScalarReference) {
+  for (Isa isa : simd_levels()) {
+    for (float score_std : {1.0f, 8.0f}) {
+      for (int64_t n_tokens : {1, 5, 9, 40}) {
+        for (auto [window, kv_type] :
+             {std::pair{int64_t{0}, TensorType::F32}, std::pair{int64_t{8}, TensorType::F16}}) {
+          Shape s{8, 2, 64, 64, n_tokens, 30, window, score_std, 0.0f, true};
+          Diff d = compare_attention(s, isa, 2, kv_type);
+          EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
+              << isa_name(isa) << " score std " << score_std << " tokens " << n_tokens << " window "
+              << window;
+        }
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
 // Batched decoding: segments of several sequences (slots 100 rows apart) in one call, a
 // prompt beside single tokens and a sequence split into two segments, on 1 and 3 threads.
 TEST(AttentionSimd, MatchesScalarReferenceOverSegmentsOfSeveralSequences) {
@@ -227,11 +253,12 @@ TEST(AttentionSimd, FewTokensGetTheBitsEachGetsAlone) {
               std::vector<float> together(static_cast<size_t>(n * q_cols)), alone(together.size());
               const graph::Segment all{0, n, pos0, 0};
               simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type,
-                             std::span(&all, 1), p, together.data(), n_threads, isa);
+                             std::span(&all, 1), p, nullptr, together.data(), n_threads, isa);
               for (int64_t t = 0; t < n; ++t) {
                 const graph::Segment one{0, 1, pos0 + t, 0};
                 simd_attention(q.data() + t * q_cols, k.data(kv_type), v.data(kv_type), kv_type,
-                               std::span(&one, 1), p, alone.data() + t * q_cols, n_threads, isa);
+                               std::span(&one, 1), p, nullptr, alone.data() + t * q_cols, n_threads,
+                               isa);
               }
               EXPECT_EQ(together, alone) << isa_name(isa) << " heads " << c.n_head << "/"
                                          << c.n_head_kv << " dim " << c.head_dim << " window "
@@ -253,7 +280,8 @@ TEST(AttentionSimd, RejectsScalarLevelBadCacheTypesAndHeadCounts) {
   graph::AttentionParams p{4, 4, 8, 8, 1.0f, 0};
   const graph::Segment one{0, 1, 0, 0};
   auto run = [&](TensorType kv_type, Isa isa) {
-    simd_attention(x.data(), x.data(), x.data(), kv_type, std::span(&one, 1), p, x.data(), 1, isa);
+    simd_attention(x.data(), x.data(), x.data(), kv_type, std::span(&one, 1), p, nullptr, x.data(),
+                   1, isa);
   };
   EXPECT_THROW(run(TensorType::F32, Isa::Scalar), Error);
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
@@ -339,6 +367,43 @@ TEST(AttentionSimd, GatedActivationsMatchScalarReference) {
     for (size_t i = 0; i < gate.size(); ++i) {
       EXPECT_NEAR(out[i], ref[i], 4e-7 * std::fabs(gate[i] * up[i]) + 1e-30)
           << isa_name(isa) << " geglu gate " << gate[i];
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+// gpt-oss's clamped SwiGLU: the scalar reference against the formula in double precision
+// (gate clamped above at the limit, up to [-limit, limit], out = g sigmoid(alpha g) (u + 1)),
+// then each SIMD level against the scalar one, with gates and ups past both clamps. Float
+// evaluation costs a few ulps of the output (4e-7 relative), plus, for negative gates, the
+// rounding of alpha g (~1e-7 relative) that e^(-alpha g) turns into a relative error of
+// ~1e-7 |alpha g|.
+TEST(AttentionSimd, SwiGluOaiMatchesFormulaAndScalarReference) {
+  const int64_t n = 1027;
+  std::vector<float> gate = random_values(static_cast<size_t>(n), 13, 6.0f);
+  std::vector<float> up = random_values(static_cast<size_t>(n), 14, 6.0f);
+  gate[0] = -200.0f;
+  gate[1] = 200.0f;  // clamped to 7
+  up[1] = -50.0f;    // clamped to -7
+  gate[2] = 7.5f;
+  up[2] = 7.5f;
+  const graph::SwiGluOaiParams p;  // alpha 1.702, limit 7
+  std::vector<float> ref(gate.size()), out(gate.size(), NAN);
+  swiglu_oai(gate.data(), up.data(), n, p, ref.data());
+  auto tolerance = [&](double v, size_t i) {
+    return (4e-7 + 2e-7 * std::fabs(1.702 * gate[i])) * std::fabs(v) + 1e-30;
+  };
+  for (size_t i = 0; i < gate.size(); ++i) {
+    double g = std::min(double{gate[i]}, 7.0), u = std::clamp(double{up[i]}, -7.0, 7.0);
+    double want = g / (1.0 + std::exp(-1.702 * g)) * (u + 1.0);
+    EXPECT_NEAR(ref[i], want, tolerance(want, i)) << "gate " << gate[i] << " up " << up[i];
+  }
+  EXPECT_NEAR(ref[1], 7.0 / (1.0 + std::exp(-1.702 * 7.0)) * -6.0, 1e-5);
+  for (Isa isa : simd_levels()) {
+    simd_swiglu_oai(gate.data(), up.data(), n, p.alpha, p.limit, out.data(), isa);
+    for (size_t i = 0; i < gate.size(); ++i) {
+      EXPECT_NEAR(out[i], ref[i], tolerance(ref[i], i))
+          << isa_name(isa) << " gate " << gate[i] << " up " << up[i];
     }
   }
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";

@@ -39,7 +39,8 @@ ItemFn item_kernel(Isa isa) {
 }
 
 AttentionJob make_job(const float* q, const void* k, const void* v, TensorType kv_type,
-                      int64_t pos0, const graph::AttentionParams& p, float* out) {
+                      int64_t pos0, const graph::AttentionParams& p, const float* sinks,
+                      float* out) {
   if (kv_type != TensorType::F32 && kv_type != TensorType::F16) {
     throw Error(fmt::format("attention: {} KV cache (F32 or F16 only)", type_traits(kv_type).name));
   }
@@ -65,7 +66,8 @@ AttentionJob make_job(const float* q, const void* k, const void* v, TensorType k
           p.head_dim_v,
           p.scale,
           p.softcap,
-          chunk};
+          chunk,
+          sinks};
 }
 
 }  // namespace
@@ -86,10 +88,10 @@ int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int6
 
 void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
                     std::span<const graph::Segment> segments, const graph::AttentionParams& p,
-                    float* out, int n_threads, Isa isa) {
+                    const float* sinks, float* out, int n_threads, Isa isa) {
   if (segments.empty()) return;
   ItemFn kernel = item_kernel(isa);
-  const AttentionJob base = make_job(q, k, v, kv_type, 0, p, out);
+  const AttentionJob base = make_job(q, k, v, kv_type, 0, p, sinks, out);
   const size_t kv_bytes = base.f16 ? 2 : 4;
   // One job per segment: its rows of q and out, its slot of the cache.
   std::vector<AttentionJob> jobs;

@@ -12,6 +12,7 @@
 // chunk at a time into L1-sized staging (vcvtph2ps), so no F32 copy of the cache is made.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 
@@ -26,9 +27,10 @@ namespace tern::cpu {
 /// head_dim_k|v values of `kv_type`, F32 or F16) -> its out rows [n_rows, n_head *
 /// head_dim_v]; with `isa`'s kernels (not Scalar), every segment's work items in one
 /// pass of up to n_threads threads of the shared pool.
+/// `sinks`: null, or n_head sink logits (graph.h, AttentionParams).
 void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
                     std::span<const graph::Segment> segments, const graph::AttentionParams& p,
-                    float* out, int n_threads, Isa isa);
+                    const float* sinks, float* out, int n_threads, Isa isa);
 
 /// One attention call as the per-level kernels see it. Strides are in floats.
 struct AttentionJob {
@@ -42,10 +44,17 @@ struct AttentionJob {
   int64_t window;  // 0: none; else key j visible to position p when p - window < j <= p
   int group;       // query heads per kv head; head h uses kv head h / group
   int head_dim_k, head_dim_v;
-  float scale;        // applied to q.k
-  float softcap;      // > 0: scores become softcap * tanh(score / softcap)
-  int64_t key_chunk;  // keys per softmax chunk, a multiple of 8
+  float scale;         // applied to q.k
+  float softcap;       // > 0: scores become softcap * tanh(score / softcap)
+  int64_t key_chunk;   // keys per softmax chunk, a multiple of 8
+  const float* sinks;  // null, or per query head a logit added to the softmax denominator
 };
+
+/// The softmax denominator of query head `head`'s row once its running max and sum are
+/// final: the sum plus e^(sink - max) when the job has sinks.
+inline float attention_denominator(const AttentionJob& job, int64_t head, float max, float sum) {
+  return job.sinks == nullptr ? sum : sum + std::exp(job.sinks[head] - max);
+}
 
 /// The rows of one work item: query heads [h0, h1) of kv head `kv`'s group (0 <= h0 <
 /// h1 <= group, counted from the group's first head) at tokens [t0, t1); row

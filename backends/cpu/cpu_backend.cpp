@@ -142,7 +142,7 @@ class CpuBackend final : public Backend {
 
   bool supports(const Graph& graph, const Node& node) const override {
     // Every op; weights in every type the table converts to float; caches in host memory.
-    for (graph::TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
+    for (graph::TensorId id : {node.in[0], node.in[1], node.in[2], node.in[3], node.out}) {
       if (id == graph::kNone) continue;
       const Tensor& t = graph.tensor(id);
       if (t.storage == Storage::Cache && t.cache->host_data() == nullptr) return false;
@@ -187,6 +187,7 @@ class CpuBackend final : public Backend {
   bool repack_;
   std::vector<float> scratch_a_;
   std::vector<float> scratch_b_;
+  std::vector<float> scratch_c_;  // attention sinks
   std::vector<cpu::MatmulTarget> targets_;
   std::unique_ptr<cpu::RepackedWeights> own_repacked_;  // when no shared store was given
   cpu::RepackedWeights& repacked_;                      // interleaved weights, made on first use
@@ -338,12 +339,14 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       const float* q = ops.act(node.in[0]);
       const auto& p = std::get<graph::AttentionParams>(node.params);
       const Tensor& k_cache = graph.tensor(node.in[1]);
+      const float* sinks =
+          node.in[3] != graph::kNone ? ops.floats(node.in[3], 1, scratch_c_) : nullptr;
       if (isa_ == cpu::Isa::Scalar) {
         const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
         const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
         for (const graph::Segment& s : graph.segments()) {
           cpu::attention(q + s.row0 * in(0).cols, k + s.slot_row * in(1).cols,
-                         v + s.slot_row * in(2).cols, s.n_rows, s.pos0, p,
+                         v + s.slot_row * in(2).cols, s.n_rows, s.pos0, p, sinks,
                          ops.act(node.out) + s.row0 * out.cols, n_threads_);
         }
       } else {
@@ -353,8 +356,8 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
                         (k_cache.type == TensorType::F32 || k_cache.type == TensorType::F16);
         const void* k = in_place ? ops.bytes(k_cache) : ops.floats(node.in[1], n_kv, scratch_a_);
         const void* v = in_place ? ops.bytes(v_cache) : ops.floats(node.in[2], n_kv, scratch_b_);
-        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32,
-                            graph.segments(), p, ops.act(node.out), n_threads_, isa_);
+        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32, graph.segments(), p,
+                            sinks, ops.act(node.out), n_threads_, isa_);
       }
       break;
     }
@@ -370,6 +373,21 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
           (swi ? cpu::swiglu : cpu::geglu)(gate, up, count, o);
         } else {
           (swi ? cpu::simd_swiglu : cpu::simd_geglu)(gate, up, count, o, isa_);
+        }
+      });
+      break;
+    }
+    case Op::SwiGluOai: {
+      const auto& p = std::get<graph::SwiGluOaiParams>(node.params);
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        const float* gate = ops.act(node.in[0]) + r0 * out.cols;
+        const float* up = ops.act(node.in[1]) + r0 * out.cols;
+        float* o = ops.act(node.out) + r0 * out.cols;
+        int64_t count = (r1 - r0) * out.cols;
+        if (isa_ == cpu::Isa::Scalar) {
+          cpu::swiglu_oai(gate, up, count, p, o);
+        } else {
+          cpu::simd_swiglu_oai(gate, up, count, p.alpha, p.limit, o, isa_);
         }
       });
       break;
@@ -396,6 +414,11 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     case Op::ExpertMix:
       cpu::expert_mix(ops.act(node.in[0]), ops.act(node.in[1]), out.rows,
                       static_cast<int>(in(1).cols / 2), out.cols, ops.act(node.out));
+      break;
+    case Op::ExpertAdd:  // a bias per chosen expert: rows of n_used x the width, no SIMD needed
+      cpu::expert_add(ops.act(node.in[0]), ops.floats(node.in[1], in(1).rows, scratch_a_),
+                      in(1).rows, ops.act(node.in[2]), in(2).rows, static_cast<int>(in(2).cols / 2),
+                      out.cols, ops.act(node.out));
       break;
     case Op::SoftCap:  // the logits of a few rows: not worth a SIMD kernel
       cpu::soft_cap(ops.act(node.in[0]), n, std::get<graph::SoftCapParams>(node.params).cap,

@@ -11,12 +11,15 @@ namespace {
 struct ElementwiseKernels {
   void (*swiglu)(const float*, const float*, int64_t, float*);
   void (*geglu)(const float*, const float*, int64_t, float*);
+  void (*swiglu_oai)(const float*, const float*, int64_t, float, float, float*);
   void (*exp_values)(const float*, int64_t, float*);
 };
 
 const ElementwiseKernels& kernels(Isa isa) {
-  static const ElementwiseKernels kAvx2{avx2::swiglu, avx2::geglu, avx2::exp_values};
-  static const ElementwiseKernels kAvx512{avx512::swiglu, avx512::geglu, avx512::exp_values};
+  static const ElementwiseKernels kAvx2{avx2::swiglu, avx2::geglu, avx2::swiglu_oai,
+                                        avx2::exp_values};
+  static const ElementwiseKernels kAvx512{avx512::swiglu, avx512::geglu, avx512::swiglu_oai,
+                                          avx512::exp_values};
   switch (isa) {
     case Isa::Avx2:
       return kAvx2;
@@ -36,6 +39,11 @@ void simd_swiglu(const float* gate, const float* up, int64_t n, float* out, Isa 
 
 void simd_geglu(const float* gate, const float* up, int64_t n, float* out, Isa isa) {
   kernels(isa).geglu(gate, up, n, out);
+}
+
+void simd_swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit,
+                     float* out, Isa isa) {
+  kernels(isa).swiglu_oai(gate, up, n, alpha, limit, out);
 }
 
 void simd_exp(const float* x, int64_t n, float* out, Isa isa) {

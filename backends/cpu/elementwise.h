@@ -17,14 +17,21 @@ void simd_swiglu(const float* gate, const float* up, int64_t n, float* out, Isa 
 /// out = gelu_tanh(gate) * up, elementwise over n values, with `isa`'s kernel (not Scalar).
 void simd_geglu(const float* gate, const float* up, int64_t n, float* out, Isa isa);
 
+/// gpt-oss's clamped SwiGLU (graph::SwiGluOaiParams) over n values, with `isa`'s kernel
+/// (not Scalar).
+void simd_swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit,
+                     float* out, Isa isa);
+
 /// out = e^x over n values: the vectorized exp the attention softmax and the activations
 /// use (relative error ~1e-7 for normal results; 0 for x below ~-103.9).
 void simd_exp(const float* x, int64_t n, float* out, Isa isa);
 
 // Per level (one declaration list, expanded for each).
-#define TERN_ELEMENTWISE_DECLARATIONS                                     \
-  void swiglu(const float* gate, const float* up, int64_t n, float* out); \
-  void geglu(const float* gate, const float* up, int64_t n, float* out);  \
+#define TERN_ELEMENTWISE_DECLARATIONS                                                      \
+  void swiglu(const float* gate, const float* up, int64_t n, float* out);                  \
+  void geglu(const float* gate, const float* up, int64_t n, float* out);                   \
+  void swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit, \
+                  float* out);                                                             \
   void exp_values(const float* x, int64_t n, float* out);
 
 namespace avx2 {

@@ -10,36 +10,57 @@
 
 namespace tern::cpu {
 
+namespace {
+
+// The n_used experts of highest logit, descending; ties go to the lower index, so the
+// choice does not depend on the sort. (Softmax is monotonic: the most probable experts.)
+void top_experts(const float* logits, int64_t n_expert, int n_used, std::vector<int>& order) {
+  order.resize(static_cast<size_t>(n_expert));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + n_used, order.end(), [&](int a, int b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+}
+
+}  // namespace
+
 void expert_route(const float* logits, int64_t n, int64_t n_expert,
                   const graph::ExpertRouteParams& p, float* route) {
-  std::vector<float> probs(static_cast<size_t>(n_expert));
-  std::vector<int> order(static_cast<size_t>(n_expert));
+  std::vector<int> order;
+  const bool over_all = p.gating == graph::ExpertGating::Softmax;
   for (int64_t t = 0; t < n; ++t) {
     const float* x = logits + t * n_expert;
-    float max = *std::max_element(x, x + n_expert);
+    top_experts(x, n_expert, p.n_used, order);
+    // Softmax over all experts, or over the chosen ones (both shifted by the top logit).
+    const float max = x[order[0]];
+    const int64_t n_terms = over_all ? n_expert : p.n_used;
     float sum = 0.0f;
-    for (int64_t e = 0; e < n_expert; ++e) {
-      sum += probs[static_cast<size_t>(e)] = std::exp(x[e] - max);
+    for (int64_t e = 0; e < n_terms; ++e) {
+      sum += std::exp(x[over_all ? e : order[static_cast<size_t>(e)]] - max);
     }
-    for (float& v : probs) v /= sum;
-    std::iota(order.begin(), order.end(), 0);
-    // Ties go to the lower index, so the choice does not depend on the sort.
-    std::partial_sort(order.begin(), order.begin() + p.n_used, order.end(), [&](int a, int b) {
-      float pa = probs[static_cast<size_t>(a)], pb = probs[static_cast<size_t>(b)];
-      return pa > pb || (pa == pb && a < b);
-    });
+    float* r = route + t * 2 * p.n_used;
     float chosen = 0.0f;
     for (int j = 0; j < p.n_used; ++j) {
-      chosen += probs[static_cast<size_t>(order[static_cast<size_t>(j)])];
-    }
-    // As llama.cpp: the sum is kept from zero at the smallest normal float16.
-    float denominator = p.normalize ? std::max(chosen, 6.103515625e-5f) : 1.0f;
-    float* r = route + t * 2 * p.n_used;
-    for (int j = 0; j < p.n_used; ++j) {
       int e = order[static_cast<size_t>(j)];
-      r[j] = probs[static_cast<size_t>(e)] / denominator;
+      chosen += r[j] = std::exp(x[e] - max) / sum;
       r[p.n_used + j] = static_cast<float>(e);
     }
+    if (!p.normalize) continue;
+    // As llama.cpp: the sum is kept from zero at the smallest normal float16.
+    float denominator = std::max(chosen, 6.103515625e-5f);
+    for (int j = 0; j < p.n_used; ++j) r[j] /= denominator;
+  }
+}
+
+void expert_add(const float* y, const float* bias, int64_t n_expert, const float* route, int64_t n,
+                int n_used, int64_t cols, float* out) {
+  for (int64_t pair = 0; pair < n * n_used; ++pair) {
+    float id = route[(pair / n_used) * 2 * n_used + n_used + pair % n_used];
+    if (!(id >= 0.0f) || static_cast<int64_t>(id) >= n_expert) {
+      throw Error("expert_add: route names no expert of the bias");
+    }
+    const float* b = bias + static_cast<int64_t>(id) * cols;
+    for (int64_t c = 0; c < cols; ++c) out[pair * cols + c] = y[pair * cols + c] + b[c];
   }
 }
 

@@ -19,6 +19,11 @@ namespace tern::cpu {
 void expert_route(const float* logits, int64_t n, int64_t n_expert,
                   const graph::ExpertRouteParams& p, float* route);
 
+/// out = y, plus on row t * n_used + j the bias row of the expert route[t] names there;
+/// bias [n_expert, cols]. Throws tern::Error for a route naming no expert of `bias`.
+void expert_add(const float* y, const float* bias, int64_t n_expert, const float* route, int64_t n,
+                int n_used, int64_t cols, float* out);
+
 /// out[t] = sum_j route[t][j] * y[t * n_used + j] over j in route order; y [n * n_used, cols].
 void expert_mix(const float* y, const float* route, int64_t n, int n_used, int64_t cols,
                 float* out);

@@ -116,7 +116,7 @@ void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const fl
 }
 
 void attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,
-               const graph::AttentionParams& p, float* out, int n_threads) {
+               const graph::AttentionParams& p, const float* sinks, float* out, int n_threads) {
   int64_t q_cols = int64_t{p.n_head} * p.head_dim_k;
   int64_t k_cols = int64_t{p.n_head_kv} * p.head_dim_k;
   int64_t v_cols = int64_t{p.n_head_kv} * p.head_dim_v;
@@ -146,6 +146,8 @@ void attention(const float* q, const float* k, const float* v, int64_t n_tokens,
         scores[static_cast<size_t>(j)] = e;
         sum += e;
       }
+      // A sink is a key of score sinks[h] whose value is zero: it only adds to the sum.
+      if (sinks != nullptr) sum += std::exp(static_cast<double>(sinks[h]) - max_score);
       float* oh = out + t * o_cols + int64_t{h} * p.head_dim_v;
       std::fill(oh, oh + p.head_dim_v, 0.0f);
       auto inv_sum = static_cast<float>(1.0 / sum);
@@ -165,6 +167,15 @@ void swiglu(const float* gate, const float* up, int64_t n, float* out) {
 
 void geglu(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = gelu_tanh(gate[i]) * up[i];
+}
+
+void swiglu_oai(const float* gate, const float* up, int64_t n, const graph::SwiGluOaiParams& p,
+                float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = std::min(gate[i], p.limit);
+    float u = std::clamp(up[i], -p.limit, p.limit);
+    out[i] = g / (1.0f + std::exp(-p.alpha * g)) * (u + 1.0f);
+  }
 }
 
 void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_rows, float* out) {

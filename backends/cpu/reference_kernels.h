@@ -38,13 +38,17 @@ void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const fl
 
 /// Attention of q [n_tokens, n_head * head_dim_k] (positions pos0 + t) over cache rows
 /// k [pos0 + n_tokens, n_head_kv * head_dim_k] and v [.., n_head_kv * head_dim_v];
-/// out [n_tokens, n_head * head_dim_v]. Causal, with an optional sliding window and soft cap.
+/// out [n_tokens, n_head * head_dim_v]. Causal, with an optional sliding window and soft cap;
+/// `sinks` (null: none) holds n_head logits, each in its head's softmax denominator only.
 void attention(const float* q, const float* k, const float* v, int64_t n_tokens, int64_t pos0,
-               const graph::AttentionParams& p, float* out, int n_threads);
+               const graph::AttentionParams& p, const float* sinks, float* out, int n_threads);
 
 /// out = silu(gate) * up and out = gelu_tanh(gate) * up, elementwise over n values.
 void swiglu(const float* gate, const float* up, int64_t n, float* out);
 void geglu(const float* gate, const float* up, int64_t n, float* out);
+/// gpt-oss's clamped SwiGLU (graph::SwiGluOaiParams), elementwise over n values.
+void swiglu_oai(const float* gate, const float* up, int64_t n, const graph::SwiGluOaiParams& p,
+                float* out);
 
 /// out [rows, cols] = a + b, where b has `b_rows` rows (rows or 1, broadcast).
 void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_rows, float* out);

@@ -129,7 +129,7 @@ void* CudaBackend::cache_data(const Tensor& t) const {
 }
 
 bool CudaBackend::supports(const Graph& g, const Node& node) const {
-  for (TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
+  for (TensorId id : {node.in[0], node.in[1], node.in[2], node.in[3], node.out}) {
     if (id == graph::kNone) continue;
     const Tensor& t = g.tensor(id);
     if (t.storage == Storage::Cache && (buffers_.find(t.cache) == nullptr || !cache_type(t.type))) {
@@ -164,7 +164,8 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
       const auto& p = std::get<graph::AttentionParams>(node.params);
       return in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
              in(1).type == in(2).type && p.head_dim_k <= kMaxAttentionHeadDim &&
-             p.head_dim_v <= kMaxAttentionHeadDim;
+             p.head_dim_v <= kMaxAttentionHeadDim &&
+             node.in[3] == graph::kNone;  // no sinks here
     }
     case Op::Copy: return g.tensor(node.out).storage == Storage::Cache;
     case Op::RmsNorm:
@@ -172,8 +173,10 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::SwiGlu:
     case Op::GeGlu: return activation(1);
     case Op::Scale: return true;
-    case Op::ExpertRoute:
-      return std::get<graph::ExpertRouteParams>(node.params).n_used <= kMaxExpertsUsed;
+    case Op::ExpertRoute: {  // the kernel softmaxes over all experts (not gpt-oss's gating)
+      const auto& p = std::get<graph::ExpertRouteParams>(node.params);
+      return p.n_used <= kMaxExpertsUsed && p.gating == graph::ExpertGating::Softmax;
+    }
     case Op::ExpertMatMul:  // one grid row per token-expert pair
       return in(0).storage == Storage::Weight && activation(2) &&
              WeightStore::device_bytes(in(0), WeightUse::Matrix) > 0 &&
@@ -181,6 +184,8 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::ExpertMix:
       return activation(1);
     case Op::SoftCap: return true;
+    case Op::SwiGluOai:
+    case Op::ExpertAdd: return false;  // gpt-oss's experts run these on the CPU
   }
   return false;
 }
@@ -313,6 +318,9 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
       soft_cap(act(g, node.in[0]), n, std::get<graph::SoftCapParams>(node.params).cap,
                act(g, node.out), stream_);
       return;
+    case Op::SwiGluOai:
+    case Op::ExpertAdd:  // supports() said so
+      throw Error(fmt::format("cuda: {} is not supported", graph::op_name(node.op)));
   }
 }
 

@@ -18,8 +18,10 @@ uint64_t groups_for(int64_t n) { return (static_cast<uint64_t>(n) + kWorkgroup -
 
 bool supports_experts(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {
   switch (node.op) {
-    case graph::Op::ExpertRoute:
-      return std::get<graph::ExpertRouteParams>(node.params).n_used <= kMaxUsed;
+    case graph::Op::ExpertRoute: {  // the shader softmaxes over all experts (not gpt-oss's gating)
+      const auto& p = std::get<graph::ExpertRouteParams>(node.params);
+      return p.n_used <= kMaxUsed && p.gating == graph::ExpertGating::Softmax;
+    }
     case graph::Op::ExpertMatMul:  // one workgroup row per pair: at most 65535
       return readable_weight(l, g.tensor(node.in[0])) && g.tensor(node.out).rows <= 65535;
     default:

@@ -114,6 +114,8 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::ExpertMatMul:
     case Op::ExpertMix:
       return vulkan::supports_experts(limits, g, node);
+    case Op::SwiGluOai:
+    case Op::ExpertAdd: return false;  // gpt-oss's experts run these on the CPU
   }
   return false;
 }
@@ -136,6 +138,9 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::ExpertMix:
       vulkan::record_experts(c, node);
       break;
+    case Op::SwiGluOai:
+    case Op::ExpertAdd:  // supports() said so
+      throw Error(fmt::format("vulkan: {} is not supported", graph::op_name(node.op)));
   }
 }
 

@@ -10,9 +10,10 @@
 namespace tern::graph {
 
 std::string_view op_name(Op op) {
-  constexpr std::array<std::string_view, 14> kNames = {
-      "get_rows", "matmul", "rms_norm", "rope",         "attention",     "swiglu",     "geglu",
-      "add",      "scale",  "copy",     "expert_route", "expert_matmul", "expert_mix", "soft_cap"};
+  constexpr std::array<std::string_view, 16> kNames = {
+      "get_rows",   "matmul",   "rms_norm",   "rope",      "attention",    "swiglu",
+      "geglu",      "add",      "scale",      "copy",      "expert_route", "expert_matmul",
+      "expert_mix", "soft_cap", "swiglu_oai", "expert_add"};
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -76,7 +77,7 @@ TensorId Graph::cache(TensorType type, int64_t cols, int64_t rows, Buffer& buffe
 }
 
 TensorId Graph::add_node(Op op, TensorId out, std::initializer_list<TensorId> in, Params params) {
-  Node node{op, out, {kNone, kNone, kNone}, layer_, params};
+  Node node{op, out, {kNone, kNone, kNone, kNone}, layer_, params};
   std::copy(in.begin(), in.end(), node.in.begin());
   nodes_.push_back(node);
   return out;
@@ -134,8 +135,8 @@ TensorId Graph::rope(TensorId x, TensorId freq_factors, const RopeParams& p) {
   return add_node(Op::Rope, activation(t.cols, t.rows), {x, freq_factors}, p);
 }
 
-TensorId Graph::attention(TensorId q, TensorId k_cache, TensorId v_cache,
-                          const AttentionParams& p) {
+TensorId Graph::attention(TensorId q, TensorId k_cache, TensorId v_cache, const AttentionParams& p,
+                          TensorId sinks) {
   const Tensor& t = tensor(q);
   if (p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
       t.cols != int64_t{p.n_head} * p.head_dim_k ||
@@ -144,17 +145,30 @@ TensorId Graph::attention(TensorId q, TensorId k_cache, TensorId v_cache,
     shape_error(Op::Attention, "q/k/v widths do not match the head counts and sizes");
   }
   if (!(p.softcap >= 0.0f)) shape_error(Op::Attention, fmt::format("soft cap {}", p.softcap));
+  if (sinks != kNone && (tensor(sinks).type != TensorType::F32 ||
+                         tensor(sinks).cols * tensor(sinks).rows != p.n_head)) {
+    shape_error(Op::Attention, fmt::format("sinks must be {} F32 values", p.n_head));
+  }
   check_per_token(Op::Attention, q);
   if (cache_rows_used_ > std::min(tensor(k_cache).rows, tensor(v_cache).rows)) {
     shape_error(Op::Attention, "cache too short");
   }
   return add_node(Op::Attention, activation(int64_t{p.n_head} * p.head_dim_v, t.rows),
-                  {q, k_cache, v_cache}, p);
+                  {q, k_cache, v_cache, sinks}, p);
 }
 
 TensorId Graph::swiglu(TensorId gate, TensorId up) {
   check_rows_match(Op::SwiGlu, gate, up);
   return add_node(Op::SwiGlu, activation(tensor(gate).cols, tensor(gate).rows), {gate, up});
+}
+
+TensorId Graph::swiglu_oai(TensorId gate, TensorId up, const SwiGluOaiParams& p) {
+  check_rows_match(Op::SwiGluOai, gate, up);
+  if (tensor(up).rows != tensor(gate).rows || !(p.limit > 0.0f)) {
+    shape_error(Op::SwiGluOai,
+                fmt::format("limit {} (above 0), or gate and up rows differ", p.limit));
+  }
+  return add_node(Op::SwiGluOai, activation(tensor(gate).cols, tensor(gate).rows), {gate, up}, p);
 }
 
 TensorId Graph::geglu(TensorId gate, TensorId up) {
@@ -202,6 +216,19 @@ TensorId Graph::expert_mix(TensorId y, TensorId route) {
                                            yt.rows, rt.rows, rt.cols / 2));
   }
   return add_node(Op::ExpertMix, activation(yt.cols, rt.rows), {y, route});
+}
+
+TensorId Graph::expert_add(TensorId y, TensorId bias, TensorId route) {
+  const Tensor& yt = tensor(y);
+  const Tensor& bt = tensor(bias);
+  const Tensor& rt = tensor(route);
+  if (yt.rows != rt.rows * (rt.cols / 2) || bt.cols != yt.cols || bt.storage != Storage::Weight) {
+    shape_error(Op::ExpertAdd,
+                fmt::format("rows [{}, {}] for a route of {} rows and {} experts, bias weight "
+                            "of rows of {}",
+                            yt.rows, yt.cols, rt.rows, rt.cols / 2, bt.cols));
+  }
+  return add_node(Op::ExpertAdd, activation(yt.cols, yt.rows), {y, bias, route});
 }
 
 TensorId Graph::soft_cap(TensorId x, float cap) {

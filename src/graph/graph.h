@@ -24,7 +24,8 @@ enum class Op : uint8_t {
   MatMul,     // out [n, w.rows] = x [n, w.cols] @ w^T; w in any type of the table
   RmsNorm,    // out = x / rms(x) * w, over groups of w.cols values (per row or per head)
   Rope,       // rotary position embedding of x [n, n_head * head_dim] at positions pos0 + i
-  Attention,  // softmax(softcap(q k^T * scale) + mask) v over the KV cache; GQA, causal, window
+  Attention,  // softmax(softcap(q k^T * scale) + mask) v over the KV cache; GQA, causal,
+              // window; optional sinks: a logit per query head in the denominator only
   SwiGlu,     // out = silu(gate) * up
   GeGlu,      // out = gelu_tanh(gate) * up
   Add,        // out = a + b; b with one row broadcasts over a's rows (biases)
@@ -34,6 +35,8 @@ enum class Op : uint8_t {
   ExpertMatMul,  // out [n * n_used, w.rows / n_expert]: row t * n_used + j = W[e_tj] x
   ExpertMix,     // y [n * n_used, cols] -> [n, cols]: out[t] = sum_j p_tj y[t * n_used + j]
   SoftCap,       // out = cap * tanh(x / cap): gemma2's final logit soft-capping
+  SwiGluOai,     // out = g sigmoid(alpha g) (u + 1), g = min(gate, limit), u = clamp(up, +-limit)
+  ExpertAdd,     // y [n * n_used, cols] + b: row t * n_used + j gets bias row e_tj of b
 };
 
 std::string_view op_name(Op op);
@@ -84,15 +87,24 @@ struct AttentionParams {
   int64_t window;        // sliding window in positions (0: none): key k visible to
                          // query p when p - window < k <= p
   float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap) (gemma2)
+  // Attention sinks (gpt-oss) are the node's fourth operand, not a parameter: [n_head]
+  // logits s_h that join head h's softmax denominator, out = sum_j e^(x_j) v_j /
+  // (sum_j e^(x_j) + e^(s_h)).
 };
 struct ScaleParams {
   float factor;
 };
-/// Mixture-of-experts routing: softmax over the router logits, the n_used most probable
-/// experts, their probabilities renormalized to sum 1 when `normalize`.
+/// How a route weighs the experts it chooses (the n_used of highest logit).
+enum class ExpertGating : uint8_t {
+  Softmax,        // softmax over all n_expert logits, then renormalized if `normalize`
+  SoftmaxChosen,  // softmax over the chosen experts' logits only (gpt-oss)
+};
+/// Mixture-of-experts routing: the n_used experts of highest router logit, weighted as
+/// `gating` says; with Softmax, their probabilities renormalized to sum 1 when `normalize`.
 struct ExpertRouteParams {
   int n_used;
   bool normalize;
+  ExpertGating gating = ExpertGating::Softmax;
 };
 struct ExpertMatMulParams {
   int n_expert;  // matrices stacked in the weight, each of w.rows / n_expert rows
@@ -100,13 +112,18 @@ struct ExpertMatMulParams {
 struct SoftCapParams {
   float cap;  // > 0
 };
+/// gpt-oss's clamped SwiGLU (the values its models were trained with).
+struct SwiGluOaiParams {
+  float alpha = 1.702f;  // sigmoid slope
+  float limit = 7.0f;    // gate clamped above, up clamped to [-limit, limit]
+};
 using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams,
-                            ExpertRouteParams, ExpertMatMulParams, SoftCapParams>;
+                            ExpertRouteParams, ExpertMatMulParams, SoftCapParams, SwiGluOaiParams>;
 
 struct Node {
   Op op;
   TensorId out;
-  std::array<TensorId, 3> in = {kNone, kNone, kNone};
+  std::array<TensorId, 4> in = {kNone, kNone, kNone, kNone};
   int layer;  // -1: input embedding; 0..n_layer-1; n_layer: output head
   Params params;
 };
@@ -163,8 +180,11 @@ class Graph {
   TensorId matmul(TensorId w, TensorId x);
   TensorId rms_norm(TensorId x, TensorId w, float eps);
   TensorId rope(TensorId x, TensorId freq_factors, const RopeParams& p);
-  TensorId attention(TensorId q, TensorId k_cache, TensorId v_cache, const AttentionParams& p);
+  /// `sinks`: kNone, or F32 [n_head] attention sink logits (see AttentionParams).
+  TensorId attention(TensorId q, TensorId k_cache, TensorId v_cache, const AttentionParams& p,
+                     TensorId sinks = kNone);
   TensorId swiglu(TensorId gate, TensorId up);
+  TensorId swiglu_oai(TensorId gate, TensorId up, const SwiGluOaiParams& p);
   TensorId geglu(TensorId gate, TensorId up);
   TensorId add(TensorId a, TensorId b);
   TensorId scale(TensorId x, float factor);
@@ -179,6 +199,9 @@ class Graph {
   /// The experts' outputs y [n * n_used, cols] weighted by the route and summed per token,
   /// in route order.
   TensorId expert_mix(TensorId y, TensorId route);
+  /// y [n * n_used, cols] plus, on row t * n_used + j, row e_tj of `bias` ([n_expert, cols],
+  /// a weight stacking one bias per expert).
+  TensorId expert_add(TensorId y, TensorId bias, TensorId route);
   /// cap * tanh(x / cap); cap > 0.
   TensorId soft_cap(TensorId x, float cap);
   /// Writes row i of x (one row per token) into row places()[i].cache_row() of `dst` (a

@@ -35,11 +35,13 @@ void append_params(const Params& params, std::vector<uint64_t>& key) {
         } else if constexpr (std::is_same_v<P, ScaleParams>) {
           key.push_back(word(p.factor));
         } else if constexpr (std::is_same_v<P, ExpertRouteParams>) {
-          key.insert(key.end(), {word(p.n_used), word(p.normalize)});
+          key.insert(key.end(), {word(p.n_used), word(p.normalize), word(p.gating)});
         } else if constexpr (std::is_same_v<P, ExpertMatMulParams>) {
           key.push_back(word(p.n_expert));
         } else if constexpr (std::is_same_v<P, SoftCapParams>) {
           key.push_back(word(p.cap));
+        } else if constexpr (std::is_same_v<P, SwiGluOaiParams>) {
+          key.insert(key.end(), {word(p.alpha), word(p.limit)});
         }
       },
       params);
@@ -59,7 +61,7 @@ uint64_t hash_launch_key(const std::vector<uint64_t>& key) {
 void append_launch_key(const Graph& g, const Node& node, const CacheIdentity& cache_id,
                        std::vector<uint64_t>& key) {
   key.push_back(static_cast<uint64_t>(node.op));
-  for (TensorId id : {node.in[0], node.in[1], node.in[2], node.out}) {
+  for (TensorId id : {node.in[0], node.in[1], node.in[2], node.in[3], node.out}) {
     if (id == kNone) {
       key.push_back(~uint64_t{0});
       continue;

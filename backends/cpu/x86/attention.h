@@ -271,11 +271,12 @@ void start(const Item& it) {
   fill(it.sum, it.n_rows, 0.0f);
 }
 
-// out = acc / sum for every row.
+// out = acc / sum for every row (the sum with the row's sink, if any).
 void finish(const Item& it) {
   const int64_t dim = it.job.head_dim_v;
   for (int64_t r = 0; r < it.n_rows; ++r) {
-    __m256 inv = _mm256_set1_ps(1.0f / it.sum[r]);
+    __m256 inv =
+        _mm256_set1_ps(1.0f / attention_denominator(it.job, it.head(r), it.max[r], it.sum[r]));
     const float* acc = it.acc_row(r);
     float* out = it.out_row(r);
     for (int64_t d = 0; d < dim; d += kLanes) {

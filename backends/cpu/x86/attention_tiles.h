@@ -239,11 +239,23 @@ void transpose8(__m256 (&r)[8]) {
 }
 
 // out[row][d] = acc^T[d][lane] / sum[lane] for the lanes with a row (rows_out not null),
-// eight values of eight rows per transposed block.
-void write_rows(const Tile& t, float* const (&rows_out)[kTileLanes]) {
+// eight values of eight rows per transposed block; heads[lane]: the lane's query head,
+// whose sink (if the job has sinks) joins the sum.
+void write_rows(const Tile& t, float* const (&rows_out)[kTileLanes],
+                const int64_t (&heads)[kTileLanes]) {
   alignas(32) float inv[kTileLanes];
   for (int h = 0; h < 2; ++h) {
     _mm256_store_ps(inv + h * kLanes, _mm256_div_ps(_mm256_set1_ps(1.0f), t.sum.v[h]));
+  }
+  if (t.job.sinks != nullptr) {
+    alignas(32) float max[kTileLanes], sum[kTileLanes];
+    for (int h = 0; h < 2; ++h) {
+      _mm256_store_ps(max + h * kLanes, t.max.v[h]);
+      _mm256_store_ps(sum + h * kLanes, t.sum.v[h]);
+    }
+    for (int64_t l = 0; l < kTileLanes; ++l) {
+      if (rows_out[l]) inv[l] = 1.0f / attention_denominator(t.job, heads[l], max[l], sum[l]);
+    }
   }
   const int64_t dim = t.job.head_dim_v;
   for (int64_t h = 0; h < 2; ++h) {
@@ -284,6 +296,7 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
   t.all_begin = 0;
   t.all_end = std::numeric_limits<int64_t>::max();
   float* rows_out[kTileLanes] = {};
+  int64_t heads[kTileLanes] = {};
   for (int64_t lane = 0; lane < kTileLanes; ++lane) {
     const int64_t r = r0 + lane;
     const float* q = nullptr;
@@ -292,6 +305,7 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
                     head = item.kv * job.group + item.h0 + r % n_heads;
       q = job.q + token * job.q_stride + head * job.head_dim_k;
       rows_out[lane] = job.out + token * job.o_stride + head * job.head_dim_v;
+      heads[lane] = head;
       end[lane] = static_cast<int>(job.pos0 + token + 1);
       begin[lane] =
           static_cast<int>(job.window > 0 ? std::max<int64_t>(0, end[lane] - job.window) : 0);
@@ -316,7 +330,7 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
     t.rows = kv_rows(job, item.kv, c0, c1, t.staging);
     tile_chunk(t, c0, c1);
   }
-  write_rows(t, rows_out);
+  write_rows(t, rows_out, heads);
 }
 
 }  // namespace

@@ -47,6 +47,18 @@ void geglu(const float* gate, const float* up, int64_t n, float* out) {
   map2(gate, up, n, out, [](__m256 g, __m256 u) { return _mm256_mul_ps(gelu_tanh8(g), u); });
 }
 
+// g sigmoid(alpha g) (u + 1) with g = min(gate, limit), u = clamp(up, -limit, limit).
+void swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit,
+                float* out) {
+  const __m256 a = _mm256_set1_ps(alpha), hi = _mm256_set1_ps(limit), lo = _mm256_set1_ps(-limit),
+               one = _mm256_set1_ps(1.0f);
+  map2(gate, up, n, out, [&](__m256 g, __m256 u) {
+    g = _mm256_min_ps(hi, g);  // a NaN operand passes through, as in std::min and std::clamp
+    u = _mm256_max_ps(lo, _mm256_min_ps(hi, u));
+    return _mm256_mul_ps(times_sigmoid(g, _mm256_mul_ps(a, g)), _mm256_add_ps(u, one));
+  });
+}
+
 void exp_values(const float* x, int64_t n, float* out) {
   map2(x, x, n, out, [](__m256 v, __m256) { return exp8(v); });
 }
