@@ -72,7 +72,7 @@ const Edit kKeep = [](TensorEdit&) { return true; };
 TEST(Arch, RegistryListsTheArchitectures) {
   EXPECT_EQ(architecture_names(),
             (std::vector<std::string_view>{"llama", "qwen2", "qwen3", "qwen3moe", "gemma2",
-                                           "gemma3", "phi3"}));
+                                           "gemma3", "phi3", "gpt-oss"}));
 }
 
 TEST(Arch, UnknownArchitectureIsNamed) {

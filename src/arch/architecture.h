@@ -53,8 +53,8 @@ class ArchModel {
     int layer;  // 0..n_layer-1, or n_layer: the output head
   };
   /// The weights matrix products read (what a backend prepares for its layers): every
-  /// bound tensor of two or more dimensions, except token embeddings that are only looked
-  /// up (an untied output head).
+  /// bound tensor of two or more dimensions, except biases (gpt-oss's per-expert ones) and
+  /// token embeddings that are only looked up (an untied output head).
   const std::vector<Matrix>& matrices() const { return matrices_; }
   /// Names of file tensors the architecture does not use.
   const std::vector<std::string>& unused_tensors() const { return unused_tensors_; }

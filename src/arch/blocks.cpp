@@ -43,25 +43,52 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
       config.scale > 0.0f ? config.scale : 1.0f / std::sqrt(static_cast<float>(spec.head_dim_k));
   graph::AttentionParams params{spec.n_head, spec.n_head_kv, spec.head_dim_k, spec.head_dim_v,
                                 scale,       config.window,  config.softcap};
-  TensorId att = g.attention(q, k_cache, v_cache, params);  // [n, n_head * hd_v]
-  return g.matmul(use(g, w.wo), att);                       // [n, n_embd]
+  TensorId sinks = w.sinks ? use(g, w.sinks) : graph::kNone;
+  TensorId att = g.attention(q, k_cache, v_cache, params, sinks);  // [n, n_head * hd_v]
+  return project(g, att, w.wo, w.bo);                              // [n, n_embd]
 }
+
+bool is_sliding_layer(int il, int64_t n) { return n == 0 || il % n < n - 1; }
+
+namespace {
+
+TensorId activate(Graph& g, Glu glu, TensorId gate, TensorId up) {
+  switch (glu) {
+    case Glu::Silu:
+      return g.swiglu(gate, up);
+    case Glu::GeluTanh:
+      return g.geglu(gate, up);
+    case Glu::SiluOai:
+      return g.swiglu_oai(gate, up, {});
+  }
+  return graph::kNone;
+}
+
+}  // namespace
 
 TensorId feed_forward(Graph& g, TensorId x, const FeedForwardWeights& w, Glu glu) {
-  TensorId a = g.matmul(use(g, w.gate), x);  // [n, n_ff]
-  TensorId b = g.matmul(use(g, w.up), x);    // [n, n_ff]
-  TensorId h = glu == Glu::Silu ? g.swiglu(a, b) : g.geglu(a, b);
-  return g.matmul(use(g, w.down), h);  // [n, n_embd]
+  TensorId a = g.matmul(use(g, w.gate), x);                 // [n, n_ff]
+  TensorId b = g.matmul(use(g, w.up), x);                   // [n, n_ff]
+  return g.matmul(use(g, w.down), activate(g, glu, a, b));  // [n, n_embd]
 }
 
-TensorId expert_feed_forward(Graph& g, TensorId x, const ModelSpec& spec,
-                             const ExpertWeights& w) {
-  TensorId route = g.expert_route(g.matmul(use(g, w.router), x),
-                                  {.n_used = spec.n_expert_used, .normalize = true});
-  TensorId gate = g.expert_matmul(use(g, w.gate), x, route, spec.n_expert);
-  TensorId up = g.expert_matmul(use(g, w.up), x, route, spec.n_expert);
-  TensorId down = g.expert_matmul(use(g, w.down), g.swiglu(gate, up), route, spec.n_expert);
-  return g.expert_mix(down, route);
+TensorId expert_feed_forward(Graph& g, TensorId x, const ModelSpec& spec, const ExpertWeights& w,
+                             const FeedForwardConfig& config) {
+  // llama.cpp renormalizes softmax weights over the chosen experts, not softmaxes of them.
+  const bool over_all = config.gating == graph::ExpertGating::Softmax;
+  TensorId logits = project(g, x, w.router, w.router_bias);  // [n, n_expert]
+  TensorId route = g.expert_route(
+      logits, {.n_used = spec.n_expert_used, .normalize = over_all, .gating = config.gating});
+  const int n = spec.n_expert;
+  // The gate's and up's products share their input and route: the CPU groups them.
+  auto biased = [&](TensorId y, const Weight& b) {  // + b[e] on each (token, expert) row
+    return b ? g.expert_add(y, use(g, b), route) : y;
+  };
+  TensorId gate = g.expert_matmul(use(g, w.gate), x, route, n);  // [n * n_used, n_ff_exp]
+  TensorId up = g.expert_matmul(use(g, w.up), x, route, n);
+  TensorId h = activate(g, config.glu, biased(gate, w.gate_bias), biased(up, w.up_bias));
+  TensorId down = g.expert_matmul(use(g, w.down), h, route, n);  // [n * n_used, n_embd]
+  return g.expert_mix(biased(down, w.down_bias), route);
 }
 
 void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps,
@@ -74,16 +101,17 @@ void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeig
 
 void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
                       const HeadWeights& head, std::span<const PreNormLayer> layers,
-                      std::span<const LayerRope> ropes, Glu glu) {
+                      std::span<const LayerRope> ropes, const FeedForwardConfig& ffn) {
   TensorId x = embed(g, head.tok_embd, in.tokens);  // [n, n_embd]
   for (size_t il = 0; il < layers.size(); ++il) {
     const PreNormLayer& l = layers[il];
     g.set_layer(static_cast<int>(il));
     TensorId h = norm(g, x, l.attn_norm, spec.rms_eps);
-    x = g.add(x, attention(g, h, spec, l.attn, {.rope = ropes[il]}, in.cache[il]));
+    x = g.add(x,
+              attention(g, h, spec, l.attn, {.rope = ropes[il], .window = l.window}, in.cache[il]));
     h = norm(g, x, l.ffn_norm, spec.rms_eps);
-    x = g.add(x, l.experts ? expert_feed_forward(g, h, spec, l.experts)
-                           : feed_forward(g, h, l.ffn, glu));
+    x = g.add(x, l.experts ? expert_feed_forward(g, h, spec, l.experts, ffn)
+                           : feed_forward(g, h, l.ffn, ffn.glu));
   }
   g.set_layer(static_cast<int>(layers.size()));
   output_head(g, x, in.output_rows, head, spec.rms_eps);
@@ -136,6 +164,13 @@ void bind_experts(TensorVisitor& b, const ModelSpec& s, ExpertWeights& w) {
   b.bind_layer(w.gate, "ffn_gate_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert});
   b.bind_layer(w.up, "ffn_up_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert});
   b.bind_layer(w.down, "ffn_down_exps.weight", {s.n_ff_exp, s.n_embd, s.n_expert});
+}
+
+void bind_expert_biases(TensorVisitor& b, const ModelSpec& s, ExpertWeights& w) {
+  b.bind_layer(w.router_bias, "ffn_gate_inp.bias", {s.n_expert});
+  b.bind_layer(w.gate_bias, "ffn_gate_exps.bias", {s.n_ff_exp, s.n_expert});
+  b.bind_layer(w.up_bias, "ffn_up_exps.bias", {s.n_ff_exp, s.n_expert});
+  b.bind_layer(w.down_bias, "ffn_down_exps.bias", {s.n_embd, s.n_expert});
 }
 
 void bind_fused_feed_forward(TensorVisitor& b, const ModelSpec& s, FeedForwardWeights& w) {

@@ -82,9 +82,7 @@ class GemmaDecoder final : public ArchModel {
 
  private:
   bool is_sliding(int il) const {
-    if (spec_.sliding_window == 0) return false;
-    int64_t n = params_.swa_pattern;
-    return n == 0 || il % n < n - 1;
+    return spec_.sliding_window != 0 && blocks::is_sliding_layer(il, params_.swa_pattern);
   }
 
   blocks::AttentionConfig layer_config(int il) const {

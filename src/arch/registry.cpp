@@ -18,6 +18,8 @@ std::unique_ptr<ArchModel> load_gemma2(const gguf::File& file, TensorVisitor& te
 std::span<const ArchKey> gemma2_keys();
 std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file, TensorVisitor& tensors);
 std::span<const ArchKey> gemma3_keys();
+std::unique_ptr<ArchModel> load_gpt_oss(const gguf::File& file, TensorVisitor& tensors);
+std::span<const ArchKey> gpt_oss_keys();
 
 namespace {
 
@@ -41,6 +43,7 @@ constexpr ArchEntry kArchitectures[] = {
     {"gemma2", load_gemma2, gemma2_keys},
     {"gemma3", load_gemma3, gemma3_keys},
     {"phi3", load_phi3},
+    {"gpt-oss", load_gpt_oss, gpt_oss_keys},
 };
 
 const ArchEntry& find_entry(std::string_view arch, std::string_view where) {

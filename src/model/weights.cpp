@@ -66,8 +66,10 @@ void WeightBinder::on_tensor(Weight& slot, const std::string& name,
   slot.info = t;
   bound_.push_back(t->name);
   total_bytes_ += t->n_bytes;
-  if (name.ends_with("_exps.weight")) expert_bytes_ += t->n_bytes;
-  if (t->n_dims >= 2) matrices_.emplace_back(t, layer_);
+  // Experts' matrices and their per-expert biases (gpt-oss): a token reads its experts' only.
+  if (name.find("_exps.") != std::string::npos) expert_bytes_ += t->n_bytes;
+  // Stacked per-expert biases have two dimensions but are added, not multiplied.
+  if (t->n_dims >= 2 && !name.ends_with(".bias")) matrices_.emplace_back(t, layer_);
   if (layer_ >= 0) {
     if (layer_bytes_.size() <= static_cast<size_t>(layer_)) layer_bytes_.resize(layer_ + 1u, 0);
     layer_bytes_[static_cast<size_t>(layer_)] += t->n_bytes;

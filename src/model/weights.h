@@ -71,12 +71,11 @@ class WeightBinder final : public TensorVisitor {
 
   /// Bytes of every bound tensor.
   size_t total_bytes() const { return total_bytes_; }
-  /// Bytes of the bound mixture-of-experts stacks ("*_exps.weight").
+  /// Bytes of the bound mixture-of-experts stacks and their biases ("*_exps.*").
   size_t expert_bytes() const { return expert_bytes_; }
-  /// The bound tensors of two or more dimensions, with the layer each was named in.
-  const std::vector<std::pair<const gguf::TensorInfo*, int>>& matrices() const {
-    return matrices_;
-  }
+  /// The bound tensors of two or more dimensions, biases excepted, with the layer each was
+  /// named in.
+  const std::vector<std::pair<const gguf::TensorInfo*, int>>& matrices() const { return matrices_; }
   /// Bytes bound per layer (index = layer).
   const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
   /// Names of file tensors nothing bound (strict loading refuses them).

@@ -1,0 +1,43 @@
+// gpt-oss (OpenAI gpt-oss-20b and -120b; llama.cpp's LLM_ARCH_OPENAI_MOE): a pre-norm
+// mixture of experts. Attention has q, k, v and output biases, NeoX RoPE, and a learned
+// sink logit per query head that joins each softmax's denominator (attn_sinks); even layers
+// slide over attention.sliding_window positions, odd ones see the whole context. The norm
+// before the experts is named post_attention_norm. The router has a bias and weighs its
+// top-k experts by a softmax over their logits alone; each expert's gate, up and down
+// products have biases, and the activation is the clamped SwiGLU gpt-oss was trained with
+// (alpha 1.702, limit 7). The output head is untied.
+#include "arch/pre_norm_decoder.h"
+
+namespace tern {
+
+namespace {
+
+void bind_attention_extras(TensorVisitor& b, const ModelSpec& s, blocks::AttentionWeights& w) {
+  blocks::bind_qkv_bias(b, s, w);
+  b.bind_layer(w.bo, "attn_output.bias", {s.n_embd});
+  b.bind_layer(w.sinks, "attn_sinks.weight", {s.n_head});
+}
+
+}  // namespace
+
+std::unique_ptr<ArchModel> load_gpt_oss(const gguf::File& file, TensorVisitor& tensors) {
+  return load_pre_norm_decoder(
+      file, tensors,
+      {.neox = true,
+       .bind_attention_extras = bind_attention_extras,
+       .experts = true,
+       .bind_expert_extras = blocks::bind_expert_biases,
+       .ffn = {.glu = blocks::Glu::SiluOai, .gating = graph::ExpertGating::SoftmaxChosen},
+       .ffn_norm = "post_attention_norm.weight",
+       .swa_pattern = 2});
+}
+
+// As gpt-oss-20b and -120b write them.
+std::span<const ArchKey> gpt_oss_keys() {
+  static const ArchKey keys[] = {
+      {"attention.sliding_window", {uint32_t{128}}},
+  };
+  return keys;
+}
+
+}  // namespace tern
