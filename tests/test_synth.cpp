@@ -77,7 +77,7 @@ TEST(Synth, WritesEveryKeyTheArchitectureReads) {
   for (std::string_view arch : architecture_names()) {
     std::string path = (dir / "k.gguf").string();
     synth::SynthOptions o = small(std::string(arch), "F32");
-    if (arch == "qwen3moe") {  // a mixture of experts needs them
+    if (arch == "qwen3moe" || arch == "gpt-oss") {  // a mixture of experts needs them
       o.shape.n_expert = 4;
       o.shape.n_expert_used = 2;
       o.shape.n_ff_exp = 128;
@@ -248,6 +248,47 @@ TEST(Synth, WeightDistribution) {
   const auto* norm = reinterpret_cast<const float*>(f.find_tensor("blk.0.attn_norm.weight")->data);
   EXPECT_EQ(norm[0], 1.0f);
   EXPECT_EQ(norm[255], 1.0f);
+  fs::remove_all(dir);
+}
+
+// gpt-oss-20b's sizes (its config.json; llama.cpp's 20B), and a small gpt-oss with biases
+// drawn from N(0, bias_std^2) (norms stay 1) that loads strictly and runs.
+TEST(Synth, GptOssPresetAndBiases) {
+  const synth::SynthShape* s = synth::find_shape("20b");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->n_vocab, 201088);
+  EXPECT_EQ(s->n_embd, 2880);
+  EXPECT_EQ(s->n_layer, 24);
+  EXPECT_EQ(s->n_head * s->head_dim, 4096);  // wider than n_embd
+  EXPECT_EQ(s->n_head_kv, 8);
+  EXPECT_EQ(s->n_expert, 32);
+  EXPECT_EQ(s->n_expert_used, 4);
+  EXPECT_EQ(s->n_ff_exp, 2880);
+  EXPECT_EQ(s->rope_freq_base, 150000.0f);
+  fs::path dir = temp_dir();
+  std::string path = (dir / "g.gguf").string();
+  synth::SynthOptions o = small("gpt-oss", "F32");
+  o.shape.n_expert = 4;
+  o.shape.n_expert_used = 2;
+  o.shape.n_ff_exp = 64;
+  o.bias_std = 0.5f;
+  synth::write_synthetic_model(path, o);
+  gguf::File f = gguf::File::open(path);
+  const gguf::TensorInfo* t = f.find_tensor("blk.1.ffn_gate_exps.bias");
+  ASSERT_NE(t, nullptr);
+  const auto* b = reinterpret_cast<const float*>(t->data);
+  double sum_sq = 0;
+  for (int64_t i = 0; i < t->n_elements(); ++i) sum_sq += double(b[i]) * b[i];
+  EXPECT_NEAR(sum_sq / double(t->n_elements()), 0.25, 0.25 * 0.3);  // 256 values: stderr ~9%
+  EXPECT_EQ(
+      reinterpret_cast<const float*>(f.find_tensor("blk.0.post_attention_norm.weight")->data)[0],
+      1.0f);
+  Model model = Model::load(path, {.strict = true});
+  Session session(model, {64, 64, 2, KvType::F32});
+  std::vector<int32_t> tokens = {1, 20, 30, 40};
+  for (float v : session.decode(tokens)) ASSERT_TRUE(std::isfinite(v));
+  o.bias_std = -1.0f;
+  EXPECT_THROW(synth::write_synthetic_model(path, o), Error);
   fs::remove_all(dir);
 }
 

@@ -34,8 +34,9 @@ struct SynthShape {
 };
 
 /// Presets: "135m" (SmolLM2-135M), "1b" (Llama 3.2 1B), "3b" (Llama 3.2 3B), "8b"
-/// (Llama 3.1 8B), "70b" (Llama 3.1 70B) sizes, and "30b-a3b" (Qwen3-30B-A3B: 128 experts,
-/// 8 per token; for --arch qwen3moe).
+/// (Llama 3.1 8B), "70b" (Llama 3.1 70B) sizes, "30b-a3b" (Qwen3-30B-A3B: 128 experts,
+/// 8 per token; for --arch qwen3moe) and "20b" (gpt-oss-20b: 32 experts, 4 per token; for
+/// --arch gpt-oss).
 const std::vector<SynthShape>& shape_presets();
 /// The preset named `name`, or nullptr.
 const SynthShape* find_shape(std::string_view name);
@@ -49,6 +50,9 @@ struct SynthOptions {
   /// "attention.sliding_window=8"); the value is parsed as the key's type.
   std::vector<std::string> keys;
   uint64_t seed = 1;
+  /// Biases ~ N(0, bias_std^2) instead of 0, so a reference test sees them (a golden of
+  /// zero biases passes with the biases ignored).
+  float bias_std = 0.0f;
   int n_threads = 1;
   /// Called between chunks of rows, on the calling thread (optional).
   std::function<void(const quant::QuantizeProgress&)> progress;
@@ -63,8 +67,8 @@ struct SynthReport {
 
 /// Writes `out_path` (through a temporary file). Weights are N(0, 1/n_cols) per row from
 /// a generator seeded by (seed, tensor name, row), so the file does not depend on the
-/// thread count; norm weights are 1 and biases 0. Throws tern::Error for inconsistent
-/// shapes, an unknown architecture or mix, or write failures.
+/// thread count; norm weights are 1 and biases 0 (or N(0, bias_std^2)). Throws tern::Error for
+/// inconsistent shapes, an unknown architecture or mix, or write failures.
 SynthReport write_synthetic_model(const std::string& out_path, const SynthOptions& options);
 
 }  // namespace tern::synth

@@ -182,14 +182,14 @@ std::vector<NamedTensor> list_tensors(const gguf::Writer& w) {
 }
 
 // One tensor's rows: weights N(0, 1/ne0) (rows of unit-variance inputs give unit-variance
-// outputs), norms 1, biases 0.
-quant::RowFill row_fill(const NamedTensor& t, uint64_t seed) {
+// outputs), norms 1, biases 0 or N(0, bias_std^2).
+quant::RowFill row_fill(const NamedTensor& t, uint64_t seed, float bias_std) {
   bool is_norm = t.name.find("norm") != std::string::npos;
   bool is_bias = t.name.ends_with(".bias");
-  float std = 1.0f / std::sqrt(static_cast<float>(t.shape[0]));
+  float std = is_bias ? bias_std : 1.0f / std::sqrt(static_cast<float>(t.shape[0]));
   uint64_t tensor_seed = seed ^ hash_name(t.name);
   return [=](int64_t row, std::span<float> out) {
-    if (is_norm || is_bias) {
+    if (is_norm || (is_bias && bias_std == 0.0f)) {
       std::fill(out.begin(), out.end(), is_norm ? 1.0f : 0.0f);
       return;
     }
@@ -204,6 +204,10 @@ SynthReport write_synthetic_model(const std::string& out_path, const SynthOption
   const quant::QuantMix& mix = quant::mix_named(o.mix);
   SynthOptions opts = o;
   check_shape(opts.shape);
+  if (!(o.bias_std >= 0.0f && std::isfinite(o.bias_std))) {
+    throw Error(
+        fmt::format("synth: bias standard deviation {} is not a finite value >= 0", o.bias_std));
+  }
   gguf::Writer w;
   add_shape(w, opts, mix);
   opts.shape.n_vocab = add_vocab(w, opts);
@@ -230,7 +234,7 @@ SynthReport write_synthetic_model(const std::string& out_path, const SynthOption
     report.bytes += *row_bytes(type, n_cols) * static_cast<size_t>(n_rows);
     ++report.n_tensors;
     ++progress.n_tensors;
-    quant::RowFill fill = row_fill(t, opts.seed);
+    quant::RowFill fill = row_fill(t, opts.seed, opts.bias_std);
     w.add_tensor(
         t.name, type, t.shape,
         [&progress, &opts, fill, type, n_cols, n_rows, name = t.name](const gguf::ByteSink& sink) {

@@ -25,6 +25,20 @@ const std::vector<SynthShape>& shape_presets() {
        .n_expert = 128,
        .n_expert_used = 8,
        .n_ff_exp = 768},
+      {.name = "20b",  // gpt-oss-20b
+       .n_vocab = 201088,
+       .n_embd = 2880,
+       .n_layer = 24,
+       .n_head = 64,
+       .n_head_kv = 8,
+       .n_ff = 2880,
+       .n_ctx_train = 131072,
+       .rope_freq_base = 150000.0f,
+       .tied = false,
+       .head_dim = 64,
+       .n_expert = 32,
+       .n_expert_used = 4,
+       .n_ff_exp = 2880},
   };
   return presets;
 }

@@ -81,7 +81,7 @@ void add_synth(CLI::App& app) {
       app.add_subcommand("synth", "Write a model with random weights in any shape and type");
   cmd->add_option("output", o->out, "Output GGUF file")->required();
   cmd->add_option("--arch", o->synth.arch,
-                  "Architecture (llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3)")
+                  "Architecture (llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, gpt-oss)")
       ->capture_default_str();
   cmd->add_option(
       "--key", o->synth.keys,
@@ -112,6 +112,9 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--vocab-from", o->synth.vocab_from,
                   "Copy the tokenizer from this GGUF file (default: a built-in byte vocabulary)");
   cmd->add_option("--seed", o->synth.seed, "Random seed")->capture_default_str();
+  cmd->add_option("--bias-std", o->synth.bias_std,
+                  "Biases ~ N(0, STD^2) instead of 0 (for reference tests that must see them)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", o->synth.n_threads, "Threads (default: hardware threads)")
       ->check(in_range(0, kMaxThreads));
   cmd->callback([o] { run(*o); });
