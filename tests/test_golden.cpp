@@ -83,7 +83,7 @@ INSTANTIATE_TEST_SUITE_P(AllGoldens, GoldenTest,
                          testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "gemma2-f32",
                                          "phi3-f32", "llama-q4_k_m", "qwen2-q4_0", "qwen3moe-f32",
                                          "llama-moe-f32", "llama-yarn-f32", "qwen3-yarn-f32",
-                                         "gpt-oss-f32"),
+                                         "gpt-oss-f32", "gpt-oss-mxfp4"),
                          golden::model_test_name);
 
 TEST(Golden, EveryGoldenModelIsCovered) {
@@ -95,10 +95,10 @@ TEST(Golden, EveryGoldenModelIsCovered) {
     }
   }
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"gemma2-f32", "gemma3-f32", "gpt-oss-f32", "llama-f32",
-                                             "llama-moe-f32", "llama-q4_k_m", "llama-yarn-f32",
-                                             "phi3-f32", "qwen2-q4_0", "qwen3-f32",
-                                             "qwen3-yarn-f32", "qwen3moe-f32"}));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "gemma2-f32", "gemma3-f32", "gpt-oss-f32", "gpt-oss-mxfp4", "llama-f32",
+                       "llama-moe-f32", "llama-q4_k_m", "llama-yarn-f32", "phi3-f32", "qwen2-q4_0",
+                       "qwen3-f32", "qwen3-yarn-f32", "qwen3moe-f32"}));
 }
 
 }  // namespace

@@ -82,6 +82,41 @@ TEST(QuantizePlan, MatchesLlamaCppMixesOnGoldenFiles) {
   }
 }
 
+// gpt-oss's release mix: stacked experts MXFP4, other quantized weights Q8_0. The golden
+// gpt-oss-mxfp4 is tern's MXFP4_MOE of a synthetic gpt-oss (its info.txt), checked
+// tensor for tensor byte-identical to llama-quantize's (llama.cpp 0c1e570) when it was
+// made; synthesizing and quantizing again must give it.
+TEST(Quantize, Mxfp4MoeGivesTheGptOssGolden) {
+  fs::path dir = temp_dir();
+  synth::SynthOptions o;
+  o.arch = "gpt-oss";
+  o.shape = *synth::find_shape("20b");
+  o.shape.name = "custom";
+  o.shape.n_vocab = 512;
+  o.shape.n_embd = 128;
+  o.shape.n_layer = 2;
+  o.shape.n_head = 4;
+  o.shape.n_head_kv = 2;
+  o.shape.n_ff = 64;
+  o.shape.n_expert = 8;
+  o.shape.n_expert_used = 2;
+  o.shape.n_ff_exp = 32;
+  o.keys = {"attention.sliding_window=8"};
+  o.bias_std = 1.0f;
+  o.seed = 2;
+  o.mix = "F32";
+  synth::write_synthetic_model((dir / "orig.gguf").string(), o);
+  quant::quantize_model((dir / "orig.gguf").string(), (dir / "m.gguf").string(), "MXFP4_MOE", {});
+  gguf::File q = gguf::File::open((dir / "m.gguf").string());
+  EXPECT_EQ(q.get_int("general.file_type"), 38);
+  EXPECT_EQ(q.find_tensor("blk.0.ffn_down_exps.weight")->type, TensorType::MXFP4);
+  EXPECT_EQ(q.find_tensor("blk.0.attn_v.weight")->type, TensorType::Q8_0);
+  EXPECT_EQ(q.find_tensor("output.weight")->type, TensorType::Q8_0);
+  EXPECT_EQ(q.find_tensor("blk.0.ffn_gate_inp.weight")->type, TensorType::F32);
+  EXPECT_EQ(file_bytes(dir / "m.gguf"),
+            file_bytes(std::string(TERN_TEST_DATA_DIR) + "/golden/gpt-oss-mxfp4/model.gguf"));
+}
+
 TEST(QuantizePlan, MixBumpsAndRowFallbacks) {
   using quant::Role;
   const quant::QuantMix& q4km = *quant::find_mix("q4_k_m");

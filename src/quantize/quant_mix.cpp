@@ -20,7 +20,7 @@ constexpr Bump kOutputQ6{When::Always, T::Q6_K, 0, std::nullopt};
 constexpr Bump kMoreBitsQ6{When::MoreBits, T::Q6_K, 0, std::nullopt};
 
 QuantMix plain(std::string_view name, uint32_t file_type, TensorType base, Bump output) {
-  return QuantMix{name, file_type, base, output, kNone, kNone, kNone};
+  return QuantMix{name, file_type, base, output, kNone, kNone, kNone, std::nullopt};
 }
 
 // The mixes as llama.cpp's llama-quantize builds them (no importance matrix, dense
@@ -82,6 +82,9 @@ std::vector<QuantMix> build_mixes() {
        {When::GqaAtLeast4, T::Q5_K, 0, std::nullopt},
        kNone,
        kNone},
+      // gpt-oss's release mix: experts MXFP4, every other quantized weight (output
+      // included) Q8_0.
+      {"MXFP4_MOE", 38, T::Q8_0, kNone, kNone, kNone, kNone, T::MXFP4},
   };
 }
 
@@ -157,6 +160,7 @@ std::vector<std::string_view> mix_names() {
 }
 
 TensorType mix_type(const QuantMix& mix, const TensorPlace& place) {
+  if (place.expert && mix.experts) return *mix.experts;
   const Bump& b = bump_for(mix, place.role);
   if (b.when == When::Never) return mix.base;
   if (applies(b, place)) return b.more;

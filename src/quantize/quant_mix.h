@@ -1,6 +1,7 @@
 // Quantization mixes with llama.cpp's names ("Q4_K_M"): the base type of the weights and
 // the tensors that get more bits (output head, attention V, attention output, part of the
-// FFN-down layers), and the fallback for rows that do not fit a type's block size.
+// FFN-down layers), a type of their own for stacked experts (MXFP4_MOE), and the fallback
+// for rows that do not fit a type's block size.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +39,9 @@ struct QuantMix {
   uint32_t file_type;     // general.file_type (llama.cpp's llama_ftype numbering)
   TensorType base;        // type of every quantized weight without a bump
   Bump output, attn_v, attn_output, ffn_down;
+  /// Type of the stacked expert matrices ("*_exps.weight"), before any role's bump;
+  /// nullopt: they take their role's type like dense weights.
+  std::optional<TensorType> experts = std::nullopt;
 };
 
 /// Where a tensor sits in the model, for choosing its type.
@@ -45,7 +49,8 @@ struct TensorPlace {
   Role role = Role::Other;
   int layer = -1;  // -1 outside the layers
   int n_layer = 0;
-  int n_gqa = 1;  // n_head / n_head_kv
+  int n_gqa = 1;        // n_head / n_head_kv
+  bool expert = false;  // a stack of expert matrices
 };
 
 /// The mix with this name (case-insensitive), or nullptr.

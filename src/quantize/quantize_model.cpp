@@ -113,7 +113,8 @@ bool is_quantizable(std::string_view name, int n_dims, int64_t n_rows) {
 
 TensorType weight_type(const QuantMix& mix, std::string_view name, int64_t n_cols,
                        const ModelPlace& place) {
-  TensorPlace p{role_of(name, place.has_output), layer_of(name), place.n_layer, place.n_gqa};
+  TensorPlace p{role_of(name, place.has_output), layer_of(name), place.n_layer, place.n_gqa,
+                ends_with(name, "_exps.weight")};
   return fit_rows(mix_type(mix, p), n_cols);
 }
 
