@@ -168,40 +168,28 @@ TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
-// Soft-capped scores (gemma2: cap * tanh(score / cap) before the mask) on both SIMD paths:
-// 1 and 5 tokens (per-row scores), 9 and 40 (16-row tiles), with windows and F16 caches.
-// Scores of standard deviation 8 against caps of 0.5 and 5: the cap changes every weight.
-TEST(AttentionSimd, SoftCapMatchesScalarReference) {
+// Soft-capped scores (gemma2: cap * tanh(score / cap) before the mask) and attention sinks
+// (gpt-oss: a logit per query head in the softmax denominator only) on both SIMD paths: 1
+// and 5 tokens (per-row scores), 9 and 40 (16-row tiles, mixing query heads of different
+// sinks), with windows and F16 caches. Scores of standard deviation 8 against caps of 0.5
+// and 5: the cap changes every weight; sinks with peaked (8) and flat (1) scores.
+TEST(AttentionSimd, SoftCapAndSinksMatchScalarReference) {
+  struct Variant {
+    float score_std, cap;
+    bool sinks;
+  };
+  const Variant variants[] = {
+      {8.0f, 0.5f, false}, {8.0f, 5.0f, false}, {1.0f, 0.0f, true}, {8.0f, 0.0f, true}};
   for (Isa isa : simd_levels()) {
-    for (float cap : {0.5f, 5.0f}) {
+    for (const Variant& v : variants) {
       for (int64_t n_tokens : {1, 5, 9, 40}) {
         for (auto [window, kv_type] :
              {std::pair{int64_t{0}, TensorType::F32}, std::pair{int64_t{8}, TensorType::F16}}) {
-          Shape s{8, 2, 64, 64, n_tokens, 30, window, 8.0f, cap};
+          Shape s{8, 2, 64, 64, n_tokens, 30, window, v.score_std, v.cap, v.sinks};
           Diff d = compare_attention(s, isa, 2, kv_type);
           EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
-              << isa_name(isa) << " cap " << cap << " tokens " << n_tokens << " window " << window;
-        }
-      }
-    }
-  }
-  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
-}
-
-// Attention sinks (gpt-oss: a logit per query head in the softmax denominator only) on both
-// SIMD paths: 1 and 5 tokens (per-row), 9 and 40 (16-row tiles), GQA groups of 4 so a tile
-// mixes heads of different sinks, with windows and F16 caches, peaked and flat scores.
-TEST(AttentionSimd, SinksMatchScalarReference) {
-  for (Isa isa : simd_levels()) {
-    for (float score_std : {1.0f, 8.0f}) {
-      for (int64_t n_tokens : {1, 5, 9, 40}) {
-        for (auto [window, kv_type] :
-             {std::pair{int64_t{0}, TensorType::F32}, std::pair{int64_t{8}, TensorType::F16}}) {
-          Shape s{8, 2, 64, 64, n_tokens, 30, window, score_std, 0.0f, true};
-          Diff d = compare_attention(s, isa, 2, kv_type);
-          EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
-              << isa_name(isa) << " score std " << score_std << " tokens " << n_tokens << " window "
-              << window;
+              << isa_name(isa) << " cap " << v.cap << " sinks " << v.sinks << " score std "
+              << v.score_std << " tokens " << n_tokens << " window " << window;
         }
       }
     }

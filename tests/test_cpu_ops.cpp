@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "backends/backend.h"
@@ -108,10 +109,11 @@ TEST(CpuOps, RopeNormalAndNeoxPairs) {
   EXPECT_NEAR(out[0], 1 * std::cos(0.5) - 2 * std::sin(0.5), 1e-6);
 }
 
-// Naive attention in double: causal, optional window and soft cap, GQA.
+// Naive attention in double: causal, optional window, soft cap and sinks (a key of score
+// sinks[h] and value zero: it joins the denominator only), GQA.
 std::vector<double> naive_attention(const std::vector<float>& q, const std::vector<float>& k,
                                     const std::vector<float>& v, int64_t n, int64_t pos0,
-                                    const graph::AttentionParams& p) {
+                                    const graph::AttentionParams& p, const float* sinks) {
   int64_t hd = p.head_dim_k, hv = p.head_dim_v;
   std::vector<double> out(static_cast<size_t>(n * p.n_head * hv), 0.0);
   for (int64_t t = 0; t < n; ++t) {
@@ -131,7 +133,9 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
         keys.push_back(j);
       }
       double m = *std::max_element(s.begin(), s.end()), z = 0;
+      if (sinks != nullptr) m = std::max(m, double{sinks[h]});
       for (double& e : s) z += (e = std::exp(e - m));
+      if (sinks != nullptr) z += std::exp(sinks[h] - m);
       for (size_t a = 0; a < s.size(); ++a) {
         for (int64_t i = 0; i < hv; ++i) {
           out[(t * p.n_head + h) * hv + i] += s[a] / z * v[(keys[a] * p.n_head_kv + g) * hv + i];
@@ -142,19 +146,25 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
   return out;
 }
 
-TEST(CpuOps, AttentionMatchesNaiveWithGqaWindowAndSoftCap) {
-  for (auto [window, softcap] : {std::pair{int64_t{0}, 0.0f}, std::pair{int64_t{3}, 0.0f},
-                                 std::pair{int64_t{0}, 0.7f}, std::pair{int64_t{3}, 0.7f}}) {
+// With and without sinks (gpt-oss); the sinks include one far above the scores (head 2:
+// its rows' outputs shrink towards 0) and one far below (head 3: no effect).
+TEST(CpuOps, AttentionMatchesNaiveWithGqaWindowSoftCapAndSinks) {
+  const float sink_logits[] = {0.5f, -1.0f, 6.0f, -30.0f};
+  for (auto [window, softcap, sinks] :
+       {std::tuple{int64_t{0}, 0.0f, false}, std::tuple{int64_t{3}, 0.0f, false},
+        std::tuple{int64_t{0}, 0.7f, false}, std::tuple{int64_t{3}, 0.7f, false},
+        std::tuple{int64_t{0}, 0.0f, true}, std::tuple{int64_t{3}, 0.0f, true}}) {
     graph::AttentionParams p{4, 2, 8, 6, 0.35f, window, softcap};
+    const float* s = sinks ? sink_logits : nullptr;
     int64_t n = 5, pos0 = 4, n_kv = pos0 + n;
     auto q = random_values(static_cast<size_t>(n * 4 * 8), 3);
     auto k = random_values(static_cast<size_t>(n_kv * 2 * 8), 4);
     auto v = random_values(static_cast<size_t>(n_kv * 2 * 6), 5);
     std::vector<float> out(static_cast<size_t>(n * 4 * 6));
-    attention(q.data(), k.data(), v.data(), n, pos0, p, out.data(), 2);
-    auto ref = naive_attention(q, k, v, n, pos0, p);
+    attention(q.data(), k.data(), v.data(), n, pos0, p, s, out.data(), 2);
+    auto ref = naive_attention(q, k, v, n, pos0, p, s);
     for (size_t i = 0; i < out.size(); ++i) {
-      EXPECT_NEAR(out[i], ref[i], 1e-5) << window << " " << softcap << " " << i;
+      EXPECT_NEAR(out[i], ref[i], 1e-5) << window << " " << softcap << " " << sinks << " " << i;
     }
   }
 }

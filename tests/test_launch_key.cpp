@@ -65,6 +65,42 @@ TEST_F(LaunchKeyTest, ShapesAndMemoryChangeTheKey) {
   EXPECT_NE(graph::hash_launch_key(one), graph::hash_launch_key(key({5, 6}, 3)));
 }
 
+// gpt-oss's operands and parameters: the attention's sinks (a fourth operand), the
+// route's gating and the clamped SwiGLU's alpha and limit each change a node's key.
+TEST(LaunchKey, SinksGatingAndSwiGluOaiChangeTheKey) {
+  auto cpu = make_cpu_backend({1});
+  auto k = cpu->allocate(1), v = cpu->allocate(1);
+  std::vector<float> w(64, 0.0f), sinks(4, 0.0f);
+  auto node_key = [&](auto build) {
+    graph::Graph g(0, 1);
+    build(g, g.get_rows(g.weight(TensorType::F32, 16, 4, w.data()), g.input({0})));
+    std::vector<uint64_t> words;
+    auto id = [](const Buffer* c) { return reinterpret_cast<uintptr_t>(c); };
+    graph::append_launch_key(g, g.nodes().back(), id, words);
+    return words;
+  };
+  auto attention = [&](bool with_sinks) {
+    return node_key([&](graph::Graph& g, graph::TensorId x) {
+      graph::TensorId kc = g.cache(TensorType::F32, 16, 8, *k),
+                      vc = g.cache(TensorType::F32, 16, 8, *v);
+      g.attention(x, kc, vc, {4, 4, 4, 4, 0.5f, 0},
+                  with_sinks ? g.weight(TensorType::F32, 4, 1, sinks.data()) : graph::kNone);
+    });
+  };
+  EXPECT_NE(attention(false), attention(true));
+  auto route = [&](graph::ExpertGating gating) {
+    return node_key([&](graph::Graph& g, graph::TensorId x) {
+      g.expert_route(x, {.n_used = 2, .normalize = false, .gating = gating});
+    });
+  };
+  EXPECT_NE(route(graph::ExpertGating::Softmax), route(graph::ExpertGating::SoftmaxChosen));
+  auto glu = [&](graph::SwiGluOaiParams p) {
+    return node_key([&](graph::Graph& g, graph::TensorId x) { g.swiglu_oai(x, x, p); });
+  };
+  EXPECT_NE(glu({}), glu({.alpha = 1.0f, .limit = 7.0f}));
+  EXPECT_NE(glu({}), glu({.alpha = 1.702f, .limit = 6.0f}));
+}
+
 TEST(LaunchCache, KeepsRecordingsAndDropsTheLeastRecentlyUsed) {
   graph::LaunchCache<int> cache(2);
   const std::vector<uint64_t> a = {1}, b = {2}, c = {3};

@@ -175,6 +175,8 @@ class CpuBackend final : public Backend {
 
  private:
   void run_node(const Graph& graph, const Node& node, const Operands& ops);
+  void gated_activation(const Node& node, const float* gate, const float* up, int64_t n,
+                        float* out) const;
   size_t simd_matmul_run(const Graph& graph, size_t i, size_t last) const;
   void run_matmuls(const Graph& graph, std::span<const Node> nodes, const Operands& ops);
   size_t expert_matmul_run(const Graph& graph, size_t i, size_t last) const;
@@ -302,6 +304,26 @@ void for_row_ranges(int64_t rows, int n_threads, const std::function<void(int64_
   cpu::parallel_for(rows, n_threads, fn);
 }
 
+// out = act(gate) * up over n values for a SwiGlu, GeGlu or SwiGluOai node: the scalar
+// reference, or the level's SIMD kernel.
+void CpuBackend::gated_activation(const Node& node, const float* gate, const float* up, int64_t n,
+                                  float* out) const {
+  const bool scalar = isa_ == cpu::Isa::Scalar;
+  switch (node.op) {
+    case Op::SwiGlu:
+      return scalar ? cpu::swiglu(gate, up, n, out) : cpu::simd_swiglu(gate, up, n, out, isa_);
+    case Op::GeGlu:
+      return scalar ? cpu::geglu(gate, up, n, out) : cpu::simd_geglu(gate, up, n, out, isa_);
+    case Op::SwiGluOai: {
+      const auto& p = std::get<graph::SwiGluOaiParams>(node.params);
+      return scalar ? cpu::swiglu_oai(gate, up, n, p, out)
+                    : cpu::simd_swiglu_oai(gate, up, n, p.alpha, p.limit, out, isa_);
+    }
+    default:
+      throw Error(fmt::format("cpu: {} is not a gated activation", graph::op_name(node.op)));
+  }
+}
+
 void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& ops) {
   const Tensor& out = graph.tensor(node.out);
   auto in = [&](int i) -> const Tensor& { return graph.tensor(node.in[static_cast<size_t>(i)]); };
@@ -362,36 +384,14 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       break;
     }
     case Op::SwiGlu:
-    case Op::GeGlu: {
-      bool swi = node.op == Op::SwiGlu;
+    case Op::GeGlu:
+    case Op::SwiGluOai:
       for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
-        const float* gate = ops.act(node.in[0]) + r0 * out.cols;
-        const float* up = ops.act(node.in[1]) + r0 * out.cols;
-        float* o = ops.act(node.out) + r0 * out.cols;
-        int64_t count = (r1 - r0) * out.cols;
-        if (isa_ == cpu::Isa::Scalar) {
-          (swi ? cpu::swiglu : cpu::geglu)(gate, up, count, o);
-        } else {
-          (swi ? cpu::simd_swiglu : cpu::simd_geglu)(gate, up, count, o, isa_);
-        }
+        gated_activation(node, ops.act(node.in[0]) + r0 * out.cols,
+                         ops.act(node.in[1]) + r0 * out.cols, (r1 - r0) * out.cols,
+                         ops.act(node.out) + r0 * out.cols);
       });
       break;
-    }
-    case Op::SwiGluOai: {
-      const auto& p = std::get<graph::SwiGluOaiParams>(node.params);
-      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
-        const float* gate = ops.act(node.in[0]) + r0 * out.cols;
-        const float* up = ops.act(node.in[1]) + r0 * out.cols;
-        float* o = ops.act(node.out) + r0 * out.cols;
-        int64_t count = (r1 - r0) * out.cols;
-        if (isa_ == cpu::Isa::Scalar) {
-          cpu::swiglu_oai(gate, up, count, p, o);
-        } else {
-          cpu::simd_swiglu_oai(gate, up, count, p.alpha, p.limit, o, isa_);
-        }
-      });
-      break;
-    }
     case Op::Add: {
       const float* b = ops.floats(node.in[1], in(1).rows, scratch_a_);
       int64_t b_rows = in(1).rows;  // out.rows, or 1 (broadcast)
