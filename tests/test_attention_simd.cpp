@@ -86,8 +86,7 @@ Diff compare_attention(const Shape& s, Isa isa, int n_threads, TensorType kv_typ
   std::vector<float> ref(n_out), out(n_out, NAN);
   const int64_t q_cols = int64_t{s.n_head} * s.head_dim_k, o_cols = int64_t{s.n_head} * s.head_dim_v;
   for (const graph::Segment& g : segments) {
-    attention(q.data() + g.row0 * q_cols,
-              k.values.data() + g.slot_row * s.n_head_kv * s.head_dim_k,
+    attention(q.data() + g.row0 * q_cols, k.values.data() + g.slot_row * s.n_head_kv * s.head_dim_k,
               v.values.data() + g.slot_row * s.n_head_kv * s.head_dim_v, g.n_rows, g.pos0, p,
               sink_logits, ref.data() + g.row0 * o_cols, n_threads);
   }
