@@ -164,8 +164,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
       const auto& p = std::get<graph::AttentionParams>(node.params);
       return in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
              in(1).type == in(2).type && p.head_dim_k <= kMaxAttentionHeadDim &&
-             p.head_dim_v <= kMaxAttentionHeadDim &&
-             node.in[3] == graph::kNone;  // no sinks here
+             p.head_dim_v <= kMaxAttentionHeadDim && node.in[3] == graph::kNone;  // no sinks here
     }
     case Op::Copy: return g.tensor(node.out).storage == Storage::Cache;
     case Op::RmsNorm:
