@@ -61,6 +61,12 @@ void append_attention_places(const Graph& g, const Node& node, std::vector<uint3
     words.push_back(position_word(place.pos));
     words.push_back(position_word(place.slot_row));
   }
+  if (node.in[3] == graph::kNone) return;
+  // The sinks, F32 [n_head] (a weight: GPU kernels find them here, not in a binding more).
+  const Tensor& sinks = g.tensor(node.in[3]);
+  const size_t at = words.size();
+  words.resize(at + static_cast<size_t>(sinks.rows * sinks.cols));
+  std::memcpy(words.data() + at, sinks.data, (words.size() - at) * sizeof(float));
 }
 
 void append_copy_rows(const Graph& g, const Node& node, std::vector<uint32_t>& words) {

@@ -4,7 +4,8 @@
 //   Rope       the angle table, rope_angles.h: [n_tokens, n_rot / 2] (cos, sin) floats;
 //              one per distinct rotation, shared by every layer's q and k
 //   Attention  per token: its position and its sequence's first cache row (int32 pairs),
-//              checked: the caches hold every row the tokens read
+//              checked: the caches hold every row the tokens read; then the attention
+//              sinks (n_head floats) when the node has them
 //   Copy       per token: the cache row its K or V goes to (int32), checked to fit
 // Kernels read these from the uploaded words, never from launch arguments, so a decode
 // step's launches are the same at every position: CUDA Graphs and recorded Vulkan

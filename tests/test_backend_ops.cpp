@@ -406,6 +406,7 @@ struct AttentionCase {
   int64_t window, pos0, n_tok;
   int head_dim_v = 0;  // V's head size when it differs from K's (0: the same)
   float softcap = 0.0f;
+  bool sinks = false;  // gpt-oss's attention sinks, one logit per query head
 };
 
 // Attention of tokens at `places` over a cache of `rows` rows whose rows before each
@@ -423,6 +424,9 @@ void check_attention(const BackendOps& t, const AttentionCase& a,
   Input q(n_tok, int64_t{a.n_head} * a.head_dim, 1);
   Input k(n_tok, kv_cols, 2);
   Input v(n_tok, v_cols, 3);
+  // Sinks around the scores' size; head 0's far above them (it takes nearly all the mass).
+  std::vector<float> sinks = random_floats(static_cast<size_t>(a.n_head), 4, 2.0f);
+  sinks[0] = 30.0f;
   auto build = [&](Graph& g, Cache& c) {
     TensorId kc = g.cache(a.cache_type, kv_cols, rows, *c.k);
     TensorId vc = g.cache(a.cache_type, v_cols, rows, *c.v);
@@ -435,13 +439,16 @@ void check_attention(const BackendOps& t, const AttentionCase& a,
                              1.0f / std::sqrt(static_cast<float>(a.head_dim)),
                              a.window,
                              a.softcap};
-    return g.attention(q.add(g), kc, vc, p);
+    return g.attention(q.add(g), kc, vc, p,
+                       a.sinks ? g.weight(TensorType::F32, a.n_head, 1, sinks.data())
+                               : graph::kNone);
   };
   std::string what = std::string(type_traits(a.cache_type).name) + " heads " +
                      std::to_string(a.n_head) + "/" + std::to_string(a.n_head_kv) + " dim " +
                      std::to_string(a.head_dim) + "/" + std::to_string(head_dim_v) + " window " +
                      std::to_string(a.window) + " pos0 " + std::to_string(a.pos0) + " n " +
-                     std::to_string(n_tok) + " softcap " + std::to_string(a.softcap);
+                     std::to_string(n_tok) + " softcap " + std::to_string(a.softcap) +
+                     (a.sinks ? " sinks" : "");
   double bound = a.cache_type == TensorType::F16 ? t.target().f16_cache_bound : kExact;
   auto [out, cache] = t.compare(places, build, {a.cache_type, kv_cols, rows, init, {}, v_cols});
   EXPECT_LE(out, bound) << what;
@@ -501,6 +508,10 @@ TEST_P(BackendOps, AttentionWithGqaWindowAndLongHistory) {
       {TensorType::F32, 4, 2, 64, 0, 20, 3, 0, 50.0f},
       {TensorType::F32, 4, 2, 64, 8, 150, 2, 0, 0.5f},
       {TensorType::F16, 4, 2, 64, 0, 30, 6, 0, 0.5f},
+      // gpt-oss's sinks: a prompt, a decode step over many keys (CUDA splits), a window
+      {TensorType::F32, 8, 2, 64, 0, 0, 9, 0, 0.0f, true},
+      {TensorType::F32, 4, 1, 64, 0, 5000, 1, 0, 0.0f, true},
+      {TensorType::F16, 4, 2, 64, 8, 40, 3, 0, 0.0f, true},
   };
   for (const AttentionCase& a : cases) check_attention(*this, a);
 }
@@ -518,6 +529,9 @@ TEST_P(BackendOps, GatedActivationsAndElementwise) {
       },
       [](Graph& g, TensorId x, TensorId) { return g.scale(x, 0.37f); },
       [](Graph& g, TensorId x, TensorId) { return g.soft_cap(x, 3.0f); },  // x ~ 4: bends
+      [](Graph& g, TensorId x, TensorId y) {  // x ~ 4: the clamp at 7 bites
+        return g.swiglu_oai(x, y, {});
+      },
   };
   for (size_t i = 0; i < std::size(ops); ++i) {
     auto [out, unused] =
@@ -532,30 +546,41 @@ TEST_P(BackendOps, GatedActivationsAndElementwise) {
 TEST_P(BackendOps, MixtureOfExperts) {
   constexpr int kExperts = 8, kUsed = 3;
   constexpr int64_t kEmbd = 256, kFf = 256;  // whole K-quant blocks
+  const std::vector<float> bias = random_floats(kExperts * kFf, 25);
   for (TensorType type : {TensorType::F32, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K,
-                          TensorType::IQ4_XS}) {
+                          TensorType::IQ4_XS, TensorType::MXFP4}) {
     std::vector<uint8_t> up = encode(type, random_floats(kExperts * kFf * kEmbd, 21));
     std::vector<uint8_t> down = encode(type, random_floats(kExperts * kEmbd * kFf, 22));
     // Quantized: the CPU rounds activations to 8 bits before each of the two products
     // (measured 5e-5 to 1.1e-4 here); a wrong expert or weight gives ~0.1 to 1.
     const double bound = type == TensorType::F32 ? kExact : 3e-4;
-    for (bool normalize : {true, false}) {
-      for (int64_t n : {1, 5, 40}) {
-        Input logits(n, kExperts, 23, 2.0f);
-        Input x(n, kEmbd, 24);
-        graph::ExpertRouteParams params{.n_used = kUsed, .normalize = normalize};
-        auto route = [&](Graph& g) { return g.expert_route(logits.add(g), params); };
-        auto [r, r_unused] = compare(0, n, [&](Graph& g, Cache&) { return route(g); });
-        EXPECT_LE(r, kExact) << "route, n=" << n;
-        auto [out, unused] = compare(0, n, [&](Graph& g, Cache&) {
-          TensorId rt = route(g);
-          TensorId h = g.expert_matmul(g.weight(type, kEmbd, kExperts * kFf, up.data()), x.add(g),
-                                       rt, kExperts);
-          TensorId y =
-              g.expert_matmul(g.weight(type, kFf, kExperts * kEmbd, down.data()), h, rt, kExperts);
-          return g.expert_mix(y, rt);
-        });
-        EXPECT_LE(out, bound) << type_traits(type).name << " n=" << n << " normalize=" << normalize;
+    // gpt-oss: softmax over the chosen experts, per-expert biases, the clamped SwiGLU.
+    for (graph::ExpertGating gating : {graph::ExpertGating::Softmax,
+                                       graph::ExpertGating::SoftmaxChosen}) {
+      const bool oai = gating == graph::ExpertGating::SoftmaxChosen;
+      for (bool normalize : {true, false}) {
+        for (int64_t n : {1, 5, 40}) {
+          Input logits(n, kExperts, 23, 2.0f);
+          Input x(n, kEmbd, 24);
+          graph::ExpertRouteParams params{.n_used = kUsed, .normalize = normalize, .gating = gating};
+          auto route = [&](Graph& g) { return g.expert_route(logits.add(g), params); };
+          auto [r, r_unused] = compare(0, n, [&](Graph& g, Cache&) { return route(g); });
+          EXPECT_LE(r, kExact) << "route, n=" << n << " oai=" << oai;
+          auto [out, unused] = compare(0, n, [&](Graph& g, Cache&) {
+            TensorId rt = route(g);
+            TensorId h = g.expert_matmul(g.weight(type, kEmbd, kExperts * kFf, up.data()),
+                                         x.add(g), rt, kExperts);
+            if (oai) {
+              h = g.expert_add(h, g.weight(TensorType::F32, kFf, kExperts, bias.data()), rt);
+              h = g.swiglu_oai(h, h, {});
+            }
+            TensorId y = g.expert_matmul(g.weight(type, kFf, kExperts * kEmbd, down.data()), h,
+                                         rt, kExperts);
+            return g.expert_mix(y, rt);
+          });
+          EXPECT_LE(out, bound) << type_traits(type).name << " n=" << n
+                                << " normalize=" << normalize << " oai=" << oai;
+        }
       }
     }
   }

@@ -118,7 +118,8 @@ TEST_P(CudaGolden, NoCpuFallbacks) {
 INSTANTIATE_TEST_SUITE_P(AllGoldens, CudaGolden,
                          testing::Values("llama-f32", "qwen3-f32", "gemma3-f32", "llama-q4_k_m",
                                          "qwen2-q4_0", "qwen3-yarn-f32", "qwen3moe-f32",
-                                         "llama-moe-f32", "gemma2-f32", "phi3-f32"),
+                                         "llama-moe-f32", "gemma2-f32", "phi3-f32", "gpt-oss-f32",
+                                         "gpt-oss-mxfp4"),
                          golden::model_test_name);
 
 constexpr float kRealModelMargin = 0.5f;  // the quantized goldens' argmax threshold

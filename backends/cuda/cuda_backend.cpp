@@ -164,7 +164,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
       const auto& p = std::get<graph::AttentionParams>(node.params);
       return in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
              in(1).type == in(2).type && p.head_dim_k <= kMaxAttentionHeadDim &&
-             p.head_dim_v <= kMaxAttentionHeadDim && node.in[3] == graph::kNone;  // no sinks here
+             p.head_dim_v <= kMaxAttentionHeadDim;
     }
     case Op::Copy: return g.tensor(node.out).storage == Storage::Cache;
     case Op::RmsNorm:
@@ -172,10 +172,8 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::SwiGlu:
     case Op::GeGlu: return activation(1);
     case Op::Scale: return true;
-    case Op::ExpertRoute: {  // the kernel softmaxes over all experts (not gpt-oss's gating)
-      const auto& p = std::get<graph::ExpertRouteParams>(node.params);
-      return p.n_used <= kMaxExpertsUsed && p.gating == graph::ExpertGating::Softmax;
-    }
+    case Op::ExpertRoute:
+      return std::get<graph::ExpertRouteParams>(node.params).n_used <= kMaxExpertsUsed;
     case Op::ExpertMatMul:  // one grid row per token-expert pair
       return in(0).storage == Storage::Weight && activation(2) &&
              WeightStore::device_bytes(in(0), WeightUse::Matrix) > 0 &&
@@ -183,8 +181,9 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::ExpertMix:
       return activation(1);
     case Op::SoftCap: return true;
-    case Op::SwiGluOai:
-    case Op::ExpertAdd: return false;  // gpt-oss's experts run these on the CPU
+    case Op::SwiGluOai: return activation(1);
+    case Op::ExpertAdd:  // the stacked biases as F32
+      return in(1).storage == Storage::Weight && f32_operand(in(1)) && activation(2);
   }
   return false;
 }
@@ -300,7 +299,8 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
     case Op::ExpertRoute: {
       const auto& p = std::get<graph::ExpertRouteParams>(node.params);
       expert_route(act(g, node.in[0]), in(0).rows, static_cast<int>(in(0).cols), p.n_used,
-                   p.normalize, act(g, node.out), stream_);
+                   p.normalize, p.gating == graph::ExpertGating::SoftmaxChosen, act(g, node.out),
+                   stream_);
       return;
     }
     case Op::ExpertMatMul:
@@ -317,9 +317,17 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
       soft_cap(act(g, node.in[0]), n, std::get<graph::SoftCapParams>(node.params).cap,
                act(g, node.out), stream_);
       return;
-    case Op::SwiGluOai:
-    case Op::ExpertAdd:  // supports() said so
-      throw Error(fmt::format("cuda: {} is not supported", graph::op_name(node.op)));
+    case Op::SwiGluOai: {
+      const auto& p = std::get<graph::SwiGluOaiParams>(node.params);
+      swiglu_oai(act(g, node.in[0]), act(g, node.in[1]), n, p.alpha, p.limit, act(g, node.out),
+                 stream_);
+      return;
+    }
+    case Op::ExpertAdd:
+      expert_add(act(g, node.in[0]), f32_operand_data(g, node.in[1]), static_cast<int>(in(1).rows),
+                 act(g, node.in[2]), out.rows, static_cast<int>(in(2).cols / 2), out.cols,
+                 act(g, node.out), stream_);
+      return;
   }
 }
 
@@ -342,7 +350,7 @@ void CudaBackend::enqueue_attention(const Graph& g, const Node& node, const int3
   const Tensor& k = g.tensor(node.in[1]);
   const Tensor& v = g.tensor(node.in[2]);
   AttentionShape s{q.rows, p.n_head, p.n_head_kv, p.head_dim_k, p.head_dim_v,
-                   k.cols, v.cols,   p.window,    p.scale, p.softcap};
+                   k.cols, v.cols,   p.window,    p.scale, p.softcap, node.in[3] != graph::kNone};
   size_t partial_floats = attention_scratch_floats(s);
   auto* partials = partial_floats == 0
                        ? nullptr

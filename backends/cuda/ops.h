@@ -32,6 +32,7 @@ struct AttentionShape {
   int64_t window = 0;              // 0: none; else key j visible to p when p - window < j
   float scale = 1.0f;
   float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap) (gemma2)
+  bool sinks = false;    // n_head sink logits follow the places (gpt-oss; run_data.h)
 };
 
 /// Floats of device scratch attention() needs for `s` (0: none). Depends on the shape
@@ -42,7 +43,8 @@ size_t attention_scratch_floats(const AttentionShape& s);
 /// n_head * head_dim_k]: token t at position places[2t] of the sequence whose cache rows
 /// start at places[2t + 1] reads rows places[2t + 1] + [0, places[2t]] of k and v (F32, or
 /// F16 when `f16`) and no others. `places` is read on the device (the per-run data), so
-/// the launch does not change from one decode step to the next; `scratch` holds
+/// the launch does not change from one decode step to the next (with s.sinks, head h's
+/// sink logit, places[2 n_tokens + h] as a float, joins the softmax denominator); `scratch` holds
 /// attention_scratch_floats(s) floats (ops_attention.cu).
 void attention(const float* q, const void* k, const void* v, bool f16, const AttentionShape& s,
                const int32_t* places, float* scratch, float* out, cudaStream_t stream);
@@ -56,6 +58,10 @@ enum class Glu { Silu, GeluTanh };
 /// out = act(gate) * up over n values (ops_glu.cu).
 void glu(Glu act, const float* gate, const float* up, int64_t n, float* out,
          cudaStream_t stream);
+/// gpt-oss's clamped SwiGLU: out = g sigmoid(alpha g) (u + 1), g = min(gate, limit), u =
+/// clamp(up, -limit, limit) (ops_glu.cu).
+void swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit,
+                float* out, cudaStream_t stream);
 
 /// out [rows, cols] = a + b, b with b_rows rows (rows, or 1: broadcast) (ops_binary.cu).
 void add(const float* a, const float* b, int64_t cols, int64_t rows, int64_t b_rows, float* out,
@@ -69,9 +75,14 @@ void soft_cap(const float* x, int64_t n, float cap, float* out, cudaStream_t str
 inline constexpr int kMaxExpertsUsed = 16;
 
 /// route [n, 2 * n_used] from router logits [n, n_expert] (graph.h, ExpertRoute; n_used at
-/// most kMaxExpertsUsed) (ops_experts.cu).
+/// most kMaxExpertsUsed; chosen_only: softmax over the chosen experts, gpt-oss's gating)
+/// (ops_experts.cu).
 void expert_route(const float* logits, int64_t n, int n_expert, int n_used, bool normalize,
-                  float* route, cudaStream_t stream);
+                  bool chosen_only, float* route, cudaStream_t stream);
+/// out = y [n_pairs, cols] + row e of bias [n_expert, cols] for each pair's expert e
+/// (graph.h, ExpertAdd) (ops_experts.cu).
+void expert_add(const float* y, const float* bias, int n_expert, const float* route,
+                int64_t n_pairs, int n_used, int64_t cols, float* out, cudaStream_t stream);
 /// out [n, cols]: out[t] = sum_j route[t][j] * y[t * n_used + j], in route order
 /// (ops_experts.cu).
 void expert_mix(const float* y, const float* route, int64_t n, int n_used, int64_t cols, float* out,

@@ -31,6 +31,11 @@ constexpr int64_t kTargetBlocks = 512;
 constexpr int64_t kMaxSplits = 32;
 
 __device__ inline float load(const float* p, int64_t i) { return p[i]; }
+
+// Head h's attention sink logit, stored after the places (run_data.h).
+__device__ inline float sink_logit(const AttentionShape& s, const int32_t* places, int64_t h) {
+  return __int_as_float(places[2 * s.n_tokens + h]);
+}
 __device__ inline float load(const __half* p, int64_t i) { return __half2float(p[i]); }
 
 int64_t query_rows(const AttentionShape& s) { return s.n_tokens * s.n_head; }
@@ -105,10 +110,17 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();  // every thread has read `scores` before the next chunk writes it
   }
   if (gridDim.y == 1) {
+    float scale = 1.0f;
+    if (s.sinks) {  // e^sink joins l only, under a max that includes it
+      const float sink = sink_logit(s, places, h);
+      const float new_m = fmaxf(m, sink);
+      scale = expf(m - new_m);
+      l = l * scale + expf(sink - new_m);
+    }
     float* oh = out + t * s.n_head * s.head_dim_v + int64_t{h} * s.head_dim_v;
     for (int i = 0; i < kAccPerThread; ++i) {
       const int d = threadIdx.x + i * kThreads;
-      if (d < s.head_dim_v) oh[d] = acc[i] / l;
+      if (d < s.head_dim_v) oh[d] = acc[i] * scale / l;
     }
     return;
   }
@@ -125,13 +137,15 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // out row = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over the row's n_splits
-// partials, M the largest m_s (finite: the first split always has keys). The first warp
+// partials, M the largest m_s (finite: the first split always has keys); a sink adds
+// e^(sink - M) to the denominator, M then including it. The first warp
 // turns the (m, l) pairs, one per lane, into the splits' weights; then every thread sums its
 // output dims over the splits, all of whose loads are independent.
 static_assert(kMaxSplits <= 32);
 
 __global__ void __launch_bounds__(kThreads)
-    combine_kernel(const float* partial, int n_splits, AttentionShape s, float* out) {
+    combine_kernel(const float* partial, int n_splits, AttentionShape s, const int32_t* places,
+                   float* out) {
   __shared__ float weights[kMaxSplits];
   const int64_t row = blockIdx.x;
   const int64_t stride = s.head_dim_v + 2;
@@ -139,12 +153,14 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x < 32) {
     const int i = static_cast<int>(threadIdx.x);
     const float m = i < n_splits ? base[i * stride] : -INFINITY;
-    float max_m = m;
+    const float sink = s.sinks ? sink_logit(s, places, row % s.n_head) : -INFINITY;
+    float max_m = fmaxf(m, sink);
     for (int offset = 16; offset > 0; offset /= 2) {
       max_m = fmaxf(max_m, __shfl_xor_sync(0xffffffffu, max_m, offset));
     }
     const float scale = i < n_splits ? expf(m - max_m) : 0.0f;  // 0 for an empty split
-    const float l = warp_sum(i < n_splits ? base[i * stride + 1] * scale : 0.0f);
+    const float l = warp_sum(i < n_splits ? base[i * stride + 1] * scale : 0.0f) +
+                    (s.sinks ? expf(sink - max_m) : 0.0f);
     if (i < n_splits) weights[i] = scale / l;
   }
   __syncthreads();
@@ -182,7 +198,7 @@ void attention(const float* q, const void* k, const void* v, bool f16, const Att
   check_launch("attention_kernel");
   if (splits == 1) return;
   combine_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      scratch, static_cast<int>(splits), s, out);
+      scratch, static_cast<int>(splits), s, places, out);
   check_launch("attention combine_kernel");
 }
 

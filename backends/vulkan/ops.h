@@ -47,9 +47,9 @@ void record_get_rows(OpContext& c, const graph::Node& node);  // ops_matmul.cpp
 void record_rope(OpContext& c, const graph::Node& node);      // ops_rope.cpp
 void record_attention(OpContext& c, const graph::Node& node);  // ops_attention.cpp
 void record_copy(OpContext& c, const graph::Node& node);       // ops_attention.cpp
-/// RmsNorm, SwiGlu, GeGlu, Add, Scale, SoftCap (ops_elementwise.cpp).
+/// RmsNorm, SwiGlu, GeGlu, SwiGluOai, Add, Scale, SoftCap (ops_elementwise.cpp).
 void record_elementwise(OpContext& c, const graph::Node& node);
-/// ExpertRoute, ExpertMatMul, ExpertMix (ops_experts.cpp).
+/// ExpertRoute, ExpertMatMul, ExpertAdd, ExpertMix (ops_experts.cpp).
 void record_experts(OpContext& c, const graph::Node& node);
 
 }  // namespace tern::vulkan

@@ -23,8 +23,7 @@ bool usable_cache(const OpLimits& l, const graph::Tensor& t) {
 bool supports_attention(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {
   const auto& p = std::get<graph::AttentionParams>(node.params);
   return usable_cache(l, g.tensor(node.in[1])) && usable_cache(l, g.tensor(node.in[2])) &&
-         p.head_dim_k <= kMaxHeadDim && p.head_dim_v <= kMaxHeadDim &&
-         node.in[3] == graph::kNone;  // no sinks in the shader
+         p.head_dim_k <= kMaxHeadDim && p.head_dim_v <= kMaxHeadDim;
 }
 
 bool supports_copy(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {
@@ -43,6 +42,7 @@ void record_attention(OpContext& c, const graph::Node& node) {
   push.u(p.head_dim_k).u(p.head_dim_v);
   push.u(p.window).u(k.cols).u(v.cols).u(static_cast<int64_t>(q.offset));
   push.u(static_cast<int64_t>(out.offset)).f(p.scale).f(p.softcap);
+  push.u(node.in[3] != graph::kNone ? 1 : 0);  // sinks after the places (run_data.h)
   c.exec.dispatch("attention_" + suffix(k.type),
                   {c.aux, c.workspace, c.cache_buffer(k.cache)->handle(),
                    c.cache_buffer(v.cache)->handle()},

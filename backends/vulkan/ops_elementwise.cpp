@@ -1,4 +1,4 @@
-// RmsNorm, SwiGlu/GeGlu, Add, Scale and SoftCap: one thread per value (a workgroup per
+// RmsNorm, SwiGlu/GeGlu/SwiGluOai, Add, Scale and SoftCap: one thread per value (a workgroup per
 // group for the norm). Weight operands (norm weights, biases) are read as F32.
 #include "ops.h"
 
@@ -50,9 +50,14 @@ void record_elementwise(OpContext& c, const graph::Node& node) {
       return;
     }
     case graph::Op::SwiGlu:
-    case graph::Op::GeGlu: {
+    case graph::Op::GeGlu:
+    case graph::Op::SwiGluOai: {
       auto up = static_cast<int64_t>(c.graph.tensor(node.in[1]).offset);
-      push.u(n).u(node.op == graph::Op::GeGlu ? 1 : 0).u(x_off).u(up).u(y_off);
+      const bool oai = node.op == graph::Op::SwiGluOai;
+      const graph::SwiGluOaiParams clamp =
+          oai ? std::get<graph::SwiGluOaiParams>(node.params) : graph::SwiGluOaiParams{};
+      push.u(n).u(oai ? 2 : node.op == graph::Op::GeGlu ? 1 : 0).u(x_off).u(up).u(y_off);
+      push.f(clamp.alpha).f(clamp.limit);
       c.exec.dispatch("glu", {c.workspace, c.workspace, c.workspace, c.workspace}, push,
                       groups_for(n));
       return;

@@ -109,13 +109,12 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::GeGlu:
     case Op::Add:
     case Op::Scale:
-    case Op::SoftCap: return vulkan::supports_elementwise(limits, g, node);
+    case Op::SoftCap:
+    case Op::SwiGluOai: return vulkan::supports_elementwise(limits, g, node);
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix:
-      return vulkan::supports_experts(limits, g, node);
-    case Op::SwiGluOai:
-    case Op::ExpertAdd: return false;  // gpt-oss's experts run these on the CPU
+    case Op::ExpertAdd: return vulkan::supports_experts(limits, g, node);
   }
   return false;
 }
@@ -132,15 +131,14 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::GeGlu:
     case Op::Add:
     case Op::Scale:
-    case Op::SoftCap: vulkan::record_elementwise(c, node); break;
+    case Op::SoftCap:
+    case Op::SwiGluOai: vulkan::record_elementwise(c, node); break;
     case Op::ExpertRoute:
     case Op::ExpertMatMul:
     case Op::ExpertMix:
+    case Op::ExpertAdd:
       vulkan::record_experts(c, node);
       break;
-    case Op::SwiGluOai:
-    case Op::ExpertAdd:  // supports() said so
-      throw Error(fmt::format("vulkan: {} is not supported", graph::op_name(node.op)));
   }
 }
 

@@ -6,6 +6,7 @@
 // Caches: K in binding 2, V in binding 3, F32 or (CACHE_F16) halves, as 32-bit words.
 // Token t's position is aux[pos_at + 2t] and its sequence's first cache row aux[pos_at +
 // 2t + 1] (the per-run data, binding 0), so a recorded decode step serves every position.
+// With `sinks`, head h's sink logit (after the places) joins the softmax denominator.
 #include "common.glsl"
 
 #define MAX_DIM 512
@@ -18,6 +19,7 @@ layout(push_constant) uniform Params {
   uint n_tok, pos_at, n_head, n_head_kv, hd_k, hd_v, window, k_cols, v_cols, q_off, o_off;
   float scale;
   float softcap;  // > 0: scores become softcap * tanh(score / softcap) (gemma2)
+  uint sinks;     // 1: n_head sink logits follow the places in aux (gpt-oss)
 } p;
 
 #ifdef CACHE_F16
@@ -78,6 +80,13 @@ void main() {
     }
     m = m_new;
     barrier();  // score_sh is rewritten next round
+  }
+  if (p.sinks != 0) {  // the sink's e^s joins l only, under a max that includes it
+    float sink = uintBitsToFloat(aux[p.pos_at + 2 * p.n_tok + h]);
+    float m_new = max(m, sink);
+    float alpha = exp(m - m_new);
+    l = l * alpha + exp(sink - m_new);
+    [[unroll]] for (uint k = 0; k < PER_THREAD; ++k) acc[k] *= alpha;
   }
   float inv_l = 1.0 / l;
   [[unroll]] for (uint k = 0; k < PER_THREAD; ++k) {
