@@ -275,7 +275,7 @@ const bool kDecodeRegistered = [] {
   for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
     for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K,
                             TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q5_K,
-                            TensorType::IQ4_NL, TensorType::IQ4_XS}) {
+                            TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::MXFP4}) {
       for (bool repacked : {false, true}) {
         if (repacked && !tern::cpu::has_repacked_form(type, isa)) continue;
         std::string name = std::string(repacked ? "decode_repacked/" : "decode_rows/") +

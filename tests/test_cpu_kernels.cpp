@@ -121,7 +121,7 @@ TEST(CpuKernels, DotMatchesScalarReferenceForEveryTypeAndLevel) {
     }
   }
   if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
-  EXPECT_GE(tested, 15);  // F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL Q2_K..Q6_K IQ4_XS
+  EXPECT_GE(tested, 16);  // F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL MXFP4 Q2_K..Q6_K IQ4_XS
 }
 
 // The decode kernels (dot_rows: one activation row against n_w weight rows, 4 per pass) of
@@ -200,7 +200,7 @@ TEST(CpuKernels, Dot2MatchesScalarReferenceForEveryTypeAndLevel) {
     }
   }
   if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
-  EXPECT_GE(tested, 6);  // Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL
+  EXPECT_GE(tested, 7);  // Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL MXFP4
 }
 
 // Extreme weights: the largest quants of every type and zero blocks still dot exactly.

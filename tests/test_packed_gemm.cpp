@@ -76,10 +76,10 @@ std::pair<double, double> reference_dot(const float* w, const Acts& x, int64_t t
   return {ref, 1e-5 * mag + 1e-6 + sum_error};
 }
 
-constexpr TensorType kPackedTypes[] = {TensorType::Q4_0, TensorType::Q4_1,  TensorType::Q5_0,
-                                       TensorType::Q5_1, TensorType::Q8_0,  TensorType::IQ4_NL,
-                                       TensorType::Q3_K, TensorType::Q4_K,  TensorType::Q5_K,
-                                       TensorType::Q6_K, TensorType::IQ4_XS};
+constexpr TensorType kPackedTypes[] = {TensorType::Q4_0, TensorType::Q4_1,   TensorType::Q5_0,
+                                       TensorType::Q5_1, TensorType::Q8_0,   TensorType::IQ4_NL,
+                                       TensorType::Q3_K, TensorType::Q4_K,   TensorType::Q5_K,
+                                       TensorType::Q6_K, TensorType::IQ4_XS, TensorType::MXFP4};
 
 TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
   for (Isa isa : simd_levels()) {

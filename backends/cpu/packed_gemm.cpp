@@ -16,6 +16,7 @@
 #include "types/float_types.h"
 #include "types/quant_iq.h"
 #include "types/quant_k.h"
+#include "types/quant_mxfp4.h"
 
 namespace tern::cpu {
 
@@ -72,6 +73,12 @@ void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& out) {
   nibbles(blk.qs, out.q);
   for (auto& q : out.q) q = kIq4nlValues[q];
   out.d = f16_to_f32(blk.d);
+}
+void unpack_mxfp4(const uint8_t* row, int64_t b, UnpackedBlock& out) {
+  const auto& blk = block_at<BlockMXFP4>(row, b);
+  nibbles(blk.qs, out.q);
+  for (auto& q : out.q) q = kE2m1Doubled[q];
+  out.d = e8m0_half(blk.e);
 }
 
 // K-quants: 32-value block b is sub-block j = b % 8 of super-block b / 8.

@@ -70,6 +70,7 @@ template <typename Block>
 void unpack_legacy(const uint8_t* row, int64_t b, UnpackedBlock& out);
 void unpack_q8_0(const uint8_t* row, int64_t b, UnpackedBlock& out);
 void unpack_iq4_nl(const uint8_t* row, int64_t b, UnpackedBlock& out);
+void unpack_mxfp4(const uint8_t* row, int64_t b, UnpackedBlock& out);
 template <typename Block>
 void unpack_q45_k(const uint8_t* row, int64_t b, UnpackedBlock& out);
 void unpack_q6_k(const uint8_t* row, int64_t b, UnpackedBlock& out);

@@ -31,6 +31,7 @@
   TERN_SIMD_LEGACY_DECLARATIONS(q5_1)                           \
   TERN_SIMD_LEGACY_DECLARATIONS(q8_0)                           \
   TERN_SIMD_LEGACY_DECLARATIONS(iq4_nl)                         \
+  TERN_SIMD_LEGACY_DECLARATIONS(mxfp4)                          \
   TERN_SIMD_DOT_DECLARATIONS(q2_k)                              \
   TERN_SIMD_DOT_DECLARATIONS(q3_k)                              \
   TERN_SIMD_DOT_DECLARATIONS(q4_k)                              \

@@ -7,17 +7,6 @@ namespace tern {
 
 namespace {
 
-// E2M1 values doubled (so they are integers); the halving is folded into the scale.
-constexpr int8_t kE2m1Doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-
-// 2^(e - 127) / 2 as a float, exact for every e (e < 2 gives float subnormals).
-float e8m0_half(uint8_t e) {
-  const uint32_t bits = e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 // First index with the smallest |level * d - x|.
 uint8_t nearest_e2m1(float x, float d) {
   uint8_t best = 0;

@@ -213,6 +213,7 @@ TERN_LEGACY(q5_0, Q5_0)
 TERN_LEGACY(q5_1, Q5_1)
 TERN_LEGACY(q8_0, Q8_0)
 TERN_LEGACY(iq4_nl, IQ4_NL)
+TERN_LEGACY(mxfp4, MXFP4)
 #undef TERN_LEGACY
 
 void quantize_q8_0(const float* in, void* blocks, int64_t n) {

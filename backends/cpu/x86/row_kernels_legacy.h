@@ -1,4 +1,4 @@
-// x86 SIMD kernels of the legacy types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL: blocks of 32
+// x86 SIMD kernels of the legacy types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4: blocks of 32
 // against Q8_0/Q8_1): the row x token tile (dot, dot2) and the 4-row decode kernel
 // (dot_rows). Expanded per level inside TERN_SIMD_NAMESPACE (see x86/row_kernels.h).
 #ifndef TERN_SIMD_NAMESPACE
@@ -17,6 +17,7 @@
 #include "backends/cpu/x86/simd_helpers.h"
 #include "types/blocks.h"
 #include "types/quant_iq.h"
+#include "types/quant_mxfp4.h"
 
 namespace tern::TERN_SIMD_NAMESPACE {
 
@@ -56,7 +57,77 @@ BlockPair five_bits_pair(const Block& b, const Block& c) {
   return {_mm256_or_si256(p.lo, lo), _mm256_or_si256(p.hi, hi)};
 }
 
-struct Q4_0 {
+// R fp16 values (R <= 4), one per weight row, converted at once: lane r = rows[r][i].*field.
+// Each is inserted straight from memory (one instruction per row, not load + shift + or).
+template <int R, typename Block>
+__m128 row_halves(const Block* const* rows, int64_t i, uint16_t Block::*field) {
+  static_assert(R >= 1 && R <= 4);
+  __m128i h = _mm_cvtsi32_si128(rows[0][i].*field);
+  if constexpr (R > 1) h = _mm_insert_epi16(h, rows[1][i].*field, 1);
+  if constexpr (R > 2) h = _mm_insert_epi16(h, rows[2][i].*field, 2);
+  if constexpr (R > 3) h = _mm_insert_epi16(h, rows[3][i].*field, 3);
+  return _mm_cvtph_ps(h);
+}
+
+// The fp16 `field` of blocks i0 and i1 of 4 rows, lanes [rows at i0 | rows at i1], each
+// inserted straight from memory.
+template <typename Block>
+__m256 row_halves8(const Block* const* rows, int64_t i0, int64_t i1, uint16_t Block::*field) {
+  __m128i h = _mm_cvtsi32_si128(rows[0][i0].*field);
+  h = _mm_insert_epi16(h, rows[1][i0].*field, 1);
+  h = _mm_insert_epi16(h, rows[2][i0].*field, 2);
+  h = _mm_insert_epi16(h, rows[3][i0].*field, 3);
+  h = _mm_insert_epi16(h, rows[0][i1].*field, 4);
+  h = _mm_insert_epi16(h, rows[1][i1].*field, 5);
+  h = _mm_insert_epi16(h, rows[2][i1].*field, 6);
+  h = _mm_insert_epi16(h, rows[3][i1].*field, 7);
+  return _mm256_cvtph_ps(h);
+}
+
+// The scales of R <= 4 weight rows' blocks i (scales) and of blocks i0, i1 of 4 rows, lanes
+// [rows at i0 | rows at i1] (scales8): an fp16 `d` per block for all but MXFP4.
+template <typename B>
+struct HalfScale {
+  template <int R>
+  static __m128 scales(const B* const* rows, int64_t i) {
+    return row_halves<R>(rows, i, &B::d);
+  }
+  static __m256 scales8(const B* const* rows, int64_t i0, int64_t i1) {
+    return row_halves8(rows, i0, i1, &B::d);
+  }
+};
+
+// Signed values looked up by 4-bit index in a 16-entry table (IQ4_NL, MXFP4).
+template <typename B, const int8_t (&kValues)[16]>
+struct TableNibbles {
+  using Block = B;
+  using Act = BlockQ8_0;
+  static constexpr bool kSigned = true;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = false;
+  static __m256i table() { return _mm256_broadcastsi128_si256(load128(kValues)); }
+  static __m256i unpack(const Block& b) { return _mm256_shuffle_epi8(table(), nibbles_32(b.qs)); }
+  static BlockPair unpack2(const Block& b, const Block& c) {
+    BlockPair p = nibbles_pair(b.qs, c.qs);
+    return {_mm256_shuffle_epi8(table(), p.lo), _mm256_shuffle_epi8(table(), p.hi)};
+  }
+};
+
+// e8m0_half of 4 or 8 exponents at once: 2^(e - 128) is (e - 1) << 23 as float bits for
+// e >= 2, the subnormal 0x00200000 << e below.
+inline __m128 e8m0_half4(__m128i e) {
+  __m128i normal = _mm_slli_epi32(_mm_sub_epi32(e, _mm_set1_epi32(1)), 23);
+  __m128i tiny = _mm_sllv_epi32(_mm_set1_epi32(0x00200000), e);
+  return _mm_castsi128_ps(_mm_blendv_epi8(tiny, normal, _mm_cmpgt_epi32(e, _mm_set1_epi32(1))));
+}
+inline __m256 e8m0_half8(__m256i e) {
+  __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+  __m256i tiny = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+  return _mm256_castsi256_ps(
+      _mm256_blendv_epi8(tiny, normal, _mm256_cmpgt_epi32(e, _mm256_set1_epi32(1))));
+}
+
+struct Q4_0 : HalfScale<BlockQ4_0> {
   using Block = BlockQ4_0;
   using Act = BlockQ8_0;
   static constexpr bool kSigned = false;
@@ -65,7 +136,7 @@ struct Q4_0 {
   static __m256i unpack(const Block& b) { return nibbles_32(b.qs); }
   static BlockPair unpack2(const Block& b, const Block& c) { return nibbles_pair(b.qs, c.qs); }
 };
-struct Q4_1 {
+struct Q4_1 : HalfScale<BlockQ4_1> {
   using Block = BlockQ4_1;
   using Act = BlockQ8_1;
   static constexpr bool kSigned = false;
@@ -74,7 +145,7 @@ struct Q4_1 {
   static __m256i unpack(const Block& b) { return nibbles_32(b.qs); }
   static BlockPair unpack2(const Block& b, const Block& c) { return nibbles_pair(b.qs, c.qs); }
 };
-struct Q5_0 {
+struct Q5_0 : HalfScale<BlockQ5_0> {
   using Block = BlockQ5_0;
   using Act = BlockQ8_0;
   static constexpr bool kSigned = false;
@@ -83,7 +154,7 @@ struct Q5_0 {
   static __m256i unpack(const Block& b) { return five_bits(b); }
   static BlockPair unpack2(const Block& b, const Block& c) { return five_bits_pair(b, c); }
 };
-struct Q5_1 {
+struct Q5_1 : HalfScale<BlockQ5_1> {
   using Block = BlockQ5_1;
   using Act = BlockQ8_1;
   static constexpr bool kSigned = false;
@@ -92,7 +163,7 @@ struct Q5_1 {
   static __m256i unpack(const Block& b) { return five_bits(b); }
   static BlockPair unpack2(const Block& b, const Block& c) { return five_bits_pair(b, c); }
 };
-struct Q8_0 {
+struct Q8_0 : HalfScale<BlockQ8_0> {
   using Block = BlockQ8_0;
   using Act = BlockQ8_0;
   static constexpr bool kSigned = true;
@@ -105,31 +176,21 @@ struct Q8_0 {
         _mm256_inserti128_si256(_mm256_castsi128_si256(load128(b.qs + 16)), load128(c.qs + 16), 1)};
   }
 };
-struct IQ4_NL {
-  using Block = BlockIQ4_NL;
-  using Act = BlockQ8_0;
-  static constexpr bool kSigned = true;
-  static constexpr int kOffset = 0;
-  static constexpr bool kMin = false;
-  static __m256i table() { return _mm256_broadcastsi128_si256(load128(kIq4nlValues)); }
-  static __m256i unpack(const Block& b) { return _mm256_shuffle_epi8(table(), nibbles_32(b.qs)); }
-  static BlockPair unpack2(const Block& b, const Block& c) {
-    BlockPair p = nibbles_pair(b.qs, c.qs);
-    return {_mm256_shuffle_epi8(table(), p.lo), _mm256_shuffle_epi8(table(), p.hi)};
+struct IQ4_NL : TableNibbles<BlockIQ4_NL, kIq4nlValues>, HalfScale<BlockIQ4_NL> {};
+// MXFP4: E2M1 values (doubled) scaled by a power of two, E8M0 (halved to match).
+struct MXFP4 : TableNibbles<BlockMXFP4, kE2m1Doubled> {
+  template <int R>
+  static __m128 scales(const Block* const* rows, int64_t i) {
+    static_assert(R >= 1 && R <= 4);
+    return e8m0_half4(_mm_setr_epi32(rows[0][i].e, rows[std::min(1, R - 1)][i].e,
+                                     rows[std::min(2, R - 1)][i].e, rows[std::min(3, R - 1)][i].e));
+  }
+  static __m256 scales8(const Block* const* rows, int64_t i0, int64_t i1) {
+    return e8m0_half8(_mm256_setr_epi32(rows[0][i0].e, rows[1][i0].e, rows[2][i0].e, rows[3][i0].e,
+                                        rows[0][i1].e, rows[1][i1].e, rows[2][i1].e,
+                                        rows[3][i1].e));
   }
 };
-
-// R fp16 values (R <= 4), one per weight row, converted at once: lane r = rows[r][i].*field.
-// Each is inserted straight from memory (one instruction per row, not load + shift + or).
-template <int R, typename Block>
-__m128 row_halves(const Block* const* rows, int64_t i, uint16_t Block::*field) {
-  static_assert(R >= 1 && R <= 4);
-  __m128i h = _mm_cvtsi32_si128(rows[0][i].*field);
-  if constexpr (R > 1) h = _mm_insert_epi16(h, rows[1][i].*field, 1);
-  if constexpr (R > 2) h = _mm_insert_epi16(h, rows[2][i].*field, 2);
-  if constexpr (R > 3) h = _mm_insert_epi16(h, rows[3][i].*field, 3);
-  return _mm_cvtph_ps(h);
-}
 
 // R weight rows (w_stride bytes apart) x NX activation rows: y[j * y_stride + r] = w_r . x_j.
 // Each activation block (quants, scale, offset sum) is loaded once for all R rows and each
@@ -160,7 +221,7 @@ void legacy_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_
       q[r] = W::unpack(wb[r][i]);
       q_abs[r] = W::kSigned ? _mm256_sign_epi8(q[r], q[r]) : q[r];
     }
-    __m128 d = row_halves<R>(wb, i, &Block::d);
+    __m128 d = W::template scales<R>(wb, i);
     for (int j = 0; j < NX; ++j) {
       const Act& a = act<Act>(x, x_stride, j, i);
       __m256i xq = load256(a.qs);
@@ -227,21 +288,6 @@ void act_pairs(const typename W::Act* xb, int64_t nb, std::vector<ActPair>& pair
   }
 }
 
-// The fp16 `field` of blocks i0 and i1 of 4 rows, lanes [rows at i0 | rows at i1], each
-// inserted straight from memory.
-template <typename Block>
-__m256 row_halves8(const Block* const* rows, int64_t i0, int64_t i1, uint16_t Block::*field) {
-  __m128i h = _mm_cvtsi32_si128(rows[0][i0].*field);
-  h = _mm_insert_epi16(h, rows[1][i0].*field, 1);
-  h = _mm_insert_epi16(h, rows[2][i0].*field, 2);
-  h = _mm_insert_epi16(h, rows[3][i0].*field, 3);
-  h = _mm_insert_epi16(h, rows[0][i1].*field, 4);
-  h = _mm_insert_epi16(h, rows[1][i1].*field, 5);
-  h = _mm_insert_epi16(h, rows[2][i1].*field, 6);
-  h = _mm_insert_epi16(h, rows[3][i1].*field, 7);
-  return _mm256_cvtph_ps(h);
-}
-
 // u0 . s0 + u1 . s1 (unsigned . signed bytes) summed per 4 bytes: 8 int32. kNarrow: every
 // u <= 31, so two maddubs pair sums (<= 2 * 31 * 128 each) still add in int16.
 template <bool kNarrow>
@@ -293,7 +339,7 @@ void legacy_decode4(int64_t nb, const void* w, size_t w_stride, int R, const Act
     if constexpr (W::kOffset != 0) {
       sums = _mm256_sub_epi32(sums, _mm256_load_si256(reinterpret_cast<const __m256i*>(p.offset)));
     }
-    __m256 scales = _mm256_mul_ps(row_halves8(wb, i, i1, &Block::d), _mm256_load_ps(p.dx));
+    __m256 scales = _mm256_mul_ps(W::scales8(wb, i, i1), _mm256_load_ps(p.dx));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scales, acc);
     if constexpr (W::kMin) {
       acc = _mm256_fmadd_ps(row_halves8(wb, i, i1, &Block::m), _mm256_load_ps(p.s), acc);
