@@ -129,5 +129,32 @@ TEST(Arch, WeightBytesCoverEveryTensor) {
   EXPECT_FALSE(model.meta_int("general.name").has_value());
 }
 
+// A token reads every weight but the experts it does not choose and, where the output head
+// is a matrix of its own, all but one row of the embedding table: gpt-oss (untied, 2 of 8
+// experts, expert biases) and qwen3moe (tied: the table is the output head).
+TEST(Arch, TokenBytesCountWhatOneTokenReads) {
+  for (const char* name : {"gpt-oss-f32", "qwen3moe-f32"}) {
+    const std::string path = std::string(TERN_TEST_DATA_DIR) + "/golden/" + name + "/model.gguf";
+    Model model = Model::load(path);
+    gguf::File file = gguf::File::open(path);
+    const std::string arch(model.architecture());
+    const auto n_expert = static_cast<size_t>(*model.meta_int(arch + ".expert_count"));
+    const auto n_used = static_cast<size_t>(*model.meta_int(arch + ".expert_used_count"));
+    const bool tied = file.find_tensor("output.weight") == nullptr;
+    size_t want = 0;
+    for (const auto& t : file.tensors()) {
+      if (t.name.find("_exps.") != std::string::npos) {
+        want += t.n_bytes / n_expert * n_used;
+      } else if (t.name == "token_embd.weight" && !tied) {
+        want += t.n_bytes / static_cast<size_t>(t.ne[1]);
+      } else {
+        want += t.n_bytes;
+      }
+    }
+    EXPECT_EQ(model.token_bytes(), want) << name;
+    EXPECT_LT(model.token_bytes(), model.weight_bytes()) << name;
+  }
+}
+
 }  // namespace
 }  // namespace tern

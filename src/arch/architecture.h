@@ -44,7 +44,8 @@ class ArchModel {
   /// Bytes of the weights the architecture uses, in all and per layer.
   size_t weight_bytes() const { return weight_bytes_; }
   /// Bytes one token's forward pass reads: weight_bytes() less the experts it does not
-  /// choose (n_expert_used of each layer's n_expert).
+  /// choose (n_expert_used of each layer's n_expert) and, with an output head of its own,
+  /// the embedding table (one row of it is looked up).
   size_t token_bytes() const { return token_bytes_; }
   const std::vector<size_t>& layer_bytes() const { return layer_bytes_; }
   /// A weight that matrix products read, and the graph layer that reads it.

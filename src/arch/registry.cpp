@@ -74,7 +74,10 @@ void ArchModel::bound(const WeightBinder& binder) {
                            [](const auto& m) { return m.first->name == "output.weight"; });
   for (const auto& [info, layer] : binder.matrices()) {
     bool embeddings = info->name == "token_embd.weight";
-    if (embeddings && !tied) continue;  // looked up by rows only
+    if (embeddings && !tied) {  // looked up by rows only
+      token_bytes_ -= info->n_bytes - info->n_bytes / static_cast<size_t>(info->ne[1]);
+      continue;
+    }
     // Tensors outside the layers are the output head's (embeddings: tied to it).
     matrices_.push_back({info, layer >= 0 ? layer : static_cast<int>(spec_.n_layer)});
   }
