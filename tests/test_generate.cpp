@@ -65,6 +65,30 @@ TEST_F(SmolLm2, GreedyAnswerStopsAtEndOfGenerationAndStreamsEveryByte) {
   EXPECT_GT(r.generated_tokens_per_second(), 0.0);
 }
 
+TEST_F(SmolLm2, TokenCallbackGetsEachTokenItsTextAndItsLogProbability) {
+  Session session(*model_, {.n_ctx = 128, .n_threads = 2});
+  SamplerChain sampler(greedy());
+  std::vector<TokenId> tokens;
+  std::vector<float> logprobs;
+  std::string streamed;
+  GenerateOptions options{.n_predict = 8};
+  options.on_token = [&](TokenId token, std::string_view text, float logprob) {
+    if (token != kNoToken) tokens.push_back(token);
+    if (token != kNoToken) logprobs.push_back(logprob);
+    streamed += text;
+    return tokens.size() < 5;  // false stops generation, as the text callback's does
+  };
+  const GenerateResult r = generate(session, *tokenizer_, sampler, question(), options);
+  EXPECT_EQ(tokens, r.tokens);
+  EXPECT_EQ(r.stop, StopReason::Interrupted);
+  EXPECT_EQ(streamed, r.text);
+  // Greedy picks the most likely token: a log-probability <= 0 and, on this prompt, not far
+  // from 0 for its first token ("The"/"Paris" is near certain for this model).
+  ASSERT_EQ(logprobs.size(), 5u);
+  for (float lp : logprobs) EXPECT_LE(lp, 0.0f);
+  EXPECT_GT(logprobs[0], -3.0f);
+}
+
 TEST_F(SmolLm2, NPredictLimitLeavesTheLastTokenPending) {
   Session session(*model_, {.n_ctx = 128, .n_threads = 2});
   SamplerChain sampler(greedy());

@@ -19,6 +19,14 @@
 
 namespace tern {
 
+/// Receives each generated token (end-of-generation tokens excluded), the text that became
+/// complete with it (what TextCallback receives for it; possibly empty) and its
+/// log-probability under the model: the log-softmax of the logits it was sampled from, before
+/// the sampler's penalties, temperature and filters. Called once more at the end with
+/// kNoToken, log-probability 0, when text was still held back (an unfinished character, a
+/// possible stop string) and is released. Return false to stop generation.
+using TokenCallback = std::function<bool(TokenId token, std::string_view text, float logprob)>;
+
 struct GenerateOptions {
   /// Most tokens to generate; < 0: until end of generation or the context is full.
   int32_t n_predict = -1;
@@ -56,6 +64,9 @@ struct GenerateOptions {
   /// not shift.
   bool context_shift = false;
   int64_t n_keep = 0;  // positions a shift keeps at the start of the session
+  /// Called with each generated token beside the TextCallback (see TokenCallback), e.g. by
+  /// the C API; BatchGenerator calls it too.
+  TokenCallback on_token;
 };
 
 /// Why generation stopped.

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "perplexity/log_probs.h"
 #include "tern/error.h"
 
 namespace tern::detail {
@@ -80,7 +81,13 @@ std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool conte
   result_.tokens.push_back(next);
   const std::string piece = stops_.feed(stream_.push(next));
   result_.text += piece;
-  const bool go_on = (!*on_text_ || (*on_text_)(piece)) && !(options_->abort && options_->abort());
+  bool go_on = !*on_text_ || (*on_text_)(piece);
+  if (options_->on_token) {
+    log_probs_.resize(row.size());
+    ppl::log_softmax(row, log_probs_);
+    go_on = options_->on_token(next, piece, log_probs_[static_cast<size_t>(next)]) && go_on;
+  }
+  go_on = go_on && !(options_->abort && options_->abort());
   const bool limit_reached =
       options_->n_predict >= 0 && std::ssize(result_.tokens) >= options_->n_predict;
   if (!go_on || stops_.stopped() || limit_reached || context_full) {
@@ -144,6 +151,7 @@ GenerateResult TokenLoop::finish() {
   rest += stops_.flush();
   result_.text += rest;
   if (!rest.empty() && *on_text_) (*on_text_)(rest);
+  if (!rest.empty() && options_->on_token) options_->on_token(kNoToken, rest, 0.0f);
   result_.generate_seconds = std::chrono::duration<double>(Clock::now() - generate_start_).count();
   return std::move(result_);
 }

@@ -68,6 +68,7 @@ class TokenLoop {
   const TextCallback* on_text_;
   std::vector<TokenId> banned_;  // end-of-generation ids under ignore_eos
   std::vector<float> scratch_;
+  std::vector<float> log_probs_;  // of the row sampled from, for options.on_token
   StreamDecoder stream_;
   StopStrings stops_;
   GenerateResult result_;
