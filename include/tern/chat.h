@@ -1,6 +1,8 @@
 // Chat templates: turn a conversation into the prompt text a chat model was trained on.
 // Formats are recognised from the Jinja source in a GGUF's `tokenizer.chat_template` by
 // their marker strings and rendered in C++; no Jinja is executed.
+//
+// Threads: every function here is pure (no shared state) and may run in any thread.
 #pragma once
 
 #include <span>

@@ -1,4 +1,6 @@
 // tern::Error: the one exception type that crosses the public API.
+//
+// Threads: exceptions are plain values; nothing here is shared between threads.
 #pragma once
 
 #include <stdexcept>

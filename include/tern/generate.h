@@ -1,6 +1,10 @@
 // Text generation over a Session: feeding a prompt, the token loop (sample, stop, stream)
 // with its timings, choosing a model's chat format, and a multi-turn conversation that
 // keeps its KV cache across turns. Used alike by `tern run`, chat and `tern summarize`.
+//
+// Threads: generate() and a Conversation use their session and sampler from one thread at a
+// time (the tokenizer and model may be shared); choose_chat_template() reads the model only
+// and may run in any thread.
 #pragma once
 
 #include <cstdint>

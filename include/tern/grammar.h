@@ -1,5 +1,7 @@
 // Constrained output: GBNF grammars, and JSON Schema turned into one. A grammar is given to
 // generation as text in SamplingParams::grammar; docs/grammars.md lists what is supported.
+//
+// Threads: both functions are pure (no shared state) and may run in any thread.
 #pragma once
 
 #include <string>

@@ -1,5 +1,7 @@
 // Resolving a model argument: an existing file, or a name under the models folder, where
 // `scripts/pull NAME` stores the models tern knows by name.
+//
+// Threads: safe from any thread, provided nothing sets environment variables meanwhile.
 #pragma once
 
 #include <string>

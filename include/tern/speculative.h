@@ -7,6 +7,8 @@
 // the target's row as without speculation and keep going while the sample equals the
 // draft. The output therefore follows the target's distribution exactly, and greedy output
 // is the same token for token; only the number of model passes changes.
+//
+// Threads: a drafter is used by one generation, from one thread at a time.
 #pragma once
 
 #include <cstdint>

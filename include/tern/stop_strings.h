@@ -2,6 +2,8 @@
 // llama.cpp's reverse prompts). Text arrives in pieces (a token's worth at a time); a piece
 // whose end could be the start of a stop string is held back until the next piece shows
 // whether it is, so no part of a stop string is ever emitted.
+//
+// Threads: a StopStrings belongs to one generation, used from one thread at a time.
 #pragma once
 
 #include <string>
