@@ -107,6 +107,14 @@ static tern_session* new_session(const tern_model* model, int64_t n_ctx, int32_t
   return session;
 }
 
+static tern_sampler* new_greedy_sampler(void) {
+  tern_sampling_params params = tern_sampling_params_default();
+  params.temp = 0.0f;
+  tern_sampler* sampler = NULL;
+  EXPECT_OK(tern_sampler_create(&params, NULL, &sampler));
+  return sampler;
+}
+
 static void test_version_and_statuses(void) {
   CHECK(strcmp(tern_version(), TERN_VERSION_STRING) == 0);
   char expected[32];
@@ -375,10 +383,8 @@ done:
 static void test_sampler(const tern_model* model) {
   const tern_tokenizer* tok = NULL;
   EXPECT_OK(tern_model_tokenizer(model, &tok));
-  tern_sampling_params params = tern_sampling_params_default();
-  params.temp = 0.0f;
-  tern_sampler* sampler = NULL;
-  if (!EXPECT_OK(tern_sampler_create(&params, NULL, &sampler))) return;
+  tern_sampler* sampler = new_greedy_sampler();
+  if (sampler == NULL) return;
   const float* last = golden_logits + (N_GOLDEN - 1) * N_VOCAB;
   int32_t token = -1;
   EXPECT_OK(tern_sampler_sample(sampler, last, N_VOCAB, &token));
@@ -400,6 +406,7 @@ static void test_sampler(const tern_model* model) {
   tern_sampler_free(sampler);
 
   tern_sampler* bad = NULL;
+  tern_sampling_params params = tern_sampling_params_default();
   params.top_p = 2.0f;
   EXPECT_ERROR(tern_sampler_create(&params, NULL, &bad), TERN_ERROR_INVALID_ARGUMENT, "top_p");
   params = tern_sampling_params_default();
@@ -471,12 +478,9 @@ static bool collect(int32_t token, const char* piece, size_t piece_len, float lo
 static void test_generate(const tern_model* model) {
   const tern_tokenizer* tok = NULL;
   EXPECT_OK(tern_model_tokenizer(model, &tok));
-  tern_sampling_params params = tern_sampling_params_default();
-  params.temp = 0.0f;
-  tern_sampler* sampler = NULL;
+  tern_sampler* sampler = new_greedy_sampler();
   tern_session* session = new_session(model, 64, 1);
   tern_session* manual = new_session(model, 64, 1);
-  EXPECT_OK(tern_sampler_create(&params, NULL, &sampler));
   if (sampler == NULL || session == NULL || manual == NULL) goto done;
 
   tern_generate_options options = tern_generate_options_default();

@@ -17,21 +17,20 @@ static_assert(static_cast<int>(tern::StopReason::EndOfGeneration) == TERN_STOP_E
 
 namespace {
 
-tern::SamplingParams sampling_params_of(const tern_sampling_params& p) {
-  return {.temp = p.temp,
-          .top_k = p.top_k,
-          .top_p = p.top_p,
-          .min_p = p.min_p,
-          .typical_p = p.typical_p,
-          .repeat_penalty = p.repeat_penalty,
-          .repeat_last_n = p.repeat_last_n,
-          .presence_penalty = p.presence_penalty,
-          .frequency_penalty = p.frequency_penalty,
-          .mirostat = p.mirostat,
-          .mirostat_tau = p.mirostat_tau,
-          .mirostat_eta = p.mirostat_eta,
-          .seed = p.seed,
-          .grammar = p.grammar != nullptr ? p.grammar : ""};
+// The fields tern_sampling_params shares with tern::SamplingParams (all but the grammar),
+// named once for both directions of the conversion.
+// clang-format off
+#define TERN_SAMPLING_FIELDS(X)                                                      \
+  X(temp) X(top_k) X(top_p) X(min_p) X(typical_p) X(repeat_penalty) X(repeat_last_n) \
+  X(presence_penalty) X(frequency_penalty) X(mirostat) X(mirostat_tau) X(mirostat_eta) X(seed)
+// clang-format on
+#define TERN_COPY_FIELD(name) to.name = from.name;
+
+tern::SamplingParams sampling_params_of(const tern_sampling_params& from) {
+  tern::SamplingParams to;
+  TERN_SAMPLING_FIELDS(TERN_COPY_FIELD)
+  to.grammar = from.grammar != nullptr ? from.grammar : "";
+  return to;
 }
 
 tern::ChatTemplate chat_template_of(const tern_model* model, const char* name) {
@@ -60,21 +59,11 @@ tern::GenerateOptions generate_options_of(const tern_generate_options& o) {
 extern "C" {
 
 tern_sampling_params tern_sampling_params_default(void) {
-  const tern::SamplingParams d;
-  return {.temp = d.temp,
-          .top_k = d.top_k,
-          .top_p = d.top_p,
-          .min_p = d.min_p,
-          .typical_p = d.typical_p,
-          .repeat_penalty = d.repeat_penalty,
-          .repeat_last_n = d.repeat_last_n,
-          .presence_penalty = d.presence_penalty,
-          .frequency_penalty = d.frequency_penalty,
-          .mirostat = d.mirostat,
-          .mirostat_tau = d.mirostat_tau,
-          .mirostat_eta = d.mirostat_eta,
-          .seed = d.seed,
-          .grammar = nullptr};
+  const tern::SamplingParams from;
+  tern_sampling_params to{};
+  TERN_SAMPLING_FIELDS(TERN_COPY_FIELD)
+  to.grammar = nullptr;
+  return to;
 }
 
 tern_status tern_sampler_create(const tern_sampling_params* params, const tern_tokenizer* tokenizer,
