@@ -138,6 +138,10 @@ static void test_model_errors(void) {
   options.backend = (tern_backend)42;
   EXPECT_ERROR(tern_model_load(GOLDEN "model.gguf", &options, &model), TERN_ERROR_INVALID_ARGUMENT,
                "backend");
+  options = tern_model_options_default();
+  options.cpu_kernels = (tern_cpu_kernels)-1;
+  EXPECT_ERROR(tern_model_load(GOLDEN "model.gguf", &options, &model), TERN_ERROR_INVALID_ARGUMENT,
+               "cpu_kernels");
   CHECK(model == NULL);
   EXPECT_ERROR(tern_model_get_info(NULL, &info), TERN_ERROR_INVALID_ARGUMENT, "model is NULL");
   const tern_tokenizer* borrowed = NULL;

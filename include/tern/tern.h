@@ -69,12 +69,22 @@ typedef enum tern_backend {
   TERN_BACKEND_CUDA = 3
 } tern_backend;
 
+/* The CPU kernels' SIMD level; a level above the CPU's is an error at the first session. */
+typedef enum tern_cpu_kernels {
+  TERN_CPU_KERNELS_AUTO = 0, /* the best this CPU has */
+  TERN_CPU_KERNELS_SCALAR = 1,
+  TERN_CPU_KERNELS_AVX2 = 2,
+  TERN_CPU_KERNELS_AVX512 = 3
+} tern_cpu_kernels;
+
 typedef struct tern_model_options {
   bool strict;          /* refuse files holding tensors the architecture does not use */
   tern_backend backend; /* checked when the first session is created */
   int32_t n_gpu_layers; /* the last n layers on the GPU backend; -1: all */
   int32_t cuda_device;
   int32_t vulkan_device; /* -1: the best */
+  tern_cpu_kernels cpu_kernels;
+  bool repack; /* interleaved weight copies for the CPU's SIMD kernels */
 } tern_model_options;
 
 /* The defaults (tern::ModelOptions'). */

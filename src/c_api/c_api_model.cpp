@@ -12,6 +12,10 @@ static_assert(static_cast<int>(tern::BackendKind::Auto) == TERN_BACKEND_AUTO &&
               static_cast<int>(tern::BackendKind::Cpu) == TERN_BACKEND_CPU &&
               static_cast<int>(tern::BackendKind::Vulkan) == TERN_BACKEND_VULKAN &&
               static_cast<int>(tern::BackendKind::Cuda) == TERN_BACKEND_CUDA);
+static_assert(static_cast<int>(tern::CpuKernels::Auto) == TERN_CPU_KERNELS_AUTO &&
+              static_cast<int>(tern::CpuKernels::Scalar) == TERN_CPU_KERNELS_SCALAR &&
+              static_cast<int>(tern::CpuKernels::Avx2) == TERN_CPU_KERNELS_AVX2 &&
+              static_cast<int>(tern::CpuKernels::Avx512) == TERN_CPU_KERNELS_AVX512);
 
 extern "C" {
 
@@ -47,7 +51,9 @@ tern_model_options tern_model_options_default(void) {
           .backend = static_cast<tern_backend>(d.backend),
           .n_gpu_layers = d.n_gpu_layers,
           .cuda_device = d.cuda_device,
-          .vulkan_device = d.vulkan_device};
+          .vulkan_device = d.vulkan_device,
+          .cpu_kernels = static_cast<tern_cpu_kernels>(d.cpu_kernels),
+          .repack = d.repack};
 }
 
 tern_status tern_model_load(const char* path, const tern_model_options* options, tern_model** out) {
@@ -58,12 +64,17 @@ tern_status tern_model_load(const char* path, const tern_model_options* options,
     if (o.backend < TERN_BACKEND_AUTO || o.backend > TERN_BACKEND_CUDA) {
       throw tern::c_api::StatusError(TERN_ERROR_INVALID_ARGUMENT, "unknown backend");
     }
+    if (o.cpu_kernels < TERN_CPU_KERNELS_AUTO || o.cpu_kernels > TERN_CPU_KERNELS_AVX512) {
+      throw tern::c_api::StatusError(TERN_ERROR_INVALID_ARGUMENT, "unknown cpu_kernels level");
+    }
     tern::ModelOptions model_options;
     model_options.strict = o.strict;
     model_options.backend = static_cast<tern::BackendKind>(o.backend);
     model_options.n_gpu_layers = o.n_gpu_layers;
     model_options.cuda_device = o.cuda_device;
     model_options.vulkan_device = o.vulkan_device;
+    model_options.cpu_kernels = static_cast<tern::CpuKernels>(o.cpu_kernels);
+    model_options.repack = o.repack;
     tern::Model model = tern::Model::load(path, model_options);
     std::string architecture(model.architecture());
     *out = new tern_model{std::move(model), std::move(architecture), {}, {}};
@@ -91,7 +102,8 @@ tern_status tern_model_tokenizer(const tern_model* model, const tern_tokenizer**
     const tern_model& m = need(model, "model");
     const tern::Tokenizer& tokenizer = m.model.tokenizer();
     const std::lock_guard lock(m.tokenizer_mutex);
-    m.tokenizer_handle.tokenizer = &tokenizer;
+    // Written once: later calls (and the threads that use the handle) only read it.
+    if (m.tokenizer_handle.tokenizer == nullptr) m.tokenizer_handle.tokenizer = &tokenizer;
     *out = &m.tokenizer_handle;
   });
 }
