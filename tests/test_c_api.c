@@ -289,6 +289,61 @@ static void test_decode(const tern_model* model) {
   tern_session_free(NULL);
 }
 
+/* Hidden-state sessions: tern_session_embed's rows are a decode's, pooled; every misuse is
+ * a status. */
+static void test_embed(const tern_model* model, int64_t n_embd) {
+  tern_session_options options = tern_session_options_default();
+  options.n_ctx = 8;
+  options.embeddings = true;
+  tern_session* session = NULL;
+  if (!EXPECT_OK(tern_session_create(model, &options, &session))) return;
+  tern_session_info info;
+  EXPECT_OK(tern_session_get_info(session, &info));
+  CHECK(info.row_width == n_embd);
+  const float* rows = NULL;
+  size_t n_rows = 0;
+  EXPECT_OK(tern_session_decode(session, golden_tokens, 4, TERN_OUTPUTS_ALL, &rows, &n_rows));
+  CHECK(n_rows == 4);
+  float decoded[4 * 1024];
+  CHECK(n_embd <= 1024);
+  memcpy(decoded, rows, sizeof(float) * 4 * (size_t)n_embd);
+
+  float v[4 * 1024];
+  size_t n_values = 0;
+  EXPECT_OK(tern_session_embed(session, golden_tokens, 4, TERN_POOLING_NONE, false, v, 4 * 1024,
+                               &n_values));
+  CHECK(n_values == 4 * (size_t)n_embd && max_abs_diff(v, decoded, n_values) == 0.0f);
+  EXPECT_OK(
+      tern_session_embed(session, golden_tokens, 4, TERN_POOLING_LAST, true, v, 1024, &n_values));
+  double sum_sq = 0.0;
+  for (size_t i = 0; i < n_values; ++i) sum_sq += (double)v[i] * v[i];
+  CHECK(n_values == (size_t)n_embd && fabs(sum_sq - 1.0) < 1e-5);
+  EXPECT_ERROR(
+      tern_session_embed(session, golden_tokens, 4, TERN_POOLING_MEAN, true, v, 3, &n_values),
+      TERN_ERROR_BUFFER_TOO_SMALL, "the buffer holds 3");
+  CHECK(n_values == (size_t)n_embd);
+  EXPECT_ERROR(
+      tern_session_embed(session, golden_tokens, 4, (tern_pooling)7, true, v, 1024, &n_values),
+      TERN_ERROR_INVALID_ARGUMENT, "tern_pooling");
+  EXPECT_ERROR(
+      tern_session_embed(session, golden_tokens, 0, TERN_POOLING_MEAN, true, v, 1024, &n_values),
+      TERN_ERROR_INVALID_ARGUMENT, "empty text");
+  EXPECT_ERROR(
+      tern_session_embed(session, golden_tokens, 9, TERN_POOLING_MEAN, true, v, 1024, &n_values),
+      TERN_ERROR_CONTEXT_OVERFLOW, "context size 8");
+  EXPECT_ERROR(
+      tern_session_embed(NULL, golden_tokens, 4, TERN_POOLING_MEAN, true, v, 1024, &n_values),
+      TERN_ERROR_INVALID_ARGUMENT, "session is NULL");
+  tern_session_free(session);
+
+  tern_session* logits_session = new_session(model, 8, 1);
+  if (logits_session == NULL) return;
+  EXPECT_ERROR(tern_session_embed(logits_session, golden_tokens, 4, TERN_POOLING_MEAN, true, v,
+                                  1024, &n_values),
+               TERN_ERROR_INVALID_ARGUMENT, "embeddings option");
+  tern_session_free(logits_session);
+}
+
 static bool always_abort(void* user_data) {
   ++*(int*)user_data;
   return true;
@@ -573,6 +628,7 @@ int main(void) {
     test_sampler(model);
     test_chat_template(model);
     test_generate(model);
+    test_embed(model, info.n_embd);
     tern_model_free(model);
   }
   if (failures > 0) {

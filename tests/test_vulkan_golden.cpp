@@ -26,6 +26,7 @@
 #include "replay_schedule.h"
 #include "scheduler/scheduler.h"
 #include "session/kv_cache.h"
+#include "tern/embeddings.h"
 #include "tern/model.h"
 #include "tern/session.h"
 
@@ -48,6 +49,35 @@ TEST_P(VulkanGolden, PromptLogitsMatchLlamaCpp) {
   Model model = Model::load(g.dir + "/model.gguf", {.backend = BackendKind::Vulkan});
   Session session(model, {.n_ctx = 64, .n_threads = 2});
   expect_matches_reference(g, session.decode(g.tokens, Outputs::All), " (vulkan)");
+}
+
+// Hidden states (embeddings sessions): the GPU's final norm rows against the CPU's. F32:
+// within 1e-3 absolute (values of order 1). Quantized: the CPU rounds activations to 8 bits
+// and the GPU does not, so each row's cosine similarity >= 0.99 instead.
+TEST_P(VulkanGolden, HiddenStatesMatchTheCpu) {
+  Golden g = load_golden(GetParam());
+  auto rows = [&](BackendKind backend) {
+    Model model = Model::load(g.dir + "/model.gguf", {.backend = backend});
+    Session session(model, {.n_ctx = 64, .n_threads = 2, .embeddings = true});
+    std::span<const float> out = session.decode(g.tokens, Outputs::All);
+    EXPECT_EQ(session.n_outputs(), std::ssize(g.tokens));
+    return std::vector<float>(out.begin(), out.end());
+  };
+  const std::vector<float> cpu = rows(BackendKind::Cpu);
+  const std::vector<float> gpu = rows(BackendKind::Vulkan);
+  ASSERT_EQ(cpu.size(), gpu.size());
+  if (g.quantized) {
+    const size_t width = cpu.size() / g.tokens.size();
+    for (size_t at = 0; at < cpu.size(); at += width) {
+      std::span<const float> a = std::span(cpu).subspan(at, width);
+      std::span<const float> b = std::span(gpu).subspan(at, width);
+      EXPECT_GE(cosine_similarity(a, b), 0.99) << "row " << at / width;
+    }
+    return;
+  }
+  float worst = 0.0f;
+  for (size_t i = 0; i < cpu.size(); ++i) worst = std::max(worst, std::abs(cpu[i] - gpu[i]));
+  EXPECT_LE(worst, 1e-3f);
 }
 
 // Token by token: the matrix-vector kernels and attention at growing positions, over an

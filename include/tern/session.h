@@ -34,6 +34,10 @@ struct SessionOptions {
   int n_threads = 0;      // 0: one per physical core
   KvType kv_type = KvType::F32;
   int n_seq = 1;  // sequences, 1..kMaxSequences, each with its own n_ctx positions of cache
+  /// Decodes return each output position's final hidden state (the output norm's row of
+  /// n_embd floats, before the vocabulary projection) instead of its logits: what
+  /// embeddings are pooled from (tern/embeddings.h).
+  bool embeddings = false;
 };
 
 /// Which positions of a decode get logits.
@@ -84,7 +88,9 @@ class Session {
   std::span<const float> decode(std::span<const SequenceTokens> batch,
                                 const AbortCheck& abort = {});
 
-  /// The logits the last decode returned, and their row count.
+  /// The logits the last decode returned, and their row count. With
+  /// SessionOptions::embeddings, every decode returns hidden states instead: rows of
+  /// n_embd floats (row_width()) where this header says logits and n_vocab.
   std::span<const float> logits() const;
   int64_t n_outputs() const;
 
@@ -96,6 +102,10 @@ class Session {
   int64_t n_ctx() const;
   int n_seq() const;
   int64_t n_vocab() const;
+  /// Whether decodes return hidden states (SessionOptions::embeddings) rather than logits.
+  bool embeddings() const;
+  /// Floats per output row: n_vocab, or n_embd with SessionOptions::embeddings.
+  int64_t row_width() const;
   /// Bytes of the KV cache (every sequence's slot).
   size_t kv_bytes() const;
   /// Where the layers run: "cpu", or the GPU backend's device and its share of the layers

@@ -166,6 +166,7 @@ typedef struct tern_session_options {
   int32_t n_threads; /* 0: one per physical core */
   tern_kv_type kv_type;
   int32_t n_seq; /* sequences, each with its own n_ctx positions */
+  bool embeddings; /* decodes return final hidden states (rows of n_embd), not logits */
 } tern_session_options;
 
 /* The defaults (tern::SessionOptions'). */
@@ -182,6 +183,7 @@ typedef struct tern_session_info {
   int32_t n_seq;
   int64_t n_vocab;
   uint64_t kv_bytes;
+  int64_t row_width; /* floats per decoded row: n_vocab, or n_embd with embeddings */
 } tern_session_info;
 
 tern_status tern_session_get_info(const tern_session* session, tern_session_info* out);
@@ -204,9 +206,9 @@ tern_status tern_session_set_abort(tern_session* session, tern_abort_callback ca
                                    void* user_data);
 
 /* Appends n_tokens tokens to sequence 0 and sets *logits to the rows `outputs` asks for,
- * *n_rows of them, n_vocab floats each, in position order; both outputs may be NULL. The rows
- * stay valid until the session's next decode, clear, load or free. Fails before decoding
- * anything (the session unchanged) with TERN_ERROR_CONTEXT_OVERFLOW when the tokens do not
+ * *n_rows of them, row_width floats each (tern_session_info), in position order; both outputs may
+ * be NULL. The rows stay valid until the session's next decode, clear, load or free. Fails before
+ * decoding anything (the session unchanged) with TERN_ERROR_CONTEXT_OVERFLOW when the tokens do not
  * fit, TERN_ERROR_INVALID_ARGUMENT for a token outside the vocabulary. */
 tern_status tern_session_decode(tern_session* session, const int32_t* tokens, size_t n_tokens,
                                 tern_outputs outputs, const float** logits, size_t* n_rows);
@@ -227,6 +229,23 @@ tern_status tern_session_decode_batch(tern_session* session, const tern_sequence
                                       size_t n_parts, const float** logits, size_t* n_rows);
 /* The logits the last decode returned (*n_rows 0 after a clear or load). */
 tern_status tern_session_logits(const tern_session* session, const float** logits, size_t* n_rows);
+
+/* How a text's hidden-state rows become its embedding (tern/embeddings.h). */
+typedef enum tern_pooling {
+  TERN_POOLING_NONE = 0, /* every token's row */
+  TERN_POOLING_MEAN = 1,
+  TERN_POOLING_LAST = 2,
+  TERN_POOLING_CLS = 3 /* the first token's row */
+} tern_pooling;
+
+/* The embedding of n_tokens tokens, decoded from an empty sequence 0 of a session created
+ * with `embeddings` (cleared again after): n_embd floats (TERN_POOLING_NONE: n_tokens rows
+ * of them), scaled to length 1 when `normalize`, copied to out[0..capacity). *n_values gets
+ * the count even when it does not fit (then TERN_ERROR_BUFFER_TOO_SMALL). A session without
+ * `embeddings`, or no tokens: TERN_ERROR_INVALID_ARGUMENT. */
+tern_status tern_session_embed(tern_session* session, const int32_t* tokens, size_t n_tokens,
+                               tern_pooling pooling, bool normalize, float* out, size_t capacity,
+                               size_t* n_values);
 
 /* Empties every sequence. */
 tern_status tern_session_clear(tern_session* session);

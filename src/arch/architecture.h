@@ -19,8 +19,9 @@ namespace tern {
 /// What one micro-batch asks of the forward pass (the tokens' places are the graph's).
 struct BatchInputs {
   std::span<const int32_t> tokens;          // [n_tokens], ids < n_vocab
-  std::vector<int32_t> output_rows;         // batch rows whose logits are wanted, ascending
+  std::vector<int32_t> output_rows;         // batch rows whose outputs are wanted, ascending
   std::span<const graph::CacheView> cache;  // per layer, rows >= the graph's cache_rows_used()
+  bool hidden_states = false;               // outputs: the final norm's rows [n_embd], not logits
 };
 
 /// How one layer rotates its keys (RoPE) before they enter the KV cache. The graph
@@ -65,7 +66,7 @@ class ArchModel {
 
   /// Adds the forward pass of one micro-batch to `g` (which must be for
   /// in.tokens.size() tokens) and finishes it with the logits
-  /// [output_rows.size(), n_vocab] as its result.
+  /// [output_rows.size(), n_vocab] as its result (hidden_states: [output_rows.size(), n_embd]).
   virtual void build(graph::Graph& g, const BatchInputs& in) const = 0;
 
  protected:

@@ -91,10 +91,14 @@ TensorId expert_feed_forward(Graph& g, TensorId x, const ModelSpec& spec, const 
   return g.expert_mix(biased(down, w.down_bias), route);
 }
 
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps,
+void output_head(Graph& g, TensorId x, const BatchInputs& in, const HeadWeights& w, float eps,
                  float final_softcap) {
-  TensorId picked = g.get_rows(x, g.input(std::move(rows)));  // [n_out, n_embd]
+  TensorId picked = g.get_rows(x, g.input(in.output_rows));  // [n_out, n_embd]
   TensorId h = norm(g, picked, w.output_norm, eps);
+  if (in.hidden_states) {
+    g.finish(h);
+    return;
+  }
   TensorId logits = g.matmul(use(g, w.projection()), h);  // [n_out, n_vocab]
   g.finish(final_softcap > 0.0f ? g.soft_cap(logits, final_softcap) : logits);
 }
@@ -114,7 +118,7 @@ void pre_norm_decoder(Graph& g, const BatchInputs& in, const ModelSpec& spec,
                            : feed_forward(g, h, l.ffn, ffn.glu));
   }
   g.set_layer(static_cast<int>(layers.size()));
-  output_head(g, x, in.output_rows, head, spec.rms_eps);
+  output_head(g, x, in, head, spec.rms_eps);
 }
 
 void bind_head(TensorVisitor& b, const ModelSpec& s, HeadWeights& w) {

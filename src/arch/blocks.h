@@ -88,10 +88,10 @@ struct HeadWeights {
   const Weight& projection() const { return output ? output : tok_embd; }
 };
 
-/// Output head: the rows `rows` of x [n, n_embd], normalized, times the projection
-/// ([n_vocab, n_embd]) -> logits [rows.size(), n_vocab], soft-capped when final_softcap > 0.
-/// Finishes the graph.
-void output_head(Graph& g, TensorId x, std::vector<int32_t> rows, const HeadWeights& w, float eps,
+/// Output head: the rows in.output_rows of x [n, n_embd], normalized, times the projection
+/// ([n_vocab, n_embd]) -> logits [rows, n_vocab], soft-capped when final_softcap > 0; or,
+/// for in.hidden_states, the normalized rows themselves [rows, n_embd]. Finishes the graph.
+void output_head(Graph& g, TensorId x, const BatchInputs& in, const HeadWeights& w, float eps,
                  float final_softcap = 0.0f);
 
 /// The llama-family layer: x + attention(norm(x)), then + feed_forward(norm(x)).

@@ -77,7 +77,7 @@ class GemmaDecoder final : public ArchModel {
       x = g.add(x, blocks::norm(g, h, l.post_ffn_norm, s.rms_eps));
     }
     g.set_layer(static_cast<int>(s.n_layer));
-    blocks::output_head(g, x, in.output_rows, head_, s.rms_eps, params_.final_softcap);
+    blocks::output_head(g, x, in, head_, s.rms_eps, params_.final_softcap);
   }
 
  private:

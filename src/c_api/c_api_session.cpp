@@ -1,8 +1,12 @@
 // C API (tern.h): sessions: decoding (one sequence or a batch of them), logits, the
 // sequences' bookkeeping, and saving and loading their state.
+#include <fmt/format.h>
+
+#include <cstring>
 #include <vector>
 
 #include "c_api/c_api_support.h"
+#include "tern/embeddings.h"
 
 using tern::c_api::guard;
 using tern::c_api::need;
@@ -10,16 +14,20 @@ using tern::c_api::need;
 static_assert(static_cast<int>(tern::Outputs::Last) == TERN_OUTPUTS_LAST &&
               static_cast<int>(tern::Outputs::All) == TERN_OUTPUTS_ALL &&
               static_cast<int>(tern::Outputs::None) == TERN_OUTPUTS_NONE);
+static_assert(static_cast<int>(tern::Pooling::None) == TERN_POOLING_NONE &&
+              static_cast<int>(tern::Pooling::Mean) == TERN_POOLING_MEAN &&
+              static_cast<int>(tern::Pooling::Last) == TERN_POOLING_LAST &&
+              static_cast<int>(tern::Pooling::Cls) == TERN_POOLING_CLS);
 static_assert(static_cast<int>(tern::KvType::F32) == TERN_KV_F32 &&
               static_cast<int>(tern::KvType::F16) == TERN_KV_F16);
 
 namespace {
 
-// Sets the optional outputs of a decode from the logits it returned (n_vocab per row).
+// Sets the optional outputs of a decode from the rows it returned (row_width floats each).
 void set_logits(const tern::Session& session, std::span<const float> logits,
                 const float** out_logits, size_t* n_rows) {
   if (out_logits != nullptr) *out_logits = logits.data();
-  if (n_rows != nullptr) *n_rows = logits.size() / static_cast<size_t>(session.n_vocab());
+  if (n_rows != nullptr) *n_rows = logits.size() / static_cast<size_t>(session.row_width());
 }
 
 tern::Outputs outputs_of(tern_outputs outputs) {
@@ -39,7 +47,8 @@ tern_session_options tern_session_options_default(void) {
           .n_batch = d.n_batch,
           .n_threads = d.n_threads,
           .kv_type = static_cast<tern_kv_type>(d.kv_type),
-          .n_seq = d.n_seq};
+          .n_seq = d.n_seq,
+          .embeddings = d.embeddings};
 }
 
 tern_status tern_session_create(const tern_model* model, const tern_session_options* options,
@@ -55,7 +64,8 @@ tern_status tern_session_create(const tern_model* model, const tern_session_opti
                                               .n_batch = o.n_batch,
                                               .n_threads = o.n_threads,
                                               .kv_type = static_cast<tern::KvType>(o.kv_type),
-                                              .n_seq = o.n_seq}),
+                                              .n_seq = o.n_seq,
+                                              .embeddings = o.embeddings}),
                             {}};
   });
 }
@@ -65,8 +75,11 @@ void tern_session_free(tern_session* session) { delete session; }
 tern_status tern_session_get_info(const tern_session* session, tern_session_info* out) {
   return guard(TERN_ERROR_INTERNAL, [&] {
     const tern::Session& s = need(session, "session").session;
-    need(out, "the info output") = {
-        .n_ctx = s.n_ctx(), .n_seq = s.n_seq(), .n_vocab = s.n_vocab(), .kv_bytes = s.kv_bytes()};
+    need(out, "the info output") = {.n_ctx = s.n_ctx(),
+                                    .n_seq = s.n_seq(),
+                                    .n_vocab = s.n_vocab(),
+                                    .kv_bytes = s.kv_bytes(),
+                                    .row_width = s.row_width()};
   });
 }
 
@@ -152,6 +165,28 @@ tern_status tern_session_load(tern_session* session, const char* path) {
     tern::Session& s = need(session, "session").session;
     tern::c_api::check_readable(path);
     s.load(path);
+  });
+}
+
+tern_status tern_session_embed(tern_session* session, const int32_t* tokens, size_t n_tokens,
+                               tern_pooling pooling, bool normalize, float* out, size_t capacity,
+                               size_t* n_values) {
+  return guard(TERN_ERROR_INVALID_ARGUMENT, [&] {
+    tern_session& s = need(session, "session");
+    need(n_values, "the value count output");
+    if (pooling < TERN_POOLING_NONE || pooling > TERN_POOLING_CLS) {
+      throw tern::c_api::StatusError(TERN_ERROR_INVALID_ARGUMENT, "unknown tern_pooling value");
+    }
+    const std::vector<float> v = tern::embed_tokens(
+        s.session, tern::c_api::token_span(tokens, n_tokens, "tokens"),
+        {.pooling = static_cast<tern::Pooling>(pooling), .normalize = normalize});
+    *n_values = v.size();
+    if (capacity < v.size()) {
+      throw tern::c_api::StatusError(
+          TERN_ERROR_BUFFER_TOO_SMALL,
+          fmt::format("{} values; the buffer holds {}", v.size(), capacity));
+    }
+    std::memcpy(&need(out, "the embedding buffer"), v.data(), v.size() * sizeof(float));
   });
 }
 

@@ -63,7 +63,9 @@ struct Session::Impl {
   Impl(const Model& model, const SessionOptions& options)
       : fingerprint(ModelInternals::fingerprint(model)),
         arch(ModelInternals::arch(model)),
-        n_batch(options.n_batch) {
+        n_batch(options.n_batch),
+        hidden_states(options.embeddings),
+        row_width(hidden_states ? arch.spec().n_embd : arch.spec().n_vocab) {
     if (n_batch < 1 || n_batch > kMaxBatchSize) {
       throw Error(fmt::format("batch size {} is not in 1..{}", n_batch, kMaxBatchSize));
     }
@@ -125,20 +127,22 @@ struct Session::Impl {
                  std::vector<int32_t> rows, const AbortCheck& abort) {
     graph::Graph g(std::move(places));
     int64_t n_rows = static_cast<int64_t>(rows.size());
-    arch.build(g, {tokens, std::move(rows), cache->views()});
+    arch.build(g, {tokens, std::move(rows), cache->views(), hidden_states});
     scheduler->run(g, abort);
     size_t at = logits.size();
-    logits.resize(at + static_cast<size_t>(n_rows * arch.spec().n_vocab));
+    logits.resize(at + static_cast<size_t>(n_rows * row_width));
     scheduler->read(g, g.result(), logits.data() + at);
   }
 
   uint64_t fingerprint;  // the model's, for saved files
   const ArchModel& arch;
   int64_t n_batch;
+  bool hidden_states;  // outputs are the final norm's rows, not logits
+  int64_t row_width;   // floats per output row: n_vocab, or n_embd for hidden states
   std::unique_ptr<Scheduler> scheduler;
   std::optional<KvCache> cache;
   std::vector<std::vector<int32_t>> cached;  // per sequence: its token at each cached position
-  std::vector<float> logits;    // [n_outputs, n_vocab]
+  std::vector<float> logits;                 // [n_outputs, row_width]
 };
 
 Session::Session(const Model& model, const SessionOptions& options)
@@ -197,8 +201,10 @@ std::span<const float> Session::decode(std::span<const SequenceTokens> batch,
 
 std::span<const float> Session::logits() const { return impl_->logits; }
 int64_t Session::n_outputs() const {
-  return static_cast<int64_t>(impl_->logits.size()) / impl_->arch.spec().n_vocab;
+  return static_cast<int64_t>(impl_->logits.size()) / impl_->row_width;
 }
+int64_t Session::row_width() const { return impl_->row_width; }
+bool Session::embeddings() const { return impl_->hidden_states; }
 int64_t Session::n_past(int seq) const { return std::ssize(tokens(seq)); }
 std::span<const int32_t> Session::tokens(int seq) const {
   impl_->check_seq(seq);

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   tern::cli::add_tokenize(app);
   tern::cli::add_detokenize(app);
   tern::cli::add_logits(app);
+  tern::cli::add_embed(app);
   tern::cli::add_bench(app);
   tern::cli::add_run(app);
   tern::cli::add_summarize(app);
