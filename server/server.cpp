@@ -9,6 +9,8 @@
 #include <string_view>
 #include <thread>
 
+#include "server/embeddings_api.h"
+#include "tern/embeddings.h"
 #include "tern/error.h"
 #include "tern/generate.h"
 
@@ -29,6 +31,10 @@ struct State {
   std::unique_ptr<Engine> engine;
   ChatTemplate tmpl;
   std::atomic<int64_t> next_id{1};
+  // /v1/embeddings: its own hidden-state session beside the engine's, made at the first
+  // request; one request computes at a time.
+  std::mutex embed_mutex;
+  std::optional<Session> embed_session;
 };
 
 void reply_error(httplib::Response& res, const ApiError& e) {
@@ -162,9 +168,68 @@ void handle_completion(State& s, const httplib::Request& req, httplib::Response&
   }
 }
 
+// The tokens of each input, checked against the vocabulary and a slot's context.
+std::vector<std::vector<TokenId>> embedding_tokens(const State& s, const EmbeddingRequest& r) {
+  std::vector<std::vector<TokenId>> all;
+  const Tokenizer& tokenizer = s.model->tokenizer();
+  for (size_t i = 0; i < r.inputs.size(); ++i) {
+    const EmbeddingInput& in = r.inputs[i];
+    std::vector<TokenId> tokens = in.tokens.empty() ? tokenizer.tokenize(in.text) : in.tokens;
+    if (tokens.empty())
+      throw invalid_request("invalid_value", fmt::format("input {} has no tokens", i));
+    for (TokenId t : tokens) {
+      if (t >= tokenizer.n_vocab()) {
+        throw invalid_request("invalid_value",
+                              fmt::format("input {}: token {} is outside the vocabulary", i, t));
+      }
+    }
+    if (std::ssize(tokens) > s.engine->n_ctx()) {
+      throw ApiError(400, "invalid_request_error", "context_length_exceeded",
+                     fmt::format("input {} has {} tokens; the context holds {}", i, tokens.size(),
+                                 s.engine->n_ctx()));
+    }
+    all.push_back(std::move(tokens));
+  }
+  return all;
+}
+
+void handle_embeddings(State& s, const httplib::Request& req, httplib::Response& res) {
+  try {
+    check_api_key(s, req);
+    ready_engine(s);
+    EmbeddingRequest r = parse_embedding_request(req.body, s.model->n_embd());
+    if (r.model.empty()) r.model = s.o.model_name;
+    const std::vector<std::vector<TokenId>> tokens = embedding_tokens(s, r);
+    ++s.metrics.requests;
+    std::vector<std::vector<float>> vectors;
+    int64_t n_tokens = 0;
+    {
+      std::lock_guard<std::mutex> one_at_a_time(s.embed_mutex);
+      if (!s.embed_session) {
+        const EngineOptions& e = s.o.engine;
+        s.embed_session.emplace(*s.model, SessionOptions{.n_ctx = e.n_ctx,
+                                                         .n_batch = e.n_batch,
+                                                         .n_threads = e.n_threads,
+                                                         .embeddings = true});
+      }
+      for (const std::vector<TokenId>& t : tokens) {
+        vectors.push_back(embed_tokens(*s.embed_session, t, {.pooling = s.o.pooling}));
+        n_tokens += std::ssize(t);
+      }
+    }
+    s.metrics.prompt_tokens += n_tokens;
+    res.set_content(embedding_response(r, vectors, n_tokens).dump(), "application/json");
+  } catch (const ApiError& e) {
+    ++s.metrics.requests_failed;
+    reply_error(res, e);
+  }
+}
+
 // The method a route takes; httplib answers 404 for a known route under another method.
 std::optional<std::string_view> route_method(const std::string& path) {
-  if (path == "/v1/chat/completions" || path == "/v1/completions") return "POST";
+  if (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings") {
+    return "POST";
+  }
   if (path == "/v1/models" || path == "/health" || path == "/metrics") return "GET";
   return std::nullopt;
 }
@@ -206,6 +271,9 @@ void add_routes(httplib::Server& svr, State& s) {
   });
   svr.Post("/v1/completions", [&s](const httplib::Request& req, httplib::Response& res) {
     handle_completion(s, req, res, false);
+  });
+  svr.Post("/v1/embeddings", [&s](const httplib::Request& req, httplib::Response& res) {
+    handle_embeddings(s, req, res);
   });
   svr.Get("/v1/models", [&s](const httplib::Request& req, httplib::Response& res) {
     try {

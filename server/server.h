@@ -2,6 +2,7 @@
 // a small, maintained HTTP/1.1 server with chunked responses for Server-Sent Events) runs the
 // routes on its thread pool; one Engine thread generates for all of them.
 //   POST /v1/chat/completions, POST /v1/completions   (streamed or not)
+//   POST /v1/embeddings   (the pooled final hidden states, tern/embeddings.h)
 //   GET /v1/models, GET /health (503 until the model is loaded), GET /metrics (Prometheus)
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "server/engine.h"
+#include "tern/embeddings.h"
 #include "tern/model.h"
 
 namespace tern::server {
@@ -26,6 +28,7 @@ struct ServeOptions {
   int timeout_s = 600;            // socket read/write timeout
   size_t max_body_bytes = 1 << 20;
   int shutdown_grace_ms = 10000;  // after SIGTERM: running requests may finish this long
+  Pooling pooling = Pooling::Mean;  // /v1/embeddings
 };
 
 /// Listens, loads the model (health turns ready), and serves until `stop` turns true

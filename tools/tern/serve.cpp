@@ -35,6 +35,7 @@ void catch_stop_signals() {
 
 struct ServeCliOptions {
   std::string model;
+  std::string pooling = "mean";
   server::ServeOptions serve;
 };
 
@@ -42,6 +43,7 @@ void run(ServeCliOptions& o) {
   o.serve.model_path = resolve_model_path(o.model);
   o.serve.model_name = std::filesystem::path(o.serve.model_path).stem().string();
   o.serve.model = with_environment(o.serve.model);
+  o.serve.pooling = parse_pooling(o.pooling);
   if (o.serve.engine.n_ctx == 0) throw Error("serve: give the context per slot with -c");
   catch_stop_signals();
   server::serve(o.serve, g_stop);
@@ -81,6 +83,9 @@ void add_serve(CLI::App& app) {
       ->check(in_range(1, kMaxContextSize))
       ->capture_default_str();
   cmd->add_option("--chat-template", s.chat_template, "Chat format (default: the model's)");
+  cmd->add_option("--pooling", o->pooling, "/v1/embeddings: mean, last or cls")
+      ->check(CLI::IsMember({"mean", "last", "cls"}))
+      ->capture_default_str();
   add_backend_options(cmd, s.model);
   cmd->callback([o] { run(*o); });
 }

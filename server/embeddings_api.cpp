@@ -1,0 +1,116 @@
+#include "server/embeddings_api.h"
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <cstring>
+#include <limits>
+
+#include "server/openai_api.h"
+
+namespace tern::server {
+
+namespace {
+
+using nlohmann::json;
+
+std::vector<TokenId> token_ids(const json& array) {
+  std::vector<TokenId> ids;
+  for (const json& id : array) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+        id.get<int64_t>() > std::numeric_limits<TokenId>::max()) {
+      throw invalid_request("invalid_type", "input: token ids must be non-negative integers");
+    }
+    ids.push_back(id.get<TokenId>());
+  }
+  return ids;
+}
+
+// One element of an input array: a string or an array of token ids.
+EmbeddingInput one_input(const json& item) {
+  if (item.is_string()) {
+    if (item.get_ref<const std::string&>().empty()) {
+      throw invalid_request("invalid_value", "input: a text is empty");
+    }
+    return {.text = item.get<std::string>(), .tokens = {}};
+  }
+  if (item.is_array() && !item.empty()) return {.text = {}, .tokens = token_ids(item)};
+  throw invalid_request("invalid_type",
+                        "input must be a string, an array of strings, or arrays of token ids");
+}
+
+}  // namespace
+
+EmbeddingRequest parse_embedding_request(std::string_view body, int64_t n_embd) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) throw invalid_request("invalid_json", "the body is not valid JSON");
+  if (!j.is_object()) throw invalid_request("invalid_json", "the body must be a JSON object");
+  EmbeddingRequest r;
+  if (auto m = j.find("model"); m != j.end() && !m->is_null()) {
+    if (!m->is_string()) throw invalid_request("invalid_type", "model must be a string");
+    r.model = m->get<std::string>();
+  }
+  auto input = j.find("input");
+  if (input == j.end() || input->is_null())
+    throw invalid_request("missing_field", "input is missing");
+  if (input->is_array() && !input->empty() && input->front().is_number_integer()) {
+    r.inputs.push_back({.text = {}, .tokens = token_ids(*input)});  // one list of ids
+  } else if (input->is_array()) {
+    if (input->empty()) throw invalid_request("invalid_value", "input is an empty array");
+    if (input->size() > kMaxEmbeddingInputs) {
+      throw invalid_request("invalid_value", fmt::format("input has {} items; at most {}",
+                                                         input->size(), kMaxEmbeddingInputs));
+    }
+    for (const json& item : *input) r.inputs.push_back(one_input(item));
+  } else {
+    r.inputs.push_back(one_input(*input));
+  }
+  if (auto f = j.find("encoding_format"); f != j.end() && !f->is_null()) {
+    if (*f == "base64") {
+      r.base64 = true;
+    } else if (*f != "float") {
+      throw invalid_request("invalid_value", "encoding_format must be \"float\" or \"base64\"");
+    }
+  }
+  if (auto d = j.find("dimensions"); d != j.end() && !d->is_null()) {
+    if (!d->is_number_integer() || d->get<int64_t>() != n_embd) {
+      throw invalid_request("invalid_value",
+                            fmt::format("dimensions: this model's embeddings have {}", n_embd));
+    }
+  }
+  return r;
+}
+
+json embedding_response(const EmbeddingRequest& r, const std::vector<std::vector<float>>& vectors,
+                        int64_t prompt_tokens) {
+  json data = json::array();
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    json embedding = r.base64 ? json(base64_floats(vectors[i])) : json(vectors[i]);
+    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
+  }
+  return {{"object", "list"},
+          {"data", std::move(data)},
+          {"model", r.model},
+          {"usage", {{"prompt_tokens", prompt_tokens}, {"total_tokens", prompt_tokens}}}};
+}
+
+std::string base64_floats(std::span<const float> values) {
+  static_assert(std::endian::native == std::endian::little, "float32 bytes are sent as they lie");
+  constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<unsigned char> bytes(values.size_bytes());
+  if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t group = uint32_t{bytes[i]} << 16;
+    if (n > 1) group |= uint32_t{bytes[i + 1]} << 8;
+    if (n > 2) group |= bytes[i + 2];
+    for (size_t k = 0; k < 4; ++k) {
+      out += k <= n ? kAlphabet[(group >> (18 - 6 * k)) & 63] : '=';
+    }
+  }
+  return out;
+}
+
+}  // namespace tern::server

@@ -1,0 +1,78 @@
+"""POST /v1/embeddings through the official `openai` client (which asks for base64 by
+default) and raw requests: the vectors equal `tern embed`'s, one per input in order, with
+usage; every kind of bad input is a 400 with OpenAI's error body."""
+
+import json
+import subprocess
+
+import numpy as np
+import openai
+import pytest
+
+from tern_server import MODEL, http, tern_cli
+
+TEXTS = ["The cat sat on the mat.", "A kitten rested on the rug.", "Stock markets fell today."]
+
+
+def tern_embed(text: str) -> np.ndarray:
+    out = subprocess.run([tern_cli(), "embed", "-m", MODEL, "-p", text, "-t", "2"], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    return np.array([float(x) for x in out.split()])
+
+
+def post(server, body: dict):
+    """(status, parsed JSON body) of a POST /v1/embeddings."""
+    status, _, data = http("POST", server.url + "/v1/embeddings", json.dumps(body).encode(),
+                           {"Content-Type": "application/json"})
+    return status, json.loads(data)
+
+
+def test_vectors_equal_tern_embed(client):
+    r = client.embeddings.create(model=MODEL, input=TEXTS)
+    assert [d.index for d in r.data] == [0, 1, 2]
+    vectors = [np.array(d.embedding) for d in r.data]
+    for text, v in zip(TEXTS, vectors):
+        assert abs(np.linalg.norm(v) - 1.0) < 1e-5
+        assert np.abs(v - tern_embed(text)).max() < 1e-5  # the CLI prints 6 decimals
+    # Meaning, roughly: the two sentences about a resting cat are nearer each other.
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert r.usage.prompt_tokens == r.usage.total_tokens > 0
+
+
+def test_raw_float_and_token_inputs(server):
+    _, floats = post(server, {"input": TEXTS[0], "encoding_format": "float"})
+    vector = np.array(floats["data"][0]["embedding"])
+    ids = subprocess.run([tern_cli(), "tokenize", "-m", MODEL, "-p", TEXTS[0]], check=True,
+                         capture_output=True, text=True).stdout.split()
+    _, by_ids = post(server, {"input": [int(i) for i in ids]})
+    assert np.array_equal(np.array(by_ids["data"][0]["embedding"]), vector)
+    _, two = post(server, {"input": [[int(i) for i in ids], [int(ids[0])]]})
+    assert len(two["data"]) == 2 and two["usage"]["prompt_tokens"] == len(ids) + 1
+
+
+@pytest.mark.parametrize("body,needle", [
+    ({}, "input is missing"),
+    ({"input": ""}, "empty"),
+    ({"input": []}, "empty array"),
+    ({"input": [1, "a"]}, "token ids"),
+    ({"input": [-1]}, "token ids"),
+    ({"input": [10 ** 9]}, "outside the vocabulary"),
+    ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
+    ({"input": "x", "dimensions": 7}, "dimensions"),
+    ({"input": ["x"] * 2049}, "at most 2048"),
+    ({"input": "word " * 1100}, "the context holds"),
+])
+def test_bad_requests_are_400(server, body, needle):
+    status, answer = post(server, body)
+    assert status == 400, answer
+    assert needle in answer["error"]["message"]
+
+
+def test_openai_client_error(client):
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model=MODEL, input="x", dimensions=3)
+
+
+def test_get_is_405(server):
+    status, _, data = http("GET", server.url + "/v1/embeddings")
+    assert status == 405 and json.loads(data)["error"]["code"] == "method_not_allowed"
