@@ -516,11 +516,19 @@ struct Collected {
   char text[1024];
   size_t n_text;
   size_t stop_after; /* return false once this many tokens came; 0: never */
+  size_t n_top;      /* alternatives the last token came with */
+  int top_mismatches;
 };
 
 static bool collect(int32_t token, const char* piece, size_t piece_len, float logprob,
-                    void* user_data) {
+                    const tern_token_logprob* top, size_t n_top, void* user_data) {
   struct Collected* c = user_data;
+  /* Greedy: the token is the most likely; the alternatives come most likely first. */
+  if (token >= 0 && n_top > 0 && (top[0].token != token || top[0].logprob != logprob)) {
+    ++c->top_mismatches;
+  }
+  for (size_t i = 1; i < n_top; ++i) c->top_mismatches += top[i].logprob > top[i - 1].logprob;
+  if (token >= 0) c->n_top = n_top;
   if (token >= 0 && c->n_tokens < 64) {
     c->tokens[c->n_tokens] = token;
     c->logprobs[c->n_tokens++] = logprob;
@@ -545,6 +553,7 @@ static void test_generate(const tern_model* model) {
   tern_generate_options options = tern_generate_options_default();
   options.n_predict = 8;
   options.ignore_eos = true;
+  options.n_top_logprobs = 3;
   struct Collected got = {.n_tokens = 0};
   tern_generate_result result;
   if (!EXPECT_OK(tern_generate(session, tok, sampler, golden_tokens, N_GOLDEN, &options, collect,
@@ -554,6 +563,7 @@ static void test_generate(const tern_model* model) {
   CHECK(result.n_prompt == N_GOLDEN);
   CHECK(result.stop == TERN_STOP_MAX_TOKENS);
   CHECK(result.n_generated == 8 && got.n_tokens == 8);
+  CHECK(got.n_top == 3 && got.top_mismatches == 0);
   CHECK(result.pending == got.tokens[7]);
   CHECK(got.tokens[0] == argmax(golden_logits + (N_GOLDEN - 1) * N_VOCAB, N_VOCAB));
   for (size_t i = 0; i < got.n_tokens; ++i) CHECK(got.logprobs[i] <= 0.0f);
@@ -601,6 +611,10 @@ static void test_generate(const tern_model* model) {
   options.stop = NULL;
   EXPECT_ERROR(tern_generate(session, tok, sampler, golden_tokens, 1, &options, NULL, NULL, NULL),
                TERN_ERROR_INVALID_ARGUMENT, "stop strings is NULL");
+  options.n_stop = 0;
+  options.n_top_logprobs = 21;
+  EXPECT_ERROR(tern_generate(session, tok, sampler, golden_tokens, 1, &options, NULL, NULL, NULL),
+               TERN_ERROR_INVALID_ARGUMENT, "top log-probabilities 21");
 done:
   tern_sampler_free(sampler);
   tern_session_free(session);

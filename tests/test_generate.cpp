@@ -72,10 +72,22 @@ TEST_F(SmolLm2, TokenCallbackGetsEachTokenItsTextAndItsLogProbability) {
   std::vector<float> logprobs;
   std::string streamed;
   GenerateOptions options{.n_predict = 8};
-  options.on_token = [&](TokenId token, std::string_view text, float logprob) {
-    if (token != kNoToken) tokens.push_back(token);
-    if (token != kNoToken) logprobs.push_back(logprob);
-    streamed += text;
+  options.n_top_logprobs = 4;
+  int top_checked = 0;
+  options.on_token = [&](const GeneratedToken& t) {
+    if (t.token != kNoToken) {
+      tokens.push_back(t.token);
+      logprobs.push_back(t.logprob);
+      // Greedy: the token heads its alternatives, which come most likely first.
+      EXPECT_EQ(t.top.size(), 4u);
+      if (!t.top.empty()) {
+        EXPECT_EQ(t.top[0].token, t.token);
+        EXPECT_EQ(t.top[0].logprob, t.logprob);
+      }
+      for (size_t i = 1; i < t.top.size(); ++i) EXPECT_LE(t.top[i].logprob, t.top[i - 1].logprob);
+      ++top_checked;
+    }
+    streamed += t.text;
     return tokens.size() < 5;  // false stops generation, as the text callback's does
   };
   const GenerateResult r = generate(session, *tokenizer_, sampler, question(), options);
@@ -85,6 +97,12 @@ TEST_F(SmolLm2, TokenCallbackGetsEachTokenItsTextAndItsLogProbability) {
   // Greedy picks the most likely token: a log-probability <= 0 and, on this prompt, not far
   // from 0 for its first token ("The"/"Paris" is near certain for this model).
   ASSERT_EQ(logprobs.size(), 5u);
+  EXPECT_EQ(top_checked, 5);
+  GenerateOptions too_many;
+  too_many.n_top_logprobs = kMaxTopLogprobs + 1;
+  Session fresh(*model_, {.n_ctx = 128, .n_threads = 2});
+  EXPECT_THROW(generate(fresh, *tokenizer_, sampler, question(), too_many), Error);
+  EXPECT_EQ(fresh.n_past(), 0);  // refused before the prompt was decoded
   for (float lp : logprobs) EXPECT_LE(lp, 0.0f);
   EXPECT_GT(logprobs[0], -3.0f);
 }

@@ -8,9 +8,11 @@
 
 /* Prints each piece of text as it becomes complete. */
 static bool print_piece(int32_t token, const char* piece, size_t piece_len, float logprob,
-                        void* user_data) {
+                        const tern_token_logprob* top, size_t n_top, void* user_data) {
   (void)token;
   (void)logprob;
+  (void)top;
+  (void)n_top;
   (void)user_data;
   fwrite(piece, 1, piece_len, stdout);
   fflush(stdout);

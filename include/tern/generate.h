@@ -23,13 +23,32 @@
 
 namespace tern {
 
-/// Receives each generated token (end-of-generation tokens excluded), the text that became
-/// complete with it (what TextCallback receives for it; possibly empty) and its
-/// log-probability under the model: the log-softmax of the logits it was sampled from, before
-/// the sampler's penalties, temperature and filters. Called once more at the end with
-/// kNoToken, log-probability 0, when text was still held back (an unfinished character, a
-/// possible stop string) and is released. Return false to stop generation.
-using TokenCallback = std::function<bool(TokenId token, std::string_view text, float logprob)>;
+/// A token and its log-probability under the model.
+struct TokenLogProb {
+  TokenId token = kNoToken;
+  float logprob = 0.0f;
+};
+
+/// Most alternatives GenerateOptions::n_top_logprobs may ask for (OpenAI's limit).
+inline constexpr int32_t kMaxTopLogprobs = 20;
+
+/// What TokenCallback receives for each generated token (end-of-generation tokens
+/// excluded): the token, the text that became complete with it (what TextCallback receives
+/// for it; possibly empty) and its log-probability under the model: the log-softmax of the
+/// logits it was sampled from, before the sampler's penalties, temperature and filters.
+/// `top` holds the GenerateOptions::n_top_logprobs most likely tokens of that distribution,
+/// most likely first (ties: lower id first); it is valid during the call only. Sent once
+/// more at the end with kNoToken, log-probability 0 and no `top`, when text was still held
+/// back (an unfinished character, a possible stop string) and is released.
+struct GeneratedToken {
+  TokenId token = kNoToken;
+  std::string_view text;
+  float logprob = 0.0f;
+  std::span<const TokenLogProb> top;
+};
+
+/// Return false to stop generation.
+using TokenCallback = std::function<bool(const GeneratedToken& token)>;
 
 struct GenerateOptions {
   /// Most tokens to generate; < 0: until end of generation or the context is full.
@@ -71,6 +90,9 @@ struct GenerateOptions {
   /// Called with each generated token beside the TextCallback (see TokenCallback), e.g. by
   /// the C API; BatchGenerator calls it too.
   TokenCallback on_token;
+  /// The most likely tokens on_token receives with each token (GeneratedToken::top),
+  /// 0..kMaxTopLogprobs; generate() throws tern::Error for other values.
+  int32_t n_top_logprobs = 0;
 };
 
 /// Why generation stopped.

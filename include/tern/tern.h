@@ -327,10 +327,17 @@ tern_status tern_chat_apply_template(const tern_model* model, const char* templa
 /* Called with each generated token (end-of-generation tokens excluded), the text that became
  * complete with it (piece_len bytes, whole UTF-8 characters, not NUL-terminated, possibly
  * none) and its log-probability under the model (log-softmax of the logits it was sampled
- * from, before the sampler's penalties and temperature); once more at the end with token -1
- * and log-probability 0 when held-back text is released. Return false to stop. */
+ * from, before the sampler's penalties and temperature), and the options' n_top_logprobs
+ * most likely tokens of that distribution, most likely first (`top`, valid during the call);
+ * once more at the end with token -1, log-probability 0 and no `top` when held-back text is
+ * released. Return false to stop. */
+typedef struct tern_token_logprob {
+  int32_t token;
+  float logprob;
+} tern_token_logprob;
 typedef bool (*tern_token_callback)(int32_t token, const char* piece, size_t piece_len,
-                                    float logprob, void* user_data);
+                                    float logprob, const tern_token_logprob* top, size_t n_top,
+                                    void* user_data);
 
 typedef struct tern_generate_options {
   int32_t n_predict; /* most tokens to generate; < 0: until end of generation or full */
@@ -339,6 +346,7 @@ typedef struct tern_generate_options {
   size_t n_stop;
   bool context_shift; /* slide a full context instead of stopping (keeping n_keep) */
   int64_t n_keep;
+  int32_t n_top_logprobs; /* alternatives the callback gets per token, 0..20 */
 } tern_generate_options;
 
 typedef enum tern_stop_reason {

@@ -51,6 +51,7 @@ tern::GenerateOptions generate_options_of(const tern_generate_options& o) {
   for (size_t i = 0; i < o.n_stop; ++i) options.stop.emplace_back(need(o.stop[i], "a stop string"));
   options.context_shift = o.context_shift;
   options.n_keep = o.n_keep;
+  options.n_top_logprobs = o.n_top_logprobs;
   return options;
 }
 
@@ -130,7 +131,8 @@ tern_generate_options tern_generate_options_default(void) {
           .stop = nullptr,
           .n_stop = 0,
           .context_shift = d.context_shift,
-          .n_keep = d.n_keep};
+          .n_keep = d.n_keep,
+          .n_top_logprobs = d.n_top_logprobs};
 }
 
 tern_status tern_generate(tern_session* session, const tern_tokenizer* tokenizer,
@@ -145,9 +147,13 @@ tern_status tern_generate(tern_session* session, const tern_tokenizer* tokenizer
     tern::GenerateOptions o =
         generate_options_of(options != nullptr ? *options : tern_generate_options_default());
     o.abort = s.abort;
+    std::vector<tern_token_logprob> top;  // the alternatives of the token being reported
     if (callback != nullptr) {
-      o.on_token = [&](tern::TokenId token, std::string_view piece, float logprob) {
-        return callback(token, piece.data(), piece.size(), logprob, user_data);
+      o.on_token = [&](const tern::GeneratedToken& g) {
+        top.clear();
+        for (const tern::TokenLogProb& alt : g.top) top.push_back({alt.token, alt.logprob});
+        return callback(g.token, g.text.data(), g.text.size(), g.logprob, top.data(), top.size(),
+                        user_data);
       };
     }
     const tern::GenerateResult r = tern::generate(s.session, t, chain, ids, o);

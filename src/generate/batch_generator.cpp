@@ -45,7 +45,7 @@ std::optional<int> BatchGenerator::start(std::span<const TokenId> prompt, Sample
     }
   }
   detail::check_prompt_fits(prompt.size(), session_->n_ctx(), session_->n_ctx());
-  detail::check_draft_size(options);
+  detail::check_generate_options(options);
   auto free = std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
   int64_t n_keep = 0;
   if (where.slot >= 0) {

@@ -89,7 +89,7 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
                         const TextCallback& on_text) {
   int64_t n_shifts = shift_context(session, options, std::ssize(prompt)) ? 1 : 0;
   detail::check_prompt_fits(prompt.size(), session.n_ctx() - session.n_past(), session.n_ctx());
-  detail::check_draft_size(options);
+  detail::check_generate_options(options);
   const Clock::time_point prompt_start = Clock::now();
   bool aborted = false;
   std::span<const float> logits =

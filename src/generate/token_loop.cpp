@@ -48,8 +48,12 @@ void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx) {
   }
 }
 
-void check_draft_size(const GenerateOptions& options) {
+void check_generate_options(const GenerateOptions& options) {
   if (options.n_draft < 0) throw Error(fmt::format("draft size {} is negative", options.n_draft));
+  if (options.n_top_logprobs < 0 || options.n_top_logprobs > kMaxTopLogprobs) {
+    throw Error(fmt::format("top log-probabilities {} is not in 0..{}", options.n_top_logprobs,
+                            kMaxTopLogprobs));
+  }
 }
 
 TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
@@ -85,7 +89,9 @@ std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool conte
   if (options_->on_token) {
     log_probs_.resize(row.size());
     ppl::log_softmax(row, log_probs_);
-    go_on = options_->on_token(next, piece, log_probs_[static_cast<size_t>(next)]) && go_on;
+    go_on =
+        options_->on_token({next, piece, log_probs_[static_cast<size_t>(next)], top_tokens()}) &&
+        go_on;
   }
   go_on = go_on && !(options_->abort && options_->abort());
   const bool limit_reached =
@@ -137,6 +143,30 @@ std::optional<TokenId> TokenLoop::verify(std::span<const TokenId> step,
   return next;
 }
 
+std::span<const TokenLogProb> TokenLoop::top_tokens() {
+  const auto n = std::min<size_t>(static_cast<size_t>(options_->n_top_logprobs), log_probs_.size());
+  top_.clear();
+  if (n == 0) return {};
+  // A heap of the best n so far with the worst on top (of equal log-probabilities, the
+  // higher id counts as worse).
+  auto worse = [](const TokenLogProb& a, const TokenLogProb& b) {
+    return a.logprob != b.logprob ? a.logprob > b.logprob : a.token < b.token;
+  };
+  for (size_t id = 0; id < log_probs_.size(); ++id) {
+    const TokenLogProb candidate{static_cast<TokenId>(id), log_probs_[id]};
+    if (top_.size() < n) {
+      top_.push_back(candidate);
+      std::push_heap(top_.begin(), top_.end(), worse);
+    } else if (worse(candidate, top_.front())) {
+      std::pop_heap(top_.begin(), top_.end(), worse);
+      top_.back() = candidate;
+      std::push_heap(top_.begin(), top_.end(), worse);
+    }
+  }
+  std::sort_heap(top_.begin(), top_.end(), worse);
+  return top_;
+}
+
 void TokenLoop::interrupt() { stop(StopReason::Interrupted, result_.tokens.back()); }
 
 void TokenLoop::stop(StopReason reason, TokenId pending) {
@@ -151,7 +181,7 @@ GenerateResult TokenLoop::finish() {
   rest += stops_.flush();
   result_.text += rest;
   if (!rest.empty() && *on_text_) (*on_text_)(rest);
-  if (!rest.empty() && options_->on_token) options_->on_token(kNoToken, rest, 0.0f);
+  if (!rest.empty() && options_->on_token) options_->on_token({kNoToken, rest, 0.0f, {}});
   result_.generate_seconds = std::chrono::duration<double>(Clock::now() - generate_start_).count();
   return std::move(result_);
 }

@@ -18,8 +18,9 @@ namespace tern::detail {
 
 /// Throws tern::ContextOverflow when `n_prompt` tokens do not fit in `n_free` positions.
 void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx);
-/// Throws tern::Error for a negative options.n_draft.
-void check_draft_size(const GenerateOptions& options);
+/// Throws tern::Error for a negative options.n_draft or n_top_logprobs outside
+/// 0..kMaxTopLogprobs.
+void check_generate_options(const GenerateOptions& options);
 
 class TokenLoop {
  public:
@@ -61,6 +62,8 @@ class TokenLoop {
 
  private:
   void stop(StopReason reason, TokenId pending);
+  // The options' n_top_logprobs most likely tokens of log_probs_, most likely first.
+  std::span<const TokenLogProb> top_tokens();
 
   const Tokenizer* tokenizer_;
   SamplerChain* sampler_;
@@ -69,6 +72,7 @@ class TokenLoop {
   std::vector<TokenId> banned_;  // end-of-generation ids under ignore_eos
   std::vector<float> scratch_;
   std::vector<float> log_probs_;  // of the row sampled from, for options.on_token
+  std::vector<TokenLogProb> top_;  // top_tokens()' result
   StreamDecoder stream_;
   StopStrings stops_;
   GenerateResult result_;
