@@ -1,15 +1,29 @@
 #include "backends/registry.h"
 
+#include <fmt/format.h>
+
+#include <array>
+
 #include "tern/error.h"
 
-#ifdef TERN_VULKAN
-#include "backends/vulkan/vulkan_backend.h"
-#endif
-#ifdef TERN_CUDA
-#include "backends/cuda/cuda_backend.h"
-#endif
-
 namespace tern {
+
+namespace {
+
+constexpr size_t kKinds = 4;  // BackendKind's values
+
+// Filled by the GPU libraries' registrars during static initialization, read-only after.
+std::array<GpuBackendEntry, kKinds>& gpu_entries() {
+  static std::array<GpuBackendEntry, kKinds> entries;
+  return entries;
+}
+
+const GpuBackendEntry* entry_of(BackendKind kind) {
+  const GpuBackendEntry& e = gpu_entries()[static_cast<size_t>(kind)];
+  return e.make != nullptr ? &e : nullptr;
+}
+
+}  // namespace
 
 std::string_view backend_kind_name(BackendKind kind) {
   switch (kind) {
@@ -21,51 +35,34 @@ std::string_view backend_kind_name(BackendKind kind) {
   return "?";
 }
 
-bool backend_available(BackendKind kind) {
-  switch (kind) {
-    case BackendKind::Auto:
-    case BackendKind::Cpu: return true;
-    case BackendKind::Vulkan:
-#ifdef TERN_VULKAN
-      return vulkan_device_count() > 0;
-#else
-      return false;
-#endif
-    case BackendKind::Cuda:
-#ifdef TERN_CUDA
-      return cuda_device_count() > 0;
-#else
-      return false;
-#endif
-  }
-  return false;
+void register_gpu_backend(BackendKind kind, const GpuBackendEntry& entry) {
+  gpu_entries()[static_cast<size_t>(kind)] = entry;
 }
 
-std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, [[maybe_unused]] const BackendOptions& options) {
-  switch (kind) {
-    case BackendKind::Cpu: return nullptr;
-    case BackendKind::Auto:  // CUDA first: on an NVIDIA GPU it is the faster backend
-#ifdef TERN_CUDA
-      if (cuda_device_count() > 0) return make_cuda_backend(options);
-#endif
-#ifdef TERN_VULKAN
-      if (vulkan_gpu_available(options.vulkan_device)) return make_vulkan_backend(options);
-#endif
-      return nullptr;
-    case BackendKind::Vulkan:
-#ifdef TERN_VULKAN
-      return make_vulkan_backend(options);
-#else
-      throw Error("this tern was built without Vulkan (configure with -DTERN_VULKAN=ON)");
-#endif
-    case BackendKind::Cuda:
-#ifdef TERN_CUDA
-      return make_cuda_backend(options);
-#else
-      throw Error("this tern was built without CUDA (configure with -DTERN_CUDA=ON)");
-#endif
+bool backend_available(BackendKind kind) {
+  if (kind == BackendKind::Auto || kind == BackendKind::Cpu) return true;
+  const GpuBackendEntry* e = entry_of(kind);
+  return e != nullptr && e->device_count() > 0;
+}
+
+std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, const BackendOptions& options) {
+  if (kind == BackendKind::Cpu) return nullptr;
+  if (kind == BackendKind::Auto) {
+    for (BackendKind gpu : {BackendKind::Cuda, BackendKind::Vulkan}) {  // CUDA is faster there
+      const GpuBackendEntry* e = entry_of(gpu);
+      if (e != nullptr && e->auto_usable(options)) return e->make(options);
+    }
+    return nullptr;
   }
-  return nullptr;
+  const GpuBackendEntry* e = entry_of(kind);
+  if (e == nullptr) {
+    const std::string_view name = backend_kind_name(kind);
+    throw Error(
+        fmt::format("this program has no {0} backend (build with -DTERN_{1}=ON and link "
+                    "tern::{0})",
+                    name, kind == BackendKind::Cuda ? "CUDA" : "VULKAN"));
+  }
+  return e->make(options);
 }
 
 }  // namespace tern

@@ -1,7 +1,9 @@
-// Backend registry: which backends this build and machine offer, and making them.
-// `Auto` prefers a real GPU (discrete, integrated or virtual); a CPU-emulated Vulkan
-// device such as Mesa's lavapipe is never better than the CPU backend, so it is only
-// used when asked for explicitly.
+// Backend registry: which backends this program offers, and making them. The CPU backend is
+// part of libtern; each GPU backend is a library of its own (tern::vulkan, tern::cuda) that
+// registers itself here when a program links it, so a program that links only tern::tern
+// pulls in no GPU runtime. `Auto` prefers a real GPU (discrete, integrated or virtual),
+// CUDA before Vulkan; a CPU-emulated Vulkan device such as Mesa's lavapipe is never better
+// than the CPU backend, so it is only used when asked for explicitly.
 #pragma once
 
 #include <memory>
@@ -14,11 +16,22 @@ namespace tern {
 
 std::string_view backend_kind_name(BackendKind kind);
 
-/// Whether this build has `kind` and the machine has a device for it (Cpu: always).
+/// What a GPU backend library gives the registry.
+struct GpuBackendEntry {
+  size_t (*device_count)() = nullptr;
+  /// Whether `Auto` should take this backend for these options (a real device is there).
+  bool (*auto_usable)(const BackendOptions& options) = nullptr;
+  std::unique_ptr<Backend> (*make)(const BackendOptions& options) = nullptr;
+};
+
+/// Called by a GPU backend library's static registrar (kind: Vulkan or Cuda), before main.
+void register_gpu_backend(BackendKind kind, const GpuBackendEntry& entry);
+
+/// Whether this program has `kind` and the machine has a device for it (Cpu: always).
 bool backend_available(BackendKind kind);
 
 /// The GPU backend `kind` asks for: Auto resolves to the best GPU available or null (CPU
-/// only); Cpu gives null; Vulkan/Cuda throw tern::Error when the build or the machine
+/// only); Cpu gives null; Vulkan/Cuda throw tern::Error when the program or the machine
 /// lacks them.
 std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, const BackendOptions& options);
 
