@@ -4,13 +4,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "tern/error.h"
 
 namespace tern::server {
 
 Job::Job(CompletionRequest request, std::vector<TokenId> prompt, const Tokenizer& tokenizer)
-    : request_(std::move(request)), prompt_(std::move(prompt)), sampler_(request_.sampling, tokenizer) {}
+    : request_(std::move(request)),
+      prompt_(std::move(prompt)),
+      tokenizer_(&tokenizer),
+      sampler_(request_.sampling, tokenizer) {}
 
 bool Job::wait_text(std::string& text, int timeout_ms) {
   std::unique_lock lock(mutex_);
@@ -46,6 +50,21 @@ void Job::push_text(const std::string& text) {
   std::lock_guard lock(mutex_);
   text_ += text;
   ready_.notify_all();
+}
+
+std::vector<TokenLogprobs> Job::take_logprobs() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(logprobs_, {});
+}
+
+void Job::push_token(const GeneratedToken& token) {
+  if (token.token == kNoToken) return;  // held-back text released at the end
+  TokenLogprobs t{tokenizer_->token_to_piece(token.token, true), token.logprob, {}};
+  for (const TokenLogProb& alt : token.top) {
+    t.top.emplace_back(tokenizer_->token_to_piece(alt.token, true), alt.logprob);
+  }
+  std::lock_guard lock(mutex_);
+  logprobs_.push_back(std::move(t));
 }
 
 void Job::end(FinishReason finish, Usage usage, std::optional<ApiError> error) {
@@ -171,6 +190,13 @@ void Engine::start_queued() {
     options.n_predict = job->request().max_tokens;
     options.abort = [job] { return job->cancelled(); };
     options.stop = job->request().stop;
+    if (job->request().logprobs) {
+      options.n_top_logprobs = job->request().top_logprobs;
+      options.on_token = [job = job.get()](const GeneratedToken& token) {
+        job->push_token(token);
+        return true;
+      };
+    }
     TextCallback on_text = [job = job.get()](std::string_view text) {
       job->push_text(std::string(text));
       return true;

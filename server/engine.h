@@ -21,6 +21,7 @@
 #include "server/metrics.h"
 #include "server/openai_api.h"
 #include "tern/batch_generate.h"
+#include "tern/generate.h"
 #include "tern/model.h"
 #include "tern/sampler.h"
 #include "tern/session.h"
@@ -39,6 +40,9 @@ class Job {
   /// Waits until text is ready or the job ended (or `timeout_ms` passed) and takes the text
   /// produced since the last call; true once the job has ended and all text was taken.
   bool wait_text(std::string& text, int timeout_ms);
+  /// Takes the log-probabilities of the tokens generated since the last call (when the
+  /// request asked for them; a token's may come a little after its text).
+  std::vector<TokenLogprobs> take_logprobs();
   /// The outcome once ended: finish reason and usage, or the error of a failed job.
   FinishReason finish() const;
   Usage usage() const;
@@ -53,16 +57,19 @@ class Job {
   friend class Engine;
   // Engine side.
   void push_text(const std::string& text);
+  void push_token(const GeneratedToken& token);
   void end(FinishReason finish, Usage usage, std::optional<ApiError> error = std::nullopt);
 
   CompletionRequest request_;
   std::vector<TokenId> prompt_;
+  const Tokenizer* tokenizer_;
   SamplerChain sampler_;
   std::atomic<bool> cancelled_{false};
 
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::string text_;
+  std::vector<TokenLogprobs> logprobs_;
   bool ended_ = false;
   FinishReason finish_ = FinishReason::Stop;
   Usage usage_;

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "tern/error.h"
+#include "tern/generate.h"
 #include "tern/grammar.h"
 
 namespace tern::server {
@@ -146,6 +147,22 @@ std::string parse_response_format(const json& body, std::string_view raw) {
   throw invalid_request("invalid_value", "response_format.type must be text, json_object or json_schema");
 }
 
+// chat: logprobs (a boolean) and top_logprobs (0..20, only with logprobs); completions:
+// logprobs, the number of alternatives (0..20; OpenAI's legacy API allows up to 5).
+void parse_logprobs(const json& j, CompletionRequest& r) {
+  if (r.chat) {
+    r.logprobs = boolean(j, "logprobs").value_or(false);
+    std::optional<int64_t> top = integer(j, "top_logprobs", 0, kMaxTopLogprobs);
+    if (top && !r.logprobs) {
+      throw invalid_request("invalid_value", "top_logprobs needs logprobs: true");
+    }
+    r.top_logprobs = static_cast<int32_t>(top.value_or(0));
+  } else if (std::optional<int64_t> n = integer(j, "logprobs", 0, kMaxTopLogprobs)) {
+    r.logprobs = true;
+    r.top_logprobs = static_cast<int32_t>(*n);
+  }
+}
+
 }  // namespace
 
 CompletionRequest parse_completion_request(std::string_view body, bool chat,
@@ -188,6 +205,7 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat,
   }
   r.stop = parse_stop(j, limits.max_stops);
   r.sampling.grammar = parse_response_format(j, body);
+  parse_logprobs(j, r);
   r.stream = boolean(j, "stream").value_or(false);
   if (const json* o = present(j, "stream_options")) {
     if (!o->is_object()) wrong_type("stream_options", "an object");
@@ -205,6 +223,42 @@ json header_json(const ResponseHeader& h, bool chunk) {
   return {{"id", h.id}, {"object", object}, {"created", h.created}, {"model", h.model}};
 }
 
+json bytes_json(const std::string& text) {
+  json bytes = json::array();
+  for (char c : text) bytes.push_back(static_cast<unsigned char>(c));
+  return bytes;
+}
+
+// Chat: {"content": [{token, logprob, bytes, top_logprobs}]}; completions: the legacy
+// {"tokens", "token_logprobs", "top_logprobs": [{token: logprob}]}.
+json logprobs_json(bool chat, std::span<const TokenLogprobs> tokens) {
+  if (chat) {
+    json content = json::array();
+    for (const TokenLogprobs& t : tokens) {
+      json top = json::array();
+      for (const auto& [text, logprob] : t.top) {
+        top.push_back({{"token", text}, {"logprob", logprob}, {"bytes", bytes_json(text)}});
+      }
+      content.push_back({{"token", t.token},
+                         {"logprob", t.logprob},
+                         {"bytes", bytes_json(t.token)},
+                         {"top_logprobs", std::move(top)}});
+    }
+    return {{"content", std::move(content)}};
+  }
+  json texts = json::array(), logprobs = json::array(), tops = json::array();
+  for (const TokenLogprobs& t : tokens) {
+    texts.push_back(t.token);
+    logprobs.push_back(t.logprob);
+    json top = json::object();
+    for (const auto& [text, logprob] : t.top) top[text] = logprob;
+    tops.push_back(std::move(top));
+  }
+  return {{"tokens", std::move(texts)},
+          {"token_logprobs", std::move(logprobs)},
+          {"top_logprobs", std::move(tops)}};
+}
+
 json usage_json(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
@@ -214,22 +268,22 @@ json usage_json(const Usage& u) {
 }  // namespace
 
 json completion_response(const ResponseHeader& h, const std::string& text, FinishReason finish,
-                         const Usage& usage) {
+                         const Usage& usage, std::span<const TokenLogprobs> logprobs) {
   json r = header_json(h, false);
   json choice = {{"index", 0}, {"finish_reason", finish_reason_name(finish)}};
   if (h.chat) {
     choice["message"] = {{"role", "assistant"}, {"content", text}};
   } else {
     choice["text"] = text;
-    choice["logprobs"] = nullptr;
   }
+  choice["logprobs"] = h.logprobs ? logprobs_json(h.chat, logprobs) : json(nullptr);
   r["choices"] = json::array({choice});
   r["usage"] = usage_json(usage);
   return r;
 }
 
 json stream_chunk(const ResponseHeader& h, const std::string& text, bool first,
-                  std::optional<FinishReason> finish) {
+                  std::optional<FinishReason> finish, std::span<const TokenLogprobs> logprobs) {
   json r = header_json(h, true);
   json choice = {{"index", 0}};
   choice["finish_reason"] = finish ? json(finish_reason_name(*finish)) : json(nullptr);
@@ -240,8 +294,8 @@ json stream_chunk(const ResponseHeader& h, const std::string& text, bool first,
     choice["delta"] = delta;
   } else {
     choice["text"] = text;
-    choice["logprobs"] = nullptr;
   }
+  choice["logprobs"] = h.logprobs ? logprobs_json(h.chat, logprobs) : json(nullptr);
   r["choices"] = json::array({choice});
   return r;
 }
@@ -253,6 +307,10 @@ json usage_chunk(const ResponseHeader& h, const Usage& usage) {
   return r;
 }
 
-std::string sse_event(const json& data) { return "data: " + data.dump() + "\n\n"; }
+std::string dump_json(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string sse_event(const json& data) { return "data: " + dump_json(data) + "\n\n"; }
 
 }  // namespace tern::server

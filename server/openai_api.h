@@ -5,13 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tern/chat.h"
 #include "tern/sampler.h"
@@ -55,6 +55,18 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage: a last chunk with usage
+  bool logprobs = false;       // report each token's log-probability (chat: logprobs: true;
+                               // completions: logprobs: N)
+  int32_t top_logprobs = 0;    // and this many most likely alternatives (0..20)
+};
+
+/// A generated token's log-probability and its most likely alternatives, as a response's
+/// `logprobs` reports them (texts are the tokens' bytes: a token may hold part of a
+/// character; the JSON replaces what is not UTF-8 and `bytes` keeps it exact).
+struct TokenLogprobs {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<std::pair<std::string, float>> top;
 };
 
 /// Parses and checks a request body. Throws ApiError (400) for malformed JSON, a body that
@@ -79,16 +91,23 @@ struct ResponseHeader {
   int64_t created = 0;
   std::string model;
   bool chat = false;
+  bool logprobs = false;  // the request asked for them: `logprobs` is reported, else null
 };
 
 /// The whole (non-streamed) response.
 nlohmann::json completion_response(const ResponseHeader& h, const std::string& text,
-                                   FinishReason finish, const Usage& usage);
+                                   FinishReason finish, const Usage& usage,
+                                   std::span<const TokenLogprobs> logprobs = {});
 
 /// One stream chunk: `text` so far unsent (chat: the first chunk also carries the role), or
-/// with `finish` the last one of the choice (empty delta).
+/// with `finish` the last one of the choice (empty delta); with the log-probabilities of
+/// the tokens generated since the last chunk when the request asked for them.
 nlohmann::json stream_chunk(const ResponseHeader& h, const std::string& text, bool first,
-                            std::optional<FinishReason> finish);
+                            std::optional<FinishReason> finish,
+                            std::span<const TokenLogprobs> logprobs = {});
+
+/// A JSON text of `j` in which strings that are not UTF-8 (token pieces) have U+FFFD.
+std::string dump_json(const nlohmann::json& j);
 
 /// The usage chunk after the last one (stream_options.include_usage): no choices.
 nlohmann::json usage_chunk(const ResponseHeader& h, const Usage& usage);

@@ -71,10 +71,11 @@ std::vector<TokenId> prompt_tokens(const State& s, const CompletionRequest& r) {
 
 ResponseHeader make_header(State& s, const CompletionRequest& r) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  return {fmt::format("{}-{:x}{:06x}", r.chat ? "chatcmpl" : "cmpl", s.next_id++,
-                      std::chrono::duration_cast<std::chrono::microseconds>(now).count() & 0xffffff),
-          std::chrono::duration_cast<std::chrono::seconds>(now).count(),
-          r.model.empty() ? s.o.model_name : r.model, r.chat};
+  return {
+      fmt::format("{}-{:x}{:06x}", r.chat ? "chatcmpl" : "cmpl", s.next_id++,
+                  std::chrono::duration_cast<std::chrono::microseconds>(now).count() & 0xffffff),
+      std::chrono::duration_cast<std::chrono::seconds>(now).count(),
+      r.model.empty() ? s.o.model_name : r.model, r.chat, r.logprobs};
 }
 
 // Writes the job's output as Server-Sent Events until it ends; false (and the job
@@ -94,14 +95,19 @@ bool stream_job(Job& job, const ResponseHeader& h, bool include_usage, httplib::
       return false;
     }
     if (piece.empty()) continue;
-    if (!send(sse_event(stream_chunk(h, piece, first, std::nullopt)))) return false;
+    if (!send(sse_event(stream_chunk(h, piece, first, std::nullopt, job.take_logprobs())))) {
+      return false;
+    }
     first = false;
   }
   if (std::optional<ApiError> e = job.error()) {
     if (!send(sse_event(json::parse(error_body(*e))))) return false;
   } else {
     if (first && h.chat && !send(sse_event(stream_chunk(h, "", true, std::nullopt)))) return false;
-    if (!send(sse_event(stream_chunk(h, "", false, job.finish())))) return false;
+    // The last tokens' log-probabilities (a token's may come after its text) go here.
+    if (!send(sse_event(stream_chunk(h, "", false, job.finish(), job.take_logprobs())))) {
+      return false;
+    }
     if (include_usage && !send(sse_event(usage_chunk(h, job.usage())))) return false;
   }
   if (!send(std::string(kSseDone))) return false;
@@ -127,7 +133,7 @@ bool answer_job(Job& job, const ResponseHeader& h, State& s, httplib::DataSink& 
     ++s.metrics.requests_failed;  // the status is sent already: the body says what failed
     body = error_body(*e);
   } else {
-    body = completion_response(h, text, job.finish(), job.usage()).dump();
+    body = dump_json(completion_response(h, text, job.finish(), job.usage(), job.take_logprobs()));
   }
   if (!sink.write(body.data(), body.size())) return false;
   sink.done();
