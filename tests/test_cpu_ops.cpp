@@ -83,6 +83,17 @@ TEST(CpuOps, RmsNormPerGroup) {
   EXPECT_NEAR(out[3], 2.0, 1e-6);
 }
 
+// Rows (1, 2, 3) and (-4, 0, 4): means 2 and 0, variances 2/3 and 32/3.
+TEST(CpuOps, LayerNormPerRowWithBias) {
+  const std::vector<float> x = {1, 2, 3, -4, 0, 4};
+  const std::vector<float> w = {1, 2, 3}, b = {0.5f, 0, -1};
+  std::vector<float> out(6);
+  layer_norm(x.data(), w.data(), b.data(), 3, 2, 0.0f, out.data());
+  const double s0 = std::sqrt(2.0 / 3), s1 = std::sqrt(32.0 / 3);
+  const double want[] = {-1 / s0 + 0.5, 0, 3 / s0 - 1, -4 / s1 + 0.5, 0, 12 / s1 - 1};
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
+}
+
 // head_dim 4, base 10000: pair 0 turns by pos * 1 rad, pair 1 by pos * 0.01 rad.
 TEST(CpuOps, RopeNormalAndNeoxPairs) {
   std::vector<float> x = {1, 2, 3, 4};
@@ -177,6 +188,9 @@ TEST(CpuOps, GatedActivationsAndElementwise) {
   EXPECT_NEAR(out[1], -2 / (1 + std::exp(2.0)), 1e-6);
   geglu(gate, up, 2, out);
   EXPECT_NEAR(out[0], 2 * 0.8411919906, 1e-6);  // gelu_tanh(1)
+  gelu(gate, 2, out);                           // x Phi(x), Phi the normal CDF
+  EXPECT_NEAR(out[0], 0.8413447461, 1e-6);
+  EXPECT_NEAR(out[1], -2 * 0.0227501319, 1e-6);
   const float a[] = {1, 2, 3, 4}, b[] = {10, 20};
   float sum[4];
   add(a, b, 2, 2, 1, sum);  // b broadcast over both rows

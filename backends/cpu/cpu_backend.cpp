@@ -295,6 +295,21 @@ void CpuBackend::dense_matmuls(std::span<const cpu::ExpertWeight> weights, int64
   }
 }
 
+// The runs of query rows the attention kernels take, each over the cache rows slot_row +
+// [0, pos0 + n_rows): the graph's segments, or for non-causal attention each row alone at
+// its segment's last position, so that it sees every key of its segment.
+std::vector<graph::Segment> attention_segments(const Graph& graph,
+                                               const graph::AttentionParams& p) {
+  if (p.causal) return {graph.segments().begin(), graph.segments().end()};
+  std::vector<graph::Segment> rows;
+  for (const graph::Segment& s : graph.segments()) {
+    for (int64_t r = 0; r < s.n_rows; ++r) {
+      rows.push_back({s.row0 + r, 1, s.pos0 + s.n_rows - 1, s.slot_row});
+    }
+  }
+  return rows;
+}
+
 // Row-wise ops over a prompt's rows are split across the threads (run on the caller alone,
 // the other threads would idle through them); one token's rows stay on the caller, where a
 // pool job would cost more than the op.
@@ -363,10 +378,11 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       const Tensor& k_cache = graph.tensor(node.in[1]);
       const float* sinks =
           node.in[3] != graph::kNone ? ops.floats(node.in[3], 1, scratch_c_) : nullptr;
+      const std::vector<graph::Segment> segments = attention_segments(graph, p);
       if (isa_ == cpu::Isa::Scalar) {
         const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
         const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
-        for (const graph::Segment& s : graph.segments()) {
+        for (const graph::Segment& s : segments) {
           cpu::attention(q + s.row0 * in(0).cols, k + s.slot_row * in(1).cols,
                          v + s.slot_row * in(2).cols, s.n_rows, s.pos0, p, sinks,
                          ops.act(node.out) + s.row0 * out.cols, n_threads_);
@@ -378,8 +394,8 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
                         (k_cache.type == TensorType::F32 || k_cache.type == TensorType::F16);
         const void* k = in_place ? ops.bytes(k_cache) : ops.floats(node.in[1], n_kv, scratch_a_);
         const void* v = in_place ? ops.bytes(v_cache) : ops.floats(node.in[2], n_kv, scratch_b_);
-        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32, graph.segments(), p,
-                            sinks, ops.act(node.out), n_threads_, isa_);
+        cpu::simd_attention(q, k, v, in_place ? k_cache.type : TensorType::F32, segments, p, sinks,
+                            ops.act(node.out), n_threads_, isa_);
       }
       break;
     }
@@ -390,6 +406,22 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
         gated_activation(node, ops.act(node.in[0]) + r0 * out.cols,
                          ops.act(node.in[1]) + r0 * out.cols, (r1 - r0) * out.cols,
                          ops.act(node.out) + r0 * out.cols);
+      });
+      break;
+    case Op::LayerNorm: {
+      const float* w = ops.floats(node.in[1], in(1).rows, scratch_a_);
+      const float* b = ops.floats(node.in[2], in(2).rows, scratch_b_);
+      float eps = std::get<graph::LayerNormParams>(node.params).eps;
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        cpu::layer_norm(ops.act(node.in[0]) + r0 * out.cols, w, b, out.cols, r1 - r0, eps,
+                        ops.act(node.out) + r0 * out.cols);
+      });
+      break;
+    }
+    case Op::Gelu:  // encoders' feed-forward only: the scalar kernel is enough
+      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
+        cpu::gelu(ops.act(node.in[0]) + r0 * out.cols, (r1 - r0) * out.cols,
+                  ops.act(node.out) + r0 * out.cols);
       });
       break;
     case Op::Add: {

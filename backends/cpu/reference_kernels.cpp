@@ -92,6 +92,22 @@ void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, f
   }
 }
 
+void layer_norm(const float* x, const float* w, const float* b, int64_t width, int64_t n_rows,
+                float eps, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * width;
+    double sum = 0.0;
+    for (int64_t i = 0; i < width; ++i) sum += xr[i];
+    const double mean = sum / static_cast<double>(width);
+    double sum_sq = 0.0;  // about the mean: no cancellation of large offsets
+    for (int64_t i = 0; i < width; ++i) sum_sq += (xr[i] - mean) * (xr[i] - mean);
+    const double inv = 1.0 / std::sqrt(sum_sq / static_cast<double>(width) + eps);
+    for (int64_t i = 0; i < width; ++i) {
+      out[r * width + i] = static_cast<float>((xr[i] - mean) * inv) * w[i] + b[i];
+    }
+  }
+}
+
 void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const float* angles,
           float* out) {
   int64_t width = int64_t{p.n_head} * p.head_dim;
@@ -167,6 +183,10 @@ void swiglu(const float* gate, const float* up, int64_t n, float* out) {
 
 void geglu(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = gelu_tanh(gate[i]) * up[i];
+}
+
+void gelu(const float* x, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678f));
 }
 
 void swiglu_oai(const float* gate, const float* up, int64_t n, const graph::SwiGluOaiParams& p,

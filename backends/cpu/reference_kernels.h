@@ -31,6 +31,11 @@ void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const fl
 void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
               float* out);
 
+/// For each row of `width` values of x (n_rows rows): out = (x - mean) / sqrt(var + eps)
+/// * w + b, with w and b of `width` values.
+void layer_norm(const float* x, const float* w, const float* b, int64_t width, int64_t n_rows,
+                float eps, float* out);
+
 /// Rotates x [n_tokens, n_head * head_dim] by `angles` (backends/rope_angles.h of these
 /// tokens and p).
 void rope(const float* x, int64_t n_tokens, const graph::RopeParams& p, const float* angles,
@@ -46,6 +51,8 @@ void attention(const float* q, const float* k, const float* v, int64_t n_tokens,
 /// out = silu(gate) * up and out = gelu_tanh(gate) * up, elementwise over n values.
 void swiglu(const float* gate, const float* up, int64_t n, float* out);
 void geglu(const float* gate, const float* up, int64_t n, float* out);
+/// out = x * Phi(x) (the erf GELU), elementwise over n values.
+void gelu(const float* x, int64_t n, float* out);
 /// gpt-oss's clamped SwiGLU (graph::SwiGluOaiParams), elementwise over n values.
 void swiglu_oai(const float* gate, const float* up, int64_t n, const graph::SwiGluOaiParams& p,
                 float* out);

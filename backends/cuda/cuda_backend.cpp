@@ -162,7 +162,7 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     }
     case Op::Attention: {
       const auto& p = std::get<graph::AttentionParams>(node.params);
-      return in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
+      return p.causal && in(1).storage == Storage::Cache && in(2).storage == Storage::Cache &&
              in(1).type == in(2).type && p.head_dim_k <= kMaxAttentionHeadDim &&
              p.head_dim_v <= kMaxAttentionHeadDim;
     }
@@ -184,6 +184,9 @@ bool CudaBackend::supports_op(const Graph& g, const Node& node) const {
     case Op::SwiGluOai: return activation(1);
     case Op::ExpertAdd:  // the stacked biases as F32
       return in(1).storage == Storage::Weight && f32_operand(in(1)) && activation(2);
+    case Op::LayerNorm:  // encoders' ops run on the CPU
+    case Op::Gelu:
+      return false;
   }
   return false;
 }
@@ -328,6 +331,9 @@ void CudaBackend::enqueue(const Graph& g, const Node& node, size_t aux_at) {
                  act(g, node.in[2]), out.rows, static_cast<int>(in(2).cols / 2), out.cols,
                  act(g, node.out), stream_);
       return;
+    case Op::LayerNorm:
+    case Op::Gelu:
+      throw Error(fmt::format("cuda: no {} kernel", graph::op_name(node.op)));
   }
 }
 

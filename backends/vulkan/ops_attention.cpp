@@ -22,8 +22,9 @@ bool usable_cache(const OpLimits& l, const graph::Tensor& t) {
 
 bool supports_attention(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {
   const auto& p = std::get<graph::AttentionParams>(node.params);
-  return usable_cache(l, g.tensor(node.in[1])) && usable_cache(l, g.tensor(node.in[2])) &&
-         p.head_dim_k <= kMaxHeadDim && p.head_dim_v <= kMaxHeadDim;
+  return p.causal && usable_cache(l, g.tensor(node.in[1])) &&
+         usable_cache(l, g.tensor(node.in[2])) && p.head_dim_k <= kMaxHeadDim &&
+         p.head_dim_v <= kMaxHeadDim;
 }
 
 bool supports_copy(const OpLimits& l, const graph::Graph& g, const graph::Node& node) {

@@ -115,6 +115,9 @@ bool VulkanBackend::supports(const Graph& g, const Node& node) const {
     case Op::ExpertMatMul:
     case Op::ExpertMix:
     case Op::ExpertAdd: return vulkan::supports_experts(limits, g, node);
+    case Op::LayerNorm:  // encoders' ops run on the CPU
+    case Op::Gelu:
+      return false;
   }
   return false;
 }
@@ -139,6 +142,9 @@ void VulkanBackend::record(vulkan::OpContext& c, const Node& node) {
     case Op::ExpertAdd:
       vulkan::record_experts(c, node);
       break;
+    case Op::LayerNorm:
+    case Op::Gelu:
+      throw Error(fmt::format("vulkan: no {} shader", graph::op_name(node.op)));
   }
 }
 

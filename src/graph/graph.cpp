@@ -10,10 +10,10 @@
 namespace tern::graph {
 
 std::string_view op_name(Op op) {
-  constexpr std::array<std::string_view, 16> kNames = {
-      "get_rows",   "matmul",   "rms_norm",   "rope",      "attention",    "swiglu",
-      "geglu",      "add",      "scale",      "copy",      "expert_route", "expert_matmul",
-      "expert_mix", "soft_cap", "swiglu_oai", "expert_add"};
+  constexpr std::array<std::string_view, 18> kNames = {
+      "get_rows",   "matmul",   "rms_norm",   "rope",       "attention",    "swiglu",
+      "geglu",      "add",      "scale",      "copy",       "expert_route", "expert_matmul",
+      "expert_mix", "soft_cap", "swiglu_oai", "expert_add", "layer_norm",   "gelu"};
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -121,6 +121,17 @@ TensorId Graph::rms_norm(TensorId x, TensorId w, float eps) {
   return add_node(Op::RmsNorm, activation(t.cols, t.rows), {x, w}, RmsNormParams{eps});
 }
 
+TensorId Graph::layer_norm(TensorId x, TensorId w, TensorId b, float eps) {
+  const Tensor& t = tensor(x);
+  for (TensorId p : {w, b}) {
+    const Tensor& wt = tensor(p);
+    if (wt.cols * wt.rows != t.cols) {
+      shape_error(Op::LayerNorm, fmt::format("weight and bias must have {} values", t.cols));
+    }
+  }
+  return add_node(Op::LayerNorm, activation(t.cols, t.rows), {x, w, b}, LayerNormParams{eps});
+}
+
 TensorId Graph::rope(TensorId x, TensorId freq_factors, const RopeParams& p) {
   const Tensor& t = tensor(x);
   if (t.cols != int64_t{p.n_head} * p.head_dim || p.n_rot > p.head_dim || p.n_rot % 2 != 0) {
@@ -145,6 +156,7 @@ TensorId Graph::attention(TensorId q, TensorId k_cache, TensorId v_cache, const 
     shape_error(Op::Attention, "q/k/v widths do not match the head counts and sizes");
   }
   if (!(p.softcap >= 0.0f)) shape_error(Op::Attention, fmt::format("soft cap {}", p.softcap));
+  if (!p.causal && p.window != 0) shape_error(Op::Attention, "a sliding window must be causal");
   if (sinks != kNone && (tensor(sinks).type != TensorType::F32 ||
                          tensor(sinks).cols * tensor(sinks).rows != p.n_head)) {
     shape_error(Op::Attention, fmt::format("sinks must be {} F32 values", p.n_head));
@@ -174,6 +186,10 @@ TensorId Graph::swiglu_oai(TensorId gate, TensorId up, const SwiGluOaiParams& p)
 TensorId Graph::geglu(TensorId gate, TensorId up) {
   check_rows_match(Op::GeGlu, gate, up);
   return add_node(Op::GeGlu, activation(tensor(gate).cols, tensor(gate).rows), {gate, up});
+}
+
+TensorId Graph::gelu(TensorId x) {
+  return add_node(Op::Gelu, activation(tensor(x).cols, tensor(x).rows), {x});
 }
 
 TensorId Graph::add(TensorId a, TensorId b) {

@@ -20,23 +20,25 @@ class Buffer;  // backends/backend.h
 namespace tern::graph {
 
 enum class Op : uint8_t {
-  GetRows,    // out[i] = table[ids[i]] as float; table [n_rows, cols], ids [n, 1]
-  MatMul,     // out [n, w.rows] = x [n, w.cols] @ w^T; w in any type of the table
-  RmsNorm,    // out = x / rms(x) * w, over groups of w.cols values (per row or per head)
-  Rope,       // rotary position embedding of x [n, n_head * head_dim] at positions pos0 + i
-  Attention,  // softmax(softcap(q k^T * scale) + mask) v over the KV cache; GQA, causal,
-              // window; optional sinks: a logit per query head in the denominator only
-  SwiGlu,     // out = silu(gate) * up
-  GeGlu,      // out = gelu_tanh(gate) * up
-  Add,        // out = a + b; b with one row broadcasts over a's rows (biases)
-  Scale,      // out = x * factor
-  Copy,       // writes row i of x into cache row places[i].cache_row(), converting the type
+  GetRows,       // out[i] = table[ids[i]] as float; table [n_rows, cols], ids [n, 1]
+  MatMul,        // out [n, w.rows] = x [n, w.cols] @ w^T; w in any type of the table
+  RmsNorm,       // out = x / rms(x) * w, over groups of w.cols values (per row or per head)
+  Rope,          // rotary position embedding of x [n, n_head * head_dim] at positions pos0 + i
+  Attention,     // softmax(softcap(q k^T * scale) + mask) v over the KV cache; GQA, causal,
+                 // window; optional sinks: a logit per query head in the denominator only
+  SwiGlu,        // out = silu(gate) * up
+  GeGlu,         // out = gelu_tanh(gate) * up
+  Add,           // out = a + b; b with one row broadcasts over a's rows (biases)
+  Scale,         // out = x * factor
+  Copy,          // writes row i of x into cache row places[i].cache_row(), converting the type
   ExpertRoute,   // router logits [n, n_expert] -> route [n, 2 * n_used] (ExpertRouteParams)
   ExpertMatMul,  // out [n * n_used, w.rows / n_expert]: row t * n_used + j = W[e_tj] x
   ExpertMix,     // y [n * n_used, cols] -> [n, cols]: out[t] = sum_j p_tj y[t * n_used + j]
   SoftCap,       // out = cap * tanh(x / cap): gemma2's final logit soft-capping
   SwiGluOai,     // out = g sigmoid(alpha g) (u + 1), g = min(gate, limit), u = clamp(up, +-limit)
   ExpertAdd,     // y [n * n_used, cols] + b: row t * n_used + j gets bias row e_tj of b
+  LayerNorm,     // out = (x - mean(x)) / sqrt(var(x) + eps) * w + b, per row (BERT)
+  Gelu,          // out = x * Phi(x), the exact (erf) GELU of BERT's feed-forward
 };
 
 std::string_view op_name(Op op);
@@ -87,9 +89,15 @@ struct AttentionParams {
   int64_t window;        // sliding window in positions (0: none): key k visible to
                          // query p when p - window < k <= p
   float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap) (gemma2)
+  // false (encoders): every query sees all keys of its segment, rows slot_row + [0, pos0 +
+  // n_rows), as well as the cache before it; window must then be 0.
+  bool causal = true;
   // Attention sinks (gpt-oss) are the node's fourth operand, not a parameter: [n_head]
   // logits s_h that join head h's softmax denominator, out = sum_j e^(x_j) v_j /
   // (sum_j e^(x_j) + e^(s_h)).
+};
+struct LayerNormParams {
+  float eps;
 };
 struct ScaleParams {
   float factor;
@@ -118,7 +126,8 @@ struct SwiGluOaiParams {
   float limit = 7.0f;    // gate clamped above, up clamped to [-limit, limit]
 };
 using Params = std::variant<std::monostate, RmsNormParams, RopeParams, AttentionParams, ScaleParams,
-                            ExpertRouteParams, ExpertMatMulParams, SoftCapParams, SwiGluOaiParams>;
+                            ExpertRouteParams, ExpertMatMulParams, SoftCapParams, SwiGluOaiParams,
+                            LayerNormParams>;
 
 struct Node {
   Op op;
@@ -179,6 +188,8 @@ class Graph {
   TensorId get_rows(TensorId table, TensorId ids);
   TensorId matmul(TensorId w, TensorId x);
   TensorId rms_norm(TensorId x, TensorId w, float eps);
+  /// w and b: x's row width of values each.
+  TensorId layer_norm(TensorId x, TensorId w, TensorId b, float eps);
   TensorId rope(TensorId x, TensorId freq_factors, const RopeParams& p);
   /// `sinks`: kNone, or F32 [n_head] attention sink logits (see AttentionParams).
   TensorId attention(TensorId q, TensorId k_cache, TensorId v_cache, const AttentionParams& p,
@@ -186,6 +197,7 @@ class Graph {
   TensorId swiglu(TensorId gate, TensorId up);
   TensorId swiglu_oai(TensorId gate, TensorId up, const SwiGluOaiParams& p);
   TensorId geglu(TensorId gate, TensorId up);
+  TensorId gelu(TensorId x);
   TensorId add(TensorId a, TensorId b);
   TensorId scale(TensorId x, float factor);
   /// A route [n, 2 * n_used]: columns [0, n_used) are the chosen experts' weights in
