@@ -44,9 +44,9 @@ struct TokenizeOptions {
   bool parse_special = false;
 };
 
-/// A tokenizer built from GGUF metadata: SentencePiece (`llama`) or byte-level BPE (`gpt2`)
-/// with the pre-tokenizer named by `tokenizer.ggml.pre`. Immutable after construction, so
-/// one instance may be shared by threads. A loaded model's is Model::tokenizer().
+/// A tokenizer built from GGUF metadata: SentencePiece (`llama`), byte-level BPE (`gpt2`)
+/// with the pre-tokenizer named by `tokenizer.ggml.pre`, or WordPiece (`bert`). Immutable after
+/// construction, so one instance may be shared by threads. A loaded model's is Model::tokenizer().
 class Tokenizer {
  public:
   /// Opens the GGUF file at `path` (a vocab-only file is enough), reads and validates its

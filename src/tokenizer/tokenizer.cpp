@@ -47,15 +47,19 @@ void spm_unescape(std::string_view text, std::string& out) {
 Tokenizer::Impl::Impl(const gguf::File& file)
     : vocab(tokenizer::load_vocab(file)), splitter(vocab) {
   const bool is_spm = vocab.kind == tokenizer::VocabKind::Spm;
+  const bool is_wordpiece = vocab.kind == tokenizer::VocabKind::WordPiece;
   if (is_spm) {
     spm.emplace(vocab);
+  } else if (is_wordpiece) {
+    wordpiece.emplace(vocab);
   } else {
     pre.emplace(vocab.pre_name);
     merges.emplace(file, vocab);
   }
-  add_bos = vocab.add_bos.value_or(is_spm || pre->default_add_bos());
-  add_eos = vocab.add_eos.value_or(false);
-  add_space_prefix = is_spm && vocab.add_space_prefix.value_or(true);
+  // BERT's "[CLS] text [SEP]": its bos and eos (vocab.cpp).
+  add_bos = vocab.add_bos.value_or(is_spm || is_wordpiece || pre->default_add_bos());
+  add_eos = vocab.add_eos.value_or(is_wordpiece);
+  add_space_prefix = (is_spm && vocab.add_space_prefix.value_or(true)) || is_wordpiece;
   if (add_bos && vocab.special.bos == kNoToken) {
     throw Error(fmt::format("{}: the tokenizer adds BOS but tokenizer.ggml.bos_token_id is missing",
                             file.name()));
@@ -72,6 +76,10 @@ void Tokenizer::Impl::encode_fragment(std::string_view text, bool at_text_start,
                                       std::vector<TokenId>& out) const {
   if (vocab.kind == tokenizer::VocabKind::Spm) {
     spm->encode(vocab, spm_escape(text, add_space_prefix && at_text_start), out);
+    return;
+  }
+  if (wordpiece) {
+    wordpiece->encode(vocab, text, out);
     return;
   }
   // The regexes need valid UTF-8: invalid bytes become U+FFFD, as llama.cpp does.

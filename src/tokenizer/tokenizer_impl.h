@@ -14,6 +14,7 @@
 #include "tokenizer/special_splitter.h"
 #include "tokenizer/spm.h"
 #include "tokenizer/vocab.h"
+#include "tokenizer/wordpiece.h"
 
 namespace tern {
 
@@ -33,10 +34,11 @@ struct Tokenizer::Impl {
   std::optional<tokenizer::PreTokenizer> pre;  // byte-level BPE only
   std::optional<tokenizer::BpeMerges> merges;  // byte-level BPE only
   std::optional<tokenizer::SpmEncoder> spm;    // SentencePiece only
+  std::optional<tokenizer::WordPieceEncoder> wordpiece;  // WordPiece only
   tokenizer::SpecialSplitter splitter;
   bool add_bos = false;
   bool add_eos = false;
-  bool add_space_prefix = false;  // SentencePiece only
+  bool add_space_prefix = false;  // SentencePiece and WordPiece (its "▁" word starts)
 
   // Every token's piece back to back (Tokenizer::token_bytes), filled on first use.
   mutable std::once_flag pieces_once;

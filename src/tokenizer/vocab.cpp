@@ -109,6 +109,11 @@ void load_special(const gguf::File& file, Vocab& vocab) {
   s.unk = special_id(file, "tokenizer.ggml.unknown_token_id", n);
   s.pad = special_id(file, "tokenizer.ggml.padding_token_id", n);
   s.sep = special_id(file, "tokenizer.ggml.seperator_token_id", n);
+  if (vocab.kind == VocabKind::WordPiece) {  // a text is "[CLS] ... [SEP]"
+    const TokenId cls = special_id(file, "tokenizer.ggml.cls_token_id", n);
+    if (s.bos == kNoToken) s.bos = cls;
+    if (s.eos == kNoToken) s.eos = s.sep;
+  }
   if (s.eot == kNoToken) {
     for (std::string_view text : kEndOfTurnTexts) {
       if (TokenId id = vocab.find(text); id != kNoToken && id != s.eos) {
@@ -158,9 +163,11 @@ Vocab load_vocab(const gguf::File& file) {
     vocab.kind = VocabKind::Spm;
   } else if (vocab.model_name == "gpt2") {
     vocab.kind = VocabKind::Bpe;
+  } else if (vocab.model_name == "bert") {
+    vocab.kind = VocabKind::WordPiece;
   } else {
     throw Error(
-        fmt::format("{}: tokenizer.ggml.model '{}' is not supported (supported: llama, gpt2)",
+        fmt::format("{}: tokenizer.ggml.model '{}' is not supported (supported: llama, gpt2, bert)",
                     file.name(), vocab.model_name));
   }
   if (file.find("tokenizer.ggml.pre") != nullptr)

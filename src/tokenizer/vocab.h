@@ -17,7 +17,7 @@ class File;
 
 namespace tern::tokenizer {
 
-enum class VocabKind { Spm, Bpe };
+enum class VocabKind { Spm, Bpe, WordPiece };
 
 struct Vocab {
   VocabKind kind = VocabKind::Spm;
