@@ -72,7 +72,7 @@ const Edit kKeep = [](TensorEdit&) { return true; };
 TEST(Arch, RegistryListsTheArchitectures) {
   EXPECT_EQ(architecture_names(),
             (std::vector<std::string_view>{"llama", "qwen2", "qwen3", "qwen3moe", "gemma2",
-                                           "gemma3", "phi3", "gpt-oss"}));
+                                           "gemma3", "phi3", "gpt-oss", "bert"}));
 }
 
 TEST(Arch, UnknownArchitectureIsNamed) {

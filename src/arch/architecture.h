@@ -64,6 +64,10 @@ class ArchModel {
   /// applies again.
   std::span<const LayerRope> layer_ropes() const { return layer_ropes_; }
 
+  /// Whether this is an encoder (bert): no logits, only hidden states (embeddings
+  /// sessions), and only on the CPU, whose backend alone has its ops.
+  virtual bool encoder() const { return false; }
+
   /// Adds the forward pass of one micro-batch to `g` (which must be for
   /// in.tokens.size() tokens) and finishes it with the logits
   /// [output_rows.size(), n_vocab] as its result (hidden_states: [output_rows.size(), n_embd]).

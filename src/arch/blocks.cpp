@@ -30,10 +30,12 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   TensorId v = project(g, x, w.wv, w.bv);                // [n, n_kv * hd_v]
   if (w.q_norm) q = norm(g, q, w.q_norm, spec.rms_eps);  // per head: groups of hd_k
   if (w.k_norm) k = norm(g, k, w.k_norm, spec.rms_eps);
-  const LayerRope& rope = config.rope;
-  TensorId factors = rope.factors ? use(g, rope.factors) : graph::kNone;
-  q = g.rope(q, factors, rope.params(spec, spec.n_head));
-  k = g.rope(k, factors, rope.params(spec, spec.n_head_kv));
+  if (!config.encoder) {
+    const LayerRope& rope = config.rope;
+    TensorId factors = rope.factors ? use(g, rope.factors) : graph::kNone;
+    q = g.rope(q, factors, rope.params(spec, spec.n_head));
+    k = g.rope(k, factors, rope.params(spec, spec.n_head_kv));
+  }
 
   TensorId k_cache = g.cache(cache.type, cache.k_cols, cache.rows, *cache.k);
   TensorId v_cache = g.cache(cache.type, cache.v_cols, cache.rows, *cache.v);
@@ -42,7 +44,7 @@ TensorId attention(Graph& g, TensorId x, const ModelSpec& spec, const AttentionW
   float scale =
       config.scale > 0.0f ? config.scale : 1.0f / std::sqrt(static_cast<float>(spec.head_dim_k));
   graph::AttentionParams params{spec.n_head, spec.n_head_kv, spec.head_dim_k, spec.head_dim_v,
-                                scale,       config.window,  config.softcap};
+                                scale,       config.window,  config.softcap,  !config.encoder};
   TensorId sinks = w.sinks ? use(g, w.sinks) : graph::kNone;
   TensorId att = g.attention(q, k_cache, v_cache, params, sinks);  // [n, n_head * hd_v]
   return project(g, att, w.wo, w.bo);                              // [n, n_embd]

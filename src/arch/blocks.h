@@ -36,6 +36,9 @@ struct AttentionConfig {
   float scale = 0.0f;    // q.k scale; 0: 1 / sqrt(head_dim_k)
   int64_t window = 0;    // sliding window (0: full causal)
   float softcap = 0.0f;  // attention logit soft cap (0: none)
+  // Encoders (BERT): positions were added to the embeddings, so q and k are not rotated,
+  // and every token attends to the whole text.
+  bool encoder = false;
 };
 
 /// Self-attention of the normalized input x [n, n_embd] at the graph's places over the KV

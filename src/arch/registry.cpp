@@ -20,6 +20,8 @@ std::unique_ptr<ArchModel> load_gemma3(const gguf::File& file, TensorVisitor& te
 std::span<const ArchKey> gemma3_keys();
 std::unique_ptr<ArchModel> load_gpt_oss(const gguf::File& file, TensorVisitor& tensors);
 std::span<const ArchKey> gpt_oss_keys();
+std::unique_ptr<ArchModel> load_bert(const gguf::File& file, TensorVisitor& tensors);
+std::span<const ArchKey> bert_keys();
 
 namespace {
 
@@ -44,6 +46,7 @@ constexpr ArchEntry kArchitectures[] = {
     {"gemma3", load_gemma3, gemma3_keys},
     {"phi3", load_phi3},
     {"gpt-oss", load_gpt_oss, gpt_oss_keys},
+    {"bert", load_bert, bert_keys},
 };
 
 const ArchEntry& find_entry(std::string_view arch, std::string_view where) {

@@ -1,18 +1,36 @@
 #include "scheduler/model_backends.h"
 
+#include <fmt/format.h>
+
 #include "backends/cpu/cpu_features.h"
 #include "backends/registry.h"
+#include "tern/error.h"
 
 namespace tern {
+
+namespace {
+
+// Encoders run on the CPU alone: Auto chooses it, a named GPU backend is refused.
+std::unique_ptr<Backend> make_gpu_for(const ArchModel& arch, const ModelOptions& options) {
+  if (options.n_gpu_layers == 0) return nullptr;
+  if (arch.encoder()) {
+    if (options.backend == BackendKind::Auto || options.backend == BackendKind::Cpu) return nullptr;
+    throw Error(fmt::format(
+        "{} is an encoder, which runs on the CPU only (its bidirectional attention, LayerNorm "
+        "and GELU have no GPU kernels): use the cpu or auto backend",
+        arch.spec().arch));
+  }
+  return make_gpu_backend(options.backend, {.cuda_device = options.cuda_device,
+                                            .vulkan_device = options.vulkan_device});
+}
+
+}  // namespace
 
 ModelBackends::ModelBackends(const ArchModel& arch, const ModelOptions& options)
     : cpu_options_{.cpu_kernels = options.cpu_kernels,
                    .repack = options.repack,
                    .repacked = &repacked_},
-      gpu_{options.n_gpu_layers == 0
-               ? nullptr
-               : make_gpu_backend(options.backend, {.cuda_device = options.cuda_device,
-                                                    .vulkan_device = options.vulkan_device})},
+      gpu_{make_gpu_for(arch, options)},
       placement_(arch.spec().n_layer, options.n_gpu_layers, gpu_.backend != nullptr) {
   if (options.repack) interleave_cpu_weights(arch, options);
 }

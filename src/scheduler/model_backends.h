@@ -19,8 +19,9 @@ namespace tern {
 
 class ModelBackends {
  public:
-  /// Makes the GPU backend `options` ask for (none when n_gpu_layers is 0) and places the
-  /// layers; throws tern::Error when the backend cannot be made.
+  /// Makes the GPU backend `options` ask for (none when n_gpu_layers is 0, nor for an
+  /// encoder with the auto backend) and places the layers; throws tern::Error when the
+  /// backend cannot be made or the model is an encoder and a GPU backend is named.
   ModelBackends(const ArchModel& arch, const ModelOptions& options);
 
   const Placement& placement() const { return placement_; }

@@ -69,6 +69,12 @@ struct Session::Impl {
     if (n_batch < 1 || n_batch > kMaxBatchSize) {
       throw Error(fmt::format("batch size {} is not in 1..{}", n_batch, kMaxBatchSize));
     }
+    if (arch.encoder() && !hidden_states) {
+      throw Error(fmt::format(
+          "{} is an encoder: it gives embeddings (tern embed, a session with the embeddings "
+          "option), not logits",
+          arch.spec().arch));
+    }
     const int64_t n_ctx = context_size(options, arch.spec());
     const TensorType kv_type = kv_tensor_type(options.kv_type);
     ModelBackends& backends = ModelInternals::backends(model);
