@@ -326,6 +326,36 @@ TEST(TokenizerMetadata, TinyVocabularyWorks) {
   EXPECT_TRUE(tok.is_end_of_generation(3));  // "<|end|>" is a known end-of-turn marker
 }
 
+// A tiny WordPiece vocabulary in llama.cpp's form: word starts prefixed by "▁".
+GgufBuilder tiny_wordpiece() {
+  GgufBuilder b;
+  b.str("tokenizer.ggml.model", "bert")
+      .strings("tokenizer.ggml.tokens",
+               {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\u2581un", "aff", "able", "\u2581,",
+                "\u2581cafe", "\u2581!", "\u2581\u4e2d", "\u2581a", "a"})
+      .ints("tokenizer.ggml.token_type", {3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+      .u32("tokenizer.ggml.bos_token_id", 2)
+      .u32("tokenizer.ggml.eos_token_id", 3)
+      .u32("tokenizer.ggml.unknown_token_id", 1);
+  return b;
+}
+
+// Lowercase, accents stripped, split at punctuation and CJK ideographs, longest pieces
+// first, a word that cannot be covered (or of over 100 characters) wholly [UNK].
+TEST(TokenizerMetadata, WordPieceSplitsAsBertDoes) {
+  const std::vector<uint8_t> bytes = tiny_wordpiece().bytes();
+  const Tokenizer tok = TokenizerInternals::from_file(gguf::File::parse(bytes, "wp.gguf"));
+  EXPECT_EQ(tok.tokenize("Unaffable,  CAF\u00c9!"), (std::vector<TokenId>{2, 4, 5, 6, 7, 8, 9, 3}));
+  EXPECT_EQ(tok.tokenize("unx a"), (std::vector<TokenId>{2, 1, 11, 3}));
+  EXPECT_EQ(tok.tokenize("\u4e2da\aa"), (std::vector<TokenId>{2, 10, 11, 12, 3}));
+  const TokenizeOptions bare{.add_bos = false, .add_eos = false};
+  std::vector<TokenId> hundred(100, 12);  // "▁a", then "a" continuations
+  hundred[0] = 11;
+  EXPECT_EQ(tok.tokenize(std::string(100, 'a'), bare), hundred);
+  EXPECT_EQ(tok.tokenize(std::string(101, 'a'), bare), (std::vector<TokenId>{1}));
+  EXPECT_EQ(tok.detokenize(std::vector<TokenId>{2, 4, 5, 6, 7, 3}), "unaffable ,");
+}
+
 TEST(TokenizerMetadata, MalformedMetadataGivesClearErrors) {
   auto expect_error = [](const GgufBuilder& b, const std::string& needle) {
     const std::string message = build_error(b);
@@ -353,6 +383,10 @@ TEST(TokenizerMetadata, MalformedMetadataGivesClearErrors) {
   GgufBuilder unknown_model;
   unknown_model.str("tokenizer.ggml.model", "t5").strings("tokenizer.ggml.tokens", {"a"});
   expect_error(unknown_model, "tokenizer.ggml.model 't5' is not supported");
+
+  GgufBuilder no_unk;
+  no_unk.str("tokenizer.ggml.model", "bert").strings("tokenizer.ggml.tokens", {"\u2581a"});
+  expect_error(no_unk, "a WordPiece vocabulary needs an unknown token");
 
   GgufBuilder no_tokens;
   no_tokens.str("tokenizer.ggml.model", "llama");
