@@ -96,6 +96,7 @@ TEST(BertEmbeddings, MiniLmMatchesSentenceTransformers) {
   Model model = Model::load(resolve_model_path(kMiniLm));
   EXPECT_EQ(model.architecture(), "bert");
   EXPECT_EQ(model.n_embd(), 384);
+  EXPECT_EQ(model_pooling(model), Pooling::Mean);  // bert.pooling_type: tern embed's default
   Session session(model, {.n_ctx = 512, .embeddings = true});
   for (const Reference& r : references()) {
     const std::vector<float> got = embed_tokens(session, r.ids);
@@ -129,6 +130,7 @@ class SyntheticBert : public ::testing::Test {
 // does not depend on how the batch's other sequences are laid out.
 TEST_F(SyntheticBert, AttentionSeesTheWholeText) {
   Model model = Model::load(path_.string(), {.strict = true});
+  EXPECT_EQ(model_pooling(model), std::nullopt);  // no pooling_type key
   Session session(model, {.n_ctx = 16, .embeddings = true});
   const EmbedOptions rows{.pooling = Pooling::None, .normalize = false};
   const std::vector<float> a = embed_tokens(session, std::vector<TokenId>{5, 17, 42, 9}, rows);

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
 
+#include "tern/model.h"
 #include "tern/session.h"
 #include "tern/tokenizer.h"
 
@@ -25,6 +27,10 @@ enum class Pooling {
 /// "none", "mean", "last", "cls"; throws tern::Error naming the accepted values otherwise.
 Pooling parse_pooling(std::string_view name);
 std::string_view pooling_name(Pooling pooling);
+
+/// The pooling the model was trained with, as its file states it ({arch}.pooling_type, as
+/// llama.cpp numbers them: 0 none, 1 mean, 2 cls, 3 last); nullopt when absent or another.
+std::optional<Pooling> model_pooling(const Model& model);
 
 struct EmbedOptions {
   Pooling pooling = Pooling::Mean;

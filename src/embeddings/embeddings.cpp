@@ -39,6 +39,24 @@ std::string_view pooling_name(Pooling pooling) {
   return "?";
 }
 
+std::optional<Pooling> model_pooling(const Model& model) {
+  const std::optional<int64_t> type =
+      model.meta_int(fmt::format("{}.pooling_type", model.architecture()));
+  if (!type) return std::nullopt;
+  switch (*type) {
+    case 0:
+      return Pooling::None;
+    case 1:
+      return Pooling::Mean;
+    case 2:
+      return Pooling::Cls;
+    case 3:
+      return Pooling::Last;
+    default:
+      return std::nullopt;  // rank (a reranker's head) and unknown kinds
+  }
+}
+
 std::vector<float> pool_rows(std::span<const float> rows, int64_t n_embd,
                              const EmbedOptions& options) {
   const auto width = static_cast<size_t>(n_embd);

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,7 +30,7 @@ struct EmbedCliOptions {
   std::string model;
   std::string prompt;
   std::string file;
-  std::string pooling = "mean";
+  std::string pooling;  // "": the model's own ({arch}.pooling_type), else mean
   bool no_normalize = false;
   bool json = false;
   int n_threads = 0;
@@ -69,9 +70,13 @@ nlohmann::json as_json(std::span<const float> values, int64_t n_embd, bool rows)
 }
 
 void run(const EmbedCliOptions& o, const CLI::App* cmd) {
-  const EmbedOptions options{.pooling = parse_pooling(o.pooling), .normalize = !o.no_normalize};
+  std::optional<Pooling> pooling;
+  if (!o.pooling.empty()) pooling = parse_pooling(o.pooling);  // before reading any input
   const std::vector<std::string> texts = read_texts(o, cmd);
   Model model = Model::load(resolve_model_path(o.model), with_environment(o.model_options));
+  const EmbedOptions options{
+      .pooling = pooling.value_or(model_pooling(model).value_or(Pooling::Mean)),
+      .normalize = !o.no_normalize};
   std::vector<std::vector<TokenId>> tokens;
   size_t longest = 0;
   for (const std::string& text : texts) {
@@ -120,8 +125,9 @@ void add_embed(CLI::App& app) {
   auto* prompt = cmd->add_option("-p,--prompt", o->prompt, "The text to embed");
   cmd->add_option("-f,--file", o->file, "Embed each non-empty line of this file (default: stdin)")
       ->excludes(prompt);
-  cmd->add_option("--pooling", o->pooling, "mean, last, cls, or none (every token's vector)")
-      ->capture_default_str();
+  cmd->add_option("--pooling", o->pooling,
+                  "mean, last, cls, or none (every token's vector); default: the model's "
+                  "pooling_type, else mean");
   cmd->add_flag("--no-normalize", o->no_normalize, "Keep the vectors' length (default: L2 norm 1)");
   cmd->add_flag("--json", o->json, "Print an OpenAI-style embeddings list");
   cmd->add_option("-t,--threads", o->n_threads, "Threads (default: physical cores)")
