@@ -295,12 +295,10 @@ void CpuBackend::dense_matmuls(std::span<const cpu::ExpertWeight> weights, int64
   }
 }
 
-// The runs of query rows the attention kernels take, each over the cache rows slot_row +
-// [0, pos0 + n_rows): the graph's segments, or for non-causal attention each row alone at
-// its segment's last position, so that it sees every key of its segment.
-std::vector<graph::Segment> attention_segments(const Graph& graph,
-                                               const graph::AttentionParams& p) {
-  if (p.causal) return {graph.segments().begin(), graph.segments().end()};
+// For non-causal attention, the runs of query rows the kernels take (each over the cache
+// rows slot_row + [0, pos0 + n_rows)): each row alone at its segment's last position, so
+// that it sees every key of its segment. Causal attention takes the graph's segments.
+std::vector<graph::Segment> row_segments(const Graph& graph) {
   std::vector<graph::Segment> rows;
   for (const graph::Segment& s : graph.segments()) {
     for (int64_t r = 0; r < s.n_rows; ++r) {
@@ -378,7 +376,9 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       const Tensor& k_cache = graph.tensor(node.in[1]);
       const float* sinks =
           node.in[3] != graph::kNone ? ops.floats(node.in[3], 1, scratch_c_) : nullptr;
-      const std::vector<graph::Segment> segments = attention_segments(graph, p);
+      const std::vector<graph::Segment> rows =
+          p.causal ? std::vector<graph::Segment>{} : row_segments(graph);
+      const std::span<const graph::Segment> segments = p.causal ? graph.segments() : rows;
       if (isa_ == cpu::Isa::Scalar) {
         const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
         const float* v = ops.floats(node.in[2], n_kv, scratch_b_);
