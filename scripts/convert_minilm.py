@@ -104,15 +104,12 @@ def convert(model_dir: Path, out: Path) -> None:
         types[token_id] = gguf.TokenType.CONTROL
     w.add_token_types(types)
     w.add_token_type_count(config["type_vocab_size"])
-    # "[CLS] text [SEP]", as llama.cpp writes BERT's: CLS as BOS, SEP as EOS, both added.
-    w.add_bos_token_id(specials["[CLS]"])
-    w.add_eos_token_id(specials["[SEP]"])
+    # As llama.cpp's BERT files name them, with no BOS or EOS: a text is "[CLS] text [SEP]".
+    w.add_uint32("tokenizer.ggml.cls_token_id", specials["[CLS]"])
     w.add_sep_token_id(specials["[SEP]"])
     w.add_unk_token_id(specials["[UNK]"])
     w.add_pad_token_id(specials["[PAD]"])
     w.add_mask_token_id(specials["[MASK]"])
-    w.add_add_bos_token(True)
-    w.add_add_eos_token(True)
 
     for ours, theirs in tensor_names(config["num_hidden_layers"]):
         array = tensors[theirs]

@@ -326,7 +326,8 @@ TEST(TokenizerMetadata, TinyVocabularyWorks) {
   EXPECT_TRUE(tok.is_end_of_generation(3));  // "<|end|>" is a known end-of-turn marker
 }
 
-// A tiny WordPiece vocabulary in llama.cpp's form: word starts prefixed by "▁".
+// A tiny WordPiece vocabulary in llama.cpp's form: word starts prefixed by "▁", CLS and
+// SEP ids instead of BOS and EOS.
 GgufBuilder tiny_wordpiece() {
   GgufBuilder b;
   b.str("tokenizer.ggml.model", "bert")
@@ -334,8 +335,8 @@ GgufBuilder tiny_wordpiece() {
                {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\u2581un", "aff", "able", "\u2581,",
                 "\u2581cafe", "\u2581!", "\u2581\u4e2d", "\u2581a", "a"})
       .ints("tokenizer.ggml.token_type", {3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1})
-      .u32("tokenizer.ggml.bos_token_id", 2)
-      .u32("tokenizer.ggml.eos_token_id", 3)
+      .u32("tokenizer.ggml.cls_token_id", 2)
+      .u32("tokenizer.ggml.seperator_token_id", 3)
       .u32("tokenizer.ggml.unknown_token_id", 1);
   return b;
 }
