@@ -10,7 +10,7 @@ namespace tern {
 
 namespace {
 
-constexpr size_t kKinds = 4;  // BackendKind's values
+constexpr size_t kKinds = 5;  // BackendKind's values
 
 // Filled by the GPU libraries' registrars during static initialization, read-only after.
 std::array<GpuBackendEntry, kKinds>& gpu_entries() {
@@ -31,6 +31,8 @@ std::string_view backend_kind_name(BackendKind kind) {
     case BackendKind::Cpu: return "cpu";
     case BackendKind::Vulkan: return "vulkan";
     case BackendKind::Cuda: return "cuda";
+    case BackendKind::Hip:
+      return "hip";
   }
   return "?";
 }
@@ -48,7 +50,8 @@ bool backend_available(BackendKind kind) {
 std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, const BackendOptions& options) {
   if (kind == BackendKind::Cpu) return nullptr;
   if (kind == BackendKind::Auto) {
-    for (BackendKind gpu : {BackendKind::Cuda, BackendKind::Vulkan}) {  // CUDA is faster there
+    // CUDA and HIP are faster than Vulkan on their GPUs.
+    for (BackendKind gpu : {BackendKind::Cuda, BackendKind::Hip, BackendKind::Vulkan}) {
       const GpuBackendEntry* e = entry_of(gpu);
       if (e != nullptr && e->auto_usable(options)) return e->make(options);
     }
@@ -57,10 +60,12 @@ std::unique_ptr<Backend> make_gpu_backend(BackendKind kind, const BackendOptions
   const GpuBackendEntry* e = entry_of(kind);
   if (e == nullptr) {
     const std::string_view name = backend_kind_name(kind);
+    const char* flag = kind == BackendKind::Cuda  ? "CUDA"
+                       : kind == BackendKind::Hip ? "HIP"
+                                                  : "VULKAN";
     throw Error(
-        fmt::format("this program has no {0} backend (build with -DTERN_{1}=ON and link "
-                    "tern::{0})",
-                    name, kind == BackendKind::Cuda ? "CUDA" : "VULKAN"));
+        fmt::format("this program has no {0} backend (build with -DTERN_{1}=ON and link tern::{0})",
+                    name, flag));
   }
   return e->make(options);
 }

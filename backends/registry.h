@@ -16,6 +16,14 @@ namespace tern {
 
 std::string_view backend_kind_name(BackendKind kind);
 
+/// What the CUDA backend's sources register as in this build: Cuda, or Hip when they were
+/// built for AMD GPUs (-DTERN_HIP=ON, which defines TERN_HIP for what links tern::hip).
+#ifdef TERN_HIP
+inline constexpr BackendKind kCudaSourcesKind = BackendKind::Hip;
+#else
+inline constexpr BackendKind kCudaSourcesKind = BackendKind::Cuda;
+#endif
+
 /// What a GPU backend library gives the registry.
 struct GpuBackendEntry {
   size_t (*device_count)() = nullptr;

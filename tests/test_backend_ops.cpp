@@ -78,7 +78,7 @@ double vulkan_bound(TensorType t) {
 void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
 
 const Target kTargets[] = {
-    {"cuda", BackendKind::Cuda, false, true, cuda_matmul_bound, cuda_get_rows_bound, kExact},
+    {"cuda", kCudaSourcesKind, false, true, cuda_matmul_bound, cuda_get_rows_bound, kExact},
     {"vulkan_fast", BackendKind::Vulkan, false, false, vulkan_bound, vulkan_bound, kF16},
     {"vulkan_basic", BackendKind::Vulkan, true, false, vulkan_bound, vulkan_bound, kF16},
 };
@@ -193,7 +193,7 @@ class BackendOps : public testing::TestWithParam<Target> {
   void SetUp() override {
     const Target& t = GetParam();
     if (!backend_available(t.kind)) {
-      GTEST_SKIP() << (t.kind == BackendKind::Cuda
+      GTEST_SKIP() << (t.kind == kCudaSourcesKind
                            ? "no CUDA device"
                            : "no Vulkan device (install mesa-vulkan-drivers for lavapipe)");
     }

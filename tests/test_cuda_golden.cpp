@@ -41,13 +41,13 @@ using namespace golden;  // NOLINT: the golden helpers are this test's vocabular
 class CudaGolden : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!backend_available(BackendKind::Cuda)) GTEST_SKIP() << "no CUDA device";
+    if (!backend_available(kCudaSourcesKind)) GTEST_SKIP() << "no CUDA device";
   }
 };
 
 TEST_P(CudaGolden, PromptLogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf", {.backend = BackendKind::Cuda});
+  Model model = Model::load(g.dir + "/model.gguf", {.backend = kCudaSourcesKind});
   Session session(model, {.n_ctx = 64, .n_threads = 2});
   expect_matches_reference(g, session.decode(g.tokens, Outputs::All), " (cuda)");
 }
@@ -56,7 +56,7 @@ TEST_P(CudaGolden, PromptLogitsMatchLlamaCpp) {
 // F16 cache.
 TEST_P(CudaGolden, StepwiseLogitsMatchLlamaCpp) {
   Golden g = load_golden(GetParam());
-  Model model = Model::load(g.dir + "/model.gguf", {.backend = BackendKind::Cuda});
+  Model model = Model::load(g.dir + "/model.gguf", {.backend = kCudaSourcesKind});
   Session session(model, {.n_ctx = 64, .n_threads = 2, .kv_type = KvType::F16});
   std::vector<float> logits;
   for (int32_t token : g.tokens) {
@@ -72,7 +72,7 @@ TEST_P(CudaGolden, StepwiseLogitsMatchLlamaCpp) {
 // test_launch_key checks that a step's key does not change with the position, so the
 // graphs are really captured and replayed.
 TEST_P(CudaGolden, ReplayedGraphsGiveTheDirectLaunchesLogits) {
-  expect_replay_matches_direct(load_golden(GetParam()), BackendKind::Cuda, "TERN_CUDA_GRAPHS", "0",
+  expect_replay_matches_direct(load_golden(GetParam()), kCudaSourcesKind, "TERN_CUDA_GRAPHS", "0",
                                "strict");
 }
 
@@ -100,7 +100,7 @@ TEST_P(CudaGolden, NoCpuFallbacks) {
   Golden g = load_golden(GetParam());
   Model model = Model::load(g.dir + "/model.gguf");
   const ArchModel& arch = ModelInternals::arch(model);
-  SharedBackend gpu{make_gpu_backend(BackendKind::Cuda, {})};
+  SharedBackend gpu{make_gpu_backend(kCudaSourcesKind, {})};
   Scheduler scheduler(make_cpu_backend({2}), &gpu, Placement(arch.spec().n_layer, -1, true));
   KvCache cache([&](int layer) -> Backend& { return scheduler.backend_of_layer(layer); },
                 arch.spec(), 16, 1, TensorType::F16);
@@ -144,7 +144,7 @@ std::vector<float> stepwise_logits(const std::string& path, const ModelOptions& 
 class CudaRealModels : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!backend_available(BackendKind::Cuda)) GTEST_SKIP() << "no CUDA device";
+    if (!backend_available(kCudaSourcesKind)) GTEST_SKIP() << "no CUDA device";
     try {
       path_ = resolve_model_path(GetParam());
     } catch (const Error& e) {
@@ -176,7 +176,7 @@ TEST_P(CudaRealModels, EveryOffloadGivesTheCpusGreedyTokens) {
   std::vector<float> want = stepwise_logits(path_, cpu, prompt, greedy);
   int64_t n_layer = model.n_layer();
   for (int64_t ngl : {int64_t{0}, int64_t{1}, n_layer / 2, n_layer}) {
-    const ModelOptions gpu{.backend = BackendKind::Cuda, .n_gpu_layers = static_cast<int>(ngl)};
+    const ModelOptions gpu{.backend = kCudaSourcesKind, .n_gpu_layers = static_cast<int>(ngl)};
     std::vector<float> got = stepwise_logits(path_, gpu, prompt, greedy);
     ASSERT_EQ(got.size(), want.size());
     // argmax over a row with NaN answers whatever it meets first: NaN must fail by itself.

@@ -161,7 +161,7 @@ TEST_P(SessionFileGpuTest, RoundTripThroughDeviceBuffers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Gpus, SessionFileGpuTest,
-                         ::testing::Values(BackendKind::Vulkan, BackendKind::Cuda),
+                         ::testing::Values(BackendKind::Vulkan, kCudaSourcesKind),
                          [](const auto& test) {
                            return test.param == BackendKind::Vulkan ? std::string("vulkan")
                                                                     : std::string("cuda");

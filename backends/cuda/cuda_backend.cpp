@@ -56,8 +56,8 @@ class CudaBackend final : public Backend {
   CudaBackend& operator=(const CudaBackend&) = delete;
 
   DeviceInfo device() const override {
-    return {fmt::format("cuda:{} ({})", props_.index, props_.name), props_.free_bytes, false,
-            props_.peak_bytes_per_s() / 1e9};
+    return {fmt::format("{}:{} ({})", kRuntimeName, props_.index, props_.name), props_.free_bytes,
+            false, props_.peak_bytes_per_s() / 1e9};
   }
   std::unique_ptr<Buffer> allocate(size_t bytes) override {
     TERN_CUDA_CHECK(cudaSetDevice(props_.index));
@@ -86,7 +86,7 @@ class CudaBackend final : public Backend {
 
   DeviceProps props_;
   cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
+  BlasHandle cublas_ = nullptr;
   Scratch scratch_;
   WeightStore weights_;
   LaunchGraphs graphs_;
@@ -106,20 +106,24 @@ cudaStream_t make_stream() {
 
 CudaBackend::CudaBackend(int index)
     : props_(query_device(index)), stream_(make_stream()), weights_(stream_) {
+#ifndef TERN_HIP  // HIP builds have no BLAS (gpu_runtime.h)
   try {
     TERN_CUDA_CHECK(cublasCreate(&cublas_));
     TERN_CUDA_CHECK(cublasSetStream(cublas_, stream_));
   } catch (...) {
     if (cublas_ != nullptr) cublasDestroy(cublas_);
-    cudaStreamDestroy(stream_);
+    (void)cudaStreamDestroy(stream_);
     throw;
   }
+#endif
 }
 
 CudaBackend::~CudaBackend() {
-  cudaStreamSynchronize(stream_);
+  (void)cudaStreamSynchronize(stream_);
+#ifndef TERN_HIP
   cublasDestroy(cublas_);
-  cudaStreamDestroy(stream_);
+#endif
+  (void)cudaStreamDestroy(stream_);
 }
 
 void* CudaBackend::cache_data(const Tensor& t) const {
@@ -225,7 +229,7 @@ void CudaBackend::run(const Graph& g, size_t first, size_t last, Buffer& workspa
       enqueue_span(g, first, last);
     }
   } catch (...) {
-    cudaStreamSynchronize(stream_);  // what was enqueued finishes before anything is freed
+    (void)cudaStreamSynchronize(stream_);  // what was enqueued finishes before anything is freed
     throw;
   }
   TERN_CUDA_CHECK(cudaStreamSynchronize(stream_));

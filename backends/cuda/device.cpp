@@ -25,7 +25,8 @@ int device_count() {
 
 int choose_device(int index) {
   int n = device_count();
-  if (n == 0) throw Error("cuda: no CUDA device on this machine");
+  if (n == 0)
+    throw Error(fmt::format("{}: no {} device on this machine", kRuntimeName, kRuntimeTitle));
   if (index < 0 || index >= n) {
     throw Error(fmt::format("cuda: device {} is not a device index in [0, {})", index, n));
   }
@@ -56,11 +57,13 @@ void check(cudaError_t status, const char* call) {
                           cudaGetErrorName(status)));
 }
 
+#ifndef TERN_HIP
 void check(cublasStatus_t status, const char* call) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
   throw Error(fmt::format("cuda: {} failed: {} ({})", call, cublasGetStatusString(status),
                           cublasGetStatusName(status)));
 }
+#endif
 
 void check_alloc(cudaError_t status, size_t bytes, const char* what) {
   if (status == cudaSuccess) return;

@@ -3,12 +3,11 @@
 // become tern::Error (the call that failed and CUDA's own message).
 #pragma once
 
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
 #include <cstddef>
 #include <string>
 #include <vector>
+
+#include "gpu_runtime.h"
 
 namespace tern::cuda {
 
@@ -35,7 +34,9 @@ DeviceProps query_device(int index);
 
 /// Throws tern::Error naming `call` and CUDA's message unless `status` is success.
 void check(cudaError_t status, const char* call);
+#ifndef TERN_HIP
 void check(cublasStatus_t status, const char* call);
+#endif
 /// Like check() for an allocation of `bytes`; out-of-memory says how much is free.
 void check_alloc(cudaError_t status, size_t bytes, const char* what);
 /// Errors of the kernel launches just enqueued (bad configuration, no kernel image).

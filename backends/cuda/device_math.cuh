@@ -1,7 +1,8 @@
 // Primitives the block kernels share on the host and the device: the TERN_HD qualifier,
 // half/bfloat16 bits to float, 4-way int8 dot products (__dp4a) and byte-wise subtraction
 // with host fallbacks of the same semantics, and 32-bit loads from blocks that are only
-// 2-byte aligned. Compiled by nvcc for kernels and by g++ for tests/test_cuda_blocks.cpp.
+// 2-byte aligned. Compiled by nvcc (or hipcc) for kernels and by g++ for
+// tests/test_cuda_blocks.cpp.
 #pragma once
 
 #include <cstdint>
@@ -9,15 +10,23 @@
 
 #include "types/float_types.h"
 
-#ifdef __CUDACC__
-#include <cuda_fp16.h>
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#include "gpu_runtime.h"
 #define TERN_HD __host__ __device__ __forceinline__
 #else
 #define TERN_HD inline
 #endif
+// The device pass of nvcc or hipcc; NVIDIA's alone has __dp4a and __vsub4 (elsewhere the
+// portable code below, which the host uses too).
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+#define TERN_DEVICE_CODE 1
+#endif
+#ifdef __CUDA_ARCH__
+#define TERN_NVIDIA_DEVICE_CODE 1
+#endif
 // Fixed-count loops over a block's words: unrolled on the device, so per-word arrays stay
 // in registers (host compilers do not know the pragma).
-#ifdef __CUDA_ARCH__
+#ifdef TERN_DEVICE_CODE
 #define TERN_UNROLL _Pragma("unroll")
 #define TERN_UNROLL_2 _Pragma("unroll 2")
 #else
@@ -29,7 +38,7 @@ namespace tern::cuda {
 
 /// IEEE half bits -> float (exact).
 TERN_HD float half_to_float(uint16_t h) {
-#ifdef __CUDA_ARCH__
+#ifdef TERN_DEVICE_CODE
   return __half2float(__ushort_as_half(h));
 #else
   return f16_to_f32(h);
@@ -38,7 +47,7 @@ TERN_HD float half_to_float(uint16_t h) {
 
 /// bfloat16 bits -> float (exact).
 TERN_HD float bf16_bits_to_float(uint16_t b) {
-#ifdef __CUDA_ARCH__
+#ifdef TERN_DEVICE_CODE
   return __uint_as_float(static_cast<uint32_t>(b) << 16);
 #else
   return bf16_to_f32(b);
@@ -52,7 +61,7 @@ TERN_HD int sbyte(int w, int k) {
 
 /// c + sum over k of signed byte k of a times signed byte k of b (__dp4a).
 TERN_HD int dp4a(int a, int b, int c) {
-#ifdef __CUDA_ARCH__
+#ifdef TERN_NVIDIA_DEVICE_CODE
   return __dp4a(a, b, c);
 #else
   for (int k = 0; k < 4; ++k) c += sbyte(a, k) * sbyte(b, k);
@@ -63,7 +72,7 @@ TERN_HD int dp4a(int a, int b, int c) {
 /// Byte-wise a - b modulo 256, no borrow between bytes (__vsub4). Turns unsigned quants
 /// with an offset (0..63 - 32) into the signed bytes dp4a reads.
 TERN_HD int vsub4(int a, int b) {
-#ifdef __CUDA_ARCH__
+#ifdef TERN_NVIDIA_DEVICE_CODE
   return static_cast<int>(__vsub4(static_cast<unsigned>(a), static_cast<unsigned>(b)));
 #else
   uint32_t out = 0;
@@ -81,7 +90,7 @@ TERN_HD int vsub4(int a, int b) {
 /// in a row, so their words are read as two 16-bit halves on the device.
 template <int kAlign>
 TERN_HD int load_i32(const void* p) {
-#ifdef __CUDA_ARCH__
+#ifdef TERN_DEVICE_CODE
   if constexpr (kAlign >= 4) {
     return *static_cast<const int*>(p);
   } else {
@@ -102,7 +111,7 @@ TERN_HD int load_i32(const void* p) {
 /// other fields follow the quant bytes).
 template <int kAlign>
 TERN_HD void load_16(const void* p, int (&w)[4]) {
-#ifdef __CUDA_ARCH__
+#ifdef TERN_DEVICE_CODE
   if constexpr (kAlign >= 16) {
     const int4 v = __ldg(static_cast<const int4*>(p));
     w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;

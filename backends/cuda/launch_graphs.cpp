@@ -33,7 +33,7 @@ LaunchGraphs::Exec LaunchGraphs::capture(cudaStream_t stream, const std::functio
   // rather than silently escaping it.
   cudaError_t status = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
   if (status != cudaSuccess) {
-    cudaGetLastError();
+    (void)cudaGetLastError();
     why = std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(status);
     return nullptr;
   }
@@ -51,13 +51,13 @@ LaunchGraphs::Exec LaunchGraphs::capture(cudaStream_t stream, const std::functio
   }
   cudaGraphExec_t exec = nullptr;
   if (why.empty()) {
-    status = cudaGraphInstantiate(&exec, graph, 0);
+    status = graph_instantiate(&exec, graph);
     if (status != cudaSuccess)
       why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(status);
   }
-  if (graph != nullptr) cudaGraphDestroy(graph);
+  if (graph != nullptr) (void)cudaGraphDestroy(graph);
   if (!why.empty()) {
-    cudaGetLastError();  // a failed capture leaves no sticky error; clear what it left
+    (void)cudaGetLastError();  // a failed capture leaves no sticky error; clear what it left
     return nullptr;
   }
   return Exec(exec);

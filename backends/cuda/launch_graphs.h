@@ -2,8 +2,6 @@
 // which otherwise pay one host-side launch per node, several hundred per token.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -11,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "gpu_runtime.h"
 #include "graph/launch_key.h"
 
 namespace tern::cuda {
@@ -36,7 +35,7 @@ class LaunchGraphs {
 
  private:
   struct ExecDeleter {
-    void operator()(cudaGraphExec_t exec) const { cudaGraphExecDestroy(exec); }
+    void operator()(cudaGraphExec_t exec) const { (void)cudaGraphExecDestroy(exec); }
   };
   using Exec = std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, ExecDeleter>;
   struct Recording {

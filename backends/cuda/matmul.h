@@ -3,12 +3,10 @@
 // and its siblings implement it; cuda_backend.cpp and the weight store call it).
 #pragma once
 
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
 #include <cstddef>
 #include <cstdint>
 
+#include "gpu_runtime.h"
 #include "types/type_table.h"
 
 namespace tern::cuda {
@@ -51,7 +49,7 @@ class Scratch {
 /// y [n_tokens, w.rows] = x [n_tokens, w.cols] @ w^T, enqueued on `stream`. x and y are
 /// device F32 rows, densely packed.
 void matmul(const DeviceMatrix& w, const float* x, float* y, int64_t n_tokens, Scratch& scratch,
-            cublasHandle_t cublas, cudaStream_t stream);
+            BlasHandle cublas, cudaStream_t stream);
 
 /// Mixture-of-experts products: w stacks n_expert matrices of w.rows / n_expert rows; row
 /// i = t * n_used + j of y [n_tokens * n_used, w.rows / n_expert] is expert route[t][n_used

@@ -3,11 +3,9 @@
 // (dequant_f16.cu) + cuBLAS. Internal to the CUDA backend.
 #pragma once
 
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
 #include <cstdint>
 
+#include "gpu_runtime.h"
 #include "matmul.h"
 
 namespace tern::cuda {

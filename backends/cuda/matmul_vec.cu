@@ -16,7 +16,7 @@
 namespace tern::cuda {
 namespace {
 
-constexpr int kWarp = 32;
+constexpr int kWarp = kWarpSize;
 // Rows per thread block (one warp each): 128 threads, enough resident warps to keep
 // many row streams in flight. A tuning knob for GPU benchmarks.
 constexpr int kRowsPerCta = 4;
@@ -32,13 +32,13 @@ __global__ void quantize_kernel(const float* __restrict__ x, int64_t n_blocks,
   if (i >= n_blocks) return;  // the whole warp leaves together
   const float v = x[i * kBlock32 + lane];
   float amax = fabsf(v);
-  for (int offset = 16; offset > 0; offset /= 2) {
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    amax = fmaxf(amax, warp_shfl_xor(amax, offset));
   }
   const float d = act_scale(amax);
   const int q = act_quant(v, d);
   int sum = q;
-  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) sum += warp_shfl_xor(sum, offset);
   out[i].qs[lane] = static_cast<int8_t>(q);
   if (lane == 0) {
     out[i].d = d;

@@ -16,12 +16,12 @@ DeviceBuffer::DeviceBuffer(size_t bytes, cudaStream_t stream) : bytes_(bytes), s
     TERN_CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes_, stream_));
     TERN_CUDA_CHECK(cudaStreamSynchronize(stream_));
   } catch (...) {
-    cudaFree(data_);
+    (void)cudaFree(data_);
     throw;
   }
 }
 
-DeviceBuffer::~DeviceBuffer() { cudaFree(data_); }
+DeviceBuffer::~DeviceBuffer() { (void)cudaFree(data_); }
 
 void DeviceBuffer::check_range(size_t offset, size_t n, const char* what) const {
   if (offset > bytes_ || n > bytes_ - offset) {
@@ -46,11 +46,11 @@ void DeviceBuffer::download(void* dst, size_t offset, size_t n) const {
   TERN_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-PinnedBuffer::~PinnedBuffer() { cudaFreeHost(data_); }
+PinnedBuffer::~PinnedBuffer() { (void)cudaFreeHost(data_); }
 
 void* PinnedBuffer::reserve(size_t bytes) {
   if (bytes <= bytes_) return data_;
-  cudaFreeHost(data_);
+  (void)cudaFreeHost(data_);
   data_ = nullptr;
   bytes_ = 0;
   check_alloc(cudaMallocHost(&data_, bytes), bytes, "pinned host memory");

@@ -3,11 +3,10 @@
 // the per-run data: ids and rope tables, copied to the device in one transfer per run).
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstddef>
 
 #include "backends/backend.h"
+#include "gpu_runtime.h"
 
 namespace tern::cuda {
 

@@ -4,9 +4,9 @@
 // these calls.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "gpu_runtime.h"
 
 namespace tern::cuda {
 

@@ -9,11 +9,10 @@
 // keys over up to kMaxSplits blocks (flash-decoding), which write (m, l, unnormalized
 // output) partials that combine_kernel merges. The split count depends on the shape only;
 // the share of each split is worked out on the device from the row's position.
-#include <cuda_fp16.h>
-
 #include <algorithm>
 
 #include "device.h"
+#include "gpu_runtime.h"
 #include "kernel_util.cuh"
 #include "ops.h"
 
@@ -22,7 +21,8 @@ namespace tern::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / 32;
+constexpr int kWarps = kThreads / kWarpSize;
+static_assert(kThreads % kWarpSize == 0);
 constexpr int kChunk = 128;                                     // keys per step
 constexpr int kAccPerThread = kMaxAttentionHeadDim / kThreads;  // output dims per thread
 // Blocks a launch should have to fill a large GPU (an H100 has 132 SMs of up to 16 of
@@ -67,8 +67,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t per_split = (pos + 1 - first + gridDim.y - 1) / gridDim.y;
   const int64_t lo = first + blockIdx.y * per_split;
   const int64_t hi = min(pos + 1, lo + per_split);
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % kWarpSize;
+  const int warp = threadIdx.x / kWarpSize;
   const float* qh = q + t * s.n_head * s.head_dim_k + int64_t{h} * s.head_dim_k;
   for (int d = threadIdx.x; d < s.head_dim_k; d += kThreads) qs[d] = qh[d];
   __syncthreads();
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = warp; j < n; j += kWarps) {
       const T* kj = k + (start + j) * s.k_cols + int64_t{kv} * s.head_dim_k;
       float dot = 0.0f;
-      for (int d = lane; d < s.head_dim_k; d += 32) dot += qs[d] * load(kj, d);
+      for (int d = lane; d < s.head_dim_k; d += kWarpSize) dot += qs[d] * load(kj, d);
       dot = warp_sum(dot);
       if (lane == 0) {
         const float score = dot * s.scale;
@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(kThreads)
 // e^(sink - M) to the denominator, M then including it. The first warp
 // turns the (m, l) pairs, one per lane, into the splits' weights; then every thread sums its
 // output dims over the splits, all of whose loads are independent.
-static_assert(kMaxSplits <= 32);
+static_assert(kMaxSplits <= kWarpSize);
 
 __global__ void __launch_bounds__(kThreads)
     combine_kernel(const float* partial, int n_splits, AttentionShape s, const int32_t* places,
@@ -150,13 +150,13 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t row = blockIdx.x;
   const int64_t stride = s.head_dim_v + 2;
   const float* base = partial + row * n_splits * stride;
-  if (threadIdx.x < 32) {
+  if (threadIdx.x < kWarpSize) {
     const int i = static_cast<int>(threadIdx.x);
     const float m = i < n_splits ? base[i * stride] : -INFINITY;
     const float sink = s.sinks ? sink_logit(s, places, row % s.n_head) : -INFINITY;
     float max_m = fmaxf(m, sink);
-    for (int offset = 16; offset > 0; offset /= 2) {
-      max_m = fmaxf(max_m, __shfl_xor_sync(0xffffffffu, max_m, offset));
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+      max_m = fmaxf(max_m, warp_shfl_xor(max_m, offset));
     }
     const float scale = i < n_splits ? expf(m - max_m) : 0.0f;  // 0 for an empty split
     const float l = warp_sum(i < n_splits ? base[i * stride + 1] * scale : 0.0f) +

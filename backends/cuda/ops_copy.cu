@@ -2,9 +2,8 @@
 // nearest even, as the CPU's f32_to_f16). One thread per value. Each row's cache row is
 // read on the device (the per-run data), so a decode step's launch is the same at every
 // position.
-#include <cuda_fp16.h>
-
 #include "device.h"
+#include "gpu_runtime.h"
 #include "kernel_util.cuh"
 #include "ops.h"
 

@@ -60,8 +60,9 @@ void rms_norm(const float* x, const float* w, int64_t group, int64_t n_groups, f
   if (n_groups == 0) return;
   const bool vec = group % 4 == 0 && aligned16(x) && aligned16(out) && (w == nullptr || aligned16(w));
   const int64_t per_thread = vec ? 4 : 1;
-  const int64_t warps = (group / per_thread + 31) / 32;
-  const auto threads = static_cast<unsigned>(std::clamp<int64_t>(warps * 32, 32, kMaxThreads));
+  const int64_t warps = (group / per_thread + kWarpSize - 1) / kWarpSize;
+  const auto threads =
+      static_cast<unsigned>(std::clamp<int64_t>(warps * kWarpSize, kWarpSize, kMaxThreads));
   const auto blocks = static_cast<unsigned>(n_groups);
   if (vec) {
     rms_norm_kernel<true><<<blocks, threads, 0, stream>>>(x, w, group, eps, out);

@@ -6,7 +6,7 @@
 
 namespace tern::cuda {
 
-Scratch::~Scratch() { cudaFree(data_); }
+Scratch::~Scratch() { (void)cudaFree(data_); }
 
 void* Scratch::get(size_t bytes, cudaStream_t stream) {
   if (bytes <= bytes_) return data_;

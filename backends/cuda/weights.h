@@ -6,14 +6,13 @@
 // not change or move while the backend lives (the model outlives its sessions).
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
 #include <tuple>
 
+#include "gpu_runtime.h"
 #include "graph/graph.h"
 #include "matmul.h"
 #include "memory.h"

@@ -20,8 +20,9 @@
 namespace tern {
 
 /// The backend that runs the GPU share of the layers. Auto: the best available (a real
-/// GPU, else the CPU); Cpu: the CPU only; Vulkan/Cuda: that backend or an error.
-enum class BackendKind { Auto, Cpu, Vulkan, Cuda };
+/// GPU, else the CPU); Cpu: the CPU only; Vulkan/Cuda/Hip: that backend or an error (Hip:
+/// the CUDA backend's sources built for AMD GPUs, which takes cuda_device as its device).
+enum class BackendKind { Auto, Cpu, Vulkan, Cuda, Hip };
 
 /// The CPU kernels' SIMD level. Auto: the best this CPU has; a level above it is an error.
 /// Scalar runs the reference kernels (float activations).

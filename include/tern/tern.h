@@ -66,7 +66,8 @@ typedef enum tern_backend {
   TERN_BACKEND_AUTO = 0, /* the best available: a GPU backend, else the CPU */
   TERN_BACKEND_CPU = 1,
   TERN_BACKEND_VULKAN = 2,
-  TERN_BACKEND_CUDA = 3
+  TERN_BACKEND_CUDA = 3,
+  TERN_BACKEND_HIP = 4 /* AMD GPUs (a build with -DTERN_HIP=ON); its device is cuda_device */
 } tern_backend;
 
 /* The CPU kernels' SIMD level; a level above the CPU's is an error at the first session. */

@@ -11,7 +11,8 @@ using tern::c_api::need;
 static_assert(static_cast<int>(tern::BackendKind::Auto) == TERN_BACKEND_AUTO &&
               static_cast<int>(tern::BackendKind::Cpu) == TERN_BACKEND_CPU &&
               static_cast<int>(tern::BackendKind::Vulkan) == TERN_BACKEND_VULKAN &&
-              static_cast<int>(tern::BackendKind::Cuda) == TERN_BACKEND_CUDA);
+              static_cast<int>(tern::BackendKind::Cuda) == TERN_BACKEND_CUDA &&
+              static_cast<int>(tern::BackendKind::Hip) == TERN_BACKEND_HIP);
 static_assert(static_cast<int>(tern::CpuKernels::Auto) == TERN_CPU_KERNELS_AUTO &&
               static_cast<int>(tern::CpuKernels::Scalar) == TERN_CPU_KERNELS_SCALAR &&
               static_cast<int>(tern::CpuKernels::Avx2) == TERN_CPU_KERNELS_AVX2 &&

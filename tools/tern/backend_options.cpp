@@ -53,8 +53,9 @@ void add_backend_options(CLI::App* cmd, ModelOptions& options) {
   const std::map<std::string, BackendKind> kinds = {{"auto", BackendKind::Auto},
                                                     {"cpu", BackendKind::Cpu},
                                                     {"vulkan", BackendKind::Vulkan},
-                                                    {"cuda", BackendKind::Cuda}};
-  cmd->add_option("--backend", backend, "auto|cpu|vulkan|cuda (auto: the best available)")
+                                                    {"cuda", BackendKind::Cuda},
+                                                    {"hip", BackendKind::Hip}};
+  cmd->add_option("--backend", backend, "auto|cpu|vulkan|cuda|hip (auto: the best available)")
       ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case));
   cmd->add_option("--n-gpu-layers", n_gpu_layers,
                   "Layers on the GPU, the last ones (-1: all, with the output head); also -ngl")
