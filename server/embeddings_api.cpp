@@ -42,9 +42,7 @@ EmbeddingInput one_input(const json& item) {
 }  // namespace
 
 EmbeddingRequest parse_embedding_request(std::string_view body, int64_t n_embd) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) throw invalid_request("invalid_json", "the body is not valid JSON");
-  if (!j.is_object()) throw invalid_request("invalid_json", "the body must be a JSON object");
+  const json j = parse_json_object(body);
   EmbeddingRequest r;
   if (auto m = j.find("model"); m != j.end() && !m->is_null()) {
     if (!m->is_string()) throw invalid_request("invalid_type", "model must be a string");

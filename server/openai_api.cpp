@@ -21,6 +21,13 @@ std::string error_body(const ApiError& e) {
   return json{{"error", {{"message", e.what()}, {"type", e.type}, {"code", e.code}}}}.dump();
 }
 
+nlohmann::json parse_json_object(std::string_view body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) throw invalid_request("invalid_json", "the body is not valid JSON");
+  if (!j.is_object()) throw invalid_request("invalid_json", "the body must be a JSON object");
+  return j;
+}
+
 namespace {
 
 [[noreturn]] void wrong_type(const char* name, const char* want) {
@@ -167,9 +174,7 @@ void parse_logprobs(const json& j, CompletionRequest& r) {
 
 CompletionRequest parse_completion_request(std::string_view body, bool chat,
                                            const RequestLimits& limits) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) throw invalid_request("invalid_json", "the body is not valid JSON");
-  if (!j.is_object()) throw invalid_request("invalid_json", "the body must be a JSON object");
+  const json j = parse_json_object(body);
   CompletionRequest r;
   r.chat = chat;
   if (chat) {

@@ -38,6 +38,9 @@ ApiError invalid_request(const std::string& code, const std::string& message);
 /// The error's JSON body.
 std::string error_body(const ApiError& e);
 
+/// A request body parsed as a JSON object; 400 invalid_json when it is not one.
+nlohmann::json parse_json_object(std::string_view body);
+
 struct RequestLimits {
   int32_t max_tokens = 4096;  // the most a request may ask for (and the default)
   size_t max_stops = 4;       // OpenAI allows up to 4 stop strings

@@ -102,10 +102,9 @@ std::vector<float> embed_tokens(Session& session, std::span<const TokenId> token
   session.clear_sequence(0);
   // Hidden-state rows cost one norm each (no vocabulary projection), so Cls takes them all.
   const Outputs outputs = options.pooling == Pooling::Last ? Outputs::Last : Outputs::All;
-  std::span<const float> out = session.decode(tokens, outputs);
-  std::vector<float> rows(out.begin(), out.end());
+  std::vector<float> pooled = pool_rows(session.decode(tokens, outputs), session.row_width(), options);
   session.clear_sequence(0);
-  return pool_rows(rows, session.row_width(), options);
+  return pooled;
 }
 
 double cosine_similarity(std::span<const float> a, std::span<const float> b) {
