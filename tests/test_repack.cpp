@@ -100,18 +100,24 @@ void expect_near_reference(const Problem& p, const std::vector<float>& y, const 
 }
 
 // Runs the repacked kernel over [0, rows) in pieces that start at whole groups, as decode
-// tasks do; 40 rows are 5 groups: two passes of two streams and one group alone.
+// tasks do; 40 rows are 5 groups: two passes of two streams and one group alone. The same
+// activation row twice (the batched kernels) must give the one-row result twice.
 std::vector<float> repacked_product(const Problem& p, Isa isa) {
   std::vector<uint8_t> packed(repacked_bytes(p.type, p.rows, p.cols));
   repack(p.type, p.w.data(), p.rows, p.cols, packed.data(), 2);
   GroupActBuffer acts;
   GroupActs x = acts.prepare(p.type, p.x.data(), p.cols);
+  const GroupActs twice[2] = {x, x};
   std::vector<float> y(static_cast<size_t>(p.rows), NAN);
+  std::vector<float> y2(static_cast<size_t>(2 * p.rows), NAN);
   for (int64_t r0 = 0; r0 < p.rows; r0 += 40) {
     int64_t r1 = std::min(p.rows, r0 + 40);
     repacked_gemv(p.type, packed.data(), p.cols, r0, r1, std::span(&x, 1), y.data() + r0, p.rows,
                   isa);
+    repacked_gemv(p.type, packed.data(), p.cols, r0, r1, twice, y2.data() + r0, p.rows, isa);
   }
+  EXPECT_EQ(std::vector<float>(y2.begin(), y2.begin() + p.rows), y) << isa_name(isa);
+  EXPECT_EQ(std::vector<float>(y2.begin() + p.rows, y2.end()), y) << isa_name(isa);
   return y;
 }
 
