@@ -153,7 +153,8 @@ BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)
 // ---- Decoding attention at the 1B shape over a long context: 32 query heads over 8 kv
 // heads of 64, the caches of 16 layers (F32: 16 x 16 MiB at 4096 positions, far past L3,
 // as in a real decode step) visited in turn, two threads. tok/s counts decoded tokens (all
-// 16 layers). Args: {cached positions, F16 cache}.
+// 16 layers). Args: {cached positions, F16 cache, sequences decoded at once (batched
+// decoding: each its own slot of the cache, tok/s counts all of them)}.
 
 void attention_decode_1b(benchmark::State& state, Isa isa) {
   if (isa > tern::cpu::detected_isa()) {
@@ -163,9 +164,10 @@ void attention_decode_1b(benchmark::State& state, Isa isa) {
   constexpr int kHeads = 32, kHeadsKv = 8, kDim = 64, kLayers = 16;
   const int64_t pos0 = state.range(0);
   const bool f16 = state.range(1) != 0;
+  const int64_t n_seq = state.range(2);
   const tern::graph::AttentionParams p{kHeads, kHeadsKv, kDim, kDim, 0.125f, 0};
-  const auto cache_values = static_cast<size_t>((pos0 + 1) * kHeadsKv * kDim);
-  std::vector<float> q = random_values(static_cast<size_t>(kHeads * kDim));
+  const auto cache_values = static_cast<size_t>(n_seq * (pos0 + 1) * kHeadsKv * kDim);
+  std::vector<float> q = random_values(static_cast<size_t>(n_seq * kHeads * kDim));
   std::vector<float> one = random_values(cache_values);
   std::vector<uint16_t> one16(cache_values);
   tern::f16_from_float(one.data(), one16.data(), static_cast<int64_t>(cache_values));
@@ -183,28 +185,32 @@ void attention_decode_1b(benchmark::State& state, Isa isa) {
   }
   std::vector<float> out(q.size());
   const tern::TensorType type = f16 ? tern::TensorType::F16 : tern::TensorType::F32;
-  const tern::graph::Segment step{0, 1, pos0, 0};
+  std::vector<tern::graph::Segment> steps;
+  for (int64_t s = 0; s < n_seq; ++s) steps.push_back({s, 1, pos0, s * (pos0 + 1)});
   for (auto _ : state) {
     for (int l = 0; l < kLayers; ++l) {
       const void* k = f16 ? static_cast<const void*>(k16[l].data()) : k32[l].data();
       const void* v = f16 ? static_cast<const void*>(v16[l].data()) : v32[l].data();
-      tern::cpu::simd_attention(q.data(), k, v, type, std::span(&step, 1), p, nullptr, out.data(),
-                                2, isa);
+      tern::cpu::simd_attention(q.data(), k, v, type, steps, p, nullptr, out.data(), 2, isa);
     }
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["tok/s"] =
-      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+      benchmark::Counter(static_cast<double>(n_seq * static_cast<int64_t>(state.iterations())),
+                         benchmark::Counter::kIsRate);
 }
 
 BENCHMARK_CAPTURE(attention_decode_1b, avx2, Isa::Avx2)
-    ->Args({4096, 0})
-    ->Args({4096, 1})
+    ->Args({4096, 0, 1})
+    ->Args({4096, 1, 1})
+    ->Args({256, 0, 4})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(attention_decode_1b, avx512, Isa::Avx512)
-    ->Args({4096, 0})
-    ->Args({4096, 1})
+    ->Args({4096, 0, 1})
+    ->Args({4096, 1, 1})
+    ->Args({256, 0, 4})
+    ->Args({256, 1, 4})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -71,8 +71,8 @@ __m256i fifth_bit_plane(__m256i planes, int p) {
 // activation broadcast, product and scaling then serves 16 rows, and the 512-bit
 // vpdpbusd/vfmadd run on both of a server core's 512-bit units (the 256-bit forms share
 // one port pair with everything else): batched decoding is bound by these per-row
-// operations, not by the weight bytes (bench_kernels, Q4_1 from L2, 4 rows: 14 -> 22 GB/s).
-// (The zero-masked forms of the conversions below: GCC 12's plain forms start from an
+// operations, not by the weight bytes (bench_kernels, 4 rows from L2: Q4_1 14 -> 19-20 GB/s, Q8_0
+// 18 -> 30). (The zero-masked forms of the conversions below: GCC 12's plain forms start from an
 // "undefined" vector and then fail -Werror=maybe-uninitialized once inlined.)
 constexpr __mmask16 kAll16 = 0xffff;
 __m512i load_pair(const void* a, const void* b) {
