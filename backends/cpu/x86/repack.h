@@ -68,12 +68,11 @@ __m256i fifth_bit_plane(__m256i planes, int p) {
 #if defined(__AVX512F__)
 // The AVX512 level runs two groups side by side in one 512-bit vector: lanes 0-7 are the
 // 8 rows of group a, lanes 8-15 those of group b (the two streams of gemv below). Each
-// activation broadcast, product and scaling then serves 16 rows, and the 512-bit
-// vpdpbusd/vfmadd run on both of a server core's 512-bit units (the 256-bit forms share
-// one port pair with everything else): batched decoding is bound by these per-row
-// operations, not by the weight bytes (bench_kernels, 4 rows from L2: Q4_1 14 -> 19-20 GB/s, Q8_0
-// 18 -> 30). (The zero-masked forms of the conversions below: GCC 12's plain forms start from an
-// "undefined" vector and then fail -Werror=maybe-uninitialized once inlined.)
+// activation broadcast, vpdpbusd, conversion and scaling then serves 16 rows: several
+// activation rows are bound by these per-row operations, not by the weight bytes
+// (bench_kernels, Intel Xeon, 4 rows from L2: Q4_1 14 -> 19-20 GB/s, Q8_0 18 -> 30; not
+// measured on Zen 4). The zero-masked forms of the conversions below: GCC 12's plain
+// forms start from an "undefined" vector and then fail -Werror=maybe-uninitialized.
 constexpr __mmask16 kAll16 = 0xffff;
 __m512i load_pair(const void* a, const void* b) {
   return _mm512_maskz_inserti64x4(0xff, _mm512_maskz_loadu_epi64(0x0f, a), load256(b), 1);
