@@ -72,6 +72,8 @@ struct Item {
   float* rescale;  // [n_rows] this chunk's factor for acc: e^(old max - new max)
   float* staging;  // an F16 cache's chunk as floats
   KvRows rows;     // the current chunk's K and V rows
+  Span used;       // the part of every score row this chunk uses: from the first key any
+                   // row sees to the last, in whole vectors (offsets into the row)
 
   int64_t token(int64_t r) const { return t0 + r / n_heads; }
   int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
@@ -155,7 +157,7 @@ void fill(float* p, int64_t n, float value) {
 }
 
 // Scores of rows [r, r + kRows) against the keys of the chunk they see; -inf elsewhere
-// in their score rows.
+// in the used part of their score rows.
 template <int64_t kRows>
 void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
@@ -166,31 +168,37 @@ void scores(const Item& it, int64_t r, Span chunk) {
   for (int64_t i = r; i < r + kRows; ++i) {
     Span s = it.visible_in(i, chunk);
     float* row = it.score_row(i);
+    const Span used = it.used;
     if (s.empty()) {
-      fill(row, it.job.key_chunk, -INFINITY);
+      fill(row + used.begin, used.end - used.begin, -INFINITY);
       continue;
     }
-    fill(row, s.begin - chunk.begin, -INFINITY);
-    fill(row + (s.end - chunk.begin), it.job.key_chunk - (s.end - chunk.begin), -INFINITY);
+    fill(row + used.begin, s.begin - chunk.begin - used.begin, -INFINITY);
+    fill(row + (s.end - chunk.begin), used.end - (s.end - chunk.begin), -INFINITY);
   }
 }
 
-// Turns row r's scores into p = e^(s - max') and updates its max, sum and rescale.
+// Turns row r's scores into p = e^(s - max') over the chunk's used part (the rest of the
+// row is -inf, p = 0: skipping it changes no sum) and updates its max, sum and rescale.
+// The scores were stored 4 at a time: each vector is read as its two halves, which the
+// stores forward to (one 8-wide load over two 4-wide stores waits for both to reach the
+// cache).
 void softmax_step(const Item& it, int64_t r, Span chunk) {
   float* row = it.score_row(r);
-  const int64_t n = it.job.key_chunk;  // a multiple of 8
+  const Span used = it.used;  // whole vectors
   if (it.visible_in(r, chunk).empty()) {
-    fill(row, n, 0.0f);
+    fill(row + used.begin, used.end - used.begin, 0.0f);
     it.rescale[r] = 1.0f;
     return;
   }
   __m256 m = _mm256_set1_ps(-INFINITY);
-  for (int64_t j = 0; j < n; j += kLanes) m = _mm256_max_ps(m, _mm256_loadu_ps(row + j));
+  for (int64_t j = used.begin; j < used.end; j += kLanes)
+    m = _mm256_max_ps(m, _mm256_loadu2_m128(row + j + 4, row + j));
   float new_max = it.max[r] > hmax(m) ? it.max[r] : hmax(m);
   __m256 shift = _mm256_set1_ps(new_max);
   __m256 sum = _mm256_setzero_ps();
-  for (int64_t j = 0; j < n; j += kLanes) {
-    __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), shift));
+  for (int64_t j = used.begin; j < used.end; j += kLanes) {
+    __m256 p = exp8(_mm256_sub_ps(_mm256_loadu2_m128(row + j + 4, row + j), shift));
     _mm256_storeu_ps(row + j, p);
     sum = _mm256_add_ps(sum, p);
   }
@@ -309,6 +317,7 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
           scratch + n_rows * (job.key_chunk + acc_stride + 1),
           scratch + n_rows * (job.key_chunk + acc_stride + 2),
           scratch + n_rows * (job.key_chunk + acc_stride + 3),
+          {},
           {}};
   start(it);
   // Keys seen by any row: from the first row's first to the last row's last, in chunks at
@@ -318,6 +327,9 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
        c0 += job.key_chunk) {
     Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
     it.rows = kv_rows(job, it.kv, chunk.begin, chunk.end, it.staging);
+    const Span all = it.visible_in(0, n_rows, chunk);
+    it.used = {(all.begin - c0) / kLanes * kLanes,
+               min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
     for_row_tiles<ScoresStep>(it, chunk);
     for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
     for_row_tiles<AccumulateStep>(it, chunk);
