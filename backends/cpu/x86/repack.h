@@ -88,6 +88,13 @@ __m512i broadcast4_x16(const int8_t* p) {
   std::memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
 }
+// The two groups' 8 byte scales of one sub-block as 16 int32 lanes.
+__m512i byte_scales_pair(const uint8_t* a, const uint8_t* b) {
+  int64_t lo, hi;
+  std::memcpy(&lo, a, 8);
+  std::memcpy(&hi, b, 8);
+  return _mm512_maskz_cvtepu8_epi32(kAll16, _mm_set_epi64x(hi, lo));
+}
 __m512i fifth_bit_plane(__m512i planes, int p) {
   if (p < 4) return _mm512_slli_epi16(planes, static_cast<unsigned>(4 - p));
   return p == 4 ? planes : _mm512_srli_epi16(planes, static_cast<unsigned>(p - 4));
@@ -473,6 +480,59 @@ struct Q4_Kx8 {
       acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[r]), row_scales(k.dmin, a[r]->d), acc[r]);
     }
   }
+#if defined(__AVX512F__)
+  // block() for groups ka and kb at once (lanes 0-7: ka, 8-15: kb); the same integer sums
+  // and float steps per lane, so the same results.
+  template <int N>
+  [[gnu::noinline]] static void pair(const Block& ka, const Block& kb, int64_t b,
+                                     const GroupActs* x, __m512* acc) {
+    const BlockQ8_K* a[N];
+    for (int r = 0; r < N; ++r) a[r] = &static_cast<const BlockQ8_K*>(x[r].blocks)[b];
+    const __m512i mask = _mm512_set1_epi8(0x0f);
+    __m512i scaled[N];
+    for (int r = 0; r < N; ++r) scaled[r] = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c) {
+      prefetch_ahead<4>(ka, c);
+      prefetch_ahead<4>(kb, c);
+      __m512i even[N], odd[N];
+      for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int s = 0; s < 8; ++s) {
+        const __m512i v = load_pair(ka.qs[c][s], kb.qs[c][s]);
+        const __m512i lo = _mm512_and_si512(v, mask);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+        for (int r = 0; r < N; ++r) {
+          even[r] = _mm512_dpbusd_epi32(even[r], lo, broadcast4_x16(a[r]->qs + 64 * c + 4 * s));
+          odd[r] = _mm512_dpbusd_epi32(odd[r], hi, broadcast4_x16(a[r]->qs + 64 * c + 32 + 4 * s));
+        }
+      }
+      const __m512i f_even = byte_scales_pair(ka.scales[2 * c], kb.scales[2 * c]);
+      const __m512i f_odd = byte_scales_pair(ka.scales[2 * c + 1], kb.scales[2 * c + 1]);
+      for (int r = 0; r < N; ++r) {
+        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(even[r], f_even));
+        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(odd[r], f_odd));
+      }
+    }
+    __m512i mins[N];
+    for (int r = 0; r < N; ++r) mins[r] = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) {
+      const __m512i m = _mm512_maskz_cvtepu8_epi16(
+          ~__mmask32{0}, _mm256_inserti128_si256(_mm256_zextsi128_si256(load128(ka.mins[p])),
+                                                 load128(kb.mins[p]), 1));
+      for (int r = 0; r < N; ++r) {
+        mins[r] = _mm512_add_epi32(mins[r],
+                                   _mm512_madd_epi16(m, _mm512_set1_epi32(x[r].sums[4 * b + p])));
+      }
+    }
+    const __m512 d = halves_pair(ka.d, kb.d);
+    const __m512 dmin = halves_pair(ka.dmin, kb.dmin);
+    for (int r = 0; r < N; ++r) {
+      const __m512 xd = _mm512_set1_ps(a[r]->d);
+      acc[r] = _mm512_fmadd_ps(to_float(scaled[r]), _mm512_mul_ps(d, xd), acc[r]);
+      acc[r] = _mm512_fnmadd_ps(to_float(mins[r]), _mm512_mul_ps(dmin, xd), acc[r]);
+    }
+  }
+#endif
 };
 
 // A call per block, as Q4_Kx8 (see gemv).
