@@ -15,11 +15,10 @@ namespace {
 // Tokens per work item: with every query head of a group in the item, its rows (group x
 // 16) fill whole tiles of the tiled path; with one head, 16 rows are one tile.
 constexpr int64_t kTokensPerItem = kAttentionTileRows;
-// Bytes of K (and as many of V) per softmax chunk: both stay in L1 or L2 while every row
-// of the item passes over them. 64 keys of 64 values rather than 32: each chunk costs every
-// row a softmax rescale (bench_kernels attention_decode_1b, Intel AVX512, 4096 positions:
-// 20.9 -> 18.2 ms F32, 13.0 -> 12.2 ms F16; 128 keys were slower again).
-constexpr int64_t kChunkBytes = 16384;
+// Bytes of K (and as many of V) per softmax chunk: both stay in L1 while every row of the
+// item passes over them (64 keys of 64 values measured no different from 32 once the
+// softmax skips the keys no row sees; bench_kernels attention_decode_1b).
+constexpr int64_t kChunkBytes = 8192;
 
 // Items per thread below which each query head becomes an item of its own.
 constexpr int64_t kMinItemsPerThread = 2;
