@@ -9,9 +9,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "graph/graph.h"
 #include "tern/model.h"
+#include "tern/session.h"
 
 namespace tern {
 
@@ -44,6 +46,12 @@ class Backend {
   /// Runs nodes [first, last) of `graph`; activations live in `workspace`, which holds at
   /// least graph.workspace_floats() floats.
   virtual void run(const graph::Graph& graph, size_t first, size_t last, Buffer& workspace) = 0;
+  /// Starts (true) or stops and clears timing the operations run() runs; a backend that
+  /// cannot time them one by one (an asynchronous device) ignores it.
+  virtual void time_ops(bool /*on*/) {}
+  /// The times since time_ops(true) by kind of operation, the largest first (empty when
+  /// not timed).
+  virtual std::vector<OpTime> op_times() const { return {}; }
 };
 
 namespace cpu {

@@ -486,5 +486,19 @@ TEST(CpuKernels, BenchCliReportsEveryTestAsJson) {
   EXPECT_NE(mem.find("\"read_gbps\""), std::string::npos) << mem;
 }
 
+// --profile: after the table, each test's time per kind of operation (and in the JSON).
+TEST(CpuKernels, BenchCliProfilesTheOperations) {
+  std::string model = std::string(TERN_SHARED_DIR) + "/golden/llama-q4_k_m/model.gguf";
+  std::string out = run_cli("bench -m " + model + " -p 8 -n 4 -r 2 -t 1 --profile");
+  for (const char* row : {"model.gguf pp8 (1 threads)", "model.gguf tg4 (1 threads)",
+                          "| attention |", "| matmul Q4_K |", "| outside operations |"}) {
+    EXPECT_NE(out.find(row), std::string::npos) << row << "\n" << out;
+  }
+  std::string json = run_cli("bench -m " + model + " -p 0 -n 4 -r 1 -t 1 --profile --json");
+  for (const char* key : {"\"profile\"", "\"ops\"", "\"op\": \"attention\""}) {
+    EXPECT_NE(json.find(key), std::string::npos) << key << "\n" << json;
+  }
+}
+
 }  // namespace
 }  // namespace tern::cpu

@@ -140,6 +140,33 @@ TEST(Session, OutputsSelectRows) {
   EXPECT_EQ(session.n_past(), 64);
 }
 
+// time_ops: each kind of operation the CPU ran, once per layer per decode (attention), the
+// products by their weights' type, largest first; off forgets them.
+TEST(Session, TimesTheCpusOperationsWhenAsked) {
+  Model model = Model::load(kGolden + "llama-q4_k_m/model.gguf");
+  Session session(model, {.n_ctx = 64, .n_threads = 1});
+  session.decode(std::span(kTokens).first(8), Outputs::Last);
+  EXPECT_TRUE(session.op_times().empty());  // not timed until asked
+  session.time_ops(true);
+  constexpr int kSteps = 3;
+  for (int i = 0; i < kSteps; ++i) session.decode(std::span(kTokens).subspan(8 + i, 1));
+  std::vector<OpTime> times = session.op_times();
+  ASSERT_FALSE(times.empty());
+  for (size_t i = 1; i < times.size(); ++i) EXPECT_GE(times[i - 1].seconds, times[i].seconds);
+  auto find = [&](const std::string& op) {
+    auto it = std::find_if(times.begin(), times.end(), [&](const OpTime& t) { return t.op == op; });
+    return it == times.end() ? OpTime{} : *it;
+  };
+  EXPECT_EQ(find("attention").calls, kSteps * model.n_layer());
+  EXPECT_GT(find("attention").seconds, 0.0);
+  EXPECT_GT(find("matmul Q4_K").calls, 0);
+  EXPECT_GT(find("rms_norm").calls, 0);
+  session.time_ops(false);
+  EXPECT_TRUE(session.op_times().empty());
+  session.decode(std::span(kTokens).subspan(11, 1));
+  EXPECT_TRUE(session.op_times().empty());
+}
+
 TEST(Session, RefusesPositionsBeyondTheContext) {
   Model model = Model::load(kGolden + "llama-f32/model.gguf");
   Session session(model, {.n_ctx = 40});

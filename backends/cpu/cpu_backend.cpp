@@ -4,11 +4,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "backends/backend.h"
@@ -158,6 +161,8 @@ class CpuBackend final : public Backend {
     Operands ops(graph, static_cast<float*>(workspace.host_data()));
     rope_angles_.clear();
     for (size_t i = first; i < last;) {
+      const Node& node = graph.nodes()[i];
+      const auto start = timing_ ? Clock::now() : Clock::time_point{};
       size_t n_matmuls = simd_matmul_run(graph, i, last);
       size_t n_experts = n_matmuls > 0 ? 0 : expert_matmul_run(graph, i, last);
       if (n_matmuls > 0) {
@@ -167,13 +172,41 @@ class CpuBackend final : public Backend {
         run_expert_matmuls(graph, graph.nodes().subspan(i, n_experts), ops);
         i += n_experts;
       } else {
-        run_node(graph, graph.nodes()[i], ops);
+        run_node(graph, node, ops);
         ++i;
       }
+      if (timing_) record(graph, node, start);
     }
   }
 
+  void time_ops(bool on) override {
+    timing_ = on;
+    op_times_.clear();
+  }
+
+  std::vector<OpTime> op_times() const override {
+    std::vector<OpTime> times;
+    for (const auto& [op, t] : op_times_) times.push_back(t);
+    std::sort(times.begin(), times.end(),
+              [](const OpTime& a, const OpTime& b) { return a.seconds > b.seconds; });
+    return times;
+  }
+
  private:
+  using Clock = std::chrono::steady_clock;
+  // Adds the time since `start` to the kind of `node` (the first of a group of products):
+  // products by their weights' type, since that decides their kernel.
+  void record(const Graph& graph, const Node& node, Clock::time_point start) {
+    std::string op(graph::op_name(node.op));
+    if (node.op == Op::MatMul || node.op == Op::ExpertMatMul) {
+      op += fmt::format(" {}", type_traits(graph.tensor(node.in[0]).type).name);
+    }
+    OpTime& t = op_times_[op];
+    t.op = op;
+    t.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    ++t.calls;
+  }
+
   void run_node(const Graph& graph, const Node& node, const Operands& ops);
   void gated_activation(const Node& node, const float* gate, const float* up, int64_t n,
                         float* out) const;
@@ -194,6 +227,8 @@ class CpuBackend final : public Backend {
   std::unique_ptr<cpu::RepackedWeights> own_repacked_;  // when no shared store was given
   cpu::RepackedWeights& repacked_;                      // interleaved weights, made on first use
   RopeAngleTables rope_angles_;
+  bool timing_ = false;                     // time_ops(true)
+  std::map<std::string, OpTime> op_times_;  // by kind (record)
 };
 
 // How many nodes from i on are SIMD matrix products of one activation tensor with weights

@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "tern/model.h"
 
@@ -26,6 +27,13 @@ constexpr int64_t kMaxContextSize = int64_t{1} << 24;
 constexpr int64_t kMaxBatchSize = int64_t{1} << 16;
 constexpr int kMaxSequences = 1024;
 constexpr int64_t kMaxCacheRows = (int64_t{1} << 31) - 1;
+
+/// Time the decoding thread spent in one kind of operation (Session::op_times).
+struct OpTime {
+  std::string op;  // "matmul Q4_1" (weights of that type), "attention", "rms_norm", ...
+  double seconds = 0;
+  int64_t calls = 0;
+};
 
 struct SessionOptions {
   int64_t n_ctx = 4096;   // KV cache positions per sequence, 1..kMaxContextSize; 0: the
@@ -114,6 +122,12 @@ class Session {
   /// The memory bandwidth the GPU backend's device claims in GB/s (0: CPU only or unknown),
   /// the ceiling `tern bench` compares GPU decoding against.
   double device_peak_gbps() const;
+  /// Starts timing every operation the CPU backend runs for this session (true), or stops
+  /// and forgets the times (false). A diagnostic (`tern bench --profile`): one clock read
+  /// per operation. A GPU backend's operations are not timed (they run asynchronously).
+  void time_ops(bool on);
+  /// The CPU's time per kind of operation since time_ops(true), the largest first.
+  std::vector<OpTime> op_times() const;
 
   /// Empties every sequence.
   void clear();

@@ -64,6 +64,9 @@ class Scheduler {
   void read(const graph::Graph& g, graph::TensorId id, float* dst);
 
   const ScheduleStats& stats() const { return stats_; }
+  /// The CPU backend's operation timing (Backend::time_ops and op_times).
+  void time_cpu_ops(bool on) { cpu_->time_ops(on); }
+  std::vector<OpTime> cpu_op_times() const { return cpu_->op_times(); }
 
  private:
   static constexpr size_t kCpu = 0;

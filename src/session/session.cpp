@@ -228,6 +228,10 @@ double Session::device_peak_gbps() const {
   return gpu->backend->device().peak_gbps;
 }
 
+void Session::time_ops(bool on) { impl_->scheduler->time_cpu_ops(on); }
+
+std::vector<OpTime> Session::op_times() const { return impl_->scheduler->cpu_op_times(); }
+
 std::string Session::device() const {
   SharedBackend* gpu = impl_->scheduler->gpu();
   const Placement& p = impl_->scheduler->placement();

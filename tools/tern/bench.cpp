@@ -40,6 +40,7 @@ struct BenchOptions {
   bool memory_only = false;
   ModelOptions model;  // --backend, -ngl
   KvType kv_type = KvType::F32;
+  bool profile = false;  // time the CPU's operations during the measured runs
 };
 
 struct Result {
@@ -55,6 +56,11 @@ struct Result {
   std::vector<double> tps;
   double mean = 0, std = 0;
   double gbps = 0;  // tg: token bytes x steps/s (t/s / width)
+  // --profile: the CPU's time per kind of operation over the measured runs, their
+  // wall time and steps (a step: one token per sequence, or the whole prompt for pp)
+  std::vector<OpTime> ops;
+  double seconds = 0;
+  int64_t steps = 0;
 };
 
 // Random token ids past the first few (special) ones; fixed seed, like llama-bench's.
@@ -112,8 +118,15 @@ Result run_test(const Model& model, const std::string& name, const BenchOptions&
   if (width > 1) test += fmt::format(" x{}", width);
   Result r{name,  model.weight_bytes(), model.token_bytes(),     threads,
            test,  depth,                width,  session.device(), session.device_peak_gbps()};
+  if (o.profile) session.time_ops(true);
   for (int i = 0; i < o.reps; ++i) {
-    r.tps.push_back(static_cast<double>(n) * width / run_once(session, tokens, prompt, depth, width));
+    double seconds = run_once(session, tokens, prompt, depth, width);
+    r.seconds += seconds;
+    r.tps.push_back(static_cast<double>(n) * width / seconds);
+  }
+  if (o.profile) {
+    r.ops = session.op_times();
+    r.steps = int64_t{o.reps} * (prompt ? 1 : n);
   }
   double sum = 0, sq = 0;
   for (double v : r.tps) sum += v;
@@ -154,6 +167,28 @@ void print_table(const std::vector<Result>& results, const BandwidthByThreads& b
              cpu::isa_name(isa), cpu::cpu_flags());
 }
 
+// --profile: for each test, the CPU's time per kind of operation, per step and as a share of
+// the measured time; "outside operations" is the rest (graph building, the scheduler,
+// reading the logits, a GPU's share).
+void print_profiles(const std::vector<Result>& results) {
+  for (const Result& r : results) {
+    if (r.steps == 0) continue;
+    fmt::print("\n{} {} ({} threads), per step ({}):\n", r.model, r.test, r.threads,
+               r.test.starts_with("pp") ? "the whole prompt" : "one token per sequence");
+    fmt::print("| operation | ms | share | calls |\n| --- | ---: | ---: | ---: |\n");
+    const auto steps = static_cast<double>(r.steps);
+    double timed = 0;
+    for (const OpTime& op : r.ops) {
+      timed += op.seconds;
+      fmt::print("| {} | {:.3f} | {:.1f}% | {:.0f} |\n", op.op, 1e3 * op.seconds / steps,
+                 100.0 * op.seconds / r.seconds, static_cast<double>(op.calls) / steps);
+    }
+    const double rest = std::max(0.0, r.seconds - timed);
+    fmt::print("| outside operations | {:.3f} | {:.1f}% | |\n", 1e3 * rest / steps,
+               100.0 * rest / r.seconds);
+  }
+}
+
 void print_json(const std::vector<Result>& results, const BandwidthByThreads& bws, cpu::Isa isa) {
   nlohmann::json out = nlohmann::json::array();
   for (const Result& r : results) {
@@ -172,6 +207,13 @@ void print_json(const std::vector<Result>& results, const BandwidthByThreads& bw
                         {"isa", std::string(cpu::isa_name(isa))}};
     if (r.gbps > 0) j["gbps"] = r.gbps;
     if (r.device_peak_gbps > 0) j["device_peak_gbps"] = r.device_peak_gbps;
+    if (r.steps > 0) {
+      nlohmann::json ops = nlohmann::json::array();
+      for (const OpTime& op : r.ops) {
+        ops.push_back({{"op", op.op}, {"seconds", op.seconds}, {"calls", op.calls}});
+      }
+      j["profile"] = {{"seconds", r.seconds}, {"steps", r.steps}, {"ops", ops}};
+    }
     out.push_back(j);
   }
   if (results.empty()) {
@@ -223,6 +265,7 @@ void run_bench(const BenchOptions& o) {
     }
   } else {
     print_table(results, bws, isa);
+    print_profiles(results);
   }
 }
 
@@ -258,6 +301,8 @@ void add_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print a JSON list, one object per test");
   cmd->add_flag("--memory", o->memory_only, "Only measure the read bandwidth");
+  cmd->add_flag("--profile", o->profile,
+                "After the table, the CPU's time per kind of operation in each test");
   add_backend_options(cmd, o->model);
   add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o] { run_bench(*o); });
