@@ -490,7 +490,7 @@ TEST(CpuKernels, BenchCliReportsEveryTestAsJson) {
 TEST(CpuKernels, BenchCliProfilesTheOperations) {
   std::string model = std::string(TERN_SHARED_DIR) + "/golden/llama-q4_k_m/model.gguf";
   std::string out = run_cli("bench -m " + model + " -p 8 -n 4 -r 2 -t 1 --profile");
-  for (const char* row : {"model.gguf pp8 (1 threads)", "model.gguf tg4 (1 threads)",
+  for (const char* row : {"model.gguf pp8 (1 thread)", "model.gguf tg4 (1 thread)",
                           "| attention |", "| matmul Q4_K |", "| outside operations |"}) {
     EXPECT_NE(out.find(row), std::string::npos) << row << "\n" << out;
   }

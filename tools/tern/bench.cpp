@@ -173,7 +173,8 @@ void print_table(const std::vector<Result>& results, const BandwidthByThreads& b
 void print_profiles(const std::vector<Result>& results) {
   for (const Result& r : results) {
     if (r.steps == 0) continue;
-    fmt::print("\n{} {} ({} threads), per step ({}):\n", r.model, r.test, r.threads,
+    fmt::print("\n{} {} ({} thread{}), per step ({}):\n", r.model, r.test, r.threads,
+               r.threads == 1 ? "" : "s",
                r.test.starts_with("pp") ? "the whole prompt" : "one token per sequence");
     fmt::print("| operation | ms | share | calls |\n| --- | ---: | ---: | ---: |\n");
     const auto steps = static_cast<double>(r.steps);
