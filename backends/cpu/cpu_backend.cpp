@@ -186,7 +186,7 @@ class CpuBackend final : public Backend {
 
   std::vector<OpTime> op_times() const override {
     std::vector<OpTime> times;
-    for (const auto& [op, t] : op_times_) times.push_back(t);
+    for (const auto& [op, t] : op_times_) times.push_back({op, t.seconds, t.calls});
     std::sort(times.begin(), times.end(),
               [](const OpTime& a, const OpTime& b) { return a.seconds > b.seconds; });
     return times;
@@ -202,7 +202,6 @@ class CpuBackend final : public Backend {
       op += fmt::format(" {}", type_traits(graph.tensor(node.in[0]).type).name);
     }
     OpTime& t = op_times_[op];
-    t.op = op;
     t.seconds += std::chrono::duration<double>(Clock::now() - start).count();
     ++t.calls;
   }
@@ -228,7 +227,7 @@ class CpuBackend final : public Backend {
   cpu::RepackedWeights& repacked_;                      // interleaved weights, made on first use
   RopeAngleTables rope_angles_;
   bool timing_ = false;                     // time_ops(true)
-  std::map<std::string, OpTime> op_times_;  // by kind (record)
+  std::map<std::string, OpTime> op_times_;  // by kind (record; .op unset: the key)
 };
 
 // How many nodes from i on are SIMD matrix products of one activation tensor with weights

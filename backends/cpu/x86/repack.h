@@ -339,11 +339,13 @@ struct LegacyX8 {
     for (int r = 0; r < N; ++r) qs[r] = static_cast<const Act*>(x[r].blocks)[blk].qs;
     const RowSums16<N> dots = legacy_pair_dots<N>(a, b, qs);
     const __m512 d = halves_pair(a.d, b.d);
+    __m512 m = _mm512_setzero_ps();
+    if constexpr (kHasMin) m = halves_pair(a.m, b.m);
     for (int r = 0; r < N; ++r) {
       const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(x[r].d[blk]));
       if constexpr (kHasMin) {
         acc[r] = _mm512_fmadd_ps(to_float(dots.v[r]), scale, acc[r]);
-        acc[r] = _mm512_fmadd_ps(halves_pair(a.m, b.m), _mm512_set1_ps(x[r].s[blk]), acc[r]);
+        acc[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[r].s[blk]), acc[r]);
       } else {
         __m512i sums = _mm512_sub_epi32(dots.v[r], _mm512_set1_epi32(kOffset * x[r].sums[blk]));
         acc[r] = _mm512_fmadd_ps(to_float(sums), scale, acc[r]);
@@ -616,7 +618,7 @@ void gemv_pairs(const void* groups, int64_t n_blocks, int64_t n_groups, const Gr
   const auto* w = static_cast<const Block*>(groups);
   const int64_t half = (n_groups + 1) / 2;
   prefetch<kPrefetchAhead>(w);
-  prefetch<kPrefetchAhead>(w + half * n_blocks);
+  if (half < n_groups) prefetch<kPrefetchAhead>(w + half * n_blocks);
   for (int64_t g = 0; g < half; ++g) {
     const int64_t g2 = g + half < n_groups ? g + half : g;
     const Block* a = w + g * n_blocks;
