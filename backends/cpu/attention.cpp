@@ -84,7 +84,7 @@ int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int6
     return kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v) +
            attention_staging_floats(job, kAttentionTileKeys);
   }
-  return n_rows * (job.key_chunk + acc_stride + 3) + attention_staging_floats(job, job.key_chunk);
+  return n_rows * (job.key_chunk + acc_stride + 3);
 }
 
 void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,

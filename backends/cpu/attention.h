@@ -8,8 +8,9 @@
 // gives too few items to keep the threads busy (decoding), each query head is an item. Keys are
 // taken in chunks that stay in L1 with an online softmax (running max and sum per row; the
 // accumulated output is rescaled when the max grows), so scratch does not grow with the
-// context. F16 caches are read in place: each item converts its kv head's rows one key
-// chunk at a time into L1-sized staging (vcvtph2ps), so no F32 copy of the cache is made.
+// context. F16 caches are read in place, so no F32 copy of the cache is made: decoding
+// converts each vector as it loads it (vcvtph2ps); the tiles of a prompt convert their kv
+// head's rows one key chunk at a time into L1-sized staging.
 #pragma once
 
 #include <cmath>
@@ -77,8 +78,8 @@ constexpr int64_t kAttentionTileKeys = 48;
 /// Scratch floats one work item of `n_tokens` tokens x `n_heads` query heads needs: for
 /// few tokens, for each of their rows scores [key_chunk], accumulated outputs [head_dim_v
 /// rounded up to 8], running max, sum, rescale; for tiles, q^T [head_dim_k, 16], scores
-/// [kAttentionTileKeys, 16] and accumulated outputs [head_dim_v, 16]. With an F16 cache,
-/// then a chunk's K and V rows as floats (attention_staging_floats).
+/// [kAttentionTileKeys, 16] and accumulated outputs [head_dim_v, 16], then with an F16
+/// cache a chunk's K and V rows as floats (attention_staging_floats).
 int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int64_t n_heads);
 /// Floats of F16-to-F32 staging for `keys` keys' K and V rows of one kv head (0 for F32).
 int64_t attention_staging_floats(const AttentionJob& job, int64_t keys);

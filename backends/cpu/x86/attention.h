@@ -12,7 +12,8 @@
 //   online softmax: new max m', rescale = e^(m - m'), p = e^(s - m'), sum = sum * rescale
 //     + sum(p);
 //   acc [rows, head_dim_v] = acc * rescale + p V, two rows x 32 values per tile.
-// At the end out = acc / sum.
+// At the end out = acc / sum. K and V are read in the cache itself: an F16 cache's values
+// are converted as they are loaded (vcvtph2ps), with no copy.
 #ifndef TERN_SIMD_NAMESPACE
 #error "define TERN_SIMD_NAMESPACE before including x86/attention.h"
 #endif
@@ -27,12 +28,28 @@ namespace tern::cpu::TERN_SIMD_NAMESPACE {
 
 namespace {
 
-constexpr int64_t kTileRows = 2;  // query rows per register tile
+// Query rows per register tile: each K and V vector loaded serves both. (Four rows at
+// AVX512, which has the registers for them, measured no faster: a decoding step waits on
+// the cache rows' loads, not on the arithmetic.)
+constexpr int64_t kTileRows = 2;
 constexpr int64_t kTileKeys = 4;  // keys per score tile
 constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Eight cache values as floats: F32 as they are, F16 converted on the way (vcvtph2ps).
+__m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// The first n < 8 of them and zeros (never reads past p + n).
+__m256 load8_part(const float* p, int64_t n) { return load_part(p, n); }
+__m256 load8_part(const uint16_t* p, int64_t n) {
+  alignas(16) uint16_t part[kLanes] = {};
+  for (int64_t i = 0; i < n; ++i) part[i] = p[i];
+  return load8(part);
+}
 
 float hmax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -70,8 +87,6 @@ struct Item {
   float* max;      // [n_rows] running max of the row's scores
   float* sum;      // [n_rows] running sum of e^(score - max)
   float* rescale;  // [n_rows] this chunk's factor for acc: e^(old max - new max)
-  float* staging;  // an F16 cache's chunk as floats
-  KvRows rows;     // the current chunk's K and V rows
   Span used;       // the part of every score row this chunk uses: from the first key any
                    // row sees to the last, in whole vectors (offsets into the row)
 
@@ -80,8 +95,15 @@ struct Item {
   const float* q_row(int64_t r) const {
     return job.q + token(r) * job.q_stride + head(r) * job.head_dim_k;
   }
-  const float* k_row(int64_t j) const { return rows.k_row(j); }
-  const float* v_row(int64_t j) const { return rows.v_row(j); }
+  // Key j's K (V) row of the kv head in the cache, of T (float or F16 bits).
+  template <class T>
+  const T* k_row(int64_t j) const {
+    return static_cast<const T*>(job.k) + j * job.k_stride + kv * job.head_dim_k;
+  }
+  template <class T>
+  const T* v_row(int64_t j) const {
+    return static_cast<const T*>(job.v) + j * job.v_stride + kv * job.head_dim_v;
+  }
   float* out_row(int64_t r) const {
     return job.out + token(r) * job.o_stride + head(r) * job.head_dim_v;
   }
@@ -111,26 +133,27 @@ struct Item {
 
 // acc[i][x] += q_i[d, d + 8) . k_x[d, d + 8) for kRows rows and kKeys keys; the first
 // n < 8 values only where n is given (a head size that is not a multiple of 8).
-template <int64_t kRows, int64_t kKeys>
+template <int64_t kRows, int64_t kKeys, class T>
 void dot_step(__m256 (&acc)[kRows][kKeys], const float* const (&q)[kRows],
-              const float* const (&k)[kKeys], int64_t d, int64_t n = kLanes) {
+              const T* const (&k)[kKeys], int64_t d, int64_t n = kLanes) {
   __m256 kv[kKeys];
-  for (int64_t x = 0; x < kKeys; ++x) kv[x] = load_part(k[x] + d, n);
+  for (int64_t x = 0; x < kKeys; ++x)
+    kv[x] = n == kLanes ? load8(k[x] + d) : load8_part(k[x] + d, n);
   for (int64_t i = 0; i < kRows; ++i) {
-    __m256 qv = load_part(q[i] + d, n);
+    __m256 qv = n == kLanes ? _mm256_loadu_ps(q[i] + d) : load_part(q[i] + d, n);
     for (int64_t x = 0; x < kKeys; ++x) acc[i][x] = _mm256_fmadd_ps(qv, kv[x], acc[i][x]);
   }
 }
 
 // scores[r + i][j + x - c0] = scale * q_{r+i} . k_{j+x} for kRows rows and kKeys keys.
-template <int64_t kRows, int64_t kKeys>
+template <class T, int64_t kRows, int64_t kKeys>
 void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
   const int64_t dim = it.job.head_dim_k;
   const float* q[kRows];
-  const float* k[kKeys];
+  const T* k[kKeys];
   __m256 acc[kRows][kKeys];
   for (int64_t i = 0; i < kRows; ++i) q[i] = it.q_row(r + i);
-  for (int64_t x = 0; x < kKeys; ++x) k[x] = it.k_row(j + x);
+  for (int64_t x = 0; x < kKeys; ++x) k[x] = it.k_row<T>(j + x);
   for (int64_t i = 0; i < kRows; ++i) {
     for (int64_t x = 0; x < kKeys; ++x) acc[i][x] = _mm256_setzero_ps();
   }
@@ -158,13 +181,13 @@ void fill(float* p, int64_t n, float value) {
 
 // Scores of rows [r, r + kRows) against the keys of the chunk they see; -inf elsewhere
 // in the used part of their score rows.
-template <int64_t kRows>
+template <class T, int64_t kRows>
 void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
   int64_t j = u.begin;
   for (; j + kTileKeys <= u.end; j += kTileKeys)
-    score_tile<kRows, kTileKeys>(it, r, j, chunk.begin);
-  for (; j < u.end; ++j) score_tile<kRows, 1>(it, r, j, chunk.begin);
+    score_tile<T, kRows, kTileKeys>(it, r, j, chunk.begin);
+  for (; j < u.end; ++j) score_tile<T, kRows, 1>(it, r, j, chunk.begin);
   for (int64_t i = r; i < r + kRows; ++i) {
     Span s = it.visible_in(i, chunk);
     float* row = it.score_row(i);
@@ -211,7 +234,7 @@ void softmax_step(const Item& it, int64_t r, Span chunk) {
 
 // acc[r + i][d, d + 8 kVecs) = acc * rescale + sum_j p[r + i][j] v_j[d, ...) over keys u.
 // With kPartial (kVecs 1), only the head's last dim - d < 8 values of v are read.
-template <int64_t kRows, int64_t kVecs, bool kPartial = false>
+template <class T, int64_t kRows, int64_t kVecs, bool kPartial = false>
 void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
   __m256 acc[kRows][kVecs];
   const float* p[kRows];
@@ -222,14 +245,13 @@ void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
     }
     p[i] = it.score_row(r + i) + (u.begin - c0);
   }
-  const __m256i tail = lane_mask(it.job.head_dim_v - d);
-  const int64_t stride = it.rows.v_stride;
-  const float* v = it.v_row(u.begin) + d;
+  const int64_t tail = it.job.head_dim_v - d;
+  const int64_t stride = it.job.v_stride;
+  const T* v = it.v_row<T>(u.begin) + d;
   for (int64_t n = u.end - u.begin; n > 0; --n, v += stride) {
     __m256 vv[kVecs];
-    for (int64_t x = 0; x < kVecs; ++x) {
-      vv[x] = kPartial ? _mm256_maskload_ps(v, tail) : _mm256_loadu_ps(v + x * kLanes);
-    }
+    for (int64_t x = 0; x < kVecs; ++x)
+      vv[x] = kPartial ? load8_part(v, tail) : load8(v + x * kLanes);
     for (int64_t i = 0; i < kRows; ++i) {
       __m256 w = _mm256_broadcast_ss(p[i]++);
       for (int64_t x = 0; x < kVecs; ++x) acc[i][x] = _mm256_fmadd_ps(w, vv[x], acc[i][x]);
@@ -243,35 +265,28 @@ void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
 }
 
 // acc of rows [r, r + kRows) += their p V over the chunk, every output value.
-template <int64_t kRows>
+template <class T, int64_t kRows>
 void accumulate(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
   if (u.empty()) return;  // rescale is 1 for rows without keys here
   const int64_t dim = it.job.head_dim_v;
   int64_t d = 0;
   for (; d + kTileVecs * kLanes <= dim; d += kTileVecs * kLanes) {
-    accumulate_tile<kRows, kTileVecs>(it, r, d, u, chunk.begin);
+    accumulate_tile<T, kRows, kTileVecs>(it, r, d, u, chunk.begin);
   }
-  for (; d + kLanes <= dim; d += kLanes) accumulate_tile<kRows, 1>(it, r, d, u, chunk.begin);
-  if (d < dim) accumulate_tile<kRows, 1, true>(it, r, d, u, chunk.begin);
+  for (; d + kLanes <= dim; d += kLanes) accumulate_tile<T, kRows, 1>(it, r, d, u, chunk.begin);
+  if (d < dim) accumulate_tile<T, kRows, 1, true>(it, r, d, u, chunk.begin);
 }
 
-// Runs step<kTileRows> over the item's rows in tiles, step<1> for an odd last row.
-template <template <int64_t> class Step>
-void for_row_tiles(const Item& it, Span chunk) {
-  int64_t r = 0;
-  for (; r + kTileRows <= it.n_rows; r += kTileRows) Step<kTileRows>::run(it, r, chunk);
-  for (; r < it.n_rows; ++r) Step<1>::run(it, r, chunk);
+// step.template operator()<k>(r) over rows [r, n_rows) in tiles of kRows rows, the rest in
+// smaller tiles.
+template <int64_t kRows, class Step>
+void for_row_tiles(int64_t r, int64_t n_rows, const Step& step) {
+  for (; r + kRows <= n_rows; r += kRows) step.template operator()<kRows>(r);
+  if constexpr (kRows > 1) {
+    if (r < n_rows) for_row_tiles<kRows - 1>(r, n_rows, step);
+  }
 }
-
-template <int64_t kRows>
-struct ScoresStep {
-  static void run(const Item& it, int64_t r, Span chunk) { scores<kRows>(it, r, chunk); }
-};
-template <int64_t kRows>
-struct AccumulateStep {
-  static void run(const Item& it, int64_t r, Span chunk) { accumulate<kRows>(it, r, chunk); }
-};
 
 void start(const Item& it) {
   fill(it.acc, it.n_rows * it.acc_stride, 0.0f);
@@ -291,6 +306,30 @@ void finish(const Item& it) {
       store_part(out + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), inv), dim - d);
     }
   }
+}
+
+// The rows of a few tokens, chunk by chunk, reading the cache's T values in place.
+template <class T>
+void attend_rows(Item& it) {
+  const AttentionJob& job = it.job;
+  const int64_t n_rows = it.n_rows;
+  start(it);
+  // Keys seen by any row: from the first row's first to the last row's last, in chunks at
+  // multiples of key_chunk (where a row alone would have its chunks).
+  Span keys{it.visible(0).begin, it.visible(n_rows - 1).end};
+  for (int64_t c0 = keys.begin / job.key_chunk * job.key_chunk; c0 < keys.end;
+       c0 += job.key_chunk) {
+    Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
+    const Span all = it.visible_in(0, n_rows, chunk);
+    it.used = {(all.begin - c0) / kLanes * kLanes,
+               min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
+    for_row_tiles<kTileRows>(0, n_rows,
+                             [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
+    for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
+    for_row_tiles<kTileRows>(0, n_rows,
+                             [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
+  }
+  finish(it);
 }
 
 }  // namespace
@@ -316,25 +355,12 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
           scratch + n_rows * (job.key_chunk + acc_stride),
           scratch + n_rows * (job.key_chunk + acc_stride + 1),
           scratch + n_rows * (job.key_chunk + acc_stride + 2),
-          scratch + n_rows * (job.key_chunk + acc_stride + 3),
-          {},
           {}};
-  start(it);
-  // Keys seen by any row: from the first row's first to the last row's last, in chunks at
-  // multiples of key_chunk (where a row alone would have its chunks).
-  Span keys{it.visible(0).begin, it.visible(n_rows - 1).end};
-  for (int64_t c0 = keys.begin / job.key_chunk * job.key_chunk; c0 < keys.end;
-       c0 += job.key_chunk) {
-    Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
-    it.rows = kv_rows(job, it.kv, chunk.begin, chunk.end, it.staging);
-    const Span all = it.visible_in(0, n_rows, chunk);
-    it.used = {(all.begin - c0) / kLanes * kLanes,
-               min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
-    for_row_tiles<ScoresStep>(it, chunk);
-    for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
-    for_row_tiles<AccumulateStep>(it, chunk);
+  if (job.f16) {
+    attend_rows<uint16_t>(it);
+  } else {
+    attend_rows<float>(it);
   }
-  finish(it);
 }
 
 }  // namespace tern::cpu::TERN_SIMD_NAMESPACE
