@@ -359,6 +359,31 @@ TEST(AttentionSimd, GatedActivationsMatchScalarReference) {
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
+// RMS normalization per group, with and without weights, groups that are and are not a
+// multiple of 8, values from 1e-3 to 1e4. Both sum the squares in double (orders differ),
+// so the scale 1 / rms can differ in its last bit: 2.5e-7 relative to each output.
+TEST(AttentionSimd, RmsNormMatchesScalarReference) {
+  for (int64_t group : {int64_t{576}, int64_t{83}, int64_t{5}}) {
+    const int64_t n = 3 * group;
+    std::vector<float> x = random_values(static_cast<size_t>(n), 15, 3.0f);
+    std::vector<float> w = random_values(static_cast<size_t>(group), 16);
+    for (int64_t i = 0; i < group; ++i) x[static_cast<size_t>(group + i)] *= 1e4f;
+    for (int64_t i = 0; i < group; ++i) x[static_cast<size_t>(2 * group + i)] *= 1e-3f;
+    for (const float* weights : std::vector<const float*>{nullptr, w.data()}) {
+      std::vector<float> ref(x.size()), out(x.size(), NAN);
+      rms_norm(x.data(), weights, group, n, 1e-6f, ref.data());
+      for (Isa isa : simd_levels()) {
+        simd_rms_norm(x.data(), weights, group, n, 1e-6f, out.data(), isa);
+        for (size_t i = 0; i < x.size(); ++i) {
+          EXPECT_NEAR(out[i], ref[i], 2.5e-7 * std::fabs(ref[i]))
+              << isa_name(isa) << " group " << group << " value " << i;
+        }
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
 // gpt-oss's clamped SwiGLU: the scalar reference against the formula in double precision
 // (gate clamped above at the limit, up to [-limit, limit], out = g sigmoid(alpha g) (u + 1)),
 // then each SIMD level against the scalar one, with gates and ups past both clamps. Float

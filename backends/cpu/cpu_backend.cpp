@@ -390,8 +390,14 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       int64_t group = has_w ? in(1).cols : out.cols;  // divides out.cols
       float eps = std::get<graph::RmsNormParams>(node.params).eps;
       for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
-        cpu::rms_norm(ops.act(node.in[0]) + r0 * out.cols, w, group, (r1 - r0) * out.cols, eps,
-                      ops.act(node.out) + r0 * out.cols);
+        const float* x = ops.act(node.in[0]) + r0 * out.cols;
+        float* y = ops.act(node.out) + r0 * out.cols;
+        const int64_t n_values = (r1 - r0) * out.cols;
+        if (isa_ == cpu::Isa::Scalar) {
+          cpu::rms_norm(x, w, group, n_values, eps, y);
+        } else {
+          cpu::simd_rms_norm(x, w, group, n_values, eps, y, isa_);
+        }
       });
       break;
     }

@@ -13,13 +13,14 @@ struct ElementwiseKernels {
   void (*geglu)(const float*, const float*, int64_t, float*);
   void (*swiglu_oai)(const float*, const float*, int64_t, float, float, float*);
   void (*exp_values)(const float*, int64_t, float*);
+  void (*rms_norm)(const float*, const float*, int64_t, int64_t, float, float*);
 };
 
 const ElementwiseKernels& kernels(Isa isa) {
   static const ElementwiseKernels kAvx2{avx2::swiglu, avx2::geglu, avx2::swiglu_oai,
-                                        avx2::exp_values};
+                                        avx2::exp_values, avx2::rms_norm};
   static const ElementwiseKernels kAvx512{avx512::swiglu, avx512::geglu, avx512::swiglu_oai,
-                                          avx512::exp_values};
+                                          avx512::exp_values, avx512::rms_norm};
   switch (isa) {
     case Isa::Avx2:
       return kAvx2;
@@ -48,6 +49,11 @@ void simd_swiglu_oai(const float* gate, const float* up, int64_t n, float alpha,
 
 void simd_exp(const float* x, int64_t n, float* out, Isa isa) {
   kernels(isa).exp_values(x, n, out);
+}
+
+void simd_rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
+                   float* out, Isa isa) {
+  kernels(isa).rms_norm(x, w, group, n_values, eps, out);
 }
 
 }  // namespace tern::cpu

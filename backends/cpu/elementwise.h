@@ -1,4 +1,5 @@
-// SIMD elementwise ops of the CPU backend: the gated activations (swiglu, geglu) and e^x,
+// SIMD elementwise ops of the CPU backend: the gated activations (swiglu, geglu), e^x and
+// RMS normalization,
 // per x86 level (x86/elementwise.h, expanded in elementwise_avx2.cpp and
 // elementwise_avx512.cpp), chosen by cpu::Isa. They match the scalar reference kernels
 // (reference_kernels.h) to a few float ulps; tests/test_attention_simd.cpp states how
@@ -26,13 +27,22 @@ void simd_swiglu_oai(const float* gate, const float* up, int64_t n, float alpha,
 /// use (relative error ~1e-7 for normal results; 0 for x below ~-103.9).
 void simd_exp(const float* x, int64_t n, float* out, Isa isa);
 
+/// As the reference rms_norm (reference_kernels.h): each group of `group` values times
+/// 1 / sqrt(mean square + eps), then times w (null: 1), with `isa`'s kernel (not Scalar).
+/// The sum of squares is taken in double as there, in another order: the scale may differ
+/// from the reference's in its last bit.
+void simd_rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
+                   float* out, Isa isa);
+
 // Per level (one declaration list, expanded for each).
-#define TERN_ELEMENTWISE_DECLARATIONS                                                      \
-  void swiglu(const float* gate, const float* up, int64_t n, float* out);                  \
-  void geglu(const float* gate, const float* up, int64_t n, float* out);                   \
-  void swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit, \
-                  float* out);                                                             \
-  void exp_values(const float* x, int64_t n, float* out);
+#define TERN_ELEMENTWISE_DECLARATIONS                                                       \
+  void swiglu(const float* gate, const float* up, int64_t n, float* out);                   \
+  void geglu(const float* gate, const float* up, int64_t n, float* out);                    \
+  void swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit,  \
+                  float* out);                                                              \
+  void exp_values(const float* x, int64_t n, float* out);                                   \
+  void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps, \
+                float* out);
 
 namespace avx2 {
 TERN_ELEMENTWISE_DECLARATIONS

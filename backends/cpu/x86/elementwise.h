@@ -4,6 +4,8 @@
 #error "define TERN_SIMD_NAMESPACE before including x86/elementwise.h"
 #endif
 
+#include <cmath>
+
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/x86/vector_math.h"
 
@@ -61,6 +63,37 @@ void swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, floa
 
 void exp_values(const float* x, int64_t n, float* out) {
   map2(x, x, n, out, [](__m256 v, __m256) { return exp8(v); });
+}
+
+// The squares summed in double (exact products) in two vector accumulators; the
+// reference's one serial double sum made the op ~10x slower than its memory traffic.
+void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
+              float* out) {
+  for (int64_t g = 0; g < n_values; g += group) {
+    const float* xg = x + g;
+    __m256d acc[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+    int64_t i = 0;
+    for (; i + kLanes <= group; i += kLanes) {
+      const __m256 v = _mm256_loadu_ps(xg + i);
+      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+      acc[0] = _mm256_fmadd_pd(lo, lo, acc[0]);
+      acc[1] = _mm256_fmadd_pd(hi, hi, acc[1]);
+    }
+    const __m256d both = _mm256_add_pd(acc[0], acc[1]);
+    const __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(both), _mm256_extractf128_pd(both, 1));
+    double sum_sq = _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
+    for (; i < group; ++i) sum_sq += double{xg[i]} * xg[i];
+    const auto inv = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(group) + eps));
+    // x * inv, then * w: the reference's two roundings.
+    const __m256 scale = _mm256_set1_ps(inv);
+    for (i = 0; i < group; i += kLanes) {
+      const int64_t n = group - i;
+      __m256 y = _mm256_mul_ps(load_part(xg + i, n), scale);
+      if (w != nullptr) y = _mm256_mul_ps(y, load_part(w + i, n));
+      store_part(out + g + i, y, n);
+    }
+  }
 }
 
 }  // namespace tern::cpu::TERN_SIMD_NAMESPACE
