@@ -29,8 +29,8 @@ namespace tern::cpu::TERN_SIMD_NAMESPACE {
 namespace {
 
 // Query rows per register tile: each K and V vector loaded serves both. (Four rows at
-// AVX512, which has the registers for them, measured no faster: a decoding step waits on
-// the cache rows' loads, not on the arithmetic.)
+// AVX512, which has the registers for them, measured slower from L2 and from DRAM;
+// docs/benchmarks.md, issue #18.)
 constexpr int64_t kTileRows = 2;
 constexpr int64_t kTileKeys = 4;  // keys per score tile
 constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
