@@ -1,6 +1,5 @@
 // SIMD elementwise ops of the CPU backend: the gated activations (swiglu, geglu), e^x and
-// RMS normalization,
-// per x86 level (x86/elementwise.h, expanded in elementwise_avx2.cpp and
+// RMS normalization, per x86 level (x86/elementwise.h, expanded in elementwise_avx2.cpp and
 // elementwise_avx512.cpp), chosen by cpu::Isa. They match the scalar reference kernels
 // (reference_kernels.h) to a few float ulps; tests/test_attention_simd.cpp states how
 // closely.

@@ -87,7 +87,7 @@ void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, f
   for (int64_t g = 0; g < n_values; g += group) {
     double sum_sq = 0.0;
     for (int64_t i = 0; i < group; ++i) sum_sq += double{x[g + i]} * x[g + i];
-    auto inv = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(group) + eps));
+    const float inv = rms_scale(sum_sq, group, eps);
     for (int64_t i = 0; i < group; ++i) out[g + i] = x[g + i] * inv * (w ? w[i] : 1.0f);
   }
 }

@@ -4,6 +4,7 @@
 // Activations are row-major float: [rows, cols].
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -30,6 +31,12 @@ void matmul(TensorType type, const void* w, int64_t rows, int64_t cols, const fl
 /// * w, where w (group values) may be null.
 void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
               float* out);
+
+/// rms_norm's factor for a group of n values whose squares sum to sum_sq (in double), the
+/// one formula its reference and SIMD kernels share.
+inline float rms_scale(double sum_sq, int64_t n, float eps) {
+  return static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(n) + eps));
+}
 
 /// For each row of `width` values of x (n_rows rows): out = (x - mean) / sqrt(var + eps)
 /// * w + b, with w and b of `width` values.

@@ -4,9 +4,8 @@
 #error "define TERN_SIMD_NAMESPACE before including x86/elementwise.h"
 #endif
 
-#include <cmath>
-
 #include "backends/cpu/elementwise.h"
+#include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/x86/vector_math.h"
 
 namespace tern::cpu::TERN_SIMD_NAMESPACE {
@@ -84,9 +83,8 @@ void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, f
     const __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(both), _mm256_extractf128_pd(both, 1));
     double sum_sq = _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
     for (; i < group; ++i) sum_sq += double{xg[i]} * xg[i];
-    const auto inv = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(group) + eps));
     // x * inv, then * w: the reference's two roundings.
-    const __m256 scale = _mm256_set1_ps(inv);
+    const __m256 scale = _mm256_set1_ps(rms_scale(sum_sq, group, eps));
     for (i = 0; i < group; i += kLanes) {
       const int64_t n = group - i;
       __m256 y = _mm256_mul_ps(load_part(xg + i, n), scale);
