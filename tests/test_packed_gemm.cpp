@@ -97,7 +97,8 @@ TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
           }
           std::vector<float> wd(wf.size());
           dequantize(type, w.data(), wd.data(), rows * cols);
-          for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{7}}) {
+          // 13 tokens: a wide level's two-group calls, a single group and a partial one.
+          for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{7}, int64_t{13}}) {
             std::vector<float> x = random_values(static_cast<size_t>(n * cols), 8);
             Acts xq = quantized_activations(x, cols, isa, type);
             for (int threads : {1, 3}) {

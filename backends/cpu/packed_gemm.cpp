@@ -168,10 +168,17 @@ TileShape shape_of(const PackedForm& f) {
 // values.
 void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, float& d, float& s,
                int32_t* half_sums) {
+  // Local sums: stores through half_sums inside the loop (it may alias the int8 quants)
+  // kept GCC from vectorizing it.
   auto sum_halves = [&](const int8_t* v) {
-    half_sums[0] = half_sums[1] = 0;
-    for (int i = 0; i < kPackBlock; ++i) half_sums[i / (kPackBlock / 2)] += v[i];
-    return half_sums[0] + half_sums[1];
+    int low = 0, high = 0;
+    for (int i = 0; i < kPackBlock / 2; ++i) {
+      low += v[i];
+      high += v[i + kPackBlock / 2];
+    }
+    half_sums[0] = low;
+    half_sums[1] = high;
+    return low + high;
   };
   switch (format) {
     case TensorType::Q8_0: {
@@ -410,17 +417,17 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
                          n_rows, kernels.rows, n_blocks);
     }
     TileShape shape = shape_of(f);
-    for (int64_t g = 0; g < n_groups; ++g) {
+    // Whole groups of whole tiles straight into y; a partial tile (the last rows or tokens)
+    // through a buffer the kernel writes all of.
+    int64_t whole_groups = n_rows == kernels.rows ? n / kTileTokens : 0;
+    if (whole_groups > 0)
+      kernels.gemm(shape, tile, acts, 0, whole_groups, target.y + r0, target.rows);
+    for (int64_t g = whole_groups; g < n_groups; ++g) {
       int64_t t = g * kTileTokens;
       int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
-      float* y = target.y + t * target.rows + r0;
-      if (n_tokens == kTileTokens && n_rows == kernels.rows) {
-        kernels.gemm(shape, tile, acts, g, y, target.rows);
-        continue;
-      }
-      // A partial tile (the last rows or tokens): the kernel writes all of it here.
       alignas(64) float out[kTileTokens * kMaxTileRows];
-      kernels.gemm(shape, tile, acts, g, out, kernels.rows);
+      kernels.gemm(shape, tile, acts, g, 1, out, kernels.rows);
+      float* y = target.y + t * target.rows + r0;
       for (int k = 0; k < n_tokens; ++k) {
         std::memcpy(y + k * target.rows, out + k * kernels.rows, sizeof(float) * static_cast<size_t>(n_rows));
       }

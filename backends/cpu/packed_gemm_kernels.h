@@ -79,13 +79,15 @@ void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& out);
 }  // namespace tern::cpu
 
 // One declaration list for every level.
-#define TERN_PACKED_GEMM_DECLARATIONS                                                            \
-  /* Weight rows per tile at this level. */                                                      \
-  int packed_tile_rows();                                                                        \
-  /* y[t * y_stride + r] = tile row r . token t of group g, for every row of the tile and */   \
-  /* every token of the group (the driver passes a buffer for a partial tile). */              \
-  void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,                   \
-                        const cpu::PackedActs& x, int64_t g, float* y, int64_t y_stride);
+#define TERN_PACKED_GEMM_DECLARATIONS                                                       \
+  /* Weight rows per tile at this level. */                                                 \
+  int packed_tile_rows();                                                                   \
+  /* y[t * y_stride + r] = tile row r . token t, for every row of the tile and every one */ \
+  /* of the 4 n_groups tokens of groups g, g + 1, ... (the driver passes a buffer for a */  \
+  /* partial tile). */                                                                      \
+  void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,              \
+                        const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,    \
+                        int64_t y_stride);
 
 namespace tern::avx2 {
 TERN_PACKED_GEMM_DECLARATIONS

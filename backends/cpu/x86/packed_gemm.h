@@ -135,8 +135,11 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 int packed_tile_rows() { return kTileRows; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
-                      const cpu::PackedActs& x, int64_t g, float* y, int64_t y_stride) {
-  kernel_for(shape)(w, x, g, y, y_stride);
+                      const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
+                      int64_t y_stride) {
+  const KernelFn kernel = kernel_for(shape);
+  for (int64_t k = 0; k < n_groups; ++k)
+    kernel(w, x, g + k, y + k * kTileTokens * y_stride, y_stride);
 }
 
 }  // namespace tern::TERN_SIMD_NAMESPACE

@@ -116,54 +116,79 @@ inline void sub_scaled_block(const int8_t* wq, const int8_t* xq, const int32_t* 
   out[3] = scaled(l3, h3, 3);
 }
 
-// The tile (16 rows) x one group of NT tokens: each block's integer sums times the rows' d
-// and the token's d, plus the rows' minimums times the token's block sum. (The 256-bit body
-// buffers the sums of 8 blocks for one float pass; with 32 registers nothing spills and the
-// float work of one block overlaps the next block's products.)
-template <bool kSigned, bool kMin, bool kSub>
+// The tile (16 rows) x kGroups (1 or 2) groups of NT tokens: each block's integer sums times
+// the rows' d and the token's d, plus the rows' minimums times the token's block sum. Two
+// groups share each block's weight vectors (loaded once, kept in registers): half the weight
+// traffic per token. (The 256-bit body buffers the sums of 8 blocks for one float pass; with
+// 32 registers nothing spills and the float work of one block overlaps the next block's
+// products.)
+template <bool kSigned, bool kMin, bool kSub, int kGroups>
 void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, float* out,
                  int64_t out_stride) {
   constexpr int NT = kTileTokens;
-  const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
-  const float* xd = x.d + g * x.n_blocks * NT;
-  const float* xs = x.s + g * x.n_blocks * NT;
-  const int32_t* xsum = x.sum + 2 * g * x.n_blocks * NT;
+  static_assert(NT == 4 && (kGroups == 1 || kGroups == 2));
+  const int64_t group_blocks = x.n_blocks * NT;  // a group's (block, token) pairs
+  const int8_t* xq = x.q + g * group_blocks * kPackBlock;
+  const float* xd = x.d + g * group_blocks;
+  const float* xs = x.s + g * group_blocks;
+  const int32_t* xsum = x.sum + 2 * g * group_blocks;
   // Named accumulators: as an array GCC stored them to the stack after every block.
-  static_assert(NT == 4);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  __m512 acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
   for (int64_t b = 0; b < w.n_blocks; ++b) {
-    __m512i block[NT];
-    if constexpr (kSub) {
-      sub_scaled_block(w.q + b * kBlockBytes, xq + b * NT * kPackBlock, xsum + 2 * NT * b, w.sub + b * 4 * kRows,
-                       block);
-    } else {
-      direct_block<kSigned>(w.q + b * kBlockBytes, xq + b * NT * kPackBlock, xsum + 2 * NT * b, block);
-    }
     const __m512 d = _mm512_loadu_ps(w.d + b * kRows);
     const __m512 m = kMin ? _mm512_loadu_ps(w.min + b * kRows) : _mm512_setzero_ps();
-    auto add_block = [&](__m512 acc, int t) {
-      acc = _mm512_fmadd_ps(to_float(block[t]), _mm512_mul_ps(d, _mm512_set1_ps(xd[NT * b + t])), acc);
-      return kMin ? _mm512_fmadd_ps(m, _mm512_set1_ps(xs[NT * b + t]), acc) : acc;
+    // Block b of the group `skip` (0 or 1) groups on: its token sums, then each into its row.
+    __m512i block[NT];
+    auto block_sums = [&](int64_t skip) {
+      int64_t i = skip * group_blocks + NT * b;  // the group's first (block, token) pair of block b
+      if constexpr (kSub) {
+        sub_scaled_block(w.q + b * kBlockBytes, xq + i * kPackBlock, xsum + 2 * i,
+                         w.sub + b * 4 * kRows, block);
+      } else {
+        direct_block<kSigned>(w.q + b * kBlockBytes, xq + i * kPackBlock, xsum + 2 * i, block);
+      }
+      return i;
     };
-    acc0 = add_block(acc0, 0);
-    acc1 = add_block(acc1, 1);
-    acc2 = add_block(acc2, 2);
-    acc3 = add_block(acc3, 3);
+    auto add_block = [&](__m512 acc, int64_t i, int t) {
+      acc = _mm512_fmadd_ps(to_float(block[t]), _mm512_mul_ps(d, _mm512_set1_ps(xd[i + t])), acc);
+      return kMin ? _mm512_fmadd_ps(m, _mm512_set1_ps(xs[i + t]), acc) : acc;
+    };
+    int64_t i = block_sums(0);
+    acc0 = add_block(acc0, i, 0);
+    acc1 = add_block(acc1, i, 1);
+    acc2 = add_block(acc2, i, 2);
+    acc3 = add_block(acc3, i, 3);
+    if constexpr (kGroups == 2) {
+      i = block_sums(1);
+      acc4 = add_block(acc4, i, 0);
+      acc5 = add_block(acc5, i, 1);
+      acc6 = add_block(acc6, i, 2);
+      acc7 = add_block(acc7, i, 3);
+    }
   }
   _mm512_storeu_ps(out, acc0);
   _mm512_storeu_ps(out + out_stride, acc1);
   _mm512_storeu_ps(out + 2 * out_stride, acc2);
   _mm512_storeu_ps(out + 3 * out_stride, acc3);
+  if constexpr (kGroups == 2) {
+    _mm512_storeu_ps(out + 4 * out_stride, acc4);
+    _mm512_storeu_ps(out + 5 * out_stride, acc5);
+    _mm512_storeu_ps(out + 6 * out_stride, acc6);
+    _mm512_storeu_ps(out + 7 * out_stride, acc7);
+  }
 }
 
 using KernelFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t, float*, int64_t);
 
 // The shapes the packed formats use (backends/cpu/packed_gemm.cpp's table); others are a bug. The
 // step grouping of the 256-bit body does not apply: sums go straight to 32 bits here.
+template <int kGroups>
 KernelFn kernel_for(const cpu::TileShape& s) {
-  if (s.has_sub) return s.is_signed && !s.has_min ? tile_kernel<true, false, true> : nullptr;
-  if (s.is_signed) return s.has_min ? nullptr : tile_kernel<true, false, false>;
-  return s.has_min ? tile_kernel<false, true, false> : nullptr;
+  if (s.has_sub)
+    return s.is_signed && !s.has_min ? tile_kernel<true, false, true, kGroups> : nullptr;
+  if (s.is_signed) return s.has_min ? nullptr : tile_kernel<true, false, false, kGroups>;
+  return s.has_min ? tile_kernel<false, true, false, kGroups> : nullptr;
 }
 
 }  // namespace
@@ -171,8 +196,12 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 int packed_tile_rows() { return kRows; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
-                      const cpu::PackedActs& x, int64_t g, float* y, int64_t y_stride) {
-  kernel_for(shape)(w, x, g, y, y_stride);
+                      const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
+                      int64_t y_stride) {
+  const KernelFn pair = kernel_for<2>(shape);
+  for (; n_groups >= 2; g += 2, n_groups -= 2, y += 2 * kTileTokens * y_stride)
+    pair(w, x, g, y, y_stride);
+  if (n_groups == 1) kernel_for<1>(shape)(w, x, g, y, y_stride);
 }
 
 }  // namespace tern::avx512
