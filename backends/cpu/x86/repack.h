@@ -37,8 +37,10 @@ using cpu::BlockQ6_Kx8;
 using cpu::GroupActs;
 
 // How far ahead of its reads a kernel prefetches: far enough to cover DRAM latency at the
-// rate one core consumes groups, near enough to stay in L1 (measured 1-4 KiB: all alike).
-constexpr size_t kPrefetchAhead = 2048;
+// rate one core consumes groups, near enough to stay in L1. 1-4 KiB measured alike on
+// earlier machines; a Zen 5 core, which pulls 30+ GB/s alone, ran 2 KiB short (one thread
+// from DRAM, 4 KiB: Q6_K 18-29 -> 27-33 GB/s, Q4_K +10-20%; 8 KiB no better).
+constexpr size_t kPrefetchAhead = 4096;
 
 // Part `part` of kParts of the bytes kPrefetchAhead past block w. Every block kernel
 // prefetches its share as it starts; the K-quant groups (1152 and 1680 bytes) spread theirs
