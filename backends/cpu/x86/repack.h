@@ -390,21 +390,26 @@ struct Q8_0x8 {
     prefetch_ahead(a);
     prefetch_ahead(b);
     const int8_t* qs[N];
-    __m512i sums[N];
+    constexpr int kChains = N >= 4 ? 2 : 1;  // as Q4_Kx8::pair
+    __m512i sums[kChains][N];
     for (int r = 0; r < N; ++r) {
       qs[r] = static_cast<const BlockQ8_0*>(x[r].blocks)[blk].qs;
-      sums[r] = _mm512_setzero_si512();
+      for (int k = 0; k < kChains; ++k) sums[k][r] = _mm512_setzero_si512();
     }
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
 #pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {
       __m512i q = _mm512_xor_si512(load_pair(a.qs[s], b.qs[s]), flip);
       for (int r = 0; r < N; ++r)
-        sums[r] = _mm512_dpbusd_epi32(sums[r], q, broadcast4_x16(qs[r] + 4 * s));
+        sums[s % kChains][r] =
+            _mm512_dpbusd_epi32(sums[s % kChains][r], q, broadcast4_x16(qs[r] + 4 * s));
+    }
+    if constexpr (kChains == 2) {
+      for (int r = 0; r < N; ++r) sums[0][r] = _mm512_add_epi32(sums[0][r], sums[1][r]);
     }
     const __m512 d = halves_pair(a.d, b.d);
     for (int r = 0; r < N; ++r) {
-      __m512i dots = _mm512_sub_epi32(sums[r], _mm512_set1_epi32(128 * x[r].sums[blk]));
+      __m512i dots = _mm512_sub_epi32(sums[0][r], _mm512_set1_epi32(128 * x[r].sums[blk]));
       acc[r] =
           _mm512_fmadd_ps(to_float(dots), _mm512_mul_ps(d, _mm512_set1_ps(x[r].d[blk])), acc[r]);
     }
@@ -502,23 +507,38 @@ struct Q4_Kx8 {
     for (int c = 0; c < 4; ++c) {
       prefetch_ahead<4>(ka, c);
       prefetch_ahead<4>(kb, c);
-      __m512i even[N], odd[N];
-      for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm512_setzero_si512();
+      // From 4 rows on, each sum runs as two chains (even and odd steps) of 4 dependent
+      // vpdpbusd instead of one of 8: bench_kernels decode_repacked/Q4_K/avx512/384 (from L2,
+      // Zen 5) 4 rows +5-20%, 8 rows +20%; 2 rows within noise, so they keep one chain.
+      constexpr int kChains = N >= 4 ? 2 : 1;
+      __m512i even[kChains][N], odd[kChains][N];
+      for (int k = 0; k < kChains; ++k) {
+        for (int r = 0; r < N; ++r) even[k][r] = odd[k][r] = _mm512_setzero_si512();
+      }
 #pragma GCC unroll 4
-      for (int s = 0; s < 8; ++s) {
-        const __m512i v = load_pair(ka.qs[c][s], kb.qs[c][s]);
-        const __m512i lo = _mm512_and_si512(v, mask);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+      for (int s = 0; s < 8; s += kChains) {
+        for (int k = 0; k < kChains; ++k) {
+          const __m512i v = load_pair(ka.qs[c][s + k], kb.qs[c][s + k]);
+          const __m512i lo = _mm512_and_si512(v, mask);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+          for (int r = 0; r < N; ++r) {
+            const int8_t* xs = a[r]->qs + 64 * c + 4 * (s + k);
+            even[k][r] = _mm512_dpbusd_epi32(even[k][r], lo, broadcast4_x16(xs));
+            odd[k][r] = _mm512_dpbusd_epi32(odd[k][r], hi, broadcast4_x16(xs + 32));
+          }
+        }
+      }
+      if constexpr (kChains == 2) {
         for (int r = 0; r < N; ++r) {
-          even[r] = _mm512_dpbusd_epi32(even[r], lo, broadcast4_x16(a[r]->qs + 64 * c + 4 * s));
-          odd[r] = _mm512_dpbusd_epi32(odd[r], hi, broadcast4_x16(a[r]->qs + 64 * c + 32 + 4 * s));
+          even[0][r] = _mm512_add_epi32(even[0][r], even[1][r]);
+          odd[0][r] = _mm512_add_epi32(odd[0][r], odd[1][r]);
         }
       }
       const __m512i f_even = byte_scales_pair(ka.scales[2 * c], kb.scales[2 * c]);
       const __m512i f_odd = byte_scales_pair(ka.scales[2 * c + 1], kb.scales[2 * c + 1]);
       for (int r = 0; r < N; ++r) {
-        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(even[r], f_even));
-        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(odd[r], f_odd));
+        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(even[0][r], f_even));
+        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(odd[0][r], f_odd));
       }
     }
     __m512i mins[N];
