@@ -28,7 +28,7 @@ fs::path scratch() {
 
 std::vector<float> library_logits(const ModelOptions& options) {
   Model model = Model::load(kModel, options);
-  Session session(model, {.n_ctx = 8, .n_threads = 2});
+  Session session(model, {.n_ctx = 8, .n_threads = 2, .kv_type = KvType::F32});  // tern logits's
   std::span<const float> logits = session.decode(kTokens, Outputs::All);
   return {logits.begin(), logits.end()};
 }

@@ -106,7 +106,7 @@ TEST(Embeddings, SyntheticLlamaMatchesFloat64Reference) {
 
 // The real SmolLM2 (Q4_1/Q8_0 weights): cosine >= 0.999 with the 8-bit activations of the
 // SIMD paths (measured on AVX512: 1 - 2.3e-4 mean, 1 - 6.2e-4 last), and within 1e-8 of 1 on
-// the scalar path's float activations (measured: 1 - 2.4e-11).
+// the scalar path's float activations with an F32 cache (measured: 1 - 2.4e-11).
 TEST(Embeddings, SmolLm2MatchesFloat64Reference) {
   Model model = Model::load(resolve_model_path("smollm2-135m"));
   const std::vector<TokenId> tokens =
@@ -121,7 +121,7 @@ TEST(Embeddings, SmolLm2MatchesFloat64Reference) {
   }
   cpu::ScopedIsa scalar(cpu::Isa::Scalar);  // chosen when the model is loaded
   Model float_model = Model::load(resolve_model_path("smollm2-135m"));
-  Session float_session(float_model, {.n_ctx = 16, .embeddings = true});
+  Session float_session(float_model, {.n_ctx = 16, .kv_type = KvType::F32, .embeddings = true});
   for (const char* pooling : {"mean", "last"}) {
     const std::vector<float> got =
         embed_tokens(float_session, tokens, {.pooling = parse_pooling(pooling)});

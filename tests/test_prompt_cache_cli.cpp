@@ -96,8 +96,8 @@ TEST(PromptCacheCli, FileOfAnotherModelOrCorruptIsAWarningAndReplaced) {
   const RunResult corrupt = run(llama, kPrompt, flags);
   ASSERT_EQ(corrupt.code, 0) << corrupt.err;
   EXPECT_NE(corrupt.err.find("not a tern session file"), std::string::npos) << corrupt.err;
-  EXPECT_EQ(cached(run(llama, kPrompt, flags + " --kv-type f16")), 0);  // another KV type
-  EXPECT_EQ(cached(run(llama, kPrompt, flags + " --kv-type f16")), 17);
+  EXPECT_EQ(cached(run(llama, kPrompt, flags + " --kv-type f32")), 0);  // another KV type
+  EXPECT_EQ(cached(run(llama, kPrompt, flags + " --kv-type f32")), 17);
 }
 
 TEST(PromptCacheCli, ReadOnlyNeverWrites) {

@@ -194,8 +194,8 @@ TEST(SessionFile, RefusesWhatDoesNotFitAndLeavesTheSessionUnchanged) {
   target.decode(tokens(4, 6));
   const std::vector<float> before = next_logits(target);
   target.trim(6);
-  Session f16(s.model, {.n_ctx = 40, .n_threads = 2, .kv_type = KvType::F16});
-  expect_refused(f16, s.path, "KV cache type F32 in the file, this session's is F16");
+  Session f32(s.model, {.n_ctx = 40, .n_threads = 2, .kv_type = KvType::F32});
+  expect_refused(f32, s.path, "KV cache type F16 in the file, this session's is F32");
   Session short_context(s.model, {.n_ctx = 31, .n_threads = 2});
   expect_refused(short_context, s.path,
                  "sequence 0 holds 32 positions, more than this context's 31");

@@ -40,7 +40,10 @@ struct SessionOptions {
                           // model's n_ctx_train
   int64_t n_batch = 512;  // tokens per micro-batch (all sequences together), 1..kMaxBatchSize
   int n_threads = 0;      // 0: one per physical core
-  KvType kv_type = KvType::F32;
+  // F16, as llama.cpp: half the memory, and on the CPU as fast or faster (the attention
+  // converts as it loads; docs/benchmarks.md). F32 keeps every bit of K and V, as the
+  // F32-cache reference outputs (the golden tests) need.
+  KvType kv_type = KvType::F16;
   int n_seq = 1;  // sequences, 1..kMaxSequences, each with its own n_ctx positions of cache
   /// Decodes return each output position's final hidden state (the output norm's row of
   /// n_embd floats, before the vocabulary projection) instead of its logits: what

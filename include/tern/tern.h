@@ -165,7 +165,7 @@ typedef struct tern_session_options {
   int64_t n_ctx;     /* positions per sequence; 0: the model's n_ctx_train */
   int64_t n_batch;   /* tokens per micro-batch, all sequences together */
   int32_t n_threads; /* 0: one per physical core */
-  tern_kv_type kv_type;
+  tern_kv_type kv_type; /* default TERN_KV_F16 (half the memory); TERN_KV_F32: every bit */
   int32_t n_seq; /* sequences, each with its own n_ctx positions */
   bool embeddings; /* decodes return final hidden states (rows of n_embd), not logits */
 } tern_session_options;

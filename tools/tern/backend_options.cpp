@@ -65,9 +65,10 @@ void add_backend_options(CLI::App* cmd, ModelOptions& options) {
 
 void add_kv_type_option(CLI::App* cmd, KvType& kv_type) {
   const std::map<std::string, KvType> types = {{"f32", KvType::F32}, {"f16", KvType::F16}};
-  cmd->add_option("--kv-type", kv_type, "KV cache values: f32|f16 (f16: half the memory)")
+  cmd->add_option("--kv-type", kv_type,
+                  "KV cache values: f16|f32 (f32: every bit, twice the memory)")
       ->transform(CLI::CheckedTransformer(types, CLI::ignore_case))
-      ->default_str("f32");
+      ->default_str(kv_type == KvType::F16 ? "f16" : "f32");
 }
 
 }  // namespace tern::cli

@@ -39,7 +39,7 @@ struct BenchOptions {
   bool json = false;
   bool memory_only = false;
   ModelOptions model;  // --backend, -ngl
-  KvType kv_type = KvType::F32;
+  KvType kv_type = SessionOptions{}.kv_type;
   bool profile = false;  // time the CPU's operations during the measured runs
 };
 

@@ -29,7 +29,7 @@ void add_backend_options(CLI::App* cmd, ModelOptions& options);
 /// avx512, TERN_REPACK=0, TERN_CUDA_DEVICE=N, TERN_VULKAN_DEVICE=N. Throws tern::Error
 /// for a value it cannot read.
 ModelOptions with_environment(ModelOptions options);
-/// --kv-type f32|f16.
+/// --kv-type f16|f32.
 void add_kv_type_option(CLI::App* cmd, KvType& kv_type);
 
 }  // namespace tern::cli

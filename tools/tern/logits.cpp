@@ -29,6 +29,8 @@ struct LogitsOptions {
   int64_t n_ctx = 0;
   int64_t n_batch = 512;
   ModelOptions model_options;  // --backend, -ngl
+  // F32, unlike the library's default: these logits are compared with references, which
+  // are F32-cache outputs.
   KvType kv_type = KvType::F32;
 };
 
