@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -305,6 +306,47 @@ TEST(AttentionSimd, ExpIsAccurateOverTheFloatRange) {
     EXPECT_LE(max_denormal, std::numeric_limits<float>::denorm_min()) << isa_name(isa);
     RecordProperty(std::string("max_relative_error_") + std::string(isa_name(isa)),
                    std::to_string(max_relative));
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+// The F16 cache append: F16C's rounding against f32_to_f16, bit for bit, over a spread of
+// every float's bit patterns (normal, subnormal and overflowing halves, both signs), the
+// ties of each kind, and the specials; a NaN must stay a NaN (its payload may differ).
+TEST(AttentionSimd, F16StoreMatchesTheReferenceBits) {
+  std::vector<float> x;
+  for (uint64_t bits = 0; bits <= 0xffffffffu; bits += 4093) {
+    const auto b = static_cast<uint32_t>(bits);
+    float f;
+    std::memcpy(&f, &b, 4);
+    x.push_back(f);
+  }
+  for (uint32_t tie : {0x3f801000u, 0x3f803000u, 0x33000000u, 0x33c00000u, 0x387fe000u, 0x477fefffu,
+                       0x477ff000u}) {  // halfway cases, normal and subnormal
+    for (uint32_t sign : {0u, 0x80000000u}) {
+      float f;
+      const uint32_t b = tie | sign;
+      std::memcpy(&f, &b, 4);
+      x.push_back(f);
+    }
+  }
+  for (float f : {0.0f, -0.0f, 65504.0f, 65520.0f, INFINITY, -INFINITY, NAN}) x.push_back(f);
+  const auto n = static_cast<int64_t>(x.size());
+  std::vector<uint16_t> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = f32_to_f16(x[i]);
+  for (Isa isa : simd_levels()) {
+    std::vector<uint16_t> got(x.size());
+    simd_to_f16(x.data(), n, got.data(), isa);
+    int64_t differing = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const bool nan = (want[i] & 0x7c00u) == 0x7c00u && (want[i] & 0x3ffu) != 0;
+      if (nan) {
+        EXPECT_TRUE((got[i] & 0x7c00u) == 0x7c00u && (got[i] & 0x3ffu) != 0) << i;
+      } else if (got[i] != want[i]) {
+        ++differing;
+      }
+    }
+    EXPECT_EQ(differing, 0) << isa_name(isa);
   }
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }

@@ -500,8 +500,13 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       size_t stride = *row_bytes(out.type, out.cols);
       auto* cache = static_cast<uint8_t*>(out.cache->host_data());
       for (const graph::Segment& s : graph.segments()) {
-        cpu::store(ops.act(node.in[0]) + s.row0 * in(0).cols, s.n_rows * in(0).cols, out.type,
-                   cache + stride * static_cast<size_t>(s.slot_row + s.pos0));
+        const float* rows = ops.act(node.in[0]) + s.row0 * in(0).cols;
+        uint8_t* dst = cache + stride * static_cast<size_t>(s.slot_row + s.pos0);
+        if (out.type == TensorType::F16 && isa_ != cpu::Isa::Scalar) {  // the default cache
+          cpu::simd_to_f16(rows, s.n_rows * in(0).cols, reinterpret_cast<uint16_t*>(dst), isa_);
+        } else {
+          cpu::store(rows, s.n_rows * in(0).cols, out.type, dst);
+        }
       }
       break;
     }

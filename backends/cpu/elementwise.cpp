@@ -14,13 +14,14 @@ struct ElementwiseKernels {
   void (*swiglu_oai)(const float*, const float*, int64_t, float, float, float*);
   void (*exp_values)(const float*, int64_t, float*);
   void (*rms_norm)(const float*, const float*, int64_t, int64_t, float, float*);
+  void (*to_f16)(const float*, int64_t, uint16_t*);
 };
 
 const ElementwiseKernels& kernels(Isa isa) {
-  static const ElementwiseKernels kAvx2{avx2::swiglu, avx2::geglu, avx2::swiglu_oai,
-                                        avx2::exp_values, avx2::rms_norm};
-  static const ElementwiseKernels kAvx512{avx512::swiglu, avx512::geglu, avx512::swiglu_oai,
-                                          avx512::exp_values, avx512::rms_norm};
+  static const ElementwiseKernels kAvx2{avx2::swiglu,     avx2::geglu,    avx2::swiglu_oai,
+                                        avx2::exp_values, avx2::rms_norm, avx2::to_f16};
+  static const ElementwiseKernels kAvx512{avx512::swiglu,     avx512::geglu,    avx512::swiglu_oai,
+                                          avx512::exp_values, avx512::rms_norm, avx512::to_f16};
   switch (isa) {
     case Isa::Avx2:
       return kAvx2;
@@ -54,6 +55,10 @@ void simd_exp(const float* x, int64_t n, float* out, Isa isa) {
 void simd_rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps,
                    float* out, Isa isa) {
   kernels(isa).rms_norm(x, w, group, n_values, eps, out);
+}
+
+void simd_to_f16(const float* x, int64_t n, uint16_t* out, Isa isa) {
+  kernels(isa).to_f16(x, n, out);
 }
 
 }  // namespace tern::cpu

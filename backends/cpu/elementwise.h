@@ -26,6 +26,10 @@ void simd_swiglu_oai(const float* gate, const float* up, int64_t n, float alpha,
 /// use (relative error ~1e-7 for normal results; 0 for x below ~-103.9).
 void simd_exp(const float* x, int64_t n, float* out, Isa isa);
 
+/// out = x rounded to F16 (the bits of f32_to_f16 for every value but NaN, which stays a
+/// NaN), with `isa`'s kernel (not Scalar): the cache append of an F16 KV cache.
+void simd_to_f16(const float* x, int64_t n, uint16_t* out, Isa isa);
+
 /// As the reference rms_norm (reference_kernels.h): each group of `group` values times
 /// 1 / sqrt(mean square + eps), then times w (null: 1), with `isa`'s kernel (not Scalar).
 /// The sum of squares is taken in double as there, in another order: the scale may differ
@@ -41,7 +45,8 @@ void simd_rms_norm(const float* x, const float* w, int64_t group, int64_t n_valu
                   float* out);                                                              \
   void exp_values(const float* x, int64_t n, float* out);                                   \
   void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps, \
-                float* out);
+                float* out);                                                                \
+  void to_f16(const float* x, int64_t n, uint16_t* out);
 
 namespace avx2 {
 TERN_ELEMENTWISE_DECLARATIONS

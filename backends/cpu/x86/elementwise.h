@@ -7,6 +7,7 @@
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/x86/vector_math.h"
+#include "types/float_types.h"
 
 namespace tern::cpu::TERN_SIMD_NAMESPACE {
 
@@ -92,6 +93,17 @@ void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, f
       store_part(out + g + i, y, n);
     }
   }
+}
+
+// F16C's conversion with the rounding in the instruction (nearest even, whatever MXCSR
+// says): the bits f32_to_f16 gives for every non-NaN value, subnormals included.
+void to_f16(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+  for (; i < n; ++i) out[i] = f32_to_f16(x[i]);
 }
 
 }  // namespace tern::cpu::TERN_SIMD_NAMESPACE
