@@ -87,6 +87,13 @@ __m512 halves_pair(const uint16_t* a, const uint16_t* b) {
       kAll16, _mm256_inserti128_si256(_mm256_zextsi128_si256(load128(a)), load128(b), 1));
 }
 __m512 to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(kAll16, v); }
+// Dependent vpdpbusd chains per activation row in the paired kernels that sum 8 steps into
+// one row's lanes (Q8_0, Q4_K): from 4 rows on, two of 4 (even and odd steps) instead of one
+// of 8. bench_kernels decode_repacked/*/avx512/384 (from L2, Zen 5): Q4_K 4 rows +5-20%,
+// 8 rows +20%, Q8_0 4 rows +4%; 2 rows within noise, so they keep one chain.
+template <int N>
+constexpr int kDotChains = N >= 4 ? 2 : 1;
+
 __m512i broadcast4_x16(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -390,7 +397,7 @@ struct Q8_0x8 {
     prefetch_ahead(a);
     prefetch_ahead(b);
     const int8_t* qs[N];
-    constexpr int kChains = N >= 4 ? 2 : 1;  // as Q4_Kx8::pair
+    constexpr int kChains = kDotChains<N>;
     __m512i sums[kChains][N];
     for (int r = 0; r < N; ++r) {
       qs[r] = static_cast<const BlockQ8_0*>(x[r].blocks)[blk].qs;
@@ -507,10 +514,7 @@ struct Q4_Kx8 {
     for (int c = 0; c < 4; ++c) {
       prefetch_ahead<4>(ka, c);
       prefetch_ahead<4>(kb, c);
-      // From 4 rows on, each sum runs as two chains (even and odd steps) of 4 dependent
-      // vpdpbusd instead of one of 8: bench_kernels decode_repacked/Q4_K/avx512/384 (from L2,
-      // Zen 5) 4 rows +5-20%, 8 rows +20%; 2 rows within noise, so they keep one chain.
-      constexpr int kChains = N >= 4 ? 2 : 1;
+      constexpr int kChains = kDotChains<N>;
       __m512i even[kChains][N], odd[kChains][N];
       for (int k = 0; k < kChains; ++k) {
         for (int r = 0; r < N; ++r) even[k][r] = odd[k][r] = _mm512_setzero_si512();
