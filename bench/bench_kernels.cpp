@@ -150,18 +150,27 @@ BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)
     ->Args({1, 4096})
     ->Unit(benchmark::kMillisecond);
 
-// ---- Decoding attention at the 1B shape over a long context: 32 query heads over 8 kv
-// heads of 64, the caches of 16 layers (F32: 16 x 16 MiB at 4096 positions, far past L3,
-// as in a real decode step) visited in turn, two threads. tok/s counts decoded tokens (all
-// 16 layers). Args: {cached positions, F16 cache, sequences decoded at once (batched
+// ---- Decoding attention over a model's layers: the 1B shape (32 query heads over 8 kv heads
+// of 64, 16 layers; at 4096 positions the F32 caches are 16 x 16 MiB, far past L3, as in a
+// real decode step) and the 135M shape (9 over 3) at depth 160 with 120 layers, four times
+// SmolLM2's 30 (at 4 sequences its 30 layers' 15 MB of F16 cache would stay in L3, where in
+// a real step the weights streaming through evict it), each layer's cache visited in turn,
+// two threads. tok/s counts decoded tokens
+// (all layers). Args: {cached positions, F16 cache, sequences decoded at once (batched
 // decoding: each its own slot of the cache, tok/s counts all of them)}.
 
-void attention_decode_1b(benchmark::State& state, Isa isa) {
+struct DecodeShape {
+  int heads, heads_kv, dim, layers;
+};
+constexpr DecodeShape k1B{32, 8, 64, 16}, k135M{9, 3, 64, 120};
+
+void attention_decode(benchmark::State& state, Isa isa, DecodeShape shape) {
   if (isa > tern::cpu::detected_isa()) {
     state.SkipWithError("level not available on this CPU");
     return;
   }
-  constexpr int kHeads = 32, kHeadsKv = 8, kDim = 64, kLayers = 16;
+  const int kHeads = shape.heads, kHeadsKv = shape.heads_kv, kDim = shape.dim;
+  const int kLayers = shape.layers;
   const int64_t pos0 = state.range(0);
   const bool f16 = state.range(1) != 0;
   const int64_t n_seq = state.range(2);
@@ -200,17 +209,22 @@ void attention_decode_1b(benchmark::State& state, Isa isa) {
                          benchmark::Counter::kIsRate);
 }
 
-BENCHMARK_CAPTURE(attention_decode_1b, avx2, Isa::Avx2)
+BENCHMARK_CAPTURE(attention_decode, 1b_avx2, Isa::Avx2, k1B)
     ->Args({4096, 0, 1})
     ->Args({4096, 1, 1})
     ->Args({256, 0, 4})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(attention_decode_1b, avx512, Isa::Avx512)
+BENCHMARK_CAPTURE(attention_decode, 1b_avx512, Isa::Avx512, k1B)
     ->Args({4096, 0, 1})
     ->Args({4096, 1, 1})
     ->Args({256, 0, 4})
     ->Args({256, 1, 4})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(attention_decode, 135m_avx512, Isa::Avx512, k135M)
+    ->Args({160, 1, 1})
+    ->Args({160, 1, 4})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
