@@ -186,7 +186,7 @@ void fill(float* p, int64_t n, float value) {
 // chunk's scores), so the requests spread over the chunk: a decoding step finds its cache
 // in memory (the weights streamed through since the layer's last step), and the rows'
 // stride (768 bytes for SmolLM2) left the hardware prefetchers behind (bench_kernels
-// attention_decode_1b, Zen 5, alternating: 4096 positions F32 14-20 -> 12-14 ms, F16 12-19
+// attention_decode/1b_*, Zen 5, alternating: 4096 positions F32 14-20 -> 12-14 ms, F16 12-19
 // -> 8-9; 256 x 4 sequences F32 3.5-3.9 -> 3.0-3.4, F16 2.7-3.4 -> 1.6-1.8). Where the
 // cache stays in L3 they only cost (attention_135m/avx512/1/4096, one layer: 0.19-0.20 ->
 // 0.22 ms). Items of one row (query heads split for threads) skip it: several share a kv
@@ -257,16 +257,49 @@ void softmax_step(const Item& it, int64_t r, Span chunk) {
   it.max[r] = new_max;
 }
 
-// acc[r + i][d, d + 8 kVecs) = acc * rescale + sum_j p[r + i][j] v_j[d, ...) over keys u.
-// With kPartial (kVecs 1), only the head's last dim - d < 8 values of v are read.
-template <class T, int64_t kRows, int64_t kVecs, bool kPartial = false>
+// The accumulation's vectors: 8 floats (__m256) at every level, and 16 (__m512) at AVX512,
+// whose conversions and multiply-adds Zen 5 runs at full width: a tile of 64 values does
+// the work of two 8-wide ones in half the instructions (bench_kernels attention_decode, F16,
+// Zen 5, eight alternating rounds, medians: 135m 1 sequence 0.77 -> 0.68 ms, 4 sequences
+// 3.52 -> 3.36; 1b 256 x4 1.81 -> 1.66, 4096 x1 7.99 -> 7.77).
+struct Vec8 {
+  using V = __m256;
+  static constexpr int64_t kN = 8;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load(const uint16_t* p) { return load8(p); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+};
+#if defined(__AVX512F__)
+struct Vec16 {
+  using V = __m512;
+  static constexpr int64_t kN = 16;
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load(const uint16_t* p) {
+    return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+};
+using WideVec = Vec16;
+#else
+using WideVec = Vec8;
+#endif
+
+// acc[r + i][d, d + kVecs W::kN) = acc * rescale + sum_j p[r + i][j] v_j[d, ...) over keys
+// u. With kPartial (8-wide, kVecs 1), only the head's last dim - d < 8 values of v are read.
+template <class T, int64_t kRows, int64_t kVecs, class W = Vec8, bool kPartial = false>
 void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
-  __m256 acc[kRows][kVecs];
+  typename W::V acc[kRows][kVecs];
   const float* p[kRows];
   for (int64_t i = 0; i < kRows; ++i) {
-    __m256 rescale = _mm256_set1_ps(it.rescale[r + i]);
+    typename W::V rescale = W::set1(it.rescale[r + i]);
     for (int64_t x = 0; x < kVecs; ++x) {
-      acc[i][x] = _mm256_mul_ps(_mm256_loadu_ps(it.acc_row(r + i) + d + x * kLanes), rescale);
+      acc[i][x] = W::mul(W::load(it.acc_row(r + i) + d + x * W::kN), rescale);
     }
     p[i] = it.score_row(r + i) + (u.begin - c0);
   }
@@ -274,33 +307,40 @@ void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
   const int64_t stride = it.job.v_stride;
   const T* v = it.v_row<T>(u.begin) + d;
   for (int64_t n = u.end - u.begin; n > 0; --n, v += stride) {
-    __m256 vv[kVecs];
-    for (int64_t x = 0; x < kVecs; ++x)
-      vv[x] = kPartial ? load8_part(v, tail) : load8(v + x * kLanes);
+    typename W::V vv[kVecs];
+    for (int64_t x = 0; x < kVecs; ++x) {
+      if constexpr (kPartial) {
+        vv[x] = load8_part(v, tail);
+      } else {
+        vv[x] = W::load(v + x * W::kN);
+      }
+    }
     for (int64_t i = 0; i < kRows; ++i) {
-      __m256 w = _mm256_broadcast_ss(p[i]++);
-      for (int64_t x = 0; x < kVecs; ++x) acc[i][x] = _mm256_fmadd_ps(w, vv[x], acc[i][x]);
+      typename W::V w = W::set1(*p[i]++);
+      for (int64_t x = 0; x < kVecs; ++x) acc[i][x] = W::fmadd(w, vv[x], acc[i][x]);
     }
   }
   for (int64_t i = 0; i < kRows; ++i) {
-    for (int64_t x = 0; x < kVecs; ++x) {
-      _mm256_storeu_ps(it.acc_row(r + i) + d + x * kLanes, acc[i][x]);
-    }
+    for (int64_t x = 0; x < kVecs; ++x) W::store(it.acc_row(r + i) + d + x * W::kN, acc[i][x]);
   }
 }
 
-// acc of rows [r, r + kRows) += their p V over the chunk, every output value.
+// acc of rows [r, r + kRows) += their p V over the chunk, every output value: tiles of
+// kTileVecs wide vectors, then of 8-wide ones.
 template <class T, int64_t kRows>
 void accumulate(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
   if (u.empty()) return;  // rescale is 1 for rows without keys here
   const int64_t dim = it.job.head_dim_v;
   int64_t d = 0;
+  for (; d + kTileVecs * WideVec::kN <= dim; d += kTileVecs * WideVec::kN) {
+    accumulate_tile<T, kRows, kTileVecs, WideVec>(it, r, d, u, chunk.begin);
+  }
   for (; d + kTileVecs * kLanes <= dim; d += kTileVecs * kLanes) {
     accumulate_tile<T, kRows, kTileVecs>(it, r, d, u, chunk.begin);
   }
   for (; d + kLanes <= dim; d += kLanes) accumulate_tile<T, kRows, 1>(it, r, d, u, chunk.begin);
-  if (d < dim) accumulate_tile<T, kRows, 1, true>(it, r, d, u, chunk.begin);
+  if (d < dim) accumulate_tile<T, kRows, 1, Vec8, true>(it, r, d, u, chunk.begin);
 }
 
 // step.template operator()<k>(r) over rows [r, n_rows) in tiles of kRows rows, the rest in
