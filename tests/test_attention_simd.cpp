@@ -215,6 +215,31 @@ TEST(AttentionSimd, MatchesScalarReferenceOverSegmentsOfSeveralSequences) {
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
+// Several sequences decoding a few tokens each: items then take every kv head of a
+// sequence (attention.cpp), on 1 and 3 threads, with odd head sizes and windows.
+TEST(AttentionSimd, MatchesScalarReferenceOverSequencesDecodingTogether) {
+  const std::vector<graph::Segment> segments = {{0, 1, 40, 0},  {1, 2, 99, 200},
+                                                {3, 1, 7, 400}, {4, 3, 130, 600},
+                                                {7, 1, 0, 800}, {8, 1, 63, 1000}};
+  const Shape shapes[] = {{8, 2, 64, 64, 0, 0, 0, 1.0f},
+                          {9, 3, 64, 64, 0, 0, 16, 1.0f},
+                          {6, 2, 20, 36, 0, 0, 0, 1.0f},
+                          {4, 4, 80, 80, 0, 0, 5, 8.0f}};
+  for (Isa isa : simd_levels()) {
+    for (const Shape& s : shapes) {
+      for (auto [n_threads, kv_type] :
+           {std::pair{1, TensorType::F32}, std::pair{3, TensorType::F16},
+            std::pair{3, TensorType::F32}}) {
+        Diff d = compare_attention(s, isa, n_threads, kv_type, segments);
+        EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
+            << isa_name(isa) << " heads " << s.n_head << "/" << s.n_head_kv << " threads "
+            << n_threads << " " << type_traits(kv_type).name;
+      }
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
 // A speculative step or a short batch: each of up to 7 tokens of a sequence gets exactly
 // the bits it gets decoded alone (so greedy output does not depend on how tokens were
 // grouped into decodes), with windows, F16 caches, grouped heads and several threads.

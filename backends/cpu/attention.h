@@ -5,7 +5,9 @@
 //
 // Work items are (kv head, block of query tokens): every query head of the kv head's group
 // at those tokens is one row, so each K and V row loaded serves all of them. When that
-// gives too few items to keep the threads busy (decoding), each query head is an item. Keys are
+// gives too few items to keep the threads busy (decoding), each query head is an item; when
+// several sequences each decode a few tokens, an item is one sequence's every kv head (so it
+// reads whole cache rows). Keys are
 // taken in chunks that stay in L1 with an online softmax (running max and sum per row; the
 // accumulated output is rescaled when the max grows), so scratch does not grow with the
 // context. F16 caches are read in place, so no F32 copy of the cache is made: decoding
@@ -57,12 +59,13 @@ inline float attention_denominator(const AttentionJob& job, int64_t head, float 
   return job.sinks == nullptr ? sum : sum + std::exp(job.sinks[head] - max);
 }
 
-/// The rows of one work item: query heads [h0, h1) of kv head `kv`'s group (0 <= h0 <
-/// h1 <= group, counted from the group's first head) at tokens [t0, t1); row
-/// r = (t - t0) * (h1 - h0) + (head - kv * group - h0).
+/// The rows of one work item: query heads [h0, h1) of the group of each kv head in [kv,
+/// kv1) (0 <= h0 < h1 <= group, counted from the group's first head) at tokens [t0, t1);
+/// kv head k's row r = (t - t0) * (h1 - h0) + (head - k * group - h0). Only items of fewer
+/// than kAttentionMinTileTokens tokens take several kv heads.
 struct AttentionItem {
-  int64_t kv, h0, h1, t0, t1;
-  float* scratch;  // attention_scratch_floats(job, t1 - t0, h1 - h0) floats
+  int64_t kv, kv1, h0, h1, t0, t1;
+  float* scratch;  // (kv1 - kv) * attention_scratch_floats(job, t1 - t0, h1 - h0) floats
 };
 
 /// Items of kAttentionMinTileTokens tokens or more (prompts) are computed

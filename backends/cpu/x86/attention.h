@@ -373,43 +373,15 @@ void finish(const Item& it) {
   }
 }
 
-// The rows of a few tokens, chunk by chunk, reading the cache's T values in place.
-template <class T>
-void attend_rows(Item& it) {
-  const AttentionJob& job = it.job;
-  const int64_t n_rows = it.n_rows;
-  start(it);
-  // Keys seen by any row: from the first row's first to the last row's last, in chunks at
-  // multiples of key_chunk (where a row alone would have its chunks).
-  Span keys{it.visible(0).begin, it.visible(n_rows - 1).end};
-  for (int64_t c0 = keys.begin / job.key_chunk * job.key_chunk; c0 < keys.end;
-       c0 += job.key_chunk) {
-    Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
-    const Span all = it.visible_in(0, n_rows, chunk);
-    it.used = {(all.begin - c0) / kLanes * kLanes,
-               min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
-    for_row_tiles<kTileRows>(0, n_rows,
-                             [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
-    for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
-    for_row_tiles<kTileRows>(0, n_rows,
-                             [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
-  }
-  finish(it);
-}
-
-}  // namespace
-
-void attention_item(const AttentionJob& job, const AttentionItem& item) {
-  int64_t n_heads = item.h1 - item.h0;
-  int64_t n_rows = (item.t1 - item.t0) * n_heads;
-  if (item.t1 - item.t0 >= kAttentionMinTileTokens) {
-    for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
-    return;
-  }
-  int64_t acc_stride = (job.head_dim_v + kLanes - 1) / kLanes * kLanes;
-  float* scratch = item.scratch;
-  Item it{job,
-          item.kv,
+// Kv head `kv`'s rows of a few-token item, with their part of its scratch.
+Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv) {
+  const int64_t n_heads = item.h1 - item.h0;
+  const int64_t n_rows = (item.t1 - item.t0) * n_heads;
+  const int64_t acc_stride = (job.head_dim_v + kLanes - 1) / kLanes * kLanes;
+  float* scratch =
+      item.scratch + (kv - item.kv) * attention_scratch_floats(job, item.t1 - item.t0, n_heads);
+  return {job,
+          kv,
           item.h0,
           n_heads,
           item.t0,
@@ -421,10 +393,50 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
           scratch + n_rows * (job.key_chunk + acc_stride + 1),
           scratch + n_rows * (job.key_chunk + acc_stride + 2),
           {}};
+}
+
+// The rows of a few tokens, chunk by chunk, reading the cache's T values in place. An item
+// of several kv heads takes each chunk's keys for every kv head in turn: it reads whole
+// cache rows front to back, which the hardware prefetchers follow where one kv head's
+// slice of every row (128 of 384 bytes for SmolLM2) left them behind.
+template <class T>
+void attend_rows(const AttentionJob& job, const AttentionItem& item) {
+  const Item first = item_rows(job, item, item.kv);
+  const int64_t n_rows = first.n_rows;
+  for (int64_t kv = item.kv; kv < item.kv1; ++kv) start(item_rows(job, item, kv));
+  // Keys seen by any row: from the first row's first to the last row's last, in chunks at
+  // multiples of key_chunk (where a row alone would have its chunks).
+  Span keys{first.visible(0).begin, first.visible(n_rows - 1).end};
+  for (int64_t c0 = keys.begin / job.key_chunk * job.key_chunk; c0 < keys.end;
+       c0 += job.key_chunk) {
+    Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
+    const Span all = first.visible_in(0, n_rows, chunk);
+    for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
+      Item it = item_rows(job, item, kv);
+      it.used = {(all.begin - c0) / kLanes * kLanes,
+                 min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
+      for_row_tiles<kTileRows>(0, n_rows,
+                               [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
+      for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
+      for_row_tiles<kTileRows>(
+          0, n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
+    }
+  }
+  for (int64_t kv = item.kv; kv < item.kv1; ++kv) finish(item_rows(job, item, kv));
+}
+
+}  // namespace
+
+void attention_item(const AttentionJob& job, const AttentionItem& item) {
+  if (item.t1 - item.t0 >= kAttentionMinTileTokens) {  // one kv head (attention_tiles.h)
+    const int64_t n_rows = (item.t1 - item.t0) * (item.h1 - item.h0);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
+    return;
+  }
   if (job.f16) {
-    attend_rows<uint16_t>(it);
+    attend_rows<uint16_t>(job, item);
   } else {
-    attend_rows<float>(it);
+    attend_rows<float>(job, item);
   }
 }
 
