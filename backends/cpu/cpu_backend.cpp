@@ -345,9 +345,13 @@ std::vector<graph::Segment> row_segments(const Graph& graph) {
 // Row-wise ops over a prompt's rows are split across the threads (run on the caller alone,
 // the other threads would idle through them); one token's rows stay on the caller, where a
 // pool job would cost more than the op.
+// The gated activations (an exponential and a division per value) split from a few rows of
+// kParallelGatedValues values on: four sequences of SmolLM2's 1536 took 2.4 us on one thread.
 constexpr int64_t kParallelRows = 16;
-void for_row_ranges(int64_t rows, int n_threads, const std::function<void(int64_t, int64_t)>& fn) {
-  if (rows < kParallelRows) return fn(0, rows);
+constexpr int64_t kParallelGatedValues = 4096;
+void for_row_ranges(int64_t rows, int n_threads, const std::function<void(int64_t, int64_t)>& fn,
+                    int64_t min_rows = kParallelRows) {
+  if (rows < min_rows) return fn(0, rows);
   cpu::parallel_for(rows, n_threads, fn);
 }
 
@@ -442,11 +446,14 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
     case Op::SwiGlu:
     case Op::GeGlu:
     case Op::SwiGluOai:
-      for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
-        gated_activation(node, ops.act(node.in[0]) + r0 * out.cols,
-                         ops.act(node.in[1]) + r0 * out.cols, (r1 - r0) * out.cols,
-                         ops.act(node.out) + r0 * out.cols);
-      });
+      for_row_ranges(
+          out.rows, n_threads_,
+          [&](int64_t r0, int64_t r1) {
+            gated_activation(node, ops.act(node.in[0]) + r0 * out.cols,
+                             ops.act(node.in[1]) + r0 * out.cols, (r1 - r0) * out.cols,
+                             ops.act(node.out) + r0 * out.cols);
+          },
+          std::clamp<int64_t>((kParallelGatedValues + out.cols - 1) / out.cols, 2, kParallelRows));
       break;
     case Op::LayerNorm: {
       const float* w = ops.floats(node.in[1], in(1).rows, scratch_a_);
