@@ -143,6 +143,9 @@ TEST(SummarizeResults, EachDocumentEndsWithOneLineWhateverItsName) {
   testing::CliResult r = summarize(inputs, out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("1 documents already in"), std::string::npos) << r.err;
+  // The run's throughput counts the four documents it summarized (the last line).
+  EXPECT_NE(r.err.find("\nsummarize: 4 documents in "), std::string::npos) << r.err;
+  EXPECT_TRUE(r.err.ends_with(" per minute\n")) << r.err;
   expect_one_summary_each(out, 5);
   const std::vector<nlohmann::json> lines = records(testing::read_file(out));
   ASSERT_EQ(lines.size(), 5u);
@@ -155,6 +158,7 @@ TEST(SummarizeResults, EachDocumentEndsWithOneLineWhateverItsName) {
   const std::string finished = testing::read_file(out);
   r = summarize(inputs, out.string());  // nothing left to do
   ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find(" per minute"), std::string::npos) << r.err;
   EXPECT_TRUE(testing::read_file(out) == finished);
 }
 

@@ -165,6 +165,14 @@ class Progress {
     if (n_done_ == total_) fmt::print(stderr, "\n");
   }
 
+  // The run's throughput: documents over the time from the first one's start (the model
+  // loaded) to the last one's end.
+  void finish(double seconds) const {
+    if (n_done_ == 0 || seconds <= 0.0) return;
+    fmt::print(stderr, "summarize: {} documents in {:.2f} s, {:.1f} per minute\n", n_done_, seconds,
+               60.0 * static_cast<double>(n_done_) / seconds);
+  }
+
  private:
   void draw(const std::string& label) const {
     constexpr size_t kWidth = 30;
@@ -288,6 +296,7 @@ void run(SummarizeCliOptions o) {
   Progress progress(n_todo);
   OrderedWriter writer(results, progress, docs, done);
   std::vector<std::chrono::steady_clock::time_point> started(docs.size());
+  const auto run_start = std::chrono::steady_clock::now();
   size_t next = 0;  // the next document to start
   while (true) {
     for (; next < docs.size() && summarizer.wants_document(); ++next) {
@@ -310,6 +319,7 @@ void run(SummarizeCliOptions o) {
     }
   }
   if (file) file->close();
+  progress.finish(seconds_since(run_start));
 }
 
 }  // namespace
