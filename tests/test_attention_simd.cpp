@@ -216,11 +216,12 @@ TEST(AttentionSimd, MatchesScalarReferenceOverSegmentsOfSeveralSequences) {
 }
 
 // Several sequences decoding a few tokens each: items then take every kv head of a
-// sequence (attention.cpp), on 1 and 3 threads, with odd head sizes and windows.
+// sequence and one split of its keys (attention.cpp), on 1 and 3 threads, with odd head
+// sizes and windows.
 TEST(AttentionSimd, MatchesScalarReferenceOverSequencesDecodingTogether) {
-  const std::vector<graph::Segment> segments = {{0, 1, 40, 0},  {1, 2, 99, 200},
-                                                {3, 1, 7, 400}, {4, 3, 130, 600},
-                                                {7, 1, 0, 800}, {8, 1, 63, 1000}};
+  const std::vector<graph::Segment> segments = {{0, 1, 40, 0},   {1, 2, 299, 400},
+                                                {3, 1, 7, 800},  {4, 3, 530, 1200},
+                                                {7, 1, 0, 1800}, {8, 1, 263, 2200}};
   const Shape shapes[] = {{8, 2, 64, 64, 0, 0, 0, 1.0f},
                           {9, 3, 64, 64, 0, 0, 16, 1.0f},
                           {6, 2, 20, 36, 0, 0, 0, 1.0f},
@@ -234,6 +235,25 @@ TEST(AttentionSimd, MatchesScalarReferenceOverSequencesDecodingTogether) {
         EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
             << isa_name(isa) << " heads " << s.n_head << "/" << s.n_head_kv << " threads "
             << n_threads << " " << type_traits(kv_type).name;
+      }
+    }
+  }
+  // Rows of several key splits in each kind of item: one sequence over single heads (few
+  // splits, several threads), and beside a prompt (items of one kv head).
+  struct Case {
+    Shape shape;
+    std::vector<graph::Segment> segments;
+  };
+  const Case split_cases[] = {{{4, 1, 64, 64, 0, 0, 0, 1.0f}, {{0, 1, 200, 0}}},
+                              {{8, 2, 64, 64, 0, 0, 0, 1.0f}, {{0, 9, 0, 0}, {9, 1, 300, 400}}},
+                              {{8, 2, 64, 64, 0, 0, 64, 1.0f}, {{0, 2, 520, 0}}}};
+  for (Isa isa : simd_levels()) {
+    for (const Case& c : split_cases) {
+      for (TensorType kv_type : {TensorType::F32, TensorType::F16}) {
+        Diff d = compare_attention(c.shape, isa, 3, kv_type, c.segments);
+        EXPECT_LE(d.max_diff, attention_tolerance(d, c.shape.score_std))
+            << isa_name(isa) << " heads " << c.shape.n_head << "/" << c.shape.n_head_kv << " "
+            << type_traits(kv_type).name << " segments " << c.segments.size();
       }
     }
   }

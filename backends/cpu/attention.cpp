@@ -26,16 +26,29 @@ constexpr int64_t kChunkBytes = 8192;
 // Items per thread below which each query head becomes an item of its own.
 constexpr int64_t kMinItemsPerThread = 2;
 
+// Keys per split of a few-token row (rounded up to whole chunks). A long context's splits
+// spread one sequence over the threads in items of whole cache rows; being fixed by
+// position, a row's splits (and so its bits) do not depend on the rows beside it. SmolLM2
+// decoding one sequence at depth 3072 (`tern bench -p 0 -n 32 -d 3072 -t 2`, Zen 5, three
+// alternating pairs): 104-119 -> 186-197 t/s, attention 5.8-6.6 -> 3.2-3.5 ms a token; four
+// sequences there and every width at depth 128 unchanged.
+constexpr int64_t kSplitKeys = 256;
+// Items per thread that items of whole cache rows aim at, in runs of consecutive splits.
+constexpr int64_t kItemsPerThread = 2;
+
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-using ItemFn = void (*)(const AttentionJob&, const AttentionItem&);
+struct LevelKernels {
+  void (*item)(const AttentionJob&, const AttentionItem&);
+  void (*merge)(const AttentionJob&, int64_t);
+};
 
-ItemFn item_kernel(Isa isa) {
+LevelKernels level_kernels(Isa isa) {
   switch (isa) {
     case Isa::Avx2:
-      return avx2::attention_item;
+      return {avx2::attention_item, avx2::attention_merge};
     case Isa::Avx512:
-      return avx512::attention_item;
+      return {avx512::attention_item, avx512::attention_merge};
     case Isa::Scalar:
       break;
   }
@@ -55,6 +68,7 @@ AttentionJob make_job(const float* q, const void* k, const void* v, TensorType k
   const int64_t value_bytes = kv_type == TensorType::F16 ? 2 : 4;
   int64_t chunk = kChunkBytes / (int64_t{p.head_dim_k} * value_bytes);
   chunk = std::clamp<int64_t>(chunk / 8 * 8, 8, 256);
+  const int64_t split_keys = ceil_div(kSplitKeys, chunk) * chunk;
   return {q,
           k,
           v,
@@ -72,7 +86,10 @@ AttentionJob make_job(const float* q, const void* k, const void* v, TensorType k
           p.scale,
           p.softcap,
           chunk,
-          sinks};
+          sinks,
+          split_keys,
+          1,
+          nullptr};
 }
 
 }  // namespace
@@ -95,11 +112,18 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
                     std::span<const graph::Segment> segments, const graph::AttentionParams& p,
                     const float* sinks, float* out, int n_threads, Isa isa) {
   if (segments.empty()) return;
-  ItemFn kernel = item_kernel(isa);
+  const LevelKernels kernels = level_kernels(isa);
   const AttentionJob base = make_job(q, k, v, kv_type, 0, p, sinks, out);
   const size_t kv_bytes = base.f16 ? 2 : 4;
-  // One job per segment: its rows of q and out, its slot of the cache.
+  const int64_t tokens_per_item = kTokensPerItem;
+  bool few_tokens = true;
+  for (const graph::Segment& s : segments)
+    few_tokens = few_tokens && s.n_rows < kAttentionMinTileTokens;
+  // One job per segment: its rows of q and out, its slot of the cache, its splits (few
+  // tokens) and their place in `partials`.
+  thread_local std::vector<float> partials;
   std::vector<AttentionJob> jobs;
+  size_t partial_floats = 0;
   for (const graph::Segment& s : segments) {
     AttentionJob job = base;
     job.q = q + s.row0 * base.q_stride;
@@ -107,53 +131,115 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
     job.k = static_cast<const uint8_t*>(k) + static_cast<size_t>(s.slot_row * base.k_stride) * kv_bytes;
     job.v = static_cast<const uint8_t*>(v) + static_cast<size_t>(s.slot_row * base.v_stride) * kv_bytes;
     job.pos0 = s.pos0;
+    if (s.n_rows < kAttentionMinTileTokens)
+      job.n_splits = ceil_div(s.pos0 + s.n_rows, base.split_keys);
+    if (job.n_splits > 1) {
+      partial_floats +=
+          static_cast<size_t>(s.n_rows * p.n_head * job.n_splits * (p.head_dim_v + 2));
+    }
     jobs.push_back(job);
   }
+  if (partials.size() < partial_floats) partials.resize(partial_floats);
+  partial_floats = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].n_splits == 1) continue;
+    jobs[i].partials = partials.data() + partial_floats;
+    partial_floats +=
+        static_cast<size_t>(segments[i].n_rows * p.n_head * jobs[i].n_splits * (p.head_dim_v + 2));
+  }
+  // Units of work: a block of a segment's tokens (none spanning two segments) and one of the
+  // splits its rows see.
+  struct Unit {
+    size_t seg;
+    int64_t t0, t1, split0, split1;
+    bool whole = false;  // every split of its tokens, every head: the item merges them
+  };
+  std::vector<Unit> units;
+  for (size_t seg = 0; seg < segments.size(); ++seg) {
+    const AttentionJob& job = jobs[seg];
+    for (int64_t t0 = 0; t0 < segments[seg].n_rows; t0 += tokens_per_item) {
+      const int64_t t1 = std::min(segments[seg].n_rows, t0 + tokens_per_item);
+      const int64_t end = job.pos0 + t1;  // the last row's keys end there
+      const int64_t begin =
+          job.window > 0 ? std::max<int64_t>(0, job.pos0 + t0 + 1 - job.window) : 0;
+      const int64_t s0 = job.n_splits > 1 ? begin / job.split_keys : 0;
+      const int64_t s1 = job.n_splits > 1 ? (end - 1) / job.split_keys + 1 : 1;
+      for (int64_t split = s0; split < s1; ++split)
+        units.push_back({seg, t0, t1, split, split + 1});
+    }
+  }
   // Items of every query head of a group, or of single heads when those are too few; of
-  // every kv head when each segment is a few tokens (several sequences decoding) and its
-  // blocks alone give each thread kMinItemsPerThread: an item then reads whole cache rows,
-  // front to back, which the hardware prefetchers follow (bench_kernels attention_decode,
-  // Zen 5, 4 sequences, two runs of 6 and 4 alternating rounds, medians: 135m 4.35-4.45 ->
-  // 2.67-2.83 ms, 1b 256 F32 3.31-3.37 -> 2.18-2.25, F16 1.96-2.00 -> 1.23-1.25).
+  // every kv head when each segment is a few tokens (decoding) and the units alone give
+  // each thread kMinItemsPerThread: an item then reads whole cache rows, front to back,
+  // which the hardware prefetchers follow (bench_kernels attention_decode, Zen 5, 4
+  // sequences, two runs of 6 and 4 alternating rounds, medians: 135m 4.35-4.45 -> 2.67-2.83
+  // ms, 1b 256 F32 3.31-3.37 -> 2.18-2.25, F16 1.96-2.00 -> 1.23-1.25). Those items take
+  // runs of consecutive splits, about kItemsPerThread per thread: long streams, and fewer
+  // items to hand out.
   int64_t heads_per_item = base.group;
   int64_t kv_per_item = 1;
-  const int64_t tokens_per_item = kTokensPerItem;
-  int64_t n_blocks = 0;  // blocks of tokens, none spanning two segments
-  bool few_tokens = true;
-  std::vector<int64_t> first_block;
-  for (const graph::Segment& s : segments) {
-    first_block.push_back(n_blocks);
-    n_blocks += ceil_div(s.n_rows, tokens_per_item);
-    few_tokens = few_tokens && s.n_rows < kAttentionMinTileTokens;
-  }
-  if (few_tokens && n_blocks >= kMinItemsPerThread * n_threads) {
+  const auto n_units = static_cast<int64_t>(units.size());
+  if (few_tokens && n_units >= kMinItemsPerThread * n_threads) {
     kv_per_item = p.n_head_kv;
-  } else if (n_blocks * p.n_head_kv < kMinItemsPerThread * n_threads) {
+    const int64_t run = std::max<int64_t>(1, n_units / (kItemsPerThread * n_threads));
+    std::vector<Unit> runs;
+    for (const Unit& u : units) {
+      if (!runs.empty() && runs.back().seg == u.seg && runs.back().t0 == u.t0 &&
+          runs.back().split1 == u.split0 && runs.back().split1 - runs.back().split0 < run) {
+        runs.back().split1 = u.split1;
+      } else {
+        runs.push_back(u);
+      }
+    }
+    units = std::move(runs);
+    for (size_t i = 0; i < units.size(); ++i) {
+      const bool first =
+          i == 0 || units[i - 1].seg != units[i].seg || units[i - 1].t0 != units[i].t0;
+      const bool last = i + 1 == units.size() || units[i + 1].seg != units[i].seg ||
+                        units[i + 1].t0 != units[i].t0;
+      units[i].whole = first && last;
+    }
+  } else if (n_units * p.n_head_kv < kMinItemsPerThread * n_threads) {
     heads_per_item = 1;
   }
-  const int64_t splits_per_group = base.group / heads_per_item;
-  const int64_t items_per_block = p.n_head_kv / kv_per_item * splits_per_group;
+  // Latest blocks (the most keys within a segment) first, so the cheapest items even out
+  // the end.
+  std::reverse(units.begin(), units.end());
+  const int64_t head_sets = base.group / heads_per_item;
+  const int64_t items_per_unit = p.n_head_kv / kv_per_item * head_sets;
   // A segment's last block may have fewer tokens than a tile takes.
   int64_t scratch_floats =
       kv_per_item *
       std::max(attention_scratch_floats(base, tokens_per_item, heads_per_item),
                attention_scratch_floats(base, kAttentionMinTileTokens - 1, heads_per_item));
-  ThreadPool::shared().run(n_blocks * items_per_block, n_threads, [&](int64_t task) {
-    // Latest blocks (the most keys within a segment) first, so the cheapest items even
-    // out the end.
-    int64_t block = n_blocks - 1 - task / items_per_block;
-    size_t seg = static_cast<size_t>(
-        std::upper_bound(first_block.begin(), first_block.end(), block) - first_block.begin() - 1);
-    const int64_t item = task % items_per_block;
-    const int64_t kv = item / splits_per_group * kv_per_item;
-    const int64_t h0 = item % splits_per_group * heads_per_item;
-    int64_t t0 = (block - first_block[seg]) * tokens_per_item;
-    thread_local std::vector<float> scratch;
-    if (scratch.size() < static_cast<size_t>(scratch_floats)) {
-      scratch.resize(static_cast<size_t>(scratch_floats));
+  ThreadPool::shared().run(
+      static_cast<int64_t>(units.size()) * items_per_unit, n_threads, [&](int64_t task) {
+        const Unit& u = units[static_cast<size_t>(task / items_per_unit)];
+        const int64_t item = task % items_per_unit;
+        const int64_t kv = item / head_sets * kv_per_item;
+        const int64_t h0 = item % head_sets * heads_per_item;
+        thread_local std::vector<float> scratch;
+        if (scratch.size() < static_cast<size_t>(scratch_floats)) {
+          scratch.resize(static_cast<size_t>(scratch_floats));
+        }
+        kernels.item(jobs[u.seg], {kv, kv + kv_per_item, h0, h0 + heads_per_item, u.t0, u.t1,
+                                   u.split0, u.split1, u.whole, scratch.data()});
+      });
+  // The rows of several splits in several items: their partial results merged, token by
+  // token.
+  std::vector<std::pair<size_t, int64_t>> merges;
+  for (size_t i = 0; i < units.size(); ++i) {
+    const Unit& u = units[i];
+    // Once per block: units of a block are neighbours, its last split first.
+    if (jobs[u.seg].n_splits == 1 || u.whole ||
+        (i > 0 && units[i - 1].seg == u.seg && units[i - 1].t0 == u.t0)) {
+      continue;
     }
-    kernel(jobs[seg], {kv, kv + kv_per_item, h0, h0 + heads_per_item, t0,
-                       std::min(segments[seg].n_rows, t0 + tokens_per_item), scratch.data()});
+    for (int64_t t = u.t0; t < u.t1; ++t) merges.emplace_back(u.seg, t);
+  }
+  ThreadPool::shared().run(static_cast<int64_t>(merges.size()), n_threads, [&](int64_t task) {
+    const auto [seg, t] = merges[static_cast<size_t>(task)];
+    kernels.merge(jobs[seg], t);
   });
 }
 

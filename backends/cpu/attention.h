@@ -51,6 +51,13 @@ struct AttentionJob {
   float softcap;       // > 0: scores become softcap * tanh(score / softcap)
   int64_t key_chunk;   // keys per softmax chunk, a multiple of 8
   const float* sinks;  // null, or per query head a logit added to the softmax denominator
+  // Few-token rows take their keys in splits of split_keys (a multiple of key_chunk) from
+  // key 0, each split an item of its own; with more than one (n_splits, over this job's
+  // keys), items leave each row's split in `partials` and attention_merge combines them.
+  int64_t split_keys;
+  int64_t n_splits;
+  float* partials;  // row (token t, head h), split s: head_dim_v sums of p v, max, sum, at
+                    // ((t * n_head + h) * n_splits + s) * (head_dim_v + 2)
 };
 
 /// The softmax denominator of query head `head`'s row once its running max and sum are
@@ -65,6 +72,8 @@ inline float attention_denominator(const AttentionJob& job, int64_t head, float 
 /// than kAttentionMinTileTokens tokens take several kv heads.
 struct AttentionItem {
   int64_t kv, kv1, h0, h1, t0, t1;
+  int64_t split0, split1;  // few tokens: splits [split0, split1) of the keys, in turn
+  bool merge;              // the item has every split and head of its tokens: it merges them
   float* scratch;  // (kv1 - kv) * attention_scratch_floats(job, t1 - t0, h1 - h0) floats
 };
 
@@ -87,13 +96,16 @@ int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int6
 /// Floats of F16-to-F32 staging for `keys` keys' K and V rows of one kv head (0 for F32).
 int64_t attention_staging_floats(const AttentionJob& job, int64_t keys);
 
-// Per level: computes one work item's output rows.
+// Per level: computes one work item's output rows (or, with several splits, its split's
+// partial results); merges token t's partials into its output rows.
 namespace avx2 {
 void attention_item(const AttentionJob& job, const AttentionItem& item);
+void attention_merge(const AttentionJob& job, int64_t t);
 }  // namespace avx2
 
 namespace avx512 {
 void attention_item(const AttentionJob& job, const AttentionItem& item);
+void attention_merge(const AttentionJob& job, int64_t t);
 }  // namespace avx512
 
 }  // namespace tern::cpu

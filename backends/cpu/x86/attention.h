@@ -89,6 +89,8 @@ struct Item {
   float* rescale;  // [n_rows] this chunk's factor for acc: e^(old max - new max)
   Span used;       // the part of every score row this chunk uses: from the first key any
                    // row sees to the last, in whole vectors (offsets into the row)
+  Span split;      // the keys of the split being computed
+  int64_t last;    // the end of the item's last split: prefetches stop there
 
   int64_t token(int64_t r) const { return t0 + r / n_heads; }
   int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
@@ -197,7 +199,8 @@ void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
   int64_t j = u.begin;
   const bool fetch_ahead = r == 0 && it.n_rows > 1;
-  const int64_t last_key = it.visible(it.n_rows - 1).end;  // no K row past the item's keys
+  // No K row past the item's keys.
+  const int64_t last_key = min64(it.visible(it.n_rows - 1).end, it.last);
   const int64_t k_lines = it.job.head_dim_k * int64_t{sizeof(T)} / 64;
   const int64_t v_lines = it.job.head_dim_v * int64_t{sizeof(T)} / 64;
   for (; j + kTileKeys <= u.end; j += kTileKeys) {
@@ -374,7 +377,7 @@ void finish(const Item& it) {
 }
 
 // Kv head `kv`'s rows of a few-token item, with their part of its scratch.
-Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv) {
+Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv, int64_t split) {
   const int64_t n_heads = item.h1 - item.h0;
   const int64_t n_rows = (item.t1 - item.t0) * n_heads;
   const int64_t acc_stride = (job.head_dim_v + kLanes - 1) / kLanes * kLanes;
@@ -392,7 +395,24 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv) {
           scratch + n_rows * (job.key_chunk + acc_stride),
           scratch + n_rows * (job.key_chunk + acc_stride + 1),
           scratch + n_rows * (job.key_chunk + acc_stride + 2),
-          {}};
+          {},
+          job.n_splits > 1 ? Span{split * job.split_keys, (split + 1) * job.split_keys}
+                           : Span{0, INT64_MAX},
+          job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX};
+}
+
+// The rows' results for their split: acc, max and sum into the job's partials.
+void store_partials(const Item& it, int64_t split) {
+  const AttentionJob& job = it.job;
+  const int64_t n_head = job.q_stride / job.head_dim_k;
+  const int64_t stride = job.head_dim_v + 2;
+  for (int64_t r = 0; r < it.n_rows; ++r) {
+    float* p = job.partials + ((it.token(r) * n_head + it.head(r)) * job.n_splits + split) * stride;
+    const float* acc = it.acc_row(r);
+    for (int64_t d = 0; d < job.head_dim_v; ++d) p[d] = acc[d];
+    p[job.head_dim_v] = it.max[r];
+    p[job.head_dim_v + 1] = it.sum[r];
+  }
 }
 
 // The rows of a few tokens, chunk by chunk, reading the cache's T values in place. An item
@@ -400,19 +420,20 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv) {
 // cache rows front to back, which the hardware prefetchers follow where one kv head's
 // slice of every row (128 of 384 bytes for SmolLM2) left them behind.
 template <class T>
-void attend_rows(const AttentionJob& job, const AttentionItem& item) {
-  const Item first = item_rows(job, item, item.kv);
+void attend_rows(const AttentionJob& job, const AttentionItem& item, int64_t split) {
+  const Item first = item_rows(job, item, item.kv, split);
   const int64_t n_rows = first.n_rows;
-  for (int64_t kv = item.kv; kv < item.kv1; ++kv) start(item_rows(job, item, kv));
-  // Keys seen by any row: from the first row's first to the last row's last, in chunks at
-  // multiples of key_chunk (where a row alone would have its chunks).
-  Span keys{first.visible(0).begin, first.visible(n_rows - 1).end};
+  for (int64_t kv = item.kv; kv < item.kv1; ++kv) start(item_rows(job, item, kv, split));
+  // Keys of the split seen by any row: from the first row's first to the last row's last,
+  // in chunks at multiples of key_chunk (where a row alone would have its chunks).
+  Span keys{max64(first.visible(0).begin, first.split.begin),
+            min64(first.visible(n_rows - 1).end, first.split.end)};
   for (int64_t c0 = keys.begin / job.key_chunk * job.key_chunk; c0 < keys.end;
        c0 += job.key_chunk) {
     Span chunk{c0, min64(c0 + job.key_chunk, keys.end)};
     const Span all = first.visible_in(0, n_rows, chunk);
     for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
-      Item it = item_rows(job, item, kv);
+      Item it = item_rows(job, item, kv, split);
       it.used = {(all.begin - c0) / kLanes * kLanes,
                  min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
       for_row_tiles<kTileRows>(0, n_rows,
@@ -422,7 +443,13 @@ void attend_rows(const AttentionJob& job, const AttentionItem& item) {
           0, n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
     }
   }
-  for (int64_t kv = item.kv; kv < item.kv1; ++kv) finish(item_rows(job, item, kv));
+  for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
+    if (job.n_splits > 1) {
+      store_partials(item_rows(job, item, kv, split), split);
+    } else {
+      finish(item_rows(job, item, kv, split));
+    }
+  }
 }
 
 }  // namespace
@@ -433,10 +460,51 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
     for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
     return;
   }
-  if (job.f16) {
-    attend_rows<uint16_t>(job, item);
-  } else {
-    attend_rows<float>(job, item);
+  for (int64_t split = item.split0; split < item.split1; ++split) {
+    if (job.f16) {
+      attend_rows<uint16_t>(job, item, split);
+    } else {
+      attend_rows<float>(job, item, split);
+    }
+  }
+  if (job.n_splits > 1 && item.merge) {
+    for (int64_t t = item.t0; t < item.t1; ++t) attention_merge(job, t);
+  }
+}
+
+// Each head's row of token t: its splits' partial results (those of the keys it sees)
+// weighted by e^(max - the largest max), summed in split order, divided by the same sum of
+// their sums (and the sink). One split gives finish()'s bits: its weight is exactly 1.
+void attention_merge(const AttentionJob& job, int64_t t) {
+  const int64_t n_head = job.q_stride / job.head_dim_k;
+  const int64_t dim = job.head_dim_v;
+  const int64_t stride = dim + 2;
+  const int64_t end = job.pos0 + t + 1;
+  const int64_t begin = job.window > 0 ? max64(0, end - job.window) : 0;
+  const int64_t s0 = begin / job.split_keys, s1 = (end - 1) / job.split_keys + 1;
+  for (int64_t h = 0; h < n_head; ++h) {
+    const float* p = job.partials + (t * n_head + h) * job.n_splits * stride;
+    float max = -INFINITY;
+    for (int64_t s = s0; s < s1; ++s) max = max > p[s * stride + dim] ? max : p[s * stride + dim];
+    float sum = 0.0f;
+    float* out = job.out + t * job.o_stride + h * dim;
+    for (int64_t d = 0; d < dim; ++d) out[d] = 0.0f;
+    for (int64_t s = s0; s < s1; ++s) {
+      const float* part = p + s * stride;
+      const float w = std::exp(part[dim] - max);
+      sum += part[dim + 1] * w;
+      const __m256 wv = _mm256_set1_ps(w);
+      for (int64_t d = 0; d < dim; d += kLanes) {
+        store_part(out + d,
+                   _mm256_add_ps(load_part(out + d, dim - d),
+                                 _mm256_mul_ps(load_part(part + d, dim - d), wv)),
+                   dim - d);
+      }
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / attention_denominator(job, h, max, sum));
+    for (int64_t d = 0; d < dim; d += kLanes) {
+      store_part(out + d, _mm256_mul_ps(load_part(out + d, dim - d), inv), dim - d);
+    }
   }
 }
 
