@@ -5,9 +5,10 @@
 //
 // Work items are (kv head, block of query tokens): every query head of the kv head's group
 // at those tokens is one row, so each K and V row loaded serves all of them. When that
-// gives too few items to keep the threads busy (decoding), each query head is an item; when
-// several sequences each decode a few tokens, an item is one sequence's every kv head (so it
-// reads whole cache rows). Keys are
+// gives too few items to keep the threads busy (decoding), each query head is an item. A
+// decoding row's keys are taken in splits fixed by position, merged at the end; when the
+// splits of all rows give the threads enough items, an item is one sequence's every kv head
+// over a run of its splits (so it reads whole cache rows). Keys are
 // taken in chunks that stay in L1 with an online softmax (running max and sum per row; the
 // accumulated output is rescaled when the max grows), so scratch does not grow with the
 // context. F16 caches are read in place, so no F32 copy of the cache is made: decoding

@@ -2,18 +2,21 @@
 // attention_<level>.cpp with TERN_SIMD_NAMESPACE set and that level's flags.
 //
 // One work item: rows = query heads of one kv head (all of its group, or one when items
-// are split for threads) at a block of tokens. Items of kAttentionMinTileTokens tokens or
-// more run in 16-row tiles (x86/attention_tiles.h); the few tokens of a decoding step run
-// here, for each chunk of keys [c0, c1) (in L1; chunks start at multiples of key_chunk,
-// and every score is summed in one order, so a row's result is the same in any item):
+// are split for threads; or those of every kv head, decoding several sequences or a long
+// context) at a block of tokens. Items of kAttentionMinTileTokens tokens or more run in
+// 16-row tiles (x86/attention_tiles.h); the few tokens of a decoding step run here, split
+// by split of the keys (job.split_keys from key 0) and within a split for each chunk of
+// keys [c0, c1) (in L1; chunks start at multiples of key_chunk, and every score is summed
+// in one order, so a row's result is the same in any item):
 //   scores [rows, chunk] = scale * Q K^T (soft-capped when the job says so), two rows x
 //     four keys per register tile (each K vector loaded once for both rows), -inf outside
 //     each row's visible keys;
 //   online softmax: new max m', rescale = e^(m - m'), p = e^(s - m'), sum = sum * rescale
 //     + sum(p);
 //   acc [rows, head_dim_v] = acc * rescale + p V, two rows x 32 values per tile.
-// At the end out = acc / sum. K and V are read in the cache itself: an F16 cache's values
-// are converted as they are loaded (vcvtph2ps), with no copy.
+// At the end out = acc / sum; with several splits each leaves acc, max and sum in the job's
+// partials and attention_merge weighs them. K and V are read in the cache itself: an F16
+// cache's values are converted as they are loaded (vcvtph2ps), with no copy.
 #ifndef TERN_SIMD_NAMESPACE
 #error "define TERN_SIMD_NAMESPACE before including x86/attention.h"
 #endif
