@@ -108,57 +108,59 @@ int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int6
   return n_rows * (job.key_chunk + acc_stride + 3);
 }
 
-void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
-                    std::span<const graph::Segment> segments, const graph::AttentionParams& p,
-                    const float* sinks, float* out, int n_threads, Isa isa) {
-  if (segments.empty()) return;
-  const LevelKernels kernels = level_kernels(isa);
-  const AttentionJob base = make_job(q, k, v, kv_type, 0, p, sinks, out);
+namespace {
+
+// Work of one item shape: a block of a segment's tokens (none spanning two segments) and a
+// run of the splits its rows see.
+struct Unit {
+  size_t seg;
+  int64_t t0, t1, split0, split1;
+  bool whole = false;  // every split of its tokens (and, so used, every head): the item merges
+};
+
+// One job per segment: its rows of q and out, its slot of the cache and, for few tokens, its
+// splits, their partial results in `partials` (resized to hold them all).
+std::vector<AttentionJob> segment_jobs(const AttentionJob& base,
+                                       std::span<const graph::Segment> segments,
+                                       std::vector<float>& partials) {
   const size_t kv_bytes = base.f16 ? 2 : 4;
-  const int64_t tokens_per_item = kTokensPerItem;
-  bool few_tokens = true;
-  for (const graph::Segment& s : segments)
-    few_tokens = few_tokens && s.n_rows < kAttentionMinTileTokens;
-  // One job per segment: its rows of q and out, its slot of the cache, its splits (few
-  // tokens) and their place in `partials`.
-  thread_local std::vector<float> partials;
+  const int64_t n_head = base.q_stride / base.head_dim_k;
   std::vector<AttentionJob> jobs;
+  std::vector<size_t> offsets;
   size_t partial_floats = 0;
   for (const graph::Segment& s : segments) {
     AttentionJob job = base;
-    job.q = q + s.row0 * base.q_stride;
-    job.out = out + s.row0 * base.o_stride;
-    job.k = static_cast<const uint8_t*>(k) + static_cast<size_t>(s.slot_row * base.k_stride) * kv_bytes;
-    job.v = static_cast<const uint8_t*>(v) + static_cast<size_t>(s.slot_row * base.v_stride) * kv_bytes;
+    job.q = base.q + s.row0 * base.q_stride;
+    job.out = base.out + s.row0 * base.o_stride;
+    job.k = static_cast<const uint8_t*>(base.k) +
+            static_cast<size_t>(s.slot_row * base.k_stride) * kv_bytes;
+    job.v = static_cast<const uint8_t*>(base.v) +
+            static_cast<size_t>(s.slot_row * base.v_stride) * kv_bytes;
     job.pos0 = s.pos0;
     if (s.n_rows < kAttentionMinTileTokens)
       job.n_splits = ceil_div(s.pos0 + s.n_rows, base.split_keys);
+    offsets.push_back(partial_floats);
     if (job.n_splits > 1) {
       partial_floats +=
-          static_cast<size_t>(s.n_rows * p.n_head * job.n_splits * (p.head_dim_v + 2));
+          static_cast<size_t>(s.n_rows * n_head * job.n_splits * (base.head_dim_v + 2));
     }
     jobs.push_back(job);
   }
   if (partials.size() < partial_floats) partials.resize(partial_floats);
-  partial_floats = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    if (jobs[i].n_splits == 1) continue;
-    jobs[i].partials = partials.data() + partial_floats;
-    partial_floats +=
-        static_cast<size_t>(segments[i].n_rows * p.n_head * jobs[i].n_splits * (p.head_dim_v + 2));
+    if (jobs[i].n_splits > 1) jobs[i].partials = partials.data() + offsets[i];
   }
-  // Units of work: a block of a segment's tokens (none spanning two segments) and one of the
-  // splits its rows see.
-  struct Unit {
-    size_t seg;
-    int64_t t0, t1, split0, split1;
-    bool whole = false;  // every split of its tokens, every head: the item merges them
-  };
+  return jobs;
+}
+
+// The units of every block, one split each.
+std::vector<Unit> split_units(std::span<const AttentionJob> jobs,
+                              std::span<const graph::Segment> segments) {
   std::vector<Unit> units;
   for (size_t seg = 0; seg < segments.size(); ++seg) {
     const AttentionJob& job = jobs[seg];
-    for (int64_t t0 = 0; t0 < segments[seg].n_rows; t0 += tokens_per_item) {
-      const int64_t t1 = std::min(segments[seg].n_rows, t0 + tokens_per_item);
+    for (int64_t t0 = 0; t0 < segments[seg].n_rows; t0 += kTokensPerItem) {
+      const int64_t t1 = std::min(segments[seg].n_rows, t0 + kTokensPerItem);
       const int64_t end = job.pos0 + t1;  // the last row's keys end there
       const int64_t begin =
           job.window > 0 ? std::max<int64_t>(0, job.pos0 + t0 + 1 - job.window) : 0;
@@ -168,6 +170,43 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
         units.push_back({seg, t0, t1, split, split + 1});
     }
   }
+  return units;
+}
+
+// The units joined into runs of at most `run` consecutive splits of a block, each marked
+// whole when it has all of its block's.
+std::vector<Unit> join_splits(const std::vector<Unit>& units, int64_t run) {
+  auto same_block = [](const Unit& a, const Unit& b) { return a.seg == b.seg && a.t0 == b.t0; };
+  std::vector<Unit> runs;
+  for (const Unit& u : units) {
+    if (!runs.empty() && same_block(runs.back(), u) &&
+        runs.back().split1 - runs.back().split0 < run) {
+      runs.back().split1 = u.split1;
+    } else {
+      runs.push_back(u);
+    }
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    runs[i].whole = (i == 0 || !same_block(runs[i - 1], runs[i])) &&
+                    (i + 1 == runs.size() || !same_block(runs[i + 1], runs[i]));
+  }
+  return runs;
+}
+
+}  // namespace
+
+void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
+                    std::span<const graph::Segment> segments, const graph::AttentionParams& p,
+                    const float* sinks, float* out, int n_threads, Isa isa) {
+  if (segments.empty()) return;
+  const LevelKernels kernels = level_kernels(isa);
+  const AttentionJob base = make_job(q, k, v, kv_type, 0, p, sinks, out);
+  thread_local std::vector<float> partials;
+  const std::vector<AttentionJob> jobs = segment_jobs(base, segments, partials);
+  std::vector<Unit> units = split_units(jobs, segments);
+  const bool few_tokens =
+      std::all_of(segments.begin(), segments.end(),
+                  [](const graph::Segment& s) { return s.n_rows < kAttentionMinTileTokens; });
   // Items of every query head of a group, or of single heads when those are too few; of
   // every kv head when each segment is a few tokens (decoding) and the units alone give
   // each thread kMinItemsPerThread: an item then reads whole cache rows, front to back,
@@ -181,24 +220,7 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
   const auto n_units = static_cast<int64_t>(units.size());
   if (few_tokens && n_units >= kMinItemsPerThread * n_threads) {
     kv_per_item = p.n_head_kv;
-    const int64_t run = std::max<int64_t>(1, n_units / (kItemsPerThread * n_threads));
-    std::vector<Unit> runs;
-    for (const Unit& u : units) {
-      if (!runs.empty() && runs.back().seg == u.seg && runs.back().t0 == u.t0 &&
-          runs.back().split1 == u.split0 && runs.back().split1 - runs.back().split0 < run) {
-        runs.back().split1 = u.split1;
-      } else {
-        runs.push_back(u);
-      }
-    }
-    units = std::move(runs);
-    for (size_t i = 0; i < units.size(); ++i) {
-      const bool first =
-          i == 0 || units[i - 1].seg != units[i].seg || units[i - 1].t0 != units[i].t0;
-      const bool last = i + 1 == units.size() || units[i + 1].seg != units[i].seg ||
-                        units[i + 1].t0 != units[i].t0;
-      units[i].whole = first && last;
-    }
+    units = join_splits(units, std::max<int64_t>(1, n_units / (kItemsPerThread * n_threads)));
   } else if (n_units * p.n_head_kv < kMinItemsPerThread * n_threads) {
     heads_per_item = 1;
   }
@@ -210,7 +232,7 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
   // A segment's last block may have fewer tokens than a tile takes.
   int64_t scratch_floats =
       kv_per_item *
-      std::max(attention_scratch_floats(base, tokens_per_item, heads_per_item),
+      std::max(attention_scratch_floats(base, kTokensPerItem, heads_per_item),
                attention_scratch_floats(base, kAttentionMinTileTokens - 1, heads_per_item));
   ThreadPool::shared().run(
       static_cast<int64_t>(units.size()) * items_per_unit, n_threads, [&](int64_t task) {
@@ -225,16 +247,12 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
         kernels.item(jobs[u.seg], {kv, kv + kv_per_item, h0, h0 + heads_per_item, u.t0, u.t1,
                                    u.split0, u.split1, u.whole, scratch.data()});
       });
-  // The rows of several splits in several items: their partial results merged, token by
-  // token.
+  // The tokens whose splits were in several items: their partial results merged.
   std::vector<std::pair<size_t, int64_t>> merges;
   for (size_t i = 0; i < units.size(); ++i) {
     const Unit& u = units[i];
-    // Once per block: units of a block are neighbours, its last split first.
-    if (jobs[u.seg].n_splits == 1 || u.whole ||
-        (i > 0 && units[i - 1].seg == u.seg && units[i - 1].t0 == u.t0)) {
-      continue;
-    }
+    const bool block_seen = i > 0 && units[i - 1].seg == u.seg && units[i - 1].t0 == u.t0;
+    if (jobs[u.seg].n_splits == 1 || u.whole || block_seen) continue;
     for (int64_t t = u.t0; t < u.t1; ++t) merges.emplace_back(u.seg, t);
   }
   ThreadPool::shared().run(static_cast<int64_t>(merges.size()), n_threads, [&](int64_t task) {
