@@ -239,13 +239,16 @@ TEST(AttentionSimd, MatchesScalarReferenceOverSequencesDecodingTogether) {
     }
   }
   // Rows of several key splits in each kind of item: one sequence over single heads (few
-  // splits, several threads), and beside a prompt (items of one kv head).
+  // splits, several threads), and beside a prompt (items of one kv head). The windowed
+  // rows follow the same rows unwindowed, so the splits before their window hold results
+  // a merge must not take.
   struct Case {
     Shape shape;
     std::vector<graph::Segment> segments;
   };
   const Case split_cases[] = {{{4, 1, 64, 64, 0, 0, 0, 1.0f}, {{0, 1, 200, 0}}},
                               {{8, 2, 64, 64, 0, 0, 0, 1.0f}, {{0, 9, 0, 0}, {9, 1, 300, 400}}},
+                              {{8, 2, 64, 64, 0, 0, 0, 1.0f}, {{0, 2, 520, 0}}},
                               {{8, 2, 64, 64, 0, 0, 64, 1.0f}, {{0, 2, 520, 0}}}};
   for (Isa isa : simd_levels()) {
     for (const Case& c : split_cases) {

@@ -125,7 +125,7 @@ std::vector<AttentionJob> segment_jobs(const AttentionJob& base,
                                        std::span<const graph::Segment> segments,
                                        std::vector<float>& partials) {
   const size_t kv_bytes = base.f16 ? 2 : 4;
-  const int64_t n_head = base.q_stride / base.head_dim_k;
+  const int64_t row_floats = base.q_stride / base.head_dim_k * attention_partial_floats(base);
   std::vector<AttentionJob> jobs;
   std::vector<size_t> offsets;
   size_t partial_floats = 0;
@@ -142,8 +142,7 @@ std::vector<AttentionJob> segment_jobs(const AttentionJob& base,
       job.n_splits = ceil_div(s.pos0 + s.n_rows, base.split_keys);
     offsets.push_back(partial_floats);
     if (job.n_splits > 1) {
-      partial_floats +=
-          static_cast<size_t>(s.n_rows * n_head * job.n_splits * (base.head_dim_v + 2));
+      partial_floats += static_cast<size_t>(s.n_rows * job.n_splits * row_floats);
     }
     jobs.push_back(job);
   }
@@ -162,11 +161,8 @@ std::vector<Unit> split_units(std::span<const AttentionJob> jobs,
     const AttentionJob& job = jobs[seg];
     for (int64_t t0 = 0; t0 < segments[seg].n_rows; t0 += kTokensPerItem) {
       const int64_t t1 = std::min(segments[seg].n_rows, t0 + kTokensPerItem);
-      const int64_t end = job.pos0 + t1;  // the last row's keys end there
-      const int64_t begin =
-          job.window > 0 ? std::max<int64_t>(0, job.pos0 + t0 + 1 - job.window) : 0;
-      const int64_t s0 = job.n_splits > 1 ? begin / job.split_keys : 0;
-      const int64_t s1 = job.n_splits > 1 ? (end - 1) / job.split_keys + 1 : 1;
+      const auto [s0, s1] =
+          job.n_splits > 1 ? attention_split_range(job, t0, t1) : std::pair<int64_t, int64_t>{0, 1};
       for (int64_t split = s0; split < s1; ++split)
         units.push_back({seg, t0, t1, split, split + 1});
     }

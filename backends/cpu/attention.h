@@ -16,9 +16,11 @@
 // head's rows one key chunk at a time into L1-sized staging.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <utility>
 
 #include "backends/cpu/cpu_features.h"
 #include "graph/graph.h"
@@ -57,14 +59,31 @@ struct AttentionJob {
   // keys), items leave each row's split in `partials` and attention_merge combines them.
   int64_t split_keys;
   int64_t n_splits;
-  float* partials;  // row (token t, head h), split s: head_dim_v sums of p v, max, sum, at
-                    // ((t * n_head + h) * n_splits + s) * (head_dim_v + 2)
+  float* partials;  // n_splits > 1: each row's results per split (attention_partial)
 };
 
 /// The softmax denominator of query head `head`'s row once its running max and sum are
 /// final: the sum plus e^(sink - max) when the job has sinks.
 inline float attention_denominator(const AttentionJob& job, int64_t head, float max, float sum) {
   return job.sinks == nullptr ? sum : sum + std::exp(job.sinks[head] - max);
+}
+
+/// Floats of one row's partial result for one split: head_dim_v sums of p v, max, sum.
+inline int64_t attention_partial_floats(const AttentionJob& job) { return job.head_dim_v + 2; }
+
+/// Token t's (of the job) partial result of query head h for split s.
+inline float* attention_partial(const AttentionJob& job, int64_t t, int64_t h, int64_t s) {
+  const int64_t n_head = job.q_stride / job.head_dim_k;
+  return job.partials + ((t * n_head + h) * job.n_splits + s) * attention_partial_floats(job);
+}
+
+/// The splits [first, second) whose keys the rows of tokens [t0, t1) see (t0 < t1): from
+/// the first token's first visible key to the last token's last.
+inline std::pair<int64_t, int64_t> attention_split_range(const AttentionJob& job, int64_t t0,
+                                                         int64_t t1) {
+  const int64_t end = job.pos0 + t1;
+  const int64_t begin = job.window > 0 ? std::max<int64_t>(0, job.pos0 + t0 + 1 - job.window) : 0;
+  return {begin / job.split_keys, (end - 1) / job.split_keys + 1};
 }
 
 /// The rows of one work item: query heads [h0, h1) of the group of each kv head in [kv,

@@ -407,10 +407,8 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv, i
 // The rows' results for their split: acc, max and sum into the job's partials.
 void store_partials(const Item& it, int64_t split) {
   const AttentionJob& job = it.job;
-  const int64_t n_head = job.q_stride / job.head_dim_k;
-  const int64_t stride = job.head_dim_v + 2;
   for (int64_t r = 0; r < it.n_rows; ++r) {
-    float* p = job.partials + ((it.token(r) * n_head + it.head(r)) * job.n_splits + split) * stride;
+    float* p = attention_partial(job, it.token(r), it.head(r), split);
     const float* acc = it.acc_row(r);
     for (int64_t d = 0; d < job.head_dim_v; ++d) p[d] = acc[d];
     p[job.head_dim_v] = it.max[r];
@@ -481,12 +479,10 @@ void attention_item(const AttentionJob& job, const AttentionItem& item) {
 void attention_merge(const AttentionJob& job, int64_t t) {
   const int64_t n_head = job.q_stride / job.head_dim_k;
   const int64_t dim = job.head_dim_v;
-  const int64_t stride = dim + 2;
-  const int64_t end = job.pos0 + t + 1;
-  const int64_t begin = job.window > 0 ? max64(0, end - job.window) : 0;
-  const int64_t s0 = begin / job.split_keys, s1 = (end - 1) / job.split_keys + 1;
+  const int64_t stride = attention_partial_floats(job);
+  const auto [s0, s1] = attention_split_range(job, t, t + 1);
   for (int64_t h = 0; h < n_head; ++h) {
-    const float* p = job.partials + (t * n_head + h) * job.n_splits * stride;
+    const float* p = attention_partial(job, t, h, 0);
     float max = -INFINITY;
     for (int64_t s = s0; s < s1; ++s) max = max > p[s * stride + dim] ? max : p[s * stride + dim];
     float sum = 0.0f;
