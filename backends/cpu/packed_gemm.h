@@ -1,10 +1,10 @@
 // Prompt-sized matrix products (many tokens at once) through one integer GEMM for every
-// packable weight type. Each task unpacks 8 weight rows into a tile of signed or unsigned
-// bytes interleaved 4 values at a time (32 bytes = 4 values of 8 rows), with per-32-value
-// float scales (and minimums, and per-16 integer sub-scales where the type has them); the
-// activations are quantized once to int8 blocks of 32 with float scales. The inner step
-// multiplies one 32-byte tile vector by 4 broadcast activation bytes: 8 rows x 4 values per
-// instruction, integer-exact within a block. Unpacking a tile from the file's blocks costs
+// packable weight type. Each task unpacks a tile of weight rows (the level's
+// packed_tile_rows()) into signed or unsigned bytes interleaved 4 values at a time, with
+// per-32-value float scales (and minimums, and per-16 integer sub-scales where the type has them);
+// the activations are quantized once to int8 blocks of 32 with float scales. The inner step
+// multiplies a tile vector by 4 broadcast activation bytes: 8 (AVX2) or 16 rows x 4 values
+// per instruction, integer-exact within a block. Unpacking a tile from the file's blocks costs
 // about as much as one token's dot products, so this path is for micro-batches
 // (prefer_packed_gemm); tiles of interleaved weights (repack.h) are nearly free.
 // Decoding goes through matmul.cpp.

@@ -1,5 +1,5 @@
-// The packed GEMM's 256-bit kernels (backends/cpu/packed_gemm_kernels.h) over 8-row tiles, expanded
-// by packed_gemm_avx2.cpp with TERN_SIMD_NAMESPACE set and that level's flags (AVX512 has
+// The packed GEMM's 256-bit kernels (backends/cpu/packed_gemm_kernels.h) over 16-row tiles,
+// expanded by packed_gemm_avx2.cpp with TERN_SIMD_NAMESPACE set and that level's flags (AVX512 has
 // its own 16-row body, packed_gemm_avx512.cpp). Everything is in that namespace or an
 // anonymous one, so no inline function is shared across levels.
 #ifndef TERN_SIMD_NAMESPACE
@@ -24,8 +24,15 @@ using cpu::kStepValues;
 using cpu::kTileRows;
 using cpu::kTileTokens;
 
-constexpr int kSteps = kPackBlock / kStepValues;  // 8 tile vectors per block
-constexpr int kTileBlockBytes = kTileRows * kPackBlock;  // 256
+constexpr int kSteps = kPackBlock / kStepValues;  // 8 tile steps per block
+// Two 8-row halves per tile: each activation broadcast serves both halves' vectors. With
+// one half (8 rows) a step was 4 broadcasts, 4 vpmaddubsw and 4 adds for 32 products per
+// token; the broadcasts compete for the same vector pipes, so sharing them pays.
+constexpr int kHalves = 2;
+constexpr int kRows = kHalves * kTileRows;  // 16
+static_assert(kRows <= cpu::kMaxTileRows);
+constexpr int kStepBytes = kRows * kStepValues;      // one step's 4 values of every row
+constexpr int kTileBlockBytes = kRows * kPackBlock;  // 512
 
 // 16-bit pair sums of u (unsigned bytes) * s (signed bytes).
 __m256i pair_products(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s); }
@@ -33,86 +40,116 @@ __m256i pair_products(__m256i u, __m256i s) { return _mm256_maddubs_epi16(u, s);
 // 16-bit lanes times 16-bit factors, adjacent pairs summed: 8 int32.
 __m256i widen(__m256i sums16, __m256i factors) { return _mm256_madd_epi16(sums16, factors); }
 
-// Tile (8 rows) x one group of kTileTokens tokens. Per block: sum over steps of the byte
+// Tile (16 rows) x one group of kTileTokens tokens. Per block: sum over steps of the byte
 // products (16-bit, G steps at a time, then widened with the sub-scales or ones; or
-// straight into 32 bits, kDirect below), times the
-// rows' d and the token's d; plus the rows' minimums times the token's block sum.
-// The integer sums of kChunk blocks wait in a buffer for one float pass: converting and
-// scaling each block as it ends puts a long dependency chain (cvt, fma, store) behind every
-// 8 steps, which stalled the step loop; apart, the float pass has few live registers and
-// keeps its accumulators in them.
+// straight into 32 bits, kDirect below), times the rows' d and the token's d; plus the
+// rows' minimums times the token's block sum.
+// The integer sums of kChunk blocks (one per G steps) wait in a buffer for one float pass:
+// converting and scaling each block as it ends puts a long dependency chain (cvt, fma,
+// store) behind every 8 steps, which stalled the step loop; apart, the float pass has few
+// live registers and keeps its accumulators in them.
 template <int G, bool kSigned, bool kMin, bool kSub>
 void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, float* out,
                  int64_t out_stride) {
   static_assert(kSteps % G == 0 && (!kSub || (G > 1 && G <= kSteps / 2)));
   constexpr int NT = kTileTokens;
+  constexpr int H = kHalves;
   constexpr int64_t kChunk = 8;
   // Products go straight into the 32-bit sums when not even two steps of 16-bit sums fit
   // (G = 1: Q8_0, IQ4_*): then one loop runs all 8 steps (as 8 loops of one step, GCC
   // copied the sums between registers each step).
   constexpr bool kDirect = G == 1;
   constexpr int kGroupSteps = kDirect ? kSteps : G;
-  const __m256i ones = _mm256_set1_epi16(1);
+  constexpr int kParts = kSteps / kGroupSteps;  // int32 sums per block, added in the float pass
+  // Halves whose products run side by side. Signed weights take one at a time: each half
+  // moves its own signs onto the broadcast anyway, and with both halves' |q| live their
+  // sums no longer fit the 16 registers (spilled, Q8_0 and Q6_K ran no faster).
+  constexpr int kTogether = kSigned ? 1 : H;
   const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
   const float* xd = x.d + g * x.n_blocks * NT;
   const float* xs = x.s + g * x.n_blocks * NT;
-  __m256 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-  alignas(32) int32_t sums[kChunk][NT][kTileRows];
+  __m256 acc[NT][H];
+  for (auto& a : acc)
+    for (auto& v : a) v = _mm256_setzero_ps();
+  alignas(32) int32_t sums[kChunk][kParts][NT][kRows];
   for (int64_t b0 = 0; b0 < w.n_blocks; b0 += kChunk) {
     int64_t chunk = std::min(kChunk, w.n_blocks - b0);
     for (int64_t c = 0; c < chunk; ++c) {
       const int8_t* wq = w.q + (b0 + c) * kTileBlockBytes;
       const int8_t* bq = xq + (b0 + c) * NT * kPackBlock;
-      __m256i block_sum[NT];
-      for (auto& v : block_sum) v = _mm256_setzero_si256();
       // The step loops stay (nearly) rolled: unrolled further, the compiler keeps every
-      // step's vectors live and spills the accumulators. Two steps per iteration measured
-      // 3-8% faster than one (bench_kernels prompt/, best of 12).
+      // step's vectors live and spills the sums. Two steps per iteration measured 3-8%
+      // faster than one with 8-row tiles (bench_kernels prompt/, best of 12).
 #pragma GCC unroll 1
-      for (int first = 0; first < kSteps; first += kGroupSteps) {
-        __m256i sums16[NT];
-        for (auto& v : sums16) v = _mm256_setzero_si256();
+      for (int h0 = 0; h0 < H; h0 += kTogether) {
+#pragma GCC unroll 1
+        for (int part = 0; part < kParts; ++part) {
+          __m256i part_sums[NT][kTogether];
+          for (auto& p : part_sums)
+            for (auto& v : p) v = _mm256_setzero_si256();
 #pragma GCC unroll 2
-        for (int step = first; step < first + kGroupSteps; ++step) {
-          __m256i q = load256(wq + 32 * step);
-          // maddubs wants one unsigned operand: signed weights give it |q| and move their
-          // sign onto the activations.
-          __m256i q_u = kSigned ? _mm256_sign_epi8(q, q) : q;
-          for (int t = 0; t < NT; ++t) {
-            __m256i xb = broadcast4(bq + t * kPackBlock + kStepValues * step);
-            __m256i xs_signed = kSigned ? _mm256_sign_epi8(xb, q) : xb;
-            if constexpr (kDirect) {
-              block_sum[t] = add_dot_u8_i8(block_sum[t], q_u, xs_signed);
-            } else {
-              sums16[t] = _mm256_add_epi16(sums16[t], pair_products(q_u, xs_signed));
+          for (int step = part * kGroupSteps; step < (part + 1) * kGroupSteps; ++step) {
+            __m256i q[kTogether], q_u[kTogether];
+            for (int h = 0; h < kTogether; ++h) {
+              q[h] = load256(wq + kStepBytes * step + 32 * (h0 + h));
+              // maddubs wants one unsigned operand: signed weights give it |q| and move
+              // their sign onto the activations.
+              q_u[h] = kSigned ? _mm256_sign_epi8(q[h], q[h]) : q[h];
+            }
+            for (int t = 0; t < NT; ++t) {
+              __m256i xb = broadcast4(bq + t * kPackBlock + kStepValues * step);
+              for (int h = 0; h < kTogether; ++h) {
+                __m256i xs_signed = kSigned ? _mm256_sign_epi8(xb, q[h]) : xb;
+                if constexpr (kDirect) {
+                  part_sums[t][h] = add_dot_u8_i8(part_sums[t][h], q_u[h], xs_signed);
+                } else {
+                  part_sums[t][h] =
+                      _mm256_add_epi16(part_sums[t][h], pair_products(q_u[h], xs_signed));
+                }
+              }
+            }
+          }
+          for (int h = 0; h < kTogether; ++h) {
+            const int half = h0 + h;
+            __m256i factors = _mm256_set1_epi16(1);
+            if constexpr (kSub) {  // sub[b][half of the block][2 * kRows]: this part's half
+              factors = load256(w.sub + (2 * (b0 + c) + part * G / (kSteps / 2)) * 2 * kRows +
+                                2 * kTileRows * half);
+            }
+            for (int t = 0; t < NT; ++t) {
+              __m256i v = kDirect ? part_sums[t][h] : widen(part_sums[t][h], factors);
+              _mm256_store_si256(reinterpret_cast<__m256i*>(sums[c][part][t] + kTileRows * half),
+                                 v);
             }
           }
         }
-        if constexpr (kDirect) continue;
-        __m256i factors = ones;
-        if constexpr (kSub) factors = load256(w.sub + (2 * (b0 + c) + first / (kSteps / 2)) * 16);
-        for (int t = 0; t < NT; ++t) {
-          __m256i wide = widen(sums16[t], factors);
-          block_sum[t] = _mm256_add_epi32(block_sum[t], wide);
-        }
       }
-      for (int t = 0; t < NT; ++t) _mm256_store_si256(reinterpret_cast<__m256i*>(sums[c][t]), block_sum[t]);
     }
     for (int64_t c = 0; c < chunk; ++c) {
       int64_t b = b0 + c;
-      __m256 d = _mm256_loadu_ps(w.d + b * kTileRows);
-      for (int t = 0; t < NT; ++t) {
-        __m256 sum = _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sums[c][t])));
-        acc[t] = _mm256_fmadd_ps(sum, _mm256_mul_ps(d, _mm256_broadcast_ss(xd + NT * b + t)), acc[t]);
-      }
-      if constexpr (kMin) {
-        __m256 m = _mm256_loadu_ps(w.min + b * kTileRows);
-        for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + NT * b + t), acc[t]);
+      for (int h = 0; h < H; ++h) {
+        __m256 d = _mm256_loadu_ps(w.d + b * kRows + kTileRows * h);
+        for (int t = 0; t < NT; ++t) {
+          __m256i sum =
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(sums[c][0][t] + kTileRows * h));
+          for (int part = 1; part < kParts; ++part) {
+            sum = _mm256_add_epi32(sum, _mm256_load_si256(reinterpret_cast<const __m256i*>(
+                                            sums[c][part][t] + kTileRows * h)));
+          }
+          acc[t][h] =
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum),
+                              _mm256_mul_ps(d, _mm256_broadcast_ss(xd + NT * b + t)), acc[t][h]);
+        }
+        if constexpr (kMin) {
+          __m256 m = _mm256_loadu_ps(w.min + b * kRows + kTileRows * h);
+          for (int t = 0; t < NT; ++t)
+            acc[t][h] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + NT * b + t), acc[t][h]);
+        }
       }
     }
   }
-  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
+  for (int t = 0; t < NT; ++t)
+    for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + t * out_stride + kTileRows * h, acc[t][h]);
 }
 
 using KernelFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t, float*, int64_t);
@@ -132,7 +169,7 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 
 }  // namespace
 
-int packed_tile_rows() { return kTileRows; }
+int packed_tile_rows() { return kRows; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
