@@ -239,10 +239,7 @@ template <int N, typename Block>
   constexpr bool kFifthBit = requires { w.qh; };
   RowSums<N> sums;
   for (int r = 0; r < N; ++r) sums.v[r] = _mm256_setzero_si256();
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  __m256i high[N];  // the high nibbles' sums: two chains of 4 vpdpbusd, not one of 8
-  for (int r = 0; r < N; ++r) high[r] = _mm256_setzero_si256();
-#else
+#if !(defined(__AVX512VNNI__) && defined(__AVX512VL__))
   constexpr int kStepsPerWidening = kFifthBit ? 2 : 4;
   __m256i sums16[N];
   for (int r = 0; r < N; ++r) sums16[r] = _mm256_setzero_si256();
@@ -259,7 +256,7 @@ template <int N, typename Block>
     for (int r = 0; r < N; ++r) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
       sums.v[r] = _mm256_dpbusd_epi32(sums.v[r], q.lo, broadcast4(x[r] + 4 * s));
-      high[r] = _mm256_dpbusd_epi32(high[r], q.hi, broadcast4(x[r] + 16 + 4 * s));
+      sums.v[r] = _mm256_dpbusd_epi32(sums.v[r], q.hi, broadcast4(x[r] + 16 + 4 * s));
 #else
       sums16[r] = _mm256_add_epi16(sums16[r], _mm256_maddubs_epi16(q.lo, broadcast4(x[r] + 4 * s)));
       sums16[r] = _mm256_add_epi16(sums16[r], _mm256_maddubs_epi16(q.hi, broadcast4(x[r] + 16 + 4 * s)));
@@ -270,9 +267,6 @@ template <int N, typename Block>
 #endif
     }
   }
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  for (int r = 0; r < N; ++r) sums.v[r] = _mm256_add_epi32(sums.v[r], high[r]);
-#endif
   return sums;
 }
 
@@ -378,23 +372,20 @@ struct Q8_0x8 {
   static void block(const Block& w, int64_t b, const GroupActs* x, __m256* acc) {
     prefetch_ahead(w);
     const int8_t* qs[N];
-    __m256i sums[2][N];  // even and odd steps: two chains of vpdpbusd at VNNI
+    __m256i sums[N];
     for (int r = 0; r < N; ++r) {
       qs[r] = static_cast<const BlockQ8_0*>(x[r].blocks)[b].qs;
-      sums[0][r] = sums[1][r] = _mm256_setzero_si256();
+      sums[r] = _mm256_setzero_si256();
     }
-#pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {  // |q| . (x with q's signs): vpmaddubsw wants one unsigned side
       __m256i q = load256(w.qs[s]);
       __m256i abs_q = _mm256_sign_epi8(q, q);
       for (int r = 0; r < N; ++r) {
-        sums[s % 2][r] =
-            add_dot_u8_i8(sums[s % 2][r], abs_q, _mm256_sign_epi8(broadcast4(qs[r] + 4 * s), q));
+        sums[r] = add_dot_u8_i8(sums[r], abs_q, _mm256_sign_epi8(broadcast4(qs[r] + 4 * s), q));
       }
     }
     for (int r = 0; r < N; ++r) {
-      const __m256i dots = _mm256_add_epi32(sums[0][r], sums[1][r]);
-      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), row_scales(w.d, x[r].d[b]), acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), row_scales(w.d, x[r].d[b]), acc[r]);
     }
   }
 #if defined(__AVX512F__)
@@ -623,27 +614,24 @@ void gemv_rows(const void* groups, int64_t n_blocks, int64_t n_groups, const Gro
   // now, all at once, rather than as one demand miss after another (a decoded token runs
   // thousands of these calls, each starting cold).
   for (int s = 0; s < kS; ++s) prefetch<kPrefetchAhead>(w + s * stride * n_blocks);
-  // kPass groups at once: a width fixed at compile time, so that the accumulators stay in
-  // registers (with a run-time width GCC kept one stream's in memory, a store and a reload
-  // per block in its chain).
-  auto pass = [&]<int kPass>(int64_t g) {
-    const Block* rows[kPass];
-    __m256 acc[kPass][N];
-    for (int s = 0; s < kPass; ++s) {
+  for (int64_t g = 0; g < n_groups; ++g) {
+    int in_pass = stride > 0 && g < stride * kS ? kS : 1;
+    if (in_pass > 1 && g >= stride) continue;  // done as another pass's second stream
+    const Block* rows[kS];
+    __m256 acc[kS][N];
+    for (int s = 0; s < in_pass; ++s) {
       rows[s] = w + (g + s * stride) * n_blocks;
       for (int r = 0; r < N; ++r) acc[s][r] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < n_blocks; ++b) {
-      for (int s = 0; s < kPass; ++s) K::template block<N>(rows[s][b], b, x, acc[s]);
+      for (int s = 0; s < in_pass; ++s) K::template block<N>(rows[s][b], b, x, acc[s]);
     }
-    for (int s = 0; s < kPass; ++s) {
+    for (int s = 0; s < in_pass; ++s) {
       for (int r = 0; r < N; ++r) {
         _mm256_storeu_ps(y + r * y_stride + cpu::kGroupRows * (g + s * stride), acc[s][r]);
       }
     }
-  };
-  for (int64_t g = 0; g < stride; ++g) pass.template operator()<kS>(g);
-  for (int64_t g = stride * kS; g < n_groups; ++g) pass.template operator()<1>(g);
+  }
 }
 
 #if defined(__AVX512F__)
