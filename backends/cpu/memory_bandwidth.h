@@ -20,11 +20,14 @@ struct Bandwidth {
   double median_gbps = 0;  // median repetition
 };
 
+/// The read test's buffer: far past any last-level cache seen (the Intel VM's 300 MB L3).
+constexpr size_t kReadTestBytes = size_t{1} << 30;
+
 /// Reads a `bytes` buffer (rounded to whole tasks; touched first, so every page is
 /// resident before timing) `reps` times with n_threads threads of the shared pool (give
 /// one per physical core), with the read kernel of the active SIMD level. Each repetition
 /// is checked against the buffer's known word sum (tern::Error if a read went missing).
-Bandwidth measure_read_bandwidth(int n_threads, size_t bytes = size_t{1} << 30, int reps = 5);
+Bandwidth measure_read_bandwidth(int n_threads, size_t bytes = kReadTestBytes, int reps = 5);
 
 /// One task of the read kernels: kReadTaskBytes (64-byte aligned) read as kReadStreams
 /// interleaved sequential streams of kReadTaskBytes / kReadStreams bytes each, so a thread

@@ -99,10 +99,10 @@ double run_once(Session& session, const std::vector<int32_t>& tokens, bool promp
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The read test beside a tg test, its 1 GiB buffer beside the loaded model: 0 (the reading
-// from the start stands) where the machine has less than twice that free or cannot give it.
+// The read test beside a tg test, its buffer beside the loaded model: 0 (the reading from
+// the start stands) where the machine has less than twice that free or cannot give it.
 double read_bandwidth_beside(int threads) {
-  constexpr size_t kBytes = size_t{1} << 30;
+  constexpr size_t kBytes = cpu::kReadTestBytes;
   const long free_pages = sysconf(_SC_AVPHYS_PAGES);
   const long page = sysconf(_SC_PAGESIZE);
   if (free_pages <= 0 || page <= 0 ||
