@@ -31,10 +31,6 @@ namespace tern::cpu::TERN_SIMD_NAMESPACE {
 
 namespace {
 
-// Query rows per register tile: each K and V vector loaded serves both. (Four rows at
-// AVX512, which has the registers for them, measured slower from L2 and from DRAM;
-// docs/benchmarks.md, issue #18.)
-constexpr int64_t kTileRows = 2;
 constexpr int64_t kTileKeys = 4;  // keys per score tile
 constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
 
@@ -94,6 +90,8 @@ struct Item {
                    // row sees to the last, in whole vectors (offsets into the row)
   Span split;      // the keys of the split being computed
   int64_t last;    // the end of the item's last split: prefetches stop there
+  int64_t kv1;     // the end of the item's kv heads
+  bool first_chunk = false;  // the item's first chunk of keys
 
   int64_t token(int64_t r) const { return t0 + r / n_heads; }
   int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
@@ -195,8 +193,11 @@ void fill(float* p, int64_t n, float value) {
 // -> 8-9; 256 x 4 sequences F32 3.5-3.9 -> 3.0-3.4, F16 2.7-3.4 -> 1.6-1.8). Where the
 // cache stays in L3 they only cost (attention_135m/avx512/1/4096, one layer: 0.19-0.20 ->
 // 0.22 ms). Items of one row (query heads split for threads) skip it: several share a kv
-// head's rows. Written inline: as a function of its own, GCC found it free of effects and
-// dropped the call.
+// head's rows. In the item's first chunk, whose K rows nothing fetched ahead, it also
+// fetches those of its next kv head (an item of several kv heads takes them in turn):
+// in-process A/B, Zen 4, SmolLM2's shape at 4 sequences 4-5% faster, the 1B shape 0-3%.
+// Written inline: as a function of its own, GCC found it free of effects and dropped the
+// call.
 template <class T, int64_t kRows>
 void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
@@ -211,6 +212,10 @@ void scores(const Item& it, int64_t r, Span chunk) {
       for (int64_t x = j; x < j + kTileKeys; ++x) {
         const char* v = reinterpret_cast<const char*>(it.v_row<T>(x));
         for (int64_t l = 0; l < v_lines; ++l) _mm_prefetch(v + 64 * l, _MM_HINT_T0);
+        if (it.first_chunk && it.kv + 1 < it.kv1) {  // the next kv head's, read next
+          const char* k = reinterpret_cast<const char*>(it.k_row<T>(x) + it.job.head_dim_k);
+          for (int64_t l = 0; l < k_lines; ++l) _mm_prefetch(k + 64 * l, _MM_HINT_T0);
+        }
         if (x + it.job.key_chunk >= last_key) continue;
         const char* k = reinterpret_cast<const char*>(it.k_row<T>(x + it.job.key_chunk));
         for (int64_t l = 0; l < k_lines; ++l) _mm_prefetch(k + 64 * l, _MM_HINT_T0);
@@ -359,6 +364,22 @@ void for_row_tiles(int64_t r, int64_t n_rows, const Step& step) {
   }
 }
 
+// for_row_tiles over all of an item's rows, in tiles whose rows share each K and V vector
+// loaded (and, from an F16 cache, converted). At AVX512, whose 32 registers hold them, a
+// tile takes a whole group of 4 or 3 query heads: each key's rows are then converted once
+// per chunk, not twice (2 + 2 or 2 + 1 rows). In-process A/B, Zen 4, F16 cache from DRAM
+// (docs/benchmarks.md, issue #18): SmolLM2's shape 4 sequences 7-11% and 1 sequence 0-8%
+// faster, the 1B shape's 4 sequences 4-5% and one at depth 4096 2-3%. AVX2's 16 registers
+// spill with 3 or 4 rows (1 sequence 3-11% slower), so it keeps 2.
+template <class Step>
+void for_item_tiles(int64_t n_rows, const Step& step) {
+#if defined(__AVX512F__)
+  if (n_rows % 4 == 0) return for_row_tiles<4>(0, n_rows, step);
+  if (n_rows % 3 == 0) return for_row_tiles<3>(0, n_rows, step);
+#endif
+  for_row_tiles<2>(0, n_rows, step);
+}
+
 void start(const Item& it) {
   fill(it.acc, it.n_rows * it.acc_stride, 0.0f);
   fill(it.max, it.n_rows, -INFINITY);
@@ -401,7 +422,8 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv, i
           {},
           job.n_splits > 1 ? Span{split * job.split_keys, (split + 1) * job.split_keys}
                            : Span{0, INT64_MAX},
-          job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX};
+          job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX,
+          item.kv1};
 }
 
 // The rows' results for their split: acc, max and sum into the job's partials.
@@ -435,13 +457,12 @@ void attend_rows(const AttentionJob& job, const AttentionItem& item, int64_t spl
     const Span all = first.visible_in(0, n_rows, chunk);
     for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
       Item it = item_rows(job, item, kv, split);
+      it.first_chunk = c0 == keys.begin / job.key_chunk * job.key_chunk;
       it.used = {(all.begin - c0) / kLanes * kLanes,
                  min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
-      for_row_tiles<kTileRows>(0, n_rows,
-                               [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
+      for_item_tiles(n_rows, [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
       for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
-      for_row_tiles<kTileRows>(
-          0, n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
+      for_item_tiles(n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
     }
   }
   for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
