@@ -90,7 +90,7 @@ struct Item {
                    // row sees to the last, in whole vectors (offsets into the row)
   Span split;      // the keys of the split being computed
   int64_t last;    // the end of the item's last split: prefetches stop there
-  int64_t kv1;     // the end of the item's kv heads
+  int64_t kv0, kv1;          // the item's kv heads
   bool first_chunk = false;  // the item's first chunk of keys
 
   int64_t token(int64_t r) const { return t0 + r / n_heads; }
@@ -193,9 +193,13 @@ void fill(float* p, int64_t n, float value) {
 // -> 8-9; 256 x 4 sequences F32 3.5-3.9 -> 3.0-3.4, F16 2.7-3.4 -> 1.6-1.8). Where the
 // cache stays in L3 they only cost (attention_135m/avx512/1/4096, one layer: 0.19-0.20 ->
 // 0.22 ms). Items of one row (query heads split for threads) skip it: several share a kv
-// head's rows. In the item's first chunk, whose K rows nothing fetched ahead, it also
-// fetches those of its next kv head (an item of several kv heads takes them in turn):
-// in-process A/B, Zen 4, SmolLM2's shape at 4 sequences 4-5% faster, the 1B shape 0-3%.
+// head's rows. An item of several kv heads takes each chunk's kv heads in turn: there the
+// V rows fetched are those of the next kv head (the first chunk's first kv head's its
+// own too), and in the first chunk, whose K rows nothing fetched ahead, the next kv
+// head's K rows as well. In-process A/B (docs/benchmarks.md, issue #18), Zen 4: the K
+// rows SmolLM2's shape at 4 sequences 4-5% faster, the 1B shape 0-3%; the V rows a kv
+// head ahead, in two sessions, the 1B shape's 4 sequences 5-15% and its one at depth 4096
+// 3-9%, SmolLM2's 4 sequences 0-4% (a chunk ahead for a single kv head was 3-5% slower).
 // Written inline: as a function of its own, GCC found it free of effects and dropped the
 // call.
 template <class T, int64_t kRows>
@@ -207,18 +211,26 @@ void scores(const Item& it, int64_t r, Span chunk) {
   const int64_t last_key = min64(it.visible(it.n_rows - 1).end, it.last);
   const int64_t k_lines = it.job.head_dim_k * int64_t{sizeof(T)} / 64;
   const int64_t v_lines = it.job.head_dim_v * int64_t{sizeof(T)} / 64;
+  auto fetch = [](const T* row, int64_t lines) {
+    const char* p = reinterpret_cast<const char*>(row);
+    for (int64_t l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+  };
+  const bool several_kv = it.kv1 - it.kv0 > 1;
+  const bool last_kv = it.kv + 1 == it.kv1;
   for (; j + kTileKeys <= u.end; j += kTileKeys) {
     if (fetch_ahead) {
       for (int64_t x = j; x < j + kTileKeys; ++x) {
-        const char* v = reinterpret_cast<const char*>(it.v_row<T>(x));
-        for (int64_t l = 0; l < v_lines; ++l) _mm_prefetch(v + 64 * l, _MM_HINT_T0);
-        if (it.first_chunk && it.kv + 1 < it.kv1) {  // the next kv head's, read next
-          const char* k = reinterpret_cast<const char*>(it.k_row<T>(x) + it.job.head_dim_k);
-          for (int64_t l = 0; l < k_lines; ++l) _mm_prefetch(k + 64 * l, _MM_HINT_T0);
+        if (several_kv) {  // the V rows of the kv head (or chunk) read next
+          if (it.first_chunk && it.kv == it.kv0) fetch(it.v_row<T>(x), v_lines);
+          const int64_t next = last_kv ? x + it.job.key_chunk : x;
+          if (next < last_key) {
+            fetch(it.v_row<T>(next) + (last_kv ? it.kv0 - it.kv : 1) * it.job.head_dim_v, v_lines);
+          }
+          if (it.first_chunk && !last_kv) fetch(it.k_row<T>(x) + it.job.head_dim_k, k_lines);
+        } else {
+          fetch(it.v_row<T>(x), v_lines);
         }
-        if (x + it.job.key_chunk >= last_key) continue;
-        const char* k = reinterpret_cast<const char*>(it.k_row<T>(x + it.job.key_chunk));
-        for (int64_t l = 0; l < k_lines; ++l) _mm_prefetch(k + 64 * l, _MM_HINT_T0);
+        if (x + it.job.key_chunk < last_key) fetch(it.k_row<T>(x + it.job.key_chunk), k_lines);
       }
     }
     score_tile<T, kRows, kTileKeys>(it, r, j, chunk.begin);
@@ -423,6 +435,7 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv, i
           job.n_splits > 1 ? Span{split * job.split_keys, (split + 1) * job.split_keys}
                            : Span{0, INT64_MAX},
           job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX,
+          item.kv,
           item.kv1};
 }
 
