@@ -5,6 +5,9 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -13,9 +16,11 @@
 #include "backends/cpu/attention.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/matmul.h"
+#include "backends/cpu/memory_bandwidth.h"
 #include "backends/cpu/packed_gemm.h"
 #include "backends/cpu/reference_kernels.h"
 #include "backends/cpu/repack.h"
+#include "backends/cpu/thread_pool.h"
 #include "types/float_types.h"
 #include "types/type_table.h"
 
@@ -308,6 +313,105 @@ const bool kDecodeRegistered = [] {
         b->Unit(benchmark::kMicrosecond);
       }
     }
+  }
+  return true;
+}();
+
+}  // namespace
+
+// ---- decoding against a plain read of the same bytes, both threads, one process ----
+// A decode kernel's stream of weights next to memory's own ceiling (issue #26: decoding at
+// 90% of the read bandwidth): 256 MiB of interleaved weights from DRAM, the product with
+// n_x activation rows in 32 tasks on 2 threads, and the read test's kernel over the same
+// bytes, iteration by iteration in turn, so a shared machine's drifting speed (+-25% within
+// minutes on the VMs of docs/benchmarks.md) falls on both alike. Counters: decode_GBps and
+// read_GBps (1e9 bytes/s) and decode/read, at the detected SIMD level.
+
+namespace {
+
+constexpr int64_t kVsReadTasks = 32;
+
+void decode_vs_read(benchmark::State& state, TensorType type) {
+  const Isa isa = tern::cpu::detected_isa();
+  if (isa == Isa::Scalar || !tern::cpu::has_repacked_form(type, isa)) {
+    state.SkipWithError("no interleaved decode kernel at this level");
+    return;
+  }
+  const size_t stride = *tern::row_bytes(type, kDecodeCols);
+  const int64_t rows = static_cast<int64_t>((size_t{256} << 20) / stride) / 8 * 8;
+  std::vector<uint8_t> w(stride * static_cast<size_t>(rows));
+  std::vector<float> values = random_values(kDecodeCols);
+  tern::type_traits(type).from_float(values.data(), w.data(), kDecodeCols);
+  for (int64_t r = 1; r < rows; ++r) std::copy_n(w.data(), stride, w.data() + stride * r);
+  // The read kernel takes whole 64-byte aligned tasks: the copy lives in such a buffer.
+  const size_t bytes = tern::cpu::repacked_bytes(type, rows, kDecodeCols);
+  const size_t n_words = (bytes + tern::cpu::kReadTaskBytes - 1) / tern::cpu::kReadTaskBytes *
+                         tern::cpu::kReadTaskWords;
+  struct Free {
+    void operator()(uint64_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint64_t[], Free> words(
+      static_cast<uint64_t*>(std::aligned_alloc(64, n_words * sizeof(uint64_t))));
+  std::fill_n(words.get(), n_words, uint64_t{0});
+  tern::cpu::repack(type, w.data(), rows, kDecodeCols, words.get(), 2);
+  w = {};
+  const auto n_x = static_cast<int>(state.range(0));
+  const tern::TypeTraits& act = tern::type_traits(tern::cpu::type_kernels(type).vec_dot_type);
+  const size_t x_bytes = *tern::row_bytes(act.type, kDecodeCols);
+  std::vector<uint8_t> x(x_bytes * static_cast<size_t>(n_x));
+  std::vector<tern::cpu::GroupActBuffer> buffers(static_cast<size_t>(n_x));
+  std::vector<tern::cpu::GroupActs> xa;
+  for (int j = 0; j < n_x; ++j) {
+    tern::cpu::quantize_rows(act.type, values.data(), 1, kDecodeCols, x.data() + x_bytes * j, 1,
+                             isa);
+    xa.push_back(
+        buffers[static_cast<size_t>(j)].prepare(type, x.data() + x_bytes * j, kDecodeCols));
+  }
+  std::vector<float> y(static_cast<size_t>(rows * n_x));
+  const int64_t task_rows = rows / kVsReadTasks / 8 * 8;
+  const auto n_read_tasks = static_cast<int64_t>(n_words / tern::cpu::kReadTaskWords);
+  std::vector<uint64_t> sums(static_cast<size_t>(n_read_tasks));
+  tern::cpu::ThreadPool& pool = tern::cpu::ThreadPool::shared();
+  double seconds[2] = {0, 0};
+  int64_t iteration = 0;
+  for (auto _ : state) {
+    const int read = static_cast<int>(iteration++ % 2);
+    const auto start = std::chrono::steady_clock::now();
+    if (read) {
+      pool.run(n_read_tasks, 2, [&](int64_t t) {
+        sums[static_cast<size_t>(t)] = tern::cpu::avx2::sum_task_words(
+            words.get() + static_cast<size_t>(t) * tern::cpu::kReadTaskWords);
+      });
+      benchmark::DoNotOptimize(sums.data());
+    } else {
+      pool.run(kVsReadTasks, 2, [&](int64_t t) {
+        const int64_t r0 = t * task_rows, r1 = t + 1 == kVsReadTasks ? rows : r0 + task_rows;
+        tern::cpu::repacked_gemv(type, words.get(), kDecodeCols, r0, r1, xa, y.data() + r0, rows,
+                                 isa);
+      });
+      benchmark::DoNotOptimize(y.data());
+    }
+    seconds[read] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  const double half = static_cast<double>(iteration / 2);
+  const double decode_gbps = static_cast<double>(bytes) * half / seconds[0] / 1e9;
+  const double read_gbps =
+      static_cast<double>(n_words * sizeof(uint64_t)) * half / seconds[1] / 1e9;
+  state.counters["decode_GBps"] = decode_gbps;
+  state.counters["read_GBps"] = read_gbps;
+  state.counters["decode/read"] = decode_gbps / read_gbps;
+}
+
+const bool kVsReadRegistered = [] {
+  for (TensorType type :
+       {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
+    std::string name = "decode_vs_read/" + std::string(tern::type_traits(type).name);
+    benchmark::RegisterBenchmark(name.c_str(), decode_vs_read, type)
+        ->Arg(1)
+        ->Arg(4)
+        ->Iterations(100)
+        ->Unit(benchmark::kMillisecond);
   }
   return true;
 }();
