@@ -155,10 +155,14 @@ Nibbles q6_step(const BlockQ6_Kx8& k, int c, int h, int t) {
 // Q6_K group against N activation rows: per row, sum over their 16-value groups of scale *
 // (q . x), q unsigned (0..63), and into `offset` sum of scale * sum(x), for the -32 of
 // every value. Without VNNI, two products of at most 2 * 63 * 128 fit in int16, so the
-// pair sums widen every 2 steps.
+// pair sums widen every 2 steps. Always inlined: as a call (which GCC chose once a third
+// instantiation of the kernel existed) its sums went through memory and decoding from DRAM
+// ran at half the speed (bench_kernels decode_repacked/Q6_K/avx512/262144/1, Zen 4: 13-20
+// -> 4-9 GB/s).
 template <int C2, int N>
-void q6_sub_block_pair(const BlockQ6_Kx8& k, int h, const BlockQ8_K* const* x, __m256i* sum,
-                       __m256i* offset) {
+[[gnu::always_inline]] inline void q6_sub_block_pair(const BlockQ6_Kx8& k, int h,
+                                                     const BlockQ8_K* const* x, __m256i* sum,
+                                                     __m256i* offset) {
   const int c = 2 * h + C2;
   __m256i scales[2];
   for (int t = 0; t < 2; ++t) {
