@@ -31,6 +31,15 @@ namespace tern::cpu::TERN_SIMD_NAMESPACE {
 
 namespace {
 
+// Query rows per register tile: each K and V vector loaded serves both. (Three or four
+// rows at AVX512, a whole GQA group of SmolLM2 or the 1B shape, measured slower: in-process
+// A/B, Zen 4, F16 cache from DRAM, 4 sequences 9-19% and one 1B sequence at depth 4096 7%;
+// docs/benchmarks.md, issue #18.)
+//
+// The tile and step functions below are always inlined into attend_rows: left to GCC, a
+// third row count's instantiations made it call them (a call per 4 keys, the tiles'
+// sums through memory), which slowed the unchanged 1- and 2-row paths by 10-20%.
+constexpr int64_t kTileRows = 2;
 constexpr int64_t kTileKeys = 4;  // keys per score tile
 constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
 
@@ -90,8 +99,6 @@ struct Item {
                    // row sees to the last, in whole vectors (offsets into the row)
   Span split;      // the keys of the split being computed
   int64_t last;    // the end of the item's last split: prefetches stop there
-  int64_t kv0, kv1;          // the item's kv heads
-  bool first_chunk = false;  // the item's first chunk of keys
 
   int64_t token(int64_t r) const { return t0 + r / n_heads; }
   int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
@@ -150,7 +157,7 @@ void dot_step(__m256 (&acc)[kRows][kKeys], const float* const (&q)[kRows],
 
 // scores[r + i][j + x - c0] = scale * q_{r+i} . k_{j+x} for kRows rows and kKeys keys.
 template <class T, int64_t kRows, int64_t kKeys>
-void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
+[[gnu::always_inline]] inline void score_tile(const Item& it, int64_t r, int64_t j, int64_t c0) {
   const int64_t dim = it.job.head_dim_k;
   const float* q[kRows];
   const T* k[kKeys];
@@ -193,17 +200,10 @@ void fill(float* p, int64_t n, float value) {
 // -> 8-9; 256 x 4 sequences F32 3.5-3.9 -> 3.0-3.4, F16 2.7-3.4 -> 1.6-1.8). Where the
 // cache stays in L3 they only cost (attention_135m/avx512/1/4096, one layer: 0.19-0.20 ->
 // 0.22 ms). Items of one row (query heads split for threads) skip it: several share a kv
-// head's rows. An item of several kv heads takes each chunk's kv heads in turn: there the
-// V rows fetched are those of the next kv head (the first chunk's first kv head's its
-// own too), and in the first chunk, whose K rows nothing fetched ahead, the next kv
-// head's K rows as well. In-process A/B (docs/benchmarks.md, issue #18), Zen 4: the K
-// rows SmolLM2's shape at 4 sequences 4-5% faster, the 1B shape 0-3%; the V rows a kv
-// head ahead, in two sessions, the 1B shape's 4 sequences 5-15% and its one at depth 4096
-// 3-9%, SmolLM2's 4 sequences 0-4% (a chunk ahead for a single kv head was 3-5% slower).
-// Written inline: as a function of its own, GCC found it free of effects and dropped the
-// call.
+// head's rows. Written inline: as a function of its own, GCC found it free of effects and
+// dropped the call.
 template <class T, int64_t kRows>
-void scores(const Item& it, int64_t r, Span chunk) {
+[[gnu::always_inline]] inline void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
   int64_t j = u.begin;
   const bool fetch_ahead = r == 0 && it.n_rows > 1;
@@ -211,26 +211,14 @@ void scores(const Item& it, int64_t r, Span chunk) {
   const int64_t last_key = min64(it.visible(it.n_rows - 1).end, it.last);
   const int64_t k_lines = it.job.head_dim_k * int64_t{sizeof(T)} / 64;
   const int64_t v_lines = it.job.head_dim_v * int64_t{sizeof(T)} / 64;
-  auto fetch = [](const T* row, int64_t lines) {
-    const char* p = reinterpret_cast<const char*>(row);
-    for (int64_t l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-  };
-  const bool several_kv = it.kv1 - it.kv0 > 1;
-  const bool last_kv = it.kv + 1 == it.kv1;
   for (; j + kTileKeys <= u.end; j += kTileKeys) {
     if (fetch_ahead) {
       for (int64_t x = j; x < j + kTileKeys; ++x) {
-        if (several_kv) {  // the V rows of the kv head (or chunk) read next
-          if (it.first_chunk && it.kv == it.kv0) fetch(it.v_row<T>(x), v_lines);
-          const int64_t next = last_kv ? x + it.job.key_chunk : x;
-          if (next < last_key) {
-            fetch(it.v_row<T>(next) + (last_kv ? it.kv0 - it.kv : 1) * it.job.head_dim_v, v_lines);
-          }
-          if (it.first_chunk && !last_kv) fetch(it.k_row<T>(x) + it.job.head_dim_k, k_lines);
-        } else {
-          fetch(it.v_row<T>(x), v_lines);
-        }
-        if (x + it.job.key_chunk < last_key) fetch(it.k_row<T>(x + it.job.key_chunk), k_lines);
+        const char* v = reinterpret_cast<const char*>(it.v_row<T>(x));
+        for (int64_t l = 0; l < v_lines; ++l) _mm_prefetch(v + 64 * l, _MM_HINT_T0);
+        if (x + it.job.key_chunk >= last_key) continue;
+        const char* k = reinterpret_cast<const char*>(it.k_row<T>(x + it.job.key_chunk));
+        for (int64_t l = 0; l < k_lines; ++l) _mm_prefetch(k + 64 * l, _MM_HINT_T0);
       }
     }
     score_tile<T, kRows, kTileKeys>(it, r, j, chunk.begin);
@@ -316,7 +304,8 @@ using WideVec = Vec8;
 // acc[r + i][d, d + kVecs W::kN) = acc * rescale + sum_j p[r + i][j] v_j[d, ...) over keys
 // u. With kPartial (8-wide, kVecs 1), only the head's last dim - d < 8 values of v are read.
 template <class T, int64_t kRows, int64_t kVecs, class W = Vec8, bool kPartial = false>
-void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
+[[gnu::always_inline]] inline void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u,
+                                                   int64_t c0) {
   typename W::V acc[kRows][kVecs];
   const float* p[kRows];
   for (int64_t i = 0; i < kRows; ++i) {
@@ -351,7 +340,7 @@ void accumulate_tile(const Item& it, int64_t r, int64_t d, Span u, int64_t c0) {
 // acc of rows [r, r + kRows) += their p V over the chunk, every output value: tiles of
 // kTileVecs wide vectors, then of 8-wide ones.
 template <class T, int64_t kRows>
-void accumulate(const Item& it, int64_t r, Span chunk) {
+[[gnu::always_inline]] inline void accumulate(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
   if (u.empty()) return;  // rescale is 1 for rows without keys here
   const int64_t dim = it.job.head_dim_v;
@@ -369,27 +358,11 @@ void accumulate(const Item& it, int64_t r, Span chunk) {
 // step.template operator()<k>(r) over rows [r, n_rows) in tiles of kRows rows, the rest in
 // smaller tiles.
 template <int64_t kRows, class Step>
-void for_row_tiles(int64_t r, int64_t n_rows, const Step& step) {
+[[gnu::always_inline]] inline void for_row_tiles(int64_t r, int64_t n_rows, const Step& step) {
   for (; r + kRows <= n_rows; r += kRows) step.template operator()<kRows>(r);
   if constexpr (kRows > 1) {
     if (r < n_rows) for_row_tiles<kRows - 1>(r, n_rows, step);
   }
-}
-
-// for_row_tiles over all of an item's rows, in tiles whose rows share each K and V vector
-// loaded (and, from an F16 cache, converted). At AVX512, whose 32 registers hold them, a
-// tile takes a whole group of 4 or 3 query heads: each key's rows are then converted once
-// per chunk, not twice (2 + 2 or 2 + 1 rows). In-process A/B, Zen 4, F16 cache from DRAM
-// (docs/benchmarks.md, issue #18): SmolLM2's shape 4 sequences 7-11% and 1 sequence 0-8%
-// faster, the 1B shape's 4 sequences 4-5% and one at depth 4096 2-3%. AVX2's 16 registers
-// spill with 3 or 4 rows (1 sequence 3-11% slower), so it keeps 2.
-template <class Step>
-void for_item_tiles(int64_t n_rows, const Step& step) {
-#if defined(__AVX512F__)
-  if (n_rows % 4 == 0) return for_row_tiles<4>(0, n_rows, step);
-  if (n_rows % 3 == 0) return for_row_tiles<3>(0, n_rows, step);
-#endif
-  for_row_tiles<2>(0, n_rows, step);
 }
 
 void start(const Item& it) {
@@ -434,9 +407,7 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv, i
           {},
           job.n_splits > 1 ? Span{split * job.split_keys, (split + 1) * job.split_keys}
                            : Span{0, INT64_MAX},
-          job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX,
-          item.kv,
-          item.kv1};
+          job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX};
 }
 
 // The rows' results for their split: acc, max and sum into the job's partials.
@@ -470,12 +441,13 @@ void attend_rows(const AttentionJob& job, const AttentionItem& item, int64_t spl
     const Span all = first.visible_in(0, n_rows, chunk);
     for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
       Item it = item_rows(job, item, kv, split);
-      it.first_chunk = c0 == keys.begin / job.key_chunk * job.key_chunk;
       it.used = {(all.begin - c0) / kLanes * kLanes,
                  min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
-      for_item_tiles(n_rows, [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
+      for_row_tiles<kTileRows>(0, n_rows,
+                               [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
       for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
-      for_item_tiles(n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
+      for_row_tiles<kTileRows>(
+          0, n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
     }
   }
   for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
