@@ -418,6 +418,130 @@ const bool kVsReadRegistered = [] {
 
 }  // namespace
 
+// ---- a decoded token's products, job by job, against one product of the same bytes ----
+// What a token's many small products cost beyond their bytes (issues #18, #26): a model's
+// layers of product groups as the CPU backend runs them (simd_matmuls on 2 threads: q/k/v,
+// o, gate/up, down; interleaved weights from DRAM, several copies of the model's products
+// taken in turn where one copy would fit in L3), against one product over a single matrix
+// of the same bytes, iterations in turn. Shapes: SmolLM2 (576 wide, kv 192, ffn 1536, 30
+// layers, Q4_1) and the #6 1B (2048, 512, 8192, 16 layers, Q4_K), at 1 and 4 activation
+// rows, at the detected level and at AVX2. Counters: both GB/s and the time each product
+// group takes beyond the single product's rate.
+
+namespace {
+
+struct LayerShape {
+  std::vector<int64_t> rows;  // the group's products
+  int64_t cols;
+};
+
+struct ModelShape {
+  TensorType type;
+  int64_t hidden, kv, ffn;
+  int layers, copies;
+  int n_x = 1;
+  bool avx2 = false;
+};
+
+void decode_jobs(benchmark::State& state, ModelShape m) {
+  const Isa isa = m.avx2 ? Isa::Avx2 : tern::cpu::detected_isa();
+  const TensorType type = m.type;
+  if (isa == Isa::Scalar || isa > tern::cpu::detected_isa() ||
+      !tern::cpu::has_repacked_form(type, isa)) {
+    state.SkipWithError("no interleaved decode kernel at this level");
+    return;
+  }
+  const std::vector<LayerShape> layer = {{{m.hidden, m.kv, m.kv}, m.hidden},
+                                         {{m.hidden}, m.hidden},
+                                         {{m.ffn, m.ffn}, m.hidden},
+                                         {{m.hidden}, m.ffn}};
+  const int kLayers = m.layers, kCopies = m.copies;
+  struct Group {
+    std::vector<tern::cpu::MatmulTarget> targets;
+    int64_t cols;
+  };
+  std::vector<std::vector<uint8_t>> store;
+  std::vector<Group> groups;
+  size_t bytes = 0;
+  std::vector<float> values = random_values(static_cast<size_t>(m.ffn * m.n_x));
+  std::vector<float> y(static_cast<size_t>(m.ffn * m.n_x));
+  for (int c = 0; c < kCopies * kLayers; ++c) {
+    for (const LayerShape& shape : layer) {
+      Group g{{}, shape.cols};
+      for (int64_t rows : shape.rows) {
+        const size_t stride = *tern::row_bytes(type, shape.cols);
+        std::vector<uint8_t> w(stride * static_cast<size_t>(rows));
+        tern::type_traits(type).from_float(values.data(), w.data(), shape.cols);
+        for (int64_t r = 1; r < rows; ++r) std::copy_n(w.data(), stride, w.data() + stride * r);
+        store.emplace_back(tern::cpu::repacked_bytes(type, rows, shape.cols));
+        tern::cpu::repack(type, w.data(), rows, shape.cols, store.back().data(), 2);
+        bytes += store.back().size();
+        g.targets.push_back({type, nullptr, rows, y.data(), store.back().data()});
+      }
+      groups.push_back(std::move(g));
+    }
+  }
+  // The single product: one matrix of the same bytes (the hidden-width shape).
+  const size_t stride = *tern::row_bytes(type, m.hidden);
+  const int64_t big_rows = static_cast<int64_t>(bytes / stride) / 8 * 8;
+  std::vector<uint8_t> big_w(stride * static_cast<size_t>(big_rows));
+  tern::type_traits(type).from_float(values.data(), big_w.data(), m.hidden);
+  for (int64_t r = 1; r < big_rows; ++r)
+    std::copy_n(big_w.data(), stride, big_w.data() + stride * r);
+  std::vector<uint8_t> big(tern::cpu::repacked_bytes(type, big_rows, m.hidden));
+  tern::cpu::repack(type, big_w.data(), big_rows, m.hidden, big.data(), 2);
+  big_w = {};
+  std::vector<float> big_y(static_cast<size_t>(big_rows * m.n_x));
+  const tern::cpu::MatmulTarget whole{type, nullptr, big_rows, big_y.data(), big.data()};
+  double seconds[2] = {0, 0};
+  int64_t iteration = 0;
+  size_t next = 0;  // the copy of the model's products taken next
+  for (auto _ : state) {
+    const int single = static_cast<int>(iteration++ % 2);
+    const auto start = std::chrono::steady_clock::now();
+    if (single) {
+      tern::cpu::simd_matmuls({&whole, 1}, m.hidden, values.data(), m.n_x, 2, isa);
+    } else {
+      for (size_t i = 0; i < kLayers * layer.size(); ++i, next = (next + 1) % groups.size()) {
+        tern::cpu::simd_matmuls(groups[next].targets, groups[next].cols, values.data(), m.n_x, 2,
+                                isa);
+      }
+    }
+    seconds[single] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  const double half = static_cast<double>(iteration / 2);
+  const double token_bytes = static_cast<double>(bytes) / kCopies;
+  const double jobs_gbps = token_bytes * half / seconds[0] / 1e9;
+  const double single_gbps = static_cast<double>(big.size()) * half / seconds[1] / 1e9;
+  state.counters["jobs_GBps"] = jobs_gbps;
+  state.counters["single_GBps"] = single_gbps;
+  state.counters["us_per_group"] =
+      (seconds[0] / half - token_bytes / (single_gbps * 1e9)) / (kLayers * layer.size()) * 1e6;
+}
+const bool kDecodeJobsRegistered = [] {
+  const std::pair<const char*, ModelShape> models[] = {
+      {"smollm2_q4_1", {TensorType::Q4_1, 576, 192, 1536, 30, 8}},
+      {"1b_q4_k", {TensorType::Q4_K, 2048, 512, 8192, 16, 1}}};
+  for (const auto& [name, shape] : models) {
+    for (int n_x : {1, 4}) {
+      for (bool avx2 : {false, true}) {
+        ModelShape m = shape;
+        m.n_x = n_x;
+        m.avx2 = avx2;
+        std::string full = std::string("decode_jobs/") + name + "/x" + std::to_string(n_x) +
+                           (avx2 ? "/avx2" : "/detected");
+        benchmark::RegisterBenchmark(full.c_str(), decode_jobs, m)
+            ->Iterations(m.copies > 1 ? 400 : 80)
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+
 // ---- prompt-sized products: row kernels (16 tokens per call) vs the packed GEMM ----
 // The same 4096 x 4096 weights and n tokens through both paths, one thread: where the
 // packed GEMM's tile unpacking pays off decides each type's threshold (packed_gemm.cpp).

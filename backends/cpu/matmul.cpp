@@ -22,9 +22,22 @@ constexpr int64_t kRowsPerTask = 16;
 // keep the kernels' streams of rows running (a task's first rows start cold), short ones
 // keep the threads even at the end of a job. Decode tasks therefore shrink as the job
 // goes (guided scheduling): each takes 1 / (2 * threads) of the rows still to hand out,
-// never fewer than 64 (64 rows of a 2048-wide Q4_0 matrix are 72 KiB).
+// never fewer than 64 rows nor than 128 KiB of them (in whole 64 rows). In bytes, because
+// a task's cold start costs about the same whatever its rows' width: 64 rows of SmolLM2's
+// 576-wide Q4_1 matrices were 23 KiB, and their tasks 320 rows now (bench_kernels
+// decode_jobs, Zen 4, in turn with the earlier 64: SmolLM2's products 9-21% faster at one
+// row, 5-10% at four, with gemv's start prefetch dropped; the 1B shape's, at 64 rows
+// either way, within +-4%).
 constexpr int64_t kMinDecodeRowsPerTask = 64;
+constexpr int64_t kMinDecodeTaskBytes = int64_t{128} << 10;
 static_assert(kMinDecodeRowsPerTask % kGroupRows == 0, "decode tasks start at whole groups");
+
+// A decode task's fewest rows of a `type` matrix with `cols` columns.
+int64_t min_decode_rows(TensorType type, int64_t cols) {
+  const auto row_bytes = static_cast<int64_t>(checked_row_bytes(type, cols));
+  return std::max(kMinDecodeRowsPerTask,
+                  kMinDecodeTaskBytes / row_bytes / kMinDecodeRowsPerTask * kMinDecodeRowsPerTask);
+}
 
 // Rows [r0, r1) of target `target`.
 struct RowTask {
@@ -34,7 +47,7 @@ struct RowTask {
 
 // The job's tasks, target after target: kRowsPerTask rows each for several tokens, the
 // shrinking decode sizes above for the decode kernels (`decode`).
-void plan_tasks(std::span<const MatmulTarget> targets, bool decode, int n_threads,
+void plan_tasks(std::span<const MatmulTarget> targets, int64_t cols, bool decode, int n_threads,
                 std::vector<RowTask>& tasks) {
   tasks.clear();
   int64_t left = 0;
@@ -43,8 +56,9 @@ void plan_tasks(std::span<const MatmulTarget> targets, bool decode, int n_thread
     for (int64_t r0 = 0; r0 < targets[i].rows;) {
       int64_t size = kRowsPerTask;
       if (decode) {
+        const int64_t min_rows = min_decode_rows(targets[i].type, cols);
         size = left / (2 * int64_t{std::max(n_threads, 1)});
-        size = std::max(kMinDecodeRowsPerTask, size / kMinDecodeRowsPerTask * kMinDecodeRowsPerTask);
+        size = std::max(min_rows, size / min_rows * min_rows);
       }
       int64_t r1 = std::min(targets[i].rows, r0 + size);
       tasks.push_back({i, r0, r1});
@@ -132,7 +146,7 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
   // this reference, not through their own thread_local instance.
   thread_local std::vector<RowTask> task_storage;
   std::vector<RowTask>& tasks = task_storage;
-  plan_tasks(targets, n == 1 || !acts.empty(), n_threads, tasks);
+  plan_tasks(targets, cols, n == 1 || !acts.empty(), n_threads, tasks);
   ThreadPool::shared().run(static_cast<int64_t>(tasks.size()), n_threads, [&](int64_t task) {
     const auto [i, r0, r1] = tasks[static_cast<size_t>(task)];
     const MatmulTarget& target = targets[i];

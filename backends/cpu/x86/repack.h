@@ -614,10 +614,10 @@ void gemv_rows(const void* groups, int64_t n_blocks, int64_t n_groups, const Gro
   constexpr int kS = K::kStreams;
   const auto* w = static_cast<const Block*>(groups);
   const int64_t stride = n_groups / kS;  // groups between one pass's streams
-  // The loop prefetches kPrefetchAhead bytes past its reads: fetch the bytes before that
-  // now, all at once, rather than as one demand miss after another (a decoded token runs
-  // thousands of these calls, each starting cold).
-  for (int s = 0; s < kS; ++s) prefetch<kPrefetchAhead>(w + s * stride * n_blocks);
+  // No burst of prefetches for the first kPrefetchAhead bytes: 2 x 64 lines requested at
+  // once held up each call's first loads behind them (bench_kernels decode_jobs, Zen 4,
+  // SmolLM2's shapes: its removal and the larger decode tasks of matmul.cpp together
+  // 9-21% faster at one row, 5-10% at four).
   for (int64_t g = 0; g < n_groups; ++g) {
     int in_pass = stride > 0 && g < stride * kS ? kS : 1;
     if (in_pass > 1 && g >= stride) continue;  // done as another pass's second stream
@@ -646,9 +646,7 @@ void gemv_pairs(const void* groups, int64_t n_blocks, int64_t n_groups, const Gr
                 float* y, int64_t y_stride) {
   using Block = typename K::Block;
   const auto* w = static_cast<const Block*>(groups);
-  const int64_t half = (n_groups + 1) / 2;
-  prefetch<kPrefetchAhead>(w);
-  if (half < n_groups) prefetch<kPrefetchAhead>(w + half * n_blocks);
+  const int64_t half = (n_groups + 1) / 2;  // no burst of prefetches first, as gemv_rows
   for (int64_t g = 0; g < half; ++g) {
     const int64_t g2 = g + half < n_groups ? g + half : g;
     const Block* a = w + g * n_blocks;
