@@ -26,7 +26,7 @@ constexpr int64_t kRowsPerTask = 16;
 // a task's cold start costs about the same whatever its rows' width: 64 rows of SmolLM2's
 // 576-wide Q4_1 matrices were 23 KiB, and their tasks 320 rows now (bench_kernels
 // decode_jobs, Zen 4, in turn with the earlier 64: SmolLM2's products 9-21% faster at one
-// row, 5-10% at four, with gemv's start prefetch dropped; the 1B shape's, at 64 rows
+// row, 5-10% at four, with gemv's start prefetch cut; the 1B shape's, at 64 rows
 // either way, within +-4%).
 constexpr int64_t kMinDecodeRowsPerTask = 64;
 constexpr int64_t kMinDecodeTaskBytes = int64_t{128} << 10;
