@@ -24,10 +24,10 @@ constexpr int64_t kRowsPerTask = 16;
 // goes (guided scheduling): each takes 1 / (2 * threads) of the rows still to hand out,
 // never fewer than 64 rows nor than 128 KiB of them (in whole 64 rows). In bytes, because
 // a task's cold start costs about the same whatever its rows' width: 64 rows of SmolLM2's
-// 576-wide Q4_1 matrices were 23 KiB, and their tasks 320 rows now (bench_kernels
-// decode_jobs, Zen 4, in turn with the earlier 64: SmolLM2's products 9-21% faster at one
-// row, 5-10% at four, with gemv's start prefetch cut; the 1B shape's, at 64 rows
-// either way, within +-4%).
+// 576-wide Q4_1 matrices were 23 KiB, and their tasks are 320 rows now (bench_kernels
+// decode_jobs, Zen 4, in turn with 64-row tasks, three runs: SmolLM2's products 9-19%
+// faster at one row and 3-14% at four, at the AVX512 and AVX2 levels; the 1B shape's
+// tasks stay 64 rows).
 constexpr int64_t kMinDecodeRowsPerTask = 64;
 constexpr int64_t kMinDecodeTaskBytes = int64_t{128} << 10;
 static_assert(kMinDecodeRowsPerTask % kGroupRows == 0, "decode tasks start at whole groups");

@@ -41,8 +41,6 @@ using cpu::GroupActs;
 // earlier machines; a Zen 5 core, which pulls 30+ GB/s alone, ran 2 KiB short (one thread
 // from DRAM, 4 KiB: Q6_K 18-29 -> 27-33 GB/s, Q4_K +10-20%; 8 KiB no better).
 constexpr size_t kPrefetchAhead = 4096;
-// What each call requests at once as it starts (see gemv_rows).
-constexpr size_t kStartPrefetch = 1024;
 
 // Part `part` of kParts of the bytes kPrefetchAhead past block w. Every block kernel
 // prefetches its share as it starts; the K-quant groups (1152 and 1680 bytes) spread theirs
@@ -616,13 +614,13 @@ void gemv_rows(const void* groups, int64_t n_blocks, int64_t n_groups, const Gro
   constexpr int kS = K::kStreams;
   const auto* w = static_cast<const Block*>(groups);
   const int64_t stride = n_groups / kS;  // groups between one pass's streams
-  // The loop prefetches kPrefetchAhead bytes past its reads; of the bytes before that, each
-  // stream's first kStartPrefetch are requested at once (a decoded token runs thousands of
-  // these calls, each starting cold). All 4 KiB at once, 2 x 64 lines, held up the first
-  // loads behind them (bench_kernels decode_jobs, Zen 4: SmolLM2's shapes 2-4% slower than
-  // with none, in turn; with the larger decode tasks of matmul.cpp 9-21% faster at one row
-  // and 5-10% at four than before); 1 KiB measured 0-2% faster than none.
-  for (int s = 0; s < kS; ++s) prefetch<kStartPrefetch>(w + s * stride * n_blocks);
+  // The loop prefetches kPrefetchAhead bytes past its reads: fetch the bytes before that
+  // now, all at once, rather than as one demand miss after another (a decoded token runs
+  // thousands of these calls, each starting cold). Only the first 1 KiB of them measured
+  // 0-2% faster for the 1B shape's products alone (bench_kernels decode_jobs), but the 1B
+  // Q4_K_M file's decode end to end slower (Zen 4, four rounds in turn: 37-43 against
+  // 43-47 t/s).
+  for (int s = 0; s < kS; ++s) prefetch<kPrefetchAhead>(w + s * stride * n_blocks);
   for (int64_t g = 0; g < n_groups; ++g) {
     int in_pass = stride > 0 && g < stride * kS ? kS : 1;
     if (in_pass > 1 && g >= stride) continue;  // done as another pass's second stream
@@ -652,8 +650,8 @@ void gemv_pairs(const void* groups, int64_t n_blocks, int64_t n_groups, const Gr
   using Block = typename K::Block;
   const auto* w = static_cast<const Block*>(groups);
   const int64_t half = (n_groups + 1) / 2;
-  prefetch<kStartPrefetch>(w);  // as gemv_rows
-  if (half < n_groups) prefetch<kStartPrefetch>(w + half * n_blocks);
+  prefetch<kPrefetchAhead>(w);  // as gemv_rows
+  if (half < n_groups) prefetch<kPrefetchAhead>(w + half * n_blocks);
   for (int64_t g = 0; g < half; ++g) {
     const int64_t g2 = g + half < n_groups ? g + half : g;
     const Block* a = w + g * n_blocks;
