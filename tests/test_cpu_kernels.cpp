@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -484,6 +485,21 @@ TEST(CpuKernels, BenchCliReportsEveryTestAsJson) {
   EXPECT_EQ(out.find("\"tps\": 0"), std::string::npos) << out;
   std::string mem = run_cli("bench --memory --json");
   EXPECT_NE(mem.find("\"read_gbps\""), std::string::npos) << mem;
+}
+
+// --interleave: every test prepared first, then their runs in turn; each still reports its
+// own runs (as many as -r asks) and speeds.
+TEST(CpuKernels, BenchCliInterleavesTheTestsRuns) {
+  std::string model = std::string(TERN_SHARED_DIR) + "/golden/llama-q4_k_m/model.gguf";
+  nlohmann::json out = nlohmann::json::parse(
+      run_cli("bench -m " + model + " -p 8 -n 4 -np 1,2 -r 3 -t 1 --interleave --json"));
+  std::vector<std::string> tests;
+  for (const auto& r : out) {
+    tests.push_back(r.at("test").get<std::string>());
+    EXPECT_EQ(r.at("samples_tps").size(), 3u) << r.dump();
+    for (double tps : r.at("samples_tps")) EXPECT_GT(tps, 0.0) << r.dump();
+  }
+  EXPECT_EQ(tests, (std::vector<std::string>{"pp8", "tg4", "pp8 x2", "tg4 x2"}));
 }
 
 // --profile: after the table, each test's time per kind of operation (and in the JSON).

@@ -10,9 +10,11 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,7 @@ struct BenchOptions {
   ModelOptions model;  // --backend, -ngl
   KvType kv_type = SessionOptions{}.kv_type;
   bool profile = false;  // time the CPU's operations during the measured runs
+  bool interleave = false;  // a model's tests take turns run by run (run_trials)
 };
 
 struct Result {
@@ -116,16 +119,27 @@ double read_bandwidth_beside(int threads) {
   }
 }
 
-Result run_test(const Model& model, const std::string& name, const BenchOptions& o, int threads,
-                int n, bool prompt, int depth, int width) {
+// One test ready for its timed runs: its session (prefilled to the depth and warmed up),
+// its tokens, and its result so far.
+struct Trial {
+  std::unique_ptr<Session> session;
+  std::vector<int32_t> tokens;
+  bool prompt = false;
+  Result r;
+};
+
+Trial prepare_test(const Model& model, const std::string& name, const BenchOptions& o, int threads,
+                   int n, bool prompt, int depth, int width) {
   SessionOptions so;
   so.n_ctx = depth + n;
   so.n_batch = o.n_batch;
   so.n_threads = threads;
   so.kv_type = o.kv_type;
   so.n_seq = width;
-  Session session(model, so);
-  std::vector<int32_t> tokens = bench_tokens(model.n_vocab(), depth + n);
+  Trial trial{std::make_unique<Session>(model, so), bench_tokens(model.n_vocab(), depth + n),
+              prompt};
+  Session& session = *trial.session;
+  std::vector<int32_t>& tokens = trial.tokens;
   std::vector<int32_t> context(tokens.begin(), tokens.begin() + depth);
   tokens.erase(tokens.begin(), tokens.begin() + depth);
   if (depth > 0) {  // once, shared: every run of every sequence starts from it
@@ -138,32 +152,57 @@ Result run_test(const Model& model, const std::string& name, const BenchOptions&
   std::string test = fmt::format("{}{}", prompt ? "pp" : "tg", n);
   if (depth > 0) test += fmt::format(" @ d{}", depth);
   if (width > 1) test += fmt::format(" x{}", width);
-  Result r{name,  model.weight_bytes(), model.token_bytes(),     threads,
-           test,  depth,                width,  session.device(), session.device_peak_gbps()};
+  trial.r = {name,  model.weight_bytes(), model.token_bytes(),       threads, test, depth,
+             width, session.device(),     session.device_peak_gbps()};
   if (o.profile) session.time_ops(true);
-  // Shared machines change speed within minutes: the bandwidth a decode rate is held
-  // against is read beside it, not once before every test.
-  const bool read_beside = !prompt && r.device == "cpu";
-  if (read_beside) r.read_gbps = read_bandwidth_beside(threads);
-  for (int i = 0; i < o.reps; ++i) {
-    double seconds = run_once(session, tokens, prompt, depth, width);
-    r.seconds += seconds;
-    r.tps.push_back(static_cast<double>(n) * width / seconds);
-  }
-  if (read_beside) {
-    r.read_gbps = std::max(r.read_gbps, read_bandwidth_beside(threads));
-  }
+  return trial;
+}
+
+// Shared machines change speed within minutes: the bandwidth a CPU decode rate is held
+// against is read beside its runs, just before and just after (the higher of the two).
+bool reads_beside(const Trial& t) { return !t.prompt && t.r.device == "cpu"; }
+
+void time_run(Trial& t) {
+  const int n = static_cast<int>(t.tokens.size());
+  double seconds = run_once(*t.session, t.tokens, t.prompt, t.r.depth, t.r.width);
+  t.r.seconds += seconds;
+  t.r.tps.push_back(static_cast<double>(n) * t.r.width / seconds);
+}
+
+// The result of a test whose runs are done: mean and spread of its speeds, GB/s, profile.
+Result finish_test(Trial& t, const BenchOptions& o) {
+  Result& r = t.r;
   if (o.profile) {
-    r.ops = session.op_times();
-    r.steps = int64_t{o.reps} * (prompt ? 1 : n);
+    r.ops = t.session->op_times();
+    r.steps =
+        static_cast<int64_t>(r.tps.size()) * (t.prompt ? 1 : static_cast<int64_t>(t.tokens.size()));
   }
   double sum = 0, sq = 0;
   for (double v : r.tps) sum += v;
   r.mean = sum / static_cast<double>(r.tps.size());
   for (double v : r.tps) sq += (v - r.mean) * (v - r.mean);
   r.std = r.tps.size() > 1 ? std::sqrt(sq / static_cast<double>(r.tps.size() - 1)) : 0.0;
-  if (!prompt) r.gbps = static_cast<double>(r.token_bytes) * r.mean / width / 1e9;
+  if (!t.prompt) r.gbps = static_cast<double>(r.token_bytes) * r.mean / r.width / 1e9;
+  t.session.reset();
   return r;
+}
+
+// The trials' runs: run i of every trial, then run i + 1 (with several trials, --interleave,
+// they all meet the same moments of a machine whose speed drifts), each CPU decode held
+// against the read tests taken just before and just after them (the higher of the two).
+void run_trials(std::span<Trial> trials, const BenchOptions& o) {
+  std::map<int, double> before;
+  for (const Trial& t : trials) {
+    if (reads_beside(t) && !before.contains(t.r.threads))
+      before[t.r.threads] = read_bandwidth_beside(t.r.threads);
+  }
+  for (int i = 0; i < o.reps; ++i) {
+    for (Trial& t : trials) time_run(t);
+  }
+  for (auto& [threads, gbps] : before) gbps = std::max(gbps, read_bandwidth_beside(threads));
+  for (Trial& t : trials) {
+    if (reads_beside(t)) t.r.read_gbps = before[t.r.threads];
+  }
 }
 
 std::string base_name(const std::string& path) {
@@ -279,18 +318,29 @@ void run_bench(const BenchOptions& o) {
   if (!o.memory_only) {
     for (const std::string& path : o.models) {
       Model model = Model::load(resolve_model_path(path), model_options);
+      const std::string name = base_name(path);
+      std::vector<Trial> trials;
+      auto add = [&](int t, int n, bool prompt, int d, int w) {
+        trials.push_back(prepare_test(model, name, o, t, n, prompt, d, w));
+        if (o.interleave) return;  // all prepared first, then run together
+        run_trials(trials, o);
+        results.push_back(finish_test(trials.back(), o));
+        trials.clear();
+      };
       for (int t : threads) {
         for (int d : o.depths) {
           for (int w : o.widths) {
             for (int p : o.n_prompt) {
-              if (p > 0) results.push_back(run_test(model, base_name(path), o, t, p, true, d, w));
+              if (p > 0) add(t, p, true, d, w);
             }
             for (int n : o.n_gen) {
-              if (n > 0) results.push_back(run_test(model, base_name(path), o, t, n, false, d, w));
+              if (n > 0) add(t, n, false, d, w);
             }
           }
         }
       }
+      run_trials(trials, o);
+      for (Trial& trial : trials) results.push_back(finish_test(trial, o));
     }
   }
   if (o.json) {
@@ -336,6 +386,9 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per micro-batch")
       ->check(in_range(1, kMaxBatchSize))
       ->capture_default_str();
+  cmd->add_flag("--interleave", o->interleave,
+                "Prepare every test of a model first, then run them in turn, one repetition "
+                "each, so that their ratios hold on a machine whose speed drifts");
   cmd->add_flag("--json", o->json, "Print a JSON list, one object per test");
   cmd->add_flag("--memory", o->memory_only, "Only measure the read bandwidth");
   cmd->add_flag("--profile", o->profile,
