@@ -81,8 +81,9 @@ void matmul(benchmark::State& state, TensorType type, Isa isa) {
 
 void register_all() {
   for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K,
-                            TensorType::Q6_K, TensorType::IQ4_XS, TensorType::F16}) {
+    for (TensorType type :
+         {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+          TensorType::IQ4_XS, TensorType::F16, TensorType::BF16}) {
       std::string name = std::string("matmul/") + std::string(tern::type_traits(type).name) + "/" +
                          std::string(tern::cpu::isa_name(isa));
       benchmark::RegisterBenchmark(name.c_str(), matmul, type, isa)
@@ -298,9 +299,10 @@ void decode_rows(benchmark::State& state, TensorType type, Isa isa, bool repacke
 
 const bool kDecodeRegistered = [] {
   for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-    for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K,
-                            TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q5_K,
-                            TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::MXFP4}) {
+    for (TensorType type :
+         {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q4_1,
+          TensorType::Q5_0, TensorType::Q5_1, TensorType::Q5_K, TensorType::IQ4_NL,
+          TensorType::IQ4_XS, TensorType::MXFP4, TensorType::F16}) {
       for (bool repacked : {false, true}) {
         if (repacked && !tern::cpu::has_repacked_form(type, isa)) continue;
         std::string name = std::string(repacked ? "decode_repacked/" : "decode_rows/") +

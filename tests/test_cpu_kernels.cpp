@@ -164,36 +164,49 @@ TEST(CpuKernels, DotRowsMatchesScalarReferenceForEveryTypeAndLevel) {
   EXPECT_GE(tested, 15);
 }
 
-// The two-row tiles (dot2) of every type and level that has one: both rows, 1 to 9
-// activation rows, results written y_stride apart, against the scalar reference.
-TEST(CpuKernels, Dot2MatchesScalarReferenceForEveryTypeAndLevel) {
+// The prompt tiles (dot_tile) of every type and level that has one: every row of the tile,
+// 1 to 9 activation rows, results written y_stride apart (the column past the tile's rows
+// untouched), against the scalar reference. The float types' tiles give the bits of their
+// single-row dot (one accumulator per row and token, whatever the tile's shape).
+TEST(CpuKernels, DotTileMatchesScalarReferenceForEveryTypeAndLevel) {
   int tested = 0;
   for (Isa isa : simd_levels()) {
     for (const TypeTraits& traits : all_types()) {
       const SimdKernels& k = simd_kernels(traits.type, isa);
       TensorType act = type_kernels(traits.type).vec_dot_type;
-      if (k.dot2 == nullptr) continue;
-      for (int64_t cols : {traits.block_size, 5 * traits.block_size, int64_t{4096}}) {
-        Rows w = make_rows(traits.type, 2, cols, 31, traits.from_float);
+      if (k.dot_tile == nullptr) continue;
+      const int rows = k.tile_rows;
+      ASSERT_GE(rows, 2) << traits.name;
+      for (int64_t cols :
+           {traits.block_size, 5 * traits.block_size, int64_t{4096}, int64_t{4103}}) {
+        if (cols % traits.block_size != 0) continue;
+        Rows w = make_rows(traits.type, rows, cols, 31, traits.from_float);
         for (int n_x : {1, 2, 3, 4, 5, 9}) {
           Rows x = make_activations(act, n_x, cols, 32 + n_x, isa);
-          constexpr int64_t kYStride = 3;  // y[j * 3 + r]; the third column stays untouched
-          std::vector<float> y(static_cast<size_t>(n_x * kYStride), -7.0f);
-          k.dot2(cols, w.bytes.data(), w.stride, x.bytes.data(), x.stride, n_x, y.data(), kYStride);
+          const int64_t y_stride = rows + 1;
+          std::vector<float> y(static_cast<size_t>(n_x * y_stride), -7.0f);
+          k.dot_tile(cols, w.bytes.data(), w.stride, x.bytes.data(), x.stride, n_x, y.data(),
+                     y_stride);
           for (int j = 0; j < n_x; ++j) {
             const float* xv = x.values.data() + j * cols;
-            for (int r = 0; r < 2; ++r) {
+            for (int r = 0; r < rows; ++r) {
               const float* wv = w.values.data() + r * cols;
               double tol = tolerance(wv, xv, cols);
               if (act == TensorType::Q8_1) {
                 tol += q8_1_sum_tolerance(wv, x, j, cols);
               }
-              EXPECT_NEAR(y[static_cast<size_t>(j * kYStride + r)], reference_dot(wv, xv, cols),
-                          tol)
+              const float got = y[static_cast<size_t>(j * y_stride + r)];
+              EXPECT_NEAR(got, reference_dot(wv, xv, cols), tol)
                   << isa_name(isa) << " " << traits.name << " cols " << cols << " row " << r
                   << " x " << j << " of " << n_x;
+              if (traits.block_size == 1) {
+                float single = 0.0f;
+                k.dot(cols, w.bytes.data() + w.stride * static_cast<size_t>(r),
+                      x.bytes.data() + x.stride * static_cast<size_t>(j), x.stride, 1, &single);
+                EXPECT_EQ(got, single) << isa_name(isa) << " " << traits.name << " row " << r;
+              }
             }
-            EXPECT_EQ(y[static_cast<size_t>(j * kYStride + 2)], -7.0f);
+            EXPECT_EQ(y[static_cast<size_t>(j * y_stride + rows)], -7.0f);
           }
         }
       }
@@ -201,7 +214,7 @@ TEST(CpuKernels, Dot2MatchesScalarReferenceForEveryTypeAndLevel) {
     }
   }
   if (detected_isa() == Isa::Scalar) GTEST_SKIP() << "no SIMD level on this CPU";
-  EXPECT_GE(tested, 7);  // Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL MXFP4
+  EXPECT_GE(tested, 10);  // F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL MXFP4
 }
 
 // Extreme weights: the largest quants of every type and zero blocks still dot exactly.

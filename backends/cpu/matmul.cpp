@@ -152,8 +152,9 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
     const MatmulTarget& target = targets[i];
     const SimdKernels& kernels = simd_kernels(target.type, isa);
     DotFn dot = kernels.dot;
-    // The two-row tile pays off with several tokens; one token streams rows singly.
-    Dot2Fn dot2 = n > 1 ? kernels.dot2 : nullptr;
+    // The tile pays off with several tokens; one token streams rows singly.
+    DotTileFn dot_tile = n > 1 ? kernels.dot_tile : nullptr;
+    const int tile_rows = kernels.tile_rows;
     size_t w_stride = checked_row_bytes(target.type, cols);
     const auto* w_bytes = static_cast<const uint8_t*>(target.w);
     int64_t rows = target.rows;
@@ -168,15 +169,15 @@ void simd_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const flo
       return;
     }
     float out[kMaxDotRows];
-    // Up to kMaxDotRows tokens (in L1) against the task's rows (in L1), two rows at a time
-    // where the type has a two-row tile.
+    // Up to kMaxDotRows tokens (in L1) against the task's rows (in L1), a tile of rows at a
+    // time where the type has one.
     for (int64_t t = 0; t < n; t += kMaxDotRows) {
       int n_x = static_cast<int>(std::min<int64_t>(kMaxDotRows, n - t));
       const uint8_t* xt = x_bytes + x_stride * static_cast<size_t>(t);
       int64_t r = r0;
-      for (; dot2 != nullptr && r + 2 <= r1; r += 2) {
-        dot2(cols, w_bytes + w_stride * static_cast<size_t>(r), w_stride, xt, x_stride, n_x,
-             y + t * rows + r, rows);
+      for (; dot_tile != nullptr && r + tile_rows <= r1; r += tile_rows) {
+        dot_tile(cols, w_bytes + w_stride * static_cast<size_t>(r), w_stride, xt, x_stride, n_x,
+                 y + t * rows + r, rows);
       }
       for (; r < r1; ++r) {
         dot(cols, w_bytes + w_stride * static_cast<size_t>(r), xt, x_stride, n_x, out);

@@ -30,19 +30,21 @@ using DotFn = void (*)(int64_t n, const void* w, const void* x, size_t x_stride,
 using DotRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
                            float* y);
 
-/// Dot products of two weight rows (w and w + w_stride bytes) with n_x activation rows:
-/// y[j * y_stride + r] = w_r . x_j for r in {0, 1}. A register tile for prompts: each
-/// activation block is loaded once for both rows (kernels take up to kMaxDotRows per pass).
-using Dot2Fn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
-                        int n_x, float* y, int64_t y_stride);
+/// Dot products of a tile's weight rows (SimdKernels::tile_rows of them: w, w + w_stride
+/// bytes, ...) with n_x activation rows: y[j * y_stride + r] = w_r . x_j. A register tile
+/// for prompts: each activation block is loaded once for every row of the tile (kernels
+/// take up to kMaxDotRows per pass).
+using DotTileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x,
+                           size_t x_stride, int n_x, float* y, int64_t y_stride);
 
 /// One SIMD level's row kernels for a type (row_kernels.h); null where that level has none
 /// (the CPU backend then uses the scalar reference path).
 struct SimdKernels {
   DotFn dot = nullptr;             // weight rows of this type . activations in vec_dot_type
   FromFloatFn quantize = nullptr;  // fast from_float (the activation formats Q8_0/Q8_1/Q8_K)
-  Dot2Fn dot2 = nullptr;           // two weight rows at a time, where the type has it
+  DotTileFn dot_tile = nullptr;    // several weight rows at a time, where the type has it
   DotRowsFn dot_rows = nullptr;    // one token against many weight rows (set with dot)
+  int tile_rows = 2;               // weight rows of a dot_tile call
 };
 
 /// y[j * y_stride + 8 g + r] = row r of group g . x[j] for n_groups interleaved groups of

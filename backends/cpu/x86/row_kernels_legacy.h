@@ -1,5 +1,5 @@
 // x86 SIMD kernels of the legacy types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4: blocks of 32
-// against Q8_0/Q8_1): the row x token tile (dot, dot2) and the 4-row decode kernel
+// against Q8_0/Q8_1): the row x token tile (dot, dot_tile) and the 4-row decode kernel
 // (dot_rows). Expanded per level inside TERN_SIMD_NAMESPACE (see x86/row_kernels.h).
 #ifndef TERN_SIMD_NAMESPACE
 #error "define TERN_SIMD_NAMESPACE before including x86/row_kernels_legacy.h"
@@ -196,7 +196,7 @@ struct MXFP4 : TableNibbles<BlockMXFP4, kE2m1Doubled> {
 // Each activation block (quants, scale, offset sum) is loaded once for all R rows and each
 // weight block unpacked once for all NX; the R x NX float accumulators are independent
 // chains, which hides FMA latency (R x NX <= 8 keeps them in AVX2's 16 registers). Shapes:
-// R = 2, NX <= 4 is the prompt tile (dot2); R = 1 the single-row dot. One token decodes
+// R = 2, NX <= 4 is the prompt tile (dot_tile); R = 1 the single-row dot. One token decodes
 // with legacy_decode4 below.
 template <typename W, int R, int NX>
 void legacy_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
