@@ -50,11 +50,18 @@ Rows make_rows(TensorType type, int64_t n_rows, int64_t cols, uint32_t seed, Fro
   return r;
 }
 
-// Activations in `type` from the level's quantizer (F32: the floats themselves).
-Rows make_activations(TensorType type, int64_t n_rows, int64_t cols, uint32_t seed, Isa isa) {
-  if (type == TensorType::F32)
-    return make_rows(type, n_rows, cols, seed, type_traits(type).from_float);
-  return make_rows(type, n_rows, cols, seed, simd_kernels(type, isa).quantize);
+// Activations for `weight`'s kernels at `isa`: in its vec_dot_type from the level's
+// quantizer (F32: the floats themselves); `values` are what the kernels multiply, so
+// rounded to BF16 where they round them (rounds_activations_to_bf16).
+Rows make_activations(TensorType weight, int64_t n_rows, int64_t cols, uint32_t seed, Isa isa) {
+  const TensorType type = type_kernels(weight).vec_dot_type;
+  Rows r = type == TensorType::F32
+               ? make_rows(type, n_rows, cols, seed, type_traits(type).from_float)
+               : make_rows(type, n_rows, cols, seed, simd_kernels(type, isa).quantize);
+  if (rounds_activations_to_bf16(weight, isa)) {
+    for (float& v : r.values) v = bf16_to_f32(f32_to_bf16(v));
+  }
+  return r;
 }
 
 // Tolerance of a float dot product whose terms are exact (integer products times block
@@ -103,7 +110,7 @@ TEST(CpuKernels, DotMatchesScalarReferenceForEveryTypeAndLevel) {
       for (int64_t cols : {block, 3 * block, int64_t{8192}, block == 1 ? int64_t{27} : block}) {
         Rows w = make_rows(traits.type, 1, cols, 11, traits.from_float);
         for (int n_x : {1, 2, 3, 4, 5, 9}) {
-          Rows x = make_activations(act, n_x, cols, 12 + n_x, isa);
+          Rows x = make_activations(traits.type, n_x, cols, 12 + n_x, isa);
           std::vector<float> out(static_cast<size_t>(n_x));
           k.dot(cols, w.bytes.data(), x.bytes.data(), x.stride, n_x, out.data());
           for (int j = 0; j < n_x; ++j) {
@@ -140,7 +147,7 @@ TEST(CpuKernels, DotRowsMatchesScalarReferenceForEveryTypeAndLevel) {
       int64_t block =
           std::max<int64_t>(traits.block_size, type_traits(act).block_size);
       for (int64_t cols : {block, 3 * block, int64_t{8192 + 256}}) {
-        Rows x = make_activations(act, 1, cols, 51, isa);
+        Rows x = make_activations(traits.type, 1, cols, 51, isa);
         for (int64_t n_w : {1, 2, 3, 4, 5, 6, 7, 9}) {
           Rows w =
               make_rows(traits.type, n_w, cols, 52 + static_cast<uint32_t>(n_w), traits.from_float);
@@ -182,7 +189,7 @@ TEST(CpuKernels, DotTileMatchesScalarReferenceForEveryTypeAndLevel) {
         if (cols % traits.block_size != 0) continue;
         Rows w = make_rows(traits.type, rows, cols, 31, traits.from_float);
         for (int n_x : {1, 2, 3, 4, 5, 9}) {
-          Rows x = make_activations(act, n_x, cols, 32 + n_x, isa);
+          Rows x = make_activations(traits.type, n_x, cols, 32 + n_x, isa);
           const int64_t y_stride = rows + 1;
           std::vector<float> y(static_cast<size_t>(n_x * y_stride), -7.0f);
           k.dot_tile(cols, w.bytes.data(), w.stride, x.bytes.data(), x.stride, n_x, y.data(),
@@ -234,7 +241,7 @@ TEST(CpuKernels, DotHandlesZeroAndSaturatedBlocks) {
       traits.from_float(in.data(), w.bytes.data(), cols);
       w.values.resize(cols);
       dequantize(traits.type, w.bytes.data(), w.values.data(), cols);
-      Rows x = make_activations(act, 1, cols, 5, isa);
+      Rows x = make_activations(traits.type, 1, cols, 5, isa);
       float out = 0.0f;
       k.dot(cols, w.bytes.data(), x.bytes.data(), x.stride, 1, &out);
       double tol = tolerance(w.values.data(), x.values.data(), cols);

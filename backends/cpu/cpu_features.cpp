@@ -81,6 +81,8 @@ Isa detected_isa() {
   return avx2 ? Isa::Avx2 : Isa::Scalar;
 }
 
+bool has_avx512_bf16() { return detected_isa() == Isa::Avx512 && features().avx512bf16; }
+
 Isa parse_isa(std::string_view name) {
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
     if (name != isa_name(isa)) continue;

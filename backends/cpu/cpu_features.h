@@ -41,6 +41,10 @@ class ScopedIsa {
   Isa previous_;
 };
 
+/// Whether the CPU has AVX512_BF16 (vdpbf16ps) besides the AVX512 level: there, BF16 weights
+/// take their products with the activations rounded to BF16 (x86/row_kernels.h).
+bool has_avx512_bf16();
+
 /// Parses "scalar", "avx2" or "avx512"; throws tern::Error for another name or a level
 /// above detected_isa().
 Isa parse_isa(std::string_view name);

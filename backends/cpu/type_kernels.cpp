@@ -142,6 +142,10 @@ const SimdKernels& simd_kernels(TensorType type, Isa isa) {
   return kNone;
 }
 
+bool rounds_activations_to_bf16(TensorType type, Isa isa) {
+  return type == T::BF16 && isa == Isa::Avx512 && has_avx512_bf16();
+}
+
 GroupGemvFn group_gemv(TensorType type, Isa isa) {
   const RepackForm& f = type_kernels(type).repack;
   switch (isa) {

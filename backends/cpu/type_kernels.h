@@ -37,6 +37,10 @@ using DotRowsFn = void (*)(int64_t n, const void* w, size_t w_stride, int64_t n_
 using DotTileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* x,
                            size_t x_stride, int n_x, float* y, int64_t y_stride);
 
+/// Whether `isa`'s kernels for `type` round the float activations to BF16 (vdpbf16ps): BF16
+/// weights at the AVX512 level of a CPU with AVX512_BF16, as llama.cpp takes them too.
+bool rounds_activations_to_bf16(TensorType type, Isa isa);
+
 /// One SIMD level's row kernels for a type (row_kernels.h); null where that level has none
 /// (the CPU backend then uses the scalar reference path).
 struct SimdKernels {
