@@ -261,6 +261,14 @@ struct Float {
       weight_tile<W, 1, NX>(n, w, 0, x, s, out, 1);
     }
   };
+  // Decoding: row after row, one stream through the matrix (rows are contiguous). Several
+  // rows per pass (several streams) and software prefetch 2-8 KiB ahead were slower (a 1B
+  // F16 shape from DRAM on 2 threads, Zen 4, in-process A/B: 29-40 GB/s against 24-29 and
+  // 22-34).
+  static void rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
+                   float* y) {
+    rows_singly<Rows>(n, w, w_stride, n_w, x, y);
+  }
   static void tiles(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
                     int n_x, float* y, int64_t y_stride) {
     in_groups<kMaxRows>(n_x, [&]<int NX>(int64_t t) {
@@ -296,27 +304,6 @@ TERN_DOT(q3_k, Q3K)
 TERN_DOT(iq4_xs, IQ4XS)
 #undef TERN_DOT
 
-// Decoding float weights: row after row, one stream through the matrix (rows are
-// contiguous). Several rows per pass (several streams) and software prefetch 4 KiB ahead
-// were both slower (a 1B F16 shape from DRAM on 2 threads, Zen 4: 29-30 GB/s against 24-29
-// and 22-28).
-#define TERN_FLOAT(type, W)                                                                        \
-  void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
-    by_rows<Float<W>::template Rows>(n, w, x, x_stride, n_x, out);                                 \
-  }                                                                                                \
-  void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,    \
-                         float* y) {                                                               \
-    rows_singly<Float<W>::template Rows>(n, w, w_stride, n_w, x, y);                               \
-  }                                                                                                \
-  void dot_tile_##type(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,  \
-                       int n_x, float* y, int64_t y_stride) {                                      \
-    Float<W>::tiles(n, w, w_stride, x, x_stride, n_x, y, y_stride);                                \
-  }
-TERN_FLOAT(f32, F32)
-TERN_FLOAT(f16, F16)
-TERN_FLOAT(bf16, BF16)
-#undef TERN_FLOAT
-
 #define TERN_KQUANT(type, K)                                                                       \
   void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
     by_rows<KQuant<K>::template Rows>(n, w, x, x_stride, n_x, out);                                \
@@ -330,26 +317,30 @@ TERN_KQUANT(q5_k, Q5K)
 TERN_KQUANT(q6_k, Q6K)
 #undef TERN_KQUANT
 
-#define TERN_LEGACY(type, W)                                                                       \
+// The types with a prompt tile: the float types (Float<W>) and the legacy ones (Legacy<W>).
+#define TERN_TILED(type, K)                                                                        \
   void dot_##type(int64_t n, const void* w, const void* x, size_t x_stride, int n_x, float* out) { \
-    by_rows<Legacy<W>::template Rows>(n, w, x, x_stride, n_x, out);                                \
+    by_rows<K::template Rows>(n, w, x, x_stride, n_x, out);                                        \
   }                                                                                                \
   void dot_##type##_rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,    \
                          float* y) {                                                               \
-    Legacy<W>::rows(n, w, w_stride, n_w, x, y);                                                    \
+    K::rows(n, w, w_stride, n_w, x, y);                                                            \
   }                                                                                                \
   void dot_tile_##type(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,  \
                        int n_x, float* y, int64_t y_stride) {                                      \
-    Legacy<W>::pairs(n, w, w_stride, x, x_stride, n_x, y, y_stride);                               \
+    K::tiles(n, w, w_stride, x, x_stride, n_x, y, y_stride);                                       \
   }
-TERN_LEGACY(q4_0, Q4_0)
-TERN_LEGACY(q4_1, Q4_1)
-TERN_LEGACY(q5_0, Q5_0)
-TERN_LEGACY(q5_1, Q5_1)
-TERN_LEGACY(q8_0, Q8_0)
-TERN_LEGACY(iq4_nl, IQ4_NL)
-TERN_LEGACY(mxfp4, MXFP4)
-#undef TERN_LEGACY
+TERN_TILED(f32, Float<F32>)
+TERN_TILED(f16, Float<F16>)
+TERN_TILED(bf16, Float<BF16>)
+TERN_TILED(q4_0, Legacy<Q4_0>)
+TERN_TILED(q4_1, Legacy<Q4_1>)
+TERN_TILED(q5_0, Legacy<Q5_0>)
+TERN_TILED(q5_1, Legacy<Q5_1>)
+TERN_TILED(q8_0, Legacy<Q8_0>)
+TERN_TILED(iq4_nl, Legacy<IQ4_NL>)
+TERN_TILED(mxfp4, Legacy<MXFP4>)
+#undef TERN_TILED
 
 void quantize_q8_0(const float* in, void* blocks, int64_t n) {
   quantize_q8_32<BlockQ8_0>(in, blocks, n);

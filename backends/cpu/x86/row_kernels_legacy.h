@@ -359,7 +359,7 @@ struct Legacy {
       legacy_tile<W, 1, NX>(n, w, 0, x, s, out, 1);
     }
   };
-  static void pairs(int64_t n, const void* w, size_t w_stride, const void* x, size_t stride,
+  static void tiles(int64_t n, const void* w, size_t w_stride, const void* x, size_t stride,
                     int n_x, float* y, int64_t y_stride) {
     in_groups<kMaxRows>(n_x, [&]<int NX>(int64_t t) {
       legacy_tile<W, 2, NX>(n, w, w_stride, offset_bytes(x, t, stride), stride, y + t * y_stride,
