@@ -2,7 +2,7 @@
 // Each level's definitions live in their own translation unit compiled with that level's
 // flags (x86/row_kernels_avx2.cpp, x86/row_kernels_avx512.cpp); both expand the one body
 // in x86/row_kernels.h (which includes x86/row_kernels_legacy.h and
-// x86/row_kernels_kquant.h). Signatures: DotFn, DotRowsFn, Dot2Fn of type_kernels.h and
+// x86/row_kernels_kquant.h). Signatures: DotFn, DotRowsFn, DotTileFn of type_kernels.h and
 // FromFloatFn of types/type_table.h.
 #pragma once
 

@@ -12,7 +12,7 @@ using T = TensorType;
 
 // Types absent here (the IQ grids, ternary, MXFP4, integers) have no CPU kernels: the
 // backend runs them through the scalar reference path.
-// - avx2, avx512: the row kernels (row_kernels.h) {dot, quantize, dot2, dot_rows};
+// - avx2, avx512: the row kernels (row_kernels.h) {dot, quantize, dot_tile, dot_rows, tile_rows};
 // - repack: group block bytes, file -> group, group -> tile, the levels' decode kernels;
 // - packed: unpacker, max |q|, signed, has a minimum, has sub-scales, fewest tokens (the
 //   K-quants' tiles cost more to unpack, so they take the GEMM later; bench_kernels

@@ -350,7 +350,7 @@ void legacy_decode4(int64_t nb, const void* w, size_t w_stride, int R, const Act
   for (int r = 0; r < R; ++r) y[r] = lanes[r] + lanes[r + 4];
 }
 
-// The legacy tile as DotFn (1 weight row), Dot2Fn (2 rows) and DotRowsFn (4 rows, 1 token).
+// The legacy tile as DotFn (1 weight row), DotTileFn (2 rows) and DotRowsFn (4 rows, 1 token).
 template <typename W>
 struct Legacy {
   template <int NX>
