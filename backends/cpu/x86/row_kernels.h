@@ -183,16 +183,28 @@ void bf16_dot_tile(int64_t n, const void* w, size_t w_stride, const void* x, siz
 #pragma GCC pop_options
 #endif
 
+// Whether W's kernels take the activations rounded to BF16 (bf16_dot_tile): BF16 weights at
+// the AVX512 level of a CPU with AVX512_BF16.
+template <typename W>
+bool rounds_to_bf16() {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<W, BF16>) {
+    static const bool kBf16Dot = cpu::has_avx512_bf16();
+    return kBf16Dot;
+  }
+#endif
+  return false;
+}
+
 // R x NX float tile of W's weights, through bf16_dot_tile where the CPU has it for BF16.
 template <typename W, int R, int NX>
 void weight_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
                  float* y, int64_t y_stride) {
+  if (rounds_to_bf16<W>()) {
 #if defined(__AVX512F__)
-  if constexpr (std::is_same_v<W, BF16>) {
-    static const bool kBf16Dot = cpu::has_avx512_bf16();
-    if (kBf16Dot) return bf16_dot_tile<R, NX>(n, w, w_stride, x, x_stride, y, y_stride);
-  }
+    return bf16_dot_tile<R, NX>(n, w, w_stride, x, x_stride, y, y_stride);
 #endif
+  }
   float_tile<W, R, NX>(n, w, w_stride, x, x_stride, y, y_stride);
 }
 
@@ -261,13 +273,35 @@ struct Float {
       weight_tile<W, 1, NX>(n, w, 0, x, s, out, 1);
     }
   };
-  // Decoding: row after row, one stream through the matrix (rows are contiguous). Several
-  // rows per pass (several streams) and software prefetch 2-8 KiB ahead were slower (a 1B
-  // F16 shape from DRAM on 2 threads, Zen 4, in-process A/B: 29-40 GB/s against 24-29 and
-  // 22-34).
+  // Decoding: row after row, one stream through the matrix (rows are contiguous), two
+  // accumulator chains per row (BF16 rounding its activations: the tile's one, vdpbf16ps).
+  // One 8-wide chain held AVX2 to a multiply-add's latency per 8 values (bench_kernels
+  // decode_rows/F16/avx2/384/1, from L2: 24.8 us against 12.5 with two; at AVX512 11.7
+  // against 6.9; from DRAM on both threads alike). Several rows per pass (several streams)
+  // and software prefetch 2-8 KiB ahead were slower (a 1B F16 shape from DRAM on 2 threads,
+  // Zen 4, in-process A/B: 29-40 GB/s against 24-29 and 22-34).
   static void rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
                    float* y) {
-    rows_singly<Rows>(n, w, w_stride, n_w, x, y);
+    if (rounds_to_bf16<W>()) return rows_singly<Rows>(n, w, w_stride, n_w, x, y);
+    using V = FloatVec::V;
+    constexpr int64_t kL = FloatVec::kLanes;
+    const auto* xf = static_cast<const float*>(x);
+    for (int64_t r = 0; r < n_w; ++r) {
+      const uint8_t* wr = offset_bytes(w, r, w_stride);
+      V acc[2] = {FloatVec::zero(), FloatVec::zero()};
+      int64_t i = 0;
+      for (; i + 2 * kL <= n; i += 2 * kL) {
+        acc[0] = FloatVec::fmadd(load_weights<W>(wr, i), FloatVec::load(xf + i), acc[0]);
+        acc[1] = FloatVec::fmadd(load_weights<W>(wr, i + kL), FloatVec::load(xf + i + kL), acc[1]);
+      }
+      if (i + kL <= n) {
+        acc[0] = FloatVec::fmadd(load_weights<W>(wr, i), FloatVec::load(xf + i), acc[0]);
+        i += kL;
+      }
+      float sum = FloatVec::sum(acc[0]) + FloatVec::sum(acc[1]);
+      for (; i < n; ++i) sum += W::at(wr, i) * xf[i];
+      y[r] = sum;
+    }
   }
   static void tiles(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
                     int n_x, float* y, int64_t y_stride) {
