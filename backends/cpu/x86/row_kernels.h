@@ -25,8 +25,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "backends/cpu/cpu_features.h"
 #include "backends/cpu/row_kernels.h"
+#include "backends/cpu/type_kernels.h"
 #include "backends/cpu/x86/row_kernels_kquant.h"
 #include "backends/cpu/x86/row_kernels_legacy.h"
 #include "backends/cpu/x86/simd_helpers.h"
@@ -110,32 +110,49 @@ FloatVec::V load_weights(const void* w, int64_t i) {
 }
 
 // R float weight rows (w_stride bytes apart) x NX float activation rows: y[j * y_stride + r]
-// = w_r . x_j, one vector accumulator per pair (every weight vector loaded once for the NX
-// rows, every activation vector once for the R rows), the last n % kLanes values in scalar.
-// A pair's sum does not depend on R or NX, so every tile shape gives the same bits.
-template <typename W, int R, int NX>
+// = w_r . x_j, kChains vector accumulators per pair taking every kChains-th vector (every
+// weight vector loaded once for the NX rows, every activation vector once for the R rows),
+// the last n % kLanes values in scalar. A pair's sum does not depend on R or NX, so every
+// tile shape with the same chains gives the same bits.
+template <typename W, int R, int NX, int kChains = 1>
 void float_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride, float* y,
                 int64_t y_stride) {
   using V = FloatVec::V;
   constexpr int64_t kL = FloatVec::kLanes;
-  V acc[R][NX];
+  V acc[R][NX][kChains];
   for (int r = 0; r < R; ++r) {
-    for (int j = 0; j < NX; ++j) acc[r][j] = FloatVec::zero();
+    for (int j = 0; j < NX; ++j) {
+      for (int c = 0; c < kChains; ++c) acc[r][j][c] = FloatVec::zero();
+    }
   }
   auto wrow = [&](int r) { return offset_bytes(w, r, w_stride); };
   auto xrow = [&](int j) { return reinterpret_cast<const float*>(offset_bytes(x, j, x_stride)); };
-  int64_t i = 0;
-  for (; i + kL <= n; i += kL) {
+  // kLanes values from i into chain c.
+  auto step = [&](int64_t i, int c) {
     V wv[R];
     for (int r = 0; r < R; ++r) wv[r] = load_weights<W>(wrow(r), i);
     for (int j = 0; j < NX; ++j) {
       V xv = FloatVec::load(xrow(j) + i);
-      for (int r = 0; r < R; ++r) acc[r][j] = FloatVec::fmadd(wv[r], xv, acc[r][j]);
+      for (int r = 0; r < R; ++r) acc[r][j][c] = FloatVec::fmadd(wv[r], xv, acc[r][j][c]);
+    }
+  };
+  int64_t i = 0;
+  for (; i + kChains * kL <= n; i += kChains * kL) {
+    for (int c = 0; c < kChains; ++c) step(i + c * kL, c);
+  }
+  // At most kChains - 1 whole vectors are left (a constant chain each, so the accumulators
+  // stay in registers).
+#pragma GCC unroll 8
+  for (int c = 0; c + 1 < kChains; ++c) {
+    if (i + kL <= n) {
+      step(i, c);
+      i += kL;
     }
   }
   for (int r = 0; r < R; ++r) {
     for (int j = 0; j < NX; ++j) {
-      float sum = FloatVec::sum(acc[r][j]);
+      float sum = 0.0f;
+      for (int c = 0; c < kChains; ++c) sum += FloatVec::sum(acc[r][j][c]);
       for (int64_t t = i; t < n; ++t) sum += W::at(wrow(r), t) * xrow(j)[t];
       y[j * y_stride + r] = sum;
     }
@@ -183,16 +200,20 @@ void bf16_dot_tile(int64_t n, const void* w, size_t w_stride, const void* x, siz
 #pragma GCC pop_options
 #endif
 
-// Whether W's kernels take the activations rounded to BF16 (bf16_dot_tile): BF16 weights at
-// the AVX512 level of a CPU with AVX512_BF16.
+#if defined(__AVX512F__)
+constexpr cpu::Isa kLevel = cpu::Isa::Avx512;
+#else
+constexpr cpu::Isa kLevel = cpu::Isa::Avx2;
+#endif
+
+// Whether W's kernels take the activations rounded to BF16 (bf16_dot_tile), as the type
+// table says (rounds_activations_to_bf16).
 template <typename W>
 bool rounds_to_bf16() {
-#if defined(__AVX512F__)
   if constexpr (std::is_same_v<W, BF16>) {
-    static const bool kBf16Dot = cpu::has_avx512_bf16();
-    return kBf16Dot;
+    static const bool kRounds = cpu::rounds_activations_to_bf16(TensorType::BF16, kLevel);
+    return kRounds;
   }
-#endif
   return false;
 }
 
@@ -200,11 +221,9 @@ bool rounds_to_bf16() {
 template <typename W, int R, int NX>
 void weight_tile(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
                  float* y, int64_t y_stride) {
-  if (rounds_to_bf16<W>()) {
 #if defined(__AVX512F__)
-    return bf16_dot_tile<R, NX>(n, w, w_stride, x, x_stride, y, y_stride);
+  if (rounds_to_bf16<W>()) return bf16_dot_tile<R, NX>(n, w, w_stride, x, x_stride, y, y_stride);
 #endif
-  }
   float_tile<W, R, NX>(n, w, w_stride, x, x_stride, y, y_stride);
 }
 
@@ -283,24 +302,8 @@ struct Float {
   static void rows(int64_t n, const void* w, size_t w_stride, int64_t n_w, const void* x,
                    float* y) {
     if (rounds_to_bf16<W>()) return rows_singly<Rows>(n, w, w_stride, n_w, x, y);
-    using V = FloatVec::V;
-    constexpr int64_t kL = FloatVec::kLanes;
-    const auto* xf = static_cast<const float*>(x);
     for (int64_t r = 0; r < n_w; ++r) {
-      const uint8_t* wr = offset_bytes(w, r, w_stride);
-      V acc[2] = {FloatVec::zero(), FloatVec::zero()};
-      int64_t i = 0;
-      for (; i + 2 * kL <= n; i += 2 * kL) {
-        acc[0] = FloatVec::fmadd(load_weights<W>(wr, i), FloatVec::load(xf + i), acc[0]);
-        acc[1] = FloatVec::fmadd(load_weights<W>(wr, i + kL), FloatVec::load(xf + i + kL), acc[1]);
-      }
-      if (i + kL <= n) {
-        acc[0] = FloatVec::fmadd(load_weights<W>(wr, i), FloatVec::load(xf + i), acc[0]);
-        i += kL;
-      }
-      float sum = FloatVec::sum(acc[0]) + FloatVec::sum(acc[1]);
-      for (; i < n; ++i) sum += W::at(wr, i) * xf[i];
-      y[r] = sum;
+      float_tile<W, 1, 1, 2>(n, offset_bytes(w, r, w_stride), 0, x, 0, y + r, 0);
     }
   }
   static void tiles(int64_t n, const void* w, size_t w_stride, const void* x, size_t x_stride,
