@@ -46,7 +46,7 @@ constexpr size_t kPrefetchAhead = 4096;
 // prefetches its share as it starts; the K-quant groups (1152 and 1680 bytes) spread theirs
 // over their sub-blocks: requested all at once, their 18-26 lines held up the loads behind
 // them (one thread from DRAM, bench_kernels: Q4_K 13-15 -> 18 GB/s in 4 parts, Q6_K
-// 11-12 -> 15-16 GB/s in 2; 4 parts were slower for Q6_K, 2 for Q4_K).
+// 11-12 -> 15-16 GB/s in 2; 2 parts were slower for Q4_K; Q6_K: prefetch_q6_quarter).
 template <int kParts = 1, typename Block>
 void prefetch_ahead(const Block& w, int part = 0) {
   constexpr size_t kPart = sizeof(Block) / kParts;
@@ -571,6 +571,21 @@ struct Q4_Kx8 {
 #endif
 };
 
+// The prefetch of quarter q (sub-block pair q) of a Q6_K group. With VNNI each quarter
+// requests its own quarter of the bytes ahead: in halves, 13 lines at once, both threads
+// decoded at 0.78-0.91 of the read test beside them, in quarters at 0.89-0.99 (Zen 4,
+// bench_kernels decode_vs_read/Q6_K/1; 1B Q4_K_M file's Q6_K products 5.8-6.0 -> 3.8-5.6 ms
+// a token, at four sequences 7.1-8.3 -> 6.4-6.6). The maddubs kernels keep halves: in
+// quarters their single sequence ran slower (same file, TERN_CPU=avx2: 5.2-5.4 -> 5.7-6.4 ms).
+// Always inlined: GCC's call to it left that kernel's products at 18.7 ms.
+[[gnu::always_inline]] inline void prefetch_q6_quarter(const BlockQ6_Kx8& k, int q) {
+  if constexpr (kVnniDot) {
+    prefetch_ahead<4>(k, q);
+  } else if (q % 2 == 0) {
+    prefetch_ahead<2>(k, q / 2);
+  }
+}
+
 // A call per block, as Q4_Kx8 (see gemv).
 struct Q6_Kx8 {
   using Block = BlockQ6_Kx8;
@@ -584,8 +599,9 @@ struct Q6_Kx8 {
       sum[r] = offset[r] = _mm256_setzero_si256();
     }
     for (int h = 0; h < 2; ++h) {
-      prefetch_ahead<2>(k, h);
+      prefetch_q6_quarter(k, 2 * h);
       q6_sub_block_pair<0, N>(k, h, a, sum, offset);
+      prefetch_q6_quarter(k, 2 * h + 1);
       q6_sub_block_pair<1, N>(k, h, a, sum, offset);
     }
     // sum(scale * (q - 32) . x) = sum(scale * q . x) - 32 sum(scale * sum(x)).
