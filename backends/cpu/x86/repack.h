@@ -41,16 +41,31 @@ using cpu::GroupActs;
 // earlier machines; a Zen 5 core, which pulls 30+ GB/s alone, ran 2 KiB short (one thread
 // from DRAM, 4 KiB: Q6_K 18-29 -> 27-33 GB/s, Q4_K +10-20%; 8 KiB no better).
 constexpr size_t kPrefetchAhead = 4096;
+// The kernels also request their bytes this far ahead into L2, except the legacy types' and
+// Q8_0's one-row kernels. In spells when the L1 requests alone left both threads decoding at
+// 0.55-0.78 of the read test beside them (in phases of 27 to 48 GB/s), they then kept
+// 0.87-1.04: one row of Q4_K 1.16-2.0x, of Q6_K 1.09-1.44x as fast; when the L1 requests
+// alone reached 0.9-1.0, they cost 1-6%. Four rows at SmolLM2's 576 columns: Q4_1 1.06-1.13x,
+// Q8_0 1.0-1.44x. One row of Q4_1 and Q8_0 lost 3-5% and gained nothing in the spells, so
+// those keep the L1 requests alone. (Zen 4, both threads from DRAM, an in-process A/B over
+// 256 MiB of each type on huge pages, 2048 columns unless said, the kernels before and after
+// in turn; 8 and 16 KiB ahead measured alike; the AVX2 level's Q4_K and Q6_K 0.91-1.30x.)
+// End to end, the 1B Q4_K_M file, three alternating rounds: one sequence 37-47 -> 50-58
+// t/s, four 115-137 -> 147-163.
+constexpr size_t kPrefetchAheadL2 = 12288;
 
-// Part `part` of kParts of the bytes kPrefetchAhead past block w. Every block kernel
-// prefetches its share as it starts; the K-quant groups (1152 and 1680 bytes) spread theirs
-// over their sub-blocks: requested all at once, their 18-26 lines held up the loads behind
-// them (one thread from DRAM, bench_kernels: Q4_K 13-15 -> 18 GB/s in 4 parts, Q6_K
-// 11-12 -> 15-16 GB/s in 2; 2 parts were slower for Q4_K; Q6_K: prefetch_q6_quarter).
-template <int kParts = 1, typename Block>
+// Part `part` of kParts of the bytes kPrefetchAhead (and kPrefetchAheadL2, kAlsoL2) past
+// block w. Every block kernel prefetches its share as it starts; the K-quant groups (1152
+// and 1680 bytes) spread theirs over their sub-blocks: requested all at once, their 18-26
+// lines held up the loads behind them (one thread from DRAM, bench_kernels: Q4_K 13-15 ->
+// 18 GB/s in 4 parts, Q6_K 11-12 -> 15-16 GB/s in 2; 2 parts were slower for Q4_K; Q6_K:
+// prefetch_q6_quarter).
+template <int kParts = 1, bool kAlsoL2 = true, typename Block>
 void prefetch_ahead(const Block& w, int part = 0) {
   constexpr size_t kPart = sizeof(Block) / kParts;
-  prefetch<kPart>(reinterpret_cast<const uint8_t*>(&w) + kPrefetchAhead + part * kPart);
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(&w) + part * kPart;
+  prefetch<kPart>(p + kPrefetchAhead);
+  if constexpr (kAlsoL2) prefetch<kPart, _MM_HINT_T2>(p + kPrefetchAheadL2);
 }
 
 // The low and high nibbles of 32 bytes, as unsigned bytes.
@@ -326,7 +341,7 @@ struct LegacyX8 {
   using Act = std::conditional_t<kHasMin, BlockQ8_1, BlockQ8_0>;
   template <int N>
   static void block(const Block& w, int64_t b, const GroupActs* x, __m256* acc) {
-    prefetch_ahead(w);
+    prefetch_ahead<1, /*kAlsoL2=*/false>(w);
     std::array<const int8_t*, N> qs;
     for (int r = 0; r < N; ++r) qs[r] = static_cast<const Act*>(x[r].blocks)[b].qs;
     const RowSums<N> dots = legacy_block_dots<N>(w, qs);
@@ -374,7 +389,7 @@ struct Q8_0x8 {
   static constexpr int kPairRows = 8;
   template <int N>
   static void block(const Block& w, int64_t b, const GroupActs* x, __m256* acc) {
-    prefetch_ahead(w);
+    prefetch_ahead<1, /*kAlsoL2=*/false>(w);
     const int8_t* qs[N];
     __m256i sums[N];
     for (int r = 0; r < N; ++r) {

@@ -41,14 +41,15 @@ inline int hsum_i32(__m256i v) {
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-// Software prefetch of `bytes` bytes at p into L1. Decode streams its weight rows once: each
-// kernel fetches the rows after its own at the pace it consumes them (the hardware
-// prefetcher alone leaves the stream waiting on DRAM: measured 7 -> 12 GB/s for Q4_0).
-template <size_t kBytes>
+// Software prefetch of `bytes` bytes at p into L1 (or, with _MM_HINT_T2, into L2). Decode
+// streams its weight rows once: each kernel fetches the rows after its own at the pace it
+// consumes them (the hardware prefetcher alone leaves the stream waiting on DRAM: measured
+// 7 -> 12 GB/s for Q4_0).
+template <size_t kBytes, int kHint = _MM_HINT_T0>
 void prefetch(const void* p) {
 #pragma GCC unroll 32  // the loop's own instructions showed in the K-quant profiles (19 lines)
   for (size_t o = 0; o < kBytes; o += 64) {
-    _mm_prefetch(static_cast<const char*>(p) + o, _MM_HINT_T0);
+    _mm_prefetch(static_cast<const char*>(p) + o, static_cast<_mm_hint>(kHint));
   }
 }
 
