@@ -189,6 +189,14 @@ void fill(float* p, int64_t n, float value) {
   for (int64_t i = 0; i < n; ++i) p[i] = value;
 }
 
+// `lines` cache lines from p requested into L1 (_MM_HINT_T0) or L2 (_MM_HINT_T2).
+template <int kHint>
+[[gnu::always_inline]] inline void prefetch_lines(const void* p, int64_t lines) {
+  for (int64_t l = 0; l < lines; ++l) {
+    _mm_prefetch(static_cast<const char*>(p) + 64 * l, static_cast<_mm_hint>(kHint));
+  }
+}
+
 // Scores of rows [r, r + kRows) against the keys of the chunk they see; -inf elsewhere
 // in the used part of their score rows.
 // The item's first row tile also prefetches, as it scores keys j.., the V rows of those
@@ -220,18 +228,12 @@ template <class T, int64_t kRows>
     if (fetch_ahead) {
       const int64_t c = it.job.key_chunk;
       for (int64_t x = j; x < j + kTileKeys; ++x) {
-        const auto* v = reinterpret_cast<const char*>(it.v_row<T>(x));
-        for (int64_t l = 0; l < v_lines; ++l) _mm_prefetch(v + 64 * l, _MM_HINT_T0);
+        prefetch_lines<_MM_HINT_T0>(it.v_row<T>(x), v_lines);
         if (x + c < last_key) {
-          const auto* k = reinterpret_cast<const char*>(it.k_row<T>(x + c));
-          const auto* v_next = reinterpret_cast<const char*>(it.v_row<T>(x + c));
-          for (int64_t l = 0; l < k_lines; ++l) _mm_prefetch(k + 64 * l, _MM_HINT_T0);
-          for (int64_t l = 0; l < v_lines; ++l) _mm_prefetch(v_next + 64 * l, _MM_HINT_T2);
+          prefetch_lines<_MM_HINT_T0>(it.k_row<T>(x + c), k_lines);
+          prefetch_lines<_MM_HINT_T2>(it.v_row<T>(x + c), v_lines);
         }
-        if (x + 2 * c < last_key) {
-          const auto* k = reinterpret_cast<const char*>(it.k_row<T>(x + 2 * c));
-          for (int64_t l = 0; l < k_lines; ++l) _mm_prefetch(k + 64 * l, _MM_HINT_T2);
-        }
+        if (x + 2 * c < last_key) prefetch_lines<_MM_HINT_T2>(it.k_row<T>(x + 2 * c), k_lines);
       }
     }
     score_tile<T, kRows, kTileKeys>(it, r, j, chunk.begin);

@@ -42,13 +42,13 @@ using cpu::GroupActs;
 // from DRAM, 4 KiB: Q6_K 18-29 -> 27-33 GB/s, Q4_K +10-20%; 8 KiB no better).
 constexpr size_t kPrefetchAhead = 4096;
 // The kernels also request their bytes this far ahead into L2, except the legacy types' and
-// Q8_0's one-row kernels. In spells when the L1 requests alone left both threads decoding at
-// 0.55-0.78 of the read test beside them (in phases of 27 to 48 GB/s), they then kept
-// 0.87-1.04: one row of Q4_K 1.16-2.0x, of Q6_K 1.09-1.44x as fast; when the L1 requests
-// alone reached 0.9-1.0, they cost 1-6%. Four rows at SmolLM2's 576 columns: Q4_1 1.06-1.13x,
-// Q8_0 1.0-1.44x. One row of Q4_1 and Q8_0 lost 3-5% and gained nothing in the spells, so
-// those keep the L1 requests alone. (Zen 4, both threads from DRAM, an in-process A/B over
-// 256 MiB of each type on huge pages, 2048 columns unless said, the kernels before and after
+// Q8_0's block() kernels (one row at the AVX512 level, every width at AVX2). In spells when the L1
+// requests alone left both threads decoding at 0.55-0.78 of the read test beside them (in phases of
+// 27 to 48 GB/s), they then kept 0.87-1.04: one row of Q4_K 1.16-2.0x, of Q6_K 1.09-1.44x as fast;
+// when the L1 requests alone reached 0.9-1.0, they cost 1-6%. Four rows at SmolLM2's 576 columns:
+// Q4_1 1.06-1.13x, Q8_0 1.0-1.44x. One row of Q4_1 and Q8_0 lost 3-5% and gained nothing in the
+// spells, so those keep the L1 requests alone. (Zen 4, both threads from DRAM, an in-process A/B
+// over 256 MiB of each type on huge pages, 2048 columns unless said, the kernels before and after
 // in turn; 8 and 16 KiB ahead measured alike; the AVX2 level's Q4_K and Q6_K 0.91-1.30x.)
 // End to end, the 1B Q4_K_M file, three alternating rounds: one sequence 37-47 -> 50-58
 // t/s, four 115-137 -> 147-163.
