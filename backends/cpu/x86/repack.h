@@ -652,6 +652,18 @@ struct Q6_Kx8 {
   }
 };
 
+// Weight streams per pass over the activations: K::kStreams, but one from three activation
+// rows without VNNI. There the rows' products hold the core more than the weights' bytes do,
+// and the second stream's float sums left the inlined legacy kernels short of registers
+// (their sums went through the stack). Both threads from DRAM, Zen 3, one stream against two
+// in one process: three rows Q4_1 (SmolLM2's 576 columns) 1.07x, Q4_K 1.10x; four rows Q4_1
+// 1.10-1.13x, Q8_0 1.06x (1.15x at 576 columns), Q4_K 1.09x, Q6_K 1.05x; two rows lost
+// (Q4_1 0.93x, Q4_K 0.99x).
+template <typename K, int N>
+constexpr int streams_per_pass() {
+  return !kVnniDot && N >= 3 ? 1 : K::kStreams;
+}
+
 // y[8g + r] for the n_groups groups at `groups`, each pass over the activation row taking
 // K::kStreams groups spread over the range (group g, g + n_groups / 2): for the byte-light
 // legacy kernels two streams of weights in flight draw more from memory than one (one
@@ -667,7 +679,7 @@ template <typename K, int N>
 void gemv_rows(const void* groups, int64_t n_blocks, int64_t n_groups, const GroupActs* x,
                float* y, int64_t y_stride) {
   using Block = typename K::Block;
-  constexpr int kS = K::kStreams;
+  constexpr int kS = streams_per_pass<K, N>();
   const auto* w = static_cast<const Block*>(groups);
   const int64_t stride = n_groups / kS;  // groups between one pass's streams
   // The loop prefetches kPrefetchAhead bytes past its reads: fetch the bytes before that
