@@ -665,7 +665,7 @@ constexpr int streams_per_pass() {
 }
 
 // y[8g + r] for the n_groups groups at `groups`, each pass over the activation row taking
-// K::kStreams groups spread over the range (group g, g + n_groups / 2): for the byte-light
+// streams_per_pass groups spread over the range (group g, g + n_groups / 2): for the byte-light
 // legacy kernels two streams of weights in flight draw more from memory than one (one
 // thread from DRAM: Q4_0 15 -> 19.5 GB/s, Q8_0 13 -> 18.7 GB/s in bench_kernels), and the
 // two accumulators are independent chains. Q4_K too, once its blocks are calls (both
