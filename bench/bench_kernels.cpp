@@ -228,6 +228,11 @@ BENCHMARK_CAPTURE(attention_decode, 1b_avx512, Isa::Avx512, k1B)
     ->Args({256, 1, 4})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK_CAPTURE(attention_decode, 135m_avx2, Isa::Avx2, k135M)
+    ->Args({160, 1, 1})
+    ->Args({160, 1, 4})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(attention_decode, 135m_avx512, Isa::Avx512, k135M)
     ->Args({160, 1, 1})
     ->Args({160, 1, 4})
