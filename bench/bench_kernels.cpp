@@ -80,7 +80,7 @@ void matmul(benchmark::State& state, TensorType type, Isa isa) {
 }
 
 void register_all() {
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Amx}) {
     for (TensorType type :
          {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
           TensorType::IQ4_XS, TensorType::F16, TensorType::BF16}) {
@@ -560,10 +560,9 @@ namespace {
 // (backends/cpu/repack.h).
 enum class PromptPath { Rows, Packed, Interleaved };
 
-void prompt_path(benchmark::State& state, TensorType type, PromptPath path) {
-  const Isa isa = tern::cpu::detected_isa();
-  if (isa == Isa::Scalar || !tern::cpu::has_packed_gemm(type, isa)) {
-    state.SkipWithError("no SIMD level on this CPU");
+void prompt_path(benchmark::State& state, TensorType type, PromptPath path, Isa isa) {
+  if (isa > tern::cpu::detected_isa() || !tern::cpu::has_packed_gemm(type, isa)) {
+    state.SkipWithError("this CPU lacks the level");
     return;
   }
   const int64_t n = state.range(0);
@@ -596,17 +595,22 @@ void prompt_path(benchmark::State& state, TensorType type, PromptPath path) {
 }
 
 void register_prompt_paths() {
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
-    for (auto [path, label] : {std::pair{PromptPath::Rows, "/rows"}, {PromptPath::Packed, "/packed"},
-                               {PromptPath::Interleaved, "/interleaved"}}) {
-      std::string name = std::string("prompt/") + std::string(tern::type_traits(type).name) + label;
-      benchmark::RegisterBenchmark(name.c_str(), prompt_path, type, path)
-          ->Arg(16)
-          ->Arg(32)
-          ->Arg(64)
-          ->Arg(128)
-          ->Arg(512)
-          ->Unit(benchmark::kMillisecond);
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Amx}) {
+    for (TensorType type :
+         {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
+      for (auto [path, label] : {std::pair{PromptPath::Rows, "/rows/"},
+                                 {PromptPath::Packed, "/packed/"},
+                                 {PromptPath::Interleaved, "/interleaved/"}}) {
+        std::string name = std::string("prompt/") + std::string(tern::type_traits(type).name) +
+                           label + std::string(tern::cpu::isa_name(isa));
+        benchmark::RegisterBenchmark(name.c_str(), prompt_path, type, path, isa)
+            ->Arg(16)
+            ->Arg(32)
+            ->Arg(64)
+            ->Arg(128)
+            ->Arg(512)
+            ->Unit(benchmark::kMillisecond);
+      }
     }
   }
 }

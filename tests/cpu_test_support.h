@@ -21,7 +21,7 @@ inline std::vector<float> random_values(size_t n, uint32_t seed, float stddev = 
 /// Every SIMD level this CPU can run (the scalar level has no SIMD kernels).
 inline std::vector<Isa> simd_levels() {
   std::vector<Isa> levels;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Amx}) {
     if (isa <= detected_isa()) levels.push_back(isa);
   }
   return levels;

@@ -474,6 +474,9 @@ TEST(CpuKernels, LevelNamesAndLimits) {
   if (detected_isa() < Isa::Avx512) {
     EXPECT_THROW(parse_isa("avx512"), Error);
   }
+  if (detected_isa() < Isa::Amx) {
+    EXPECT_THROW(parse_isa("amx"), Error);
+  }
   EXPECT_EQ(parse_isa(isa_name(detected_isa())), detected_isa());
   EXPECT_GE(physical_cores(), 1);
   EXPECT_FALSE(cpu_flags().empty());

@@ -1,7 +1,8 @@
-// The packed GEMM (backends/cpu/packed_gemm.h) against double sums of the table's dequantized weights
-// and the row kernels' quantized activations (which the GEMM reuses), for every packable type and
-// SIMD level this CPU runs, on odd shapes: rows not a multiple of the 8- or 16-row tile, token counts
-// around the 4-token kernel, one and many blocks, one and three threads.
+// The packed GEMM (backends/cpu/packed_gemm.h) against double sums of the table's dequantized
+// weights and the row kernels' quantized activations (which the GEMM reuses), for every packable
+// type and SIMD level this CPU runs, on odd shapes: rows not a multiple of the 8- or 16-row tile,
+// token counts around the 4-token kernel and the 16-token chunk, one and many blocks, one and three
+// threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -97,8 +98,9 @@ TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
           }
           std::vector<float> wd(wf.size());
           dequantize(type, w.data(), wd.data(), rows * cols);
-          // 13 tokens: a wide level's two-group calls, a single group and a partial one.
-          for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{7}, int64_t{13}}) {
+          // 13 tokens: a wide level's two-group calls, a single group and a partial one;
+          // 37: two whole 16-token chunks (AMX), then a group and a partial one.
+          for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{7}, int64_t{13}, int64_t{37}}) {
             std::vector<float> x = random_values(static_cast<size_t>(n * cols), 8);
             Acts xq = quantized_activations(x, cols, isa, type);
             for (int threads : {1, 3}) {

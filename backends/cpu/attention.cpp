@@ -49,6 +49,7 @@ LevelKernels level_kernels(Isa isa) {
     case Isa::Avx2:
       return {avx2::attention_item, avx2::attention_merge};
     case Isa::Avx512:
+    case Isa::Amx:
       return {avx512::attention_item, avx512::attention_merge};
     case Isa::Scalar:
       break;

@@ -2,6 +2,8 @@
 
 #include <cpuid.h>
 #include <fmt/format.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -20,7 +22,9 @@ namespace {
 struct Features {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  bool amx_tile = false, amx_int8 = false;
   bool os_ymm = false, os_zmm = false;  // the OS saves the registers (XCR0)
+  bool os_tiles = false;                // XCR0 has the tile state and Linux let us use it
 };
 
 Features read_features() {
@@ -35,6 +39,7 @@ Features read_features() {
     __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     f.os_ymm = (lo & 0x6) == 0x6;    // XMM and YMM state
     f.os_zmm = (lo & 0xe6) == 0xe6;  // plus opmask and ZMM state
+    f.os_tiles = ((lo >> 17) & 3) == 3;  // XTILECFG and XTILEDATA
   }
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
     f.avx2 = (b >> 5) & 1;
@@ -42,8 +47,16 @@ Features read_features() {
     f.avx512bw = (b >> 30) & 1;
     f.avx512vl = (b >> 31) & 1;
     f.avx512vnni = (c >> 11) & 1;
+    f.amx_tile = (d >> 24) & 1;
+    f.amx_int8 = (d >> 25) & 1;
   }
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = (a >> 5) & 1;
+  // Linux hands out the 8 KiB tile state only on request (once per process, for all its
+  // threads); without it the first tile instruction faults.
+  if (f.os_tiles && f.amx_tile && f.amx_int8) {
+    constexpr int kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    f.os_tiles = syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+  }
   return f;
 }
 
@@ -67,6 +80,8 @@ std::string_view isa_name(Isa isa) {
       return "avx2";
     case Isa::Avx512:
       return "avx512";
+    case Isa::Amx:
+      return "amx";
   }
   return "?";
 }
@@ -76,15 +91,15 @@ Isa detected_isa() {
   bool avx2 = f.os_ymm && f.avx2 && f.fma && f.f16c;
   // The AVX512 kernels use VNNI dot products: F/BW/VL without VNNI runs the AVX2 ones.
   if (avx2 && f.os_zmm && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni) {
-    return Isa::Avx512;
+    return f.os_tiles && f.amx_tile && f.amx_int8 ? Isa::Amx : Isa::Avx512;
   }
   return avx2 ? Isa::Avx2 : Isa::Scalar;
 }
 
-bool has_avx512_bf16() { return detected_isa() == Isa::Avx512 && features().avx512bf16; }
+bool has_avx512_bf16() { return detected_isa() >= Isa::Avx512 && features().avx512bf16; }
 
 Isa parse_isa(std::string_view name) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
     if (name != isa_name(isa)) continue;
     if (isa > detected_isa()) {
       throw Error(fmt::format("CPU level {}: this CPU supports at most {}", name,
@@ -92,7 +107,7 @@ Isa parse_isa(std::string_view name) {
     }
     return isa;
   }
-  throw Error(fmt::format("CPU level {}: expected scalar, avx2 or avx512", name));
+  throw Error(fmt::format("CPU level {}: expected scalar, avx2, avx512 or amx", name));
 }
 
 Isa active_isa() {
@@ -110,6 +125,8 @@ Isa isa_of(CpuKernels kernels) {
       return parse_isa(isa_name(Isa::Avx2));
     case CpuKernels::Avx512:
       return parse_isa(isa_name(Isa::Avx512));
+    case CpuKernels::Amx:
+      return parse_isa(isa_name(Isa::Amx));
   }
   return active_isa();
 }
@@ -154,6 +171,7 @@ std::string_view cpu_flags() {
     add(f.avx512vl, "avx512vl");
     add(f.avx512vnni, "avx512_vnni");
     add(f.avx512bf16, "avx512_bf16");
+    add(f.amx_int8 && f.os_tiles, "amx_int8");
     return s.empty() ? std::string("none") : s;
   }();
   return flags;

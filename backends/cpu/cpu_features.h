@@ -1,5 +1,5 @@
 // Which x86 SIMD level the CPU kernels use: detected once from CPUID, or forced with
-// ModelOptions::cpu_kernels (the CLI maps TERN_CPU=scalar|avx2|avx512 onto it; tests use it
+// ModelOptions::cpu_kernels (the CLI maps TERN_CPU=scalar|avx2|avx512|amx onto it; tests use it
 // to cover every path on one machine).
 #pragma once
 
@@ -13,6 +13,7 @@ enum class Isa {
   Scalar,  // the reference kernels (float math over dequantized rows)
   Avx2,    // AVX2 + FMA + F16C
   Avx512,  // AVX512 F/BW/VL/VNNI (+ BF16 where present), 256-bit VNNI dot products
+  Amx,     // AVX512 plus AMX-INT8 tiles for prompt-sized products (the packed GEMM)
 };
 
 std::string_view isa_name(Isa isa);
@@ -45,7 +46,7 @@ class ScopedIsa {
 /// take their products with the activations rounded to BF16 (x86/row_kernels.h).
 bool has_avx512_bf16();
 
-/// Parses "scalar", "avx2" or "avx512"; throws tern::Error for another name or a level
+/// Parses "scalar", "avx2", "avx512" or "amx"; throws tern::Error for another name or a level
 /// above detected_isa().
 Isa parse_isa(std::string_view name);
 

@@ -26,6 +26,7 @@ const ElementwiseKernels& kernels(Isa isa) {
     case Isa::Avx2:
       return kAvx2;
     case Isa::Avx512:
+    case Isa::Amx:
       return kAvx512;
     case Isa::Scalar:
       break;

@@ -226,6 +226,8 @@ TileKernels tile_kernels(Isa isa) {
       return {avx2::packed_tile_gemm, avx2::packed_tile_rows()};
     case Isa::Avx512:
       return {avx512::packed_tile_gemm, avx512::packed_tile_rows()};
+    case Isa::Amx:
+      return {amx::packed_tile_gemm, amx::packed_tile_rows()};
     case Isa::Scalar:
       break;
   }
@@ -358,11 +360,12 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     first_task[i + 1] = first_task[i] + (targets[i].rows + kernels.rows - 1) / kernels.rows;
   }
   int64_t n_blocks = cols / kPackBlock;
-  // Activations in groups of kTileTokens tokens (packed_gemm_kernels.h), the last group's
+  // Activations in chunks of kChunkTokens tokens (packed_gemm_kernels.h), the last chunk's
   // missing tokens zero.
   if (n == 0) return;
   int64_t n_groups = (n + kTileTokens - 1) / kTileTokens;
-  auto group_values = static_cast<size_t>(n_groups * n_blocks * kTileTokens);
+  int64_t n_chunks = (n + kChunkTokens - 1) / kChunkTokens;
+  auto group_values = static_cast<size_t>(n_chunks * n_blocks * kChunkTokens);
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd, xs;
   thread_local std::vector<int32_t> xsum;
@@ -370,8 +373,8 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   xd.resize(group_values);
   xs.resize(group_values);
   xsum.resize(2 * group_values);
-  // Every token below overwrites its slots; only the last group's missing tokens need zeros.
-  auto last_group = static_cast<size_t>((n_groups - 1) * n_blocks * kTileTokens);
+  // Every token below overwrites its slots; only the last chunk's missing tokens need zeros.
+  auto last_group = static_cast<size_t>((n_chunks - 1) * n_blocks * kChunkTokens);
   std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_group * kPackBlock), xq.end(), int8_t{0});
   std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_group), xd.end(), 0.0f);
   std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_group), xs.end(), 0.0f);
@@ -389,13 +392,14 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     thread_local std::vector<uint8_t> row;
     row.resize(row_size);
     quantize(x + t * cols, row.data(), cols);
-    int64_t first = (t / kTileTokens) * n_blocks * kTileTokens + t % kTileTokens;
+    int64_t first = (t / kChunkTokens) * n_blocks * kChunkTokens + t % kChunkTokens;
     for (int64_t b = 0; b < n_blocks; ++b) {
-      int64_t i = first + b * kTileTokens;
+      int64_t i = first + b * kChunkTokens;
       act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i], sum + 2 * i);
     }
   });
   PackedActs acts{q, d, s, sum, n_blocks};
+  static_assert(kChunkTokens % kTileTokens == 0);
 
   ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
     size_t i = 0;
@@ -417,19 +421,20 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
                          n_rows, kernels.rows, n_blocks);
     }
     TileShape shape = shape_of(f);
-    // Whole groups of whole tiles straight into y; a partial tile (the last rows or tokens)
-    // through a buffer the kernel writes all of.
+    // Whole groups of whole tiles straight into y; the rest (a partial tile, or a last
+    // group of fewer tokens) in one call through a buffer the kernel writes all of.
     int64_t whole_groups = n_rows == kernels.rows ? n / kTileTokens : 0;
     if (whole_groups > 0)
       kernels.gemm(shape, tile, acts, 0, whole_groups, target.y + r0, target.rows);
-    for (int64_t g = whole_groups; g < n_groups; ++g) {
-      int64_t t = g * kTileTokens;
-      int n_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
-      alignas(64) float out[kTileTokens * kMaxTileRows];
-      kernels.gemm(shape, tile, acts, g, 1, out, kernels.rows);
-      float* y = target.y + t * target.rows + r0;
-      for (int k = 0; k < n_tokens; ++k) {
-        std::memcpy(y + k * target.rows, out + k * kernels.rows, sizeof(float) * static_cast<size_t>(n_rows));
+    if (whole_groups < n_groups) {
+      thread_local std::vector<float> out;
+      out.resize(static_cast<size_t>((n_groups - whole_groups) * kTileTokens * kernels.rows));
+      kernels.gemm(shape, tile, acts, whole_groups, n_groups - whole_groups, out.data(),
+                   kernels.rows);
+      for (int64_t t = whole_groups * kTileTokens; t < n; ++t) {
+        std::memcpy(target.y + t * target.rows + r0,
+                    out.data() + (t - whole_groups * kTileTokens) * kernels.rows,
+                    sizeof(float) * static_cast<size_t>(n_rows));
       }
     }
   });

@@ -9,8 +9,8 @@
 namespace tern::cpu {
 
 inline constexpr int kTileRows = 8;    // weight rows per tile unit (an interleaved group)
-inline constexpr int kMaxTileRows = 16;  // the tallest level's tile (AVX512)
 inline constexpr int kTileTokens = 4;  // activation rows per kernel call
+inline constexpr int kChunkTokens = 16;  // tokens whose blocks are stored side by side (AMX rows)
 inline constexpr int kPackBlock = 32;  // values per scale
 inline constexpr int kStepValues = 4;  // values per row in one step of the tile
 
@@ -28,7 +28,7 @@ struct TileShape {
   int group_steps;
 };
 
-/// One packed tile of R rows (the level's packed_tile_rows(): 8 or 16) x n_blocks blocks of
+/// One packed tile of R rows (the level's packed_tile_rows(): 16 or 32) x n_blocks blocks of
 /// 32 values: q[b][step][row][4] (32 R bytes per block, one vector of 4 R bytes per step),
 /// d/min[b][row] floats, and sub[b][half][2 R] int16 (row r's sub-scale for values 16*half..
 /// of block b at lanes 2r and 2r+1).
@@ -40,16 +40,24 @@ struct PackedTile {
   int64_t n_blocks;
 };
 
-/// Activations in groups of kTileTokens tokens (the last padded with zero tokens): group g,
-/// block b holds the 4 tokens' 32 quants one after another at q + (g * n_blocks + b) * 128,
-/// their scales at d + (g * n_blocks + b) * 4, scaled sums (d * sum(q)) at s + the same and
-/// the integer sums of each half (16 quants) at sum + 2 * the same.
+/// Activations in chunks of kChunkTokens tokens (the last padded with zero tokens), block by
+/// block: the (token, block) pair i = (chunk * n_blocks + block) * 16 + token % 16 has its 32
+/// quants at q + 32 i, its scale at d + i, its scaled sum (d * sum(q)) at s + i and the
+/// integer sums of its halves (16 quants each) at sum + 2 i. So a group of kTileTokens tokens
+/// has each block's 4 tokens one after another, and a chunk each block's 16 tokens (one AMX
+/// tile of 16 rows x 32 bytes).
 struct PackedActs {
   const int8_t* q;
   const float* d;
   const float* s;
   const int32_t* sum;
   int64_t n_blocks;
+
+  /// The pair of group g's first token and block b.
+  int64_t at(int64_t g, int64_t b) const {
+    constexpr int kGroups = kChunkTokens / kTileTokens;
+    return ((g / kGroups) * n_blocks + b) * kChunkTokens + (g % kGroups) * kTileTokens;
+  }
 };
 
 
@@ -96,3 +104,7 @@ TERN_PACKED_GEMM_DECLARATIONS
 namespace tern::avx512 {
 TERN_PACKED_GEMM_DECLARATIONS
 }  // namespace tern::avx512
+
+namespace tern::amx {
+TERN_PACKED_GEMM_DECLARATIONS
+}  // namespace tern::amx

@@ -135,6 +135,7 @@ const SimdKernels& simd_kernels(TensorType type, Isa isa) {
     case Isa::Avx2:
       return type_kernels(type).avx2;
     case Isa::Avx512:
+    case Isa::Amx:
       return type_kernels(type).avx512;
     case Isa::Scalar:
       break;
@@ -143,7 +144,7 @@ const SimdKernels& simd_kernels(TensorType type, Isa isa) {
 }
 
 bool rounds_activations_to_bf16(TensorType type, Isa isa) {
-  return type == T::BF16 && isa == Isa::Avx512 && has_avx512_bf16();
+  return type == T::BF16 && isa >= Isa::Avx512 && has_avx512_bf16();
 }
 
 GroupGemvFn group_gemv(TensorType type, Isa isa) {
@@ -152,6 +153,7 @@ GroupGemvFn group_gemv(TensorType type, Isa isa) {
     case Isa::Avx2:
       return f.avx2;
     case Isa::Avx512:
+    case Isa::Amx:
       return f.avx512;
     case Isa::Scalar:
       break;

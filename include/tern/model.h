@@ -25,8 +25,9 @@ namespace tern {
 enum class BackendKind { Auto, Cpu, Vulkan, Cuda, Hip };
 
 /// The CPU kernels' SIMD level. Auto: the best this CPU has; a level above it is an error.
-/// Scalar runs the reference kernels (float activations).
-enum class CpuKernels { Auto, Scalar, Avx2, Avx512 };
+/// Scalar runs the reference kernels (float activations); Amx is Avx512 with AMX-INT8 tiles
+/// for prompt-sized products.
+enum class CpuKernels { Auto, Scalar, Avx2, Avx512, Amx };
 
 /// Options for Model::load; the defaults suit normal use. Placement options are checked,
 /// and the backends made, when the first session is created (metadata-only uses such as

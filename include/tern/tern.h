@@ -75,7 +75,8 @@ typedef enum tern_cpu_kernels {
   TERN_CPU_KERNELS_AUTO = 0, /* the best this CPU has */
   TERN_CPU_KERNELS_SCALAR = 1,
   TERN_CPU_KERNELS_AVX2 = 2,
-  TERN_CPU_KERNELS_AVX512 = 3
+  TERN_CPU_KERNELS_AVX512 = 3,
+  TERN_CPU_KERNELS_AMX = 4 /* AVX512 plus AMX-INT8 tiles for prompts */
 } tern_cpu_kernels;
 
 typedef struct tern_model_options {

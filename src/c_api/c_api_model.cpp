@@ -16,7 +16,8 @@ static_assert(static_cast<int>(tern::BackendKind::Auto) == TERN_BACKEND_AUTO &&
 static_assert(static_cast<int>(tern::CpuKernels::Auto) == TERN_CPU_KERNELS_AUTO &&
               static_cast<int>(tern::CpuKernels::Scalar) == TERN_CPU_KERNELS_SCALAR &&
               static_cast<int>(tern::CpuKernels::Avx2) == TERN_CPU_KERNELS_AVX2 &&
-              static_cast<int>(tern::CpuKernels::Avx512) == TERN_CPU_KERNELS_AVX512);
+              static_cast<int>(tern::CpuKernels::Avx512) == TERN_CPU_KERNELS_AVX512 &&
+              static_cast<int>(tern::CpuKernels::Amx) == TERN_CPU_KERNELS_AMX);
 
 extern "C" {
 
@@ -65,7 +66,7 @@ tern_status tern_model_load(const char* path, const tern_model_options* options,
     if (o.backend < TERN_BACKEND_AUTO || o.backend > TERN_BACKEND_CUDA) {
       throw tern::c_api::StatusError(TERN_ERROR_INVALID_ARGUMENT, "unknown backend");
     }
-    if (o.cpu_kernels < TERN_CPU_KERNELS_AUTO || o.cpu_kernels > TERN_CPU_KERNELS_AVX512) {
+    if (o.cpu_kernels < TERN_CPU_KERNELS_AUTO || o.cpu_kernels > TERN_CPU_KERNELS_AMX) {
       throw tern::c_api::StatusError(TERN_ERROR_INVALID_ARGUMENT, "unknown cpu_kernels level");
     }
     tern::ModelOptions model_options;

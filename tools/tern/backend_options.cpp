@@ -31,11 +31,13 @@ int env_device(const char* name, int fallback) {
 
 ModelOptions with_environment(ModelOptions options) {
   if (const char* v = std::getenv("TERN_CPU"); v != nullptr && *v != '\0') {
-    const std::map<std::string_view, CpuKernels> levels = {
-        {"scalar", CpuKernels::Scalar}, {"avx2", CpuKernels::Avx2}, {"avx512", CpuKernels::Avx512}};
+    const std::map<std::string_view, CpuKernels> levels = {{"scalar", CpuKernels::Scalar},
+                                                           {"avx2", CpuKernels::Avx2},
+                                                           {"avx512", CpuKernels::Avx512},
+                                                           {"amx", CpuKernels::Amx}};
     auto it = levels.find(v);
     if (it == levels.end()) {
-      throw Error(fmt::format("TERN_CPU={}: expected scalar, avx2 or avx512", v));
+      throw Error(fmt::format("TERN_CPU={}: expected scalar, avx2, avx512 or amx", v));
     }
     options.cpu_kernels = it->second;
   }

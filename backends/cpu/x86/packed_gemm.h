@@ -29,8 +29,7 @@ constexpr int kSteps = kPackBlock / kStepValues;  // 8 tile steps per block
 // one half (8 rows) a step was 4 broadcasts, 4 vpmaddubsw and 4 adds for 32 products per
 // token; the broadcasts compete for the same vector pipes, so sharing them pays.
 constexpr int kHalves = 2;
-constexpr int kRows = kHalves * kTileRows;  // 16
-static_assert(kRows <= cpu::kMaxTileRows);
+constexpr int kRows = kHalves * kTileRows;           // 16
 constexpr int kStepBytes = kRows * kStepValues;      // one step's 4 values of every row
 constexpr int kTileBlockBytes = kRows * kPackBlock;  // 512
 
@@ -65,9 +64,6 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
   // moves its own signs onto the broadcast anyway, and with both halves' |q| live their
   // sums no longer fit the 16 registers (spilled, Q8_0 and Q6_K ran no faster).
   constexpr int kTogether = kSigned ? 1 : H;
-  const int8_t* xq = x.q + g * x.n_blocks * NT * kPackBlock;
-  const float* xd = x.d + g * x.n_blocks * NT;
-  const float* xs = x.s + g * x.n_blocks * NT;
   __m256 acc[NT][H];
   for (auto& a : acc)
     for (auto& v : a) v = _mm256_setzero_ps();
@@ -76,7 +72,7 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     int64_t chunk = std::min(kChunk, w.n_blocks - b0);
     for (int64_t c = 0; c < chunk; ++c) {
       const int8_t* wq = w.q + (b0 + c) * kTileBlockBytes;
-      const int8_t* bq = xq + (b0 + c) * NT * kPackBlock;
+      const int8_t* bq = x.q + x.at(g, b0 + c) * kPackBlock;
       // The step loops stay (nearly) rolled: unrolled further, the compiler keeps every
       // step's vectors live and spills the sums. Two steps per iteration measured 3-8%
       // faster than one with 8-row tiles (bench_kernels prompt/, best of 12).
@@ -127,6 +123,8 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     }
     for (int64_t c = 0; c < chunk; ++c) {
       int64_t b = b0 + c;
+      const float* xd = x.d + x.at(g, b);  // the group's 4 tokens' scales of block b
+      const float* xs = x.s + x.at(g, b);
       for (int h = 0; h < H; ++h) {
         __m256 d = _mm256_loadu_ps(w.d + b * kRows + kTileRows * h);
         for (int t = 0; t < NT; ++t) {
@@ -136,14 +134,13 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
             sum = _mm256_add_epi32(sum, _mm256_load_si256(reinterpret_cast<const __m256i*>(
                                             sums[c][part][t] + kTileRows * h)));
           }
-          acc[t][h] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum),
-                              _mm256_mul_ps(d, _mm256_broadcast_ss(xd + NT * b + t)), acc[t][h]);
+          acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum),
+                                      _mm256_mul_ps(d, _mm256_broadcast_ss(xd + t)), acc[t][h]);
         }
         if constexpr (kMin) {
           __m256 m = _mm256_loadu_ps(w.min + b * kRows + kTileRows * h);
           for (int t = 0; t < NT; ++t)
-            acc[t][h] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + NT * b + t), acc[t][h]);
+            acc[t][h] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(xs + t), acc[t][h]);
         }
       }
     }

@@ -17,8 +17,7 @@ using cpu::kPackBlock;
 using cpu::kStepValues;
 using cpu::kTileTokens;
 
-constexpr int kRows = 2 * cpu::kTileRows;        // 16 rows: one int32 lane each
-static_assert(kRows <= cpu::kMaxTileRows);
+constexpr int kRows = 2 * cpu::kTileRows;         // 16 rows: one int32 lane each
 constexpr int kSteps = kPackBlock / kStepValues;  // 8 vectors per block
 constexpr int kBlockBytes = kRows * kPackBlock;   // 512
 
@@ -127,11 +126,6 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
                  int64_t out_stride) {
   constexpr int NT = kTileTokens;
   static_assert(NT == 4 && (kGroups == 1 || kGroups == 2));
-  const int64_t group_blocks = x.n_blocks * NT;  // a group's (block, token) pairs
-  const int8_t* xq = x.q + g * group_blocks * kPackBlock;
-  const float* xd = x.d + g * group_blocks;
-  const float* xs = x.s + g * group_blocks;
-  const int32_t* xsum = x.sum + 2 * g * group_blocks;
   // Named accumulators: as an array GCC stored them to the stack after every block.
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   __m512 acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
@@ -141,18 +135,18 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     // Block b of the group `skip` (0 or 1) groups on: its token sums, then each into its row.
     __m512i block[NT];
     auto block_sums = [&](int64_t skip) {
-      int64_t i = skip * group_blocks + NT * b;  // the group's first (block, token) pair of block b
+      int64_t i = x.at(g + skip, b);  // the group's first (token, block) pair of block b
       if constexpr (kSub) {
-        sub_scaled_block(w.q + b * kBlockBytes, xq + i * kPackBlock, xsum + 2 * i,
+        sub_scaled_block(w.q + b * kBlockBytes, x.q + i * kPackBlock, x.sum + 2 * i,
                          w.sub + b * 4 * kRows, block);
       } else {
-        direct_block<kSigned>(w.q + b * kBlockBytes, xq + i * kPackBlock, xsum + 2 * i, block);
+        direct_block<kSigned>(w.q + b * kBlockBytes, x.q + i * kPackBlock, x.sum + 2 * i, block);
       }
       return i;
     };
     auto add_block = [&](__m512 acc, int64_t i, int t) {
-      acc = _mm512_fmadd_ps(to_float(block[t]), _mm512_mul_ps(d, _mm512_set1_ps(xd[i + t])), acc);
-      return kMin ? _mm512_fmadd_ps(m, _mm512_set1_ps(xs[i + t]), acc) : acc;
+      acc = _mm512_fmadd_ps(to_float(block[t]), _mm512_mul_ps(d, _mm512_set1_ps(x.d[i + t])), acc);
+      return kMin ? _mm512_fmadd_ps(m, _mm512_set1_ps(x.s[i + t]), acc) : acc;
     };
     int64_t i = block_sums(0);
     acc0 = add_block(acc0, i, 0);
