@@ -113,6 +113,7 @@ struct Case {
 class ExpertOps : public ::testing::TestWithParam<CpuKernels> {};
 
 TEST_P(ExpertOps, MixtureMatchesNaive) {
+  if (GetParam() == CpuKernels::Amx && cpu::detected_isa() < cpu::Isa::Amx) GTEST_SKIP();
   if (GetParam() == CpuKernels::Avx512 && cpu::detected_isa() < cpu::Isa::Avx512) GTEST_SKIP();
   if (GetParam() == CpuKernels::Avx2 && cpu::detected_isa() < cpu::Isa::Avx2) GTEST_SKIP();
   std::vector<float> table = random_values(static_cast<size_t>(kVocab * kEmbd), 7);
@@ -186,8 +187,8 @@ TEST_P(ExpertOps, MixtureMatchesNaive) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, ExpertOps,
-                         ::testing::Values(CpuKernels::Scalar, CpuKernels::Avx2,
-                                           CpuKernels::Avx512));
+                         ::testing::Values(CpuKernels::Scalar, CpuKernels::Avx2, CpuKernels::Avx512,
+                                           CpuKernels::Amx));
 
 TEST(ExpertRoute, TopExpertsRenormalizedInDescendingOrder) {
   std::vector<float> logits = {0.0f, 2.0f, -1.0f, 1.0f};  // one token, four experts

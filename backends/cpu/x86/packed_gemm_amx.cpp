@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "backends/cpu/packed_gemm_kernels.h"
 
@@ -44,21 +45,22 @@ struct alignas(64) TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64);
 
-// tmm0-3: sums (chunk k, half j in tmm 2k + j); tmm4/5: the chunks' activations; tmm6/7: the
-// halves' weights. K = `values` per product: 32 (a block) or 16 (a sub-scale's half of one).
-void configure_tiles(int values) {
+// tmm0-3: int32 sums (2 chunks x 2 halves of the rows, or x the high and low parts of one
+// half's sub-scaled weights); tmm4/5: the chunks' activations; tmm6/7: weights. K = 32 (a
+// block) per product.
+void configure_tiles() {
   TileConfig c;
   for (int t = 0; t < 4; ++t) {
     c.colsb[t] = kHalfRows * 4;
     c.rows[t] = kChunkTokens;
   }
   for (int t = 4; t < 6; ++t) {
-    c.colsb[t] = static_cast<uint16_t>(values);
+    c.colsb[t] = kPackBlock;
     c.rows[t] = kChunkTokens;
   }
   for (int t = 6; t < 8; ++t) {
     c.colsb[t] = kHalfRows * kStepValues;
-    c.rows[t] = static_cast<uint8_t>(values / kStepValues);
+    c.rows[t] = kPackBlock / kStepValues;
   }
   // Not _tile_loadconfig: GCC 12's declares only the pointer's first 8 bytes as read, so the
   // stores of the rest could be dropped (a test program of ours then faulted on tileloadd).
@@ -68,21 +70,17 @@ void configure_tiles(int values) {
 // Sums of one unit of work: [chunk][half][token][row of the half].
 using UnitSums = int32_t[2][2][kChunkTokens][kHalfRows];
 
-// The products of unit u of chunks c0 (and c0 + 1 when kChunks is 2) into s. Without
-// sub-scales a unit is a block (K = 32); with them (Q6_K, Q3_K) half a block (K = 16), so each
-// product has one scale per row. GCC's tile intrinsics paste their register operands into
-// the asm text: they take literal numbers.
-template <bool kSigned, bool kSub, int kChunks>
-inline void issue(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0, int64_t u,
+// The products of block b of chunks c0 (and c0 + 1 when kChunks is 2) into s. GCC's tile
+// intrinsics paste their register operands into the asm text: they take literal numbers.
+template <bool kSigned, int kChunks>
+inline void issue(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0, int64_t b,
                   UnitSums& s) {
-  const int64_t b = kSub ? u / 2 : u;
-  const int offset = kSub ? static_cast<int>(u % 2) * kPackBlock / 2 : 0;  // the half's first value
-  const int8_t* q = w.q + b * kBlockBytes + offset / kStepValues * kStepBytes;
+  const int8_t* q = w.q + b * kBlockBytes;
   _tile_loadd(6, q, kStepBytes);
   _tile_loadd(7, q + kHalfRows * kStepValues, kStepBytes);
-  _tile_loadd(4, x.q + x.at(c0 * kGroupsPerChunk, b) * kPackBlock + offset, kPackBlock);
+  _tile_loadd(4, x.q + x.at(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
   if constexpr (kChunks == 2) {
-    _tile_loadd(5, x.q + x.at((c0 + 1) * kGroupsPerChunk, b) * kPackBlock + offset, kPackBlock);
+    _tile_loadd(5, x.q + x.at((c0 + 1) * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
   }
   constexpr int kStride = kHalfRows * 4;
   // Every product before any store: a store waits for its product's result, and the tile
@@ -130,16 +128,17 @@ constexpr int kSliceUnits = 4;
 // (chunk, half) is scaled over a whole slice in 16 registers, loaded from and stored to acc
 // once per slice: scaled block by block straight into acc in memory, the scaling took about
 // 4.5 cycles a vector instead of 2.8.
-template <bool kSigned, bool kMin, bool kSub, int kChunks>
-void chunks_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0, int64_t n_units,
+template <bool kSigned, bool kMin, int kChunks>
+void chunks_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0,
                    float (*acc)[kChunkTokens][kRows]) {
   alignas(64) UnitSums sums[2][kSliceUnits];
+  const int64_t n_units = w.n_blocks;
   const int64_t n_slices = (n_units + kSliceUnits - 1) / kSliceUnits;
   for (int64_t slice = 0; slice <= n_slices; ++slice) {
     if (slice < n_slices) {
       const int64_t first = slice * kSliceUnits;
       for (int64_t u = first; u < std::min(n_units, first + kSliceUnits); ++u) {
-        issue<kSigned, kSub, kChunks>(w, x, c0, u, sums[slice % 2][u - first]);
+        issue<kSigned, kChunks>(w, x, c0, u, sums[slice % 2][u - first]);
       }
     }
     if (slice == 0) continue;
@@ -152,16 +151,8 @@ void chunks_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c
 #pragma GCC unroll 16
         for (int t = 0; t < kChunkTokens; ++t) r[t] = _mm512_load_ps(acc[k][t] + kHalfRows * j);
         for (int64_t n = 0; n < slice_units; ++n) {
-          const int64_t v = first + n;
-          const int64_t b = kSub ? v / 2 : v;
-          // The rows' factor: d, times the half's sub-scale (int16 pairs (f, f): the high half).
-          __m512 f = _mm512_loadu_ps(w.d + b * kRows + kHalfRows * j);
-          if constexpr (kSub) {
-            __m512i pairs =
-                _mm512_loadu_si512(w.sub + ((2 * b + v % 2) * kRows + kHalfRows * j) * 2);
-            f = _mm512_mul_ps(
-                f, _mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_srai_epi32(0xffff, pairs, 16)));
-          }
+          const int64_t b = first + n;
+          const __m512 f = _mm512_loadu_ps(w.d + b * kRows + kHalfRows * j);
           const __m512 min =
               kMin ? _mm512_loadu_ps(w.min + b * kRows + kHalfRows * j) : _mm512_setzero_ps();
           const int64_t i = x.at((c0 + k) * kGroupsPerChunk, b);
@@ -181,23 +172,147 @@ void chunks_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c
   }
 }
 
-using ChunksFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t, int64_t,
+// ---- Sub-scaled types (Q6_K, Q3_K): products over whole super-blocks ----
+// Their rows have one scale d per super-block (256 values) and an int8 sub-scale per 16
+// values; the activations (Q8_K) one scale per super-block. So each quant times its
+// sub-scale, q * s (|q * s| <= 4096), is an integer weight, and the products of a
+// super-block's 8 blocks add up in the tiles: one store and one scaling per super-block
+// instead of one per 16 values. q * s takes 13 bits: it is split into a signed high part
+// (q * s >> 6, with tdpbssd) and an unsigned low one (q * s & 63, tdpbsud), each in the tile's
+// byte layout, and the sums join as 64 * high + low (each at most 256 * 64 * 127).
+
+struct SubScaledTile {
+  const int8_t* high;
+  const int8_t* low;
+};
+
+// q * s of every weight of w, split, into thread-local buffers (valid until the next call).
+SubScaledTile split_sub_scaled(const cpu::PackedTile& w) {
+  thread_local std::vector<int8_t> high, low;
+  const auto bytes = static_cast<size_t>(w.n_blocks * kBlockBytes);
+  high.resize(bytes);
+  low.resize(bytes);
+  // Lane l of a 32-lane int16 vector holds value l % 4 of row l / 4 of 8 rows; the tile's
+  // sub-scales are int16 pairs (f, f) per row, so lane l takes pair element 2 (l / 4) (+ 16
+  // for the next 8 rows).
+  alignas(64) int16_t first_rows[32], next_rows[32];
+  for (int l = 0; l < 32; ++l) {
+    first_rows[l] = static_cast<int16_t>(2 * (l / 4));
+    next_rows[l] = static_cast<int16_t>(16 + 2 * (l / 4));
+  }
+  const __m512i pick_first = _mm512_load_si512(first_rows),
+                pick_next = _mm512_load_si512(next_rows);
+  const __m512i low_bits = _mm512_set1_epi16(63);
+  for (int64_t b = 0; b < w.n_blocks; ++b) {
+    for (int step = 0; step < kPackBlock / kStepValues; ++step) {
+      const int half = step / 4;                              // the 16 values of one sub-scale
+      for (int part = 0; part < kRows / kHalfRows; ++part) {  // rows 0-15, 16-31
+        const auto offset = static_cast<size_t>(b * kBlockBytes + step * kStepBytes + part * 64);
+        const __m512i pairs =
+            _mm512_loadu_si512(w.sub + ((2 * b + half) * kRows + part * kHalfRows) * 2);
+        for (int eight = 0; eight < 2; ++eight) {  // 8 rows x 4 values: 32 bytes
+          const size_t at = offset + 32 * static_cast<size_t>(eight);
+          __m512i q =
+              _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q + at)));
+          __m512i v = _mm512_mullo_epi16(
+              q, _mm512_permutexvar_epi16(eight ? pick_next : pick_first, pairs));
+          // Zero-masked forms: GCC 12's plain ones warn of their undefined pass-through.
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(high.data() + at),
+                              _mm512_maskz_cvtepi16_epi8(~0u, _mm512_maskz_srai_epi16(~0u, v, 6)));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(low.data() + at),
+                              _mm512_maskz_cvtepi16_epi8(~0u, _mm512_and_si512(v, low_bits)));
+        }
+      }
+    }
+  }
+  return {high.data(), low.data()};
+}
+
+constexpr int kSuperBlocks = 8;  // blocks per super-block
+
+// Unit u (super-block u / 2, half u % 2 of the tile's rows) of chunks c0 (and c0 + 1):
+// s[k][0] the high parts' sums, s[k][1] the low parts'.
+template <int kChunks>
+inline void issue_super_block(const SubScaledTile& w, const cpu::PackedActs& x, int64_t c0,
+                              int64_t u, UnitSums& s) {
+  const int64_t b0 = (u / 2) * kSuperBlocks;
+  const int half = static_cast<int>(u % 2) * kHalfRows * kStepValues;
+  _tile_zero(0);
+  _tile_zero(1);
+  if constexpr (kChunks == 2) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  for (int64_t b = b0; b < b0 + kSuperBlocks; ++b) {
+    _tile_loadd(6, w.high + b * kBlockBytes + half, kStepBytes);
+    _tile_loadd(7, w.low + b * kBlockBytes + half, kStepBytes);
+    _tile_loadd(4, x.q + x.at(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbsud(1, 4, 7);
+    if constexpr (kChunks == 2) {
+      _tile_loadd(5, x.q + x.at((c0 + 1) * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
+      _tile_dpbssd(2, 5, 6);
+      _tile_dpbsud(3, 5, 7);
+    }
+  }
+  constexpr int kStride = kHalfRows * 4;
+  _tile_stored(0, s[0][0], kStride);
+  _tile_stored(1, s[0][1], kStride);
+  if constexpr (kChunks == 2) {
+    _tile_stored(2, s[1][0], kStride);
+    _tile_stored(3, s[1][1], kStride);
+  }
+}
+
+// As chunks_kernel for sub-scaled tiles, a unit of products being a super-block of one half
+// of the rows; each unit's sums are scaled one unit after they are stored.
+template <int kChunks>
+void super_block_kernel(const cpu::PackedTile& w, const SubScaledTile& split,
+                        const cpu::PackedActs& x, int64_t c0, float (*acc)[kChunkTokens][kRows]) {
+  alignas(64) UnitSums sums[2];
+  const int64_t n_units = 2 * (w.n_blocks / kSuperBlocks);
+  const __m512 sixty_four = _mm512_set1_ps(64.0f);
+  for (int64_t u = 0; u <= n_units; ++u) {
+    if (u < n_units) issue_super_block<kChunks>(split, x, c0, u, sums[u % 2]);
+    if (u == 0) continue;
+    const int64_t v = u - 1;  // the unit to scale
+    const int64_t b0 = (v / 2) * kSuperBlocks;
+    const int j = static_cast<int>(v % 2);
+    const __m512 d =
+        _mm512_loadu_ps(w.d + b0 * kRows + kHalfRows * j);  // the rows' super-block scales
+    for (int k = 0; k < kChunks; ++k) {
+      const float* xd = x.d + x.at((c0 + k) * kGroupsPerChunk, b0);
+      const auto& high = sums[v % 2][k][0];
+      const auto& low = sums[v % 2][k][1];
+#pragma GCC unroll 16
+      for (int t = 0; t < kChunkTokens; ++t) {
+        float* a = acc[k][t] + kHalfRows * j;
+        __m512 q = _mm512_fmadd_ps(to_float(high[t]), sixty_four, to_float(low[t]));
+        _mm512_store_ps(
+            a, _mm512_fmadd_ps(_mm512_mul_ps(q, d), _mm512_set1_ps(xd[t]), _mm512_load_ps(a)));
+      }
+    }
+  }
+}
+
+// A shape's kernels for one and for two chunks.
+using ChunksFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t,
                           float (*)[kChunkTokens][kRows]);
 
 struct Kernels {
-  ChunksFn one, two;  // one chunk, two chunks
+  ChunksFn one, two;
 };
 
-template <bool kSigned, bool kMin, bool kSub>
+template <bool kSigned, bool kMin>
 constexpr Kernels kernels_of() {
-  return {chunks_kernel<kSigned, kMin, kSub, 1>, chunks_kernel<kSigned, kMin, kSub, 2>};
+  return {chunks_kernel<kSigned, kMin, 1>, chunks_kernel<kSigned, kMin, 2>};
 }
 
-// The shapes the packed formats use (backends/cpu/packed_gemm.cpp's table); others are a bug.
+// The shapes without sub-scales the packed formats use (backends/cpu/packed_gemm.cpp's
+// table); others are a bug.
 Kernels kernels_for(const cpu::TileShape& s) {
-  if (s.has_sub) return s.is_signed && !s.has_min ? kernels_of<true, false, true>() : Kernels{};
-  if (s.is_signed) return s.has_min ? Kernels{} : kernels_of<true, false, false>();
-  return s.has_min ? kernels_of<false, true, false>() : Kernels{};
+  if (s.is_signed) return s.has_min ? Kernels{} : kernels_of<true, false>();
+  return s.has_min ? kernels_of<false, true>() : Kernels{};
 }
 
 }  // namespace
@@ -209,15 +324,22 @@ int packed_tile_rows() { return kRows; }
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
                       int64_t y_stride) {
-  const Kernels kernels = kernels_for(shape);
-  configure_tiles(shape.has_sub ? kPackBlock / 2 : kPackBlock);
+  // Sub-scaled tiles (signed, no minimums) go by super-blocks over their split weights.
+  const bool by_super_blocks = shape.has_sub && shape.is_signed && !shape.has_min;
+  const Kernels kernels = by_super_blocks ? Kernels{} : kernels_for(shape);
+  SubScaledTile split{};
+  if (by_super_blocks) split = split_sub_scaled(w);
+  configure_tiles();
   const int64_t first = g * kTileTokens, end = (g + n_groups) * kTileTokens;  // tokens
-  const int64_t n_units = shape.has_sub ? 2 * w.n_blocks : w.n_blocks;
   alignas(64) float acc[2][kChunkTokens][kRows];
   for (int64_t c = first / kChunkTokens; c * kChunkTokens < end; c += 2) {
     const bool pair = (c + 1) * kChunkTokens < end;
     std::fill_n(&acc[0][0][0], sizeof acc / sizeof(float), 0.0f);
-    (pair ? kernels.two : kernels.one)(w, x, c, n_units, acc);
+    if (by_super_blocks) {
+      (pair ? super_block_kernel<2> : super_block_kernel<1>)(w, split, x, c, acc);
+    } else {
+      (pair ? kernels.two : kernels.one)(w, x, c, acc);
+    }
     for (int k = 0; k < (pair ? 2 : 1); ++k) {
       for (int t = 0; t < kChunkTokens; ++t) {
         int64_t token = (c + k) * kChunkTokens + t;
