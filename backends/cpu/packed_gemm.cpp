@@ -102,6 +102,7 @@ void unpack_q45_k(const uint8_t* row, int64_t b, UnpackedBlock& out) {
   unpack_scale_min_k4(blk.scales, j, sc, m);
   out.d = f16_to_f32(blk.d) * static_cast<float>(sc);
   out.min = -f16_to_f32(blk.dmin) * static_cast<float>(m);
+  out.sub[0] = out.sub[1] = static_cast<int16_t>(sc);  // scales_in_sub
 }
 
 template void unpack_q45_k<BlockQ4_K>(const uint8_t*, int64_t, UnpackedBlock&);
@@ -159,7 +160,7 @@ TileShape shape_of(const PackedForm& f) {
   int steps = 8;
   while (steps > 1 && steps * 2 * f.max_abs_q * 127 > 32767) steps /= 2;
   if (f.has_sub) steps = std::min(steps, 4);
-  return {f.is_signed, f.has_min, f.has_sub, steps};
+  return {f.is_signed, f.has_min, f.has_sub, steps, f.scales_in_sub};
 }
 
 // Block b (32 values) of one activation row in the row kernels' format (the weights'
@@ -250,7 +251,7 @@ struct TileBuffer {
     q.resize(blocks * kPackBlock * r);
     d.resize(blocks * r);
     min.resize(blocks * r);
-    sub.resize(f.has_sub ? blocks * 4 * r : 0);
+    sub.resize(f.carries_sub() ? blocks * 4 * r : 0);
     if (clear) {
       std::fill(q.begin(), q.end(), int8_t{0});
       std::fill(d.begin(), d.end(), 0.0f);
@@ -275,14 +276,14 @@ struct TileBuffer {
       for (int64_t b = 0; b < n_blocks; ++b) {
         auto bi = static_cast<size_t>(b);
         unpack(group + group_bytes * static_cast<size_t>(u), b, unit_q, unit_d, unit_min,
-               f.has_sub ? unit_sub : nullptr);
+               f.carries_sub() ? unit_sub : nullptr);
         int8_t* block_q = q.data() + bi * kPackBlock * static_cast<size_t>(rows);
         for (int step = 0; step < kPackBlock / kStepValues; ++step) {
           std::memcpy(block_q + (step * rows + u * kTileRows) * kStepValues, unit_q + step * kUnitStep, kUnitStep);
         }
         std::memcpy(d.data() + bi * static_cast<size_t>(rows) + u * kTileRows, unit_d, sizeof unit_d);
         std::memcpy(min.data() + bi * static_cast<size_t>(rows) + u * kTileRows, unit_min, sizeof unit_min);
-        if (f.has_sub) {
+        if (f.carries_sub()) {
           for (int half = 0; half < 2; ++half) {
             std::memcpy(sub.data() + ((2 * bi + static_cast<size_t>(half)) * static_cast<size_t>(rows) + u * kTileRows) * 2,
                         unit_sub + half * 2 * kTileRows, sizeof(int16_t) * 2 * kTileRows);
@@ -311,7 +312,7 @@ struct TileBuffer {
         }
         d[bi * stride + static_cast<size_t>(r)] = u.d;
         min[bi * stride + static_cast<size_t>(r)] = u.min;
-        if (f.has_sub) {
+        if (f.carries_sub()) {
           for (int half = 0; half < 2; ++half) {
             int16_t* lanes = sub.data() + ((2 * bi + static_cast<size_t>(half)) * stride + static_cast<size_t>(r)) * 2;
             lanes[0] = lanes[1] = u.sub[half];

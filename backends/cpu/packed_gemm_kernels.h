@@ -20,12 +20,15 @@ inline constexpr int kStepValues = 4;  // values per row in one step of the tile
 ///   (Q4_0's -8d, Q4_1's m, Q4_K's -dmin*m);
 /// - has_sub: per-16-value int16 sub-scales multiply the byte products (Q6_K, Q3_K);
 /// - group_steps: 32-byte steps whose 16-bit products can be summed before widening
-///   without overflow (1, 4 or 8; bounded by max |q| and by the sub-scale groups).
+///   without overflow (1, 4 or 8; bounded by max |q| and by the sub-scale groups);
+/// - scales_in_sub: d is a super-block scale times the integer block scale that sub also
+///   holds (Q4_K, Q5_K; the SIMD levels read d alone, AMX sums super-blocks with sub).
 struct TileShape {
   bool is_signed;
   bool has_min;
   bool has_sub;
   int group_steps;
+  bool scales_in_sub = false;
 };
 
 /// One packed tile of R rows (the level's packed_tile_rows(): 16 or 32) x n_blocks blocks of
@@ -60,8 +63,8 @@ struct PackedActs {
   }
 };
 
-
-/// One 32-value block of a weight row in integer form: value j = d * sub[j / 16] * q[j] + min.
+/// One 32-value block of a weight row in integer form: value j = d * sub[j / 16] * q[j] + min
+/// (for scales_in_sub types: d * q[j] + min, with sub the integer factor of d).
 struct UnpackedBlock {
   int8_t q[kPackBlock];
   float d = 0;

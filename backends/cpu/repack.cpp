@@ -186,7 +186,7 @@ void tile_q8_0(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min,
   }
 }
 
-void tile_q4_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t*) {
+void tile_q4_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min, int16_t* sub) {
   const auto& g = reinterpret_cast<const BlockQ4_Kx8*>(group)[b / 8];
   int j = static_cast<int>(b % 8);
   int shift = 4 * (j % 2);
@@ -197,6 +197,8 @@ void tile_q4_k(const uint8_t* group, int64_t b, int8_t* q, float* d, float* min,
   for (int r = 0; r < kGroupRows; ++r) {
     d[r] = f16_to_f32(g.d[r]) * g.scales[j][r];
     min[r] = -f16_to_f32(g.dmin[r]) * g.mins[j / 2][r][j % 2];
+    for (int half = 0; half < 2; ++half)
+      sub[16 * half + 2 * r] = sub[16 * half + 2 * r + 1] = g.scales[j][r];
   }
 }
 

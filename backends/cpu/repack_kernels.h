@@ -101,7 +101,8 @@ using RepackGroupFn = void (*)(const uint8_t* const* rows, int n_rows, int64_t n
 
 /// Writes block b (32 values) of the 8 rows of the interleaved group at `group` in the packed
 /// GEMM's tile form (packed_gemm_kernels.h): q [8 steps][8 rows][4], d and min [8 rows],
-/// sub [2 halves][16] (lanes 2r, 2r + 1: row r's sub-scale; left alone for types without).
+/// sub [2 halves][16] (lanes 2r, 2r + 1: row r's sub-scale, or Q4_K's block scale; left alone
+/// for types without).
 using GroupBlockUnpackFn = void (*)(const uint8_t* group, int64_t b, int8_t* q, float* d,
                                     float* min, int16_t* sub);
 

@@ -74,6 +74,12 @@ struct PackedForm {
   bool has_min = false;
   bool has_sub = false;
   int64_t min_tokens = 0;  // where the GEMM overtakes the row kernels (bench_kernels prompt/)
+  // d is a super-block scale times a 6-bit block scale, which the unpacker also gives in
+  // sub (Q4_K, Q5_K): the AMX level sums whole super-blocks in integers with it.
+  bool scales_in_sub = false;
+
+  /// Whether the tile carries sub (sub-scales, or scales_in_sub's block scales).
+  bool carries_sub() const { return has_sub || scales_in_sub; }
 };
 
 struct TypeKernels {

@@ -172,26 +172,46 @@ void chunks_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c
   }
 }
 
-// ---- Sub-scaled types (Q6_K, Q3_K): products over whole super-blocks ----
-// Their rows have one scale d per super-block (256 values) and an int8 sub-scale per 16
-// values; the activations (Q8_K) one scale per super-block. So each quant times its
-// sub-scale, q * s (|q * s| <= 4096), is an integer weight, and the products of a
-// super-block's 8 blocks add up in the tiles: one store and one scaling per super-block
-// instead of one per 16 values. q * s takes 13 bits: it is split into a signed high part
-// (q * s >> 6, with tdpbssd) and an unsigned low one (q * s & 63, tdpbsud), each in the tile's
-// byte layout, and the sums join as 64 * high + low (each at most 256 * 64 * 127).
+constexpr int kSuperBlocks = 8;  // blocks per super-block
+
+// ---- K-quants: products over whole super-blocks ----
+// Their rows have one scale d per super-block (256 values) and an integer scale s per 16
+// (Q6_K, Q3_K: the sub-scales) or per 32 values (Q4_K, Q5_K: a block's d is d times s; their
+// minimums stay per block); the activations (Q8_K) one scale per super-block. So q * s is an
+// integer weight, and the products of a super-block's 8 blocks add up in the tiles: one store
+// and one scaling per super-block instead of one per 16 or 32 values. q * s takes up to 13
+// bits (|q * s| <= 4096): it is split into a high part (q * s >> 6, signed) and an unsigned
+// low one (q * s & 63), each in the tile's byte layout, and the sums join as
+// 64 * high + low (each at most 256 * 64 * 127).
 
 struct SubScaledTile {
   const int8_t* high;
   const int8_t* low;
+  const float* scale;  // [super-block][row]: the rows' super-block scales
 };
 
-// q * s of every weight of w, split, into thread-local buffers (valid until the next call).
-SubScaledTile split_sub_scaled(const cpu::PackedTile& w) {
+// q * s of every weight of w, split, into thread-local buffers (valid until the next call),
+// and the rows' super-block scales: d itself with sub-scales, d / s (exact: d is the fp16
+// scale times s) with scales_in_sub.
+SubScaledTile split_sub_scaled(const cpu::PackedTile& w, bool scales_in_sub) {
   thread_local std::vector<int8_t> high, low;
+  thread_local std::vector<float> scale;
   const auto bytes = static_cast<size_t>(w.n_blocks * kBlockBytes);
   high.resize(bytes);
   low.resize(bytes);
+  scale.assign(static_cast<size_t>(w.n_blocks / kSuperBlocks * kRows), 0.0f);
+  for (int64_t b = 0; b < w.n_blocks; ++b) {
+    float* rows = scale.data() + b / kSuperBlocks * kRows;
+    for (int r = 0; r < kRows; ++r) {
+      const float d = w.d[b * kRows + r];
+      const int16_t s = w.sub[(2 * b * kRows + r) * 2];
+      if (!scales_in_sub) {
+        rows[r] = d;
+      } else if (s != 0 && rows[r] == 0.0f) {
+        rows[r] = d / static_cast<float>(s);
+      }
+    }
+  }
   // Lane l of a 32-lane int16 vector holds value l % 4 of row l / 4 of 8 rows; the tile's
   // sub-scales are int16 pairs (f, f) per row, so lane l takes pair element 2 (l / 4) (+ 16
   // for the next 8 rows).
@@ -225,10 +245,8 @@ SubScaledTile split_sub_scaled(const cpu::PackedTile& w) {
       }
     }
   }
-  return {high.data(), low.data()};
+  return {high.data(), low.data(), scale.data()};
 }
-
-constexpr int kSuperBlocks = 8;  // blocks per super-block
 
 // Unit u (super-block u / 2, half u % 2 of the tile's rows) of chunks c0 (and c0 + 1):
 // s[k][0] the high parts' sums, s[k][1] the low parts'.
@@ -264,9 +282,10 @@ inline void issue_super_block(const SubScaledTile& w, const cpu::PackedActs& x, 
   }
 }
 
-// As chunks_kernel for sub-scaled tiles, a unit of products being a super-block of one half
-// of the rows; each unit's sums are scaled one unit after they are stored.
-template <int kChunks>
+// As chunks_kernel for K-quant tiles, a unit of products being a super-block of one half of
+// the rows; each unit's sums are scaled one unit after they are stored, and the minimums
+// (kMin: Q4_K, Q5_K) added block by block.
+template <bool kMin, int kChunks>
 void super_block_kernel(const cpu::PackedTile& w, const SubScaledTile& split,
                         const cpu::PackedActs& x, int64_t c0, float (*acc)[kChunkTokens][kRows]) {
   alignas(64) UnitSums sums[2];
@@ -278,19 +297,29 @@ void super_block_kernel(const cpu::PackedTile& w, const SubScaledTile& split,
     const int64_t v = u - 1;  // the unit to scale
     const int64_t b0 = (v / 2) * kSuperBlocks;
     const int j = static_cast<int>(v % 2);
-    const __m512 d =
-        _mm512_loadu_ps(w.d + b0 * kRows + kHalfRows * j);  // the rows' super-block scales
+    const __m512 d = _mm512_loadu_ps(split.scale + (v / 2) * kRows + kHalfRows * j);
     for (int k = 0; k < kChunks; ++k) {
       const float* xd = x.d + x.at((c0 + k) * kGroupsPerChunk, b0);
       const auto& high = sums[v % 2][k][0];
       const auto& low = sums[v % 2][k][1];
+      __m512 r[kChunkTokens];
 #pragma GCC unroll 16
       for (int t = 0; t < kChunkTokens; ++t) {
-        float* a = acc[k][t] + kHalfRows * j;
         __m512 q = _mm512_fmadd_ps(to_float(high[t]), sixty_four, to_float(low[t]));
-        _mm512_store_ps(
-            a, _mm512_fmadd_ps(_mm512_mul_ps(q, d), _mm512_set1_ps(xd[t]), _mm512_load_ps(a)));
+        r[t] = _mm512_fmadd_ps(_mm512_mul_ps(q, d), _mm512_set1_ps(xd[t]),
+                               _mm512_load_ps(acc[k][t] + kHalfRows * j));
       }
+      if constexpr (kMin) {
+        for (int64_t b = b0; b < b0 + kSuperBlocks; ++b) {
+          const __m512 min = _mm512_loadu_ps(w.min + b * kRows + kHalfRows * j);
+          const float* xs = x.s + x.at((c0 + k) * kGroupsPerChunk, b);
+#pragma GCC unroll 16
+          for (int t = 0; t < kChunkTokens; ++t)
+            r[t] = _mm512_fmadd_ps(min, _mm512_set1_ps(xs[t]), r[t]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int t = 0; t < kChunkTokens; ++t) _mm512_store_ps(acc[k][t] + kHalfRows * j, r[t]);
     }
   }
 }
@@ -324,11 +353,11 @@ int packed_tile_rows() { return kRows; }
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
                       int64_t y_stride) {
-  // Sub-scaled tiles (signed, no minimums) go by super-blocks over their split weights.
-  const bool by_super_blocks = shape.has_sub && shape.is_signed && !shape.has_min;
+  // K-quant tiles go by super-blocks over their split weights.
+  const bool by_super_blocks = shape.has_sub || shape.scales_in_sub;
   const Kernels kernels = by_super_blocks ? Kernels{} : kernels_for(shape);
   SubScaledTile split{};
-  if (by_super_blocks) split = split_sub_scaled(w);
+  if (by_super_blocks) split = split_sub_scaled(w, shape.scales_in_sub);
   configure_tiles();
   const int64_t first = g * kTileTokens, end = (g + n_groups) * kTileTokens;  // tokens
   alignas(64) float acc[2][kChunkTokens][kRows];
@@ -336,7 +365,11 @@ void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
     const bool pair = (c + 1) * kChunkTokens < end;
     std::fill_n(&acc[0][0][0], sizeof acc / sizeof(float), 0.0f);
     if (by_super_blocks) {
-      (pair ? super_block_kernel<2> : super_block_kernel<1>)(w, split, x, c, acc);
+      if (shape.has_min) {
+        (pair ? super_block_kernel<true, 2> : super_block_kernel<true, 1>)(w, split, x, c, acc);
+      } else {
+        (pair ? super_block_kernel<false, 2> : super_block_kernel<false, 1>)(w, split, x, c, acc);
+      }
     } else {
       (pair ? kernels.two : kernels.one)(w, x, c, acc);
     }
