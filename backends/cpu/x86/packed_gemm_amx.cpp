@@ -2,15 +2,15 @@
 // instructions multiply two 16-row halves of the weight tile by two chunks of 16 tokens at
 // once (four tiles of int32 sums, each 16 tokens x 16 rows). A tile block (8 steps of 32 rows
 // x 4 values) gives each half's B operand directly (K/4 rows of 16 columns x 4 bytes, 128
-// bytes apart) and a chunk's block (16 tokens x 32 quants, one after another) the A operand.
-// Each block has its own scales, so every product (K = 32) is stored and AVX512 scales its
-// sums into float accumulators: a conversion, a multiply and an FMA per 16 sums (and one more
-// FMA for the minimums).
+// bytes apart) and a chunk's block (16 tokens x 32 quants, 64 bytes apart) the A operand.
+// The legacy types and Q8_0 have scales per block on both sides, so every product (K = 32)
+// is stored and AVX512 scales its sums into float accumulators: a conversion, a multiply and
+// an FMA per 16 sums (one more FMA for minimums). The K-quants sum whole super-blocks in the
+// tiles instead (below, "K-quants").
 //
 // What bounds it, measured on an Intel Xeon VM with AMX (2026-12-07; docs/benchmarks.md): a
 // tdpbssd holds the tile unit ~16 cycles whatever its K (so K = 32 uses half of it), a
-// tilestored 7-16, and the tile work and the vector scaling hardly overlap: their times add,
-// about half each.
+// tilestored 7-16, and the tile work and the vector scaling hardly overlap: their times add.
 #include <immintrin.h>
 
 #include <algorithm>
