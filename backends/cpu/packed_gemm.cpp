@@ -370,15 +370,13 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd, xs;
   thread_local std::vector<int32_t> xsum;
-  xq.resize(
-      static_cast<size_t>(n_chunks * PackedActs::pairs(n_blocks) * kChunkTokens * kTokenBytes));
+  xq.resize(group_values * kPackBlock);
   xd.resize(group_values);
   xs.resize(group_values);
   xsum.resize(2 * group_values);
   // Every token below overwrites its slots; only the last chunk's missing tokens need zeros.
   auto last_group = static_cast<size_t>((n_chunks - 1) * n_blocks * kChunkTokens);
-  std::fill(xq.begin() + PackedActs::quant_offset(n_blocks, (n_chunks - 1) * kChunkTokens, 0),
-            xq.end(), int8_t{0});
+  std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_group * kPackBlock), xq.end(), int8_t{0});
   std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_group), xd.end(), 0.0f);
   std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_group), xs.end(), 0.0f);
   std::fill(xsum.begin() + static_cast<std::ptrdiff_t>(2 * last_group), xsum.end(), 0);
@@ -398,8 +396,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     int64_t first = (t / kChunkTokens) * n_blocks * kChunkTokens + t % kChunkTokens;
     for (int64_t b = 0; b < n_blocks; ++b) {
       int64_t i = first + b * kChunkTokens;
-      act_block(format, row.data(), b, q + PackedActs::quant_offset(n_blocks, t, b), d[i], s[i],
-                sum + 2 * i);
+      act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i], sum + 2 * i);
     }
   });
   PackedActs acts{q, d, s, sum, n_blocks};

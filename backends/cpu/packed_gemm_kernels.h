@@ -43,16 +43,12 @@ struct PackedTile {
   int64_t n_blocks;
 };
 
-inline constexpr int kTokenBytes = 2 * kPackBlock;  // a token's quants of two blocks
-
-/// Activations in chunks of kChunkTokens tokens (the last padded with zero tokens). Quants go
-/// by pairs of blocks: chunk c, pair p, token t has the 64 quants of blocks 2p and 2p + 1 at
-/// q + ((c * pairs + p) * 16 + t % 16) * 64 (quant_offset), so a token's next block follows
-/// its block and the next token's block is kTokenBytes on: a chunk's pair is one AMX operand
-/// of 16 rows x 64 bytes, a block of it one of 16 rows x 32 bytes, 64 apart. Scales go by
-/// blocks: the (token, block) index i = (c * n_blocks + block) * 16 + t % 16 (at) has its
-/// scale at d + i, its scaled sum (d * sum(q)) at s + i and the integer sums of its halves
-/// (16 quants each) at sum + 2 i.
+/// Activations in chunks of kChunkTokens tokens (the last padded with zero tokens), block by
+/// block: the (token, block) pair i = (chunk * n_blocks + block) * 16 + token % 16 has its 32
+/// quants at q + 32 i, its scale at d + i, its scaled sum (d * sum(q)) at s + i and the
+/// integer sums of its halves (16 quants each) at sum + 2 i. So a group of kTileTokens tokens
+/// has each block's 4 tokens one after another, and a chunk each block's 16 tokens (one AMX
+/// tile of 16 rows x 32 bytes).
 struct PackedActs {
   const int8_t* q;
   const float* d;
@@ -60,21 +56,7 @@ struct PackedActs {
   const int32_t* sum;
   int64_t n_blocks;
 
-  static int64_t pairs(int64_t n_blocks) { return (n_blocks + 1) / 2; }
-
-  /// Where token t's quants of block b start (bytes from q).
-  static int64_t quant_offset(int64_t n_blocks, int64_t t, int64_t b) {
-    return ((t / kChunkTokens * pairs(n_blocks) + b / 2) * kChunkTokens + t % kChunkTokens) *
-               kTokenBytes +
-           b % 2 * kPackBlock;
-  }
-
-  /// Group g's first token's quants of block b (the group's next tokens kTokenBytes apart).
-  const int8_t* quants(int64_t g, int64_t b) const {
-    return q + quant_offset(n_blocks, g * kTileTokens, b);
-  }
-
-  /// The scale index of group g's first token and block b.
+  /// The pair of group g's first token and block b.
   int64_t at(int64_t g, int64_t b) const {
     constexpr int kGroups = kChunkTokens / kTileTokens;
     return ((g / kGroups) * n_blocks + b) * kChunkTokens + (g % kGroups) * kTileTokens;

@@ -72,7 +72,7 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     int64_t chunk = std::min(kChunk, w.n_blocks - b0);
     for (int64_t c = 0; c < chunk; ++c) {
       const int8_t* wq = w.q + (b0 + c) * kTileBlockBytes;
-      const int8_t* bq = x.quants(g, b0 + c);
+      const int8_t* bq = x.q + x.at(g, b0 + c) * kPackBlock;
       // The step loops stay (nearly) rolled: unrolled further, the compiler keeps every
       // step's vectors live and spills the sums. Two steps per iteration measured 3-8%
       // faster than one with 8-row tiles (bench_kernels prompt/, best of 12).
@@ -93,7 +93,7 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
               q_u[h] = kSigned ? _mm256_sign_epi8(q[h], q[h]) : q[h];
             }
             for (int t = 0; t < NT; ++t) {
-              __m256i xb = broadcast4(bq + t * cpu::kTokenBytes + kStepValues * step);
+              __m256i xb = broadcast4(bq + t * kPackBlock + kStepValues * step);
               for (int h = 0; h < kTogether; ++h) {
                 __m256i xs_signed = kSigned ? _mm256_sign_epi8(xb, q[h]) : xb;
                 if constexpr (kDirect) {

@@ -2,7 +2,7 @@
 // instructions multiply two 16-row halves of the weight tile by two chunks of 16 tokens at
 // once (four tiles of int32 sums, each 16 tokens x 16 rows). A tile block (8 steps of 32 rows
 // x 4 values) gives each half's B operand directly (K/4 rows of 16 columns x 4 bytes, 128
-// bytes apart) and a chunk's block (16 tokens x 32 quants, 64 bytes apart) the A operand.
+// bytes apart) and a chunk's block (16 tokens x 32 quants, one after another) the A operand.
 // The legacy types and Q8_0 have scales per block on both sides, so every product (K = 32)
 // is stored and AVX512 scales its sums into float accumulators: a conversion, a multiply and
 // an FMA per 16 sums (one more FMA for minimums). The K-quants sum whole super-blocks in the
@@ -46,21 +46,21 @@ struct alignas(64) TileConfig {
 static_assert(sizeof(TileConfig) == 64);
 
 // tmm0-3: int32 sums (2 chunks x 2 halves of the rows, or x the high and low parts of one
-// half's K-quant weights); tmm4/5: the chunks' activations; tmm6/7: weights. K = `values`
-// per product: 32 (a block) or 64 (two blocks of a K-quant super-block).
-void configure_tiles(int values) {
+// half's sub-scaled weights); tmm4/5: the chunks' activations; tmm6/7: weights. K = 32 (a
+// block) per product.
+void configure_tiles() {
   TileConfig c;
   for (int t = 0; t < 4; ++t) {
     c.colsb[t] = kHalfRows * 4;
     c.rows[t] = kChunkTokens;
   }
   for (int t = 4; t < 6; ++t) {
-    c.colsb[t] = static_cast<uint16_t>(values);
+    c.colsb[t] = kPackBlock;
     c.rows[t] = kChunkTokens;
   }
   for (int t = 6; t < 8; ++t) {
     c.colsb[t] = kHalfRows * kStepValues;
-    c.rows[t] = static_cast<uint8_t>(values / kStepValues);
+    c.rows[t] = kPackBlock / kStepValues;
   }
   // Not _tile_loadconfig: GCC 12's declares only the pointer's first 8 bytes as read, so the
   // stores of the rest could be dropped (a test program of ours then faulted on tileloadd).
@@ -78,9 +78,9 @@ inline void issue(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0
   const int8_t* q = w.q + b * kBlockBytes;
   _tile_loadd(6, q, kStepBytes);
   _tile_loadd(7, q + kHalfRows * kStepValues, kStepBytes);
-  _tile_loadd(4, x.quants(c0 * kGroupsPerChunk, b), cpu::kTokenBytes);
+  _tile_loadd(4, x.q + x.at(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
   if constexpr (kChunks == 2) {
-    _tile_loadd(5, x.quants((c0 + 1) * kGroupsPerChunk, b), cpu::kTokenBytes);
+    _tile_loadd(5, x.q + x.at((c0 + 1) * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
   }
   constexpr int kStride = kHalfRows * 4;
   // Every product before any store: a store waits for its product's result, and the tile
@@ -261,16 +261,14 @@ inline void issue_super_block(const SubScaledTile& w, const cpu::PackedActs& x, 
     _tile_zero(2);
     _tile_zero(3);
   }
-  // K = 64: blocks b and b + 1 at once (the tile's steps run on across blocks, and a token's
-  // quants of the two blocks are one row of the activations' pair).
-  for (int64_t b = b0; b < b0 + kSuperBlocks; b += 2) {
+  for (int64_t b = b0; b < b0 + kSuperBlocks; ++b) {
     _tile_loadd(6, w.high + b * kBlockBytes + half, kStepBytes);
     _tile_loadd(7, w.low + b * kBlockBytes + half, kStepBytes);
-    _tile_loadd(4, x.quants(c0 * kGroupsPerChunk, b), cpu::kTokenBytes);
+    _tile_loadd(4, x.q + x.at(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
     _tile_dpbssd(0, 4, 6);
     _tile_dpbsud(1, 4, 7);
     if constexpr (kChunks == 2) {
-      _tile_loadd(5, x.quants((c0 + 1) * kGroupsPerChunk, b), cpu::kTokenBytes);
+      _tile_loadd(5, x.q + x.at((c0 + 1) * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
       _tile_dpbssd(2, 5, 6);
       _tile_dpbsud(3, 5, 7);
     }
@@ -360,7 +358,7 @@ void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
   const Kernels kernels = by_super_blocks ? Kernels{} : kernels_for(shape);
   SubScaledTile split{};
   if (by_super_blocks) split = split_sub_scaled(w, shape.scales_in_sub);
-  configure_tiles(by_super_blocks ? 2 * kPackBlock : kPackBlock);
+  configure_tiles();
   const int64_t first = g * kTileTokens, end = (g + n_groups) * kTileTokens;  // tokens
   alignas(64) float acc[2][kChunkTokens][kRows];
   for (int64_t c = first / kChunkTokens; c * kChunkTokens < end; c += 2) {

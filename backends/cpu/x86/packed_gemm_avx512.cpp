@@ -16,7 +16,6 @@ namespace {
 using cpu::kPackBlock;
 using cpu::kStepValues;
 using cpu::kTileTokens;
-using cpu::kTokenBytes;
 
 constexpr int kRows = 2 * cpu::kTileRows;         // 16 rows: one int32 lane each
 constexpr int kSteps = kPackBlock / kStepValues;  // 8 vectors per block
@@ -56,16 +55,16 @@ inline void direct_block(const int8_t* wq, const int8_t* xq, const int32_t* xsum
 #pragma GCC unroll 4
   for (int step = 0; step < kSteps; step += 2) {
     __m512i q_even = weights(step), q_odd = weights(step + 1);
-    const int8_t* x = xq + kStepValues * step;  // token t's values at x + kTokenBytes t
+    const int8_t* x = xq + kStepValues * step;  // token t's values at x + 32 t
     add_dot_broadcast(e0, q_even, x);
-    add_dot_broadcast(e1, q_even, x + kTokenBytes);
-    add_dot_broadcast(e2, q_even, x + 2 * kTokenBytes);
-    add_dot_broadcast(e3, q_even, x + 3 * kTokenBytes);
+    add_dot_broadcast(e1, q_even, x + kPackBlock);
+    add_dot_broadcast(e2, q_even, x + 2 * kPackBlock);
+    add_dot_broadcast(e3, q_even, x + 3 * kPackBlock);
     x += kStepValues;
     add_dot_broadcast(o0, q_odd, x);
-    add_dot_broadcast(o1, q_odd, x + kTokenBytes);
-    add_dot_broadcast(o2, q_odd, x + 2 * kTokenBytes);
-    add_dot_broadcast(o3, q_odd, x + 3 * kTokenBytes);
+    add_dot_broadcast(o1, q_odd, x + kPackBlock);
+    add_dot_broadcast(o2, q_odd, x + 2 * kPackBlock);
+    add_dot_broadcast(o3, q_odd, x + 3 * kPackBlock);
   }
   out[0] = _mm512_add_epi32(e0, o0);
   out[1] = _mm512_add_epi32(e1, o1);
@@ -91,16 +90,16 @@ inline void sub_scaled_block(const int8_t* wq, const int8_t* xq, const int32_t* 
 #pragma GCC unroll 4
   for (int step = 0; step < kSteps / 2; ++step) {
     __m512i q_low = weights(step), q_high = weights(step + kSteps / 2);
-    const int8_t* x = xq + kStepValues * step;  // token t's values at x + kTokenBytes t
+    const int8_t* x = xq + kStepValues * step;  // token t's values at x + 32 t
     add_dot_broadcast(l0, q_low, x);
-    add_dot_broadcast(l1, q_low, x + kTokenBytes);
-    add_dot_broadcast(l2, q_low, x + 2 * kTokenBytes);
-    add_dot_broadcast(l3, q_low, x + 3 * kTokenBytes);
+    add_dot_broadcast(l1, q_low, x + kPackBlock);
+    add_dot_broadcast(l2, q_low, x + 2 * kPackBlock);
+    add_dot_broadcast(l3, q_low, x + 3 * kPackBlock);
     x += kPackBlock / 2;
     add_dot_broadcast(h0, q_high, x);
-    add_dot_broadcast(h1, q_high, x + kTokenBytes);
-    add_dot_broadcast(h2, q_high, x + 2 * kTokenBytes);
-    add_dot_broadcast(h3, q_high, x + 3 * kTokenBytes);
+    add_dot_broadcast(h1, q_high, x + kPackBlock);
+    add_dot_broadcast(h2, q_high, x + 2 * kPackBlock);
+    add_dot_broadcast(h3, q_high, x + 3 * kPackBlock);
   }
   // The tile stores each row's sub-scale as an int16 pair (f, f).
   const __m512i f_low = high_halves(load512(sub));
@@ -138,10 +137,10 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     auto block_sums = [&](int64_t skip) {
       int64_t i = x.at(g + skip, b);  // the group's first (token, block) pair of block b
       if constexpr (kSub) {
-        sub_scaled_block(w.q + b * kBlockBytes, x.quants(g + skip, b), x.sum + 2 * i,
+        sub_scaled_block(w.q + b * kBlockBytes, x.q + i * kPackBlock, x.sum + 2 * i,
                          w.sub + b * 4 * kRows, block);
       } else {
-        direct_block<kSigned>(w.q + b * kBlockBytes, x.quants(g + skip, b), x.sum + 2 * i, block);
+        direct_block<kSigned>(w.q + b * kBlockBytes, x.q + i * kPackBlock, x.sum + 2 * i, block);
       }
       return i;
     };
