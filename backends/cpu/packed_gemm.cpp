@@ -366,20 +366,20 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   if (n == 0) return;
   int64_t n_groups = (n + kTileTokens - 1) / kTileTokens;
   int64_t n_chunks = (n + kChunkTokens - 1) / kChunkTokens;
-  auto group_values = static_cast<size_t>(n_chunks * n_blocks * kChunkTokens);
+  auto token_blocks = static_cast<size_t>(n_chunks * n_blocks * kChunkTokens);
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd, xs;
   thread_local std::vector<int32_t> xsum;
-  xq.resize(group_values * kPackBlock);
-  xd.resize(group_values);
-  xs.resize(group_values);
-  xsum.resize(2 * group_values);
+  xq.resize(token_blocks * kPackBlock);
+  xd.resize(token_blocks);
+  xs.resize(token_blocks);
+  xsum.resize(2 * token_blocks);
   // Every token below overwrites its slots; only the last chunk's missing tokens need zeros.
-  auto last_group = static_cast<size_t>((n_chunks - 1) * n_blocks * kChunkTokens);
-  std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_group * kPackBlock), xq.end(), int8_t{0});
-  std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_group), xd.end(), 0.0f);
-  std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_group), xs.end(), 0.0f);
-  std::fill(xsum.begin() + static_cast<std::ptrdiff_t>(2 * last_group), xsum.end(), 0);
+  auto last_chunk = static_cast<size_t>((n_chunks - 1) * n_blocks * kChunkTokens);
+  std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_chunk * kPackBlock), xq.end(), int8_t{0});
+  std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_chunk), xd.end(), 0.0f);
+  std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_chunk), xs.end(), 0.0f);
+  std::fill(xsum.begin() + static_cast<std::ptrdiff_t>(2 * last_chunk), xsum.end(), 0);
   // Pointers, not the thread_local names: inside a task those name the worker's own.
   int8_t* q = xq.data();
   float* d = xd.data();
