@@ -88,7 +88,8 @@ TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
       const TypeTraits& traits = type_traits(type);
       ASSERT_TRUE(has_packed_gemm(type, isa)) << traits.name;
       for (int64_t cols : {int64_t{256}, int64_t{2304}}) {
-        for (int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}, int64_t{29}}) {
+        // 45: a whole AMX tile of 32 rows, then a partial one.
+        for (int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}, int64_t{29}, int64_t{45}}) {
           size_t stride = *row_bytes(type, cols);
           std::vector<float> wf = random_values(static_cast<size_t>(rows * cols), 7);
           std::vector<uint8_t> w(stride * static_cast<size_t>(rows));
@@ -104,9 +105,14 @@ TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
             std::vector<float> x = random_values(static_cast<size_t>(n * cols), 8);
             Acts xq = quantized_activations(x, cols, isa, type);
             for (int threads : {1, 3}) {
-              std::vector<float> y(static_cast<size_t>(n * rows), NAN);
+              // A guard of 4 tokens' rows past y: no level may write a padding token.
+              std::vector<float> y(static_cast<size_t>((n + 4) * rows), NAN);
               MatmulTarget target{type, w.data(), rows, y.data()};
               packed_matmuls({&target, 1}, cols, x.data(), n, threads, isa);
+              for (size_t i = static_cast<size_t>(n * rows); i < y.size(); ++i) {
+                ASSERT_TRUE(std::isnan(y[i]))
+                    << isa_name(isa) << " " << traits.name << " wrote past y";
+              }
               for (int64_t t = 0; t < n; ++t) {
                 for (int64_t r = 0; r < rows; ++r) {
                   auto [ref, tol] = reference_dot(wd.data() + r * cols, xq, t);

@@ -215,24 +215,27 @@ void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, floa
 
 using TileGemmFn = decltype(&avx2::packed_tile_gemm);
 
-// A level's tile kernel and its tile height.
+// A level's tile kernel, its tile height, and whether it writes no token past the real ones
+// (then a prompt's last, partial group needs no buffer).
 struct TileKernels {
   TileGemmFn gemm;
   int rows;
+  int chunk_tokens;
+  bool clips_tokens = false;
 };
 
 TileKernels tile_kernels(Isa isa) {
   switch (isa) {
     case Isa::Avx2:
-      return {avx2::packed_tile_gemm, avx2::packed_tile_rows()};
+      return {avx2::packed_tile_gemm, avx2::packed_tile_rows(), avx2::packed_chunk_tokens()};
     case Isa::Avx512:
-      return {avx512::packed_tile_gemm, avx512::packed_tile_rows()};
+      return {avx512::packed_tile_gemm, avx512::packed_tile_rows(), avx512::packed_chunk_tokens()};
     case Isa::Amx:
-      return {amx::packed_tile_gemm, amx::packed_tile_rows()};
+      return {amx::packed_tile_gemm, amx::packed_tile_rows(), amx::packed_chunk_tokens(), true};
     case Isa::Scalar:
       break;
   }
-  return {nullptr, 0};
+  return {nullptr, 0, kTileTokens};
 }
 
 // A thread's tile storage (packed_gemm_kernels.h's layout for `rows` rows), reused across calls.
@@ -361,12 +364,13 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     first_task[i + 1] = first_task[i] + (targets[i].rows + kernels.rows - 1) / kernels.rows;
   }
   int64_t n_blocks = cols / kPackBlock;
-  // Activations in chunks of kChunkTokens tokens (packed_gemm_kernels.h), the last chunk's
+  // Activations in chunks of the level's tokens (packed_gemm_kernels.h), the last chunk's
   // missing tokens zero.
   if (n == 0) return;
   int64_t n_groups = (n + kTileTokens - 1) / kTileTokens;
-  int64_t n_chunks = (n + kChunkTokens - 1) / kChunkTokens;
-  auto token_blocks = static_cast<size_t>(n_chunks * n_blocks * kChunkTokens);
+  const int64_t chunk = kernels.chunk_tokens;
+  int64_t n_chunks = (n + chunk - 1) / chunk;
+  auto token_blocks = static_cast<size_t>(n_chunks * n_blocks * chunk);
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xd, xs;
   thread_local std::vector<int32_t> xsum;
@@ -375,7 +379,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   xs.resize(token_blocks);
   xsum.resize(2 * token_blocks);
   // Every token below overwrites its slots; only the last chunk's missing tokens need zeros.
-  auto last_chunk = static_cast<size_t>((n_chunks - 1) * n_blocks * kChunkTokens);
+  auto last_chunk = static_cast<size_t>((n_chunks - 1) * n_blocks * chunk);
   std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_chunk * kPackBlock), xq.end(), int8_t{0});
   std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_chunk), xd.end(), 0.0f);
   std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_chunk), xs.end(), 0.0f);
@@ -393,14 +397,13 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     thread_local std::vector<uint8_t> row;
     row.resize(row_size);
     quantize(x + t * cols, row.data(), cols);
-    int64_t first = (t / kChunkTokens) * n_blocks * kChunkTokens + t % kChunkTokens;
+    int64_t first = (t / chunk) * n_blocks * chunk + t % chunk;
     for (int64_t b = 0; b < n_blocks; ++b) {
-      int64_t i = first + b * kChunkTokens;
+      int64_t i = first + b * chunk;
       act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i], sum + 2 * i);
     }
   });
-  PackedActs acts{q, d, s, sum, n_blocks};
-  static_assert(kChunkTokens % kTileTokens == 0);
+  PackedActs acts{q, d, s, sum, n_blocks, n};
 
   ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
     size_t i = 0;
@@ -423,8 +426,11 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     }
     TileShape shape = shape_of(f);
     // Whole groups of whole tiles straight into y; the rest (a partial tile, or a last
-    // group of fewer tokens) in one call through a buffer the kernel writes all of.
-    int64_t whole_groups = n_rows == kernels.rows ? n / kTileTokens : 0;
+    // group of fewer tokens) in one call through a buffer the kernel writes all of. One call
+    // when the level clips: AMX computes whole chunks and splits K-quant tiles per call.
+    int64_t whole_groups = n_rows < kernels.rows  ? 0
+                           : kernels.clips_tokens ? n_groups
+                                                  : n / kTileTokens;
     if (whole_groups > 0)
       kernels.gemm(shape, tile, acts, 0, whole_groups, target.y + r0, target.rows);
     if (whole_groups < n_groups) {

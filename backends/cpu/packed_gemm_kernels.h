@@ -10,7 +10,8 @@ namespace tern::cpu {
 
 inline constexpr int kTileRows = 8;    // weight rows per tile unit (an interleaved group)
 inline constexpr int kTileTokens = 4;  // activation rows per kernel call
-inline constexpr int kChunkTokens = 16;  // tokens whose blocks are stored side by side (AMX rows)
+inline constexpr int kChunkTokens = 16;  // AMX: tokens whose blocks are side by side (A rows)
+static_assert(kChunkTokens % kTileTokens == 0);
 inline constexpr int kPackBlock = 32;  // values per scale
 inline constexpr int kStepValues = 4;  // values per row in one step of the tile
 
@@ -43,23 +44,29 @@ struct PackedTile {
   int64_t n_blocks;
 };
 
-/// Activations in chunks of kChunkTokens tokens (the last padded with zero tokens), block by
-/// block: the (token, block) pair i = (chunk * n_blocks + block) * 16 + token % 16 has its 32
-/// quants at q + 32 i, its scale at d + i, its scaled sum (d * sum(q)) at s + i and the
-/// integer sums of its halves (16 quants each) at sum + 2 i. So a group of kTileTokens tokens
-/// has each block's 4 tokens one after another, and a chunk each block's 16 tokens (one AMX
-/// tile of 16 rows x 32 bytes).
+/// Activations in chunks of C tokens (the level's packed_chunk_tokens(): kTileTokens, or
+/// kChunkTokens at AMX; the last chunk padded with zero tokens), block by block: the
+/// (token, block) pair i = (chunk * n_blocks + block) * C + token % C has its 32 quants at
+/// q + 32 i, its scale at d + i, its scaled sum (d * sum(q)) at s + i and the integer sums of
+/// its halves (16 quants each) at sum + 2 i. So a group of kTileTokens tokens has each
+/// block's 4 tokens one after another (with C = 4, a group's blocks follow one another
+/// too: 16-token chunks made the AVX512 kernel 10-15% slower), and an AMX chunk each
+/// block's 16 tokens (one tile of 16 rows x 32 bytes).
 struct PackedActs {
   const int8_t* q;
   const float* d;
   const float* s;
   const int32_t* sum;
   int64_t n_blocks;
+  int64_t n_tokens;  // the real ones: the last chunk's others are zero
 
-  /// The pair of group g's first token and block b.
+  /// The pair of group g's first token and block b, in chunks of C tokens (C must be the
+  /// level's: a template, so that the kernels' address arithmetic has no division).
+  template <int C>
   int64_t at(int64_t g, int64_t b) const {
-    constexpr int kGroups = kChunkTokens / kTileTokens;
-    return ((g / kGroups) * n_blocks + b) * kChunkTokens + (g % kGroups) * kTileTokens;
+    static_assert(C % kTileTokens == 0);
+    constexpr int kGroups = C / kTileTokens;
+    return ((g / kGroups) * n_blocks + b) * C + (g % kGroups) * kTileTokens;
   }
 };
 
@@ -93,9 +100,11 @@ void unpack_iq4_xs(const uint8_t* row, int64_t b, UnpackedBlock& out);
 #define TERN_PACKED_GEMM_DECLARATIONS                                                       \
   /* Weight rows per tile at this level. */                                                 \
   int packed_tile_rows();                                                                   \
+  /* Tokens per chunk of the activations at this level (PackedActs). */                     \
+  int packed_chunk_tokens();                                                                \
   /* y[t * y_stride + r] = tile row r . token t, for every row of the tile and every one */ \
-  /* of the 4 n_groups tokens of groups g, g + 1, ... (the driver passes a buffer for a */  \
-  /* partial tile). */                                                                      \
+  /* of the 4 n_groups tokens of groups g, g + 1, ... (AMX: only tokens < x.n_tokens; */    \
+  /* the driver passes a buffer for a partial tile or a last group of fewer tokens). */     \
   void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,              \
                         const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,    \
                         int64_t y_stride);

@@ -72,7 +72,7 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     int64_t chunk = std::min(kChunk, w.n_blocks - b0);
     for (int64_t c = 0; c < chunk; ++c) {
       const int8_t* wq = w.q + (b0 + c) * kTileBlockBytes;
-      const int8_t* bq = x.q + x.at(g, b0 + c) * kPackBlock;
+      const int8_t* bq = x.q + x.at<kTileTokens>(g, b0 + c) * kPackBlock;
       // The step loops stay (nearly) rolled: unrolled further, the compiler keeps every
       // step's vectors live and spills the sums. Two steps per iteration measured 3-8%
       // faster than one with 8-row tiles (bench_kernels prompt/, best of 12).
@@ -123,8 +123,10 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     }
     for (int64_t c = 0; c < chunk; ++c) {
       int64_t b = b0 + c;
-      const float* xd = x.d + x.at(g, b);  // the group's 4 tokens' scales of block b
-      const float* xs = x.s + x.at(g, b);
+      const int64_t i =
+          x.at<kTileTokens>(g, b);  // the group's first (token, block) pair of block b
+      const float* xd = x.d + i;
+      const float* xs = x.s + i;
       for (int h = 0; h < H; ++h) {
         __m256 d = _mm256_loadu_ps(w.d + b * kRows + kTileRows * h);
         for (int t = 0; t < NT; ++t) {
@@ -167,6 +169,8 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 }  // namespace
 
 int packed_tile_rows() { return kRows; }
+
+int packed_chunk_tokens() { return kTileTokens; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,

@@ -70,27 +70,49 @@ void configure_tiles() {
 // Sums of one unit of work: [chunk][half][token][row of the half].
 using UnitSums = int32_t[2][2][kChunkTokens][kHalfRows];
 
-// The products of block b of chunks c0 (and c0 + 1 when kChunks is 2) into s. GCC's tile
-// intrinsics paste their register operands into the asm text: they take literal numbers.
-template <bool kSigned, int kChunks>
-inline void issue(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0, int64_t b,
-                  UnitSums& s) {
-  const int8_t* q = w.q + b * kBlockBytes;
-  _tile_loadd(6, q, kStepBytes);
-  _tile_loadd(7, q + kHalfRows * kStepValues, kStepBytes);
-  _tile_loadd(4, x.q + x.at(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
-  if constexpr (kChunks == 2) {
-    _tile_loadd(5, x.q + x.at((c0 + 1) * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
-  }
-  constexpr int kStride = kHalfRows * 4;
-  // Every product before any store: a store waits for its product's result, and the tile
-  // unit runs its instructions in order, so a store between products stalls the next one.
+// A K-quant tile's weights split in high and low bytes (split_sub_scaled, below).
+struct SubScaledTile {
+  const int8_t* high;
+  const int8_t* low;
+  const float* scale;  // [super-block][row]: the rows' super-block scales
+};
+
+// GCC's tile intrinsics paste their register operands into the asm text: they take literal
+// numbers. The sums of chunks c0 (and c0 + 1 when kChunks is 2) are tmm0/1 (and tmm2/3).
+template <int kChunks>
+inline void zero_sums() {
   _tile_zero(0);
   _tile_zero(1);
   if constexpr (kChunks == 2) {
     _tile_zero(2);
     _tile_zero(3);
   }
+}
+
+template <int kChunks>
+inline void store_sums(UnitSums& s) {
+  constexpr int kStride = kHalfRows * 4;
+  _tile_stored(0, s[0][0], kStride);
+  _tile_stored(1, s[0][1], kStride);
+  if constexpr (kChunks == 2) {
+    _tile_stored(2, s[1][0], kStride);
+    _tile_stored(3, s[1][1], kStride);
+  }
+}
+
+// The products of block b of chunks c0 (and c0 + 1) into s.
+template <bool kSigned, int kChunks>
+inline void issue(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0, int64_t b,
+                  UnitSums& s) {
+  const int8_t* q = w.q + b * kBlockBytes;
+  _tile_loadd(6, q, kStepBytes);
+  _tile_loadd(7, q + kHalfRows * kStepValues, kStepBytes);
+  _tile_loadd(4, x.q + x.at<kChunkTokens>(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
+  if constexpr (kChunks == 2) {
+    _tile_loadd(5, x.q + x.at<kChunkTokens>((c0 + 1) * kGroupsPerChunk, b) * kPackBlock,
+                kPackBlock);
+  }
+  zero_sums<kChunks>();
   if constexpr (kSigned) {
     _tile_dpbssd(0, 4, 6);
     _tile_dpbssd(1, 4, 7);
@@ -106,12 +128,7 @@ inline void issue(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0
       _tile_dpbsud(3, 5, 7);
     }
   }
-  _tile_stored(0, s[0][0], kStride);
-  _tile_stored(1, s[0][1], kStride);
-  if constexpr (kChunks == 2) {
-    _tile_stored(2, s[1][0], kStride);
-    _tile_stored(3, s[1][1], kStride);
-  }
+  store_sums<kChunks>(s);
 }
 
 inline __m512 to_float(const int32_t* v) {
@@ -129,8 +146,8 @@ constexpr int kSliceUnits = 4;
 // once per slice: scaled block by block straight into acc in memory, the scaling took about
 // 4.5 cycles a vector instead of 2.8.
 template <bool kSigned, bool kMin, int kChunks>
-void chunks_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0,
-                   float (*acc)[kChunkTokens][kRows]) {
+void chunks_kernel(const cpu::PackedTile& w, const SubScaledTile&, const cpu::PackedActs& x,
+                   int64_t c0, float (*acc)[kChunkTokens][kRows]) {
   alignas(64) UnitSums sums[2][kSliceUnits];
   const int64_t n_units = w.n_blocks;
   const int64_t n_slices = (n_units + kSliceUnits - 1) / kSliceUnits;
@@ -155,7 +172,7 @@ void chunks_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c
           const __m512 f = _mm512_loadu_ps(w.d + b * kRows + kHalfRows * j);
           const __m512 min =
               kMin ? _mm512_loadu_ps(w.min + b * kRows + kHalfRows * j) : _mm512_setzero_ps();
-          const int64_t i = x.at((c0 + k) * kGroupsPerChunk, b);
+          const int64_t i = x.at<kChunkTokens>((c0 + k) * kGroupsPerChunk, b);
           const float* xd = x.d + i;
           const float* xs = x.s + i;
           const auto& s = slice_sums[n][k][j];
@@ -183,12 +200,6 @@ constexpr int kSuperBlocks = 8;  // blocks per super-block
 // bits (|q * s| <= 4096): it is split into a high part (q * s >> 6, signed) and an unsigned
 // low one (q * s & 63), each in the tile's byte layout, and the sums join as
 // 64 * high + low (each at most 256 * 64 * 127).
-
-struct SubScaledTile {
-  const int8_t* high;
-  const int8_t* low;
-  const float* scale;  // [super-block][row]: the rows' super-block scales
-};
 
 // q * s of every weight of w, split, into thread-local buffers (valid until the next call),
 // and the rows' super-block scales: d itself with sub-scales, d / s (exact: d is the fp16
@@ -255,31 +266,21 @@ inline void issue_super_block(const SubScaledTile& w, const cpu::PackedActs& x, 
                               int64_t u, UnitSums& s) {
   const int64_t b0 = (u / 2) * kSuperBlocks;
   const int half = static_cast<int>(u % 2) * kHalfRows * kStepValues;
-  _tile_zero(0);
-  _tile_zero(1);
-  if constexpr (kChunks == 2) {
-    _tile_zero(2);
-    _tile_zero(3);
-  }
+  zero_sums<kChunks>();
   for (int64_t b = b0; b < b0 + kSuperBlocks; ++b) {
     _tile_loadd(6, w.high + b * kBlockBytes + half, kStepBytes);
     _tile_loadd(7, w.low + b * kBlockBytes + half, kStepBytes);
-    _tile_loadd(4, x.q + x.at(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
+    _tile_loadd(4, x.q + x.at<kChunkTokens>(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
     _tile_dpbssd(0, 4, 6);
     _tile_dpbsud(1, 4, 7);
     if constexpr (kChunks == 2) {
-      _tile_loadd(5, x.q + x.at((c0 + 1) * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
+      _tile_loadd(5, x.q + x.at<kChunkTokens>((c0 + 1) * kGroupsPerChunk, b) * kPackBlock,
+                  kPackBlock);
       _tile_dpbssd(2, 5, 6);
       _tile_dpbsud(3, 5, 7);
     }
   }
-  constexpr int kStride = kHalfRows * 4;
-  _tile_stored(0, s[0][0], kStride);
-  _tile_stored(1, s[0][1], kStride);
-  if constexpr (kChunks == 2) {
-    _tile_stored(2, s[1][0], kStride);
-    _tile_stored(3, s[1][1], kStride);
-  }
+  store_sums<kChunks>(s);
 }
 
 // As chunks_kernel for K-quant tiles, a unit of products being a super-block of one half of
@@ -299,7 +300,7 @@ void super_block_kernel(const cpu::PackedTile& w, const SubScaledTile& split,
     const int j = static_cast<int>(v % 2);
     const __m512 d = _mm512_loadu_ps(split.scale + (v / 2) * kRows + kHalfRows * j);
     for (int k = 0; k < kChunks; ++k) {
-      const float* xd = x.d + x.at((c0 + k) * kGroupsPerChunk, b0);
+      const float* xd = x.d + x.at<kChunkTokens>((c0 + k) * kGroupsPerChunk, b0);
       const auto& high = sums[v % 2][k][0];
       const auto& low = sums[v % 2][k][1];
       __m512 r[kChunkTokens];
@@ -312,7 +313,7 @@ void super_block_kernel(const cpu::PackedTile& w, const SubScaledTile& split,
       if constexpr (kMin) {
         for (int64_t b = b0; b < b0 + kSuperBlocks; ++b) {
           const __m512 min = _mm512_loadu_ps(w.min + b * kRows + kHalfRows * j);
-          const float* xs = x.s + x.at((c0 + k) * kGroupsPerChunk, b);
+          const float* xs = x.s + x.at<kChunkTokens>((c0 + k) * kGroupsPerChunk, b);
 #pragma GCC unroll 16
           for (int t = 0; t < kChunkTokens; ++t)
             r[t] = _mm512_fmadd_ps(min, _mm512_set1_ps(xs[t]), r[t]);
@@ -324,55 +325,51 @@ void super_block_kernel(const cpu::PackedTile& w, const SubScaledTile& split,
   }
 }
 
-// A shape's kernels for one and for two chunks.
-using ChunksFn = void (*)(const cpu::PackedTile&, const cpu::PackedActs&, int64_t,
-                          float (*)[kChunkTokens][kRows]);
+// A shape's kernels for one and for two chunks (the split tile is read by the K-quants').
+using ChunksFn = void (*)(const cpu::PackedTile&, const SubScaledTile&, const cpu::PackedActs&,
+                          int64_t, float (*)[kChunkTokens][kRows]);
 
 struct Kernels {
   ChunksFn one, two;
 };
 
-template <bool kSigned, bool kMin>
-constexpr Kernels kernels_of() {
-  return {chunks_kernel<kSigned, kMin, 1>, chunks_kernel<kSigned, kMin, 2>};
-}
-
-// The shapes without sub-scales the packed formats use (backends/cpu/packed_gemm.cpp's
-// table); others are a bug.
+// The shapes the packed formats use (backends/cpu/packed_gemm.cpp's table); others are a bug.
+// K-quant tiles (sub-scales, or block scales in sub) go by super-blocks.
 Kernels kernels_for(const cpu::TileShape& s) {
-  if (s.is_signed) return s.has_min ? Kernels{} : kernels_of<true, false>();
-  return s.has_min ? kernels_of<false, true>() : Kernels{};
+  if (s.has_sub || s.scales_in_sub) {
+    if (s.has_min) return {super_block_kernel<true, 1>, super_block_kernel<true, 2>};
+    return {super_block_kernel<false, 1>, super_block_kernel<false, 2>};
+  }
+  if (s.is_signed) {
+    if (s.has_min) return {};
+    return {chunks_kernel<true, false, 1>, chunks_kernel<true, false, 2>};
+  }
+  if (!s.has_min) return {};
+  return {chunks_kernel<false, true, 1>, chunks_kernel<false, true, 2>};
 }
 
 }  // namespace
 
 int packed_tile_rows() { return kRows; }
 
+int packed_chunk_tokens() { return kChunkTokens; }
+
 // Groups g .. g + n_groups - 1 (4 tokens each) lie in whole chunks of 16 tokens: each chunk
-// (two at a time) is computed whole and only the asked-for tokens' rows are written.
+// (two at a time) is computed whole and only the asked-for real tokens' rows are written.
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
                       int64_t y_stride) {
-  // K-quant tiles go by super-blocks over their split weights.
-  const bool by_super_blocks = shape.has_sub || shape.scales_in_sub;
-  const Kernels kernels = by_super_blocks ? Kernels{} : kernels_for(shape);
+  const Kernels kernels = kernels_for(shape);
   SubScaledTile split{};
-  if (by_super_blocks) split = split_sub_scaled(w, shape.scales_in_sub);
+  if (shape.has_sub || shape.scales_in_sub) split = split_sub_scaled(w, shape.scales_in_sub);
   configure_tiles();
-  const int64_t first = g * kTileTokens, end = (g + n_groups) * kTileTokens;  // tokens
+  const int64_t first = g * kTileTokens;  // tokens [first, end)
+  const int64_t end = std::min((g + n_groups) * kTileTokens, x.n_tokens);
   alignas(64) float acc[2][kChunkTokens][kRows];
   for (int64_t c = first / kChunkTokens; c * kChunkTokens < end; c += 2) {
     const bool pair = (c + 1) * kChunkTokens < end;
     std::fill_n(&acc[0][0][0], sizeof acc / sizeof(float), 0.0f);
-    if (by_super_blocks) {
-      if (shape.has_min) {
-        (pair ? super_block_kernel<true, 2> : super_block_kernel<true, 1>)(w, split, x, c, acc);
-      } else {
-        (pair ? super_block_kernel<false, 2> : super_block_kernel<false, 1>)(w, split, x, c, acc);
-      }
-    } else {
-      (pair ? kernels.two : kernels.one)(w, x, c, acc);
-    }
+    (pair ? kernels.two : kernels.one)(w, split, x, c, acc);
     for (int k = 0; k < (pair ? 2 : 1); ++k) {
       for (int t = 0; t < kChunkTokens; ++t) {
         int64_t token = (c + k) * kChunkTokens + t;

@@ -135,7 +135,8 @@ void tile_kernel(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t g, 
     // Block b of the group `skip` (0 or 1) groups on: its token sums, then each into its row.
     __m512i block[NT];
     auto block_sums = [&](int64_t skip) {
-      int64_t i = x.at(g + skip, b);  // the group's first (token, block) pair of block b
+      int64_t i =
+          x.at<kTileTokens>(g + skip, b);  // the group's first (token, block) pair of block b
       if constexpr (kSub) {
         sub_scaled_block(w.q + b * kBlockBytes, x.q + i * kPackBlock, x.sum + 2 * i,
                          w.sub + b * 4 * kRows, block);
@@ -188,6 +189,8 @@ KernelFn kernel_for(const cpu::TileShape& s) {
 }  // namespace
 
 int packed_tile_rows() { return kRows; }
+
+int packed_chunk_tokens() { return kTileTokens; }
 
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
