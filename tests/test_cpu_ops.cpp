@@ -2,7 +2,9 @@
 // double-precision formulas and hand-computed values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -241,6 +243,18 @@ TEST(CpuOps, GraphRefusesCopiesOutsideTheCache) {
   }
   EXPECT_THROW(graph::Graph(-1, 2), Error);
   EXPECT_THROW(graph::Graph({{0, -1}}), Error);
+}
+
+// CPU buffers (activations, KV caches) start on a cache line, large or small, and read as
+// zero: the kernels' 512-bit loads of their rows then never straddle two lines.
+TEST(CpuOps, BuffersStartOnACacheLineZeroed) {
+  auto backend = make_cpu_backend({1});
+  for (size_t bytes : {size_t{1}, size_t{100}, size_t{4096}, size_t{3} << 20}) {
+    auto buffer = backend->allocate(bytes);
+    const auto* p = static_cast<const uint8_t*>(buffer->host_data());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u) << bytes << " bytes";
+    EXPECT_EQ(std::count(p, p + bytes, uint8_t{0}), static_cast<std::ptrdiff_t>(bytes));
+  }
 }
 
 }  // namespace

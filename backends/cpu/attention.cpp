@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backends/cpu/aligned_vector.h"
 #include "backends/cpu/thread_pool.h"
 #include "tern/error.h"
 
@@ -124,7 +125,7 @@ struct Unit {
 // splits, their partial results in `partials` (resized to hold them all).
 std::vector<AttentionJob> segment_jobs(const AttentionJob& base,
                                        std::span<const graph::Segment> segments,
-                                       std::vector<float>& partials) {
+                                       AlignedVector<float>& partials) {
   const size_t kv_bytes = base.f16 ? 2 : 4;
   const int64_t row_floats = base.q_stride / base.head_dim_k * attention_partial_floats(base);
   std::vector<AttentionJob> jobs;
@@ -199,7 +200,7 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
   if (segments.empty()) return;
   const LevelKernels kernels = level_kernels(isa);
   const AttentionJob base = make_job(q, k, v, kv_type, 0, p, sinks, out);
-  thread_local std::vector<float> partials;
+  thread_local AlignedVector<float> partials;
   const std::vector<AttentionJob> jobs = segment_jobs(base, segments, partials);
   std::vector<Unit> units = split_units(jobs, segments);
   const bool few_tokens =
@@ -242,7 +243,7 @@ void simd_attention(const float* q, const void* k, const void* v, TensorType kv_
         const int64_t item = task % items_per_unit;
         const int64_t kv = item / head_sets * kv_per_item;
         const int64_t h0 = item % head_sets * heads_per_item;
-        thread_local std::vector<float> scratch;
+        thread_local AlignedVector<float> scratch;
         if (scratch.size() < static_cast<size_t>(scratch_floats)) {
           scratch.resize(static_cast<size_t>(scratch_floats));
         }

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <vector>
 
+#include "backends/cpu/aligned_vector.h"
 #include "tern/error.h"
 
 namespace tern::cpu {
@@ -123,7 +124,7 @@ void expert_matmuls(std::span<const ExpertProduct> products, int n_expert, const
     return dense(targets, x, 1);
   }
   thread_local ExpertGroups groups;
-  thread_local std::vector<float> xg, yg;
+  thread_local AlignedVector<float> xg, yg;
   group_by_expert(route, n, n_used, n_expert, groups);
   for (int e = 0; e < n_expert; ++e) {
     int64_t begin = groups.first[static_cast<size_t>(e)];

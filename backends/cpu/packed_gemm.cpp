@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backends/cpu/aligned_vector.h"
 #include "backends/cpu/packed_gemm_kernels.h"
 #include "backends/cpu/repack.h"
 #include "backends/cpu/thread_pool.h"
@@ -240,9 +241,9 @@ TileKernels tile_kernels(Isa isa) {
 
 // A thread's tile storage (packed_gemm_kernels.h's layout for `rows` rows), reused across calls.
 struct TileBuffer {
-  std::vector<int8_t> q;
-  std::vector<float> d, min;
-  std::vector<int16_t> sub;
+  AlignedVector<int8_t> q;
+  AlignedVector<float> d, min;
+  AlignedVector<int16_t> sub;
   int rows = 0;
 
   // Space for n_blocks blocks of `tile_rows` rows; where fewer rows than that are packed,
@@ -371,9 +372,9 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   const int64_t chunk = kernels.chunk_tokens;
   int64_t n_chunks = (n + chunk - 1) / chunk;
   auto token_blocks = static_cast<size_t>(n_chunks * n_blocks * chunk);
-  thread_local std::vector<int8_t> xq;
-  thread_local std::vector<float> xd, xs;
-  thread_local std::vector<int32_t> xsum;
+  thread_local AlignedVector<int8_t> xq;
+  thread_local AlignedVector<float> xd, xs;
+  thread_local AlignedVector<int32_t> xsum;
   xq.resize(token_blocks * kPackBlock);
   xd.resize(token_blocks);
   xs.resize(token_blocks);
@@ -434,7 +435,7 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     if (whole_groups > 0)
       kernels.gemm(shape, tile, acts, 0, whole_groups, target.y + r0, target.rows);
     if (whole_groups < n_groups) {
-      thread_local std::vector<float> out;
+      thread_local AlignedVector<float> out;
       out.resize(static_cast<size_t>((n_groups - whole_groups) * kTileTokens * kernels.rows));
       kernels.gemm(shape, tile, acts, whole_groups, n_groups - whole_groups, out.data(),
                    kernels.rows);

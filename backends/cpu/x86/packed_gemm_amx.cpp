@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backends/cpu/aligned_vector.h"
 #include "backends/cpu/packed_gemm_kernels.h"
 
 namespace tern::amx {
@@ -205,8 +206,8 @@ constexpr int kSuperBlocks = 8;  // blocks per super-block
 // and the rows' super-block scales: d itself with sub-scales, d / s (exact: d is the fp16
 // scale times s) with scales_in_sub.
 SubScaledTile split_sub_scaled(const cpu::PackedTile& w, bool scales_in_sub) {
-  thread_local std::vector<int8_t> high, low;
-  thread_local std::vector<float> scale;
+  thread_local cpu::AlignedVector<int8_t> high, low;
+  thread_local cpu::AlignedVector<float> scale;
   const auto bytes = static_cast<size_t>(w.n_blocks * kBlockBytes);
   high.resize(bytes);
   low.resize(bytes);
