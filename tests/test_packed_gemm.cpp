@@ -87,7 +87,9 @@ TEST(PackedGemm, MatchesDequantizedReferenceForEveryTypeAndLevel) {
     for (TensorType type : kPackedTypes) {
       const TypeTraits& traits = type_traits(type);
       ASSERT_TRUE(has_packed_gemm(type, isa)) << traits.name;
-      for (int64_t cols : {int64_t{256}, int64_t{2304}}) {
+      // 288: an odd number of blocks (AMX pairs a token's blocks; the last pair is half).
+      for (int64_t cols : {int64_t{256}, int64_t{2304}, int64_t{288}}) {
+        if (cols % traits.block_size != 0) continue;
         // 45: a whole AMX tile of 32 rows, then a partial one.
         for (int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}, int64_t{29}, int64_t{45}}) {
           size_t stride = *row_bytes(type, cols);
@@ -161,6 +163,51 @@ TEST(PackedGemm, ExtremeQuantsDoNotOverflow) {
           auto [ref, tol] = reference_dot(wd.data() + r * cols, xq, t);
           EXPECT_NEAR(y[static_cast<size_t>(t * rows + r)], ref, tol)
               << isa_name(isa) << " " << traits.name << " t " << t << " r " << r;
+        }
+      }
+    }
+  }
+}
+
+// One call over weights of several types with the same activations (Q8_K: a Q4_K_M file's
+// q/k/v, an IQ4_XS file's Q6_K beside IQ4_XS): where not every type sums K-quant
+// super-blocks, AMX takes the activations by blocks, not pairs, so its super-block products
+// run at K = 32 too. Each target as against the dequantized reference.
+TEST(PackedGemm, MixedTypesInOneCallMatchTheReference) {
+  const std::vector<std::vector<TensorType>> calls = {{TensorType::Q4_K, TensorType::Q6_K},
+                                                      {TensorType::IQ4_XS, TensorType::Q6_K}};
+  const int64_t cols = 512, rows = 40, n = 37;
+  for (Isa isa : simd_levels()) {
+    for (const auto& types : calls) {
+      std::vector<std::vector<uint8_t>> w;
+      std::vector<std::vector<float>> wd, y;
+      std::vector<MatmulTarget> targets;
+      for (size_t i = 0; i < types.size(); ++i) {
+        const TypeTraits& traits = type_traits(types[i]);
+        size_t stride = *row_bytes(types[i], cols);
+        std::vector<float> wf = random_values(static_cast<size_t>(rows * cols), 20 + i);
+        w.emplace_back(stride * static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+          traits.from_float(wf.data() + r * cols, w.back().data() + stride * static_cast<size_t>(r),
+                            cols);
+        }
+        wd.emplace_back(wf.size());
+        dequantize(types[i], w.back().data(), wd.back().data(), rows * cols);
+        y.emplace_back(static_cast<size_t>(n * rows));
+      }
+      for (size_t i = 0; i < types.size(); ++i)
+        targets.push_back({types[i], w[i].data(), rows, y[i].data()});
+      std::vector<float> x = random_values(static_cast<size_t>(n * cols), 30);
+      packed_matmuls(targets, cols, x.data(), n, 2, isa);
+      for (size_t i = 0; i < types.size(); ++i) {
+        Acts xq = quantized_activations(x, cols, isa, types[i]);
+        for (int64_t t = 0; t < n; ++t) {
+          for (int64_t r = 0; r < rows; ++r) {
+            auto [ref, tol] = reference_dot(wd[i].data() + r * cols, xq, t);
+            ASSERT_NEAR(y[i][static_cast<size_t>(t * rows + r)], ref, tol)
+                << isa_name(isa) << " " << type_traits(types[i]).name << " beside "
+                << type_traits(types[1 - i]).name << " t " << t << " r " << r;
+          }
         }
       }
     }

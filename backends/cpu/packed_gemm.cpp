@@ -216,13 +216,15 @@ void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, floa
 
 using TileGemmFn = decltype(&avx2::packed_tile_gemm);
 
-// A level's tile kernel, its tile height, and whether it writes no token past the real ones
-// (then a prompt's last, partial group needs no buffer).
+// A level's tile kernel, its tile height, whether it writes no token past the real ones
+// (then a prompt's last, partial group needs no buffer) and whether it takes K-quants'
+// activations by pairs of blocks (PackedActs::pairs).
 struct TileKernels {
   TileGemmFn gemm;
   int rows;
   int chunk_tokens;
   bool clips_tokens = false;
+  bool pairs_k_quants = false;
 };
 
 TileKernels tile_kernels(Isa isa) {
@@ -232,7 +234,8 @@ TileKernels tile_kernels(Isa isa) {
     case Isa::Avx512:
       return {avx512::packed_tile_gemm, avx512::packed_tile_rows(), avx512::packed_chunk_tokens()};
     case Isa::Amx:
-      return {amx::packed_tile_gemm, amx::packed_tile_rows(), amx::packed_chunk_tokens(), true};
+      return {amx::packed_tile_gemm, amx::packed_tile_rows(), amx::packed_chunk_tokens(), true,
+              true};
     case Isa::Scalar:
       break;
   }
@@ -375,13 +378,22 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   thread_local AlignedVector<int8_t> xq;
   thread_local AlignedVector<float> xd, xs;
   thread_local AlignedVector<int32_t> xsum;
-  xq.resize(token_blocks * kPackBlock);
+  const bool pairs =
+      kernels.pairs_k_quants &&
+      std::all_of(targets.begin(), targets.end(), [](const MatmulTarget& t) {
+        return type_kernels(t.type).packed.carries_sub();  // AMX sums their super-blocks
+      });
+  xq.resize(static_cast<size_t>(n_chunks * PackedActs::quant_blocks(n_blocks, pairs) * chunk) *
+            kPackBlock);
   xd.resize(token_blocks);
   xs.resize(token_blocks);
   xsum.resize(2 * token_blocks);
-  // Every token below overwrites its slots; only the last chunk's missing tokens need zeros.
+  // Every token below overwrites its slots; only the last chunk's missing tokens need zeros
+  // (pairs come with K-quants: whole super-blocks, no half pair).
   auto last_chunk = static_cast<size_t>((n_chunks - 1) * n_blocks * chunk);
-  std::fill(xq.begin() + static_cast<std::ptrdiff_t>(last_chunk * kPackBlock), xq.end(), int8_t{0});
+  std::fill(
+      xq.begin() + PackedActs::quant_offset(chunk, n_blocks, pairs, (n_chunks - 1) * chunk, 0),
+      xq.end(), int8_t{0});
   std::fill(xd.begin() + static_cast<std::ptrdiff_t>(last_chunk), xd.end(), 0.0f);
   std::fill(xs.begin() + static_cast<std::ptrdiff_t>(last_chunk), xs.end(), 0.0f);
   std::fill(xsum.begin() + static_cast<std::ptrdiff_t>(2 * last_chunk), xsum.end(), 0);
@@ -401,10 +413,11 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
     int64_t first = (t / chunk) * n_blocks * chunk + t % chunk;
     for (int64_t b = 0; b < n_blocks; ++b) {
       int64_t i = first + b * chunk;
-      act_block(format, row.data(), b, q + i * kPackBlock, d[i], s[i], sum + 2 * i);
+      act_block(format, row.data(), b, q + PackedActs::quant_offset(chunk, n_blocks, pairs, t, b),
+                d[i], s[i], sum + 2 * i);
     }
   });
-  PackedActs acts{q, d, s, sum, n_blocks, n};
+  PackedActs acts{q, d, s, sum, n_blocks, n, pairs};
 
   ThreadPool::shared().run(first_task.back(), n_threads, [&](int64_t task) {
     size_t i = 0;

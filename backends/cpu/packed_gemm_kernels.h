@@ -46,12 +46,16 @@ struct PackedTile {
 
 /// Activations in chunks of C tokens (the level's packed_chunk_tokens(): kTileTokens, or
 /// kChunkTokens at AMX; the last chunk padded with zero tokens), block by block: the
-/// (token, block) pair i = (chunk * n_blocks + block) * C + token % C has its 32 quants at
-/// q + 32 i, its scale at d + i, its scaled sum (d * sum(q)) at s + i and the integer sums of
-/// its halves (16 quants each) at sum + 2 i. So a group of kTileTokens tokens has each
-/// block's 4 tokens one after another (with C = 4, a group's blocks follow one another
-/// too: 16-token chunks made the AVX512 kernel 10-15% slower), and an AMX chunk each
-/// block's 16 tokens (one tile of 16 rows x 32 bytes).
+/// (token, block) pair i = (chunk * n_blocks + block) * C + token % C has its scale at d + i,
+/// its scaled sum (d * sum(q)) at s + i and the integer sums of its halves (16 quants each)
+/// at sum + 2 i. Its 32 quants are at q + 32 i (quant_offset): a group of kTileTokens tokens
+/// has each block's 4 tokens one after another (with C = 4, its blocks follow one another
+/// too: 16-token chunks made the AVX512 kernel 10-15% slower), an AMX chunk each block's 16
+/// tokens (one tile operand of 16 rows x 32 bytes). With `pairs` (AMX, where every product
+/// of the call sums whole K-quant super-blocks), a chunk has a token's blocks 2p and 2p + 1
+/// side by side instead: one 64-byte row of a K = 64 operand, the tokens 64 bytes apart.
+/// (Pairs for every type made the block products, which read 32 of each 64 bytes, 12-13%
+/// slower.)
 struct PackedActs {
   const int8_t* q;
   const float* d;
@@ -59,6 +63,7 @@ struct PackedActs {
   const int32_t* sum;
   int64_t n_blocks;
   int64_t n_tokens;  // the real ones: the last chunk's others are zero
+  bool pairs = false;
 
   /// The pair of group g's first token and block b, in chunks of C tokens (C must be the
   /// level's: a template, so that the kernels' address arithmetic has no division).
@@ -67,6 +72,24 @@ struct PackedActs {
     static_assert(C % kTileTokens == 0);
     constexpr int kGroups = C / kTileTokens;
     return ((g / kGroups) * n_blocks + b) * C + (g % kGroups) * kTileTokens;
+  }
+
+  /// Blocks of quants per token in a chunk: with pairs, rounded up to whole pairs.
+  static int64_t quant_blocks(int64_t n_blocks, bool pairs) {
+    return pairs ? (n_blocks + 1) / 2 * 2 : n_blocks;
+  }
+
+  /// Where token t's quants of block b start, in bytes from q, in chunks of `chunk` tokens.
+  static int64_t quant_offset(int64_t chunk, int64_t n_blocks, bool pairs, int64_t t, int64_t b) {
+    const int64_t first = t / chunk * quant_blocks(n_blocks, pairs) * chunk * kPackBlock;
+    if (!pairs) return first + (b * chunk + t % chunk) * kPackBlock;
+    return first + ((b / 2 * chunk + t % chunk) * 2 + b % 2) * kPackBlock;
+  }
+
+  /// Group g's first token's quants of block b in chunks of C tokens.
+  template <int C>
+  const int8_t* quants(int64_t g, int64_t b) const {
+    return q + quant_offset(C, n_blocks, pairs, g * kTileTokens, b);
   }
 };
 

@@ -6,11 +6,14 @@
 // The legacy types and Q8_0 have scales per block on both sides, so every product (K = 32)
 // is stored and AVX512 scales its sums into float accumulators: a conversion, a multiply and
 // an FMA per 16 sums (one more FMA for minimums). The K-quants sum whole super-blocks in the
-// tiles instead (below, "K-quants").
+// tiles instead (below, "K-quants"), two blocks (K = 64) per product where the activations
+// come by pairs of blocks (PackedActs::pairs).
 //
 // What bounds it, measured on an Intel Xeon VM with AMX (2026-12-07; docs/benchmarks.md): a
 // tdpbssd holds the tile unit ~16 cycles whatever its K (so K = 32 uses half of it), a
 // tilestored 7-16, and the tile work and the vector scaling hardly overlap: their times add.
+// Four tile loads and four products take 23-26 ns from L1 or L2 on cache-line-aligned
+// buffers; with every 64-byte row straddling two lines (16-byte aligned buffers) they took 42.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -47,21 +50,21 @@ struct alignas(64) TileConfig {
 static_assert(sizeof(TileConfig) == 64);
 
 // tmm0-3: int32 sums (2 chunks x 2 halves of the rows, or x the high and low parts of one
-// half's sub-scaled weights); tmm4/5: the chunks' activations; tmm6/7: weights. K = 32 (a
-// block) per product.
-void configure_tiles() {
+// half's sub-scaled weights); tmm4/5: the chunks' activations; tmm6/7: weights. K = `values`
+// per product: 32 (a block) or 64 (two blocks of a K-quant super-block).
+void configure_tiles(int values) {
   TileConfig c;
   for (int t = 0; t < 4; ++t) {
     c.colsb[t] = kHalfRows * 4;
     c.rows[t] = kChunkTokens;
   }
   for (int t = 4; t < 6; ++t) {
-    c.colsb[t] = kPackBlock;
+    c.colsb[t] = static_cast<uint16_t>(values);
     c.rows[t] = kChunkTokens;
   }
   for (int t = 6; t < 8; ++t) {
     c.colsb[t] = kHalfRows * kStepValues;
-    c.rows[t] = kPackBlock / kStepValues;
+    c.rows[t] = static_cast<uint8_t>(values / kStepValues);
   }
   // Not _tile_loadconfig: GCC 12's declares only the pointer's first 8 bytes as read, so the
   // stores of the rest could be dropped (a test program of ours then faulted on tileloadd).
@@ -108,10 +111,9 @@ inline void issue(const cpu::PackedTile& w, const cpu::PackedActs& x, int64_t c0
   const int8_t* q = w.q + b * kBlockBytes;
   _tile_loadd(6, q, kStepBytes);
   _tile_loadd(7, q + kHalfRows * kStepValues, kStepBytes);
-  _tile_loadd(4, x.q + x.at<kChunkTokens>(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
+  _tile_loadd(4, x.quants<kChunkTokens>(c0 * kGroupsPerChunk, b), kPackBlock);
   if constexpr (kChunks == 2) {
-    _tile_loadd(5, x.q + x.at<kChunkTokens>((c0 + 1) * kGroupsPerChunk, b) * kPackBlock,
-                kPackBlock);
+    _tile_loadd(5, x.quants<kChunkTokens>((c0 + 1) * kGroupsPerChunk, b), kPackBlock);
   }
   zero_sums<kChunks>();
   if constexpr (kSigned) {
@@ -261,22 +263,25 @@ SubScaledTile split_sub_scaled(const cpu::PackedTile& w, bool scales_in_sub) {
 }
 
 // Unit u (super-block u / 2, half u % 2 of the tile's rows) of chunks c0 (and c0 + 1):
-// s[k][0] the high parts' sums, s[k][1] the low parts'.
-template <int kChunks>
+// s[k][0] the high parts' sums, s[k][1] the low parts'. kPairs: K = 64, blocks b and b + 1
+// at once (a tile's steps run on from block to block, and with PackedActs::pairs a token's
+// quants of the two are one row of its chunk): half the loads and products of K = 32.
+template <int kChunks, bool kPairs>
 inline void issue_super_block(const SubScaledTile& w, const cpu::PackedActs& x, int64_t c0,
                               int64_t u, UnitSums& s) {
+  constexpr int kBlocks = kPairs ? 2 : 1;
+  constexpr int kActStride = kBlocks * kPackBlock;
   const int64_t b0 = (u / 2) * kSuperBlocks;
   const int half = static_cast<int>(u % 2) * kHalfRows * kStepValues;
   zero_sums<kChunks>();
-  for (int64_t b = b0; b < b0 + kSuperBlocks; ++b) {
+  for (int64_t b = b0; b < b0 + kSuperBlocks; b += kBlocks) {
     _tile_loadd(6, w.high + b * kBlockBytes + half, kStepBytes);
     _tile_loadd(7, w.low + b * kBlockBytes + half, kStepBytes);
-    _tile_loadd(4, x.q + x.at<kChunkTokens>(c0 * kGroupsPerChunk, b) * kPackBlock, kPackBlock);
+    _tile_loadd(4, x.quants<kChunkTokens>(c0 * kGroupsPerChunk, b), kActStride);
     _tile_dpbssd(0, 4, 6);
     _tile_dpbsud(1, 4, 7);
     if constexpr (kChunks == 2) {
-      _tile_loadd(5, x.q + x.at<kChunkTokens>((c0 + 1) * kGroupsPerChunk, b) * kPackBlock,
-                  kPackBlock);
+      _tile_loadd(5, x.quants<kChunkTokens>((c0 + 1) * kGroupsPerChunk, b), kActStride);
       _tile_dpbssd(2, 5, 6);
       _tile_dpbsud(3, 5, 7);
     }
@@ -287,14 +292,14 @@ inline void issue_super_block(const SubScaledTile& w, const cpu::PackedActs& x, 
 // As chunks_kernel for K-quant tiles, a unit of products being a super-block of one half of
 // the rows; each unit's sums are scaled one unit after they are stored, and the minimums
 // (kMin: Q4_K, Q5_K) added block by block.
-template <bool kMin, int kChunks>
+template <bool kMin, int kChunks, bool kPairs>
 void super_block_kernel(const cpu::PackedTile& w, const SubScaledTile& split,
                         const cpu::PackedActs& x, int64_t c0, float (*acc)[kChunkTokens][kRows]) {
   alignas(64) UnitSums sums[2];
   const int64_t n_units = 2 * (w.n_blocks / kSuperBlocks);
   const __m512 sixty_four = _mm512_set1_ps(64.0f);
   for (int64_t u = 0; u <= n_units; ++u) {
-    if (u < n_units) issue_super_block<kChunks>(split, x, c0, u, sums[u % 2]);
+    if (u < n_units) issue_super_block<kChunks, kPairs>(split, x, c0, u, sums[u % 2]);
     if (u == 0) continue;
     const int64_t v = u - 1;  // the unit to scale
     const int64_t b0 = (v / 2) * kSuperBlocks;
@@ -334,13 +339,20 @@ struct Kernels {
   ChunksFn one, two;
 };
 
-// The shapes the packed formats use (backends/cpu/packed_gemm.cpp's table); others are a bug.
-// K-quant tiles (sub-scales, or block scales in sub) go by super-blocks.
-Kernels kernels_for(const cpu::TileShape& s) {
+template <bool kPairs>
+Kernels super_block_kernels(bool has_min) {
+  if (has_min) return {super_block_kernel<true, 1, kPairs>, super_block_kernel<true, 2, kPairs>};
+  return {super_block_kernel<false, 1, kPairs>, super_block_kernel<false, 2, kPairs>};
+}
+
+// The shapes the packed formats use (backends/cpu/packed_gemm.cpp's table) with activations
+// by blocks or (K-quants only) by pairs of blocks; others are a bug. K-quant tiles
+// (sub-scales, or block scales in sub) go by super-blocks.
+Kernels kernels_for(const cpu::TileShape& s, bool pairs) {
   if (s.has_sub || s.scales_in_sub) {
-    if (s.has_min) return {super_block_kernel<true, 1>, super_block_kernel<true, 2>};
-    return {super_block_kernel<false, 1>, super_block_kernel<false, 2>};
+    return pairs ? super_block_kernels<true>(s.has_min) : super_block_kernels<false>(s.has_min);
   }
+  if (pairs) return {};
   if (s.is_signed) {
     if (s.has_min) return {};
     return {chunks_kernel<true, false, 1>, chunks_kernel<true, false, 2>};
@@ -360,10 +372,11 @@ int packed_chunk_tokens() { return kChunkTokens; }
 void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
                       int64_t y_stride) {
-  const Kernels kernels = kernels_for(shape);
+  const Kernels kernels = kernels_for(shape, x.pairs);
+  const bool by_super_blocks = shape.has_sub || shape.scales_in_sub;
   SubScaledTile split{};
-  if (shape.has_sub || shape.scales_in_sub) split = split_sub_scaled(w, shape.scales_in_sub);
-  configure_tiles();
+  if (by_super_blocks) split = split_sub_scaled(w, shape.scales_in_sub);
+  configure_tiles(x.pairs ? 2 * kPackBlock : kPackBlock);
   const int64_t first = g * kTileTokens;  // tokens [first, end)
   const int64_t end = std::min((g + n_groups) * kTileTokens, x.n_tokens);
   alignas(64) float acc[2][kChunkTokens][kRows];
