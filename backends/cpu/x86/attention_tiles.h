@@ -87,9 +87,83 @@ KvRows kv_rows(const AttentionJob& job, int64_t kv, int64_t c0, int64_t c1, floa
   return {k, v, dk, dv, c0};
 }
 
-// Both row vectors of a tile: lanes [0, 8) and [8, 16).
+// A tile's 16 rows, one per lane: one 512-bit vector at the AVX512 level, two 256-bit ones
+// (lanes [0, 8) and [8, 16)) at AVX2. Each lane sees the same operations either way, so
+// both give the same bits; 512 bits take half the instructions (the 135M Q8_0 file's pp512
+// spent 24% of its time here on the AMX VM). Zero-masked forms at AVX512: GCC 12's plain
+// ones start from an undefined vector and fail -Werror.
+#if defined(__AVX512F__)
+using Part = __m512;
+using PartI = __m512i;
+constexpr int kParts = 1;
+Part part_load(const float* p) { return _mm512_loadu_ps(p); }
+void part_store(float* p, Part v) { _mm512_storeu_ps(p, v); }
+Part part_set1(float x) { return _mm512_set1_ps(x); }
+Part part_fmadd(Part a, Part b, Part c) { return _mm512_fmadd_ps(a, b, c); }
+Part part_mul(Part a, Part b) { return _mm512_mul_ps(a, b); }
+Part part_add(Part a, Part b) { return _mm512_add_ps(a, b); }
+Part part_sub(Part a, Part b) { return _mm512_sub_ps(a, b); }
+Part part_max(Part a, Part b) { return _mm512_maskz_max_ps(0xffff, a, b); }
+Part part_div(Part a, Part b) { return _mm512_maskz_div_ps(0xffff, a, b); }
+Part part_exp(Part x) { return exp16(x); }
+PartI part_load_int(const int* p) { return _mm512_loadu_si512(p); }
+// -inf in the lanes whose row does not see key j (begin <= j < end).
+Part part_mask_key(Part s, PartI begin, PartI end, int64_t j) {
+  const __m512i jv = _mm512_set1_epi32(static_cast<int>(j));
+  const __mmask16 seen = _mm512_cmpgt_epi32_mask(end, jv) & ~_mm512_cmpgt_epi32_mask(begin, jv);
+  return _mm512_mask_blend_ps(seen, _mm512_set1_ps(-INFINITY), s);
+}
+// 0 in the lanes that are -inf.
+Part part_zero_if_neg_inf(Part x) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ), x,
+                              _mm512_setzero_ps());
+}
+#else
+using Part = __m256;
+using PartI = __m256i;
+constexpr int kParts = 2;
+Part part_load(const float* p) { return _mm256_loadu_ps(p); }
+void part_store(float* p, Part v) { _mm256_storeu_ps(p, v); }
+Part part_set1(float x) { return _mm256_set1_ps(x); }
+Part part_fmadd(Part a, Part b, Part c) { return _mm256_fmadd_ps(a, b, c); }
+Part part_mul(Part a, Part b) { return _mm256_mul_ps(a, b); }
+Part part_add(Part a, Part b) { return _mm256_add_ps(a, b); }
+Part part_sub(Part a, Part b) { return _mm256_sub_ps(a, b); }
+Part part_max(Part a, Part b) { return _mm256_max_ps(a, b); }
+Part part_div(Part a, Part b) { return _mm256_div_ps(a, b); }
+Part part_exp(Part x) { return exp8(x); }
+PartI part_load_int(const int* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+Part part_mask_key(Part s, PartI begin, PartI end, int64_t j) {
+  const __m256i jv = _mm256_set1_epi32(static_cast<int>(j));
+  __m256i seen = _mm256_andnot_si256(_mm256_cmpgt_epi32(begin, jv), _mm256_cmpgt_epi32(end, jv));
+  return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s, _mm256_castsi256_ps(seen));
+}
+Part part_zero_if_neg_inf(Part x) {
+  return _mm256_blendv_ps(x, _mm256_setzero_ps(),
+                          _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ));
+}
+#endif
+constexpr int64_t kPartLanes = kTileLanes / kParts;
+
+// soft_cap8 on every lane (by halves at AVX512: soft caps are rare, one formula is enough).
+Part part_soft_cap(Part x, float cap) {
+#if defined(__AVX512F__)
+  const __m256 lo =
+      soft_cap8(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0x0f, _mm512_castps_pd(x), 0)), cap);
+  const __m256 hi =
+      soft_cap8(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0x0f, _mm512_castps_pd(x), 1)), cap);
+  return _mm512_castpd_ps(_mm512_maskz_insertf64x4(
+      0xff, _mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+#else
+  return soft_cap8(x, cap);
+#endif
+}
+
+// The tile's rows as parts.
 struct Lanes {
-  __m256 v[2];
+  Part v[kParts];
 };
 
 struct Tile {
@@ -99,7 +173,7 @@ struct Tile {
   float* s;                    // [kTileChunk, 16] scores, then p
   float* acct;                 // [head_dim_v, 16] un-normalized outputs
   float* staging;              // an F16 cache's chunk as floats
-  __m256i begin[2], end[2];    // per lane: visible keys [begin, end)
+  PartI begin[kParts], end[kParts];  // per lane: visible keys [begin, end)
   int64_t all_begin, all_end;  // keys every row of the tile sees
   Lanes max, sum;              // running max and sum of e^(s - max) per row
   KvRows rows;                 // the current chunk's K and V rows
@@ -109,13 +183,8 @@ struct Tile {
 };
 
 // Lanes whose row does not see key j become -inf.
-void mask_key(const Tile& t, __m256 (&s)[2], int64_t j) {
-  const __m256i jv = _mm256_set1_epi32(static_cast<int>(j));
-  for (int h = 0; h < 2; ++h) {
-    __m256i seen =
-        _mm256_andnot_si256(_mm256_cmpgt_epi32(t.begin[h], jv), _mm256_cmpgt_epi32(t.end[h], jv));
-    s[h] = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s[h], _mm256_castsi256_ps(seen));
-  }
+void mask_key(const Tile& t, Part (&s)[kParts], int64_t j) {
+  for (int h = 0; h < kParts; ++h) s[h] = part_mask_key(s[h], t.begin[h], t.end[h], j);
 }
 
 // s^T rows of keys [j, j + kKeys) (chunk from c0); raises chunk_max to their scores.
@@ -123,31 +192,32 @@ template <int64_t kKeys>
 void score_step(const Tile& t, int64_t j, int64_t c0, Lanes& chunk_max) {
   const float* k[kKeys];
   for (int64_t x = 0; x < kKeys; ++x) k[x] = t.k_row(j + x);
-  __m256 acc[kKeys][2];
-  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+  Part acc[kKeys][kParts];
+  for (auto& a : acc)
+    for (auto& v : a) v = part_set1(0.0f);
   const float* q = t.qt;
   for (int64_t d = 0; d < t.job.head_dim_k; ++d, q += kTileLanes) {
-    __m256 q0 = _mm256_loadu_ps(q), q1 = _mm256_loadu_ps(q + kLanes);
+    Part qd[kParts];
+    for (int h = 0; h < kParts; ++h) qd[h] = part_load(q + h * kPartLanes);
     for (int64_t x = 0; x < kKeys; ++x) {
-      __m256 kd = _mm256_broadcast_ss(k[x] + d);
-      acc[x][0] = _mm256_fmadd_ps(q0, kd, acc[x][0]);
-      acc[x][1] = _mm256_fmadd_ps(q1, kd, acc[x][1]);
+      Part kd = part_set1(k[x][d]);
+      for (int h = 0; h < kParts; ++h) acc[x][h] = part_fmadd(qd[h], kd, acc[x][h]);
     }
   }
   const bool all_see = j >= t.all_begin && j + kKeys <= t.all_end;
-  const __m256 scale = _mm256_set1_ps(t.job.scale);
+  const Part scale = part_set1(t.job.scale);
   for (int64_t x = 0; x < kKeys; ++x) {
     // The scale after the dot product, as the reference applies it (folding it into q
     // rounds every score differently from the one-row path decoding takes).
-    for (int h = 0; h < 2; ++h) acc[x][h] = _mm256_mul_ps(acc[x][h], scale);
+    for (int h = 0; h < kParts; ++h) acc[x][h] = part_mul(acc[x][h], scale);
     if (t.job.softcap > 0.0f) {
-      for (int h = 0; h < 2; ++h) acc[x][h] = soft_cap8(acc[x][h], t.job.softcap);
+      for (int h = 0; h < kParts; ++h) acc[x][h] = part_soft_cap(acc[x][h], t.job.softcap);
     }
     if (!all_see) mask_key(t, acc[x], j + x);
     float* out = t.s + (j + x - c0) * kTileLanes;
-    for (int h = 0; h < 2; ++h) {
-      _mm256_storeu_ps(out + h * kLanes, acc[x][h]);
-      chunk_max.v[h] = _mm256_max_ps(chunk_max.v[h], acc[x][h]);
+    for (int h = 0; h < kParts; ++h) {
+      part_store(out + h * kPartLanes, acc[x][h]);
+      chunk_max.v[h] = part_max(chunk_max.v[h], acc[x][h]);
     }
   }
 }
@@ -155,58 +225,56 @@ void score_step(const Tile& t, int64_t j, int64_t c0, Lanes& chunk_max) {
 // Online softmax over the chunk's n scores (one pass); returns acc's factor f.
 Lanes softmax_chunk(Tile& t, int64_t n, const Lanes& chunk_max) {
   Lanes f, shift;
-  for (int h = 0; h < 2; ++h) {
-    __m256 new_max = _mm256_max_ps(t.max.v[h], chunk_max.v[h]);
+  for (int h = 0; h < kParts; ++h) {
+    Part new_max = part_max(t.max.v[h], chunk_max.v[h]);
     // A row that has seen no key yet (or an unused lane of the last tile) keeps max -inf:
     // shift by 0 instead (p = 0, f = 0), not by -inf (NaN).
-    __m256 none = _mm256_cmp_ps(new_max, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
-    shift.v[h] = _mm256_blendv_ps(new_max, _mm256_setzero_ps(), none);
-    f.v[h] = exp8(_mm256_sub_ps(t.max.v[h], shift.v[h]));
+    shift.v[h] = part_zero_if_neg_inf(new_max);
+    f.v[h] = part_exp(part_sub(t.max.v[h], shift.v[h]));
     t.max.v[h] = new_max;
   }
-  __m256 sum[2] = {_mm256_mul_ps(t.sum.v[0], f.v[0]), _mm256_mul_ps(t.sum.v[1], f.v[1])};
+  Lanes sum;
+  for (int h = 0; h < kParts; ++h) sum.v[h] = part_mul(t.sum.v[h], f.v[h]);
   for (float* s = t.s; s < t.s + n * kTileLanes; s += kTileLanes) {
-    for (int h = 0; h < 2; ++h) {
-      __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + h * kLanes), shift.v[h]));
-      _mm256_storeu_ps(s + h * kLanes, p);
-      sum[h] = _mm256_add_ps(sum[h], p);
+    for (int h = 0; h < kParts; ++h) {
+      Part p = part_exp(part_sub(part_load(s + h * kPartLanes), shift.v[h]));
+      part_store(s + h * kPartLanes, p);
+      sum.v[h] = part_add(sum.v[h], p);
     }
   }
-  t.sum.v[0] = sum[0];
-  t.sum.v[1] = sum[1];
+  t.sum = sum;
   return f;
 }
 
 // acc^T rows [d, d + kDims) = acc^T f + sum over the chunk's n keys of v_j[d..] p_j.
 template <int64_t kDims>
 void accumulate_step(const Tile& t, int64_t d, int64_t c0, int64_t n, const Lanes& f) {
-  __m256 acc[kDims][2];
+  Part acc[kDims][kParts];
   for (int64_t i = 0; i < kDims; ++i) {
-    for (int h = 0; h < 2; ++h) {
-      acc[i][h] =
-          _mm256_mul_ps(_mm256_loadu_ps(t.acct + (d + i) * kTileLanes + h * kLanes), f.v[h]);
+    for (int h = 0; h < kParts; ++h) {
+      acc[i][h] = part_mul(part_load(t.acct + (d + i) * kTileLanes + h * kPartLanes), f.v[h]);
     }
   }
   const float* v = t.v_row(c0) + d;
   const float* p = t.s;
   for (int64_t j = 0; j < n; ++j, v += t.rows.v_stride, p += kTileLanes) {
-    __m256 p0 = _mm256_loadu_ps(p), p1 = _mm256_loadu_ps(p + kLanes);
+    Part pj[kParts];
+    for (int h = 0; h < kParts; ++h) pj[h] = part_load(p + h * kPartLanes);
     for (int64_t i = 0; i < kDims; ++i) {
-      __m256 vd = _mm256_broadcast_ss(v + i);
-      acc[i][0] = _mm256_fmadd_ps(vd, p0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(vd, p1, acc[i][1]);
+      Part vd = part_set1(v[i]);
+      for (int h = 0; h < kParts; ++h) acc[i][h] = part_fmadd(vd, pj[h], acc[i][h]);
     }
   }
   for (int64_t i = 0; i < kDims; ++i) {
-    for (int h = 0; h < 2; ++h) {
-      _mm256_storeu_ps(t.acct + (d + i) * kTileLanes + h * kLanes, acc[i][h]);
-    }
+    for (int h = 0; h < kParts; ++h)
+      part_store(t.acct + (d + i) * kTileLanes + h * kPartLanes, acc[i][h]);
   }
 }
 
 // Keys [c0, c1) of the tile: scores, softmax, accumulation.
 void tile_chunk(Tile& t, int64_t c0, int64_t c1) {
-  Lanes chunk_max{{_mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY)}};
+  Lanes chunk_max;
+  for (auto& v : chunk_max.v) v = part_set1(-INFINITY);
   int64_t j = c0;
   for (; j + kStepKeys <= c1; j += kStepKeys) score_step<kStepKeys>(t, j, c0, chunk_max);
   for (; j < c1; ++j) score_step<1>(t, j, c0, chunk_max);
@@ -243,15 +311,15 @@ void transpose8(__m256 (&r)[8]) {
 // whose sink (if the job has sinks) joins the sum.
 void write_rows(const Tile& t, float* const (&rows_out)[kTileLanes],
                 const int64_t (&heads)[kTileLanes]) {
-  alignas(32) float inv[kTileLanes];
-  for (int h = 0; h < 2; ++h) {
-    _mm256_store_ps(inv + h * kLanes, _mm256_div_ps(_mm256_set1_ps(1.0f), t.sum.v[h]));
+  float inv[kTileLanes];
+  for (int h = 0; h < kParts; ++h) {
+    part_store(inv + h * kPartLanes, part_div(part_set1(1.0f), t.sum.v[h]));
   }
   if (t.job.sinks != nullptr) {
-    alignas(32) float max[kTileLanes], sum[kTileLanes];
-    for (int h = 0; h < 2; ++h) {
-      _mm256_store_ps(max + h * kLanes, t.max.v[h]);
-      _mm256_store_ps(sum + h * kLanes, t.sum.v[h]);
+    float max[kTileLanes], sum[kTileLanes];
+    for (int h = 0; h < kParts; ++h) {
+      part_store(max + h * kPartLanes, t.max.v[h]);
+      part_store(sum + h * kPartLanes, t.sum.v[h]);
     }
     for (int64_t l = 0; l < kTileLanes; ++l) {
       if (rows_out[l]) inv[l] = 1.0f / attention_denominator(t.job, heads[l], max[l], sum[l]);
@@ -318,11 +386,11 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
       t.qt[d * kTileLanes + lane] = q ? q[d] : 0.0f;
     }
   }
-  for (int h = 0; h < 2; ++h) {
-    t.begin[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(begin + h * kLanes));
-    t.end[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(end + h * kLanes));
-    t.max.v[h] = _mm256_set1_ps(-INFINITY);
-    t.sum.v[h] = _mm256_setzero_ps();
+  for (int h = 0; h < kParts; ++h) {
+    t.begin[h] = part_load_int(begin + h * kPartLanes);
+    t.end[h] = part_load_int(end + h * kPartLanes);
+    t.max.v[h] = part_set1(-INFINITY);
+    t.sum.v[h] = part_set1(0.0f);
   }
   std::fill(t.acct, t.acct + job.head_dim_v * kTileLanes, 0.0f);
   for (int64_t c0 = first; c0 < last; c0 += kTileChunk) {

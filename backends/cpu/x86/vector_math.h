@@ -68,6 +68,35 @@ __m256 exp8(__m256 x) {
   return _mm256_mul_ps(_mm256_mul_ps(p, pow2(n_half)), pow2(_mm256_sub_epi32(ni, n_half)));
 }
 
+#if defined(__AVX512F__)
+// exp8's steps on 16 lanes: the same operations per lane, so the same bits. (The zero-masked
+// forms: GCC 12's plain ones start from an undefined vector and fail -Werror.)
+[[maybe_unused]] __m512 pow2(__m512i e) {
+  return _mm512_castsi512_ps(
+      _mm512_maskz_slli_epi32(0xffff, _mm512_add_epi32(e, _mm512_set1_epi32(127)), 23));
+}
+[[maybe_unused]] __m512 exp16(__m512 x) {
+  constexpr __mmask16 kAll = 0xffff;
+  x = _mm512_maskz_min_ps(kAll, _mm512_set1_ps(89.0f),
+                          _mm512_maskz_max_ps(kAll, _mm512_set1_ps(-110.0f), x));
+  __m512 n =
+      _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  __m512i ni = _mm512_maskz_cvtps_epi32(kAll, n);
+  __m512i n_half = _mm512_maskz_srai_epi32(kAll, ni, 1);
+  return _mm512_mul_ps(_mm512_mul_ps(p, pow2(n_half)), pow2(_mm512_sub_epi32(ni, n_half)));
+}
+#endif
+
 }  // namespace
 
 }  // namespace tern::cpu::TERN_SIMD_NAMESPACE
