@@ -47,21 +47,22 @@ __m256 pow2(__m256i e) {
 // degree-5 minimax P of Cephes' expf (about 1 ulp); 2^n is applied as 2^(n/2) twice so
 // neither factor leaves the normal range: results between ~1e-45 and FLT_MIN come out as
 // correctly scaled denormals, x < ~-103.9 gives 0, x > ~88.72 gives inf, NaN stays NaN.
+// The clamps keep n within [-159, 128] (both halves normal); ln2 is split in a short high
+// part (n * hi is exact) and the rest. exp8 and exp16 take the same steps per lane.
+constexpr float kExpMax = 89.0f, kExpMin = -110.0f, kLog2e = 1.44269504088896341f;
+constexpr float kLn2High = 0.693359375f, kLn2Low = -2.12194440e-4f;
+constexpr float kExpPoly[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                              4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
 __m256 exp8(__m256 x) {
-  // The clamps keep n within [-159, 128] (both halves normal); the constant is the first
-  // operand so a NaN x passes through.
-  x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-110.0f), x));
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+  // The constant is the clamps' first operand so a NaN x passes through.
+  x = _mm256_min_ps(_mm256_set1_ps(kExpMax), _mm256_max_ps(_mm256_set1_ps(kExpMin), x));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  // r = x - n ln2, with ln2 split in a short high part (n * hi is exact) and the rest.
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2High), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Low), r);
+  __m256 p = _mm256_set1_ps(kExpPoly[0]);
+  for (int i = 1; i < 6; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpPoly[i]));
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   __m256i ni = _mm256_cvtps_epi32(n);
   __m256i n_half = _mm256_srai_epi32(ni, 1);
@@ -69,27 +70,22 @@ __m256 exp8(__m256 x) {
 }
 
 #if defined(__AVX512F__)
-// exp8's steps on 16 lanes: the same operations per lane, so the same bits. (The zero-masked
-// forms: GCC 12's plain ones start from an undefined vector and fail -Werror.)
+// exp8 on 16 lanes. (The zero-masked forms: GCC 12's plain ones start from an undefined
+// vector and fail -Werror.)
 [[maybe_unused]] __m512 pow2(__m512i e) {
   return _mm512_castsi512_ps(
       _mm512_maskz_slli_epi32(0xffff, _mm512_add_epi32(e, _mm512_set1_epi32(127)), 23));
 }
 [[maybe_unused]] __m512 exp16(__m512 x) {
   constexpr __mmask16 kAll = 0xffff;
-  x = _mm512_maskz_min_ps(kAll, _mm512_set1_ps(89.0f),
-                          _mm512_maskz_max_ps(kAll, _mm512_set1_ps(-110.0f), x));
-  __m512 n =
-      _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  x = _mm512_maskz_min_ps(kAll, _mm512_set1_ps(kExpMax),
+                          _mm512_maskz_max_ps(kAll, _mm512_set1_ps(kExpMin), x));
+  __m512 n = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2High), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Low), r);
+  __m512 p = _mm512_set1_ps(kExpPoly[0]);
+  for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpPoly[i]));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   __m512i ni = _mm512_maskz_cvtps_epi32(kAll, n);
   __m512i n_half = _mm512_maskz_srai_epi32(kAll, ni, 1);
