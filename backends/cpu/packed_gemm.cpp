@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -167,23 +171,32 @@ TileShape shape_of(const PackedForm& f) {
   return {f.is_signed, f.has_min, f.has_sub, steps, f.scales_in_sub};
 }
 
+// The sum of 16 int8 values. GCC left the plain loop scalar (a sign extension and an add per
+// byte: a fifth of the 135M Q8_0 prompt's activation packing on the AMX VM); with SSE2, the
+// bytes offset by 128 are unsigned and psadbw sums each 8 of them.
+int32_t sum16(const int8_t* v) {
+#if defined(__SSE2__)
+  const __m128i u = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)),
+                                  _mm_set1_epi8(static_cast<char>(0x80)));
+  const __m128i sums = _mm_sad_epu8(u, _mm_setzero_si128());
+  return _mm_cvtsi128_si32(sums) + _mm_extract_epi16(sums, 4) - 16 * 128;
+#else
+  int32_t sum = 0;
+  for (int i = 0; i < 16; ++i) sum += v[i];
+  return sum;
+#endif
+}
+
 // Block b (32 values) of one activation row in the row kernels' format (the weights'
 // vec_dot_type): its quants, scale, scaled sum d * sum(q) and the integer sums of its two
 // halves. Reading the row kernels' own quantization keeps both paths on the same activation
 // values.
 void act_block(TensorType format, const uint8_t* row, int64_t b, int8_t* q, float& d, float& s,
                int32_t* half_sums) {
-  // Local sums: stores through half_sums inside the loop (it may alias the int8 quants)
-  // kept GCC from vectorizing it.
   auto sum_halves = [&](const int8_t* v) {
-    int low = 0, high = 0;
-    for (int i = 0; i < kPackBlock / 2; ++i) {
-      low += v[i];
-      high += v[i + kPackBlock / 2];
-    }
-    half_sums[0] = low;
-    half_sums[1] = high;
-    return low + high;
+    half_sums[0] = sum16(v);
+    half_sums[1] = sum16(v + kPackBlock / 2);
+    return half_sums[0] + half_sums[1];
   };
   switch (format) {
     case TensorType::Q8_0: {
