@@ -424,13 +424,15 @@ void packed_matmuls(std::span<const MatmulTarget> targets, int64_t cols, const f
   size_t row_size = checked_row_bytes(format, cols);
   // Tasks of several tokens: one per token of a small model's rows (576 values) left a
   // prompt's products to wait on the pool's task claims (ThreadPool::work 7% of a 135M
-  // Q8_0 pp512 profile).
-  const int64_t n_tasks = (n + kActTokensPerTask - 1) / kActTokensPerTask;
+  // Q8_0 pp512 profile). And whole chunks: a chunk's scales of one block share a cache line
+  // (16 tokens at AMX), which two threads' halves of a chunk kept taking from each other
+  // (the packing, 13.5% of a 576 x 576 product's time on one thread, took 26.5% on two).
+  const int64_t per_task = std::max(kActTokensPerTask, chunk);
+  const int64_t n_tasks = (n + per_task - 1) / per_task;
   ThreadPool::shared().run(n_tasks, n_threads, [&](int64_t task) {
     thread_local std::vector<uint8_t> row;
     row.resize(row_size);
-    for (int64_t t = task * kActTokensPerTask; t < std::min(n, (task + 1) * kActTokensPerTask);
-         ++t) {
+    for (int64_t t = task * per_task; t < std::min(n, (task + 1) * per_task); ++t) {
       quantize(x + t * cols, row.data(), cols);
       int64_t first = (t / chunk) * n_blocks * chunk + t % chunk;
       for (int64_t b = 0; b < n_blocks; ++b) {
