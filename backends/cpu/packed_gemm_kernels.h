@@ -30,6 +30,9 @@ struct TileShape {
   bool has_sub;
   int group_steps;
   bool scales_in_sub = false;
+
+  /// Whether the tile carries sub (PackedForm::carries_sub): AMX sums its super-blocks.
+  bool carries_sub() const { return has_sub || scales_in_sub; }
 };
 
 /// One packed tile of R rows (the level's packed_tile_rows(): 16 or 32) x n_blocks blocks of

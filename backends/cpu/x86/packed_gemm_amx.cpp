@@ -349,7 +349,7 @@ Kernels super_block_kernels(bool has_min) {
 // by blocks or (K-quants only) by pairs of blocks; others are a bug. K-quant tiles
 // (sub-scales, or block scales in sub) go by super-blocks.
 Kernels kernels_for(const cpu::TileShape& s, bool pairs) {
-  if (s.has_sub || s.scales_in_sub) {
+  if (s.carries_sub()) {
     return pairs ? super_block_kernels<true>(s.has_min) : super_block_kernels<false>(s.has_min);
   }
   if (pairs) return {};
@@ -373,9 +373,8 @@ void packed_tile_gemm(const cpu::TileShape& shape, const cpu::PackedTile& w,
                       const cpu::PackedActs& x, int64_t g, int64_t n_groups, float* y,
                       int64_t y_stride) {
   const Kernels kernels = kernels_for(shape, x.pairs);
-  const bool by_super_blocks = shape.has_sub || shape.scales_in_sub;
   SubScaledTile split{};
-  if (by_super_blocks) split = split_sub_scaled(w, shape.scales_in_sub);
+  if (shape.carries_sub()) split = split_sub_scaled(w, shape.scales_in_sub);
   configure_tiles(x.pairs ? 2 * kPackBlock : kPackBlock);
   const int64_t first = g * kTileTokens;  // tokens [first, end)
   const int64_t end = std::min((g + n_groups) * kTileTokens, x.n_tokens);
