@@ -110,8 +110,9 @@ int main(int argc, char** argv) {
 
 // ---- Attention at the 135M shape: 9 query heads over 3 kv heads, head_dim 64; a 512-token
 // prompt (causal, no cache before it) and one token decoded after 4096 cached ones; the
-// scalar reference against the SIMD kernel of a level, single-threaded. tok/s counts query
-// tokens. Args: {query tokens, cached positions before them}.
+// scalar reference against the SIMD kernel of a level, single-threaded, over an F32 cache
+// and (SIMD levels) an F16 one, the default. tok/s counts query tokens. Args: {query
+// tokens, cached positions before them, F16 cache}.
 
 namespace {
 
@@ -128,12 +129,18 @@ void attention_135m(benchmark::State& state, Isa isa) {
   std::vector<float> k = random_values(static_cast<size_t>((pos0 + n) * kHeadsKv * kDim));
   std::vector<float> v = random_values(static_cast<size_t>((pos0 + n) * kHeadsKv * kDim));
   std::vector<float> out(q.size());
+  const bool f16 = state.range(2) != 0;
+  std::vector<uint16_t> k16, v16;
+  for (float x : k) k16.push_back(tern::f32_to_f16(x));
+  for (float x : v) v16.push_back(tern::f32_to_f16(x));
   for (auto _ : state) {
     if (isa == Isa::Scalar) {
       tern::cpu::attention(q.data(), k.data(), v.data(), n, pos0, p, nullptr, out.data(), 1);
     } else {
       const tern::graph::Segment all{0, n, pos0, 0};
-      tern::cpu::simd_attention(q.data(), k.data(), v.data(), tern::TensorType::F32,
+      tern::cpu::simd_attention(q.data(), f16 ? static_cast<const void*>(k16.data()) : k.data(),
+                                f16 ? static_cast<const void*>(v16.data()) : v.data(),
+                                f16 ? tern::TensorType::F16 : tern::TensorType::F32,
                                 std::span(&all, 1), p, nullptr, out.data(), 1, isa);
     }
     benchmark::DoNotOptimize(out.data());
@@ -144,16 +151,16 @@ void attention_135m(benchmark::State& state, Isa isa) {
 }
 
 BENCHMARK_CAPTURE(attention_135m, scalar, Isa::Scalar)
-    ->Args({512, 0})
-    ->Args({1, 4096})
+    ->Args({512, 0, 0})
+    ->Args({1, 4096, 0})
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_135m, avx2, Isa::Avx2)
-    ->Args({512, 0})
-    ->Args({1, 4096})
+    ->ArgsProduct({{512}, {0}, {0, 1}})
+    ->Args({1, 4096, 0})
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)
-    ->Args({512, 0})
-    ->Args({1, 4096})
+    ->ArgsProduct({{512}, {0}, {0, 1}})
+    ->Args({1, 4096, 0})
     ->Unit(benchmark::kMillisecond);
 
 // ---- Decoding attention over a model's layers: the 1B shape (32 query heads over 8 kv heads

@@ -140,8 +140,9 @@ TEST(AttentionSimd, MatchesScalarReferenceOverShapes) {
 // Work items of 8+ tokens take the 16-row tiles (x86/attention_tiles.h), here with last
 // tiles of 15 and 1 rows, 6/4/1-value output steps, windows, caches and chunks of keys;
 // fewer tokens (1-5 here, up to 24 rows of a group) the per-row path; 12 tokens on 3
-// threads make items of one query head (12-row tiles). Every shape with an F32 and an F16 cache (read in
-// place, a key chunk at a time).
+// threads make items of one query head (12-row tiles); a group of 10 heads gives items of 10
+// tiles, taken as sets of 8 and 2 over their own key chunks. Every shape with an F32 and an
+// F16 cache (read in place, a key chunk at a time).
 TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
   const Shape shapes[] = {
       {6, 2, 20, 36, 5, 3, 0, 1.0f},    {6, 2, 36, 20, 9, 0, 4, 1.0f},
@@ -149,7 +150,7 @@ TEST(AttentionSimd, MatchesScalarReferenceOnEdgeShapes) {
       {9, 3, 64, 64, 1, 1500, 0, 1.0f}, {9, 3, 64, 64, 33, 700, 100, 1.0f},
       {9, 3, 64, 64, 64, 300, 0, 8.0f}, {16, 4, 128, 128, 2, 999, 0, 8.0f},
       {4, 1, 256, 256, 40, 0, 1, 1.0f}, {10, 5, 72, 72, 513, 0, 0, 1.0f},
-      {9, 3, 64, 64, 12, 5, 0, 1.0f},
+      {9, 3, 64, 64, 12, 5, 0, 1.0f},   {20, 2, 32, 40, 40, 10, 12, 1.0f},
   };
   for (Isa isa : simd_levels()) {
     for (const Shape& s : shapes) {

@@ -105,7 +105,9 @@ int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int6
   int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
   const int64_t n_rows = n_tokens * n_heads;
   if (n_tokens >= kAttentionMinTileTokens) {
-    return kAttentionTileRows * (job.head_dim_k + kAttentionTileKeys + job.head_dim_v) +
+    const int64_t tiles =
+        std::min(kAttentionItemTiles, (n_rows + kAttentionTileRows - 1) / kAttentionTileRows);
+    return kAttentionTileRows * (kAttentionTileKeys + tiles * (job.head_dim_k + job.head_dim_v)) +
            attention_staging_floats(job, kAttentionTileKeys);
   }
   return n_rows * (job.key_chunk + acc_stride + 3);

@@ -12,8 +12,8 @@
 // taken in chunks that stay in L1 with an online softmax (running max and sum per row; the
 // accumulated output is rescaled when the max grows), so scratch does not grow with the
 // context. F16 caches are read in place, so no F32 copy of the cache is made: decoding
-// converts each vector as it loads it (vcvtph2ps); the tiles of a prompt convert their kv
-// head's rows one key chunk at a time into L1-sized staging.
+// converts each vector as it loads it (vcvtph2ps); a prompt's item converts its kv head's
+// rows one key chunk at a time into L1-sized staging, each chunk serving all its tiles.
 #pragma once
 
 #include <algorithm>
@@ -106,12 +106,16 @@ struct AttentionItem {
 constexpr int64_t kAttentionMinTileTokens = 8;
 constexpr int64_t kAttentionTileRows = 16;
 constexpr int64_t kAttentionTileKeys = 48;
+/// Tiles of an item that share each converted key chunk (a group's heads x 16 tokens: 3
+/// tiles for SmolLM2, 4 for Gemma 3 270M); more take turns in sets of this many.
+constexpr int64_t kAttentionItemTiles = 8;
 
 /// Scratch floats one work item of `n_tokens` tokens x `n_heads` query heads needs: for
 /// few tokens, for each of their rows scores [key_chunk], accumulated outputs [head_dim_v
-/// rounded up to 8], running max, sum, rescale; for tiles, q^T [head_dim_k, 16], scores
-/// [kAttentionTileKeys, 16] and accumulated outputs [head_dim_v, 16], then with an F16
-/// cache a chunk's K and V rows as floats (attention_staging_floats).
+/// rounded up to 8], running max, sum, rescale; for tiles, scores [kAttentionTileKeys, 16],
+/// then per tile (up to kAttentionItemTiles) q^T [head_dim_k, 16] and accumulated outputs
+/// [head_dim_v, 16], then with an F16 cache a chunk's K and V rows as floats
+/// (attention_staging_floats).
 int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int64_t n_heads);
 /// Floats of F16-to-F32 staging for `keys` keys' K and V rows of one kv head (0 for F32).
 int64_t attention_staging_floats(const AttentionJob& job, int64_t keys);

@@ -478,8 +478,7 @@ void attend_rows(const AttentionJob& job, const AttentionItem& item, int64_t spl
 
 void attention_item(const AttentionJob& job, const AttentionItem& item) {
   if (item.t1 - item.t0 >= kAttentionMinTileTokens) {  // one kv head (attention_tiles.h)
-    const int64_t n_rows = (item.t1 - item.t0) * (item.h1 - item.h0);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += kTileLanes) attention_tile(job, item, r0, item.scratch);
+    attention_tiles(job, item, item.scratch);
     return;
   }
   for (int64_t split = item.split0; split < item.split1; ++split) {

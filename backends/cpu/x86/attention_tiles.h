@@ -12,7 +12,11 @@
 //   acc^T [head_dim_v, 16] = acc^T f + sum_j v_j[d] p_j, 4 output values x 2 vectors of
 //     registers, each p_j loaded once per 4 values.
 // At the end out = acc^T / l, scattered back to the rows. Keys past the tile's last
-// visible key are never visited (a causal block stops at its last query).
+// visible key are never visited (a causal block stops at its last query). An item's tiles
+// (a group's heads x 16 tokens) take each key chunk in turn, so an F16 cache's chunk is
+// converted once for all of them: bench_kernels attention_135m/*/512/0/1 (Zen 5, one
+// thread, three alternating rounds) avx512 2.24-2.33 -> 2.01-2.08 ms, avx2 3.20-3.58 ->
+// 3.03-3.25; F32 caches unchanged.
 #ifndef TERN_SIMD_NAMESPACE
 #error "define TERN_SIMD_NAMESPACE before including x86/attention_tiles.h"
 #endif
@@ -167,12 +171,10 @@ struct Lanes {
 };
 
 struct Tile {
-  const AttentionJob& job;
-  int64_t kv;
+  const AttentionJob* job;
   float* qt;                   // [head_dim_k, 16] queries
   float* s;                    // [kTileChunk, 16] scores, then p
   float* acct;                 // [head_dim_v, 16] un-normalized outputs
-  float* staging;              // an F16 cache's chunk as floats
   PartI begin[kParts], end[kParts];  // per lane: visible keys [begin, end)
   int64_t all_begin, all_end;  // keys every row of the tile sees
   Lanes max, sum;              // running max and sum of e^(s - max) per row
@@ -196,7 +198,7 @@ void score_step(const Tile& t, int64_t j, int64_t c0, Lanes& chunk_max) {
   for (auto& a : acc)
     for (auto& v : a) v = part_set1(0.0f);
   const float* q = t.qt;
-  for (int64_t d = 0; d < t.job.head_dim_k; ++d, q += kTileLanes) {
+  for (int64_t d = 0; d < t.job->head_dim_k; ++d, q += kTileLanes) {
     Part qd[kParts];
     for (int h = 0; h < kParts; ++h) qd[h] = part_load(q + h * kPartLanes);
     for (int64_t x = 0; x < kKeys; ++x) {
@@ -205,13 +207,13 @@ void score_step(const Tile& t, int64_t j, int64_t c0, Lanes& chunk_max) {
     }
   }
   const bool all_see = j >= t.all_begin && j + kKeys <= t.all_end;
-  const Part scale = part_set1(t.job.scale);
+  const Part scale = part_set1(t.job->scale);
   for (int64_t x = 0; x < kKeys; ++x) {
     // The scale after the dot product, as the reference applies it (folding it into q
     // rounds every score differently from the one-row path decoding takes).
     for (int h = 0; h < kParts; ++h) acc[x][h] = part_mul(acc[x][h], scale);
-    if (t.job.softcap > 0.0f) {
-      for (int h = 0; h < kParts; ++h) acc[x][h] = part_soft_cap(acc[x][h], t.job.softcap);
+    if (t.job->softcap > 0.0f) {
+      for (int h = 0; h < kParts; ++h) acc[x][h] = part_soft_cap(acc[x][h], t.job->softcap);
     }
     if (!all_see) mask_key(t, acc[x], j + x);
     float* out = t.s + (j + x - c0) * kTileLanes;
@@ -280,11 +282,11 @@ void tile_chunk(Tile& t, int64_t c0, int64_t c1) {
   for (; j < c1; ++j) score_step<1>(t, j, c0, chunk_max);
   Lanes f = softmax_chunk(t, c1 - c0, chunk_max);
   int64_t d = 0;
-  for (; d + kStepDims <= t.job.head_dim_v; d += kStepDims) {
+  for (; d + kStepDims <= t.job->head_dim_v; d += kStepDims) {
     accumulate_step<kStepDims>(t, d, c0, c1 - c0, f);
   }
-  for (; d + 4 <= t.job.head_dim_v; d += 4) accumulate_step<4>(t, d, c0, c1 - c0, f);
-  for (; d < t.job.head_dim_v; ++d) accumulate_step<1>(t, d, c0, c1 - c0, f);
+  for (; d + 4 <= t.job->head_dim_v; d += 4) accumulate_step<4>(t, d, c0, c1 - c0, f);
+  for (; d < t.job->head_dim_v; ++d) accumulate_step<1>(t, d, c0, c1 - c0, f);
 }
 
 // Transposes the 8x8 block r in place: lane j of r[i] goes to lane i of r[j].
@@ -315,17 +317,17 @@ void write_rows(const Tile& t, float* const (&rows_out)[kTileLanes],
   for (int h = 0; h < kParts; ++h) {
     part_store(inv + h * kPartLanes, part_div(part_set1(1.0f), t.sum.v[h]));
   }
-  if (t.job.sinks != nullptr) {
+  if (t.job->sinks != nullptr) {
     float max[kTileLanes], sum[kTileLanes];
     for (int h = 0; h < kParts; ++h) {
       part_store(max + h * kPartLanes, t.max.v[h]);
       part_store(sum + h * kPartLanes, t.sum.v[h]);
     }
     for (int64_t l = 0; l < kTileLanes; ++l) {
-      if (rows_out[l]) inv[l] = 1.0f / attention_denominator(t.job, heads[l], max[l], sum[l]);
+      if (rows_out[l]) inv[l] = 1.0f / attention_denominator(*t.job, heads[l], max[l], sum[l]);
     }
   }
-  const int64_t dim = t.job.head_dim_v;
+  const int64_t dim = t.job->head_dim_v;
   for (int64_t h = 0; h < 2; ++h) {
     float* const* out = rows_out + h * kLanes;
     const float* acc = t.acct + h * kLanes;
@@ -347,24 +349,24 @@ void write_rows(const Tile& t, float* const (&rows_out)[kTileLanes],
   }
 }
 
-// Rows [r0, r0 + 16) of the item (those below n_rows; query heads h0.. of kv head kv,
-// n_heads per token, from token t0) into job.out. scratch: tile_scratch_floats(job).
-void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t r0,
-                    float* scratch) {
+// A tile's rows: where each lane's output goes (null: no row) and its query head.
+struct TileRows {
+  float* out[kTileLanes] = {};
+  int64_t heads[kTileLanes] = {};
+  int64_t first = std::numeric_limits<int64_t>::max(), last = 0;  // keys any row sees
+};
+
+// Starts the tile of the item's rows [r0, r0 + 16) (those below n_rows; query heads h0..
+// of kv head kv, n_heads per token, from token t0): gathers q^T, sets each lane's visible
+// keys, zeroes acc^T.
+TileRows start_tile(Tile& t, const AttentionItem& item, int64_t r0) {
+  const AttentionJob& job = *t.job;
   const int64_t n_heads = item.h1 - item.h0;
   const int64_t n_rows = (item.t1 - item.t0) * n_heads;
-  Tile t{job,
-         item.kv,
-         scratch,
-         scratch + job.head_dim_k * kTileLanes,
-         scratch + (job.head_dim_k + kTileChunk) * kTileLanes,
-         scratch + (job.head_dim_k + kTileChunk + job.head_dim_v) * kTileLanes};
-  alignas(32) int begin[kTileLanes] = {}, end[kTileLanes] = {};
-  int64_t first = std::numeric_limits<int64_t>::max(), last = 0;  // keys any row sees
+  TileRows rows;
+  alignas(64) int begin[kTileLanes] = {}, end[kTileLanes] = {};
   t.all_begin = 0;
   t.all_end = std::numeric_limits<int64_t>::max();
-  float* rows_out[kTileLanes] = {};
-  int64_t heads[kTileLanes] = {};
   for (int64_t lane = 0; lane < kTileLanes; ++lane) {
     const int64_t r = r0 + lane;
     const float* q = nullptr;
@@ -372,13 +374,13 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
       const int64_t token = item.t0 + r / n_heads,
                     head = item.kv * job.group + item.h0 + r % n_heads;
       q = job.q + token * job.q_stride + head * job.head_dim_k;
-      rows_out[lane] = job.out + token * job.o_stride + head * job.head_dim_v;
-      heads[lane] = head;
+      rows.out[lane] = job.out + token * job.o_stride + head * job.head_dim_v;
+      rows.heads[lane] = head;
       end[lane] = static_cast<int>(job.pos0 + token + 1);
       begin[lane] =
           static_cast<int>(job.window > 0 ? std::max<int64_t>(0, end[lane] - job.window) : 0);
-      first = std::min<int64_t>(first, begin[lane]);
-      last = std::max<int64_t>(last, end[lane]);
+      rows.first = std::min<int64_t>(rows.first, begin[lane]);
+      rows.last = std::max<int64_t>(rows.last, end[lane]);
       t.all_begin = std::max<int64_t>(t.all_begin, begin[lane]);
       t.all_end = std::min<int64_t>(t.all_end, end[lane]);
     }
@@ -393,12 +395,50 @@ void attention_tile(const AttentionJob& job, const AttentionItem& item, int64_t 
     t.sum.v[h] = part_set1(0.0f);
   }
   std::fill(t.acct, t.acct + job.head_dim_v * kTileLanes, 0.0f);
-  for (int64_t c0 = first; c0 < last; c0 += kTileChunk) {
-    const int64_t c1 = std::min(c0 + kTileChunk, last);
-    t.rows = kv_rows(job, item.kv, c0, c1, t.staging);
-    tile_chunk(t, c0, c1);
+  return rows;
+}
+
+// The item's rows (a tile path item, attention_item) into job.out, up to
+// kAttentionItemTiles tiles at a time over one grid of key chunks: each chunk's K and V rows
+// (converted once, for an F16 cache) serve every tile that sees them. Without a window
+// every tile's chunks start at key 0 as a tile alone would take them, so the grouping does
+// not change a row's bits. scratch: attention_scratch_floats(job, tokens, heads).
+void attention_tiles(const AttentionJob& job, const AttentionItem& item, float* scratch) {
+  const int64_t n_rows = (item.t1 - item.t0) * (item.h1 - item.h0);
+  const int64_t tile_floats = (job.head_dim_k + job.head_dim_v) * kTileLanes;
+  float* scores = scratch;
+  float* tile_state = scores + kTileChunk * kTileLanes;
+  float* staging =
+      tile_state +
+      std::min(kAttentionItemTiles, (n_rows + kTileLanes - 1) / kTileLanes) * tile_floats;
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kAttentionItemTiles * kTileLanes) {
+    const int64_t n_tiles =
+        std::min(kAttentionItemTiles, (n_rows - r0 + kTileLanes - 1) / kTileLanes);
+    Tile tiles[kAttentionItemTiles];
+    TileRows rows[kAttentionItemTiles];
+    int64_t first = std::numeric_limits<int64_t>::max(), last = 0;
+    for (int64_t i = 0; i < n_tiles; ++i) {
+      float* qt = tile_state + i * tile_floats;
+      tiles[i].job = &job;
+      tiles[i].qt = qt;
+      tiles[i].s = scores;
+      tiles[i].acct = qt + job.head_dim_k * kTileLanes;
+      rows[i] = start_tile(tiles[i], item, r0 + i * kTileLanes);
+      first = std::min(first, rows[i].first);
+      last = std::max(last, rows[i].last);
+    }
+    for (int64_t c0 = first; c0 < last; c0 += kTileChunk) {
+      const int64_t c1 = std::min(c0 + kTileChunk, last);
+      const KvRows kv = kv_rows(job, item.kv, c0, c1, staging);
+      for (int64_t i = 0; i < n_tiles; ++i) {
+        const int64_t a = std::max(c0, rows[i].first), b = std::min(c1, rows[i].last);
+        if (a >= b) continue;
+        tiles[i].rows = kv;
+        tile_chunk(tiles[i], a, b);
+      }
+    }
+    for (int64_t i = 0; i < n_tiles; ++i) write_rows(tiles[i], rows[i].out, rows[i].heads);
   }
-  write_rows(t, rows_out, heads);
 }
 
 }  // namespace
