@@ -26,6 +26,16 @@ __m256i high_bits_to_4(__m256i bits) {
   if constexpr (I == 3) return _mm256_srli_epi16(bits, 2);
 }
 
+#if defined(__AVX512F__)
+// high_bits_to_4 for 512-bit vectors, I at run time (0-3).
+__m512i shift_to_bits45(__m512i bits, int i) {
+  if (i == 0) return _mm512_slli_epi16(bits, 4);
+  if (i == 1) return _mm512_slli_epi16(bits, 2);
+  if (i == 2) return bits;
+  return _mm512_srli_epi16(bits, 2);
+}
+#endif
+
 // int16 pairs (f, f) per row from the rows' (a, b) pairs: kHigh picks b.
 template <bool kHigh>
 __m256i duplicate_pair_half(__m256i pairs) {
@@ -335,6 +345,79 @@ struct Q6_Kx8 {
       acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), row_scales(k.d, a[r]->d), acc[r]);
     }
   }
+#if defined(__AVX512F__)
+  // block() for groups ka and kb at once (lanes 0-7: ka, 8-15: kb), the VNNI path's integer
+  // sums and float steps per lane, so the same results.
+  template <int N>
+  [[gnu::noinline]] static void pair(const Block& ka, const Block& kb, int64_t b,
+                                     const GroupActs* x, __m512* acc) {
+    const BlockQ8_K* a[N];
+    __m512i sum[N], offset[N];
+    for (int r = 0; r < N; ++r) {
+      a[r] = &static_cast<const BlockQ8_K*>(x[r].blocks)[b];
+      sum[r] = offset[r] = _mm512_setzero_si512();
+    }
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    const __m128i even_bytes =
+        _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i odd_bytes =
+        _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+    for (int c = 0; c < 4; ++c) {
+      prefetch_q6_quarter(ka, c);
+      prefetch_q6_quarter(kb, c);
+      const int h = c / 2;
+      const int shift_lo = 2 * (c % 2), shift_hi = shift_lo + 1;  // high bits of 2c, 2c + 1
+      for (int t = 0; t < 2; ++t) {
+        const int j = 2 * c + t;
+        const __m512i scales = _mm512_maskz_cvtepi8_epi16(
+            ~__mmask32{0}, _mm256_inserti128_si256(_mm256_zextsi128_si256(load128(ka.scales[j])),
+                                                   load128(kb.scales[j]), 1));
+        for (int r = 0; r < N; ++r) {
+          int32_t group_sums;  // x's sums of values 0-15 and 16-31 of sub-block j
+          std::memcpy(&group_sums, a[r]->bsums + 2 * j, 4);
+          offset[r] =
+              _mm512_add_epi32(offset[r], _mm512_madd_epi16(scales, _mm512_set1_epi32(group_sums)));
+        }
+      }
+      for (int half = 0; half < 2; ++half) {
+        __m512i f[2];  // sub-block 2c + t's scales of this half, one per row of both groups
+        for (int t = 0; t < 2; ++t) {
+          const __m128i pick = half == 0 ? even_bytes : odd_bytes;
+          f[t] = _mm512_maskz_cvtepi8_epi32(
+              kAll16, _mm_unpacklo_epi64(_mm_shuffle_epi8(load128(ka.scales[2 * c + t]), pick),
+                                         _mm_shuffle_epi8(load128(kb.scales[2 * c + t]), pick)));
+        }
+        __m512i even[N], odd[N];
+        for (int r = 0; r < N; ++r) even[r] = odd[r] = _mm512_setzero_si512();
+        for (int t = 4 * half; t < 4 * half + 4; ++t) {
+          const __m512i low = load_pair(ka.ql[c][t], kb.ql[c][t]);
+          const __m512i high = load_pair(ka.qh[h][t], kb.qh[h][t]);
+          const __m512i q0 =
+              _mm512_or_si512(_mm512_and_si512(low, low4),
+                              _mm512_and_si512(shift_to_bits45(high, shift_lo), bits45));
+          const __m512i q1 =
+              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4),
+                              _mm512_and_si512(shift_to_bits45(high, shift_hi), bits45));
+          for (int r = 0; r < N; ++r) {
+            const int8_t* x_even = a[r]->qs + 64 * c;
+            even[r] = _mm512_dpbusd_epi32(even[r], q0, broadcast4_x16(x_even + 4 * t));
+            odd[r] = _mm512_dpbusd_epi32(odd[r], q1, broadcast4_x16(x_even + 32 + 4 * t));
+          }
+        }
+        for (int r = 0; r < N; ++r) {
+          sum[r] = _mm512_add_epi32(sum[r], _mm512_add_epi32(_mm512_mullo_epi32(even[r], f[0]),
+                                                             _mm512_mullo_epi32(odd[r], f[1])));
+        }
+      }
+    }
+    const __m512 d = halves_pair(ka.d, kb.d);
+    for (int r = 0; r < N; ++r) {
+      const __m512i total = _mm512_sub_epi32(sum[r], _mm512_maskz_slli_epi32(kAll16, offset[r], 5));
+      acc[r] = _mm512_fmadd_ps(to_float(total), _mm512_mul_ps(d, _mm512_set1_ps(a[r]->d)), acc[r]);
+    }
+  }
+#endif
 };
 
 }  // namespace
