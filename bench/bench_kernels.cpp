@@ -130,9 +130,9 @@ void attention_135m(benchmark::State& state, Isa isa) {
   std::vector<float> v = random_values(static_cast<size_t>((pos0 + n) * kHeadsKv * kDim));
   std::vector<float> out(q.size());
   const bool f16 = state.range(2) != 0;
-  std::vector<uint16_t> k16, v16;
-  for (float x : k) k16.push_back(tern::f32_to_f16(x));
-  for (float x : v) v16.push_back(tern::f32_to_f16(x));
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  tern::f16_from_float(k.data(), k16.data(), static_cast<int64_t>(k.size()));
+  tern::f16_from_float(v.data(), v16.data(), static_cast<int64_t>(v.size()));
   for (auto _ : state) {
     if (isa == Isa::Scalar) {
       tern::cpu::attention(q.data(), k.data(), v.data(), n, pos0, p, nullptr, out.data(), 1);

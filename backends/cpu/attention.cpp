@@ -105,8 +105,7 @@ int64_t attention_scratch_floats(const AttentionJob& job, int64_t n_tokens, int6
   int64_t acc_stride = (job.head_dim_v + 7) / 8 * 8;
   const int64_t n_rows = n_tokens * n_heads;
   if (n_tokens >= kAttentionMinTileTokens) {
-    const int64_t tiles =
-        std::min(kAttentionItemTiles, (n_rows + kAttentionTileRows - 1) / kAttentionTileRows);
+    const int64_t tiles = attention_set_tiles(n_rows);
     return kAttentionTileRows * (kAttentionTileKeys + tiles * (job.head_dim_k + job.head_dim_v)) +
            attention_staging_floats(job, kAttentionTileKeys);
   }

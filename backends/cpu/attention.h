@@ -110,6 +110,11 @@ constexpr int64_t kAttentionTileKeys = 48;
 /// tiles for SmolLM2, 4 for Gemma 3 270M); more take turns in sets of this many.
 constexpr int64_t kAttentionItemTiles = 8;
 
+/// Tiles that share each key chunk in an item of `n_rows` rows (its first set of tiles).
+inline int64_t attention_set_tiles(int64_t n_rows) {
+  return std::min(kAttentionItemTiles, (n_rows + kAttentionTileRows - 1) / kAttentionTileRows);
+}
+
 /// Scratch floats one work item of `n_tokens` tokens x `n_heads` query heads needs: for
 /// few tokens, for each of their rows scores [key_chunk], accumulated outputs [head_dim_v
 /// rounded up to 8], running max, sum, rescale; for tiles, scores [kAttentionTileKeys, 16],

@@ -408,12 +408,9 @@ void attention_tiles(const AttentionJob& job, const AttentionItem& item, float* 
   const int64_t tile_floats = (job.head_dim_k + job.head_dim_v) * kTileLanes;
   float* scores = scratch;
   float* tile_state = scores + kTileChunk * kTileLanes;
-  float* staging =
-      tile_state +
-      std::min(kAttentionItemTiles, (n_rows + kTileLanes - 1) / kTileLanes) * tile_floats;
+  float* staging = tile_state + attention_set_tiles(n_rows) * tile_floats;
   for (int64_t r0 = 0; r0 < n_rows; r0 += kAttentionItemTiles * kTileLanes) {
-    const int64_t n_tiles =
-        std::min(kAttentionItemTiles, (n_rows - r0 + kTileLanes - 1) / kTileLanes);
+    const int64_t n_tiles = attention_set_tiles(n_rows - r0);
     Tile tiles[kAttentionItemTiles];
     TileRows rows[kAttentionItemTiles];
     int64_t first = std::numeric_limits<int64_t>::max(), last = 0;
