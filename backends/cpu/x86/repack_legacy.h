@@ -57,8 +57,10 @@ template <int N, typename Block>
       sums.v[r] = _mm256_dpbusd_epi32(sums.v[r], q.hi, broadcast4(x[r] + 16 + 4 * s));
 #else
       sums16[r] = _mm256_add_epi16(sums16[r], _mm256_maddubs_epi16(q.lo, broadcast4(x[r] + 4 * s)));
+      keep_chain(sums16[r]);
       sums16[r] =
           _mm256_add_epi16(sums16[r], _mm256_maddubs_epi16(q.hi, broadcast4(x[r] + 16 + 4 * s)));
+      keep_chain(sums16[r]);
       if ((s + 1) % kStepsPerWidening == 0) {
         sums.v[r] = _mm256_add_epi32(sums.v[r], _mm256_madd_epi16(sums16[r], _mm256_set1_epi16(1)));
         sums16[r] = _mm256_setzero_si256();
@@ -182,6 +184,7 @@ struct Q8_0x8 {
       __m256i abs_q = _mm256_sign_epi8(q, q);
       for (int r = 0; r < N; ++r) {
         sums[r] = add_dot_u8_i8(sums[r], abs_q, _mm256_sign_epi8(broadcast4(qs[r] + 4 * s), q));
+        if constexpr (!kVnniDot) keep_chain(sums[r]);
       }
     }
     for (int r = 0; r < N; ++r) {

@@ -67,6 +67,14 @@ constexpr bool kVnniDot = true;
 constexpr bool kVnniDot = false;
 #endif
 
+// Marks a running sum as rewritten here (an empty asm), so its additions stay one chain in
+// program order. Integer vector adds are associative, and GCC's reassociation turned the
+// decode kernels' chains (a vpmaddubsw product added per step) into trees over all of a
+// block's products, which left more values live than the 16 registers hold: the products
+// went through the stack (the AVX2 four-row Q4_1 kernel stored 13 of them a block). The
+// sums are the same in any order, so this changes no result.
+inline void keep_chain(__m256i& sum) { __asm__("" : "+x"(sum)); }
+
 // acc + u (unsigned bytes) . s (signed bytes), summed per 4 bytes: 8 int32.
 inline __m256i add_dot_u8_i8(__m256i acc, __m256i u, __m256i s) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
