@@ -167,15 +167,16 @@ BENCHMARK_CAPTURE(attention_135m, avx512, Isa::Avx512)
 // of 64, 16 layers; at 4096 positions the F32 caches are 16 x 16 MiB, far past L3, as in a
 // real decode step) and the 135M shape (9 over 3) at depth 160 with 120 layers, four times
 // SmolLM2's 30 (at 4 sequences its 30 layers' 15 MB of F16 cache would stay in L3, where in
-// a real step the weights streaming through evict it), each layer's cache visited in turn,
-// two threads. tok/s counts decoded tokens
+// a real step the weights streaming through evict it), and with its 30 layers at 4096
+// positions (a long document: 94 MB of F16 cache); each layer's cache visited in turn, two
+// threads. tok/s counts decoded tokens
 // (all layers). Args: {cached positions, F16 cache, sequences decoded at once (batched
 // decoding: each its own slot of the cache, tok/s counts all of them)}.
 
 struct DecodeShape {
   int heads, heads_kv, dim, layers;
 };
-constexpr DecodeShape k1B{32, 8, 64, 16}, k135M{9, 3, 64, 120};
+constexpr DecodeShape k1B{32, 8, 64, 16}, k135M{9, 3, 64, 120}, k135MLong{9, 3, 64, 30};
 
 void attention_decode(benchmark::State& state, Isa isa, DecodeShape shape) {
   if (isa > tern::cpu::detected_isa()) {
@@ -243,6 +244,14 @@ BENCHMARK_CAPTURE(attention_decode, 135m_avx2, Isa::Avx2, k135M)
 BENCHMARK_CAPTURE(attention_decode, 135m_avx512, Isa::Avx512, k135M)
     ->Args({160, 1, 1})
     ->Args({160, 1, 4})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(attention_decode, 135m_long_avx2, Isa::Avx2, k135MLong)
+    ->Args({4096, 1, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(attention_decode, 135m_long_avx512, Isa::Avx512, k135MLong)
+    ->Args({4096, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -43,6 +43,30 @@ constexpr int64_t kTileRows = 2;
 constexpr int64_t kTileKeys = 4;  // keys per score tile
 constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation tile
 
+// At AVX2, rows that come in whole groups of three (SmolLM2's 9 query heads over 3 kv heads)
+// take tiles of three: each K and V vector is converted (vcvtph2ps, one a cycle on Zen 3)
+// once per key for the group instead of once for 2 rows and again for 1. Tiles of 3 rows x 3
+// keys (9 sums) and 3 rows x 3 vectors (9 sums) keep the 16 registers; 3 x 4 spilled.
+// bench_kernels attention_decode shapes, with and without them in one process, F16, Zen 3:
+// 135M x4 at 160 0.97x the time, one sequence at 160 0.93-0.95x, at 4096 0.92-0.96x. Not at
+// AVX512, where 3- and 4-row tiles measured slower on Zen 4 (above); 4 rows x 2 keys for
+// groups of four measured slower here too (1.17-1.22x).
+#if defined(__AVX512F__)
+constexpr bool kTilesOfThree = false;
+#else
+constexpr bool kTilesOfThree = true;
+#endif
+// The AVX512 level keeps the per-kv-head requests of scores() for items of whole rows too
+// (measured on Zen 4 and Zen 5; the row-order ones only on an AVX2-only Zen 3).
+#if defined(__AVX512F__)
+constexpr bool kSliceRequests = true;
+#else
+constexpr bool kSliceRequests = false;
+#endif
+// Keys per score tile of kRows rows.
+template <int64_t kRows>
+constexpr int64_t kScoreKeys = kRows == 3 ? 3 : kTileKeys;
+
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
@@ -99,6 +123,8 @@ struct Item {
                    // row sees to the last, in whole vectors (offsets into the row)
   Span split;      // the keys of the split being computed
   int64_t last;    // the end of the item's last split: prefetches stop there
+  int64_t kv_index;   // kv - the item's first kv head
+  bool row_requests;  // scores() requests whole rows in order (see there)
 
   int64_t token(int64_t r) const { return t0 + r / n_heads; }
   int64_t head(int64_t r) const { return kv * job.group + h0 + r % n_heads; }
@@ -175,6 +201,10 @@ template <class T, int64_t kRows, int64_t kKeys>
     float* out = it.score_row(r + i) + (j - c0);
     if constexpr (kKeys == 4) {
       _mm_storeu_ps(out, _mm_mul_ps(hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), scale));
+    } else if constexpr (kKeys == 3) {  // three stores: a fourth would reach the next row
+      const __m128 h = _mm_mul_ps(hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][2]), scale);
+      _mm_storel_pi(reinterpret_cast<__m64*>(out), h);
+      _mm_store_ss(out + 2, _mm_movehl_ps(h, h));
     } else {  // hsum4's order of additions, whichever tile a key falls in
       for (int64_t x = 0; x < kKeys; ++x) {
         out[x] = _mm_cvtss_f32(hsum4(acc[i][x], acc[i][x], acc[i][x], acc[i][x])) * it.job.scale;
@@ -215,6 +245,16 @@ template <int kHint>
 // 9.0-10.8), 1b 256 x4 2.91-3.09 -> 2.62-2.83 (AVX2, F32 4.75-5.15 -> 3.65-4.00), 135m
 // within noise; the 1B Q4_K_M file at depth 4096, `--profile`: 13.1-15.4 -> 10.2-11.1 ms a
 // token of attention.
+// At AVX2, an item of every kv head (whole cache rows) with chunks of 32 keys or more
+// instead requests the next chunk's K and V rows whole, in address order, one kv head's
+// share of a row per key scored, and nothing further ahead: on an AVX2-only Zen 3 the
+// requests above, a few lines here and there, stalled on the core's miss buffers (their
+// prefetch instructions held 13% of the samples) while half as many in order let the
+// hardware stream the rest (bench_kernels attention_decode, the two in one process, F16:
+// 135M x4 at 160 0.88-0.90x the time, one sequence at 4096 0.80-0.86x, 1B 256 x4
+// 0.84-0.86x, 1B at 4096 0.72-0.78x; the L2 requests two chunks on as well: 1.05-1.10x).
+// Gemma 3's head size 256 (chunks of 16 keys) measured 0.94-1.08x, one chunk or 64 keys
+// ahead, so it keeps the requests above.
 template <class T, int64_t kRows>
 [[gnu::always_inline]] inline void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
@@ -224,10 +264,29 @@ template <class T, int64_t kRows>
   const int64_t last_key = min64(it.visible(it.n_rows - 1).end, it.last);
   const int64_t k_lines = it.job.head_dim_k * int64_t{sizeof(T)} / 64;
   const int64_t v_lines = it.job.head_dim_v * int64_t{sizeof(T)} / 64;
-  for (; j + kTileKeys <= u.end; j += kTileKeys) {
-    if (fetch_ahead) {
-      const int64_t c = it.job.key_chunk;
-      for (int64_t x = j; x < j + kTileKeys; ++x) {
+  constexpr int64_t kKeys = kScoreKeys<kRows>;
+  const int64_t c = it.job.key_chunk;
+  for (; j + kKeys <= u.end; j += kKeys) {
+    if (fetch_ahead && it.row_requests) {
+      // Key x of the item's i-th kv head requests bytes [(i c + x - c0) s, + s) of the next
+      // chunk's rows, s being one kv head's share of a row (K and V apart: their sizes may
+      // differ).
+      const int64_t next = chunk.begin + c, keys = min64(next + c, last_key) - next;
+      const int64_t at = it.kv_index * c + (j - chunk.begin);
+      const auto* k =
+          reinterpret_cast<const char*>(static_cast<const T*>(it.job.k) + next * it.job.k_stride);
+      const auto* v =
+          reinterpret_cast<const char*>(static_cast<const T*>(it.job.v) + next * it.job.v_stride);
+      const int64_t k_share = it.job.head_dim_k * int64_t{sizeof(T)};
+      const int64_t v_share = it.job.head_dim_v * int64_t{sizeof(T)};
+      const int64_t k_end =
+          min64(keys * it.job.k_stride * int64_t{sizeof(T)}, (at + kKeys) * k_share);
+      const int64_t v_end =
+          min64(keys * it.job.v_stride * int64_t{sizeof(T)}, (at + kKeys) * v_share);
+      for (int64_t b = at * k_share; b < k_end; b += 64) _mm_prefetch(k + b, _MM_HINT_T0);
+      for (int64_t b = at * v_share; b < v_end; b += 64) _mm_prefetch(v + b, _MM_HINT_T0);
+    } else if (fetch_ahead) {
+      for (int64_t x = j; x < j + kKeys; ++x) {
         prefetch_lines<_MM_HINT_T0>(it.v_row<T>(x), v_lines);
         if (x + c < last_key) {
           prefetch_lines<_MM_HINT_T0>(it.k_row<T>(x + c), k_lines);
@@ -236,7 +295,7 @@ template <class T, int64_t kRows>
         if (x + 2 * c < last_key) prefetch_lines<_MM_HINT_T2>(it.k_row<T>(x + 2 * c), k_lines);
       }
     }
-    score_tile<T, kRows, kTileKeys>(it, r, j, chunk.begin);
+    score_tile<T, kRows, kKeys>(it, r, j, chunk.begin);
   }
   for (; j < u.end; ++j) score_tile<T, kRows, 1>(it, r, j, chunk.begin);
   for (int64_t i = r; i < r + kRows; ++i) {
@@ -360,6 +419,15 @@ template <class T, int64_t kRows>
   if (u.empty()) return;  // rescale is 1 for rows without keys here
   const int64_t dim = it.job.head_dim_v;
   int64_t d = 0;
+  if constexpr (kRows == 3) {  // 9 sums a tile (kTilesOfThree)
+    for (; d + 3 * kLanes <= dim; d += 3 * kLanes) {
+      accumulate_tile<T, kRows, 3>(it, r, d, u, chunk.begin);
+    }
+    if (d + 2 * kLanes <= dim) {
+      accumulate_tile<T, kRows, 2>(it, r, d, u, chunk.begin);
+      d += 2 * kLanes;
+    }
+  }
   for (; d + kTileVecs * WideVec::kN <= dim; d += kTileVecs * WideVec::kN) {
     accumulate_tile<T, kRows, kTileVecs, WideVec>(it, r, d, u, chunk.begin);
   }
@@ -378,6 +446,16 @@ template <int64_t kRows, class Step>
   if constexpr (kRows > 1) {
     if (r < n_rows) for_row_tiles<kRows - 1>(r, n_rows, step);
   }
+}
+
+// step over an item's n_rows rows in tiles of three where they come in threes
+// (kTilesOfThree), else of kTileRows.
+template <class Step>
+[[gnu::always_inline]] inline void for_item_tiles(int64_t n_rows, const Step& step) {
+  if constexpr (kTilesOfThree) {
+    if (n_rows % 3 == 0) return for_row_tiles<3>(0, n_rows, step);
+  }
+  for_row_tiles<kTileRows>(0, n_rows, step);
 }
 
 void start(const Item& it) {
@@ -422,7 +500,10 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv, i
           {},
           job.n_splits > 1 ? Span{split * job.split_keys, (split + 1) * job.split_keys}
                            : Span{0, INT64_MAX},
-          job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX};
+          job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX,
+          kv - item.kv,
+          !kSliceRequests && job.key_chunk >= 32 &&
+              (item.kv1 - item.kv) * job.head_dim_k == job.k_stride};
 }
 
 // The rows' results for their split: acc, max and sum into the job's partials.
@@ -472,11 +553,9 @@ void attend_rows(const AttentionJob& job, const AttentionItem& item, int64_t spl
       Item it = item_rows(job, item, kv, split);
       it.used = {(all.begin - c0) / kLanes * kLanes,
                  min64(job.key_chunk, (all.end - c0 + kLanes - 1) / kLanes * kLanes)};
-      for_row_tiles<kTileRows>(0, n_rows,
-                               [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
+      for_item_tiles(n_rows, [&]<int64_t kRows>(int64_t r) { scores<T, kRows>(it, r, chunk); });
       for (int64_t r = 0; r < n_rows; ++r) softmax_step(it, r, chunk);
-      for_row_tiles<kTileRows>(
-          0, n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
+      for_item_tiles(n_rows, [&]<int64_t kRows>(int64_t r) { accumulate<T, kRows>(it, r, chunk); });
     }
   }
   for (int64_t kv = item.kv; kv < item.kv1; ++kv) {
