@@ -56,12 +56,13 @@ constexpr bool kTilesOfThree = false;
 #else
 constexpr bool kTilesOfThree = true;
 #endif
-// The AVX512 level keeps the per-kv-head requests of scores() for items of whole rows too
-// (measured on Zen 4 and Zen 5; the row-order ones only on an AVX2-only Zen 3).
+// Whether scores() also requests a chunk further ahead into L2, and takes its per-kv-head
+// requests for items of whole rows too: at AVX512, as measured on Zen 4 and Zen 5; at AVX2,
+// measured on an AVX2-only Zen 3, neither (see scores()).
 #if defined(__AVX512F__)
-constexpr bool kSliceRequests = true;
+constexpr bool kFarRequests = true;
 #else
-constexpr bool kSliceRequests = false;
+constexpr bool kFarRequests = false;
 #endif
 // Keys per score tile of kRows rows.
 template <int64_t kRows>
@@ -254,7 +255,9 @@ template <int kHint>
 // 135M x4 at 160 0.88-0.90x the time, one sequence at 4096 0.80-0.86x, 1B 256 x4
 // 0.84-0.86x, 1B at 4096 0.72-0.78x; the L2 requests two chunks on as well: 1.05-1.10x).
 // Gemma 3's head size 256 (chunks of 16 keys) measured 0.94-1.08x, one chunk or 64 keys
-// ahead, so it keeps the requests above.
+// ahead, so it keeps the requests above, as do items of one kv head; at AVX2 without those
+// into L2 (the same A/B: Gemma 3 270M's shape 0.88-0.92x, 135M and 1B one sequence at
+// 160-256 positions 0.92-0.95x).
 template <class T, int64_t kRows>
 [[gnu::always_inline]] inline void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
@@ -288,11 +291,11 @@ template <class T, int64_t kRows>
     } else if (fetch_ahead) {
       for (int64_t x = j; x < j + kKeys; ++x) {
         prefetch_lines<_MM_HINT_T0>(it.v_row<T>(x), v_lines);
-        if (x + c < last_key) {
-          prefetch_lines<_MM_HINT_T0>(it.k_row<T>(x + c), k_lines);
-          prefetch_lines<_MM_HINT_T2>(it.v_row<T>(x + c), v_lines);
+        if (x + c < last_key) prefetch_lines<_MM_HINT_T0>(it.k_row<T>(x + c), k_lines);
+        if constexpr (kFarRequests) {
+          if (x + c < last_key) prefetch_lines<_MM_HINT_T2>(it.v_row<T>(x + c), v_lines);
+          if (x + 2 * c < last_key) prefetch_lines<_MM_HINT_T2>(it.k_row<T>(x + 2 * c), k_lines);
         }
-        if (x + 2 * c < last_key) prefetch_lines<_MM_HINT_T2>(it.k_row<T>(x + 2 * c), k_lines);
       }
     }
     score_tile<T, kRows, kKeys>(it, r, j, chunk.begin);
@@ -502,7 +505,7 @@ Item item_rows(const AttentionJob& job, const AttentionItem& item, int64_t kv, i
                            : Span{0, INT64_MAX},
           job.n_splits > 1 ? item.split1 * job.split_keys : INT64_MAX,
           kv - item.kv,
-          !kSliceRequests && job.key_chunk >= 32 &&
+          !kFarRequests && job.key_chunk >= 32 &&
               (item.kv1 - item.kv) * job.head_dim_k == job.k_stride};
 }
 
