@@ -45,6 +45,15 @@ constexpr size_t kPrefetchAhead = 4096;
 // End to end, the 1B Q4_K_M file, three alternating rounds: one sequence 37-47 -> 50-58
 // t/s, four 115-137 -> 147-163.
 constexpr size_t kPrefetchAheadL2 = 12288;
+// At AVX2 they are not made: on an AVX2-only Zen 3 every decode kernel ran faster without
+// them (bench_kernels decode_vs_read with the kernel's two forms in turn instead of the read,
+// both threads from DRAM, speed with / without: Q6_K one row 0.74-0.83x, four rows
+// 0.93-0.95x, Q4_K 0.95-0.98x; the legacy types and Q8_0 with them 0.94-0.98x).
+#if defined(__AVX512F__)
+constexpr bool kL2Requests = true;
+#else
+constexpr bool kL2Requests = false;
+#endif
 
 // Part `part` of kParts of the bytes kPrefetchAhead (and kPrefetchAheadL2, kAlsoL2) past
 // block w. Every block kernel prefetches its share as it starts; the K-quant groups (1152
@@ -57,7 +66,7 @@ void prefetch_ahead(const Block& w, int part = 0) {
   constexpr size_t kPart = sizeof(Block) / kParts;
   const uint8_t* p = reinterpret_cast<const uint8_t*>(&w) + part * kPart;
   prefetch<kPart>(p + kPrefetchAhead);
-  if constexpr (kAlsoL2) prefetch<kPart, _MM_HINT_T2>(p + kPrefetchAheadL2);
+  if constexpr (kAlsoL2 && kL2Requests) prefetch<kPart, _MM_HINT_T2>(p + kPrefetchAheadL2);
 }
 
 // The low and high nibbles of 32 bytes, as unsigned bytes.
