@@ -47,10 +47,10 @@ constexpr int64_t kTileVecs = 4;  // output vectors (32 values) per accumulation
 // take tiles of three: each K and V vector is converted (vcvtph2ps, one a cycle on Zen 3)
 // once per key for the group instead of once for 2 rows and again for 1. Tiles of 3 rows x 3
 // keys (9 sums) and 3 rows x 3 vectors (9 sums) keep the 16 registers; 3 x 4 spilled.
-// bench_kernels attention_decode shapes, with and without them in one process, F16, Zen 3:
-// 135M x4 at 160 0.97x the time, one sequence at 160 0.93-0.95x, at 4096 0.92-0.96x. Not at
-// AVX512, where 3- and 4-row tiles measured slower on Zen 4 (above); 4 rows x 2 keys for
-// groups of four measured slower here too (1.17-1.22x).
+// A temporary in-process A/B over bench_kernels' attention_decode shapes (the two forms
+// iteration by iteration), F16, Zen 3: 135M x4 at 160 0.97x the time, one sequence at 160
+// 0.93-0.95x, at 4096 0.92-0.96x. Not at AVX512, where 3- and 4-row tiles measured slower on Zen 4
+// (above); 4 rows x 2 keys for groups of four measured slower here too (1.17-1.22x).
 #if defined(__AVX512F__)
 constexpr bool kTilesOfThree = false;
 #else
@@ -251,13 +251,12 @@ template <int kHint>
 // share of a row per key scored, and nothing further ahead: on an AVX2-only Zen 3 the
 // requests above, a few lines here and there, stalled on the core's miss buffers (their
 // prefetch instructions held 13% of the samples) while half as many in order let the
-// hardware stream the rest (bench_kernels attention_decode, the two in one process, F16:
-// 135M x4 at 160 0.88-0.90x the time, one sequence at 4096 0.80-0.86x, 1B 256 x4
-// 0.84-0.86x, 1B at 4096 0.72-0.78x; the L2 requests two chunks on as well: 1.05-1.10x).
-// Gemma 3's head size 256 (chunks of 16 keys) measured 0.94-1.08x, one chunk or 64 keys
-// ahead, so it keeps the requests above, as do items of one kv head; at AVX2 without those
-// into L2 (the same A/B: Gemma 3 270M's shape 0.88-0.92x, 135M and 1B one sequence at
-// 160-256 positions 0.92-0.95x).
+// hardware stream the rest (the in-process A/B of kTilesOfThree, F16: 135M x4 at 160 0.88-0.90x the
+// time, one sequence at 4096 0.80-0.86x, 1B 256 x4 0.84-0.86x, 1B at 4096 0.72-0.78x; the L2
+// requests two chunks on as well: 1.05-1.10x). Gemma 3's head size 256 (chunks of 16 keys) measured
+// 0.94-1.08x, one chunk or 64 keys ahead, so it keeps the requests above, as do items of one kv
+// head; at AVX2 without those into L2 (the same A/B: Gemma 3 270M's shape 0.88-0.92x, 135M and 1B
+// one sequence at 160-256 positions 0.92-0.95x).
 template <class T, int64_t kRows>
 [[gnu::always_inline]] inline void scores(const Item& it, int64_t r, Span chunk) {
   Span u = it.visible_in(r, kRows, chunk);
