@@ -268,25 +268,25 @@ template <class T, int64_t kRows>
   const int64_t v_lines = it.job.head_dim_v * int64_t{sizeof(T)} / 64;
   constexpr int64_t kKeys = kScoreKeys<kRows>;
   const int64_t c = it.job.key_chunk;
+  // Whole-row requests: key x of the item's i-th kv head requests bytes [(i c + x - c0) s,
+  // + s) of the next chunk's rows, s being one kv head's share of a row (K and V apart:
+  // their sizes may differ).
+  const int64_t next = chunk.begin + c, next_keys = min64(next + c, last_key) - next;
+  const auto* next_k =
+      reinterpret_cast<const char*>(static_cast<const T*>(it.job.k) + next * it.job.k_stride);
+  const auto* next_v =
+      reinterpret_cast<const char*>(static_cast<const T*>(it.job.v) + next * it.job.v_stride);
+  const int64_t k_share = it.job.head_dim_k * int64_t{sizeof(T)};
+  const int64_t v_share = it.job.head_dim_v * int64_t{sizeof(T)};
+  const int64_t k_bytes = next_keys * it.job.k_stride * int64_t{sizeof(T)};
+  const int64_t v_bytes = next_keys * it.job.v_stride * int64_t{sizeof(T)};
   for (; j + kKeys <= u.end; j += kKeys) {
     if (fetch_ahead && it.row_requests) {
-      // Key x of the item's i-th kv head requests bytes [(i c + x - c0) s, + s) of the next
-      // chunk's rows, s being one kv head's share of a row (K and V apart: their sizes may
-      // differ).
-      const int64_t next = chunk.begin + c, keys = min64(next + c, last_key) - next;
       const int64_t at = it.kv_index * c + (j - chunk.begin);
-      const auto* k =
-          reinterpret_cast<const char*>(static_cast<const T*>(it.job.k) + next * it.job.k_stride);
-      const auto* v =
-          reinterpret_cast<const char*>(static_cast<const T*>(it.job.v) + next * it.job.v_stride);
-      const int64_t k_share = it.job.head_dim_k * int64_t{sizeof(T)};
-      const int64_t v_share = it.job.head_dim_v * int64_t{sizeof(T)};
-      const int64_t k_end =
-          min64(keys * it.job.k_stride * int64_t{sizeof(T)}, (at + kKeys) * k_share);
-      const int64_t v_end =
-          min64(keys * it.job.v_stride * int64_t{sizeof(T)}, (at + kKeys) * v_share);
-      for (int64_t b = at * k_share; b < k_end; b += 64) _mm_prefetch(k + b, _MM_HINT_T0);
-      for (int64_t b = at * v_share; b < v_end; b += 64) _mm_prefetch(v + b, _MM_HINT_T0);
+      const int64_t k_end = min64(k_bytes, (at + kKeys) * k_share);
+      const int64_t v_end = min64(v_bytes, (at + kKeys) * v_share);
+      for (int64_t b = at * k_share; b < k_end; b += 64) _mm_prefetch(next_k + b, _MM_HINT_T0);
+      for (int64_t b = at * v_share; b < v_end; b += 64) _mm_prefetch(next_v + b, _MM_HINT_T0);
     } else if (fetch_ahead) {
       for (int64_t x = j; x < j + kKeys; ++x) {
         prefetch_lines<_MM_HINT_T0>(it.v_row<T>(x), v_lines);
