@@ -156,5 +156,22 @@ TEST(Arch, TokenBytesCountWhatOneTokenReads) {
   }
 }
 
+// A tied embedding table is the output head's matrix and is looked up by rows as well (the
+// CPU backend keeps its file pages cached for that); an untied one is no matrix at all.
+TEST(Arch, TiedEmbeddingsAreMatricesLookedUpByRows) {
+  for (const char* name : {"gpt-oss-f32", "qwen3moe-f32"}) {
+    const std::string path = std::string(TERN_TEST_DATA_DIR) + "/golden/" + name + "/model.gguf";
+    gguf::File file = gguf::File::open(path);
+    const bool tied = file.find_tensor("output.weight") == nullptr;
+    std::unique_ptr<ArchModel> arch = load_architecture(file);
+    int looked_up = 0;
+    for (const ArchModel::Matrix& m : arch->matrices()) {
+      EXPECT_EQ(m.looked_up, m.info->name == "token_embd.weight") << name << " " << m.info->name;
+      looked_up += m.looked_up ? 1 : 0;
+    }
+    EXPECT_EQ(looked_up, tied ? 1 : 0) << name;
+  }
+}
+
 }  // namespace
 }  // namespace tern

@@ -2,12 +2,18 @@
 // double-precision reference on the type table's dequantized values, and against the row
 // kernels on the file's layout, for every repackable type and SIMD level, on shapes whose
 // rows are not a multiple of the 8-row group.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <span>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/matmul.h"
@@ -368,6 +374,58 @@ TEST(Repack, GroupAlignedRowRangesAreSlicesOfTheWholeCopy) {
     }
   }
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+// The fraction of the pages of [p, p + bytes) in the page cache.
+double resident_fraction(const uint8_t* p, size_t bytes) {
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in_core((bytes + page - 1) / page);
+  EXPECT_EQ(mincore(const_cast<uint8_t*>(p), bytes, in_core.data()), 0);
+  return static_cast<double>(std::count_if(in_core.begin(), in_core.end(),
+                                           [](unsigned char c) { return (c & 1) != 0; })) /
+         static_cast<double>(in_core.size());
+}
+
+// A weight mapped from a file, once copied: its pages dropped from memory (nothing reads
+// them again), or, when rows of it are still looked up (tied embeddings), left in the page
+// cache with the same bytes, so that each lookup need not read the disk.
+TEST(Repack, CopiedWeightsDropTheirFilePagesUnlessLookedUp) {
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+  const Isa isa = simd_levels().front();
+  const int64_t rows = 64, cols = 2048;
+  Problem p = random_problem(TensorType::Q8_0, rows, cols, isa, 3);
+  for (FilePages pages : {FilePages::Drop, FilePages::UnmapShared}) {
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("tern_repack_" + std::to_string(getpid()) + ".bin"))
+                                 .string();
+    {
+      std::FILE* f = std::fopen(path.c_str(), "wb");
+      ASSERT_NE(f, nullptr);
+      ASSERT_EQ(std::fwrite(p.w.data(), 1, p.w.size(), f), p.w.size());
+      ASSERT_EQ(std::fflush(f), 0);
+      ASSERT_EQ(fsync(fileno(f)), 0);  // clean pages: the kernel may drop them at once
+      std::fclose(f);
+    }
+    int fd = open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    void* map = mmap(nullptr, p.w.size(), PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    std::filesystem::remove(path);
+    ASSERT_NE(map, MAP_FAILED);
+    const auto* w = static_cast<const uint8_t*>(map);
+    RepackedWeights store;
+    ASSERT_NE(store.get(TensorType::Q8_0, w, rows, cols, isa, 1, pages), nullptr);
+    const double resident = resident_fraction(w, p.w.size());
+    if (pages == FilePages::UnmapShared) {
+      EXPECT_EQ(resident, 1.0);
+      EXPECT_EQ(std::memcmp(w, p.w.data(), p.w.size()), 0);
+    } else {
+#ifdef MADV_PAGEOUT
+      EXPECT_LT(resident, 0.5);
+#endif
+    }
+    munmap(map, p.w.size());
+  }
 }
 
 TEST(Repack, RefusesWhatItCannotPack) {

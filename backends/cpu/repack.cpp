@@ -236,19 +236,20 @@ int64_t blocks_per_row(TensorType type, int64_t cols) {
   return cols / type_traits(type).block_size;
 }
 
-// The file's pages of a repacked tensor are not read again: hand them back. MADV_PAGEOUT
-// drops clean file pages at once and only ever swaps anonymous memory, so it cannot lose
-// data (weights a test keeps on the heap); kernels without it refuse, which changes nothing.
-void release_pages(const void* p, size_t bytes) {
-#ifdef MADV_PAGEOUT
+// Hands back the pages of a repacked tensor as `pages` says (FilePages); kernels without
+// the advice refuse it, which changes nothing.
+void release_pages(const void* p, size_t bytes, FilePages pages) {
   auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   auto end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+  if (end <= begin) return;
+  int advice = MADV_DONTNEED;
+#ifdef MADV_PAGEOUT
+  if (pages == FilePages::Drop) advice = MADV_PAGEOUT;
 #else
-  (void)p;
-  (void)bytes;
+  if (pages == FilePages::Drop) return;
 #endif
+  madvise(reinterpret_cast<void*>(begin), end - begin, advice);
 }
 
 }  // namespace
@@ -376,7 +377,7 @@ uint8_t* allocate_copy(size_t bytes) {
 }  // namespace
 
 const void* RepackedWeights::get(TensorType type, const void* w, int64_t rows, int64_t cols,
-                                 Isa isa, int n_threads) {
+                                 Isa isa, int n_threads, FilePages pages) {
   if (!has_repacked_form(type, isa)) return nullptr;
   // Held while a copy is made: a second session asking for the same weight waits for it
   // instead of making its own.
@@ -388,7 +389,7 @@ const void* RepackedWeights::get(TensorType type, const void* w, int64_t rows, i
   size_t bytes = repacked_bytes(type, rows, cols);
   std::unique_ptr<uint8_t, AlignedFree> copy(allocate_copy(bytes));
   repack(type, w, rows, cols, copy.get(), n_threads);
-  release_pages(w, checked_row_bytes(type, cols) * static_cast<size_t>(rows));
+  release_pages(w, checked_row_bytes(type, cols) * static_cast<size_t>(rows), pages);
   bytes_ += bytes;
   return copies_.emplace(key, std::move(copy)).first->second.get();
 }

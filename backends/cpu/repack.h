@@ -61,15 +61,27 @@ class GroupActBuffer {
 void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0, int64_t r1,
                    std::span<const GroupActs> x, float* y, int64_t y_stride, Isa isa);
 
+/// What becomes of the pages of a weight once its interleaved copy is made.
+enum class FilePages {
+  /// Nothing reads them again: out of memory at once (MADV_PAGEOUT: clean file pages are
+  /// dropped, anonymous memory is only ever swapped, so no weight is lost).
+  Drop,
+  /// Rows of the weight are still looked up (token embeddings tied to the output head):
+  /// unmapped from the process but left in the page cache, so that a lookup maps its page
+  /// back without reading the disk (MADV_DONTNEED). Only for a shared mapping of a file, as
+  /// a model's weights are: on other memory it would discard the contents.
+  UnmapShared,
+};
+
 /// The interleaved copies made so far, by weight address and shape; safe to use from
 /// several threads at once. The weights must stay where they are while the store lives
 /// (it belongs to their model).
 class RepackedWeights {
  public:
-  /// The interleaved form of w, made now if this is its first use; nullptr when `type`
-  /// has none at `isa`.
+  /// The interleaved form of w, made now if this is its first use (then w's pages go as
+  /// `pages` says); nullptr when `type` has none at `isa`.
   const void* get(TensorType type, const void* w, int64_t rows, int64_t cols, Isa isa,
-                  int n_threads);
+                  int n_threads, FilePages pages = FilePages::Drop);
   /// The interleaved form from row `row0` of w (rows of the whole matrix, all interleaved
   /// at its first use): for one expert of a stack. nullptr as get(), or when row0 is not
   /// a multiple of kGroupRows.
