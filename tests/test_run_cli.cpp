@@ -375,8 +375,12 @@ TEST(RunCliErrors, SpeculationNeedsAFittingDraftModel) {
 
 TEST(RunCliErrors, MissingModel) {
   expect_error(tern("run -m /nonexistent/model.gguf -p x"), 1,
-               "'/nonexistent/model.gguf' not found");
-  expect_error(tern("run -m no-such-model-name -p x"), 1, "no-such-model-name.gguf");
+               "'/nonexistent/model.gguf' not found (no such file)\n");
+  expect_error(tern("run -m no-such-model-name -p x"), 1, "no-such-model-name.gguf)");
+  // A bare name with its .gguf is looked for as it is in the models folder too.
+  const Outcome named = tern("run -m no-such-model-name.gguf -p x");
+  expect_error(named, 1, "/no-such-model-name.gguf)");
+  EXPECT_EQ(named.err.find(".gguf.gguf"), std::string::npos) << named.err;
 }
 
 // Unreadable: a folder where the model should be (permissions do not stop root, CI's user).

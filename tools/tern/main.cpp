@@ -44,7 +44,7 @@ std::string unknown_command(const CLI::App& app, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   install_sigbus_handler();
-  CLI::App app{"tern: run large language models locally from GGUF files"};
+  CLI::App app{"tern: run large language models locally from GGUF files", "tern"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tern 0.1.0");
   tern::cli::add_inspect(app);
