@@ -236,20 +236,14 @@ int64_t blocks_per_row(TensorType type, int64_t cols) {
   return cols / type_traits(type).block_size;
 }
 
-// Hands back the pages of a repacked tensor as `pages` says (FilePages); kernels without
-// the advice refuse it, which changes nothing.
+// Unmaps the pages of a repacked tensor from the process when asked (FilePages); kernels
+// without the advice refuse it, which changes nothing.
 void release_pages(const void* p, size_t bytes, FilePages pages) {
+  if (pages == FilePages::Keep) return;
   auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   auto end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
-  if (end <= begin) return;
-  int advice = MADV_DONTNEED;
-#ifdef MADV_PAGEOUT
-  if (pages == FilePages::Drop) advice = MADV_PAGEOUT;
-#else
-  if (pages == FilePages::Drop) return;
-#endif
-  madvise(reinterpret_cast<void*>(begin), end - begin, advice);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 }  // namespace

@@ -63,13 +63,13 @@ void repacked_gemv(TensorType type, const void* packed, int64_t cols, int64_t r0
 
 /// What becomes of the pages of a weight once its interleaved copy is made.
 enum class FilePages {
-  /// Nothing reads them again: out of memory at once (MADV_PAGEOUT: clean file pages are
-  /// dropped, anonymous memory is only ever swapped, so no weight is lost).
-  Drop,
-  /// Rows of the weight are still looked up (token embeddings tied to the output head):
-  /// unmapped from the process but left in the page cache, so that a lookup maps its page
-  /// back without reading the disk (MADV_DONTNEED). Only for a shared mapping of a file, as
-  /// a model's weights are: on other memory it would discard the contents.
+  /// Left as they are (weights on the heap, as in tests).
+  Keep,
+  /// Unmapped from the process, so that one copy of the weight counts in its memory, but
+  /// left in the page cache (MADV_DONTNEED): the next process to load the file reads no
+  /// disk, and a lookup of rows (token embeddings tied to the output head) faults its page
+  /// back cheaply. Only for a shared mapping of a file, as a model's weights are: on private
+  /// or anonymous memory it would discard the contents.
   UnmapShared,
 };
 
@@ -81,7 +81,7 @@ class RepackedWeights {
   /// The interleaved form of w, made now if this is its first use (then w's pages go as
   /// `pages` says); nullptr when `type` has none at `isa`.
   const void* get(TensorType type, const void* w, int64_t rows, int64_t cols, Isa isa,
-                  int n_threads, FilePages pages = FilePages::Drop);
+                  int n_threads, FilePages pages = FilePages::Keep);
   /// The interleaved form from row `row0` of w (rows of the whole matrix, all interleaved
   /// at its first use): for one expert of a stack. nullptr as get(), or when row0 is not
   /// a multiple of kGroupRows.

@@ -52,8 +52,7 @@ class ArchModel {
   /// A weight that matrix products read, and the graph layer that reads it.
   struct Matrix {
     const gguf::TensorInfo* info;
-    int layer;               // 0..n_layer-1, or n_layer: the output head
-    bool looked_up = false;  // rows of it are also looked up: token embeddings tied to the head
+    int layer;  // 0..n_layer-1, or n_layer: the output head
   };
   /// The weights matrix products read (what a backend prepares for its layers): every
   /// bound tensor of two or more dimensions, except biases (gpt-oss's per-expert ones) and

@@ -82,7 +82,7 @@ void ArchModel::bound(const WeightBinder& binder) {
       continue;
     }
     // Tensors outside the layers are the output head's (embeddings: tied to it).
-    matrices_.push_back({info, layer >= 0 ? layer : static_cast<int>(spec_.n_layer), embeddings});
+    matrices_.push_back({info, layer >= 0 ? layer : static_cast<int>(spec_.n_layer)});
   }
 }
 

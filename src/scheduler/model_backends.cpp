@@ -37,17 +37,18 @@ ModelBackends::ModelBackends(const ArchModel& arch, const ModelOptions& options)
 
 // Made here, once per model and before any session decodes (as llama.cpp repacks at load):
 // made lazily, the copies would land in the first decode step a user waits on, e.g. the
-// one token a prompt-cache hit leaves to decode. The file's pages of a copied weight are
-// dropped, except a tied embedding table's: every token looks up a row of it, and with its
-// pages dropped each new token's row was read from the disk again (Gemma 3 270M, whose
-// table is 178 of its 235 MiB: 1.1 ms of a 10 ms decode step).
+// one token a prompt-cache hit leaves to decode. The file's pages of each copied weight are
+// unmapped but stay in the page cache. Dropped from it (MADV_PAGEOUT, until 2026-12-08),
+// they made the next process read the whole file from the disk again (the 1B Q4_K_M file:
+// load 2.55 s, 1.39 s with the file cached) and every token's row of a tied embedding table
+// too (Gemma 3 270M: 0.7-1.2 ms of a ~10 ms decode step).
 void ModelBackends::interleave_cpu_weights(const ArchModel& arch, const ModelOptions& options) {
   cpu::Isa isa = cpu::isa_of(options.cpu_kernels);
   int n_threads = cpu::physical_cores();
   for (const ArchModel::Matrix& m : arch.matrices()) {
     if (placement_.on_gpu(m.layer)) continue;
     repacked_.get(m.info->type, m.info->data, m.info->n_rows(), m.info->ne[0], isa, n_threads,
-                  m.looked_up ? cpu::FilePages::UnmapShared : cpu::FilePages::Drop);
+                  cpu::FilePages::UnmapShared);
   }
 }
 
