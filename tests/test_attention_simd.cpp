@@ -450,6 +450,36 @@ TEST(AttentionSimd, GatedActivationsMatchScalarReference) {
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
+// GELU (erf form) against the formula in double precision over [-12, 12] and a few far
+// values: relative 1e-6 of the exact value, the negative tail included (its values fall to
+// ~1e-33, where the scalar reference's float 1 + erf loses all to cancellation), plus what
+// e^-z^2 makes of the float rounding of z = |x| / sqrt 2 (2 z^2 ulps: 1.2e-7 x^2); against
+// the scalar reference an absolute 2e-7 |x| (one float ulp of the 1 + erf it rounds).
+TEST(AttentionSimd, GeluMatchesFormulaAndScalarReference) {
+  std::vector<float> x = random_values(4099, 17, 12.0f);
+  for (float special : {0.0f, -0.0f, 1e-30f, -1e-30f, 40.0f, -13.0f, 3e38f, INFINITY}) {
+    x.push_back(special);
+  }
+  const auto n = static_cast<int64_t>(x.size());
+  std::vector<float> ref(x.size()), out(x.size(), NAN);
+  gelu(x.data(), n, ref.data());
+  for (Isa isa : simd_levels()) {
+    simd_gelu(x.data(), n, out.data(), isa);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = 0.5 * double{x[i]} * std::erfc(-double{x[i]} / std::sqrt(2.0));
+      if (std::isinf(want)) {
+        EXPECT_EQ(out[i], want) << isa_name(isa) << " x " << x[i];
+        continue;
+      }
+      const double x2 = double{x[i]} * x[i];
+      EXPECT_NEAR(out[i], want, (1e-6 + 1.2e-7 * x2) * std::fabs(want) + 1e-38)
+          << isa_name(isa) << " x " << x[i];
+      EXPECT_NEAR(out[i], ref[i], 2e-7 * std::fabs(x[i]) + 1e-38) << isa_name(isa) << " x " << x[i];
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
 // RMS normalization per group, with and without weights, groups that are and are not a
 // multiple of 8, values from 1e-3 to 1e4. Both sum the squares in double (orders differ),
 // so the scale 1 / rms can differ in its last bit: 2.5e-7 relative to each output.

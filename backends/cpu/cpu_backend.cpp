@@ -472,10 +472,15 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       });
       break;
     }
-    case Op::Gelu:  // encoders' feed-forward only: the scalar kernel is enough
+    case Op::Gelu:  // encoders' feed-forward
       for_row_ranges(out.rows, n_threads_, [&](int64_t r0, int64_t r1) {
-        cpu::gelu(ops.act(node.in[0]) + r0 * out.cols, (r1 - r0) * out.cols,
-                  ops.act(node.out) + r0 * out.cols);
+        const float* x = ops.act(node.in[0]) + r0 * out.cols;
+        float* y = ops.act(node.out) + r0 * out.cols;
+        if (isa_ == cpu::Isa::Scalar) {
+          cpu::gelu(x, (r1 - r0) * out.cols, y);
+        } else {
+          cpu::simd_gelu(x, (r1 - r0) * out.cols, y, isa_);
+        }
       });
       break;
     case Op::Add: {

@@ -12,16 +12,19 @@ struct ElementwiseKernels {
   void (*swiglu)(const float*, const float*, int64_t, float*);
   void (*geglu)(const float*, const float*, int64_t, float*);
   void (*swiglu_oai)(const float*, const float*, int64_t, float, float, float*);
+  void (*gelu)(const float*, int64_t, float*);
   void (*exp_values)(const float*, int64_t, float*);
   void (*rms_norm)(const float*, const float*, int64_t, int64_t, float, float*);
   void (*to_f16)(const float*, int64_t, uint16_t*);
 };
 
 const ElementwiseKernels& kernels(Isa isa) {
-  static const ElementwiseKernels kAvx2{avx2::swiglu,     avx2::geglu,    avx2::swiglu_oai,
-                                        avx2::exp_values, avx2::rms_norm, avx2::to_f16};
-  static const ElementwiseKernels kAvx512{avx512::swiglu,     avx512::geglu,    avx512::swiglu_oai,
-                                          avx512::exp_values, avx512::rms_norm, avx512::to_f16};
+  static const ElementwiseKernels kAvx2{avx2::swiglu, avx2::geglu,      avx2::swiglu_oai,
+                                        avx2::gelu,   avx2::exp_values, avx2::rms_norm,
+                                        avx2::to_f16};
+  static const ElementwiseKernels kAvx512{avx512::swiglu, avx512::geglu,      avx512::swiglu_oai,
+                                          avx512::gelu,   avx512::exp_values, avx512::rms_norm,
+                                          avx512::to_f16};
   switch (isa) {
     case Isa::Avx2:
       return kAvx2;
@@ -48,6 +51,8 @@ void simd_swiglu_oai(const float* gate, const float* up, int64_t n, float alpha,
                      float* out, Isa isa) {
   kernels(isa).swiglu_oai(gate, up, n, alpha, limit, out);
 }
+
+void simd_gelu(const float* x, int64_t n, float* out, Isa isa) { kernels(isa).gelu(x, n, out); }
 
 void simd_exp(const float* x, int64_t n, float* out, Isa isa) {
   kernels(isa).exp_values(x, n, out);

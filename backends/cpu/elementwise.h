@@ -1,4 +1,4 @@
-// SIMD elementwise ops of the CPU backend: the gated activations (swiglu, geglu), e^x and
+// SIMD elementwise ops of the CPU backend: the activations (swiglu, geglu, gelu), e^x and
 // RMS normalization, per x86 level (x86/elementwise.h, expanded in elementwise_avx2.cpp and
 // elementwise_avx512.cpp), chosen by cpu::Isa. They match the scalar reference kernels
 // (reference_kernels.h) to a few float ulps; tests/test_attention_simd.cpp states how
@@ -22,6 +22,11 @@ void simd_geglu(const float* gate, const float* up, int64_t n, float* out, Isa i
 void simd_swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit,
                      float* out, Isa isa);
 
+/// out = gelu(x) = 0.5 x (1 + erf(x / sqrt 2)) over n values, with `isa`'s kernel (not
+/// Scalar): the encoders' feed-forward. Within a few float ulps of the exact value; where
+/// x < -4 or so, closer than the reference's 1 + erf (which loses the tail to cancellation).
+void simd_gelu(const float* x, int64_t n, float* out, Isa isa);
+
 /// out = e^x over n values: the vectorized exp the attention softmax and the activations
 /// use (relative error ~1e-7 for normal results; 0 for x below ~-103.9).
 void simd_exp(const float* x, int64_t n, float* out, Isa isa);
@@ -43,6 +48,7 @@ void simd_rms_norm(const float* x, const float* w, int64_t group, int64_t n_valu
   void geglu(const float* gate, const float* up, int64_t n, float* out);                    \
   void swiglu_oai(const float* gate, const float* up, int64_t n, float alpha, float limit,  \
                   float* out);                                                              \
+  void gelu(const float* x, int64_t n, float* out);                                         \
   void exp_values(const float* x, int64_t n, float* out);                                   \
   void rms_norm(const float* x, const float* w, int64_t group, int64_t n_values, float eps, \
                 float* out);                                                                \
