@@ -150,6 +150,23 @@ TEST_F(SyntheticBert, AttentionSeesTheWholeText) {
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], ref[i], 1e-3) << i;
 }
 
+// Texts read together as sequences of one micro-batch each see their own text only: every
+// text's rows are the ones it gets alone, to float rounding.
+TEST_F(SyntheticBert, TextsEmbeddedTogetherSeeOnlyTheirOwnText) {
+  Model model = Model::load(path_.string());
+  const std::vector<std::vector<TokenId>> texts = {{5, 17, 42, 9}, {200, 3}, {8, 8, 8, 8, 8, 1}};
+  Session together(model, {.n_ctx = 8, .n_seq = 3, .embeddings = true});
+  Session alone(model, {.n_ctx = 8, .embeddings = true});
+  const EmbedOptions rows{.pooling = Pooling::None, .normalize = false};
+  const std::vector<std::vector<float>> got = embed_batch(together, texts, rows);
+  ASSERT_EQ(got.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::vector<float> want = embed_tokens(alone, texts[i], rows);
+    ASSERT_EQ(got[i].size(), want.size()) << i;
+    for (size_t j = 0; j < want.size(); ++j) ASSERT_NEAR(got[i][j], want[j], 1e-5) << i << " " << j;
+  }
+}
+
 // The error names the model as an encoder.
 void expect_encoder_error(const std::function<void()>& fn) {
   try {

@@ -104,6 +104,46 @@ TEST(Embeddings, SyntheticLlamaMatchesFloat64Reference) {
   }
 }
 
+// Texts embedded together (embed_batch: sequences of one batch, grouped by the session's
+// sequences and micro-batch) give each text's vector alone, to float rounding (products over
+// several token rows may take other kernels than one row's).
+void expect_batch_gives_each_alone(Model& model, const SessionOptions& options,
+                                   const std::vector<std::vector<TokenId>>& texts) {
+  Session session(model, options);
+  Session alone(model, {.n_ctx = options.n_ctx, .n_batch = options.n_batch, .embeddings = true});
+  for (Pooling pooling : {Pooling::Mean, Pooling::Last, Pooling::Cls, Pooling::None}) {
+    const std::vector<std::vector<float>> got = embed_batch(session, texts, {.pooling = pooling});
+    ASSERT_EQ(got.size(), texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const std::vector<float> want = embed_tokens(alone, texts[i], {.pooling = pooling});
+      ASSERT_EQ(got[i].size(), want.size()) << pooling_name(pooling) << " text " << i;
+      for (size_t j = 0; j < want.size(); ++j) {
+        ASSERT_NEAR(got[i][j], want[j], 1e-5) << pooling_name(pooling) << " text " << i << " " << j;
+      }
+    }
+    for (int seq = 0; seq < session.n_seq(); ++seq) EXPECT_EQ(session.n_past(seq), 0);
+  }
+}
+
+TEST(Embeddings, TextsEmbeddedTogetherGiveEachTextsVectorAlone) {
+  Model model = Model::load(kLlamaF32);
+  const std::vector<std::vector<TokenId>> texts = {{1, 436, 94},
+                                                   {16, 328, 189, 240, 43, 191, 330},
+                                                   {183},
+                                                   {426, 405, 361, 463, 370, 2, 9},
+                                                   {77, 78}};
+  // 3 sequences, 10 tokens a micro-batch: groups of texts {0, 1}, {2, 3}, {4}.
+  expect_batch_gives_each_alone(model, {.n_ctx = 8, .n_batch = 10, .n_seq = 3, .embeddings = true},
+                                texts);
+  // One sequence: one text at a time.
+  expect_batch_gives_each_alone(model, {.n_ctx = 8, .embeddings = true}, texts);
+  Session session(model, {.n_ctx = 8, .n_seq = 2, .embeddings = true});
+  EXPECT_THROW(embed_batch(session, std::vector<std::vector<TokenId>>{{1, 2}, {}}), Error);
+  EXPECT_THROW(embed_batch(session, std::vector<std::vector<TokenId>>{std::vector<TokenId>(9, 1)}),
+               ContextOverflow);
+  EXPECT_TRUE(embed_batch(session, std::vector<std::vector<TokenId>>{}).empty());
+}
+
 // The real SmolLM2 (Q4_1/Q8_0 weights): cosine >= 0.999 with the 8-bit activations of the
 // SIMD paths (measured on AVX512: 1 - 2.3e-4 mean, 1 - 6.2e-4 last), and within 1e-8 of 1 on
 // the scalar path's float activations with an F32 cache (measured: 1 - 2.4e-11).

@@ -49,6 +49,15 @@ std::vector<float> pool_rows(std::span<const float> rows, int64_t n_embd,
 std::vector<float> embed_tokens(Session& session, std::span<const TokenId> tokens,
                                 const EmbedOptions& options = {});
 
+/// The embeddings of `texts`, each as embed_tokens gives it alone, decoded several at a time
+/// as sequences 0.. of `session` (cleared before and after): up to n_seq() texts whose
+/// tokens fit one micro-batch (n_batch()) together, a longer text alone. Reading short texts
+/// together reads the weights once for all of them. Throws as embed_tokens, for the first
+/// text it cannot embed (the ones before it are lost with it).
+std::vector<std::vector<float>> embed_batch(Session& session,
+                                            std::span<const std::vector<TokenId>> texts,
+                                            const EmbedOptions& options = {});
+
 /// Cosine similarity of two vectors of one length (0 when either is zero).
 double cosine_similarity(std::span<const float> a, std::span<const float> b);
 

@@ -112,6 +112,8 @@ class Session {
   /// Positions per sequence.
   int64_t n_ctx() const;
   int n_seq() const;
+  /// Tokens per micro-batch (SessionOptions::n_batch).
+  int64_t n_batch() const;
   int64_t n_vocab() const;
   /// Whether decodes return hidden states (SessionOptions::embeddings) rather than logits.
   bool embeddings() const;

@@ -93,18 +93,63 @@ std::vector<float> pool_rows(std::span<const float> rows, int64_t n_embd,
   return out;
 }
 
-std::vector<float> embed_tokens(Session& session, std::span<const TokenId> tokens,
-                                const EmbedOptions& options) {
+namespace {
+
+// Decodes `texts` as sequences 0.. of `session` in one call and appends each one's pooled
+// embedding to `out`.
+void embed_together(Session& session, std::span<const std::span<const TokenId>> texts,
+                    const EmbedOptions& options, std::vector<std::vector<float>>& out) {
   if (!session.embeddings()) {
     throw Error("this session returns logits: embeddings need one made with the embeddings option");
   }
-  if (tokens.empty()) throw Error("cannot embed an empty text (no tokens)");
-  session.clear_sequence(0);
   // Hidden-state rows cost one norm each (no vocabulary projection), so Cls takes them all.
   const Outputs outputs = options.pooling == Pooling::Last ? Outputs::Last : Outputs::All;
-  std::vector<float> pooled = pool_rows(session.decode(tokens, outputs), session.row_width(), options);
-  session.clear_sequence(0);
-  return pooled;
+  std::vector<SequenceTokens> parts;
+  for (const std::span<const TokenId> tokens : texts) {
+    if (tokens.empty()) throw Error("cannot embed an empty text (no tokens)");
+    const int seq = static_cast<int>(parts.size());
+    session.clear_sequence(seq);
+    parts.push_back({seq, tokens, outputs});
+  }
+  const std::span<const float> rows = session.decode(parts);
+  const auto width = static_cast<size_t>(session.row_width());
+  size_t at = 0;
+  for (const SequenceTokens& part : parts) {
+    const size_t n = (outputs == Outputs::Last ? 1 : part.tokens.size()) * width;
+    out.push_back(pool_rows(rows.subspan(at, n), session.row_width(), options));
+    at += n;
+  }
+  for (const SequenceTokens& part : parts) session.clear_sequence(part.seq);
+}
+
+}  // namespace
+
+std::vector<float> embed_tokens(Session& session, std::span<const TokenId> tokens,
+                                const EmbedOptions& options) {
+  std::vector<std::vector<float>> out;
+  embed_together(session, std::span(&tokens, 1), options, out);
+  return std::move(out.front());
+}
+
+std::vector<std::vector<float>> embed_batch(Session& session,
+                                            std::span<const std::vector<TokenId>> texts,
+                                            const EmbedOptions& options) {
+  std::vector<std::vector<float>> out;
+  std::vector<std::span<const TokenId>> group;
+  int64_t group_tokens = 0;
+  for (size_t i = 0; i <= texts.size(); ++i) {
+    const bool fits = i < texts.size() && std::ssize(group) < session.n_seq() &&
+                      (group.empty() || group_tokens + std::ssize(texts[i]) <= session.n_batch());
+    if (!fits && !group.empty()) {
+      embed_together(session, group, options, out);
+      group.clear();
+      group_tokens = 0;
+    }
+    if (i == texts.size()) break;
+    group.push_back(texts[i]);
+    group_tokens += std::ssize(texts[i]);
+  }
+  return out;
 }
 
 double cosine_similarity(std::span<const float> a, std::span<const float> b) {

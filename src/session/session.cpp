@@ -218,6 +218,7 @@ std::span<const int32_t> Session::tokens(int seq) const {
 }
 int64_t Session::n_ctx() const { return impl_->cache->n_ctx(); }
 int Session::n_seq() const { return impl_->cache->n_seq(); }
+int64_t Session::n_batch() const { return impl_->n_batch; }
 int64_t Session::n_vocab() const { return impl_->arch.spec().n_vocab; }
 size_t Session::kv_bytes() const { return impl_->cache->bytes(); }
 

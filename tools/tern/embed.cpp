@@ -26,6 +26,10 @@ namespace tern::cli {
 
 namespace {
 
+// Texts read together at most (a micro-batch of short texts; 16 and 32 measured alike,
+// 200 lines of ~15 tokens with all-MiniLM-L6-v2: see docs/benchmarks.md).
+constexpr int64_t kTextsTogether = 16;
+
 struct EmbedCliOptions {
   std::string model;
   std::string prompt;
@@ -87,24 +91,35 @@ void run(const EmbedCliOptions& o, const CLI::App* cmd) {
                     .n_threads = o.n_threads,
                     .embeddings = true};
   so.n_batch = std::max<int64_t>(so.n_batch, so.n_ctx);  // a text is one micro-batch
+  // Short texts are read several at a time, each a sequence of its own (embed_batch): as
+  // many as a micro-batch holds at the context size, so the cache stays a micro-batch's.
+  so.n_seq = static_cast<int>(std::clamp<int64_t>(
+      so.n_batch / so.n_ctx, 1, std::min<int64_t>(kTextsTogether, std::ssize(texts))));
   Session session(model, so);
-  nlohmann::json data = nlohmann::json::array();
-  size_t n_tokens = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
     if (std::ssize(tokens[i]) > session.n_ctx()) {
       throw ContextOverflow(fmt::format("text {} has {} tokens, more than the context size {}",
                                         i + 1, tokens[i].size(), session.n_ctx()));
     }
-    const std::vector<float> v = embed_tokens(session, tokens[i], options);
-    n_tokens += tokens[i].size();
-    if (!o.json) {
-      if (i > 0 && options.pooling == Pooling::None) out().print("\n");
-      print_vectors(v, model.n_embd());
-      continue;
+  }
+  nlohmann::json data = nlohmann::json::array();
+  size_t n_tokens = 0;
+  for (size_t first = 0; first < texts.size(); first += static_cast<size_t>(session.n_seq())) {
+    const size_t n = std::min(texts.size() - first, static_cast<size_t>(session.n_seq()));
+    const std::vector<std::vector<float>> vectors =
+        embed_batch(session, std::span(tokens).subspan(first, n), options);
+    for (size_t i = first; i < first + n; ++i) {
+      const std::vector<float>& v = vectors[i - first];
+      n_tokens += tokens[i].size();
+      if (!o.json) {
+        if (i > 0 && options.pooling == Pooling::None) out().print("\n");
+        print_vectors(v, model.n_embd());
+        continue;
+      }
+      data.push_back({{"object", "embedding"},
+                      {"index", i},
+                      {"embedding", as_json(v, model.n_embd(), options.pooling == Pooling::None)}});
     }
-    data.push_back({{"object", "embedding"},
-                    {"index", i},
-                    {"embedding", as_json(v, model.n_embd(), options.pooling == Pooling::None)}});
   }
   if (o.json) {
     nlohmann::json doc = {{"object", "list"},
