@@ -341,7 +341,55 @@ static void test_embed(const tern_model* model, int64_t n_embd) {
   EXPECT_ERROR(tern_session_embed(logits_session, golden_tokens, 4, TERN_POOLING_MEAN, true, v,
                                   1024, &n_values),
                TERN_ERROR_INVALID_ARGUMENT, "embeddings option");
+  const int32_t* one[] = {golden_tokens};
+  const size_t one_count[] = {4};
+  EXPECT_ERROR(tern_session_embed_batch(logits_session, one, one_count, 1, TERN_POOLING_MEAN, true,
+                                        v, 1024, &n_values),
+               TERN_ERROR_INVALID_ARGUMENT, "embeddings option");
   tern_session_free(logits_session);
+}
+
+/* tern_session_embed_batch: texts read together (two sequences) give each text's
+ * tern_session_embed, text after text in the buffer; a short buffer is a status before any
+ * decode. */
+static void test_embed_batch(const tern_model* model, int64_t n_embd) {
+  tern_session_options options = tern_session_options_default();
+  options.n_ctx = 8;
+  options.n_seq = 2;
+  options.embeddings = true;
+  tern_session* session = NULL;
+  if (!EXPECT_OK(tern_session_create(model, &options, &session))) return;
+  const int32_t* texts[] = {golden_tokens, golden_tokens + 4, golden_tokens + 1};
+  const size_t counts[] = {4, 2, 5};
+  static float together[11 * 1024], alone[5 * 1024];
+  CHECK(n_embd <= 1024);
+  size_t n_values = 0;
+  for (int pooling = TERN_POOLING_NONE; pooling <= TERN_POOLING_CLS; ++pooling) {
+    if (!EXPECT_OK(tern_session_embed_batch(session, texts, counts, 3, (tern_pooling)pooling, true,
+                                            together, 11 * 1024, &n_values))) {
+      continue;
+    }
+    size_t at = 0;
+    for (int i = 0; i < 3; ++i) {
+      size_t n = 0;
+      EXPECT_OK(tern_session_embed(session, texts[i], counts[i], (tern_pooling)pooling, true, alone,
+                                   5 * 1024, &n));
+      CHECK(at + n <= n_values && max_abs_diff(together + at, alone, n) < 1e-5f);
+      at += n;
+    }
+    CHECK(at == n_values);
+  }
+  EXPECT_ERROR(tern_session_embed_batch(session, texts, counts, 3, TERN_POOLING_MEAN, true,
+                                        together, 3 * (size_t)n_embd - 1, &n_values),
+               TERN_ERROR_BUFFER_TOO_SMALL, "the buffer holds");
+  CHECK(n_values == 3 * (size_t)n_embd);
+  EXPECT_OK(tern_session_embed_batch(session, NULL, NULL, 0, TERN_POOLING_MEAN, true, NULL, 0,
+                                     &n_values));
+  CHECK(n_values == 0);
+  EXPECT_ERROR(tern_session_embed_batch(session, NULL, counts, 1, TERN_POOLING_MEAN, true, together,
+                                        1024, &n_values),
+               TERN_ERROR_INVALID_ARGUMENT, "texts");
+  tern_session_free(session);
 }
 
 static bool always_abort(void* user_data) {
@@ -643,6 +691,7 @@ int main(void) {
     test_chat_template(model);
     test_generate(model);
     test_embed(model, info.n_embd);
+    test_embed_batch(model, info.n_embd);
     tern_model_free(model);
   }
   if (failures > 0) {

@@ -1,6 +1,7 @@
 /* tern's C API: the library through opaque handles and status codes, for C programs and
  * for bindings from other languages (and C++ built with another toolchain). It wraps the
- * C++ headers beside it (model.h, session.h, tokenizer.h, sampler.h, chat.h, generate.h);
+ * C++ headers beside it (model.h, session.h, tokenizer.h, sampler.h, chat.h, generate.h,
+ * embeddings.h);
  * their comments say more about what each call does.
  *
  * Errors: every function that can fail returns a tern_status, with its outputs through
@@ -19,8 +20,8 @@
  * size it needs in its size output when the buffer is too small (a NULL buffer of capacity 0
  * asks for the size alone); text is NUL-terminated, and the size excludes the NUL.
  *
- * Not yet available: embeddings (the C++ library has no embedding output yet), speculative
- * decoding, grammars from JSON Schema, multi-turn Conversation and BatchGenerator. */
+ * Not yet available: speculative decoding, grammars from JSON Schema, multi-turn
+ * Conversation and BatchGenerator. */
 #ifndef TERN_TERN_H
 #define TERN_TERN_H
 
@@ -248,6 +249,15 @@ typedef enum tern_pooling {
 tern_status tern_session_embed(tern_session* session, const int32_t* tokens, size_t n_tokens,
                                tern_pooling pooling, bool normalize, float* out, size_t capacity,
                                size_t* n_values);
+/* The embeddings of n_texts texts (texts[i]: n_tokens[i] tokens), each as tern_session_embed
+ * gives it alone, read several at a time: up to the session's n_seq texts whose tokens fit
+ * one micro-batch together, each a sequence of its own (all cleared again after); short
+ * texts then share each pass over the weights. out holds them text after text: n_embd floats
+ * each (TERN_POOLING_NONE: n_tokens[i] rows of them). *n_values gets the total even when it
+ * does not fit, and then TERN_ERROR_BUFFER_TOO_SMALL before anything is decoded. */
+tern_status tern_session_embed_batch(tern_session* session, const int32_t* const* texts,
+                                     const size_t* n_tokens, size_t n_texts, tern_pooling pooling,
+                                     bool normalize, float* out, size_t capacity, size_t* n_values);
 
 /* Empties every sequence. */
 tern_status tern_session_clear(tern_session* session);

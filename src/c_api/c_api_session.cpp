@@ -168,25 +168,71 @@ tern_status tern_session_load(tern_session* session, const char* path) {
   });
 }
 
+namespace {
+
+tern::EmbedOptions embed_options(tern_pooling pooling, bool normalize) {
+  if (pooling < TERN_POOLING_NONE || pooling > TERN_POOLING_CLS) {
+    throw tern::c_api::StatusError(TERN_ERROR_INVALID_ARGUMENT, "unknown tern_pooling value");
+  }
+  return {.pooling = static_cast<tern::Pooling>(pooling), .normalize = normalize};
+}
+
+// Sets *n_values to `needed`; throws TERN_ERROR_BUFFER_TOO_SMALL when `capacity` is less.
+void check_capacity(size_t needed, size_t capacity, size_t* n_values) {
+  *n_values = needed;
+  if (capacity < needed) {
+    throw tern::c_api::StatusError(TERN_ERROR_BUFFER_TOO_SMALL,
+                                   fmt::format("{} values; the buffer holds {}", needed, capacity));
+  }
+}
+
+}  // namespace
+
 tern_status tern_session_embed(tern_session* session, const int32_t* tokens, size_t n_tokens,
                                tern_pooling pooling, bool normalize, float* out, size_t capacity,
                                size_t* n_values) {
   return guard(TERN_ERROR_INVALID_ARGUMENT, [&] {
     tern_session& s = need(session, "session");
     need(n_values, "the value count output");
-    if (pooling < TERN_POOLING_NONE || pooling > TERN_POOLING_CLS) {
-      throw tern::c_api::StatusError(TERN_ERROR_INVALID_ARGUMENT, "unknown tern_pooling value");
-    }
-    const std::vector<float> v = tern::embed_tokens(
-        s.session, tern::c_api::token_span(tokens, n_tokens, "tokens"),
-        {.pooling = static_cast<tern::Pooling>(pooling), .normalize = normalize});
-    *n_values = v.size();
-    if (capacity < v.size()) {
-      throw tern::c_api::StatusError(
-          TERN_ERROR_BUFFER_TOO_SMALL,
-          fmt::format("{} values; the buffer holds {}", v.size(), capacity));
-    }
+    const std::vector<float> v =
+        tern::embed_tokens(s.session, tern::c_api::token_span(tokens, n_tokens, "tokens"),
+                           embed_options(pooling, normalize));
+    check_capacity(v.size(), capacity, n_values);
     std::memcpy(&need(out, "the embedding buffer"), v.data(), v.size() * sizeof(float));
+  });
+}
+
+tern_status tern_session_embed_batch(tern_session* session, const int32_t* const* texts,
+                                     const size_t* n_tokens, size_t n_texts, tern_pooling pooling,
+                                     bool normalize, float* out, size_t capacity,
+                                     size_t* n_values) {
+  return guard(TERN_ERROR_INVALID_ARGUMENT, [&] {
+    tern_session& s = need(session, "session");
+    need(n_values, "the value count output");
+    const tern::EmbedOptions options = embed_options(pooling, normalize);
+    if (!s.session.embeddings()) {  // before the buffer's size, which is in rows of n_embd
+      throw tern::c_api::StatusError(
+          TERN_ERROR_INVALID_ARGUMENT,
+          "this session returns logits: embeddings need one made with the embeddings option");
+    }
+    if (n_texts > 0) {
+      need(texts, "the texts");
+      need(n_tokens, "the token counts");
+    }
+    std::vector<std::vector<tern::TokenId>> tokens;
+    size_t rows = 0;
+    for (size_t i = 0; i < n_texts; ++i) {
+      const auto ids = tern::c_api::token_span(texts[i], n_tokens[i], "tokens");
+      tokens.emplace_back(ids.begin(), ids.end());
+      rows += options.pooling == tern::Pooling::None ? ids.size() : 1;
+    }
+    const auto width = static_cast<size_t>(s.session.row_width());
+    check_capacity(rows * width, capacity, n_values);
+    float* at = n_texts > 0 ? &need(out, "the embedding buffer") : out;
+    for (const std::vector<float>& v : tern::embed_batch(s.session, tokens, options)) {
+      std::memcpy(at, v.data(), v.size() * sizeof(float));
+      at += v.size();
+    }
   });
 }
 
