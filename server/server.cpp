@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -31,10 +32,12 @@ struct State {
   std::unique_ptr<Engine> engine;
   ChatTemplate tmpl;
   std::atomic<int64_t> next_id{1};
-  // /v1/embeddings: its own hidden-state session beside the engine's, made at the first
-  // request; one request computes at a time.
+  // /v1/embeddings: hidden-state sessions beside the engine's, each made at its first use;
+  // one request computes at a time. Inputs of up to n_batch tokens (at most n_ctx) go to
+  // `embed_short`, several at a time (embed_batch: each a sequence of n_batch positions, as many as
+  // fit one micro-batch); longer ones one by one to `embed_long` (a slot's n_ctx positions).
   std::mutex embed_mutex;
-  std::optional<Session> embed_session;
+  std::optional<Session> embed_short, embed_long;
 };
 
 void reply_error(httplib::Response& res, const ApiError& e) {
@@ -207,20 +210,43 @@ void handle_embeddings(State& s, const httplib::Request& req, httplib::Response&
     if (r.model.empty()) r.model = s.o.model_name;
     const std::vector<std::vector<TokenId>> tokens = embedding_tokens(s, r);
     ++s.metrics.requests;
-    std::vector<std::vector<float>> vectors;
+    std::vector<std::vector<float>> vectors(tokens.size());
     int64_t n_tokens = 0;
     {
       std::lock_guard<std::mutex> one_at_a_time(s.embed_mutex);
-      if (!s.embed_session) {
-        const EngineOptions& e = s.o.engine;
-        s.embed_session.emplace(*s.model, SessionOptions{.n_ctx = e.n_ctx,
+      const EngineOptions& e = s.o.engine;
+      const int64_t short_limit = std::min(e.n_batch, e.n_ctx);
+      std::vector<size_t> short_inputs;
+      std::vector<std::vector<TokenId>> short_tokens;
+      for (size_t i = 0; i < tokens.size(); ++i) {
+        n_tokens += std::ssize(tokens[i]);
+        if (std::ssize(tokens[i]) > short_limit) {
+          if (!s.embed_long) {
+            s.embed_long.emplace(*s.model, SessionOptions{.n_ctx = e.n_ctx,
+                                                          .n_batch = e.n_batch,
+                                                          .n_threads = e.n_threads,
+                                                          .embeddings = true});
+          }
+          vectors[i] = embed_tokens(*s.embed_long, tokens[i], {.pooling = s.o.pooling});
+        } else {
+          short_inputs.push_back(i);
+          short_tokens.push_back(tokens[i]);
+        }
+      }
+      if (!short_inputs.empty()) {
+        if (!s.embed_short) {
+          // No more cache than one slot's: n_ctx / n_batch sequences, at most 8.
+          const auto n_seq = static_cast<int>(std::clamp<int64_t>(e.n_ctx / short_limit, 1, 8));
+          s.embed_short.emplace(*s.model, SessionOptions{.n_ctx = short_limit,
                                                          .n_batch = e.n_batch,
                                                          .n_threads = e.n_threads,
+                                                         .n_seq = n_seq,
                                                          .embeddings = true});
-      }
-      for (const std::vector<TokenId>& t : tokens) {
-        vectors.push_back(embed_tokens(*s.embed_session, t, {.pooling = s.o.pooling}));
-        n_tokens += std::ssize(t);
+        }
+        std::vector<std::vector<float>> got =
+            embed_batch(*s.embed_short, short_tokens, {.pooling = s.o.pooling});
+        for (size_t k = 0; k < short_inputs.size(); ++k)
+          vectors[short_inputs[k]] = std::move(got[k]);
       }
     }
     s.metrics.prompt_tokens += n_tokens;

@@ -39,6 +39,17 @@ def test_vectors_equal_tern_embed(client):
     assert r.usage.prompt_tokens == r.usage.total_tokens > 0
 
 
+def test_short_and_long_inputs_together(server):
+    """Inputs of up to a micro-batch (512 tokens) are read several at a time, longer ones
+    alone: each vector is the one `tern embed` gives that text, in the request's order."""
+    long_text = "The river ran past the old mill and on to the sea. " * 50  # ~600 tokens
+    texts = [TEXTS[0], long_text, TEXTS[2], TEXTS[1]]
+    _, answer = post(server, {"input": texts, "encoding_format": "float"})
+    assert [d["index"] for d in answer["data"]] == [0, 1, 2, 3]
+    for text, d in zip(texts, answer["data"]):
+        assert np.abs(np.array(d["embedding"]) - tern_embed(text)).max() < 1e-5
+
+
 def test_raw_float_and_token_inputs(server):
     _, floats = post(server, {"input": TEXTS[0], "encoding_format": "float"})
     vector = np.array(floats["data"][0]["embedding"])
