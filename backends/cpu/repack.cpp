@@ -236,8 +236,7 @@ int64_t blocks_per_row(TensorType type, int64_t cols) {
   return cols / type_traits(type).block_size;
 }
 
-// Unmaps the pages of a repacked tensor from the process when asked (FilePages); kernels
-// without the advice refuse it, which changes nothing.
+// Unmaps the pages of a repacked tensor from the process when asked (FilePages).
 void release_pages(const void* p, size_t bytes, FilePages pages) {
   if (pages == FilePages::Keep) return;
   auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));

@@ -39,9 +39,9 @@ ModelBackends::ModelBackends(const ArchModel& arch, const ModelOptions& options)
 // made lazily, the copies would land in the first decode step a user waits on, e.g. the
 // one token a prompt-cache hit leaves to decode. The file's pages of each copied weight are
 // unmapped but stay in the page cache. Dropped from it (MADV_PAGEOUT, until 2026-12-08),
-// they made the next process read the whole file from the disk again (the 1B Q4_K_M file:
-// load 2.55 s, 1.39 s with the file cached) and every token's row of a tied embedding table
-// too (Gemma 3 270M: 0.7-1.2 ms of a ~10 ms decode step).
+// they made the next process read the whole file from the disk again (the 1B Q4_K_M file
+// loaded in 0.7-1.4 s after such a run, 0.3-0.5 s after one that keeps them) and every
+// token's row of a tied embedding table too (Gemma 3 270M: 0.7-1.2 ms of a ~10 ms step).
 void ModelBackends::interleave_cpu_weights(const ArchModel& arch, const ModelOptions& options) {
   cpu::Isa isa = cpu::isa_of(options.cpu_kernels);
   int n_threads = cpu::physical_cores();

@@ -26,8 +26,8 @@ namespace tern::cli {
 
 namespace {
 
-// Texts read together at most (a micro-batch of short texts; 16 and 32 measured alike,
-// 200 lines of ~15 tokens with all-MiniLM-L6-v2: see docs/benchmarks.md).
+// Texts read together at most: groups of 8, 16 and 32 measured alike (1000 lines of ~15
+// tokens with all-MiniLM-L6-v2, docs/benchmarks.md).
 constexpr int64_t kTextsTogether = 16;
 
 struct EmbedCliOptions {
