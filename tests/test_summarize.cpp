@@ -162,6 +162,26 @@ TEST_F(SummarizerTest, ParallelGivesWhatOneAtATimeGives) {
   EXPECT_EQ(got[1]->n_rounds, 2);
 }
 
+// An empty document needs no prompt: the next step returns it at once, before the other
+// documents' prompts have decoded anything.
+TEST_F(SummarizerTest, ParallelReturnsAnEmptyDocumentBeforeAnyStep) {
+  Session slots(*model_, {.n_ctx = 256, .n_threads = 2, .n_seq = 2});
+  ParallelSummarizer parallel(slots, *tokenizer_, {.temp = 0.0f}, options());
+  parallel.add(0, "The meeting moved to Friday at noon because the hall was booked.");
+  parallel.add(1, "");
+  const std::vector<ParallelSummarizer::Finished> first = parallel.step();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].id, 1u);
+  EXPECT_TRUE(first[0].summary.text.empty());
+  for (int seq = 0; seq < slots.n_seq(); ++seq) EXPECT_EQ(slots.n_past(seq), 0) << seq;
+  std::vector<ParallelSummarizer::Finished> rest;
+  for (int step = 0; !parallel.idle() && step < 400; ++step) {
+    for (auto& f : parallel.step()) rest.push_back(std::move(f));
+  }
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, 0u);
+}
+
 // A grammar constrains the final summary only: a long text's chunk summaries stay free
 // text (they are summarized again), the answer is the grammar's; serial and parallel agree.
 TEST_F(SummarizerTest, GrammarShapesTheFinalSummaryOnly) {

@@ -162,7 +162,8 @@ class ParallelSummarizer {
     Summary summary;
   };
   /// Starts what prompts have a free slot, then runs one batched step. Returns the documents
-  /// that finished (in no particular order).
+  /// that finished (in no particular order); documents that needed no prompt (an empty
+  /// text) come back at once, before any step runs.
   std::vector<Finished> step();
   /// Every added document finished and was returned.
   bool idle() const;

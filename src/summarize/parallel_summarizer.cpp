@@ -2,6 +2,7 @@
 // BatchGenerator; free slots go to the earliest document with a prompt not yet started, so
 // documents finish roughly in the order they were added.
 #include <memory>
+#include <utility>
 
 #include "tern/summarize.h"
 
@@ -51,6 +52,9 @@ void ParallelSummarizer::add(size_t id, std::string_view text) {
 bool ParallelSummarizer::idle() const { return documents_.empty() && finished_.empty(); }
 
 std::vector<ParallelSummarizer::Finished> ParallelSummarizer::step() {
+  // Done without a prompt: returned now, not after a step of the others' work (a caller
+  // timing each document would have charged an empty one with that step).
+  if (!finished_.empty()) return std::exchange(finished_, {});
   for (Document& d : documents_) {
     while (d.n_started < d.rounds.prompts().size() && generator_->busy() < generator_->slots()) {
       std::unique_ptr<SamplerChain> sampler = std::move(idle_samplers_.back());
@@ -70,8 +74,7 @@ std::vector<ParallelSummarizer::Finished> ParallelSummarizer::step() {
       jobs_.at(static_cast<size_t>(slot)) = {&d, d.n_started++, std::move(sampler), pooled};
     }
   }
-  std::vector<Finished> finished = std::move(finished_);
-  finished_.clear();
+  std::vector<Finished> finished;
   for (const FinishedGeneration& g : generator_->step()) {
     Job job = std::move(jobs_[static_cast<size_t>(g.slot)]);
     jobs_[static_cast<size_t>(g.slot)] = {};
