@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cli_support.h"
 #include "gguf/writer.h"
@@ -68,6 +69,24 @@ TEST(CliOutputs, WrittenOutputsStillSucceed) {
   r = testing::run_cli(scratch(), "tokenize -m " + kModel + " -p 'hello world'");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_FALSE(r.out.empty());
+}
+
+// inspect names its model as the other commands do: a path or a name in $TERN_MODELS,
+// positional or with -m.
+TEST(CliOutputs, InspectTakesAModelNameAndDashM) {
+  const fs::path models = scratch() / "models";
+  fs::create_directories(models);
+  fs::copy_file(kModel, models / "tiny.gguf", fs::copy_options::overwrite_existing);
+  const std::string env = "TERN_MODELS='" + models.string() + "'";
+  for (const std::string& args : std::vector<std::string>{
+           "inspect tiny", "inspect -m tiny", "inspect -m tiny.gguf", "inspect " + kModel}) {
+    const testing::CliResult r = testing::run_cli(scratch(), args, "", ".", env);
+    EXPECT_EQ(r.code, 0) << args << ": " << r.err;
+    EXPECT_NE(r.out.find("GGUF v3"), std::string::npos) << args << ": " << r.out;
+  }
+  const testing::CliResult missing = testing::run_cli(scratch(), "inspect -m absent", "", ".", env);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("model 'absent' not found"), std::string::npos) << missing.err;
 }
 
 TEST(CliOutputs, InspectJsonEscapesStringsThatAreNotUtf8) {

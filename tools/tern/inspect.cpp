@@ -10,6 +10,7 @@
 #include "gguf/file.h"
 #include "output.h"
 #include "tern/error.h"
+#include "tern/model_path.h"
 #include "types/type_table.h"
 #include "utf8_escape.h"
 
@@ -153,7 +154,9 @@ void dump_tensor(const gguf::File& file, const InspectOptions& options) {
 void add_inspect(CLI::App& app) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand("inspect", "Show a GGUF file's metadata and tensors");
-  cmd->add_option("file", options->path, "GGUF file")->required();
+  cmd->add_option("file,-m,--model", options->path,
+                  "GGUF file, or a model name in $TERN_MODELS (as the other commands' -m)")
+      ->required();
   cmd->add_flag("--json", options->json, "Print JSON for scripts");
   cmd->add_option("--max-items", options->max_items, "Array items shown before abbreviating")
       ->capture_default_str();
@@ -162,7 +165,7 @@ void add_inspect(CLI::App& app) {
       ->needs(tensor);
   tensor->needs(cmd->get_option("--dump"));
   cmd->callback([options] {
-    gguf::File file = gguf::File::open(options->path);
+    gguf::File file = gguf::File::open(resolve_model_path(options->path));
     if (!options->dump.empty()) {
       dump_tensor(file, *options);
     } else if (options->json) {
