@@ -161,5 +161,22 @@ TEST(QuantizeCli, RemovesStalePartialsOfDeadProcessesOnly) {
   EXPECT_TRUE(fs::exists(dir / other));  // another target's
 }
 
+// The input is named as -m names a model elsewhere: a path or a name in $TERN_MODELS.
+TEST(QuantizeCli, InputIsAPathOrAModelName) {
+  const fs::path models = scratch() / "models";
+  fs::create_directories(models);
+  fs::copy_file(kModel, models / "tiny.gguf", fs::copy_options::overwrite_existing);
+  const std::string env = "TERN_MODELS='" + models.string() + "'";
+  const fs::path out = scratch() / "named.gguf";
+  testing::CliResult r = testing::run_cli(
+      scratch(), fmt::format("quantize tiny '{}' Q8_0 -t 2", out.string()), "", ".", env);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out));
+  r = testing::run_cli(scratch(), fmt::format("quantize absent '{}' Q8_0", out.string()), "", ".",
+                       env);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("model 'absent' not found"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace tern

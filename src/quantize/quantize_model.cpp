@@ -56,7 +56,7 @@ void check_requantize(const gguf::File& file, const std::vector<TensorPlan>& pla
       throw Error(fmt::format(
           "{}: tensor '{}' is already {}; converting it to {} rounds already-rounded "
           "values again (the errors add up, worse than quantizing the F16/F32 original). "
-          "Set allow_requantize to do it anyway",
+          "Set allow_requantize (tern quantize --allow-requantize) to do it anyway",
           file.name(), p.info->name, type_traits(p.info->type).name, type_traits(p.type).name));
     }
   }

@@ -16,6 +16,7 @@
 #include "output.h"
 #include "progress_bar.h"
 #include "tern/error.h"
+#include "tern/model_path.h"
 
 namespace tern::cli {
 
@@ -69,7 +70,7 @@ void run(const QuantizeCliOptions& o) {
   auto start = std::chrono::steady_clock::now();
   quant::QuantizeReport r;
   try {
-    r = quant::quantize_model(o.in, o.out, o.type, qo);
+    r = quant::quantize_model(resolve_model_path(o.in), o.out, o.type, qo);
   } catch (const Error&) {
     if (g_stop_signal != 0) die_of_stop_signal();  // the partial file is gone already
     throw;
@@ -88,7 +89,7 @@ void run(const QuantizeCliOptions& o) {
 void add_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeCliOptions>();
   CLI::App* cmd = app.add_subcommand("quantize", "Quantize a GGUF model with a llama.cpp mix");
-  cmd->add_option("input", o->in, "Input GGUF file")->required();
+  cmd->add_option("input", o->in, "Input GGUF file, or a model name in $TERN_MODELS")->required();
   cmd->add_option("output", o->out, "Output GGUF file (written via a temporary file)")->required();
   cmd->add_option("type", o->type, "Mix: " + mix_list())->required();
   cmd->add_option("-t,--threads", o->n_threads, "Threads (default: hardware threads)")
