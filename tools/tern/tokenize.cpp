@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands.h"
@@ -28,11 +29,12 @@ struct TextSource {
   std::string file;
 };
 
-void add_source_options(CLI::App* cmd, TextSource& source, const char* what) {
+// `what` names the input ("text", "token ids separated by spaces").
+void add_source_options(CLI::App* cmd, TextSource& source, std::string_view what) {
   cmd->add_option("-m,--model", source.model, "GGUF file, or a model name in $TERN_MODELS")
       ->required();
   auto* prompt =
-      cmd->add_option("-p,--prompt", source.prompt, fmt::format("{} (default: stdin)", what));
+      cmd->add_option("-p,--prompt", source.prompt, fmt::format("The {} (default: stdin)", what));
   cmd->add_option("-f,--file", source.file, fmt::format("Read the {} from this file", what))
       ->excludes(prompt);
 }
@@ -88,7 +90,7 @@ void add_tokenize(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Print the token ids of a text");
-  add_source_options(cmd, options->source, "Text");
+  add_source_options(cmd, options->source, "text");
   cmd->add_flag("--pieces", options->pieces, "Print one 'id<TAB>piece' line per token instead");
   cmd->add_flag("--no-bos", options->no_bos, "Do not add BOS even if the model asks for it");
   cmd->add_flag("--parse-special", options->parse_special,
@@ -113,7 +115,7 @@ void add_detokenize(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("detokenize", "Print the text of token ids");
-  add_source_options(cmd, options->source, "Token ids separated by spaces");
+  add_source_options(cmd, options->source, "token ids separated by spaces");
   cmd->add_flag("--special", options->special, "Show the text of control tokens such as BOS");
   cmd->callback([options, cmd] {
     const Tokenizer tok = Tokenizer::open(resolve_model_path(options->source.model));
