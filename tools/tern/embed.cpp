@@ -2,6 +2,7 @@
 // the file or of standard input), pooled from the model's final hidden states. Prints one
 // vector per line, or with --json an OpenAI-style embeddings list.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "input_file.h"
 #include "int_range.h"
 #include "output.h"
+#include "progress_bar.h"
 #include "tern/embeddings.h"
 #include "tern/error.h"
 #include "tern/model.h"
@@ -104,6 +106,9 @@ void run(const EmbedCliOptions& o, const CLI::App* cmd) {
   }
   nlohmann::json data = nlohmann::json::array();
   size_t n_tokens = 0;
+  // Many texts on a terminal: a progress bar on stderr (the vectors go to stdout).
+  ProgressBar bar;
+  const bool show_progress = texts.size() > 1 && isatty(fileno(stderr));
   for (size_t first = 0; first < texts.size(); first += static_cast<size_t>(session.n_seq())) {
     const size_t n = std::min(texts.size() - first, static_cast<size_t>(session.n_seq()));
     const std::vector<std::vector<float>> vectors =
@@ -119,6 +124,10 @@ void run(const EmbedCliOptions& o, const CLI::App* cmd) {
       data.push_back({{"object", "embedding"},
                       {"index", i},
                       {"embedding", as_json(v, model.n_embd(), options.pooling == Pooling::None)}});
+    }
+    if (show_progress) {
+      bar.update(static_cast<int64_t>(first + n), std::ssize(texts),
+                 fmt::format("{} of {} texts", first + n, texts.size()));
     }
   }
   if (o.json) {
