@@ -34,8 +34,8 @@ struct State {
   std::atomic<int64_t> next_id{1};
   // /v1/embeddings: hidden-state sessions beside the engine's, each made at its first use;
   // one request computes at a time. Inputs of up to n_batch tokens (at most n_ctx) go to
-  // `embed_short`, several at a time (embed_batch: each a sequence of n_batch positions, as many as
-  // fit one micro-batch); longer ones one by one to `embed_long` (a slot's n_ctx positions).
+  // `embed_short` several at a time (embed_batch: each a sequence of n_batch positions, as
+  // many as fit one micro-batch); longer ones one by one to `embed_long` (n_ctx positions).
   std::mutex embed_mutex;
   std::optional<Session> embed_short, embed_long;
 };
