@@ -142,6 +142,8 @@ TEST(Embeddings, TextsEmbeddedTogetherGiveEachTextsVectorAlone) {
   EXPECT_THROW(embed_batch(session, std::vector<std::vector<TokenId>>{std::vector<TokenId>(9, 1)}),
                ContextOverflow);
   EXPECT_TRUE(embed_batch(session, std::vector<std::vector<TokenId>>{}).empty());
+  Session logits(model, {.n_ctx = 8});
+  EXPECT_THROW(embed_batch(logits, std::vector<std::vector<TokenId>>{}), Error);
 }
 
 // The real SmolLM2 (Q4_1/Q8_0 weights): cosine >= 0.999 with the 8-bit activations of the

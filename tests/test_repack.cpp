@@ -20,6 +20,7 @@
 #include "backends/cpu/packed_gemm.h"
 #include "backends/cpu/repack.h"
 #include "cpu_test_support.h"
+#include "page_cache.h"
 #include "tern/error.h"
 #include "types/blocks.h"
 #include "types/float_types.h"
@@ -376,16 +377,6 @@ TEST(Repack, GroupAlignedRowRangesAreSlicesOfTheWholeCopy) {
   if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
 }
 
-// The fraction of the pages of [p, p + bytes) in the page cache.
-double resident_fraction(const uint8_t* p, size_t bytes) {
-  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> in_core((bytes + page - 1) / page);
-  EXPECT_EQ(mincore(const_cast<uint8_t*>(p), bytes, in_core.data()), 0);
-  return static_cast<double>(std::count_if(in_core.begin(), in_core.end(),
-                                           [](unsigned char c) { return (c & 1) != 0; })) /
-         static_cast<double>(in_core.size());
-}
-
 // A weight mapped from a file, once copied, stays in the page cache with the same bytes
 // (unmapped or not): the next load of the file, and lookups of rows of a tied embedding
 // table, need not read the disk.
@@ -415,7 +406,7 @@ TEST(Repack, CopiedWeightsLeaveTheirFileInThePageCache) {
     const auto* w = static_cast<const uint8_t*>(map);
     RepackedWeights store;
     ASSERT_NE(store.get(TensorType::Q8_0, w, rows, cols, isa, 1, pages), nullptr);
-    EXPECT_EQ(resident_fraction(w, p.w.size()), 1.0);
+    EXPECT_EQ(testing::resident_fraction(w, p.w.size()), 1.0);
     EXPECT_EQ(std::memcmp(w, p.w.data(), p.w.size()), 0);
     munmap(map, p.w.size());
   }

@@ -52,8 +52,9 @@ std::vector<float> embed_tokens(Session& session, std::span<const TokenId> token
 /// The embeddings of `texts`, each as embed_tokens gives it alone, decoded several at a time
 /// as sequences 0.. of `session` (cleared before and after): up to n_seq() texts whose
 /// tokens fit one micro-batch (n_batch()) together, a longer text alone. Reading short texts
-/// together reads the weights once for all of them. Throws as embed_tokens, for the first
-/// text it cannot embed (the ones before it are lost with it).
+/// together reads the weights once for all of them. Throws as embed_tokens (a session
+/// without SessionOptions::embeddings even for no texts), for the first text it cannot
+/// embed (the ones before it are lost with it).
 std::vector<std::vector<float>> embed_batch(Session& session,
                                             std::span<const std::vector<TokenId>> texts,
                                             const EmbedOptions& options = {});

@@ -210,11 +210,6 @@ tern_status tern_session_embed_batch(tern_session* session, const int32_t* const
     tern_session& s = need(session, "session");
     need(n_values, "the value count output");
     const tern::EmbedOptions options = embed_options(pooling, normalize);
-    if (!s.session.embeddings()) {  // before the buffer's size, which is in rows of n_embd
-      throw tern::c_api::StatusError(
-          TERN_ERROR_INVALID_ARGUMENT,
-          "this session returns logits: embeddings need one made with the embeddings option");
-    }
     if (n_texts > 0) {
       need(texts, "the texts");
       need(n_tokens, "the token counts");
@@ -226,8 +221,11 @@ tern_status tern_session_embed_batch(tern_session* session, const int32_t* const
       tokens.emplace_back(ids.begin(), ids.end());
       rows += options.pooling == tern::Pooling::None ? ids.size() : 1;
     }
-    const auto width = static_cast<size_t>(s.session.row_width());
-    check_capacity(rows * width, capacity, n_values);
+    // The buffer is sized in rows of n_embd: a logits session (rows of n_vocab) is left to
+    // embed_batch to refuse.
+    if (s.session.embeddings()) {
+      check_capacity(rows * static_cast<size_t>(s.session.row_width()), capacity, n_values);
+    }
     float* at = n_texts > 0 ? &need(out, "the embedding buffer") : out;
     for (const std::vector<float>& v : tern::embed_batch(s.session, tokens, options)) {
       std::memcpy(at, v.data(), v.size() * sizeof(float));

@@ -95,13 +95,17 @@ std::vector<float> pool_rows(std::span<const float> rows, int64_t n_embd,
 
 namespace {
 
+void require_embeddings(const Session& session) {
+  if (!session.embeddings()) {
+    throw Error("this session returns logits: embeddings need one made with the embeddings option");
+  }
+}
+
 // Decodes `texts` as sequences 0.. of `session` in one call and appends each one's pooled
 // embedding to `out`.
 void embed_together(Session& session, std::span<const std::span<const TokenId>> texts,
                     const EmbedOptions& options, std::vector<std::vector<float>>& out) {
-  if (!session.embeddings()) {
-    throw Error("this session returns logits: embeddings need one made with the embeddings option");
-  }
+  require_embeddings(session);
   // Hidden-state rows cost one norm each (no vocabulary projection), so Cls takes them all.
   const Outputs outputs = options.pooling == Pooling::Last ? Outputs::Last : Outputs::All;
   std::vector<SequenceTokens> parts;
@@ -134,6 +138,7 @@ std::vector<float> embed_tokens(Session& session, std::span<const TokenId> token
 std::vector<std::vector<float>> embed_batch(Session& session,
                                             std::span<const std::vector<TokenId>> texts,
                                             const EmbedOptions& options) {
+  require_embeddings(session);  // also when there is no text
   std::vector<std::vector<float>> out;
   std::vector<std::span<const TokenId>> group;
   int64_t group_tokens = 0;
