@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -154,6 +155,37 @@ std::string parse_response_format(const json& body, std::string_view raw) {
   throw invalid_request("invalid_value", "response_format.type must be text, json_object or json_schema");
 }
 
+// logit_bias: {"token id": bias in [-100, 100]}, as OpenAI's (whose -100 amounts to a ban);
+// the ids are checked against the vocabulary when the request's sampler is built.
+constexpr size_t kMaxLogitBiases = 1024;
+
+std::vector<std::pair<int32_t, float>> parse_logit_bias(const json& j) {
+  std::vector<std::pair<int32_t, float>> biases;
+  const json* map = present(j, "logit_bias");
+  if (map == nullptr) return biases;
+  if (!map->is_object()) wrong_type("logit_bias", "an object of token ids and biases");
+  if (map->size() > kMaxLogitBiases) {
+    throw invalid_request("invalid_value",
+                          fmt::format("logit_bias has more than {} tokens", kMaxLogitBiases));
+  }
+  for (const auto& [key, value] : map->items()) {
+    int32_t token = 0;
+    const char* end = key.data() + key.size();
+    auto [ptr, ec] = std::from_chars(key.data(), end, token);
+    if (key.empty() || ptr != end || ec != std::errc() || token < 0) {
+      throw invalid_request("invalid_value",
+                            fmt::format("logit_bias keys must be token ids, not '{}'", key));
+    }
+    if (!value.is_number() || !(value.get<double>() >= -100 && value.get<double>() <= 100)) {
+      throw invalid_request(
+          "invalid_value",
+          fmt::format("logit_bias for token {} must be a number in [-100, 100]", key));
+    }
+    biases.emplace_back(token, value.get<float>());
+  }
+  return biases;
+}
+
 // chat: logprobs (a boolean) and top_logprobs (0..20, only with logprobs); completions:
 // logprobs, the number of alternatives (0..20; OpenAI's legacy API allows up to 5).
 void parse_logprobs(const json& j, CompletionRequest& r) {
@@ -210,6 +242,7 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat,
   }
   r.stop = parse_stop(j, limits.max_stops);
   r.sampling.grammar = parse_response_format(j, body);
+  r.sampling.logit_bias = parse_logit_bias(j);
   parse_logprobs(j, r);
   r.stream = boolean(j, "stream").value_or(false);
   if (const json* o = present(j, "stream_options")) {

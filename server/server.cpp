@@ -148,7 +148,12 @@ void handle_completion(State& s, const httplib::Request& req, httplib::Response&
     check_api_key(s, req);
     Engine& engine = ready_engine(s);
     CompletionRequest r = parse_completion_request(req.body, chat, s.o.limits);
-    auto job = std::make_shared<Job>(r, prompt_tokens(s, r), s.model->tokenizer());
+    std::shared_ptr<Job> job;
+    try {  // the sampler checks its settings against the vocabulary (logit_bias ids)
+      job = std::make_shared<Job>(r, prompt_tokens(s, r), s.model->tokenizer());
+    } catch (const Error& e) {
+      throw invalid_request("invalid_value", e.what());
+    }
     engine.submit(job);
     ++s.metrics.requests;
     const ResponseHeader h = make_header(s, r);

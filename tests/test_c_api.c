@@ -522,6 +522,28 @@ static void test_sampler(const tern_model* model) {
   if (EXPECT_OK(tern_sampler_create(&params, tok, &bad))) tern_sampler_free(bad);
   params.grammar = "root ::= (";
   EXPECT_ERROR(tern_sampler_create(&params, tok, &bad), TERN_ERROR_INVALID_ARGUMENT, "grammar");
+
+  /* A logit bias: banning the greedy token leaves the runner-up. */
+  params = tern_sampling_params_default();
+  params.temp = 0.0f;
+  const float* logits = golden_logits + (N_GOLDEN - 1) * N_VOCAB;
+  const int32_t best = argmax(logits, N_VOCAB);
+  tern_logit_bias ban = {best, -INFINITY};
+  params.logit_bias = &ban;
+  params.n_logit_bias = 1;
+  if (EXPECT_OK(tern_sampler_create(&params, tok, &bad))) {
+    int32_t second = -1;
+    EXPECT_OK(tern_sampler_sample(bad, logits, N_VOCAB, &second));
+    CHECK(second >= 0 && second != best);
+    for (int32_t i = 0; i < N_VOCAB; ++i) CHECK(i == best || logits[i] <= logits[second]);
+    tern_sampler_free(bad);
+  }
+  ban.token = N_VOCAB;
+  EXPECT_ERROR(tern_sampler_create(&params, tok, &bad), TERN_ERROR_INVALID_ARGUMENT,
+               "outside the vocabulary");
+  params.logit_bias = NULL;
+  EXPECT_ERROR(tern_sampler_create(&params, tok, &bad), TERN_ERROR_INVALID_ARGUMENT,
+               "logit biases is NULL");
   EXPECT_ERROR(tern_sampler_create(NULL, NULL, NULL), TERN_ERROR_INVALID_ARGUMENT,
                "sampler output is NULL");
   tern_sampler_free(NULL);

@@ -446,8 +446,14 @@ TEST(RunCliErrors, BadFlagValues) {
   expect_error(tern("run -m smollm2-135m"), 2, "-p/--prompt");
   expect_error(tern("run -m smollm2-135m -p x --chat-template nosuch"), 2, "chatml");
   expect_error(tern("run -m smollm2-135m -p x --kv-type q8"), 2, "--kv-type");
+  for (const char* bias : {"7042", "-5+1", "7042+", "7042+x", "x+1", "7042+1e99", "7042*2"}) {
+    expect_error(tern(fmt::format("run -m smollm2-135m -p x --logit-bias '{}'", bias)), 2,
+                 "is not TOKEN_ID+BIAS or TOKEN_ID-BIAS");
+  }
   REQUIRE_MODEL("smollm2-135m");
   expect_error(tern("run -m smollm2-135m -p x --top-p 3"), 1, "top_p must be in [0, 1], got 3");
+  expect_error(tern("run -m smollm2-135m -p x -l 49152+1"), 1,
+               "logit bias for token 49152, outside the vocabulary's 49152 tokens");
 }
 
 // Every command's integer flags go through one validator: the range reads as a person

@@ -58,6 +58,24 @@ TEST(Candidates, SoftmaxSortsAndNormalises) {
   EXPECT_NEAR(cur.items[3].p, 0.1, kTol);
 }
 
+TEST(LogitBias, AddsToTheNamedTokensOnly) {
+  Candidates cur = make({1.0f, 2.0f, 3.0f, 0.5f});
+  LogitBias({{0, 2.5f}, {2, -INFINITY}, {0, 0.5f}}).apply(cur);
+  EXPECT_FLOAT_EQ(cur.items[0].logit, 4.0f);  // both of token 0's biases
+  EXPECT_FLOAT_EQ(cur.items[1].logit, 2.0f);
+  EXPECT_EQ(cur.items[2].logit, -INFINITY);
+  EXPECT_FLOAT_EQ(cur.items[3].logit, 0.5f);
+  EXPECT_EQ(ids(cur), (std::vector<int32_t>{0, 1, 2, 3}));
+}
+
+TEST(LogitBias, RefusesTokensOutsideTheVocabularyAndBanningEveryToken) {
+  Candidates cur = make({1.0f, 2.0f});
+  EXPECT_THROW(LogitBias({{2, 1.0f}}).apply(cur), Error);
+  EXPECT_THROW(LogitBias({{-1, 1.0f}}).apply(cur), Error);
+  EXPECT_THROW(LogitBias({{5, 1.0f}}, 4), Error);  // known vocabulary: at construction
+  EXPECT_THROW(LogitBias({{0, -INFINITY}, {1, -INFINITY}}).apply(cur), Error);
+}
+
 TEST(TopK, KeepsTheKHighestInOrder) {
   Candidates cur = make({1.0f, 5.0f, 3.0f, 4.0f, 2.0f});
   TopK(3).apply(cur);
@@ -339,6 +357,24 @@ TEST(SamplerChain, DefaultsMatchLlamaCpp) {
   EXPECT_FLOAT_EQ(p.mirostat_eta, 0.1f);
   EXPECT_EQ(SamplerChain(p).describe(),
             "penalties -> top-k -> typical -> top-p -> min-p -> temp -> dist");
+}
+
+TEST(SamplerChain, LogitBiasComesFirst) {
+  SamplingParams p;
+  p.temp = 0.0f;
+  p.repeat_penalty = 4.0f;
+  p.logit_bias = {{3, 7.0f}, {1, -INFINITY}};
+  SamplerChain chain(p);
+  EXPECT_EQ(chain.describe(), "logit-bias -> penalties -> greedy");
+  const std::vector<float> logits = {1.0f, 3.0f, 2.0f, -1.0f};
+  EXPECT_EQ(chain.sample(logits), 3);  // 6 against 2, token 1 banned
+  chain.accept(3);
+  // The penalty divides token 3's biased logit, 6 / 4 < 2 (biased after it: -4 + 7 > 2).
+  EXPECT_EQ(chain.sample(logits), 2);
+  p.logit_bias = {{0, NAN}};
+  EXPECT_THROW(SamplerChain{p}, Error);
+  p.logit_bias = {{0, INFINITY}};
+  EXPECT_THROW(SamplerChain{p}, Error);
 }
 
 TEST(SamplerChain, MirostatAndGreedyReplaceTheTail) {

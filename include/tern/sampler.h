@@ -5,6 +5,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tern {
 
@@ -14,7 +16,8 @@ class Tokenizer;
 inline constexpr uint32_t kRandomSeed = 0xFFFFFFFFu;
 
 /// Sampling settings, with llama.cpp's defaults. The chain applies, in this order:
-/// penalties -> [grammar] -> top-k -> typical -> top-p -> min-p -> temperature -> draw.
+/// [logit bias] -> penalties -> [grammar] -> top-k -> typical -> top-p -> min-p ->
+/// temperature -> draw.
 /// With mirostat on, the tail after the penalties is [grammar] -> temperature -> mirostat
 /// (v1 or v2). temp <= 0 means greedy: the argmax after the penalties (and the grammar),
 /// with no random draw. The grammar stage, present when `grammar` is set, removes every
@@ -34,6 +37,9 @@ struct SamplingParams {
   float mirostat_eta = 0.1f;       // learning rate of mu (--mirostat-lr)
   uint32_t seed = kRandomSeed;     // RNG seed (std::mt19937); kRandomSeed: pick one at random
   std::string grammar;             // GBNF the generated text must match (tern/grammar.h); "": none
+  /// (token id, bias) pairs added to those tokens' logits before every other stage; a bias
+  /// of -infinity bans the token. Ids must lie in the vocabulary.
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 /// A chain of samplers built from SamplingParams. Deterministic for a fixed seed: the RNG is
@@ -43,10 +49,11 @@ class SamplerChain {
  public:
   /// Throws tern::Error naming the parameter when a setting is out of range, and when
   /// params.grammar is set (a grammar needs the vocabulary: use the other constructor).
+  /// Without the vocabulary, a logit bias token id past the logits fails in sample().
   explicit SamplerChain(const SamplingParams& params = {});
   /// The same, with the tokenizer whose tokens the chain samples: required for a grammar,
-  /// which it parses here (tern::Error "grammar: LINE:COL: ..."). `tokenizer` must outlive
-  /// the chain.
+  /// which it parses here (tern::Error "grammar: LINE:COL: ..."), and checks the logit
+  /// bias token ids against. `tokenizer` must outlive the chain.
   SamplerChain(const SamplingParams& params, const Tokenizer& tokenizer);
   ~SamplerChain();
   SamplerChain(SamplerChain&&) noexcept;
@@ -54,7 +61,7 @@ class SamplerChain {
 
   /// Picks the next token from `logits` (n_vocab floats, one per token id). Does not record
   /// it: call accept() with the token that is actually fed to the model. Throws tern::Error
-  /// when `logits` is empty or has no finite value.
+  /// when `logits` is empty or has no finite value, also once the logit bias is added.
   int32_t sample(std::span<const float> logits);
   /// Records a generated token: the penalty history takes it and the grammar advances over
   /// it (tern::Error if the grammar does not allow it).

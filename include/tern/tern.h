@@ -278,8 +278,14 @@ tern_status tern_session_load(tern_session* session, const char* path);
 
 typedef struct tern_sampler tern_sampler;
 
-/* tern::SamplingParams; the chain is penalties -> [grammar] -> top-k -> typical -> top-p ->
- * min-p -> temperature -> draw (see sampler.h). */
+/* A bias added to one token's logit before sampling; -INFINITY bans the token. */
+typedef struct tern_logit_bias {
+  int32_t token;
+  float bias;
+} tern_logit_bias;
+
+/* tern::SamplingParams; the chain is [logit bias] -> penalties -> [grammar] -> top-k ->
+ * typical -> top-p -> min-p -> temperature -> draw (see sampler.h). */
 typedef struct tern_sampling_params {
   float temp; /* <= 0: greedy */
   int32_t top_k;
@@ -295,6 +301,8 @@ typedef struct tern_sampling_params {
   float mirostat_eta;
   uint32_t seed;       /* TERN_RANDOM_SEED: a random one */
   const char* grammar; /* GBNF the generated text must match; NULL or "": none */
+  const tern_logit_bias* logit_bias; /* n_logit_bias biases (copied by tern_sampler_create) */
+  size_t n_logit_bias;
 } tern_sampling_params;
 
 #define TERN_RANDOM_SEED 0xFFFFFFFFu

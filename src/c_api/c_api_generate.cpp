@@ -17,7 +17,8 @@ static_assert(static_cast<int>(tern::StopReason::EndOfGeneration) == TERN_STOP_E
 
 namespace {
 
-// The fields tern_sampling_params shares with tern::SamplingParams (all but the grammar),
+// The fields tern_sampling_params shares with tern::SamplingParams (all but the grammar and
+// the logit biases),
 // named once for both directions of the conversion.
 // clang-format off
 #define TERN_SAMPLING_FIELDS(X)                                                      \
@@ -30,6 +31,10 @@ tern::SamplingParams sampling_params_of(const tern_sampling_params& from) {
   tern::SamplingParams to;
   TERN_SAMPLING_FIELDS(TERN_COPY_FIELD)
   to.grammar = from.grammar != nullptr ? from.grammar : "";
+  if (from.n_logit_bias > 0) need(from.logit_bias, "the logit biases");
+  for (size_t i = 0; i < from.n_logit_bias; ++i) {
+    to.logit_bias.emplace_back(from.logit_bias[i].token, from.logit_bias[i].bias);
+  }
   return to;
 }
 
@@ -64,6 +69,8 @@ tern_sampling_params tern_sampling_params_default(void) {
   tern_sampling_params to{};
   TERN_SAMPLING_FIELDS(TERN_COPY_FIELD)
   to.grammar = nullptr;
+  to.logit_bias = nullptr;
+  to.n_logit_bias = 0;
   return to;
 }
 

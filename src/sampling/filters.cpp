@@ -1,11 +1,45 @@
 #include "sampling/filters.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
+#include "tern/error.h"
+
 namespace tern::sampling {
+
+namespace {
+
+void check_token(int32_t token, size_t n_vocab) {
+  if (token < 0 || static_cast<size_t>(token) >= n_vocab) {
+    throw Error(fmt::format("sampling: logit bias for token {}, outside the vocabulary's {} tokens",
+                            token, n_vocab));
+  }
+}
+
+}  // namespace
+
+LogitBias::LogitBias(std::vector<std::pair<int32_t, float>> bias, int32_t n_vocab)
+    : bias_(std::move(bias)) {
+  for (const auto& [token, value] : bias_) {
+    if (n_vocab > 0) check_token(token, static_cast<size_t>(n_vocab));
+    bans_ |= std::isinf(value);
+  }
+}
+
+void LogitBias::apply(Candidates& cur) {
+  for (const auto& [token, bias] : bias_) {
+    check_token(token, cur.items.size());
+    cur.items[static_cast<size_t>(token)].logit += bias;
+  }
+  if (bans_ && std::none_of(cur.items.begin(), cur.items.end(),
+                            [](const TokenLogit& t) { return std::isfinite(t.logit); })) {
+    throw Error("sampling: the logit bias bans every token");
+  }
+}
 
 void TopK::apply(Candidates& cur) {
   const size_t k = k_ <= 0 ? cur.items.size() : std::min(size_t(k_), cur.items.size());

@@ -3,10 +3,27 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "sampling/stage.h"
 
 namespace tern::sampling {
+
+/// Adds each (token, bias) to the token's logit: llama.cpp's logit-bias, first in the chain
+/// (it finds tokens by id, so the candidates must still be in id order). Throws tern::Error
+/// for a token past the vocabulary (n_vocab, when known, at construction; else the logits),
+/// and when the biases leave no finite logit.
+class LogitBias : public Stage {
+ public:
+  LogitBias(std::vector<std::pair<int32_t, float>> bias, int32_t n_vocab = 0);
+  std::string_view name() const override { return "logit-bias"; }
+  void apply(Candidates& cur) override;
+
+ private:
+  std::vector<std::pair<int32_t, float>> bias_;
+  bool bans_ = false;  // some bias is -infinity: every logit may be gone
+};
 
 /// Keeps the k highest logits (sorted); k <= 0 keeps everything.
 class TopK : public Stage {

@@ -37,6 +37,9 @@ void validate(const SamplingParams& p) {
   check(p.mirostat >= 0 && p.mirostat <= 2, "mirostat", float(p.mirostat), "0, 1 or 2");
   check(p.mirostat_tau >= 0.0f, "mirostat_tau", p.mirostat_tau, ">= 0");
   check(p.mirostat_eta >= 0.0f, "mirostat_eta", p.mirostat_eta, ">= 0");
+  for (const auto& [token, bias] : p.logit_bias) {
+    check(!std::isnan(bias) && bias != INFINITY, "a logit bias", bias, "a number or -inf");
+  }
 }
 
 // The most candidates the stages after the grammar can use (0: no limit), which lets the
@@ -51,6 +54,10 @@ size_t candidates_used_after_grammar(const SamplingParams& p) {
 std::vector<std::unique_ptr<Stage>> build_stages(const SamplingParams& p,
                                                  const Tokenizer* tokenizer) {
   std::vector<std::unique_ptr<Stage>> stages;
+  if (!p.logit_bias.empty()) {
+    stages.push_back(std::make_unique<sampling::LogitBias>(
+        p.logit_bias, tokenizer != nullptr ? tokenizer->n_vocab() : 0));
+  }
   stages.push_back(std::make_unique<sampling::Penalties>(p.repeat_last_n, p.repeat_penalty,
                                                          p.frequency_penalty, p.presence_penalty));
   if (!p.grammar.empty()) {

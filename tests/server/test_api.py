@@ -185,6 +185,35 @@ def test_sampling_fields_are_accepted(client):
     assert r.choices[0].finish_reason in ("stop", "length")
 
 
+def test_logit_bias_matches_tern_run(client):
+    """A +100 bias makes a token every answer's every token, as `tern run --logit-bias` does;
+    -100 on the greedy answer's first token changes how it starts."""
+    banana = int(tern("tokenize", "-m", MODEL, "--no-bos", "-p", " banana").split()[0])
+    r = complete(client, max_tokens=4, logit_bias={str(banana): 100})
+    assert r.choices[0].text == " banana" * 4
+    assert r.choices[0].text == tern_run(PROMPT, 4, "--no-chat-template",
+                                         "--logit-bias", f"{banana}+100")
+    plain = complete(client, max_tokens=4).choices[0].text
+    first = int(tern("tokenize", "-m", MODEL, "--no-bos", "-p", plain).split()[0])
+    banned = complete(client, max_tokens=4, logit_bias={str(first): -100}).choices[0].text
+    assert banned != plain
+    assert banned == tern_run(PROMPT, 4, "--no-chat-template", "--logit-bias", f"{first}-100")
+
+
+@pytest.mark.parametrize("bias, needle", [
+    ({"abc": 1}, "token ids"),
+    ({"-3": 1}, "token ids"),
+    ({"5": 101}, "[-100, 100]"),
+    ({"5": "up"}, "[-100, 100]"),
+    ({"1000000": 1}, "outside the vocabulary"),
+])
+def test_bad_logit_bias_is_400(client, bias, needle):
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(client, logit_bias=bias)
+    assert error_code(e.value) == "invalid_value"
+    assert needle in e.value.response.json()["error"]["message"]
+
+
 def test_models_lists_the_model(client):
     models = client.models.list()
     assert [m.id for m in models.data] == [MODEL]

@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -337,6 +339,30 @@ void run(RunOptions o, const CLI::App* cmd) {
   chat_loop(conversation, o.generate);
 }
 
+// llama.cpp's --logit-bias form: a token id, then +BIAS or -BIAS (-inf bans the token).
+std::pair<int32_t, float> parse_logit_bias(const std::string& text) {
+  const auto invalid = [&] {
+    return CLI::ValidationError(
+        "--logit-bias",
+        fmt::format("'{}' is not TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043-inf)", text));
+  };
+  const size_t sign = text.find_first_of("+-");
+  if (sign == 0 || sign == std::string::npos) throw invalid();
+  int32_t token = 0;
+  const char* end = text.data() + sign;
+  if (std::from_chars(text.data(), end, token).ptr != end) throw invalid();
+  const std::string value = text.substr(sign + 1);
+  float bias = 0;
+  if (value == "inf") {
+    bias = INFINITY;
+  } else {
+    const char* last = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), last, bias);
+    if (value.empty() || ptr != last || ec != std::errc() || !std::isfinite(bias)) throw invalid();
+  }
+  return {token, text[sign] == '-' ? -bias : bias};
+}
+
 void add_sampling_options(CLI::App* cmd, SamplingParams& s) {
   cmd->add_option("--temp", s.temp, "Temperature; <= 0: greedy")->capture_default_str();
   cmd->add_option("--top-k", s.top_k, "Top-k; <= 0: off")->capture_default_str();
@@ -358,6 +384,13 @@ void add_sampling_options(CLI::App* cmd, SamplingParams& s) {
       ->capture_default_str();
   cmd->add_option("--mirostat-ent", s.mirostat_tau, "Mirostat target entropy (tau)")
       ->capture_default_str();
+  cmd->add_option_function<std::vector<std::string>>(
+      "-l,--logit-bias",
+      [&s](const std::vector<std::string>& biases) {
+        for (const std::string& b : biases) s.logit_bias.push_back(parse_logit_bias(b));
+      },
+      "TOKEN_ID+BIAS or TOKEN_ID-BIAS added to the token's logit before sampling; "
+      "TOKEN_ID-inf bans it (repeatable)");
 }
 
 }  // namespace
