@@ -10,36 +10,7 @@
 
 namespace tern::server {
 
-namespace {
-
 using nlohmann::json;
-
-std::vector<TokenId> token_ids(const json& array) {
-  std::vector<TokenId> ids;
-  for (const json& id : array) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-        id.get<int64_t>() > std::numeric_limits<TokenId>::max()) {
-      throw invalid_request("invalid_type", "input: token ids must be non-negative integers");
-    }
-    ids.push_back(id.get<TokenId>());
-  }
-  return ids;
-}
-
-// One element of an input array: a string or an array of token ids.
-EmbeddingInput one_input(const json& item) {
-  if (item.is_string()) {
-    if (item.get_ref<const std::string&>().empty()) {
-      throw invalid_request("invalid_value", "input: a text is empty");
-    }
-    return {.text = item.get<std::string>(), .tokens = {}};
-  }
-  if (item.is_array() && !item.empty()) return {.text = {}, .tokens = token_ids(item)};
-  throw invalid_request("invalid_type",
-                        "input must be a string, an array of strings, or arrays of token ids");
-}
-
-}  // namespace
 
 EmbeddingRequest parse_embedding_request(std::string_view body, int64_t n_embd) {
   const json j = parse_json_object(body);
@@ -51,18 +22,7 @@ EmbeddingRequest parse_embedding_request(std::string_view body, int64_t n_embd) 
   auto input = j.find("input");
   if (input == j.end() || input->is_null())
     throw invalid_request("missing_field", "input is missing");
-  if (input->is_array() && !input->empty() && input->front().is_number_integer()) {
-    r.inputs.push_back({.text = {}, .tokens = token_ids(*input)});  // one list of ids
-  } else if (input->is_array()) {
-    if (input->empty()) throw invalid_request("invalid_value", "input is an empty array");
-    if (input->size() > kMaxEmbeddingInputs) {
-      throw invalid_request("invalid_value", fmt::format("input has {} items; at most {}",
-                                                         input->size(), kMaxEmbeddingInputs));
-    }
-    for (const json& item : *input) r.inputs.push_back(one_input(item));
-  } else {
-    r.inputs.push_back(one_input(*input));
-  }
+  r.inputs = parse_texts_or_tokens(*input, "input", kMaxEmbeddingInputs);
   if (auto f = j.find("encoding_format"); f != j.end() && !f->is_null()) {
     if (*f == "base64") {
       r.base64 = true;

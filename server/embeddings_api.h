@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/openai_api.h"
 #include "tern/tokenizer.h"
 
 namespace tern::server {
@@ -17,15 +18,9 @@ namespace tern::server {
 /// Most inputs one request may carry (OpenAI's limit).
 inline constexpr size_t kMaxEmbeddingInputs = 2048;
 
-/// One input: a text, or token ids given directly.
-struct EmbeddingInput {
-  std::string text;
-  std::vector<TokenId> tokens;  // non-empty: use these instead of tokenizing `text`
-};
-
 struct EmbeddingRequest {
   std::string model;  // echoed back
-  std::vector<EmbeddingInput> inputs;
+  std::vector<TextOrTokens> inputs;
   bool base64 = false;  // encoding_format "base64" (else "float")
 };
 

@@ -123,16 +123,16 @@ Engine::~Engine() {
   thread_.join();
 }
 
-void Engine::submit(const std::shared_ptr<Job>& job) {
+void Engine::submit(std::span<const std::shared_ptr<Job>> jobs) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw ApiError(503, "server_error", "shutting_down", "the server is shutting down");
-    if (queue_.size() >= options_.max_queue) {
+    if (queue_.size() + jobs.size() > options_.max_queue) {
       throw ApiError(503, "server_error", "server_busy",
                      fmt::format("every slot is busy and {} requests are waiting; retry later",
                                  queue_.size()));
     }
-    queue_.push_back(job);
+    queue_.insert(queue_.end(), jobs.begin(), jobs.end());
     metrics_.queued = static_cast<int64_t>(queue_.size());
   }
   wake_.notify_one();

@@ -93,8 +93,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  /// Queues a job. Throws ApiError 503 when the queue is full or the engine is stopping.
-  void submit(const std::shared_ptr<Job>& job);
+  /// Queues a request's jobs, all or none. Throws ApiError 503 when the queue has no room
+  /// for them all or the engine is stopping.
+  void submit(std::span<const std::shared_ptr<Job>> jobs);
   /// Stops taking jobs; running and queued ones go on until they end or `grace_ms` passes,
   /// then are cancelled. Returns when none is left.
   void drain(int grace_ms);

@@ -105,12 +105,31 @@ std::vector<ChatMessage> parse_messages(const json& body) {
   return messages;
 }
 
-std::string parse_prompt(const json& body) {
-  const json* v = present(body, "prompt");
-  if (v == nullptr) throw invalid_request("missing_field", "'prompt' is required");
-  if (v->is_string()) return v->get<std::string>();
-  if (v->is_array() && v->size() == 1 && (*v)[0].is_string()) return (*v)[0].get<std::string>();
-  wrong_type("prompt", "a string (or an array of one string)");
+std::vector<TokenId> token_ids(const json& array, const char* name) {
+  std::vector<TokenId> ids;
+  for (const json& id : array) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+        id.get<int64_t>() > std::numeric_limits<TokenId>::max()) {
+      throw invalid_request("invalid_type",
+                            fmt::format("{}: token ids must be non-negative integers", name));
+    }
+    ids.push_back(id.get<TokenId>());
+  }
+  return ids;
+}
+
+// One item: a string or an array of token ids.
+TextOrTokens text_or_tokens(const json& item, const char* name) {
+  if (item.is_string()) {
+    if (item.get_ref<const std::string&>().empty()) {
+      throw invalid_request("invalid_value", fmt::format("{}: a text is empty", name));
+    }
+    return {.text = item.get<std::string>(), .tokens = {}};
+  }
+  if (item.is_array() && !item.empty()) return {.text = {}, .tokens = token_ids(item, name)};
+  throw invalid_request(
+      "invalid_type",
+      fmt::format("{} must be a string, an array of strings, or arrays of token ids", name));
 }
 
 std::vector<std::string> parse_stop(const json& body, size_t max_stops) {
@@ -204,6 +223,23 @@ void parse_logprobs(const json& j, CompletionRequest& r) {
 
 }  // namespace
 
+std::vector<TextOrTokens> parse_texts_or_tokens(const json& value, const char* name,
+                                                size_t max_items) {
+  if (value.is_array() && !value.empty() && value.front().is_number_integer()) {
+    return {{.text = {}, .tokens = token_ids(value, name)}};  // one list of ids
+  }
+  if (!value.is_array()) return {text_or_tokens(value, name)};
+  if (value.empty())
+    throw invalid_request("invalid_value", fmt::format("{} is an empty array", name));
+  if (value.size() > max_items) {
+    throw invalid_request(
+        "invalid_value", fmt::format("{} has {} items; at most {}", name, value.size(), max_items));
+  }
+  std::vector<TextOrTokens> items;
+  for (const json& item : value) items.push_back(text_or_tokens(item, name));
+  return items;
+}
+
 CompletionRequest parse_completion_request(std::string_view body, bool chat,
                                            const RequestLimits& limits) {
   const json j = parse_json_object(body);
@@ -212,14 +248,20 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat,
   if (chat) {
     r.messages = parse_messages(j);
   } else {
-    r.prompt = parse_prompt(j);
+    const json* prompt = present(j, "prompt");
+    if (prompt == nullptr) throw invalid_request("missing_field", "'prompt' is required");
+    r.prompts = parse_texts_or_tokens(*prompt, "prompt", kMaxChoices);
   }
   if (const json* m = present(j, "model")) {
     if (!m->is_string()) wrong_type("model", "a string");
     r.model = m->get<std::string>();
   }
-  if (integer(j, "n", 1, 1024).value_or(1) != 1) {
-    throw invalid_request("invalid_value", "only n = 1 is supported");
+  r.n = static_cast<int32_t>(integer(j, "n", 1, kMaxChoices).value_or(1));
+  const size_t prompts = chat ? 1 : r.prompts.size();
+  if (prompts * static_cast<size_t>(r.n) > kMaxChoices) {
+    throw invalid_request(
+        "invalid_value",
+        fmt::format("{} prompts times n = {} is more than {} choices", prompts, r.n, kMaxChoices));
   }
   // max_completion_tokens is the newer name of max_tokens.
   std::optional<int64_t> max_tokens = integer(j, "max_completion_tokens", 1, limits.max_tokens);
@@ -305,25 +347,29 @@ json usage_json(const Usage& u) {
 
 }  // namespace
 
-json completion_response(const ResponseHeader& h, const std::string& text, FinishReason finish,
-                         const Usage& usage, std::span<const TokenLogprobs> logprobs) {
+json completion_response(const ResponseHeader& h, std::span<const Choice> choices,
+                         const Usage& usage) {
   json r = header_json(h, false);
-  json choice = {{"index", 0}, {"finish_reason", finish_reason_name(finish)}};
-  if (h.chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", text}};
-  } else {
-    choice["text"] = text;
+  r["choices"] = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const Choice& c = choices[i];
+    json choice = {{"index", i}, {"finish_reason", finish_reason_name(c.finish)}};
+    if (h.chat) {
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    } else {
+      choice["text"] = c.text;
+    }
+    choice["logprobs"] = h.logprobs ? logprobs_json(h.chat, c.logprobs) : json(nullptr);
+    r["choices"].push_back(std::move(choice));
   }
-  choice["logprobs"] = h.logprobs ? logprobs_json(h.chat, logprobs) : json(nullptr);
-  r["choices"] = json::array({choice});
   r["usage"] = usage_json(usage);
   return r;
 }
 
-json stream_chunk(const ResponseHeader& h, const std::string& text, bool first,
+json stream_chunk(const ResponseHeader& h, int index, const std::string& text, bool first,
                   std::optional<FinishReason> finish, std::span<const TokenLogprobs> logprobs) {
   json r = header_json(h, true);
-  json choice = {{"index", 0}};
+  json choice = {{"index", index}};
   choice["finish_reason"] = finish ? json(finish_reason_name(*finish)) : json(nullptr);
   if (h.chat) {
     json delta = json::object();

@@ -15,6 +15,7 @@
 
 #include "tern/chat.h"
 #include "tern/sampler.h"
+#include "tern/tokenizer.h"
 
 namespace tern::server {
 
@@ -41,6 +42,18 @@ std::string error_body(const ApiError& e);
 /// A request body parsed as a JSON object; 400 invalid_json when it is not one.
 nlohmann::json parse_json_object(std::string_view body);
 
+/// A text, or token ids given directly: a completions prompt, an embeddings input.
+struct TextOrTokens {
+  std::string text;
+  std::vector<TokenId> tokens;  // non-empty: use these instead of tokenizing `text`
+};
+
+/// `value`, the request's field `name`, as OpenAI takes a prompt or an input: a string, an
+/// array of strings, an array of token ids or an array of such arrays. 400 for another
+/// shape, a negative id, an empty text or array, or more than `max_items` items.
+std::vector<TextOrTokens> parse_texts_or_tokens(const nlohmann::json& value, const char* name,
+                                                size_t max_items);
+
 struct RequestLimits {
   int32_t max_tokens = 4096;  // the most a request may ask for (and the default)
   size_t max_stops = 4;       // OpenAI allows up to 4 stop strings
@@ -51,7 +64,8 @@ struct RequestLimits {
 struct CompletionRequest {
   bool chat = false;
   std::vector<ChatMessage> messages;  // chat
-  std::string prompt;                 // completions
+  std::vector<TextOrTokens> prompts;  // completions: one choice (or n) per prompt
+  int32_t n = 1;                      // choices per prompt (or per chat)
   std::string model;                  // echoed back
   int32_t max_tokens = 0;             // after limits: 1..RequestLimits::max_tokens
   SamplingParams sampling;
@@ -72,10 +86,15 @@ struct TokenLogprobs {
   std::vector<std::pair<std::string, float>> top;
 };
 
+/// The most choices one request may ask for: its prompts times n.
+inline constexpr size_t kMaxChoices = 64;
+
 /// Parses and checks a request body. Throws ApiError (400) for malformed JSON, a body that
-/// is not an object, a known field of the wrong type or out of range, n != 1, a missing
-/// prompt or messages, a response_format schema tern cannot turn into a grammar.
-/// response_format json_object / json_schema becomes sampling.grammar. Unknown fields are ignored (clients send extras such as `user`).
+/// is not an object, a known field of the wrong type or out of range, a missing prompt or
+/// messages, more than kMaxChoices choices, a response_format schema tern cannot turn into
+/// a grammar.
+/// response_format json_object / json_schema becomes sampling.grammar. Unknown fields are ignored
+/// (clients send extras such as `user`).
 CompletionRequest parse_completion_request(std::string_view body, bool chat,
                                            const RequestLimits& limits);
 
@@ -97,15 +116,21 @@ struct ResponseHeader {
   bool logprobs = false;  // the request asked for them: `logprobs` is reported, else null
 };
 
-/// The whole (non-streamed) response.
-nlohmann::json completion_response(const ResponseHeader& h, const std::string& text,
-                                   FinishReason finish, const Usage& usage,
-                                   std::span<const TokenLogprobs> logprobs = {});
+/// One choice of a whole response: its text, why it ended, its tokens' log-probabilities.
+struct Choice {
+  std::string text;
+  FinishReason finish = FinishReason::Stop;
+  std::vector<TokenLogprobs> logprobs;
+};
 
-/// One stream chunk: `text` so far unsent (chat: the first chunk also carries the role), or
-/// with `finish` the last one of the choice (empty delta); with the log-probabilities of
-/// the tokens generated since the last chunk when the request asked for them.
-nlohmann::json stream_chunk(const ResponseHeader& h, const std::string& text, bool first,
+/// The whole (non-streamed) response; choice i has index i.
+nlohmann::json completion_response(const ResponseHeader& h, std::span<const Choice> choices,
+                                   const Usage& usage);
+
+/// One stream chunk of choice `index`: `text` so far unsent (chat: the choice's first chunk
+/// also carries the role), or with `finish` the choice's last one (empty delta); with the
+/// log-probabilities of the tokens generated since its last chunk when the request asked.
+nlohmann::json stream_chunk(const ResponseHeader& h, int index, const std::string& text, bool first,
                             std::optional<FinishReason> finish,
                             std::span<const TokenLogprobs> logprobs = {});
 

@@ -59,17 +59,73 @@ Engine& ready_engine(const State& s) {
   return *s.engine;
 }
 
-std::vector<TokenId> prompt_tokens(const State& s, const CompletionRequest& r) {
-  const std::string text = r.chat ? apply_chat_template(s.tmpl, r.messages, true) : r.prompt;
-  std::vector<TokenId> tokens =
-      s.model->tokenizer().tokenize(text, {.add_eos = false, .parse_special = true});
-  if (tokens.empty()) throw invalid_request("invalid_value", "the prompt has no tokens");
+// The tokens of prompt `p` (a chat: its messages in the chat format), checked against the
+// vocabulary and a slot's context.
+std::vector<TokenId> prompt_tokens(const State& s, const CompletionRequest& r, size_t p) {
+  const Tokenizer& tokenizer = s.model->tokenizer();
+  const std::string which = r.prompts.size() > 1 ? fmt::format("prompt {}", p) : "the prompt";
+  std::vector<TokenId> tokens;
+  if (r.chat) {
+    tokens = tokenizer.tokenize(apply_chat_template(s.tmpl, r.messages, true),
+                                {.add_eos = false, .parse_special = true});
+  } else if (!r.prompts[p].tokens.empty()) {
+    tokens = r.prompts[p].tokens;
+    for (TokenId t : tokens) {
+      if (t >= tokenizer.n_vocab()) {
+        throw invalid_request("invalid_value",
+                              fmt::format("{}: token {} is outside the vocabulary", which, t));
+      }
+    }
+  } else {
+    tokens = tokenizer.tokenize(r.prompts[p].text, {.add_eos = false, .parse_special = true});
+  }
+  if (tokens.empty()) throw invalid_request("invalid_value", which + " has no tokens");
   if (static_cast<int64_t>(tokens.size()) >= s.engine->n_ctx()) {
     throw ApiError(400, "invalid_request_error", "context_length_exceeded",
-                   fmt::format("the prompt has {} tokens; a slot's context holds {}",
-                               tokens.size(), s.engine->n_ctx()));
+                   fmt::format("{} has {} tokens; a slot's context holds {}", which, tokens.size(),
+                               s.engine->n_ctx()));
   }
   return tokens;
+}
+
+using Jobs = std::vector<std::shared_ptr<Job>>;
+
+// One job per choice: each prompt n times (choice p * n + k). With n > 1 and a seed,
+// choice k samples with seed + k, so that the choices differ and each is reproducible.
+Jobs make_jobs(const State& s, const CompletionRequest& r) {
+  Jobs jobs;
+  const size_t n_prompts = r.chat ? 1 : r.prompts.size();
+  for (size_t p = 0; p < n_prompts; ++p) {
+    const std::vector<TokenId> tokens = prompt_tokens(s, r, p);
+    for (int32_t k = 0; k < r.n; ++k) {
+      CompletionRequest choice = r;
+      if (r.sampling.seed != kRandomSeed) {
+        choice.sampling.seed = r.sampling.seed + static_cast<uint32_t>(k);
+        if (choice.sampling.seed == kRandomSeed) choice.sampling.seed = 0;
+      }
+      try {  // the sampler checks its settings against the vocabulary (logit_bias ids)
+        jobs.push_back(std::make_shared<Job>(std::move(choice), tokens, s.model->tokenizer()));
+      } catch (const Error& e) {
+        throw invalid_request("invalid_value", e.what());
+      }
+    }
+  }
+  return jobs;
+}
+
+void cancel(const Jobs& jobs) {
+  for (const auto& job : jobs) job->cancel();
+}
+
+// The request's usage: each prompt's tokens once, every choice's generated tokens.
+Usage total_usage(const Jobs& jobs, int32_t n) {
+  Usage total;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Usage u = jobs[i]->usage();
+    if (i % static_cast<size_t>(n) == 0) total.prompt_tokens += u.prompt_tokens;
+    total.completion_tokens += u.completion_tokens;
+  }
+  return total;
 }
 
 ResponseHeader make_header(State& s, const CompletionRequest& r) {
@@ -81,63 +137,88 @@ ResponseHeader make_header(State& s, const CompletionRequest& r) {
       r.model.empty() ? s.o.model_name : r.model, r.chat, r.logprobs};
 }
 
-// Writes the job's output as Server-Sent Events until it ends; false (and the job
-// cancelled) when the client is gone.
-bool stream_job(Job& job, const ResponseHeader& h, bool include_usage, httplib::DataSink& sink) {
+// Writes the jobs' output as Server-Sent Events, each choice's chunks as they come, until
+// all have ended; false (and the jobs cancelled) when the client is gone.
+bool stream_jobs(const Jobs& jobs, const ResponseHeader& h, int32_t n, bool include_usage,
+                 httplib::DataSink& sink) {
   auto send = [&](const std::string& event) {
     if (sink.is_writable() && sink.write(event.data(), event.size())) return true;
-    job.cancel();
+    cancel(jobs);
     return false;
   };
-  bool first = true;
-  for (bool ended = false; !ended;) {
-    std::string piece;
-    ended = job.wait_text(piece, 100);
-    if (!sink.is_writable()) {
-      job.cancel();
-      return false;
+  auto finish = [&](const std::string& event) {
+    if (!send(event) || !send(std::string(kSseDone))) return false;
+    sink.done();
+    return true;
+  };
+  std::vector<bool> first(jobs.size(), true), ended(jobs.size(), false);
+  // Each waits its turn this long for text: 100 ms a round in all.
+  const int wait_ms = std::max(2, 100 / static_cast<int>(jobs.size()));
+  for (size_t left = jobs.size(); left > 0;) {
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      if (ended[i]) continue;
+      Job& job = *jobs[i];
+      const int index = static_cast<int>(i);
+      std::string piece;
+      ended[i] = job.wait_text(piece, wait_ms);
+      if (!sink.is_writable()) {
+        cancel(jobs);
+        return false;
+      }
+      if (!piece.empty()) {
+        if (!send(sse_event(
+                stream_chunk(h, index, piece, first[i], std::nullopt, job.take_logprobs())))) {
+          return false;
+        }
+        first[i] = false;
+      }
+      if (!ended[i]) continue;
+      --left;
+      if (std::optional<ApiError> e = job.error()) {
+        cancel(jobs);
+        return finish(sse_event(json::parse(error_body(*e))));
+      }
+      if (first[i] && h.chat && !send(sse_event(stream_chunk(h, index, "", true, std::nullopt)))) {
+        return false;
+      }
+      // The last tokens' log-probabilities (a token's may come after its text) go here.
+      if (!send(sse_event(stream_chunk(h, index, "", false, job.finish(), job.take_logprobs())))) {
+        return false;
+      }
     }
-    if (piece.empty()) continue;
-    if (!send(sse_event(stream_chunk(h, piece, first, std::nullopt, job.take_logprobs())))) {
-      return false;
-    }
-    first = false;
   }
-  if (std::optional<ApiError> e = job.error()) {
-    if (!send(sse_event(json::parse(error_body(*e))))) return false;
-  } else {
-    if (first && h.chat && !send(sse_event(stream_chunk(h, "", true, std::nullopt)))) return false;
-    // The last tokens' log-probabilities (a token's may come after its text) go here.
-    if (!send(sse_event(stream_chunk(h, "", false, job.finish(), job.take_logprobs())))) {
-      return false;
-    }
-    if (include_usage && !send(sse_event(usage_chunk(h, job.usage())))) return false;
-  }
+  if (include_usage && !send(sse_event(usage_chunk(h, total_usage(jobs, n))))) return false;
   if (!send(std::string(kSseDone))) return false;
   sink.done();
   return true;
 }
 
-// Waits for the whole answer, then writes it as one JSON body; false (and the job
-// cancelled) when the client is gone first.
-bool answer_job(Job& job, const ResponseHeader& h, State& s, httplib::DataSink& sink) {
-  std::string text;
-  for (bool ended = false; !ended;) {
-    std::string piece;
-    ended = job.wait_text(piece, 100);
-    text += piece;
-    if (!sink.is_writable()) {
-      job.cancel();
-      return false;
+// Waits for every choice, then writes the whole answer as one JSON body; false (and the
+// jobs cancelled) when the client is gone first.
+bool answer_jobs(const Jobs& jobs, const ResponseHeader& h, int32_t n, State& s,
+                 httplib::DataSink& sink) {
+  std::vector<Choice> choices(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    for (bool ended = false; !ended;) {
+      std::string piece;
+      ended = jobs[i]->wait_text(piece, 100);
+      choices[i].text += piece;
+      if (!sink.is_writable()) {
+        cancel(jobs);
+        return false;
+      }
     }
   }
   std::string body;
-  if (std::optional<ApiError> e = job.error()) {
-    ++s.metrics.requests_failed;  // the status is sent already: the body says what failed
-    body = error_body(*e);
-  } else {
-    body = dump_json(completion_response(h, text, job.finish(), job.usage(), job.take_logprobs()));
+  for (size_t i = 0; i < jobs.size() && body.empty(); ++i) {
+    if (std::optional<ApiError> e = jobs[i]->error()) {
+      ++s.metrics.requests_failed;  // the status is sent already: the body says what failed
+      body = error_body(*e);
+    }
+    choices[i].finish = jobs[i]->finish();
+    choices[i].logprobs = jobs[i]->take_logprobs();
   }
+  if (body.empty()) body = dump_json(completion_response(h, choices, total_usage(jobs, n)));
   if (!sink.write(body.data(), body.size())) return false;
   sink.done();
   return true;
@@ -148,34 +229,30 @@ void handle_completion(State& s, const httplib::Request& req, httplib::Response&
     check_api_key(s, req);
     Engine& engine = ready_engine(s);
     CompletionRequest r = parse_completion_request(req.body, chat, s.o.limits);
-    std::shared_ptr<Job> job;
-    try {  // the sampler checks its settings against the vocabulary (logit_bias ids)
-      job = std::make_shared<Job>(r, prompt_tokens(s, r), s.model->tokenizer());
-    } catch (const Error& e) {
-      throw invalid_request("invalid_value", e.what());
-    }
-    engine.submit(job);
+    const Jobs jobs = make_jobs(s, r);
+    engine.submit(jobs);
     ++s.metrics.requests;
     const ResponseHeader h = make_header(s, r);
+    const auto cancel_unless = [jobs](bool success) {
+      if (!success) cancel(jobs);
+    };
     if (r.stream) {
       res.set_chunked_content_provider(
           "text/event-stream",
-          [job, h, usage = r.include_usage](size_t, httplib::DataSink& sink) {
-            return stream_job(*job, h, usage, sink);
+          [jobs, h, n = r.n, usage = r.include_usage](size_t, httplib::DataSink& sink) {
+            return stream_jobs(jobs, h, n, usage, sink);
           },
-          [job](bool success) {
-            if (!success) job->cancel();
-          });
+          cancel_unless);
       return;
     }
-    // Sent when the job ends; written through a provider, so that a client that leaves
-    // while it waits is noticed (the socket stops being writable) and cancels the job.
+    // Sent when the jobs end; written through a provider, so that a client that leaves
+    // while it waits is noticed (the socket stops being writable) and cancels the jobs.
     res.set_chunked_content_provider(
         "application/json",
-        [job, h, &s](size_t, httplib::DataSink& sink) { return answer_job(*job, h, s, sink); },
-        [job](bool success) {
-          if (!success) job->cancel();
-        });
+        [jobs, h, n = r.n, &s](size_t, httplib::DataSink& sink) {
+          return answer_jobs(jobs, h, n, s, sink);
+        },
+        cancel_unless);
   } catch (const ApiError& e) {
     ++s.metrics.requests_failed;
     reply_error(res, e);
@@ -187,7 +264,7 @@ std::vector<std::vector<TokenId>> embedding_tokens(const State& s, const Embeddi
   std::vector<std::vector<TokenId>> all;
   const Tokenizer& tokenizer = s.model->tokenizer();
   for (size_t i = 0; i < r.inputs.size(); ++i) {
-    const EmbeddingInput& in = r.inputs[i];
+    const TextOrTokens& in = r.inputs[i];
     std::vector<TokenId> tokens = in.tokens.empty() ? tokenizer.tokenize(in.text) : in.tokens;
     if (tokens.empty())
       throw invalid_request("invalid_value", fmt::format("input {} has no tokens", i));

@@ -237,10 +237,58 @@ def test_prompt_past_the_context_is_400(client):
     assert error_code(e.value) == "context_length_exceeded"
 
 
-def test_n_2_is_400(client):
+def test_n_choices(client):
+    """n greedy choices are the one greedy answer; n sampled ones with a seed differ (choice k
+    samples with seed + k). Not compared with single requests of those seeds: a batch of
+    several sequences can take other kernels than one (float sums in another order), which
+    sampling at temperature 0.9 may turn into other text."""
+    greedy = chat(client, n=2)
+    assert [c.message.content for c in greedy.choices] == [chat(client).choices[0].message.content] * 2
+    ask = dict(content="Tell me a joke.", max_tokens=12, temperature=0.9, seed=5)
+    r = chat(client, n=3, **ask)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    assert len({c.message.content for c in r.choices}) > 1
+    one = chat(client, content=ask["content"], max_tokens=1)
+    assert r.usage.prompt_tokens == one.usage.prompt_tokens  # the prompt counted once
+    lengths = sum(c.finish_reason == "length" for c in r.choices)
+    assert 12 * lengths <= r.usage.completion_tokens <= 36
+    streamed, finishes = {}, {}
+    for chunk in chat(client, n=3, stream=True, **ask):
+        for c in chunk.choices:
+            streamed[c.index] = streamed.get(c.index, "") + (c.delta.content or "")
+            if c.finish_reason:
+                finishes[c.index] = c.finish_reason
+    assert sorted(streamed) == [0, 1, 2] and all(streamed.values())
+    assert finishes == {0: "length", 1: "length", 2: "length"}
+
+
+def test_prompt_batches_and_token_prompts(client):
+    prompts = [PROMPT, "Once upon a time"]
+    r = complete(client, prompt=prompts, n=2, max_tokens=8)
+    assert [c.index for c in r.choices] == [0, 1, 2, 3]
+    singles = [complete(client, prompt=p, max_tokens=8) for p in prompts]
+    assert [c.text for c in r.choices] == [s.choices[0].text for s in singles for _ in range(2)]
+    assert r.usage.prompt_tokens == sum(s.usage.prompt_tokens for s in singles)
+    ids = [int(t) for t in tern("tokenize", "-m", MODEL, "--no-bos", "-p", PROMPT).split()]
+    by_ids = complete(client, prompt=ids, max_tokens=8)
+    assert by_ids.choices[0].text == singles[0].choices[0].text
+    assert by_ids.usage.prompt_tokens == len(ids)
+    two = complete(client, prompt=[ids, ids[:2]], max_tokens=4)
+    assert len(two.choices) == 2 and two.usage.prompt_tokens == len(ids) + 2
+
+
+@pytest.mark.parametrize("body, needle", [
+    (dict(n=65), "'n' must be in [1, 64]"),
+    (dict(prompt=["a"] * 9, n=8), "more than 64 choices"),
+    (dict(prompt=[]), "empty array"),
+    (dict(prompt=[1, "a"]), "token ids"),
+    (dict(prompt=[10 ** 9]), "outside the vocabulary"),
+    (dict(prompt=["a", ""]), "a text is empty"),
+])
+def test_bad_choices_and_prompts_are_400(client, body, needle):
     with pytest.raises(openai.BadRequestError) as e:
-        chat(client, n=2)
-    assert "n = 1" in e.value.response.json()["error"]["message"]
+        complete(client, **body)
+    assert needle in e.value.response.json()["error"]["message"]
 
 
 def test_too_many_stops_is_400(client):
