@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <utility>
 
 #include "tern/error.h"
@@ -43,6 +44,15 @@ bool Job::ended() const {
 std::optional<ApiError> Job::error() const {
   std::lock_guard lock(mutex_);
   return error_;
+}
+
+void Job::echo_prompt(const std::string& text) {
+  push_text(text);
+  if (!request_.logprobs || prompt_.empty()) return;
+  std::lock_guard lock(mutex_);
+  logprobs_.push_back({tokenizer_->token_to_piece(prompt_.front(), true),
+                       std::numeric_limits<float>::quiet_NaN(),
+                       {}});
 }
 
 void Job::push_text(const std::string& text) {
@@ -196,13 +206,15 @@ void Engine::start_queued() {
         job->push_token(token);
         return true;
       };
+      if (job->request().echo) options.on_prompt_token = options.on_token;
     }
     TextCallback on_text = [job = job.get()](std::string_view text) {
       job->push_text(std::string(text));
       return true;
     };
     try {
-      const SlotChoice where = choose_slot(job->prompt());
+      SlotChoice where = choose_slot(job->prompt());
+      if (options.on_prompt_token) where.n_keep = 0;  // decoded whole for its logprobs
       std::optional<int> slot =
           generator_.start(job->prompt(), job->sampler_, options, on_text, where);
       const auto s = static_cast<size_t>(*slot);

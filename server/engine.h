@@ -48,6 +48,11 @@ class Job {
   Usage usage() const;
   std::optional<ApiError> error() const;
 
+  /// A completion with echo: `text` (the prompt's) comes first, and with logprobs its
+  /// first token's entry, which has none (NaN); the engine reports the other prompt tokens'
+  /// as it decodes the prompt. Call before the job is submitted.
+  void echo_prompt(const std::string& text);
+
   /// Asks the engine to stop this job at its next step (the client went away).
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }

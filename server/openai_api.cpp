@@ -263,9 +263,13 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat,
         "invalid_value",
         fmt::format("{} prompts times n = {} is more than {} choices", prompts, r.n, kMaxChoices));
   }
-  // max_completion_tokens is the newer name of max_tokens.
-  std::optional<int64_t> max_tokens = integer(j, "max_completion_tokens", 1, limits.max_tokens);
-  if (!max_tokens) max_tokens = integer(j, "max_tokens", 1, limits.max_tokens);
+  parse_logprobs(j, r);
+  // Completions' echo: the prompt, then the completion; max_tokens may be 0 then.
+  if (!chat) r.echo = boolean(j, "echo").value_or(false);
+  // max_completion_tokens is the newer name of max_tokens; 0 only with echo.
+  const int64_t least = r.echo ? 0 : 1;
+  std::optional<int64_t> max_tokens = integer(j, "max_completion_tokens", least, limits.max_tokens);
+  if (!max_tokens) max_tokens = integer(j, "max_tokens", least, limits.max_tokens);
   r.max_tokens = static_cast<int32_t>(max_tokens.value_or(limits.max_tokens));
   SamplingParams& s = r.sampling;
   if (auto t = number(j, "temperature", 0.0, 2.0)) s.temp = static_cast<float>(*t);
@@ -285,7 +289,6 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat,
   r.stop = parse_stop(j, limits.max_stops);
   r.sampling.grammar = parse_response_format(j, body);
   r.sampling.logit_bias = parse_logit_bias(j);
-  parse_logprobs(j, r);
   r.stream = boolean(j, "stream").value_or(false);
   if (const json* o = present(j, "stream_options")) {
     if (!o->is_object()) wrong_type("stream_options", "an object");
@@ -329,6 +332,11 @@ json logprobs_json(bool chat, std::span<const TokenLogprobs> tokens) {
   json texts = json::array(), logprobs = json::array(), tops = json::array();
   for (const TokenLogprobs& t : tokens) {
     texts.push_back(t.token);
+    if (std::isnan(t.logprob)) {  // an echoed prompt's first token
+      logprobs.push_back(nullptr);
+      tops.push_back(nullptr);
+      continue;
+    }
     logprobs.push_back(t.logprob);
     json top = json::object();
     for (const auto& [text, logprob] : t.top) top[text] = logprob;

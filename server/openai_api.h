@@ -75,6 +75,7 @@ struct CompletionRequest {
   bool logprobs = false;       // report each token's log-probability (chat: logprobs: true;
                                // completions: logprobs: N)
   int32_t top_logprobs = 0;    // and this many most likely alternatives (0..20)
+  bool echo = false;           // completions: the text (and logprobs) begin with the prompt's
 };
 
 /// A generated token's log-probability and its most likely alternatives, as a response's
@@ -82,7 +83,7 @@ struct CompletionRequest {
 /// character; the JSON replaces what is not UTF-8 and `bytes` keeps it exact).
 struct TokenLogprobs {
   std::string token;
-  float logprob = 0.0f;
+  float logprob = 0.0f;  // NaN: none (an echoed prompt's first token), reported as null
   std::vector<std::pair<std::string, float>> top;
 };
 

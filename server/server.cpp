@@ -108,6 +108,12 @@ Jobs make_jobs(const State& s, const CompletionRequest& r) {
       } catch (const Error& e) {
         throw invalid_request("invalid_value", e.what());
       }
+      if (r.echo) {
+        const TextOrTokens& prompt = r.prompts[p];
+        jobs.back()->echo_prompt(prompt.tokens.empty()
+                                     ? prompt.text
+                                     : s.model->tokenizer().detokenize(prompt.tokens, true));
+      }
     }
   }
   return jobs;

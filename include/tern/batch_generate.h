@@ -24,7 +24,8 @@ struct FinishedGeneration {
 /// Where start() puts a generation: by default any free slot, emptied. With `slot`, that
 /// free slot keeping the first `n_keep` positions of its sequence, which must hold the
 /// prompt's first n_keep tokens (a conversation's earlier turns, kept by a server between
-/// requests): only the rest of the prompt is decoded.
+/// requests): only the rest of the prompt is decoded. (With GenerateOptions::on_prompt_token
+/// the prompt is decoded whole: n_keep is taken as 0.)
 struct SlotChoice {
   int slot = -1;
   int64_t n_keep = 0;

@@ -93,7 +93,20 @@ struct GenerateOptions {
   /// The most likely tokens on_token receives with each token (GeneratedToken::top),
   /// 0..kMaxTopLogprobs; generate() throws tern::Error for other values.
   int32_t n_top_logprobs = 0;
+  /// Called once for each prompt token after the first, in order, before the first
+  /// generated token: its log-probability given the tokens before it, and the
+  /// n_top_logprobs most likely tokens there (what an OpenAI completion with echo and
+  /// logprobs reports; GeneratedToken::text is the token's piece, special tokens spelt
+  /// out). Its return value is ignored. The prompt is then decoded with every position's
+  /// logits, in pieces of at most prompt_logprob_rows() tokens so that they take bounded
+  /// memory (BatchGenerator: one piece a step), and whole: BatchGenerator keeps no prefix in
+  /// the slot (SlotChoice::n_keep is taken as 0).
+  TokenCallback on_prompt_token;
 };
+
+/// Prompt tokens decoded at once when GenerateOptions::on_prompt_token is set: as many as
+/// 2^24 logits (64 MiB) hold, at least one.
+int64_t prompt_logprob_rows(int64_t n_vocab);
 
 /// Why generation stopped.
 enum class StopReason { EndOfGeneration, MaxTokens, ContextFull, Interrupted, StopString };

@@ -13,8 +13,11 @@ namespace tern {
 
 struct BatchGenerator::Slot {
   bool busy = false;
-  std::vector<TokenId> prompt;  // until the step that decodes it
+  std::vector<TokenId> prompt;  // until the step that decodes (its last piece of) it
   int64_t n_keep = 0;           // of which these are in the sequence already
+  double prompt_seconds = 0;    // the steps that decoded it
+  std::vector<float> scratch;   // for options.on_prompt_token
+  std::vector<TokenLogProb> top;
   SamplerChain* sampler = nullptr;
   GenerateOptions options;
   TextCallback on_text;
@@ -57,7 +60,8 @@ std::optional<int> BatchGenerator::start(std::span<const TokenId> prompt, Sample
                               session_->n_past(where.slot), where.n_keep));
     }
     free = slots_.begin() + where.slot;
-    n_keep = std::min<int64_t>(where.n_keep, std::ssize(prompt) - 1);
+    // The prompt's log-probabilities need it decoded whole.
+    n_keep = options.on_prompt_token ? 0 : std::min<int64_t>(where.n_keep, std::ssize(prompt) - 1);
   }
   if (free == slots_.end()) return std::nullopt;
   const int index = static_cast<int>(free - slots_.begin());
@@ -98,6 +102,10 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
     if (!slot.busy) continue;
     if (slot.loop) {
       batch.push_back({i, slot.step, Outputs::All});
+    } else if (slot.options.on_prompt_token) {  // every position's logits, a piece a step
+      const auto rest = std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep));
+      const auto piece = static_cast<size_t>(prompt_logprob_rows(session_->n_vocab()));
+      batch.push_back({i, rest.first(std::min(piece, rest.size())), Outputs::All});
     } else {
       batch.push_back({i, std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep))});
     }
@@ -115,16 +123,26 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
     const int index = batch[part].seq;
     Slot& slot = slots_[static_cast<size_t>(index)];
     std::optional<TokenId> next;
-    if (!slot.loop) {  // the prompt is in: generation starts as generate()'s does
+    if (!slot.loop) {
+      const size_t n_rows = batch[part].outputs == Outputs::All ? batch[part].tokens.size() : 1;
+      const std::span<const float> rows = logits.subspan(row * n_vocab, n_rows * n_vocab);
+      row += n_rows;
+      slot.prompt_seconds += decode_seconds;
+      if (slot.options.on_prompt_token) {
+        detail::report_prompt_tokens(*tokenizer_, slot.options, slot.prompt,
+                                     static_cast<size_t>(slot.n_keep), rows, n_vocab, slot.scratch,
+                                     slot.top);
+        slot.n_keep += std::ssize(batch[part].tokens);
+        if (slot.n_keep < std::ssize(slot.prompt)) continue;  // its next piece next step
+      }
+      // The prompt is in: generation starts as generate()'s does.
       if (slot.options.after_prompt) slot.options.after_prompt();
-      slot.loop.emplace(*tokenizer_, *slot.sampler, slot.prompt, decode_seconds, slot.options,
+      slot.loop.emplace(*tokenizer_, *slot.sampler, slot.prompt, slot.prompt_seconds, slot.options,
                         slot.on_text);
       slot.prompt = {};
       if (!slot.loop->finished()) {
-        next = slot.loop->advance(logits.subspan(row * n_vocab, n_vocab),
-                                  session_->n_past(index) >= session_->n_ctx());
+        next = slot.loop->advance(rows.last(n_vocab), session_->n_past(index) >= session_->n_ctx());
       }
-      ++row;
     } else {
       const size_t n_rows = batch[part].tokens.size();
       int64_t n_kept = 0;

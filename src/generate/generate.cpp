@@ -40,6 +40,30 @@ std::span<const float> decode_unless_aborted(Session& session, std::span<const T
   }
 }
 
+// Decodes `prompt` in pieces of prompt_logprob_rows() tokens with every position's logits,
+// handing options.on_prompt_token the tokens they predict; returns the last piece's logits,
+// or an empty span when `abort` abandoned it (the session trimmed back: nothing kept).
+std::span<const float> decode_reporting_prompt(Session& session, const Tokenizer& tokenizer,
+                                               std::span<const TokenId> prompt,
+                                               const GenerateOptions& options, bool& aborted) {
+  const int64_t n_past = session.n_past();
+  const auto piece = static_cast<size_t>(prompt_logprob_rows(session.n_vocab()));
+  std::vector<float> scratch;
+  std::vector<TokenLogProb> top;
+  std::span<const float> logits;
+  for (size_t first = 0; first < prompt.size(); first += piece) {
+    const auto tokens = prompt.subspan(first, std::min(piece, prompt.size() - first));
+    logits = decode_unless_aborted(session, tokens, Outputs::All, options.abort, aborted);
+    if (aborted) {
+      session.trim(n_past);
+      return {};
+    }
+    detail::report_prompt_tokens(tokenizer, options, prompt, first, logits,
+                                 static_cast<size_t>(session.n_vocab()), scratch, top);
+  }
+  return logits;
+}
+
 // Makes room for n_needed more positions by a context shift when the options allow one:
 // drops half of the positions after n_keep, or more when that is not enough. False when no
 // room was missing, shifting is off, or n_keep and n_needed alone overflow the context.
@@ -55,6 +79,10 @@ bool shift_context(Session& session, const GenerateOptions& options, int64_t n_n
 }
 
 }  // namespace
+
+int64_t prompt_logprob_rows(int64_t n_vocab) {
+  return std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(n_vocab, 1));
+}
 
 double GenerateResult::prompt_tokens_per_second() const {
   return prompt_seconds > 0 ? static_cast<double>(n_prompt) / prompt_seconds : 0.0;
@@ -94,7 +122,9 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, SamplerCha
   bool aborted = false;
   std::span<const float> logits =
       prompt.empty() ? session.logits()
-                     : decode_unless_aborted(session, prompt, Outputs::Last, options.abort, aborted);
+      : options.on_prompt_token
+          ? decode_reporting_prompt(session, tokenizer, prompt, options, aborted)
+          : decode_unless_aborted(session, prompt, Outputs::Last, options.abort, aborted);
   if (aborted) {
     GenerateResult result;
     result.prompt_seconds = seconds_since(prompt_start);

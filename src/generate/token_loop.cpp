@@ -56,6 +56,46 @@ void check_generate_options(const GenerateOptions& options) {
   }
 }
 
+std::span<const TokenLogProb> top_tokens(std::span<const float> log_probs, size_t n,
+                                         std::vector<TokenLogProb>& out) {
+  n = std::min(n, log_probs.size());
+  out.clear();
+  if (n == 0) return {};
+  // A heap of the best n so far with the worst on top (of equal log-probabilities, the
+  // higher id counts as worse).
+  auto worse = [](const TokenLogProb& a, const TokenLogProb& b) {
+    return a.logprob != b.logprob ? a.logprob > b.logprob : a.token < b.token;
+  };
+  for (size_t id = 0; id < log_probs.size(); ++id) {
+    const TokenLogProb candidate{static_cast<TokenId>(id), log_probs[id]};
+    if (out.size() < n) {
+      out.push_back(candidate);
+      std::push_heap(out.begin(), out.end(), worse);
+    } else if (worse(candidate, out.front())) {
+      std::pop_heap(out.begin(), out.end(), worse);
+      out.back() = candidate;
+      std::push_heap(out.begin(), out.end(), worse);
+    }
+  }
+  std::sort_heap(out.begin(), out.end(), worse);
+  return out;
+}
+
+void report_prompt_tokens(const Tokenizer& tokenizer, const GenerateOptions& options,
+                          std::span<const TokenId> prompt, size_t first,
+                          std::span<const float> rows, size_t n_vocab, std::vector<float>& scratch,
+                          std::vector<TokenLogProb>& top) {
+  for (size_t r = 0; r * n_vocab < rows.size() && first + r + 1 < prompt.size(); ++r) {
+    scratch.resize(n_vocab);
+    ppl::log_softmax(rows.subspan(r * n_vocab, n_vocab), scratch);
+    const TokenId token = prompt[first + r + 1];
+    const std::string piece = tokenizer.token_to_piece(token, true);
+    options.on_prompt_token(
+        {token, piece, scratch[static_cast<size_t>(token)],
+         top_tokens(scratch, static_cast<size_t>(options.n_top_logprobs), top)});
+  }
+}
+
 TokenLoop::TokenLoop(const Tokenizer& tokenizer, SamplerChain& sampler,
                      std::span<const TokenId> prompt, double prompt_seconds,
                      const GenerateOptions& options, const TextCallback& on_text)
@@ -89,9 +129,10 @@ std::optional<TokenId> TokenLoop::advance(std::span<const float> row, bool conte
   if (options_->on_token) {
     log_probs_.resize(row.size());
     ppl::log_softmax(row, log_probs_);
-    go_on =
-        options_->on_token({next, piece, log_probs_[static_cast<size_t>(next)], top_tokens()}) &&
-        go_on;
+    const auto n_top = static_cast<size_t>(options_->n_top_logprobs);
+    go_on = options_->on_token({next, piece, log_probs_[static_cast<size_t>(next)],
+                                top_tokens(log_probs_, n_top, top_)}) &&
+            go_on;
   }
   go_on = go_on && !(options_->abort && options_->abort());
   const bool limit_reached =
@@ -141,30 +182,6 @@ std::optional<TokenId> TokenLoop::verify(std::span<const TokenId> step,
     ++result_.n_accepted;
   }
   return next;
-}
-
-std::span<const TokenLogProb> TokenLoop::top_tokens() {
-  const auto n = std::min<size_t>(static_cast<size_t>(options_->n_top_logprobs), log_probs_.size());
-  top_.clear();
-  if (n == 0) return {};
-  // A heap of the best n so far with the worst on top (of equal log-probabilities, the
-  // higher id counts as worse).
-  auto worse = [](const TokenLogProb& a, const TokenLogProb& b) {
-    return a.logprob != b.logprob ? a.logprob > b.logprob : a.token < b.token;
-  };
-  for (size_t id = 0; id < log_probs_.size(); ++id) {
-    const TokenLogProb candidate{static_cast<TokenId>(id), log_probs_[id]};
-    if (top_.size() < n) {
-      top_.push_back(candidate);
-      std::push_heap(top_.begin(), top_.end(), worse);
-    } else if (worse(candidate, top_.front())) {
-      std::pop_heap(top_.begin(), top_.end(), worse);
-      top_.back() = candidate;
-      std::push_heap(top_.begin(), top_.end(), worse);
-    }
-  }
-  std::sort_heap(top_.begin(), top_.end(), worse);
-  return top_;
 }
 
 void TokenLoop::interrupt() { stop(StopReason::Interrupted, result_.tokens.back()); }

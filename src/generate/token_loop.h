@@ -22,6 +22,19 @@ void check_prompt_fits(size_t n_prompt, int64_t n_free, int64_t n_ctx);
 /// 0..kMaxTopLogprobs.
 void check_generate_options(const GenerateOptions& options);
 
+/// The `n` most likely tokens of `log_probs` (one per token id), most likely first (of
+/// equal log-probabilities, the lower id), into `out`.
+std::span<const TokenLogProb> top_tokens(std::span<const float> log_probs, size_t n,
+                                         std::vector<TokenLogProb>& out);
+
+/// Hands options.on_prompt_token the prompt tokens that `rows` (n_vocab logits each, of
+/// the positions from `first` on) predict: row r gives prompt[first + r + 1], while there
+/// is one. `scratch` and `top` are reused buffers.
+void report_prompt_tokens(const Tokenizer& tokenizer, const GenerateOptions& options,
+                          std::span<const TokenId> prompt, size_t first,
+                          std::span<const float> rows, size_t n_vocab, std::vector<float>& scratch,
+                          std::vector<TokenLogProb>& top);
+
 class TokenLoop {
  public:
   /// Starts generating after `prompt` was decoded (in `prompt_seconds`): records every
@@ -62,8 +75,6 @@ class TokenLoop {
 
  private:
   void stop(StopReason reason, TokenId pending);
-  // The options' n_top_logprobs most likely tokens of log_probs_, most likely first.
-  std::span<const TokenLogProb> top_tokens();
 
   const Tokenizer* tokenizer_;
   SamplerChain* sampler_;

@@ -3,11 +3,13 @@ through the official `openai` client, whole and streamed: greedy answers pick th
 likely token, so each token heads its alternatives; the tokens spell the answer."""
 
 import math
+import subprocess
 
+import numpy as np
 import openai
 import pytest
 
-from tern_server import MODEL
+from tern_server import MODEL, tern_cli
 
 QUESTION = "What is the capital of France? Answer briefly."
 
@@ -66,3 +68,53 @@ def test_bad_logprobs_are_400(client, kw, needle):
     with pytest.raises(openai.BadRequestError, match=needle):
         client.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": QUESTION}], max_tokens=4, **kw)
+
+
+def prompt_logprobs_from_tern_logits(ids: list[int], tmp_path) -> list[float]:
+    """log p(ids[i + 1] | ids[..i]) from `tern logits` (the same tokens, an F16 cache as the
+    server's)."""
+    out = tmp_path / "logits.f32"
+    subprocess.run([tern_cli(), "logits", "-m", MODEL, "--tokens", " ".join(map(str, ids)),
+                    "-o", str(out), "-t", "2", "--kv-type", "f16"], check=True, capture_output=True,
+                   timeout=120)
+    rows = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1).astype(np.float64)
+    rows -= rows.max(axis=1, keepdims=True)
+    log_probs = rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
+    return [float(log_probs[i, ids[i + 1]]) for i in range(len(ids) - 1)]
+
+
+def test_echo_reports_the_prompt_tokens_log_probabilities(client, tmp_path):
+    """echo: the text and the legacy logprobs begin with the prompt; its first token has
+    none (null), the others the log-softmax of the row before them, as `tern logits` gives."""
+    prompt = "The capital of France is"
+    ids = [int(t) for t in subprocess.run(
+        [tern_cli(), "tokenize", "-m", MODEL, "--no-bos", "-p", prompt], check=True,
+        capture_output=True, text=True, timeout=60).stdout.split()]
+    r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=3, temperature=0,
+                                  echo=True, logprobs=2)
+    choice = r.choices[0]
+    generated = client.completions.create(model=MODEL, prompt=prompt, max_tokens=3,
+                                          temperature=0).choices[0].text
+    assert choice.text == prompt + generated
+    lp = choice.logprobs
+    assert len(lp.tokens) == len(ids) + 3 and "".join(lp.tokens) == choice.text
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    expected = prompt_logprobs_from_tern_logits(ids, tmp_path)
+    for got, want in zip(lp.token_logprobs[1:len(ids)], expected):
+        assert math.isclose(got, want, abs_tol=1e-3), (got, want)
+    for top in lp.top_logprobs[1:]:
+        assert len(top) == 2
+    # Token ids and max_tokens 0: the prompt alone, as lm-evaluation-harness asks for it.
+    only = client.completions.create(model=MODEL, prompt=ids, max_tokens=0, echo=True,
+                                     logprobs=1)
+    assert only.choices[0].text == prompt and only.choices[0].finish_reason == "length"
+    assert only.usage.completion_tokens == 0 and only.usage.prompt_tokens == len(ids)
+    assert only.choices[0].logprobs.token_logprobs[1:] == pytest.approx(expected, abs=1e-3)
+    streamed = client.completions.create(model=MODEL, prompt=prompt, max_tokens=3,
+                                         temperature=0, echo=True, stream=True)
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == choice.text
+
+
+def test_max_tokens_0_needs_echo(client):
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        client.completions.create(model=MODEL, prompt="Hi", max_tokens=0)
