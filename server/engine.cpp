@@ -171,31 +171,85 @@ void Engine::drain(int grace_ms) {
   }
 }
 
+namespace {
+
+// Prompt tokens another slot must hold beyond what the chosen free slot holds for copying
+// its cache there to pay: a copy moves every position of the sequence (SmolLM2: ~23 KB a
+// position), decoding reads every weight once per step.
+constexpr int64_t kMinCopiedPrefix = 16;
+
+int64_t common_prefix(std::span<const TokenId> a, std::span<const TokenId> b) {
+  return std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin();
+}
+
+}  // namespace
+
 // The free slot whose cached tokens share the longest prefix with `prompt` (the least
-// recently used among equals), and that prefix's length.
-SlotChoice Engine::choose_slot(std::span<const TokenId> prompt) const {
-  SlotChoice best{-1, -1};
+// recently used among equals), keeping that prefix; but where another slot, free or
+// generating, holds a prefix longer by kMinCopiedPrefix (the same system prompt, the other
+// choices of a request), its sequence copied there (the last prompt token is decoded
+// again in any case, for its logits).
+Engine::Placement Engine::place(std::span<const TokenId> prompt) const {
+  Placement p{{-1, -1}};
   for (size_t s = 0; s < running_.size(); ++s) {
     if (running_[s]) continue;
-    const std::vector<TokenId>& c = cached_[s];
-    auto common = std::mismatch(c.begin(), c.end(), prompt.begin(), prompt.end()).first - c.begin();
-    if (common > best.n_keep ||
-        (common == best.n_keep && last_used_[s] < last_used_[static_cast<size_t>(best.slot)])) {
-      best = {static_cast<int>(s), common};
+    const int64_t common = common_prefix(cached_[s], prompt);
+    if (common > p.where.n_keep ||
+        (common == p.where.n_keep &&
+         last_used_[s] < last_used_[static_cast<size_t>(p.where.slot)])) {
+      p.where = {static_cast<int>(s), common};
     }
   }
-  return best;
+  int64_t best = p.where.n_keep;
+  for (size_t s = 0; s < running_.size(); ++s) {
+    if (running_[s] && running_[s]->job->cancelled()) continue;  // its sequence may be stale
+    const auto tokens =
+        running_[s] ? session_.tokens(static_cast<int>(s)) : std::span<const TokenId>(cached_[s]);
+    const int64_t common = std::min(common_prefix(tokens, prompt), std::ssize(prompt) - 1);
+    if (common >= best + kMinCopiedPrefix) {
+      best = common;
+      p.copy_from = static_cast<int>(s);
+    }
+  }
+  if (p.copy_from >= 0) p.where.n_keep = best;
+  return p;
+}
+
+// Whether a generating slot whose prompt is not decoded yet shares more of `prompt` than
+// the n_available positions a free slot offers (by kMinCopiedPrefix): then the prompt waits
+// a step to start from a copy of it instead of decoding it again.
+bool Engine::waits_for_a_shared_prefix(std::span<const TokenId> prompt, int64_t n_available) const {
+  for (size_t s = 0; s < running_.size(); ++s) {
+    if (!running_[s] || running_[s]->job->cancelled()) continue;
+    const std::span<const TokenId> pending = running_[s]->job->prompt();
+    if (session_.n_past(static_cast<int>(s)) >= std::ssize(pending)) continue;  // decoded
+    if (std::min(common_prefix(pending, prompt), std::ssize(prompt) - 1) >=
+        n_available + kMinCopiedPrefix) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // Under mutex_: moves queued jobs into free slots.
 void Engine::start_queued() {
   while (!queue_.empty() && generator_.busy() < generator_.slots()) {
     std::shared_ptr<Job> job = queue_.front();
-    queue_.pop_front();
     if (job->cancelled()) {  // its client left while it waited
+      queue_.pop_front();
       job->end(FinishReason::Stop, {});
       continue;
     }
+    // A prompt with log-probabilities is decoded whole; others start from the longest
+    // prefix a slot holds or will hold after this step (then they wait for it, in order).
+    const bool whole = job->request().echo && job->request().logprobs;
+    Placement placement = place(job->prompt());
+    if (whole) placement = {{placement.where.slot, 0}, -1};
+    if (!whole && placement.copy_from < 0 &&
+        waits_for_a_shared_prefix(job->prompt(), placement.where.n_keep)) {
+      break;
+    }
+    queue_.pop_front();
     GenerateOptions options;
     options.n_predict = job->request().max_tokens;
     options.abort = [job] { return job->cancelled(); };
@@ -206,15 +260,21 @@ void Engine::start_queued() {
         job->push_token(token);
         return true;
       };
-      if (job->request().echo) options.on_prompt_token = options.on_token;
+      if (whole) options.on_prompt_token = options.on_token;
     }
     TextCallback on_text = [job = job.get()](std::string_view text) {
       job->push_text(std::string(text));
       return true;
     };
     try {
-      SlotChoice where = choose_slot(job->prompt());
-      if (options.on_prompt_token) where.n_keep = 0;  // decoded whole for its logprobs
+      const SlotChoice where = placement.where;
+      if (placement.copy_from >= 0) {
+        session_.copy_sequence(placement.copy_from, where.slot);
+        session_.trim(where.n_keep, where.slot);
+        cached_[static_cast<size_t>(where.slot)].assign(job->prompt().begin(),
+                                                        job->prompt().begin() + where.n_keep);
+        ++metrics_.copied_prefixes;
+      }
       std::optional<int> slot =
           generator_.start(job->prompt(), job->sampler_, options, on_text, where);
       const auto s = static_cast<size_t>(*slot);

@@ -109,9 +109,16 @@ class Engine {
 
  private:
   struct Running;
+  // Where a prompt starts: a free slot keeping the prefix it shares with the prompt, or a
+  // copy there of another slot's longer one (copy_from).
+  struct Placement {
+    SlotChoice where;
+    int copy_from = -1;
+  };
   void loop();
   void start_queued();
-  SlotChoice choose_slot(std::span<const TokenId> prompt) const;
+  Placement place(std::span<const TokenId> prompt) const;
+  bool waits_for_a_shared_prefix(std::span<const TokenId> prompt, int64_t n_available) const;
   void finish(int slot, const GenerateResult& result);
 
   EngineOptions options_;
@@ -125,7 +132,7 @@ class Engine {
   bool stopping_ = false;  // no new jobs
   bool quit_ = false;      // the thread ends
   std::vector<std::unique_ptr<Running>> running_;  // by slot
-  // By slot, for the engine thread: the tokens its sequence holds (a finished
+  // By slot, for the engine thread: the tokens a free slot's sequence holds (a finished
   // conversation's prompt and answer, reused by a follow-up that starts with them) and
   // when it was last used.
   std::vector<std::vector<TokenId>> cached_;

@@ -22,12 +22,14 @@ std::string Metrics::render() const {
       requests_failed.load());
   add(out, "prompt_tokens_total", "counter", "Prompt tokens decoded.", prompt_tokens.load());
   add(out, "completion_tokens_total", "counter", "Tokens generated.", completion_tokens.load());
+  add(out, "copied_prefixes_total", "counter",
+      "Prompts started from a copy of another slot's cached prefix.", copied_prefixes.load());
   add(out, "prompt_tokens_per_second", "gauge", "Prompt tokens per second of prompt steps.",
       rate(prompt_tokens.load(), prompt_us.load()));
   add(out, "generation_tokens_per_second", "gauge",
       "Generated tokens per second of generation, per request on average.",
       rate(completion_tokens.load(), generate_us.load()));
-  add(out, "queue_depth", "gauge", "Requests waiting for a slot.", queued.load());
+  add(out, "queue_depth", "gauge", "Choices waiting for a slot.", queued.load());
   add(out, "busy_slots", "gauge", "Slots generating.", busy_slots.load());
   add(out, "slots", "gauge", "Slots in all (-np).", slots.load());
   add(out, "kv_cache_used_positions", "gauge", "KV cache positions holding tokens.", kv_used.load());

@@ -12,6 +12,7 @@ struct Metrics {
   std::atomic<int64_t> requests{0};           // completion requests accepted
   std::atomic<int64_t> requests_failed{0};    // answered with an error status
   std::atomic<int64_t> prompt_tokens{0};      // decoded (a reused cached prefix excluded)
+  std::atomic<int64_t> copied_prefixes{0};    // prompts started from another slot's prefix
   std::atomic<int64_t> completion_tokens{0};  // generated
   std::atomic<int64_t> prompt_us{0};          // microseconds of the steps that decoded prompts
   std::atomic<int64_t> generate_us{0};        // microseconds of generation, summed per request
