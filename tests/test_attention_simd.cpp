@@ -32,6 +32,7 @@ struct Shape {
   float score_std;       // standard deviation of the scaled scores q.k * scale
   float softcap = 0.0f;  // attention logit soft cap (0: none)
   bool sinks = false;    // gpt-oss attention sinks: a logit per query head
+  bool causal = true;    // false: encoders' attention, every row sees its whole segment
 };
 
 // Largest |simd - reference| and largest |reference| over the output.
@@ -60,7 +61,8 @@ Cache make_cache(std::vector<float> values, TensorType kv_type) {
   return c;
 }
 
-// The SIMD kernels against the scalar reference run segment by segment. Without
+// The SIMD kernels against the scalar reference run segment by segment (not causal: row by
+// row, each at its segment's last position, as the CPU backend runs the reference). Without
 // `segments`, one sequence's s.n_tokens tokens at s.pos0 (slot row 0).
 Diff compare_attention(const Shape& s, Isa isa, int n_threads, TensorType kv_type = TensorType::F32,
                        std::vector<graph::Segment> segments = {}) {
@@ -87,10 +89,19 @@ Diff compare_attention(const Shape& s, Isa isa, int n_threads, TensorType kv_typ
   std::vector<float> ref(n_out), out(n_out, NAN);
   const int64_t q_cols = int64_t{s.n_head} * s.head_dim_k, o_cols = int64_t{s.n_head} * s.head_dim_v;
   for (const graph::Segment& g : segments) {
-    attention(q.data() + g.row0 * q_cols, k.values.data() + g.slot_row * s.n_head_kv * s.head_dim_k,
-              v.values.data() + g.slot_row * s.n_head_kv * s.head_dim_v, g.n_rows, g.pos0, p,
-              sink_logits, ref.data() + g.row0 * o_cols, n_threads);
+    const float* k_slot = k.values.data() + g.slot_row * s.n_head_kv * s.head_dim_k;
+    const float* v_slot = v.values.data() + g.slot_row * s.n_head_kv * s.head_dim_v;
+    if (s.causal) {
+      attention(q.data() + g.row0 * q_cols, k_slot, v_slot, g.n_rows, g.pos0, p, sink_logits,
+                ref.data() + g.row0 * o_cols, n_threads);
+      continue;
+    }
+    for (int64_t r = g.row0; r < g.row0 + g.n_rows; ++r) {
+      attention(q.data() + r * q_cols, k_slot, v_slot, 1, g.pos0 + g.n_rows - 1, p, sink_logits,
+                ref.data() + r * o_cols, n_threads);
+    }
   }
+  p.causal = s.causal;
   simd_attention(q.data(), k.data(kv_type), v.data(kv_type), kv_type, segments, p, sink_logits,
                  out.data(), n_threads, isa);
   Diff d;
@@ -200,6 +211,37 @@ TEST(AttentionSimd, SoftCapAndSinksMatchScalarReference) {
 
 // Batched decoding: segments of several sequences (slots 100 rows apart) in one call, a
 // prompt beside single tokens and a sequence split into two segments, on 1 and 3 threads.
+// Encoders' attention (every row sees its whole segment, cache before it included): prompt
+// tiles and few-token splits, F16 caches, grouped heads, several segments and threads.
+TEST(AttentionSimd, NonCausalMatchesTheReferenceRowByRow) {
+  int tested = 0;
+  for (Isa isa : simd_levels()) {
+    for (auto [n_head, n_head_kv, head_dim] : {std::tuple{12, 12, 32}, std::tuple{8, 2, 64}}) {
+      for (int64_t n_tokens : {1, 5, 37, 300}) {
+        for (TensorType kv_type : {TensorType::F32, TensorType::F16}) {
+          Shape s{n_head, n_head_kv, head_dim, head_dim, n_tokens, n_tokens > 100 ? 0 : 9, 0, 1.0f};
+          s.causal = false;
+          Diff d = compare_attention(s, isa, 2, kv_type);
+          EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std))
+              << isa_name(isa) << " heads " << n_head << "/" << n_head_kv << " tokens " << n_tokens
+              << " " << type_traits(kv_type).name;
+          ++tested;
+        }
+      }
+    }
+    // Three texts side by side in one batch (embed_batch), in slots of 64 rows.
+    Shape s{12, 12, 32, 32, 0, 0, 0, 1.0f};
+    s.causal = false;
+    const std::vector<graph::Segment> texts = {{0, 20, 0, 0}, {20, 64, 0, 64}, {84, 3, 0, 128}};
+    for (int n_threads : {1, 2}) {
+      Diff d = compare_attention(s, isa, n_threads, TensorType::F16, texts);
+      EXPECT_LE(d.max_diff, attention_tolerance(d, s.score_std)) << isa_name(isa);
+    }
+  }
+  if (simd_levels().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+  EXPECT_EQ(tested, 16 * static_cast<int>(simd_levels().size()));
+}
+
 TEST(AttentionSimd, MatchesScalarReferenceOverSegmentsOfSeveralSequences) {
   const std::vector<graph::Segment> segments = {
       {0, 1, 40, 200}, {1, 20, 0, 100}, {21, 1, 7, 0}, {22, 2, 41, 200}, {24, 1, 99, 300}};

@@ -68,6 +68,7 @@ AttentionJob make_job(const float* q, const void* k, const void* v, TensorType k
     throw Error(fmt::format("attention: {} query heads over {} kv heads, head sizes {}/{}",
                             p.n_head, p.n_head_kv, p.head_dim_k, p.head_dim_v));
   }
+  if (!p.causal && p.window > 0) throw Error("attention: a window needs causal attention");
   const int64_t value_bytes = kv_type == TensorType::F16 ? 2 : 4;
   int64_t chunk = kChunkBytes / (int64_t{p.head_dim_k} * value_bytes);
   chunk = std::clamp<int64_t>(chunk / 8 * 8, 8, 256);
@@ -92,7 +93,8 @@ AttentionJob make_job(const float* q, const void* k, const void* v, TensorType k
           sinks,
           split_keys,
           1,
-          nullptr};
+          nullptr,
+          p.causal};
 }
 
 }  // namespace
@@ -141,6 +143,7 @@ std::vector<AttentionJob> segment_jobs(const AttentionJob& base,
     job.v = static_cast<const uint8_t*>(base.v) +
             static_cast<size_t>(s.slot_row * base.v_stride) * kv_bytes;
     job.pos0 = s.pos0;
+    job.key_end = s.pos0 + s.n_rows;
     if (s.n_rows < kAttentionMinTileTokens)
       job.n_splits = ceil_div(s.pos0 + s.n_rows, base.split_keys);
     offsets.push_back(partial_floats);

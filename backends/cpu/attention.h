@@ -32,7 +32,9 @@ namespace tern::cpu {
 /// pos0 + t over the k/v cache rows slot_row + [0, pos0 + n_rows) (rows of n_head_kv *
 /// head_dim_k|v values of `kv_type`, F32 or F16) -> its out rows [n_rows, n_head *
 /// head_dim_v]; with `isa`'s kernels (not Scalar), every segment's work items in one
-/// pass of up to n_threads threads of the shared pool.
+/// pass of up to n_threads threads of the shared pool. Not p.causal (encoders): every row
+/// sees all of its segment's keys, as cpu::attention gives a row alone at the segment's last
+/// position.
 /// `sinks`: null, or n_head sink logits (graph.h, AttentionParams).
 void simd_attention(const float* q, const void* k, const void* v, TensorType kv_type,
                     std::span<const graph::Segment> segments, const graph::AttentionParams& p,
@@ -60,7 +62,14 @@ struct AttentionJob {
   int64_t split_keys;
   int64_t n_splits;
   float* partials;  // n_splits > 1: each row's results per split (attention_partial)
+  bool causal = true;   // false (encoders, no window): every row sees keys [0, key_end)
+  int64_t key_end = 0;  // the segment's keys: pos0 + its token count
 };
+
+/// The end of the keys token t (of the job) sees: its own position + 1, or the segment's.
+inline int64_t attention_key_end(const AttentionJob& job, int64_t t) {
+  return job.causal ? job.pos0 + t + 1 : job.key_end;
+}
 
 /// The softmax denominator of query head `head`'s row once its running max and sum are
 /// final: the sum plus e^(sink - max) when the job has sinks.
@@ -81,7 +90,7 @@ inline float* attention_partial(const AttentionJob& job, int64_t t, int64_t h, i
 /// the first token's first visible key to the last token's last.
 inline std::pair<int64_t, int64_t> attention_split_range(const AttentionJob& job, int64_t t0,
                                                          int64_t t1) {
-  const int64_t end = job.pos0 + t1;
+  const int64_t end = attention_key_end(job, t1 - 1);
   const int64_t begin = job.window > 0 ? std::max<int64_t>(0, job.pos0 + t0 + 1 - job.window) : 0;
   return {begin / job.split_keys, (end - 1) / job.split_keys + 1};
 }

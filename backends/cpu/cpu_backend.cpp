@@ -336,9 +336,10 @@ void CpuBackend::dense_matmuls(std::span<const cpu::ExpertWeight> weights, int64
   }
 }
 
-// For non-causal attention, the runs of query rows the kernels take (each over the cache
-// rows slot_row + [0, pos0 + n_rows)): each row alone at its segment's last position, so
-// that it sees every key of its segment. Causal attention takes the graph's segments.
+// For non-causal attention on the scalar reference, the runs of query rows it takes (each
+// over the cache rows slot_row + [0, pos0 + n_rows)): each row alone at its segment's last
+// position, so that it sees every key of its segment. The SIMD kernels and causal attention
+// take the graph's segments.
 std::vector<graph::Segment> row_segments(const Graph& graph) {
   std::vector<graph::Segment> rows;
   for (const graph::Segment& s : graph.segments()) {
@@ -427,9 +428,10 @@ void CpuBackend::run_node(const Graph& graph, const Node& node, const Operands& 
       const Tensor& k_cache = graph.tensor(node.in[1]);
       const float* sinks =
           node.in[3] != graph::kNone ? ops.floats(node.in[3], 1, scratch_c_) : nullptr;
+      const bool per_row = !p.causal && isa_ == cpu::Isa::Scalar;
       const std::vector<graph::Segment> rows =
-          p.causal ? std::vector<graph::Segment>{} : row_segments(graph);
-      const std::span<const graph::Segment> segments = p.causal ? graph.segments() : rows;
+          per_row ? row_segments(graph) : std::vector<graph::Segment>{};
+      const std::span<const graph::Segment> segments = per_row ? rows : graph.segments();
       if (isa_ == cpu::Isa::Scalar) {
         const float* k = ops.floats(node.in[1], n_kv, scratch_a_);
         const float* v = ops.floats(node.in[2], n_kv, scratch_b_);

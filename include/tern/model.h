@@ -68,6 +68,9 @@ class Model {
   int64_t n_ctx_train() const;
   int64_t n_embd() const;
   int64_t n_layer() const;
+  /// Whether the model is an encoder (bert): it gives embeddings, not logits, so its
+  /// sessions need SessionOptions::embeddings, and it runs on the CPU only.
+  bool encoder() const;
   /// Bytes of the weights the architecture uses (all in the mapping).
   size_t weight_bytes() const;
   /// Bytes of weights one token's forward pass reads: weight_bytes(), less the experts of a

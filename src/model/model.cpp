@@ -59,6 +59,7 @@ int64_t Model::n_vocab() const { return impl_->arch->spec().n_vocab; }
 int64_t Model::n_ctx_train() const { return impl_->arch->spec().n_ctx_train; }
 int64_t Model::n_embd() const { return impl_->arch->spec().n_embd; }
 int64_t Model::n_layer() const { return impl_->arch->spec().n_layer; }
+bool Model::encoder() const { return impl_->arch->encoder(); }
 size_t Model::weight_bytes() const { return impl_->arch->weight_bytes(); }
 size_t Model::token_bytes() const { return impl_->arch->token_bytes(); }
 size_t Model::file_bytes() const { return impl_->file.bytes().size(); }

@@ -136,6 +136,7 @@ Trial prepare_test(const Model& model, const std::string& name, const BenchOptio
   so.n_threads = threads;
   so.kv_type = o.kv_type;
   so.n_seq = width;
+  so.embeddings = model.encoder();  // an encoder's forward pass ends in hidden states
   Trial trial{std::make_unique<Session>(model, so), bench_tokens(model.n_vocab(), depth + n),
               prompt};
   Session& session = *trial.session;
@@ -327,14 +328,25 @@ void run_bench(const BenchOptions& o) {
         results.push_back(finish_test(trials.back(), o));
         trials.clear();
       };
+      // An encoder reads each text whole: it has prompt tests only (embeddings), none after
+      // a depth.
+      const bool encoder = model.encoder();
+      if (encoder && (std::ranges::any_of(o.n_gen, [](int n) { return n > 0; }) ||
+                      std::ranges::any_of(o.depths, [](int d) { return d > 0; }))) {
+        fmt::print(stderr,
+                   "tern: {} is an encoder (embeddings): its prompt tests run, without depth; "
+                   "generation tests do not apply\n",
+                   name);
+      }
       for (int t : threads) {
         for (int d : o.depths) {
+          if (encoder && d > 0) continue;
           for (int w : o.widths) {
             for (int p : o.n_prompt) {
               if (p > 0) add(t, p, true, d, w);
             }
             for (int n : o.n_gen) {
-              if (n > 0) add(t, n, false, d, w);
+              if (n > 0 && !encoder) add(t, n, false, d, w);
             }
           }
         }

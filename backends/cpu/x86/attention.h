@@ -146,9 +146,10 @@ struct Item {
   }
   float* score_row(int64_t r) const { return scores + r * job.key_chunk; }
   float* acc_row(int64_t r) const { return acc + r * acc_stride; }
-  // The keys row r sees: position p = pos0 + token sees p - window < j <= p.
+  // The keys row r sees: position p = pos0 + token sees p - window < j <= p (not causal:
+  // the segment's every key).
   Span visible(int64_t r) const {
-    int64_t end = job.pos0 + token(r) + 1;
+    int64_t end = attention_key_end(job, token(r));
     return {job.window > 0 ? max64(0, end - job.window) : 0, end};
   }
   Span visible_in(int64_t r, Span chunk) const {

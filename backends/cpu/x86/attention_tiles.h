@@ -376,7 +376,7 @@ TileRows start_tile(Tile& t, const AttentionItem& item, int64_t r0) {
       q = job.q + token * job.q_stride + head * job.head_dim_k;
       rows.out[lane] = job.out + token * job.o_stride + head * job.head_dim_v;
       rows.heads[lane] = head;
-      end[lane] = static_cast<int>(job.pos0 + token + 1);
+      end[lane] = static_cast<int>(attention_key_end(job, token));
       begin[lane] =
           static_cast<int>(job.window > 0 ? std::max<int64_t>(0, end[lane] - job.window) : 0);
       rows.first = std::min<int64_t>(rows.first, begin[lane]);
