@@ -53,10 +53,24 @@ void check_api_key(const State& s, const httplib::Request& req) {
   }
 }
 
-Engine& ready_engine(const State& s) {
+void check_ready(const State& s) {
   if (s.failed) throw ApiError(503, "server_error", "model_not_loaded", "the model failed to load");
   if (!s.ready) throw ApiError(503, "server_error", "loading", "the model is loading");
+}
+
+Engine& ready_engine(const State& s) {
+  check_ready(s);
+  if (!s.engine) {  // an encoder: no generation
+    throw ApiError(400, "invalid_request_error", "model_not_supported",
+                   fmt::format("{} is an encoder: it serves /v1/embeddings only", s.o.model_name));
+  }
   return *s.engine;
+}
+
+// Positions an embedding input may take: a slot's context, or an encoder's trained
+// positions (its position embeddings end there) where -c asks for more.
+int64_t embedding_context(const State& s) {
+  return s.engine ? s.engine->n_ctx() : std::min(s.o.engine.n_ctx, s.model->n_ctx_train());
 }
 
 // The tokens of prompt `p` (a chat: its messages in the chat format), checked against the
@@ -280,10 +294,10 @@ std::vector<std::vector<TokenId>> embedding_tokens(const State& s, const Embeddi
                               fmt::format("input {}: token {} is outside the vocabulary", i, t));
       }
     }
-    if (std::ssize(tokens) > s.engine->n_ctx()) {
+    if (std::ssize(tokens) > embedding_context(s)) {
       throw ApiError(400, "invalid_request_error", "context_length_exceeded",
                      fmt::format("input {} has {} tokens; the context holds {}", i, tokens.size(),
-                                 s.engine->n_ctx()));
+                                 embedding_context(s)));
     }
     all.push_back(std::move(tokens));
   }
@@ -293,7 +307,7 @@ std::vector<std::vector<TokenId>> embedding_tokens(const State& s, const Embeddi
 void handle_embeddings(State& s, const httplib::Request& req, httplib::Response& res) {
   try {
     check_api_key(s, req);
-    ready_engine(s);
+    check_ready(s);
     EmbeddingRequest r = parse_embedding_request(req.body, s.model->n_embd());
     if (r.model.empty()) r.model = s.o.model_name;
     const std::vector<std::vector<TokenId>> tokens = embedding_tokens(s, r);
@@ -303,14 +317,15 @@ void handle_embeddings(State& s, const httplib::Request& req, httplib::Response&
     {
       std::lock_guard<std::mutex> one_at_a_time(s.embed_mutex);
       const EngineOptions& e = s.o.engine;
-      const int64_t short_limit = std::min(e.n_batch, e.n_ctx);
+      const int64_t n_ctx = embedding_context(s);
+      const int64_t short_limit = std::min(e.n_batch, n_ctx);
       std::vector<size_t> short_inputs;
       std::vector<std::vector<TokenId>> short_tokens;
       for (size_t i = 0; i < tokens.size(); ++i) {
         n_tokens += std::ssize(tokens[i]);
         if (std::ssize(tokens[i]) > short_limit) {
           if (!s.embed_long) {
-            s.embed_long.emplace(*s.model, SessionOptions{.n_ctx = e.n_ctx,
+            s.embed_long.emplace(*s.model, SessionOptions{.n_ctx = n_ctx,
                                                           .n_batch = e.n_batch,
                                                           .n_threads = e.n_threads,
                                                           .embeddings = true});
@@ -324,7 +339,7 @@ void handle_embeddings(State& s, const httplib::Request& req, httplib::Response&
       if (!short_inputs.empty()) {
         if (!s.embed_short) {
           // No more cache than one slot's: n_ctx / n_batch sequences, at most 8.
-          const auto n_seq = static_cast<int>(std::clamp<int64_t>(e.n_ctx / short_limit, 1, 8));
+          const auto n_seq = static_cast<int>(std::clamp<int64_t>(n_ctx / short_limit, 1, 8));
           s.embed_short.emplace(*s.model, SessionOptions{.n_ctx = short_limit,
                                                          .n_batch = e.n_batch,
                                                          .n_threads = e.n_threads,
@@ -432,6 +447,12 @@ void add_routes(httplib::Server& svr, State& s) {
 void load(State& s) {
   try {
     s.model = std::make_unique<Model>(Model::load(s.o.model_path, s.o.model));
+    if (s.model->encoder()) {  // embeddings only: no generation engine, no slots
+      s.ready = true;
+      fmt::print(stderr, "tern serve: {} loaded: an encoder, /v1/embeddings only\n",
+                 s.o.model_name);
+      return;
+    }
     s.tmpl = choose_chat_template(*s.model, s.o.chat_template).tmpl;
     s.engine = std::make_unique<Engine>(*s.model, s.o.engine, s.metrics);
     s.ready = true;

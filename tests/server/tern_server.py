@@ -47,11 +47,11 @@ def metric(base_url: str, name: str) -> float:
 
 
 class TernServer:
-    """`tern serve --port 0 ARGS` on loopback; `url` once it is listening and healthy."""
+    """`tern serve -m MODEL --port 0 ARGS` on loopback; `url` once it is listening and healthy."""
 
-    def __init__(self, *args: str, start_timeout: float = 60):
+    def __init__(self, *args: str, start_timeout: float = 60, model: str = MODEL):
         self.proc = subprocess.Popen(
-            [tern_cli(), "serve", "-m", MODEL, "--host", "127.0.0.1", "--port", "0", *args],
+            [tern_cli(), "serve", "-m", model, "--host", "127.0.0.1", "--port", "0", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True)
         self.stderr: list[str] = []

@@ -9,13 +9,13 @@ import numpy as np
 import openai
 import pytest
 
-from tern_server import MODEL, http, tern_cli
+from tern_server import MODEL, TernServer, have_model, http, stopped_cleanly, tern_cli
 
 TEXTS = ["The cat sat on the mat.", "A kitten rested on the rug.", "Stock markets fell today."]
 
 
-def tern_embed(text: str) -> np.ndarray:
-    out = subprocess.run([tern_cli(), "embed", "-m", MODEL, "-p", text, "-t", "2"], check=True,
+def tern_embed(text: str, model: str = MODEL) -> np.ndarray:
+    out = subprocess.run([tern_cli(), "embed", "-m", model, "-p", text, "-t", "2"], check=True,
                          capture_output=True, text=True, timeout=120).stdout
     return np.array([float(x) for x in out.split()])
 
@@ -87,3 +87,33 @@ def test_openai_client_error(client):
 def test_get_is_405(server):
     status, _, data = http("GET", server.url + "/v1/embeddings")
     assert status == 405 and json.loads(data)["error"]["code"] == "method_not_allowed"
+
+
+ENCODER = "all-minilm-l6-v2"
+
+
+@pytest.fixture(scope="module")
+def encoder_server():
+    """An encoder alone: tern serve runs no generation engine for it."""
+    if not have_model(ENCODER):
+        pytest.skip(f"{ENCODER} absent (scripts/pull {ENCODER})")
+    s = TernServer("-t", "2", model=ENCODER)
+    yield s
+    stopped_cleanly(s)
+
+
+def test_an_encoder_serves_embeddings_only(encoder_server):
+    status, r = post(encoder_server, {"input": TEXTS})
+    assert status == 200 and [d["index"] for d in r["data"]] == [0, 1, 2]
+    for text, d in zip(TEXTS, r["data"]):
+        assert np.abs(np.array(d["embedding"]) - tern_embed(text, ENCODER)).max() < 1e-5
+    status, r = post(encoder_server, {"input": "word " * 600})  # past its 512 positions
+    assert status == 400 and "the context holds 512" in r["error"]["message"]
+    for route in ("/v1/completions", "/v1/chat/completions"):
+        status, _, data = http("POST", encoder_server.url + route,
+                               json.dumps({"prompt": "Hi", "messages": []}).encode(),
+                               {"Content-Type": "application/json"})
+        error = json.loads(data)["error"]
+        assert status == 400 and error["code"] == "model_not_supported", error
+    status, _, data = http("GET", encoder_server.url + "/health")
+    assert status == 200 and json.loads(data) == {"status": "ok"}
