@@ -110,7 +110,8 @@ Engine::Engine(const Model& model, const EngineOptions& options, Metrics& metric
     : options_(options),
       metrics_(metrics),
       session_(model, session_options(options)),
-      generator_(session_, model.tokenizer()) {
+      // A long prompt is decoded a micro-batch a step, the other slots' streams going on.
+      generator_(session_, model.tokenizer(), options.n_batch) {
   running_.resize(static_cast<size_t>(options.n_slots));
   cached_.resize(static_cast<size_t>(options.n_slots));
   last_used_.resize(static_cast<size_t>(options.n_slots));

@@ -257,6 +257,41 @@ TEST_F(BatchGeneratorRules, CallbackStopsOnlyItsGeneration) {
   EXPECT_EQ(done[0].result.tokens.size(), 4u);
 }
 
+// With a prompt step, a long prompt takes several steps and the generation under way beside
+// it gets a token at each; both give what they give alone.
+TEST_F(BatchGeneratorRules, LongPromptsTakeStepsWhileOthersGenerate) {
+  Session session(model_, {.n_ctx = 32, .n_threads = 2, .n_seq = 2});
+  BatchGenerator generator(session, model_.tokenizer(), 4);
+  EXPECT_THROW(BatchGenerator(session, model_.tokenizer(), -1), Error);
+  SamplerChain first{{.temp = 0.0f}}, second{{.temp = 0.0f}};
+  const GenerateOptions options{.n_predict = 8, .ignore_eos = true};
+  const std::vector<TokenId> long_prompt = {1, 436, 94, 12, 300, 17, 45, 99, 123, 7, 8};
+  ASSERT_EQ(generator.start(prompt_, first, options), 0);
+  generator.step();  // slot 0's prompt in, its first token sampled
+  ASSERT_EQ(generator.start(long_prompt, second, options), 1);
+  std::vector<int64_t> n_past;  // slot 1's, step by step
+  std::vector<FinishedGeneration> done;
+  while (!generator.idle()) {
+    const int64_t before = session.n_past(0);
+    for (FinishedGeneration& f : generator.step()) done.push_back(std::move(f));
+    n_past.push_back(session.n_past(1));
+    if (n_past.size() <= 3) {
+      EXPECT_EQ(session.n_past(0), before + 1);  // a token each step
+    }
+  }
+  EXPECT_EQ(std::vector<int64_t>(n_past.begin(), n_past.begin() + 3),
+            (std::vector<int64_t>{4, 8, 11}));  // the prompt in pieces of 4
+  ASSERT_EQ(done.size(), 2u);
+  for (const FinishedGeneration& f : done) {
+    const std::vector<TokenId>& prompt = f.slot == 0 ? prompt_ : long_prompt;
+    Session alone(model_, {.n_ctx = 32, .n_threads = 2});
+    SamplerChain sampler{{.temp = 0.0f}};
+    EXPECT_EQ(f.result.tokens,
+              generate(alone, model_.tokenizer(), sampler, prompt, options).tokens);
+    EXPECT_EQ(f.result.n_prompt, std::ssize(prompt));
+  }
+}
+
 // after_prompt runs once, when the prompt is in the sequence and nothing is generated yet:
 // in generate() and in the step of BatchGenerator that decoded the slot's prompt.
 TEST_F(BatchGeneratorRules, AfterPromptRunsOnceBeforeTheFirstToken) {

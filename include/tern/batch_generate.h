@@ -38,7 +38,10 @@ class BatchGenerator {
  public:
   /// One slot per sequence of `session` (SessionOptions::n_seq). `session` and `tokenizer`
   /// must outlive the generator; it empties a slot's sequence when a generation starts there.
-  BatchGenerator(Session& session, const Tokenizer& tokenizer);
+  /// `prompt_step`: the most prompt tokens of one slot a step decodes (0: the whole prompt
+  /// at once); a longer prompt takes several steps, and the generations under way beside it
+  /// get a token at each (a server's streams do not stall behind a long prompt).
+  BatchGenerator(Session& session, const Tokenizer& tokenizer, int64_t prompt_step = 0);
   ~BatchGenerator();
   BatchGenerator(const BatchGenerator&) = delete;
   BatchGenerator& operator=(const BatchGenerator&) = delete;
@@ -61,7 +64,8 @@ class BatchGenerator {
                            const GenerateOptions& options, TextCallback on_text = {},
                            SlotChoice where = {});
 
-  /// One Session::decode over every busy slot, then for each: sample, stream and apply
+  /// One Session::decode over every busy slot (each new prompt whole, or its next piece),
+  /// then for each generation under way or whose prompt is in: sample, stream and apply
   /// generate()'s stop rules. Returns the generations that finished in this step, in slot
   /// order, and frees their slots. Timings are wall-clock of the shared steps: prompt_seconds
   /// is the step that decoded the prompt, generate_seconds from then to the finish. Does
@@ -79,6 +83,7 @@ class BatchGenerator {
   struct Slot;
   Session* session_;
   const Tokenizer* tokenizer_;
+  int64_t prompt_step_;
   std::vector<Slot> slots_;
 };
 

@@ -25,8 +25,14 @@ struct BatchGenerator::Slot {
   std::vector<TokenId> step;  // to decode next: the sampled token, then any drafts
 };
 
-BatchGenerator::BatchGenerator(Session& session, const Tokenizer& tokenizer)
-    : session_(&session), tokenizer_(&tokenizer), slots_(static_cast<size_t>(session.n_seq())) {}
+BatchGenerator::BatchGenerator(Session& session, const Tokenizer& tokenizer, int64_t prompt_step)
+    : session_(&session),
+      tokenizer_(&tokenizer),
+      prompt_step_(prompt_step),
+      slots_(static_cast<size_t>(session.n_seq())) {
+  if (prompt_step < 0)
+    throw Error(fmt::format("BatchGenerator: prompt step {} is negative", prompt_step));
+}
 
 BatchGenerator::~BatchGenerator() = default;
 
@@ -102,12 +108,17 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
     if (!slot.busy) continue;
     if (slot.loop) {
       batch.push_back({i, slot.step, Outputs::All});
-    } else if (slot.options.on_prompt_token) {  // every position's logits, a piece a step
+    } else {  // the prompt, or its next piece: every position's logits for on_prompt_token
       const auto rest = std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep));
-      const auto piece = static_cast<size_t>(prompt_logprob_rows(session_->n_vocab()));
-      batch.push_back({i, rest.first(std::min(piece, rest.size())), Outputs::All});
-    } else {
-      batch.push_back({i, std::span(slot.prompt).subspan(static_cast<size_t>(slot.n_keep))});
+      size_t piece = prompt_step_ > 0 ? static_cast<size_t>(prompt_step_) : rest.size();
+      if (slot.options.on_prompt_token) {
+        piece = std::min(piece, static_cast<size_t>(prompt_logprob_rows(session_->n_vocab())));
+      }
+      const size_t n = std::min(piece, rest.size());
+      const Outputs outputs = slot.options.on_prompt_token ? Outputs::All
+                              : n == rest.size()           ? Outputs::Last
+                                                           : Outputs::None;
+      batch.push_back({i, rest.first(n), outputs});
     }
     n_past.push_back(session_->n_past(i));
   }
@@ -124,7 +135,10 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
     Slot& slot = slots_[static_cast<size_t>(index)];
     std::optional<TokenId> next;
     if (!slot.loop) {
-      const size_t n_rows = batch[part].outputs == Outputs::All ? batch[part].tokens.size() : 1;
+      const Outputs outputs = batch[part].outputs;
+      const size_t n_rows = outputs == Outputs::All    ? batch[part].tokens.size()
+                            : outputs == Outputs::Last ? 1
+                                                       : 0;
       const std::span<const float> rows = logits.subspan(row * n_vocab, n_rows * n_vocab);
       row += n_rows;
       slot.prompt_seconds += decode_seconds;
@@ -132,9 +146,9 @@ std::vector<FinishedGeneration> BatchGenerator::step() {
         detail::report_prompt_tokens(*tokenizer_, slot.options, slot.prompt,
                                      static_cast<size_t>(slot.n_keep), rows, n_vocab, slot.scratch,
                                      slot.top);
-        slot.n_keep += std::ssize(batch[part].tokens);
-        if (slot.n_keep < std::ssize(slot.prompt)) continue;  // its next piece next step
       }
+      slot.n_keep += std::ssize(batch[part].tokens);
+      if (slot.n_keep < std::ssize(slot.prompt)) continue;  // its next piece next step
       // The prompt is in: generation starts as generate()'s does.
       if (slot.options.after_prompt) slot.options.after_prompt();
       slot.loop.emplace(*tokenizer_, *slot.sampler, slot.prompt, slot.prompt_seconds, slot.options,
