@@ -99,10 +99,12 @@ def test_health_and_metrics(server):
 # mutations, on a server of its own whose --max-tokens keeps every answer short.
 VALUES = [None, True, False, 0, 1, 2, -1, 3.5, -0.0, 1e308, 2**63, -(2**63), 2**64, "",
           "x", "\u00e9\u4e2d", "\ud83d\ude00", [], [1], ["a", "b"], ["a"] * 5, {}, {"a": 1},
-          {"include_usage": True}, {"include_usage": "yes"}]
+          {"include_usage": True}, {"include_usage": "yes"}, {"5": 100}, {"5": -100, "7": 3},
+          {"-1": 1}, [[1, 2], [3]], [5, 6, 7], [[]], [1, "a"]]
 FIELDS = ["prompt", "messages", "model", "n", "max_tokens", "max_completion_tokens",
           "temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
-          "frequency_penalty", "stream", "stream_options", "user", "logprobs"]
+          "frequency_penalty", "stream", "stream_options", "user", "logprobs", "top_logprobs",
+          "echo", "logit_bias"]
 
 
 @pytest.fixture(scope="module")
