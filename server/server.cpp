@@ -109,10 +109,14 @@ using Jobs = std::vector<std::shared_ptr<Job>>;
 Jobs make_jobs(const State& s, const CompletionRequest& r) {
   Jobs jobs;
   const size_t n_prompts = r.chat ? 1 : r.prompts.size();
+  // What a job keeps of the request: its settings; its prompt is its tokens.
+  CompletionRequest settings = r;
+  settings.prompts.clear();
+  settings.messages.clear();
   for (size_t p = 0; p < n_prompts; ++p) {
     const std::vector<TokenId> tokens = prompt_tokens(s, r, p);
     for (int32_t k = 0; k < r.n; ++k) {
-      CompletionRequest choice = r;
+      CompletionRequest choice = settings;
       if (r.sampling.seed != kRandomSeed) {
         choice.sampling.seed = r.sampling.seed + static_cast<uint32_t>(k);
         if (choice.sampling.seed == kRandomSeed) choice.sampling.seed = 0;
