@@ -246,10 +246,9 @@ void Engine::start_queued() {
     const bool whole = job->request().echo && job->request().logprobs;
     Placement placement = place(job->prompt());
     if (whole) placement = {{placement.where.slot, 0}, -1};
-    if (!whole && placement.copy_from < 0 &&
-        waits_for_a_shared_prefix(job->prompt(), placement.where.n_keep)) {
-      break;
-    }
+    // (Also when a copy is at hand: a prompt decoded a piece a step would otherwise be
+    // copied after its first piece and the rest decoded again by each.)
+    if (!whole && waits_for_a_shared_prefix(job->prompt(), placement.where.n_keep)) break;
     queue_.pop_front();
     GenerateOptions options;
     options.n_predict = job->request().max_tokens;

@@ -118,12 +118,12 @@ def test_stream_closed_early_by_the_client(server, client):
 
 
 def test_shared_prompt_prefixes_are_copied_not_decoded_again(server, client):
-    """n = 4 on a ~300-token prompt: the first choice decodes it, the other three start from a
-    copy of its cache (they wait one step for it) and decode only its last token; their
-    greedy answers are the lone one. Then two requests with the same long system prompt and
+    """n = 4 on a ~700-token prompt: the first choice decodes it (in two steps of -b 512), the
+    other three start from a copy of its cache (they wait for all of it, not just its first
+    piece) and decode only its last token; their greedy answers are the lone one. Then two requests with the same long system prompt and
     different questions: the second copies the first's system turn."""
     wait_idle(server.url, 10)
-    story = " ".join(f"Fact {i}: the number {i} comes after {i - 1}." for i in range(1, 30))
+    story = " ".join(f"Fact {i}: the number {i} comes after {i - 1}." for i in range(1, 60))
     copied = metric(server.url, "copied_prefixes_total")
     decoded = metric(server.url, "prompt_tokens_total")
     # A prompt no slot holds any of: the first choice decodes it, the others wait for it.
@@ -134,7 +134,7 @@ def test_shared_prompt_prefixes_are_copied_not_decoded_again(server, client):
     assert [c.text for c in r.choices] == [lone.choices[0].text] * 4
     assert metric(server.url, "copied_prefixes_total") - copied == 3
     n_prompt = r.usage.prompt_tokens
-    assert n_prompt > 250
+    assert 512 < n_prompt < 1000
     # The four choices' prompt tokens decoded: all of the first, the last token of the
     # others; then the lone request's last token (its prompt is cached whole).
     assert metric(server.url, "prompt_tokens_total") - decoded == n_prompt + 3 + 1
