@@ -118,7 +118,7 @@ def test_stream_closed_early_by_the_client(server, client):
 
 
 def test_shared_prompt_prefixes_are_copied_not_decoded_again(server, client):
-    """n = 4 on a ~700-token prompt: the first choice decodes it (in two steps of -b 512), the
+    """n = 4 on a ~900-token prompt: the first choice decodes it (in two steps of -b 512), the
     other three start from a copy of its cache (they wait for all of it, not just its first
     piece) and decode only its last token; their greedy answers are the lone one. Then two requests with the same long system prompt and
     different questions: the second copies the first's system turn."""
