@@ -404,7 +404,22 @@ void fill_error(const httplib::Request& req, httplib::Response& res) {
   }
 }
 
+// Cross-origin calls from web pages: every answer names the allowed origin, and a
+// browser's preflight OPTIONS (before a POST with JSON or an Authorization header) gets 204
+// with the methods and headers the API takes; it carries no API key, so it needs none.
+void allow_cross_origin(httplib::Server& svr, const std::string& origin) {
+  if (origin.empty()) return;
+  svr.set_default_headers({{"Access-Control-Allow-Origin", origin}});
+  svr.Options(R"(/.*)", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 204;
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    res.set_header("Access-Control-Max-Age", "86400");
+  });
+}
+
 void add_routes(httplib::Server& svr, State& s) {
+  allow_cross_origin(svr, s.o.cors_origin);
   svr.Post("/v1/chat/completions", [&s](const httplib::Request& req, httplib::Response& res) {
     handle_completion(s, req, res, true);
   });

@@ -29,6 +29,10 @@ struct ServeOptions {
   size_t max_body_bytes = 1 << 20;
   int shutdown_grace_ms = 10000;  // after SIGTERM: running requests may finish this long
   Pooling pooling = Pooling::Mean;  // /v1/embeddings
+  /// Access-Control-Allow-Origin of every answer, and answers to browsers' preflight
+  /// OPTIONS requests, so that web pages of that origin ("*": any, as llama-server) may call
+  /// the API; empty: none.
+  std::string cors_origin = "*";
 };
 
 /// Listens, loads the model (health turns ready), and serves until `stop` turns true

@@ -83,6 +83,9 @@ void add_serve(CLI::App& app) {
       ->check(in_range(1, kMaxContextSize))
       ->capture_default_str();
   cmd->add_option("--chat-template", s.chat_template, "Chat format (default: the model's)");
+  cmd->add_option("--cors-origin", s.cors_origin,
+                  "Web pages of this origin may call the API (\"*\": any; \"\": none)")
+      ->capture_default_str();
   cmd->add_option("--pooling", o->pooling, "/v1/embeddings: mean, last or cls")
       ->check(CLI::IsMember({"mean", "last", "cls"}))
       ->capture_default_str();
