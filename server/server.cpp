@@ -429,12 +429,27 @@ void add_routes(httplib::Server& svr, State& s) {
   svr.Post("/v1/embeddings", [&s](const httplib::Request& req, httplib::Response& res) {
     handle_embeddings(s, req, res);
   });
-  svr.Get("/v1/models", [&s](const httplib::Request& req, httplib::Response& res) {
+  const json model = {
+      {"id", s.o.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "tern"}};
+  svr.Get("/v1/models", [&s, model](const httplib::Request& req, httplib::Response& res) {
     try {
       check_api_key(s, req);
-      json model = {{"id", s.o.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "tern"}};
       res.set_content(json{{"object", "list"}, {"data", json::array({model})}}.dump(),
                       "application/json");
+    } catch (const ApiError& e) {
+      reply_error(res, e);
+    }
+  });
+  // One model by id (the openai client's models.retrieve): the one served, or 404.
+  svr.Get(R"(/v1/models/(.+))", [&s, model](const httplib::Request& req, httplib::Response& res) {
+    try {
+      check_api_key(s, req);
+      if (req.matches[1] != s.o.model_name) {
+        throw ApiError(404, "invalid_request_error", "model_not_found",
+                       fmt::format("no model '{}' here; this server has '{}'",
+                                   std::string(req.matches[1]), s.o.model_name));
+      }
+      res.set_content(model.dump(), "application/json");
     } catch (const ApiError& e) {
       reply_error(res, e);
     }

@@ -296,7 +296,15 @@ def test_too_many_stops_is_400(client):
         complete(client, stop=["a", "b", "c", "d", "e"])
 
 
+def test_models_retrieve_gives_the_model_or_404(client):
+    m = client.models.retrieve(MODEL)
+    assert m.id == MODEL and m.object == "model"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("gpt-4o")
+    assert error_code(e.value) == "model_not_found"
+
+
 def test_unknown_route_is_404(client):
     with pytest.raises(openai.NotFoundError) as e:
-        client.models.retrieve(MODEL)  # GET /v1/models/ID is not served
+        client.files.list()  # GET /v1/files is not served
     assert error_code(e.value) == "not_found"
