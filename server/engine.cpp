@@ -138,6 +138,12 @@ void Engine::submit(std::span<const std::shared_ptr<Job>> jobs) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw ApiError(503, "server_error", "shutting_down", "the server is shutting down");
+    if (jobs.size() > options_.max_queue) {  // never fits: retrying would not help
+      throw invalid_request("invalid_value",
+                            fmt::format("{} choices (prompts times n) are more than the {} the "
+                                        "queue holds (--max-queue)",
+                                        jobs.size(), options_.max_queue));
+    }
     if (queue_.size() + jobs.size() > options_.max_queue) {
       throw ApiError(503, "server_error", "server_busy",
                      fmt::format("every slot is busy and {} requests are waiting; retry later",

@@ -98,8 +98,8 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  /// Queues a request's jobs, all or none. Throws ApiError 503 when the queue has no room
-  /// for them all or the engine is stopping.
+  /// Queues a request's jobs, all or none. Throws ApiError 400 when they are more than the
+  /// queue holds, 503 when it has no room for them now or the engine is stopping.
   void submit(std::span<const std::shared_ptr<Job>> jobs);
   /// Stops taking jobs; running and queued ones go on until they end or `grace_ms` passes,
   /// then are cancelled. Returns when none is left.

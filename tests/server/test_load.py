@@ -7,7 +7,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tern_server import MODEL, http, metric
+from tern_server import MODEL, TernServer, http, metric, stopped_cleanly
 
 # Prompts whose greedy answers are far from a near-tie: the batched kernels round
 # differently from a lone decode (tern/batch_generate.h), enough to flip one ("A haiku
@@ -147,3 +147,19 @@ def test_shared_prompt_prefixes_are_copied_not_decoded_again(server, client):
     with ThreadPoolExecutor(2) as pool:  # fresh slots keep nothing of it: copies
         list(pool.map(ask, ["What comes after 7?", "What comes before 9?"]))
     assert metric(server.url, "copied_prefixes_total") - copied >= 1
+
+
+def test_more_choices_than_the_queue_holds_is_400():
+    """A request that can never fit --max-queue is refused for good (400), not 503."""
+    s = TernServer("-np", "1", "-c", "64", "-t", "1", "--max-queue", "2")
+    try:
+        body = json.dumps({"prompt": "Hi", "max_tokens": 1, "n": 3}).encode()
+        status, _, data = http("POST", s.url + "/v1/completions", body,
+                               {"Content-Type": "application/json"})
+        error = json.loads(data)["error"]
+        assert status == 400 and error["code"] == "invalid_value" and "--max-queue" in error["message"]
+        body = json.dumps({"prompt": "Hi", "max_tokens": 1, "n": 2}).encode()
+        assert http("POST", s.url + "/v1/completions", body,
+                    {"Content-Type": "application/json"})[0] == 200
+    finally:
+        stopped_cleanly(s)
