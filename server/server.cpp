@@ -73,33 +73,37 @@ int64_t embedding_context(const State& s) {
   return s.engine ? s.engine->n_ctx() : std::min(s.o.engine.n_ctx, s.model->n_ctx_train());
 }
 
-// The tokens of prompt `p` (a chat: its messages in the chat format), checked against the
-// vocabulary and a slot's context.
-std::vector<TokenId> prompt_tokens(const State& s, const CompletionRequest& r, size_t p) {
-  const Tokenizer& tokenizer = s.model->tokenizer();
-  const std::string which = r.prompts.size() > 1 ? fmt::format("prompt {}", p) : "the prompt";
-  std::vector<TokenId> tokens;
-  if (r.chat) {
-    tokens = tokenizer.tokenize(apply_chat_template(s.tmpl, r.messages, true),
-                                {.add_eos = false, .parse_special = true});
-  } else if (!r.prompts[p].tokens.empty()) {
-    tokens = r.prompts[p].tokens;
-    for (TokenId t : tokens) {
-      if (t >= tokenizer.n_vocab()) {
-        throw invalid_request("invalid_value",
-                              fmt::format("{}: token {} is outside the vocabulary", which, t));
-      }
-    }
-  } else {
-    tokens = tokenizer.tokenize(r.prompts[p].text, {.add_eos = false, .parse_special = true});
-  }
+// The tokens of `in` (its ids, or its text tokenized with `options`), named `which` in
+// errors: some, all in the vocabulary, and at most `max_tokens` of a context of `n_ctx`.
+std::vector<TokenId> checked_tokens(const Tokenizer& tokenizer, const TextOrTokens& in,
+                                    const TokenizeOptions& options, const std::string& which,
+                                    int64_t max_tokens, int64_t n_ctx) {
+  std::vector<TokenId> tokens =
+      in.tokens.empty() ? tokenizer.tokenize(in.text, options) : in.tokens;
   if (tokens.empty()) throw invalid_request("invalid_value", which + " has no tokens");
-  if (static_cast<int64_t>(tokens.size()) >= s.engine->n_ctx()) {
-    throw ApiError(400, "invalid_request_error", "context_length_exceeded",
-                   fmt::format("{} has {} tokens; a slot's context holds {}", which, tokens.size(),
-                               s.engine->n_ctx()));
+  for (TokenId t : tokens) {
+    if (t >= tokenizer.n_vocab()) {
+      throw invalid_request("invalid_value",
+                            fmt::format("{}: token {} is outside the vocabulary", which, t));
+    }
+  }
+  if (std::ssize(tokens) > max_tokens) {
+    throw ApiError(
+        400, "invalid_request_error", "context_length_exceeded",
+        fmt::format("{} has {} tokens; the context holds {}", which, tokens.size(), n_ctx));
   }
   return tokens;
+}
+
+// The tokens of prompt `p` (a chat: its messages in the chat format), with a slot's room
+// for one generated token.
+std::vector<TokenId> prompt_tokens(const State& s, const CompletionRequest& r, size_t p) {
+  const std::string which = r.prompts.size() > 1 ? fmt::format("prompt {}", p) : "the prompt";
+  const TextOrTokens in =
+      r.chat ? TextOrTokens{apply_chat_template(s.tmpl, r.messages, true), {}} : r.prompts[p];
+  const int64_t n_ctx = s.engine->n_ctx();
+  return checked_tokens(s.model->tokenizer(), in, {.add_eos = false, .parse_special = true}, which,
+                        n_ctx - 1, n_ctx);
 }
 
 using Jobs = std::vector<std::shared_ptr<Job>>;
@@ -287,23 +291,10 @@ void handle_completion(State& s, const httplib::Request& req, httplib::Response&
 std::vector<std::vector<TokenId>> embedding_tokens(const State& s, const EmbeddingRequest& r) {
   std::vector<std::vector<TokenId>> all;
   const Tokenizer& tokenizer = s.model->tokenizer();
+  const int64_t n_ctx = embedding_context(s);
   for (size_t i = 0; i < r.inputs.size(); ++i) {
-    const TextOrTokens& in = r.inputs[i];
-    std::vector<TokenId> tokens = in.tokens.empty() ? tokenizer.tokenize(in.text) : in.tokens;
-    if (tokens.empty())
-      throw invalid_request("invalid_value", fmt::format("input {} has no tokens", i));
-    for (TokenId t : tokens) {
-      if (t >= tokenizer.n_vocab()) {
-        throw invalid_request("invalid_value",
-                              fmt::format("input {}: token {} is outside the vocabulary", i, t));
-      }
-    }
-    if (std::ssize(tokens) > embedding_context(s)) {
-      throw ApiError(400, "invalid_request_error", "context_length_exceeded",
-                     fmt::format("input {} has {} tokens; the context holds {}", i, tokens.size(),
-                                 embedding_context(s)));
-    }
-    all.push_back(std::move(tokens));
+    all.push_back(
+        checked_tokens(tokenizer, r.inputs[i], {}, fmt::format("input {}", i), n_ctx, n_ctx));
   }
   return all;
 }
